@@ -1,0 +1,61 @@
+/**
+ * The one transport contract of the host: bytes in, bytes out.
+ *
+ * Serial, TCP, BLE and MQTT transports all implement {@link Transport}; framing and the Key client
+ * import only this interface. Stream transports (serial, TCP) deliver arbitrary chunks; the
+ * framing layer above reassembles frames. Every real transport has an in-memory twin with test
+ * controls, and all pass the same contract suite (`key-firmware-host/test/transport-contract.ts`).
+ *
+ * @module
+ */
+import { EnigmError } from '../../../protocols/src/errors.ts';
+
+/** Receives what a transport reads, and learns when it closes. */
+export interface TransportSink {
+  /** Called with each chunk read, in order. Chunks have no frame boundaries on stream links. */
+  data(chunk: Uint8Array): void;
+  /** Called once when the link closes, with the error if it did not close on request. */
+  closed(error?: TransportError): void;
+}
+
+/** A bytes-in/bytes-out link to one Key. */
+export interface Transport {
+  /** Human description for logs and errors, e.g. `serial:/dev/pts/4` or `tcp://127.0.0.1:7001`. */
+  readonly description: string;
+  /** Largest byte count one {@link Transport.send} call accepts. */
+  readonly maxPayload: number;
+  /** Whether the link is open. */
+  readonly isOpen: boolean;
+  /**
+   * Opens the link and starts delivering received bytes to `sink`.
+   * @throws {@link TransportError} `TRANSPORT_OPEN_FAILED` if the link cannot be opened,
+   *   `TRANSPORT_ALREADY_OPEN` if it is open.
+   */
+  open(sink: TransportSink): Promise<void>;
+  /**
+   * Sends bytes; resolves once they are handed to the operating system (drained).
+   * @throws {@link TransportError} `TRANSPORT_NOT_OPEN`, `TRANSPORT_PAYLOAD_TOO_LARGE`, `TRANSPORT_IO`
+   */
+  send(bytes: Uint8Array): Promise<void>;
+  /** Closes the link. Idempotent; the sink's `closed` is called without an error. */
+  close(): Promise<void>;
+}
+
+/** Codes of {@link TransportError}. */
+export const TRANSPORT_ERROR_CODES = {
+  TRANSPORT_OPEN_FAILED: 'the link could not be opened',
+  TRANSPORT_ALREADY_OPEN: 'the link is already open',
+  TRANSPORT_NOT_OPEN: 'the link is not open',
+  TRANSPORT_CLOSED: 'the link closed (by the peer or an error)',
+  TRANSPORT_PAYLOAD_TOO_LARGE: 'a send larger than the transport maximum',
+  TRANSPORT_IO: 'an I/O error on the link',
+  TRANSPORT_BAD_ADDRESS: 'an address that names no known transport',
+} as const;
+
+/** Symbolic code of a {@link TransportError}. */
+export type TransportErrorCode = keyof typeof TRANSPORT_ERROR_CODES;
+
+/** The one error class of the transport layer. */
+export class TransportError extends EnigmError<TransportErrorCode> {
+  override readonly name = 'TransportError';
+}

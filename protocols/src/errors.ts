@@ -1,0 +1,66 @@
+/**
+ * Error classes of the protocol layer.
+ *
+ * Every error in the suite carries a stable symbolic `code` (never a bare number), a class `name`
+ * naming the layer it comes from, and a human `message`. Each layer has exactly one error class;
+ * lower-layer errors are wrapped once at a boundary and kept as `cause`.
+ *
+ * @module
+ */
+
+/** Base class of every typed error in the suite: a stable `code`, a layer `name`, a human message. */
+export class EnigmError<C extends string = string> extends Error {
+  /** Stable symbolic code, e.g. `CBOR_DUPLICATE_KEY`. Safe to match on; never renamed. */
+  readonly code: C;
+
+  /**
+   * @param code - stable symbolic code
+   * @param message - human reason, without secrets, message content or key material
+   * @param options - optional `cause`
+   */
+  constructor(code: C, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+
+  /** A JSON-friendly view: `{ name, code, message }`. */
+  toJSON(): { name: string; code: C; message: string } {
+    return { name: this.name, code: this.code, message: this.message };
+  }
+}
+
+/**
+ * Codes of {@link ProtocolError}, each with its human meaning. The meaning is documentation; the
+ * thrown message says what exactly was wrong.
+ */
+export const PROTOCOL_ERROR_CODES = {
+  CBOR_TRUNCATED: 'input ended inside a CBOR item',
+  CBOR_TRAILING_BYTES: 'bytes follow the single top-level CBOR item',
+  CBOR_DUPLICATE_KEY: 'a map holds the same key twice',
+  CBOR_UNSORTED_KEYS: 'map keys are not in bytewise lexicographic order of their encodings',
+  CBOR_INDEFINITE_LENGTH: 'an indefinite-length item (not allowed on the wire)',
+  CBOR_NON_CANONICAL: 'an item is not in its shortest (preferred) encoding',
+  CBOR_RESERVED: 'a reserved additional-information value (28..30) or a malformed break',
+  CBOR_UNSUPPORTED_SIMPLE: 'a simple value other than false, true and null (undefined included)',
+  CBOR_UNSUPPORTED_TAG: 'a tag the protocol does not define here',
+  CBOR_UNSUPPORTED_TYPE: 'a value with no CBOR encoding in this protocol',
+  CBOR_INVALID_KEY: 'a map key that is neither an integer nor a text string',
+  CBOR_INVALID_UTF8: 'a text string that is not valid UTF-8',
+  CBOR_TOO_DEEP: 'nesting deeper than the decoder bound',
+  CBOR_TOO_LARGE: 'a size over a decoder or encoder limit',
+  FRAME_TOO_LARGE: 'a frame longer than the negotiated maximum',
+  FRAME_MALFORMED: 'a frame whose byte stuffing or header is invalid',
+  FRAME_CRC: 'a frame whose CRC does not match its contents',
+  FRAME_LENGTH: 'a frame whose declared length does not match its contents',
+  MESSAGE_INVALID: 'a message whose fields do not match its declared record',
+  MESSAGE_UNKNOWN_TYPE: 'a message type this protocol version does not define',
+  MESSAGE_VERSION: 'a protocol version this side does not speak',
+} as const;
+
+/** Symbolic code of a {@link ProtocolError}. */
+export type ProtocolErrorCode = keyof typeof PROTOCOL_ERROR_CODES;
+
+/** The one error class of `protocols/`: CBOR, framing and message-model failures. */
+export class ProtocolError extends EnigmError<ProtocolErrorCode> {
+  override readonly name = 'ProtocolError';
+}
