@@ -1,0 +1,105 @@
+/**
+ * Throughput of the serial framing: `encodeFrame` then `FrameDecoder.push` of the frame, for
+ * 64 B, 1 KiB and 4 KiB payloads of pseudo-random bytes (about 1 % zeros, like a firmware image
+ * mix of code and data would not be, but random data is the worst case for COBS runs and the
+ * realistic one for encrypted firmware images). MB/s counts payload bytes, 1 MB = 10^6 bytes.
+ *
+ * Baseline: the same payload bytes copied twice with `Uint8Array.prototype.set` (one copy for the
+ * sender, one for the receiver), the floor any framing must at least pay. `ratio` =
+ * value / baseline.
+ *
+ * Run directly: `npx tsx bench/framing.ts` prints one JSON line per result.
+ *
+ * @module
+ */
+
+import { encodeFrame, FrameDecoder } from '../protocols/src/framing/index.ts';
+
+/** One benchmark measurement (structurally identical to the shared harness type). */
+interface BenchResult {
+  bench: string;
+  value: number;
+  unit: string;
+  baseline?: number;
+  ratio?: number;
+}
+
+const RUN_MS = 1000;
+
+/** Deterministic pseudo-random payload (xorshift32), so runs are comparable. */
+function payloadOf(size: number, seed: number): Uint8Array {
+  const p = new Uint8Array(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    p[i] = x & 0xff;
+  }
+  return p;
+}
+
+/** Runs `step` (which processes `bytesPerStep` payload bytes) for about `ms`; returns MB/s. */
+function measure(step: () => number, bytesPerStep: number, ms: number): number {
+  // Warm-up so the JIT has compiled the hot paths.
+  let sink = 0;
+  const warmEnd = performance.now() + Math.min(200, ms / 4);
+  while (performance.now() < warmEnd) for (let k = 0; k < 16; k++) sink += step();
+  let steps = 0;
+  const start = performance.now();
+  let now = start;
+  const end = start + ms;
+  while (now < end) {
+    for (let k = 0; k < 64; k++) sink += step();
+    steps += 64;
+    now = performance.now();
+  }
+  if (sink === -1) console.log('unreachable');
+  return (steps * bytesPerStep) / 1e6 / ((now - start) / 1000);
+}
+
+/** Measures framing encode + decode throughput for 64 B, 1 KiB and 4 KiB payloads. */
+export async function benchFraming(): Promise<BenchResult[]> {
+  const results: BenchResult[] = [];
+  for (const [size, label] of [
+    [64, '64B'],
+    [1024, '1KiB'],
+    [4096, '4KiB'],
+  ] as const) {
+    const payload = payloadOf(size, 0x9e3779b9 ^ size);
+    const decoder = new FrameDecoder({ maxPayload: size });
+    const framing = measure(
+      () => {
+        const events = decoder.push(encodeFrame(payload));
+        const ev = events[0];
+        if (events.length !== 1 || ev === undefined || ev.kind !== 'frame') throw new Error('framing round trip failed');
+        return ev.payload.length;
+      },
+      size,
+      RUN_MS,
+    );
+    const a = new Uint8Array(size);
+    const b = new Uint8Array(size);
+    const baseline = measure(
+      () => {
+        a.set(payload);
+        b.set(a);
+        return b[size - 1]!;
+      },
+      size,
+      RUN_MS,
+    );
+    results.push({
+      bench: `framing.encode+decode.${label}`,
+      value: Math.round(framing * 10) / 10,
+      unit: 'MB/s',
+      baseline: Math.round(baseline * 10) / 10,
+      ratio: Math.round((framing / baseline) * 10000) / 10000,
+    });
+  }
+  return results;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  for (const r of await benchFraming()) console.log(JSON.stringify(r));
+}

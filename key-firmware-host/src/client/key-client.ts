@@ -1,0 +1,336 @@
+/**
+ * The host's client for one Key over any {@link Transport}: frames, request ids, timeouts, safe
+ * retries, cancellation and flow control by the Key's advertised window.
+ *
+ * Safety of retries: a retry re-sends the same request id and bytes. Keys that report the
+ * `dedup-retry` feature answer a repeated id from a cache instead of running the command again,
+ * so every request may be retried; with a Key that lacks it, only requests marked idempotent are.
+ *
+ * @module
+ */
+import { encodeFrame, FrameDecoder } from '../../../protocols/src/framing/index.ts';
+import {
+  type BodyOf,
+  decodeMessage,
+  encodeMessage,
+  type LinkParameters,
+  linkParametersFrom,
+  MAX_FRAME_PAYLOAD,
+  MAX_REQUEST_ID,
+  type Message,
+  MIN_FRAME_PAYLOAD,
+  PROTOCOL_VERSION,
+  PROTOCOL_VERSIONS,
+  type RequestName,
+  RESPONSE_OF,
+  type ResponseOf,
+} from '../../../protocols/src/messages/index.ts';
+import type { Transport, TransportError } from '../transport/transport.ts';
+import { KeyError } from './errors.ts';
+import { Window } from './window.ts';
+
+/** Injected timers (tests pass fakes). */
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+  now(): number;
+}
+
+const realTimers: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+  now: () => performance.now(),
+};
+
+/** Options of {@link KeyClient}. */
+export interface KeyClientOptions {
+  /** Per-attempt timeout, ms (default 2000). */
+  timeoutMs?: number;
+  /** Retries after a timeout (default 2). */
+  retries?: number;
+  /** Largest frame payload the host accepts (default {@link MAX_FRAME_PAYLOAD}). */
+  maxFrame?: number;
+  /** Timers and clock (default: real). */
+  timers?: Timers;
+  /** First request id (default random); ids then increase and wrap at 2^32. */
+  firstId?: number;
+}
+
+/** Options of one request. */
+export interface RequestOptions {
+  timeoutMs?: number;
+  retries?: number;
+  signal?: AbortSignal;
+  /** Whether running the command twice is harmless (allows retries on Keys without dedup). */
+  idempotent?: boolean;
+}
+
+/** Link counters, for diagnostics. */
+export interface ClientStats {
+  framesSent: number;
+  framesReceived: number;
+  badFrames: number;
+  strayResponses: number;
+  retries: number;
+}
+
+interface Pending {
+  name: string;
+  resolve(m: Message): void;
+  reject(e: KeyError): void;
+}
+
+const IDEMPOTENT: ReadonlySet<RequestName> = new Set(['hello', 'ping', 'info']);
+
+/** A connected Key. Create with {@link KeyClient.connect}. */
+export class KeyClient {
+  readonly #transport: Transport;
+  readonly #timers: Timers;
+  readonly #timeoutMs: number;
+  readonly #retries: number;
+  readonly #maxFrame: number;
+  readonly #decoder: FrameDecoder;
+  readonly #pending = new Map<number, Pending>();
+  readonly #eventListeners = new Set<(m: Message) => void>();
+  readonly #window = new Window(1);
+  #nextId: number;
+  #closed: KeyError | undefined;
+  #link: LinkParameters = { version: PROTOCOL_VERSION, sendMaxFrame: MIN_FRAME_PAYLOAD, window: 1 };
+  #hello: BodyOf<'hello.response'> | undefined;
+  /** Counters. */
+  readonly stats: ClientStats = { framesSent: 0, framesReceived: 0, badFrames: 0, strayResponses: 0, retries: 0 };
+
+  private constructor(transport: Transport, options: KeyClientOptions) {
+    this.#transport = transport;
+    this.#timers = options.timers ?? realTimers;
+    this.#timeoutMs = options.timeoutMs ?? 2000;
+    this.#retries = options.retries ?? 2;
+    this.#maxFrame = Math.min(options.maxFrame ?? MAX_FRAME_PAYLOAD, MAX_FRAME_PAYLOAD);
+    this.#decoder = new FrameDecoder({ maxPayload: this.#maxFrame });
+    this.#nextId = (options.firstId ?? Math.floor(Math.random() * MAX_REQUEST_ID)) >>> 0;
+  }
+
+  /**
+   * Opens the transport and negotiates capabilities with `hello`.
+   * @throws {@link KeyError} `KEY_INCOMPATIBLE`, `KEY_TIMEOUT`, `KEY_CLOSED`; TransportError if the
+   *   transport cannot open
+   */
+  static async connect(transport: Transport, options: KeyClientOptions = {}): Promise<KeyClient> {
+    const c = new KeyClient(transport, options);
+    await transport.open({ data: (b) => c.#onData(b), closed: (e) => c.#onClosed(e) });
+    try {
+      await c.negotiate();
+    } catch (e) {
+      await c.close();
+      throw e;
+    }
+    return c;
+  }
+
+  /** The Key's `hello.response` (capabilities). */
+  get hello(): BodyOf<'hello.response'> {
+    if (!this.#hello) throw new KeyError('KEY_INCOMPATIBLE', 'hello has not completed');
+    return this.#hello;
+  }
+
+  /** Negotiated link parameters. */
+  get link(): LinkParameters {
+    return this.#link;
+  }
+
+  /** Requests now in flight (never more than the Key's window). */
+  get inFlight(): number {
+    return this.#window.inFlight;
+  }
+
+  /** Runs `hello` (again) and applies the Key's limits. */
+  async negotiate(): Promise<BodyOf<'hello.response'>> {
+    const h = await this.request('hello', { versions: [...PROTOCOL_VERSIONS], maxFrame: this.#maxFrame });
+    if (!(PROTOCOL_VERSIONS as readonly number[]).includes(h.version))
+      throw new KeyError('KEY_INCOMPATIBLE', `Key chose protocol version ${h.version}, which this host does not speak`);
+    try {
+      this.#link = linkParametersFrom(h);
+    } catch (e) {
+      throw new KeyError('KEY_INCOMPATIBLE', (e as Error).message, { cause: e });
+    }
+    this.#hello = h;
+    this.#window.resize(this.#link.window);
+    return h;
+  }
+
+  /** Subscribes to events from the Key. Returns the unsubscribe function. */
+  onEvent(listener: (event: Message) => void): () => void {
+    this.#eventListeners.add(listener);
+    return () => this.#eventListeners.delete(listener);
+  }
+
+  /**
+   * Sends a request and waits for its response.
+   * @throws {@link KeyError}: `KEY_REJECTED` (with `remote`), `KEY_TIMEOUT`, `KEY_CANCELLED`,
+   *   `KEY_CLOSED`, `KEY_BAD_RESPONSE`, `KEY_TOO_LARGE`
+   */
+  async request<N extends RequestName>(
+    name: N,
+    body: BodyOf<N>,
+    options: RequestOptions = {},
+  ): Promise<BodyOf<ResponseOf<N>>> {
+    if (this.#closed) throw this.#closed;
+    const signal = options.signal;
+    let release: () => void;
+    try {
+      release = await this.#window.acquire(signal);
+    } catch {
+      throw new KeyError('KEY_CANCELLED', `${name} cancelled before it was sent`);
+    }
+    try {
+      const id = this.#allocateId();
+      const bytes = encodeMessage({ version: this.#link.version, name, id, body });
+      if (bytes.length > this.#link.sendMaxFrame)
+        throw new KeyError('KEY_TOO_LARGE', `${name} is ${bytes.length} bytes; the Key accepts ${this.#link.sendMaxFrame}`);
+      const frame = encodeFrame(bytes);
+      const dedup = this.#hello?.features.includes('dedup-retry') ?? false;
+      const retries = dedup || options.idempotent || IDEMPOTENT.has(name) ? (options.retries ?? this.#retries) : 0;
+      const res = await this.#exchange(id, name, frame, options.timeoutMs ?? this.#timeoutMs, retries, signal);
+      return this.#expect(res, name) as BodyOf<ResponseOf<N>>;
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Pings the Key.
+   * @returns round-trip time in ms and the Key's uptime
+   */
+  async ping(data?: Uint8Array, options?: RequestOptions): Promise<{ rttMs: number; uptimeMs: number }> {
+    const t0 = this.#timers.now();
+    const r = await this.request('ping', data ? { data } : {}, options);
+    const rttMs = this.#timers.now() - t0;
+    if (data && (!r.data || Buffer.compare(Buffer.from(r.data), Buffer.from(data)) !== 0))
+      throw new KeyError('KEY_BAD_RESPONSE', 'ping echo differs from what was sent');
+    return { rttMs, uptimeMs: r.uptimeMs };
+  }
+
+  /** Reads the Key's public info. */
+  info(options?: RequestOptions): Promise<BodyOf<'info.response'>> {
+    return this.request('info', {}, options);
+  }
+
+  /** Closes the link; pending requests fail with `KEY_CLOSED`. Idempotent. */
+  async close(): Promise<void> {
+    this.#fail(new KeyError('KEY_CLOSED', 'the client was closed'));
+    await this.#transport.close();
+  }
+
+  #allocateId(): number {
+    for (;;) {
+      const id = this.#nextId;
+      this.#nextId = (this.#nextId + 1) >>> 0;
+      if (!this.#pending.has(id)) return id;
+    }
+  }
+
+  #exchange(
+    id: number,
+    name: string,
+    frame: Uint8Array,
+    timeoutMs: number,
+    retries: number,
+    signal?: AbortSignal,
+  ): Promise<Message> {
+    return new Promise<Message>((resolve, reject) => {
+      let timer: unknown;
+      let attempt = 0;
+      const done = () => {
+        this.#pending.delete(id);
+        if (timer !== undefined) this.#timers.clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onAbort = () => {
+        done();
+        reject(new KeyError('KEY_CANCELLED', `${name} cancelled`));
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#pending.set(id, {
+        name,
+        resolve: (m) => {
+          done();
+          resolve(m);
+        },
+        reject: (e) => {
+          done();
+          reject(e);
+        },
+      });
+      const send = () => {
+        attempt++;
+        timer = this.#timers.setTimeout(() => {
+          if (attempt <= retries) {
+            this.stats.retries++;
+            send();
+          } else {
+            this.#pending.get(id)?.reject(
+              new KeyError('KEY_TIMEOUT', `${name} got no response in ${timeoutMs} ms (${attempt} attempt${attempt > 1 ? 's' : ''})`),
+            );
+          }
+        }, timeoutMs);
+        this.#sendFrame(frame).catch((e: TransportError) =>
+          this.#pending.get(id)?.reject(new KeyError('KEY_CLOSED', `${name}: ${e.message}`, { cause: e })),
+        );
+      };
+      send();
+    });
+  }
+
+  async #sendFrame(frame: Uint8Array): Promise<void> {
+    const max = this.#transport.maxPayload;
+    for (let off = 0; off < frame.length; off += max) await this.#transport.send(frame.subarray(off, off + max));
+    this.stats.framesSent++;
+  }
+
+  #expect(m: Message, request: RequestName): unknown {
+    if (m.name === 'error') {
+      const b = m.body as BodyOf<'error'>;
+      throw new KeyError('KEY_REJECTED', `Key rejected ${request}: ${b.name} (${b.code}): ${b.reason}`, { remote: b });
+    }
+    if (m.name !== RESPONSE_OF[request])
+      throw new KeyError('KEY_BAD_RESPONSE', `Key answered ${request} with ${m.name}`);
+    return m.body;
+  }
+
+  #onData(chunk: Uint8Array): void {
+    for (const ev of this.#decoder.push(chunk)) {
+      if (ev.kind === 'error') {
+        this.stats.badFrames++;
+        continue;
+      }
+      this.stats.framesReceived++;
+      let m: Message;
+      try {
+        m = decodeMessage(ev.payload);
+      } catch (e) {
+        const id = (e as { requestId?: number }).requestId;
+        const p = id === undefined ? undefined : this.#pending.get(id);
+        if (p) p.reject(new KeyError('KEY_BAD_RESPONSE', `invalid response to ${p.name}: ${(e as Error).message}`, { cause: e }));
+        else this.stats.badFrames++;
+        continue;
+      }
+      if (m.id === undefined) {
+        for (const l of this.#eventListeners) l(m);
+        continue;
+      }
+      const p = this.#pending.get(m.id);
+      if (p) p.resolve(m);
+      else this.stats.strayResponses++;
+    }
+  }
+
+  #onClosed(error?: TransportError): void {
+    this.#fail(new KeyError('KEY_CLOSED', error ? `link closed: ${error.message}` : 'link closed', { cause: error }));
+  }
+
+  #fail(e: KeyError): void {
+    if (!this.#closed) this.#closed = e;
+    for (const p of [...this.#pending.values()]) p.reject(e);
+  }
+}

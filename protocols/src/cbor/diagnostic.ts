@@ -1,0 +1,602 @@
+/**
+ * A liberal CBOR decoder that renders any well-formed CBOR in the diagnostic notation of
+ * RFC 8949 §8, for `enigm cbor decode`.
+ *
+ * Unlike the wire decoder (`decode.ts`), this one accepts every well-formed item: indefinite
+ * lengths, non-shortest encodings, any tag, any simple value, `undefined`, duplicate and unsorted
+ * map keys of any type, half/single/double floats and bignums. It still rejects malformed input
+ * (RFC 8949 Appendix F) with a {@link ProtocolError}, and it is bounded: nesting is limited by
+ * `maxDepth`, decoding is iterative (no recursion, so no stack overflow whatever the bound), no
+ * buffer is ever sized by an untrusted length before that length is checked against the input left,
+ * and every step consumes input, so it cannot hang.
+ *
+ * Rendering (matches the diagnostic column of RFC 8949 Appendix A, Table 6):
+ * - integers in decimal, exact beyond 2^53; tag 2/3 bignums over a definite byte string of at
+ *   most {@link BIGNUM_DECIMAL_MAX_BYTES} bytes as the integer they denote;
+ * - floats always with a decimal point or exponent (`1.0`, `-0.0`, `1.0e+300`), `Infinity`,
+ *   `-Infinity`, `NaN` (whatever the width; NaN payloads are not shown);
+ * - `false`, `true`, `null`, `undefined`, `simple(N)`;
+ * - byte strings `h'0102'` (lowercase), text strings in double quotes with JSON-style escapes,
+ *   every non-ASCII code point as `\uXXXX` (surrogate pairs above U+FFFF);
+ * - `[1, 2]`, `{1: 2}`, `[_ 1, 2]`, `{_ 1: 2}`, `[_ ]`, `{_ }`, `(_ h'01', h'02')`,
+ *   `(_ "a", "b")`, and `''_` / `""_` for indefinite strings with no chunk (RFC 8949 §8.1);
+ * - other tags as `N(item)`.
+ *
+ * Encoding indicators (`_0`…`_3`, RFC 8949 §8.1) are not emitted: a non-shortest encoding renders
+ * like the shortest one, as Table 6 does for its non-preferred float rows.
+ *
+ * @module
+ */
+
+import { ProtocolError } from '../errors.ts';
+
+/** Options of {@link toDiagnosticSequence} and {@link toDiagnostic}. */
+export interface DiagnosticOptions {
+  /**
+   * Deepest nesting accepted: a top-level item is at depth 0, the elements of an array, the keys
+   * and values of a map and the content of a tag are one deeper than their container. An item
+   * deeper than this throws `CBOR_TOO_DEEP`. A non-negative safe integer; default 256.
+   */
+  maxDepth?: number;
+}
+
+/** Default of {@link DiagnosticOptions.maxDepth}. */
+const DEFAULT_MAX_DEPTH = 256;
+
+/**
+ * Largest bignum (tag 2/3) content, in bytes, rendered as a decimal integer. Longer contents are
+ * rendered as `2(h'…')` / `3(h'…')` so a hostile input cannot make decimal conversion costly.
+ */
+const BIGNUM_DECIMAL_MAX_BYTES = 1024;
+
+/** Longest diagnostic string produced for one top-level item (well under V8's string limit). */
+const MAX_OUTPUT_CHARS = 2 ** 28;
+
+const HEX_BYTE: readonly string[] = Array.from({ length: 256 }, (_, i) =>
+  i.toString(16).padStart(2, '0'),
+);
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+const MAJOR_NAMES = [
+  'unsigned integer',
+  'negative integer',
+  'byte string',
+  'text string',
+  'array',
+  'map',
+  'tag',
+  'simple/float',
+] as const;
+
+/** A cursor over the input; every read checks the bytes left first. */
+class Reader {
+  pos = 0;
+  private readonly view: DataView;
+
+  constructor(readonly bytes: Uint8Array) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  get remaining(): number {
+    return this.bytes.length - this.pos;
+  }
+
+  private need(n: number, what: string): void {
+    if (this.remaining < n) {
+      throw new ProtocolError(
+        'CBOR_TRUNCATED',
+        `input ended inside ${what}: ${n} byte(s) needed at offset ${this.pos}, ${this.remaining} left`,
+      );
+    }
+  }
+
+  u8(what: string): number {
+    this.need(1, what);
+    return this.bytes[this.pos++] as number;
+  }
+
+  u16(what: string): number {
+    this.need(2, what);
+    const v = this.view.getUint16(this.pos);
+    this.pos += 2;
+    return v;
+  }
+
+  u32(what: string): number {
+    this.need(4, what);
+    const v = this.view.getUint32(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  u64(what: string): bigint {
+    this.need(8, what);
+    const v = this.view.getBigUint64(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  f32(): number {
+    this.need(4, 'a single-precision float');
+    const v = this.view.getFloat32(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  f64(): number {
+    this.need(8, 'a double-precision float');
+    const v = this.view.getFloat64(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  /** Takes `length` bytes (a view, no copy) after checking they are there. */
+  take(length: bigint, what: string): Uint8Array {
+    if (length > BigInt(this.remaining)) {
+      throw new ProtocolError(
+        'CBOR_TRUNCATED',
+        `input ended inside ${what}: ${length} byte(s) declared at offset ${this.pos}, ${this.remaining} left`,
+      );
+    }
+    const n = Number(length);
+    const out = this.bytes.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+}
+
+/** Collects output pieces, bounded by {@link MAX_OUTPUT_CHARS}. */
+class Output {
+  private readonly parts: string[] = [];
+  private length = 0;
+
+  push(s: string): void {
+    this.length += s.length;
+    if (this.length > MAX_OUTPUT_CHARS) {
+      throw new ProtocolError(
+        'CBOR_TOO_LARGE',
+        `diagnostic notation of one item exceeds ${MAX_OUTPUT_CHARS} characters`,
+      );
+    }
+    this.parts.push(s);
+  }
+
+  toString(): string {
+    return this.parts.join('');
+  }
+}
+
+/**
+ * Reads the argument of an initial byte whose additional information `ai` is 0..27.
+ * Throws `CBOR_RESERVED` for 28..30; the caller handles 31 first.
+ */
+function readArgument(r: Reader, ib: number, start: number): bigint {
+  const ai = ib & 0x1f;
+  const what = `the argument of ${MAJOR_NAMES[ib >> 5]} at offset ${start}`;
+  if (ai < 24) return BigInt(ai);
+  switch (ai) {
+    case 24:
+      return BigInt(r.u8(what));
+    case 25:
+      return BigInt(r.u16(what));
+    case 26:
+      return BigInt(r.u32(what));
+    case 27:
+      return r.u64(what);
+    default:
+      throw new ProtocolError(
+        'CBOR_RESERVED',
+        `reserved additional information ${ai} in initial byte 0x${HEX_BYTE[ib]} at offset ${start}`,
+      );
+  }
+}
+
+/** Converts an IEEE 754 binary16 bit pattern to a number (exactly). */
+function halfToNumber(h: number): number {
+  const exp = (h >> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  let v: number;
+  if (exp === 0) v = mant * 2 ** -24;
+  else if (exp !== 31) v = (mant + 1024) * 2 ** (exp - 25);
+  else v = mant === 0 ? Number.POSITIVE_INFINITY : Number.NaN;
+  return h & 0x8000 ? -v : v;
+}
+
+/** Formats a float the way RFC 8949 Table 6 does: always a decimal point or exponent. */
+function formatFloat(x: number): string {
+  if (Number.isNaN(x)) return 'NaN';
+  if (x === Number.POSITIVE_INFINITY) return 'Infinity';
+  if (x === Number.NEGATIVE_INFINITY) return '-Infinity';
+  if (Object.is(x, -0)) return '-0.0';
+  const s = String(x);
+  const e = s.indexOf('e');
+  const mantissa = e < 0 ? s : s.slice(0, e);
+  if (mantissa.includes('.')) return s;
+  return e < 0 ? `${s}.0` : `${mantissa}.0${s.slice(e)}`;
+}
+
+function hexOf(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += HEX_BYTE[b];
+  return s;
+}
+
+function renderBytes(bytes: Uint8Array): string {
+  return `h'${hexOf(bytes)}'`;
+}
+
+/** Escapes a string JSON-style, with every non-ASCII UTF-16 code unit as `\uXXXX`. */
+function quoteText(text: string): string {
+  let s = '"';
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) s += '\\"';
+    else if (c === 0x5c) s += '\\\\';
+    else if (c >= 0x20 && c < 0x7f) s += text[i];
+    else if (c === 0x08) s += '\\b';
+    else if (c === 0x09) s += '\\t';
+    else if (c === 0x0a) s += '\\n';
+    else if (c === 0x0c) s += '\\f';
+    else if (c === 0x0d) s += '\\r';
+    else s += `\\u${c.toString(16).padStart(4, '0')}`;
+  }
+  return `${s}"`;
+}
+
+function renderText(bytes: Uint8Array, start: number): string {
+  let text: string;
+  try {
+    text = UTF8.decode(bytes);
+  } catch (cause) {
+    throw new ProtocolError(
+      'CBOR_INVALID_UTF8',
+      `text string at offset ${start} is not valid UTF-8`,
+      { cause },
+    );
+  }
+  return quoteText(text);
+}
+
+/** Reads the chunks of an indefinite-length byte (major 2) or text (major 3) string. */
+function renderIndefiniteString(r: Reader, major: 2 | 3, start: number): string {
+  const kind = major === 2 ? 'byte' : 'text';
+  const chunks: string[] = [];
+  for (;;) {
+    const chunkStart = r.pos;
+    const ib = r.u8(`the indefinite-length ${kind} string at offset ${start}`);
+    if (ib === 0xff) break;
+    if (ib >> 5 !== major) {
+      throw new ProtocolError(
+        'CBOR_RESERVED',
+        `chunk of major type ${ib >> 5} (${MAJOR_NAMES[ib >> 5]}) at offset ${chunkStart} inside the indefinite-length ${kind} string at offset ${start}`,
+      );
+    }
+    if ((ib & 0x1f) === 31) {
+      throw new ProtocolError(
+        'CBOR_RESERVED',
+        `nested indefinite-length chunk at offset ${chunkStart} inside the indefinite-length ${kind} string at offset ${start}`,
+      );
+    }
+    const length = readArgument(r, ib, chunkStart);
+    const data = r.take(length, `the ${kind} string chunk at offset ${chunkStart}`);
+    chunks.push(major === 2 ? renderBytes(data) : renderText(data, chunkStart));
+  }
+  if (chunks.length === 0) return major === 2 ? "''_" : '""_';
+  return `(_ ${chunks.join(', ')})`;
+}
+
+/** An open container on the explicit decoding stack. */
+type Frame =
+  | { kind: 'array' | 'map'; indefinite: boolean; total: number; count: number }
+  | { kind: 'tag' };
+
+/**
+ * Tries to render tag 2/3 content as a bignum: returns the decimal text if the next item is a
+ * definite byte string of at most {@link BIGNUM_DECIMAL_MAX_BYTES} bytes, else rewinds and
+ * returns `undefined`.
+ */
+function tryBignum(r: Reader, negative: boolean): string | undefined {
+  const save = r.pos;
+  if (r.remaining < 1) return undefined;
+  const ib = r.bytes[r.pos] as number;
+  if (ib >> 5 !== 2 || (ib & 0x1f) >= 28) return undefined;
+  r.pos++;
+  const length = readArgument(r, ib, save);
+  if (length > BigInt(BIGNUM_DECIMAL_MAX_BYTES)) {
+    r.pos = save;
+    return undefined;
+  }
+  const data = r.take(length, `the bignum byte string at offset ${save}`);
+  const n = data.length === 0 ? 0n : BigInt(`0x${hexOf(data)}`);
+  return (negative ? -1n - n : n).toString();
+}
+
+/** Decodes one complete item at `r.pos` and renders it. Iterative: no recursion. */
+function renderItem(r: Reader, maxDepth: number): string {
+  const out = new Output();
+  const stack: Frame[] = [];
+  for (;;) {
+    const start = r.pos;
+    const ib = r.u8(stack.length === 0 ? 'a CBOR item' : `the container opened before offset ${start}`);
+    let top = stack.at(-1);
+    let completed = true;
+
+    if (ib === 0xff) {
+      if (top === undefined || top.kind === 'tag' || !top.indefinite) {
+        throw new ProtocolError(
+          'CBOR_RESERVED',
+          `break (0xff) at offset ${start} outside an indefinite-length array or map`,
+        );
+      }
+      if (top.kind === 'map' && top.count % 2 === 1) {
+        throw new ProtocolError(
+          'CBOR_RESERVED',
+          `break (0xff) at offset ${start} after a map key with no value`,
+        );
+      }
+      out.push(top.kind === 'array' ? ']' : '}');
+      stack.pop();
+    } else {
+      const depth = stack.length;
+      if (depth > maxDepth) {
+        throw new ProtocolError(
+          'CBOR_TOO_DEEP',
+          `item at offset ${start} is nested deeper than ${maxDepth}`,
+        );
+      }
+      if (top !== undefined && top.kind !== 'tag' && top.count > 0) {
+        out.push(top.kind === 'map' && top.count % 2 === 1 ? ': ' : ', ');
+      }
+      const major = ib >> 5;
+      const ai = ib & 0x1f;
+      if (ai === 31) {
+        switch (major) {
+          case 2:
+          case 3:
+            out.push(renderIndefiniteString(r, major, start));
+            break;
+          case 4:
+          case 5:
+            out.push(major === 4 ? '[_ ' : '{_ ');
+            stack.push({ kind: major === 4 ? 'array' : 'map', indefinite: true, total: 0, count: 0 });
+            completed = false;
+            break;
+          default:
+            throw new ProtocolError(
+              'CBOR_RESERVED',
+              `indefinite length (additional information 31) in initial byte 0x${HEX_BYTE[ib]} of ${MAJOR_NAMES[major]} at offset ${start}`,
+            );
+        }
+      } else if (major === 7) {
+        out.push(renderSimpleOrFloat(r, ai, start));
+      } else {
+        const arg = readArgument(r, ib, start);
+        switch (major) {
+          case 0:
+            out.push(arg.toString());
+            break;
+          case 1:
+            out.push((-1n - arg).toString());
+            break;
+          case 2:
+            out.push(renderBytes(r.take(arg, `the byte string at offset ${start}`)));
+            break;
+          case 3:
+            out.push(renderText(r.take(arg, `the text string at offset ${start}`), start));
+            break;
+          case 4:
+          case 5: {
+            // Every element takes at least one byte: a count over what is left cannot fit.
+            const items = major === 4 ? arg : arg * 2n;
+            if (items > BigInt(r.remaining)) {
+              throw new ProtocolError(
+                'CBOR_TRUNCATED',
+                `input ended inside the ${MAJOR_NAMES[major]} at offset ${start}: ${arg} ${major === 4 ? 'element(s)' : 'pair(s)'} declared, ${r.remaining} byte(s) left`,
+              );
+            }
+            if (items === 0n) {
+              out.push(major === 4 ? '[]' : '{}');
+            } else {
+              out.push(major === 4 ? '[' : '{');
+              stack.push({
+                kind: major === 4 ? 'array' : 'map',
+                indefinite: false,
+                total: Number(items),
+                count: 0,
+              });
+              completed = false;
+            }
+            break;
+          }
+          default: {
+            // major 6: tag
+            if (arg === 2n || arg === 3n) {
+              if (depth + 1 > maxDepth) {
+                throw new ProtocolError(
+                  'CBOR_TOO_DEEP',
+                  `content of the tag at offset ${start} is nested deeper than ${maxDepth}`,
+                );
+              }
+              const big = tryBignum(r, arg === 3n);
+              if (big !== undefined) {
+                out.push(big);
+                break;
+              }
+            }
+            out.push(`${arg}(`);
+            stack.push({ kind: 'tag' });
+            completed = false;
+          }
+        }
+      }
+    }
+
+    if (!completed) continue;
+    // An item just completed: close every container it completes in turn.
+    for (;;) {
+      top = stack.at(-1);
+      if (top === undefined) return out.toString();
+      if (top.kind === 'tag') {
+        out.push(')');
+        stack.pop();
+        continue;
+      }
+      top.count++;
+      if (!top.indefinite && top.count === top.total) {
+        out.push(top.kind === 'array' ? ']' : '}');
+        stack.pop();
+        continue;
+      }
+      break;
+    }
+  }
+}
+
+/** Renders a major-type-7 item whose additional information `ai` is 0..30. */
+function renderSimpleOrFloat(r: Reader, ai: number, start: number): string {
+  if (ai < 20) return `simple(${ai})`;
+  switch (ai) {
+    case 20:
+      return 'false';
+    case 21:
+      return 'true';
+    case 22:
+      return 'null';
+    case 23:
+      return 'undefined';
+    case 24: {
+      const v = r.u8(`the simple value at offset ${start}`);
+      if (v < 32) {
+        throw new ProtocolError(
+          'CBOR_RESERVED',
+          `simple value ${v} at offset ${start} in two-byte form (0xf8 ${HEX_BYTE[v]}) is not well-formed`,
+        );
+      }
+      return `simple(${v})`;
+    }
+    case 25:
+      return formatFloat(halfToNumber(r.u16('a half-precision float')));
+    case 26:
+      return formatFloat(r.f32());
+    case 27:
+      return formatFloat(r.f64());
+    default:
+      throw new ProtocolError(
+        'CBOR_RESERVED',
+        `reserved additional information ${ai} in initial byte 0x${HEX_BYTE[0xe0 | ai]} at offset ${start}`,
+      );
+  }
+}
+
+function resolveMaxDepth(options: DiagnosticOptions | undefined): number {
+  const maxDepth = options?.maxDepth ?? DEFAULT_MAX_DEPTH;
+  if (!Number.isSafeInteger(maxDepth) || maxDepth < 0) {
+    throw new RangeError(`maxDepth must be a non-negative safe integer, got ${maxDepth}`);
+  }
+  return maxDepth;
+}
+
+/**
+ * Renders every item of a CBOR sequence (RFC 8742: zero or more items back to back) in RFC 8949
+ * §8 diagnostic notation; one string per top-level item. Any well-formed CBOR is accepted.
+ *
+ * @param bytes - the encoded sequence; an empty array is the empty sequence
+ * @param options - optional `maxDepth` (default 256)
+ * @returns one diagnostic string per top-level item, in order
+ * @throws {ProtocolError} `CBOR_TRUNCATED` if the input ends inside an item (including a length
+ *   or element count larger than the bytes left); `CBOR_RESERVED` for additional information
+ *   28..30, a break outside an indefinite-length array or map (or after a map key), indefinite
+ *   length on an integer or tag, an indefinite-string chunk of another major type or itself
+ *   indefinite, or a two-byte simple value below 32; `CBOR_INVALID_UTF8` for a text string (or
+ *   text chunk) that is not valid UTF-8; `CBOR_TOO_DEEP` for nesting over `maxDepth`;
+ *   `CBOR_TOO_LARGE` if one item's rendering would exceed 2^28 characters
+ * @throws {RangeError} if `options.maxDepth` is not a non-negative safe integer
+ * @example
+ * ```ts
+ * toDiagnosticSequence(parseHex('01 9f0102ff a1616101'));
+ * // → ['1', '[_ 1, 2]', '{"a": 1}']
+ * ```
+ */
+export function toDiagnosticSequence(bytes: Uint8Array, options?: DiagnosticOptions): string[] {
+  const maxDepth = resolveMaxDepth(options);
+  const r = new Reader(bytes);
+  const items: string[] = [];
+  while (r.remaining > 0) items.push(renderItem(r, maxDepth));
+  return items;
+}
+
+/**
+ * Renders exactly one CBOR item in RFC 8949 §8 diagnostic notation. Any well-formed CBOR is
+ * accepted.
+ *
+ * @param bytes - the encoding of a single item
+ * @param options - optional `maxDepth` (default 256)
+ * @returns the diagnostic notation of the item
+ * @throws {ProtocolError} `CBOR_TRAILING_BYTES` if any byte follows the first complete item
+ *   (whether or not those bytes are well-formed); `CBOR_TRUNCATED` for empty input; otherwise the
+ *   errors of {@link toDiagnosticSequence}
+ * @throws {RangeError} if `options.maxDepth` is not a non-negative safe integer
+ * @example
+ * ```ts
+ * toDiagnostic(parseHex('c249010000000000000000')); // → '18446744073709551616'
+ * toDiagnostic(parseHex('bf6346756ef563416d7421ff')); // → '{_ "Fun": true, "Amt": -2}'
+ * ```
+ */
+export function toDiagnostic(bytes: Uint8Array, options?: DiagnosticOptions): string {
+  const maxDepth = resolveMaxDepth(options);
+  const r = new Reader(bytes);
+  const item = renderItem(r, maxDepth);
+  if (r.remaining > 0) {
+    throw new ProtocolError(
+      'CBOR_TRAILING_BYTES',
+      `${r.remaining} byte(s) follow the item that ends at offset ${r.pos}`,
+    );
+  }
+  return item;
+}
+
+/**
+ * Parses hexadecimal text leniently: whitespace anywhere is ignored, an optional `0x`/`0X` prefix
+ * (after any leading whitespace) is skipped, and digits may be upper or lower case.
+ *
+ * @param text - hex digits, e.g. `'0x a1 61 61 01'`
+ * @returns the bytes; empty text (or only a prefix) gives an empty array
+ * @throws {TypeError} `hex: …` naming an invalid character and its offset in `text`, or an odd
+ *   number of hex digits
+ * @example
+ * ```ts
+ * parseHex('0x83 01 02 03'); // → Uint8Array [0x83, 0x01, 0x02, 0x03]
+ * parseHex('abc'); // throws TypeError('hex: odd number of hex digits (3)')
+ * ```
+ */
+export function parseHex(text: string): Uint8Array {
+  let i = 0;
+  while (i < text.length && /\s/.test(text[i] as string)) i++;
+  if (text[i] === '0' && (text[i + 1] === 'x' || text[i + 1] === 'X')) i += 2;
+  const digits: number[] = [];
+  for (; i < text.length; i++) {
+    const ch = text[i] as string;
+    const c = text.charCodeAt(i);
+    if (c >= 0x30 && c <= 0x39) digits.push(c - 0x30);
+    else if (c >= 0x61 && c <= 0x66) digits.push(c - 0x61 + 10);
+    else if (c >= 0x41 && c <= 0x46) digits.push(c - 0x41 + 10);
+    else if (!/\s/.test(ch)) {
+      const cp = text.codePointAt(i) as number;
+      throw new TypeError(
+        `hex: invalid character ${JSON.stringify(String.fromCodePoint(cp))} (U+${cp
+          .toString(16)
+          .toUpperCase()
+          .padStart(4, '0')}) at offset ${i}`,
+      );
+    }
+  }
+  if (digits.length % 2 !== 0) {
+    throw new TypeError(`hex: odd number of hex digits (${digits.length})`);
+  }
+  const out = new Uint8Array(digits.length / 2);
+  for (let j = 0; j < out.length; j++) {
+    out[j] = ((digits[2 * j] as number) << 4) | (digits[2 * j + 1] as number);
+  }
+  return out;
+}

@@ -1,0 +1,11 @@
+/**
+ * Serial framing of the Enigm Key protocol: `00 ‖ COBS(length ‖ payload ‖ CRC-32C) ‖ 00` frames
+ * over a byte stream. See `frame.ts` for the wire format.
+ *
+ * @module
+ */
+
+export { cobsDecode, cobsEncode, cobsMaxEncodedLength } from './cobs.ts';
+export { crc32c } from './crc32c.ts';
+export { encodeFrame, FRAME_DELIMITER, FrameDecoder, frameOverhead, MAX_FRAME_PAYLOAD } from './frame.ts';
+export type { FrameDecoderOptions, FrameEvent } from './frame.ts';

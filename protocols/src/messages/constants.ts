@@ -1,0 +1,78 @@
+/**
+ * Numbers the Key protocol fixes: protocol versions, lifecycle states, wire error codes, limits.
+ *
+ * These tables are rendered into docs/protocol.md by `npm run docs:protocol`, and a test checks
+ * the committed document against them, so the document cannot drift from the code.
+ *
+ * @module
+ */
+
+/** Protocol versions this code speaks, highest first. */
+export const PROTOCOL_VERSIONS = [1] as const;
+
+/** The protocol version spoken by this code. */
+export const PROTOCOL_VERSION = 1;
+
+/**
+ * The largest frame payload every Key accepts before negotiation. A `hello` request and its
+ * response always fit; after `hello` both sides use the Key's advertised maximum.
+ */
+export const MIN_FRAME_PAYLOAD = 512;
+
+/** The largest frame payload any Key may advertise (a bound for decoders, not a default). */
+export const MAX_FRAME_PAYLOAD = 65536;
+
+/** Key lifecycle states and their wire numbers. */
+export const LIFECYCLE_STATES = {
+  factory: 0,
+  dormant: 1,
+  emergency: 2,
+  suspended: 3,
+  revoked: 4,
+  retired: 5,
+  updating: 6,
+} as const;
+
+/** A Key lifecycle state. */
+export type LifecycleState = keyof typeof LIFECYCLE_STATES;
+
+/** Meaning of each lifecycle state. */
+export const LIFECYCLE_STATE_DOCS: Readonly<Record<LifecycleState, string>> = {
+  factory: 'fresh from manufacture or crypto-wiped; not associated with an account',
+  dormant: 'provisioned and idle: GNSS off, modem asleep, no location taken (the default)',
+  emergency: 'a user-started emergency event is running; location is shared end to end',
+  suspended: 'temporarily disabled by the owner or service; no emergency can start',
+  revoked: 'identity revoked by the service; only public info and retirement are possible',
+  retired: 'taken out of service; next step is a crypto-wipe back to factory',
+  updating: 'a firmware update is in progress (test-boot pending confirmation)',
+};
+
+/**
+ * Wire error codes: each has a number (on the wire), a stable symbolic name (also on the wire)
+ * and a default human reason. An error response always carries all three.
+ */
+export const KEY_ERRORS = {
+  MALFORMED: { code: 1, reason: 'the request could not be decoded (bad CBOR or envelope)' },
+  UNKNOWN_TYPE: { code: 2, reason: 'the message type is not defined by this protocol version' },
+  UNSUPPORTED_VERSION: { code: 3, reason: 'the protocol version is not spoken by this Key' },
+  INVALID_ARGUMENT: { code: 4, reason: 'a request field is missing, unknown or of the wrong type' },
+  INVALID_STATE: { code: 5, reason: 'the command is not allowed in the current lifecycle state' },
+  BUSY: { code: 6, reason: 'more requests in flight than the advertised window' },
+  TOO_LARGE: { code: 7, reason: 'the request exceeds the negotiated maximum frame size' },
+  NOT_A_REQUEST: { code: 8, reason: 'the message is a response or event, not a request' },
+  INTERNAL: { code: 9, reason: 'the Key failed internally; the request had no effect' },
+} as const;
+
+/** Symbolic name of a wire error. */
+export type KeyErrorName = keyof typeof KEY_ERRORS;
+
+/** Wire error number → name. */
+export const KEY_ERROR_BY_CODE: ReadonlyMap<number, KeyErrorName> = new Map(
+  (Object.entries(KEY_ERRORS) as [KeyErrorName, { code: number }][]).map(([n, e]) => [e.code, n]),
+);
+
+/** Feature names a Key may report in `hello`. */
+export const FEATURES = {
+  'dedup-retry': 'a retried request id gets the cached response; the command does not run twice',
+  'state-events': 'the Key sends lifecycle.changed events',
+} as const;

@@ -1,0 +1,255 @@
+/**
+ * Typed CBOR records with declared integer keys.
+ *
+ * Every Key protocol message body is a CBOR map whose keys are small unsigned integers. A record
+ * is declared once — field name, integer key, field type, optional or not — and the declaration
+ * gives both the TypeScript type and a strict validator: unknown keys, missing required fields and
+ * wrong types are rejected with `MESSAGE_INVALID`, naming the record, field and key.
+ *
+ * @example
+ * ```ts
+ * const Point = defineRecord('point', { x: field(1, t.int()), label: field(2, t.text(32), true) });
+ * const map = Point.toMap({ x: 3 });          // Map { 1 => 3 }
+ * const p = Point.fromMap(map);               // { x: 3 }
+ * ```
+ * @module
+ */
+import type { CborMap, CborValue } from '../cbor/types.ts';
+import { ProtocolError } from '../errors.ts';
+
+/** A field type: checks and converts one CBOR value into its TypeScript value. */
+export interface FieldType<T> {
+  /** Short description used in errors and docs, e.g. `uint ≤ 65535`. */
+  readonly describe: string;
+  /** Returns the typed value, or a string saying why the value does not fit. */
+  check(value: CborValue): { ok: true; value: T } | { ok: false; why: string };
+  /** Converts a typed value to CBOR. */
+  toCbor(value: T): CborValue;
+}
+
+const ok = <T>(value: T) => ({ ok: true as const, value });
+const bad = (why: string) => ({ ok: false as const, why });
+const kindOf = (v: CborValue): string =>
+  v === null
+    ? 'null'
+    : v instanceof Uint8Array
+      ? 'bytes'
+      : v instanceof Map
+        ? 'map'
+        : Array.isArray(v)
+          ? 'array'
+          : typeof v === 'object'
+            ? 'tag'
+            : typeof v;
+
+/** Field type constructors. */
+export const t = {
+  /** Unsigned integer in [0, max] (default max 2^32−1). */
+  uint(max = 0xffff_ffff): FieldType<number> {
+    return {
+      describe: `uint ≤ ${max}`,
+      check: (v) =>
+        typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max
+          ? ok(v)
+          : bad(`expected uint ≤ ${max}, got ${kindOf(v)}${typeof v === 'number' ? ` ${v}` : ''}`),
+      toCbor: (v) => v,
+    };
+  },
+  /** Signed integer in [min, max]. */
+  int(min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER): FieldType<number> {
+    return {
+      describe: `int in [${min}, ${max}]`,
+      check: (v) =>
+        typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max
+          ? ok(v)
+          : bad(`expected int in [${min}, ${max}], got ${kindOf(v)}`),
+      toCbor: (v) => v,
+    };
+  },
+  /** Boolean. */
+  bool(): FieldType<boolean> {
+    return {
+      describe: 'bool',
+      check: (v) => (typeof v === 'boolean' ? ok(v) : bad(`expected bool, got ${kindOf(v)}`)),
+      toCbor: (v) => v,
+    };
+  },
+  /** Text string of at most `maxLength` UTF-16 code units. */
+  text(maxLength = 256): FieldType<string> {
+    return {
+      describe: `text ≤ ${maxLength}`,
+      check: (v) =>
+        typeof v === 'string'
+          ? v.length <= maxLength
+            ? ok(v)
+            : bad(`text longer than ${maxLength}`)
+          : bad(`expected text, got ${kindOf(v)}`),
+      toCbor: (v) => v,
+    };
+  },
+  /** Byte string with a length in [min, max]. */
+  bytes(min = 0, max = 65536): FieldType<Uint8Array> {
+    const d = min === max ? `bytes[${min}]` : `bytes[${min}..${max}]`;
+    return {
+      describe: d,
+      check: (v) =>
+        v instanceof Uint8Array
+          ? v.length >= min && v.length <= max
+            ? ok(v)
+            : bad(`expected ${d}, got ${v.length} bytes`)
+          : bad(`expected bytes, got ${kindOf(v)}`),
+      toCbor: (v) => v,
+    };
+  },
+  /** Unsigned integer naming a member of a string enum; decodes to the member name. */
+  enumOf<E extends string>(name: string, values: Readonly<Record<E, number>>): FieldType<E> {
+    const byNumber = new Map<number, E>();
+    for (const [k, n] of Object.entries(values) as [E, number][]) byNumber.set(n, k);
+    return {
+      describe: `${name} (${[...byNumber].map(([n, k]) => `${n}=${k}`).join(', ')})`,
+      check: (v) => {
+        const e = typeof v === 'number' ? byNumber.get(v) : undefined;
+        return e !== undefined ? ok(e) : bad(`expected a ${name} value, got ${kindOf(v)} ${String(v)}`);
+      },
+      toCbor: (v) => values[v],
+    };
+  },
+  /** Array of at most `maxItems` items of one type. */
+  array<T>(item: FieldType<T>, maxItems = 64): FieldType<T[]> {
+    return {
+      describe: `[${item.describe}] ≤ ${maxItems}`,
+      check: (v) => {
+        if (!Array.isArray(v)) return bad(`expected array, got ${kindOf(v)}`);
+        if (v.length > maxItems) return bad(`array longer than ${maxItems}`);
+        const out: T[] = [];
+        for (let i = 0; i < v.length; i++) {
+          const r = item.check(v[i] as CborValue);
+          if (!r.ok) return bad(`item ${i}: ${r.why}`);
+          out.push(r.value);
+        }
+        return ok(out);
+      },
+      toCbor: (v) => v.map((x) => item.toCbor(x)),
+    };
+  },
+  /** A nested record. */
+  record<S extends Schema>(rec: RecordType<S>): FieldType<RecordValue<S>> {
+    return {
+      describe: rec.name,
+      check: (v) => {
+        if (!(v instanceof Map)) return bad(`expected map (${rec.name}), got ${kindOf(v)}`);
+        const r = rec.tryFromMap(v);
+        return r.ok ? ok(r.value) : bad(r.why);
+      },
+      toCbor: (v) => rec.toMap(v),
+    };
+  },
+};
+
+/** One declared field: its integer key, type, and whether it may be absent. */
+export interface Field<T, O extends boolean = boolean> {
+  readonly key: number;
+  readonly type: FieldType<T>;
+  readonly optional: O;
+  /** One-line meaning, for docs/protocol.md. */
+  readonly doc: string;
+}
+
+/**
+ * Declares a field.
+ * @param key - unsigned integer map key, unique within the record
+ * @param type - field type
+ * @param optional - whether the field may be absent
+ * @param doc - one-line meaning, rendered into docs/protocol.md
+ */
+export function field<T>(key: number, type: FieldType<T>, optional?: false, doc?: string): Field<T, false>;
+export function field<T>(key: number, type: FieldType<T>, optional: true, doc?: string): Field<T, true>;
+export function field<T>(key: number, type: FieldType<T>, optional = false, doc = ''): Field<T> {
+  if (!Number.isInteger(key) || key < 0 || key > 0xffff) throw new RangeError(`field key must be a uint16, got ${key}`);
+  return { key, type, optional, doc };
+}
+
+/** A record schema: field name → declared field. */
+export type Schema = Record<string, Field<unknown>>;
+
+type FieldValue<F> = F extends Field<infer T, boolean> ? T : never;
+type RequiredKeys<S extends Schema> = { [K in keyof S]: S[K] extends Field<unknown, false> ? K : never }[keyof S];
+type OptionalKeys<S extends Schema> = Exclude<keyof S, RequiredKeys<S>>;
+
+/** The TypeScript value of a record with schema `S`. */
+export type RecordValue<S extends Schema> = { [K in RequiredKeys<S>]: FieldValue<S[K]> } & {
+  [K in OptionalKeys<S>]?: FieldValue<S[K]>;
+};
+
+/** A declared record type: converts between typed values and CBOR maps, strictly. */
+export interface RecordType<S extends Schema> {
+  /** Record name, e.g. `hello.response`. */
+  readonly name: string;
+  /** The declared fields. */
+  readonly schema: S;
+  /** Typed value → CBOR map (absent optional fields are omitted). */
+  toMap(value: RecordValue<S>): CborMap;
+  /**
+   * CBOR value → typed value.
+   * @throws {@link ProtocolError} `MESSAGE_INVALID` naming the record, field and key
+   */
+  fromMap(value: CborValue): RecordValue<S>;
+  /** Like {@link RecordType.fromMap} but returns the reason instead of throwing. */
+  tryFromMap(value: CborValue): { ok: true; value: RecordValue<S> } | { ok: false; why: string };
+}
+
+/**
+ * Declares a record type.
+ * @param name - record name used in errors and docs
+ * @param schema - fields; keys must be unique
+ * @throws RangeError if two fields share a key
+ */
+export function defineRecord<S extends Schema>(name: string, schema: S): RecordType<S> {
+  const entries = Object.entries(schema) as [string, Field<unknown>][];
+  const byKey = new Map<number, [string, Field<unknown>]>();
+  for (const e of entries) {
+    if (byKey.has(e[1].key)) throw new RangeError(`record ${name}: key ${e[1].key} declared twice`);
+    byKey.set(e[1].key, e);
+  }
+  const tryFromMap = (value: CborValue) => {
+    if (!(value instanceof Map)) return bad(`${name}: expected a map, got ${kindOf(value)}`);
+    const out: Record<string, unknown> = {};
+    for (const k of value.keys()) {
+      if (typeof k !== 'number' || !byKey.has(k)) return bad(`${name}: unknown key ${String(k)}`);
+    }
+    for (const [fname, f] of entries) {
+      const v = value.get(f.key);
+      if (v === undefined) {
+        if (!f.optional) return bad(`${name}.${fname} (key ${f.key}): missing`);
+        continue;
+      }
+      const r = f.type.check(v);
+      if (!r.ok) return bad(`${name}.${fname} (key ${f.key}): ${r.why}`);
+      out[fname] = r.value;
+    }
+    return ok(out as RecordValue<S>);
+  };
+  return {
+    name,
+    schema,
+    toMap(value) {
+      const m: CborMap = new Map();
+      const v = value as Record<string, unknown>;
+      for (const [fname, f] of entries) {
+        const x = v[fname];
+        if (x === undefined) {
+          if (!f.optional) throw new ProtocolError('MESSAGE_INVALID', `${name}.${fname} (key ${f.key}): missing`);
+          continue;
+        }
+        m.set(f.key, f.type.toCbor(x));
+      }
+      return m;
+    },
+    tryFromMap,
+    fromMap(value) {
+      const r = tryFromMap(value);
+      if (!r.ok) throw new ProtocolError('MESSAGE_INVALID', r.why);
+      return r.value;
+    },
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * Persistent storage of a simulated Key, behind an interface. The firmware model reads and writes
+ * whole records synchronously, like a small flash region; the simulator backs it with a file so a
+ * Key keeps its identity and state across restarts, tests back it with memory.
+ *
+ * @module
+ */
+import { decode } from '../../../protocols/src/cbor/decode.ts';
+import { encode } from '../../../protocols/src/cbor/encode.ts';
+import { LIFECYCLE_STATES, defineRecord, field, t } from '../../../protocols/src/messages/index.ts';
+import type { RecordValue } from '../../../protocols/src/messages/record.ts';
+
+/** A record store: one byte blob, read at boot, written on every persistent change. */
+export interface KeyStorage {
+  /** The stored bytes, or `undefined` on a blank Key. */
+  read(): Uint8Array | undefined;
+  /** Replaces the stored bytes atomically. */
+  write(bytes: Uint8Array): void;
+}
+
+/** The persistent record of a Key (CBOR, integer keys). */
+export const PersistentRecord = defineRecord('key.persistent', {
+  handle: field(1, t.bytes(16, 16), false, 'device handle'),
+  state: field(2, t.enumOf('lifecycle state', LIFECYCLE_STATES), false, 'lifecycle state'),
+  bootCount: field(3, t.uint(), false, 'boots since manufacture'),
+});
+
+/** The decoded persistent record. */
+export type Persistent = RecordValue<typeof PersistentRecord.schema>;
+
+/**
+ * Loads the persistent record, or `undefined` for a blank Key.
+ * @throws ProtocolError if the stored bytes are corrupt (the simulator reports, never guesses)
+ */
+export function loadPersistent(storage: KeyStorage): Persistent | undefined {
+  const b = storage.read();
+  return b === undefined ? undefined : PersistentRecord.fromMap(decode(b));
+}
+
+/** Stores the persistent record. */
+export function savePersistent(storage: KeyStorage, p: Persistent): void {
+  storage.write(encode(PersistentRecord.toMap(p)));
+}
+
+/** Storage in memory, for tests. `bytes` is the current content. */
+export class MemoryStorage implements KeyStorage {
+  /** Current content; `undefined` when blank. */
+  bytes: Uint8Array | undefined;
+  /** Number of writes so far. */
+  writes = 0;
+  read(): Uint8Array | undefined {
+    return this.bytes && this.bytes.slice();
+  }
+  write(bytes: Uint8Array): void {
+    this.bytes = bytes.slice();
+    this.writes++;
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * The Key simulator: runs N simulated Keys and exposes each on a real pseudo-terminal serial
+ * port (a socat pty pair: the host opens one end with any serial library, the Key the other) and
+ * on a TCP port on loopback. Each Key keeps its identity and state in `<stateDir>/key-<i>.cbor`
+ * across restarts; the simulator writes where each Key can be reached to
+ * `<stateDir>/simulator.json` ({@link SimulatorStateFile}).
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { join, resolve } from 'node:path';
+import { autoDetect } from '@serialport/bindings-cpp';
+import { SerialPortStream } from '@serialport/stream';
+import { type FirmwareConfig, KeyFirmware } from '../firmware/firmware.ts';
+import { createPtyPair, hasSocat, type PtyPair } from '../io/pty.ts';
+import { DeviceLink } from './device-link.ts';
+import { FileStorage } from './file-storage.ts';
+
+/** Options of {@link Simulator.start}. */
+export interface SimulatorOptions {
+  /** Number of Keys (default 1). */
+  keys?: number;
+  /** Folder for Key storage, pty links and the state file (default `.sim-state`). */
+  stateDir?: string;
+  /** Expose each Key on a pseudo-terminal (default true; needs socat). */
+  serial?: boolean;
+  /** Expose each Key on TCP (default true). */
+  tcp?: boolean;
+  /** TCP port of Key 0; Key i listens on base+i. 0 picks free ports (default 0). */
+  tcpBasePort?: number;
+  /** TCP listen address (default 127.0.0.1). */
+  tcpHost?: string;
+  /** Firmware configuration overrides for every Key. */
+  firmware?: Partial<FirmwareConfig>;
+}
+
+/** Where one simulated Key can be reached. */
+export interface SimulatedKeyInfo {
+  index: number;
+  /** Device handle, hex. */
+  handle: string;
+  state: string;
+  /** Serial port path for hosts (a symlink to the pty), if serial is on. */
+  serial?: string;
+  /** `tcp://host:port`, if TCP is on. */
+  tcp?: string;
+}
+
+/** Contents of `<stateDir>/simulator.json`. */
+export interface SimulatorStateFile {
+  pid: number;
+  startedAt: string;
+  keys: SimulatedKeyInfo[];
+}
+
+/** Name of the state file inside the state directory. */
+export const STATE_FILE = 'simulator.json';
+
+interface RunningKey {
+  index: number;
+  firmware: KeyFirmware;
+  pty?: PtyPair;
+  port?: SerialPortStream;
+  serialLink?: DeviceLink;
+  server?: Server;
+  sockets: Set<Socket>;
+  tcpAddress?: string;
+}
+
+/** A running simulator. */
+export class Simulator {
+  readonly stateDir: string;
+  readonly #keys: RunningKey[] = [];
+  #stopped = false;
+
+  private constructor(stateDir: string) {
+    this.stateDir = stateDir;
+  }
+
+  /**
+   * Starts the simulator.
+   * @throws Error if serial is requested and socat is missing, or a TCP port is taken
+   */
+  static async start(options: SimulatorOptions = {}): Promise<Simulator> {
+    const n = options.keys ?? 1;
+    if (!Number.isInteger(n) || n < 1 || n > 1024) throw new RangeError(`keys must be 1..1024, got ${n}`);
+    const serial = options.serial ?? true;
+    if (serial && !hasSocat()) throw new Error('socat is required for serial ports (apt-get install socat), or pass serial: false');
+    const sim = new Simulator(resolve(options.stateDir ?? '.sim-state'));
+    mkdirSync(sim.stateDir, { recursive: true });
+    try {
+      for (let i = 0; i < n; i++) {
+        const firmware = new KeyFirmware({
+          storage: new FileStorage(join(sim.stateDir, `key-${i}.cbor`)),
+          clock: { now: () => performance.now() },
+          random: (k) => new Uint8Array(randomBytes(k)),
+          ...(options.firmware ? { config: options.firmware } : {}),
+        });
+        const key: RunningKey = { index: i, firmware, sockets: new Set() };
+        sim.#keys.push(key);
+        if (serial) await sim.#startSerial(key);
+        if (options.tcp ?? true)
+          await sim.#startTcp(key, options.tcpHost ?? '127.0.0.1', options.tcpBasePort ? options.tcpBasePort + i : 0);
+      }
+      sim.writeStateFile();
+    } catch (e) {
+      await sim.stop();
+      throw e;
+    }
+    return sim;
+  }
+
+  /** Where each Key can be reached, and its state. */
+  keys(): SimulatedKeyInfo[] {
+    return this.#keys.map((k) => ({
+      index: k.index,
+      handle: Buffer.from(k.firmware.handle).toString('hex'),
+      state: k.firmware.state,
+      ...(k.pty ? { serial: k.pty.hostPath } : {}),
+      ...(k.tcpAddress ? { tcp: k.tcpAddress } : {}),
+    }));
+  }
+
+  /** The firmware of Key `index` (for tests and the control API). */
+  firmware(index: number): KeyFirmware {
+    const k = this.#keys[index];
+    if (!k) throw new RangeError(`no Key ${index}`);
+    return k.firmware;
+  }
+
+  /** Writes `<stateDir>/simulator.json`. */
+  writeStateFile(): void {
+    const s: SimulatorStateFile = { pid: process.pid, startedAt: new Date().toISOString(), keys: this.keys() };
+    writeFileSync(join(this.stateDir, STATE_FILE), `${JSON.stringify(s, null, 2)}\n`);
+  }
+
+  /** Stops every Key, closes ports and servers, removes the state file. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    await Promise.all(
+      this.#keys.map(async (k) => {
+        k.serialLink?.close();
+        for (const s of k.sockets) s.destroy();
+        await Promise.all([
+          k.server ? new Promise<void>((r) => k.server?.close(() => r())) : undefined,
+          k.port?.isOpen ? new Promise<void>((r) => k.port?.close(() => r())) : undefined,
+        ]);
+        await k.pty?.close();
+      }),
+    );
+    rmSync(join(this.stateDir, STATE_FILE), { force: true });
+  }
+
+  async #startSerial(key: RunningKey): Promise<void> {
+    key.pty = await createPtyPair({ linkDir: this.stateDir, name: `ttyKEY${key.index}` });
+    const port = new SerialPortStream({ binding: autoDetect(), path: key.pty.devicePath, baudRate: 115200 });
+    await new Promise<void>((res, rej) => port.once('open', () => res()).once('error', rej));
+    key.port = port;
+    const link = new DeviceLink(key.firmware, (b) => {
+      if (port.isOpen) port.write(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+    });
+    key.serialLink = link;
+    port.on('data', (chunk: Buffer) => link.receive(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
+    port.on('error', () => {});
+  }
+
+  async #startTcp(key: RunningKey, host: string, port: number): Promise<void> {
+    const server = createServer({ noDelay: true }, (socket) => {
+      key.sockets.add(socket);
+      const link = new DeviceLink(key.firmware, (b) => {
+        if (!socket.destroyed) socket.write(b);
+      });
+      socket.on('data', (chunk) => link.receive(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        link.close();
+        key.sockets.delete(socket);
+      });
+    });
+    await new Promise<void>((res, rej) => {
+      server.once('error', rej);
+      server.listen(port, host, () => res());
+    });
+    key.server = server;
+    const addr = server.address();
+    if (addr && typeof addr === 'object') key.tcpAddress = `tcp://${host}:${addr.port}`;
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * Checks the Key firmware model (docs/protocol.md "Lifecycle" and "Errors"): explicit lifecycle
+ * table, persistence across reboots, named errors for commands invalid in a state, request
+ * de-duplication, and that no input makes the model throw.
+ */
+import test from 'ava';
+import fc from 'fast-check';
+import { encode } from '../../protocols/src/cbor/encode.ts';
+import {
+  type BodyOf,
+  decodeMessage,
+  encodeMessage,
+  LIFECYCLE_STATES,
+  type LifecycleState,
+  type Message,
+  MESSAGES,
+} from '../../protocols/src/messages/index.ts';
+import { KeyFirmware } from '../src/firmware/firmware.ts';
+import { COMMAND_STATES, nextState, TRANSITIONS } from '../src/firmware/lifecycle.ts';
+import { MemoryStorage } from '../src/firmware/storage.ts';
+
+function seededRandom(seed = 1) {
+  let x = seed;
+  return (n: number) => {
+    const b = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      x = (x * 1103515245 + 12345) >>> 0;
+      b[i] = x >>> 24;
+    }
+    return b;
+  };
+}
+
+function makeKey(storage = new MemoryStorage(), now = { t: 1000 }) {
+  const fw = new KeyFirmware({ storage, clock: { now: () => now.t }, random: seededRandom() });
+  return { fw, storage, now, link: fw.connect() };
+}
+
+const req = (name: 'hello' | 'ping' | 'info' | 'activate', id: number, body: object = {}) =>
+  encodeMessage({ version: 1, name, id, body: body as never });
+
+function call(link: ReturnType<KeyFirmware['connect']>, bytes: Uint8Array): Message {
+  const r = link.handle(bytes);
+  if (!r) throw new Error('no response');
+  return decodeMessage(r);
+}
+
+test('a blank Key boots in factory state with a random handle and boot count 1', (t) => {
+  const { fw } = makeKey();
+  t.is(fw.state, 'factory');
+  t.is(fw.handle.length, 16);
+  t.deepEqual(fw.handle, seededRandom()(16));
+  t.is(fw.bootCount, 1);
+});
+
+test('identity and state persist across reboots; boot count increases', (t) => {
+  const storage = new MemoryStorage();
+  const a = makeKey(storage);
+  call(a.link, req('activate', 1));
+  const b = new KeyFirmware({ storage, clock: { now: () => 0 }, random: seededRandom(99) });
+  t.is(b.state, 'dormant');
+  t.deepEqual(b.handle, a.fw.handle);
+  t.is(b.bootCount, 2);
+});
+
+test('corrupt storage is reported, not guessed', (t) => {
+  const storage = new MemoryStorage();
+  storage.bytes = new Uint8Array([0xa1, 0x01]);
+  t.throws(() => makeKey(storage), { name: 'ProtocolError' });
+});
+
+test('hello reports capabilities and lifecycle state', (t) => {
+  const { link } = makeKey();
+  const m = call(link, req('hello', 5, { versions: [1, 7], maxFrame: 65536 }));
+  t.is(m.name, 'hello.response');
+  t.is(m.id, 5);
+  const b = m.body as BodyOf<'hello.response'>;
+  t.is(b.version, 1);
+  t.is(b.maxFrame, 4096);
+  t.is(b.window, 8);
+  t.is(b.state, 'factory');
+  t.true(b.features.includes('dedup-retry'));
+});
+
+test('hello with no common version → UNSUPPORTED_VERSION', (t) => {
+  const { link } = makeKey();
+  const m = call(link, req('hello', 5, { versions: [7], maxFrame: 4096 }));
+  t.is((m.body as BodyOf<'error'>).name, 'UNSUPPORTED_VERSION');
+});
+
+test('activate: factory → dormant, emits lifecycle.changed; again → INVALID_STATE with a reason', (t) => {
+  const { fw, link } = makeKey();
+  const events: Message[] = [];
+  fw.onEvent((e) => events.push(decodeMessage(e)));
+  const ok = call(link, req('activate', 1));
+  t.deepEqual(ok.body, { state: 'dormant' });
+  t.deepEqual(events.map((e) => e.body), [{ from: 'factory', to: 'dormant' }]);
+  const again = call(link, req('activate', 2));
+  t.is(again.name, 'error');
+  const e = again.body as BodyOf<'error'>;
+  t.is(e.name, 'INVALID_STATE');
+  t.is(e.code, 5);
+  t.regex(e.reason, /activate is not allowed in state dormant/);
+});
+
+test('a retried request id is answered from the cache and not run twice', (t) => {
+  const { fw, link } = makeKey();
+  let transitions = 0;
+  fw.onEvent(() => transitions++);
+  const first = link.handle(req('activate', 77));
+  const retry = link.handle(req('activate', 77));
+  t.deepEqual(retry, first);
+  t.is(transitions, 1);
+  t.is(fw.state, 'dormant');
+});
+
+test('errors carry the request id: bad body, unknown type, bad version, response sent to the Key', (t) => {
+  const { link } = makeKey();
+  const bodyErr = call(link, req('ping', 3, { data: 'text' }));
+  t.is(bodyErr.id, 3);
+  t.is((bodyErr.body as BodyOf<'error'>).name, 'INVALID_ARGUMENT');
+  const env = (type: number, version = 1) => encode(new Map<number, never>([[1, version as never], [2, type as never], [3, 4 as never], [4, new Map() as never]]));
+  t.is((call(link, env(0x66)).body as BodyOf<'error'>).name, 'UNKNOWN_TYPE');
+  t.is((call(link, env(MESSAGES.ping.type, 9)).body as BodyOf<'error'>).name, 'UNSUPPORTED_VERSION');
+  const notReq = encodeMessage({ version: 1, name: 'ping.response', id: 8, body: { uptimeMs: 1 } });
+  t.is((call(link, notReq).body as BodyOf<'error'>).name, 'NOT_A_REQUEST');
+});
+
+test('garbage without a readable request id gets no response', (t) => {
+  const { link } = makeKey();
+  t.is(link.handle(new Uint8Array([0xff, 0x00, 0x13])), undefined);
+  t.is(link.handle(encode(new Map([[1, 1]]) as never)), undefined);
+});
+
+test('responses never exceed the host maximum frame → TOO_LARGE', (t) => {
+  const { link } = makeKey();
+  // before hello the host maximum is the protocol minimum (512)
+  const big = call(link, req('ping', 1, { data: new Uint8Array(600) }));
+  t.is((big.body as BodyOf<'error'>).name, 'TOO_LARGE');
+  call(link, req('hello', 2, { versions: [1], maxFrame: 4096 }));
+  const ok = call(link, req('ping', 3, { data: new Uint8Array(600) }));
+  t.is(ok.name, 'ping.response');
+});
+
+test('uptime follows the injected clock', (t) => {
+  const { link, now } = makeKey();
+  now.t += 1234;
+  t.is((call(link, req('info', 1)).body as BodyOf<'info.response'>).uptimeMs, 1234);
+});
+
+test('lifecycle table: every transition targets a defined state, nothing implicit', (t) => {
+  const states = Object.keys(LIFECYCLE_STATES) as LifecycleState[];
+  for (const tr of TRANSITIONS) {
+    t.true(states.includes(tr.from) && states.includes(tr.to));
+    t.is(nextState(tr.from, tr.event), tr.to);
+  }
+  t.is(nextState('dormant', 'activate'), undefined);
+  t.is(nextState('revoked', 'resume'), undefined);
+  // every state is reachable from factory
+  const seen = new Set<LifecycleState>(['factory']);
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const tr of TRANSITIONS)
+      if (seen.has(tr.from) && !seen.has(tr.to)) {
+        seen.add(tr.to);
+        changed = true;
+      }
+  }
+  t.deepEqual([...seen].sort(), [...states].sort());
+  for (const cmd of ['hello', 'ping', 'info'] as const) t.is(COMMAND_STATES[cmd].length, states.length);
+});
+
+test('property: no byte string makes the firmware throw; every answer decodes', (t) => {
+  const { link } = makeKey();
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 80 }), (bytes) => {
+      const r = link.handle(bytes);
+      if (r) decodeMessage(r);
+    }),
+    { numRuns: 3000 },
+  );
+  t.pass();
+});

@@ -1,0 +1,150 @@
+/**
+ * `enigm key list | info | ping`: find Keys and talk to them over serial or TCP.
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { KeyClient } from '../../../key-firmware-host/src/client/key-client.ts';
+import { candidateSerialPorts, probePorts } from '../../../key-firmware-host/src/discovery.ts';
+import { transportFromAddress } from '../../../key-firmware-host/src/transport/open.ts';
+import { STATE_FILE, type SimulatorStateFile } from '../../../sim/src/runtime/simulator.ts';
+import { type Command, EXIT, int, type ParsedArgs, str, UsageError } from '../cli.ts';
+import { defaultSimDir } from './sim.ts';
+
+const PORT_HELP = `  --port ADDR     serial device path (e.g. /dev/ttyACM0, .sim-state/ttyKEY0) or tcp://host:port
+  --baud N        serial baud rate (default 115200)
+  --timeout MS    per-request timeout (default 2000)`;
+
+const portOptions = {
+  port: { type: 'string', short: 'p' },
+  baud: { type: 'string' },
+  timeout: { type: 'string' },
+} as const;
+
+async function connect(args: ParsedArgs): Promise<KeyClient> {
+  const port = str(args, 'port');
+  if (!port) throw new UsageError('--port is required');
+  const transport = transportFromAddress(port, { baudRate: int(args, 'baud', 115200, 50, 12_000_000) });
+  return KeyClient.connect(transport, { timeoutMs: int(args, 'timeout', 2000, 1, 600_000) });
+}
+
+function simulatorPorts(dir: string): string[] {
+  try {
+    const s = JSON.parse(readFileSync(join(dir, STATE_FILE), 'utf8')) as SimulatorStateFile;
+    return s.keys.flatMap((k) => (k.serial ? [k.serial] : []));
+  } catch {
+    return [];
+  }
+}
+
+const listCmd: Command = {
+  name: 'key list',
+  summary: 'list serial ports that answer as Keys (model, firmware, state)',
+  help: `Usage: enigm key list [--port ADDR]... [--state-dir D] [--all] [--json]
+
+Probes /dev/ttyACM*, /dev/ttyUSB*, the simulator's ports (from D/simulator.json) and any
+--port given, and lists those that answer hello as an Enigm Key.
+
+Options:
+  --port ADDR     also probe ADDR (repeatable; serial path or tcp://host:port)
+  --state-dir D   simulator state folder (default $ENIGM_SIM_DIR or .sim-state)
+  --timeout MS    probe timeout per port (default 500)
+  --all           also list ports that did not answer, with the reason`,
+  options: {
+    port: { type: 'string', short: 'p', multiple: true },
+    'state-dir': { type: 'string' },
+    timeout: { type: 'string' },
+    all: { type: 'boolean' },
+  },
+  async run(args, out) {
+    const extra = (args.values.port as string[] | undefined) ?? [];
+    const ports = [...candidateSerialPorts(), ...simulatorPorts(str(args, 'state-dir') ?? defaultSimDir()), ...extra];
+    const { keys, silent } = await probePorts(ports, {
+      timeoutMs: int(args, 'timeout', 500, 1, 60_000),
+      open: (p) => transportFromAddress(p),
+    });
+    out.data({ ok: true, keys, ...(args.values.all ? { silent } : {}) });
+    if (keys.length === 0) out.line(`no Keys found (${ports.length} port${ports.length === 1 ? '' : 's'} probed)`);
+    else {
+      const w = Math.max(4, ...keys.map((k) => k.port.length));
+      out.line(`${'PORT'.padEnd(w)}  MODEL        FIRMWARE  STATE`);
+      for (const k of keys) out.line(`${k.port.padEnd(w)}  ${k.model.padEnd(11)}  ${k.firmware.padEnd(8)}  ${k.state}`);
+    }
+    if (args.values.all) for (const s of silent) out.line(`${s.port}: no Key (${s.error})`);
+    return EXIT.ok;
+  },
+};
+
+const infoCmd: Command = {
+  name: 'key info',
+  summary: "print a Key's capabilities and public info",
+  help: `Usage: enigm key info --port ADDR [--json]
+
+Connects, negotiates capabilities (hello) and prints the Key's public facts: model,
+hardware, firmware, lifecycle state, device handle, boot count, uptime, battery, and the
+negotiated link (protocol version, max frame, window, features).
+
+Options:
+${PORT_HELP}`,
+  options: portOptions,
+  async run(args, out) {
+    const c = await connect(args);
+    try {
+      const info = await c.info();
+      const h = c.hello;
+      out.data({ ok: true, info, link: { version: h.version, maxFrame: h.maxFrame, window: h.window, features: h.features } });
+      out.line(`model        ${info.model} (hardware ${info.hardware})`);
+      out.line(`firmware     ${info.firmware}`);
+      out.line(`state        ${info.state}`);
+      out.line(`handle       ${Buffer.from(info.handle).toString('hex')}`);
+      out.line(`boot count   ${info.bootCount}`);
+      out.line(`uptime       ${(info.uptimeMs / 1000).toFixed(1)} s`);
+      out.line(`battery      ${info.batteryPct}%`);
+      out.line(`link         protocol v${h.version}, max frame ${h.maxFrame} B, window ${h.window}, features ${h.features.join(', ')}`);
+      return EXIT.ok;
+    } finally {
+      await c.close();
+    }
+  },
+};
+
+const pingCmd: Command = {
+  name: 'key ping',
+  summary: 'measure round-trip time to a Key',
+  help: `Usage: enigm key ping --port ADDR [--count N] [--size B] [--json]
+
+Sends N pings (default 4) each carrying B random bytes (default 0) and prints each
+round-trip time and a summary (min/avg/max). Exit 1 if any ping fails.
+
+Options:
+${PORT_HELP}
+  --count N       number of pings (default 4)
+  --size B        payload bytes per ping (default 0; must fit the Key's max frame)`,
+  options: { ...portOptions, count: { type: 'string', short: 'c' }, size: { type: 'string', short: 's' } },
+  async run(args, out) {
+    const count = int(args, 'count', 4, 1, 1_000_000);
+    const size = int(args, 'size', 0, 0, 65536);
+    const c = await connect(args);
+    try {
+      const rtts: number[] = [];
+      for (let i = 0; i < count; i++) {
+        const data = size > 0 ? new Uint8Array(Buffer.from(crypto.getRandomValues(new Uint8Array(size)))) : undefined;
+        const r = await c.ping(data);
+        rtts.push(r.rttMs);
+        out.data({ seq: i, rttMs: r.rttMs, bytes: size });
+        out.line(`ping ${i}: ${size} bytes, rtt ${r.rttMs.toFixed(3)} ms`);
+      }
+      const min = Math.min(...rtts);
+      const max = Math.max(...rtts);
+      const avg = rtts.reduce((a, b) => a + b, 0) / rtts.length;
+      out.data({ ok: true, count, minMs: min, avgMs: avg, maxMs: max });
+      out.line(`${count} pings: min ${min.toFixed(3)} / avg ${avg.toFixed(3)} / max ${max.toFixed(3)} ms`);
+      return EXIT.ok;
+    } finally {
+      await c.close();
+    }
+  },
+};
+
+/** Commands under `enigm key`. */
+export const keyCommands: Command[] = [listCmd, infoCmd, pingCmd];
