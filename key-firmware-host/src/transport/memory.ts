@@ -151,7 +151,8 @@ export class MemoryTransport implements Transport {
     }
     const copy = bytes.slice();
     this.sent.push(copy);
-    this.#peer?.#deliver(copy.slice());
+    const peer = this.#peer;
+    if (peer !== undefined) peer.#deliver(copy.slice());
   }
 
   /**
@@ -165,9 +166,12 @@ export class MemoryTransport implements Transport {
     this.#session = undefined;
     session.active = false;
     session.sink.closed();
-    this.#peer?.#notifyPeerClosed(
-      new TransportError('TRANSPORT_CLOSED', `the other end of the memory link (${this.description}) closed`),
-    );
+    const peer = this.#peer;
+    if (peer !== undefined) {
+      peer.#notifyPeerClosed(
+        new TransportError('TRANSPORT_CLOSED', `the other end of the memory link (${this.description}) closed`),
+      );
+    }
   }
 
   /**
@@ -218,7 +222,8 @@ export class MemoryTransport implements Transport {
   disconnect(error?: TransportError): void {
     const reason = error ?? new TransportError('TRANSPORT_CLOSED', 'the memory link was disconnected');
     this.#cut(reason);
-    this.#peer?.#cut(reason);
+    const peer = this.#peer;
+    if (peer !== undefined) peer.#cut(reason);
   }
 
   #cut(reason: TransportError): void {

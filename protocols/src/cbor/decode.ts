@@ -475,14 +475,14 @@ export function decode(bytes: Uint8Array, options?: DecodeOptions): CborValue {
   setup(bytes, options);
   const len = bytes.length;
   if (len > maxBytes) {
-    throw new ProtocolError('CBOR_TOO_LARGE', `input of ${len} bytes is over the limit of ${maxBytes}`);
+    throw new ProtocolError('CBOR_TOO_LARGE', `input of ${len} bytes starting at offset 0 is over the limit of ${maxBytes}`);
   }
   if (len === 0) throw new ProtocolError('CBOR_TRUNCATED', 'empty input at offset 0: one CBOR item expected');
   data = bytes;
   pos = 0;
   end = len;
   inputEnd = len;
-  limitEnd = len;
+  limitEnd = Number.POSITIVE_INFINITY; // the whole input is within maxBytes: short means truncated
   const value = readTop();
   if (pos !== len) {
     throw new ProtocolError(

@@ -17,7 +17,8 @@
  * The decoder also accepts the longer form.
  *
  * Size: an input of `n` bytes encodes to at most `n + max(1, ceil(n / 254))` bytes
- * ({@link cobsMaxEncodedLength}), and to at least `n + 1` bytes when `n` is not a multiple of 254.
+ * ({@link cobsMaxEncodedLength}), and to at least `n + 1` bytes. The bound is reached exactly by
+ * inputs without 0x00.
  *
  * Both directions work on `Uint8Array` only, with one output allocation per call.
  *

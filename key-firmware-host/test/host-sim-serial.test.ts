@@ -1,0 +1,152 @@
+/**
+ * End to end over real pseudo-terminals (socat) with the real serialport library on both sides:
+ * the host client talks to the simulator's Keys (docs/protocol.md, whole stack). Also TCP, and
+ * persistence of identity/state across a simulator restart.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { hasSocat } from '../../sim/src/io/pty.ts';
+import { Simulator, STATE_FILE, type SimulatorStateFile } from '../../sim/src/runtime/simulator.ts';
+import { KeyError } from '../src/client/errors.ts';
+import { KeyClient } from '../src/client/key-client.ts';
+import { probePorts } from '../src/discovery.ts';
+import { SerialTransport } from '../src/transport/serial.ts';
+import { TcpTransport } from '../src/transport/tcp.ts';
+
+const socat = hasSocat();
+// With CI=true a missing socat must fail the suite, never skip it.
+const realTest = socat || process.env.CI === 'true' ? test.serial : test.serial.skip;
+
+if (!socat && process.env.CI === 'true') {
+  test('socat is installed (required in CI for pseudo-terminal serial tests)', (t) => {
+    t.fail('socat not found: .ci/run must apt-get install socat');
+  });
+}
+
+const dirs: string[] = [];
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'enigm-sim-'));
+  dirs.push(d);
+  return d;
+};
+test.after.always(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+realTest('host ↔ simulated Key over a real pty: hello, info, ping, activate, named errors, events', async (t) => {
+  const sim = await Simulator.start({ keys: 2, stateDir: tempDir() });
+  try {
+    const keys = sim.keys();
+    t.is(keys.length, 2);
+    const port = keys[1]?.serial as string;
+    t.truthy(port);
+    const c = await KeyClient.connect(new SerialTransport({ path: port }), { timeoutMs: 1000 });
+    t.is(c.hello.state, 'factory');
+    t.is(c.link.window, 8);
+    const info = await c.info();
+    t.is(Buffer.from(info.handle).toString('hex'), keys[1]?.handle);
+    const data = new Uint8Array(3000).map((_, i) => i & 0xff);
+    const pong = await c.ping(data);
+    t.true(pong.rttMs > 0);
+    const events: unknown[] = [];
+    c.onEvent((e) => events.push(e.body));
+    t.deepEqual(await c.request('activate', {}), { state: 'dormant' });
+    const e = await t.throwsAsync(c.request('activate', {}), { instanceOf: KeyError });
+    t.is(e?.remote?.name, 'INVALID_STATE');
+    await new Promise((r) => setTimeout(r, 20));
+    t.deepEqual(events, [{ from: 'factory', to: 'dormant' }]);
+    // Key 0 was not touched
+    t.is(sim.firmware(0).state, 'factory');
+    await c.close();
+  } finally {
+    await sim.stop();
+  }
+});
+
+realTest('the host can close and reopen the port; the Key stays up', async (t) => {
+  const sim = await Simulator.start({ keys: 1, stateDir: tempDir(), tcp: false });
+  try {
+    const port = sim.keys()[0]?.serial as string;
+    for (let i = 0; i < 3; i++) {
+      const c = await KeyClient.connect(new SerialTransport({ path: port }), { timeoutMs: 1000 });
+      await c.ping();
+      await c.close();
+    }
+    t.pass();
+  } finally {
+    await sim.stop();
+  }
+});
+
+realTest('pipelined requests over the pty respect the window and all complete', async (t) => {
+  const sim = await Simulator.start({ keys: 1, stateDir: tempDir(), tcp: false });
+  try {
+    const c = await KeyClient.connect(new SerialTransport({ path: sim.keys()[0]?.serial as string }), { timeoutMs: 2000 });
+    let maxInFlight = 0;
+    const all = Array.from({ length: 200 }, async (_, i) => {
+      const p = c.ping(new Uint8Array([i & 0xff, i >> 8]));
+      maxInFlight = Math.max(maxInFlight, c.inFlight);
+      return p;
+    });
+    await Promise.all(all);
+    t.true(maxInFlight <= c.link.window);
+    t.is(c.stats.badFrames, 0);
+    await c.close();
+  } finally {
+    await sim.stop();
+  }
+});
+
+realTest('garbage on the serial line is skipped; the next frame is answered', async (t) => {
+  const sim = await Simulator.start({ keys: 1, stateDir: tempDir(), tcp: false });
+  try {
+    const port = sim.keys()[0]?.serial as string;
+    const raw = new SerialTransport({ path: port });
+    await raw.open({ data: () => {}, closed: () => {} });
+    await raw.send(new Uint8Array(5000).map((_, i) => (i * 7 + 1) & 0xff)); // noise, with zeros
+    await raw.close();
+    const c = await KeyClient.connect(new SerialTransport({ path: port }), { timeoutMs: 1000 });
+    t.is((await c.info()).model, 'enigm-key-1');
+    await c.close();
+  } finally {
+    await sim.stop();
+  }
+});
+
+realTest('TCP exposure, state file, and persistence across a simulator restart', async (t) => {
+  const dir = tempDir();
+  let sim = await Simulator.start({ keys: 1, stateDir: dir });
+  const first = sim.keys()[0];
+  const state = JSON.parse(readFileSync(join(dir, STATE_FILE), 'utf8')) as SimulatorStateFile;
+  t.is(state.keys[0]?.serial, first?.serial);
+  t.regex(first?.tcp ?? '', /^tcp:\/\/127\.0\.0\.1:\d+$/);
+  const [host, p] = (first?.tcp as string).slice(6).split(':');
+  const c = await KeyClient.connect(new TcpTransport({ host: host as string, port: Number(p) }), { timeoutMs: 1000 });
+  await c.request('activate', {});
+  await c.close();
+  await sim.stop();
+  sim = await Simulator.start({ keys: 1, stateDir: dir });
+  try {
+    const again = sim.keys()[0];
+    t.is(again?.handle, first?.handle);
+    t.is(again?.state, 'dormant');
+    t.is(sim.firmware(0).bootCount, 2);
+  } finally {
+    await sim.stop();
+  }
+});
+
+realTest('discovery: simulator ports answer as Keys, a silent pty does not', async (t) => {
+  const sim = await Simulator.start({ keys: 2, stateDir: tempDir(), tcp: false });
+  try {
+    const ports = sim.keys().map((k) => k.serial as string);
+    const r = await probePorts([...ports, '/nonexistent/ttyACM9'], { timeoutMs: 300 });
+    t.deepEqual(r.keys.map((k) => k.port).sort(), [...ports].sort());
+    t.is(r.keys[0]?.model, 'enigm-key-1');
+    t.is(r.silent.length, 1);
+  } finally {
+    await sim.stop();
+  }
+});
