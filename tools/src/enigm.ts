@@ -4,6 +4,8 @@
  * Exit codes: 0 success, 1 failure, 2 usage error. Every command takes `--json` and `--help`.
  * @module
  */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { type Command, EXIT, makeOutput, parseCommandArgs, UsageError } from './cli.ts';
 import { cborCommands } from './commands/cbor.ts';
 import { keyCommands } from './commands/key.ts';
@@ -63,8 +65,15 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const isEntry = process.argv[1] && /enigm\.(ts|mjs|js)$/.test(process.argv[1]);
-if (isEntry) {
+function isEntry(): boolean {
+  try {
+    return !!process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isEntry()) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

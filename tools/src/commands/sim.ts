@@ -47,7 +47,7 @@ Then, in another terminal:
     out.line(`Enigm Key simulator: ${keys.length} Key${keys.length > 1 ? 's' : ''} (state in ${sim.stateDir})`);
     for (const k of keys) out.line(`  key ${k.index}  ${k.state.padEnd(9)} serial ${k.serial ?? '-'}  ${k.tcp ?? ''}`);
     const first = keys[0];
-    out.line(`\nTry:  npx tsx tools/src/enigm.ts key info --port ${first?.serial ?? first?.tcp}`);
+    out.line(`\nTry:  npm run enigm -- key info --port ${first?.serial ?? first?.tcp}`);
     out.line('Press Ctrl-C to stop.');
     await new Promise<void>((resolve) => {
       const stop = () => resolve();

@@ -1,0 +1,135 @@
+/**
+ * Checks the bundled `enigm` CLI (dist/enigm.mjs, built by esbuild) as a user runs it: the
+ * simulator in the foreground, `key info|list|ping` against it over a real pty, `cbor decode`,
+ * `--json`, `--help`, and exit codes (0 success, 1 failure, 2 usage).
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import test from 'ava';
+import { hasSocat } from '../../sim/src/io/pty.ts';
+
+const exec = promisify(execFile);
+const CLI = join(process.cwd(), 'dist', 'enigm.mjs');
+const realTest = hasSocat() || process.env.CI === 'true' ? test.serial : test.serial.skip;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function enigm(...args: string[]): Promise<Run> {
+  try {
+    const r = await exec(process.execPath, [CLI, ...args], { timeout: 20_000 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string };
+    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
+  }
+}
+
+test.before(async () => {
+  await exec(process.execPath, ['scripts/build.mjs']);
+});
+
+let sim: ChildProcess | undefined;
+let dir = '';
+let ready: { keys: { serial: string; tcp: string; handle: string }[] } | undefined;
+
+test.before(async () => {
+  if (!hasSocat()) return;
+  dir = mkdtempSync(join(tmpdir(), 'enigm-cli-'));
+  sim = spawn(process.execPath, [CLI, 'sim', 'start', '--keys', '2', '--state-dir', dir, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: sim.stdout! });
+  ready = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('simulator did not start')), 15_000);
+    lines.once('line', (l) => {
+      clearTimeout(timer);
+      resolve(JSON.parse(l));
+    });
+  });
+});
+
+test.after.always(async () => {
+  if (sim && sim.exitCode === null) {
+    sim.kill('SIGTERM');
+    await new Promise((r) => sim?.once('exit', r));
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+realTest('sim start prints each Key with a serial port and a TCP address', (t) => {
+  t.is(ready?.keys.length, 2);
+  for (const k of ready?.keys ?? []) {
+    t.true(k.serial.startsWith(dir));
+    t.regex(k.tcp, /^tcp:\/\/127\.0\.0\.1:\d+$/);
+  }
+});
+
+realTest('key info --port <pty> prints the simulated Key, also as --json', async (t) => {
+  const port = ready?.keys[0]?.serial as string;
+  const human = await enigm('key', 'info', '--port', port);
+  t.is(human.code, 0, human.stderr);
+  t.regex(human.stdout, /model\s+enigm-key-1/);
+  t.regex(human.stdout, /state\s+factory/);
+  t.regex(human.stdout, /window 8/);
+  const json = await enigm('key', 'info', '--port', port, '--json');
+  t.is(json.code, 0);
+  const j = JSON.parse(json.stdout);
+  t.true(j.ok);
+  t.is(j.info.handle, ready?.keys[0]?.handle);
+  t.is(j.link.maxFrame, 4096);
+});
+
+realTest('key info over tcp:// works the same', async (t) => {
+  const r = await enigm('key', 'info', '--port', ready?.keys[1]?.tcp as string, '--json');
+  t.is(r.code, 0, r.stderr);
+  t.is(JSON.parse(r.stdout).info.handle, ready?.keys[1]?.handle);
+});
+
+realTest('key list finds the simulator Keys', async (t) => {
+  const r = await enigm('key', 'list', '--state-dir', dir, '--json');
+  t.is(r.code, 0, r.stderr);
+  const ports = JSON.parse(r.stdout).keys.map((k: { port: string }) => k.port);
+  t.deepEqual(ports.sort(), ready?.keys.map((k) => k.serial).sort());
+});
+
+realTest('key ping prints round-trip times and a summary', async (t) => {
+  const r = await enigm('key', 'ping', '--port', ready?.keys[0]?.serial as string, '--count', '3', '--size', '64', '--json');
+  t.is(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  t.is(lines.length, 4);
+  t.true(lines[3].ok);
+  t.true(lines[3].minMs > 0);
+});
+
+test('cbor decode renders RFC 8949 Appendix A examples', async (t) => {
+  const r = await enigm('cbor', 'decode', 'f93c00');
+  t.is(r.stdout, '1.0\n');
+  t.is((await enigm('cbor', 'decode', '5f42010243030405ff')).stdout, "(_ h'0102', h'030405')\n");
+  t.is((await enigm('cbor', 'decode', 'c249010000000000000000')).stdout, '18446744073709551616\n');
+  const seq = await enigm('cbor', 'decode', '01 f7 f0', '--json');
+  t.deepEqual(JSON.parse(seq.stdout), { ok: true, items: ['1', 'undefined', 'simple(16)'] });
+});
+
+test('exit codes: 0 help, 2 usage errors, 1 failures with a typed error', async (t) => {
+  t.is((await enigm('--help')).code, 0);
+  t.is((await enigm('key', 'info', '--help')).code, 0);
+  t.regex((await enigm('key', 'info', '--help')).stdout, /--port ADDR/);
+  t.is((await enigm()).code, 2);
+  t.is((await enigm('nope')).code, 2);
+  t.is((await enigm('key', 'info')).code, 2);
+  t.is((await enigm('key', 'info', '--port', 'x', '--bogus')).code, 2);
+  t.is((await enigm('key', 'ping', '--port', 'x', '--count', '0')).code, 2);
+  t.is((await enigm('cbor', 'decode', 'zz')).code, 2);
+  const bad = await enigm('cbor', 'decode', '1a0000', '--json');
+  t.is(bad.code, 1);
+  t.is(JSON.parse(bad.stdout).error.code, 'CBOR_TRUNCATED');
+  const gone = await enigm('key', 'info', '--port', '/nonexistent/ttyACM7', '--json');
+  t.is(gone.code, 1);
+  t.is(JSON.parse(gone.stdout).error.code, 'TRANSPORT_OPEN_FAILED');
+});
