@@ -13,12 +13,13 @@ import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import type { CborValue, DecodeOptions } from '../src/cbor/index.ts';
 import { decode, decodePrefix, encode, Tagged } from '../src/cbor/index.ts';
+import type { ProtocolErrorCode } from '../src/errors.ts';
 import { ProtocolError } from '../src/errors.ts';
 
 const bytes = (h: string): Uint8Array => new Uint8Array(Buffer.from(h.replace(/\s+/g, ''), 'hex'));
 const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 
-function rejects(t: ExecutionContext, input: string | Uint8Array, code: string, options?: DecodeOptions): string {
+function rejects(t: ExecutionContext, input: string | Uint8Array, code: ProtocolErrorCode, options?: DecodeOptions): string {
   const b = typeof input === 'string' ? bytes(input) : input;
   const err = t.throws(() => decode(b, options), { instanceOf: ProtocolError }) as ProtocolError;
   t.is(err.code, code, err.message);

@@ -8,6 +8,7 @@
  */
 
 import test from 'ava';
+import type { ProtocolErrorCode } from '../src/errors.ts';
 import { ProtocolError } from '../src/errors.ts';
 import type { CborValue } from '../src/cbor/index.ts';
 import { decode, encode, Tagged } from '../src/cbor/index.ts';
@@ -16,7 +17,7 @@ const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 const m = (...entries: [number | bigint | string, CborValue][]): Map<number | bigint | string, CborValue> =>
   new Map(entries);
 
-function throwsCode(t: import('ava').ExecutionContext, fn: () => unknown, code: string): ProtocolError {
+function throwsCode(t: import('ava').ExecutionContext, fn: () => unknown, code: ProtocolErrorCode): ProtocolError {
   const err = t.throws(fn, { instanceOf: ProtocolError }) as ProtocolError;
   t.is(err.code, code, err.message);
   t.regex(err.message, /offset \d+/);
@@ -246,7 +247,7 @@ test('a failed encode does not poison the next one', (t) => {
 });
 
 test('wrong types are refused with typed errors', (t) => {
-  const table: [string, unknown, string][] = [
+  const table: [string, unknown, ProtocolErrorCode][] = [
     ['plain object', { a: 1 }, 'CBOR_UNSUPPORTED_TYPE'],
     ['undefined', undefined, 'CBOR_UNSUPPORTED_TYPE'],
     ['function', () => 1, 'CBOR_UNSUPPORTED_TYPE'],

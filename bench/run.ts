@@ -1,0 +1,37 @@
+/**
+ * `npm run bench [-- NAME...]`: runs every benchmark group (or the named ones), prints a human
+ * table to stderr and one JSON line per result to stdout.
+ * @module
+ */
+import { benchCodec } from './codec.ts';
+import { benchFraming } from './framing.ts';
+import type { BenchResult } from './harness.ts';
+import { benchRoundTrip } from './roundtrip.ts';
+
+const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
+  codec: () => benchCodec(),
+  framing: () => benchFraming(),
+  roundtrip: () => benchRoundTrip(),
+};
+
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const unknown = wanted.filter((w) => !(w in GROUPS));
+if (unknown.length) {
+  process.stderr.write(`unknown benchmark group(s): ${unknown.join(', ')}; groups: ${Object.keys(GROUPS).join(', ')}\n`);
+  process.exit(2);
+}
+const all: BenchResult[] = [];
+for (const name of wanted.length ? wanted : Object.keys(GROUPS)) {
+  process.stderr.write(`running ${name}...\n`);
+  for (const r of await (GROUPS[name] as () => Promise<BenchResult[]>)()) {
+    all.push(r);
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+  }
+}
+const w = Math.max(...all.map((r) => r.bench.length));
+process.stderr.write(`\n${'benchmark'.padEnd(w)}  ${'value'.padStart(12)}  unit       ${'baseline'.padStart(12)}  ratio  target\n`);
+for (const r of all)
+  process.stderr.write(
+    `${r.bench.padEnd(w)}  ${String(r.value).padStart(12)}  ${r.unit.padEnd(9)}  ${String(r.baseline ?? '').padStart(12)}  ${String(r.ratio ?? '').padEnd(5)}  ${r.target ?? ''}\n`,
+  );
+process.exit(0);
