@@ -1,13 +1,23 @@
 import test from 'ava';
 import { createMemoryLink, type MemoryTransport } from '../src/transport/memory.ts';
-import { TransportError } from '../src/transport/transport.ts';
+import { TransportError, type TransportSink } from '../src/transport/transport.ts';
 import { RecordingSink, concat, patternBytes, transportContract, waitUntil } from './transport-contract.ts';
 
-/** The device end of a memory link, opened, as a contract peer. */
+/**
+ * The device end of a memory link as a contract peer. Like a simulator waiting for the next
+ * connection, it opens its end again whenever the host's close ends it, until `peer.close()`.
+ */
 async function memoryPair(options: { chunking?: number; maxPayload?: number } = {}) {
   const { host, device } = createMemoryLink(options);
   let onData: (bytes: Uint8Array) => void = () => undefined;
-  await device.open({ data: (chunk) => onData(chunk), closed: () => undefined });
+  let stopped = false;
+  const sink: TransportSink = {
+    data: (chunk) => onData(chunk),
+    closed: () => {
+      if (!stopped) void device.open(sink);
+    },
+  };
+  await device.open(sink);
   return {
     host,
     device,
@@ -20,9 +30,13 @@ async function memoryPair(options: { chunking?: number; maxPayload?: number } = 
       onData: (callback: (bytes: Uint8Array) => void) => {
         onData = callback;
       },
-      close: () => device.close(),
+      close: () => {
+        stopped = true;
+        return device.close();
+      },
     },
     cleanup: async () => {
+      stopped = true;
       await device.close();
     },
   };
@@ -172,8 +186,9 @@ test('close tells the peer TRANSPORT_CLOSED after bytes in flight', async (t) =>
 
 test('disconnect closes both ends with the error and drops bytes in flight', async (t) => {
   const { host, device, hostSink, deviceSink } = await openBoth();
-  await device.send(Uint8Array.of(1));
+  const sending = device.send(Uint8Array.of(1));
   host.disconnect();
+  await sending;
   t.false(host.isOpen);
   t.false(device.isOpen);
   await tick();
@@ -204,8 +219,9 @@ test('disconnect passes a given error; ends can reopen afterwards', async (t) =>
 
 test('bytes queued for a closed-and-reopened end do not leak into the new session', async (t) => {
   const { host, device, deviceSink } = await openBoth();
-  await host.send(Uint8Array.of(1));
+  const sending = host.send(Uint8Array.of(1));
   await device.close();
+  await sending;
   const fresh = new RecordingSink();
   await device.open(fresh);
   await tick();

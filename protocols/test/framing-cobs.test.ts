@@ -13,8 +13,8 @@
  *   every length 0..300 (covers the slicing-by-8 tail handling), and `seed` chaining.
  */
 
-import test from 'ava';
 import type { ExecutionContext } from 'ava';
+import test from 'ava';
 import { ProtocolError } from '../src/errors.ts';
 import { cobsDecode, cobsEncode, cobsMaxEncodedLength, crc32c } from '../src/framing/index.ts';
 

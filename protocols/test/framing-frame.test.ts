@@ -323,7 +323,10 @@ test('maxPayload is settable: a frame rejected at 1000 is accepted after raising
   const p = randomBytes(2000, 21);
   const d = new FrameDecoder({ maxPayload: 1000 });
   t.is(d.maxPayload, 1000);
-  t.deepEqual(errors(d.push(encodeFrame(p))).map((e) => e.code), ['FRAME_TOO_LARGE']);
+  t.deepEqual(
+    errors(d.push(encodeFrame(p))).map((e) => e.code),
+    ['FRAME_TOO_LARGE'],
+  );
   d.maxPayload = 4096;
   t.is(d.maxPayload, 4096);
   t.deepEqual(frames(d.push(encodeFrame(p))), [hex(p)]);
@@ -331,7 +334,10 @@ test('maxPayload is settable: a frame rejected at 1000 is accepted after raising
   const f = encodeFrame(p);
   t.deepEqual(d.push(f.subarray(0, 1500)), []);
   d.maxPayload = 100;
-  t.deepEqual(errors(d.push(f.subarray(1500))).map((e) => e.code), ['FRAME_TOO_LARGE']);
+  t.deepEqual(
+    errors(d.push(f.subarray(1500))).map((e) => e.code),
+    ['FRAME_TOO_LARGE'],
+  );
   t.throws(() => new FrameDecoder({ maxPayload: -1 }), { instanceOf: ProtocolError });
   t.throws(() => new FrameDecoder({ maxPayload: 2 ** 32 }), { instanceOf: ProtocolError });
 });

@@ -59,7 +59,12 @@ const garbageArb: fc.Arbitrary<Uint8Array> = fc.oneof(
   }),
 );
 
-function decodeChunked(stream: Uint8Array, sizes: number[], maxPayload = 1 << 16, check?: (d: FrameDecoder) => void): FrameEvent[] {
+function decodeChunked(
+  stream: Uint8Array,
+  sizes: number[],
+  maxPayload = 1 << 16,
+  check?: (d: FrameDecoder) => void,
+): FrameEvent[] {
   const d = new FrameDecoder({ maxPayload });
   const events: FrameEvent[] = [];
   let i = 0;

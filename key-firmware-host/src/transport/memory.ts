@@ -11,9 +11,12 @@
  *   serial line nobody listens to.
  * - Controls act on the end they are called on: `injectData`, `chunking` and `corruptNext` shape
  *   what this end receives; `failNextSend`/`failNextOpen` make this end's next call fail.
- * - Closing one end tells the other end's sink `closed(TransportError TRANSPORT_CLOSED)` after the
- *   bytes already in flight towards it. {@link MemoryTransport.disconnect} cuts the link: bytes in
- *   flight are lost and both sinks get the error.
+ * - A send resolves once its bytes are queued; by the time an `await`ing caller resumes they have
+ *   usually been delivered (the delivery microtask runs first).
+ * - Closing one end also ends the other, like a TCP connection: the other end's sink gets
+ *   `closed(TransportError TRANSPORT_CLOSED)` after the bytes already in flight towards it, and it
+ *   must be opened again to carry traffic. {@link MemoryTransport.disconnect} cuts the link: bytes
+ *   in flight are lost and both sinks get the error.
  * - Either end may be opened again after it closed (or after a disconnect).
  *
  * @module

@@ -254,16 +254,16 @@ function checkStringLength(n: number, start: number, what: string): void {
 function readText(n: number, start: number): string {
   const p = pos;
   if (n < 32) {
-    let s = '';
+    const codes = new Array<number>(n);
     let i = 0;
     for (; i < n; i++) {
       const c = data[p + i] as number;
       if (c >= 0x80) break;
-      s += String.fromCharCode(c);
+      codes[i] = c;
     }
     if (i === n) {
       pos = p + n;
-      return s;
+      return String.fromCharCode.apply(null, codes);
     }
   }
   let s: string;

@@ -327,27 +327,36 @@ function writeMap(m: CborMap): void {
   const size = m.size;
   writeHead(5, size);
   if (size === 0) return;
-  // Fast path: keys are non-negative safe integers, for which numeric order is bytewise order of
-  // the shortest encodings (shorter heads are smaller numbers; equal-length heads are big-endian).
+  // Fast path, one pass: keys are non-negative safe integers in ascending order, for which numeric
+  // order is the bytewise order of the shortest encodings (a shorter head is a smaller number;
+  // equal-length heads are big-endian). On the first other key, rewind and take a sorting path.
+  const entriesStart = pos;
   let prev = -1;
-  let ascending = true;
+  let inOrder = true;
+  for (const [k, v] of m) {
+    if (typeof k !== 'number' || !(k > prev) || k > Number.MAX_SAFE_INTEGER || !Number.isInteger(k)) {
+      inOrder = false;
+      break;
+    }
+    prev = k;
+    if (k < 24) {
+      if (pos >= buf.length) grow(pos + 1);
+      buf[pos++] = k;
+    } else {
+      writeHead(0, k);
+    }
+    writeValue(v);
+  }
+  if (inOrder) return;
+  pos = entriesStart;
   let allUint = true;
   for (const k of m.keys()) {
     if (!isUintKey(k)) {
       allUint = false;
       break;
     }
-    if (k <= prev) ascending = false;
-    prev = k;
   }
   if (allUint) {
-    if (ascending) {
-      for (const [k, v] of m) {
-        writeHead(0, k as number);
-        writeValue(v);
-      }
-      return;
-    }
     const keys = Array.from(m.keys()) as number[];
     keys.sort(numericAscending);
     for (let i = 0; i < size; i++) {

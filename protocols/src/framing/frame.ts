@@ -265,7 +265,11 @@ export class FrameDecoder {
       if (z === -1) break;
       if (this.#discarding) {
         events.push(
-          errorEvent('FRAME_TOO_LARGE', `frame of more than ${this.#maxEncoded} encoded bytes (maxPayload ${this.#maxPayload})`, this.#discarded),
+          errorEvent(
+            'FRAME_TOO_LARGE',
+            `frame of more than ${this.#maxEncoded} encoded bytes (maxPayload ${this.#maxPayload})`,
+            this.#discarded,
+          ),
         );
         this.#discarding = false;
         this.#discarded = 0;
@@ -346,7 +350,9 @@ export class FrameDecoder {
       return;
     }
     if (actual > this.#maxPayload) {
-      events.push(errorEvent('FRAME_TOO_LARGE', `frame payload of ${actual} bytes exceeds maxPayload ${this.#maxPayload}`, encLen));
+      events.push(
+        errorEvent('FRAME_TOO_LARGE', `frame payload of ${actual} bytes exceeds maxPayload ${this.#maxPayload}`, encLen),
+      );
       return;
     }
     events.push({ kind: 'frame', payload: body.slice(p, crcAt) });

@@ -7,5 +7,5 @@
 
 export { cobsDecode, cobsEncode, cobsMaxEncodedLength } from './cobs.ts';
 export { crc32c } from './crc32c.ts';
-export { encodeFrame, FRAME_DELIMITER, FrameDecoder, frameOverhead, MAX_FRAME_PAYLOAD } from './frame.ts';
 export type { FrameDecoderOptions, FrameEvent } from './frame.ts';
+export { encodeFrame, FRAME_DELIMITER, FrameDecoder, frameOverhead, MAX_FRAME_PAYLOAD } from './frame.ts';
