@@ -35,7 +35,19 @@ export async function benchCodec(ms = 1500): Promise<BenchResult[]> {
     [1, 1],
     [2, 6],
     [3, 123456],
-    [4, new Map<number, unknown>([[1, 'enigm-key-1'], [2, 'rev-b'], [3, '1.4.2'], [4, 1], [5, TYPICAL_MESSAGE.body.handle], [6, 42], [7, 8_640_000], [8, 87]])],
+    [
+      4,
+      new Map<number, unknown>([
+        [1, 'enigm-key-1'],
+        [2, 'rev-b'],
+        [3, '1.4.2'],
+        [4, 1],
+        [5, TYPICAL_MESSAGE.body.handle],
+        [6, 42],
+        [7, 8_640_000],
+        [8, 87],
+      ]),
+    ],
   ]);
   const raw = () => {
     cborxDecode(cborxEncode(plain));

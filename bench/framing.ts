@@ -1,12 +1,13 @@
 /**
- * Throughput of the serial framing: `encodeFrame` then `FrameDecoder.push` of the frame, for
- * 64 B, 1 KiB and 4 KiB payloads of pseudo-random bytes (about 1 % zeros, like a firmware image
- * mix of code and data would not be, but random data is the worst case for COBS runs and the
- * realistic one for encrypted firmware images). MB/s counts payload bytes, 1 MB = 10^6 bytes.
+ * Throughput of the serial framing: `encodeFrame` then `FrameDecoder.push` of the frame (one frame
+ * per push), for 64 B, 1 KiB and 4 KiB payloads of pseudo-random bytes (xorshift32, so about 1 in
+ * 256 bytes is 0x00: the profile of the encrypted/compressed firmware images the framing carries).
+ * Each size runs for about 1 s after a short warm-up. MB/s counts payload bytes, 1 MB = 10^6 bytes.
  *
- * Baseline: the same payload bytes copied twice with `Uint8Array.prototype.set` (one copy for the
- * sender, one for the receiver), the floor any framing must at least pay. `ratio` =
- * value / baseline.
+ * Baseline: the same payload bytes copied twice with `Uint8Array.prototype.set` into preallocated
+ * buffers (one copy for the sender, one for the receiver), the floor any framing pays. `ratio` =
+ * value / baseline. The framing also allocates two fresh arrays per frame (the wire frame and the
+ * received payload), which on small frames costs more than the byte processing itself.
  *
  * Run directly: `npx tsx bench/framing.ts` prints one JSON line per result.
  *

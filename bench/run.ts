@@ -29,7 +29,9 @@ for (const name of wanted.length ? wanted : Object.keys(GROUPS)) {
   }
 }
 const w = Math.max(...all.map((r) => r.bench.length));
-process.stderr.write(`\n${'benchmark'.padEnd(w)}  ${'value'.padStart(12)}  unit       ${'baseline'.padStart(12)}  ratio  target\n`);
+process.stderr.write(
+  `\n${'benchmark'.padEnd(w)}  ${'value'.padStart(12)}  unit       ${'baseline'.padStart(12)}  ratio  target\n`,
+);
 for (const r of all)
   process.stderr.write(
     `${r.bench.padEnd(w)}  ${String(r.value).padStart(12)}  ${r.unit.padEnd(9)}  ${String(r.baseline ?? '').padStart(12)}  ${String(r.ratio ?? '').padEnd(5)}  ${r.target ?? ''}\n`,

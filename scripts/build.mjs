@@ -14,7 +14,9 @@ const result = await build({
   sourcemap: 'linked',
   external: ['@serialport/bindings-cpp'],
   // CommonJS dependencies inside an ESM bundle need a require function.
-  banner: { js: "import { createRequire as __enigmCreateRequire } from 'node:module'; const require = __enigmCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __enigmCreateRequire } from 'node:module'; const require = __enigmCreateRequire(import.meta.url);",
+  },
   metafile: true,
   logLevel: 'warning',
 });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { hasSocat } from '../../sim/src/io/pty.ts';
-import { Simulator, STATE_FILE, type SimulatorStateFile } from '../../sim/src/runtime/simulator.ts';
+import { Simulator, type SimulatorStateFile, STATE_FILE } from '../../sim/src/runtime/simulator.ts';
 import { KeyError } from '../src/client/errors.ts';
 import { KeyClient } from '../src/client/key-client.ts';
 import { probePorts } from '../src/discovery.ts';
@@ -46,7 +46,7 @@ realTest('host ↔ simulated Key over a real pty: hello, info, ping, activate, n
     t.is(c.hello.state, 'factory');
     t.is(c.link.window, 8);
     const info = await c.info();
-    t.is(Buffer.from(info.handle).toString('hex'), keys[1]?.handle);
+    t.is(Buffer.from(info.handle).toString('hex'), keys[1]?.handle as string);
     const data = new Uint8Array(3000).map((_, i) => i & 0xff);
     const pong = await c.ping(data);
     t.true(pong.rttMs > 0);
@@ -122,7 +122,7 @@ realTest('TCP exposure, state file, and persistence across a simulator restart',
   const state = JSON.parse(readFileSync(join(dir, STATE_FILE), 'utf8')) as SimulatorStateFile;
   t.is(state.keys[0]?.serial, first?.serial);
   t.regex(first?.tcp ?? '', /^tcp:\/\/127\.0\.0\.1:\d+$/);
-  const [host, p] = (first?.tcp as string).slice(6).split(':');
+  const [host, p] = String(first?.tcp).slice(6).split(':');
   const c = await KeyClient.connect(new TcpTransport({ host: host as string, port: Number(p) }), { timeoutMs: 1000 });
   await c.request('activate', {});
   await c.close();

@@ -113,14 +113,72 @@ test('unsupported protocol version → MESSAGE_VERSION', (t) => {
 test('bad envelopes → MESSAGE_INVALID', (t) => {
   const cases: [string, Uint8Array][] = [
     ['not a map', encode([1, 2])],
-    ['unknown envelope key', env([[1, 1], [2, 3], [3, 1], [4, new Map()], [5, 0]])],
-    ['request without id', env([[1, 1], [2, 3], [4, new Map()]])],
-    ['event with id', env([[1, 1], [2, 0x81], [3, 1], [4, new Map([[1, 0], [2, 1]])]])],
-    ['missing body', env([[1, 1], [2, 3], [3, 1]])],
-    ['text version', env([[1, '1'], [2, 3], [3, 1], [4, new Map()]])],
-    ['id over 2^32-1', env([[1, 1], [2, 3], [3, 2 ** 32], [4, new Map()]])],
+    [
+      'unknown envelope key',
+      env([
+        [1, 1],
+        [2, 3],
+        [3, 1],
+        [4, new Map()],
+        [5, 0],
+      ]),
+    ],
+    [
+      'request without id',
+      env([
+        [1, 1],
+        [2, 3],
+        [4, new Map()],
+      ]),
+    ],
+    [
+      'event with id',
+      env([
+        [1, 1],
+        [2, 0x81],
+        [3, 1],
+        [
+          4,
+          new Map([
+            [1, 0],
+            [2, 1],
+          ]),
+        ],
+      ]),
+    ],
+    [
+      'missing body',
+      env([
+        [1, 1],
+        [2, 3],
+        [3, 1],
+      ]),
+    ],
+    [
+      'text version',
+      env([
+        [1, '1'],
+        [2, 3],
+        [3, 1],
+        [4, new Map()],
+      ]),
+    ],
+    [
+      'id over 2^32-1',
+      env([
+        [1, 1],
+        [2, 3],
+        [3, 2 ** 32],
+        [4, new Map()],
+      ]),
+    ],
   ];
-  for (const [what, bytes] of cases) t.is(code(() => decodeMessage(bytes)), 'MESSAGE_INVALID', what);
+  for (const [what, bytes] of cases)
+    t.is(
+      code(() => decodeMessage(bytes)),
+      'MESSAGE_INVALID',
+      what,
+    );
 });
 
 test('body validation names record, field and key', (t) => {
@@ -147,16 +205,66 @@ test('record: wrong-type table', (t) => {
     ['uint too big', [[1, 11]]],
     ['negative uint', [[1, -1]]],
     ['float uint', [[1, 1.5]]],
-    ['text too long', [[1, 1], [2, 'abcd']]],
-    ['bytes wrong length', [[1, 1], [3, new Uint8Array(3)]]],
-    ['enum out of range', [[1, 1], [4, 2]]],
-    ['array too long', [[1, 1], [5, [true, true, false]]]],
-    ['array wrong item', [[1, 1], [5, [1]]]],
-    ['text key', [[1, 1], ['x' as never, 1]]],
-    ['unknown key', [[1, 1], [9, 1]]],
+    [
+      'text too long',
+      [
+        [1, 1],
+        [2, 'abcd'],
+      ],
+    ],
+    [
+      'bytes wrong length',
+      [
+        [1, 1],
+        [3, new Uint8Array(3)],
+      ],
+    ],
+    [
+      'enum out of range',
+      [
+        [1, 1],
+        [4, 2],
+      ],
+    ],
+    [
+      'array too long',
+      [
+        [1, 1],
+        [5, [true, true, false]],
+      ],
+    ],
+    [
+      'array wrong item',
+      [
+        [1, 1],
+        [5, [1]],
+      ],
+    ],
+    [
+      'text key',
+      [
+        [1, 1],
+        ['x' as never, 1],
+      ],
+    ],
+    [
+      'unknown key',
+      [
+        [1, 1],
+        [9, 1],
+      ],
+    ],
   ];
   for (const [what, entries] of bad) t.false(R.tryFromMap(new Map(entries) as never).ok, what);
-  t.deepEqual(R.fromMap(new Map<number, unknown>([[1, 3], [4, 1]]) as never), { n: 3, e: 'blue' });
+  t.deepEqual(
+    R.fromMap(
+      new Map<number, unknown>([
+        [1, 3],
+        [4, 1],
+      ]) as never,
+    ),
+    { n: 3, e: 'blue' },
+  );
   t.throws(() => defineRecord('dup', { a: field(1, ty.bool()), b: field(1, ty.bool()) }), { instanceOf: RangeError });
 });
 

@@ -12,8 +12,8 @@ import {
   encodeMessage,
   LIFECYCLE_STATES,
   type LifecycleState,
-  type Message,
   MESSAGES,
+  type Message,
 } from '../../protocols/src/messages/index.ts';
 import { KeyFirmware } from '../src/firmware/firmware.ts';
 import { COMMAND_STATES, nextState, TRANSITIONS } from '../src/firmware/lifecycle.ts';
@@ -94,7 +94,10 @@ test('activate: factory → dormant, emits lifecycle.changed; again → INVALID_
   fw.onEvent((e) => events.push(decodeMessage(e)));
   const ok = call(link, req('activate', 1));
   t.deepEqual(ok.body, { state: 'dormant' });
-  t.deepEqual(events.map((e) => e.body), [{ from: 'factory', to: 'dormant' }]);
+  t.deepEqual(
+    events.map((e) => e.body),
+    [{ from: 'factory', to: 'dormant' }],
+  );
   const again = call(link, req('activate', 2));
   t.is(again.name, 'error');
   const e = again.body as BodyOf<'error'>;
@@ -119,7 +122,15 @@ test('errors carry the request id: bad body, unknown type, bad version, response
   const bodyErr = call(link, req('ping', 3, { data: 'text' }));
   t.is(bodyErr.id, 3);
   t.is((bodyErr.body as BodyOf<'error'>).name, 'INVALID_ARGUMENT');
-  const env = (type: number, version = 1) => encode(new Map<number, never>([[1, version as never], [2, type as never], [3, 4 as never], [4, new Map() as never]]));
+  const env = (type: number, version = 1) =>
+    encode(
+      new Map<number, never>([
+        [1, version as never],
+        [2, type as never],
+        [3, 4 as never],
+        [4, new Map() as never],
+      ]),
+    );
   t.is((call(link, env(0x66)).body as BodyOf<'error'>).name, 'UNKNOWN_TYPE');
   t.is((call(link, env(MESSAGES.ping.type, 9)).body as BodyOf<'error'>).name, 'UNSUPPORTED_VERSION');
   const notReq = encodeMessage({ version: 1, name: 'ping.response', id: 8, body: { uptimeMs: 1 } });

@@ -3,7 +3,7 @@
  * codes (0 success, 1 failure, 2 usage error). Commands stay thin: parse, call a library, print.
  * @module
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 
 /** Exit codes. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -99,6 +99,7 @@ export function int(args: ParsedArgs, name: string, dflt: number, min: number, m
   const v = str(args, name);
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer in [${min}, ${max}], got ${v}`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`--${name} must be an integer in [${min}, ${max}], got ${v}`);
   return n;
 }

@@ -43,7 +43,9 @@ let ready: { keys: { serial: string; tcp: string; handle: string }[] } | undefin
 test.before(async () => {
   if (!hasSocat()) return;
   dir = mkdtempSync(join(tmpdir(), 'enigm-cli-'));
-  sim = spawn(process.execPath, [CLI, 'sim', 'start', '--keys', '2', '--state-dir', dir, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  sim = spawn(process.execPath, [CLI, 'sim', 'start', '--keys', '2', '--state-dir', dir, '--json'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const lines = createInterface({ input: sim.stdout! });
   ready = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('simulator did not start')), 15_000);
@@ -101,7 +103,10 @@ realTest('key list finds the simulator Keys', async (t) => {
 realTest('key ping prints round-trip times and a summary', async (t) => {
   const r = await enigm('key', 'ping', '--port', ready?.keys[0]?.serial as string, '--count', '3', '--size', '64', '--json');
   t.is(r.code, 0, r.stderr);
-  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   t.is(lines.length, 4);
   t.true(lines[3].ok);
   t.true(lines[3].minMs > 0);

@@ -21,8 +21,8 @@ import {
   MIN_FRAME_PAYLOAD,
   PROTOCOL_VERSION,
   PROTOCOL_VERSIONS,
-  type RequestName,
   RESPONSE_OF,
+  type RequestName,
   type ResponseOf,
 } from '../../../protocols/src/messages/index.ts';
 import type { Transport, TransportError } from '../transport/transport.ts';
@@ -169,11 +169,7 @@ export class KeyClient {
    * @throws {@link KeyError}: `KEY_REJECTED` (with `remote`), `KEY_TIMEOUT`, `KEY_CANCELLED`,
    *   `KEY_CLOSED`, `KEY_BAD_RESPONSE`, `KEY_TOO_LARGE`
    */
-  async request<N extends RequestName>(
-    name: N,
-    body: BodyOf<N>,
-    options: RequestOptions = {},
-  ): Promise<BodyOf<ResponseOf<N>>> {
+  async request<N extends RequestName>(name: N, body: BodyOf<N>, options: RequestOptions = {}): Promise<BodyOf<ResponseOf<N>>> {
     if (this.#closed) throw this.#closed;
     const signal = options.signal;
     let release: () => void;
@@ -269,9 +265,14 @@ export class KeyClient {
             this.stats.retries++;
             send();
           } else {
-            this.#pending.get(id)?.reject(
-              new KeyError('KEY_TIMEOUT', `${name} got no response in ${timeoutMs} ms (${attempt} attempt${attempt > 1 ? 's' : ''})`),
-            );
+            this.#pending
+              .get(id)
+              ?.reject(
+                new KeyError(
+                  'KEY_TIMEOUT',
+                  `${name} got no response in ${timeoutMs} ms (${attempt} attempt${attempt > 1 ? 's' : ''})`,
+                ),
+              );
           }
         }, timeoutMs);
         this.#sendFrame(frame).catch((e: TransportError) =>
@@ -293,8 +294,7 @@ export class KeyClient {
       const b = m.body as BodyOf<'error'>;
       throw new KeyError('KEY_REJECTED', `Key rejected ${request}: ${b.name} (${b.code}): ${b.reason}`, { remote: b });
     }
-    if (m.name !== RESPONSE_OF[request])
-      throw new KeyError('KEY_BAD_RESPONSE', `Key answered ${request} with ${m.name}`);
+    if (m.name !== RESPONSE_OF[request]) throw new KeyError('KEY_BAD_RESPONSE', `Key answered ${request} with ${m.name}`);
     return m.body;
   }
 

@@ -6,7 +6,7 @@
  * @module
  */
 import { KEY_ERRORS, LIFECYCLE_STATES } from './constants.ts';
-import { defineRecord, field, t, type RecordType, type RecordValue, type Schema } from './record.ts';
+import { defineRecord, field, type RecordType, type RecordValue, type Schema, t } from './record.ts';
 
 const state = t.enumOf('lifecycle state', LIFECYCLE_STATES);
 
@@ -112,9 +112,7 @@ export type MessageName = keyof typeof MESSAGES;
 /** Names of request messages. */
 export type RequestName = keyof typeof RESPONSE_OF;
 /** Typed body of message `N`. */
-export type BodyOf<N extends MessageName> = (typeof MESSAGES)[N]['body'] extends RecordType<infer S>
-  ? RecordValue<S>
-  : never;
+export type BodyOf<N extends MessageName> = (typeof MESSAGES)[N]['body'] extends RecordType<infer S> ? RecordValue<S> : never;
 
 /** The response message name of each request. */
 export type ResponseOf<N extends RequestName> = (typeof RESPONSE_OF)[N];

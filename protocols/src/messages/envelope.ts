@@ -8,18 +8,12 @@
  *
  * @module
  */
-import { encode } from '../cbor/encode.ts';
+
 import { decode } from '../cbor/decode.ts';
+import { encode } from '../cbor/encode.ts';
 import type { CborMap, CborValue } from '../cbor/types.ts';
 import { ProtocolError } from '../errors.ts';
-import {
-  type BodyOf,
-  MESSAGE_BY_TYPE,
-  MESSAGES,
-  type MessageDef,
-  type MessageKind,
-  type MessageName,
-} from './catalogue.ts';
+import { type BodyOf, MESSAGE_BY_TYPE, MESSAGES, type MessageDef, type MessageKind, type MessageName } from './catalogue.ts';
 import { MAX_FRAME_PAYLOAD, PROTOCOL_VERSIONS } from './constants.ts';
 
 /** Envelope map keys. */
@@ -101,7 +95,9 @@ export function decodeEnvelope(bytes: Uint8Array): RawEnvelope {
   if (typeof version !== 'number' || !Number.isInteger(version) || version < 0)
     throw withId(new ProtocolError('MESSAGE_INVALID', 'envelope version (key 1) missing or not a uint'));
   if (!(PROTOCOL_VERSIONS as readonly number[]).includes(version))
-    throw withId(new ProtocolError('MESSAGE_VERSION', `protocol version ${version} is not spoken here (${PROTOCOL_VERSIONS.join(', ')})`));
+    throw withId(
+      new ProtocolError('MESSAGE_VERSION', `protocol version ${version} is not spoken here (${PROTOCOL_VERSIONS.join(', ')})`),
+    );
   const type = v.get(ENVELOPE_KEYS.type);
   if (typeof type !== 'number') throw withId(new ProtocolError('MESSAGE_INVALID', 'envelope type (key 2) missing or not a uint'));
   const name = MESSAGE_BY_TYPE.get(type);

@@ -38,7 +38,8 @@ export interface LinkParameters {
  *   window of 0 (a Key that cannot take one request is broken)
  */
 export function linkParametersFrom(hello: BodyOf<'hello.response'>): LinkParameters {
-  if (hello.maxFrame < MIN_FRAME_PAYLOAD) throw new RangeError(`Key advertises maxFrame ${hello.maxFrame} < ${MIN_FRAME_PAYLOAD}`);
+  if (hello.maxFrame < MIN_FRAME_PAYLOAD)
+    throw new RangeError(`Key advertises maxFrame ${hello.maxFrame} < ${MIN_FRAME_PAYLOAD}`);
   if (hello.window < 1) throw new RangeError('Key advertises a window of 0');
   return { version: hello.version, sendMaxFrame: hello.maxFrame, window: hello.window };
 }

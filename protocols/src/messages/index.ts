@@ -2,8 +2,9 @@
  * The Key protocol message model: records, catalogue, envelope, constants.
  * @module
  */
-export * from './record.ts';
-export * from './constants.ts';
+
 export * from './catalogue.ts';
+export * from './constants.ts';
 export * from './envelope.ts';
 export * from './hello.ts';
+export * from './record.ts';

@@ -19,8 +19,8 @@ import {
   MIN_FRAME_PAYLOAD,
   PROTOCOL_VERSION,
   PROTOCOL_VERSIONS,
-  type RequestName,
   RESPONSE_OF,
+  type RequestName,
 } from '../../../protocols/src/messages/index.ts';
 import { commandAllowed, commandAllowedNames, type LifecycleEvent, nextState } from './lifecycle.ts';
 import { type KeyStorage, loadPersistent, type Persistent, savePersistent } from './storage.ts';
@@ -148,7 +148,10 @@ export class KeyFirmware {
   execute(request: Message): { name: string; body: unknown } | WireError {
     const name = request.name as RequestName;
     if (!commandAllowed(name, this.state)) {
-      return wireError('INVALID_STATE', `${name} is not allowed in state ${this.state} (allowed in: ${commandAllowedNames(name)})`);
+      return wireError(
+        'INVALID_STATE',
+        `${name} is not allowed in state ${this.state} (allowed in: ${commandAllowedNames(name)})`,
+      );
     }
     switch (name) {
       case 'hello': {
@@ -247,14 +250,24 @@ export class LinkContext {
           ? this.#error(id as number, r.error, r.reason)
           : encodeMessage({ version: env.version, name: r.name as never, id, body: r.body as never });
       if (out.length > this.#peerMaxFrame)
-        out = this.#error(id as number, 'TOO_LARGE', `response of ${out.length} bytes exceeds the host's maxFrame ${this.#peerMaxFrame}`);
+        out = this.#error(
+          id as number,
+          'TOO_LARGE',
+          `response of ${out.length} bytes exceeds the host's maxFrame ${this.#peerMaxFrame}`,
+        );
       return this.#remember(id as number, out);
     } catch (e) {
       const reqId = (e as { requestId?: number }).requestId ?? id;
       if (reqId === undefined) return undefined;
       const code = e instanceof ProtocolError ? e.code : undefined;
       const name: KeyErrorName =
-        code === 'MESSAGE_UNKNOWN_TYPE' ? 'UNKNOWN_TYPE' : code === 'MESSAGE_VERSION' ? 'UNSUPPORTED_VERSION' : code ? 'MALFORMED' : 'INTERNAL';
+        code === 'MESSAGE_UNKNOWN_TYPE'
+          ? 'UNKNOWN_TYPE'
+          : code === 'MESSAGE_VERSION'
+            ? 'UNSUPPORTED_VERSION'
+            : code
+              ? 'MALFORMED'
+              : 'INTERNAL';
       return this.#error(reqId, name, e instanceof ProtocolError ? e.message : undefined);
     }
   }

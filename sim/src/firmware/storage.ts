@@ -7,7 +7,7 @@
  */
 import { decode } from '../../../protocols/src/cbor/decode.ts';
 import { encode } from '../../../protocols/src/cbor/encode.ts';
-import { LIFECYCLE_STATES, defineRecord, field, t } from '../../../protocols/src/messages/index.ts';
+import { defineRecord, field, LIFECYCLE_STATES, t } from '../../../protocols/src/messages/index.ts';
 import type { RecordValue } from '../../../protocols/src/messages/record.ts';
 
 /** A record store: one byte blob, read at boot, written on every persistent change. */
@@ -49,7 +49,7 @@ export class MemoryStorage implements KeyStorage {
   /** Number of writes so far. */
   writes = 0;
   read(): Uint8Array | undefined {
-    return this.bytes && this.bytes.slice();
+    return this.bytes?.slice();
   }
   write(bytes: Uint8Array): void {
     this.bytes = bytes.slice();

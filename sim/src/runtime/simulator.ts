@@ -86,7 +86,8 @@ export class Simulator {
     const n = options.keys ?? 1;
     if (!Number.isInteger(n) || n < 1 || n > 1024) throw new RangeError(`keys must be 1..1024, got ${n}`);
     const serial = options.serial ?? true;
-    if (serial && !hasSocat()) throw new Error('socat is required for serial ports (apt-get install socat), or pass serial: false');
+    if (serial && !hasSocat())
+      throw new Error('socat is required for serial ports (apt-get install socat), or pass serial: false');
     const sim = new Simulator(resolve(options.stateDir ?? '.sim-state'));
     mkdirSync(sim.stateDir, { recursive: true });
     try {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { KeyClient } from '../../../key-firmware-host/src/client/key-client.ts';
 import { candidateSerialPorts, probePorts } from '../../../key-firmware-host/src/discovery.ts';
 import { transportFromAddress } from '../../../key-firmware-host/src/transport/open.ts';
-import { STATE_FILE, type SimulatorStateFile } from '../../../sim/src/runtime/simulator.ts';
+import { type SimulatorStateFile, STATE_FILE } from '../../../sim/src/runtime/simulator.ts';
 import { type Command, EXIT, int, type ParsedArgs, str, UsageError } from '../cli.ts';
 import { defaultSimDir } from './sim.ts';
 
@@ -100,7 +100,9 @@ ${PORT_HELP}`,
       out.line(`boot count   ${info.bootCount}`);
       out.line(`uptime       ${(info.uptimeMs / 1000).toFixed(1)} s`);
       out.line(`battery      ${info.batteryPct}%`);
-      out.line(`link         protocol v${h.version}, max frame ${h.maxFrame} B, window ${h.window}, features ${h.features.join(', ')}`);
+      out.line(
+        `link         protocol v${h.version}, max frame ${h.maxFrame} B, window ${h.window}, features ${h.features.join(', ')}`,
+      );
       return EXIT.ok;
     } finally {
       await c.close();
