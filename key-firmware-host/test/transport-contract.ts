@@ -42,7 +42,10 @@ export interface ContractOptions {
 
 const POLL_MS = 5;
 
-/** Waits until `predicate` holds, polling; rejects with `what` after `timeoutMs`. */
+/**
+ * Waits until `predicate` holds, polling every 5 ms.
+ * @throws Error naming `what` if it does not hold within `timeoutMs`
+ */
 export async function waitUntil(predicate: () => boolean, what: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!predicate()) {
@@ -51,7 +54,10 @@ export async function waitUntil(predicate: () => boolean, what: string, timeoutM
   }
 }
 
-/** Concatenates byte arrays. */
+/**
+ * Concatenates byte arrays into a new one.
+ * @throws never
+ */
 export function concat(chunks: readonly Uint8Array[]): Uint8Array {
   const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
   const out = new Uint8Array(total);
@@ -63,7 +69,11 @@ export function concat(chunks: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** Deterministic pseudo-random bytes (every byte value, control characters included). */
+/**
+ * Deterministic pseudo-random bytes (xorshift32): every byte value appears, control characters
+ * and XON/XOFF included, so tty translations would show.
+ * @throws RangeError if `length` is negative or not an integer
+ */
 export function patternBytes(length: number, seed = 1): Uint8Array {
   const out = new Uint8Array(length);
   let state = seed >>> 0 || 1;
@@ -85,17 +95,19 @@ export class RecordingSink implements TransportSink {
   /** Bytes received so far. */
   received = 0;
 
+  /** Records a copy of `chunk`. @throws TypeError if `chunk` is not a Uint8Array */
   data(chunk: Uint8Array): void {
     if (!(chunk instanceof Uint8Array)) throw new TypeError('sink.data got a non-Uint8Array chunk');
     this.chunks.push(chunk.slice());
     this.received += chunk.length;
   }
 
+  /** Records the call. @throws never */
   closed(error?: TransportError): void {
     this.closedCalls.push(error);
   }
 
-  /** Everything received, concatenated. */
+  /** Everything received, concatenated. @throws never */
   bytes(): Uint8Array {
     return concat(this.chunks);
   }
@@ -127,11 +139,7 @@ function sameBytes(t: ExecutionContext, actual: Uint8Array, expected: Uint8Array
  * @param options - wait budget
  * @throws never (tests report their own failures)
  */
-export function transportContract(
-  name: string,
-  makePair: () => Promise<ContractPair>,
-  options: ContractOptions = {},
-): void {
+export function transportContract(name: string, makePair: () => Promise<ContractPair>, options: ContractOptions = {}): void {
   const timeoutMs = options.timeoutMs ?? 15000;
 
   const withPair = (
@@ -183,9 +191,7 @@ export function transportContract(
 
   withPair('1 byte in both directions', (t, pair, peer) => transfer(t, pair, peer, 1, 11));
   withPair('4 KiB in both directions, byte-exact', (t, pair, peer) => transfer(t, pair, peer, 4096, 22));
-  withPair('256 KiB in both directions, byte-exact and reassembled', (t, pair, peer) =>
-    transfer(t, pair, peer, 256 * 1024, 33),
-  );
+  withPair('256 KiB in both directions, byte-exact and reassembled', (t, pair, peer) => transfer(t, pair, peer, 256 * 1024, 33));
 
   withPair('preserves order across many concurrent sends and writes', async (t, pair, peer) => {
     const sink = new RecordingSink();

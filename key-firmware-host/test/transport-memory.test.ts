@@ -1,7 +1,7 @@
 import test from 'ava';
 import { createMemoryLink, type MemoryTransport } from '../src/transport/memory.ts';
 import { TransportError, type TransportSink } from '../src/transport/transport.ts';
-import { RecordingSink, concat, patternBytes, transportContract, waitUntil } from './transport-contract.ts';
+import { concat, patternBytes, RecordingSink, transportContract, waitUntil } from './transport-contract.ts';
 
 /**
  * The device end of a memory link as a contract peer. Like a simulator waiting for the next
@@ -119,9 +119,12 @@ test('chunking can be changed per end', async (t) => {
     deviceSink.chunks.map((chunk) => chunk.length),
     [4, 4, 1],
   );
-  t.throws(() => {
-    device.chunking = 0;
-  }, { instanceOf: RangeError });
+  t.throws(
+    () => {
+      device.chunking = 0;
+    },
+    { instanceOf: RangeError },
+  );
 });
 
 test('failNextSend fails exactly one send, keeps the link open and sends nothing', async (t) => {

@@ -16,7 +16,7 @@ import test from 'ava';
 import { createPtyPair, type PtyPair, socatAvailability } from '../../sim/src/io/pty.ts';
 import { SerialTransport } from '../src/transport/serial.ts';
 import { TransportError } from '../src/transport/transport.ts';
-import { RecordingSink, patternBytes, transportContract, waitUntil } from './transport-contract.ts';
+import { patternBytes, RecordingSink, transportContract, waitUntil } from './transport-contract.ts';
 
 const socat = socatAvailability();
 
@@ -66,6 +66,25 @@ async function rig(): Promise<Rig> {
   };
 }
 
+test('constructor validates options', (t) => {
+  t.throws(() => new SerialTransport({ path: '' }), { instanceOf: RangeError });
+  t.throws(() => new SerialTransport({ path: '/dev/x', baudRate: 0 }), { instanceOf: RangeError });
+  t.throws(() => new SerialTransport({ path: '/dev/x', maxPayload: -1 }), { instanceOf: RangeError });
+  const transport = new SerialTransport({ path: '/dev/x' });
+  t.is(transport.maxPayload, 65536);
+  t.false(transport.isOpen);
+});
+
+test('open on a missing path → TRANSPORT_OPEN_FAILED with the cause kept', async (t) => {
+  const transport = new SerialTransport({ path: '/dev/enigm-no-such-port' });
+  const error = await t.throwsAsync(transport.open(new RecordingSink()), { instanceOf: TransportError });
+  t.is(error?.code, 'TRANSPORT_OPEN_FAILED');
+  t.true(error?.cause instanceof Error);
+  t.regex(error?.message ?? '', /enigm-no-such-port/);
+  t.false(transport.isOpen);
+  t.is(transport.description, 'serial:/dev/enigm-no-such-port');
+});
+
 if (!socat.available) {
   if (socat.required) {
     test('serial transport: socat is required (CI=true)', (t) => {
@@ -78,7 +97,7 @@ if (!socat.available) {
 } else {
   transportContract('serial over pty', async () => {
     const r = await rig();
-    let current = r.device;
+    const current = r.device;
     return {
       host: new SerialTransport({ path: r.pair.hostPath }),
       peer: {
@@ -93,16 +112,6 @@ if (!socat.available) {
       },
       cleanup: r.cleanup,
     };
-  });
-
-  test.serial('open on a missing path → TRANSPORT_OPEN_FAILED with the cause kept', async (t) => {
-    const transport = new SerialTransport({ path: '/dev/enigm-no-such-port' });
-    const error = await t.throwsAsync(transport.open(new RecordingSink()), { instanceOf: TransportError });
-    t.is(error?.code, 'TRANSPORT_OPEN_FAILED');
-    t.true(error?.cause instanceof Error);
-    t.regex(error?.message ?? '', /enigm-no-such-port/);
-    t.false(transport.isOpen);
-    t.is(transport.description, 'serial:/dev/enigm-no-such-port');
   });
 
   test.serial('the port is locked: a second host cannot open it; lock:false can', async (t) => {
@@ -131,7 +140,10 @@ if (!socat.available) {
     const seen: Buffer[] = [];
     r.device.on('data', (chunk: Buffer) => {
       seen.push(chunk);
-      void writeDevice(r.device, Uint8Array.from(chunk, (byte) => byte ^ 0xff));
+      void writeDevice(
+        r.device,
+        Uint8Array.from(chunk, (byte) => byte ^ 0xff),
+      );
     });
     try {
       for (let round = 0; round < 3; round++) {
@@ -150,6 +162,24 @@ if (!socat.available) {
       }
       t.is(Buffer.concat(seen).length, 300);
     } finally {
+      await r.cleanup();
+    }
+  });
+
+  test.serial('bytes the device wrote while no host had the port open are discarded at open', async (t) => {
+    const r = await rig();
+    const host = new SerialTransport({ path: r.pair.hostPath });
+    const sink = new RecordingSink();
+    try {
+      await writeDevice(r.device, Uint8Array.of(0xde, 0xad));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await host.open(sink);
+      await writeDevice(r.device, Uint8Array.of(1, 2, 3));
+      await waitUntil(() => sink.received >= 3, 'the fresh bytes', 10000);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      t.deepEqual([...sink.bytes()], [1, 2, 3]);
+    } finally {
+      await host.close();
       await r.cleanup();
     }
   });
@@ -220,14 +250,5 @@ if (!socat.available) {
       await host.close();
       await r.cleanup();
     }
-  });
-
-  test('constructor validates options', (t) => {
-    t.throws(() => new SerialTransport({ path: '' }), { instanceOf: RangeError });
-    t.throws(() => new SerialTransport({ path: '/dev/x', baudRate: 0 }), { instanceOf: RangeError });
-    t.throws(() => new SerialTransport({ path: '/dev/x', maxPayload: -1 }), { instanceOf: RangeError });
-    const transport = new SerialTransport({ path: '/dev/x' });
-    t.is(transport.maxPayload, 65536);
-    t.false(transport.isOpen);
   });
 }

@@ -9,8 +9,8 @@
  * (depth, item count, byte length, allowed tags). One test per rejection rule, hand-written hex.
  */
 
-import test from 'ava';
 import type { ExecutionContext } from 'ava';
+import test from 'ava';
 import type { CborValue, DecodeOptions } from '../src/cbor/index.ts';
 import { decode, decodePrefix, encode, Tagged } from '../src/cbor/index.ts';
 import type { ProtocolErrorCode } from '../src/errors.ts';
@@ -57,7 +57,16 @@ test('accepts the deterministic forms of every type', (t) => {
   accepts(t, '4401020304', new Uint8Array([1, 2, 3, 4]));
   accepts(t, '64f0908591', '\ud800\udd51');
   accepts(t, '8301820203820405', [1, [2, 3], [4, 5]]);
-  accepts(t, 'a40a011864022003616104', new Map<number | string, number>([[10, 1], [100, 2], [-1, 3], ['a', 4]]));
+  accepts(
+    t,
+    'a40a011864022003616104',
+    new Map<number | string, number>([
+      [10, 1],
+      [100, 2],
+      [-1, 3],
+      ['a', 4],
+    ]),
+  );
 });
 
 test('NaN f97e00 and -0.0 f98000 are accepted', (t) => {
@@ -111,7 +120,7 @@ test('CBOR_TRUNCATED: input ends inside a string, an array, a map, a float', (t)
 
 test('CBOR_TRAILING_BYTES: bytes after the single item', (t) => {
   const msg = rejects(t, '0100', 'CBOR_TRAILING_BYTES');
-  t.regex(msg, /1 trailing bytes at offset 1/);
+  t.regex(msg, /1 trailing byte at offset 1/);
   rejects(t, '8101 ff', 'CBOR_TRAILING_BYTES');
 });
 

@@ -8,14 +8,13 @@
  */
 
 import test from 'ava';
-import type { ProtocolErrorCode } from '../src/errors.ts';
-import { ProtocolError } from '../src/errors.ts';
 import type { CborValue } from '../src/cbor/index.ts';
 import { decode, encode, Tagged } from '../src/cbor/index.ts';
+import type { ProtocolErrorCode } from '../src/errors.ts';
+import { ProtocolError } from '../src/errors.ts';
 
 const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
-const m = (...entries: [number | bigint | string, CborValue][]): Map<number | bigint | string, CborValue> =>
-  new Map(entries);
+const m = (...entries: [number | bigint | string, CborValue][]): Map<number | bigint | string, CborValue> => new Map(entries);
 
 function throwsCode(t: import('ava').ExecutionContext, fn: () => unknown, code: ProtocolErrorCode): ProtocolError {
   const err = t.throws(fn, { instanceOf: ProtocolError }) as ProtocolError;
@@ -82,7 +81,7 @@ const FLOATS: [number, string][] = [
   [1.1, 'fb3ff199999999999a'],
   [1.5, 'f93e00'],
   [-4.1, 'fbc010666666666666'],
-  [5.960464477539063e-8, 'f90001'],
+  [2 ** -24, 'f90001'], // App. A 5.960464477539063e-8
   [0.00006103515625, 'f90400'],
   [-0, 'f98000'],
   [Number.POSITIVE_INFINITY, 'f97c00'],
@@ -121,18 +120,12 @@ test('RFC 8949 App. A simple values', (t) => {
 });
 
 test('RFC 8949 App. A tags', (t) => {
-  t.is(
-    hex(encode(new Tagged(0, '2013-03-21T20:04:00Z'))),
-    'c074323031332d30332d32315432303a30343a30305a',
-  );
+  t.is(hex(encode(new Tagged(0, '2013-03-21T20:04:00Z'))), 'c074323031332d30332d32315432303a30343a30305a');
   t.is(hex(encode(new Tagged(1, 1363896240))), 'c11a514b67b0');
   t.is(hex(encode(new Tagged(1, 1363896240.5))), 'c1fb41d452d9ec200000');
   t.is(hex(encode(new Tagged(23, new Uint8Array([1, 2, 3, 4])))), 'd74401020304');
   t.is(hex(encode(new Tagged(24, new Uint8Array([0x64, 0x49, 0x45, 0x54, 0x46])))), 'd818456449455446');
-  t.is(
-    hex(encode(new Tagged(32, 'http://www.example.com'))),
-    'd82076687474703a2f2f7777772e6578616d706c652e636f6d',
-  );
+  t.is(hex(encode(new Tagged(32, 'http://www.example.com'))), 'd82076687474703a2f2f7777772e6578616d706c652e636f6d');
   t.is(hex(encode(new Tagged(55799, 1))), 'd9d9f701');
 });
 
@@ -181,10 +174,7 @@ test('RFC 8949 App. A maps', (t) => {
   t.is(hex(encode(m([1, 2], [3, 4]))), 'a201020304');
   t.is(hex(encode(m(['a', 1], ['b', [2, 3]]))), 'a26161016162820203');
   t.is(hex(encode(['a', m(['b', 'c'])])), '826161a161626163');
-  t.is(
-    hex(encode(m(['a', 'A'], ['b', 'B'], ['c', 'C'], ['d', 'D'], ['e', 'E']))),
-    'a56161614161626142616361436164614461656145',
-  );
+  t.is(hex(encode(m(['a', 'A'], ['b', 'B'], ['c', 'C'], ['d', 'D'], ['e', 'E']))), 'a56161614161626142616361436164614461656145');
 });
 
 test('map keys sort bytewise by encoding: 10, 100, -1, "a" (§4.2.1)', (t) => {
@@ -220,14 +210,7 @@ test('duplicate keys after normalization are refused (1 and 1n)', (t) => {
 });
 
 test('a typical Key message encodes as expected', (t) => {
-  const msg = m(
-    [1, 3],
-    [2, 1234],
-    [3, 'enigm-key-01'],
-    [4, new Uint8Array(16).fill(0xab)],
-    [5, m([1, 7], [2, true])],
-    [6, -2],
-  );
+  const msg = m([1, 3], [2, 1234], [3, 'enigm-key-01'], [4, new Uint8Array(16).fill(0xab)], [5, m([1, 7], [2, true])], [6, -2]);
   const e = encode(msg);
   t.is(e.length, 47);
   t.is(hex(e.subarray(0, 4)), 'a6010302');
@@ -299,5 +282,8 @@ test('large maps: general path with mixed keys and the sorted fast path agree wi
   const ints = new Map<number, number>();
   for (let i = 0; i < 500; i++) ints.set((i * 7919) % 500, i);
   const e = encode(ints);
-  t.deepEqual([...(decode(e) as Map<number, number>).keys()], Array.from({ length: 500 }, (_, i) => i));
+  t.deepEqual(
+    [...(decode(e) as Map<number, number>).keys()],
+    Array.from({ length: 500 }, (_, i) => i),
+  );
 });

@@ -57,7 +57,7 @@ export class MemoryTransport implements Transport {
   #peer: MemoryTransport | undefined;
   #session: Session | undefined;
   #chunking: number | undefined;
-  #corrupt: ((chunk: Uint8Array) => Uint8Array | undefined | void) | undefined;
+  #corrupt: ((chunk: Uint8Array) => Uint8Array | undefined) | undefined;
   #failSend: Error | undefined;
   #failOpen: Error | undefined;
 
@@ -212,7 +212,7 @@ export class MemoryTransport implements Transport {
    * chunk in place or return a replacement (shorter, longer or different bytes).
    * @throws never
    */
-  corruptNext(fn: (chunk: Uint8Array) => Uint8Array | undefined | void): void {
+  corruptNext(fn: (chunk: Uint8Array) => Uint8Array | undefined): void {
     this.#corrupt = fn;
   }
 

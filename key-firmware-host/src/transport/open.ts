@@ -50,7 +50,7 @@ function parseTcp(address: string): { host: string; port: number } {
  */
 export function transportFromAddress(address: string, options: TransportAddressOptions = {}): Transport {
   if (typeof address !== 'string' || address.trim() === '') throw bad(String(address), 'the address is empty');
-  if (address !== address.trim() || /[\u0000-\u001f\u007f]/.test(address)) {
+  if (address !== address.trim() || /\p{Cc}/u.test(address)) {
     throw bad(address, 'the address has surrounding spaces or control characters');
   }
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(address)?.[1]?.toLowerCase();
@@ -67,7 +67,5 @@ export function transportFromAddress(address: string, options: TransportAddressO
   if (/^[^/\\:]+:\d+$/.test(address) || /^tcp:/i.test(address)) {
     throw bad(address, `it looks like a TCP endpoint; write tcp://${address.replace(/^tcp:/i, '')}`);
   }
-  return new SerialTransport(
-    options.baudRate === undefined ? { path: address } : { path: address, baudRate: options.baudRate },
-  );
+  return new SerialTransport(options.baudRate === undefined ? { path: address } : { path: address, baudRate: options.baudRate });
 }

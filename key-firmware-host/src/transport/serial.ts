@@ -178,8 +178,10 @@ export class SerialTransport implements Transport {
   readonly description: string;
   /** Largest byte count one {@link SerialTransport.send} accepts. */
   readonly maxPayload: number;
-  readonly #path: string;
-  readonly #baudRate: number;
+  /** The device path given to the constructor. */
+  readonly path: string;
+  /** The line speed used when opening. */
+  readonly baudRate: number;
   readonly #lock: boolean;
   #session: Session | undefined;
   #opening: Promise<void> | undefined;
@@ -198,8 +200,8 @@ export class SerialTransport implements Transport {
     const maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
     if (!Number.isInteger(baudRate) || baudRate < 1) throw new RangeError(`invalid baud rate ${baudRate}`);
     if (!Number.isInteger(maxPayload) || maxPayload < 1) throw new RangeError(`invalid maxPayload ${maxPayload}`);
-    this.#path = options.path;
-    this.#baudRate = baudRate;
+    this.path = options.path;
+    this.baudRate = baudRate;
     this.#lock = options.lock ?? true;
     this.maxPayload = maxPayload;
     this.description = `serial:${options.path}`;
@@ -232,8 +234,8 @@ export class SerialTransport implements Transport {
   async #open(sink: TransportSink): Promise<void> {
     const port = new SerialPortStream({
       binding: hangupAwareBinding(),
-      path: this.#path,
-      baudRate: this.#baudRate,
+      path: this.path,
+      baudRate: this.baudRate,
       lock: this.#lock,
       autoOpen: false,
     });

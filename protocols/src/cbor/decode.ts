@@ -30,7 +30,16 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const f64View = new DataView(new ArrayBuffer(8));
 const u32Scratch = new Uint32Array(1);
 const f32Scratch = new Float32Array(u32Scratch.buffer);
-const MAJOR_NAMES = ['unsigned integer', 'negative integer', 'byte string', 'text string', 'array', 'map', 'tag', 'simple value or float'];
+const MAJOR_NAMES = [
+  'unsigned integer',
+  'negative integer',
+  'byte string',
+  'text string',
+  'array',
+  'map',
+  'tag',
+  'simple value or float',
+];
 
 // Decoder state (the decoder never calls user code, so one set of module-level state suffices).
 let data: Uint8Array = EMPTY;
@@ -49,6 +58,12 @@ let allowedTags: ReadonlySet<number> = NO_TAGS;
 let argHi = 0;
 let argLo = 0;
 
+/** The name of a major type with its indefinite article, e.g. "an unsigned integer". */
+function article(major: number): string {
+  const name = MAJOR_NAMES[major] as string;
+  return `${name.startsWith('u') ? 'an' : 'a'} ${name}`;
+}
+
 function hex(b: number): string {
   return `0x${b.toString(16).padStart(2, '0')}`;
 }
@@ -56,22 +71,19 @@ function hex(b: number): string {
 /** The error for needing `need` bytes at `at` when fewer remain before {@link end}. */
 function short(at: number, need: number, what: string): ProtocolError {
   if (at + need > limitEnd) {
-    return new ProtocolError(
-      'CBOR_TOO_LARGE',
-      `${what} at offset ${at} reaches past the ${maxBytes}-byte item limit`,
-    );
+    return new ProtocolError('CBOR_TOO_LARGE', `${what} at offset ${at} reaches past the ${maxBytes}-byte item limit`);
   }
   const have = Math.max(0, inputEnd - at);
   return new ProtocolError(
     'CBOR_TRUNCATED',
-    `input ends inside ${what} at offset ${at}: ${need} more bytes needed, ${have} left`,
+    `input ends inside ${what} at offset ${at}: it needs at least ${need} bytes from there, ${have} left`,
   );
 }
 
 function nonShortest(at: number, value: number | bigint, used: number): ProtocolError {
   return new ProtocolError(
     'CBOR_NON_CANONICAL',
-    `non-shortest head at offset ${at}: argument ${value} encoded in ${used} extra bytes`,
+    `non-shortest head at offset ${at}: argument ${value} written with ${used} following byte${used === 1 ? '' : 's'} where a shorter head fits`,
   );
 }
 
@@ -88,21 +100,21 @@ function readArg(ai: number, start: number, major: number): number {
   const p = pos;
   switch (ai) {
     case 24: {
-      if (p + 1 > end) throw short(start, 2, `the head of a ${MAJOR_NAMES[major]}`);
+      if (p + 1 > end) throw short(start, 2, `the head of ${article(major)}`);
       const v = data[p] as number;
       if (v < 24) throw nonShortest(start, v, 1);
       pos = p + 1;
       return v;
     }
     case 25: {
-      if (p + 2 > end) throw short(start, 3, `the head of a ${MAJOR_NAMES[major]}`);
+      if (p + 2 > end) throw short(start, 3, `the head of ${article(major)}`);
       const v = ((data[p] as number) << 8) | (data[p + 1] as number);
       if (v < 0x100) throw nonShortest(start, v, 2);
       pos = p + 2;
       return v;
     }
     case 26: {
-      if (p + 4 > end) throw short(start, 5, `the head of a ${MAJOR_NAMES[major]}`);
+      if (p + 4 > end) throw short(start, 5, `the head of ${article(major)}`);
       const v =
         (((data[p] as number) << 24) |
           ((data[p + 1] as number) << 16) |
@@ -114,7 +126,7 @@ function readArg(ai: number, start: number, major: number): number {
       return v;
     }
     case 27: {
-      if (p + 8 > end) throw short(start, 9, `the head of a ${MAJOR_NAMES[major]}`);
+      if (p + 8 > end) throw short(start, 9, `the head of ${article(major)}`);
       argHi =
         (((data[p] as number) << 24) |
           ((data[p + 1] as number) << 16) |
@@ -140,7 +152,7 @@ function readArg(ai: number, start: number, major: number): number {
       }
       throw new ProtocolError(
         'CBOR_RESERVED',
-        `additional information 31 is not valid for a ${MAJOR_NAMES[major]} (byte ${hex(data[start] as number)} at offset ${start})`,
+        `additional information 31 is not valid for ${article(major)} (byte ${hex(data[start] as number)} at offset ${start})`,
       );
     default:
       throw new ProtocolError(
@@ -295,7 +307,7 @@ function readMap(n: number, depth: number): CborMap {
     if (major !== 0 && major !== 1 && major !== 3) {
       throw new ProtocolError(
         'CBOR_INVALID_KEY',
-        `map key at offset ${ks} is a ${MAJOR_NAMES[major]}; keys must be integers or text strings`,
+        `map key at offset ${ks} is ${article(major)}; keys must be integers or text strings`,
       );
     }
     const key = readItem(depth) as CborKey;
@@ -323,7 +335,7 @@ function readMap(n: number, depth: number): CborMap {
 function compareRanges(as: number, ae: number, bs: number, be: number): number {
   const la = ae - as;
   const lb = be - bs;
-  const l = la < lb ? la : lb;
+  const l = Math.min(la, lb);
   for (let i = 0; i < l; i++) {
     const d = (data[as + i] as number) - (data[bs + i] as number);
     if (d !== 0) return d;
@@ -342,17 +354,11 @@ function halfToNumber(h: number): number {
 }
 
 function checkFloat(v: number, start: number, form: string): void {
-  if (v !== v) {
-    throw new ProtocolError(
-      'CBOR_NON_CANONICAL',
-      `NaN at offset ${start} encoded as ${form}; NaN must be encoded as f97e00`,
-    );
+  if (Number.isNaN(v)) {
+    throw new ProtocolError('CBOR_NON_CANONICAL', `NaN at offset ${start} encoded as ${form}; NaN must be encoded as f97e00`);
   }
   if (Number.isInteger(v) && !(v === 0 && 1 / v < 0)) {
-    throw new ProtocolError(
-      'CBOR_NON_CANONICAL',
-      `integral float ${v} at offset ${start}; encode as integer`,
-    );
+    throw new ProtocolError('CBOR_NON_CANONICAL', `integral float ${v} at offset ${start}; encode as integer`);
   }
 }
 
@@ -487,7 +493,7 @@ export function decode(bytes: Uint8Array, options?: DecodeOptions): CborValue {
   if (pos !== len) {
     throw new ProtocolError(
       'CBOR_TRAILING_BYTES',
-      `${len - pos} trailing bytes at offset ${pos} after the single top-level item`,
+      `${len - pos} trailing byte${len - pos === 1 ? '' : 's'} at offset ${pos} after the single top-level item`,
     );
   }
   return value;
@@ -503,24 +509,17 @@ export function decode(bytes: Uint8Array, options?: DecodeOptions): CborValue {
  * @returns the value and `end`, the index just past the item
  * @throws ProtocolError with a `CBOR_*` code; never any other error
  */
-export function decodePrefix(
-  bytes: Uint8Array,
-  offset: number,
-  options?: DecodeOptions,
-): { value: CborValue; end: number } {
+export function decodePrefix(bytes: Uint8Array, offset: number, options?: DecodeOptions): { value: CborValue; end: number } {
   setup(bytes, options);
   const len = bytes.length;
   if (!Number.isSafeInteger(offset) || offset < 0 || offset >= len) {
-    throw new ProtocolError(
-      'CBOR_TRUNCATED',
-      `no CBOR item at offset ${offset}: the input holds ${len} bytes`,
-    );
+    throw new ProtocolError('CBOR_TRUNCATED', `no CBOR item at offset ${offset}: the input holds ${len} bytes`);
   }
   data = bytes;
   pos = offset;
   inputEnd = len;
   limitEnd = offset + maxBytes;
-  end = len < limitEnd ? len : limitEnd;
+  end = Math.min(len, limitEnd);
   const value = readTop();
   return { value, end: pos };
 }

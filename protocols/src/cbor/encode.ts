@@ -118,7 +118,7 @@ function writeNumber(v: number): void {
 /** Writes a non-integral number (or -0, NaN, ±Infinity) in its shortest exact float form (§4.2.2). */
 function writeFloat(v: number): void {
   if (pos + 9 > buf.length) grow(pos + 9);
-  if (v !== v) {
+  if (Number.isNaN(v)) {
     buf[pos++] = 0xf9;
     buf[pos++] = 0x7e;
     buf[pos++] = 0x00;
@@ -396,7 +396,7 @@ function writeMapGeneral(m: CborMap, size: number): void {
     const be = (starts[b + 1] as number) - keysStart;
     const la = ae - as;
     const lb = be - bs;
-    const l = la < lb ? la : lb;
+    const l = Math.min(la, lb);
     for (let x = 0; x < l; x++) {
       const d = (keyBytes[as + x] as number) - (keyBytes[bs + x] as number);
       if (d !== 0) return d;

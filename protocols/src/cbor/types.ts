@@ -13,16 +13,7 @@
 export type CborKey = number | bigint | string;
 
 /** Any value the codec encodes and decodes. */
-export type CborValue =
-  | number
-  | bigint
-  | string
-  | Uint8Array
-  | boolean
-  | null
-  | CborValue[]
-  | CborMap
-  | Tagged;
+export type CborValue = number | bigint | string | Uint8Array | boolean | null | CborValue[] | CborMap | Tagged;
 
 /** A CBOR map. Encoded with its keys sorted bytewise by their encodings, whatever the insertion order. */
 export type CborMap = Map<CborKey, CborValue>;

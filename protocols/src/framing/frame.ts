@@ -54,6 +54,9 @@
  * `discarded` = the number of frame bytes dropped, delimiters not counted; decoding resumes with
  * the next frame.
  *
+ * Both directions return fresh arrays (never views into internal buffers) and zero their reused
+ * scratch buffers after each frame, so no copy of a payload lingers in this layer.
+ *
  * @module
  */
 
@@ -155,7 +158,11 @@ export function encodeFrame(payload: Uint8Array): Uint8Array {
   wire[0] = FRAME_DELIMITER;
   const end = cobsEncodeInto(body, 0, bodyLen, wire, 1);
   wire[end] = FRAME_DELIMITER;
-  return wire.slice(0, end + 1);
+  const frame = wire.slice(0, end + 1);
+  // Leave no copy of the payload in the long-lived scratch buffers.
+  body.fill(0, 0, bodyLen);
+  wire.fill(0, 0, end + 1);
+  return frame;
 }
 
 /** Options of {@link FrameDecoder}. */
@@ -224,6 +231,7 @@ export class FrameDecoder {
 
   /** Drops any partial frame (e.g. after a link reset), silently. */
   reset(): void {
+    this.#acc.fill(0, 0, this.#accLen);
     this.#accLen = 0;
     this.#discarding = false;
     this.#discarded = 0;
@@ -249,16 +257,18 @@ export class FrameDecoder {
       } else if (this.#accLen + segLen > this.#maxEncoded) {
         this.#discarding = true;
         this.#discarded = this.#accLen + segLen;
+        this.#acc.fill(0, 0, this.#accLen);
         this.#accLen = 0;
       } else if (z !== -1 && this.#accLen === 0) {
         // Fast path: the whole frame is inside this chunk.
-        if (segLen > 0) this.#finish(chunk, i, end, events);
+        if (segLen > 0) events.push(this.#finish(chunk, i, end));
       } else {
         this.#append(chunk, i, end);
         if (z !== -1) {
           const len = this.#accLen;
           this.#accLen = 0;
-          this.#finish(this.#acc, 0, len, events);
+          events.push(this.#finish(this.#acc, 0, len));
+          this.#acc.fill(0, 0, len);
         }
       }
 
@@ -295,27 +305,32 @@ export class FrameDecoder {
     this.#accLen = need;
   }
 
-  /** Validates and emits one complete, non-empty, zero-free encoded frame `src[from, to)`. */
-  #finish(src: Uint8Array, from: number, to: number, events: FrameEvent[]): void {
+  /** Decodes one complete, non-empty, zero-free encoded frame `src[from, to)`, then wipes the scratch. */
+  #finish(src: Uint8Array, from: number, to: number): FrameEvent {
     const encLen = to - from;
     if (this.#body.length < encLen) {
       this.#body = new Uint8Array(Math.min(this.#maxEncoded, Math.max(encLen, 256, this.#body.length * 2)));
     }
-    const body = this.#body;
+    const event = this.#check(src, from, to, this.#body);
+    // The decoded body is at most encLen - 1 bytes; leave no copy of the payload behind.
+    this.#body.fill(0, 0, encLen);
+    return event;
+  }
+
+  /** Decodes `src[from, to)` into `body` and validates it (module doc, "Receiving", steps 1-6). */
+  #check(src: Uint8Array, from: number, to: number, body: Uint8Array): FrameEvent {
+    const encLen = to - from;
     const len = cobsDecodeInto(src, from, to, body);
     if (len === COBS_OVERRUN) {
-      events.push(errorEvent('FRAME_MALFORMED', 'COBS: a code byte points past the end of the frame', encLen));
-      return;
+      return errorEvent('FRAME_MALFORMED', 'COBS: a code byte points past the end of the frame', encLen);
     }
     if (len < 1 + CRC_BYTES) {
-      events.push(errorEvent('FRAME_MALFORMED', `frame body of ${len} bytes is shorter than length + CRC (5 bytes)`, encLen));
-      return;
+      return errorEvent('FRAME_MALFORMED', `frame body of ${len} bytes is shorter than length + CRC (5 bytes)`, encLen);
     }
     const crcAt = len - CRC_BYTES;
     const stored = (body[crcAt]! | (body[crcAt + 1]! << 8) | (body[crcAt + 2]! << 16) | (body[crcAt + 3]! << 24)) >>> 0;
     if (crc32cRange(body, 0, crcAt) !== stored) {
-      events.push(errorEvent('FRAME_CRC', 'frame CRC-32C does not match its contents', encLen));
-      return;
+      return errorEvent('FRAME_CRC', 'frame CRC-32C does not match its contents', encLen);
     }
 
     // Length varint: uint32, 1..5 bytes, minimal.
@@ -324,12 +339,10 @@ export class FrameDecoder {
     let b = 0;
     for (;;) {
       if (p === crcAt) {
-        events.push(errorEvent('FRAME_MALFORMED', 'frame length varint runs into the CRC', encLen));
-        return;
+        return errorEvent('FRAME_MALFORMED', 'frame length varint runs into the CRC', encLen);
       }
       if (p === 5) {
-        events.push(errorEvent('FRAME_MALFORMED', 'frame length varint is longer than 5 bytes', encLen));
-        return;
+        return errorEvent('FRAME_MALFORMED', 'frame length varint is longer than 5 bytes', encLen);
       }
       b = body[p]!;
       declared += (b & 0x7f) * 2 ** (7 * p);
@@ -337,25 +350,19 @@ export class FrameDecoder {
       if ((b & 0x80) === 0) break;
     }
     if (p > 1 && b === 0) {
-      events.push(errorEvent('FRAME_MALFORMED', 'frame length varint is not minimal', encLen));
-      return;
+      return errorEvent('FRAME_MALFORMED', 'frame length varint is not minimal', encLen);
     }
     if (declared > MAX_FRAME_PAYLOAD) {
-      events.push(errorEvent('FRAME_MALFORMED', 'frame length varint exceeds 32 bits', encLen));
-      return;
+      return errorEvent('FRAME_MALFORMED', 'frame length varint exceeds 32 bits', encLen);
     }
     const actual = crcAt - p;
     if (declared !== actual) {
-      events.push(errorEvent('FRAME_LENGTH', `frame declares ${declared} payload bytes but carries ${actual}`, encLen));
-      return;
+      return errorEvent('FRAME_LENGTH', `frame declares ${declared} payload bytes but carries ${actual}`, encLen);
     }
     if (actual > this.#maxPayload) {
-      events.push(
-        errorEvent('FRAME_TOO_LARGE', `frame payload of ${actual} bytes exceeds maxPayload ${this.#maxPayload}`, encLen),
-      );
-      return;
+      return errorEvent('FRAME_TOO_LARGE', `frame payload of ${actual} bytes exceeds maxPayload ${this.#maxPayload}`, encLen);
     }
-    events.push({ kind: 'frame', payload: body.slice(p, crcAt) });
+    return { kind: 'frame', payload: body.slice(p, crcAt) };
   }
 }
 

@@ -55,7 +55,8 @@ export interface PtyPair {
 export interface PtyPairOptions {
   /**
    * Directory for stable symlinks: `${linkDir}/${name}` (host side) and `${linkDir}/${name}.dev`
-   * (device side). It must exist. Without it the paths are the `/dev/pts/N` names socat reports.
+   * (device side). It must exist. socat replaces whatever file is at those paths, so each live pair
+   * needs its own name. Without `linkDir` the paths are the `/dev/pts/N` names socat reports.
    */
   linkDir?: string;
   /** Base name of the symlinks in `linkDir`; default `enigm-key`. Ignored without `linkDir`. */
@@ -134,10 +135,7 @@ export function hasSocat(socatPath = 'socat'): boolean {
  * @returns availability, whether it is required, and a message explaining the outcome
  * @throws never
  */
-export function socatAvailability(
-  env: NodeJS.ProcessEnv = process.env,
-  socatPath = 'socat',
-): SocatAvailability {
+export function socatAvailability(env: NodeJS.ProcessEnv = process.env, socatPath = 'socat'): SocatAvailability {
   const available = hasSocat(socatPath);
   const required = env.CI === 'true';
   const message = available
@@ -231,6 +229,14 @@ export async function createPtyPair(options: PtyPairOptions = {}): Promise<PtyPa
       resolve();
     });
   });
+  // 'close' follows 'exit' once stderr is drained: wait for it before quoting stderr in an error.
+  const drained = new Promise<void>((resolve) => {
+    child.once('close', () => resolve());
+    child.once('error', () => resolve());
+  });
+  const quoteAfterDrain = async (): Promise<void> => {
+    await Promise.race([drained, delay(500)]);
+  };
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (text: string) => {
     stderr = (stderr + text).slice(-STDERR_KEEP);
@@ -258,6 +264,7 @@ export async function createPtyPair(options: PtyPairOptions = {}): Promise<PtyPa
       );
     }
     if (exited) {
+      await quoteAfterDrain();
       throw new Error(
         `createPtyPair: socat exited (code ${String(child.exitCode)}, signal ${String(child.signalCode)}) before linking the pseudo-terminals; ${describe()}`,
       );
@@ -277,6 +284,7 @@ export async function createPtyPair(options: PtyPairOptions = {}): Promise<PtyPa
     if (Date.now() >= deadline) {
       child.kill('SIGKILL');
       await exitPromise;
+      await quoteAfterDrain();
       if (hostLink !== undefined) removeStaleLink(hostLink, ptys[0]);
       if (deviceLink !== undefined) removeStaleLink(deviceLink, ptys[1]);
       throw new Error(`createPtyPair: socat did not create both pseudo-terminals within ${timeoutMs} ms; ${describe()}`);
