@@ -17,18 +17,33 @@
 import type { CborMap, CborValue } from '../cbor/types.ts';
 import { ProtocolError } from '../errors.ts';
 
+/** Returned by {@link FieldType.check} when a value does not fit (no allocation on the fast path). */
+export const INVALID: unique symbol = Symbol('invalid');
+
 /** A field type: checks and converts one CBOR value into its TypeScript value. */
 export interface FieldType<T> {
   /** Short description used in errors and docs, e.g. `uint ≤ 65535`. */
   readonly describe: string;
-  /** Returns the typed value, or a string saying why the value does not fit. */
-  check(value: CborValue): { ok: true; value: T } | { ok: false; why: string };
+  /** Returns the typed value, or {@link INVALID} if the value does not fit. */
+  check(value: CborValue): T | typeof INVALID;
+  /** Says why `value` does not fit (called only after `check` returned {@link INVALID}). */
+  why(value: CborValue): string;
   /** Converts a typed value to CBOR. */
   toCbor(value: T): CborValue;
 }
 
 const ok = <T>(value: T) => ({ ok: true as const, value });
 const bad = (why: string) => ({ ok: false as const, why });
+
+/** Builds a FieldType from a predicate and a reason. */
+function simple<T>(describe: string, fits: (v: CborValue) => boolean, why: (v: CborValue) => string): FieldType<T> {
+  return {
+    describe,
+    check: (v) => (fits(v) ? (v as T) : INVALID),
+    why,
+    toCbor: (v) => v as CborValue,
+  };
+}
 const kindOf = (v: CborValue): string =>
   v === null
     ? 'null'
@@ -46,71 +61,51 @@ const kindOf = (v: CborValue): string =>
 export const t = {
   /** Unsigned integer in [0, max] (default max 2^32−1). */
   uint(max = 0xffff_ffff): FieldType<number> {
-    return {
-      describe: `uint ≤ ${max}`,
-      check: (v) =>
-        typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max
-          ? ok(v)
-          : bad(`expected uint ≤ ${max}, got ${kindOf(v)}${typeof v === 'number' ? ` ${v}` : ''}`),
-      toCbor: (v) => v,
-    };
+    return simple(
+      `uint ≤ ${max}`,
+      (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max,
+      (v) => `expected uint ≤ ${max}, got ${kindOf(v)}${typeof v === 'number' ? ` ${v}` : ''}`,
+    );
   },
   /** Signed integer in [min, max]. */
   int(min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER): FieldType<number> {
-    return {
-      describe: `int in [${min}, ${max}]`,
-      check: (v) =>
-        typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max
-          ? ok(v)
-          : bad(`expected int in [${min}, ${max}], got ${kindOf(v)}`),
-      toCbor: (v) => v,
-    };
+    return simple(
+      `int in [${min}, ${max}]`,
+      (v) => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max,
+      (v) => `expected int in [${min}, ${max}], got ${kindOf(v)}${typeof v === 'number' ? ` ${v}` : ''}`,
+    );
   },
   /** Boolean. */
   bool(): FieldType<boolean> {
-    return {
-      describe: 'bool',
-      check: (v) => (typeof v === 'boolean' ? ok(v) : bad(`expected bool, got ${kindOf(v)}`)),
-      toCbor: (v) => v,
-    };
+    return simple('bool', (v) => typeof v === 'boolean', (v) => `expected bool, got ${kindOf(v)}`);
   },
   /** Text string of at most `maxLength` UTF-16 code units. */
   text(maxLength = 256): FieldType<string> {
-    return {
-      describe: `text ≤ ${maxLength}`,
-      check: (v) =>
-        typeof v === 'string'
-          ? v.length <= maxLength
-            ? ok(v)
-            : bad(`text longer than ${maxLength}`)
-          : bad(`expected text, got ${kindOf(v)}`),
-      toCbor: (v) => v,
-    };
+    return simple(
+      `text ≤ ${maxLength}`,
+      (v) => typeof v === 'string' && v.length <= maxLength,
+      (v) => (typeof v === 'string' ? `text longer than ${maxLength}` : `expected text, got ${kindOf(v)}`),
+    );
   },
   /** Byte string with a length in [min, max]. */
   bytes(min = 0, max = 65536): FieldType<Uint8Array> {
     const d = min === max ? `bytes[${min}]` : `bytes[${min}..${max}]`;
-    return {
-      describe: d,
-      check: (v) =>
-        v instanceof Uint8Array
-          ? v.length >= min && v.length <= max
-            ? ok(v)
-            : bad(`expected ${d}, got ${v.length} bytes`)
-          : bad(`expected bytes, got ${kindOf(v)}`),
-      toCbor: (v) => v,
-    };
+    return simple(
+      d,
+      (v) => v instanceof Uint8Array && v.length >= min && v.length <= max,
+      (v) => (v instanceof Uint8Array ? `expected ${d}, got ${v.length} bytes` : `expected bytes, got ${kindOf(v)}`),
+    );
   },
   /** Unsigned integer naming a member of a string enum; decodes to the member name. */
   enumOf<E extends string>(name: string, values: Readonly<Record<E, number>>): FieldType<E> {
-    const byNumber = new Map<number, E>();
-    for (const [k, n] of Object.entries(values) as [E, number][]) byNumber.set(n, k);
+    const byNumber: (E | undefined)[] = [];
+    for (const [k, n] of Object.entries(values) as [E, number][]) byNumber[n] = k;
     return {
-      describe: `${name} (${[...byNumber].map(([n, k]) => `${n}=${k}`).join(', ')})`,
-      check: (v) => {
-        const e = typeof v === 'number' ? byNumber.get(v) : undefined;
-        return e !== undefined ? ok(e) : bad(`expected a ${name} value, got ${kindOf(v)} ${String(v)}`);
-      },
+      describe: `${name} (${Object.entries(values)
+        .map(([k, n]) => `${n}=${k}`)
+        .join(', ')})`,
+      check: (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? (byNumber[v] ?? INVALID) : INVALID),
+      why: (v) => `expected a ${name} value, got ${kindOf(v)} ${String(v)}`,
       toCbor: (v) => values[v],
     };
   },
@@ -119,15 +114,20 @@ export const t = {
     return {
       describe: `[${item.describe}] ≤ ${maxItems}`,
       check: (v) => {
-        if (!Array.isArray(v)) return bad(`expected array, got ${kindOf(v)}`);
-        if (v.length > maxItems) return bad(`array longer than ${maxItems}`);
-        const out: T[] = [];
+        if (!Array.isArray(v) || v.length > maxItems) return INVALID;
+        const out: T[] = new Array(v.length);
         for (let i = 0; i < v.length; i++) {
           const r = item.check(v[i] as CborValue);
-          if (!r.ok) return bad(`item ${i}: ${r.why}`);
-          out.push(r.value);
+          if (r === INVALID) return INVALID;
+          out[i] = r;
         }
-        return ok(out);
+        return out;
+      },
+      why: (v) => {
+        if (!Array.isArray(v)) return `expected array, got ${kindOf(v)}`;
+        if (v.length > maxItems) return `array longer than ${maxItems}`;
+        const i = v.findIndex((x) => item.check(x as CborValue) === INVALID);
+        return `item ${i}: ${item.why(v[i] as CborValue)}`;
       },
       toCbor: (v) => v.map((x) => item.toCbor(x)),
     };
@@ -137,9 +137,14 @@ export const t = {
     return {
       describe: rec.name,
       check: (v) => {
-        if (!(v instanceof Map)) return bad(`expected map (${rec.name}), got ${kindOf(v)}`);
+        if (!(v instanceof Map)) return INVALID;
         const r = rec.tryFromMap(v);
-        return r.ok ? ok(r.value) : bad(r.why);
+        return r.ok ? r.value : INVALID;
+      },
+      why: (v) => {
+        if (!(v instanceof Map)) return `expected map (${rec.name}), got ${kindOf(v)}`;
+        const r = rec.tryFromMap(v);
+        return r.ok ? '' : r.why;
       },
       toCbor: (v) => rec.toMap(v),
     };
@@ -214,18 +219,22 @@ export function defineRecord<S extends Schema>(name: string, schema: S): RecordT
   const tryFromMap = (value: CborValue) => {
     if (!(value instanceof Map)) return bad(`${name}: expected a map, got ${kindOf(value)}`);
     const out: Record<string, unknown> = {};
-    for (const k of value.keys()) {
-      if (typeof k !== 'number' || !byKey.has(k)) return bad(`${name}: unknown key ${String(k)}`);
-    }
-    for (const [fname, f] of entries) {
+    let present = 0;
+    for (let i = 0; i < entries.length; i++) {
+      const [fname, f] = entries[i] as [string, Field<unknown>];
       const v = value.get(f.key);
       if (v === undefined) {
         if (!f.optional) return bad(`${name}.${fname} (key ${f.key}): missing`);
         continue;
       }
+      present++;
       const r = f.type.check(v);
-      if (!r.ok) return bad(`${name}.${fname} (key ${f.key}): ${r.why}`);
-      out[fname] = r.value;
+      if (r === INVALID) return bad(`${name}.${fname} (key ${f.key}): ${f.type.why(v)}`);
+      out[fname] = r;
+    }
+    if (present !== value.size) {
+      for (const k of value.keys())
+        if (typeof k !== 'number' || !byKey.has(k)) return bad(`${name}: unknown key ${String(k)}`);
     }
     return ok(out as RecordValue<S>);
   };
