@@ -52,9 +52,7 @@ const BIGNUM_DECIMAL_MAX_BYTES = 1024;
 /** Longest diagnostic string produced for one top-level item (well under V8's string limit). */
 const MAX_OUTPUT_CHARS = 2 ** 28;
 
-const HEX_BYTE: readonly string[] = Array.from({ length: 256 }, (_, i) =>
-  i.toString(16).padStart(2, '0'),
-);
+const HEX_BYTE: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -154,10 +152,7 @@ class Output {
   push(s: string): void {
     this.length += s.length;
     if (this.length > MAX_OUTPUT_CHARS) {
-      throw new ProtocolError(
-        'CBOR_TOO_LARGE',
-        `diagnostic notation of one item exceeds ${MAX_OUTPUT_CHARS} characters`,
-      );
+      throw new ProtocolError('CBOR_TOO_LARGE', `diagnostic notation of one item exceeds ${MAX_OUTPUT_CHARS} characters`);
     }
     this.parts.push(s);
   }
@@ -249,11 +244,7 @@ function renderText(bytes: Uint8Array, start: number): string {
   try {
     text = UTF8.decode(bytes);
   } catch (cause) {
-    throw new ProtocolError(
-      'CBOR_INVALID_UTF8',
-      `text string at offset ${start} is not valid UTF-8`,
-      { cause },
-    );
+    throw new ProtocolError('CBOR_INVALID_UTF8', `text string at offset ${start} is not valid UTF-8`, { cause });
   }
   return quoteText(text);
 }
@@ -287,9 +278,7 @@ function renderIndefiniteString(r: Reader, major: 2 | 3, start: number): string 
 }
 
 /** An open container on the explicit decoding stack. */
-type Frame =
-  | { kind: 'array' | 'map'; indefinite: boolean; total: number; count: number }
-  | { kind: 'tag' };
+type Frame = { kind: 'array' | 'map'; indefinite: boolean; total: number; count: number } | { kind: 'tag' };
 
 /**
  * Tries to render tag 2/3 content as a bignum: returns the decimal text if the next item is a
@@ -324,26 +313,17 @@ function renderItem(r: Reader, maxDepth: number): string {
 
     if (ib === 0xff) {
       if (top === undefined || top.kind === 'tag' || !top.indefinite) {
-        throw new ProtocolError(
-          'CBOR_RESERVED',
-          `break (0xff) at offset ${start} outside an indefinite-length array or map`,
-        );
+        throw new ProtocolError('CBOR_RESERVED', `break (0xff) at offset ${start} outside an indefinite-length array or map`);
       }
       if (top.kind === 'map' && top.count % 2 === 1) {
-        throw new ProtocolError(
-          'CBOR_RESERVED',
-          `break (0xff) at offset ${start} after a map key with no value`,
-        );
+        throw new ProtocolError('CBOR_RESERVED', `break (0xff) at offset ${start} after a map key with no value`);
       }
       out.push(top.kind === 'array' ? ']' : '}');
       stack.pop();
     } else {
       const depth = stack.length;
       if (depth > maxDepth) {
-        throw new ProtocolError(
-          'CBOR_TOO_DEEP',
-          `item at offset ${start} is nested deeper than ${maxDepth}`,
-        );
+        throw new ProtocolError('CBOR_TOO_DEEP', `item at offset ${start} is nested deeper than ${maxDepth}`);
       }
       if (top !== undefined && top.kind !== 'tag' && top.count > 0) {
         out.push(top.kind === 'map' && top.count % 2 === 1 ? ': ' : ', ');
@@ -548,10 +528,7 @@ export function toDiagnostic(bytes: Uint8Array, options?: DiagnosticOptions): st
   const r = new Reader(bytes);
   const item = renderItem(r, maxDepth);
   if (r.remaining > 0) {
-    throw new ProtocolError(
-      'CBOR_TRAILING_BYTES',
-      `${r.remaining} byte(s) follow the item that ends at offset ${r.pos}`,
-    );
+    throw new ProtocolError('CBOR_TRAILING_BYTES', `${r.remaining} byte(s) follow the item that ends at offset ${r.pos}`);
   }
   return item;
 }

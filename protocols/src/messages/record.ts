@@ -77,7 +77,11 @@ export const t = {
   },
   /** Boolean. */
   bool(): FieldType<boolean> {
-    return simple('bool', (v) => typeof v === 'boolean', (v) => `expected bool, got ${kindOf(v)}`);
+    return simple(
+      'bool',
+      (v) => typeof v === 'boolean',
+      (v) => `expected bool, got ${kindOf(v)}`,
+    );
   },
   /** Text string of at most `maxLength` UTF-16 code units. */
   text(maxLength = 256): FieldType<string> {
@@ -233,8 +237,7 @@ export function defineRecord<S extends Schema>(name: string, schema: S): RecordT
       out[fname] = r;
     }
     if (present !== value.size) {
-      for (const k of value.keys())
-        if (typeof k !== 'number' || !byKey.has(k)) return bad(`${name}: unknown key ${String(k)}`);
+      for (const k of value.keys()) if (typeof k !== 'number' || !byKey.has(k)) return bad(`${name}: unknown key ${String(k)}`);
     }
     return ok(out as RecordValue<S>);
   };
