@@ -18,6 +18,7 @@
  * @module
  */
 
+import { allocBytes } from '../bytes.ts';
 import { ProtocolError } from '../errors.ts';
 import { halfBits } from './encode.ts';
 import type { CborKey, CborMap, CborValue, DecodeOptions } from './types.ts';
@@ -197,7 +198,7 @@ function readItem(depth: number): CborValue {
       const n = ai < 24 ? ai : readArg(ai, start, 2);
       checkStringLength(n, start, 'byte string');
       const p = pos;
-      const out = new Uint8Array(n);
+      const out = allocBytes(n);
       if (n < 32) {
         for (let i = 0; i < n; i++) out[i] = data[p + i] as number;
       } else {

@@ -12,6 +12,7 @@
  * @module
  */
 
+import { copyBytes } from '../bytes.ts';
 import { ProtocolError } from '../errors.ts';
 import type { CborKey, CborMap, CborValue } from './types.ts';
 import { Tagged } from './types.ts';
@@ -386,7 +387,7 @@ function writeMapGeneral(m: CborMap, size: number): void {
     i++;
   }
   starts[size] = pos;
-  const keyBytes = buf.slice(keysStart, pos);
+  const keyBytes = copyBytes(buf, keysStart, pos);
   const order = new Array<number>(size);
   for (let j = 0; j < size; j++) order[j] = j;
   const cmp = (a: number, b: number): number => {
@@ -434,7 +435,7 @@ export function encode(value: CborValue): Uint8Array {
   depth = 0;
   try {
     writeValue(value);
-    return buf.slice(0, pos);
+    return copyBytes(buf, 0, pos);
   } finally {
     if (buf.length > KEEP_SCRATCH_BYTES) {
       buf = new Uint8Array(2048);

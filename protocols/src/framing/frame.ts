@@ -60,6 +60,7 @@
  * @module
  */
 
+import { copyBytes } from '../bytes.ts';
 import { ProtocolError } from '../errors.ts';
 import { COBS_OVERRUN, cobsDecodeInto, cobsEncodeInto, cobsMaxEncodedLength } from './cobs.ts';
 import { crc32cRange } from './crc32c.ts';
@@ -158,7 +159,7 @@ export function encodeFrame(payload: Uint8Array): Uint8Array {
   wire[0] = FRAME_DELIMITER;
   const end = cobsEncodeInto(body, 0, bodyLen, wire, 1);
   wire[end] = FRAME_DELIMITER;
-  const frame = wire.slice(0, end + 1);
+  const frame = copyBytes(wire, 0, end + 1);
   // Leave no copy of the payload in the long-lived scratch buffers.
   body.fill(0, 0, bodyLen);
   wire.fill(0, 0, end + 1);
@@ -362,7 +363,7 @@ export class FrameDecoder {
     if (actual > this.#maxPayload) {
       return errorEvent('FRAME_TOO_LARGE', `frame payload of ${actual} bytes exceeds maxPayload ${this.#maxPayload}`, encLen);
     }
-    return { kind: 'frame', payload: body.slice(p, crcAt) };
+    return { kind: 'frame', payload: copyBytes(body, p, crcAt) };
   }
 }
 

@@ -79,38 +79,50 @@ function checkId(kind: MessageKind, id: unknown, name: string): void {
  *   (the error's `requestId` property holds the id when it could be read)
  */
 export function decodeEnvelope(bytes: Uint8Array): RawEnvelope {
-  const v = decode(bytes, { maxBytes: MAX_FRAME_PAYLOAD, maxDepth: 16 });
+  const v = decode(bytes, ENVELOPE_DECODE_OPTIONS);
   if (!(v instanceof Map)) throw new ProtocolError('MESSAGE_INVALID', 'message is not a CBOR map');
-  for (const k of v.keys()) {
-    if (typeof k !== 'number' || k < 1 || k > 4) throw new ProtocolError('MESSAGE_INVALID', `unknown envelope key ${String(k)}`);
-  }
-  const id = v.get(ENVELOPE_KEYS.id);
-  const withId = (e: ProtocolError) => {
-    if (typeof id === 'number' && Number.isInteger(id) && id >= 0 && id <= MAX_REQUEST_ID) {
-      (e as ProtocolError & { requestId?: number }).requestId = id;
-    }
-    return e;
-  };
   const version = v.get(ENVELOPE_KEYS.version);
+  const type = v.get(ENVELOPE_KEYS.type);
+  const id = v.get(ENVELOPE_KEYS.id);
+  const body = v.get(ENVELOPE_KEYS.body);
+  const present =
+    (version !== undefined ? 1 : 0) + (type !== undefined ? 1 : 0) + (id !== undefined ? 1 : 0) + (body !== undefined ? 1 : 0);
+  if (present !== v.size) {
+    const extra = [...v.keys()].find((k) => typeof k !== 'number' || k < 1 || k > 4);
+    throw withId(new ProtocolError('MESSAGE_INVALID', `unknown envelope key ${String(extra)}`), id);
+  }
   if (typeof version !== 'number' || !Number.isInteger(version) || version < 0)
-    throw withId(new ProtocolError('MESSAGE_INVALID', 'envelope version (key 1) missing or not a uint'));
-  if (!(PROTOCOL_VERSIONS as readonly number[]).includes(version))
+    throw withId(new ProtocolError('MESSAGE_INVALID', 'envelope version (key 1) missing or not a uint'), id);
+  if (!SPOKEN.has(version))
     throw withId(
       new ProtocolError('MESSAGE_VERSION', `protocol version ${version} is not spoken here (${PROTOCOL_VERSIONS.join(', ')})`),
+      id,
     );
-  const type = v.get(ENVELOPE_KEYS.type);
-  if (typeof type !== 'number') throw withId(new ProtocolError('MESSAGE_INVALID', 'envelope type (key 2) missing or not a uint'));
+  if (typeof type !== 'number')
+    throw withId(new ProtocolError('MESSAGE_INVALID', 'envelope type (key 2) missing or not a uint'), id);
   const name = MESSAGE_BY_TYPE.get(type);
-  if (!name) throw withId(new ProtocolError('MESSAGE_UNKNOWN_TYPE', `message type 0x${type.toString(16)} is not defined`));
-  const def = MESSAGES[name] as MessageDef;
+  if (!name) throw withId(new ProtocolError('MESSAGE_UNKNOWN_TYPE', `message type 0x${type.toString(16)} is not defined`), id);
+  const kind = (MESSAGES[name] as MessageDef).kind;
   try {
-    checkId(def.kind, id, name);
+    checkId(kind, id, name);
   } catch (e) {
-    throw withId(e as ProtocolError);
+    throw withId(e as ProtocolError, id);
   }
-  const body = v.get(ENVELOPE_KEYS.body);
-  if (body === undefined) throw withId(new ProtocolError('MESSAGE_INVALID', `${name}: body (key 4) missing`));
-  return { version, name, kind: def.kind, ...(id !== undefined ? { id: id as number } : {}), body };
+  if (body === undefined) throw withId(new ProtocolError('MESSAGE_INVALID', `${name}: body (key 4) missing`), id);
+  const env: RawEnvelope = { version, name, kind, body };
+  if (id !== undefined) env.id = id as number;
+  return env;
+}
+
+const ENVELOPE_DECODE_OPTIONS = { maxBytes: MAX_FRAME_PAYLOAD, maxDepth: 16 } as const;
+const SPOKEN: ReadonlySet<number> = new Set(PROTOCOL_VERSIONS);
+
+/** Attaches the request id to an error when it is a valid id, so the Key can address its error response. */
+function withId(e: ProtocolError, id: unknown): ProtocolError {
+  if (typeof id === 'number' && Number.isInteger(id) && id >= 0 && id <= MAX_REQUEST_ID) {
+    (e as ProtocolError & { requestId?: number }).requestId = id;
+  }
+  return e;
 }
 
 /**
@@ -119,8 +131,9 @@ export function decodeEnvelope(bytes: Uint8Array): RawEnvelope {
  */
 export function decodeBody(env: RawEnvelope): Message {
   const def = MESSAGES[env.name] as MessageDef;
-  const body = def.body.fromMap(env.body);
-  return { version: env.version, name: env.name, ...(env.id !== undefined ? { id: env.id } : {}), body } as Message;
+  const m = { version: env.version, name: env.name, body: def.body.fromMap(env.body) } as Message;
+  if (env.id !== undefined) m.id = env.id;
+  return m;
 }
 
 /**
