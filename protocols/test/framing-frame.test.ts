@@ -369,7 +369,6 @@ test('payloads are fresh arrays, independent of the input chunk and of each othe
   const [a, b] = ev.map((e) => (e.kind === 'frame' ? e.payload : new Uint8Array(0)));
   t.truthy(a && b);
   if (!a || !b) return;
-  t.not(a.buffer, stream.buffer, 'payloads never alias the input chunk');
   stream.fill(0x55);
   a.fill(0);
   t.is(hex(b), hex(p));
@@ -382,7 +381,8 @@ test('payloads are fresh arrays, independent of the input chunk and of each othe
   const copy = hex(e.payload);
   d.push(encodeFrame(randomBytes(100, 51)));
   t.is(hex(e.payload), copy);
-  t.not(e.payload.buffer, f.buffer, 'payloads never alias the input chunk');
+  f.fill(0x55);
+  t.is(hex(e.payload), copy, 'payloads never alias the input chunk');
 });
 
 test('overhead: ≤ 1 % for a 4096-byte payload, and frameOverhead bounds every frame', (t) => {
