@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Installs what the suite needs on a fresh Debian machine with Node 20: system packages the real
-# components need (socat for pseudo-terminal serial ports) and the npm dependencies.
+# Installs what the suite needs on a fresh Debian machine with Node 20: system packages for the
+# real components (socat: pseudo-terminal serial ports; swtpm + swtpm-tools: software TPM 2.0;
+# tpm2-tools: TPM interop checks) and the npm dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(socat)
+# command:package pairs: install the package when the command is missing
+NEEDS=(socat:socat swtpm:swtpm swtpm_setup:swtpm-tools tpm2_checkquote:tpm2-tools)
 missing=()
-for p in "${APT_PACKAGES[@]}"; do command -v "$p" >/dev/null 2>&1 || missing+=("$p"); done
+for pair in "${NEEDS[@]}"; do
+  cmd=${pair%%:*}; pkg=${pair#*:}
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+done
 if ((${#missing[@]})); then
   SUDO=""
   if [ "$(id -u)" != 0 ]; then

@@ -55,6 +55,15 @@ export const PROTOCOL_ERROR_CODES = {
   MESSAGE_INVALID: 'a message whose fields do not match its declared record',
   MESSAGE_UNKNOWN_TYPE: 'a message type this protocol version does not define',
   MESSAGE_VERSION: 'a protocol version this side does not speak',
+  CRYPTO_INVALID_KEY: 'a key that is malformed, non-canonical, or of small order',
+  CRYPTO_BAD_SIGNATURE: 'a signature that does not verify (or is malformed or non-canonical)',
+  CRYPTO_DECRYPT_FAILED: 'authenticated decryption failed: tampered data, wrong key, wrong nonce or wrong associated data',
+  CRYPTO_WEAK_SHARED_SECRET: 'a Diffie-Hellman result that is all zeros (the peer sent a small-order point)',
+  COSE_MALFORMED: 'a COSE structure that does not follow RFC 9052',
+  COSE_UNSUPPORTED_ALG: 'an algorithm other than the expected one, or an algorithm outside the protected header',
+  NOISE_HANDSHAKE_FAILED: 'a Noise handshake message that is malformed, out of order, or fails to decrypt',
+  NOISE_STATE: 'a Noise operation in the wrong state (e.g. transport before the handshake completed)',
+  NOISE_NONCE_EXHAUSTED: 'a Noise cipher state reached its maximum nonce; the session must be rekeyed or closed',
 } as const;
 
 /** Symbolic code of a {@link ProtocolError}. */
