@@ -7,11 +7,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { appraiseKeyEvidence } from '../../attestation/src/key/appraise.ts';
+import { x25519Generate } from '../../protocols/src/crypto/x25519.ts';
+import { staticKeyFromPrivate } from '../../protocols/src/noise/index.ts';
 import { hasSocat } from '../../sim/src/io/pty.ts';
 import { Simulator, type SimulatorStateFile, STATE_FILE } from '../../sim/src/runtime/simulator.ts';
 import { KeyError } from '../src/client/errors.ts';
 import { KeyClient } from '../src/client/key-client.ts';
 import { probePorts } from '../src/discovery.ts';
+import { SecureSession } from '../src/session/secure-session.ts';
 import { SerialTransport } from '../src/transport/serial.ts';
 import { TcpTransport } from '../src/transport/tcp.ts';
 
@@ -35,30 +39,57 @@ test.after.always(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-realTest('host ↔ simulated Key over a real pty: hello, info, ping, activate, named errors, events', async (t) => {
+realTest('host ↔ simulated Key over a real pty: pair (XX), reconnect (IK), commands only in the session, attest', async (t) => {
   const sim = await Simulator.start({ keys: 2, stateDir: tempDir() });
   try {
     const keys = sim.keys();
-    t.is(keys.length, 2);
     const port = keys[1]?.serial as string;
-    t.truthy(port);
-    const c = await KeyClient.connect(new SerialTransport({ path: port }), { timeoutMs: 1000 });
+    const hostKey = staticKeyFromPrivate(x25519Generate().privateKey);
+    let c = await KeyClient.connect(new SerialTransport({ path: port }), { timeoutMs: 1000 });
     t.is(c.hello.state, 'factory');
-    t.is(c.link.window, 8);
+    t.true(c.hello.features.includes('noise-xx'));
     const info = await c.info();
     t.is(Buffer.from(info.handle).toString('hex'), keys[1]?.handle as string);
-    const data = new Uint8Array(3000).map((_, i) => i & 0xff);
-    const pong = await c.ping(data);
-    t.true(pong.rttMs > 0);
+    // Outside a session, activate is refused with a named error.
+    const plain = await t.throwsAsync(c.request('activate', {}), { instanceOf: KeyError });
+    t.is(plain?.remote?.name, 'SESSION_REQUIRED');
+    // First contact: XX, identity binding verified, then pair as owner.
+    const xx = await SecureSession.firstContact(c, { hostKey });
+    t.deepEqual(xx.peer.identity, sim.firmware(1).secureElement.identityPublicKey);
+    t.deepEqual(await xx.pair('owner', 'test host'), { role: 'owner' });
+    await xx.close();
+    await c.close();
+    // Reconnect with IK using the pinned static key; run commands inside the session.
+    c = await KeyClient.connect(new SerialTransport({ path: port }), { timeoutMs: 1000 });
+    const ik = await SecureSession.reconnect(c, xx.peer.staticKey, { hostKey, identity: xx.peer.identity as Uint8Array });
     const events: unknown[] = [];
     c.onEvent((e) => events.push(e.body));
-    t.deepEqual(await c.request('activate', {}), { state: 'dormant' });
-    const e = await t.throwsAsync(c.request('activate', {}), { instanceOf: KeyError });
-    t.is(e?.remote?.name, 'INVALID_STATE');
+    t.deepEqual(await ik.request('activate', {}), { state: 'dormant' });
+    const again = await t.throwsAsync(ik.request('activate', {}), { instanceOf: KeyError });
+    t.is(again?.remote?.name, 'INVALID_STATE');
+    const nonce = new Uint8Array(32).fill(9);
+    const issuedAt = Date.now();
+    const { evidence } = await ik.request('attest', { nonce });
+    const appraisal = appraiseKeyEvidence({
+      evidence,
+      nonce,
+      identity: xx.peer.identity as Uint8Array,
+      issuedAt,
+      receivedAt: Date.now(),
+      maxAgeMs: 5000,
+      hostRole: 'owner',
+      reference: {
+        allowedFirmwareDigests: [Buffer.from(sim.firmware(1).firmwareDigest).toString('hex')],
+        minSecurityCounter: 1,
+        expectedStates: ['dormant'],
+      },
+    });
+    t.is(appraisal.status, 'affirming', JSON.stringify(appraisal.checks));
+    t.is(appraisal.claims?.lifecycle, 'dormant');
     await new Promise((r) => setTimeout(r, 20));
     t.deepEqual(events, [{ from: 'factory', to: 'dormant' }]);
-    // Key 0 was not touched
-    t.is(sim.firmware(0).state, 'factory');
+    t.is(sim.firmware(0).state, 'factory', 'Key 0 was not touched');
+    await ik.close();
     await c.close();
   } finally {
     await sim.stop();
@@ -124,7 +155,10 @@ realTest('TCP exposure, state file, and persistence across a simulator restart',
   t.regex(first?.tcp ?? '', /^tcp:\/\/127\.0\.0\.1:\d+$/);
   const [host, p] = String(first?.tcp).slice(6).split(':');
   const c = await KeyClient.connect(new TcpTransport({ host: host as string, port: Number(p) }), { timeoutMs: 1000 });
-  await c.request('activate', {});
+  const hostKey = staticKeyFromPrivate(x25519Generate().privateKey);
+  const s = await SecureSession.firstContact(c, { hostKey });
+  await s.pair('provisioning');
+  t.deepEqual(await s.request('activate', {}), { state: 'dormant' });
   await c.close();
   await sim.stop();
   sim = await Simulator.start({ keys: 1, stateDir: dir });

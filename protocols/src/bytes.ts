@@ -45,3 +45,16 @@ export function copyBytes(src: Uint8Array, start = 0, end = src.length): Uint8Ar
   out.set(src.subarray(start, end));
   return out;
 }
+
+/** Concatenation of byte arrays into one fresh array. */
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = allocBytes(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}

@@ -64,6 +64,9 @@ export const PROTOCOL_ERROR_CODES = {
   NOISE_HANDSHAKE_FAILED: 'a Noise handshake message that is malformed, out of order, or fails to decrypt',
   NOISE_STATE: 'a Noise operation in the wrong state (e.g. transport before the handshake completed)',
   NOISE_NONCE_EXHAUSTED: 'a Noise cipher state reached its maximum nonce; the session must be rekeyed or closed',
+  SESSION_REPLAY: 'a session message whose counter is not above the last accepted one (replayed or reordered)',
+  SESSION_INVALID: 'a session message that fails authentication, or names no open session; the session ends',
+  SESSION_BINDING: "the Key's static key is not bound to its identity key by a valid signature",
 } as const;
 
 /** Symbolic code of a {@link ProtocolError}. */

@@ -15,25 +15,14 @@ import {
   MESSAGES,
   type Message,
 } from '../../protocols/src/messages/index.ts';
-import { KeyFirmware } from '../src/firmware/firmware.ts';
+import type { KeyFirmware } from '../src/firmware/firmware.ts';
 import { COMMAND_STATES, nextState, TRANSITIONS } from '../src/firmware/lifecycle.ts';
 import { MemoryStorage } from '../src/firmware/storage.ts';
-
-function seededRandom(seed = 1) {
-  let x = seed;
-  return (n: number) => {
-    const b = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      x = (x * 1103515245 + 12345) >>> 0;
-      b[i] = x >>> 24;
-    }
-    return b;
-  };
-}
+import { makeTestKey } from './support.ts';
 
 function makeKey(storage = new MemoryStorage(), now = { t: 1000 }) {
-  const fw = new KeyFirmware({ storage, clock: { now: () => now.t }, random: seededRandom() });
-  return { fw, storage, now, link: fw.connect() };
+  const k = makeTestKey({ storage, now });
+  return { ...k, link: k.fw.connect() };
 }
 
 const req = (name: 'hello' | 'ping' | 'info' | 'activate', id: number, body: object = {}) =>
@@ -49,18 +38,28 @@ test('a blank Key boots in factory state with a random handle and boot count 1',
   const { fw } = makeKey();
   t.is(fw.state, 'factory');
   t.is(fw.handle.length, 16);
-  t.deepEqual(fw.handle, seededRandom()(16));
+  t.is(fw.hosts().length, 0);
+  t.is(fw.securityCounter, 1);
   t.is(fw.bootCount, 1);
 });
 
 test('identity and state persist across reboots; boot count increases', (t) => {
-  const storage = new MemoryStorage();
-  const a = makeKey(storage);
-  call(a.link, req('activate', 1));
-  const b = new KeyFirmware({ storage, clock: { now: () => 0 }, random: seededRandom(99) });
-  t.is(b.state, 'dormant');
-  t.deepEqual(b.handle, a.fw.handle);
-  t.is(b.bootCount, 2);
+  const a = makeTestKey();
+  a.fw.transition('activate');
+  const b = makeTestKey({ storage: a.storage, seStorage: a.seStorage, seed: 99 });
+  t.is(b.fw.state, 'dormant');
+  t.deepEqual(b.fw.handle, a.fw.handle);
+  t.deepEqual(b.fw.secureElement.identityPublicKey, a.fw.secureElement.identityPublicKey);
+  t.deepEqual(b.fw.secureElement.staticKey.publicKey, a.fw.secureElement.staticKey.publicKey);
+  t.is(b.fw.bootCount, 2);
+});
+
+test('the secure element never exposes a private key', (t) => {
+  const { fw } = makeKey();
+  const se = fw.secureElement as unknown as Record<string, unknown>;
+  t.deepEqual(Object.keys(se).sort(), ['binding', 'identityPublicKey', 'sign', 'staticKey']);
+  t.deepEqual(Object.keys(se.staticKey as object).sort(), ['dh', 'publicKey']);
+  t.true(Object.isFrozen(se));
 });
 
 test('corrupt storage is reported, not guessed', (t) => {

@@ -9,9 +9,10 @@ import { fileURLToPath } from 'node:url';
 import { type Command, EXIT, makeOutput, parseCommandArgs, UsageError } from './cli.ts';
 import { cborCommands } from './commands/cbor.ts';
 import { keyCommands } from './commands/key.ts';
+import { keySessionCommands } from './commands/key-session.ts';
 import { simCommands } from './commands/sim.ts';
 
-const COMMANDS: Command[] = [...simCommands, ...keyCommands, ...cborCommands];
+const COMMANDS: Command[] = [...simCommands, ...keyCommands, ...keySessionCommands, ...cborCommands];
 
 function usage(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -138,6 +138,11 @@ export class KeyClient {
     return this.#link;
   }
 
+  /** Description of the underlying transport (e.g. `serial:/dev/ttyACM0`, `tcp://…`). */
+  get transportDescription(): string {
+    return this.#transport.description;
+  }
+
   /** Requests now in flight (never more than the Key's window). */
   get inFlight(): number {
     return this.#window.inFlight;

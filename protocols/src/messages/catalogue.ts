@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { KEY_ERRORS, LIFECYCLE_STATES } from './constants.ts';
+import { HOST_ROLES, KEY_ERRORS, LIFECYCLE_STATES, SESSION_PATTERNS } from './constants.ts';
 import { defineRecord, field, type RecordType, type RecordValue, type Schema, t } from './record.ts';
 
 const state = t.enumOf('lifecycle state', LIFECYCLE_STATES);
@@ -62,6 +62,81 @@ export const ActivateResponse = defineRecord('activate.response', {
   state: field(1, state, false, 'lifecycle state after the command'),
 });
 
+const role = t.enumOf('host role', HOST_ROLES);
+const sessionId = t.bytes(8, 8);
+
+/** Body of `session.start`: the first Noise handshake message. */
+export const SessionStart = defineRecord('session.start', {
+  pattern: field(1, t.enumOf('pattern', SESSION_PATTERNS), false, 'XX (first contact) or IK (known Key)'),
+  message: field(2, t.bytes(32, 1024), false, 'Noise handshake message 1'),
+});
+
+/** Body of `session.start.response`: the Key's handshake message. */
+export const SessionStartResponse = defineRecord('session.start.response', {
+  session: field(1, sessionId, false, 'session id chosen by the Key'),
+  message: field(2, t.bytes(32, 1024), false, 'Noise handshake message 2'),
+});
+
+/** Body of `session.finish`: the third XX message (host static key and payload). */
+export const SessionFinish = defineRecord('session.finish', {
+  session: field(1, sessionId, false, 'session id'),
+  message: field(2, t.bytes(32, 1024), false, 'Noise handshake message 3'),
+});
+
+/** Body of `session.finish.response` (empty): the session is open. */
+export const SessionFinishResponse = defineRecord('session.finish.response', {});
+
+/** Body of `secure` and `secure.response`: one encrypted inner message. */
+export const SecureMessage = defineRecord('secure', {
+  session: field(1, sessionId, false, 'session id'),
+  counter: field(2, t.uint(Number.MAX_SAFE_INTEGER), false, 'message counter: the AEAD nonce; strictly increasing per direction'),
+  ciphertext: field(3, t.bytes(16, 65536), false, 'ChaCha20-Poly1305 of the inner message (an envelope), tag appended'),
+});
+
+/** Body of `session.close`. */
+export const SessionClose = defineRecord('session.close', {
+  session: field(1, sessionId, false, 'session id'),
+});
+
+/** Body of `session.close.response` (empty). */
+export const SessionCloseResponse = defineRecord('session.close.response', {});
+
+/** Body of `pair` (inside a session): keep this host with a role. */
+export const PairRequest = defineRecord('pair', {
+  role: field(1, role, false, 'requested role'),
+  label: field(2, t.text(32), true, 'human label of the host'),
+});
+
+/** Body of `pair.response`. */
+export const PairResponse = defineRecord('pair.response', {
+  role: field(1, role, false, 'role granted'),
+});
+
+/** Body of `attest`: a fresh nonce from the verifier. */
+export const AttestRequest = defineRecord('attest', {
+  nonce: field(1, t.bytes(32, 32), false, 'verifier nonce, 32 random bytes'),
+});
+
+/** Body of `attest.response`: the evidence. */
+export const AttestResponse = defineRecord('attest.response', {
+  evidence: field(1, t.bytes(64, 4096), false, "COSE_Sign1 (EdDSA) by the Key's identity key over EAT claims"),
+});
+
+/** Body of `hosts.list` (empty). */
+export const HostsListRequest = defineRecord('hosts.list', {});
+
+/** One paired host. */
+export const PairedHost = defineRecord('paired-host', {
+  publicKey: field(1, t.bytes(32, 32), false, "host's static X25519 public key"),
+  role: field(2, role, false, 'role'),
+  label: field(3, t.text(32), true, 'label'),
+});
+
+/** Body of `hosts.list.response`. */
+export const HostsListResponse = defineRecord('hosts.list.response', {
+  hosts: field(1, t.array(t.record(PairedHost), 16), false, 'paired hosts'),
+});
+
 /** Body of `error`: a request failed. Never a bare number: code, name and reason together. */
 export const ErrorResponse = defineRecord('error', {
   code: field(1, t.uint(0xffff), false, 'numeric error code (see the error table)'),
@@ -103,6 +178,20 @@ export const MESSAGES = {
   'info.response': def(0x06, 'response', InfoResponse, 'public facts'),
   activate: def(0x07, 'request', ActivateRequest, 'leave factory state for dormant', 'activate.response'),
   'activate.response': def(0x08, 'response', ActivateResponse, 'new state'),
+  'session.start': def(0x10, 'request', SessionStart, 'begin a Noise handshake (public)', 'session.start.response'),
+  'session.start.response': def(0x11, 'response', SessionStartResponse, 'handshake message 2'),
+  'session.finish': def(0x12, 'request', SessionFinish, 'complete an XX handshake (public)', 'session.finish.response'),
+  'session.finish.response': def(0x13, 'response', SessionFinishResponse, 'session open'),
+  secure: def(0x14, 'request', SecureMessage, 'an encrypted request inside a session', 'secure.response'),
+  'secure.response': def(0x15, 'response', SecureMessage, 'an encrypted response inside a session'),
+  'session.close': def(0x16, 'request', SessionClose, 'end a session', 'session.close.response'),
+  'session.close.response': def(0x17, 'response', SessionCloseResponse, 'session ended'),
+  pair: def(0x20, 'request', PairRequest, 'keep the session host as a paired host (session only)', 'pair.response'),
+  'pair.response': def(0x21, 'response', PairResponse, 'role granted'),
+  attest: def(0x22, 'request', AttestRequest, 'attestation evidence for a nonce (session only)', 'attest.response'),
+  'attest.response': def(0x23, 'response', AttestResponse, 'evidence'),
+  'hosts.list': def(0x24, 'request', HostsListRequest, 'list paired hosts (owner only)', 'hosts.list.response'),
+  'hosts.list.response': def(0x25, 'response', HostsListResponse, 'paired hosts'),
   error: def(0x7f, 'response', ErrorResponse, 'the request failed; carries code, name and reason'),
   'lifecycle.changed': def(0x81, 'event', LifecycleChanged, 'the lifecycle state changed'),
 } as const;
@@ -122,6 +211,13 @@ export const RESPONSE_OF = {
   ping: 'ping.response',
   info: 'info.response',
   activate: 'activate.response',
+  'session.start': 'session.start.response',
+  'session.finish': 'session.finish.response',
+  secure: 'secure.response',
+  'session.close': 'session.close.response',
+  pair: 'pair.response',
+  attest: 'attest.response',
+  'hosts.list': 'hosts.list.response',
 } as const satisfies Record<string, MessageName>;
 
 /** Wire type number → message name. */

@@ -61,6 +61,11 @@ export const KEY_ERRORS = {
   TOO_LARGE: { code: 7, reason: 'the request exceeds the negotiated maximum frame size' },
   NOT_A_REQUEST: { code: 8, reason: 'the message is a response or event, not a request' },
   INTERNAL: { code: 9, reason: 'the Key failed internally; the request had no effect' },
+  SESSION_REQUIRED: { code: 10, reason: 'the command runs only inside an authenticated session' },
+  FORBIDDEN: { code: 11, reason: "the session's host role may not run this command" },
+  SESSION_FAILED: { code: 12, reason: 'the session could not be established or was ended (no detail is given)' },
+  NOT_PAIRED: { code: 13, reason: 'pairing is closed: the Key already has hosts and its pairing window is not open' },
+  TOO_MANY_HOSTS: { code: 14, reason: 'the Key holds the maximum number of paired hosts' },
 } as const;
 
 /** Symbolic name of a wire error. */
@@ -71,8 +76,27 @@ export const KEY_ERROR_BY_CODE: ReadonlyMap<number, KeyErrorName> = new Map(
   (Object.entries(KEY_ERRORS) as [KeyErrorName, { code: number }][]).map(([n, e]) => [e.code, n]),
 );
 
+/** Roles a paired host can hold. */
+export const HOST_ROLES = { owner: 1, provisioning: 2, service: 3 } as const;
+
+/** A paired host's role. */
+export type HostRole = keyof typeof HOST_ROLES;
+
+/** Meaning of each host role. */
+export const HOST_ROLE_DOCS: Readonly<Record<HostRole, string>> = {
+  owner: "the owner's app: everyday use, manages paired hosts",
+  provisioning: 'a provisioning station: activation, identity and certificates',
+  service: 'a service bench: diagnostics and attestation',
+};
+
+/** Noise handshake patterns used by sessions. */
+export const SESSION_PATTERNS = { XX: 1, IK: 2 } as const;
+
 /** Feature names a Key may report in `hello`. */
 export const FEATURES = {
   'dedup-retry': 'a retried request id gets the cached response; the command does not run twice',
   'state-events': 'the Key sends lifecycle.changed events',
+  'noise-xx': 'sessions by Noise_XX_25519_ChaChaPoly_SHA256 (first contact)',
+  'noise-ik': 'sessions by Noise_IK_25519_ChaChaPoly_SHA256 (known Key)',
+  attest: 'attestation evidence (COSE_Sign1 over EAT claims)',
 } as const;

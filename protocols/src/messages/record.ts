@@ -166,7 +166,7 @@ export interface Field<T, O extends boolean = boolean> {
 
 /**
  * Declares a field.
- * @param key - unsigned integer map key, unique within the record
+ * @param key - integer map key, unique within the record (message bodies use small unsigned keys)
  * @param type - field type
  * @param optional - whether the field may be absent
  * @param doc - one-line meaning, rendered into docs/protocol.md
@@ -174,7 +174,7 @@ export interface Field<T, O extends boolean = boolean> {
 export function field<T>(key: number, type: FieldType<T>, optional?: false, doc?: string): Field<T, false>;
 export function field<T>(key: number, type: FieldType<T>, optional: true, doc?: string): Field<T, true>;
 export function field<T>(key: number, type: FieldType<T>, optional = false, doc = ''): Field<T> {
-  if (!Number.isInteger(key) || key < 0 || key > 0xffff) throw new RangeError(`field key must be a uint16, got ${key}`);
+  if (!Number.isSafeInteger(key)) throw new RangeError(`field key must be an integer, got ${key}`);
   return { key, type, optional, doc };
 }
 

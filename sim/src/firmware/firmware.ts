@@ -1,17 +1,16 @@
 /**
  * The Key firmware model: pure logic, no I/O. It boots from injected storage, keeps the lifecycle
- * state, and answers request frames through per-link contexts. Time and randomness are injected,
- * so tests are deterministic and the simulator can run faster than real time.
- *
+ * state and paired hosts, and runs commands. Links (one per connection) are
+ * {@link LinkContext}s from {@link KeyFirmware.connect}. Time and randomness are injected, so
+ * tests are deterministic and the simulator can run faster than real time.
  * @module
  */
-import { ProtocolError } from '../../../protocols/src/errors.ts';
+import { createHash } from 'node:crypto';
 import {
   type BodyOf,
   chooseVersion,
-  decodeBody,
-  decodeEnvelope,
   encodeMessage,
+  type HostRole,
   KEY_ERRORS,
   type KeyErrorName,
   type LifecycleState,
@@ -22,8 +21,13 @@ import {
   RESPONSE_OF,
   type RequestName,
 } from '../../../protocols/src/messages/index.ts';
+import { checkAccess, type SessionRole } from './access.ts';
+import { buildEvidence } from './evidence.ts';
 import { commandAllowed, commandAllowedNames, type LifecycleEvent, nextState } from './lifecycle.ts';
-import { type KeyStorage, loadPersistent, type Persistent, savePersistent } from './storage.ts';
+import { LinkContext } from './link-context.ts';
+import type { SecureElement } from './secure-element.ts';
+import type { SessionHost } from './sessions.ts';
+import { type KeyStorage, loadPersistent, MAX_PAIRED_HOSTS, type Persistent, savePersistent } from './storage.ts';
 
 /** Injected monotonic clock, milliseconds. */
 export interface Clock {
@@ -38,6 +42,8 @@ export interface FirmwareConfig {
   model: string;
   hardware: string;
   firmware: string;
+  /** SHA-256 of the running firmware image (default: derived from the version string). */
+  firmwareDigest?: Uint8Array;
   /** Largest frame payload this Key accepts (advertised in hello). */
   maxFrame: number;
   /** Requests this Key buffers (advertised in hello). */
@@ -59,42 +65,69 @@ export const DEFAULT_FIRMWARE_CONFIG: FirmwareConfig = {
 /** Dependencies of the firmware model. */
 export interface FirmwareDeps {
   storage: KeyStorage;
+  secureElement: SecureElement;
   clock: Clock;
   random: RandomSource;
   config?: Partial<FirmwareConfig>;
 }
 
-/** How many recent responses a link remembers for de-duplicating retried request ids. */
-export const DEDUP_CACHE_SIZE = 64;
-
 /** Listener for encoded event messages (sent on every link). */
 export type EventListener = (eventBytes: Uint8Array) => void;
 
+/** The session a request runs in, if any. */
+export interface RequestContext {
+  session?: { hostKey: Uint8Array; role: SessionRole };
+}
+
+/** A wire error produced by the firmware. */
+export interface WireError {
+  error: KeyErrorName;
+  reason: string;
+}
+
+/** Makes a {@link WireError} with the default reason unless one is given. */
+export function wireError(error: KeyErrorName, reason?: string): WireError {
+  return { error, reason: reason ?? KEY_ERRORS[error].reason };
+}
+
+/** Result of running a command. */
+export type CommandResult = { name: string; body: unknown; role?: HostRole } | WireError;
+
+const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+
 /** A simulated Key's firmware. */
-export class KeyFirmware {
+export class KeyFirmware implements SessionHost {
   readonly config: FirmwareConfig;
+  readonly secureElement: SecureElement;
+  readonly firmwareDigest: Uint8Array;
   readonly #storage: KeyStorage;
   readonly #clock: Clock;
+  readonly #random: RandomSource;
   #persistent: Persistent;
   readonly #bootedAt: number;
+  #pairingUntil = -1;
   readonly #listeners = new Set<EventListener>();
 
   /**
-   * Boots the Key: loads its persistent record (or manufactures a new identity on a blank
-   * Key) and counts the boot.
+   * Boots the Key: loads its persistent record (or manufactures a blank Key) and counts the boot.
    * @throws ProtocolError if stored state is corrupt
    */
   constructor(deps: FirmwareDeps) {
     this.config = { ...DEFAULT_FIRMWARE_CONFIG, ...deps.config };
     if (this.config.maxFrame < MIN_FRAME_PAYLOAD) throw new RangeError(`maxFrame must be ≥ ${MIN_FRAME_PAYLOAD}`);
     if (this.config.window < 1) throw new RangeError('window must be ≥ 1');
+    this.firmwareDigest =
+      this.config.firmwareDigest ??
+      new Uint8Array(createHash('sha256').update(`enigm-key-firmware ${this.config.firmware}`).digest());
+    this.secureElement = deps.secureElement;
     this.#storage = deps.storage;
     this.#clock = deps.clock;
+    this.#random = deps.random;
     const stored = loadPersistent(deps.storage);
     this.#persistent = stored
       ? { ...stored, bootCount: stored.bootCount + 1 }
-      : { handle: deps.random(16), state: 'factory', bootCount: 1 };
-    savePersistent(this.#storage, this.#persistent);
+      : { handle: deps.random(16), state: 'factory', bootCount: 1, hosts: [], securityCounter: 1 };
+    this.#save();
     this.#bootedAt = this.#clock.now();
   }
 
@@ -113,9 +146,41 @@ export class KeyFirmware {
     return this.#persistent.bootCount;
   }
 
+  /** Firmware security counter. */
+  get securityCounter(): number {
+    return this.#persistent.securityCounter;
+  }
+
   /** Milliseconds since boot. */
   uptimeMs(): number {
     return Math.max(0, Math.floor(this.#clock.now() - this.#bootedAt));
+  }
+
+  /** Random bytes (the Key's randomness source). */
+  random(n: number): Uint8Array {
+    return this.#random(n);
+  }
+
+  /** Paired hosts. */
+  hosts(): Persistent['hosts'] {
+    return this.#persistent.hosts;
+  }
+
+  /** Records the last IK timestamp accepted from a host. */
+  setLastIk(hostKey: Uint8Array, timestamp: number): void {
+    this.#persistent = {
+      ...this.#persistent,
+      hosts: this.#persistent.hosts.map((h) => (same(h.publicKey, hostKey) ? { ...h, lastIk: timestamp } : h)),
+    };
+    this.#save();
+  }
+
+  /**
+   * Opens the pairing window for `ms` (the user's pairing gesture on a real Key; the simulator's
+   * control API here). While it is open, a new host may pair even if the Key has hosts.
+   */
+  openPairingWindow(ms: number): void {
+    this.#pairingUntil = this.#clock.now() + ms;
   }
 
   /** Subscribes to encoded event messages. Returns the unsubscribe function. */
@@ -124,9 +189,12 @@ export class KeyFirmware {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Opens a link context (one per connection): it holds the link's de-duplication cache. */
-  connect(): LinkContext {
-    return new LinkContext(this);
+  /**
+   * Opens a link context (one per connection).
+   * @param transport - transport name bound into session prologues (`serial`, `tcp`, …)
+   */
+  connect(transport = 'serial'): LinkContext {
+    return new LinkContext(this, transport);
   }
 
   /**
@@ -138,15 +206,17 @@ export class KeyFirmware {
     const to = nextState(from, event);
     if (!to) return undefined;
     this.#persistent = { ...this.#persistent, state: to };
-    savePersistent(this.#storage, this.#persistent);
+    this.#save();
     const ev = encodeMessage({ version: PROTOCOL_VERSION, name: 'lifecycle.changed', body: { from, to } });
     for (const l of this.#listeners) l(ev);
     return to;
   }
 
-  /** Runs one validated request; returns the response body or a wire error. */
-  execute(request: Message): { name: string; body: unknown } | WireError {
+  /** Runs one validated request in a context (plain or a session); checks access and state first. */
+  execute(request: Message, ctx: RequestContext = {}): CommandResult {
     const name = request.name as RequestName;
+    const access = checkAccess(name, ctx.session?.role);
+    if (access !== 'ok') return wireError(access);
     if (!commandAllowed(name, this.state)) {
       return wireError(
         'INVALID_STATE',
@@ -164,7 +234,7 @@ export class KeyFirmware {
           versions: [...PROTOCOL_VERSIONS],
           maxFrame: this.config.maxFrame,
           window: this.config.window,
-          features: ['dedup-retry', 'state-events'],
+          features: ['dedup-retry', 'state-events', 'noise-xx', 'noise-ik', 'attest'],
           model: this.config.model,
           firmware: this.config.firmware,
           state: this.state,
@@ -194,99 +264,41 @@ export class KeyFirmware {
         if (!to) return wireError('INVALID_STATE', `activate is not allowed in state ${this.state}`);
         return { name: RESPONSE_OF.activate, body: { state: to } };
       }
-      default:
-        return wireError('UNKNOWN_TYPE', `${name} has no handler`);
-    }
-  }
-}
-
-/** A wire error produced by the firmware. */
-export interface WireError {
-  error: KeyErrorName;
-  reason: string;
-}
-
-function wireError(error: KeyErrorName, reason?: string): WireError {
-  return { error, reason: reason ?? KEY_ERRORS[error].reason };
-}
-
-/** Per-link state of the firmware: request de-duplication. */
-export class LinkContext {
-  readonly #fw: KeyFirmware;
-  readonly #recent = new Map<number, Uint8Array>();
-  /** Largest frame payload the host accepts: {@link MIN_FRAME_PAYLOAD} until its hello says more. */
-  #peerMaxFrame = MIN_FRAME_PAYLOAD;
-
-  /** @internal use {@link KeyFirmware.connect} */
-  constructor(fw: KeyFirmware) {
-    this.#fw = fw;
-  }
-
-  /**
-   * Handles one received frame payload and returns the encoded response, or `undefined` when no
-   * response is owed (an event or response sent to the Key, which it ignores, or garbage without a
-   * readable request id).
-   */
-  handle(payload: Uint8Array): Uint8Array | undefined {
-    if (payload.length > this.#fw.config.maxFrame) return undefined; // framing enforces; defensive
-    let id: number | undefined;
-    let out: Uint8Array;
-    try {
-      const env = decodeEnvelope(payload);
-      id = env.id;
-      if (env.kind !== 'request') return id === undefined ? undefined : this.#error(id, 'NOT_A_REQUEST');
-      const cached = id === undefined ? undefined : this.#recent.get(id);
-      if (cached) return cached; // a retry: answer again, do not run twice
-      let msg: Message;
-      try {
-        msg = decodeBody(env);
-      } catch (e) {
-        return this.#remember(id as number, this.#error(id as number, 'INVALID_ARGUMENT', (e as Error).message));
+      case 'pair':
+        return this.#pair(request.body as BodyOf<'pair'>, ctx);
+      case 'attest': {
+        const session = ctx.session as NonNullable<RequestContext['session']>;
+        const evidence = buildEvidence(this, (request.body as BodyOf<'attest'>).nonce, session.role as HostRole);
+        return { name: RESPONSE_OF.attest, body: { evidence } };
       }
-      const r = this.#fw.execute(msg);
-      if (msg.name === 'hello' && !('error' in r)) this.#peerMaxFrame = (msg.body as BodyOf<'hello'>).maxFrame;
-      out =
-        'error' in r
-          ? this.#error(id as number, r.error, r.reason)
-          : encodeMessage({ version: env.version, name: r.name as never, id, body: r.body as never });
-      if (out.length > this.#peerMaxFrame)
-        out = this.#error(
-          id as number,
-          'TOO_LARGE',
-          `response of ${out.length} bytes exceeds the host's maxFrame ${this.#peerMaxFrame}`,
-        );
-      return this.#remember(id as number, out);
-    } catch (e) {
-      const reqId = (e as { requestId?: number }).requestId ?? id;
-      if (reqId === undefined) return undefined;
-      const code = e instanceof ProtocolError ? e.code : undefined;
-      const name: KeyErrorName =
-        code === 'MESSAGE_UNKNOWN_TYPE'
-          ? 'UNKNOWN_TYPE'
-          : code === 'MESSAGE_VERSION'
-            ? 'UNSUPPORTED_VERSION'
-            : code
-              ? 'MALFORMED'
-              : 'INTERNAL';
-      return this.#error(reqId, name, e instanceof ProtocolError ? e.message : undefined);
+      case 'hosts.list': {
+        const hosts = this.#persistent.hosts.map(({ publicKey, role, label }) => ({
+          publicKey,
+          role,
+          ...(label ? { label } : {}),
+        }));
+        return { name: RESPONSE_OF['hosts.list'], body: { hosts } };
+      }
+      default:
+        return wireError('UNKNOWN_TYPE', `${name} is not run by the command dispatcher`);
     }
   }
 
-  #error(id: number, name: KeyErrorName, reason?: string): Uint8Array {
-    return encodeMessage({
-      version: PROTOCOL_VERSION,
-      name: 'error',
-      id,
-      body: { code: KEY_ERRORS[name].code, name, reason: (reason ?? KEY_ERRORS[name].reason).slice(0, 256) },
-    });
+  #pair(body: BodyOf<'pair'>, ctx: RequestContext): CommandResult {
+    const session = ctx.session as NonNullable<RequestContext['session']>;
+    const existing = this.#persistent.hosts.find((h) => same(h.publicKey, session.hostKey));
+    if (existing) return { name: RESPONSE_OF.pair, body: { role: existing.role }, role: existing.role };
+    const firstContact = this.#persistent.hosts.length === 0;
+    if (!firstContact && this.#clock.now() > this.#pairingUntil) return wireError('NOT_PAIRED');
+    if (this.#persistent.hosts.length >= MAX_PAIRED_HOSTS) return wireError('TOO_MANY_HOSTS');
+    const host = { publicKey: session.hostKey.slice(), role: body.role, ...(body.label ? { label: body.label } : {}) };
+    this.#persistent = { ...this.#persistent, hosts: [...this.#persistent.hosts, host] };
+    this.#save();
+    this.#pairingUntil = -1;
+    return { name: RESPONSE_OF.pair, body: { role: body.role }, role: body.role };
   }
 
-  #remember(id: number, response: Uint8Array): Uint8Array {
-    this.#recent.set(id, response);
-    if (this.#recent.size > DEDUP_CACHE_SIZE) {
-      const oldest = this.#recent.keys().next().value as number;
-      this.#recent.delete(oldest);
-    }
-    return response;
+  #save(): void {
+    savePersistent(this.#storage, this.#persistent);
   }
 }

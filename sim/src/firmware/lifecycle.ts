@@ -61,6 +61,13 @@ export const COMMAND_STATES: Readonly<Record<RequestName, readonly LifecycleStat
   ping: ALL,
   info: ALL,
   activate: ['factory'],
+  'session.start': ALL,
+  'session.finish': ALL,
+  secure: ALL,
+  'session.close': ALL,
+  pair: ['factory', 'dormant', 'suspended', 'updating'],
+  attest: ALL,
+  'hosts.list': ['factory', 'dormant', 'emergency', 'suspended', 'revoked', 'updating'],
 };
 
 /** Whether `command` is allowed in `state`. */

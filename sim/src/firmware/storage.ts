@@ -7,7 +7,7 @@
  */
 import { decode } from '../../../protocols/src/cbor/decode.ts';
 import { encode } from '../../../protocols/src/cbor/encode.ts';
-import { defineRecord, field, LIFECYCLE_STATES, t } from '../../../protocols/src/messages/index.ts';
+import { defineRecord, field, HOST_ROLES, LIFECYCLE_STATES, t } from '../../../protocols/src/messages/index.ts';
 import type { RecordValue } from '../../../protocols/src/messages/record.ts';
 
 /** A record store: one byte blob, read at boot, written on every persistent change. */
@@ -18,11 +18,24 @@ export interface KeyStorage {
   write(bytes: Uint8Array): void;
 }
 
+/** Most hosts a Key keeps paired. */
+export const MAX_PAIRED_HOSTS = 8;
+
+/** A paired host as the Key stores it. */
+export const StoredHost = defineRecord('key.host', {
+  publicKey: field(1, t.bytes(32, 32), false, "host's static X25519 public key"),
+  role: field(2, t.enumOf('host role', HOST_ROLES), false, 'role'),
+  label: field(3, t.text(32), true, 'label'),
+  lastIk: field(4, t.uint(Number.MAX_SAFE_INTEGER), true, 'last IK timestamp accepted from this host'),
+});
+
 /** The persistent record of a Key (CBOR, integer keys). */
 export const PersistentRecord = defineRecord('key.persistent', {
   handle: field(1, t.bytes(16, 16), false, 'device handle'),
   state: field(2, t.enumOf('lifecycle state', LIFECYCLE_STATES), false, 'lifecycle state'),
   bootCount: field(3, t.uint(), false, 'boots since manufacture'),
+  hosts: field(4, t.array(t.record(StoredHost), MAX_PAIRED_HOSTS), false, 'paired hosts'),
+  securityCounter: field(5, t.uint(), false, 'firmware security counter (anti-rollback)'),
 });
 
 /** The decoded persistent record. */

@@ -5,7 +5,8 @@
  * @module
  */
 import { encodeFrame, FrameDecoder } from '../../../protocols/src/framing/index.ts';
-import type { KeyFirmware, LinkContext } from '../firmware/firmware.ts';
+import type { KeyFirmware } from '../firmware/firmware.ts';
+import type { LinkContext } from '../firmware/link-context.ts';
 
 /** Counters of one device link. */
 export interface DeviceLinkStats {
@@ -26,9 +27,10 @@ export class DeviceLink {
   /**
    * @param firmware - the Key
    * @param write - sends bytes to the host (must not throw; drop on a dead link)
+   * @param transport - transport name bound into session prologues (`serial`, `tcp`, `memory`)
    */
-  constructor(firmware: KeyFirmware, write: (bytes: Uint8Array) => void) {
-    this.#ctx = firmware.connect();
+  constructor(firmware: KeyFirmware, write: (bytes: Uint8Array) => void, transport = 'serial') {
+    this.#ctx = firmware.connect(transport);
     this.#write = write;
     this.#decoder = new FrameDecoder({ maxPayload: firmware.config.maxFrame });
     this.#unsubscribe = firmware.onEvent((ev) => this.#send(ev));

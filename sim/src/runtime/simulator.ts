@@ -1,7 +1,8 @@
 /**
  * The Key simulator: runs N simulated Keys and exposes each on a real pseudo-terminal serial
  * port (a socat pty pair: the host opens one end with any serial library, the Key the other) and
- * on a TCP port on loopback. Each Key keeps its identity and state in `<stateDir>/key-<i>.cbor`
+ * on a TCP port on loopback. Each Key keeps its state in `<stateDir>/key-<i>.cbor` and its secure
+ * element secrets in `<stateDir>/key-<i>.se`
  * across restarts; the simulator writes where each Key can be reached to
  * `<stateDir>/simulator.json` ({@link SimulatorStateFile}).
  * @module
@@ -13,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { autoDetect } from '@serialport/bindings-cpp';
 import { SerialPortStream } from '@serialport/stream';
 import { type FirmwareConfig, KeyFirmware } from '../firmware/firmware.ts';
+import { loadSecureElement } from '../firmware/secure-element.ts';
 import { createPtyPair, hasSocat, type PtyPair } from '../io/pty.ts';
 import { DeviceLink } from './device-link.ts';
 import { FileStorage } from './file-storage.ts';
@@ -92,10 +94,12 @@ export class Simulator {
     mkdirSync(sim.stateDir, { recursive: true });
     try {
       for (let i = 0; i < n; i++) {
+        const random = (k: number) => new Uint8Array(randomBytes(k));
         const firmware = new KeyFirmware({
           storage: new FileStorage(join(sim.stateDir, `key-${i}.cbor`)),
+          secureElement: loadSecureElement(new FileStorage(join(sim.stateDir, `key-${i}.se`)), random),
           clock: { now: () => performance.now() },
-          random: (k) => new Uint8Array(randomBytes(k)),
+          random,
           ...(options.firmware ? { config: options.firmware } : {}),
         });
         const key: RunningKey = { index: i, firmware, sockets: new Set() };
@@ -170,9 +174,13 @@ export class Simulator {
   async #startTcp(key: RunningKey, host: string, port: number): Promise<void> {
     const server = createServer({ noDelay: true }, (socket) => {
       key.sockets.add(socket);
-      const link = new DeviceLink(key.firmware, (b) => {
-        if (!socket.destroyed) socket.write(b);
-      });
+      const link = new DeviceLink(
+        key.firmware,
+        (b) => {
+          if (!socket.destroyed) socket.write(b);
+        },
+        'tcp',
+      );
       socket.on('data', (chunk) => link.receive(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
       socket.on('error', () => {});
       socket.on('close', () => {

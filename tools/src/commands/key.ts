@@ -4,29 +4,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KeyClient } from '../../../key-firmware-host/src/client/key-client.ts';
 import { candidateSerialPorts, probePorts } from '../../../key-firmware-host/src/discovery.ts';
 import { transportFromAddress } from '../../../key-firmware-host/src/transport/open.ts';
 import { type SimulatorStateFile, STATE_FILE } from '../../../sim/src/runtime/simulator.ts';
-import { type Command, EXIT, int, type ParsedArgs, str, UsageError } from '../cli.ts';
+import { type Command, EXIT, int, str } from '../cli.ts';
+import { connect, PORT_HELP, portOptions } from './key-connect.ts';
 import { defaultSimDir } from './sim.ts';
-
-const PORT_HELP = `  --port ADDR     serial device path (e.g. /dev/ttyACM0, .sim-state/ttyKEY0) or tcp://host:port
-  --baud N        serial baud rate (default 115200)
-  --timeout MS    per-request timeout (default 2000)`;
-
-const portOptions = {
-  port: { type: 'string', short: 'p' },
-  baud: { type: 'string' },
-  timeout: { type: 'string' },
-} as const;
-
-async function connect(args: ParsedArgs): Promise<KeyClient> {
-  const port = str(args, 'port');
-  if (!port) throw new UsageError('--port is required');
-  const transport = transportFromAddress(port, { baudRate: int(args, 'baud', 115200, 50, 12_000_000) });
-  return KeyClient.connect(transport, { timeoutMs: int(args, 'timeout', 2000, 1, 600_000) });
-}
 
 function simulatorPorts(dir: string): string[] {
   try {

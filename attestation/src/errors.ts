@@ -1,0 +1,49 @@
+/**
+ * The one error class of `attestation/`: event-log parsing, the TPM client and the verifier.
+ *
+ * Every failure carries a stable symbolic code from {@link ATTESTATION_ERROR_CODES}. TPM response
+ * codes are decoded once, at the command boundary, into `TPM_*` codes with the raw `rc` kept.
+ * Argument guards throw `TypeError`/`RangeError` naming the field, as elsewhere in the suite.
+ *
+ * @module
+ */
+import { EnigmError } from '../../protocols/src/errors.ts';
+
+/**
+ * Codes of {@link AttestationError}, each with its human meaning. The meaning is documentation;
+ * the thrown message says exactly what was wrong and where.
+ */
+export const ATTESTATION_ERROR_CODES = {
+  EVENTLOG_TRUNCATED: 'the event log ends inside an event header, digest list or event data',
+  EVENTLOG_TOO_LARGE: 'a size in the event log (log, event, digest count, algorithm count) is over its bound',
+  EVENTLOG_MALFORMED: 'an event-log structure is invalid (bad Spec ID event, wrong digest size, duplicate digest)',
+  EVENTLOG_UNKNOWN_ALGORITHM: 'a digest algorithm that the Spec ID event does not declare, or that cannot be replayed',
+  TPM_MARSHAL: 'a TPM structure or response that does not unmarshal (truncated, trailing bytes, bad tag or size)',
+  TPM_TRANSPORT: 'the TPM transport failed (connection refused or closed, device error, timeout)',
+  TPM_RETRY_EXHAUSTED: 'the TPM kept answering RETRY, YIELDED or TESTING after the last backoff attempt',
+  TPM_RESPONSE: 'the TPM returned a response code other than success (see `rc` and the decoded name)',
+  TPM_UNSUPPORTED: 'a TPM algorithm, key type or capability this client does not implement',
+  ATTEST_MALFORMED: 'a TPMS_ATTEST, TPMT_PUBLIC or TPMT_SIGNATURE that does not parse',
+  ATTEST_UNSUPPORTED: 'an algorithm or scheme the verifier does not implement',
+  POLICY_INVALID: 'an appraisal policy or verifier input that is malformed',
+} as const;
+
+/** Symbolic code of an {@link AttestationError}. */
+export type AttestationErrorCode = keyof typeof ATTESTATION_ERROR_CODES;
+
+/** The one error class of `attestation/`. `rc` holds the raw TPM response code for `TPM_*` codes. */
+export class AttestationError extends EnigmError<AttestationErrorCode> {
+  override readonly name = 'AttestationError';
+  /** Raw TPM response code (`TPM_RESPONSE`, `TPM_RETRY_EXHAUSTED`), otherwise undefined. */
+  readonly rc: number | undefined;
+
+  /**
+   * @param code - stable symbolic code
+   * @param message - human reason naming the field or offset
+   * @param options - optional `cause` and raw TPM response code `rc`
+   */
+  constructor(code: AttestationErrorCode, message: string, options?: { cause?: unknown; rc?: number }) {
+    super(code, message, options);
+    this.rc = options?.rc;
+  }
+}

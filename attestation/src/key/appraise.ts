@@ -1,0 +1,152 @@
+/**
+ * Appraisal of Key attestation evidence: pure functions, no device access. Given the evidence
+ * bytes, the nonce the verifier issued, and reference values, it runs every check below and
+ * returns an EAR-style result: an overall status (the worst of the checks) and one status and
+ * reason per check. It never throws on bad evidence; malformed input is a contraindicated result.
+ *
+ * | check | affirming | warning | contraindicated |
+ * |---|---|---|---|
+ * | `structure` | COSE_Sign1 and claims decode | — | malformed evidence |
+ * | `signature` | verifies with the identity key | — | does not verify |
+ * | `identity` | matches the pinned/certified identity | no pinned identity: key taken from the evidence itself | differs from the pinned identity |
+ * | `nonce` | equals the issued nonce | — | differs (replayed or foreign evidence) |
+ * | `freshness` | received within `maxAgeMs` of issuing the nonce | — | too old |
+ * | `firmware` | digest in the allowed list | no list given | digest not allowed |
+ * | `security-counter` | ≥ the minimum | no minimum given | below the minimum (rollback) |
+ * | `lifecycle` | state in the expected list | no list given, or not expected | revoked or retired |
+ * | `host-role` | the role the verifier asked with | no role given | a different role |
+ * @module
+ */
+import { decode } from '../../../protocols/src/cbor/decode.ts';
+import { decodeSign1, verifySign1 } from '../../../protocols/src/cose/index.ts';
+import { HEADER_IDENTITY_KEY, KeyClaims, type KeyClaimsValue } from '../../../protocols/src/evidence/claims.ts';
+import type { HostRole, LifecycleState } from '../../../protocols/src/messages/index.ts';
+
+/** Appraisal status, ordered from best to worst (EAR trust tiers plus `none`). */
+export type AppraisalStatus = 'affirming' | 'warning' | 'contraindicated' | 'none';
+
+const RANK: Record<AppraisalStatus, number> = { none: 0, affirming: 1, warning: 2, contraindicated: 3 };
+
+/** One check's outcome. */
+export interface CheckResult {
+  name: string;
+  status: AppraisalStatus;
+  reason: string;
+}
+
+/** Reference values and context of an appraisal. */
+export interface KeyReferenceValues {
+  /** Allowed firmware image digests (SHA-256, hex). */
+  allowedFirmwareDigests?: readonly string[];
+  /** Minimum firmware security counter. */
+  minSecurityCounter?: number;
+  /** Lifecycle states that are acceptable. */
+  expectedStates?: readonly LifecycleState[];
+}
+
+/** Inputs of {@link appraiseKeyEvidence}. */
+export interface KeyAppraisalInput {
+  evidence: Uint8Array;
+  /** The nonce the verifier issued. */
+  nonce: Uint8Array;
+  /** Pinned or certified identity public key (Ed25519). Without it the identity is only self-asserted. */
+  identity?: Uint8Array;
+  /** When the nonce was issued and when the evidence arrived (ms, same clock) and the maximum age. */
+  issuedAt?: number;
+  receivedAt?: number;
+  maxAgeMs?: number;
+  /** Role the verifier's host holds on the Key. */
+  hostRole?: HostRole;
+  reference?: KeyReferenceValues;
+}
+
+/** The appraisal result. */
+export interface KeyAppraisal {
+  status: AppraisalStatus;
+  checks: CheckResult[];
+  /** Decoded claims, when the evidence could be decoded (untrusted unless status is affirming). */
+  claims?: KeyClaimsValue;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+const eq = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** Appraises Key evidence. Pure; never throws. */
+export function appraiseKeyEvidence(input: KeyAppraisalInput): KeyAppraisal {
+  const checks: CheckResult[] = [];
+  const add = (name: string, status: AppraisalStatus, reason: string) => checks.push({ name, status, reason });
+  const done = (claims?: KeyClaimsValue): KeyAppraisal => ({
+    status: checks.reduce<AppraisalStatus>((w, c) => (RANK[c.status] > RANK[w] ? c.status : w), 'none'),
+    checks,
+    ...(claims ? { claims } : {}),
+  });
+
+  let headerKey: Uint8Array | undefined;
+  let claims: KeyClaimsValue;
+  try {
+    const s = decodeSign1(input.evidence);
+    const k = s.unprotectedHeaders.get(HEADER_IDENTITY_KEY);
+    headerKey = k instanceof Uint8Array ? k : undefined;
+    claims = KeyClaims.fromMap(decode(s.payload ?? new Uint8Array(0)));
+    add('structure', 'affirming', 'COSE_Sign1 over a valid Key claims set');
+  } catch (e) {
+    add('structure', 'contraindicated', `malformed evidence: ${(e as Error).message}`);
+    return done();
+  }
+
+  const key = input.identity ?? headerKey;
+  if (!key) {
+    add('identity', 'contraindicated', 'no identity key: none pinned and none in the evidence');
+    return done(claims);
+  }
+  if (input.identity && headerKey && !eq(input.identity, headerKey))
+    add('identity', 'contraindicated', `evidence names identity ${hex(headerKey)}, pinned is ${hex(input.identity)}`);
+  else if (input.identity) add('identity', 'affirming', 'identity matches the pinned key');
+  else add('identity', 'warning', 'identity is self-asserted by the evidence (not pinned or certified)');
+
+  try {
+    verifySign1(input.evidence, key);
+    add('signature', 'affirming', 'EdDSA signature verifies');
+  } catch (e) {
+    add('signature', 'contraindicated', `signature does not verify: ${(e as Error).message}`);
+    return done(claims);
+  }
+
+  if (eq(claims.nonce, input.nonce)) add('nonce', 'affirming', 'nonce matches');
+  else add('nonce', 'contraindicated', 'nonce differs from the one issued (replayed or foreign evidence)');
+
+  if (input.issuedAt !== undefined && input.receivedAt !== undefined && input.maxAgeMs !== undefined) {
+    const age = input.receivedAt - input.issuedAt;
+    if (age >= 0 && age <= input.maxAgeMs) add('freshness', 'affirming', `answered ${age} ms after the nonce`);
+    else add('freshness', 'contraindicated', `answered ${age} ms after the nonce (limit ${input.maxAgeMs} ms)`);
+  }
+
+  const ref = input.reference ?? {};
+  const fw = hex(claims.firmwareDigest);
+  if (!ref.allowedFirmwareDigests) add('firmware', 'warning', `firmware ${fw} not checked: no allowed list`);
+  else if (ref.allowedFirmwareDigests.map((d) => d.toLowerCase()).includes(fw))
+    add('firmware', 'affirming', `firmware ${fw} is allowed`);
+  else add('firmware', 'contraindicated', `firmware ${fw} is not in the allowed list`);
+
+  if (ref.minSecurityCounter === undefined) add('security-counter', 'warning', 'no minimum security counter given');
+  else if (claims.securityCounter >= ref.minSecurityCounter)
+    add('security-counter', 'affirming', `security counter ${claims.securityCounter} ≥ ${ref.minSecurityCounter}`);
+  else
+    add(
+      'security-counter',
+      'contraindicated',
+      `security counter ${claims.securityCounter} < ${ref.minSecurityCounter} (rollback)`,
+    );
+
+  if (claims.lifecycle === 'revoked' || claims.lifecycle === 'retired')
+    add('lifecycle', 'contraindicated', `Key is ${claims.lifecycle}`);
+  else if (!ref.expectedStates) add('lifecycle', 'warning', `state ${claims.lifecycle} not checked: no expected states`);
+  else if (ref.expectedStates.includes(claims.lifecycle)) add('lifecycle', 'affirming', `state ${claims.lifecycle} is expected`);
+  else add('lifecycle', 'warning', `state ${claims.lifecycle} is not among ${ref.expectedStates.join(', ')}`);
+
+  if (!input.hostRole) add('host-role', 'none', 'asking role not given');
+  else if (claims.hostRole === input.hostRole) add('host-role', 'affirming', `asked as ${claims.hostRole}`);
+  else add('host-role', 'contraindicated', `evidence says it was asked by ${claims.hostRole}, not ${input.hostRole}`);
+
+  return done(claims);
+}

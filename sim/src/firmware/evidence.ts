@@ -1,0 +1,44 @@
+/**
+ * Builds the Key's attestation evidence: an EAT claims set signed as a COSE_Sign1 (EdDSA) by the
+ * identity key inside the secure element. Until provisioning delivers a certificate chain, the
+ * identity public key travels in the unprotected header ({@link HEADER_IDENTITY_KEY}); a verifier
+ * must pin or certify it, never trust it for being there.
+ * @module
+ */
+import { encode } from '../../../protocols/src/cbor/encode.ts';
+import { signSign1 } from '../../../protocols/src/cose/index.ts';
+import { HEADER_IDENTITY_KEY, KeyClaims } from '../../../protocols/src/evidence/claims.ts';
+import type { HostRole } from '../../../protocols/src/messages/index.ts';
+import type { KeyFirmware } from './firmware.ts';
+
+/** swname claim of the simulated firmware. */
+export const FIRMWARE_NAME = 'enigm-key-firmware';
+
+/**
+ * Evidence for `nonce`, asked by a host with `role`.
+ * @returns COSE_Sign1 bytes (tagged)
+ */
+export function buildEvidence(fw: KeyFirmware, nonce: Uint8Array, role: HostRole): Uint8Array {
+  const ueid = new Uint8Array(17);
+  ueid[0] = 0x01; // RAND UEID
+  ueid.set(fw.handle, 1);
+  const claims = KeyClaims.toMap({
+    nonce,
+    ueid,
+    hwmodel: new TextEncoder().encode(fw.config.model),
+    uptime: Math.floor(fw.uptimeMs() / 1000),
+    bootcount: fw.bootCount,
+    swname: FIRMWARE_NAME,
+    swversion: [fw.config.firmware],
+    lifecycle: fw.state,
+    securityCounter: fw.securityCounter,
+    hostRole: role,
+    firmwareDigest: fw.firmwareDigest,
+  });
+  const se = fw.secureElement;
+  return signSign1({
+    payload: encode(claims),
+    signer: (toBeSigned) => se.sign(toBeSigned),
+    unprotected: new Map([[HEADER_IDENTITY_KEY, se.identityPublicKey]]),
+  });
+}

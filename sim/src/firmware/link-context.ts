@@ -1,0 +1,208 @@
+/**
+ * One link (connection) to the Key: decodes requests, answers plain ones, runs sessions, and
+ * dispatches the inner requests of `secure` messages with the session's role. It remembers the
+ * last {@link DEDUP_CACHE_SIZE} responses by request id so a retried request is answered again
+ * without running twice.
+ * @module
+ */
+import { ProtocolError } from '../../../protocols/src/errors.ts';
+import {
+  type BodyOf,
+  decodeBody,
+  decodeEnvelope,
+  encodeMessage,
+  KEY_ERRORS,
+  type KeyErrorName,
+  type Message,
+  MIN_FRAME_PAYLOAD,
+  PROTOCOL_VERSION,
+  type RequestName,
+} from '../../../protocols/src/messages/index.ts';
+import type { PrologueInput } from '../../../protocols/src/session/index.ts';
+import { SESSION_COMMANDS } from './access.ts';
+import type { CommandResult, KeyFirmware } from './firmware.ts';
+import { LinkSessions, SESSION_FAILED_REASON, type Session } from './sessions.ts';
+
+/** How many recent responses a link remembers for de-duplicating retried request ids. */
+export const DEDUP_CACHE_SIZE = 64;
+
+/** Per-link state of the firmware. */
+export class LinkContext {
+  readonly #fw: KeyFirmware;
+  readonly #transport: string;
+  /** Recent responses by request id: bytes, or a function that re-seals a session response. */
+  readonly #recent = new Map<number, Uint8Array | (() => Uint8Array)>();
+  readonly #sessions: LinkSessions;
+  /** Largest frame payload the host accepts: {@link MIN_FRAME_PAYLOAD} until its hello says more. */
+  #peerMaxFrame = MIN_FRAME_PAYLOAD;
+  #prologue: PrologueInput | undefined;
+
+  /** @internal use {@link KeyFirmware.connect} */
+  constructor(fw: KeyFirmware, transport: string) {
+    this.#fw = fw;
+    this.#transport = transport;
+    this.#sessions = new LinkSessions(fw);
+  }
+
+  /** Open sessions on this link. */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  /**
+   * Handles one received frame payload and returns the encoded response, or `undefined` when no
+   * response is owed (an event or response sent to the Key, or garbage without a readable id).
+   */
+  handle(payload: Uint8Array): Uint8Array | undefined {
+    if (payload.length > this.#fw.config.maxFrame) return undefined; // framing enforces; defensive
+    let id: number | undefined;
+    try {
+      const env = decodeEnvelope(payload);
+      id = env.id;
+      if (env.kind !== 'request') return id === undefined ? undefined : this.#error(id, 'NOT_A_REQUEST');
+      const reqId = id as number;
+      const cached = this.#recent.get(reqId);
+      if (cached) return typeof cached === 'function' ? cached() : cached; // a retry: answer again, do not run twice
+      let msg: Message;
+      try {
+        msg = decodeBody(env);
+      } catch (e) {
+        return this.#remember(reqId, this.#error(reqId, 'INVALID_ARGUMENT', (e as Error).message));
+      }
+      if (msg.name === 'secure') return this.#secure(reqId, env.version, msg.body as BodyOf<'secure'>);
+      const r = this.#dispatch(msg);
+      let out =
+        'error' in r
+          ? this.#error(reqId, r.error, r.reason)
+          : encodeMessage({ version: env.version, name: r.name as never, id: reqId, body: r.body as never });
+      if (out.length > this.#peerMaxFrame)
+        out = this.#error(
+          reqId,
+          'TOO_LARGE',
+          `response of ${out.length} bytes exceeds the host's maxFrame ${this.#peerMaxFrame}`,
+        );
+      return this.#remember(reqId, out);
+    } catch (e) {
+      const reqId = (e as { requestId?: number }).requestId ?? id;
+      if (reqId === undefined) return undefined;
+      return this.#error(reqId, errorNameOf(e), e instanceof ProtocolError ? e.message : undefined);
+    }
+  }
+
+  #dispatch(msg: Message): CommandResult {
+    switch (msg.name as RequestName) {
+      case 'hello': {
+        const r = this.#fw.execute(msg);
+        if (!('error' in r)) {
+          const body = msg.body as BodyOf<'hello'>;
+          this.#peerMaxFrame = body.maxFrame;
+          const res = r.body as BodyOf<'hello.response'>;
+          this.#prologue = {
+            hostVersions: body.versions,
+            keyVersions: res.versions,
+            version: res.version,
+            transport: this.#transport,
+          };
+        }
+        return r;
+      }
+      case 'session.start': {
+        if (!this.#prologue) return failed();
+        const res = this.#sessions.start(msg.body as BodyOf<'session.start'>, this.#prologue);
+        return res ? { name: 'session.start.response', body: res } : failed();
+      }
+      case 'session.finish':
+        return this.#sessions.finish(msg.body as BodyOf<'session.finish'>)
+          ? { name: 'session.finish.response', body: {} }
+          : failed();
+      case 'session.close':
+        this.#sessions.close((msg.body as BodyOf<'session.close'>).session);
+        return { name: 'session.close.response', body: {} };
+      default:
+        return this.#fw.execute(msg);
+    }
+  }
+
+  /**
+   * Handles a `secure` request. The inner response is remembered as plaintext: a retry of the
+   * same request id is answered by sealing it again with the next counter, so the host sees
+   * strictly increasing counters and no nonce is ever used twice.
+   */
+  #secure(reqId: number, version: number, body: BodyOf<'secure'>): Uint8Array {
+    const opened = this.#sessions.openSecure(body);
+    if (!opened) return this.#remember(reqId, this.#error(reqId, 'SESSION_FAILED', SESSION_FAILED_REASON));
+    const inner = this.#inner(opened.session, opened.plaintext);
+    const respond = (): Uint8Array => {
+      if (!opened.session.channel.isOpen) return this.#error(reqId, 'SESSION_FAILED', SESSION_FAILED_REASON);
+      const out = encodeMessage({
+        version,
+        name: 'secure.response',
+        id: reqId,
+        body: this.#sessions.sealSecure(opened.session, inner),
+      });
+      return out.length > this.#peerMaxFrame
+        ? this.#error(reqId, 'TOO_LARGE', `response of ${out.length} bytes exceeds the host's maxFrame ${this.#peerMaxFrame}`)
+        : out;
+    };
+    this.#remember(reqId, respond);
+    return respond();
+  }
+
+  /** Runs an inner (decrypted) request and returns the inner response bytes. */
+  #inner(session: Session, plaintext: Uint8Array): Uint8Array {
+    let id: number | undefined;
+    try {
+      const env = decodeEnvelope(plaintext);
+      id = env.id;
+      if (env.kind !== 'request') return this.#error(id ?? 0, 'NOT_A_REQUEST');
+      let msg: Message;
+      try {
+        msg = decodeBody(env);
+      } catch (e) {
+        return this.#error(id as number, 'INVALID_ARGUMENT', (e as Error).message);
+      }
+      if (SESSION_COMMANDS.has(msg.name as RequestName))
+        return this.#error(id as number, 'INVALID_ARGUMENT', `${msg.name} cannot be sent inside a session`);
+      const r = this.#fw.execute(msg, { session: { hostKey: session.hostKey, role: session.role } });
+      if ('error' in r) return this.#error(id as number, r.error, r.reason);
+      if (r.role) session.role = r.role; // pairing changed the session's role
+      return encodeMessage({ version: env.version, name: r.name as never, id: id as number, body: r.body as never });
+    } catch (e) {
+      const reqId = (e as { requestId?: number }).requestId ?? id ?? 0;
+      return this.#error(reqId, errorNameOf(e), e instanceof ProtocolError ? e.message : undefined);
+    }
+  }
+
+  #error(id: number, name: KeyErrorName, reason?: string): Uint8Array {
+    return encodeMessage({
+      version: PROTOCOL_VERSION,
+      name: 'error',
+      id,
+      body: { code: KEY_ERRORS[name].code, name, reason: (reason ?? KEY_ERRORS[name].reason).slice(0, 256) },
+    });
+  }
+
+  #remember<T extends Uint8Array | (() => Uint8Array)>(id: number, response: T): T {
+    this.#recent.set(id, response);
+    if (this.#recent.size > DEDUP_CACHE_SIZE) {
+      const oldest = this.#recent.keys().next().value as number;
+      this.#recent.delete(oldest);
+    }
+    return response;
+  }
+}
+
+function failed(): CommandResult {
+  return { error: 'SESSION_FAILED', reason: SESSION_FAILED_REASON };
+}
+
+function errorNameOf(e: unknown): KeyErrorName {
+  const code = e instanceof ProtocolError ? e.code : undefined;
+  return code === 'MESSAGE_UNKNOWN_TYPE'
+    ? 'UNKNOWN_TYPE'
+    : code === 'MESSAGE_VERSION'
+      ? 'UNSUPPORTED_VERSION'
+      : code
+        ? 'MALFORMED'
+        : 'INTERNAL';
+}

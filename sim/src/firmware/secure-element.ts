@@ -1,0 +1,57 @@
+/**
+ * The Key's secure element, simulated. It generates the Ed25519 identity key and the X25519
+ * static key inside itself, binds the static key to the identity with a signature, and offers
+ * signing and Diffie-Hellman — but has no operation that returns a private key. The firmware
+ * model only ever sees the {@link SecureElement} interface.
+ *
+ * The simulated element keeps its secrets in its own storage (a separate file in the simulator),
+ * as a real element keeps them in its own non-volatile memory.
+ * @module
+ */
+import { decode } from '../../../protocols/src/cbor/decode.ts';
+import { encode } from '../../../protocols/src/cbor/encode.ts';
+import { ed25519PublicKey, ed25519Sign } from '../../../protocols/src/crypto/ed25519.ts';
+import { x25519, x25519PublicKey } from '../../../protocols/src/crypto/x25519.ts';
+import { defineRecord, field, t } from '../../../protocols/src/messages/record.ts';
+import type { StaticKey } from '../../../protocols/src/noise/index.ts';
+import { bindingMessage } from '../../../protocols/src/session/payloads.ts';
+import type { KeyStorage } from './storage.ts';
+
+/** What the firmware may ask of the secure element. */
+export interface SecureElement {
+  /** Ed25519 identity public key. */
+  readonly identityPublicKey: Uint8Array;
+  /** X25519 static key for Noise: public key and DH, never the private key. */
+  readonly staticKey: StaticKey;
+  /** Identity signature binding the static public key (see protocols/src/session/payloads.ts). */
+  readonly binding: Uint8Array;
+  /** Signs with the identity key. */
+  sign(message: Uint8Array): Uint8Array;
+}
+
+const Secrets = defineRecord('se.secrets', {
+  identitySeed: field(1, t.bytes(32, 32)),
+  staticPrivate: field(2, t.bytes(32, 32)),
+});
+
+/**
+ * Loads the element's secrets, or generates them on first use.
+ * @param storage - the element's own storage
+ * @param random - randomness for key generation
+ */
+export function loadSecureElement(storage: KeyStorage, random: (n: number) => Uint8Array): SecureElement {
+  const stored = storage.read();
+  const secrets = stored ? Secrets.fromMap(decode(stored)) : { identitySeed: random(32), staticPrivate: random(32) };
+  if (!stored) storage.write(encode(Secrets.toMap(secrets)));
+  // Private values are captured in closures only; nothing returns them.
+  const { identitySeed, staticPrivate } = secrets;
+  const identityPublicKey = ed25519PublicKey(identitySeed);
+  const staticPublic = x25519PublicKey(staticPrivate);
+  const binding = ed25519Sign(identitySeed, bindingMessage(staticPublic));
+  return Object.freeze({
+    identityPublicKey,
+    binding,
+    staticKey: Object.freeze({ publicKey: staticPublic, dh: (peer: Uint8Array) => x25519(staticPrivate, peer) }),
+    sign: (message: Uint8Array) => ed25519Sign(identitySeed, message),
+  });
+}

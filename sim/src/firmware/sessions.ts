@@ -1,0 +1,178 @@
+/**
+ * Key-side sessions of one link: Noise XX (first contact) and IK (known host) handshakes, and the
+ * secure channels they open. Pure logic: the firmware's secure element does the DH, randomness is
+ * injected, persistence goes through the firmware.
+ *
+ * To an unauthenticated peer every failure looks the same (`SESSION_FAILED`, fixed reason): a
+ * tampered message, an unknown host, a replayed IK timestamp and a wrong static key are not told
+ * apart. Limits per link: {@link MAX_PENDING} handshakes and {@link MAX_SESSIONS} sessions; the
+ * oldest is dropped beyond that, so a peer cannot exhaust the Key.
+ * @module
+ */
+import { decode } from '../../../protocols/src/cbor/decode.ts';
+import { encode } from '../../../protocols/src/cbor/encode.ts';
+import type { BodyOf } from '../../../protocols/src/messages/index.ts';
+import { HandshakeState } from '../../../protocols/src/noise/index.ts';
+import {
+  IdentityBinding,
+  IkHello,
+  type PrologueInput,
+  SecureChannel,
+  sessionPrologue,
+} from '../../../protocols/src/session/index.ts';
+import type { SessionRole } from './access.ts';
+import type { SecureElement } from './secure-element.ts';
+import type { Persistent } from './storage.ts';
+
+/** Handshakes awaiting their last message, per link. */
+export const MAX_PENDING = 4;
+/** Open sessions per link. */
+export const MAX_SESSIONS = 4;
+
+/** Reason given for every session failure (deliberately uninformative). */
+export const SESSION_FAILED_REASON = 'session failed';
+
+/** An open session. */
+export interface Session {
+  readonly id: Uint8Array;
+  readonly hostKey: Uint8Array;
+  role: SessionRole;
+  readonly channel: SecureChannel;
+}
+
+/** What the session manager needs from the firmware. */
+export interface SessionHost {
+  readonly secureElement: SecureElement;
+  random(n: number): Uint8Array;
+  /** Paired hosts. */
+  hosts(): Persistent['hosts'];
+  /** Records the IK timestamp accepted from a host. */
+  setLastIk(hostKey: Uint8Array, timestamp: number): void;
+}
+
+class Failed extends Error {}
+
+const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** Sessions of one link. */
+export class LinkSessions {
+  readonly #host: SessionHost;
+  readonly #pending = new Map<string, HandshakeState>();
+  readonly #sessions = new Map<string, Session>();
+
+  constructor(host: SessionHost) {
+    this.#host = host;
+  }
+
+  /** Open sessions (for tests). */
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  /** Looks up an open session. */
+  get(id: Uint8Array): Session | undefined {
+    return this.#sessions.get(hex(id));
+  }
+
+  /**
+   * Handles `session.start`.
+   * @returns the response body, or `undefined` for a failure (answer `SESSION_FAILED`)
+   */
+  start(body: BodyOf<'session.start'>, prologue: PrologueInput): BodyOf<'session.start.response'> | undefined {
+    try {
+      const hs = new HandshakeState({
+        pattern: body.pattern,
+        initiator: false,
+        prologue: sessionPrologue(prologue),
+        s: this.#host.secureElement.staticKey,
+        random: (n) => this.#host.random(n),
+      });
+      const payload = hs.readMessage(body.message);
+      const id = this.#host.random(8);
+      if (body.pattern === 'XX') {
+        if (payload.length !== 0) throw new Failed();
+        const se = this.#host.secureElement;
+        const message = hs.writeMessage(encode(IdentityBinding.toMap({ identity: se.identityPublicKey, signature: se.binding })));
+        this.#bound(this.#pending, MAX_PENDING).set(hex(id), hs);
+        return { session: id, message };
+      }
+      // IK: the host must be paired, and its timestamp must grow (the first message is replayable).
+      const rs = hs.remoteStaticKey;
+      const host = rs && this.#host.hosts().find((h) => same(h.publicKey, rs));
+      if (!rs || !host) throw new Failed();
+      const { timestamp } = IkHello.fromMap(decode(payload));
+      if (host.lastIk !== undefined && timestamp <= host.lastIk) throw new Failed();
+      const message = hs.writeMessage(new Uint8Array(0));
+      this.#host.setLastIk(rs, timestamp);
+      this.#open(id, hs, rs, host.role);
+      return { session: id, message };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Handles `session.finish` (XX message 3).
+   * @returns true if the session opened
+   */
+  finish(body: BodyOf<'session.finish'>): boolean {
+    const key = hex(body.session);
+    const hs = this.#pending.get(key);
+    this.#pending.delete(key);
+    if (!hs) return false;
+    try {
+      hs.readMessage(body.message);
+      const rs = hs.remoteStaticKey;
+      if (!rs || !hs.isComplete) return false;
+      const host = this.#host.hosts().find((h) => same(h.publicKey, rs));
+      this.#open(body.session, hs, rs, host?.role ?? 'unpaired');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Ends a session (idempotent). */
+  close(id: Uint8Array): void {
+    const k = hex(id);
+    this.#sessions.get(k)?.channel.close();
+    this.#sessions.delete(k);
+  }
+
+  /**
+   * Opens a `secure` message.
+   * @returns the session and the inner plaintext, or `undefined` (the session, if any, has ended)
+   */
+  openSecure(body: BodyOf<'secure'>): { session: Session; plaintext: Uint8Array } | undefined {
+    const session = this.get(body.session);
+    if (!session) return undefined;
+    try {
+      return { session, plaintext: session.channel.open(body.counter, body.ciphertext) };
+    } catch {
+      this.close(body.session);
+      return undefined;
+    }
+  }
+
+  /** Seals an inner response for `session`. */
+  sealSecure(session: Session, plaintext: Uint8Array): BodyOf<'secure.response'> {
+    const { counter, ciphertext } = session.channel.seal(plaintext);
+    return { session: session.id, counter, ciphertext };
+  }
+
+  #open(id: Uint8Array, hs: HandshakeState, hostKey: Uint8Array, role: SessionRole): void {
+    const { send, receive } = hs.split();
+    this.#bound(this.#sessions, MAX_SESSIONS).set(hex(id), { id, hostKey, role, channel: new SecureChannel(send, receive, id) });
+  }
+
+  #bound<V>(map: Map<string, V>, max: number): Map<string, V> {
+    while (map.size >= max) {
+      const oldest = map.keys().next().value as string;
+      const s = map.get(oldest) as { channel?: SecureChannel };
+      s.channel?.close();
+      map.delete(oldest);
+    }
+    return map;
+  }
+}
