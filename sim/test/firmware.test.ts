@@ -87,33 +87,54 @@ test('hello with no common version → UNSUPPORTED_VERSION', (t) => {
   t.is((m.body as BodyOf<'error'>).name, 'UNSUPPORTED_VERSION');
 });
 
-test('activate: factory → dormant, emits lifecycle.changed; again → INVALID_STATE with a reason', (t) => {
+test('activate outside a session → SESSION_REQUIRED (code, name and reason)', (t) => {
   const { fw, link } = makeKey();
+  const r = call(link, req('activate', 1));
+  t.is(r.name, 'error');
+  const e = r.body as BodyOf<'error'>;
+  t.is(e.name, 'SESSION_REQUIRED');
+  t.is(e.code, 10);
+  t.truthy(e.reason);
+  t.is(fw.state, 'factory');
+});
+
+test('a command not allowed in the lifecycle state → INVALID_STATE naming the states; transitions emit events', (t) => {
+  const { fw } = makeKey();
+  fw.transition('activate');
+  const r = fw.execute(
+    { version: 1, name: 'activate', id: 1, body: {} },
+    { session: { hostKey: new Uint8Array(32), role: 'owner' } },
+  );
+  t.deepEqual(r, { error: 'INVALID_STATE', reason: 'activate is not allowed in state dormant (allowed in: factory)' });
   const events: Message[] = [];
   fw.onEvent((e) => events.push(decodeMessage(e)));
-  const ok = call(link, req('activate', 1));
-  t.deepEqual(ok.body, { state: 'dormant' });
+  fw.transition('suspend');
   t.deepEqual(
     events.map((e) => e.body),
-    [{ from: 'factory', to: 'dormant' }],
+    [{ from: 'dormant', to: 'suspended' }],
   );
-  const again = call(link, req('activate', 2));
-  t.is(again.name, 'error');
-  const e = again.body as BodyOf<'error'>;
-  t.is(e.name, 'INVALID_STATE');
-  t.is(e.code, 5);
-  t.regex(e.reason, /activate is not allowed in state dormant/);
+});
+
+test('role table: unpaired sessions may only pair; service may not activate; owner lists hosts', (t) => {
+  const { fw } = makeKey();
+  const as = (role: 'unpaired' | 'service' | 'owner') => ({ session: { hostKey: new Uint8Array(32), role } });
+  t.deepEqual(fw.execute({ version: 1, name: 'attest', id: 1, body: { nonce: new Uint8Array(32) } }, as('unpaired')), {
+    error: 'FORBIDDEN',
+    reason: "the session's host role may not run this command",
+  });
+  t.is((fw.execute({ version: 1, name: 'activate', id: 1, body: {} }, as('service')) as { error: string }).error, 'FORBIDDEN');
+  t.is(
+    (fw.execute({ version: 1, name: 'hosts.list', id: 1, body: {} }, as('owner')) as { name: string }).name,
+    'hosts.list.response',
+  );
 });
 
 test('a retried request id is answered from the cache and not run twice', (t) => {
-  const { fw, link } = makeKey();
-  let transitions = 0;
-  fw.onEvent(() => transitions++);
-  const first = link.handle(req('activate', 77));
-  const retry = link.handle(req('activate', 77));
+  const { link, now } = makeKey();
+  const first = link.handle(req('info', 77));
+  now.t += 5000; // a re-run would report a different uptime
+  const retry = link.handle(req('info', 77));
   t.deepEqual(retry, first);
-  t.is(transitions, 1);
-  t.is(fw.state, 'dormant');
 });
 
 test('errors carry the request id: bad body, unknown type, bad version, response sent to the Key', (t) => {

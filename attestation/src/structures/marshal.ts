@@ -91,7 +91,10 @@ export class TpmReader {
   }
   private need(n: number, field: string): void {
     if (n > this.left)
-      throw new AttestationError('TPM_MARSHAL', `${this.what} ends inside ${field} at offset ${this.pos} (${n} bytes needed, ${this.left} left)`);
+      throw new AttestationError(
+        'TPM_MARSHAL',
+        `${this.what} ends inside ${field} at offset ${this.pos} (${n} bytes needed, ${this.left} left)`,
+      );
   }
   /** Reads a `UINT8`. */
   u8(field = 'a UINT8'): number {

@@ -159,3 +159,24 @@ export function objectName(publicArea: Uint8Array): Uint8Array {
   out.set(h, 2);
   return out;
 }
+
+/**
+ * The Qualified Name of an object (TPM 2.0 Part 1 §16): `nameAlg ‖ H_nameAlg(parentQN ‖ Name)`,
+ * where the QN of a hierarchy is its 4-byte handle. `TPMS_ATTEST.qualifiedSigner` holds the
+ * signing key's QN.
+ * @throws {@link AttestationError} `ATTEST_UNSUPPORTED` for an unknown nameAlg
+ */
+export function qualifiedName(parentQn: Uint8Array, name: Uint8Array): Uint8Array {
+  if (name.length < 2) throw new AttestationError('ATTEST_MALFORMED', 'a Name is shorter than its nameAlg');
+  const nameAlg = (name[0]! << 8) | name[1]!;
+  const h = digest(requireHash(nameAlg), parentQn, name);
+  const out = new Uint8Array(2 + h.length);
+  out.set(name.subarray(0, 2));
+  out.set(h, 2);
+  return out;
+}
+
+/** The Qualified Name of a hierarchy: its handle, 4 bytes big-endian (e.g. `TPM_RH_OWNER`). */
+export function hierarchyQualifiedName(handle: number): Uint8Array {
+  return new TpmWriter().u32(handle).finish();
+}

@@ -40,7 +40,9 @@ function open(addr: SwtpmAddress, timeoutMs: number): Promise<Socket> {
 /** Reads exactly-framed replies from a socket: `frameLength(buf)` says when a reply is complete. */
 class Exchange {
   private chunks: Buffer[] = [];
-  private waiter: { frame: (b: Buffer) => number | undefined; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
+  private waiter:
+    | { frame: (b: Buffer) => number | undefined; resolve: (b: Buffer) => void; reject: (e: Error) => void }
+    | undefined;
   private failure: Error | undefined;
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -142,7 +144,11 @@ export async function connectSwtpm(addr: SwtpmAddress, options: { timeoutMs?: nu
  * connection and checks the 32-bit result code.
  * @throws {@link AttestationError} `TPM_TRANSPORT` on connection failure or a non-zero result
  */
-export async function swtpmControl(addr: SwtpmAddress, cmd: 'init' | 'shutdown', options: { timeoutMs?: number } = {}): Promise<void> {
+export async function swtpmControl(
+  addr: SwtpmAddress,
+  cmd: 'init' | 'shutdown',
+  options: { timeoutMs?: number } = {},
+): Promise<void> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const socket = await open(addr, timeoutMs);
   try {

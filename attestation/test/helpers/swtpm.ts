@@ -1,0 +1,119 @@
+/**
+ * Starts a private swtpm per test file (TCP data + control ports on random free ports, a fresh
+ * state directory) and stops it by pid. With CI=true a missing swtpm fails the tests; without CI
+ * they are skipped with a message.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** Whether the swtpm binary runs. */
+export function hasSwtpm(): boolean {
+  return spawnSync('swtpm', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * `'run'` when swtpm is available; `'fail'` under CI without it; `'skip'` otherwise (after
+ * printing why).
+ */
+export function swtpmMode(): 'run' | 'skip' | 'fail' {
+  if (hasSwtpm()) return 'run';
+  if (process.env.CI === 'true') return 'fail';
+  console.warn('swtpm is not installed: skipping the TPM tests (install swtpm, or set CI=true to make this an error)');
+  return 'skip';
+}
+
+/** Binds `port` on 127.0.0.1 (0 = any free one), closes it, and returns the port, or 0 if taken. */
+function probe(port: number): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(0));
+    s.listen(port, '127.0.0.1', () => {
+      const a = s.address();
+      const got = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(got));
+    });
+  });
+}
+
+/** A free TCP port on 127.0.0.1 (bind to port 0, read it, close). */
+export function freePort(): Promise<number> {
+  return probe(0);
+}
+
+/** Two consecutive free ports P, P+1 (the tpm2-tss swtpm TCTI expects the control port at P+1). */
+export async function freePortPair(): Promise<[number, number]> {
+  for (let i = 0; i < 20; i++) {
+    const p = await freePort();
+    if (p < 65535 && (await probe(p + 1)) === p + 1) return [p, p + 1];
+  }
+  throw new Error('no two consecutive free ports');
+}
+
+/** A running swtpm. */
+export interface Swtpm {
+  readonly host: string;
+  readonly port: number;
+  readonly ctrlPort: number;
+  readonly pid: number;
+  /** Kills the process by pid and removes its state directory. */
+  stop(): Promise<void>;
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** Starts swtpm (TPM 2.0, not-need-init, startup-clear) and waits until the data port accepts. */
+export async function startSwtpm(): Promise<Swtpm> {
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-swtpm-'));
+  const [port, ctrlPort] = await freePortPair();
+  const child: ChildProcess = spawn(
+    'swtpm',
+    [
+      'socket',
+      '--tpm2',
+      '--server',
+      `type=tcp,port=${port},bindaddr=127.0.0.1`,
+      '--ctrl',
+      `type=tcp,port=${ctrlPort},bindaddr=127.0.0.1`,
+      '--tpmstate',
+      `dir=${dir}`,
+      '--flags',
+      'not-need-init,startup-clear',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (d) => (stderr += d));
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('swtpm did not start');
+  const deadline = Date.now() + 10_000;
+  while (!(await canConnect(port))) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`swtpm did not come up: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    host: '127.0.0.1',
+    port,
+    ctrlPort,
+    pid,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        process.kill(pid, 'SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

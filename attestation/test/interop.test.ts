@@ -1,0 +1,141 @@
+/**
+ * Interoperability with tpm2-tools 5.x on a private swtpm (TPM 2.0 Part 3 §18.4 Quote formats):
+ * our quotes verify with `tpm2_checkquote`, and a `tpm2_quote`-made quote appraises here.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import test from 'ava';
+import { collectQuote } from '../src/collect/quote.ts';
+import { ALG_SHA256, toHex } from '../src/hash.ts';
+import { fromTpm2Tools, qualificationArg, toCheckquoteFiles } from '../src/interop/tpm2-tools.ts';
+import { objectName } from '../src/structures/public.ts';
+import { TpmClient } from '../src/tpm/client.ts';
+import { connectSwtpm } from '../src/tpm/swtpm.ts';
+import { appraise } from '../src/verify/appraise.ts';
+import { type Swtpm, startSwtpm, swtpmMode } from './helpers/swtpm.ts';
+
+const run = promisify(execFile);
+const mode = swtpmMode();
+const tpmTest = mode === 'skip' ? test.serial.skip : test.serial;
+let sw: Swtpm | undefined;
+let dir = '';
+
+test.before(async () => {
+  if (mode === 'fail') throw new Error('CI=true but swtpm is not installed');
+  if (mode === 'skip') return;
+  sw = await startSwtpm();
+  dir = mkdtempSync(join(tmpdir(), 'enigm-interop-'));
+});
+
+test.after.always(async () => {
+  await sw?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function withClient<T>(fn: (tpm: TpmClient) => Promise<T>): Promise<T> {
+  const tpm = new TpmClient(await connectSwtpm({ host: sw!.host, port: sw!.port }));
+  try {
+    return await fn(tpm);
+  } finally {
+    await tpm.transport.close();
+  }
+}
+
+const PCRS = [0, 1, 7];
+
+for (const akKind of ['ecc', 'rsa'] as const) {
+  tpmTest(`our ${akKind} quote verifies with tpm2_checkquote, and a tampered one does not`, async (t) => {
+    const nonce = Buffer.from(`enigm-${akKind}-nonce`);
+    const { evidence } = await withClient((tpm) => collectQuote(tpm, { nonce, pcrs: PCRS, akKind }));
+    const f = toCheckquoteFiles(evidence);
+    const p = (n: string) => join(dir, `${akKind}-${n}`);
+    writeFileSync(p('ak.pem'), f.akPem);
+    writeFileSync(p('msg'), f.message);
+    writeFileSync(p('sig'), f.signature);
+    writeFileSync(p('pcrs'), f.pcrValues);
+    const args = [
+      '-u',
+      p('ak.pem'),
+      '-m',
+      p('msg'),
+      '-s',
+      p('sig'),
+      '-f',
+      p('pcrs'),
+      '-l',
+      f.pcrList,
+      '-g',
+      f.hashAlg,
+      '-q',
+      qualificationArg(nonce),
+    ];
+    await t.notThrowsAsync(run('tpm2_checkquote', args));
+    await t.throwsAsync(run('tpm2_checkquote', [...args.slice(0, -1), qualificationArg(Buffer.from('other'))]));
+  });
+}
+
+tpmTest(
+  'a tpm2_quote-made quote (tpm2_createprimary/create/load/quote) passes every check; qualified-signer can only warn',
+  async (t) => {
+    const env = { ...process.env, TPM2TOOLS_TCTI: `swtpm:host=${sw!.host},port=${sw!.port}` };
+    const p = (n: string) => join(dir, `tools-${n}`);
+    // without a resource manager tpm2-tools leave loaded contexts behind: flush after each tool
+    const tool = async (name: string, args: string[]) => {
+      await run(name, args, { env });
+      await run('tpm2_flushcontext', ['-t'], { env });
+    };
+    await tool('tpm2_createprimary', ['-C', 'o', '-g', 'sha256', '-G', 'ecc', '-c', p('prim.ctx')]);
+    await tool('tpm2_create', [
+      '-C',
+      p('prim.ctx'),
+      '-G',
+      'ecc:ecdsa-sha256:null',
+      '-u',
+      p('ak.pub'),
+      '-r',
+      p('ak.priv'),
+      '-a',
+      'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign|noda',
+    ]);
+    await tool('tpm2_load', ['-C', p('prim.ctx'), '-u', p('ak.pub'), '-r', p('ak.priv'), '-c', p('ak.ctx')]);
+    const nonce = Buffer.from('00112233445566778899', 'hex');
+    await tool('tpm2_quote', [
+      '-c',
+      p('ak.ctx'),
+      '-l',
+      'sha256:0,1,7',
+      '-q',
+      toHex(nonce),
+      '-m',
+      p('msg'),
+      '-s',
+      p('sig'),
+      '-g',
+      'sha256',
+    ]);
+    const { values } = await withClient((tpm) => tpm.pcrRead({ hash: ALG_SHA256, pcrs: PCRS }));
+    const evidence = fromTpm2Tools({
+      akPublic2b: readFileSync(p('ak.pub')),
+      message: readFileSync(p('msg')),
+      signature: readFileSync(p('sig')),
+      pcrBank: ALG_SHA256,
+      pcrs: values,
+    });
+    const r = appraise({
+      evidence,
+      expect: { nonce, bank: ALG_SHA256, pcrs: PCRS },
+      policy: { akNames: [toHex(objectName(evidence.akPublic))] },
+    });
+    // tpm2-tools does not hand over the parent's Qualified Name: that one check can only warn
+    t.is(r.checks.find((c) => c.name === 'qualified-signer')?.status, 'warning');
+    t.deepEqual(
+      r.checks.filter((c) => c.status === 'contraindicated'),
+      [],
+    );
+    t.is(r.checks.find((c) => c.name === 'signature')?.status, 'affirming');
+    t.is(r.checks.find((c) => c.name === 'pcr-digest')?.status, 'affirming');
+  },
+);
