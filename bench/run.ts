@@ -4,6 +4,7 @@
  * @module
  */
 import { benchCodec } from './codec.ts';
+import { benchEvidence } from './evidence.ts';
 import { benchFraming } from './framing.ts';
 import type { BenchResult } from './harness.ts';
 import { benchRoundTrip } from './roundtrip.ts';
@@ -11,6 +12,7 @@ import { benchRoundTrip } from './roundtrip.ts';
 const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   codec: () => benchCodec(),
   framing: () => benchFraming(),
+  evidence: () => benchEvidence(),
   roundtrip: () => benchRoundTrip(),
 };
 

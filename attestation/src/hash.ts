@@ -80,7 +80,8 @@ export function supportedHashes(): readonly HashAlg[] {
  */
 export function digest(alg: HashAlg, ...parts: Uint8Array[]): Uint8Array {
   const data = parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts);
-  return new Uint8Array(oneShot(alg.node, data, 'buffer'));
+  const b = oneShot(alg.node, data, 'buffer');
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
 /** Whether two byte arrays are equal (not constant time: for public values only). */

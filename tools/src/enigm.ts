@@ -8,11 +8,12 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type Command, EXIT, makeOutput, parseCommandArgs, UsageError } from './cli.ts';
 import { cborCommands } from './commands/cbor.ts';
+import { coseCommands } from './commands/cose.ts';
 import { keyCommands } from './commands/key.ts';
 import { keySessionCommands } from './commands/key-session.ts';
 import { simCommands } from './commands/sim.ts';
 
-const COMMANDS: Command[] = [...simCommands, ...keyCommands, ...keySessionCommands, ...cborCommands];
+const COMMANDS: Command[] = [...simCommands, ...keyCommands, ...keySessionCommands, ...cborCommands, ...coseCommands];
 
 function usage(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -4,7 +4,8 @@
  * `--json`, `--help`, and exit codes (0 success, 1 failure, 2 usage).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -22,9 +23,11 @@ interface Run {
   stderr: string;
 }
 
+let home = '';
+
 async function enigm(...args: string[]): Promise<Run> {
   try {
-    const r = await exec(process.execPath, [CLI, ...args], { timeout: 20_000 });
+    const r = await exec(process.execPath, [CLI, ...args], { timeout: 20_000, env: { ...process.env, ENIGM_HOME: home } });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (e) {
     const x = e as { code: number; stdout: string; stderr: string };
@@ -43,6 +46,7 @@ let ready: { keys: { serial: string; tcp: string; handle: string }[] } | undefin
 test.before(async () => {
   if (!hasSocat()) return;
   dir = mkdtempSync(join(tmpdir(), 'enigm-cli-'));
+  home = join(dir, 'home');
   sim = spawn(process.execPath, [CLI, 'sim', 'start', '--keys', '2', '--state-dir', dir, '--json'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -110,6 +114,38 @@ realTest('key ping prints round-trip times and a summary', async (t) => {
   t.is(lines.length, 4);
   t.true(lines[3].ok);
   t.true(lines[3].minMs > 0);
+});
+
+realTest('key attest before pairing fails clearly; key pair, key activate, key attest with reference values', async (t) => {
+  const port = ready?.keys[1]?.serial as string;
+  const early = await enigm('key', 'attest', '--port', port);
+  t.is(early.code, 1);
+  t.regex(early.stderr, /not paired/);
+  const pair = await enigm('key', 'pair', '--port', port, '--role', 'owner', '--label', 'ci', '--json');
+  t.is(pair.code, 0, pair.stderr);
+  const p = JSON.parse(pair.stdout);
+  t.is(p.role, 'owner');
+  t.regex(p.identity, /^[0-9a-f]{64}$/);
+  t.true(existsSync(join(home, 'host-key.pem')));
+  t.is((statSync(join(home, 'host-key.pem')).mode & 0o777).toString(8), '600');
+  const act = await enigm('key', 'activate', '--port', port, '--json');
+  t.is(act.code, 0, act.stderr);
+  t.is(JSON.parse(act.stdout).state, 'dormant');
+  const expect = join(dir, 'expect.json');
+  const digest = createHash('sha256').update('enigm-key-firmware 1.0.0').digest('hex');
+  writeFileSync(expect, JSON.stringify({ allowedFirmwareDigests: [digest], minSecurityCounter: 1, expectedStates: ['dormant'] }));
+  const att = await enigm('key', 'attest', '--port', port, '--expect', expect, '--json');
+  t.is(att.code, 0, att.stderr);
+  const a = JSON.parse(att.stdout);
+  t.is(a.status, 'affirming', JSON.stringify(a.checks));
+  t.is(a.claims.lifecycle, 'dormant');
+  const human = await enigm('key', 'attest', '--port', port, '--expect', expect);
+  t.regex(human.stdout, /appraisal: AFFIRMING/);
+  // a rollback floor above the Key's counter is contraindicated → exit 1
+  writeFileSync(expect, JSON.stringify({ allowedFirmwareDigests: [digest], minSecurityCounter: 5 }));
+  const bad = await enigm('key', 'attest', '--port', port, '--expect', expect, '--json');
+  t.is(bad.code, 1);
+  t.is(JSON.parse(bad.stdout).status, 'contraindicated');
 });
 
 test('cbor decode renders RFC 8949 Appendix A examples', async (t) => {

@@ -45,11 +45,26 @@ function keyObject(p: TpmPublic): KeyObject {
 
 /**
  * Parses and checks an AK `TPMT_PUBLIC`: restricted signing key with the required attributes,
- * ECDSA-P256 or RSASSA (≥ 2048 bits) with a supported hash.
+ * ECDSA-P256 or RSASSA (≥ 2048 bits) with a supported hash. Results are memoised per public
+ * area (at most 256), since importing the key costs more than checking a signature.
  * @throws {@link AttestationError} `ATTEST_MALFORMED` (wrong attributes or scheme, bad key),
  *   `TPM_MARSHAL`, `ATTEST_UNSUPPORTED`
  */
 export function prepareAk(publicArea: Uint8Array): PreparedAk {
+  const id = Buffer.from(publicArea.buffer, publicArea.byteOffset, publicArea.byteLength).toString('latin1');
+  const hit = CACHE.get(id);
+  if (hit) return hit;
+  const ak = prepareUncached(new Uint8Array(publicArea));
+  if (CACHE.size >= CACHE_MAX) CACHE.delete(CACHE.keys().next().value as string);
+  CACHE.set(id, ak);
+  return ak;
+}
+
+/** Prepared AKs by public-area bytes: key import costs more than the signature check. */
+const CACHE = new Map<string, PreparedAk>();
+const CACHE_MAX = 256;
+
+function prepareUncached(publicArea: Uint8Array): PreparedAk {
   const p = parsePublic(publicArea);
   if ((p.attributes & AK_REQUIRED) !== AK_REQUIRED || p.attributes & A.decrypt)
     throw new AttestationError(

@@ -6,6 +6,8 @@
  * (and 90-400 µs through DER), as much as or more than the signature or Diffie-Hellman it serves.
  * Keys repeat (a device key, a peer's static key), so each module keeps one small cache keyed by
  * the hex of the raw key. Caches are bounded; the least recently used entry goes first.
+ * Private-key caches therefore keep the hex of up to 64 seeds per curve (and their `KeyObject`s)
+ * reachable until evicted; {@link clearCryptoCaches} drops them, e.g. after a key is erased.
  *
  * Not exported from the package index except {@link clearCryptoCaches}.
  *
@@ -18,11 +20,16 @@ const ALL_CACHES: BoundedCache<unknown>[] = [];
 /**
  * A string-keyed cache holding at most `capacity` entries; on overflow the least recently used
  * entry is dropped. Lookups refresh recency.
+ * @example
+ * const c = new BoundedCache<number>(2); c.set('a', 1); c.set('b', 2); c.set('c', 3); c.get('a') === undefined
  */
 export class BoundedCache<V> {
   readonly #map = new Map<string, V>();
 
-  /** @param capacity - maximum number of entries, at least 1 */
+  /**
+   * @param capacity - maximum number of entries, at least 1
+   * @throws {RangeError} if `capacity` is not a positive integer
+   */
   constructor(readonly capacity: number) {
     if (!Number.isSafeInteger(capacity) || capacity < 1)
       throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
@@ -73,6 +80,8 @@ export function clearCryptoCaches(): void {
 /**
  * Throws a `TypeError` naming `field` unless `value` is a `Uint8Array`.
  * @throws {TypeError} `<field> must be a Uint8Array, got <type>`
+ * @example
+ * assertBytes('00', 'nonce') // throws TypeError('nonce must be a Uint8Array, got string')
  */
 export function assertBytes(value: unknown, field: string): asserts value is Uint8Array {
   if (!(value instanceof Uint8Array)) {
@@ -81,32 +90,56 @@ export function assertBytes(value: unknown, field: string): asserts value is Uin
   }
 }
 
-/** A plain `Uint8Array` view of a node `Buffer` (no copy), so results compare equal to plain arrays. */
+/**
+ * A plain `Uint8Array` view of a node `Buffer` (no copy), so results compare equal to plain arrays.
+ * @example
+ * view(Buffer.from('ab', 'hex')) // Uint8Array [0xab]
+ */
 export function view(buf: Buffer): Uint8Array {
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
-/** A `Buffer` view of bytes (no copy), for node:crypto calls that want one. */
+/**
+ * A `Buffer` view of bytes (no copy), for node:crypto calls that want one.
+ * @example
+ * asBuffer(Uint8Array.of(1)).toString('hex') === '01'
+ */
 export function asBuffer(b: Uint8Array): Buffer {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
-/** Lower-case hex of `b`. */
+/**
+ * Lower-case hex of `b`.
+ * @example
+ * toHex(Uint8Array.of(0xab)) === 'ab'
+ */
 export function toHex(b: Uint8Array): string {
   return asBuffer(b).toString('hex');
 }
 
-/** Unpadded base64url of `b` (the JWK encoding). */
+/**
+ * Unpadded base64url of `b` (the JWK encoding).
+ * @example
+ * toBase64Url(Uint8Array.of(0xfb)) === '-w'
+ */
 export function toBase64Url(b: Uint8Array): string {
   return asBuffer(b).toString('base64url');
 }
 
-/** Bytes of an unpadded base64url string. */
+/**
+ * Bytes of an unpadded base64url string.
+ * @example
+ * fromBase64Url('-w') // Uint8Array [0xfb]
+ */
 export function fromBase64Url(s: string): Uint8Array {
   return view(Buffer.from(s, 'base64url'));
 }
 
-/** Whether `a` and `b` hold the same bytes (not constant-time: public data only). */
+/**
+ * Whether `a` and `b` hold the same bytes (not constant-time: public data only).
+ * @example
+ * bytesEqual(Uint8Array.of(1), Uint8Array.of(1)) === true
+ */
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -116,6 +149,8 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 /**
  * Draws `n` bytes from an injected source and checks it returned exactly that.
  * @throws {TypeError} if `random` returned something other than `n` bytes
+ * @example
+ * drawRandom((n) => new Uint8Array(n), 32).length === 32
  */
 export function drawRandom(random: (n: number) => Uint8Array, n: number): Uint8Array {
   const out = random(n);

@@ -165,7 +165,7 @@ Examples:
         writeFileSync(outFile, `${JSON.stringify({ nonce: Buffer.from(nonce).toString('hex'), pcrs, evidence }, null, 2)}\n`);
       out.data({ ok: true, nonce, pcrs, evidence });
       out.line(
-        `quoted ${hashByName('sha256') && str(args, 'bank') ? str(args, 'bank') : 'sha256'} PCRs [${pcrs.join(',')}] with nonce ${Buffer.from(nonce).toString('hex')}`,
+        `quoted ${str(args, 'bank') ?? 'sha256'} PCRs [${pcrs.join(',')}] with nonce ${Buffer.from(nonce).toString('hex')}`,
       );
       for (const [i, v] of Object.entries(evidence.pcrs)) out.line(`  ${i.padStart(2)}: ${v}`);
       if (outFile) out.line(`evidence written to ${outFile}`);
@@ -241,4 +241,3 @@ Examples:
 
 /** Commands under `enigm attest`. */
 export const attestCommands: Command[] = [eventlogCmd, quoteCmd, verifyCmd];
-out.line(`quoted ${str(args, 'bank') ?? 'sha256'} PCRs [${pcrs.join(',')}] with nonce ${Buffer.from(nonce).toString('hex')}`);

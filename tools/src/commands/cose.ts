@@ -268,6 +268,7 @@ Examples:
       ...(reason ? { reason } : {}),
     });
     out.line(valid ? `valid: signature verifies (${file})` : `INVALID: ${reason?.code}: ${reason?.message}`);
+    if (!valid && s) out.line('(what follows is NOT authenticated)');
     if (s) {
       for (const l of headerLines('protected', s.protectedHeaders)) out.line(l);
       for (const l of headerLines('unprotected (not signed)', s.unprotectedHeaders)) out.line(l);
