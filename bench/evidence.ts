@@ -24,7 +24,11 @@ export async function benchEvidence(ms = 1000): Promise<BenchResult[]> {
   const signOnly = opsPerSecond(() => buildEvidence(fw, nonce, 'owner'), ms);
   const verifyOnly = opsPerSecond(() => appraiseKeyEvidence({ evidence: sample, nonce, identity, reference }), ms);
   // Baseline: raw Ed25519 sign + verify over the same number of bytes with cached KeyObjects.
-  const priv = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.alloc(32, 7)]), format: 'der', type: 'pkcs8' });
+  const priv = createPrivateKey({
+    key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.alloc(32, 7)]),
+    format: 'der',
+    type: 'pkcs8',
+  });
   const pub = createPublicKey(priv);
   const data = Buffer.alloc(sample.length, 1);
   const raw = opsPerSecond(() => nodeVerify(null, data, pub, nodeSign(null, data, priv)), ms);

@@ -40,7 +40,7 @@ interface Rig {
 function messageOf(frame: Uint8Array) {
   const ev = new FrameDecoder({ maxPayload: 65536 }).push(frame);
   const f = ev.find((e) => e.kind === 'frame');
-  if (!f || f.kind !== 'frame') throw new Error('no frame');
+  if (f?.kind !== 'frame') throw new Error('no frame');
   return decodeMessage(f.payload);
 }
 
