@@ -8,12 +8,14 @@ import { benchEvidence } from './evidence.ts';
 import { benchFraming } from './framing.ts';
 import type { BenchResult } from './harness.ts';
 import { benchRoundTrip } from './roundtrip.ts';
+import { benchAttestation } from './tpm.ts';
 
 const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   codec: () => benchCodec(),
   framing: () => benchFraming(),
   evidence: () => benchEvidence(),
   roundtrip: () => benchRoundTrip(),
+  tpm: () => benchAttestation(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

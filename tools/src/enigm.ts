@@ -7,13 +7,14 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type Command, EXIT, makeOutput, parseCommandArgs, UsageError } from './cli.ts';
+import { attestCommands } from './commands/attest.ts';
 import { cborCommands } from './commands/cbor.ts';
 import { coseCommands } from './commands/cose.ts';
 import { keyCommands } from './commands/key.ts';
 import { keySessionCommands } from './commands/key-session.ts';
 import { simCommands } from './commands/sim.ts';
 
-const COMMANDS: Command[] = [...simCommands, ...keyCommands, ...keySessionCommands, ...cborCommands, ...coseCommands];
+const COMMANDS: Command[] = [...simCommands, ...keyCommands, ...keySessionCommands, ...cborCommands, ...coseCommands, ...attestCommands];
 
 function usage(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));
