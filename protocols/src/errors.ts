@@ -67,6 +67,13 @@ export const PROTOCOL_ERROR_CODES = {
   SESSION_REPLAY: 'a session message whose counter is not above the last accepted one (replayed or reordered)',
   SESSION_INVALID: 'a session message that fails authentication, or names no open session; the session ends',
   SESSION_BINDING: "the Key's static key is not bound to its identity key by a valid signature",
+  FIRMWARE_MALFORMED: 'a firmware image or manifest that does not follow the image format',
+  FIRMWARE_UNTRUSTED_SIGNER: 'a manifest not signed by a trusted firmware-signing key',
+  FIRMWARE_BAD_SIGNATURE: 'a manifest whose signature does not verify',
+  FIRMWARE_WRONG_MODEL: 'an image built for another model',
+  FIRMWARE_DOWNGRADE: 'an image whose security counter is below the installed one',
+  FIRMWARE_DIGEST_MISMATCH: 'a payload whose SHA-256 differs from the manifest',
+  FIRMWARE_TOO_LARGE: 'an image larger than the slot',
 } as const;
 
 /** Symbolic code of a {@link ProtocolError}. */
