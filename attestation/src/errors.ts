@@ -26,6 +26,18 @@ export const ATTESTATION_ERROR_CODES = {
   ATTEST_MALFORMED: 'a TPMS_ATTEST, TPMT_PUBLIC or TPMT_SIGNATURE that does not parse',
   ATTEST_UNSUPPORTED: 'an algorithm or scheme the verifier does not implement',
   POLICY_INVALID: 'an appraisal policy or verifier input that is malformed',
+  EK_CERT_MISSING: 'the TPM has no EK certificate in the NV index for that EK type (or the index is empty)',
+  EK_CERT_MALFORMED: 'an EK or CA certificate that does not parse as X.509 (DER or PEM)',
+  EK_CERT_CHAIN: 'a certificate in the EK chain is not signed by its issuer, or an issuer is not a CA',
+  EK_CERT_UNTRUSTED: 'the EK certificate chain does not end at a configured manufacturer root',
+  EK_CERT_EXPIRED: 'a certificate in the EK chain is expired or not yet valid at the verification time',
+  EK_KEY_MISMATCH:
+    'the EK the TPM presented is not the key in its EK certificate, or not a restricted decryption key of the TCG template',
+  CREDENTIAL_AK_REFUSED:
+    'the AK is not a TPM-resident restricted signing key (fixedTPM, fixedParent, sensitiveDataOrigin, restricted, sign, noDA; not decrypt): no credential is made for it',
+  CREDENTIAL_ACTIVATION_FAILED:
+    'the TPM refused ActivateCredential: the credential is bound to another AK Name or EK, or the blob or secret was altered',
+  CREDENTIAL_SECRET_MISMATCH: 'the secret the attester recovered differs from the one the verifier encrypted to the EK',
 } as const;
 
 /** Symbolic code of an {@link AttestationError}. */

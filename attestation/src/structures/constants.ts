@@ -98,3 +98,21 @@ export const TPM_SU = { CLEAR: 0x0000, STATE: 0x0001 } as const;
 
 /** `TPM_CAP` capability selectors. */
 export const TPM_CAP = { ALGS: 0, HANDLES: 1, COMMANDS: 2, PCRS: 5, TPM_PROPERTIES: 6 } as const;
+
+/** `TPM_PT` properties read with `TPM_CAP_TPM_PROPERTIES` (TPM 2.0 Part 2 §6.13: `PT_FIXED` = 0x100). */
+export const TPM_PT = { NV_BUFFER_MAX: 0x100 + 44, HR_TRANSIENT_AVAIL: 0x200 + 7, HR_LOADED_AVAIL: 0x200 + 9 } as const;
+
+/** `TPM_SE` session types. */
+export const TPM_SE = { HMAC: 0x00, POLICY: 0x01, TRIAL: 0x03 } as const;
+
+/** `TPM_HT` handle types: the top byte of a handle. */
+export const TPM_HT = {
+  NV_INDEX: 0x01,
+  HMAC_SESSION: 0x02,
+  POLICY_SESSION: 0x03,
+  TRANSIENT: 0x80,
+  PERSISTENT: 0x81,
+} as const;
+
+/** NV indices of EK certificates (TCG EK Credential Profile 2.0 §2.2.1.4–5; 0x01C00016 is the P-384 one swtpm writes). */
+export const EK_CERT_NV_INDEX = { rsa2048: 0x01c00002, eccP256: 0x01c0000a, eccP384: 0x01c00016 } as const;

@@ -12,14 +12,32 @@ import { TpmReader, TpmWriter } from '../structures/marshal.ts';
 import { decodeResponseCode, describeResponseCode } from './rc.ts';
 import type { TpmTransport } from './transport.ts';
 
+/**
+ * An authorization by a started session (HMAC or policy) rather than a password. Unbound,
+ * unsalted policy sessions whose policy needs no authValue carry an empty HMAC.
+ */
+export interface SessionAuth {
+  /** The session handle from `StartAuthSession`. */
+  readonly session: number;
+  /** `nonceCaller` (default empty). */
+  readonly nonce?: Uint8Array;
+  /** `TPMA_SESSION` (default 0x01, continueSession: the caller flushes the session). */
+  readonly attributes?: number;
+  /** The session HMAC (default empty). */
+  readonly hmac?: Uint8Array;
+}
+
 /** One command to run. */
 export interface TpmCommand {
   /** `TPM_CC`. */
   readonly code: number;
   /** Handles in the handle area. */
   readonly handles?: readonly number[];
-  /** Passwords, one per handle needing authorization (the first `auth.length` handles); presence selects `TPM_ST_SESSIONS`. */
-  readonly auth?: readonly Uint8Array[];
+  /**
+   * Authorizations, one per handle needing it (the first `auth.length` handles): a password
+   * (`TPM_RS_PW`) or a {@link SessionAuth}; presence selects `TPM_ST_SESSIONS`.
+   */
+  readonly auth?: readonly (Uint8Array | SessionAuth)[];
   /** Marshalled parameters. */
   readonly params?: Uint8Array;
   /** How many handles the response carries (e.g. 1 for CreatePrimary, Load). */
@@ -58,7 +76,15 @@ export function marshalCommand(cmd: TpmCommand): Uint8Array {
   for (const h of cmd.handles ?? []) w.u32(h);
   if (sessions) {
     const area = new TpmWriter();
-    for (const pw of cmd.auth ?? []) area.u32(TPM_RH.PW).tpm2b(new Uint8Array()).u8(0).tpm2b(pw);
+    for (const a of cmd.auth ?? []) {
+      if (a instanceof Uint8Array) area.u32(TPM_RH.PW).tpm2b(new Uint8Array()).u8(0).tpm2b(a);
+      else
+        area
+          .u32(a.session)
+          .tpm2b(a.nonce ?? new Uint8Array())
+          .u8(a.attributes ?? 0x01)
+          .tpm2b(a.hmac ?? new Uint8Array());
+    }
     const a = area.finish();
     w.u32(a.length).bytes(a);
   }

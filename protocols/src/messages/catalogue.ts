@@ -137,6 +137,56 @@ export const HostsListResponse = defineRecord('hosts.list.response', {
   hosts: field(1, t.array(t.record(PairedHost), 16), false, 'paired hosts'),
 });
 
+/** Body of `fw.begin`: start (or resume) an update with its signed manifest. */
+export const FwBegin = defineRecord('fw.begin', {
+  manifest: field(1, t.bytes(64, 2048), false, 'signed manifest (COSE_Sign1)'),
+});
+
+/** Body of `fw.begin.response`: where to (re)start. */
+export const FwBeginResponse = defineRecord('fw.begin.response', {
+  offset: field(1, t.uint(), false, 'payload offset to send next (0, or where an interrupted upload stopped)'),
+  chunk: field(2, t.uint(65536), false, 'largest chunk payload the Key accepts in one fw.chunk'),
+  id: field(3, t.bytes(32, 32), false, 'update id: SHA-256 of the signed manifest (the resume key)'),
+});
+
+/** Body of `fw.chunk`. */
+export const FwChunk = defineRecord('fw.chunk', {
+  offset: field(1, t.uint(), false, 'payload offset of these bytes'),
+  data: field(2, t.bytes(1, 65536), false, 'payload bytes'),
+});
+
+/** Body of `fw.chunk.response`: cumulative acknowledgement. */
+export const FwChunkResponse = defineRecord('fw.chunk.response', {
+  offset: field(1, t.uint(), false, 'next payload offset the Key expects (everything before is stored)'),
+  accepted: field(2, t.bool(), false, 'false if the chunk was out of order and dropped: resend from offset'),
+});
+
+/** Empty bodies of the update control requests and responses. */
+export const FwEmpty = defineRecord('fw.empty', {});
+
+/** Body of `fw.confirm.response`. */
+export const FwConfirmResponse = defineRecord('fw.confirm.response', {
+  securityCounter: field(1, t.uint(), false, 'installed security counter after confirming'),
+});
+
+/** One slot in `fw.status.response`. */
+export const FwSlot = defineRecord('fw.slot', {
+  version: field(1, t.text(32), false, 'firmware version'),
+  securityCounter: field(2, t.uint(), false, 'security counter of the image'),
+  id: field(3, t.bytes(32, 32), false, 'update id (SHA-256 of the signed manifest)'),
+  state: field(4, t.text(16), false, 'running | uploading | ready | pending-test | old'),
+  offset: field(5, t.uint(), true, 'bytes stored so far (uploading)'),
+  size: field(6, t.uint(), false, 'payload size'),
+});
+
+/** Body of `fw.status.response`. */
+export const FwStatusResponse = defineRecord('fw.status.response', {
+  running: field(1, t.record(FwSlot), false, 'the running image'),
+  secondary: field(2, t.record(FwSlot), true, 'the other slot, if it holds an image or an upload'),
+  securityCounter: field(3, t.uint(), false, 'installed security counter'),
+  testing: field(4, t.bool(), false, 'the running image is on test and must be confirmed'),
+});
+
 /** Body of `error`: a request failed. Never a bare number: code, name and reason together. */
 export const ErrorResponse = defineRecord('error', {
   code: field(1, t.uint(0xffff), false, 'numeric error code (see the error table)'),
@@ -192,6 +242,21 @@ export const MESSAGES = {
   'attest.response': def(0x23, 'response', AttestResponse, 'evidence'),
   'hosts.list': def(0x24, 'request', HostsListRequest, 'list paired hosts (owner only)', 'hosts.list.response'),
   'hosts.list.response': def(0x25, 'response', HostsListResponse, 'paired hosts'),
+  'fw.begin': def(0x30, 'request', FwBegin, 'start or resume a firmware upload (session)', 'fw.begin.response'),
+  'fw.begin.response': def(0x31, 'response', FwBeginResponse, 'resume offset and chunk size'),
+  'fw.chunk': def(0x32, 'request', FwChunk, 'payload bytes at an offset (session; pipelined to the window)', 'fw.chunk.response'),
+  'fw.chunk.response': def(0x33, 'response', FwChunkResponse, 'cumulative acknowledgement'),
+  'fw.finish': def(0x34, 'request', FwEmpty, 'all bytes sent: check the digest (session)', 'fw.finish.response'),
+  'fw.finish.response': def(0x35, 'response', FwEmpty, 'image stored and verified'),
+  'fw.test': def(0x36, 'request', FwEmpty, 'reboot into the new image on test (session)', 'fw.test.response'),
+  'fw.test.response': def(0x37, 'response', FwEmpty, 'rebooting; sessions end'),
+  'fw.confirm': def(0x38, 'request', FwEmpty, 'keep the running test image (session)', 'fw.confirm.response'),
+  'fw.confirm.response': def(0x39, 'response', FwConfirmResponse, 'security counter advanced'),
+  'fw.revert': def(0x3a, 'request', FwEmpty, 'go back to the other image at the next boot, or cancel an upload (session)', 'fw.revert.response'),
+  'fw.revert.response': def(0x3b, 'response', FwEmpty, 'done'),
+  'fw.status': def(0x3c, 'request', FwEmpty, 'slots and update state (session)', 'fw.status.response'),
+  'fw.status.response': def(0x3d, 'response', FwStatusResponse, 'slots and update state'),
+  keepalive: def(0x82, 'event', FwEmpty, 'the Key is busy with a long operation (e.g. erasing); it has not gone silent'),
   error: def(0x7f, 'response', ErrorResponse, 'the request failed; carries code, name and reason'),
   'lifecycle.changed': def(0x81, 'event', LifecycleChanged, 'the lifecycle state changed'),
 } as const;
@@ -218,6 +283,13 @@ export const RESPONSE_OF = {
   pair: 'pair.response',
   attest: 'attest.response',
   'hosts.list': 'hosts.list.response',
+  'fw.begin': 'fw.begin.response',
+  'fw.chunk': 'fw.chunk.response',
+  'fw.finish': 'fw.finish.response',
+  'fw.test': 'fw.test.response',
+  'fw.confirm': 'fw.confirm.response',
+  'fw.revert': 'fw.revert.response',
+  'fw.status': 'fw.status.response',
 } as const satisfies Record<string, MessageName>;
 
 /** Wire type number → message name. */

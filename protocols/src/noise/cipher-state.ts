@@ -7,7 +7,6 @@
  */
 
 import { createCipheriv, createDecipheriv } from 'node:crypto';
-import { allocBytes } from '../bytes.ts';
 import { ProtocolError } from '../errors.ts';
 
 /** Length of a cipher key, bytes. */
@@ -33,6 +32,9 @@ const REKEY_NONCE = Buffer.from('00000000ffffffffffffffff', 'hex');
  * (this happens only inside a handshake). `n` = 2^64 − 1 is reserved: reaching it makes every
  * further encryption and decryption throw `NOISE_NONCE_EXHAUSTED`. A failed decryption does not
  * advance `n`.
+ *
+ * Results are plain `Uint8Array`s that may be views into a shared pool (as with `allocBytes`):
+ * use their `byteOffset`/`byteLength`, never their whole `.buffer`.
  *
  * @example
  * const a = new CipherState(key), b = new CipherState(key);
@@ -133,11 +135,13 @@ export class CipherState {
     cipher.setAAD(ad, { plaintextLength: len });
     const body = cipher.update(plaintext);
     cipher.final();
-    const out = allocBytes(len + TAGLEN);
+    // Node's pooled allocation (no zero-fill; every byte is written below) is the cheapest home
+    // for ciphertext ‖ tag; the result is a plain Uint8Array view of it.
+    const out = Buffer.allocUnsafe(len + TAGLEN);
     out.set(body);
     out.set(cipher.getAuthTag(), len);
     this.#advance();
-    return out;
+    return new Uint8Array(out.buffer, out.byteOffset, len + TAGLEN);
   }
 
   /**

@@ -27,6 +27,13 @@ export const COMMAND_ACCESS: Readonly<Record<RequestName, Access>> = {
   activate: { roles: ['owner', 'provisioning'] },
   attest: { roles: ALL_PAIRED },
   'hosts.list': { roles: ['owner'] },
+  'fw.begin': { roles: ALL_PAIRED },
+  'fw.chunk': { roles: ALL_PAIRED },
+  'fw.finish': { roles: ALL_PAIRED },
+  'fw.test': { roles: ALL_PAIRED },
+  'fw.confirm': { roles: ALL_PAIRED },
+  'fw.revert': { roles: ALL_PAIRED },
+  'fw.status': { roles: ALL_PAIRED },
 };
 
 /** Commands that manage sessions and are never carried inside one. */

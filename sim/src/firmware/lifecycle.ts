@@ -55,6 +55,8 @@ export function nextState(from: LifecycleState, event: LifecycleEvent): Lifecycl
 
 const ALL: readonly LifecycleState[] = ['factory', 'dormant', 'emergency', 'suspended', 'revoked', 'retired', 'updating'];
 
+const FW_STATES: readonly LifecycleState[] = ['factory', 'dormant', 'suspended', 'updating'];
+
 /** Which lifecycle states accept each request. `hello`, `ping` and `info` are always allowed. */
 export const COMMAND_STATES: Readonly<Record<RequestName, readonly LifecycleState[]>> = {
   hello: ALL,
@@ -68,6 +70,14 @@ export const COMMAND_STATES: Readonly<Record<RequestName, readonly LifecycleStat
   pair: ['factory', 'dormant', 'suspended', 'updating'],
   attest: ALL,
   'hosts.list': ['factory', 'dormant', 'emergency', 'suspended', 'revoked', 'updating'],
+  // Firmware updates: never during an emergency, never on a revoked or retired Key.
+  'fw.begin': FW_STATES,
+  'fw.chunk': FW_STATES,
+  'fw.finish': FW_STATES,
+  'fw.test': FW_STATES,
+  'fw.confirm': FW_STATES,
+  'fw.revert': FW_STATES,
+  'fw.status': ALL,
 };
 
 /** Whether `command` is allowed in `state`. */

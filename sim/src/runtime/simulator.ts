@@ -18,6 +18,7 @@ import { loadSecureElement } from '../firmware/secure-element.ts';
 import { createPtyPair, hasSocat, type PtyPair } from '../io/pty.ts';
 import { DeviceLink } from './device-link.ts';
 import { FileStorage } from './file-storage.ts';
+import { type LinkShape, ShapedPipe } from './link-shaper.ts';
 
 /** Options of {@link Simulator.start}. */
 export interface SimulatorOptions {
@@ -35,6 +36,8 @@ export interface SimulatorOptions {
   tcpHost?: string;
   /** Firmware configuration overrides for every Key. */
   firmware?: Partial<FirmwareConfig>;
+  /** Model the serial links as UARTs at this baud rate and latency (default: unshaped pty speed). */
+  link?: LinkShape;
 }
 
 /** Where one simulated Key can be reached. */
@@ -68,16 +71,19 @@ interface RunningKey {
   server?: Server;
   sockets: Set<Socket>;
   tcpAddress?: string;
+  pipes?: ShapedPipe[];
 }
 
 /** A running simulator. */
 export class Simulator {
   readonly stateDir: string;
   readonly #keys: RunningKey[] = [];
+  readonly #link: LinkShape | undefined;
   #stopped = false;
 
-  private constructor(stateDir: string) {
+  private constructor(stateDir: string, link?: LinkShape) {
     this.stateDir = stateDir;
+    this.#link = link;
   }
 
   /**
@@ -90,7 +96,7 @@ export class Simulator {
     const serial = options.serial ?? true;
     if (serial && !hasSocat())
       throw new Error('socat is required for serial ports (apt-get install socat), or pass serial: false');
-    const sim = new Simulator(resolve(options.stateDir ?? '.sim-state'));
+    const sim = new Simulator(resolve(options.stateDir ?? '.sim-state'), options.link);
     mkdirSync(sim.stateDir, { recursive: true });
     try {
       for (let i = 0; i < n; i++) {
@@ -147,6 +153,7 @@ export class Simulator {
     await Promise.all(
       this.#keys.map(async (k) => {
         k.serialLink?.close();
+        for (const p of k.pipes ?? []) p.close();
         for (const s of k.sockets) s.destroy();
         await Promise.all([
           k.server ? new Promise<void>((r) => k.server?.close(() => r())) : undefined,
@@ -163,11 +170,20 @@ export class Simulator {
     const port = new SerialPortStream({ binding: autoDetect(), path: key.pty.devicePath, baudRate: 115200 });
     await new Promise<void>((res, rej) => port.once('open', () => res()).once('error', rej));
     key.port = port;
-    const link = new DeviceLink(key.firmware, (b) => {
+    const toHost = (b: Uint8Array) => {
       if (port.isOpen) port.write(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-    });
+    };
+    // With a link shape, both directions cross a modelled UART; otherwise bytes pass at pty speed.
+    const out = this.#link ? new ShapedPipe(this.#link, toHost) : undefined;
+    const link = new DeviceLink(key.firmware, out ? (b) => out.push(b) : toHost);
+    const into = this.#link ? new ShapedPipe(this.#link, (b) => link.receive(b)) : undefined;
     key.serialLink = link;
-    port.on('data', (chunk: Buffer) => link.receive(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
+    key.pipes = [out, into].filter((p): p is ShapedPipe => p !== undefined);
+    port.on('data', (chunk: Buffer) => {
+      const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      if (into) into.push(bytes);
+      else link.receive(bytes);
+    });
     port.on('error', () => {});
   }
 
