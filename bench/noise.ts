@@ -12,6 +12,9 @@
  *   counter nonces and AD (ciphertext and tag kept apart, no copies), in the same run. Target
  *   ratio ≥ 0.8 at 1 KiB. MB/s counts plaintext bytes, 1 MB = 10^6 bytes.
  *
+ * Each pair is measured alternately in 5 rounds of ~200 ms and the best round of each is kept, so
+ * load from other processes on a shared machine affects both alike.
+ *
  * Run directly: `npx tsx bench/noise.ts` prints one JSON line per result.
  *
  * @module
@@ -22,6 +25,7 @@ import { type HandshakePatternName, HandshakeState, staticKeyFromPrivate } from 
 import { type BenchResult, opsPerSecond, result } from './harness.ts';
 
 const RUN_MS = 1000;
+const ROUNDS = 5;
 const PROLOGUE = new TextEncoder().encode('enigm bench');
 const AD = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
 
@@ -54,9 +58,18 @@ function dhFloor(dhCount: number): () => void {
   };
 }
 
-/** Runs `step` (processing `bytesPerStep` bytes) for about `ms`; returns MB/s. */
-function throughput(step: () => void, bytesPerStep: number, ms: number): number {
-  return (opsPerSecond(step, ms) * bytesPerStep) / 1e6;
+/**
+ * Measures `subject` and `baseline` alternately in `ROUNDS` short rounds and keeps the best
+ * ops/s of each, so load from other processes on a shared machine hits both alike.
+ */
+function bestOf(subject: () => unknown, baseline: () => unknown): [number, number] {
+  let a = 0;
+  let b = 0;
+  for (let i = 0; i < ROUNDS; i++) {
+    a = Math.max(a, opsPerSecond(subject, RUN_MS / ROUNDS));
+    b = Math.max(b, opsPerSecond(baseline, RUN_MS / ROUNDS));
+  }
+  return [a, b];
 }
 
 /** Raw node:crypto ChaCha20-Poly1305 encrypt + decrypt with a 64-bit counter nonce. */
@@ -92,8 +105,7 @@ export async function benchNoise(): Promise<BenchResult[]> {
     ['XX', 6],
     ['IK', 8],
   ] as const) {
-    const value = opsPerSecond(() => handshake(pattern, iS, rS), RUN_MS);
-    const baseline = opsPerSecond(dhFloor(dhs), RUN_MS);
+    const [value, baseline] = bestOf(() => handshake(pattern, iS, rS), dhFloor(dhs));
     results.push(result(`noise.handshake.${pattern}`, value, 'hs/s', baseline));
   }
 
@@ -110,16 +122,14 @@ export async function benchNoise(): Promise<BenchResult[]> {
     [16384, '16KiB', undefined],
   ] as const) {
     const plaintext = new Uint8Array(randomBytes(size));
-    const noise = throughput(
+    const [noise, raw] = bestOf(
       () => {
         const pt = receive.decryptWithAd(AD, send.encryptWithAd(AD, plaintext));
         if (pt.length !== size) throw new Error('noise round trip failed');
       },
-      size,
-      RUN_MS,
+      rawRoundTrip(key, plaintext),
     );
-    const raw = throughput(rawRoundTrip(key, plaintext), size, RUN_MS);
-    results.push(result(`noise.transport.${label}`, noise, 'MB/s', raw, target));
+    results.push(result(`noise.transport.${label}`, (noise * size) / 1e6, 'MB/s', (raw * size) / 1e6, target));
   }
   return results;
 }

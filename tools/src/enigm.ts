@@ -10,11 +10,13 @@ import { type Command, EXIT, makeOutput, parseCommandArgs, UsageError } from './
 import { attestCommands } from './commands/attest.ts';
 import { cborCommands } from './commands/cbor.ts';
 import { coseCommands } from './commands/cose.ts';
+import { fwImageCommands } from './commands/fw.ts';
+import { fwFlashCommands } from './commands/fw-flash.ts';
 import { keyCommands } from './commands/key.ts';
 import { keySessionCommands } from './commands/key-session.ts';
 import { simCommands } from './commands/sim.ts';
 
-const COMMANDS: Command[] = [...simCommands, ...keyCommands, ...keySessionCommands, ...cborCommands, ...coseCommands, ...attestCommands];
+const COMMANDS: Command[] = [...simCommands, ...keyCommands, ...keySessionCommands, ...fwImageCommands, ...fwFlashCommands, ...cborCommands, ...coseCommands, ...attestCommands];
 
 function usage(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

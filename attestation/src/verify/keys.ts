@@ -30,17 +30,27 @@ export const AK_REQUIRED = A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | 
 
 const b64u = (b: Uint8Array) => Buffer.from(b).toString('base64url');
 
-function keyObject(p: TpmPublic): KeyObject {
+const CURVES: Readonly<Record<number, { crv: string; size: number }>> = {
+  [TPM_ECC.NIST_P256]: { crv: 'P-256', size: 32 },
+  [TPM_ECC.NIST_P384]: { crv: 'P-384', size: 48 },
+};
+
+/**
+ * The node:crypto public key of an RSA or ECC (P-256, P-384) `TPMT_PUBLIC`, e.g. to compare an
+ * EK with the SubjectPublicKeyInfo of its certificate.
+ * @throws {@link AttestationError} `ATTEST_UNSUPPORTED` for another curve; node:crypto errors for an invalid key
+ */
+export function tpmPublicKey(p: TpmPublic): KeyObject {
   if (p.type === TPM_ALG.RSA) {
     const e = Buffer.alloc(4);
     e.writeUInt32BE(p.exponent === 0 ? 65537 : p.exponent);
     const exp = e.subarray(e.findIndex((x) => x !== 0));
     return createPublicKey({ key: { kty: 'RSA', n: b64u(p.modulus), e: b64u(exp) }, format: 'jwk' });
   }
-  if (p.curve !== TPM_ECC.NIST_P256)
-    throw new AttestationError('ATTEST_UNSUPPORTED', `ECC curve 0x${p.curve.toString(16)} is not supported`);
-  const pad = (v: Uint8Array) => Buffer.concat([Buffer.alloc(Math.max(0, 32 - v.length)), v]);
-  return createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: b64u(pad(p.x)), y: b64u(pad(p.y)) }, format: 'jwk' });
+  const c = CURVES[p.curve];
+  if (!c) throw new AttestationError('ATTEST_UNSUPPORTED', `ECC curve 0x${p.curve.toString(16)} is not supported`);
+  const pad = (v: Uint8Array) => Buffer.concat([Buffer.alloc(Math.max(0, c.size - v.length)), v]);
+  return createPublicKey({ key: { kty: 'EC', crv: c.crv, x: b64u(pad(p.x)), y: b64u(pad(p.y)) }, format: 'jwk' });
 }
 
 /**
@@ -82,7 +92,9 @@ function prepareUncached(publicArea: Uint8Array): PreparedAk {
   const signHash = requireHash(p.scheme.hash);
   let key: KeyObject;
   try {
-    key = keyObject(p);
+    if (p.type === TPM_ALG.ECC && p.curve !== TPM_ECC.NIST_P256)
+      throw new AttestationError('ATTEST_UNSUPPORTED', `ECC curve 0x${p.curve.toString(16)} is not supported for an AK`);
+    key = tpmPublicKey(p);
   } catch (e) {
     if (e instanceof AttestationError) throw e;
     throw new AttestationError('ATTEST_MALFORMED', `AK public key is invalid: ${(e as Error).message}`, { cause: e });

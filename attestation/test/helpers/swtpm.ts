@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createLocalCa, type LocalCa, manufactureSwtpm, spawnSwtpm } from '../../src/lab/swtpm-lab.ts';
 
 /** Whether the swtpm binary runs. */
 export function hasSwtpm(): boolean {
@@ -113,6 +114,38 @@ export async function startSwtpm(): Promise<Swtpm> {
         process.kill(pid, 'SIGTERM');
         await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
       }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A swtpm manufactured by swtpm_setup with EK certificates from a fresh local CA. */
+export interface ManufacturedSwtpm extends Swtpm {
+  /** `swtpm:host=H,port=P`. */
+  readonly spec: string;
+  /** The local CA's directory, root and intermediate certificate paths (PEM). */
+  readonly ca: LocalCa;
+}
+
+/**
+ * Creates a local CA in a temp dir, manufactures one swtpm state with it (RSA + ECC EKs, EK and
+ * platform certificates, NV locked) and starts swtpm on free ports. stop() kills it and removes
+ * the temp dir.
+ */
+export async function startManufacturedSwtpm(): Promise<ManufacturedSwtpm> {
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-swtpm-ek-'));
+  const ca = createLocalCa(join(dir, 'ca'));
+  await manufactureSwtpm(ca, join(dir, 'state'));
+  const p = await spawnSwtpm(join(dir, 'state'));
+  return {
+    host: p.host,
+    port: p.port,
+    ctrlPort: p.ctrlPort,
+    pid: p.pid,
+    spec: p.spec,
+    ca,
+    async stop() {
+      await p.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -20,12 +20,14 @@ const fromHex = (s: string, what: string, len?: number) => {
   return new Uint8Array(Buffer.from(s, 'hex'));
 };
 
-const SESSION_HELP = `  --host-key F    this host's static key (PEM; default $ENIGM_HOME/host-key.pem, created if missing)
+/** Help text of the session options. */
+export const SESSION_HELP = `  --host-key F    this host's static key (PEM; default $ENIGM_HOME/host-key.pem, created if missing)
   --known F       known-Keys file (default $ENIGM_HOME/known-keys.json)`;
-const sessionOptions = { ...portOptions, 'host-key': { type: 'string' }, known: { type: 'string' } } as const;
+/** Session options. */
+export const sessionOptions = { ...portOptions, 'host-key': { type: 'string' }, known: { type: 'string' } } as const;
 
 /** Opens an IK session with a Key this host has paired with. */
-async function openKnownSession(args: ParsedArgs): Promise<{ client: KeyClient; session: SecureSession; role?: HostRole }> {
+export async function openKnownSession(args: ParsedArgs): Promise<{ client: KeyClient; session: SecureSession; role?: HostRole }> {
   const client = await connect(args);
   try {
     const info = await client.info();

@@ -1,0 +1,87 @@
+/**
+ * The lab rig on real swtpm processes: two manufactured swtpms (EK certificates from one local
+ * CA) enroll and quote as affirming; a plain swtpm without an EK certificate fails at the EK
+ * step (EK_CERT_MISSING) and makes the run not ok; every started swtpm is gone afterwards; the
+ * signed report verifies as COSE_Sign1 over its CBOR form.
+ */
+import test from 'ava';
+import { decode } from '../../protocols/src/cbor/index.ts';
+import { verifySign1 } from '../../protocols/src/cose/index.ts';
+import { ed25519Generate } from '../../protocols/src/crypto/index.ts';
+import { formatRigTable, type RigReport, runRig, signRigReport } from '../src/rig.ts';
+import { type Swtpm, startSwtpm, swtpmMode } from './helpers/swtpm.ts';
+
+const mode = swtpmMode();
+const tpmTest = mode === 'skip' ? test.serial.skip : test.serial;
+let plain: Swtpm | undefined;
+
+test.before(async () => {
+  if (mode === 'fail') throw new Error('CI=true but swtpm is not installed');
+  if (mode === 'run') plain = await startSwtpm();
+});
+
+test.after.always(async () => {
+  await plain?.stop();
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+tpmTest('rig --swtpm 2 plus a TPM without EK certificate: two affirming, one EK_CERT_MISSING, all stopped', async (t) => {
+  const spec = `swtpm:host=${plain!.host},port=${plain!.port}`;
+  const report: RigReport = await runRig({ swtpm: 2, tpms: [spec], pcrs: [0, 7] });
+  t.is(report.tpms.length, 3);
+  const made = report.tpms.filter((x) => x.manufactured);
+  t.is(made.length, 2);
+  for (const m of made) {
+    t.true(m.ekCert.ok, m.ekCert.reason);
+    t.is(m.ekCert.model, 'swtpm');
+    t.true(m.enrolled.ok, m.enrolled.reason);
+    t.is(m.quote.status, 'affirming', JSON.stringify(m.checks));
+    t.is(m.checks?.find((c) => c.name === 'ak-identity')?.status, 'affirming');
+  }
+  t.not(made[0]!.ekCert.fingerprint, made[1]!.ekCert.fingerprint);
+  const ext = report.tpms.find((x) => !x.manufactured)!;
+  t.is(ext.ekCert.code, 'EK_CERT_MISSING');
+  t.is(ext.quote.status, 'error');
+  t.false(report.ok);
+  const table = formatRigTable(report);
+  t.regex(table[0]!, /TPM\s+EK cert\s+enrolled\s+quote\s+worst check/);
+  t.regex(table.join('\n'), /EK_CERT_MISSING/);
+  // every swtpm the rig started is gone
+  for (const m of made) {
+    const port = Number(/port=(\d+)/.exec(m.tpm)![1]);
+    t.false(await canConnect(port), `swtpm on ${port} still accepts`);
+  }
+  t.true(alive(plain!.pid), 'the swtpm the rig did not start is left running');
+
+  const { seed, publicKey } = ed25519Generate();
+  const signed = signRigReport(report, seed);
+  const s = verifySign1(signed, publicKey);
+  const payload = decode(s.payload!) as Map<string, unknown>;
+  t.is(payload.get('version'), 1);
+  t.is(payload.get('ok'), false);
+});
+
+async function canConnect(port: number): Promise<boolean> {
+  const { connect } = await import('node:net');
+  return new Promise((resolve) => {
+    const sock = connect({ host: '127.0.0.1', port });
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
+}
+
+test('rig arguments: swtpm out of range or nothing to do is a RangeError', async (t) => {
+  await t.throwsAsync(runRig({ swtpm: 17 }), { instanceOf: RangeError });
+  await t.throwsAsync(runRig({}), { instanceOf: RangeError });
+});
