@@ -16,7 +16,16 @@ import { keyCommands } from './commands/key.ts';
 import { keySessionCommands } from './commands/key-session.ts';
 import { simCommands } from './commands/sim.ts';
 
-const COMMANDS: Command[] = [...simCommands, ...keyCommands, ...keySessionCommands, ...fwImageCommands, ...fwFlashCommands, ...cborCommands, ...coseCommands, ...attestCommands];
+const COMMANDS: Command[] = [
+  ...simCommands,
+  ...keyCommands,
+  ...keySessionCommands,
+  ...fwImageCommands,
+  ...fwFlashCommands,
+  ...cborCommands,
+  ...coseCommands,
+  ...attestCommands,
+];
 
 function usage(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

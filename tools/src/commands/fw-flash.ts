@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { KeyClient } from '../../../key-firmware-host/src/client/key-client.ts';
-import { uploadPayload, type UploadProgress } from '../../../key-firmware-host/src/flash/upload.ts';
+import { type UploadProgress, uploadPayload } from '../../../key-firmware-host/src/flash/upload.ts';
 import type { SecureSession } from '../../../key-firmware-host/src/session/secure-session.ts';
 import { manifestId, parseImage } from '../../../protocols/src/firmware/index.ts';
 import type { BodyOf } from '../../../protocols/src/messages/index.ts';
@@ -26,7 +26,13 @@ function progressPrinter(out: Output): (p: UploadProgress) => void {
       const decile = Math.floor(frac * 20);
       if (decile !== lastDecile) {
         lastDecile = decile;
-        out.data({ event: 'progress', acked: p.acked, total: p.total, bytesPerSecond: Math.round(p.bytesPerSecond), etaSeconds: p.etaSeconds });
+        out.data({
+          event: 'progress',
+          acked: p.acked,
+          total: p.total,
+          bytesPerSecond: Math.round(p.bytesPerSecond),
+          etaSeconds: p.etaSeconds,
+        });
       }
     } else if (tty) {
       const width = 30;
@@ -96,7 +102,8 @@ ${SESSION_HELP}
   positionals: true,
   async run(args, out) {
     if (args.positionals.length !== 1) throw new UsageError('give exactly one IMAGE');
-    if (args.values['test-only'] && args.values['upload-only']) throw new UsageError('--test-only and --upload-only exclude each other');
+    if (args.values['test-only'] && args.values['upload-only'])
+      throw new UsageError('--test-only and --upload-only exclude each other');
     const file = args.positionals[0] as string;
     let image: ReturnType<typeof parseImage>;
     try {
@@ -106,7 +113,9 @@ ${SESSION_HELP}
     }
     const id = hex(manifestId(image.signedManifest));
     const m = image.manifest;
-    out.line(`image ${file}: ${m.model} ${m.version} (security counter ${m.securityCounter}, ${m.payloadSize} B, id ${id.slice(0, 16)}…)`);
+    out.line(
+      `image ${file}: ${m.model} ${m.version} (security counter ${m.securityCounter}, ${m.payloadSize} B, id ${id.slice(0, 16)}…)`,
+    );
     const step = (name: string) => {
       out.data({ event: 'step', step: name });
       out.line(`${name}…`);
@@ -119,8 +128,17 @@ ${SESSION_HELP}
       return r;
     });
     const rate = (up.bytes / (up.ms / 1000) / 1024).toFixed(1);
-    out.data({ event: 'uploaded', bytes: up.bytes, resumedFrom: up.resumedFrom, ms: Math.round(up.ms), chunk: up.chunk, resent: up.resent });
-    out.line(`uploaded ${up.bytes} B${up.resumedFrom ? ` (resumed at ${up.resumedFrom})` : ''} in ${(up.ms / 1000).toFixed(2)} s (${rate} KiB/s)`);
+    out.data({
+      event: 'uploaded',
+      bytes: up.bytes,
+      resumedFrom: up.resumedFrom,
+      ms: Math.round(up.ms),
+      chunk: up.chunk,
+      resent: up.resent,
+    });
+    out.line(
+      `uploaded ${up.bytes} B${up.resumedFrom ? ` (resumed at ${up.resumedFrom})` : ''} in ${(up.ms / 1000).toFixed(2)} s (${rate} KiB/s)`,
+    );
     if (args.values['upload-only']) {
       out.data({ ok: true, done: 'upload', id });
       return EXIT.ok;
@@ -132,7 +150,9 @@ ${SESSION_HELP}
     try {
       const st = await session.request('fw.status', {});
       if (hex(st.running.id) !== id || !st.testing)
-        throw new Error(`health check failed: the Key runs ${st.running.version} (${hex(st.running.id).slice(0, 16)}…), testing=${st.testing}`);
+        throw new Error(
+          `health check failed: the Key runs ${st.running.version} (${hex(st.running.id).slice(0, 16)}…), testing=${st.testing}`,
+        );
       out.line(`health: running ${st.running.version} on test`);
       if (args.values['test-only']) {
         await session.close();
@@ -155,7 +175,9 @@ ${SESSION_HELP}
 function printStatus(out: Output, st: BodyOf<'fw.status.response'>): void {
   out.data({ ok: true, status: st });
   const slot = (name: string, s: BodyOf<'fw.status.response'>['running']) =>
-    out.line(`${name.padEnd(9)} ${s.version.padEnd(10)} counter ${String(s.securityCounter).padEnd(4)} ${s.state}${s.offset !== undefined ? ` (${s.offset}/${s.size} B)` : ''}  id ${hex(s.id).slice(0, 16)}…`);
+    out.line(
+      `${name.padEnd(9)} ${s.version.padEnd(10)} counter ${String(s.securityCounter).padEnd(4)} ${s.state}${s.offset !== undefined ? ` (${s.offset}/${s.size} B)` : ''}  id ${hex(s.id).slice(0, 16)}…`,
+    );
   slot('running', st.running);
   if (st.secondary) slot('secondary', st.secondary);
   out.line(`security counter ${st.securityCounter}${st.testing ? '; running image is ON TEST (confirm or it reverts)' : ''}`);
@@ -186,7 +208,19 @@ const simple = (name: 'status' | 'confirm' | 'revert', summary: string, help: st
 /** Firmware update commands. */
 export const fwFlashCommands: Command[] = [
   flashCmd,
-  simple('status', "show a Key's firmware slots and update state", "Shows the running image, the other slot (an upload in progress, a new image, or the previous one), the installed security counter and whether the running image is on test."),
-  simple('confirm', 'keep the running test image', 'Confirms the image the Key test-booted: it stays, and the security counter advances to its value.'),
-  simple('revert', 'go back to the previous image', 'Makes the Key boot the other image at its next boot (a test image not yet confirmed), or cancels an upload in progress.'),
+  simple(
+    'status',
+    "show a Key's firmware slots and update state",
+    'Shows the running image, the other slot (an upload in progress, a new image, or the previous one), the installed security counter and whether the running image is on test.',
+  ),
+  simple(
+    'confirm',
+    'keep the running test image',
+    'Confirms the image the Key test-booted: it stays, and the security counter advances to its value.',
+  ),
+  simple(
+    'revert',
+    'go back to the previous image',
+    'Makes the Key boot the other image at its next boot (a test image not yet confirmed), or cancels an upload in progress.',
+  ),
 ];

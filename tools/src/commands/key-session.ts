@@ -27,7 +27,9 @@ export const SESSION_HELP = `  --host-key F    this host's static key (PEM; defa
 export const sessionOptions = { ...portOptions, 'host-key': { type: 'string' }, known: { type: 'string' } } as const;
 
 /** Opens an IK session with a Key this host has paired with. */
-export async function openKnownSession(args: ParsedArgs): Promise<{ client: KeyClient; session: SecureSession; role?: HostRole }> {
+export async function openKnownSession(
+  args: ParsedArgs,
+): Promise<{ client: KeyClient; session: SecureSession; role?: HostRole }> {
   const client = await connect(args);
   try {
     const info = await client.info();
