@@ -2,10 +2,13 @@
  * Attestation benchmarks: pure appraisals per second of a quote plus a ~100-event log replay
  * (ECDSA P-256 and RSA-2048 AKs; everything parsed from bytes on every appraisal), against the
  * baseline of one `tpm2_checkquote` process per quote (quote signature/nonce/PCR-digest only,
- * no event log). Design target: ≥ 2000 appraisals/s per core.
+ * no event log). Design target: ≥ 2000 appraisals/s per core. Also the verifier's cost per
+ * enrollment: software MakeCredential to an RSA-2048 EK (RSA-OAEP + 2 KDFa + AES-CFB + HMAC),
+ * against one offline `tpm2_makecredential -T none` process per credential.
  * @module
  */
 import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +19,11 @@ import { parseEventLog } from '../attestation/src/eventlog/parse.ts';
 import { replayEventLog } from '../attestation/src/eventlog/replay.ts';
 import { ALG_SHA256, toHex } from '../attestation/src/hash.ts';
 import { qualificationArg, toCheckquoteFiles } from '../attestation/src/interop/tpm2-tools.ts';
+import { TpmWriter } from '../attestation/src/structures/marshal.ts';
+import { marshalPublic, type RsaPublic } from '../attestation/src/structures/public.ts';
+import { ekTemplate } from '../attestation/src/tpm/templates.ts';
 import { appraise } from '../attestation/src/verify/appraise.ts';
+import { makeCredential } from '../attestation/src/verify/credential.ts';
 import { type BenchResult, opsPerSecond, result } from './harness.ts';
 
 /** Appraisals per second the design asks for, per core. */
@@ -69,6 +76,44 @@ function checkquoteRate(evidence: ReturnType<typeof makeSoftwareQuote>, nonce: U
   }
 }
 
+/** A software RSA-2048 EK public area of template L-1 (the modulus of a fresh node:crypto key). */
+function softwareEk(): RsaPublic {
+  const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const n = Buffer.from(publicKey.export({ format: 'jwk' }).n as string, 'base64url');
+  return { ...(ekTemplate('rsa') as RsaPublic), modulus: new Uint8Array(n) };
+}
+
+/** Rate of offline `tpm2_makecredential -T none` runs (sequential processes), or undefined if absent. */
+function makecredentialRate(ek: RsaPublic, akName: Uint8Array, runs = 5): number | undefined {
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-bench-'));
+  try {
+    writeFileSync(join(dir, 'ek.pub'), new TpmWriter().tpm2b(marshalPublic(ek)).finish());
+    writeFileSync(join(dir, 'secret'), randomBytes(32));
+    const args = [
+      '-T',
+      'none',
+      '-u',
+      join(dir, 'ek.pub'),
+      '-s',
+      join(dir, 'secret'),
+      '-n',
+      toHex(akName),
+      '-o',
+      join(dir, 'cred'),
+    ];
+    try {
+      execFileSync('tpm2_makecredential', args, { stdio: 'ignore' });
+    } catch {
+      return undefined;
+    }
+    const start = performance.now();
+    for (let i = 0; i < runs; i++) execFileSync('tpm2_makecredential', args, { stdio: 'ignore' });
+    return runs / ((performance.now() - start) / 1000);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Runs the attestation benchmarks. */
 export async function benchAttestation(): Promise<BenchResult[]> {
   const log = bootLog();
@@ -88,6 +133,11 @@ export async function benchAttestation(): Promise<BenchResult[]> {
     const baseline = checkquoteRate(makeSoftwareQuote(ak, { nonce, pcrs: seven }), nonce);
     out.push(result(`attestation.appraise-${kind}-104-events`, rate, 'appraisals/s', baseline));
   }
+  const ek = softwareEk();
+  const ak = makeSoftwareAk('ecc');
+  const secret = randomBytes(32);
+  const rate = opsPerSecond(() => makeCredential({ ek, akPublic: ak.publicArea, secret }), 1000);
+  out.push(result('attestation.make-credential-rsa2048', rate, 'credentials/s', makecredentialRate(ek, ak.name)));
   return out;
 }
 

@@ -62,7 +62,7 @@ export interface RigTpmResult {
   readonly enrolled: RigStep & { akName?: string };
   /** Appraisal status of the quote, or `error` when no quote was appraised. */
   readonly quote: { status: Status | 'error'; reason: string };
-  /** The worst check of the appraisal (first among equals). */
+  /** The worst check of the appraisal (first among equals); `quote.reason` names it unless all passed. */
   readonly worst?: Check;
   readonly checks?: readonly Check[];
   readonly durationMs: number;
@@ -140,13 +140,13 @@ async function runOne(spec: string, manufactured: boolean, store: EkTrustStore, 
       const r = appraise({ evidence, expect: { nonce, bank: ALG_SHA256, pcrs }, policy });
       let worst: Check | undefined;
       for (const c of r.checks) if (!worst || RANK[c.status] > RANK[worst.status]) worst = c;
-      return done({
-        ekCert,
-        enrolled,
-        quote: { status: overallStatus(r.checks), reason: worst ? `${worst.name}: ${worst.reason}` : '' },
-        ...(worst ? { worst } : {}),
-        checks: r.checks,
-      });
+      const status = overallStatus(r.checks);
+      const applied = r.checks.filter((c) => c.status !== 'none').length;
+      const reason =
+        worst && RANK[worst.status] > RANK.affirming
+          ? `${worst.name}: ${worst.reason}`
+          : `${applied} checks affirming, ${r.checks.length - applied} not applicable`;
+      return done({ ekCert, enrolled, quote: { status, reason }, ...(worst ? { worst } : {}), checks: r.checks });
     } catch (e) {
       return done({ ekCert, enrolled, quote: { status: 'error', reason: step(e).reason } });
     }
@@ -218,20 +218,14 @@ export async function runRig(options: RigOptions): Promise<RigReport> {
   }
 }
 
-/** The report as a text table: TPM, EK cert, enrolled, quote status, worst check and its reason. */
+/** The report as a text table: TPM, EK cert, enrolled, quote status, and the worst check's reason (or the failed step's). */
 export function formatRigTable(report: RigReport): string[] {
   const rows = report.tpms.map((t) => [
     t.tpm,
     t.ekCert.ok ? 'ok' : (t.ekCert.code ?? 'failed'),
     t.enrolled.ok ? 'yes' : (t.enrolled.code ?? 'no'),
     t.quote.status,
-    t.worst
-      ? `${t.worst.name}: ${t.worst.reason}`
-      : t.ekCert.ok
-        ? t.enrolled.ok
-          ? t.quote.reason
-          : t.enrolled.reason
-        : t.ekCert.reason,
+    t.ekCert.ok ? (t.enrolled.ok ? t.quote.reason : t.enrolled.reason) : t.ekCert.reason,
   ]);
   const head = ['TPM', 'EK cert', 'enrolled', 'quote', 'worst check'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

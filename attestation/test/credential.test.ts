@@ -4,11 +4,16 @@
  * swtpm; the TPM recovers the secret only for the AK the credential names and an unaltered blob;
  * AKs that are not TPM-resident restricted signing keys are refused before anything is made.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
 import { AttestationError } from '../src/errors.ts';
-import { ALG_SHA256, hashById } from '../src/hash.ts';
+import { ALG_SHA256, hashById, toHex } from '../src/hash.ts';
 import { TPMA_OBJECT as A, TPM_HT, TPM_RH } from '../src/structures/constants.ts';
+import { TpmReader, TpmWriter } from '../src/structures/marshal.ts';
 import { marshalPublic, parsePublic } from '../src/structures/public.ts';
 import { activateCredential } from '../src/tpm/activate.ts';
 import { listHandles } from '../src/tpm/capability.ts';
@@ -108,4 +113,32 @@ tpmTest('AKs without restricted, fixedTPM or noDA, or with decrypt, are refused 
     code: 'EK_KEY_MISMATCH',
   });
   t.throws(() => makeCredential({ ek: ek.public, akPublic: ak.publicArea, secret: randomBytes(33) }), { instanceOf: RangeError });
+});
+
+tpmTest('interop: a tpm2_makecredential (tpm2-tools, offline) credential activates here', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-makecred-'));
+  try {
+    const secret = randomBytes(32);
+    writeFileSync(join(dir, 'ek.pub'), new TpmWriter().tpm2b(ek.publicArea).finish());
+    writeFileSync(join(dir, 'secret.bin'), secret);
+    execFileSync(
+      'tpm2_makecredential',
+      ['-T', 'none', '-u', join(dir, 'ek.pub'), '-s', join(dir, 'secret.bin'), '-n', toHex(ak.name), '-o', join(dir, 'cred.out')],
+      { stdio: 'pipe' },
+    );
+    // tpm2-tools credential file: magic 0xBADCC0DE, version 1, TPM2B_ID_OBJECT, TPM2B_ENCRYPTED_SECRET
+    const r = new TpmReader(new Uint8Array(readFileSync(join(dir, 'cred.out'))), 'credential file');
+    t.is(r.u32('magic'), 0xbadcc0de);
+    t.is(r.u32('version'), 1);
+    const credentialBlob = new Uint8Array(r.tpm2b('TPM2B_ID_OBJECT'));
+    const encryptedSecret = new Uint8Array(r.tpm2b('TPM2B_ENCRYPTED_SECRET'));
+    r.end();
+    t.deepEqual(Buffer.from(await activate({ credentialBlob, encryptedSecret })), secret);
+    // same shape as ours: outer HMAC TPM2B (32) then encIdentity (2 + 32)
+    const ours = makeCredential({ ek: ek.public, akPublic: ak.publicArea, secret });
+    t.is(ours.credentialBlob.length, credentialBlob.length);
+    t.is(ours.encryptedSecret.length, encryptedSecret.length);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -1,5 +1,5 @@
 /**
- * `enigm attest eventlog|quote|verify` run in-process through the CLI plumbing
+ * `enigm attest eventlog|quote|verify|enroll|rig` run in-process through the CLI plumbing
  * (parseCommandArgs + makeOutput, stdout captured): text and --json output, exit codes 0/1/2,
  * --help, on real TCG event logs and a private swtpm.
  */
@@ -7,7 +7,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { type Swtpm, startSwtpm, swtpmMode } from '../../attestation/test/helpers/swtpm.ts';
+import {
+  type ManufacturedSwtpm,
+  type Swtpm,
+  startManufacturedSwtpm,
+  startSwtpm,
+  swtpmMode,
+} from '../../attestation/test/helpers/swtpm.ts';
+import { decode } from '../../protocols/src/cbor/index.ts';
+import { verifySign1 } from '../../protocols/src/cose/index.ts';
+import { ed25519Generate, ed25519PrivateKeyToPem } from '../../protocols/src/crypto/index.ts';
 import { EXIT, makeOutput, parseCommandArgs, UsageError } from '../src/cli.ts';
 import { attestCommands } from '../src/commands/attest.ts';
 
@@ -49,16 +58,18 @@ const LOGS = join(process.cwd(), '..', 'shared', 'testdata', 'eventlogs');
 const mode = swtpmMode();
 const tpmTest = mode === 'skip' ? test.serial.skip : test.serial;
 let sw: Swtpm | undefined;
+let ek: ManufacturedSwtpm | undefined;
 let dir = '';
 
 test.before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'enigm-cli-attest-'));
   if (mode === 'fail') throw new Error('CI=true but swtpm is not installed');
-  if (mode === 'run') sw = await startSwtpm();
+  if (mode === 'run') [sw, ek] = await Promise.all([startSwtpm(), startManufacturedSwtpm()]);
 });
 
 test.after.always(async () => {
   await sw?.stop();
+  await ek?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -134,4 +145,86 @@ test.serial('attest quote: usage errors exit 2', async (t) => {
   t.is((await attest('quote', '--tpm', 'usb:1')).code, 2);
   t.is((await attest('quote', '--tpm', 'swtpm:port=1', '--pcrs', '0,99')).code, 2);
   t.is((await attest('verify')).code, 2);
+});
+
+tpmTest('attest enroll, then quote with the enrolled AK and verify --enrollment: affirming; bad roots exit 1', async (t) => {
+  const spec = ek!.spec;
+  const akFile = join(dir, 'enrolled-ak.json');
+  const enr = join(dir, 'enrollment.json');
+  const e = await attest(
+    'enroll',
+    '--tpm',
+    spec,
+    '--roots',
+    ek!.ca.rootCert,
+    '--intermediates',
+    ek!.ca.issuerCert,
+    '--ak-file',
+    akFile,
+    '--out',
+    enr,
+    '--json',
+  );
+  t.is(e.code, 0, e.stdout);
+  const record = JSON.parse(e.stdout).record;
+  t.regex(record.akName, /^000b/);
+  t.deepEqual(JSON.parse(readFileSync(enr, 'utf8')), record);
+  const evFile = join(dir, 'enrolled-ev.json');
+  t.is((await attest('quote', '--tpm', spec, '--pcrs', '0,7', '--ak-file', akFile, '--out', evFile)).code, 0);
+  const v = await attest('verify', '--evidence', evFile, '--enrollment', enr, '--json');
+  t.is(v.code, 0);
+  const vj = JSON.parse(v.stdout);
+  t.is(vj.status, 'affirming', v.stdout);
+  t.is(vj.akName, record.akName);
+  const text = await attest('enroll', '--tpm', spec, '--roots', ek!.ca.rootCert, '--intermediates', ek!.ca.issuerCert);
+  t.regex(text.stdout, /enrolled: AK 000b/);
+  // the root alone cannot reach the EK certificate's issuer: EK_CERT_UNTRUSTED, exit 1
+  t.is((await attest('enroll', '--tpm', spec, '--roots', ek!.ca.rootCert)).code, 1);
+  t.is((await attest('enroll', '--tpm', spec)).code, 2);
+});
+
+tpmTest(
+  'attest rig --swtpm 2 --sign-key: table/JSON report, exit 0, signed CBOR verifies; a failing policy exits 1',
+  async (t) => {
+    const { seed, publicKey } = ed25519Generate();
+    const key = join(dir, 'rig.pem');
+    writeFileSync(key, ed25519PrivateKeyToPem(seed));
+    const cose = join(dir, 'rig.cose');
+    const r = await attest('rig', '--swtpm', '2', '--pcrs', '0,7', '--sign-key', key, '--cbor-out', cose, '--json');
+    t.is(r.code, 0, r.stdout);
+    const j = JSON.parse(r.stdout);
+    t.is(j.ok, true);
+    t.is(j.tpms.length, 2);
+    t.true(j.tpms.every((x: { quote: { status: string } }) => x.quote.status === 'affirming'));
+    const payload = decode(verifySign1(readFileSync(cose), publicKey).payload!) as Map<string, unknown>;
+    t.is(payload.get('ok'), true);
+    t.is((payload.get('tpms') as unknown[]).length, 2);
+    // an existing TPM by address, with a reference value it does not meet
+    const policy = join(dir, 'rig-policy.json');
+    writeFileSync(policy, JSON.stringify({ referencePcrs: { 7: '11'.repeat(32) } }));
+    const bad = await attest(
+      'rig',
+      '--tpms',
+      ek!.spec,
+      '--roots',
+      ek!.ca.rootCert,
+      '--intermediates',
+      ek!.ca.issuerCert,
+      '--pcrs',
+      '0,7',
+      '--policy',
+      policy,
+    );
+    t.is(bad.code, 1);
+    t.regex(bad.stdout, /contraindicated\s+reference-values: PCRs \[7\]/);
+    t.regex(bad.stdout, /FAILED: 1 TPM/);
+  },
+);
+
+test.serial('attest enroll/rig: usage errors exit 2', async (t) => {
+  t.is((await attest('rig')).code, 2);
+  t.is((await attest('rig', '--swtpm', '99')).code, 2);
+  t.is((await attest('rig', '--tpms', 'usb:1')).code, 2);
+  t.is((await attest('enroll', '--tpm', 'usb:1', '--roots', 'x.pem')).code, 2);
+  t.is((await attest('rig', '--swtpm', '1', '--sign-key', join(dir, 'missing.pem'))).code, 2);
 });

@@ -9,13 +9,25 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { ProtocolError } from '../errors.ts';
 
-/** Length of a cipher key, bytes. */
+/**
+ * Length of a cipher key, bytes.
+ * @example new CipherState(new Uint8Array(KEYLEN))
+ */
 export const KEYLEN = 32;
-/** Length of the Poly1305 authentication tag appended to every ciphertext, bytes. */
+/**
+ * Length of the Poly1305 authentication tag appended to every ciphertext, bytes.
+ * @example state.encryptWithAd(ad, plaintext).length === plaintext.length + TAGLEN
+ */
 export const TAGLEN = 16;
-/** Largest Noise message, bytes (spec §3); the largest transport plaintext is this minus {@link TAGLEN}. */
+/**
+ * Largest Noise message, bytes (spec §3); the largest transport plaintext is this minus {@link TAGLEN}.
+ * @example const maxPlaintext = MAX_MESSAGE_LENGTH - TAGLEN; // 65519
+ */
 export const MAX_MESSAGE_LENGTH = 65535;
-/** The reserved nonce 2^64 − 1: used only by {@link CipherState.rekey}. */
+/**
+ * The reserved nonce 2^64 − 1: used only by {@link CipherState.rekey}.
+ * @example state.nonce < MAX_NONCE
+ */
 export const MAX_NONCE = 2n ** 64n - 1n;
 
 const ALGORITHM = 'chacha20-poly1305';
@@ -54,6 +66,7 @@ export class CipherState {
   /**
    * @param key - 32-byte key (copied); omit for a state with no key yet
    * @throws ProtocolError `CRYPTO_INVALID_KEY` if `key` is not 32 bytes
+   * @example const transport = new CipherState(key);
    */
   constructor(key?: Uint8Array) {
     if (key !== undefined) this.initializeKey(key);
@@ -62,6 +75,7 @@ export class CipherState {
   /**
    * A state every operation of which throws `NOISE_STATE` with `reason`: the direction a one-way
    * handshake pattern does not use (spec §5.3, `Split`: "c2 can be deleted").
+   * @throws never itself; its operations throw `NOISE_STATE`
    * @example CipherState.disabled('one-way pattern: the responder cannot send').hasKey() === false
    */
   static disabled(reason: string): CipherState {
@@ -86,6 +100,7 @@ export class CipherState {
 
   /**
    * Spec `HasKey()`.
+   * @throws never
    * @example new CipherState().hasKey() === false
    */
   hasKey(): boolean {
@@ -94,6 +109,7 @@ export class CipherState {
 
   /**
    * The current nonce `n`.
+   * @throws never
    * @example new CipherState(key).nonce === 0n
    */
   get nonce(): bigint {

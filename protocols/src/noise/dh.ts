@@ -18,7 +18,10 @@
 import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { ProtocolError } from '../errors.ts';
 
-/** Length of an X25519 public key, private key and DH output, bytes (Noise `DHLEN`). */
+/**
+ * Length of an X25519 public key, private key and DH output, bytes (Noise `DHLEN`).
+ * @example new Uint8Array(DHLEN)
+ */
 export const DHLEN = 32;
 
 /**
@@ -38,7 +41,10 @@ export interface StaticKey {
   dh(peerPublicKey: Uint8Array): Uint8Array;
 }
 
-/** An ephemeral (or fixed test) key pair held as a private `KeyObject` plus the raw public key. */
+/**
+ * An ephemeral (or fixed test) key pair held as a private `KeyObject` plus the raw public key.
+ * @example const { privateKey, publicKey } = generateKeyPair();
+ */
 export interface KeyPairObject {
   /** Private key, for {@link x25519}. */
   readonly privateKey: KeyObject;
@@ -46,7 +52,10 @@ export interface KeyPairObject {
   readonly publicKey: Uint8Array;
 }
 
-/** How many peer public keys {@link publicKeyObject} keeps (least recently used goes first). */
+/**
+ * How many peer public keys {@link publicKeyObject} keeps (least recently used goes first).
+ * @example PUBLIC_KEY_CACHE_SIZE === 256
+ */
 export const PUBLIC_KEY_CACHE_SIZE = 256;
 
 const publicKeyCache = new Map<string, KeyObject>();
@@ -185,6 +194,7 @@ export function staticKeyFromPrivate(privateKey: Uint8Array): StaticKey {
 /**
  * The private `KeyObject` of a {@link StaticKey} made by {@link staticKeyFromPrivate}, or
  * `undefined` for any other implementation. Lets the handshake skip re-importing peer keys.
+ * @throws never
  * @example const k = staticKeyObject(s); // undefined for a secure element
  */
 export function staticKeyObject(key: StaticKey): KeyObject | undefined {

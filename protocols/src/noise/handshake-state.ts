@@ -42,7 +42,10 @@ import { SymmetricState } from './symmetric-state.ts';
 
 const EMPTY = new Uint8Array(0);
 
-/** Options of a {@link HandshakeState}: spec `Initialize(handshake_pattern, initiator, prologue, s, e, rs, re)`. */
+/**
+ * Options of a {@link HandshakeState}: spec `Initialize(handshake_pattern, initiator, prologue, s, e, rs, re)`.
+ * @example const options: HandshakeOptions = { pattern: 'IK', initiator: true, prologue, s, rs: keyPublicKey };
+ */
 export interface HandshakeOptions {
   /** Handshake pattern. */
   pattern: HandshakePatternName;
@@ -140,22 +143,39 @@ export class HandshakeState {
     this.#mixPreMessage(pattern.responderPreMessage, !initiator);
   }
 
-  /** Whether every handshake message has been written or read. */
+  /**
+   * Whether every handshake message has been written or read.
+   * @throws never
+   * @example if (hs.isComplete) ({ send, receive } = hs.split());
+   */
   get isComplete(): boolean {
     return this.#index >= this.#pattern.messages.length;
   }
 
-  /** Whether the next call should be `writeMessage` (false once complete or dead). */
+  /**
+   * Whether the next call should be `writeMessage` (false once complete or dead).
+   * @throws never
+   * @example while (!hs.isComplete) hs.isMyTurn ? link.send(hs.writeMessage()) : hs.readMessage(await link.receive());
+   */
   get isMyTurn(): boolean {
     return this.#dead === undefined && !this.isComplete && this.#index % 2 === (this.#initiator ? 0 : 1);
   }
 
-  /** The peer's static public key (a copy): known in advance or received; `undefined` until then. */
+  /**
+   * The peer's static public key (a copy): known in advance or received; `undefined` until then.
+   * It is authenticated only once the handshake completes; check it against the expected peer.
+   * @throws never
+   * @example if (!equal(hs.remoteStaticKey, pinnedKey)) throw new Error('unknown peer');
+   */
   get remoteStaticKey(): Uint8Array | undefined {
     return this.#rs === undefined ? undefined : copyBytes(this.#rs);
   }
 
-  /** The handshake hash `h` (a copy), for channel binding; final once `isComplete`. */
+  /**
+   * The handshake hash `h` (a copy), for channel binding; final once `isComplete`.
+   * @throws never
+   * @example const binding = hs.handshakeHash; // 32 bytes
+   */
   get handshakeHash(): Uint8Array {
     return this.#ss.handshakeHash();
   }

@@ -6,7 +6,10 @@
  * @module
  */
 
-/** Names of the supported handshake patterns: the 3 one-way and 12 interactive fundamental ones. */
+/**
+ * Names of the supported handshake patterns: the 3 one-way and 12 interactive fundamental ones.
+ * @example const pattern: HandshakePatternName = 'IK';
+ */
 export type HandshakePatternName =
   | 'NN'
   | 'NK'
@@ -24,13 +27,22 @@ export type HandshakePatternName =
   | 'K'
   | 'X';
 
-/** A message token (spec §7.1); `psk` is not supported. */
+/**
+ * A message token (spec §7.1); `psk` is not supported.
+ * @example const first: Token = HANDSHAKE_PATTERNS.XX.messages[0][0]; // 'e'
+ */
 export type Token = 'e' | 's' | 'ee' | 'es' | 'se' | 'ss';
 
-/** A pre-message token: a public key the other side knows before the handshake. */
+/**
+ * A pre-message token: a public key the other side knows before the handshake.
+ * @example HANDSHAKE_PATTERNS.IK.responderPreMessage // ['s']
+ */
 export type PreMessageToken = 'e' | 's';
 
-/** One handshake pattern: pre-messages, then messages alternating initiator → responder → … */
+/**
+ * One handshake pattern: pre-messages, then messages alternating initiator → responder → …
+ * @example const { messages, oneWay } = HANDSHAKE_PATTERNS.KK;
+ */
 export interface HandshakePattern {
   /** Pattern name, e.g. `XX`. */
   readonly name: HandshakePatternName;
@@ -61,7 +73,7 @@ function pattern(
 }
 
 /**
- * Every supported pattern, keyed by name.
+ * Every supported pattern, keyed by name (frozen).
  * @example HANDSHAKE_PATTERNS.XX.messages // [['e'], ['e','ee','s','es'], ['s','se']]
  */
 export const HANDSHAKE_PATTERNS: Readonly<Record<HandshakePatternName, HandshakePattern>> = Object.freeze({
@@ -133,7 +145,7 @@ export const HANDSHAKE_PATTERNS: Readonly<Record<HandshakePatternName, Handshake
 
 /**
  * The full protocol name for the 25519 / ChaChaPoly / SHA256 suite (spec §8).
- * @throws ProtocolError never; an unknown name is a type error
+ * @throws never (an unknown name is a type error)
  * @example protocolName('XX') === 'Noise_XX_25519_ChaChaPoly_SHA256'
  */
 export function protocolName(pattern: HandshakePatternName): string {
@@ -143,6 +155,7 @@ export function protocolName(pattern: HandshakePatternName): string {
 /**
  * Whether the pattern makes `initiator`'s side use its own static key (in a pre-message, an `s`
  * token it writes, or a DH with it).
+ * @throws never
  * @example needsLocalStatic(HANDSHAKE_PATTERNS.NK, false) === true
  */
 export function needsLocalStatic(p: HandshakePattern, initiator: boolean): boolean {
@@ -152,6 +165,7 @@ export function needsLocalStatic(p: HandshakePattern, initiator: boolean): boole
 
 /**
  * Whether `initiator`'s side must know the peer's static key before the handshake.
+ * @throws never
  * @example needsRemoteStaticInAdvance(HANDSHAKE_PATTERNS.IK, true) === true
  */
 export function needsRemoteStaticInAdvance(p: HandshakePattern, initiator: boolean): boolean {

@@ -8,7 +8,10 @@
 import { createHash, createHmac } from 'node:crypto';
 import { CipherState } from './cipher-state.ts';
 
-/** Output length of SHA-256, bytes (Noise `HASHLEN`). */
+/**
+ * Output length of SHA-256, bytes (Noise `HASHLEN`).
+ * @example hash(data).length === HASHLEN
+ */
 export const HASHLEN = 32;
 
 const EMPTY = new Uint8Array(0);
@@ -18,6 +21,7 @@ const BYTE_3 = new Uint8Array([3]);
 
 /**
  * SHA-256 of the concatenation of `parts`.
+ * @throws never
  * @example hash(new Uint8Array(0)).length === 32
  */
 export function hash(...parts: Uint8Array[]): Buffer {
@@ -36,6 +40,7 @@ function hmac(key: Uint8Array, ...parts: Uint8Array[]): Buffer {
  * Spec §4.3 `HKDF(chaining_key, input_key_material, num_outputs)` with HMAC-SHA256:
  * `temp_key = HMAC(ck, ikm)`, `output1 = HMAC(temp_key, 0x01)`,
  * `output_i = HMAC(temp_key, output_(i-1) ‖ i)`.
+ * @throws never
  * @example const [ck, k] = hkdf(ck, dhOutput, 2);
  */
 export function hkdf(chainingKey: Uint8Array, inputKeyMaterial: Uint8Array, numOutputs: 2): [Buffer, Buffer];
@@ -55,6 +60,7 @@ export function hkdf(chainingKey: Uint8Array, inputKeyMaterial: Uint8Array, numO
 
 /**
  * A Noise `SymmetricState`: chaining key `ck`, handshake hash `h` and a {@link CipherState}.
+ * Building block of `HandshakeState`; exported for tests and other Noise-based protocols.
  *
  * @example
  * const ss = new SymmetricState('Noise_NN_25519_ChaChaPoly_SHA256');
@@ -68,6 +74,7 @@ export class SymmetricState {
   /**
    * Spec `InitializeSymmetric(protocol_name)`: `h` = the name zero-padded to {@link HASHLEN} bytes,
    * or its hash if longer; `ck = h`; no cipher key.
+   * @throws never
    * @example new SymmetricState('Noise_XX_25519_ChaChaPoly_SHA256')
    */
   constructor(protocolName: string) {
@@ -83,6 +90,7 @@ export class SymmetricState {
 
   /**
    * Spec `MixKey(input_key_material)`: `ck, temp_k = HKDF(ck, ikm, 2)`; `InitializeKey(temp_k)`.
+   * @throws never
    * @example ss.mixKey(dhOutput)
    */
   mixKey(inputKeyMaterial: Uint8Array): void {
@@ -95,6 +103,7 @@ export class SymmetricState {
 
   /**
    * Spec `MixHash(data)`: `h = HASH(h ‖ data)`.
+   * @throws never
    * @example ss.mixHash(prologue)
    */
   mixHash(data: Uint8Array): void {
@@ -104,6 +113,7 @@ export class SymmetricState {
   /**
    * Spec `MixKeyAndHash(input_key_material)` (used by PSK modifiers):
    * `ck, temp_h, temp_k = HKDF(ck, ikm, 3)`; `MixHash(temp_h)`; `InitializeKey(temp_k)`.
+   * @throws never
    * @example ss.mixKeyAndHash(psk)
    */
   mixKeyAndHash(inputKeyMaterial: Uint8Array): void {
@@ -117,6 +127,7 @@ export class SymmetricState {
 
   /**
    * Whether the inner cipher state has a key (after the first `MixKey`).
+   * @throws never
    * @example new SymmetricState(name).hasKey() === false
    */
   hasKey(): boolean {
@@ -125,6 +136,7 @@ export class SymmetricState {
 
   /**
    * Spec `GetHandshakeHash()`: a copy of `h`.
+   * @throws never
    * @example ss.handshakeHash().length === 32
    */
   handshakeHash(): Uint8Array {
@@ -156,6 +168,7 @@ export class SymmetricState {
   /**
    * Spec `Split()`: `temp_k1, temp_k2 = HKDF(ck, empty, 2)`; two new cipher states keyed with them
    * (`c1` initiator → responder, `c2` responder → initiator). Wipes `ck`; call once.
+   * @throws never
    * @example const [c1, c2] = ss.split();
    */
   split(): [CipherState, CipherState] {

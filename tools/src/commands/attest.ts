@@ -1,19 +1,25 @@
 /**
- * `enigm attest eventlog|quote|verify`: TCG event-log summaries, TPM quotes from swtpm or
- * `/dev/tpmrm0`, and appraisal of quote evidence. Thin: parse arguments, call `attestation/`.
+ * `enigm attest eventlog|quote|verify|enroll|rig`: TCG event-log summaries, TPM quotes from swtpm
+ * or `/dev/tpmrm0`, appraisal of quote evidence, enrollment (EK certificate + credential
+ * activation) and the swtpm lab rig. Thin: parse arguments, call `attestation/`.
  * @module
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { evidenceFromJson, evidenceToJson } from '../../../attestation/src/collect/evidence.ts';
 import { collectQuote } from '../../../attestation/src/collect/quote.ts';
+import { enrollTpm } from '../../../attestation/src/enroll.ts';
 import { summarizeEventLog } from '../../../attestation/src/eventlog/summary.ts';
 import { hashByName } from '../../../attestation/src/hash.ts';
-import { TpmClient } from '../../../attestation/src/tpm/client.ts';
+import { formatRigTable, runRig, signRigReport } from '../../../attestation/src/rig.ts';
+import { type KeyBlob, TpmClient } from '../../../attestation/src/tpm/client.ts';
 import { openTpm, parseTpmSpec } from '../../../attestation/src/tpm/open.ts';
 import { type AppraisalPolicy, appraise } from '../../../attestation/src/verify/appraise.ts';
+import { parseCertificates } from '../../../attestation/src/verify/ek-cert.ts';
+import { enrollmentFromJson, policyFromEnrollments } from '../../../attestation/src/verify/enrollment.ts';
 import type { ClockState } from '../../../attestation/src/verify/result.ts';
-import { type Command, EXIT, type ParsedArgs, str, UsageError } from '../cli.ts';
+import { ed25519PrivateKeyFromPem } from '../../../protocols/src/crypto/index.ts';
+import { type Command, EXIT, int, type ParsedArgs, str, UsageError } from '../cli.ts';
 
 function pcrList(args: ParsedArgs): number[] {
   const v = str(args, 'pcrs') ?? '0,1,2,3,4,5,6,7';
@@ -44,6 +50,22 @@ function readJson(path: string, what: string): unknown {
   } catch (e) {
     throw new UsageError(`cannot read ${what} ${path}: ${(e as Error).message}`);
   }
+}
+
+/** The AK blob kept by --ak-file (hex JSON), or undefined if there is none yet. */
+function readAkFile(path: string | undefined): KeyBlob | undefined {
+  if (!path) return undefined;
+  try {
+    const j = JSON.parse(readFileSync(path, 'utf8')) as { private: string; publicArea: string };
+    return { private: Buffer.from(j.private, 'hex'), publicArea: Buffer.from(j.publicArea, 'hex') };
+  } catch {
+    return undefined; // no AK yet: one is created and saved
+  }
+}
+
+function writeAkFile(path: string, blob: KeyBlob): void {
+  const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+  writeFileSync(path, JSON.stringify({ private: hex(blob.private), publicArea: hex(blob.publicArea) }));
 }
 
 const eventlogCmd: Command = {
@@ -130,15 +152,7 @@ Examples:
     const pcrs = pcrList(args);
     const bank = bankArg(args);
     const akFile = str(args, 'ak-file');
-    let akBlob: { private: Uint8Array; publicArea: Uint8Array } | undefined;
-    if (akFile) {
-      try {
-        const j = JSON.parse(readFileSync(akFile, 'utf8')) as { private: string; publicArea: string };
-        akBlob = { private: Buffer.from(j.private, 'hex'), publicArea: Buffer.from(j.publicArea, 'hex') };
-      } catch {
-        akBlob = undefined; // no AK yet: create one and save it below
-      }
-    }
+    const akBlob = readAkFile(akFile);
     const eventLogPath = str(args, 'eventlog');
     const eventLog = eventLogPath ? readFileSync(eventLogPath) : undefined;
     const tpm = new TpmClient(await openTpm(spec));
@@ -151,14 +165,7 @@ Examples:
         ...(akBlob ? { akBlob } : {}),
         ...(eventLog ? { eventLog } : {}),
       });
-      if (akFile && !akBlob)
-        writeFileSync(
-          akFile,
-          JSON.stringify({
-            private: Buffer.from(q.akBlob.private).toString('hex'),
-            publicArea: Buffer.from(q.akBlob.publicArea).toString('hex'),
-          }),
-        );
+      if (akFile && !akBlob) writeAkFile(akFile, q.akBlob);
       const evidence = evidenceToJson(q.evidence);
       const outFile = str(args, 'out');
       if (outFile)
@@ -180,7 +187,7 @@ const verifyCmd: Command = {
   name: 'attest verify',
   summary: 'appraise quote evidence: EAR-style status and every check',
   help: `Usage: enigm attest verify --evidence F [--nonce HEX] [--pcrs 0,1,7] [--bank sha256]
-                          [--policy F] [--state F] [--json]
+                          [--policy F] [--enrollment F[,F..]] [--state F] [--json]
 
 Appraises evidence written by 'enigm attest quote --out F' (its nonce and PCR list are used
 unless --nonce/--pcrs are given). Checks, in order: ak-public, ak-identity, signature, magic,
@@ -188,6 +195,7 @@ attest-type, qualified-signer, nonce, pcr-selection, pcr-digest, clock, safe, ev
 event-data, reference-values (see docs/attestation.md).
 
 --policy F: JSON {"akNames": [hex], "referencePcrs": {"7": hex | [hex]}, "requireEventLog": bool}
+--enrollment F: records written by 'enigm attest enroll --out F'; their AK Names are trusted.
 --state F:  JSON file of the last clock state per AK Name; read, then updated on success.
 
 Exit: 0 affirming or warning, 1 contraindicated or none.
@@ -201,6 +209,7 @@ Examples:
     pcrs: { type: 'string' },
     bank: { type: 'string' },
     policy: { type: 'string' },
+    enrollment: { type: 'string' },
     state: { type: 'string' },
   },
   async run(args, out) {
@@ -212,7 +221,13 @@ Examples:
     if (!nonce) throw new UsageError('--nonce is required when the evidence file does not carry one');
     const pcrs = str(args, 'pcrs') !== undefined || !doc.pcrs ? pcrList(args) : doc.pcrs;
     const policyFile = str(args, 'policy');
-    const policy = policyFile ? (readJson(policyFile, 'policy') as AppraisalPolicy) : undefined;
+    let policy = policyFile ? (readJson(policyFile, 'policy') as AppraisalPolicy) : undefined;
+    const enrollments = (str(args, 'enrollment') ?? '').split(',').filter(Boolean);
+    if (enrollments.length)
+      policy = policyFromEnrollments(
+        enrollments.map((f) => enrollmentFromJson(readJson(f, 'enrollment'))),
+        policy,
+      );
     const stateFile = str(args, 'state');
     let states: Record<string, ClockState> = {};
     if (stateFile) {
@@ -239,5 +254,150 @@ Examples:
   },
 };
 
+function certsArg(args: ParsedArgs, name: string) {
+  return (str(args, name) ?? '')
+    .split(',')
+    .filter(Boolean)
+    .flatMap((f) => {
+      let text: Buffer;
+      try {
+        text = readFileSync(f);
+      } catch (e) {
+        throw new UsageError(`--${name}: cannot read ${f}: ${(e as Error).message}`);
+      }
+      return parseCertificates(text, f);
+    });
+}
+
+function tpmArg(spec: string): string {
+  try {
+    parseTpmSpec(spec);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  return spec;
+}
+
+const enrollCmd: Command = {
+  name: 'attest enroll',
+  summary: 'enroll a TPM: verify its EK certificate chain, activate a credential for a new AK',
+  help: `Usage: enigm attest enroll --tpm SPEC --roots CA.pem[,..] [--intermediates CA.pem[,..]]
+                          [--ak ecc|rsa] [--ak-file F] [--out ENROLLMENT.json] [--json]
+
+Creates the RSA EK (TCG template L-1), reads its certificate from NV 0x01C00002, checks the
+chain to the --roots (manufacturer roots; --intermediates may complete the path), validity and
+that the EK is the certified key; creates a restricted signing AK (or reloads --ak-file's),
+refuses it unless fixedTPM/fixedParent/sensitiveDataOrigin/restricted/sign/noDA, makes a
+credential for it and has the TPM activate it. The record (AK Name and public, EK certificate
+fingerprint) is what a verifier trusts afterwards: 'enigm attest verify --enrollment F'.
+--ak-file keeps the AK blob for 'enigm attest quote --ak-file F'.
+
+Exit: 0 enrolled, 1 refused (EK_CERT_*, EK_KEY_MISMATCH, CREDENTIAL_*), 2 usage error.
+
+Examples:
+  enigm attest enroll --tpm swtpm:host=127.0.0.1,port=2321 --roots root.pem --intermediates ca.pem --ak-file ak.json --out enr.json
+  enigm attest enroll --tpm device --roots /etc/tpm-roots/infineon.pem --json | jq -r .record.akName`,
+  options: {
+    tpm: { type: 'string' },
+    roots: { type: 'string' },
+    intermediates: { type: 'string' },
+    ak: { type: 'string' },
+    'ak-file': { type: 'string' },
+    out: { type: 'string' },
+  },
+  async run(args, out) {
+    const spec = tpmArg(str(args, 'tpm') ?? '');
+    const roots = certsArg(args, 'roots');
+    if (roots.length === 0) throw new UsageError('--roots is required (PEM files of manufacturer root CAs)');
+    const intermediates = certsArg(args, 'intermediates');
+    const akKind = str(args, 'ak') ?? 'ecc';
+    if (akKind !== 'ecc' && akKind !== 'rsa') throw new UsageError('--ak must be ecc or rsa');
+    const akFile = str(args, 'ak-file');
+    const akBlob = readAkFile(akFile);
+    const tpm = new TpmClient(await openTpm(spec));
+    try {
+      const e = await enrollTpm(tpm, { store: { roots, intermediates }, now: new Date(), akKind, ...(akBlob ? { akBlob } : {}) });
+      if (akFile && !akBlob) writeAkFile(akFile, e.akBlob);
+      const outFile = str(args, 'out');
+      if (outFile) writeFileSync(outFile, `${JSON.stringify(e.record, null, 2)}\n`);
+      out.data({ ok: true, record: e.record });
+      out.line(`enrolled: AK ${e.record.akName}`);
+      out.line(`  EK certificate ${e.record.ekCertFingerprint} (${e.record.ekCertIssuer} → ${e.record.ekCertPath.at(-1)})`);
+      if (outFile) out.line(`record written to ${outFile}`);
+      return EXIT.ok;
+    } finally {
+      await tpm.transport.close();
+    }
+  },
+};
+
+const rigCmd: Command = {
+  name: 'attest rig',
+  summary: 'lab rig: manufacture N swtpms with EK certificates, enroll, quote and appraise each',
+  help: `Usage: enigm attest rig [--swtpm N] [--tpms SPEC[;SPEC..]] [--roots CA.pem[,..]] [--intermediates CA.pem[,..]]
+                       [--policy FILE] [--pcrs 0,1,7] [--sign-key K.pem] [--cbor-out F] [--json]
+
+Manufactures N swtpm instances (temp state dirs, EK certificates from one local CA made with
+swtpm_localca, free ports) and/or takes existing TPMs (--tpms, ';'-separated
+swtpm:host=H,port=P or device specs, or --tpms repeated; their roots via --roots). Per TPM: EK certificate chain,
+enrollment by credential activation, a quote with a fresh nonce by the enrolled AK, appraisal
+with --policy plus the enrolled AK. Prints a table (TPM, EK cert, enrolled, quote status, worst
+check) or the JSON report. Every swtpm started is stopped, also on Ctrl-C or failure.
+--sign-key K.pem (Ed25519 PKCS#8) signs the report: COSE_Sign1 over its CBOR, written to
+--cbor-out F (default rig-report.cose) .
+
+Exit: 0 every quote affirming or warning, 1 otherwise, 2 usage error.
+
+Examples:
+  enigm attest rig --swtpm 3
+  enigm attest rig --swtpm 2 --policy policy.json --sign-key rig.pem --cbor-out report.cose --json`,
+  options: {
+    swtpm: { type: 'string' },
+    tpms: { type: 'string', multiple: true },
+    roots: { type: 'string' },
+    intermediates: { type: 'string' },
+    policy: { type: 'string' },
+    pcrs: { type: 'string' },
+    'sign-key': { type: 'string' },
+    'cbor-out': { type: 'string' },
+  },
+  async run(args, out) {
+    const swtpm = int(args, 'swtpm', 0, 0, 16);
+    const tpms = ((args.values.tpms as string[] | undefined) ?? [])
+      .flatMap((v) => v.split(';'))
+      .filter(Boolean)
+      .map(tpmArg);
+    if (swtpm === 0 && tpms.length === 0) throw new UsageError('give --swtpm N or --tpms');
+    const policyFile = str(args, 'policy');
+    const policy = policyFile ? (readJson(policyFile, 'policy') as AppraisalPolicy) : undefined;
+    const keyFile = str(args, 'sign-key');
+    let seed: Uint8Array | undefined;
+    if (keyFile) {
+      try {
+        seed = ed25519PrivateKeyFromPem(readFileSync(keyFile, 'utf8'));
+      } catch (e) {
+        throw new UsageError(`--sign-key: ${(e as Error).message}`);
+      }
+    }
+    const report = await runRig({
+      swtpm,
+      tpms,
+      store: { roots: certsArg(args, 'roots'), intermediates: certsArg(args, 'intermediates') },
+      ...(policy ? { policy } : {}),
+      pcrs: pcrList(args),
+      handleSignals: true,
+    });
+    let signed: string | undefined;
+    if (seed) {
+      signed = str(args, 'cbor-out') ?? 'rig-report.cose';
+      writeFileSync(signed, signRigReport(report, seed));
+    }
+    out.data({ ...report, ...(signed ? { signedReport: signed } : {}) });
+    for (const l of formatRigTable(report)) out.line(l);
+    if (signed) out.line(`signed report (COSE_Sign1 over CBOR) written to ${signed}`);
+    return report.ok ? EXIT.ok : EXIT.failure;
+  },
+};
+
 /** Commands under `enigm attest`. */
-export const attestCommands: Command[] = [eventlogCmd, quoteCmd, verifyCmd];
+export const attestCommands: Command[] = [eventlogCmd, quoteCmd, verifyCmd, enrollCmd, rigCmd];
