@@ -12,7 +12,7 @@
  *   counter nonces and AD (ciphertext and tag kept apart, no copies), in the same run. Target
  *   ratio ≥ 0.8 at 1 KiB. MB/s counts plaintext bytes, 1 MB = 10^6 bytes.
  *
- * Each pair is measured alternately in 5 rounds of ~200 ms and the best round of each is kept, so
+ * Each pair is measured alternately in 10 rounds of ~150 ms and the best round of each is kept, so
  * load from other processes on a shared machine affects both alike.
  *
  * Run directly: `npx tsx bench/noise.ts` prints one JSON line per result.
@@ -24,8 +24,8 @@ import { createCipheriv, createDecipheriv, diffieHellman, generateKeyPairSync, r
 import { type HandshakePatternName, HandshakeState, staticKeyFromPrivate } from '../protocols/src/noise/index.ts';
 import { type BenchResult, opsPerSecond, result } from './harness.ts';
 
-const RUN_MS = 1000;
-const ROUNDS = 5;
+const RUN_MS = 1500;
+const ROUNDS = 10;
 const PROLOGUE = new TextEncoder().encode('enigm bench');
 const AD = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
 

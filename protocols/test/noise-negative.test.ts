@@ -360,6 +360,21 @@ test('options: missing, misplaced or malformed keys are refused', (t) => {
   t.notThrows(() => new HandshakeState({ pattern: 'NN', initiator: true, prologue, s: iStatic }), 'an unused s is harmless');
 });
 
+test('injected randomness: ephemeral private keys come from `random`; the default CSPRNG never repeats', (t) => {
+  const seeded = () => {
+    let counter = 0;
+    return (n: number) => new Uint8Array(n).fill(++counter);
+  };
+  const a = new HandshakeState({ pattern: 'NN', initiator: true, prologue, random: seeded() });
+  const b = new HandshakeState({ pattern: 'NN', initiator: true, prologue, random: seeded() });
+  const msgA = a.writeMessage();
+  t.is(hex(msgA), hex(b.writeMessage()));
+  t.is(hex(msgA), hex(x25519PublicKey(new Uint8Array(32).fill(1))));
+  const c = new HandshakeState({ pattern: 'NN', initiator: true, prologue });
+  const d = new HandshakeState({ pattern: 'NN', initiator: true, prologue });
+  t.not(hex(c.writeMessage()), hex(d.writeMessage()));
+});
+
 test('StaticKey as a DH-only object (secure element): same messages as a raw key; its errors are wrapped', (t) => {
   const element = (priv: Uint8Array): StaticKey => ({
     publicKey: nobleX25519.getPublicKey(priv),

@@ -50,7 +50,7 @@ interface History {
   phasePick: number;
   opPick: number;
   tearSeed: number;
-  bootLosses: { afterOps: number; seed: number }[];
+  bootLosses: readonly { afterOps: number; seed: number }[];
 }
 
 function payloadOf(n: number, salt: number): Uint8Array {

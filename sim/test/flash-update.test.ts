@@ -58,8 +58,9 @@ const code = (fn: () => unknown) => {
   return 'no error';
 };
 
-test('factory image boots confirmed', (t) => {
+test('factory image boots confirmed; a layout for another geometry is refused', (t) => {
   const { flash, layout, verifier } = setup();
+  t.throws(() => boot(new Flash({ pageSize: 2048, pageCount: PAGES }), layout, verifier), { instanceOf: RangeError });
   const r = boot(flash, layout, verifier);
   t.is(r.running.version, '1.0.0');
   t.false(r.testing);
@@ -270,6 +271,14 @@ test('resume after a reboot mid-upload keeps the offset; a different manifest st
   e4.finish();
   t.is(engine().begin(newManifest).offset, newPayload.length);
   t.is(boot(flash, layout, verifier).running.version, '1.0.0', 'a ready (not marked) update is not booted');
+  // a host redoing the whole flow after markTest (lost acknowledgement) changes nothing
+  const e5 = engine();
+  e5.markTest();
+  t.is(e5.begin(newManifest).offset, newPayload.length);
+  e5.finish();
+  e5.markTest();
+  t.is(e5.status().secondary?.state, 'pending-test');
+  t.true(boot(flash, layout, verifier).testing);
 });
 
 test('resume after a torn write: back to the start of the torn page at worst, and the payload still verifies', (t) => {

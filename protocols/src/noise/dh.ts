@@ -158,7 +158,8 @@ export function checkSharedSecret(shared: Uint8Array): Uint8Array {
 /**
  * X25519 of two `KeyObject`s, rejecting an all-zero result (OpenSSL refuses to derive it; that
  * refusal is reported the same way).
- * @throws ProtocolError `CRYPTO_WEAK_SHARED_SECRET` if the result is all zeros
+ * @throws ProtocolError `CRYPTO_WEAK_SHARED_SECRET` if the result is all zeros, `CRYPTO_INVALID_KEY`
+ *   if Node rejects the keys
  * @example const shared = x25519(e.privateKey, publicKeyObject(peer, false));
  */
 export function x25519(privateKey: KeyObject, publicKey: KeyObject): Uint8Array {
@@ -166,7 +167,10 @@ export function x25519(privateKey: KeyObject, publicKey: KeyObject): Uint8Array 
   try {
     shared = diffieHellman({ privateKey, publicKey });
   } catch (cause) {
-    throw new ProtocolError('CRYPTO_WEAK_SHARED_SECRET', 'X25519 failed: the peer key has small order', { cause });
+    // OpenSSL refuses to return an all-zero X25519 output; anything else is a key problem.
+    if ((cause as { code?: unknown }).code === 'ERR_OSSL_FAILED_DURING_DERIVATION')
+      throw new ProtocolError('CRYPTO_WEAK_SHARED_SECRET', 'X25519 failed: the peer key has small order', { cause });
+    throw new ProtocolError('CRYPTO_INVALID_KEY', 'X25519 failed on these keys', { cause });
   }
   return checkSharedSecret(shared);
 }

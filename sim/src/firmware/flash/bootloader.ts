@@ -26,7 +26,7 @@
  */
 import { type Flash, FlashError } from './flash.ts';
 import { bytesEqual, encodeSlotHeader, type ImageInfo, type ImageVerifier, inspectSlot, manifestInfo } from './image.ts';
-import { type FlashLayout, imagePages, maxPayloadSize } from './layout.ts';
+import { checkLayout, type FlashLayout, imagePages, maxPayloadSize } from './layout.ts';
 import { nextSlotState } from './states.ts';
 import { StatusJournal } from './status.ts';
 import { runSwap, startSwap } from './swap.ts';
@@ -45,11 +45,13 @@ export interface BootResult {
  * Boots: resumes or rolls back interrupted work, performs a pending test swap, reverts an
  * unconfirmed test image, and verifies what it boots (see the module documentation).
  * @throws {@link FlashError} `NO_VALID_IMAGE` if no slot holds a bootable image
+ * @throws {RangeError} if `layout` does not fit `flash`
  * @throws {@link PowerLoss} from the flash (boot again: the work resumes)
  * @example
  * const { running, testing } = boot(flash, DEFAULT_LAYOUT, verifier);
  */
 export function boot(flash: Flash, layout: FlashLayout, verifier: ImageVerifier): BootResult {
+  checkLayout(flash, layout);
   const journal = StatusJournal.load(flash, layout);
   const notes: string[] = [];
   let st = journal.current;
@@ -160,6 +162,7 @@ export function flashFactoryImage(
   payload: Uint8Array,
   verifier?: ImageVerifier,
 ): void {
+  checkLayout(flash, layout);
   if (payload.length > maxPayloadSize(layout))
     throw new FlashError(
       'FIRMWARE_TOO_LARGE',

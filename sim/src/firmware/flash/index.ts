@@ -8,6 +8,7 @@ export { type BootResult, boot, flashFactoryImage } from './bootloader.ts';
 export { ERASED, FLASH_ERROR_CODES, Flash, FlashError, type FlashErrorCode, type FlashOptions, PowerLoss } from './flash.ts';
 export type { ImageInfo, ImageVerifier, ManifestFields } from './image.ts';
 export {
+  checkLayout,
   computeLayout,
   DEFAULT_LAYOUT,
   type FlashLayout,

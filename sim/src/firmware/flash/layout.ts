@@ -102,6 +102,17 @@ export function computeLayout(opts: LayoutOptions): FlashLayout {
 /** The Key's layout: 1 MiB flash of 4 KiB pages (see the module documentation). */
 export const DEFAULT_LAYOUT: FlashLayout = computeLayout({ pageSize: 4096, pageCount: 256, bootloaderPages: 4 });
 
+/**
+ * Checks that `layout` was computed for `flash`'s geometry.
+ * @throws {RangeError} if the page sizes differ or the layout needs more pages than the flash has
+ */
+export function checkLayout(flash: { readonly pageSize: number; readonly pageCount: number }, layout: FlashLayout): void {
+  if (flash.pageSize !== layout.pageSize || flash.pageCount < layout.pageCount)
+    throw new RangeError(
+      `layout (${layout.pageCount} pages of ${layout.pageSize}) does not fit the flash (${flash.pageCount} pages of ${flash.pageSize})`,
+    );
+}
+
 /** Largest payload a slot holds: every page but the header page. */
 export function maxPayloadSize(layout: FlashLayout): number {
   return (layout.primary.pages - 1) * layout.pageSize;

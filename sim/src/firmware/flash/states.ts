@@ -54,7 +54,13 @@ export const UPDATE_TRANSITIONS: readonly UpdateTransition[] = [
   })),
   { from: s('confirmed', 'uploading'), event: 'finish', to: s('confirmed', 'ready'), note: 'all bytes in, digest matches' },
   { from: s('confirmed', 'ready'), event: 'finish', to: s('confirmed', 'ready'), note: 'repeated finish (idempotent)' },
-  ...(['uploading', 'ready'] as const).map((from) => ({
+  {
+    from: s('confirmed', 'pending-test'),
+    event: 'finish',
+    to: s('confirmed', 'pending-test'),
+    note: 'repeated finish after markTest (a host redoing the flow after a reconnect)',
+  },
+  ...(['uploading', 'ready', 'pending-test'] as const).map((from) => ({
     from: s('confirmed', from),
     event: 'discard' as const,
     to: s('confirmed', 'empty'),

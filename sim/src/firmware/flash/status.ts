@@ -183,6 +183,11 @@ export function decodeStatus(rec: Uint8Array): SlotStatus | undefined {
   };
 }
 
+function isBlank(b: Uint8Array, at: number, n: number): boolean {
+  for (let i = at; i < at + n; i++) if (b[i] !== 0xff) return false;
+  return true;
+}
+
 /**
  * The status ring of one flash, loaded once; {@link StatusJournal.commit} appends records. Load a
  * fresh journal after every boot (and after anything else wrote the ring): the journal caches
@@ -217,8 +222,8 @@ export class StatusJournal {
       let used = -1;
       for (let j = 0; j < perPage; j++) {
         const at = p * pageSize + j * STATUS_RECORD_SIZE;
+        if (isBlank(all, at, STATUS_RECORD_SIZE)) continue;
         const rec = all.subarray(at, at + STATUS_RECORD_SIZE);
-        if (rec.every((b) => b === 0xff)) continue;
         used = j;
         const s = decodeStatus(rec);
         if (s !== undefined && (best === undefined || s.seq > best.seq)) {

@@ -31,7 +31,7 @@ import {
   maxManifestSize,
   readSlotManifest,
 } from './image.ts';
-import { type FlashLayout, imagePages, maxPayloadSize } from './layout.ts';
+import { checkLayout, type FlashLayout, imagePages, maxPayloadSize } from './layout.ts';
 import { allowedStates, nextSlotState, type UpdateEvent } from './states.ts';
 import { NO_IMAGE_ID, type SecondaryState, type SlotStatus, type StatusChange, StatusJournal } from './status.ts';
 
@@ -82,14 +82,18 @@ export class UpdateEngine {
   #session: { id: Uint8Array; info: ImageInfo } | undefined;
   /** Slot page `eraseStep` looks at next. */
   #eraseCursor = 0;
+  /** The status ring as last read or written by this engine, and `flash.ops` at that moment. */
+  #cache: { journal: StatusJournal; ops: number } | undefined;
 
   /**
    * @param flash - the Key's flash
    * @param layout - its partitioning
    * @param verifier - manifest verification and SHA-256 (injected)
    * @param policy - this Key's model and installed security counter
+   * @throws {RangeError} if `layout` does not fit `flash`
    */
   constructor(flash: Flash, layout: FlashLayout, verifier: ImageVerifier, policy: UpdatePolicy) {
+    checkLayout(flash, layout);
     this.#flash = flash;
     this.#layout = layout;
     this.#verifier = verifier;
@@ -136,18 +140,18 @@ export class UpdateEngine {
       this.#session = { id, info };
       if (st.secondary !== 'uploading') return { offset: info.payloadSize, id };
       const offset = this.#resumeOffset(st.uploadOffset);
-      if (offset !== st.uploadOffset) journal.commit({ uploadOffset: offset });
+      if (offset !== st.uploadOffset) this.#commit(journal, { uploadOffset: offset });
       this.#eraseCursor = this.#pageOf(offset);
       return { offset, id };
     }
 
     // Fresh upload: forget the slot's content first, then write the header, then open the upload.
     this.#session = undefined;
-    if (st.secondary !== 'empty') journal.commit({ secondary: 'empty', imageId: NO_IMAGE_ID, uploadOffset: 0 });
+    if (st.secondary !== 'empty') this.#commit(journal, { secondary: 'empty', imageId: NO_IMAGE_ID, uploadOffset: 0 });
     const { secondary } = this.#layout;
     this.#flash.erase(secondary.firstPage);
     this.#flash.write(secondary.start, encodeSlotHeader(this.#layout, signedManifest));
-    journal.commit({ primary: to.primary, secondary: to.secondary, imageId: id, uploadOffset: 0 });
+    this.#commit(journal, { primary: to.primary, secondary: to.secondary, imageId: id, uploadOffset: 0 });
     this.#session = { id, info };
     this.#eraseCursor = 1;
     return { offset: 0, id };
@@ -169,6 +173,7 @@ export class UpdateEngine {
       this.#eraseCursor++;
     if (this.#eraseCursor > last) return false;
     this.#flash.erase(secondary.firstPage + this.#eraseCursor);
+    this.#settled();
     this.#eraseCursor++;
     return this.#eraseCursor <= last;
   }
@@ -204,7 +209,7 @@ export class UpdateEngine {
     if (tail.length === 0) return { offset: next };
     this.#program(next, tail);
     const end = next + tail.length;
-    journal.commit({ uploadOffset: end });
+    this.#commit(journal, { uploadOffset: end });
     this.#eraseCursor = Math.max(this.#eraseCursor, this.#pageOf(end - 1) + 1);
     return { offset: end };
   }
@@ -230,14 +235,14 @@ export class UpdateEngine {
     const payload = this.#flash.read(this.#layout.secondary.start + this.#layout.pageSize, size);
     if (!bytesEqual(this.#verifier.sha256(payload), check.info.payloadDigest)) {
       const d = this.#allowed(st, 'discard');
-      journal.commit({ primary: d.primary, secondary: d.secondary, imageId: NO_IMAGE_ID, uploadOffset: 0 });
+      this.#commit(journal, { primary: d.primary, secondary: d.secondary, imageId: NO_IMAGE_ID, uploadOffset: 0 });
       this.#session = undefined;
       throw new FlashError(
         'FIRMWARE_DIGEST_MISMATCH',
         'the received payload does not match the manifest digest; upload discarded',
       );
     }
-    if (st.secondary !== to.secondary) journal.commit({ secondary: to.secondary });
+    if (st.secondary !== to.secondary) this.#commit(journal, { secondary: to.secondary });
   }
 
   /**
@@ -249,24 +254,24 @@ export class UpdateEngine {
     const journal = this.#journal();
     const st = journal.current;
     const to = this.#allowed(st, 'markTest');
-    if (st.secondary !== to.secondary) journal.commit({ secondary: to.secondary });
+    if (st.secondary !== to.secondary) this.#commit(journal, { secondary: to.secondary });
   }
 
   /**
    * Confirms the running test image: it stays, and the installed security counter advances to
    * its counter (never decreasing) in the same status record. On a confirmed image it is a no-op.
-   * @returns the installed security counter
+   * @returns the installed security counter (the larger of the status ring's and the policy's)
    * @throws {@link FlashError} `UPDATE_STATE` if a revert was requested
    */
   confirm(): { securityCounter: number } {
     const journal = this.#journal();
     const st = journal.current;
-    if (st.primary === 'confirmed') return { securityCounter: st.securityCounter };
+    const policy = this.#policy.installedSecurityCounter();
+    if (st.primary === 'confirmed') return { securityCounter: Math.max(st.securityCounter, policy) };
     const to = this.#allowed(st, 'confirm');
-    const running = this.#running();
-    const securityCounter = Math.max(st.securityCounter, running.securityCounter);
-    journal.commit({ primary: to.primary, secondary: to.secondary, securityCounter });
-    return { securityCounter };
+    const securityCounter = Math.max(st.securityCounter, this.#running().securityCounter);
+    this.#commit(journal, { primary: to.primary, secondary: to.secondary, securityCounter });
+    return { securityCounter: Math.max(securityCounter, policy) };
   }
 
   /**
@@ -281,7 +286,7 @@ export class UpdateEngine {
     const to = this.#allowed(st, event);
     this.#session = undefined;
     if (to.primary === st.primary && to.secondary === st.secondary) return;
-    journal.commit({
+    this.#commit(journal, {
       primary: to.primary,
       secondary: to.secondary,
       ...(to.secondary === 'empty' ? { imageId: NO_IMAGE_ID, uploadOffset: 0 } : {}),
@@ -313,8 +318,29 @@ export class UpdateEngine {
     return out;
   }
 
+  /**
+   * The status ring, re-read unless nothing touched the flash since this engine last used it
+   * (any erase or write, torn ones included, changes `flash.ops`).
+   */
   #journal(): StatusJournal {
-    return StatusJournal.load(this.#flash, this.#layout);
+    const c = this.#cache;
+    if (c !== undefined && c.ops === this.#flash.ops) return c.journal;
+    const journal = StatusJournal.load(this.#flash, this.#layout);
+    this.#cache = { journal, ops: this.#flash.ops };
+    return journal;
+  }
+
+  /**
+   * Commits through `journal`, then records that every flash change so far went through this
+   * engine (so the cached journal is still current). A power loss skips the recording.
+   */
+  #commit(journal: StatusJournal, change: StatusChange): void {
+    journal.commit(change);
+    this.#settled();
+  }
+
+  #settled(): void {
+    if (this.#cache !== undefined) this.#cache.ops = this.#flash.ops;
   }
 
   #allowed(st: SlotStatus, event: UpdateEvent) {
