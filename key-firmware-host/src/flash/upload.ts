@@ -72,7 +72,12 @@ export async function uploadPayload(
   let generation = 0;
   let resent = 0;
   let failures = 0;
-  const inFlight = new Map<number, Promise<{ gen: number; end: number; res?: BodyOf<'fw.chunk.response'>; error?: unknown }>>();
+  // Each result carries its key and is removed only once the loop has observed it: removing on
+  // settlement would lose results that settle together, and leave nothing to wait on.
+  const inFlight = new Map<
+    number,
+    Promise<{ k: number; gen: number; end: number; res?: BodyOf<'fw.chunk.response'>; error?: unknown }>
+  >();
   let key = 0;
   const report = () => {
     if (!options.onProgress) return;
@@ -93,17 +98,15 @@ export async function uploadPayload(
       const end = Math.min(total, next + chunk);
       const gen = generation;
       const k = key++;
-      const p = session
-        .request('fw.chunk', { offset: next, data: payload.subarray(next, end) }, signalOf(options))
-        .then(
-          (res) => ({ gen, end, res }),
-          (error: unknown) => ({ gen, end, error }),
-        )
-        .finally(() => inFlight.delete(k));
+      const p = session.request('fw.chunk', { offset: next, data: payload.subarray(next, end) }, signalOf(options)).then(
+        (res) => ({ k, gen, end, res }),
+        (error: unknown) => ({ k, gen, end, error }),
+      );
       inFlight.set(k, p);
       next = end;
     }
     const r = await Promise.race(inFlight.values());
+    inFlight.delete(r.k);
     if (r.res) {
       failures = 0;
       if (r.res.offset > acked) {

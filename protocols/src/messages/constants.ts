@@ -66,6 +66,7 @@ export const KEY_ERRORS = {
   SESSION_FAILED: { code: 12, reason: 'the session could not be established or was ended (no detail is given)' },
   NOT_PAIRED: { code: 13, reason: 'pairing is closed: the Key already has hosts and its pairing window is not open' },
   TOO_MANY_HOSTS: { code: 14, reason: 'the Key holds the maximum number of paired hosts' },
+  FIRMWARE_REJECTED: { code: 15, reason: 'the firmware image was refused (signer, model, security counter, size or digest)' },
 } as const;
 
 /** Symbolic name of a wire error. */

@@ -29,7 +29,7 @@ export function buildEvidence(fw: KeyFirmware, nonce: Uint8Array, role: HostRole
     uptime: Math.floor(fw.uptimeMs() / 1000),
     bootcount: fw.bootCount,
     swname: FIRMWARE_NAME,
-    swversion: [fw.config.firmware],
+    swversion: [fw.firmwareVersion],
     lifecycle: fw.state,
     securityCounter: fw.securityCounter,
     hostRole: role,

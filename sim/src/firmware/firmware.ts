@@ -23,6 +23,7 @@ import {
 } from '../../../protocols/src/messages/index.ts';
 import { checkAccess, type SessionRole } from './access.ts';
 import { buildEvidence } from './evidence.ts';
+import { CHUNK_OVERHEAD, type FlashDeps, KeyFlash } from './key-flash.ts';
 import { commandAllowed, commandAllowedNames, type LifecycleEvent, nextState } from './lifecycle.ts';
 import { LinkContext } from './link-context.ts';
 import type { SecureElement } from './secure-element.ts';
@@ -69,6 +70,8 @@ export interface FirmwareDeps {
   clock: Clock;
   random: RandomSource;
   config?: Partial<FirmwareConfig>;
+  /** Updatable flash with its bootloader; without it the Key runs `config.firmware` and refuses updates. */
+  flash?: FlashDeps;
 }
 
 /** Listener for encoded event messages (sent on every link). */
@@ -99,12 +102,14 @@ const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every(
 export class KeyFirmware implements SessionHost {
   readonly config: FirmwareConfig;
   readonly secureElement: SecureElement;
-  readonly firmwareDigest: Uint8Array;
+  readonly #configDigest: Uint8Array;
+  readonly #flash: KeyFlash | undefined;
+  readonly #links = new Set<LinkContext>();
   readonly #storage: KeyStorage;
   readonly #clock: Clock;
   readonly #random: RandomSource;
   #persistent: Persistent;
-  readonly #bootedAt: number;
+  #bootedAt: number;
   #pairingUntil = -1;
   readonly #listeners = new Set<EventListener>();
 
@@ -116,7 +121,7 @@ export class KeyFirmware implements SessionHost {
     this.config = { ...DEFAULT_FIRMWARE_CONFIG, ...deps.config };
     if (this.config.maxFrame < MIN_FRAME_PAYLOAD) throw new RangeError(`maxFrame must be ≥ ${MIN_FRAME_PAYLOAD}`);
     if (this.config.window < 1) throw new RangeError('window must be ≥ 1');
-    this.firmwareDigest =
+    this.#configDigest =
       this.config.firmwareDigest ??
       new Uint8Array(createHash('sha256').update(`enigm-key-firmware ${this.config.firmware}`).digest());
     this.secureElement = deps.secureElement;
@@ -128,7 +133,30 @@ export class KeyFirmware implements SessionHost {
       ? { ...stored, bootCount: stored.bootCount + 1 }
       : { handle: deps.random(16), state: 'factory', bootCount: 1, hosts: [], securityCounter: 1 };
     this.#save();
+    this.#flash = deps.flash ? new KeyFlash(deps.flash, this.config.model, () => this.#persistent.securityCounter) : undefined;
     this.#bootedAt = this.#clock.now();
+  }
+
+  /** Version of the running firmware (from the running image's manifest when the Key has flash). */
+  get firmwareVersion(): string {
+    return this.#flash?.running.version ?? this.config.firmware;
+  }
+
+  /** SHA-256 of the running firmware image. */
+  get firmwareDigest(): Uint8Array {
+    return this.#flash?.running.payloadDigest ?? this.#configDigest;
+  }
+
+  /**
+   * Reboots: the bootloader runs (finishing or reverting updates), uptime restarts, the boot is
+   * counted, and every link forgets its sessions and negotiation (hosts must `hello` again).
+   */
+  reboot(): void {
+    this.#persistent = { ...this.#persistent, bootCount: this.#persistent.bootCount + 1 };
+    this.#save();
+    this.#flash?.boot();
+    this.#bootedAt = this.#clock.now();
+    for (const l of this.#links) l.reset();
   }
 
   /** Current lifecycle state. */
@@ -146,9 +174,9 @@ export class KeyFirmware implements SessionHost {
     return this.#persistent.bootCount;
   }
 
-  /** Firmware security counter. */
+  /** Firmware security counter (installed; advanced only by confirming an update). */
   get securityCounter(): number {
-    return this.#persistent.securityCounter;
+    return Math.max(this.#persistent.securityCounter, this.#flash?.securityCounter ?? 0);
   }
 
   /** Milliseconds since boot. */
@@ -194,7 +222,14 @@ export class KeyFirmware implements SessionHost {
    * @param transport - transport name bound into session prologues (`serial`, `tcp`, …)
    */
   connect(transport = 'serial'): LinkContext {
-    return new LinkContext(this, transport);
+    const ctx = new LinkContext(this, transport);
+    this.#links.add(ctx);
+    return ctx;
+  }
+
+  /** Forgets a link (its connection closed). */
+  disconnect(ctx: LinkContext): void {
+    this.#links.delete(ctx);
   }
 
   /**
@@ -236,7 +271,7 @@ export class KeyFirmware implements SessionHost {
           window: this.config.window,
           features: ['dedup-retry', 'state-events', 'noise-xx', 'noise-ik', 'attest'],
           model: this.config.model,
-          firmware: this.config.firmware,
+          firmware: this.firmwareVersion,
           state: this.state,
         };
         return { name: RESPONSE_OF.hello, body: res };
@@ -250,7 +285,7 @@ export class KeyFirmware implements SessionHost {
         const res: BodyOf<'info.response'> = {
           model: this.config.model,
           hardware: this.config.hardware,
-          firmware: this.config.firmware,
+          firmware: this.firmwareVersion,
           state: this.state,
           handle: this.handle,
           bootCount: this.bootCount,
@@ -278,6 +313,23 @@ export class KeyFirmware implements SessionHost {
           ...(label ? { label } : {}),
         }));
         return { name: RESPONSE_OF['hosts.list'], body: { hosts } };
+      }
+      case 'fw.begin':
+      case 'fw.chunk':
+      case 'fw.finish':
+      case 'fw.test':
+      case 'fw.confirm':
+      case 'fw.revert':
+      case 'fw.status': {
+        if (!this.#flash) return wireError('INVALID_STATE', 'this Key has no updatable flash');
+        const r = this.#flash.command(name, request.body, this.config.maxFrame - CHUNK_OVERHEAD);
+        if ('error' in r) return r;
+        if (name === 'fw.confirm') {
+          this.#persistent = { ...this.#persistent, securityCounter: this.#flash.securityCounter };
+          this.#save();
+        }
+        if (name === 'fw.test') queueMicrotask(() => this.reboot()); // after the response has gone out
+        return { name: RESPONSE_OF[name], body: r.body };
       }
       default:
         return wireError('UNKNOWN_TYPE', `${name} is not run by the command dispatcher`);

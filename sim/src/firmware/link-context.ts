@@ -32,7 +32,7 @@ export class LinkContext {
   readonly #transport: string;
   /** Recent responses by request id: bytes, or a function that re-seals a session response. */
   readonly #recent = new Map<number, Uint8Array | (() => Uint8Array)>();
-  readonly #sessions: LinkSessions;
+  #sessions: LinkSessions;
   /** Largest frame payload the host accepts: {@link MIN_FRAME_PAYLOAD} until its hello says more. */
   #peerMaxFrame = MIN_FRAME_PAYLOAD;
   #prologue: PrologueInput | undefined;
@@ -42,6 +42,14 @@ export class LinkContext {
     this.#fw = fw;
     this.#transport = transport;
     this.#sessions = new LinkSessions(fw);
+  }
+
+  /** Forgets sessions, negotiation and cached responses (the Key rebooted). */
+  reset(): void {
+    this.#sessions = new LinkSessions(this.#fw);
+    this.#recent.clear();
+    this.#prologue = undefined;
+    this.#peerMaxFrame = MIN_FRAME_PAYLOAD;
   }
 
   /** Open sessions on this link. */

@@ -21,6 +21,7 @@ export class DeviceLink {
   readonly #ctx: LinkContext;
   readonly #write: (bytes: Uint8Array) => void;
   readonly #unsubscribe: () => void;
+  readonly #firmware: KeyFirmware;
   /** Counters. */
   readonly stats: DeviceLinkStats = { framesIn: 0, framesOut: 0, badFrames: 0 };
 
@@ -31,6 +32,7 @@ export class DeviceLink {
    */
   constructor(firmware: KeyFirmware, write: (bytes: Uint8Array) => void, transport = 'serial') {
     this.#ctx = firmware.connect(transport);
+    this.#firmware = firmware;
     this.#write = write;
     this.#decoder = new FrameDecoder({ maxPayload: firmware.config.maxFrame });
     this.#unsubscribe = firmware.onEvent((ev) => this.#send(ev));
@@ -57,6 +59,7 @@ export class DeviceLink {
   /** Detaches from the firmware's events. */
   close(): void {
     this.#unsubscribe();
+    this.#firmware.disconnect(this.#ctx);
   }
 
   #send(payload: Uint8Array): void {

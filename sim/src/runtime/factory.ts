@@ -10,7 +10,13 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ed25519Generate, ed25519PrivateKeyFromPem, ed25519PrivateKeyToPem, ed25519PublicKey, ed25519PublicKeyToPem } from '../../../protocols/src/crypto/index.ts';
+import {
+  ed25519Generate,
+  ed25519PrivateKeyFromPem,
+  ed25519PrivateKeyToPem,
+  ed25519PublicKey,
+  ed25519PublicKeyToPem,
+} from '../../../protocols/src/crypto/index.ts';
 import { signManifest } from '../../../protocols/src/firmware/index.ts';
 
 /** The firmware-signing key of a simulator state directory. */
@@ -44,7 +50,11 @@ export function simulatedPayload(version: string, size = 64 * 1024): Uint8Array 
 }
 
 /** The factory image: signed manifest and payload for `version` (security counter 1). */
-export function factoryImage(seed: Uint8Array, model: string, version = '1.0.0'): { signedManifest: Uint8Array; payload: Uint8Array } {
+export function factoryImage(
+  seed: Uint8Array,
+  model: string,
+  version = '1.0.0',
+): { signedManifest: Uint8Array; payload: Uint8Array } {
   const payload = simulatedPayload(version);
   const payloadDigest = new Uint8Array(createHash('sha256').update(payload).digest());
   const signedManifest = signManifest({ model, version, securityCounter: 1, payloadSize: payload.length, payloadDigest }, seed);

@@ -8,15 +8,22 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { autoDetect } from '@serialport/bindings-cpp';
 import { SerialPortStream } from '@serialport/stream';
-import { type FirmwareConfig, KeyFirmware } from '../firmware/firmware.ts';
+import { sha256 } from '../../../protocols/src/crypto/index.ts';
+import { verifyManifest } from '../../../protocols/src/firmware/index.ts';
+import { DEFAULT_FIRMWARE_CONFIG, type FirmwareConfig, KeyFirmware } from '../firmware/firmware.ts';
+import { flashFactoryImage } from '../firmware/flash/bootloader.ts';
+import { Flash } from '../firmware/flash/flash.ts';
+import { DEFAULT_LAYOUT } from '../firmware/flash/layout.ts';
+import type { FlashDeps } from '../firmware/key-flash.ts';
 import { loadSecureElement } from '../firmware/secure-element.ts';
 import { createPtyPair, hasSocat, type PtyPair } from '../io/pty.ts';
 import { DeviceLink } from './device-link.ts';
+import { factoryImage, loadOrCreateSigningKey } from './factory.ts';
 import { FileStorage } from './file-storage.ts';
 import { type LinkShape, ShapedPipe } from './link-shaper.ts';
 
@@ -38,6 +45,8 @@ export interface SimulatorOptions {
   firmware?: Partial<FirmwareConfig>;
   /** Model the serial links as UARTs at this baud rate and latency (default: unshaped pty speed). */
   link?: LinkShape;
+  /** Extra trusted firmware-signing public keys (Ed25519); the state dir's own key is always trusted. */
+  trustedFirmwareKeys?: Uint8Array[];
 }
 
 /** Where one simulated Key can be reached. */
@@ -79,6 +88,7 @@ export class Simulator {
   readonly stateDir: string;
   readonly #keys: RunningKey[] = [];
   readonly #link: LinkShape | undefined;
+  readonly #flushers: (() => void)[] = [];
   #stopped = false;
 
   private constructor(stateDir: string, link?: LinkShape) {
@@ -101,7 +111,9 @@ export class Simulator {
     try {
       for (let i = 0; i < n; i++) {
         const random = (k: number) => new Uint8Array(randomBytes(k));
+        const flashDeps = sim.#flashFor(i, options);
         const firmware = new KeyFirmware({
+          flash: flashDeps,
           storage: new FileStorage(join(sim.stateDir, `key-${i}.cbor`)),
           secureElement: loadSecureElement(new FileStorage(join(sim.stateDir, `key-${i}.se`)), random),
           clock: { now: () => performance.now() },
@@ -146,10 +158,49 @@ export class Simulator {
     writeFileSync(join(this.stateDir, STATE_FILE), `${JSON.stringify(s, null, 2)}\n`);
   }
 
-  /** Stops every Key, closes ports and servers, removes the state file. Idempotent. */
+  /** The firmware-signing key this simulator's Keys trust (`<stateDir>/fw-signing.key`). */
+  get signingKeyPath(): string {
+    return join(this.stateDir, 'fw-signing.key');
+  }
+
+  /** Flash of Key `i`: loaded from `key-<i>.flash`, or manufactured with the factory image. */
+  #flashFor(i: number, options: SimulatorOptions): FlashDeps {
+    const signing = loadOrCreateSigningKey(this.stateDir);
+    const trusted = [signing.publicKey, ...(options.trustedFirmwareKeys ?? [])];
+    const verifier = { verifyManifest: (b: Uint8Array) => verifyManifest(b, trusted).manifest, sha256 };
+    const path = join(this.stateDir, `key-${i}.flash`);
+    const layout = DEFAULT_LAYOUT;
+    const stored = existsSync(path) ? new Uint8Array(readFileSync(path)) : undefined;
+    const flash = new Flash({ pageSize: layout.pageSize, pageCount: layout.pageCount, ...(stored ? { initial: stored } : {}) });
+    if (!stored) {
+      const img = factoryImage(signing.seed, options.firmware?.model ?? DEFAULT_FIRMWARE_CONFIG.model);
+      flashFactoryImage(flash, layout, img.signedManifest, img.payload, verifier);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const save = () => {
+      timer = undefined;
+      writeFileSync(path, flash.snapshot());
+    };
+    this.#flushers.push(() => {
+      if (timer) clearTimeout(timer);
+      save();
+    });
+    if (!stored) save();
+    return {
+      flash,
+      layout,
+      verifier,
+      onChange: () => {
+        timer ??= setTimeout(save, 100);
+      },
+    };
+  }
+
+  /** Stops every Key, closes ports and servers, saves flash, removes the state file. Idempotent. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    for (const f of this.#flushers) f();
     await Promise.all(
       this.#keys.map(async (k) => {
         k.serialLink?.close();
