@@ -5,6 +5,7 @@
  */
 import { benchCodec } from './codec.ts';
 import { benchEvidence } from './evidence.ts';
+import { benchFlash } from './flash.ts';
 import { benchFraming } from './framing.ts';
 import type { BenchResult } from './harness.ts';
 import { benchRoundTrip } from './roundtrip.ts';
@@ -16,6 +17,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   evidence: () => benchEvidence(),
   roundtrip: () => benchRoundTrip(),
   tpm: () => benchAttestation(),
+  flash: () => benchFlash(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

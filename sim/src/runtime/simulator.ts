@@ -190,8 +190,11 @@ export class Simulator {
       flash,
       layout,
       verifier,
+      // Debounced: the snapshot is written once changes pause (and always on stop), not during a
+      // transfer — writing 1 MiB every few chunks would stall the simulated Key.
       onChange: () => {
-        timer ??= setTimeout(save, 100);
+        if (timer) clearTimeout(timer);
+        timer = setTimeout(save, 250);
       },
     };
   }
