@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { hasSocat } from '../../sim/src/io/pty.ts';
+import { simulatedPayload } from '../../sim/src/runtime/factory.ts';
 
 const exec = promisify(execFile);
 const CLI = join(process.cwd(), 'dist', 'enigm.mjs');
@@ -132,7 +133,7 @@ realTest('key attest before pairing fails clearly; key pair, key activate, key a
   t.is(act.code, 0, act.stderr);
   t.is(JSON.parse(act.stdout).state, 'dormant');
   const expect = join(dir, 'expect.json');
-  const digest = createHash('sha256').update('enigm-key-firmware 1.0.0').digest('hex');
+  const digest = createHash('sha256').update(simulatedPayload('1.0.0')).digest('hex'); // the factory image
   writeFileSync(expect, JSON.stringify({ allowedFirmwareDigests: [digest], minSecurityCounter: 1, expectedStates: ['dormant'] }));
   const att = await enigm('key', 'attest', '--port', port, '--expect', expect, '--json');
   t.is(att.code, 0, att.stderr);
@@ -146,6 +147,68 @@ realTest('key attest before pairing fails clearly; key pair, key activate, key a
   const bad = await enigm('key', 'attest', '--port', port, '--expect', expect, '--json');
   t.is(bad.code, 1);
   t.is(JSON.parse(bad.stdout).status, 'contraindicated');
+});
+
+realTest('fw sign → fw flash (upload, test-boot, health, confirm) → fw status; a downgrade is refused', async (t) => {
+  const port = ready?.keys[0]?.serial as string;
+  t.is((await enigm('key', 'pair', '--port', port)).code, 0);
+  const payload = join(dir, 'app.bin');
+  writeFileSync(payload, Buffer.alloc(20_000, 0x5a));
+  const img = join(dir, 'app-1.2.0.ekfw');
+  const key = join(dir, 'fw-signing.key');
+  const sign = await enigm(
+    'fw',
+    'sign',
+    '--key',
+    key,
+    '--model',
+    'enigm-key-1',
+    '--version',
+    '1.2.0',
+    '--counter',
+    '2',
+    '--out',
+    img,
+    payload,
+  );
+  t.is(sign.code, 0, sign.stderr);
+  const flash = await enigm('fw', 'flash', '--port', port, img, '--json');
+  t.is(flash.code, 0, flash.stderr);
+  const events = flash.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  t.deepEqual(
+    events.filter((e) => e.event === 'step').map((e) => e.step),
+    ['upload', 'finish', 'test', 'health', 'confirm'],
+  );
+  t.true(events.some((e) => e.event === 'progress'));
+  t.is(events.at(-1).done, 'confirm');
+  t.is(events.at(-1).securityCounter, 2);
+  const status = JSON.parse((await enigm('fw', 'status', '--port', port, '--json')).stdout);
+  t.is(status.status.running.version, '1.2.0');
+  t.false(status.status.testing);
+  const human = await enigm('fw', 'flash', '--port', port, img, '--upload-only');
+  t.regex(human.stdout, /uploaded .* B/);
+  const old = join(dir, 'old.ekfw');
+  await enigm(
+    'fw',
+    'sign',
+    '--key',
+    key,
+    '--model',
+    'enigm-key-1',
+    '--version',
+    '1.3.0',
+    '--counter',
+    '1',
+    '--out',
+    old,
+    payload,
+  );
+  const down = await enigm('fw', 'flash', '--port', port, old, '--json');
+  t.is(down.code, 1);
+  t.regex(down.stderr, /FIRMWARE_REJECTED.*FIRMWARE_DOWNGRADE/);
 });
 
 test('cbor decode renders RFC 8949 Appendix A examples', async (t) => {
