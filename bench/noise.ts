@@ -2,8 +2,8 @@
  * Noise (25519_ChaChaPoly_SHA256) performance.
  *
  * - `noise.handshake.XX` / `noise.handshake.IK`: complete handshakes per second, both sides in
- *   one process (write, read, …, then `split()` on each side), fresh ephemerals from OpenSSL's
- *   CSPRNG, static keys built once and reused. Baseline: the bare `node:crypto` X25519 work a
+ *   one process (write, read, …, then `split()` on each side), fresh ephemerals (`randomBytes`),
+ *   static keys built once and reused. Baseline: the bare `node:crypto` X25519 work a
  *   handshake cannot avoid (2 key-pair generations plus the pattern's DHs: 6 for XX, 8 for IK, on
  *   pre-built `KeyObject`s), so `ratio` is the share of time spent on that work.
  * - `noise.transport.<size>`: `encryptWithAd` on one transport `CipherState` then
@@ -47,7 +47,10 @@ function handshake(pattern: HandshakePatternName, iS: ReturnType<typeof staticKe
   responder.split();
 }
 
-/** The unavoidable X25519 work of one handshake: 2 key generations and `dhCount` DHs. */
+/**
+ * The unavoidable X25519 work of one handshake: 2 key generations and `dhCount` DHs. (The keys
+ * from `generateKeyPairSync` are never exported: on Node 20 that can deadlock, see `dh.ts`.)
+ */
 function dhFloor(dhCount: number): () => void {
   const a = generateKeyPairSync('x25519');
   const b = generateKeyPairSync('x25519');

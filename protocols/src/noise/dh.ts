@@ -15,7 +15,7 @@
  * @module
  */
 
-import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, diffieHellman, type KeyObject, randomBytes } from 'node:crypto';
 import { ProtocolError } from '../errors.ts';
 
 /**
@@ -206,17 +206,25 @@ export function staticKeyObject(key: StaticKey): KeyObject | undefined {
 }
 
 /**
- * A fresh X25519 key pair. With `random` the private key is `random(32)` (deterministic tests);
- * without it OpenSSL's CSPRNG generates the key pair directly (the fastest path).
+ * A fresh X25519 key pair: the private key is `random(32)`, or `crypto.randomBytes(32)` (then
+ * wiped after import) when `random` is omitted.
+ *
+ * Deliberately not `generateKeyPairSync('x25519')`: on Node 20, exporting a key generated that way
+ * (needed for its raw public key) can deadlock the process. The export holds the key's mutex while
+ * allocating; if that allocation triggers a GC, the GC destroys the finished key-generation job,
+ * whose destructor takes the same mutex (observed here with gdb: `~KeyGenJob` → `uv_mutex_lock`
+ * under `ExportJWKEdKey`). Importing random bytes costs about the same and has no such job.
  * @throws ProtocolError `CRYPTO_INVALID_KEY` if `random` returns other than 32 bytes
  * @example const e = generateKeyPair();
  */
 export function generateKeyPair(random?: (n: number) => Uint8Array): KeyPairObject {
   if (random !== undefined) return keyPairFromPrivate(random(DHLEN));
-  const { privateKey, publicKey } = generateKeyPairSync('x25519');
-  const x = publicKey.export({ format: 'jwk' }).x;
-  if (typeof x !== 'string') throw new ProtocolError('CRYPTO_INVALID_KEY', 'cannot export the X25519 public key');
-  return { privateKey, publicKey: new Uint8Array(Buffer.from(x, 'base64url')) };
+  const privateKey = randomBytes(DHLEN);
+  try {
+    return keyPairFromPrivate(privateKey);
+  } finally {
+    privateKey.fill(0);
+  }
 }
 
 /**

@@ -63,7 +63,7 @@ export interface HandshakeOptions {
   rs?: Uint8Array;
   /** Fixed ephemeral key pair, for test vectors only (never reuse an ephemeral). */
   e?: { privateKey: Uint8Array; publicKey: Uint8Array };
-  /** Randomness for the ephemeral private key; default: OpenSSL's CSPRNG (as `crypto.randomBytes`). */
+  /** Randomness for the ephemeral private key; default `crypto.randomBytes`. */
   random?: (n: number) => Uint8Array;
 }
 
