@@ -8,6 +8,7 @@ import { benchEvidence } from './evidence.ts';
 import { benchFlash } from './flash.ts';
 import { benchFraming } from './framing.ts';
 import type { BenchResult } from './harness.ts';
+import { benchNoise } from './noise.ts';
 import { benchRoundTrip } from './roundtrip.ts';
 import { benchAttestation } from './tpm.ts';
 
@@ -16,6 +17,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   framing: () => benchFraming(),
   evidence: () => benchEvidence(),
   roundtrip: () => benchRoundTrip(),
+  noise: () => benchNoise(),
   tpm: () => benchAttestation(),
   flash: () => benchFlash(),
 };
