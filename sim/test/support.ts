@@ -1,9 +1,16 @@
 /**
  * Test support: a simulated Key with injected storage, clock and seeded randomness.
  */
+import { ed25519Generate, sha256 } from '../../protocols/src/crypto/index.ts';
+import { verifyManifest } from '../../protocols/src/firmware/index.ts';
 import { type FirmwareConfig, KeyFirmware } from '../src/firmware/firmware.ts';
+import { flashFactoryImage } from '../src/firmware/flash/bootloader.ts';
+import { Flash } from '../src/firmware/flash/flash.ts';
+import { DEFAULT_LAYOUT } from '../src/firmware/flash/layout.ts';
+import type { FlashDeps } from '../src/firmware/key-flash.ts';
 import { loadSecureElement } from '../src/firmware/secure-element.ts';
 import { MemoryStorage } from '../src/firmware/storage.ts';
+import { factoryImage } from '../src/runtime/factory.ts';
 
 /** A deterministic random source (LCG), for reproducible tests. */
 export function seededRandom(seed = 1): (n: number) => Uint8Array {
@@ -26,6 +33,16 @@ export interface TestKey {
   now: { t: number };
 }
 
+/** A flash with the factory image, signed by a fresh firmware-signing key (returned). */
+export function makeTestFlash(model = 'enigm-key-1'): { deps: FlashDeps; signingSeed: Uint8Array } {
+  const signing = ed25519Generate();
+  const verifier = { verifyManifest: (b: Uint8Array) => verifyManifest(b, [signing.publicKey]).manifest, sha256 };
+  const flash = new Flash({ pageSize: DEFAULT_LAYOUT.pageSize, pageCount: DEFAULT_LAYOUT.pageCount });
+  const img = factoryImage(signing.seed, model);
+  flashFactoryImage(flash, DEFAULT_LAYOUT, img.signedManifest, img.payload, verifier);
+  return { deps: { flash, layout: DEFAULT_LAYOUT, verifier }, signingSeed: signing.seed };
+}
+
 /** Boots a Key on memory storage (reuse `storage`/`seStorage` to reboot the same Key). */
 export function makeTestKey(
   options: {
@@ -34,6 +51,7 @@ export function makeTestKey(
     now?: { t: number };
     seed?: number;
     config?: Partial<FirmwareConfig>;
+    flash?: FlashDeps;
   } = {},
 ): TestKey {
   const storage = options.storage ?? new MemoryStorage();
@@ -46,6 +64,7 @@ export function makeTestKey(
     clock: { now: () => now.t },
     random,
     ...(options.config ? { config: options.config } : {}),
+    ...(options.flash ? { flash: options.flash } : {}),
   });
   return { fw, storage, seStorage, now };
 }

@@ -63,6 +63,12 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Whether running the command twice is harmless (allows retries on Keys without dedup). */
   idempotent?: boolean;
+  /**
+   * Builds the body for a retry (same request id). Session messages use it to seal the retry
+   * again with a fresh counter, so a retry never reuses a nonce; without it a retry re-sends the
+   * identical bytes.
+   */
+  refresh?: () => unknown;
 }
 
 /** Link counters, for diagnostics. */
@@ -191,7 +197,11 @@ export class KeyClient {
       const frame = encodeFrame(bytes);
       const dedup = this.#hello?.features.includes('dedup-retry') ?? false;
       const retries = dedup || options.idempotent || IDEMPOTENT.has(name) ? (options.retries ?? this.#retries) : 0;
-      const res = await this.#exchange(id, name, frame, options.timeoutMs ?? this.#timeoutMs, retries, signal);
+      const refresh = options.refresh;
+      const next = refresh
+        ? () => encodeFrame(encodeMessage({ version: this.#link.version, name, id, body: refresh() as BodyOf<N> }))
+        : undefined;
+      const res = await this.#exchange(id, name, frame, options.timeoutMs ?? this.#timeoutMs, retries, signal, next);
       return this.#expect(res, name) as BodyOf<ResponseOf<N>>;
     } finally {
       release();
@@ -237,6 +247,7 @@ export class KeyClient {
     timeoutMs: number,
     retries: number,
     signal?: AbortSignal,
+    nextFrame?: () => Uint8Array,
   ): Promise<Message> {
     return new Promise<Message>((resolve, reject) => {
       let timer: unknown;
@@ -268,6 +279,7 @@ export class KeyClient {
         timer = this.#timers.setTimeout(() => {
           if (attempt <= retries) {
             this.stats.retries++;
+            if (nextFrame) frame = nextFrame();
             send();
           } else {
             this.#pending

@@ -10,7 +10,8 @@
  *
  * Inner requests are whole envelopes sealed by the {@link SecureChannel}. Requests are sealed in
  * the order they enter the client's window, so counters reach the Key in increasing order; a
- * retried request re-sends identical bytes and the Key answers it from its cache, re-sealed.
+ * retried request is sealed again with a fresh counter under the same request id, and the Key
+ * answers it from its cache (re-sealed) if the first attempt had arrived.
  * @module
  */
 import { decode } from '../../../protocols/src/cbor/decode.ts';
@@ -147,11 +148,14 @@ export class SecureSession {
     const innerId = this.#nextInnerId;
     this.#nextInnerId = this.#nextInnerId >= MAX_REQUEST_ID ? 1 : this.#nextInnerId + 1;
     const inner = encodeMessage({ version: this.#client.link.version, name, id: innerId, body });
-    // Seal and hand to the client in the same tick: the client's window is FIFO, so counters leave in order.
-    const { counter, ciphertext } = this.#channel.seal(inner);
+    // Seal and hand to the client in the same tick: the client's window is FIFO, so counters leave in
+    // order. A retry is sealed again with the next counter (never the same nonce twice, and never a
+    // counter below one the Key has seen); under the same request id the Key answers it from its
+    // cache if the first attempt had arrived.
+    const seal = () => ({ session: this.#id, ...this.#channel.seal(inner) });
     let res: BodyOf<'secure.response'>;
     try {
-      res = await this.#client.request('secure', { session: this.#id, counter, ciphertext }, { ...options, idempotent: true });
+      res = await this.#client.request('secure', seal(), { ...options, idempotent: true, refresh: seal });
     } catch (e) {
       if (e instanceof KeyError && e.remote?.name === 'SESSION_FAILED') this.#channel.close();
       throw e;
