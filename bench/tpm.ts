@@ -8,7 +8,7 @@
  * @module
  */
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,8 +78,16 @@ function checkquoteRate(evidence: ReturnType<typeof makeSoftwareQuote>, nonce: U
 
 /** A software RSA-2048 EK public area of template L-1 (the modulus of a fresh node:crypto key). */
 function softwareEk(): RsaPublic {
-  const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const n = Buffer.from(publicKey.export({ format: 'jwk' }).n as string, 'base64url');
+  // Encoded output from the job (exporting a generateKeyPairSync KeyObject can deadlock Node 20).
+  const { publicKey } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: 'spki', format: 'der' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'der' },
+  });
+  const n = Buffer.from(
+    createPublicKey({ key: publicKey, format: 'der', type: 'spki' }).export({ format: 'jwk' }).n as string,
+    'base64url',
+  );
   return { ...(ekTemplate('rsa') as RsaPublic), modulus: new Uint8Array(n) };
 }
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { ALG_SHA256, digest, hashById } from '../hash.ts';
 import { TPM_ALG, TPM_ECC, TPM_GENERATED_VALUE, TPM_RH, TPM_ST } from '../structures/constants.ts';
 import { TpmWriter } from '../structures/marshal.ts';
@@ -22,6 +22,34 @@ export interface SoftwareAk {
   readonly parentQn: Uint8Array;
 }
 
+/**
+ * Generates a key pair as DER and re-imports it. Node 20 can deadlock when a KeyObject made by
+ * `generateKeyPairSync` is exported while a garbage collection destroys the finished key-generation
+ * job (both take the key's mutex); asking the job for encoded keys avoids exporting its KeyObjects.
+ */
+function generate(
+  type: 'ec' | 'rsa',
+  options: { namedCurve?: string; modulusLength?: number },
+): { key: KeyObject; jwk: { x?: string; y?: string; n?: string } } {
+  const spki = { type: 'spki', format: 'der' } as const;
+  const pkcs8 = { type: 'pkcs8', format: 'der' } as const;
+  const kp =
+    type === 'ec'
+      ? generateKeyPairSync('ec', {
+          namedCurve: options.namedCurve as string,
+          publicKeyEncoding: spki,
+          privateKeyEncoding: pkcs8,
+        })
+      : generateKeyPairSync('rsa', {
+          modulusLength: options.modulusLength as number,
+          publicKeyEncoding: spki,
+          privateKeyEncoding: pkcs8,
+        });
+  const key = createPrivateKey({ key: kp.privateKey, format: 'der', type: 'pkcs8' });
+  const jwk = createPublicKey({ key: kp.publicKey, format: 'der', type: 'spki' }).export({ format: 'jwk' });
+  return { key, jwk };
+}
+
 /** Makes a software AK (ECC P-256 / ECDSA-SHA256 or RSA 2048 / RSASSA-SHA256). */
 export function makeSoftwareAk(kind: KeyKind = 'ecc'): SoftwareAk {
   const common = {
@@ -33,9 +61,8 @@ export function makeSoftwareAk(kind: KeyKind = 'ecc'): SoftwareAk {
   let publicArea: Uint8Array;
   let privateKey: KeyObject;
   if (kind === 'ecc') {
-    const kp = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const jwk = kp.publicKey.export({ format: 'jwk' });
-    privateKey = kp.privateKey;
+    const { jwk, key } = generate('ec', { namedCurve: 'P-256' });
+    privateKey = key;
     publicArea = marshalPublic({
       ...common,
       type: TPM_ALG.ECC,
@@ -46,9 +73,8 @@ export function makeSoftwareAk(kind: KeyKind = 'ecc'): SoftwareAk {
       y: Buffer.from(jwk.y as string, 'base64url'),
     });
   } else {
-    const kp = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const jwk = kp.publicKey.export({ format: 'jwk' });
-    privateKey = kp.privateKey;
+    const { jwk, key } = generate('rsa', { modulusLength: 2048 });
+    privateKey = key;
     publicArea = marshalPublic({
       ...common,
       type: TPM_ALG.RSA,
