@@ -211,6 +211,63 @@ realTest('fw sign → fw flash (upload, test-boot, health, confirm) → fw statu
   t.regex(down.stderr, /FIRMWARE_REJECTED.*FIRMWARE_DOWNGRADE/);
 });
 
+realTest('fw flash killed mid-transfer (SIGKILL): running it again resumes from the Key offset', async (t) => {
+  const port = ready?.keys[0]?.serial as string; // paired by the previous test
+  const payload = join(dir, 'big.bin');
+  writeFileSync(
+    payload,
+    Buffer.alloc(480 * 1024).map((_, i) => Math.imul(i, 2654435761) >>> 24),
+  );
+  const img = join(dir, 'big.ekfw');
+  const key = join(dir, 'fw-signing.key');
+  t.is(
+    (
+      await enigm(
+        'fw',
+        'sign',
+        '--key',
+        key,
+        '--model',
+        'enigm-key-1',
+        '--version',
+        '1.4.0',
+        '--counter',
+        '3',
+        '--out',
+        img,
+        payload,
+      )
+    ).code,
+    0,
+  );
+  const child = spawn(process.execPath, [CLI, 'fw', 'flash', '--port', port, img, '--json'], {
+    env: { ...process.env, ENIGM_HOME: home },
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const killedAt = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no progress')), 15_000);
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
+      const e = JSON.parse(l);
+      if (e.event === 'progress' && e.acked > 0 && e.acked < e.total) {
+        child.kill('SIGKILL');
+        clearTimeout(timer);
+        resolve(e.acked);
+      }
+    });
+  });
+  await new Promise((r) => child.once('exit', r));
+  const again = await enigm('fw', 'flash', '--port', port, img, '--json');
+  t.is(again.code, 0, again.stderr);
+  const events = again.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  const uploaded = events.find((e) => e.event === 'uploaded');
+  t.true(uploaded.resumedFrom >= killedAt, `killed at ≥ ${killedAt}, resumed at ${uploaded.resumedFrom}`);
+  t.is(events.at(-1).done, 'confirm');
+  t.is(events.at(-1).securityCounter, 3);
+});
+
 test('cbor decode renders RFC 8949 Appendix A examples', async (t) => {
   const r = await enigm('cbor', 'decode', 'f93c00');
   t.is(r.stdout, '1.0\n');
