@@ -16,11 +16,12 @@ import { uploadPayload } from '../src/flash/upload.ts';
 import { SecureSession } from '../src/session/secure-session.ts';
 import { createMemoryLink } from '../src/transport/memory.ts';
 
-async function rig() {
+async function rig(opts: { eraseMs?: number; keepaliveMs?: number; timeoutMs?: number; retries?: number } = {}) {
   const { deps, signingSeed } = makeTestFlash();
-  const { fw } = makeTestKey({ flash: deps });
+  const { fw } = makeTestKey({ flash: { ...deps, eraseAhead: opts.eraseMs !== undefined } });
   const { host, device } = createMemoryLink();
-  const link = new DeviceLink(fw, (b) => void device.send(b).catch(() => {}), 'memory');
+  const timing = opts.eraseMs !== undefined ? { msPerStep: opts.eraseMs, keepaliveMs: opts.keepaliveMs ?? 20 } : undefined;
+  const link = new DeviceLink(fw, (b) => void device.send(b).catch(() => {}), 'memory', timing);
   let chunkFrames = 0;
   let corruptAt = -1;
   await device.open({
@@ -35,14 +36,14 @@ async function rig() {
     },
     closed: () => {},
   });
-  const client = await KeyClient.connect(host, { timeoutMs: 150, retries: 3 });
+  const client = await KeyClient.connect(host, { timeoutMs: opts.timeoutMs ?? 150, retries: opts.retries ?? 3 });
   const s = await SecureSession.firstContact(client, { hostKey: staticKeyFromPrivate(x25519Generate().privateKey) });
   await s.pair('service');
   return { fw, client, s, signingSeed, corrupt: (n: number) => (corruptAt = n) };
 }
 
-function image(seed: Uint8Array, size: number) {
-  const payload = new Uint8Array(size).map((_, i) => Math.imul(i, 2654435761) >>> 24);
+function image(seed: Uint8Array, size: number, salt = 0) {
+  const payload = new Uint8Array(size).map((_, i) => Math.imul(i + salt, 2654435761) >>> 24);
   const manifest = signManifest(
     { model: 'enigm-key-1', version: '2.0.0', securityCounter: 2, payloadSize: size, payloadDigest: sha256(payload) },
     seed,
@@ -92,5 +93,35 @@ test('a Key without the pairing role cannot update; outside a session nothing is
   const img = image(r.signingSeed, 1000);
   const plain = await t.throwsAsync(r.client.request('fw.begin', { manifest: img.manifest }));
   t.is((plain as { remote?: { name: string } }).remote?.name, 'SESSION_REQUIRED');
+  await r.client.close();
+});
+
+test('a long erase at fw.begin sends keepalives; the host waits past its timeout instead of giving up', async (t) => {
+  // 50 pages × 10 ms ≈ 500 ms of erasing against a 50 ms per-request timeout and no retries.
+  const r = await rig({ eraseMs: 10, keepaliveMs: 20, timeoutMs: 50, retries: 0 });
+  // A first upload fills the secondary slot (a blank slot needs no erase)…
+  const first = image(r.signingSeed, 200 * 1024, 1);
+  await uploadPayload(r.s, first.manifest, first.payload, r.client.link.window);
+  // …so the next update must erase ~50 pages before it can take bytes.
+  const img = image(r.signingSeed, 200 * 1024, 2);
+  const t0 = performance.now();
+  const b = await r.s.request('fw.begin', { manifest: img.manifest }, { retries: 0 });
+  t.true(performance.now() - t0 >= 400, 'the erase took its modelled time');
+  t.is(b.offset, 0);
+  t.true(r.client.stats.keepalives >= 5, `${r.client.stats.keepalives} keepalives`);
+  const up = await uploadPayload(r.s, img.manifest, img.payload, r.client.link.window);
+  t.is(up.bytes, img.payload.length);
+  await r.s.request('fw.finish', {});
+  await r.client.close();
+});
+
+test('without keepalives during the erase, the same request times out (the keepalive is what keeps it alive)', async (t) => {
+  const r = await rig({ eraseMs: 10, keepaliveMs: 60_000, timeoutMs: 50, retries: 0 });
+  const first = image(r.signingSeed, 200 * 1024, 1);
+  await uploadPayload(r.s, first.manifest, first.payload, r.client.link.window);
+  const img = image(r.signingSeed, 200 * 1024, 2);
+  const e = await t.throwsAsync(r.s.request('fw.begin', { manifest: img.manifest }, { retries: 0 }));
+  t.is((e as { code?: string }).code, 'KEY_TIMEOUT');
+  await new Promise((res) => setTimeout(res, 600));
   await r.client.close();
 });

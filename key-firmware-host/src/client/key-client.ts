@@ -78,10 +78,13 @@ export interface ClientStats {
   badFrames: number;
   strayResponses: number;
   retries: number;
+  keepalives: number;
 }
 
 interface Pending {
   name: string;
+  /** Restarts the response timeout (the Key said it is busy). */
+  keepalive(): void;
   resolve(m: Message): void;
   reject(e: KeyError): void;
 }
@@ -104,7 +107,7 @@ export class KeyClient {
   #link: LinkParameters = { version: PROTOCOL_VERSION, sendMaxFrame: MIN_FRAME_PAYLOAD, window: 1 };
   #hello: BodyOf<'hello.response'> | undefined;
   /** Counters. */
-  readonly stats: ClientStats = { framesSent: 0, framesReceived: 0, badFrames: 0, strayResponses: 0, retries: 0 };
+  readonly stats: ClientStats = { framesSent: 0, framesReceived: 0, badFrames: 0, strayResponses: 0, retries: 0, keepalives: 0 };
 
   private constructor(transport: Transport, options: KeyClientOptions) {
     this.#transport = transport;
@@ -263,8 +266,29 @@ export class KeyClient {
       };
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
+      const arm = () => {
+        if (timer !== undefined) this.#timers.clearTimeout(timer);
+        timer = this.#timers.setTimeout(onTimeout, timeoutMs);
+      };
+      const onTimeout = () => {
+        if (attempt <= retries) {
+          this.stats.retries++;
+          if (nextFrame) frame = nextFrame();
+          send();
+        } else {
+          this.#pending
+            .get(id)
+            ?.reject(
+              new KeyError(
+                'KEY_TIMEOUT',
+                `${name} got no response in ${timeoutMs} ms (${attempt} attempt${attempt > 1 ? 's' : ''})`,
+              ),
+            );
+        }
+      };
       this.#pending.set(id, {
         name,
+        keepalive: arm,
         resolve: (m) => {
           done();
           resolve(m);
@@ -276,22 +300,7 @@ export class KeyClient {
       });
       const send = () => {
         attempt++;
-        timer = this.#timers.setTimeout(() => {
-          if (attempt <= retries) {
-            this.stats.retries++;
-            if (nextFrame) frame = nextFrame();
-            send();
-          } else {
-            this.#pending
-              .get(id)
-              ?.reject(
-                new KeyError(
-                  'KEY_TIMEOUT',
-                  `${name} got no response in ${timeoutMs} ms (${attempt} attempt${attempt > 1 ? 's' : ''})`,
-                ),
-              );
-          }
-        }, timeoutMs);
+        arm();
         this.#sendFrame(frame).catch((e: TransportError) =>
           this.#pending.get(id)?.reject(new KeyError('KEY_CLOSED', `${name}: ${e.message}`, { cause: e })),
         );
@@ -333,6 +342,11 @@ export class KeyClient {
         continue;
       }
       if (m.id === undefined) {
+        // A busy Key (e.g. erasing flash) is alive: restart every pending request's timeout.
+        if (m.name === 'keepalive') {
+          this.stats.keepalives++;
+          for (const p of this.#pending.values()) p.keepalive();
+        }
         for (const l of this.#eventListeners) l(m);
         continue;
       }

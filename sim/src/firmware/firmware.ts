@@ -94,7 +94,7 @@ export function wireError(error: KeyErrorName, reason?: string): WireError {
 }
 
 /** Result of running a command. */
-export type CommandResult = { name: string; body: unknown; role?: HostRole } | WireError;
+export type CommandResult = { name: string; body: unknown; role?: HostRole; work?: () => boolean } | WireError;
 
 const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 
@@ -329,7 +329,7 @@ export class KeyFirmware implements SessionHost {
           this.#save();
         }
         if (name === 'fw.test') queueMicrotask(() => this.reboot()); // after the response has gone out
-        return { name: RESPONSE_OF[name], body: r.body };
+        return { name: RESPONSE_OF[name], body: r.body, ...(r.work ? { work: r.work } : {}) };
       }
       default:
         return wireError('UNKNOWN_TYPE', `${name} is not run by the command dispatcher`);

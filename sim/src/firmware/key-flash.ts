@@ -20,10 +20,18 @@ export interface FlashDeps {
   verifier: ImageVerifier;
   /** Called after commands that may have changed the flash (the simulator persists it). */
   onChange?: () => void;
+  /**
+   * Erase the pages an upload needs up front at `fw.begin` (a long operation the runtime drives
+   * page by page, sending keepalives) instead of lazily page by page as chunks arrive.
+   */
+  eraseAhead?: boolean;
 }
 
-/** Result of an `fw.*` command: a response body or a wire error. */
-export type FwResult = { body: unknown } | WireError;
+/**
+ * Result of an `fw.*` command: a response body (and, for a long operation, `work`: one step per
+ * call, `true` while steps remain — the runtime runs it before sending the response) or a wire error.
+ */
+export type FwResult = { body: unknown; work?: () => boolean } | WireError;
 
 /** Bytes of a frame an `fw.chunk` may not use for payload (envelopes, session, AEAD tag, framing). */
 export const CHUNK_OVERHEAD = 128;
@@ -88,12 +96,21 @@ export class KeyFlash {
     }
   }
 
+  #step(f: () => boolean): boolean {
+    try {
+      return f();
+    } finally {
+      this.#deps.onChange?.();
+    }
+  }
+
   #run(name: string, body: unknown, chunkMax: number): FwResult {
     const e = this.#engine;
     switch (name) {
       case 'fw.begin': {
         const r = e.begin((body as BodyOf<'fw.begin'>).manifest);
-        return { body: { offset: r.offset, chunk: chunkMax, id: r.id } satisfies BodyOf<'fw.begin.response'> };
+        const res = { body: { offset: r.offset, chunk: chunkMax, id: r.id } satisfies BodyOf<'fw.begin.response'> };
+        return this.#deps.eraseAhead ? { ...res, work: () => this.#step(() => e.eraseStep()) } : res;
       }
       case 'fw.chunk': {
         const { offset, data } = body as BodyOf<'fw.chunk'>;

@@ -36,12 +36,23 @@ export class LinkContext {
   /** Largest frame payload the host accepts: {@link MIN_FRAME_PAYLOAD} until its hello says more. */
   #peerMaxFrame = MIN_FRAME_PAYLOAD;
   #prologue: PrologueInput | undefined;
+  #work: (() => boolean) | undefined;
 
   /** @internal use {@link KeyFirmware.connect} */
   constructor(fw: KeyFirmware, transport: string) {
     this.#fw = fw;
     this.#transport = transport;
     this.#sessions = new LinkSessions(fw);
+  }
+
+  /**
+   * The long operation the last handled request started, if any: call it until it returns false
+   * (one step per call) before sending that request's response; send keepalives in between.
+   */
+  takeWork(): (() => boolean) | undefined {
+    const w = this.#work;
+    this.#work = undefined;
+    return w;
   }
 
   /** Forgets sessions, negotiation and cached responses (the Key rebooted). */
@@ -174,6 +185,7 @@ export class LinkContext {
       const r = this.#fw.execute(msg, { session: { hostKey: session.hostKey, role: session.role } });
       if ('error' in r) return this.#error(id as number, r.error, r.reason);
       if (r.role) session.role = r.role; // pairing changed the session's role
+      if (r.work) this.#work = r.work;
       return encodeMessage({ version: env.version, name: r.name as never, id: id as number, body: r.body as never });
     } catch (e) {
       const reqId = (e as { requestId?: number }).requestId ?? id ?? 0;

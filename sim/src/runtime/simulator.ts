@@ -22,7 +22,7 @@ import { DEFAULT_LAYOUT } from '../firmware/flash/layout.ts';
 import type { FlashDeps } from '../firmware/key-flash.ts';
 import { loadSecureElement } from '../firmware/secure-element.ts';
 import { createPtyPair, hasSocat, type PtyPair } from '../io/pty.ts';
-import { DeviceLink } from './device-link.ts';
+import { DeviceLink, type LongOperationTiming } from './device-link.ts';
 import { factoryImage, loadOrCreateSigningKey } from './factory.ts';
 import { FileStorage } from './file-storage.ts';
 import { type LinkShape, ShapedPipe } from './link-shaper.ts';
@@ -47,6 +47,11 @@ export interface SimulatorOptions {
   link?: LinkShape;
   /** Extra trusted firmware-signing public keys (Ed25519); the state dir's own key is always trusted. */
   trustedFirmwareKeys?: Uint8Array[];
+  /**
+   * Model flash erase time: each Key erases the pages an upload needs when it begins, this many ms
+   * per 4 KiB page, sending keepalive events meanwhile (default 0: erases are instant and lazy).
+   */
+  eraseMsPerPage?: number;
 }
 
 /** Where one simulated Key can be reached. */
@@ -89,6 +94,7 @@ export class Simulator {
   readonly #keys: RunningKey[] = [];
   readonly #link: LinkShape | undefined;
   readonly #flushers: (() => void)[] = [];
+  #timing: LongOperationTiming | undefined;
   #stopped = false;
 
   private constructor(stateDir: string, link?: LinkShape) {
@@ -107,6 +113,7 @@ export class Simulator {
     if (serial && !hasSocat())
       throw new Error('socat is required for serial ports (apt-get install socat), or pass serial: false');
     const sim = new Simulator(resolve(options.stateDir ?? '.sim-state'), options.link);
+    if (options.eraseMsPerPage) sim.#timing = { msPerStep: options.eraseMsPerPage };
     mkdirSync(sim.stateDir, { recursive: true });
     try {
       for (let i = 0; i < n; i++) {
@@ -190,6 +197,7 @@ export class Simulator {
       flash,
       layout,
       verifier,
+      eraseAhead: (options.eraseMsPerPage ?? 0) > 0,
       // Debounced: the snapshot is written once changes pause (and always on stop), not during a
       // transfer — writing 1 MiB every few chunks would stall the simulated Key.
       onChange: () => {
@@ -229,7 +237,7 @@ export class Simulator {
     };
     // With a link shape, both directions cross a modelled UART; otherwise bytes pass at pty speed.
     const out = this.#link ? new ShapedPipe(this.#link, toHost) : undefined;
-    const link = new DeviceLink(key.firmware, out ? (b) => out.push(b) : toHost);
+    const link = new DeviceLink(key.firmware, out ? (b) => out.push(b) : toHost, 'serial', this.#timing);
     const into = this.#link ? new ShapedPipe(this.#link, (b) => link.receive(b)) : undefined;
     key.serialLink = link;
     key.pipes = [out, into].filter((p): p is ShapedPipe => p !== undefined);
@@ -250,6 +258,7 @@ export class Simulator {
           if (!socket.destroyed) socket.write(b);
         },
         'tcp',
+        this.#timing,
       );
       socket.on('data', (chunk) => link.receive(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
       socket.on('error', () => {});

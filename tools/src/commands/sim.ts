@@ -29,6 +29,8 @@ Options:
   --no-serial     TCP only (no socat needed)
   --baud B        model each serial link as a UART at B baud (8N1: B/10 bytes/s each way)
   --latency MS    with --baud: latency added per chunk (default 1)
+  --erase-ms MS   model flash erase time per 4 KiB page: the Key erases ahead of an upload and
+                  sends keepalive events meanwhile (default 0: instant)
   --trust-fw-key F  also trust this firmware-signing public key (PEM); D/fw-signing.key is
                   always trusted and signs the factory image (sign test images with it)
   --json          print one JSON line with the Keys' addresses when ready
@@ -43,6 +45,7 @@ Then, in another terminal:
     'no-serial': { type: 'boolean' },
     baud: { type: 'string' },
     latency: { type: 'string' },
+    'erase-ms': { type: 'string' },
     'trust-fw-key': { type: 'string', multiple: true },
   },
   async run(args, out) {
@@ -51,6 +54,7 @@ Then, in another terminal:
       stateDir: str(args, 'state-dir') ?? defaultSimDir(),
       tcpBasePort: int(args, 'tcp-port', 0, 0, 65535),
       serial: args.values['no-serial'] !== true,
+      eraseMsPerPage: int(args, 'erase-ms', 0, 0, 10_000),
       ...(str(args, 'baud')
         ? { link: { baud: int(args, 'baud', 115200, 300, 12_000_000), latencyMs: int(args, 'latency', 1, 0, 1000) } }
         : {}),
