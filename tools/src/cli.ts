@@ -103,3 +103,40 @@ export function int(args: ParsedArgs, name: string, dflt: number, min: number, m
     throw new UsageError(`--${name} must be an integer in [${min}, ${max}], got ${v}`);
   return n;
 }
+
+/**
+ * Finds the command `argv` names, parses its options, runs it, and turns errors into exit codes:
+ * a {@link UsageError} (or an unknown command) is 2, any other error is 1 with its code and message
+ * (and `{ ok: false, error }` under `--json`).
+ * @param commands - the commands to choose from
+ * @param argv - arguments without node and script, e.g. `['key', 'info', '--port', 'P']`
+ * @param usage - text printed after an unknown command
+ */
+export async function dispatch(commands: readonly Command[], argv: string[], usage = ''): Promise<number> {
+  const cmd = commands.find((c) => c.name.split(' ').every((p, i) => argv[i] === p));
+  if (!cmd) {
+    process.stderr.write(`enigm: unknown command '${argv.slice(0, 2).join(' ')}'\n${usage ? `\n${usage}\n` : ''}`);
+    return EXIT.usage;
+  }
+  const rest = argv.slice(cmd.name.split(' ').length);
+  const json = rest.includes('--json');
+  const out = makeOutput(json);
+  try {
+    const args = parseCommandArgs(cmd, rest);
+    if (args.values.help) {
+      process.stdout.write(`${cmd.help}\n`);
+      return EXIT.ok;
+    }
+    return await cmd.run(args, out);
+  } catch (e) {
+    const err = e as Error & { code?: string; toJSON?: () => unknown };
+    if (e instanceof UsageError) {
+      if (json) out.data({ ok: false, error: { name: 'UsageError', message: err.message } });
+      process.stderr.write(`enigm ${cmd.name}: ${err.message}\nTry 'enigm ${cmd.name} --help'.\n`);
+      return EXIT.usage;
+    }
+    if (json) out.data({ ok: false, error: err.toJSON ? err.toJSON() : { name: err.name, message: err.message } });
+    process.stderr.write(`enigm ${cmd.name}: ${err.code ? `${err.code}: ` : ''}${err.message}\n`);
+    return EXIT.failure;
+  }
+}

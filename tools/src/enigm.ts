@@ -6,7 +6,7 @@
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type Command, EXIT, makeOutput, parseCommandArgs, UsageError } from './cli.ts';
+import { type Command, dispatch, EXIT } from './cli.ts';
 import { attestCommands } from './commands/attest.ts';
 import { cborCommands } from './commands/cbor.ts';
 import { coseCommands } from './commands/cose.ts';
@@ -48,35 +48,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${usage()}\n`);
     return argv.length === 0 ? EXIT.usage : EXIT.ok;
   }
-  const cmd = COMMANDS.find((c) => {
-    const parts = c.name.split(' ');
-    return parts.every((p, i) => argv[i] === p);
-  });
-  if (!cmd) {
-    process.stderr.write(`enigm: unknown command '${argv.slice(0, 2).join(' ')}'\n\n${usage()}\n`);
-    return EXIT.usage;
-  }
-  const rest = argv.slice(cmd.name.split(' ').length);
-  const json = rest.includes('--json');
-  const out = makeOutput(json);
-  try {
-    const args = parseCommandArgs(cmd, rest);
-    if (args.values.help) {
-      process.stdout.write(`${cmd.help}\n`);
-      return EXIT.ok;
-    }
-    return await cmd.run(args, out);
-  } catch (e) {
-    const err = e as Error & { code?: string; toJSON?: () => unknown };
-    if (e instanceof UsageError) {
-      if (json) out.data({ ok: false, error: { name: 'UsageError', message: err.message } });
-      process.stderr.write(`enigm ${cmd.name}: ${err.message}\nTry 'enigm ${cmd.name} --help'.\n`);
-      return EXIT.usage;
-    }
-    if (json) out.data({ ok: false, error: err.toJSON ? err.toJSON() : { name: err.name, message: err.message } });
-    process.stderr.write(`enigm ${cmd.name}: ${err.code ? `${err.code}: ` : ''}${err.message}\n`);
-    return EXIT.failure;
-  }
+  return dispatch(COMMANDS, argv, usage());
 }
 
 function isEntry(): boolean {

@@ -1,12 +1,12 @@
 /**
- * Test helper: runs CLI commands in-process, with the dispatch, `--help`, `--json` and exit-code
- * rules of `tools/src/enigm.ts` (`main`), capturing stdout and stderr. Lets a command group be
+ * Test helper: runs CLI commands in-process through the CLI's own `dispatch` (the `--help`,
+ * `--json` and exit-code rules of `enigm`), capturing stdout and stderr. Lets a command group be
  * tested before it is registered in enigm.ts. Not a test file itself (no `.test.ts`).
  *
  * Captures by replacing `process.stdout.write` / `process.stderr.write` for the duration of the
  * call, so tests using it must run serially (`test.serial`).
  */
-import { type Command, EXIT, makeOutput, parseCommandArgs, UsageError } from '../src/cli.ts';
+import { type Command, dispatch } from '../src/cli.ts';
 
 /** What a run printed and returned. */
 export interface CommandRun {
@@ -40,34 +40,5 @@ export async function runCommand(commands: Command[], argv: string[]): Promise<C
   } finally {
     process.stdout.write = realOut;
     process.stderr.write = realErr;
-  }
-}
-
-async function dispatch(commands: Command[], argv: string[]): Promise<number> {
-  const cmd = commands.find((c) => c.name.split(' ').every((p, i) => argv[i] === p));
-  if (!cmd) {
-    process.stderr.write(`enigm: unknown command '${argv.slice(0, 2).join(' ')}'\n`);
-    return EXIT.usage;
-  }
-  const rest = argv.slice(cmd.name.split(' ').length);
-  const json = rest.includes('--json');
-  const out = makeOutput(json);
-  try {
-    const args = parseCommandArgs(cmd, rest);
-    if (args.values.help) {
-      process.stdout.write(`${cmd.help}\n`);
-      return EXIT.ok;
-    }
-    return await cmd.run(args, out);
-  } catch (e) {
-    const err = e as Error & { code?: string; toJSON?: () => unknown };
-    if (e instanceof UsageError) {
-      if (json) out.data({ ok: false, error: { name: 'UsageError', message: err.message } });
-      process.stderr.write(`enigm ${cmd.name}: ${err.message}\n`);
-      return EXIT.usage;
-    }
-    if (json) out.data({ ok: false, error: err.toJSON ? err.toJSON() : { name: err.name, message: err.message } });
-    process.stderr.write(`enigm ${cmd.name}: ${err.code ? `${err.code}: ` : ''}${err.message}\n`);
-    return EXIT.failure;
   }
 }

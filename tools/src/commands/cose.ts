@@ -4,20 +4,16 @@
  * `protocols/src/crypto` or `protocols/src/cose`.
  * @module
  */
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseHex } from '../../../protocols/src/cbor/diagnostic.ts';
 import type { CborValue } from '../../../protocols/src/cbor/index.ts';
 import { Tagged } from '../../../protocols/src/cbor/index.ts';
 import { type CoseHeaderMap, decodeSign1, type Sign1, signSign1, verifySign1 } from '../../../protocols/src/cose/index.ts';
-import {
-  ed25519Generate,
-  ed25519PrivateKeyFromPem,
-  ed25519PrivateKeyToPem,
-  ed25519PublicKeyFromPem,
-  ed25519PublicKeyToPem,
-} from '../../../protocols/src/crypto/index.ts';
+import { ed25519PrivateKeyFromPem, ed25519PublicKeyFromPem } from '../../../protocols/src/crypto/index.ts';
 import { ProtocolError } from '../../../protocols/src/errors.ts';
 import { type Command, EXIT, type ParsedArgs, str, UsageError } from '../cli.ts';
+import { writeSigningKeyPair } from '../keyfiles.ts';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
@@ -125,19 +121,7 @@ Examples:
   openssl pkey -in release.key -pubout       # same as release.pub`,
   options: { out: { type: 'string', short: 'o' }, force: { type: 'boolean' } },
   async run(args, out) {
-    const prefix = str(args, 'out') ?? 'enigm-signing';
-    const keyFile = `${prefix}.key`;
-    const pubFile = `${prefix}.pub`;
-    const force = args.values.force === true;
-    if (!force) {
-      for (const f of [keyFile, pubFile]) {
-        if (existsSync(f)) throw new UsageError(`${f} exists; use --force to overwrite or --out for another prefix`);
-      }
-    }
-    const { seed, publicKey } = ed25519Generate();
-    writeFileSync(keyFile, ed25519PrivateKeyToPem(seed), { mode: 0o600, flag: force ? 'w' : 'wx' });
-    chmodSync(keyFile, 0o600); // an overwritten file keeps its old mode otherwise
-    writeFileSync(pubFile, ed25519PublicKeyToPem(publicKey), { mode: 0o644, flag: force ? 'w' : 'wx' });
+    const { keyFile, pubFile, publicKey } = writeSigningKeyPair(str(args, 'out') ?? 'enigm-signing', args.values.force === true);
     out.data({ ok: true, publicKey, key: keyFile, pub: pubFile });
     out.line(`public key  ${hex(publicKey)}`);
     out.line(`private     ${keyFile} (mode 0600)`);

@@ -4,14 +4,12 @@
  * `protocols/src/firmware`.
  * @module
  */
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+
+import { readFileSync, writeFileSync } from 'node:fs';
 import {
-  ed25519Generate,
   ed25519PrivateKeyFromPem,
-  ed25519PrivateKeyToPem,
   ed25519PublicKey,
   ed25519PublicKeyFromPem,
-  ed25519PublicKeyToPem,
   sha256,
 } from '../../../protocols/src/crypto/index.ts';
 import { ProtocolError } from '../../../protocols/src/errors.ts';
@@ -29,6 +27,7 @@ import {
   verifyImage,
 } from '../../../protocols/src/firmware/index.ts';
 import { type Command, EXIT, int, type ParsedArgs, str, UsageError } from '../cli.ts';
+import { writeSigningKeyPair } from '../keyfiles.ts';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const U32_MAX = 0xffff_ffff;
@@ -91,19 +90,10 @@ Examples:
   enigm fw keygen --out release-2025 --json    # {"ok":true,"publicKey":"…","kid":"…",…}`,
   options: { out: { type: 'string', short: 'o' }, force: { type: 'boolean' } },
   async run(args, out) {
-    const prefix = str(args, 'out') ?? 'enigm-fw-signing';
-    const keyFile = `${prefix}.key`;
-    const pubFile = `${prefix}.pub`;
-    const force = args.values.force === true;
-    if (!force) {
-      for (const f of [keyFile, pubFile]) {
-        if (existsSync(f)) throw new UsageError(`${f} exists; use --force to overwrite or --out for another prefix`);
-      }
-    }
-    const { seed, publicKey } = ed25519Generate();
-    writeFileSync(keyFile, ed25519PrivateKeyToPem(seed), { mode: 0o600, flag: force ? 'w' : 'wx' });
-    chmodSync(keyFile, 0o600); // an overwritten file keeps its old mode otherwise
-    writeFileSync(pubFile, ed25519PublicKeyToPem(publicKey), { mode: 0o644, flag: force ? 'w' : 'wx' });
+    const { keyFile, pubFile, publicKey } = writeSigningKeyPair(
+      str(args, 'out') ?? 'enigm-fw-signing',
+      args.values.force === true,
+    );
     const kid = manifestKid(publicKey);
     out.data({ ok: true, publicKey, kid, key: keyFile, pub: pubFile });
     out.line(`public key  ${hex(publicKey)}`);
