@@ -3,9 +3,9 @@
  * state directory) and stops it by pid. With CI=true a missing swtpm fails the tests; without CI
  * they are skipped with a message.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalCa, type LocalCa, manufactureSwtpm, spawnSwtpm } from '../../src/lab/swtpm-lab.ts';
@@ -63,57 +63,17 @@ export interface Swtpm {
   stop(): Promise<void>;
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
-/** Starts swtpm (TPM 2.0, not-need-init, startup-clear) and waits until the data port accepts. */
+/** Starts swtpm (TPM 2.0, not-need-init, startup-clear) on a fresh state dir and waits until it accepts. */
 export async function startSwtpm(): Promise<Swtpm> {
   const dir = mkdtempSync(join(tmpdir(), 'enigm-swtpm-'));
-  const [port, ctrlPort] = await freePortPair();
-  const child: ChildProcess = spawn(
-    'swtpm',
-    [
-      'socket',
-      '--tpm2',
-      '--server',
-      `type=tcp,port=${port},bindaddr=127.0.0.1`,
-      '--ctrl',
-      `type=tcp,port=${ctrlPort},bindaddr=127.0.0.1`,
-      '--tpmstate',
-      `dir=${dir}`,
-      '--flags',
-      'not-need-init,startup-clear',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr?.on('data', (d) => (stderr += d));
-  const pid = child.pid;
-  if (pid === undefined) throw new Error('swtpm did not start');
-  const deadline = Date.now() + 10_000;
-  while (!(await canConnect(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`swtpm did not come up: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  const p = await spawnSwtpm(dir);
   return {
-    host: '127.0.0.1',
-    port,
-    ctrlPort,
-    pid,
+    host: p.host,
+    port: p.port,
+    ctrlPort: p.ctrlPort,
+    pid: p.pid,
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        process.kill(pid, 'SIGTERM');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-      }
+      await p.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
