@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { type Transport, TransportError, type TransportSink } from './transport.ts';
+import { sendRefusal, type Transport, TransportError, type TransportSink } from './transport.ts';
 
 /** Options of {@link createMemoryLink}. */
 export interface MemoryLinkOptions {
@@ -138,15 +138,8 @@ export class MemoryTransport implements Transport {
    *   error armed by {@link MemoryTransport.failNextSend} (default `TRANSPORT_IO`).
    */
   async send(bytes: Uint8Array): Promise<void> {
-    if (this.#session === undefined) {
-      throw new TransportError('TRANSPORT_NOT_OPEN', `${this.description} is not open`);
-    }
-    if (bytes.length > this.maxPayload) {
-      throw new TransportError(
-        'TRANSPORT_PAYLOAD_TOO_LARGE',
-        `${this.description}: send of ${bytes.length} bytes exceeds the maximum of ${this.maxPayload}`,
-      );
-    }
+    const refusal = sendRefusal(this, this.#session !== undefined, bytes.length);
+    if (refusal) throw refusal;
     const failure = this.#failSend;
     if (failure !== undefined) {
       this.#failSend = undefined;

@@ -8,7 +8,7 @@
  * @module
  */
 import { connect, type Socket } from 'node:net';
-import { type Transport, TransportError, type TransportErrorCode, type TransportSink } from './transport.ts';
+import { sendRefusal, type Transport, TransportError, type TransportErrorCode, type TransportSink } from './transport.ts';
 
 /** Options of {@link TcpTransport}. */
 export interface TcpTransportOptions {
@@ -167,17 +167,8 @@ export class TcpTransport implements Transport {
    */
   send(bytes: Uint8Array): Promise<void> {
     const session = this.#session;
-    if (session === undefined || session.ended || this.#closing !== undefined) {
-      return Promise.reject(new TransportError('TRANSPORT_NOT_OPEN', `${this.description} is not open`));
-    }
-    if (bytes.length > this.maxPayload) {
-      return Promise.reject(
-        new TransportError(
-          'TRANSPORT_PAYLOAD_TOO_LARGE',
-          `${this.description}: send of ${bytes.length} bytes exceeds the maximum of ${this.maxPayload}`,
-        ),
-      );
-    }
+    const refusal = sendRefusal(this, session !== undefined && !session.ended && this.#closing === undefined, bytes.length);
+    if (refusal || session === undefined) return Promise.reject(refusal);
     if (bytes.length === 0) return Promise.resolve();
     const buffer = Buffer.from(bytes);
     return new Promise<void>((resolve, reject) => {

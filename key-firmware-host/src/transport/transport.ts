@@ -59,3 +59,22 @@ export type TransportErrorCode = keyof typeof TRANSPORT_ERROR_CODES;
 export class TransportError extends EnigmError<TransportErrorCode> {
   override readonly name = 'TransportError';
 }
+
+/**
+ * The error a send must fail with before touching the link — `TRANSPORT_NOT_OPEN` or
+ * `TRANSPORT_PAYLOAD_TOO_LARGE` — or `undefined` if it may proceed. Shared by every transport so
+ * they fail alike (the contract suite checks it).
+ */
+export function sendRefusal(
+  t: Pick<Transport, 'description' | 'maxPayload'>,
+  open: boolean,
+  length: number,
+): TransportError | undefined {
+  if (!open) return new TransportError('TRANSPORT_NOT_OPEN', `${t.description} is not open`);
+  if (length > t.maxPayload)
+    return new TransportError(
+      'TRANSPORT_PAYLOAD_TOO_LARGE',
+      `${t.description}: send of ${length} bytes exceeds the maximum of ${t.maxPayload}`,
+    );
+  return undefined;
+}
