@@ -4,7 +4,9 @@
  *
  * @module
  */
+
 import { hash as oneShot } from 'node:crypto';
+import { bytesEqual } from '../../protocols/src/bytes.ts';
 import { AttestationError } from './errors.ts';
 
 /** Name of a supported hash bank, as tpm2-tools prints it. */
@@ -84,14 +86,9 @@ export function digest(alg: HashAlg, ...parts: Uint8Array[]): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
-/** Whether two byte arrays are equal (not constant time: for public values only). */
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /** Lowercase hex of `b`. */
 export function toHex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
+
+export { bytesEqual };

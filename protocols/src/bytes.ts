@@ -58,3 +58,13 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+/**
+ * Whether `a` and `b` hold the same bytes (not constant-time: for public values only).
+ * @example bytesEqual(Uint8Array.of(1), Uint8Array.of(1)) === true
+ */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

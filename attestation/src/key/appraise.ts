@@ -17,6 +17,7 @@
  * | `host-role` | the role the verifier asked with | no role given | a different role |
  * @module
  */
+import { bytesEqual } from '../../../protocols/src/bytes.ts';
 import { decode } from '../../../protocols/src/cbor/decode.ts';
 import { decodeSign1, verifySign1 } from '../../../protocols/src/cose/index.ts';
 import { HEADER_IDENTITY_KEY, KeyClaims, type KeyClaimsValue } from '../../../protocols/src/evidence/claims.ts';
@@ -69,8 +70,6 @@ export interface KeyAppraisal {
 }
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-const eq = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
-
 /** Appraises Key evidence. Pure; never throws. */
 export function appraiseKeyEvidence(input: KeyAppraisalInput): KeyAppraisal {
   const checks: CheckResult[] = [];
@@ -99,7 +98,7 @@ export function appraiseKeyEvidence(input: KeyAppraisalInput): KeyAppraisal {
     add('identity', 'contraindicated', 'no identity key: none pinned and none in the evidence');
     return done(claims);
   }
-  if (input.identity && headerKey && !eq(input.identity, headerKey))
+  if (input.identity && headerKey && !bytesEqual(input.identity, headerKey))
     add('identity', 'contraindicated', `evidence names identity ${hex(headerKey)}, pinned is ${hex(input.identity)}`);
   else if (input.identity) add('identity', 'affirming', 'identity matches the pinned key');
   else add('identity', 'warning', 'identity is self-asserted by the evidence (not pinned or certified)');
@@ -112,7 +111,7 @@ export function appraiseKeyEvidence(input: KeyAppraisalInput): KeyAppraisal {
     return done(claims);
   }
 
-  if (eq(claims.nonce, input.nonce)) add('nonce', 'affirming', 'nonce matches');
+  if (bytesEqual(claims.nonce, input.nonce)) add('nonce', 'affirming', 'nonce matches');
   else add('nonce', 'contraindicated', 'nonce differs from the one issued (replayed or foreign evidence)');
 
   if (input.issuedAt !== undefined && input.receivedAt !== undefined && input.maxAgeMs !== undefined) {

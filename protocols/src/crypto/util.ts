@@ -135,16 +135,7 @@ export function fromBase64Url(s: string): Uint8Array {
   return view(Buffer.from(s, 'base64url'));
 }
 
-/**
- * Whether `a` and `b` hold the same bytes (not constant-time: public data only).
- * @example
- * bytesEqual(Uint8Array.of(1), Uint8Array.of(1)) === true
- */
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
+export { bytesEqual } from '../bytes.ts';
 
 /**
  * Draws `n` bytes from an injected source and checks it returned exactly that.

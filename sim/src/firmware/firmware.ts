@@ -5,7 +5,9 @@
  * tests are deterministic and the simulator can run faster than real time.
  * @module
  */
+
 import { createHash } from 'node:crypto';
+import { bytesEqual } from '../../../protocols/src/bytes.ts';
 import {
   type BodyOf,
   chooseVersion,
@@ -95,8 +97,6 @@ export function wireError(error: KeyErrorName, reason?: string): WireError {
 
 /** Result of running a command. */
 export type CommandResult = { name: string; body: unknown; role?: HostRole; work?: () => boolean } | WireError;
-
-const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /** A simulated Key's firmware. */
 export class KeyFirmware implements SessionHost {
@@ -198,7 +198,7 @@ export class KeyFirmware implements SessionHost {
   setLastIk(hostKey: Uint8Array, timestamp: number): void {
     this.#persistent = {
       ...this.#persistent,
-      hosts: this.#persistent.hosts.map((h) => (same(h.publicKey, hostKey) ? { ...h, lastIk: timestamp } : h)),
+      hosts: this.#persistent.hosts.map((h) => (bytesEqual(h.publicKey, hostKey) ? { ...h, lastIk: timestamp } : h)),
     };
     this.#save();
   }
@@ -338,7 +338,7 @@ export class KeyFirmware implements SessionHost {
 
   #pair(body: BodyOf<'pair'>, ctx: RequestContext): CommandResult {
     const session = ctx.session as NonNullable<RequestContext['session']>;
-    const existing = this.#persistent.hosts.find((h) => same(h.publicKey, session.hostKey));
+    const existing = this.#persistent.hosts.find((h) => bytesEqual(h.publicKey, session.hostKey));
     if (existing) return { name: RESPONSE_OF.pair, body: { role: existing.role }, role: existing.role };
     const firstContact = this.#persistent.hosts.length === 0;
     if (!firstContact && this.#clock.now() > this.#pairingUntil) return wireError('NOT_PAIRED');

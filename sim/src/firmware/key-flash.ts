@@ -92,7 +92,7 @@ export class KeyFlash {
       if (code === 'CHUNK_MISMATCH') return { error: 'INVALID_ARGUMENT', reason };
       return { error: 'INTERNAL', reason };
     } finally {
-      this.#deps.onChange?.();
+      if (name !== 'fw.status') this.#deps.onChange?.(); // status only reads: nothing to persist
     }
   }
 

@@ -9,6 +9,7 @@
  * oldest is dropped beyond that, so a peer cannot exhaust the Key.
  * @module
  */
+import { bytesEqual } from '../../../protocols/src/bytes.ts';
 import { decode } from '../../../protocols/src/cbor/decode.ts';
 import { encode } from '../../../protocols/src/cbor/encode.ts';
 import type { BodyOf } from '../../../protocols/src/messages/index.ts';
@@ -53,8 +54,6 @@ export interface SessionHost {
 class Failed extends Error {}
 
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
-const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
-
 /** Sessions of one link. */
 export class LinkSessions {
   readonly #host: SessionHost;
@@ -99,7 +98,7 @@ export class LinkSessions {
       }
       // IK: the host must be paired, and its timestamp must grow (the first message is replayable).
       const rs = hs.remoteStaticKey;
-      const host = rs && this.#host.hosts().find((h) => same(h.publicKey, rs));
+      const host = rs && this.#host.hosts().find((h) => bytesEqual(h.publicKey, rs));
       if (!rs || !host) throw new Failed();
       const { timestamp } = IkHello.fromMap(decode(payload));
       if (host.lastIk !== undefined && timestamp <= host.lastIk) throw new Failed();
@@ -125,7 +124,7 @@ export class LinkSessions {
       hs.readMessage(body.message);
       const rs = hs.remoteStaticKey;
       if (!rs || !hs.isComplete) return false;
-      const host = this.#host.hosts().find((h) => same(h.publicKey, rs));
+      const host = this.#host.hosts().find((h) => bytesEqual(h.publicKey, rs));
       this.#open(body.session, hs, rs, host?.role ?? 'unpaired');
       return true;
     } catch {

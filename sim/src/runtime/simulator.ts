@@ -18,12 +18,13 @@ import { verifyManifest } from '../../../protocols/src/firmware/index.ts';
 import { DEFAULT_FIRMWARE_CONFIG, type FirmwareConfig, KeyFirmware } from '../firmware/firmware.ts';
 import { flashFactoryImage } from '../firmware/flash/bootloader.ts';
 import { Flash } from '../firmware/flash/flash.ts';
+import type { ImageVerifier } from '../firmware/flash/image.ts';
 import { DEFAULT_LAYOUT } from '../firmware/flash/layout.ts';
 import type { FlashDeps } from '../firmware/key-flash.ts';
 import { loadSecureElement } from '../firmware/secure-element.ts';
 import { createPtyPair, hasSocat, type PtyPair } from '../io/pty.ts';
 import { DeviceLink, type LongOperationTiming } from './device-link.ts';
-import { factoryImage, loadOrCreateSigningKey } from './factory.ts';
+import { factoryImage, loadOrCreateSigningKey, type SigningKey } from './factory.ts';
 import { FileStorage } from './file-storage.ts';
 import { type LinkShape, ShapedPipe } from './link-shaper.ts';
 
@@ -76,6 +77,12 @@ export interface SimulatorStateFile {
 /** Name of the state file inside the state directory. */
 export const STATE_FILE = 'simulator.json';
 
+/** What every Key's flash is manufactured and verified with. */
+interface FlashFactory {
+  signing: SigningKey;
+  verifier: ImageVerifier;
+}
+
 interface RunningKey {
   index: number;
   firmware: KeyFirmware;
@@ -115,10 +122,14 @@ export class Simulator {
     const sim = new Simulator(resolve(options.stateDir ?? '.sim-state'), options.link);
     if (options.eraseMsPerPage) sim.#timing = { msPerStep: options.eraseMsPerPage };
     mkdirSync(sim.stateDir, { recursive: true });
+    // One signing key and one verifier for all Keys (read once, not per Key).
+    const signing = loadOrCreateSigningKey(sim.stateDir);
+    const trusted = [signing.publicKey, ...(options.trustedFirmwareKeys ?? [])];
+    const factory: FlashFactory = { signing, verifier: { verifyManifest: (b) => verifyManifest(b, trusted).manifest, sha256 } };
     try {
       for (let i = 0; i < n; i++) {
         const random = (k: number) => new Uint8Array(randomBytes(k));
-        const flashDeps = sim.#flashFor(i, options);
+        const flashDeps = sim.#flashFor(i, options, factory);
         const firmware = new KeyFirmware({
           flash: flashDeps,
           storage: new FileStorage(join(sim.stateDir, `key-${i}.cbor`)),
@@ -171,10 +182,8 @@ export class Simulator {
   }
 
   /** Flash of Key `i`: loaded from `key-<i>.flash`, or manufactured with the factory image. */
-  #flashFor(i: number, options: SimulatorOptions): FlashDeps {
-    const signing = loadOrCreateSigningKey(this.stateDir);
-    const trusted = [signing.publicKey, ...(options.trustedFirmwareKeys ?? [])];
-    const verifier = { verifyManifest: (b: Uint8Array) => verifyManifest(b, trusted).manifest, sha256 };
+  #flashFor(i: number, options: SimulatorOptions, factory: FlashFactory): FlashDeps {
+    const { signing, verifier } = factory;
     const path = join(this.stateDir, `key-${i}.flash`);
     const layout = DEFAULT_LAYOUT;
     const stored = existsSync(path) ? new Uint8Array(readFileSync(path)) : undefined;

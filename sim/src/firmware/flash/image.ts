@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { bytesEqual } from '../../../../protocols/src/bytes.ts';
 import { type Flash, FlashError } from './flash.ts';
 import { type FlashLayout, maxPayloadSize, type Region } from './layout.ts';
 
@@ -147,9 +148,4 @@ export function codeOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** Whether two byte arrays are equal (not constant-time; nothing here is secret). */
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
+export { bytesEqual };
