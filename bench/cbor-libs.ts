@@ -16,11 +16,11 @@
  * @module
  */
 
+import type { CborValue } from '@enigm/protocols/cbor';
+import { decode, encode } from '@enigm/protocols/cbor';
+import { ProtocolError } from '@enigm/protocols/errors';
 import { decode as cborxDefaultDecode, encode as cborxDefaultEncode, Encoder } from 'cbor-x';
 import * as cborg from 'cborg';
-import type { CborValue } from '../protocols/src/cbor/index.ts';
-import { decode, encode } from '../protocols/src/cbor/index.ts';
-import { ProtocolError } from '../protocols/src/errors.ts';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(name);

@@ -4,8 +4,9 @@
  * as plain data, measured in the same run. Target ratio ≥ 0.5.
  * @module
  */
+
+import { decodeMessage, encodeMessage, type Message } from '@enigm/protocols/messages';
 import { decode as cborxDecode, encode as cborxEncode } from 'cbor-x';
-import { decodeMessage, encodeMessage, type Message } from '../protocols/src/messages/index.ts';
 import { type BenchResult, opsPerSecond, result } from './harness.ts';
 
 /** The typical Key message used by the codec benchmark. */

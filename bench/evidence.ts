@@ -5,9 +5,9 @@
  * @module
  */
 import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
-import { appraiseKeyEvidence } from '../attestation/src/key/appraise.ts';
-import { buildEvidence } from '../sim/src/firmware/evidence.ts';
-import { makeTestKey } from '../sim/test/support.ts';
+import { appraiseKeyEvidence } from '@enigm/attestation';
+import { buildEvidence } from '@enigm/sim/firmware';
+import { makeTestKey } from '@enigm/sim/testing';
 import { type BenchResult, opsPerSecond, result } from './harness.ts';
 
 /** Runs the evidence benchmark. */

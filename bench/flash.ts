@@ -11,16 +11,11 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KeyClient } from '../key-firmware-host/src/client/key-client.ts';
-import { uploadPayload } from '../key-firmware-host/src/flash/upload.ts';
-import { SecureSession } from '../key-firmware-host/src/session/secure-session.ts';
-import { SerialTransport } from '../key-firmware-host/src/transport/serial.ts';
-import { ed25519PrivateKeyFromPem, sha256 } from '../protocols/src/crypto/index.ts';
-import { x25519Generate } from '../protocols/src/crypto/x25519.ts';
-import { signManifest } from '../protocols/src/firmware/index.ts';
-import { staticKeyFromPrivate } from '../protocols/src/noise/index.ts';
-import { lineBytesPerSecond } from '../sim/src/runtime/link-shaper.ts';
-import { Simulator } from '../sim/src/runtime/simulator.ts';
+import { KeyClient, SecureSession, SerialTransport, uploadPayload } from '@enigm/key-firmware-host';
+import { ed25519PrivateKeyFromPem, sha256, x25519Generate } from '@enigm/protocols/crypto';
+import { signManifest } from '@enigm/protocols/firmware';
+import { staticKeyFromPrivate } from '@enigm/protocols/noise';
+import { lineBytesPerSecond, Simulator } from '@enigm/sim';
 import { type BenchResult, result } from './harness.ts';
 
 const IMAGE = 256 * 1024;

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { crc32c, encodeFrame, FrameDecoder } from '../protocols/src/framing/index.ts';
+import { crc32c, encodeFrame, FrameDecoder } from '@enigm/protocols/framing';
 import { type BenchResult, result } from './harness.ts';
 
 /**

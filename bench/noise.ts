@@ -21,7 +21,7 @@
  */
 
 import { createCipheriv, createDecipheriv, diffieHellman, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { type HandshakePatternName, HandshakeState, staticKeyFromPrivate } from '../protocols/src/noise/index.ts';
+import { type HandshakePatternName, HandshakeState, staticKeyFromPrivate } from '@enigm/protocols/noise';
 import { type BenchResult, opsPerSecond, result } from './harness.ts';
 
 const RUN_MS = 1500;

@@ -8,12 +8,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { KeyClient, SerialTransport } from '@enigm/key-firmware-host';
+import { createPtyPair, Simulator } from '@enigm/sim';
 import { autoDetect } from '@serialport/bindings-cpp';
 import { SerialPortStream } from '@serialport/stream';
-import { KeyClient } from '../key-firmware-host/src/client/key-client.ts';
-import { SerialTransport } from '../key-firmware-host/src/transport/serial.ts';
-import { createPtyPair } from '../sim/src/io/pty.ts';
-import { Simulator } from '../sim/src/runtime/simulator.ts';
 import { type BenchResult, result } from './harness.ts';
 
 async function rawEchoRoundTrips(ms: number): Promise<number> {

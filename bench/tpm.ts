@@ -12,18 +12,25 @@ import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeSoftwareAk, makeSoftwareQuote } from '../attestation/src/collect/software-quote.ts';
-import { encodeEventLog } from '../attestation/src/eventlog/encode.ts';
-import { EV_IPL, EV_SEPARATOR } from '../attestation/src/eventlog/event-types.ts';
-import { parseEventLog } from '../attestation/src/eventlog/parse.ts';
-import { replayEventLog } from '../attestation/src/eventlog/replay.ts';
-import { ALG_SHA256, toHex } from '../attestation/src/hash.ts';
-import { qualificationArg, toCheckquoteFiles } from '../attestation/src/interop/tpm2-tools.ts';
-import { TpmWriter } from '../attestation/src/structures/marshal.ts';
-import { marshalPublic, type RsaPublic } from '../attestation/src/structures/public.ts';
-import { ekTemplate } from '../attestation/src/tpm/templates.ts';
-import { appraise } from '../attestation/src/verify/appraise.ts';
-import { makeCredential } from '../attestation/src/verify/credential.ts';
+import {
+  ALG_SHA256,
+  appraise,
+  EV_IPL,
+  EV_SEPARATOR,
+  ekTemplate,
+  encodeEventLog,
+  makeCredential,
+  makeSoftwareAk,
+  makeSoftwareQuote,
+  marshalPublic,
+  parseEventLog,
+  qualificationArg,
+  type RsaPublic,
+  replayEventLog,
+  TpmWriter,
+  toCheckquoteFiles,
+  toHex,
+} from '@enigm/attestation';
 import { type BenchResult, opsPerSecond, result } from './harness.ts';
 
 /** Appraisals per second the design asks for, per core. */

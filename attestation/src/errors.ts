@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { EnigmError } from '../../protocols/src/errors.ts';
+import { EnigmError } from '@enigm/protocols/errors';
 
 /**
  * Codes of {@link AttestationError}, each with its human meaning. The meaning is documentation;

@@ -6,7 +6,7 @@
  */
 
 import { hash as oneShot } from 'node:crypto';
-import { bytesEqual } from '../../protocols/src/bytes.ts';
+import { bytesEqual } from '@enigm/protocols/bytes';
 import { AttestationError } from './errors.ts';
 
 /** Name of a supported hash bank, as tpm2-tools prints it. */

@@ -17,7 +17,7 @@ export * from './eventlog/replay.ts';
 export * from './eventlog/summary.ts';
 export * from './hash.ts';
 export * from './interop/tpm2-tools.ts';
-export * from './lab/swtpm-lab.ts';
+export * from './key/appraise.ts';
 export * from './structures/constants.ts';
 export * from './structures/marshal.ts';
 export * from './structures/pcr-selection.ts';

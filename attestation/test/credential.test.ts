@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { AttestationError } from '../src/errors.ts';
 import { ALG_SHA256, hashById, toHex } from '../src/hash.ts';
+import { type Swtpm, startSwtpm, swtpmMode } from '../src/lab/fixture.ts';
 import { TPMA_OBJECT as A, TPM_HT, TPM_RH } from '../src/structures/constants.ts';
 import { TpmReader, TpmWriter } from '../src/structures/marshal.ts';
 import { marshalPublic, parsePublic } from '../src/structures/public.ts';
@@ -21,7 +22,6 @@ import { type LoadedObject, TpmClient } from '../src/tpm/client.ts';
 import { connectSwtpm } from '../src/tpm/swtpm.ts';
 import { akTemplate, ekTemplate, srkTemplate } from '../src/tpm/templates.ts';
 import { type Credential, kdfa, makeCredential } from '../src/verify/credential.ts';
-import { type Swtpm, startSwtpm, swtpmMode } from './helpers/swtpm.ts';
 
 const mode = swtpmMode();
 const tpmTest = mode === 'skip' ? test.serial.skip : test.serial;

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { AttestationError } from '../src/errors.ts';
+import { type ManufacturedSwtpm, startManufacturedSwtpm, swtpmMode } from '../src/lab/fixture.ts';
 import { EK_CERT_NV_INDEX, TPM_HT, TPM_PT, TPM_RH } from '../src/structures/constants.ts';
 import type { RsaPublic, TpmPublic } from '../src/structures/public.ts';
 import { getTpmProperty, listHandles } from '../src/tpm/capability.ts';
@@ -17,7 +18,6 @@ import { nvRead, nvReadPublic, readEkCertificate } from '../src/tpm/nv.ts';
 import { connectSwtpm } from '../src/tpm/swtpm.ts';
 import { ekTemplate } from '../src/tpm/templates.ts';
 import { type EkTrustStore, parseCertificates, verifyEkCertificate } from '../src/verify/ek-cert.ts';
-import { type ManufacturedSwtpm, startManufacturedSwtpm, swtpmMode } from './helpers/swtpm.ts';
 
 const mode = swtpmMode();
 const tpmTest = mode === 'skip' ? test.serial.skip : test.serial;

@@ -10,6 +10,7 @@ import { collectQuote } from '../src/collect/quote.ts';
 import { activateEnrollment, type CollectedEnrollment, collectEnrollment, enrollTpm } from '../src/enroll.ts';
 import { AttestationError } from '../src/errors.ts';
 import { ALG_SHA256 } from '../src/hash.ts';
+import { type ManufacturedSwtpm, startManufacturedSwtpm, swtpmMode } from '../src/lab/fixture.ts';
 import { TPMA_OBJECT as A, TPM_HT } from '../src/structures/constants.ts';
 import { marshalPublic, parsePublic } from '../src/structures/public.ts';
 import { listHandles } from '../src/tpm/capability.ts';
@@ -18,7 +19,6 @@ import { connectSwtpm } from '../src/tpm/swtpm.ts';
 import { appraise } from '../src/verify/appraise.ts';
 import { type EkTrustStore, parseCertificates } from '../src/verify/ek-cert.ts';
 import { beginEnrollment, enrollmentFromJson, finishEnrollment, policyFromEnrollments } from '../src/verify/enrollment.ts';
-import { type ManufacturedSwtpm, startManufacturedSwtpm, swtpmMode } from './helpers/swtpm.ts';
 
 const mode = swtpmMode();
 const tpmTest = mode === 'skip' ? test.serial.skip : test.serial;

@@ -11,11 +11,11 @@ import test from 'ava';
 import { collectQuote } from '../src/collect/quote.ts';
 import { ALG_SHA256, toHex } from '../src/hash.ts';
 import { fromTpm2Tools, qualificationArg, toCheckquoteFiles } from '../src/interop/tpm2-tools.ts';
+import { type Swtpm, startSwtpm, swtpmMode } from '../src/lab/fixture.ts';
 import { objectName } from '../src/structures/public.ts';
 import { TpmClient } from '../src/tpm/client.ts';
 import { connectSwtpm } from '../src/tpm/swtpm.ts';
 import { appraise } from '../src/verify/appraise.ts';
-import { type Swtpm, startSwtpm, swtpmMode } from './helpers/swtpm.ts';
 
 const run = promisify(execFile);
 const mode = swtpmMode();

@@ -10,6 +10,7 @@ import { collectQuote } from '../src/collect/quote.ts';
 import { activateEnrollment } from '../src/enroll.ts';
 import { AttestationError } from '../src/errors.ts';
 import { ALG_SHA256, toHex } from '../src/hash.ts';
+import { type Swtpm, startSwtpm, swtpmMode } from '../src/lab/fixture.ts';
 import { TPM_HT, TPM_PT, TPM_RH } from '../src/structures/constants.ts';
 import { objectName } from '../src/structures/public.ts';
 import { getTpmProperty, listHandles } from '../src/tpm/capability.ts';
@@ -19,7 +20,6 @@ import { ekTemplate } from '../src/tpm/templates.ts';
 import { appraise } from '../src/verify/appraise.ts';
 import { makeCredential } from '../src/verify/credential.ts';
 import type { ClockState } from '../src/verify/result.ts';
-import { type Swtpm, startSwtpm, swtpmMode } from './helpers/swtpm.ts';
 
 const mode = swtpmMode();
 const tpmTest = mode === 'skip' ? test.serial.skip : test.serial;

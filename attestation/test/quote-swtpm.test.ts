@@ -8,12 +8,12 @@ import { collectQuote } from '../src/collect/quote.ts';
 import { encodeEventLog } from '../src/eventlog/encode.ts';
 import { EV_IPL } from '../src/eventlog/event-types.ts';
 import { ALG_SHA256, digest, hashByName, toHex } from '../src/hash.ts';
+import { type Swtpm, startSwtpm, swtpmMode } from '../src/lab/fixture.ts';
 import { objectName } from '../src/structures/public.ts';
 import type { KeyBlob } from '../src/tpm/client.ts';
 import { TpmClient } from '../src/tpm/client.ts';
 import { connectSwtpm, swtpmControl } from '../src/tpm/swtpm.ts';
 import { appraise } from '../src/verify/appraise.ts';
-import { type Swtpm, startSwtpm, swtpmMode } from './helpers/swtpm.ts';
 
 const mode = swtpmMode();
 const tpmTest = mode === 'skip' ? test.serial.skip : test.serial;

@@ -4,12 +4,13 @@
  * step (EK_CERT_MISSING) and makes the run not ok; every started swtpm is gone afterwards; the
  * signed report verifies as COSE_Sign1 over its CBOR form.
  */
+
+import { decode } from '@enigm/protocols/cbor';
+import { verifySign1 } from '@enigm/protocols/cose';
+import { ed25519Generate } from '@enigm/protocols/crypto';
 import test from 'ava';
-import { decode } from '../../protocols/src/cbor/index.ts';
-import { verifySign1 } from '../../protocols/src/cose/index.ts';
-import { ed25519Generate } from '../../protocols/src/crypto/index.ts';
+import { type Swtpm, startSwtpm, swtpmMode } from '../src/lab/fixture.ts';
 import { formatRigTable, type RigReport, runRig, signRigReport } from '../src/rig.ts';
-import { type Swtpm, startSwtpm, swtpmMode } from './helpers/swtpm.ts';
 
 const mode = swtpmMode();
 const tpmTest = mode === 'skip' ? test.serial.skip : test.serial;

@@ -7,12 +7,12 @@
 import test from 'ava';
 import { AttestationError } from '../src/errors.ts';
 import { ALG_SHA1, ALG_SHA256, digest, hashByName } from '../src/hash.ts';
+import { type Swtpm, startSwtpm, swtpmMode } from '../src/lab/fixture.ts';
 import { TPM_ALG, TPM_RH } from '../src/structures/constants.ts';
 import { objectName } from '../src/structures/public.ts';
 import { TpmClient } from '../src/tpm/client.ts';
 import { connectSwtpm, swtpmControl } from '../src/tpm/swtpm.ts';
 import { akTemplate, EK_ATTRIBUTES, ekTemplate, srkTemplate } from '../src/tpm/templates.ts';
-import { type Swtpm, startSwtpm, swtpmMode } from './helpers/swtpm.ts';
 
 const mode = swtpmMode();
 const tpmTest = mode === 'skip' ? test.serial.skip : test.serial;

@@ -1,5 +1,6 @@
 /**
- * The host side of an Enigm Key: transports, the Key client, discovery.
+ * `@enigm/key-firmware-host`: the host side of an Enigm Key — transports (serial, TCP, in-memory
+ * twin), the Key client, secure sessions and the host store, firmware upload, discovery.
  * @module
  */
 
@@ -7,6 +8,9 @@ export * from './client/errors.ts';
 export * from './client/key-client.ts';
 export * from './client/window.ts';
 export * from './discovery.ts';
+export * from './flash/upload.ts';
+export * from './session/host-store.ts';
+export * from './session/secure-session.ts';
 export * from './transport/memory.ts';
 export * from './transport/open.ts';
 export * from './transport/serial.ts';

@@ -7,13 +7,11 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ed25519Generate, ed25519PrivateKeyFromPem, sha256, x25519Generate } from '@enigm/protocols/crypto';
+import { signManifest } from '@enigm/protocols/firmware';
+import { staticKeyFromPrivate } from '@enigm/protocols/noise';
+import { hasSocat, Simulator } from '@enigm/sim';
 import test from 'ava';
-import { ed25519Generate, ed25519PrivateKeyFromPem, sha256 } from '../../protocols/src/crypto/index.ts';
-import { x25519Generate } from '../../protocols/src/crypto/x25519.ts';
-import { signManifest } from '../../protocols/src/firmware/index.ts';
-import { staticKeyFromPrivate } from '../../protocols/src/noise/index.ts';
-import { hasSocat } from '../../sim/src/io/pty.ts';
-import { Simulator } from '../../sim/src/runtime/simulator.ts';
 import { KeyError } from '../src/client/errors.ts';
 import { KeyClient } from '../src/client/key-client.ts';
 import { uploadPayload } from '../src/flash/upload.ts';

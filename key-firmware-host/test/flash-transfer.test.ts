@@ -4,13 +4,13 @@
  * (go-back-N) and the image still verifies; duplicates are acknowledged, not rewritten; revert
  * cancels an upload; chunk size and window come from the Key.
  */
+
+import { sha256, x25519Generate } from '@enigm/protocols/crypto';
+import { signManifest } from '@enigm/protocols/firmware';
+import { staticKeyFromPrivate } from '@enigm/protocols/noise';
+import { DeviceLink } from '@enigm/sim';
+import { makeTestFlash, makeTestKey } from '@enigm/sim/testing';
 import test from 'ava';
-import { sha256 } from '../../protocols/src/crypto/index.ts';
-import { x25519Generate } from '../../protocols/src/crypto/x25519.ts';
-import { signManifest } from '../../protocols/src/firmware/index.ts';
-import { staticKeyFromPrivate } from '../../protocols/src/noise/index.ts';
-import { DeviceLink } from '../../sim/src/runtime/device-link.ts';
-import { makeTestFlash, makeTestKey } from '../../sim/test/support.ts';
 import { KeyClient } from '../src/client/key-client.ts';
 import { uploadPayload } from '../src/flash/upload.ts';
 import { SecureSession } from '../src/session/secure-session.ts';

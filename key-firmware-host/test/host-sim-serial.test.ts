@@ -6,12 +6,11 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { appraiseKeyEvidence } from '@enigm/attestation';
+import { x25519Generate } from '@enigm/protocols/crypto';
+import { staticKeyFromPrivate } from '@enigm/protocols/noise';
+import { hasSocat, Simulator, type SimulatorStateFile, STATE_FILE } from '@enigm/sim';
 import test from 'ava';
-import { appraiseKeyEvidence } from '../../attestation/src/key/appraise.ts';
-import { x25519Generate } from '../../protocols/src/crypto/x25519.ts';
-import { staticKeyFromPrivate } from '../../protocols/src/noise/index.ts';
-import { hasSocat } from '../../sim/src/io/pty.ts';
-import { Simulator, type SimulatorStateFile, STATE_FILE } from '../../sim/src/runtime/simulator.ts';
 import { KeyError } from '../src/client/errors.ts';
 import { KeyClient } from '../src/client/key-client.ts';
 import { probePorts } from '../src/discovery.ts';

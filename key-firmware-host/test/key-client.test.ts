@@ -3,12 +3,13 @@
  * timeouts, retries that re-send the same id (the Key de-duplicates), cancellation, at most the
  * advertised window in flight, typed errors. Runs the real firmware model over the in-memory twin.
  */
+
+import { encodeFrame } from '@enigm/protocols/framing';
+import { encodeMessage } from '@enigm/protocols/messages';
+import { DeviceLink } from '@enigm/sim';
+import type { KeyFirmware } from '@enigm/sim/firmware';
+import { makeTestKey } from '@enigm/sim/testing';
 import test from 'ava';
-import { encodeFrame } from '../../protocols/src/framing/index.ts';
-import { encodeMessage } from '../../protocols/src/messages/index.ts';
-import type { KeyFirmware } from '../../sim/src/firmware/firmware.ts';
-import { DeviceLink } from '../../sim/src/runtime/device-link.ts';
-import { makeTestKey } from '../../sim/test/support.ts';
 import { KeyError } from '../src/client/errors.ts';
 import { KeyClient } from '../src/client/key-client.ts';
 import { createMemoryLink } from '../src/transport/memory.ts';

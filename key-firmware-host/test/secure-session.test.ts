@@ -5,15 +5,16 @@
  * prologue, replayed / reflected / tampered / post-close session messages — each a typed error,
  * the session torn down, and the Key still responsive.
  */
+
+import { x25519Generate } from '@enigm/protocols/crypto';
+import { encodeFrame, FrameDecoder } from '@enigm/protocols/framing';
+import { type BodyOf, decodeMessage, encodeMessage } from '@enigm/protocols/messages';
+import { HandshakeState, staticKeyFromPrivate } from '@enigm/protocols/noise';
+import { sessionPrologue } from '@enigm/protocols/session';
+import { DeviceLink } from '@enigm/sim';
+import type { KeyFirmware } from '@enigm/sim/firmware';
+import { makeTestKey } from '@enigm/sim/testing';
 import test from 'ava';
-import { x25519Generate } from '../../protocols/src/crypto/x25519.ts';
-import { encodeFrame, FrameDecoder } from '../../protocols/src/framing/index.ts';
-import { type BodyOf, decodeMessage, encodeMessage } from '../../protocols/src/messages/index.ts';
-import { HandshakeState, staticKeyFromPrivate } from '../../protocols/src/noise/index.ts';
-import { sessionPrologue } from '../../protocols/src/session/index.ts';
-import type { KeyFirmware } from '../../sim/src/firmware/firmware.ts';
-import { DeviceLink } from '../../sim/src/runtime/device-link.ts';
-import { makeTestKey } from '../../sim/test/support.ts';
 import { KeyError } from '../src/client/errors.ts';
 import { KeyClient } from '../src/client/key-client.ts';
 import { SecureSession } from '../src/session/secure-session.ts';

@@ -10,10 +10,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createPtyPair, type PtyPair, socatAvailability } from '@enigm/sim';
 import { autoDetect } from '@serialport/bindings-cpp';
 import { SerialPortStream } from '@serialport/stream';
 import test from 'ava';
-import { createPtyPair, type PtyPair, socatAvailability } from '../../sim/src/io/pty.ts';
 import { SerialTransport } from '../src/transport/serial.ts';
 import { TransportError } from '../src/transport/transport.ts';
 import { patternBytes, RecordingSink, transportContract, waitUntil } from './transport-contract.ts';

@@ -3,9 +3,8 @@
  * table, persistence across reboots, named errors for commands invalid in a state, request
  * de-duplication, and that no input makes the model throw.
  */
-import test from 'ava';
-import fc from 'fast-check';
-import { encode } from '../../protocols/src/cbor/encode.ts';
+
+import { encode } from '@enigm/protocols/cbor';
 import {
   type BodyOf,
   decodeMessage,
@@ -14,11 +13,13 @@ import {
   type LifecycleState,
   MESSAGES,
   type Message,
-} from '../../protocols/src/messages/index.ts';
+} from '@enigm/protocols/messages';
+import test from 'ava';
+import fc from 'fast-check';
 import type { KeyFirmware } from '../src/firmware/firmware.ts';
 import { COMMAND_STATES, nextState, TRANSITIONS } from '../src/firmware/lifecycle.ts';
 import { MemoryStorage } from '../src/firmware/storage.ts';
-import { makeTestKey } from './support.ts';
+import { makeTestKey } from '../src/testing.ts';
 
 function makeKey(storage = new MemoryStorage(), now = { t: 1000 }) {
   const k = makeTestKey({ storage, now });

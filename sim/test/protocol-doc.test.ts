@@ -3,8 +3,8 @@
  * error codes, lifecycle table), so the document cannot drift from the code.
  */
 import { readFileSync } from 'node:fs';
+import { renderProtocolDoc } from '@enigm/protocols/messages';
 import test from 'ava';
-import { renderProtocolDoc } from '../../protocols/src/messages/doc.ts';
 import { COMMAND_STATES, TRANSITIONS } from '../src/firmware/lifecycle.ts';
 
 test('docs/protocol.md matches the code (run `npm run docs:protocol` after changing the protocol)', (t) => {

@@ -4,7 +4,7 @@
  * @module
  */
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
-import { ed25519Generate, ed25519PrivateKeyToPem, ed25519PublicKeyToPem } from '../../protocols/src/crypto/index.ts';
+import { ed25519Generate, ed25519PrivateKeyToPem, ed25519PublicKeyToPem } from '@enigm/protocols/crypto';
 import { UsageError } from './cli.ts';
 
 /** A key pair written to disk. */

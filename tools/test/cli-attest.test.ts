@@ -6,17 +6,11 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type ManufacturedSwtpm, type Swtpm, startManufacturedSwtpm, startSwtpm, swtpmMode } from '@enigm/attestation/lab';
+import { decode } from '@enigm/protocols/cbor';
+import { verifySign1 } from '@enigm/protocols/cose';
+import { ed25519Generate, ed25519PrivateKeyToPem } from '@enigm/protocols/crypto';
 import test from 'ava';
-import {
-  type ManufacturedSwtpm,
-  type Swtpm,
-  startManufacturedSwtpm,
-  startSwtpm,
-  swtpmMode,
-} from '../../attestation/test/helpers/swtpm.ts';
-import { decode } from '../../protocols/src/cbor/index.ts';
-import { verifySign1 } from '../../protocols/src/cose/index.ts';
-import { ed25519Generate, ed25519PrivateKeyToPem } from '../../protocols/src/crypto/index.ts';
 import { EXIT, makeOutput, parseCommandArgs, UsageError } from '../src/cli.ts';
 import { attestCommands } from '../src/commands/attest.ts';
 

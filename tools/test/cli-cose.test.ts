@@ -13,9 +13,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { decodeSign1, verifySign1 } from '@enigm/protocols/cose';
+import { ed25519PublicKeyFromPem } from '@enigm/protocols/crypto';
 import test from 'ava';
-import { decodeSign1, verifySign1 } from '../../protocols/src/cose/index.ts';
-import { ed25519PublicKeyFromPem } from '../../protocols/src/crypto/index.ts';
 import { coseCommands } from '../src/commands/cose.ts';
 import { runCommand } from './run-command.ts';
 

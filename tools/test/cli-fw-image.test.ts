@@ -14,9 +14,9 @@
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ed25519PublicKeyFromPem, sha256 } from '@enigm/protocols/crypto';
+import { manifestId, manifestKid, splitImage, verifyImage } from '@enigm/protocols/firmware';
 import test from 'ava';
-import { ed25519PublicKeyFromPem, sha256 } from '../../protocols/src/crypto/index.ts';
-import { manifestId, manifestKid, splitImage, verifyImage } from '../../protocols/src/firmware/index.ts';
 import { fwImageCommands } from '../src/commands/fw.ts';
 import { runCommand } from './run-command.ts';
 

@@ -10,9 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
+import { hasSocat, simulatedPayload } from '@enigm/sim';
 import test from 'ava';
-import { hasSocat } from '../../sim/src/io/pty.ts';
-import { simulatedPayload } from '../../sim/src/runtime/factory.ts';
 
 const exec = promisify(execFile);
 const CLI = join(process.cwd(), 'dist', 'enigm.mjs');

@@ -17,11 +17,11 @@
  * | `host-role` | the role the verifier asked with | no role given | a different role |
  * @module
  */
-import { bytesEqual } from '../../../protocols/src/bytes.ts';
-import { decode } from '../../../protocols/src/cbor/decode.ts';
-import { decodeSign1, verifySign1 } from '../../../protocols/src/cose/index.ts';
-import { HEADER_IDENTITY_KEY, KeyClaims, type KeyClaimsValue } from '../../../protocols/src/evidence/claims.ts';
-import type { HostRole, LifecycleState } from '../../../protocols/src/messages/index.ts';
+import { bytesEqual } from '@enigm/protocols/bytes';
+import { decode } from '@enigm/protocols/cbor';
+import { decodeSign1, verifySign1 } from '@enigm/protocols/cose';
+import { HEADER_IDENTITY_KEY, KeyClaims, type KeyClaimsValue } from '@enigm/protocols/evidence';
+import type { HostRole, LifecycleState } from '@enigm/protocols/messages';
 
 /** Appraisal status, ordered from best to worst (EAR trust tiers plus `none`). */
 export type AppraisalStatus = 'affirming' | 'warning' | 'contraindicated' | 'none';

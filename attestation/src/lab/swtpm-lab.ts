@@ -115,6 +115,11 @@ function probe(port: number): Promise<number> {
   });
 }
 
+/** A free TCP port on 127.0.0.1 (bind to port 0, read it, close). */
+export function freePort(): Promise<number> {
+  return probe(0);
+}
+
 /**
  * Two consecutive free ports P, P+1 on 127.0.0.1 (the tpm2-tss swtpm TCTI expects the control
  * port at P+1).

@@ -2,7 +2,7 @@
  * The error class of the Key client layer.
  * @module
  */
-import { EnigmError } from '../../../protocols/src/errors.ts';
+import { EnigmError } from '@enigm/protocols/errors';
 
 /** Codes of {@link KeyError}. */
 export const KEY_ERROR_CODES = {

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { encodeFrame, FrameDecoder } from '../../../protocols/src/framing/index.ts';
+import { encodeFrame, FrameDecoder } from '@enigm/protocols/framing';
 import {
   type BodyOf,
   decodeMessage,
@@ -24,7 +24,7 @@ import {
   RESPONSE_OF,
   type RequestName,
   type ResponseOf,
-} from '../../../protocols/src/messages/index.ts';
+} from '@enigm/protocols/messages';
 import type { Transport, TransportError } from '../transport/transport.ts';
 import { KeyError } from './errors.ts';
 import { Window } from './window.ts';

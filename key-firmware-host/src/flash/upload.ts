@@ -12,7 +12,7 @@
  *   fails its CRC and is retried the same way. No fixed sleeps anywhere.
  * @module
  */
-import type { BodyOf } from '../../../protocols/src/messages/index.ts';
+import type { BodyOf } from '@enigm/protocols/messages';
 import { KeyError } from '../client/errors.ts';
 import type { SecureSession } from '../session/secure-session.ts';
 

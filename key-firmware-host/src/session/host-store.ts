@@ -7,14 +7,9 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import {
-  x25519Generate,
-  x25519PrivateKeyFromPem,
-  x25519PrivateKeyToPem,
-  x25519PublicKey,
-} from '../../../protocols/src/crypto/index.ts';
-import type { HostRole } from '../../../protocols/src/messages/index.ts';
-import { type StaticKey, staticKeyFromPrivate } from '../../../protocols/src/noise/index.ts';
+import { x25519Generate, x25519PrivateKeyFromPem, x25519PrivateKeyToPem, x25519PublicKey } from '@enigm/protocols/crypto';
+import type { HostRole } from '@enigm/protocols/messages';
+import { type StaticKey, staticKeyFromPrivate } from '@enigm/protocols/noise';
 
 /** The host's folder. */
 export function enigmHome(): string {

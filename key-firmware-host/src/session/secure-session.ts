@@ -14,8 +14,7 @@
  * answers it from its cache (re-sealed) if the first attempt had arrived.
  * @module
  */
-import { decode } from '../../../protocols/src/cbor/decode.ts';
-import { encode } from '../../../protocols/src/cbor/encode.ts';
+import { decode, encode } from '@enigm/protocols/cbor';
 import {
   type BodyOf,
   decodeMessage,
@@ -26,9 +25,9 @@ import {
   RESPONSE_OF,
   type RequestName,
   type ResponseOf,
-} from '../../../protocols/src/messages/index.ts';
-import { HandshakeState, type StaticKey } from '../../../protocols/src/noise/index.ts';
-import { IdentityBinding, IkHello, SecureChannel, sessionPrologue, verifyBinding } from '../../../protocols/src/session/index.ts';
+} from '@enigm/protocols/messages';
+import { HandshakeState, type StaticKey } from '@enigm/protocols/noise';
+import { IdentityBinding, IkHello, SecureChannel, sessionPrologue, verifyBinding } from '@enigm/protocols/session';
 import { KeyError } from '../client/errors.ts';
 import type { KeyClient, RequestOptions } from '../client/key-client.ts';
 

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { EnigmError } from '../../../protocols/src/errors.ts';
+import { EnigmError } from '@enigm/protocols/errors';
 
 /** Receives what a transport reads, and learns when it closes. */
 export interface TransportSink {

@@ -69,7 +69,7 @@ import { crc32cRange } from './crc32c.ts';
 export const FRAME_DELIMITER = 0x00;
 
 /** Largest payload length the 32-bit length field can carry. */
-export const MAX_FRAME_PAYLOAD = 0xffff_ffff;
+export const FRAME_LENGTH_FIELD_MAX = 0xffff_ffff;
 
 /** Bytes of the CRC-32C trailer. */
 const CRC_BYTES = 4;
@@ -86,8 +86,8 @@ function checkPayloadLength(n: number, what: string): void {
   if (!Number.isSafeInteger(n) || n < 0) {
     throw new ProtocolError('FRAME_LENGTH', `${what} must be a non-negative safe integer, got ${n}`);
   }
-  if (n > MAX_FRAME_PAYLOAD) {
-    throw new ProtocolError('FRAME_TOO_LARGE', `${what} ${n} exceeds the 32-bit length field (max ${MAX_FRAME_PAYLOAD})`);
+  if (n > FRAME_LENGTH_FIELD_MAX) {
+    throw new ProtocolError('FRAME_TOO_LARGE', `${what} ${n} exceeds the 32-bit length field (max ${FRAME_LENGTH_FIELD_MAX})`);
   }
 }
 
@@ -353,7 +353,7 @@ export class FrameDecoder {
     if (p > 1 && b === 0) {
       return errorEvent('FRAME_MALFORMED', 'frame length varint is not minimal', encLen);
     }
-    if (declared > MAX_FRAME_PAYLOAD) {
+    if (declared > FRAME_LENGTH_FIELD_MAX) {
       return errorEvent('FRAME_MALFORMED', 'frame length varint exceeds 32 bits', encLen);
     }
     const actual = crcAt - p;

@@ -8,4 +8,4 @@
 export { cobsDecode, cobsEncode, cobsMaxEncodedLength } from './cobs.ts';
 export { crc32c } from './crc32c.ts';
 export type { FrameDecoderOptions, FrameEvent } from './frame.ts';
-export { encodeFrame, FRAME_DELIMITER, FrameDecoder, frameOverhead, MAX_FRAME_PAYLOAD } from './frame.ts';
+export { encodeFrame, FRAME_DELIMITER, FRAME_LENGTH_FIELD_MAX, FrameDecoder, frameOverhead } from './frame.ts';

@@ -142,14 +142,8 @@ function rawPublicKey(privateKey: KeyObject): Uint8Array {
   return new Uint8Array(Buffer.from(x, 'base64url'));
 }
 
-/**
- * The X25519 public key of a raw private key (RFC 7748: X25519(k, 9)).
- * @throws ProtocolError `CRYPTO_INVALID_KEY` if `privateKey` is not 32 bytes
- * @example x25519PublicKey(privateKey).length === 32
- */
-export function x25519PublicKey(privateKey: Uint8Array): Uint8Array {
-  return rawPublicKey(privateKeyObject(privateKey));
-}
+/** The X25519 public key of a raw private key: the one implementation in `crypto/x25519.ts`. */
+export { x25519PublicKey } from '../crypto/x25519.ts';
 
 /**
  * Throws `CRYPTO_WEAK_SHARED_SECRET` if `shared` is all zeros (the peer's key had small order) and

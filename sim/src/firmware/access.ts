@@ -4,7 +4,7 @@
  * roles listed. A session whose host is not paired yet (`unpaired`) may only `pair`.
  * @module
  */
-import type { HostRole, RequestName } from '../../../protocols/src/messages/index.ts';
+import type { HostRole, RequestName } from '@enigm/protocols/messages';
 
 /** The role of a session's host: a paired role, or not paired yet. */
 export type SessionRole = HostRole | 'unpaired';

@@ -5,10 +5,10 @@
  * must pin or certify it, never trust it for being there.
  * @module
  */
-import { encode } from '../../../protocols/src/cbor/encode.ts';
-import { signSign1 } from '../../../protocols/src/cose/index.ts';
-import { HEADER_IDENTITY_KEY, KeyClaims } from '../../../protocols/src/evidence/claims.ts';
-import type { HostRole } from '../../../protocols/src/messages/index.ts';
+import { encode } from '@enigm/protocols/cbor';
+import { signSign1 } from '@enigm/protocols/cose';
+import { HEADER_IDENTITY_KEY, KeyClaims } from '@enigm/protocols/evidence';
+import type { HostRole } from '@enigm/protocols/messages';
 import type { KeyFirmware } from './firmware.ts';
 
 /** swname claim of the simulated firmware. */

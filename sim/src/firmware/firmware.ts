@@ -7,7 +7,7 @@
  */
 
 import { createHash } from 'node:crypto';
-import { bytesEqual } from '../../../protocols/src/bytes.ts';
+import { bytesEqual } from '@enigm/protocols/bytes';
 import {
   type BodyOf,
   chooseVersion,
@@ -22,7 +22,7 @@ import {
   PROTOCOL_VERSIONS,
   RESPONSE_OF,
   type RequestName,
-} from '../../../protocols/src/messages/index.ts';
+} from '@enigm/protocols/messages';
 import { checkAccess, type SessionRole } from './access.ts';
 import { buildEvidence } from './evidence.ts';
 import { CHUNK_OVERHEAD, type FlashDeps, KeyFlash } from './key-flash.ts';

@@ -5,7 +5,7 @@
  * a command out of sequence is `INVALID_STATE`.
  * @module
  */
-import type { BodyOf } from '../../../protocols/src/messages/index.ts';
+import type { BodyOf } from '@enigm/protocols/messages';
 import type { WireError } from './firmware.ts';
 import { type BootResult, boot } from './flash/bootloader.ts';
 import type { Flash } from './flash/flash.ts';

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { LifecycleState, RequestName } from '../../../protocols/src/messages/index.ts';
+import type { LifecycleState, RequestName } from '@enigm/protocols/messages';
 
 /** Lifecycle events (causes of transitions). */
 export type LifecycleEvent =

@@ -5,7 +5,7 @@
  * without running twice.
  * @module
  */
-import { ProtocolError } from '../../../protocols/src/errors.ts';
+import { ProtocolError } from '@enigm/protocols/errors';
 import {
   type BodyOf,
   decodeBody,
@@ -17,8 +17,8 @@ import {
   MIN_FRAME_PAYLOAD,
   PROTOCOL_VERSION,
   type RequestName,
-} from '../../../protocols/src/messages/index.ts';
-import type { PrologueInput } from '../../../protocols/src/session/index.ts';
+} from '@enigm/protocols/messages';
+import type { PrologueInput } from '@enigm/protocols/session';
 import { SESSION_COMMANDS } from './access.ts';
 import type { CommandResult, KeyFirmware } from './firmware.ts';
 import { LinkSessions, SESSION_FAILED_REASON, type Session } from './sessions.ts';

@@ -8,13 +8,11 @@
  * as a real element keeps them in its own non-volatile memory.
  * @module
  */
-import { decode } from '../../../protocols/src/cbor/decode.ts';
-import { encode } from '../../../protocols/src/cbor/encode.ts';
-import { ed25519PublicKey, ed25519Sign } from '../../../protocols/src/crypto/ed25519.ts';
-import { x25519, x25519PublicKey } from '../../../protocols/src/crypto/x25519.ts';
-import { defineRecord, field, t } from '../../../protocols/src/messages/record.ts';
-import type { StaticKey } from '../../../protocols/src/noise/index.ts';
-import { bindingMessage } from '../../../protocols/src/session/payloads.ts';
+import { decode, encode } from '@enigm/protocols/cbor';
+import { ed25519PublicKey, ed25519Sign, x25519, x25519PublicKey } from '@enigm/protocols/crypto';
+import { defineRecord, field, t } from '@enigm/protocols/messages';
+import type { StaticKey } from '@enigm/protocols/noise';
+import { bindingMessage } from '@enigm/protocols/session';
 import type { KeyStorage } from './storage.ts';
 
 /** What the firmware may ask of the secure element. */

@@ -9,18 +9,11 @@
  * oldest is dropped beyond that, so a peer cannot exhaust the Key.
  * @module
  */
-import { bytesEqual } from '../../../protocols/src/bytes.ts';
-import { decode } from '../../../protocols/src/cbor/decode.ts';
-import { encode } from '../../../protocols/src/cbor/encode.ts';
-import type { BodyOf } from '../../../protocols/src/messages/index.ts';
-import { HandshakeState } from '../../../protocols/src/noise/index.ts';
-import {
-  IdentityBinding,
-  IkHello,
-  type PrologueInput,
-  SecureChannel,
-  sessionPrologue,
-} from '../../../protocols/src/session/index.ts';
+import { bytesEqual } from '@enigm/protocols/bytes';
+import { decode, encode } from '@enigm/protocols/cbor';
+import type { BodyOf } from '@enigm/protocols/messages';
+import { HandshakeState } from '@enigm/protocols/noise';
+import { IdentityBinding, IkHello, type PrologueInput, SecureChannel, sessionPrologue } from '@enigm/protocols/session';
 import type { SessionRole } from './access.ts';
 import type { SecureElement } from './secure-element.ts';
 import type { Persistent } from './storage.ts';

@@ -5,10 +5,9 @@
  *
  * @module
  */
-import { decode } from '../../../protocols/src/cbor/decode.ts';
-import { encode } from '../../../protocols/src/cbor/encode.ts';
-import { defineRecord, field, HOST_ROLES, LIFECYCLE_STATES, t } from '../../../protocols/src/messages/index.ts';
-import type { RecordValue } from '../../../protocols/src/messages/record.ts';
+import { decode, encode } from '@enigm/protocols/cbor';
+import type { RecordValue } from '@enigm/protocols/messages';
+import { defineRecord, field, HOST_ROLES, LIFECYCLE_STATES, t } from '@enigm/protocols/messages';
 
 /** A record store: one byte blob, read at boot, written on every persistent change. */
 export interface KeyStorage {

@@ -4,8 +4,8 @@
  * medium (serial, TCP): it gets a `write` function and is fed chunks.
  * @module
  */
-import { encodeFrame, FrameDecoder } from '../../../protocols/src/framing/index.ts';
-import { encodeMessage, PROTOCOL_VERSION } from '../../../protocols/src/messages/index.ts';
+import { encodeFrame, FrameDecoder } from '@enigm/protocols/framing';
+import { encodeMessage, PROTOCOL_VERSION } from '@enigm/protocols/messages';
 import type { KeyFirmware } from '../firmware/firmware.ts';
 import type { LinkContext } from '../firmware/link-context.ts';
 

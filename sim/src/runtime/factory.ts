@@ -16,8 +16,8 @@ import {
   ed25519PrivateKeyToPem,
   ed25519PublicKey,
   ed25519PublicKeyToPem,
-} from '../../../protocols/src/crypto/index.ts';
-import { signManifest } from '../../../protocols/src/firmware/index.ts';
+} from '@enigm/protocols/crypto';
+import { signManifest } from '@enigm/protocols/firmware';
 
 /** The firmware-signing key of a simulator state directory. */
 export interface SigningKey {

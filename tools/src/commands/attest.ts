@@ -6,19 +6,26 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { evidenceFromJson, evidenceToJson } from '../../../attestation/src/collect/evidence.ts';
-import { collectQuote } from '../../../attestation/src/collect/quote.ts';
-import { enrollTpm } from '../../../attestation/src/enroll.ts';
-import { summarizeEventLog } from '../../../attestation/src/eventlog/summary.ts';
-import { hashByName } from '../../../attestation/src/hash.ts';
-import { formatRigTable, runRig, signRigReport } from '../../../attestation/src/rig.ts';
-import { type KeyBlob, TpmClient } from '../../../attestation/src/tpm/client.ts';
-import { openTpm, parseTpmSpec } from '../../../attestation/src/tpm/open.ts';
-import { type AppraisalPolicy, appraise } from '../../../attestation/src/verify/appraise.ts';
-import { parseCertificates } from '../../../attestation/src/verify/ek-cert.ts';
-import { enrollmentFromJson, policyFromEnrollments } from '../../../attestation/src/verify/enrollment.ts';
-import type { ClockState } from '../../../attestation/src/verify/result.ts';
-import { ed25519PrivateKeyFromPem } from '../../../protocols/src/crypto/index.ts';
+import type { ClockState } from '@enigm/attestation';
+import {
+  type AppraisalPolicy,
+  appraise,
+  collectQuote,
+  enrollmentFromJson,
+  enrollTpm,
+  evidenceFromJson,
+  evidenceToJson,
+  hashByName,
+  type KeyBlob,
+  openTpm,
+  parseCertificates,
+  parseTpmSpec,
+  policyFromEnrollments,
+  summarizeEventLog,
+  TpmClient,
+} from '@enigm/attestation';
+import { formatRigTable, runRig, signRigReport } from '@enigm/attestation/lab';
+import { ed25519PrivateKeyFromPem } from '@enigm/protocols/crypto';
 import { type Command, EXIT, int, type ParsedArgs, str, UsageError } from '../cli.ts';
 
 function pcrList(args: ParsedArgs): number[] {

@@ -3,7 +3,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { parseHex, toDiagnosticSequence } from '../../../protocols/src/cbor/diagnostic.ts';
+import { parseHex, toDiagnosticSequence } from '@enigm/protocols/cbor';
 import { type Command, EXIT, str, UsageError } from '../cli.ts';
 
 async function readStdin(): Promise<Buffer> {

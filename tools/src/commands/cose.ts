@@ -6,12 +6,11 @@
  */
 
 import { readFileSync, writeFileSync } from 'node:fs';
-import { parseHex } from '../../../protocols/src/cbor/diagnostic.ts';
-import type { CborValue } from '../../../protocols/src/cbor/index.ts';
-import { Tagged } from '../../../protocols/src/cbor/index.ts';
-import { type CoseHeaderMap, decodeSign1, type Sign1, signSign1, verifySign1 } from '../../../protocols/src/cose/index.ts';
-import { ed25519PrivateKeyFromPem, ed25519PublicKeyFromPem } from '../../../protocols/src/crypto/index.ts';
-import { ProtocolError } from '../../../protocols/src/errors.ts';
+import type { CborValue } from '@enigm/protocols/cbor';
+import { parseHex, Tagged } from '@enigm/protocols/cbor';
+import { type CoseHeaderMap, decodeSign1, type Sign1, signSign1, verifySign1 } from '@enigm/protocols/cose';
+import { ed25519PrivateKeyFromPem, ed25519PublicKeyFromPem } from '@enigm/protocols/crypto';
+import { ProtocolError } from '@enigm/protocols/errors';
 import { type Command, EXIT, type ParsedArgs, str, UsageError } from '../cli.ts';
 import { writeSigningKeyPair } from '../keyfiles.ts';
 

@@ -3,11 +3,10 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import type { KeyClient } from '../../../key-firmware-host/src/client/key-client.ts';
-import { type UploadProgress, uploadPayload } from '../../../key-firmware-host/src/flash/upload.ts';
-import type { SecureSession } from '../../../key-firmware-host/src/session/secure-session.ts';
-import { manifestId, parseImage } from '../../../protocols/src/firmware/index.ts';
-import type { BodyOf } from '../../../protocols/src/messages/index.ts';
+import type { KeyClient, SecureSession } from '@enigm/key-firmware-host';
+import { type UploadProgress, uploadPayload } from '@enigm/key-firmware-host';
+import { manifestId, parseImage } from '@enigm/protocols/firmware';
+import type { BodyOf } from '@enigm/protocols/messages';
 import { type Command, EXIT, type Output, type ParsedArgs, UsageError } from '../cli.ts';
 import { PORT_HELP } from './key-connect.ts';
 import { openKnownSession, SESSION_HELP, sessionOptions } from './key-session.ts';

@@ -6,13 +6,8 @@
  */
 
 import { readFileSync, writeFileSync } from 'node:fs';
-import {
-  ed25519PrivateKeyFromPem,
-  ed25519PublicKey,
-  ed25519PublicKeyFromPem,
-  sha256,
-} from '../../../protocols/src/crypto/index.ts';
-import { ProtocolError } from '../../../protocols/src/errors.ts';
+import { ed25519PrivateKeyFromPem, ed25519PublicKey, ed25519PublicKeyFromPem, sha256 } from '@enigm/protocols/crypto';
+import { ProtocolError } from '@enigm/protocols/errors';
 import {
   buildImage,
   encodeManifest,
@@ -25,7 +20,7 @@ import {
   manifestKid,
   signManifest,
   verifyImage,
-} from '../../../protocols/src/firmware/index.ts';
+} from '@enigm/protocols/firmware';
 import { type Command, EXIT, int, type ParsedArgs, str, UsageError } from '../cli.ts';
 import { writeSigningKeyPair } from '../keyfiles.ts';
 

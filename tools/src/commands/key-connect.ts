@@ -2,8 +2,7 @@
  * Connecting to a Key from the CLI: the shared `--port/--baud/--timeout` options.
  * @module
  */
-import { KeyClient } from '../../../key-firmware-host/src/client/key-client.ts';
-import { transportFromAddress } from '../../../key-firmware-host/src/transport/open.ts';
+import { KeyClient, transportFromAddress } from '@enigm/key-firmware-host';
 import { int, type ParsedArgs, str, UsageError } from '../cli.ts';
 
 /** Help text of the port options. */

@@ -4,12 +4,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { appraiseKeyEvidence, type KeyReferenceValues } from '../../../attestation/src/key/appraise.ts';
-import { KeyError } from '../../../key-firmware-host/src/client/errors.ts';
-import type { KeyClient } from '../../../key-firmware-host/src/client/key-client.ts';
-import { KnownKeys, loadOrCreateHostKey } from '../../../key-firmware-host/src/session/host-store.ts';
-import { SecureSession } from '../../../key-firmware-host/src/session/secure-session.ts';
-import { HOST_ROLES, type HostRole } from '../../../protocols/src/messages/index.ts';
+import { appraiseKeyEvidence, type KeyReferenceValues } from '@enigm/attestation';
+import type { KeyClient } from '@enigm/key-firmware-host';
+import { KeyError, KnownKeys, loadOrCreateHostKey, SecureSession } from '@enigm/key-firmware-host';
+import { HOST_ROLES, type HostRole } from '@enigm/protocols/messages';
 import { type Command, EXIT, type ParsedArgs, str, UsageError } from '../cli.ts';
 import { connect, PORT_HELP, portOptions } from './key-connect.ts';
 

@@ -4,9 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { candidateSerialPorts, probePorts } from '../../../key-firmware-host/src/discovery.ts';
-import { transportFromAddress } from '../../../key-firmware-host/src/transport/open.ts';
-import { type SimulatorStateFile, STATE_FILE } from '../../../sim/src/runtime/simulator.ts';
+import { candidateSerialPorts, probePorts, transportFromAddress } from '@enigm/key-firmware-host';
+import { type SimulatorStateFile, STATE_FILE } from '@enigm/sim';
 import { type Command, EXIT, int, str } from '../cli.ts';
 import { connect, PORT_HELP, portOptions } from './key-connect.ts';
 import { defaultSimDir } from './sim.ts';

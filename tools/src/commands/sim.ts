@@ -3,8 +3,8 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { ed25519PublicKeyFromPem } from '../../../protocols/src/crypto/index.ts';
-import { Simulator } from '../../../sim/src/runtime/simulator.ts';
+import { ed25519PublicKeyFromPem } from '@enigm/protocols/crypto';
+import { Simulator } from '@enigm/sim';
 import { type Command, EXIT, int, str } from '../cli.ts';
 
 /** Default simulator state directory (also read by `enigm key list`). */

@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { EnigmError } from '../../../../protocols/src/errors.ts';
+import { EnigmError } from '@enigm/protocols/errors';
 
 /**
  * Codes of {@link FlashError} (the one error class of the flash and firmware-update layer), each

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { bytesEqual } from '../../../../protocols/src/bytes.ts';
+import { bytesEqual } from '@enigm/protocols/bytes';
 import { type Flash, FlashError } from './flash.ts';
 import { type FlashLayout, maxPayloadSize, type Region } from './layout.ts';
 

@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { sha256 } from '../../../../protocols/src/crypto/hash.ts';
-import { ProtocolError } from '../../../../protocols/src/errors.ts';
+import { sha256 } from '@enigm/protocols/crypto';
+import { ProtocolError } from '@enigm/protocols/errors';
 import type { ImageVerifier, ManifestFields } from './image.ts';
 
 /** A test signer and the verifier that trusts it. */

@@ -1,16 +1,16 @@
 /**
  * Test support: a simulated Key with injected storage, clock and seeded randomness.
  */
-import { ed25519Generate, sha256 } from '../../protocols/src/crypto/index.ts';
-import { verifyManifest } from '../../protocols/src/firmware/index.ts';
-import { type FirmwareConfig, KeyFirmware } from '../src/firmware/firmware.ts';
-import { flashFactoryImage } from '../src/firmware/flash/bootloader.ts';
-import { Flash } from '../src/firmware/flash/flash.ts';
-import { DEFAULT_LAYOUT } from '../src/firmware/flash/layout.ts';
-import type { FlashDeps } from '../src/firmware/key-flash.ts';
-import { loadSecureElement } from '../src/firmware/secure-element.ts';
-import { MemoryStorage } from '../src/firmware/storage.ts';
-import { factoryImage } from '../src/runtime/factory.ts';
+import { ed25519Generate, sha256 } from '@enigm/protocols/crypto';
+import { verifyManifest } from '@enigm/protocols/firmware';
+import { type FirmwareConfig, KeyFirmware } from './firmware/firmware.ts';
+import { flashFactoryImage } from './firmware/flash/bootloader.ts';
+import { Flash } from './firmware/flash/flash.ts';
+import { DEFAULT_LAYOUT } from './firmware/flash/layout.ts';
+import type { FlashDeps } from './firmware/key-flash.ts';
+import { loadSecureElement } from './firmware/secure-element.ts';
+import { MemoryStorage } from './firmware/storage.ts';
+import { factoryImage } from './runtime/factory.ts';
 
 /** A deterministic random source (LCG), for reproducible tests. */
 export function seededRandom(seed = 1): (n: number) => Uint8Array {

@@ -5,10 +5,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLocalCa, type LocalCa, manufactureSwtpm, spawnSwtpm } from '../../src/lab/swtpm-lab.ts';
+import { createLocalCa, type LocalCa, manufactureSwtpm, spawnSwtpm } from './swtpm-lab.ts';
+
+export { freePort } from './swtpm-lab.ts';
 
 /** Whether the swtpm binary runs. */
 export function hasSwtpm(): boolean {
@@ -24,33 +25,6 @@ export function swtpmMode(): 'run' | 'skip' | 'fail' {
   if (process.env.CI === 'true') return 'fail';
   console.warn('swtpm is not installed: skipping the TPM tests (install swtpm, or set CI=true to make this an error)');
   return 'skip';
-}
-
-/** Binds `port` on 127.0.0.1 (0 = any free one), closes it, and returns the port, or 0 if taken. */
-function probe(port: number): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(0));
-    s.listen(port, '127.0.0.1', () => {
-      const a = s.address();
-      const got = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(got));
-    });
-  });
-}
-
-/** A free TCP port on 127.0.0.1 (bind to port 0, read it, close). */
-export function freePort(): Promise<number> {
-  return probe(0);
-}
-
-/** Two consecutive free ports P, P+1 (the tpm2-tss swtpm TCTI expects the control port at P+1). */
-export async function freePortPair(): Promise<[number, number]> {
-  for (let i = 0; i < 20; i++) {
-    const p = await freePort();
-    if (p < 65535 && (await probe(p + 1)) === p + 1) return [p, p + 1];
-  }
-  throw new Error('no two consecutive free ports');
 }
 
 /** A running swtpm. */

@@ -1,0 +1,16 @@
+/**
+ * `@enigm/sim/firmware`: the Key firmware model — pure logic with injected storage, clock and
+ * randomness: lifecycle table, dispatcher, sessions, secure element, evidence and the two-slot
+ * flash with its update engine.
+ * @module
+ */
+export * from './access.ts';
+export * from './evidence.ts';
+export * from './firmware.ts';
+export * from './flash/index.ts';
+export * from './key-flash.ts';
+export * from './lifecycle.ts';
+export * from './link-context.ts';
+export * from './secure-element.ts';
+export * from './sessions.ts';
+export * from './storage.ts';

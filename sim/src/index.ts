@@ -1,0 +1,13 @@
+/**
+ * `@enigm/sim`: the Key simulator runtime — simulated Keys on pseudo-terminals (socat) and TCP,
+ * their state folder, link shaping and the factory image. The pure firmware model is
+ * `@enigm/sim/firmware`; test helpers (in-memory Keys with seeded randomness) are
+ * `@enigm/sim/testing`.
+ * @module
+ */
+export * from './io/pty.ts';
+export * from './runtime/device-link.ts';
+export * from './runtime/factory.ts';
+export * from './runtime/file-storage.ts';
+export * from './runtime/link-shaper.ts';
+export * from './runtime/simulator.ts';
