@@ -16,6 +16,7 @@
  * @module
  */
 
+import { toHex } from '@enigm/protocols/bytes';
 import type { CborValue } from '@enigm/protocols/cbor';
 import { decode, encode } from '@enigm/protocols/cbor';
 import { ProtocolError } from '@enigm/protocols/errors';
@@ -137,11 +138,9 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)] as number;
 }
 
-const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
-
 function throughput(): void {
   const ours = encode(message);
-  console.log(`message: ${ours.length} bytes: ${hex(ours)}`);
+  console.log(`message: ${ours.length} bytes: ${toHex(ours)}`);
   for (const c of codecs.slice(0, 3)) {
     const b =
       c === codecs[0]
@@ -149,7 +148,7 @@ function throughput(): void {
         : c === codecs[1]
           ? cborxDefaultEncode(message)
           : cborg.encode(message, cborg.rfc8949EncodeOptions);
-    console.log(`  ${c.name}: ${b.length} bytes, ${sameBytes(b, ours) ? 'identical to ours' : `differs: ${hex(b)}`}`);
+    console.log(`  ${c.name}: ${b.length} bytes, ${sameBytes(b, ours) ? 'identical to ours' : `differs: ${toHex(b)}`}`);
   }
   for (const c of codecs) round(c, 300); // warm-up
   const samples = new Map<Codec, number[]>(codecs.map((c) => [c, []]));

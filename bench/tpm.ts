@@ -7,6 +7,7 @@
  * against one offline `tpm2_makecredential -T none` process per credential.
  * @module
  */
+
 import { execFileSync } from 'node:child_process';
 import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,8 +30,8 @@ import {
   replayEventLog,
   TpmWriter,
   toCheckquoteFiles,
-  toHex,
 } from '@enigm/attestation';
+import { toHex } from '@enigm/protocols/bytes';
 import { type BenchResult, opsPerSecond, result } from './harness.ts';
 
 /** Appraisals per second the design asks for, per core. */

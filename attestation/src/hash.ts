@@ -86,9 +86,4 @@ export function digest(alg: HashAlg, ...parts: Uint8Array[]): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
-/** Lowercase hex of `b`. */
-export function toHex(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
-}
-
 export { bytesEqual };

@@ -3,8 +3,10 @@
  * real logs: every input either parses (and then replays and digest-checks without throwing) or
  * fails with an AttestationError — never another exception, never a hang.
  */
+
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import fc from 'fast-check';
 import { AttestationError } from '../src/errors.ts';
@@ -12,7 +14,10 @@ import { checkEventDigests } from '../src/eventlog/digests.ts';
 import { parseEventLog } from '../src/eventlog/parse.ts';
 import { replayEventLog } from '../src/eventlog/replay.ts';
 
-const DIR = join(process.cwd(), '..', 'shared', 'testdata', 'eventlogs');
+/** The repository's copied test vectors, found relative to this file. */
+const TESTDATA = fileURLToPath(new URL('../../testdata/', import.meta.url));
+
+const DIR = join(TESTDATA, 'eventlogs');
 const LOGS = [
   join(DIR, 'tpm2-tools', 'event-sd-boot-fedora37.bin'),
   join(DIR, 'tpm2-tools', 'event-uefi-sha1-log.bin'),

@@ -1,10 +1,13 @@
 /**
  * TCG PC Client Platform Firmware Profile §10 event logs (crypto-agile and legacy SHA-1 formats):
  * parsing, per-bank replay and data-vs-digest rules, on real logs captured by tpm2-tools and
- * go-attestation (../shared/testdata/eventlogs). The expected PCRs are tpm2_eventlog's `pcrs:`.
+ * go-attestation (`testdata/eventlogs`, copied from the shared test data). The expected PCRs are tpm2_eventlog's `pcrs:`.
  */
+
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { toHex } from '@enigm/protocols/bytes';
 import test from 'ava';
 import { AttestationError } from '../src/errors.ts';
 import { checkEventDigests } from '../src/eventlog/digests.ts';
@@ -12,10 +15,13 @@ import { encodeEventLog } from '../src/eventlog/encode.ts';
 import { EV_EFI_ACTION, EV_NO_ACTION, EV_SEPARATOR } from '../src/eventlog/event-types.ts';
 import { parseEventLog, parseSpecIdEvent } from '../src/eventlog/parse.ts';
 import { compareReplay, initialPcrValue, replayEventLog } from '../src/eventlog/replay.ts';
-import { digest, hashByName, toHex } from '../src/hash.ts';
+import { digest, hashByName } from '../src/hash.ts';
 import { readPcrsSection } from './helpers/pcrs-yaml.ts';
 
-const DIR = join(process.cwd(), '..', 'shared', 'testdata', 'eventlogs');
+/** The repository's copied test vectors, found relative to this file. */
+const TESTDATA = fileURLToPath(new URL('../../testdata/', import.meta.url));
+
+const DIR = join(TESTDATA, 'eventlogs');
 const TPM2_TOOLS = readdirSync(join(DIR, 'tpm2-tools')).filter((f) => f.endsWith('.bin'));
 const GO = [
   'crypto_agile_eventlog',

@@ -5,11 +5,12 @@
  * break Create/Load), and every quote appraises as affirming.
  */
 import { randomBytes } from 'node:crypto';
+import { toHex } from '@enigm/protocols/bytes';
 import test from 'ava';
 import { collectQuote } from '../src/collect/quote.ts';
 import { activateEnrollment } from '../src/enroll.ts';
 import { AttestationError } from '../src/errors.ts';
-import { ALG_SHA256, toHex } from '../src/hash.ts';
+import { ALG_SHA256 } from '../src/hash.ts';
 import { type Swtpm, startSwtpm, swtpmMode } from '../src/lab/fixture.ts';
 import { TPM_HT, TPM_PT, TPM_RH } from '../src/structures/constants.ts';
 import { objectName } from '../src/structures/public.ts';

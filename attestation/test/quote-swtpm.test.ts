@@ -3,11 +3,13 @@
  * RSA AKs, a software-measured event log replayed against quoted PCRs, and the per-AK clock rules
  * across a TPM Reset and a TPM Restart driven through swtpm's control channel.
  */
+
+import { toHex } from '@enigm/protocols/bytes';
 import test from 'ava';
 import { collectQuote } from '../src/collect/quote.ts';
 import { encodeEventLog } from '../src/eventlog/encode.ts';
 import { EV_IPL } from '../src/eventlog/event-types.ts';
-import { ALG_SHA256, digest, hashByName, toHex } from '../src/hash.ts';
+import { ALG_SHA256, digest, hashByName } from '../src/hash.ts';
 import { type Swtpm, startSwtpm, swtpmMode } from '../src/lab/fixture.ts';
 import { objectName } from '../src/structures/public.ts';
 import type { KeyBlob } from '../src/tpm/client.ts';

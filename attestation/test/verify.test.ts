@@ -3,8 +3,11 @@
  * EAR-style results): every check on valid software-made quotes in the TPM's exact formats, one
  * tampering per check, the per-AK clock rules, event-log replay after the quote, reference values.
  */
+
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { toHex } from '@enigm/protocols/bytes';
 import test from 'ava';
 import type { QuoteEvidence } from '../src/collect/evidence.ts';
 import { evidenceFromJson, evidenceToJson } from '../src/collect/evidence.ts';
@@ -13,10 +16,13 @@ import { encodeEventLog } from '../src/eventlog/encode.ts';
 import { EV_IPL, EV_SEPARATOR } from '../src/eventlog/event-types.ts';
 import { parseEventLog } from '../src/eventlog/parse.ts';
 import { replayEventLog } from '../src/eventlog/replay.ts';
-import { ALG_SHA1, ALG_SHA256, toHex } from '../src/hash.ts';
+import { ALG_SHA1, ALG_SHA256 } from '../src/hash.ts';
 import { type AppraisalPolicy, appraise } from '../src/verify/appraise.ts';
 import { checkClock } from '../src/verify/quote.ts';
 import type { AppraisalResult } from '../src/verify/result.ts';
+
+/** The repository's copied test vectors, found relative to this file. */
+const TESTDATA = fileURLToPath(new URL('../../testdata/', import.meta.url));
 
 const ecc = makeSoftwareAk('ecc');
 const rsa = makeSoftwareAk('rsa');
@@ -172,9 +178,7 @@ test('event log: not replayed when the quote fails (quote first)', (t) => {
 });
 
 test('event log: a real firmware log (tpm2-tools event-bootorder.bin) appraises against its replayed PCRs', (t) => {
-  const real = new Uint8Array(
-    readFileSync(join(process.cwd(), '..', 'shared', 'testdata', 'eventlogs', 'tpm2-tools', 'event-bootorder.bin')),
-  );
+  const real = new Uint8Array(readFileSync(join(TESTDATA, 'eventlogs', 'tpm2-tools', 'event-bootorder.bin')));
   const values = replayEventLog(parseEventLog(real)).banks.get('sha256')!.pcrs;
   const quoted = new Map([...values].filter(([i]) => i < 8));
   const r = appraise({

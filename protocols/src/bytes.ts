@@ -68,3 +68,23 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+/**
+ * Lower-case hex of `b` (the suite's one hex encoder).
+ * @example toHex(Uint8Array.of(0xab)) === 'ab'
+ */
+export function toHex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+}
+
+/**
+ * Bytes of a hex string (even length, hex digits only; case-insensitive).
+ * @throws {RangeError} naming `field` if `text` is not hex
+ * @example fromHex('ab') // Uint8Array [0xab]
+ */
+export function fromHex(text: string, field = 'hex'): Uint8Array {
+  if (text.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(text))
+    throw new RangeError(`${field} must be an even number of hex digits`);
+  const b = Buffer.from(text, 'hex');
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}

@@ -11,13 +11,13 @@
 
 import type { ExecutionContext } from 'ava';
 import test from 'ava';
+import { toHex } from '../src/bytes.ts';
 import type { CborValue, DecodeOptions } from '../src/cbor/index.ts';
 import { decode, decodePrefix, encode, Tagged } from '../src/cbor/index.ts';
 import type { ProtocolErrorCode } from '../src/errors.ts';
 import { ProtocolError } from '../src/errors.ts';
 
 const bytes = (h: string): Uint8Array => new Uint8Array(Buffer.from(h.replace(/\s+/g, ''), 'hex'));
-const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 
 function rejects(t: ExecutionContext, input: string | Uint8Array, code: ProtocolErrorCode, options?: DecodeOptions): string {
   const b = typeof input === 'string' ? bytes(input) : input;
@@ -30,7 +30,7 @@ function rejects(t: ExecutionContext, input: string | Uint8Array, code: Protocol
 function accepts(t: ExecutionContext, input: string, expected: CborValue, options?: DecodeOptions): void {
   const v = decode(bytes(input), options);
   t.deepEqual(v, expected);
-  t.is(hex(encode(v)), input.replace(/\s+/g, ''), 're-encodes to the same bytes');
+  t.is(toHex(encode(v)), input.replace(/\s+/g, ''), 're-encodes to the same bytes');
 }
 
 // ---- accepted forms ----
@@ -83,7 +83,7 @@ test('byte strings are copies, not views of the input', (t) => {
   const [short, long] = decode(input) as [Uint8Array, Uint8Array];
   input[2] = 0xee;
   input[10] = 0xee;
-  t.is(hex(short), '01020304');
+  t.is(toHex(short), '01020304');
   t.is(long[0], 0x11);
   t.not(short.buffer, input.buffer);
   t.is(Object.getPrototypeOf(decode(Buffer.from('4101', 'hex'))), Uint8Array.prototype);

@@ -8,12 +8,12 @@
  */
 
 import test from 'ava';
+import { toHex } from '../src/bytes.ts';
 import type { CborValue } from '../src/cbor/index.ts';
 import { decode, encode, Tagged } from '../src/cbor/index.ts';
 import type { ProtocolErrorCode } from '../src/errors.ts';
 import { ProtocolError } from '../src/errors.ts';
 
-const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 const m = (...entries: [number | bigint | string, CborValue][]): Map<number | bigint | string, CborValue> => new Map(entries);
 
 function throwsCode(t: import('ava').ExecutionContext, fn: () => unknown, code: ProtocolErrorCode): ProtocolError {
@@ -45,7 +45,7 @@ const INTEGERS: [CborValue, string][] = [
 
 for (const [value, expected] of INTEGERS) {
   test(`RFC 8949 App. A integer ${String(value)} -> ${expected}`, (t) => {
-    t.is(hex(encode(value)), expected);
+    t.is(toHex(encode(value)), expected);
   });
 }
 
@@ -64,16 +64,16 @@ test('integer head boundaries use the shortest form (§4.2.1)', (t) => {
     [-257, '390100'],
     [-Number.MAX_SAFE_INTEGER, '3b001ffffffffffffe'],
   ];
-  for (const [v, e] of cases) t.is(hex(encode(v)), e, String(v));
+  for (const [v, e] of cases) t.is(toHex(encode(v)), e, String(v));
 });
 
 test('bigints in the safe range encode exactly like numbers', (t) => {
-  t.is(hex(encode(5n)), '05');
-  t.is(hex(encode(-1n)), '20');
-  t.is(hex(encode(1000000000000n)), hex(encode(1000000000000)));
-  t.is(hex(encode(BigInt(Number.MAX_SAFE_INTEGER))), '1b001fffffffffffff');
-  t.is(hex(encode(BigInt(Number.MAX_SAFE_INTEGER) + 1n)), '1b0020000000000000');
-  t.is(hex(encode(-BigInt(Number.MAX_SAFE_INTEGER) - 1n)), '3b001fffffffffffff');
+  t.is(toHex(encode(5n)), '05');
+  t.is(toHex(encode(-1n)), '20');
+  t.is(toHex(encode(1000000000000n)), toHex(encode(1000000000000)));
+  t.is(toHex(encode(BigInt(Number.MAX_SAFE_INTEGER))), '1b001fffffffffffff');
+  t.is(toHex(encode(BigInt(Number.MAX_SAFE_INTEGER) + 1n)), '1b0020000000000000');
+  t.is(toHex(encode(-BigInt(Number.MAX_SAFE_INTEGER) - 1n)), '3b001fffffffffffff');
 });
 
 // RFC 8949 Appendix A, floats (only non-integral values: integral ones are integers in JS).
@@ -91,20 +91,20 @@ const FLOATS: [number, string][] = [
 
 for (const [value, expected] of FLOATS) {
   test(`RFC 8949 App. A float ${Object.is(value, -0) ? '-0.0' : String(value)} -> ${expected}`, (t) => {
-    t.is(hex(encode(value)), expected);
+    t.is(toHex(encode(value)), expected);
   });
 }
 
 test('floats take the shortest exact form: half, single, double (§4.2.2)', (t) => {
-  t.is(hex(encode(0.5)), 'f93800');
-  t.is(hex(encode(65504.5)), 'fa477fe080'); // not a half
-  t.is(hex(encode(100000.5)), 'fa47c35040');
-  t.is(hex(encode(2 ** -126)), 'fa00800000'); // smallest normal single, below half range
-  t.is(hex(encode(2 ** -24)), 'f90001'); // smallest half subnormal
-  t.is(hex(encode(3 * 2 ** -24)), 'f90003');
-  t.is(hex(encode(2 ** -25)), 'fa33000000'); // below half subnormals
-  t.is(hex(encode(-0.1)), 'fbbfb999999999999a');
-  t.is(hex(encode(5e-324)), 'fb0000000000000001');
+  t.is(toHex(encode(0.5)), 'f93800');
+  t.is(toHex(encode(65504.5)), 'fa477fe080'); // not a half
+  t.is(toHex(encode(100000.5)), 'fa47c35040');
+  t.is(toHex(encode(2 ** -126)), 'fa00800000'); // smallest normal single, below half range
+  t.is(toHex(encode(2 ** -24)), 'f90001'); // smallest half subnormal
+  t.is(toHex(encode(3 * 2 ** -24)), 'f90003');
+  t.is(toHex(encode(2 ** -25)), 'fa33000000'); // below half subnormals
+  t.is(toHex(encode(-0.1)), 'fbbfb999999999999a');
+  t.is(toHex(encode(5e-324)), 'fb0000000000000001');
 });
 
 test('3.4028234663852886e+38 (App. A fa7f7fffff) is integral beyond 2^53: refused, use bigint', (t) => {
@@ -114,47 +114,47 @@ test('3.4028234663852886e+38 (App. A fa7f7fffff) is integral beyond 2^53: refuse
 });
 
 test('RFC 8949 App. A simple values', (t) => {
-  t.is(hex(encode(false)), 'f4');
-  t.is(hex(encode(true)), 'f5');
-  t.is(hex(encode(null)), 'f6');
+  t.is(toHex(encode(false)), 'f4');
+  t.is(toHex(encode(true)), 'f5');
+  t.is(toHex(encode(null)), 'f6');
 });
 
 test('RFC 8949 App. A tags', (t) => {
-  t.is(hex(encode(new Tagged(0, '2013-03-21T20:04:00Z'))), 'c074323031332d30332d32315432303a30343a30305a');
-  t.is(hex(encode(new Tagged(1, 1363896240))), 'c11a514b67b0');
-  t.is(hex(encode(new Tagged(1, 1363896240.5))), 'c1fb41d452d9ec200000');
-  t.is(hex(encode(new Tagged(23, new Uint8Array([1, 2, 3, 4])))), 'd74401020304');
-  t.is(hex(encode(new Tagged(24, new Uint8Array([0x64, 0x49, 0x45, 0x54, 0x46])))), 'd818456449455446');
-  t.is(hex(encode(new Tagged(32, 'http://www.example.com'))), 'd82076687474703a2f2f7777772e6578616d706c652e636f6d');
-  t.is(hex(encode(new Tagged(55799, 1))), 'd9d9f701');
+  t.is(toHex(encode(new Tagged(0, '2013-03-21T20:04:00Z'))), 'c074323031332d30332d32315432303a30343a30305a');
+  t.is(toHex(encode(new Tagged(1, 1363896240))), 'c11a514b67b0');
+  t.is(toHex(encode(new Tagged(1, 1363896240.5))), 'c1fb41d452d9ec200000');
+  t.is(toHex(encode(new Tagged(23, new Uint8Array([1, 2, 3, 4])))), 'd74401020304');
+  t.is(toHex(encode(new Tagged(24, new Uint8Array([0x64, 0x49, 0x45, 0x54, 0x46])))), 'd818456449455446');
+  t.is(toHex(encode(new Tagged(32, 'http://www.example.com'))), 'd82076687474703a2f2f7777772e6578616d706c652e636f6d');
+  t.is(toHex(encode(new Tagged(55799, 1))), 'd9d9f701');
 });
 
 test('RFC 8949 App. A byte strings', (t) => {
-  t.is(hex(encode(new Uint8Array(0))), '40');
-  t.is(hex(encode(new Uint8Array([1, 2, 3, 4]))), '4401020304');
-  t.is(hex(encode(Buffer.from([1, 2]))), '420102');
+  t.is(toHex(encode(new Uint8Array(0))), '40');
+  t.is(toHex(encode(new Uint8Array([1, 2, 3, 4]))), '4401020304');
+  t.is(toHex(encode(Buffer.from([1, 2]))), '420102');
   const big = new Uint8Array(300).fill(7);
-  t.is(hex(encode(big)).slice(0, 6), '59012c');
+  t.is(toHex(encode(big)).slice(0, 6), '59012c');
   t.is(encode(big).length, 303);
 });
 
 test('RFC 8949 App. A text strings (UTF-8)', (t) => {
-  t.is(hex(encode('')), '60');
-  t.is(hex(encode('a')), '6161');
-  t.is(hex(encode('IETF')), '6449455446');
-  t.is(hex(encode('"\\')), '62225c');
-  t.is(hex(encode('\u00fc')), '62c3bc');
-  t.is(hex(encode('\u6c34')), '63e6b0b4');
-  t.is(hex(encode('\ud800\udd51')), '64f0908591');
+  t.is(toHex(encode('')), '60');
+  t.is(toHex(encode('a')), '6161');
+  t.is(toHex(encode('IETF')), '6449455446');
+  t.is(toHex(encode('"\\')), '62225c');
+  t.is(toHex(encode('\u00fc')), '62c3bc');
+  t.is(toHex(encode('\u6c34')), '63e6b0b4');
+  t.is(toHex(encode('\ud800\udd51')), '64f0908591');
 });
 
 test('text heads follow the UTF-8 length, not the UTF-16 length', (t) => {
   // 9 UTF-16 units -> at most 27 bytes (2-byte head reserved) but really 10 bytes (1-byte head)
-  t.is(hex(encode('abcdefgh\u00fc')), '6a6162636465666768c3bc');
-  t.is(hex(encode('x'.repeat(24))), `7818${'78'.repeat(24)}`);
+  t.is(toHex(encode('abcdefgh\u00fc')), '6a6162636465666768c3bc');
+  t.is(toHex(encode('x'.repeat(24))), `7818${'78'.repeat(24)}`);
   const long = '\u6c34'.repeat(30000); // 90000 bytes
   const e = encode(long);
-  t.is(hex(e.subarray(0, 5)), '7a00015f90');
+  t.is(toHex(e.subarray(0, 5)), '7a00015f90');
   t.is(e.length, 90005);
   t.is(decode(e), long);
   const ascii = 'q'.repeat(70000);
@@ -162,45 +162,48 @@ test('text heads follow the UTF-8 length, not the UTF-16 length', (t) => {
 });
 
 test('RFC 8949 App. A arrays', (t) => {
-  t.is(hex(encode([])), '80');
-  t.is(hex(encode([1, 2, 3])), '83010203');
-  t.is(hex(encode([1, [2, 3], [4, 5]])), '8301820203820405');
+  t.is(toHex(encode([])), '80');
+  t.is(toHex(encode([1, 2, 3])), '83010203');
+  t.is(toHex(encode([1, [2, 3], [4, 5]])), '8301820203820405');
   const list = Array.from({ length: 25 }, (_, i) => i + 1);
-  t.is(hex(encode(list)), '98190102030405060708090a0b0c0d0e0f101112131415161718181819');
+  t.is(toHex(encode(list)), '98190102030405060708090a0b0c0d0e0f101112131415161718181819');
 });
 
 test('RFC 8949 App. A maps', (t) => {
-  t.is(hex(encode(new Map())), 'a0');
-  t.is(hex(encode(m([1, 2], [3, 4]))), 'a201020304');
-  t.is(hex(encode(m(['a', 1], ['b', [2, 3]]))), 'a26161016162820203');
-  t.is(hex(encode(['a', m(['b', 'c'])])), '826161a161626163');
-  t.is(hex(encode(m(['a', 'A'], ['b', 'B'], ['c', 'C'], ['d', 'D'], ['e', 'E']))), 'a56161614161626142616361436164614461656145');
+  t.is(toHex(encode(new Map())), 'a0');
+  t.is(toHex(encode(m([1, 2], [3, 4]))), 'a201020304');
+  t.is(toHex(encode(m(['a', 1], ['b', [2, 3]]))), 'a26161016162820203');
+  t.is(toHex(encode(['a', m(['b', 'c'])])), '826161a161626163');
+  t.is(
+    toHex(encode(m(['a', 'A'], ['b', 'B'], ['c', 'C'], ['d', 'D'], ['e', 'E']))),
+    'a56161614161626142616361436164614461656145',
+  );
 });
 
 test('map keys sort bytewise by encoding: 10, 100, -1, "a" (§4.2.1)', (t) => {
   const expected = 'a40a011864022003616104';
-  t.is(hex(encode(m([10, 1], [-1, 3], ['a', 4], [100, 2]))), expected);
-  t.is(hex(encode(m(['a', 4], [100, 2], [-1, 3], [10, 1]))), expected);
+  t.is(toHex(encode(m([10, 1], [-1, 3], ['a', 4], [100, 2]))), expected);
+  t.is(toHex(encode(m(['a', 4], [100, 2], [-1, 3], [10, 1]))), expected);
 });
 
 test('map keys: unsigned ints sort numerically, negatives by magnitude, text by length first', (t) => {
-  t.is(hex(encode(m([3, 0], [1, 0], [2, 0]))), 'a3010002000300');
-  t.is(hex(encode(m([300, 0], [24, 0], [23, 0]))), 'a317001818001901' + '2c00');
-  t.is(hex(encode(m([-3, 0], [-1, 0], [-2, 0]))), 'a3200021002200');
-  t.is(hex(encode(m(['aa', 0], ['b', 0]))), 'a2616200626161' + '00');
-  t.is(hex(encode(m([2n ** 63n, 0], [1, 0]))), 'a201001b800000000000000000');
+  t.is(toHex(encode(m([3, 0], [1, 0], [2, 0]))), 'a3010002000300');
+  t.is(toHex(encode(m([300, 0], [24, 0], [23, 0]))), 'a317001818001901' + '2c00');
+  t.is(toHex(encode(m([-3, 0], [-1, 0], [-2, 0]))), 'a3200021002200');
+  t.is(toHex(encode(m(['aa', 0], ['b', 0]))), 'a2616200626161' + '00');
+  t.is(toHex(encode(m([2n ** 63n, 0], [1, 0]))), 'a201001b800000000000000000');
 });
 
 test('text keys sort by UTF-8 bytes, not UTF-16 code units', (t) => {
   // UTF-16: \ud800 < \uffff; UTF-8: ef bf bf 61 < f0 90 80 80 (same length).
-  t.is(hex(encode(m(['\ud800\udc00', 2], ['\uffffa', 1]))), 'a264efbfbf610164f090808002');
+  t.is(toHex(encode(m(['\ud800\udc00', 2], ['\uffffa', 1]))), 'a264efbfbf610164f090808002');
 });
 
 test('nested maps are sorted too, whatever the insertion order', (t) => {
   const a = m([2, m(['y', 1], ['x', 2])], [1, 'k']);
   const b = m([1, 'k'], [2, m(['x', 2], ['y', 1])]);
-  t.is(hex(encode(a)), hex(encode(b)));
-  t.is(hex(encode(a)), 'a201616b02a2617802617901');
+  t.is(toHex(encode(a)), toHex(encode(b)));
+  t.is(toHex(encode(a)), 'a201616b02a2617802617901');
 });
 
 test('duplicate keys after normalization are refused (1 and 1n)', (t) => {
@@ -213,22 +216,22 @@ test('a typical Key message encodes as expected', (t) => {
   const msg = m([1, 3], [2, 1234], [3, 'enigm-key-01'], [4, new Uint8Array(16).fill(0xab)], [5, m([1, 7], [2, true])], [6, -2]);
   const e = encode(msg);
   t.is(e.length, 47);
-  t.is(hex(e.subarray(0, 4)), 'a6010302');
+  t.is(toHex(e.subarray(0, 4)), 'a6010302');
 });
 
 test('each call returns an independent array (views from protocols/src/bytes.ts never overlap)', (t) => {
   const a = encode([1, 2, 3]);
   const b = encode('zzz');
-  t.is(hex(a), '83010203');
-  t.is(hex(b), '637a7a7a');
+  t.is(toHex(a), '83010203');
+  t.is(toHex(b), '637a7a7a');
   a.fill(0xee);
-  t.is(hex(b), '637a7a7a');
-  t.is(hex(encode([1, 2, 3])), '83010203', 'the scratch buffer is not aliased by a returned array');
+  t.is(toHex(b), '637a7a7a');
+  t.is(toHex(encode([1, 2, 3])), '83010203', 'the scratch buffer is not aliased by a returned array');
 });
 
 test('a failed encode does not poison the next one', (t) => {
   t.throws(() => encode([1, 2, {} as unknown as CborValue]));
-  t.is(hex(encode([1])), '8101');
+  t.is(toHex(encode([1])), '8101');
 });
 
 test('wrong types are refused with typed errors', (t) => {

@@ -26,13 +26,13 @@ import { Algorithms, Sign1 as Auth0Sign1, Headers, ProtectedHeaders, Unprotected
 import type { ExecutionContext } from 'ava';
 import test from 'ava';
 import fc from 'fast-check';
+import { toHex } from '../src/bytes.ts';
 import type { CborMap, CborValue } from '../src/cbor/index.ts';
 import { encode, Tagged } from '../src/cbor/index.ts';
 import { decodeSign1, HEADER_KID, signSign1, sigStructure1, verifySign1 } from '../src/cose/index.ts';
 import { ed25519Generate, ed25519PrivateKeyToPem, ed25519PublicKeyToPem, ed25519Sign } from '../src/crypto/index.ts';
 import { ProtocolError } from '../src/errors.ts';
 
-const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 const bytes = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h.replace(/\s+/g, ''), 'hex'));
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const EMPTY = new Uint8Array(0);
@@ -87,7 +87,7 @@ test('cose-wg eddsa-sig-01 (Ed25519): verifies; Sig_structure equals ToBeSign_he
     ],
   );
   t.deepEqual(s.unprotectedHeaders.get(HEADER_KID), utf8(SIG01.key.kid));
-  t.is(hex(sigStructure1(s.protectedBytes, EMPTY, s.payload as Uint8Array)), SIG01.ToBeSign_hex.toLowerCase());
+  t.is(toHex(sigStructure1(s.protectedBytes, EMPTY, s.payload as Uint8Array)), SIG01.ToBeSign_hex.toLowerCase());
 });
 
 test('cose-wg eddsa-sig-01: our signer reproduces the published message byte for byte', (t) => {
@@ -97,14 +97,14 @@ test('cose-wg eddsa-sig-01: our signer reproduces the published message byte for
     kid: utf8(SIG01.key.kid),
     extraProtected: new Map([[3, 0]]),
   });
-  t.is(hex(out), SIG01.cbor_hex.toLowerCase());
+  t.is(toHex(out), SIG01.cbor_hex.toLowerCase());
 });
 
 test('cose-wg eddsa-sig-02 (Ed448, alg -8): parses, Sig_structure matches, but our Ed25519 verifier refuses it', (t) => {
   const msg = bytes(SIG02.cbor_hex);
   const s = decodeSign1(msg);
   t.is(s.signature.length, 114);
-  t.is(hex(sigStructure1(s.protectedBytes, EMPTY, s.payload as Uint8Array)), SIG02.ToBeSign_hex.toLowerCase());
+  t.is(toHex(sigStructure1(s.protectedBytes, EMPTY, s.payload as Uint8Array)), SIG02.ToBeSign_hex.toLowerCase());
   throwsCode(t, () => verifySign1(msg, bytes(SIG02.key.x_hex)), 'CRYPTO_INVALID_KEY'); // a 57-byte key
   throwsCode(t, () => verifySign1(msg, bytes(SIG01.key.x_hex)), 'CRYPTO_BAD_SIGNATURE'); // a 114-byte signature
 });
@@ -147,7 +147,7 @@ test('we verify what @auth0/cose signs, and equal inputs give equal bytes', asyn
   const s = verifySign1(encoded, KEY.publicKey);
   t.deepEqual(s.payload, payload);
   t.deepEqual(s.unprotectedHeaders.get(HEADER_KID), utf8('dev-7'));
-  t.is(hex(signSign1({ payload, seed: KEY.seed, kid: utf8('dev-7') })), hex(encoded));
+  t.is(toHex(signSign1({ payload, seed: KEY.seed, kid: utf8('dev-7') })), toHex(encoded));
   throwsCode(t, () => verifySign1(encoded, ed25519Generate().publicKey), 'CRYPTO_BAD_SIGNATURE');
 });
 
@@ -160,8 +160,8 @@ test('a non-deterministic re-encoding of eddsa-sig-01 verifies through the lenie
       'd2 9f', // tag 18, indefinite-length array
       '58 05 a201270300', // protected: bstr with a non-shortest (1-byte) length
       'bf 18 21 41 00 04 42 3131 ff', // unprotected: indefinite map, keys 33 then 4 (unsorted)
-      `5f 4a ${hex(utf8('This is th'))} 4a ${hex(utf8('e content.'))} ff`, // payload in two chunks
-      `59 0040 ${hex(sig01.signature)}`, // signature: non-shortest 2-byte length
+      `5f 4a ${toHex(utf8('This is th'))} 4a ${toHex(utf8('e content.'))} ff`, // payload in two chunks
+      `59 0040 ${toHex(sig01.signature)}`, // signature: non-shortest 2-byte length
       'ff',
     ].join(''),
   );
@@ -188,11 +188,11 @@ test('a non-deterministic protected header is signed and verified as its raw byt
 test('lenient path still refuses duplicate labels, undefined, and trailing bytes', (t) => {
   const sig = new Uint8Array(64);
   // indefinite-length unprotected map with key 4 twice
-  const dup = bytes(`d2 9f 43 a10127 bf 04 41 00 04 41 01 ff 41 00 58 40 ${hex(sig)} ff`);
+  const dup = bytes(`d2 9f 43 a10127 bf 04 41 00 04 41 01 ff 41 00 58 40 ${toHex(sig)} ff`);
   throwsCode(t, () => decodeSign1(dup), 'CBOR_DUPLICATE_KEY');
-  const undef = bytes(`d2 9f 43 a10127 a0 f7 58 40 ${hex(sig)} ff`);
+  const undef = bytes(`d2 9f 43 a10127 a0 f7 58 40 ${toHex(sig)} ff`);
   throwsCode(t, () => decodeSign1(undef), 'CBOR_UNSUPPORTED_SIMPLE');
-  const trailing = bytes(`d2 9f 43 a10127 a0 41 00 58 40 ${hex(sig)} ff 00`);
+  const trailing = bytes(`d2 9f 43 a10127 a0 41 00 58 40 ${toHex(sig)} ff 00`);
   throwsCode(t, () => decodeSign1(trailing), 'CBOR_TRAILING_BYTES');
 });
 
@@ -270,7 +270,7 @@ test('wrong external_aad, tampered payload or protected header, or wrong key: CR
   const tamperedPayload = encode(new Tagged(18, [s.protectedBytes, s.unprotectedHeaders, utf8('firmware 1.2.4'), s.signature]));
   throwsCode(t, () => verifySign1(tamperedPayload, KEY.publicKey, { externalAad: aad }), 'CRYPTO_BAD_SIGNATURE');
   const prot = Uint8Array.from(s.protectedBytes);
-  t.is(hex(prot), 'a201270300');
+  t.is(toHex(prot), 'a201270300');
   prot[4] = 1; // content type 0 -> 1
   const tamperedProt = encode(new Tagged(18, [prot, s.unprotectedHeaders, payload, s.signature]));
   throwsCode(t, () => verifySign1(tamperedProt, KEY.publicKey, { externalAad: aad }), 'CRYPTO_BAD_SIGNATURE');
@@ -334,8 +334,8 @@ test('an external signer gives the same bytes as the seed; its output is checked
     },
     unprotected: new Map([[-70010, KEY.publicKey]]),
   });
-  t.is(hex(viaSigner), hex(viaSeed));
-  t.is(hex(seen as Uint8Array), hex(sigStructure1(ALG_EDDSA, EMPTY, payload)));
+  t.is(toHex(viaSigner), toHex(viaSeed));
+  t.is(toHex(seen as Uint8Array), toHex(sigStructure1(ALG_EDDSA, EMPTY, payload)));
   t.throws(() => signSign1({ payload, signer: () => new Uint8Array(63) }), { instanceOf: TypeError, message: /64-byte/ });
 });
 
@@ -426,7 +426,7 @@ test('property: random payload and external_aad round trip (tagged or not, attac
       (payload, aad, tagged, detached) => {
         const msg = signSign1({ payload, seed: KEY.seed, externalAad: aad, tagged, detached });
         const s = verifySign1(msg, KEY.publicKey, { externalAad: aad, detachedPayload: detached ? payload : undefined });
-        return s.tagged === tagged && (detached ? s.payload === null : hex(s.payload as Uint8Array) === hex(payload));
+        return s.tagged === tagged && (detached ? s.payload === null : toHex(s.payload as Uint8Array) === toHex(payload));
       },
     ),
     { numRuns: 150 },

@@ -2,7 +2,7 @@
  * Tests of ChaCha20-Poly1305 (protocols/src/crypto/aead.ts), RFC 8439 §2.8.
  *
  * Checks:
- * - Wycheproof `chacha20_poly1305_test.json` (C2SP/wycheproof, ../shared/testdata): every one of
+ * - Wycheproof `chacha20_poly1305_test.json` (C2SP/wycheproof, `testdata/wycheproof`): every one of
  *   its 325 vectors. In the 96-bit-IV group, `valid` vectors seal to exactly `ct ‖ tag` and open
  *   back to `msg`; `invalid` ones (modified tags, edge cases) fail to open with
  *   CRYPTO_DECRYPT_FAILED. The groups with other IV sizes (0, 64, 88, 104 … 256 bits; all
@@ -14,13 +14,18 @@
  */
 
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 import test from 'ava';
 import fc from 'fast-check';
+import { toHex } from '../src/bytes.ts';
 import { chachaOpen, chachaSeal } from '../src/crypto/index.ts';
 import { ProtocolError } from '../src/errors.ts';
 
-const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
+/** The repository's copied test vectors, found relative to this file. */
+const TESTDATA = fileURLToPath(new URL('../../testdata/', import.meta.url));
+
 const bytes = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h, 'hex'));
 
 function throwsCode(t: ExecutionContext, fn: () => unknown, code: ProtocolError['code'], message?: string): void {
@@ -47,9 +52,7 @@ interface WycheproofAead {
     }[];
   }[];
 }
-const WYCHEPROOF = JSON.parse(
-  readFileSync('../shared/testdata/wycheproof/chacha20_poly1305_test.json', 'utf8'),
-) as WycheproofAead;
+const WYCHEPROOF = JSON.parse(readFileSync(join(TESTDATA, 'wycheproof/chacha20_poly1305_test.json'), 'utf8')) as WycheproofAead;
 
 test('Wycheproof chacha20_poly1305_test.json: every vector (12-byte IV groups checked, other IV sizes refused)', (t) => {
   let count = 0;
@@ -79,10 +82,10 @@ test('Wycheproof chacha20_poly1305_test.json: every vector (12-byte IV groups ch
       }
       if (tc.result === 'valid') {
         const got = chachaSeal(key, iv, bytes(tc.msg), aad);
-        if (hex(got) !== tc.ct + tc.tag) failures.push(`tcId ${tc.tcId} (${tc.comment}): seal gave ${hex(got)}`);
+        if (toHex(got) !== tc.ct + tc.tag) failures.push(`tcId ${tc.tcId} (${tc.comment}): seal gave ${toHex(got)}`);
         try {
           const pt = chachaOpen(key, iv, sealed, aad);
-          if (hex(pt) !== tc.msg) failures.push(`tcId ${tc.tcId}: open gave ${hex(pt)}`);
+          if (toHex(pt) !== tc.msg) failures.push(`tcId ${tc.tcId}: open gave ${toHex(pt)}`);
         } catch (e) {
           failures.push(`tcId ${tc.tcId} (${tc.comment}): valid failed to open: ${e}`);
         }
@@ -150,7 +153,7 @@ test('property: seal/open round trip for random key, nonce, plaintext and ad; ou
       fc.uint8Array({ maxLength: 100 }),
       (key, nonce, pt, ad) => {
         const sealed = chachaSeal(key, nonce, pt, ad);
-        return sealed.length === pt.length + 16 && hex(chachaOpen(key, nonce, sealed, ad)) === hex(pt);
+        return sealed.length === pt.length + 16 && toHex(chachaOpen(key, nonce, sealed, ad)) === toHex(pt);
       },
     ),
     { numRuns: 200 },

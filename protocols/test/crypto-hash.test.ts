@@ -4,7 +4,7 @@
  * Checks:
  * - FIPS 180-2 B.1 ("abc") and the empty string; RFC 4231 §4.2-4.3 HMAC test cases 1-2
  *   (vectors/rfc4231/hmac-sha256.json); that input parts hash as their concatenation.
- * - Wycheproof `hkdf_sha256_test.json` (C2SP/wycheproof, ../shared/testdata): every one of its 86
+ * - Wycheproof `hkdf_sha256_test.json` (C2SP/wycheproof, `testdata/wycheproof`): every one of its 86
  *   vectors (RFC 5869 Appendix A included); `valid` ones give `okm`, the `invalid` ones (output
  *   over 255·32 bytes) throw RangeError. Also an `info` over 1024 bytes (node's hkdfSync limit).
  * - Wrong types (TypeError) and bad lengths (RangeError).
@@ -12,10 +12,15 @@
 
 import { createHmac, hkdfSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import test from 'ava';
+import { toHex } from '../src/bytes.ts';
 import { HKDF_SHA256_MAX_LENGTH, hkdfSha256, hmacSha256, sha256 } from '../src/crypto/index.ts';
 
-const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
+/** The repository's copied test vectors, found relative to this file. */
+const TESTDATA = fileURLToPath(new URL('../../testdata/', import.meta.url));
+
 const bytes = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h, 'hex'));
 
 const VECTORS = JSON.parse(readFileSync('protocols/test/vectors/rfc4231/hmac-sha256.json', 'utf8')) as {
@@ -27,27 +32,27 @@ interface WycheproofHkdf {
   numberOfTests: number;
   testGroups: { tests: { tcId: number; ikm: string; salt: string; info: string; size: number; okm: string; result: string }[] }[];
 }
-const WYCHEPROOF = JSON.parse(readFileSync('../shared/testdata/wycheproof/hkdf_sha256_test.json', 'utf8')) as WycheproofHkdf;
+const WYCHEPROOF = JSON.parse(readFileSync(join(TESTDATA, 'wycheproof/hkdf_sha256_test.json'), 'utf8')) as WycheproofHkdf;
 
 for (const v of VECTORS.sha256) {
   test(`SHA-256 ${v.name}`, (t) => {
-    t.is(hex(sha256(bytes(v.data))), v.digest);
+    t.is(toHex(sha256(bytes(v.data))), v.digest);
   });
 }
 
 for (const v of VECTORS.hmac) {
   test(`HMAC-SHA-256 ${v.name}`, (t) => {
-    t.is(hex(hmacSha256(bytes(v.key), bytes(v.data))), v.mac);
+    t.is(toHex(hmacSha256(bytes(v.key), bytes(v.data))), v.mac);
   });
 }
 
 test('parts are hashed as their concatenation (and no parts = empty input)', (t) => {
   const abc = new TextEncoder().encode('abc');
-  t.is(hex(sha256(abc.subarray(0, 1), new Uint8Array(0), abc.subarray(1))), VECTORS.sha256[0]?.digest as string);
-  t.is(hex(sha256()), VECTORS.sha256[1]?.digest as string);
+  t.is(toHex(sha256(abc.subarray(0, 1), new Uint8Array(0), abc.subarray(1))), VECTORS.sha256[0]?.digest as string);
+  t.is(toHex(sha256()), VECTORS.sha256[1]?.digest as string);
   const v = VECTORS.hmac[1];
   const data = bytes(v?.data as string);
-  t.is(hex(hmacSha256(bytes(v?.key as string), data.subarray(0, 5), data.subarray(5))), v?.mac as string);
+  t.is(toHex(hmacSha256(bytes(v?.key as string), data.subarray(0, 5), data.subarray(5))), v?.mac as string);
 });
 
 test('Wycheproof hkdf_sha256_test.json: every vector (too-long outputs throw RangeError)', (t) => {
@@ -57,7 +62,7 @@ test('Wycheproof hkdf_sha256_test.json: every vector (too-long outputs throw Ran
     for (const tc of g.tests) {
       count++;
       if (tc.result === 'valid') {
-        const got = hex(hkdfSha256(bytes(tc.ikm), bytes(tc.salt), bytes(tc.info), tc.size));
+        const got = toHex(hkdfSha256(bytes(tc.ikm), bytes(tc.salt), bytes(tc.info), tc.size));
         if (got !== tc.okm) failures.push(`tcId ${tc.tcId}: ${got}`);
       } else {
         const err = t.throws(() => hkdfSha256(bytes(tc.ikm), bytes(tc.salt), bytes(tc.info), tc.size));
@@ -74,13 +79,17 @@ test('HKDF: agrees with node hkdfSync; takes info over 1024 bytes; lengths 0 and
   const salt = bytes('000102030405060708090a0b0c');
   const info = new Uint8Array(100).fill(7);
   for (const n of [0, 1, 31, 32, 33, 64, 100]) {
-    t.is(hex(hkdfSha256(ikm, salt, info, n)), Buffer.from(hkdfSync('sha256', ikm, salt, info, n)).toString('hex'), `length ${n}`);
+    t.is(
+      toHex(hkdfSha256(ikm, salt, info, n)),
+      Buffer.from(hkdfSync('sha256', ikm, salt, info, n)).toString('hex'),
+      `length ${n}`,
+    );
   }
   const longInfo = new Uint8Array(2000).fill(1);
   const okm = hkdfSha256(ikm, salt, longInfo, 40);
   // recompute the first block by hand: T(1) = HMAC(PRK, info ‖ 0x01)
   const prk = createHmac('sha256', salt).update(ikm).digest();
-  t.is(hex(okm.subarray(0, 32)), createHmac('sha256', prk).update(longInfo).update(bytes('01')).digest('hex'));
+  t.is(toHex(okm.subarray(0, 32)), createHmac('sha256', prk).update(longInfo).update(bytes('01')).digest('hex'));
   t.is(hkdfSha256(ikm, salt, info, HKDF_SHA256_MAX_LENGTH).length, 8160);
 });
 

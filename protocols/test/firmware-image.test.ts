@@ -26,6 +26,7 @@ import type { ExecutionContext } from 'ava';
 import test from 'ava';
 import * as cborg from 'cborg';
 import fc from 'fast-check';
+import { toHex } from '../src/bytes.ts';
 import { encode } from '../src/cbor/index.ts';
 import type { CborValue } from '../src/cbor/types.ts';
 import { HEADER_CONTENT_TYPE, HEADER_KID, signSign1 } from '../src/cose/index.ts';
@@ -56,7 +57,6 @@ import {
   verifyManifest,
 } from '../src/firmware/index.ts';
 
-const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 function throwsCode(t: ExecutionContext, fn: () => unknown, code: ProtocolError['code'], message?: string): ProtocolError {
@@ -144,7 +144,7 @@ test('signManifest → verifyManifest round trip; deterministic; kid and content
 test('buildImage → parseImage / verifyImage round trip; header layout', (t) => {
   const signed = signManifest(manifestFor(PAYLOAD), SEED_A);
   const image = buildImage(signed, PAYLOAD);
-  t.is(hex(image.subarray(0, 5)), '454b465701');
+  t.is(toHex(image.subarray(0, 5)), '454b465701');
   t.is(new DataView(image.buffer, image.byteOffset).getUint32(5, false), signed.length);
   t.is(image.length, IMAGE_HEADER_LENGTH + signed.length + PAYLOAD.length);
   const p = parseImage(image);
@@ -171,17 +171,17 @@ test('known answer: fixed seed and manifest give a fixed image (format drift gua
   const m = manifestFor(payload, { version: '1.0.0', securityCounter: 1, createdAt: 1_700_000_000 });
   const signed = signManifest(m, SEED_A);
   const image = buildImage(signed, payload);
-  t.is(hex(manifestKid(PUB_A)), hex(sha256(PUB_A).subarray(0, 8)));
+  t.is(toHex(manifestKid(PUB_A)), toHex(sha256(PUB_A).subarray(0, 8)));
   // d2 84 | 58 36 {1: -8, 3: content type, 4: kid} | a0 | 58 42 manifest | 58 40 signature
   t.is(
-    hex(signed),
+    toHex(signed),
     'd2845836a301270378266170706c69636174696f6e2f766e642e656e69676d2e66772d6d616e69666573742b63626f72044865b60673d6ed884b' +
       'a05842a6016b656e69676d2d6b65792d310265312e302e300301040f055820d25a88def8ee4079d9b7abb1749a01757770d22476fd2d4d34f8f7' +
       'b9253da9b1061a6553f100584083f05cd6ab5030c21c309997433bac173e4a51117f028d5ea7440ec12ac68676b994c1578930fb2ff0a2c1d76b' +
       'b81009d65ecb8fe1041d13fbc85c17100f920b',
   );
-  t.is(hex(manifestId(signed)), '987731e9383e08a92fcc9ebf2afc8a905a809daf3135d6a0a15031220e6a26e7');
-  t.is(hex(sha256(image)), '6d2d4a76c88d6a5564cefdfeb350f3e60f4eb7e228ea77ac538b8c5c08b6a210');
+  t.is(toHex(manifestId(signed)), '987731e9383e08a92fcc9ebf2afc8a905a809daf3135d6a0a15031220e6a26e7');
+  t.is(toHex(sha256(image)), '6d2d4a76c88d6a5564cefdfeb350f3e60f4eb7e228ea77ac538b8c5c08b6a210');
 });
 
 test('interop: @auth0/cose verifies a signed manifest; cborg decodes its payload to the same record', async (t) => {

@@ -15,10 +15,10 @@
 
 import type { ExecutionContext } from 'ava';
 import test from 'ava';
+import { toHex } from '../src/bytes.ts';
 import { ProtocolError } from '../src/errors.ts';
 import { cobsDecode, cobsEncode, cobsMaxEncodedLength, crc32c } from '../src/framing/index.ts';
 
-const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 const bytes = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h.replace(/\s+/g, ''), 'hex'));
 /** `from, from+1, …, to` inclusive (byte values). */
 const range = (from: number, to: number): Uint8Array => Uint8Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -46,21 +46,21 @@ const VECTORS: [name: string, decoded: Uint8Array, encoded: Uint8Array][] = [
 
 for (const [name, decoded, encoded] of VECTORS) {
   test(`COBS Wikipedia example ${name}: encode`, (t) => {
-    t.is(hex(cobsEncode(decoded)), hex(encoded));
+    t.is(toHex(cobsEncode(decoded)), toHex(encoded));
   });
   test(`COBS Wikipedia example ${name}: decode`, (t) => {
-    t.is(hex(cobsDecode(encoded)), hex(decoded));
+    t.is(toHex(cobsDecode(encoded)), toHex(decoded));
   });
 }
 
 test('COBS: the empty input encodes to 01 and back', (t) => {
-  t.is(hex(cobsEncode(new Uint8Array(0))), '01');
+  t.is(toHex(cobsEncode(new Uint8Array(0))), '01');
   t.is(cobsDecode(bytes('01')).length, 0);
 });
 
 test('COBS: a final full group with the redundant trailing 01 is also accepted', (t) => {
   // Canonical: FF 01..FE. The longer form FF 01..FE 01 decodes to the same bytes.
-  t.is(hex(cobsDecode(cat(bytes('ff'), range(1, 254), bytes('01')))), hex(range(1, 254)));
+  t.is(toHex(cobsDecode(cat(bytes('ff'), range(1, 254), bytes('01')))), toHex(range(1, 254)));
 });
 
 test('COBS: size bound n + max(1, ceil(n/254)) is exact for zero-free input at 254 boundaries', (t) => {
@@ -71,7 +71,7 @@ test('COBS: size bound n + max(1, ceil(n/254)) is exact for zero-free input at 2
     t.is(cobsMaxEncodedLength(n), n + Math.ceil(n / 254), `bound n=${n}`);
     t.is(enc.length, cobsMaxEncodedLength(n), `zero-free n=${n} meets the bound`);
     t.is(enc.indexOf(0), -1);
-    t.is(hex(cobsDecode(enc)), hex(zeroFree));
+    t.is(toHex(cobsDecode(enc)), toHex(zeroFree));
   }
   throwsCode(t, () => cobsMaxEncodedLength(-1), 'FRAME_LENGTH');
   throwsCode(t, () => cobsMaxEncodedLength(1.5), 'FRAME_LENGTH');
@@ -87,7 +87,7 @@ test('COBS: every zero position around the 254-byte group boundary round-trips w
         t.fail(`n=${n} zero at ${z}: length ${enc.length}`);
         return;
       }
-      if (hex(cobsDecode(enc)) !== hex(src)) {
+      if (toHex(cobsDecode(enc)) !== toHex(src)) {
         t.fail(`n=${n} zero at ${z}: round trip`);
         return;
       }
@@ -104,7 +104,7 @@ test('COBS decode: FRAME_MALFORMED on empty input, a 0x00 inside, and a code byt
   throwsCode(t, () => cobsDecode(bytes('02 11 03 22')), 'FRAME_MALFORMED'); // second group overruns
   throwsCode(t, () => cobsDecode(cat(bytes('ff'), range(1, 253))), 'FRAME_MALFORMED'); // FF with 253 bytes
   // Exactly reaching the end is fine.
-  t.is(hex(cobsDecode(bytes('05 11 22 33 44'))), '11223344');
+  t.is(toHex(cobsDecode(bytes('05 11 22 33 44'))), '11223344');
 });
 
 test('COBS: results are fresh arrays', (t) => {

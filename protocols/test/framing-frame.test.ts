@@ -12,6 +12,7 @@
  */
 
 import test from 'ava';
+import { toHex } from '../src/bytes.ts';
 import { ProtocolError } from '../src/errors.ts';
 import type { FrameEvent } from '../src/framing/index.ts';
 import {
@@ -24,7 +25,6 @@ import {
   frameOverhead,
 } from '../src/framing/index.ts';
 
-const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 const cat = (...parts: Uint8Array[]): Uint8Array => Uint8Array.from(Buffer.concat(parts));
 
 /** Deterministic xorshift32 byte generator. */
@@ -75,7 +75,7 @@ function decodeAll(stream: Uint8Array, chunkSizes: number[] | null = null, maxPa
   return events;
 }
 
-const frames = (events: FrameEvent[]): string[] => events.flatMap((e) => (e.kind === 'frame' ? [hex(e.payload)] : []));
+const frames = (events: FrameEvent[]): string[] => events.flatMap((e) => (e.kind === 'frame' ? [toHex(e.payload)] : []));
 const errors = (events: FrameEvent[]): { code: string; discarded: number }[] =>
   events.flatMap((e) => (e.kind === 'error' ? [{ code: e.error.code, discarded: e.discarded }] : []));
 
@@ -86,7 +86,7 @@ test('FRAME_DELIMITER is 0x00', (t) => {
 test('known answer: the empty payload is 00 01 05 51 53 7d 52 00', (t) => {
   // body = 00 (length 0) ‖ CRC-32C(00) = 0x527D5351, little-endian → 00 51 53 7d 52
   t.is(crc32c(Uint8Array.of(0)), 0x527d5351);
-  t.is(hex(encodeFrame(new Uint8Array(0))), '00010551537d5200');
+  t.is(toHex(encodeFrame(new Uint8Array(0))), '00010551537d5200');
   t.deepEqual(frames(decodeAll(Uint8Array.from(Buffer.from('00010551537d5200', 'hex')))), ['']);
 });
 
@@ -94,13 +94,13 @@ test('known answer: 11 00 22 encodes as 00 ‖ COBS(03 11 00 22 ‖ crc LE) ‖ 
   // body = 03 11 00 22 ‖ 23 d3 20 3e (CRC-32C 0x3E20D323, little-endian)
   // COBS(body) = 03 03 11 06 22 23 d3 20 3e
   t.is(crc32c(Uint8Array.of(0x03, 0x11, 0x00, 0x22)), 0x3e20d323);
-  t.is(hex(encodeFrame(Uint8Array.of(0x11, 0x00, 0x22))), '00' + '030311062223d3203e' + '00');
+  t.is(toHex(encodeFrame(Uint8Array.of(0x11, 0x00, 0x22))), '00' + '030311062223d3203e' + '00');
 });
 
 test('encodeFrame matches the spec construction for lengths around the varint and COBS boundaries', (t) => {
   for (const n of [0, 1, 127, 128, 253, 254, 255, 300, 4096, 16383, 16384, 70000]) {
     const p = randomBytes(n, n + 1);
-    t.is(hex(encodeFrame(p)), hex(rawFrame(leb128(n), p)), `n=${n}`);
+    t.is(toHex(encodeFrame(p)), toHex(rawFrame(leb128(n), p)), `n=${n}`);
   }
 });
 
@@ -111,7 +111,7 @@ test('round trip of single frames of many sizes and contents', (t) => {
       t.is(f[0], 0);
       t.is(f[f.length - 1], 0);
       t.is(f.subarray(1, -1).indexOf(0), -1, 'no 0x00 inside the frame');
-      t.deepEqual(frames(decodeAll(f)), [hex(p)]);
+      t.deepEqual(frames(decodeAll(f)), [toHex(p)]);
     }
   }
 });
@@ -125,7 +125,7 @@ const STREAM_PAYLOADS = [
   randomBytes(600, 2),
 ];
 const STREAM = cat(...STREAM_PAYLOADS.map(encodeFrame));
-const EXPECTED = STREAM_PAYLOADS.map(hex);
+const EXPECTED = STREAM_PAYLOADS.map(toHex);
 
 test('every 2-way split of a multi-frame stream yields the same frames', (t) => {
   for (let cut = 0; cut <= STREAM.length; cut++) {
@@ -151,7 +151,7 @@ test('three-way splits of a short stream yield the same frames', (t) => {
   const stream = cat(...payloads.map(encodeFrame));
   for (let a = 0; a <= stream.length; a++) {
     for (let b = 0; a + b <= stream.length; b++) {
-      if (frames(decodeAll(stream, [a, b])).join() !== payloads.map(hex).join()) {
+      if (frames(decodeAll(stream, [a, b])).join() !== payloads.map(toHex).join()) {
         t.fail(`split ${a}/${b}`);
         return;
       }
@@ -174,7 +174,7 @@ test('garbage before and between frames (with and without zeros) is reported, fr
     const stream = cat(a, encodeFrame(p1), b, encodeFrame(p2), a, encodeFrame(p3));
     for (const chunking of [null, [1, 2, 3, 500, 77], Array(stream.length).fill(1)]) {
       const events = decodeAll(stream, chunking);
-      t.deepEqual(frames(events), [p1, p2, p3].map(hex));
+      t.deepEqual(frames(events), [p1, p2, p3].map(toHex));
       t.true(errors(events).length >= 3, 'each garbage run is reported');
       for (const e of errors(events)) t.true(['FRAME_MALFORMED', 'FRAME_CRC', 'FRAME_LENGTH'].includes(e.code));
       // Frames come out in stream order, after the errors of the garbage before them.
@@ -190,11 +190,11 @@ test('garbage glued to a frame without a delimiter in between costs only that fr
   const p2 = randomBytes(90, 9);
   const f1 = encodeFrame(p1);
   const events = decodeAll(cat(Uint8Array.of(0x41, 0x42), f1.subarray(1), encodeFrame(p2)));
-  t.deepEqual(frames(events), [hex(p2)]);
+  t.deepEqual(frames(events), [toHex(p2)]);
   t.is(errors(events).length, 1);
   t.is(errors(events)[0]?.discarded, 2 + f1.length - 2);
   // With the leading delimiter, the same garbage is isolated and both frames survive.
-  t.deepEqual(frames(decodeAll(cat(Uint8Array.of(0x41, 0x42), f1, encodeFrame(p2)))), [hex(p1), hex(p2)]);
+  t.deepEqual(frames(decodeAll(cat(Uint8Array.of(0x41, 0x42), f1, encodeFrame(p2)))), [toHex(p1), toHex(p2)]);
 });
 
 test('a flipped bit anywhere in a frame loses only that frame, with a FRAME_* error', (t) => {
@@ -212,7 +212,7 @@ test('a flipped bit anywhere in a frame loses only that frame, with a FRAME_* er
     const events = decodeAll(s);
     const got = frames(events).join();
     const errs = errors(events);
-    if (got !== [p1, p3].map(hex).join() || errs.length < 1) {
+    if (got !== [p1, p3].map(toHex).join() || errs.length < 1) {
       t.fail(`bit ${bit}: frames ${frames(events).length}, errors ${errs.length}`);
       return;
     }
@@ -280,12 +280,12 @@ test('error codes: a complete frame over maxPayload → FRAME_TOO_LARGE, next fr
   const ok = randomBytes(100, 4);
   const events = d.push(cat(big, encodeFrame(ok)));
   t.deepEqual(errors(events), [{ code: 'FRAME_TOO_LARGE', discarded: big.length - 2 }]);
-  t.deepEqual(frames(events), [hex(ok)]);
+  t.deepEqual(frames(events), [toHex(ok)]);
   // Zero-free and over the encoded bound: dropped while streaming, reported once.
   const big2 = encodeFrame(new Uint8Array(2000).fill(7));
   const ev2 = [...d.push(big2.subarray(0, 700)), ...d.push(big2.subarray(700)), ...d.push(encodeFrame(ok))];
   t.deepEqual(errors(ev2), [{ code: 'FRAME_TOO_LARGE', discarded: big2.length - 2 }]);
-  t.deepEqual(frames(ev2), [hex(ok)]);
+  t.deepEqual(frames(ev2), [toHex(ok)]);
   const err = ev2.find((e) => e.kind === 'error');
   t.true(err?.kind === 'error' && err.error instanceof ProtocolError);
 });
@@ -315,7 +315,7 @@ test('bounded memory: 10 MB without delimiter keeps buffered ≤ the encoded bou
   const ok = randomBytes(4096, 78);
   const end = d.push(cat(Uint8Array.of(0), encodeFrame(ok)));
   t.deepEqual(errors(end), [{ code: 'FRAME_TOO_LARGE', discarded: 10_000_000 }]);
-  t.deepEqual(frames(end), [hex(ok)]);
+  t.deepEqual(frames(end), [toHex(ok)]);
   t.is(d.buffered, 0);
 });
 
@@ -329,7 +329,7 @@ test('maxPayload is settable: a frame rejected at 1000 is accepted after raising
   );
   d.maxPayload = 4096;
   t.is(d.maxPayload, 4096);
-  t.deepEqual(frames(d.push(encodeFrame(p))), [hex(p)]);
+  t.deepEqual(frames(d.push(encodeFrame(p))), [toHex(p)]);
   // Lowering it below a partial frame already buffered drops that frame at its end.
   const f = encodeFrame(p);
   t.deepEqual(d.push(f.subarray(0, 1500)), []);
@@ -351,7 +351,7 @@ test('reset() drops a partial frame', (t) => {
   t.is(d.buffered, 0);
   // Without the reset, the next frame's body (sent here without its leading delimiter) would merge.
   const q = randomBytes(50, 32);
-  t.deepEqual(frames(d.push(encodeFrame(q).subarray(1))), [hex(q)]);
+  t.deepEqual(frames(d.push(encodeFrame(q).subarray(1))), [toHex(q)]);
 });
 
 test('empty frames (runs of delimiters) are ignored silently', (t) => {
@@ -371,18 +371,18 @@ test('payloads are fresh arrays, independent of the input chunk and of each othe
   if (!a || !b) return;
   stream.fill(0x55);
   a.fill(0);
-  t.is(hex(b), hex(p));
+  t.is(toHex(b), toHex(p));
   // Also through the spanning-chunks path.
   const f = encodeFrame(p);
   d.push(f.subarray(0, 10));
   const [e] = d.push(f.subarray(10));
   t.true(e?.kind === 'frame');
   if (e?.kind !== 'frame') return;
-  const copy = hex(e.payload);
+  const copy = toHex(e.payload);
   d.push(encodeFrame(randomBytes(100, 51)));
-  t.is(hex(e.payload), copy);
+  t.is(toHex(e.payload), copy);
   f.fill(0x55);
-  t.is(hex(e.payload), copy, 'payloads never alias the input chunk');
+  t.is(toHex(e.payload), copy, 'payloads never alias the input chunk');
 });
 
 test('overhead: ≤ 1 % for a 4096-byte payload, and frameOverhead bounds every frame', (t) => {

@@ -18,6 +18,7 @@
 
 import test from 'ava';
 import fc from 'fast-check';
+import { toHex } from '../src/bytes.ts';
 import type { FrameEvent } from '../src/framing/index.ts';
 import {
   cobsDecode,
@@ -30,7 +31,6 @@ import {
 } from '../src/framing/index.ts';
 
 const NUM_RUNS = 1000;
-const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 const cat = (...parts: Uint8Array[]): Uint8Array => Uint8Array.from(Buffer.concat(parts));
 
 /** Payloads: random, zero-heavy, and long constant runs that cross the 254-byte COBS groups. */
@@ -78,9 +78,9 @@ function decodeChunked(
   return events;
 }
 
-const frames = (events: FrameEvent[]): string[] => events.flatMap((e) => (e.kind === 'frame' ? [hex(e.payload)] : []));
+const frames = (events: FrameEvent[]): string[] => events.flatMap((e) => (e.kind === 'frame' ? [toHex(e.payload)] : []));
 const summary = (events: FrameEvent[]): string[] =>
-  events.map((e) => (e.kind === 'frame' ? `frame:${hex(e.payload)}` : `error:${e.error.code}:${e.discarded}`));
+  events.map((e) => (e.kind === 'frame' ? `frame:${toHex(e.payload)}` : `error:${e.error.code}:${e.discarded}`));
 
 test('COBS round-trips arbitrary bytes within the size bounds', (t) => {
   fc.assert(
@@ -88,7 +88,7 @@ test('COBS round-trips arbitrary bytes within the size bounds', (t) => {
       const enc = cobsEncode(x);
       if (enc.indexOf(0) !== -1) return false;
       if (enc.length < x.length + 1 || enc.length > cobsMaxEncodedLength(x.length)) return false;
-      return hex(cobsDecode(enc)) === hex(x);
+      return toHex(cobsDecode(enc)) === toHex(x);
     }),
     { numRuns: NUM_RUNS },
   );
@@ -120,7 +120,7 @@ test('payload lists round-trip through encodeFrame, concatenation and arbitrary 
       for (const p of payloads) if (encodeFrame(p).length > p.length + frameOverhead(p.length)) return false;
       const stream = cat(...payloads.map(encodeFrame));
       const events = decodeChunked(stream, sizes);
-      return summary(events).join() === payloads.map((p) => `frame:${hex(p)}`).join();
+      return summary(events).join() === payloads.map((p) => `frame:${toHex(p)}`).join();
     }),
     { numRuns: NUM_RUNS },
   );
@@ -149,7 +149,7 @@ test('garbage between frames: no throw, every frame recovered, nothing that was 
         parts.push(Uint8Array.of(0)); // terminate a trailing garbage run
         const events = decodeChunked(cat(...parts), sizes);
         // Exactly the real frames, in order: none lost, none invented.
-        return frames(events).join() === items.map(([, p]) => hex(p)).join();
+        return frames(events).join() === items.map(([, p]) => toHex(p)).join();
       },
     ),
     { numRuns: NUM_RUNS },
@@ -173,7 +173,7 @@ test('a single flipped bit loses exactly the frame that holds it', (t) => {
       // A 0x00 after the stream, as the next frame's leading delimiter would be: a flipped final
       // delimiter otherwise leaves the last frame pending, not yet reported.
       const events = decodeChunked(cat(stream, Uint8Array.of(0)), sizes);
-      const expected = payloads.filter((_, i) => i !== hit).map(hex);
+      const expected = payloads.filter((_, i) => i !== hit).map(toHex);
       const errorCodes = events.flatMap((e) => (e.kind === 'error' ? [e.error.code] : []));
       return (
         frames(events).join() === expected.join() &&

@@ -23,6 +23,7 @@ import { createCipheriv, randomBytes } from 'node:crypto';
 import { x25519 as nobleX25519 } from '@noble/curves/ed25519.js';
 import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
+import { toHex } from '../src/bytes.ts';
 import { ProtocolError, type ProtocolErrorCode } from '../src/errors.ts';
 import {
   CipherState,
@@ -35,7 +36,6 @@ import {
   x25519PublicKey,
 } from '../src/noise/index.ts';
 
-const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 const bytes = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'hex'));
 const EMPTY = new Uint8Array(0);
 const prologue = new TextEncoder().encode('enigm test');
@@ -118,7 +118,7 @@ test('§5.3 XX message 2 altered at every byte: NOISE_HANDSHAKE_FAILED (cause CR
   for (let pos = 0; pos < msg2.length; pos++) {
     for (const bit of [0x01, 0x80]) {
       const fresh = pair('XX').initiator;
-      t.is(hex(fresh.writeMessage()), hex(msg1));
+      t.is(toHex(fresh.writeMessage()), toHex(msg1));
       const bad = msg2.slice();
       bad[pos] = (bad[pos] as number) ^ bit;
       throwsCode(t, () => fresh.readMessage(bad), 'NOISE_HANDSHAKE_FAILED', 'CRYPTO_DECRYPT_FAILED');
@@ -126,7 +126,7 @@ test('§5.3 XX message 2 altered at every byte: NOISE_HANDSHAKE_FAILED (cause CR
     }
   }
   // The untouched message still works.
-  t.is(hex(initiator.readMessage(msg2)), hex(payload));
+  t.is(toHex(initiator.readMessage(msg2)), toHex(payload));
 });
 
 test('§5.3 IK message 1 altered at every byte: NOISE_HANDSHAKE_FAILED (cause CRYPTO_DECRYPT_FAILED), then dead', (t) => {
@@ -140,7 +140,7 @@ test('§5.3 IK message 1 altered at every byte: NOISE_HANDSHAKE_FAILED (cause CR
     throwsCode(t, () => responder.readMessage(bad), 'NOISE_HANDSHAKE_FAILED', 'CRYPTO_DECRYPT_FAILED');
     assertDead(t, responder);
   }
-  t.is(hex(pair('IK').responder.readMessage(msg1)), hex(payload));
+  t.is(toHex(pair('IK').responder.readMessage(msg1)), toHex(payload));
 });
 
 test('§7.5 IK: an initiator with the wrong responder static key fails at the responder on message 1', (t) => {
@@ -279,7 +279,7 @@ test('§5.1 nonce 2^64 - 1 is reserved: NOISE_NONCE_EXHAUSTED', (t) => {
     iv.writeBigUInt64LE(n, 4);
     const ref = createCipheriv('chacha20-poly1305', key, iv, { authTagLength: 16 });
     ref.final();
-    t.is(hex(ct), hex(ref.getAuthTag()));
+    t.is(toHex(ct), toHex(ref.getAuthTag()));
   }
 });
 
@@ -294,7 +294,7 @@ test('§4.2 Rekey: REKEY(k) = ENCRYPT(k, 2^64 - 1, empty, zeros)[0..32]; both si
   t.is(a.nonce, 7n, 'n unchanged');
   const expected = new CipherState(newKey);
   expected.setNonce(7n);
-  t.is(hex(a.encryptWithAd(EMPTY, new Uint8Array([1]))), hex(expected.encryptWithAd(EMPTY, new Uint8Array([1]))));
+  t.is(toHex(a.encryptWithAd(EMPTY, new Uint8Array([1]))), toHex(expected.encryptWithAd(EMPTY, new Uint8Array([1]))));
 
   const { initiator, responder } = pair('XX');
   complete(initiator, responder);
@@ -368,11 +368,11 @@ test('injected randomness: ephemeral private keys come from `random`; the defaul
   const a = new HandshakeState({ pattern: 'NN', initiator: true, prologue, random: seeded() });
   const b = new HandshakeState({ pattern: 'NN', initiator: true, prologue, random: seeded() });
   const msgA = a.writeMessage();
-  t.is(hex(msgA), hex(b.writeMessage()));
-  t.is(hex(msgA), hex(x25519PublicKey(new Uint8Array(32).fill(1))));
+  t.is(toHex(msgA), toHex(b.writeMessage()));
+  t.is(toHex(msgA), toHex(x25519PublicKey(new Uint8Array(32).fill(1))));
   const c = new HandshakeState({ pattern: 'NN', initiator: true, prologue });
   const d = new HandshakeState({ pattern: 'NN', initiator: true, prologue });
-  t.not(hex(c.writeMessage()), hex(d.writeMessage()));
+  t.not(toHex(c.writeMessage()), toHex(d.writeMessage()));
 });
 
 test('StaticKey as a DH-only object (secure element): same messages as a raw key; its errors are wrapped', (t) => {
@@ -389,7 +389,7 @@ test('StaticKey as a DH-only object (secure element): same messages as a raw key
         : [raw.responder, raw.initiator, se.responder, se.initiator];
       const a = rw.writeMessage(new Uint8Array([1, 2]));
       const b = sw.writeMessage(new Uint8Array([1, 2]));
-      t.is(hex(b), hex(a), pattern);
+      t.is(toHex(b), toHex(a), pattern);
       rr.readMessage(a);
       sr.readMessage(b);
     }
@@ -438,18 +438,18 @@ test('property: random payloads through XX and IK handshakes and 20 transport me
           while (!initiator.isComplete) {
             const [w, r] = initiator.isMyTurn ? [initiator, responder] : [responder, initiator];
             const p = hsPayloads[k++] as Uint8Array;
-            if (hex(r.readMessage(w.writeMessage(p))) !== hex(p)) return false;
+            if (toHex(r.readMessage(w.writeMessage(p))) !== toHex(p)) return false;
           }
-          if (!responder.isComplete || hex(initiator.handshakeHash) !== hex(responder.handshakeHash)) return false;
-          if (hex(initiator.remoteStaticKey!) !== hex(rStatic.publicKey)) return false;
-          if (hex(responder.remoteStaticKey!) !== hex(iStatic.publicKey)) return false;
+          if (!responder.isComplete || toHex(initiator.handshakeHash) !== toHex(responder.handshakeHash)) return false;
+          if (toHex(initiator.remoteStaticKey!) !== toHex(rStatic.publicKey)) return false;
+          if (toHex(responder.remoteStaticKey!) !== toHex(iStatic.publicKey)) return false;
           const i = initiator.split();
           const r = responder.split();
           for (const [fromInitiator, plaintext, ad] of transport) {
             const [send, receive] = fromInitiator ? [i.send, r.receive] : [r.send, i.receive];
             const ct = send.encryptWithAd(ad, plaintext);
             if (ct.length !== plaintext.length + 16) return false;
-            if (hex(receive.decryptWithAd(ad, ct)) !== hex(plaintext)) return false;
+            if (toHex(receive.decryptWithAd(ad, ct)) !== toHex(plaintext)) return false;
           }
           return true;
         },

@@ -1,6 +1,6 @@
 /**
  * Noise Protocol Framework rev 34, suite 25519_ChaChaPoly_SHA256: the noise-c test vectors
- * (`../shared/testdata/noise/noise-c-basic.json`, cacophony format).
+ * (`testdata/noise/noise-c-basic.json`, cacophony format).
  *
  * Spec checked, for every vector named `Noise_<PATTERN>_25519_ChaChaPoly_SHA256` of the 15
  * fundamental patterns (other suites and the pre-rev-31 `NoisePSK_` vectors are skipped and
@@ -16,7 +16,9 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import test from 'ava';
+import { toHex } from '../src/bytes.ts';
 import {
   type CipherState,
   HANDSHAKE_PATTERNS,
@@ -26,6 +28,9 @@ import {
   staticKeyFromPrivate,
   x25519PublicKey,
 } from '../src/noise/index.ts';
+
+/** The repository's copied test vectors, found relative to this file. */
+const TESTDATA = fileURLToPath(new URL('../../testdata/', import.meta.url));
 
 interface Vector {
   name: string;
@@ -47,7 +52,7 @@ interface Vector {
   handshake_hash: string;
 }
 
-const VECTORS_PATH = join(process.cwd(), '..', 'shared', 'testdata', 'noise', 'noise-c-basic.json');
+const VECTORS_PATH = join(TESTDATA, 'noise', 'noise-c-basic.json');
 const vectors = (JSON.parse(readFileSync(VECTORS_PATH, 'utf8')) as { vectors: Vector[] }).vectors;
 
 const PATTERNS = Object.keys(HANDSHAKE_PATTERNS) as HandshakePatternName[];
@@ -56,7 +61,6 @@ const isOurs = (v: Vector): boolean =>
 const ours = vectors.filter(isOurs);
 
 const bytes = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'hex'));
-const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 const opt = (h: string | undefined): Uint8Array | undefined => (h === undefined ? undefined : bytes(h));
 const ephemeral = (h: string | undefined) => {
   if (h === undefined) return undefined;
@@ -109,17 +113,17 @@ for (const v of ours) {
       t.true(writer.isMyTurn);
       t.false(reader.isMyTurn);
       const msg = writer.writeMessage(bytes(m.payload));
-      t.is(hex(msg), m.ciphertext, `handshake message ${i + 1}`);
-      t.is(hex(reader.readMessage(msg)), m.payload, `handshake payload ${i + 1}`);
+      t.is(toHex(msg), m.ciphertext, `handshake message ${i + 1}`);
+      t.is(toHex(reader.readMessage(msg)), m.payload, `handshake payload ${i + 1}`);
     }
     t.true(initiator.isComplete);
     t.true(responder.isComplete);
-    t.is(hex(initiator.handshakeHash), v.handshake_hash);
-    t.is(hex(responder.handshakeHash), v.handshake_hash);
+    t.is(toHex(initiator.handshakeHash), v.handshake_hash);
+    t.is(toHex(responder.handshakeHash), v.handshake_hash);
     if (v.init_static !== undefined && responder.remoteStaticKey !== undefined)
-      t.is(hex(responder.remoteStaticKey), hex(staticKeyFromPrivate(bytes(v.init_static)).publicKey));
+      t.is(toHex(responder.remoteStaticKey), toHex(staticKeyFromPrivate(bytes(v.init_static)).publicKey));
     if (v.resp_static !== undefined && initiator.remoteStaticKey !== undefined)
-      t.is(hex(initiator.remoteStaticKey), hex(staticKeyFromPrivate(bytes(v.resp_static)).publicKey));
+      t.is(toHex(initiator.remoteStaticKey), toHex(staticKeyFromPrivate(bytes(v.resp_static)).publicKey));
 
     const i = initiator.split();
     const r = responder.split();
@@ -130,8 +134,8 @@ for (const v of ours) {
       directions |= fromInitiator ? 1 : 2;
       const [send, receive]: [CipherState, CipherState] = fromInitiator ? [i.send, r.receive] : [r.send, i.receive];
       const ct = send.encryptWithAd(new Uint8Array(0), bytes(m.payload));
-      t.is(hex(ct), m.ciphertext, `transport message ${k + 1}`);
-      t.is(hex(receive.decryptWithAd(new Uint8Array(0), ct)), m.payload, `transport payload ${k + 1}`);
+      t.is(toHex(ct), m.ciphertext, `transport message ${k + 1}`);
+      t.is(toHex(receive.decryptWithAd(new Uint8Array(0), ct)), m.payload, `transport payload ${k + 1}`);
     }
     t.is(directions, spec.oneWay ? 1 : 3, 'transport checked in every direction the pattern allows');
   });

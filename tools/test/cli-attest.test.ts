@@ -3,9 +3,11 @@
  * (parseCommandArgs + makeOutput, stdout captured): text and --json output, exit codes 0/1/2,
  * --help, on real TCG event logs and a private swtpm.
  */
+
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type ManufacturedSwtpm, type Swtpm, startManufacturedSwtpm, startSwtpm, swtpmMode } from '@enigm/attestation/lab';
 import { decode } from '@enigm/protocols/cbor';
 import { verifySign1 } from '@enigm/protocols/cose';
@@ -13,6 +15,9 @@ import { ed25519Generate, ed25519PrivateKeyToPem } from '@enigm/protocols/crypto
 import test from 'ava';
 import { EXIT, makeOutput, parseCommandArgs, UsageError } from '../src/cli.ts';
 import { attestCommands } from '../src/commands/attest.ts';
+
+/** The repository's copied test vectors, found relative to this file. */
+const TESTDATA = fileURLToPath(new URL('../../testdata/', import.meta.url));
 
 interface Run {
   code: number;
@@ -48,7 +53,7 @@ async function attest(...argv: string[]): Promise<Run> {
   }
 }
 
-const LOGS = join(process.cwd(), '..', 'shared', 'testdata', 'eventlogs');
+const LOGS = join(TESTDATA, 'eventlogs');
 const mode = swtpmMode();
 const tpmTest = mode === 'skip' ? test.serial.skip : test.serial;
 let sw: Swtpm | undefined;

@@ -14,6 +14,7 @@
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { toHex } from '@enigm/protocols/bytes';
 import { ed25519PublicKeyFromPem, sha256 } from '@enigm/protocols/crypto';
 import { manifestId, manifestKid, splitImage, verifyImage } from '@enigm/protocols/firmware';
 import test from 'ava';
@@ -23,7 +24,6 @@ import { runCommand } from './run-command.ts';
 let dir = '';
 const p = (name: string): string => join(dir, name);
 const enigm = (...argv: string[]) => runCommand(fwImageCommands, argv);
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const PAYLOAD = Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 31) & 0xff));
 const pub = (name: string): Uint8Array => ed25519PublicKeyFromPem(readFileSync(p(name), 'utf8'));
 
@@ -52,15 +52,15 @@ test.serial('keygen writes PREFIX.key (0600) and PREFIX.pub, prints key and kid,
   const j = JSON.parse(r.stdout) as { ok: boolean; publicKey: string; kid: string; key: string; pub: string };
   t.like(j, { ok: true, key: p('k1.key'), pub: p('k1.pub') });
   t.is(statSync(p('k1.key')).mode & 0o777, 0o600);
-  t.is(hex(pub('k1.pub')), j.publicKey);
-  t.is(j.kid, hex(manifestKid(pub('k1.pub'))));
+  t.is(toHex(pub('k1.pub')), j.publicKey);
+  t.is(j.kid, toHex(manifestKid(pub('k1.pub'))));
   const again = await enigm('fw', 'keygen', '--out', p('k1'));
   t.is(again.code, 2);
   t.regex(again.stderr, /exists; use --force/);
   const forced = await enigm('fw', 'keygen', '--out', p('k1'), '--force');
   t.is(forced.code, 0);
   t.regex(forced.stdout, /kid {9}[0-9a-f]{16}/);
-  t.not(hex(pub('k1.pub')), j.publicKey);
+  t.not(toHex(pub('k1.pub')), j.publicKey);
 });
 
 test.serial('sign writes PAYLOAD.ekfw and prints size and manifest id; the library verifies it', async (t) => {
@@ -72,18 +72,18 @@ test.serial('sign writes PAYLOAD.ekfw and prints size and manifest id; the libra
     ok: true,
     out: p('firmware.bin.ekfw'),
     size: image.length,
-    kid: hex(manifestKid(pub('rel.pub'))),
+    kid: toHex(manifestKid(pub('rel.pub'))),
     manifest: {
       model: 'enigm-key-1',
       version: '1.4.0',
       securityCounter: 7,
       payloadSize: PAYLOAD.length,
-      payloadDigest: hex(sha256(PAYLOAD)),
+      payloadDigest: toHex(sha256(PAYLOAD)),
       createdAt: 1_700_000_000,
       description: 'PIN retry fix',
     },
   });
-  t.is(j.manifestId, hex(manifestId(splitImage(image).signedManifest)));
+  t.is(j.manifestId, toHex(manifestId(splitImage(image).signedManifest)));
   const v = verifyImage(image, [pub('rel.pub')], { model: 'enigm-key-1', installedSecurityCounter: 7, maxPayloadSize: 4096 });
   t.deepEqual(v.payload, new Uint8Array(PAYLOAD));
 
@@ -119,8 +119,8 @@ test.serial('verify: valid (exit 0) human and --json; several keys; policy optio
   t.like(j, {
     ok: true,
     valid: true,
-    signer: hex(pub('rel.pub')),
-    kid: hex(manifestKid(pub('rel.pub'))),
+    signer: toHex(pub('rel.pub')),
+    kid: toHex(manifestKid(pub('rel.pub'))),
     manifest: { version: '1.4.0' },
   });
   t.regex(j.manifestId, /^[0-9a-f]{64}$/);
@@ -170,8 +170,8 @@ test.serial('inspect: without keys "signature not checked"; with keys the verdic
     ok: true,
     valid: true,
     size: image.length,
-    manifestId: hex(manifestId(splitImage(image).signedManifest)),
-    kid: hex(manifestKid(pub('rel.pub'))),
+    manifestId: toHex(manifestId(splitImage(image).signedManifest)),
+    kid: toHex(manifestKid(pub('rel.pub'))),
     payloadMatches: true,
     signature: { checked: false },
     manifest: { model: 'enigm-key-1', securityCounter: 7 },
@@ -181,7 +181,7 @@ test.serial('inspect: without keys "signature not checked"; with keys the verdic
   t.is(checked.code, 0);
   t.like(JSON.parse(checked.stdout), {
     valid: true,
-    signature: { checked: true, valid: true, signer: hex(pub('rel.pub')), signerKid: hex(manifestKid(pub('rel.pub'))) },
+    signature: { checked: true, valid: true, signer: toHex(pub('rel.pub')), signerKid: toHex(manifestKid(pub('rel.pub'))) },
   });
   const humanChecked = await enigm('fw', 'inspect', '--key', p('rel.pub'), img);
   t.regex(humanChecked.stdout, /signature {4}valid, signer [0-9a-f]{64}/);

@@ -4,8 +4,9 @@
  *
  * @module
  */
+
+import { toHex } from '@enigm/protocols/bytes';
 import { AttestationError } from '../errors.ts';
-import { toHex } from '../hash.ts';
 
 /** Raw quote evidence for one PCR bank. Every field is untrusted until the verifier checks it. */
 export interface QuoteEvidence {

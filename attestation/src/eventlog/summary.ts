@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { toHex } from '../hash.ts';
+import { toHex } from '@enigm/protocols/bytes';
 import { checkEventDigests, type DigestCheck } from './digests.ts';
 import { eventTypeName } from './event-types.ts';
 import { parseEventLog } from './parse.ts';

@@ -7,9 +7,11 @@
  *
  * @module
  */
+
+import { toHex } from '@enigm/protocols/bytes';
 import type { QuoteEvidence } from '../collect/evidence.ts';
 import { AttestationError } from '../errors.ts';
-import { hashById, toHex } from '../hash.ts';
+import { hashById } from '../hash.ts';
 import { parsePublic2b } from '../structures/public.ts';
 import { prepareAk } from '../verify/keys.ts';
 

@@ -17,7 +17,7 @@
  * | `host-role` | the role the verifier asked with | no role given | a different role |
  * @module
  */
-import { bytesEqual } from '@enigm/protocols/bytes';
+import { bytesEqual, toHex } from '@enigm/protocols/bytes';
 import { decode } from '@enigm/protocols/cbor';
 import { decodeSign1, verifySign1 } from '@enigm/protocols/cose';
 import { HEADER_IDENTITY_KEY, KeyClaims, type KeyClaimsValue } from '@enigm/protocols/evidence';
@@ -69,7 +69,6 @@ export interface KeyAppraisal {
   claims?: KeyClaimsValue;
 }
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 /** Appraises Key evidence. Pure; never throws. */
 export function appraiseKeyEvidence(input: KeyAppraisalInput): KeyAppraisal {
   const checks: CheckResult[] = [];
@@ -99,7 +98,7 @@ export function appraiseKeyEvidence(input: KeyAppraisalInput): KeyAppraisal {
     return done(claims);
   }
   if (input.identity && headerKey && !bytesEqual(input.identity, headerKey))
-    add('identity', 'contraindicated', `evidence names identity ${hex(headerKey)}, pinned is ${hex(input.identity)}`);
+    add('identity', 'contraindicated', `evidence names identity ${toHex(headerKey)}, pinned is ${toHex(input.identity)}`);
   else if (input.identity) add('identity', 'affirming', 'identity matches the pinned key');
   else add('identity', 'warning', 'identity is self-asserted by the evidence (not pinned or certified)');
 
@@ -121,7 +120,7 @@ export function appraiseKeyEvidence(input: KeyAppraisalInput): KeyAppraisal {
   }
 
   const ref = input.reference ?? {};
-  const fw = hex(claims.firmwareDigest);
+  const fw = toHex(claims.firmwareDigest);
   if (!ref.allowedFirmwareDigests) add('firmware', 'warning', `firmware ${fw} not checked: no allowed list`);
   else if (ref.allowedFirmwareDigests.map((d) => d.toLowerCase()).includes(fw))
     add('firmware', 'affirming', `firmware ${fw} is allowed`);

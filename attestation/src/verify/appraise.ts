@@ -11,12 +11,14 @@
  *
  * @module
  */
+
+import { toHex } from '@enigm/protocols/bytes';
 import type { QuoteEvidence } from '../collect/evidence.ts';
 import { AttestationError } from '../errors.ts';
 import { checkEventDigests } from '../eventlog/digests.ts';
 import { type EventLog, parseEventLog } from '../eventlog/parse.ts';
 import { compareReplay } from '../eventlog/replay.ts';
-import { hashById, toHex } from '../hash.ts';
+import { hashById } from '../hash.ts';
 import type { PreparedAk } from './keys.ts';
 import { type QuoteExpectation, verifyQuote } from './quote.ts';
 import { type AppraisalResult, type Check, check, overallStatus } from './result.ts';

@@ -17,8 +17,8 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
+import { toHex } from '@enigm/protocols/bytes';
 import { AttestationError } from '../errors.ts';
-import { toHex } from '../hash.ts';
 import { objectName, parsePublic, type TpmPublic } from '../structures/public.ts';
 import type { AppraisalPolicy } from './appraise.ts';
 import { type Credential, checkAkForCredential, makeCredential, secretMatches } from './credential.ts';

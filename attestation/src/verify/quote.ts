@@ -18,9 +18,11 @@
  *
  * @module
  */
+
+import { toHex } from '@enigm/protocols/bytes';
 import type { QuoteEvidence } from '../collect/evidence.ts';
 import { AttestationError } from '../errors.ts';
-import { bytesEqual, digest, hashById, toHex } from '../hash.ts';
+import { bytesEqual, digest, hashById } from '../hash.ts';
 import { TPM_GENERATED_VALUE, TPM_ST } from '../structures/constants.ts';
 import { qualifiedName } from '../structures/public.ts';
 import { type Attest, parseAttest, parseSignature } from './attest.ts';

@@ -108,14 +108,7 @@ export function asBuffer(b: Uint8Array): Buffer {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
-/**
- * Lower-case hex of `b`.
- * @example
- * toHex(Uint8Array.of(0xab)) === 'ab'
- */
-export function toHex(b: Uint8Array): string {
-  return asBuffer(b).toString('hex');
-}
+export { toHex } from '../bytes.ts';
 
 /**
  * Unpadded base64url of `b` (the JWK encoding).

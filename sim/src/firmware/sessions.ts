@@ -9,7 +9,7 @@
  * oldest is dropped beyond that, so a peer cannot exhaust the Key.
  * @module
  */
-import { bytesEqual } from '@enigm/protocols/bytes';
+import { bytesEqual, toHex } from '@enigm/protocols/bytes';
 import { decode, encode } from '@enigm/protocols/cbor';
 import type { BodyOf } from '@enigm/protocols/messages';
 import { HandshakeState } from '@enigm/protocols/noise';
@@ -46,7 +46,6 @@ export interface SessionHost {
 
 class Failed extends Error {}
 
-const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 /** Sessions of one link. */
 export class LinkSessions {
   readonly #host: SessionHost;
@@ -64,7 +63,7 @@ export class LinkSessions {
 
   /** Looks up an open session. */
   get(id: Uint8Array): Session | undefined {
-    return this.#sessions.get(hex(id));
+    return this.#sessions.get(toHex(id));
   }
 
   /**
@@ -86,7 +85,7 @@ export class LinkSessions {
         if (payload.length !== 0) throw new Failed();
         const se = this.#host.secureElement;
         const message = hs.writeMessage(encode(IdentityBinding.toMap({ identity: se.identityPublicKey, signature: se.binding })));
-        this.#bound(this.#pending, MAX_PENDING).set(hex(id), hs);
+        this.#bound(this.#pending, MAX_PENDING).set(toHex(id), hs);
         return { session: id, message };
       }
       // IK: the host must be paired, and its timestamp must grow (the first message is replayable).
@@ -109,7 +108,7 @@ export class LinkSessions {
    * @returns true if the session opened
    */
   finish(body: BodyOf<'session.finish'>): boolean {
-    const key = hex(body.session);
+    const key = toHex(body.session);
     const hs = this.#pending.get(key);
     this.#pending.delete(key);
     if (!hs) return false;
@@ -127,7 +126,7 @@ export class LinkSessions {
 
   /** Ends a session (idempotent). */
   close(id: Uint8Array): void {
-    const k = hex(id);
+    const k = toHex(id);
     this.#sessions.get(k)?.channel.close();
     this.#sessions.delete(k);
   }
@@ -155,7 +154,12 @@ export class LinkSessions {
 
   #open(id: Uint8Array, hs: HandshakeState, hostKey: Uint8Array, role: SessionRole): void {
     const { send, receive } = hs.split();
-    this.#bound(this.#sessions, MAX_SESSIONS).set(hex(id), { id, hostKey, role, channel: new SecureChannel(send, receive, id) });
+    this.#bound(this.#sessions, MAX_SESSIONS).set(toHex(id), {
+      id,
+      hostKey,
+      role,
+      channel: new SecureChannel(send, receive, id),
+    });
   }
 
   #bound<V>(map: Map<string, V>, max: number): Map<string, V> {

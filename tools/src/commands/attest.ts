@@ -25,6 +25,7 @@ import {
   TpmClient,
 } from '@enigm/attestation';
 import { formatRigTable, runRig, signRigReport } from '@enigm/attestation/lab';
+import { toHex } from '@enigm/protocols/bytes';
 import { ed25519PrivateKeyFromPem } from '@enigm/protocols/crypto';
 import { type Command, EXIT, int, type ParsedArgs, str, UsageError } from '../cli.ts';
 
@@ -71,8 +72,7 @@ function readAkFile(path: string | undefined): KeyBlob | undefined {
 }
 
 function writeAkFile(path: string, blob: KeyBlob): void {
-  const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-  writeFileSync(path, JSON.stringify({ private: hex(blob.private), publicArea: hex(blob.publicArea) }));
+  writeFileSync(path, JSON.stringify({ private: toHex(blob.private), publicArea: toHex(blob.publicArea) }));
 }
 
 const eventlogCmd: Command = {

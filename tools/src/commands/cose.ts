@@ -6,6 +6,7 @@
  */
 
 import { readFileSync, writeFileSync } from 'node:fs';
+import { toHex } from '@enigm/protocols/bytes';
 import type { CborValue } from '@enigm/protocols/cbor';
 import { parseHex, Tagged } from '@enigm/protocols/cbor';
 import { type CoseHeaderMap, decodeSign1, type Sign1, signSign1, verifySign1 } from '@enigm/protocols/cose';
@@ -13,8 +14,6 @@ import { ed25519PrivateKeyFromPem, ed25519PublicKeyFromPem } from '@enigm/protoc
 import { ProtocolError } from '@enigm/protocols/errors';
 import { type Command, EXIT, type ParsedArgs, str, UsageError } from '../cli.ts';
 import { writeSigningKeyPair } from '../keyfiles.ts';
-
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 /** Names of the RFC 9052 §3.1 header labels, for human output. */
 const LABEL_NAMES = new Map<unknown, string>([
@@ -62,7 +61,7 @@ function requiredOption(args: ParsedArgs, name: string): string {
 
 /** A CBOR header value as JSON: bytes as hex, maps as objects, tags as {tag, value}. */
 function toJson(v: CborValue): unknown {
-  if (v instanceof Uint8Array) return hex(v);
+  if (v instanceof Uint8Array) return toHex(v);
   if (typeof v === 'bigint') return v.toString();
   if (Array.isArray(v)) return v.map(toJson);
   if (v instanceof Map) return headersJson(v);
@@ -122,7 +121,7 @@ Examples:
   async run(args, out) {
     const { keyFile, pubFile, publicKey } = writeSigningKeyPair(str(args, 'out') ?? 'enigm-signing', args.values.force === true);
     out.data({ ok: true, publicKey, key: keyFile, pub: pubFile });
-    out.line(`public key  ${hex(publicKey)}`);
+    out.line(`public key  ${toHex(publicKey)}`);
     out.line(`private     ${keyFile} (mode 0600)`);
     out.line(`public      ${pubFile}`);
     return EXIT.ok;
@@ -245,7 +244,7 @@ Examples:
       ok: true,
       valid,
       ...(s ? { headers: { protected: headersJson(s.protectedHeaders), unprotected: headersJson(s.unprotectedHeaders) } } : {}),
-      ...(payload ? { payload: hex(payload) } : {}),
+      ...(payload ? { payload: toHex(payload) } : {}),
       ...(text !== undefined ? { payloadText: text } : {}),
       ...(s ? { detached: s.payload === null, tagged: s.tagged } : {}),
       ...(reason ? { reason } : {}),

@@ -5,13 +5,12 @@
 import { readFileSync } from 'node:fs';
 import type { KeyClient, SecureSession } from '@enigm/key-firmware-host';
 import { type UploadProgress, uploadPayload } from '@enigm/key-firmware-host';
+import { toHex } from '@enigm/protocols/bytes';
 import { manifestId, parseImage } from '@enigm/protocols/firmware';
 import type { BodyOf } from '@enigm/protocols/messages';
 import { type Command, EXIT, type Output, type ParsedArgs, UsageError } from '../cli.ts';
 import { PORT_HELP } from './key-connect.ts';
 import { openKnownSession, SESSION_HELP, sessionOptions } from './key-session.ts';
-
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 /** Renders upload progress: a bar on a TTY, a line per 10 % otherwise, JSON events with --json. */
 function progressPrinter(out: Output): (p: UploadProgress) => void {
@@ -110,7 +109,7 @@ ${SESSION_HELP}
     } catch (e) {
       throw new UsageError(`${file}: ${(e as Error).message}`);
     }
-    const id = hex(manifestId(image.signedManifest));
+    const id = toHex(manifestId(image.signedManifest));
     const m = image.manifest;
     out.line(
       `image ${file}: ${m.model} ${m.version} (security counter ${m.securityCounter}, ${m.payloadSize} B, id ${id.slice(0, 16)}…)`,
@@ -148,9 +147,9 @@ ${SESSION_HELP}
     const { client, session } = await reconnect(args);
     try {
       const st = await session.request('fw.status', {});
-      if (hex(st.running.id) !== id || !st.testing)
+      if (toHex(st.running.id) !== id || !st.testing)
         throw new Error(
-          `health check failed: the Key runs ${st.running.version} (${hex(st.running.id).slice(0, 16)}…), testing=${st.testing}`,
+          `health check failed: the Key runs ${st.running.version} (${toHex(st.running.id).slice(0, 16)}…), testing=${st.testing}`,
         );
       out.line(`health: running ${st.running.version} on test`);
       if (args.values['test-only']) {
@@ -175,7 +174,7 @@ function printStatus(out: Output, st: BodyOf<'fw.status.response'>): void {
   out.data({ ok: true, status: st });
   const slot = (name: string, s: BodyOf<'fw.status.response'>['running']) =>
     out.line(
-      `${name.padEnd(9)} ${s.version.padEnd(10)} counter ${String(s.securityCounter).padEnd(4)} ${s.state}${s.offset !== undefined ? ` (${s.offset}/${s.size} B)` : ''}  id ${hex(s.id).slice(0, 16)}…`,
+      `${name.padEnd(9)} ${s.version.padEnd(10)} counter ${String(s.securityCounter).padEnd(4)} ${s.state}${s.offset !== undefined ? ` (${s.offset}/${s.size} B)` : ''}  id ${toHex(s.id).slice(0, 16)}…`,
     );
   slot('running', st.running);
   if (st.secondary) slot('secondary', st.secondary);

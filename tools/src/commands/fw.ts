@@ -6,6 +6,7 @@
  */
 
 import { readFileSync, writeFileSync } from 'node:fs';
+import { toHex } from '@enigm/protocols/bytes';
 import { ed25519PrivateKeyFromPem, ed25519PublicKey, ed25519PublicKeyFromPem, sha256 } from '@enigm/protocols/crypto';
 import { ProtocolError } from '@enigm/protocols/errors';
 import {
@@ -24,7 +25,6 @@ import {
 import { type Command, EXIT, int, type ParsedArgs, str, UsageError } from '../cli.ts';
 import { writeSigningKeyPair } from '../keyfiles.ts';
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const U32_MAX = 0xffff_ffff;
 
 async function readStdin(): Promise<Uint8Array> {
@@ -58,7 +58,7 @@ function manifestLines(m: ManifestValue): string[] {
     `model        ${m.model}`,
     `version      ${m.version}`,
     `counter      ${m.securityCounter}`,
-    `payload      ${m.payloadSize} bytes, sha256 ${hex(m.payloadDigest)}`,
+    `payload      ${m.payloadSize} bytes, sha256 ${toHex(m.payloadDigest)}`,
   ];
   if (m.createdAt !== undefined)
     lines.push(`created      ${new Date(m.createdAt * 1000).toISOString().replace('.000Z', 'Z')} (${m.createdAt})`);
@@ -91,8 +91,8 @@ Examples:
     );
     const kid = manifestKid(publicKey);
     out.data({ ok: true, publicKey, kid, key: keyFile, pub: pubFile });
-    out.line(`public key  ${hex(publicKey)}`);
-    out.line(`kid         ${hex(kid)}`);
+    out.line(`public key  ${toHex(publicKey)}`);
+    out.line(`kid         ${toHex(kid)}`);
     out.line(`private     ${keyFile} (mode 0600)`);
     out.line(`public      ${pubFile}`);
     return EXIT.ok;
@@ -183,8 +183,8 @@ Examples:
     const kid = manifestKid(ed25519PublicKey(seed));
     out.data({ ok: true, out: outFile, size: image.length, manifestId: id, kid, manifest });
     out.line(`wrote ${outFile} (${image.length} bytes: ${signed.length}-byte signed manifest, ${payload.length}-byte payload)`);
-    out.line(`manifest id  ${hex(id)}`);
-    out.line(`kid          ${hex(kid)}`);
+    out.line(`manifest id  ${toHex(id)}`);
+    out.line(`kid          ${toHex(kid)}`);
     for (const l of manifestLines(manifest)) out.line(l);
     return EXIT.ok;
   },
@@ -251,9 +251,9 @@ Examples:
       const kid = manifestKid(v.signer);
       out.data({ ok: true, valid: true, manifest: v.manifest, manifestId: id, signer: v.signer, kid, size: image.length });
       out.line(
-        `valid: ${v.manifest.model} ${v.manifest.version} (counter ${v.manifest.securityCounter}), signed by kid ${hex(kid)}`,
+        `valid: ${v.manifest.model} ${v.manifest.version} (counter ${v.manifest.securityCounter}), signed by kid ${toHex(kid)}`,
       );
-      out.line(`manifest id  ${hex(id)}`);
+      out.line(`manifest id  ${toHex(id)}`);
       for (const l of manifestLines(v.manifest)) out.line(l);
       return EXIT.ok;
     } catch (e) {
@@ -268,7 +268,7 @@ Examples:
 /** Human lines of an inspect report. */
 function reportLines(file: string, r: ImageReport): string[] {
   const lines = [`image        ${file} (${r.size} bytes)`];
-  if (r.manifestId) lines.push(`manifest id  ${hex(r.manifestId)}`);
+  if (r.manifestId) lines.push(`manifest id  ${toHex(r.manifestId)}`);
   if (r.manifest) {
     const trusted = r.signature.checked && r.signature.valid;
     if (!r.signature.checked) lines.push('(signature not checked: the manifest is NOT authenticated; give --key PUB to verify)');
@@ -280,9 +280,9 @@ function reportLines(file: string, r: ImageReport): string[] {
         : `digest       the payload (${r.payloadLength} bytes) DOES NOT match the manifest`,
     );
   }
-  if (r.kid) lines.push(`kid          ${hex(r.kid)}`);
+  if (r.kid) lines.push(`kid          ${toHex(r.kid)}`);
   if (!r.signature.checked) lines.push('signature    not checked');
-  else if (r.signature.valid) lines.push(`signature    valid, signer ${hex(r.signature.signer as Uint8Array)}`);
+  else if (r.signature.valid) lines.push(`signature    valid, signer ${toHex(r.signature.signer as Uint8Array)}`);
   else lines.push('signature    INVALID');
   if (r.error) lines.push(`error        ${r.error.code}: ${r.error.message}`);
   return lines;

@@ -7,11 +7,11 @@ import { readFileSync } from 'node:fs';
 import { appraiseKeyEvidence, type KeyReferenceValues } from '@enigm/attestation';
 import type { KeyClient } from '@enigm/key-firmware-host';
 import { KeyError, KnownKeys, loadOrCreateHostKey, SecureSession } from '@enigm/key-firmware-host';
+import { toHex } from '@enigm/protocols/bytes';
 import { HOST_ROLES, type HostRole } from '@enigm/protocols/messages';
 import { type Command, EXIT, type ParsedArgs, str, UsageError } from '../cli.ts';
 import { connect, PORT_HELP, portOptions } from './key-connect.ts';
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const fromHex = (s: string, what: string, len?: number) => {
   if (!/^([0-9a-fA-F]{2})*$/.test(s) || (len !== undefined && s.length !== len * 2))
     throw new UsageError(`${what} must be ${len ?? 'an even number of'} hex byte${len === 1 ? '' : 's'}`);
@@ -31,11 +31,11 @@ export async function openKnownSession(
   const client = await connect(args);
   try {
     const info = await client.info();
-    const known = new KnownKeys(str(args, 'known')).get(hex(info.handle));
+    const known = new KnownKeys(str(args, 'known')).get(toHex(info.handle));
     if (!known)
       throw new KeyError(
         'KEY_REJECTED',
-        `this host has not paired with Key ${hex(info.handle)}: run 'enigm key pair --port …' first`,
+        `this host has not paired with Key ${toHex(info.handle)}: run 'enigm key pair --port …' first`,
       );
     const hostKey = loadOrCreateHostKey(str(args, 'host-key'));
     const session = await SecureSession.reconnect(client, fromHex(known.staticKey, 'static key', 32), {
@@ -75,25 +75,25 @@ ${SESSION_HELP}`,
     try {
       const info = await client.info();
       const session = await SecureSession.firstContact(client, { hostKey: hostKey.staticKey });
-      const identity = hex(session.peer.identity as Uint8Array);
-      const pinned = known.get(hex(info.handle));
-      if (pinned && (pinned.identity !== identity || pinned.staticKey !== hex(session.peer.staticKey)))
+      const identity = toHex(session.peer.identity as Uint8Array);
+      const pinned = known.get(toHex(info.handle));
+      if (pinned && (pinned.identity !== identity || pinned.staticKey !== toHex(session.peer.staticKey)))
         throw new KeyError(
           'KEY_BAD_RESPONSE',
-          `Key ${hex(info.handle)} shows identity ${identity}, but ${pinned.identity} is pinned`,
+          `Key ${toHex(info.handle)} shows identity ${identity}, but ${pinned.identity} is pinned`,
         );
       const granted = await session.pair(role, str(args, 'label'));
       known.put({
-        handle: hex(info.handle),
+        handle: toHex(info.handle),
         identity,
-        staticKey: hex(session.peer.staticKey),
+        staticKey: toHex(session.peer.staticKey),
         role: granted.role,
         model: info.model,
         firstSeen: pinned?.firstSeen ?? new Date().toISOString(),
       });
       await session.close();
-      out.data({ ok: true, handle: hex(info.handle), identity, role: granted.role, hostKey: hex(hostKey.publicKey) });
-      out.line(`paired with Key ${hex(info.handle)} as ${granted.role}`);
+      out.data({ ok: true, handle: toHex(info.handle), identity, role: granted.role, hostKey: toHex(hostKey.publicKey) });
+      out.line(`paired with Key ${toHex(info.handle)} as ${granted.role}`);
       out.line(`identity ${identity} (pinned in ${known.path})`);
       return EXIT.ok;
     } finally {
@@ -163,7 +163,9 @@ ${SESSION_HELP}`,
       for (const c of result.checks) out.line(`  ${c.status.padEnd(15)} ${c.name.padEnd(17)} ${c.reason}`);
       if (result.claims) {
         const c = result.claims;
-        out.line(`claims: model ${new TextDecoder().decode(c.hwmodel)}, firmware ${c.swversion[0]} (${hex(c.firmwareDigest)}),`);
+        out.line(
+          `claims: model ${new TextDecoder().decode(c.hwmodel)}, firmware ${c.swversion[0]} (${toHex(c.firmwareDigest)}),`,
+        );
         out.line(
           `        state ${c.lifecycle}, security counter ${c.securityCounter}, boot ${c.bootcount}, asked as ${c.hostRole}`,
         );

@@ -7,6 +7,8 @@
  *
  * @module
  */
+
+import { toHex } from '@enigm/protocols/bytes';
 import { sha256 } from '@enigm/protocols/crypto';
 import { ProtocolError } from '@enigm/protocols/errors';
 import type { ImageVerifier, ManifestFields } from './image.ts';
@@ -22,7 +24,6 @@ export interface TestSigner {
 }
 
 const TAG = 32;
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 /**
  * A test signer keyed by `secret`; verifiers of different secrets reject each other's manifests
@@ -40,7 +41,7 @@ export function createTestSigner(secret = 'enigm test signer'): TestSigner {
         version: f.version,
         securityCounter: f.securityCounter,
         payloadSize: f.payloadSize,
-        payloadDigest: hex(f.payloadDigest),
+        payloadDigest: toHex(f.payloadDigest),
       }),
     );
     const out = new Uint8Array(body.length + TAG);
@@ -54,7 +55,7 @@ export function createTestSigner(secret = 'enigm test signer'): TestSigner {
       if (!(signed instanceof Uint8Array) || signed.length <= TAG)
         throw new ProtocolError('FIRMWARE_MALFORMED', 'test manifest too short');
       const body = signed.subarray(0, signed.length - TAG);
-      if (hex(sha256(key, body)) !== hex(signed.subarray(signed.length - TAG)))
+      if (toHex(sha256(key, body)) !== toHex(signed.subarray(signed.length - TAG)))
         throw new ProtocolError('FIRMWARE_BAD_SIGNATURE', 'test manifest signature does not verify');
       const j = JSON.parse(new TextDecoder().decode(body)) as Record<string, unknown>;
       return {
