@@ -1,8 +1,16 @@
 /**
  * Shared plumbing of the `enigm` CLI: argument parsing, output in human or `--json` form, exit
- * codes (0 success, 1 failure, 2 usage error). Commands stay thin: parse, call a library, print.
+ * codes, reading input files, and turning errors into a stable code and a human reason.
+ *
+ * Exit codes: 0 success; 1 anything that fails at run time (a Key that does not answer, a missing
+ * or corrupt input file, an invalid signature); 2 only command-line misuse (an unknown command or
+ * option, a missing required option, a malformed option value). Commands throw
+ * {@link UsageError} for misuse and any error with a `code` for the rest; input files are read
+ * with {@link readInputFile} / {@link readTextFile} / {@link readJsonFile}, which throw
+ * {@link CliError} (`INPUT_NOT_FOUND`, `INPUT_UNREADABLE`, `INPUT_INVALID`, `INPUT_EMPTY`, exit 1).
  * @module
  */
+import { readFileSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 
 /** Exit codes. */
@@ -11,6 +19,41 @@ export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 /** A usage error: bad or missing arguments. Exits with 2 and prints the command's help hint. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+}
+
+/** Stable codes of {@link CliError}. */
+export type CliErrorCode =
+  /** an input file (or stdin) does not exist */
+  | 'INPUT_NOT_FOUND'
+  /** an input file exists but cannot be read (permissions, a directory, an I/O error) */
+  | 'INPUT_UNREADABLE'
+  /** an input was read but its content is not what the command needs (not JSON, not PEM, …) */
+  | 'INPUT_INVALID'
+  /** an input is empty */
+  | 'INPUT_EMPTY'
+  /** an output file cannot be written */
+  | 'OUTPUT_FAILED';
+
+/** A run-time failure detected by the CLI itself (exit 1), with a stable code and a human reason. */
+export class CliError extends Error {
+  override readonly name = 'CliError';
+  /**
+   * @param code - stable machine-readable code
+   * @param message - human reason; names the file and flag, never echoes file content
+   * @param options - optional `cause`
+   */
+  constructor(
+    readonly code: CliErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  /** `{ name, code, message }` for `--json` output. */
+  toJSON(): { name: string; code: CliErrorCode; message: string } {
+    return { name: this.name, code: this.code, message: this.message };
+  }
 }
 
 /** Output sink: human text or JSON lines, never both. */
@@ -81,7 +124,13 @@ export function parseCommandArgs(cmd: Command, argv: string[]): ParsedArgs {
     });
     return { values: r.values as ParsedArgs['values'], positionals: r.positionals };
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    const err = e as Error & { code?: string };
+    const ambiguous = /^Option '(-[^']*)' argument is ambiguous/.exec(err.message);
+    if (ambiguous) {
+      const long = /use '(--[\w-]+)=/.exec(err.message)?.[1] ?? ambiguous[1];
+      throw new UsageError(`${ambiguous[1]} needs a value; for a value starting with '-' write ${long}=VALUE`);
+    }
+    throw new UsageError(err.message.split('\n')[0] ?? err.message);
   }
 }
 
@@ -98,16 +147,167 @@ export function str(args: ParsedArgs, name: string): string | undefined {
 export function int(args: ParsedArgs, name: string, dflt: number, min: number, max: number): number {
   const v = str(args, name);
   if (v === undefined) return dflt;
-  const n = Number(v);
+  const n = v.trim() === '' ? Number.NaN : Number(v);
   if (!Number.isInteger(n) || n < min || n > max)
-    throw new UsageError(`--${name} must be an integer in [${min}, ${max}], got ${v}`);
+    throw new UsageError(`--${name} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
   return n;
+}
+
+/** A file name as shown in messages: quoted, control characters escaped. */
+export function showPath(path: string): string {
+  return JSON.stringify(path);
+}
+
+/** Human reasons for the file-system errors a user meets. */
+const FS_REASONS: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EISDIR: 'it is a directory',
+  ENOTDIR: 'a component of the path is not a directory',
+  ELOOP: 'too many symbolic links',
+  ENAMETOOLONG: 'the name is too long',
+  EMFILE: 'too many open files',
+  EIO: 'input/output error',
+};
+
+/** The errno code of a Node system error, if `e` is one. */
+function systemCode(e: unknown): string | undefined {
+  const x = e as { code?: unknown; syscall?: unknown };
+  return typeof x?.code === 'string' && typeof x.syscall === 'string' ? x.code : undefined;
+}
+
+/** The human reason of a file-system error, without Node's `ENOENT: …, open 'x'` decoration. */
+function fsReason(e: unknown): string {
+  const code = systemCode(e);
+  if (code && FS_REASONS[code]) return FS_REASONS[code];
+  return stripCodePrefix(e instanceof Error ? e.message : String(e), code);
+}
+
+function fsError(e: unknown, what: string, path: string): CliError {
+  const code = systemCode(e) === 'ENOENT' ? 'INPUT_NOT_FOUND' : 'INPUT_UNREADABLE';
+  return new CliError(code, `cannot read ${what} ${showPath(path)}: ${fsReason(e)}`, { cause: e });
+}
+
+/**
+ * Reads an input file as bytes.
+ * @param path - the file name as the user gave it
+ * @param what - what the file is, for the message, e.g. `'firmware image'`, `'--expect file'`
+ * @returns the file's bytes
+ * @throws {@link CliError} `INPUT_NOT_FOUND` if it does not exist, `INPUT_UNREADABLE` if it
+ *   cannot be read (exit 1, never 2: a missing file is a run-time failure, not misuse)
+ * @example
+ * const image = readInputFile(file, 'firmware image');
+ */
+export function readInputFile(path: string, what = 'file'): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (e) {
+    throw fsError(e, what, path);
+  }
+}
+
+/**
+ * Reads an input file as UTF-8 text (e.g. a PEM key).
+ * @throws {@link CliError} as {@link readInputFile}
+ */
+export function readTextFile(path: string, what = 'file'): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw fsError(e, what, path);
+  }
+}
+
+/**
+ * Reads and parses a JSON input file. The message of a parse error gives the position, never
+ * the file's content.
+ * @returns the parsed value (unchecked: the caller validates its shape)
+ * @throws {@link CliError} as {@link readInputFile}; `INPUT_INVALID` if it is not JSON
+ * @example
+ * const reference = readJsonFile<KeyReferenceValues>(expect, '--expect file');
+ */
+export function readJsonFile<T = unknown>(path: string, what = 'file'): T {
+  const text = readTextFile(path, what);
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    const at = /position (\d+)/.exec((e as Error).message)?.[1];
+    const where = text.trim() === '' ? ' (it is empty)' : at === undefined ? '' : ` (error at character ${at})`;
+    throw new CliError('INPUT_INVALID', `${what} ${showPath(path)} is not valid JSON${where}`, { cause: e });
+  }
+}
+
+/** Reads all of stdin. */
+export async function readStdin(): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return new Uint8Array(Buffer.concat(chunks));
+}
+
+/**
+ * Reads FILE, or all of stdin for `-`.
+ * @param path - a file name or `-`
+ * @param what - what the input is, for messages
+ * @param options - `allowEmpty` (default false): accept an empty input
+ * @throws {@link CliError} as {@link readInputFile}; `INPUT_EMPTY` if empty and not allowed
+ */
+export async function readInput(path: string, what = 'input', options: { allowEmpty?: boolean } = {}): Promise<Uint8Array> {
+  const bytes = path === '-' ? await readStdin() : readInputFile(path, what);
+  if (bytes.length === 0 && !options.allowEmpty) {
+    throw new CliError('INPUT_EMPTY', `${what} ${path === '-' ? '(stdin)' : showPath(path)} is empty`);
+  }
+  return bytes;
+}
+
+/** Drops a leading `CODE: ` from `message` when the code is shown separately. */
+function stripCodePrefix(message: string, code: string | undefined): string {
+  return code && message.startsWith(`${code}: `) ? message.slice(code.length + 2) : message;
+}
+
+/** `{ code, message }` of any thrown value, as shown to the user: one stable code, one reason. */
+export function errorReason(e: unknown): { name: string; code?: string; message: string } {
+  const err = e instanceof Error ? e : new Error(String(e));
+  const x = err as Error & { code?: unknown; toJSON?: () => unknown };
+  const code = typeof x.code === 'string' ? x.code : undefined;
+  const message = systemCode(err) ? `${fsReason(err)}${describeSyscall(err)}` : stripCodePrefix(err.message, code);
+  return code ? { name: err.name, code, message } : { name: err.name, message };
+}
+
+function describeSyscall(e: unknown): string {
+  const x = e as { syscall?: string; path?: string };
+  return x.path ? ` (${x.syscall} ${showPath(x.path)})` : '';
+}
+
+/** The short aliases of a command's options, e.g. `-p = --port`, for its help. */
+function shortOptionsHelp(cmd: Command): string {
+  const pairs = Object.entries(cmd.options)
+    .filter(([, o]) => typeof o.short === 'string')
+    .map(([name, o]) => `-${o.short} = --${name}`);
+  return pairs.length === 0 ? '' : `\n\nShort options: ${pairs.join(', ')}, -h = --help.`;
+}
+
+/** The command list of a group (`key`, `fw`, …) or of everything, as help text. */
+export function commandList(commands: readonly Command[], group?: string): string {
+  const shown = group === undefined ? commands : commands.filter((c) => c.name.split(' ')[0] === group);
+  const w = Math.max(...shown.map((c) => c.name.length));
+  return shown.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`).join('\n');
+}
+
+function groupUsage(commands: readonly Command[], group: string): string {
+  return [
+    `Usage: enigm ${group} <command> [options]   (enigm ${group} <command> --help for details)`,
+    '',
+    'Commands:',
+    commandList(commands, group),
+  ].join('\n');
 }
 
 /**
  * Finds the command `argv` names, parses its options, runs it, and turns errors into exit codes:
  * a {@link UsageError} (or an unknown command) is 2, any other error is 1 with its code and message
- * (and `{ ok: false, error }` under `--json`).
+ * (and `{ ok: false, error }` under `--json`). A group name alone (`enigm key`) lists the group's
+ * commands (exit 0 with `--help`, else 2: a command is missing).
  * @param commands - the commands to choose from
  * @param argv - arguments without node and script, e.g. `['key', 'info', '--port', 'P']`
  * @param usage - text printed after an unknown command
@@ -115,6 +315,21 @@ export function int(args: ParsedArgs, name: string, dflt: number, min: number, m
 export async function dispatch(commands: readonly Command[], argv: string[], usage = ''): Promise<number> {
   const cmd = commands.find((c) => c.name.split(' ').every((p, i) => argv[i] === p));
   if (!cmd) {
+    const group = argv[0];
+    const inGroup = group !== undefined && commands.some((c) => c.name.split(' ')[0] === group);
+    if (inGroup) {
+      const sub = argv[1];
+      if (sub === '--help' || sub === '-h') {
+        process.stdout.write(`${groupUsage(commands, group)}\n`);
+        return EXIT.ok;
+      }
+      const what =
+        sub === undefined || sub.startsWith('-')
+          ? `enigm ${group}: a command is missing`
+          : `enigm: unknown command '${group} ${sub}'`;
+      process.stderr.write(`${what}\n\n${groupUsage(commands, group)}\n`);
+      return EXIT.usage;
+    }
     process.stderr.write(`enigm: unknown command '${argv.slice(0, 2).join(' ')}'\n${usage ? `\n${usage}\n` : ''}`);
     return EXIT.usage;
   }
@@ -124,19 +339,20 @@ export async function dispatch(commands: readonly Command[], argv: string[], usa
   try {
     const args = parseCommandArgs(cmd, rest);
     if (args.values.help) {
-      process.stdout.write(`${cmd.help}\n`);
+      process.stdout.write(`${cmd.help}${shortOptionsHelp(cmd)}\n`);
       return EXIT.ok;
     }
     return await cmd.run(args, out);
   } catch (e) {
-    const err = e as Error & { code?: string; toJSON?: () => unknown };
     if (e instanceof UsageError) {
-      if (json) out.data({ ok: false, error: { name: 'UsageError', message: err.message } });
-      process.stderr.write(`enigm ${cmd.name}: ${err.message}\nTry 'enigm ${cmd.name} --help'.\n`);
+      if (json) out.data({ ok: false, error: { name: 'UsageError', message: e.message } });
+      process.stderr.write(`enigm ${cmd.name}: ${e.message}\nTry 'enigm ${cmd.name} --help'.\n`);
       return EXIT.usage;
     }
-    if (json) out.data({ ok: false, error: err.toJSON ? err.toJSON() : { name: err.name, message: err.message } });
-    process.stderr.write(`enigm ${cmd.name}: ${err.code ? `${err.code}: ` : ''}${err.message}\n`);
+    const reason = errorReason(e);
+    const err = e as { toJSON?: () => unknown };
+    if (json) out.data({ ok: false, error: typeof err?.toJSON === 'function' ? err.toJSON() : reason });
+    process.stderr.write(`enigm ${cmd.name}: ${reason.code ? `${reason.code}: ` : ''}${reason.message}\n`);
     return EXIT.failure;
   }
 }
