@@ -38,6 +38,12 @@ export const ATTESTATION_ERROR_CODES = {
   CREDENTIAL_ACTIVATION_FAILED:
     'the TPM refused ActivateCredential: the credential is bound to another AK Name or EK, or the blob or secret was altered',
   CREDENTIAL_SECRET_MISMATCH: 'the secret the attester recovered differs from the one the verifier encrypted to the EK',
+  INPUT_UNREADABLE: 'an input file (evidence, policy, enrollment, certificate, key, event log) cannot be read',
+  INPUT_MALFORMED: 'an input file is not what it should be (not JSON, wrong shape, bad hex)',
+  STATE_INVALID: 'the verifier state file (challenges, used nonces, clock states) is malformed',
+  STATE_LOCKED: 'another verifier holds the lock on the verifier state file',
+  STATE_WRITE_FAILED: 'the verifier state file could not be written',
+  NONCE_INVALID: 'a nonce that is empty, longer than 64 bytes or not hex',
 } as const;
 
 /** Symbolic code of an {@link AttestationError}. */

@@ -18,7 +18,7 @@ import { parseEventLog } from '../src/eventlog/parse.ts';
 import { replayEventLog } from '../src/eventlog/replay.ts';
 import { ALG_SHA1, ALG_SHA256 } from '../src/hash.ts';
 import { type AppraisalPolicy, appraise } from '../src/verify/appraise.ts';
-import { checkClock } from '../src/verify/quote.ts';
+import { checkReplay } from '../src/verify/quote.ts';
 import type { AppraisalResult } from '../src/verify/result.ts';
 
 /** The repository's copied test vectors, found relative to this file. */
@@ -99,17 +99,36 @@ function flip(b: Uint8Array, at: number, x = 0x80): Uint8Array {
   return c;
 }
 
-test('clock: rollback and replay are contraindicated, resets and restarts are fine (RFC 1982 wrap)', (t) => {
+test('replay: rollback and equal state are contraindicated; reboot, resume and a later clock are fine (RFC 1982 wrap)', (t) => {
   const prev = { clock: 5000, resetCount: 10, restartCount: 3 };
-  t.is(checkClock(prev, undefined).status, 'none');
-  t.is(checkClock({ ...prev, clock: 6000 }, prev).status, 'affirming');
-  t.is(checkClock({ ...prev, clock: 4000 }, prev).status, 'contraindicated');
-  t.is(checkClock({ ...prev, resetCount: 9, clock: 9999 }, prev).status, 'contraindicated');
-  t.is(checkClock({ ...prev, restartCount: 2, clock: 9999 }, prev).status, 'contraindicated');
-  t.regex(checkClock({ clock: 10, resetCount: 11, restartCount: 0 }, prev).reason, /reset 1 time/);
-  t.regex(checkClock({ ...prev, restartCount: 4, clock: 1 }, prev).reason, /restarted 1 time/);
+  t.is(checkReplay(prev, undefined).status, 'none');
+  t.is(checkReplay({ ...prev, clock: 5001 }, prev).status, 'affirming');
+  // the same clock state again is the same quote again (issue 9, finding 5)
+  t.is(checkReplay(prev, prev).status, 'contraindicated');
+  t.regex(checkReplay(prev, prev).reason, /replayed quote/);
+  t.is(checkReplay({ ...prev, clock: 4000 }, prev).status, 'contraindicated');
+  t.is(checkReplay({ ...prev, resetCount: 9, clock: 9999 }, prev).status, 'contraindicated');
+  t.is(checkReplay({ ...prev, restartCount: 2, clock: 9999 }, prev).status, 'contraindicated');
+  // reboot: the clock may go back; resume: the clock is not compared
+  t.regex(checkReplay({ clock: 10, resetCount: 11, restartCount: 0 }, prev).reason, /reset 1 time/);
+  t.is(checkReplay({ clock: 10, resetCount: 11, restartCount: 0 }, prev).status, 'affirming');
+  t.regex(checkReplay({ ...prev, restartCount: 4, clock: 1 }, prev).reason, /restarted 1 time/);
   t.is(
-    checkClock({ clock: 1, resetCount: 0, restartCount: 0 }, { clock: 9, resetCount: 0xffffffff, restartCount: 5 }).status,
+    checkReplay({ clock: 1, resetCount: 0, restartCount: 0 }, { clock: 9, resetCount: 0xffffffff, restartCount: 5 }).status,
+    'affirming',
+  );
+});
+
+test('a quote appraised again against its own stored state is contraindicated by replay (issue 9 regression)', (t) => {
+  const first = appraise({ evidence: good, expect, policy: pin(ecc.name) });
+  t.is(first.status, 'affirming');
+  const again = appraise({ evidence: good, expect: { ...expect, previous: first.clockState! }, policy: pin(ecc.name) });
+  t.is(again.status, 'contraindicated');
+  t.is(statusOf(again, 'replay'), 'contraindicated');
+  t.is(again.clockState, undefined, 'a replayed quote yields no new clock state');
+  const later = makeSoftwareQuote(ecc, { nonce, pcrs, clock: 1001n });
+  t.is(
+    appraise({ evidence: later, expect: { ...expect, previous: first.clockState! }, policy: pin(ecc.name) }).status,
     'affirming',
   );
 });
@@ -117,7 +136,7 @@ test('clock: rollback and replay are contraindicated, resets and restarts are fi
 test('a quote replayed against a later state of the same AK is contraindicated; safe=NO is a warning', (t) => {
   const later = { clock: 2000, resetCount: 2, restartCount: 0 };
   const r = appraise({ evidence: good, expect: { ...expect, previous: later }, policy: pin(ecc.name) });
-  t.is(statusOf(r, 'clock'), 'contraindicated');
+  t.is(statusOf(r, 'replay'), 'contraindicated');
   const unsafe = appraise({ evidence: makeSoftwareQuote(ecc, { nonce, pcrs, safe: false }), expect, policy: pin(ecc.name) });
   t.is(unsafe.status, 'warning');
   t.is(statusOf(unsafe, 'safe'), 'warning');

@@ -13,7 +13,8 @@
  * - `pcr-selection`: the quoted selection is exactly the one asked for, and the supplied PCR
  *   values cover exactly it;
  * - `pcr-digest`: `pcrDigest` equals H_sign(values in selection order) (the values are authentic);
- * - `clock`: resetCount/restartCount/clock did not go backwards since the last quote by this AK;
+ * - `replay`: clock/resetCount/restartCount strictly advanced past the last quote accepted from
+ *   this AK (see {@link checkReplay});
  * - `safe`: `clockInfo.safe` is YES (the clock was not possibly rolled back).
  *
  * @module
@@ -60,18 +61,33 @@ function serialDelta(now: number, before: number): number {
   return ((now - before) | 0) as number;
 }
 
-/** The `clock` check against the previous state of the same AK. */
-export function checkClock(now: ClockState, previous: ClockState | undefined): Check {
-  if (!previous) return check('clock', 'none', 'no previous quote from this AK to compare with');
+/**
+ * The `replay` check: the quote's clock state must strictly advance past the last state this
+ * verifier accepted from the same AK (rules of go-attestation and Keylime):
+ *
+ * - resetCount increased: the TPM was reset (a reboot); the clock may start again from 0;
+ * - resetCount equal, restartCount increased: TPM Restart/Resume; the clock is not compared;
+ * - both equal: the clock must be strictly greater — an equal clock is the same quote again
+ *   (replayed), a smaller one is a rollback;
+ * - a counter that went backwards is a rollback or a replay.
+ *
+ * resetCount/restartCount are obfuscated per AK by an additive offset, so they are compared with
+ * RFC 1982 serial arithmetic and only with earlier values from the same AK.
+ */
+export function checkReplay(now: ClockState, previous: ClockState | undefined): Check {
+  if (!previous) return check('replay', 'none', 'no previous quote from this AK to compare with');
   const reset = serialDelta(now.resetCount, previous.resetCount);
   const restart = serialDelta(now.restartCount, previous.restartCount);
-  if (reset < 0) return fail('clock', 'resetCount went backwards: TPM state was rolled back or the quote was replayed');
-  if (reset > 0) return ok('clock', `TPM was reset ${reset} time(s) since the previous quote`);
-  if (restart < 0) return fail('clock', 'restartCount went backwards with the same resetCount: state rollback or replay');
-  if (restart > 0) return ok('clock', `TPM was restarted ${restart} time(s) since the previous quote`);
+  if (reset < 0) return fail('replay', 'resetCount went backwards: TPM state was rolled back or an older quote was replayed');
+  if (reset > 0) return ok('replay', `TPM was reset ${reset} time(s) since the previous quote (reboot)`);
+  if (restart < 0)
+    return fail('replay', 'restartCount went backwards with the same resetCount: state rollback or an older quote replayed');
+  if (restart > 0) return ok('replay', `TPM was restarted ${restart} time(s) since the previous quote (resume)`);
+  if (now.clock === previous.clock)
+    return fail('replay', `clock, resetCount and restartCount equal a quote already accepted (${now.clock} ms): replayed quote`);
   if (now.clock < previous.clock)
-    return fail('clock', `clock went backwards (${previous.clock} → ${now.clock} ms) without a reset`);
-  return ok('clock', 'clock advanced monotonically since the previous quote');
+    return fail('replay', `clock went backwards (${previous.clock} → ${now.clock} ms) without a reset: rollback or replay`);
+  return ok('replay', `clock advanced strictly (${previous.clock} → ${now.clock} ms) since the previous quote`);
 }
 
 function attempt<T>(fn: () => T): T | AttestationError {
@@ -180,14 +196,14 @@ export function verifyQuote(evidence: QuoteEvidence, want: QuoteExpectation, pre
   } else checks.push(check('pcr-digest', 'none', 'not computed: the selection does not match'));
 
   const c = attest.clockInfo;
-  checks.push(checkClock({ clock: Number(c.clock), resetCount: c.resetCount, restartCount: c.restartCount }, want.previous));
+  checks.push(checkReplay({ clock: Number(c.clock), resetCount: c.resetCount, restartCount: c.restartCount }, want.previous));
   checks.push(
     c.safe
       ? ok('safe', 'clock is safe (no possible rollback)')
       : check('safe', 'warning', 'clockInfo.safe is NO: the clock may have been rolled back'),
   );
 
-  const authentic = ['signature', 'magic', 'attest-type', 'qualified-signer', 'nonce', 'pcr-selection', 'pcr-digest', 'clock'];
+  const authentic = ['signature', 'magic', 'attest-type', 'qualified-signer', 'nonce', 'pcr-selection', 'pcr-digest', 'replay'];
   const verified = checks.filter((x) => authentic.includes(x.name)).every((x) => x.status !== 'contraindicated') && digestOk;
   return { checks, verified, ak, attest };
 }
