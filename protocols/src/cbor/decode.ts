@@ -21,158 +21,61 @@
 import { allocBytes } from '../bytes.ts';
 import { ProtocolError } from '../errors.ts';
 import { halfBits } from './encode.ts';
+import { BREAK, CborReader, decodeUtf8, isShortestArgument, MAJOR_NAMES, majorWithArticle } from './reader.ts';
 import type { CborKey, CborMap, CborValue, DecodeOptions } from './types.ts';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ITEMS, Tagged } from './types.ts';
 
-const TWO_32 = 0x1_0000_0000;
-const EMPTY = new Uint8Array(0);
 const NO_TAGS: ReadonlySet<number> = new Set<number>();
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-const f64View = new DataView(new ArrayBuffer(8));
-const u32Scratch = new Uint32Array(1);
-const f32Scratch = new Float32Array(u32Scratch.buffer);
-const MAJOR_NAMES = [
-  'unsigned integer',
-  'negative integer',
-  'byte string',
-  'text string',
-  'array',
-  'map',
-  'tag',
-  'simple value or float',
-];
 
-// Decoder state (the decoder never calls user code, so one set of module-level state suffices).
-let data: Uint8Array = EMPTY;
+// Decoder state (the decoder never calls user code, so one reader and one set of bounds suffice).
+const r = new CborReader();
+// The hot path keeps its own copies of the reader's input, position and end (module-level
+// variables are faster than object fields here); `r.pos` is synced around the shared helpers.
+let data: Uint8Array = r.data;
 let pos = 0;
-/** Where reading must stop: the input end, or the `maxBytes` bound of {@link decodePrefix}. */
 let end = 0;
-/** The input end. */
-let inputEnd = 0;
-/** Index the current item may not reach past: `offset + maxBytes` in {@link decodePrefix}. */
-let limitEnd = 0;
 let maxDepth = DEFAULT_MAX_DEPTH;
 let maxItems = DEFAULT_MAX_ITEMS;
 let maxBytes = DEFAULT_MAX_BYTES;
 let allowedTags: ReadonlySet<number> = NO_TAGS;
-/** High and low 32 bits of the last 8-byte argument, for exact messages. */
-let argHi = 0;
-let argLo = 0;
 
-/** The name of a major type with its indefinite article, e.g. "an unsigned integer". */
-function article(major: number): string {
-  const name = MAJOR_NAMES[major] as string;
-  return `${name.startsWith('u') ? 'an' : 'a'} ${name}`;
-}
-
-function hex(b: number): string {
-  return `0x${b.toString(16).padStart(2, '0')}`;
-}
-
-/** The error for needing `need` bytes at `at` when fewer remain before {@link end}. */
-function short(at: number, need: number, what: string): ProtocolError {
-  if (at + need > limitEnd) {
-    return new ProtocolError('CBOR_TOO_LARGE', `${what} at offset ${at} reaches past the ${maxBytes}-byte item limit`);
-  }
-  const have = Math.max(0, inputEnd - at);
-  return new ProtocolError(
-    'CBOR_TRUNCATED',
-    `input ends inside ${what} at offset ${at}: it needs at least ${need} bytes from there, ${have} left`,
-  );
-}
-
-function nonShortest(at: number, value: number | bigint, used: number): ProtocolError {
+function nonShortest(at: number, value: number, used: number): ProtocolError {
   return new ProtocolError(
     'CBOR_NON_CANONICAL',
     `non-shortest head at offset ${at}: argument ${value} written with ${used} following byte${used === 1 ? '' : 's'} where a shorter head fits`,
   );
 }
 
-/** Exact text of the last 8-byte argument. */
-function bigArgText(): string {
-  return ((BigInt(argHi) << 32n) | BigInt(argLo)).toString();
-}
-
 /**
- * Reads the argument of the head at `start` whose additional information `ai` is 24..31 (bytes after
- * the initial byte). Returns Infinity for 8-byte values of 2^53 or more (all over every limit).
+ * Reads the argument of the head at `start` whose additional information is 24..31, enforcing
+ * the strict policy: definite lengths and shortest heads only. Returns Infinity for 8-byte values
+ * of 2^53 or more (all over every limit; exact text via `r.argumentText`).
  */
-function readArg(ai: number, start: number, major: number): number {
-  const p = pos;
-  switch (ai) {
-    case 24: {
-      if (p + 1 > end) throw short(start, 2, `the head of ${article(major)}`);
-      const v = data[p] as number;
-      if (v < 24) throw nonShortest(start, v, 1);
-      pos = p + 1;
-      return v;
-    }
-    case 25: {
-      if (p + 2 > end) throw short(start, 3, `the head of ${article(major)}`);
-      const v = ((data[p] as number) << 8) | (data[p + 1] as number);
-      if (v < 0x100) throw nonShortest(start, v, 2);
-      pos = p + 2;
-      return v;
-    }
-    case 26: {
-      if (p + 4 > end) throw short(start, 5, `the head of ${article(major)}`);
-      const v =
-        (((data[p] as number) << 24) |
-          ((data[p + 1] as number) << 16) |
-          ((data[p + 2] as number) << 8) |
-          (data[p + 3] as number)) >>>
-        0;
-      if (v < 0x10000) throw nonShortest(start, v, 4);
-      pos = p + 4;
-      return v;
-    }
-    case 27: {
-      if (p + 8 > end) throw short(start, 9, `the head of ${article(major)}`);
-      argHi =
-        (((data[p] as number) << 24) |
-          ((data[p + 1] as number) << 16) |
-          ((data[p + 2] as number) << 8) |
-          (data[p + 3] as number)) >>>
-        0;
-      argLo =
-        (((data[p + 4] as number) << 24) |
-          ((data[p + 5] as number) << 16) |
-          ((data[p + 6] as number) << 8) |
-          (data[p + 7] as number)) >>>
-        0;
-      if (argHi === 0) throw nonShortest(start, argLo, 8);
-      pos = p + 8;
-      return argHi >= 0x200000 ? Number.POSITIVE_INFINITY : argHi * TWO_32 + argLo;
-    }
-    case 31:
-      if (major >= 2 && major <= 5) {
-        throw new ProtocolError(
-          'CBOR_INDEFINITE_LENGTH',
-          `indefinite-length ${MAJOR_NAMES[major]} at offset ${start} (only definite lengths are allowed)`,
-        );
-      }
-      throw new ProtocolError(
-        'CBOR_RESERVED',
-        `additional information 31 is not valid for ${article(major)} (byte ${hex(data[start] as number)} at offset ${start})`,
-      );
-    default:
-      throw new ProtocolError(
-        'CBOR_RESERVED',
-        `reserved additional information ${ai} (byte ${hex(data[start] as number)} at offset ${start})`,
-      );
+function readArg(ib: number, start: number): number {
+  const ai = ib & 31;
+  if (ai === 31 && ib >= 0x40 && ib < 0xc0) {
+    throw new ProtocolError(
+      'CBOR_INDEFINITE_LENGTH',
+      `indefinite-length ${MAJOR_NAMES[ib >>> 5]} at offset ${start} (only definite lengths are allowed)`,
+    );
   }
+  r.pos = pos;
+  const v = r.argument(ib, start);
+  pos = r.pos;
+  if (!isShortestArgument(ai, v, r.hi)) throw nonShortest(start, v, 1 << (ai - 24));
+  return v;
 }
 
 /** An unsigned (`negative` false) or negative integer with an 8-byte argument. */
-function readInt64(start: number, negative: boolean): number | bigint {
-  const n = readArg(27, start, negative ? 1 : 0);
-  if (negative) {
+function readInt64(ib: number, start: number): number | bigint {
+  const n = readArg(ib, start);
+  if (ib >= 0x20) {
     // -1 - n is safe when n <= 2^53 - 2
     if (n <= Number.MAX_SAFE_INTEGER - 1) return -1 - n;
-    return -1n - ((BigInt(argHi) << 32n) | BigInt(argLo));
+    return -1n - r.argumentBig(n);
   }
   if (n <= Number.MAX_SAFE_INTEGER) return n;
-  return (BigInt(argHi) << 32n) | BigInt(argLo);
+  return r.argumentBig(n);
 }
 
 function tooDeep(at: number): ProtocolError {
@@ -181,21 +84,21 @@ function tooDeep(at: number): ProtocolError {
 
 function readItem(depth: number): CborValue {
   const start = pos;
-  if (start >= end) throw short(start, 1, 'an item');
+  if (start >= end) throw r.truncated(start, 1, 'an item');
   const ib = data[start] as number;
   pos = start + 1;
   const ai = ib & 31;
   switch (ib >>> 5) {
     case 0:
       if (ai < 24) return ai;
-      if (ai === 27) return readInt64(start, false);
-      return readArg(ai, start, 0);
+      if (ai === 27) return readInt64(ib, start);
+      return readArg(ib, start);
     case 1:
       if (ai < 24) return -1 - ai;
-      if (ai === 27) return readInt64(start, true);
-      return -1 - readArg(ai, start, 1);
+      if (ai === 27) return readInt64(ib, start);
+      return -1 - readArg(ib, start);
     case 2: {
-      const n = ai < 24 ? ai : readArg(ai, start, 2);
+      const n = ai < 24 ? ai : readArg(ib, start);
       checkStringLength(n, start, 'byte string');
       const p = pos;
       const out = allocBytes(n);
@@ -208,49 +111,49 @@ function readItem(depth: number): CborValue {
       return out;
     }
     case 3: {
-      const n = ai < 24 ? ai : readArg(ai, start, 3);
+      const n = ai < 24 ? ai : readArg(ib, start);
       checkStringLength(n, start, 'text string');
-      return readText(n, start);
+      const p = pos;
+      const s = decodeUtf8(data, p, p + n, start);
+      pos = p + n;
+      return s;
     }
     case 4: {
-      const n = ai < 24 ? ai : readArg(ai, start, 4);
+      const n = ai < 24 ? ai : readArg(ib, start);
       if (depth >= maxDepth) throw tooDeep(start);
       if (n > maxItems) {
         throw new ProtocolError(
           'CBOR_TOO_LARGE',
-          `array at offset ${start} declares ${n === Number.POSITIVE_INFINITY ? bigArgText() : n} items, over the limit of ${maxItems}`,
+          `array at offset ${start} declares ${r.argumentText(n)} items, over the limit of ${maxItems}`,
         );
       }
-      if (n > end - pos) throw short(start, pos - start + n, `an array of ${n} items`);
+      if (n > end - pos) throw r.truncated(start, pos - start + n, `an array of ${n} items`);
       const arr = new Array<CborValue>(n);
       for (let i = 0; i < n; i++) arr[i] = readItem(depth + 1);
       return arr;
     }
     case 5: {
-      const n = ai < 24 ? ai : readArg(ai, start, 5);
+      const n = ai < 24 ? ai : readArg(ib, start);
       if (depth >= maxDepth) throw tooDeep(start);
       if (n > maxItems) {
         throw new ProtocolError(
           'CBOR_TOO_LARGE',
-          `map at offset ${start} declares ${n === Number.POSITIVE_INFINITY ? bigArgText() : n} entries, over the limit of ${maxItems}`,
+          `map at offset ${start} declares ${r.argumentText(n)} entries, over the limit of ${maxItems}`,
         );
       }
-      if (n > (end - pos) / 2) throw short(start, pos - start + 2 * n, `a map of ${n} entries`);
+      if (2 * n > end - pos) throw r.truncated(start, pos - start + 2 * n, `a map of ${n} entries`);
       return readMap(n, depth + 1);
     }
     case 6: {
-      const tag = ai < 24 ? ai : readArg(ai, start, 6);
+      const tag = ai < 24 ? ai : readArg(ib, start);
       if (!allowedTags.has(tag)) {
-        throw new ProtocolError(
-          'CBOR_UNSUPPORTED_TAG',
-          `tag ${tag === Number.POSITIVE_INFINITY ? bigArgText() : tag} at offset ${start} is not allowed here`,
-        );
+        throw new ProtocolError('CBOR_UNSUPPORTED_TAG', `tag ${r.argumentText(tag)} at offset ${start} is not allowed here`);
       }
       if (depth >= maxDepth) throw tooDeep(start);
       return new Tagged(tag, readItem(depth + 1));
     }
     default:
-      return readSimple(ai, start);
+      return readSimple(ib, start);
   }
 }
 
@@ -258,37 +161,10 @@ function checkStringLength(n: number, start: number, what: string): void {
   if (n > maxBytes) {
     throw new ProtocolError(
       'CBOR_TOO_LARGE',
-      `${what} at offset ${start} declares ${n === Number.POSITIVE_INFINITY ? bigArgText() : n} bytes, over the limit of ${maxBytes}`,
+      `${what} at offset ${start} declares ${r.argumentText(n)} bytes, over the limit of ${maxBytes}`,
     );
   }
-  if (n > end - pos) throw short(start, pos - start + n, `a ${what} of ${n} bytes`);
-}
-
-function readText(n: number, start: number): string {
-  const p = pos;
-  if (n < 32) {
-    const codes = new Array<number>(n);
-    let i = 0;
-    for (; i < n; i++) {
-      const c = data[p + i] as number;
-      if (c >= 0x80) break;
-      codes[i] = c;
-    }
-    if (i === n) {
-      pos = p + n;
-      return String.fromCharCode.apply(null, codes);
-    }
-  }
-  let s: string;
-  try {
-    s = utf8.decode(data.subarray(p, p + n));
-  } catch (cause) {
-    throw new ProtocolError('CBOR_INVALID_UTF8', `text string at offset ${start} is not valid UTF-8`, {
-      cause,
-    });
-  }
-  pos = p + n;
-  return s;
+  if (n > end - pos) throw r.truncated(start, pos - start + n, `a ${what} of ${n} bytes`);
 }
 
 function showKey(k: CborKey): string {
@@ -303,12 +179,12 @@ function readMap(n: number, depth: number): CborMap {
   let prevEnd = -1;
   for (let i = 0; i < n; i++) {
     const ks = pos;
-    if (ks >= end) throw short(ks, 1, 'a map key');
+    if (ks >= end) throw r.truncated(ks, 1, 'a map key');
     const major = (data[ks] as number) >>> 5;
     if (major !== 0 && major !== 1 && major !== 3) {
       throw new ProtocolError(
         'CBOR_INVALID_KEY',
-        `map key at offset ${ks} is ${article(major)}; keys must be integers or text strings`,
+        `map key at offset ${ks} is ${majorWithArticle(major)}; keys must be integers or text strings`,
       );
     }
     const key = readItem(depth) as CborKey;
@@ -344,97 +220,45 @@ function compareRanges(as: number, ae: number, bs: number, be: number): number {
   return la - lb;
 }
 
-function halfToNumber(h: number): number {
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  let v: number;
-  if (exp === 0) v = mant * 2 ** -24;
-  else if (exp === 31) v = mant === 0 ? Number.POSITIVE_INFINITY : Number.NaN;
-  else v = (mant + 1024) * 2 ** (exp - 25);
-  return h & 0x8000 ? -v : v;
-}
-
-function checkFloat(v: number, start: number, form: string): void {
+/**
+ * The strict float policy (RFC 8949 §4.2.2 preferred serialization, §4.2.1 deterministic): NaN
+ * only as f97e00, no integral floats but -0, and every float in its shortest width.
+ */
+function checkFloat(v: number, ai: number, start: number): number {
+  const bits = r.lo;
   if (Number.isNaN(v)) {
+    if (ai === 25 && bits === 0x7e00) return v;
+    const form = ai === 25 ? `f9${bits.toString(16).padStart(4, '0')}` : `a ${ai === 26 ? 'single' : 'double'}-precision float`;
     throw new ProtocolError('CBOR_NON_CANONICAL', `NaN at offset ${start} encoded as ${form}; NaN must be encoded as f97e00`);
   }
   if (Number.isInteger(v) && !(v === 0 && 1 / v < 0)) {
     throw new ProtocolError('CBOR_NON_CANONICAL', `integral float ${v} at offset ${start}; encode as integer`);
   }
+  if (ai === 26 && halfBits(bits) >= 0) {
+    throw new ProtocolError(
+      'CBOR_NON_CANONICAL',
+      `float ${v} at offset ${start} is encoded as single precision but fits in half precision`,
+    );
+  }
+  if (ai === 27 && Math.fround(v) === v) {
+    throw new ProtocolError(
+      'CBOR_NON_CANONICAL',
+      `float ${v} at offset ${start} is encoded as double precision but fits in a shorter float`,
+    );
+  }
+  return v;
 }
 
-function readSimple(ai: number, start: number): CborValue {
-  switch (ai) {
-    case 20:
-      return false;
-    case 21:
-      return true;
-    case 22:
-      return null;
-    case 25: {
-      const p = pos;
-      if (p + 2 > end) throw short(start, 3, 'a half-precision float');
-      const h = ((data[p] as number) << 8) | (data[p + 1] as number);
-      pos = p + 2;
-      if (h === 0x7e00) return Number.NaN;
-      const v = halfToNumber(h);
-      checkFloat(v, start, `f9${h.toString(16).padStart(4, '0')}`);
-      return v;
-    }
-    case 26: {
-      const p = pos;
-      if (p + 4 > end) throw short(start, 5, 'a single-precision float');
-      const bits =
-        (((data[p] as number) << 24) |
-          ((data[p + 1] as number) << 16) |
-          ((data[p + 2] as number) << 8) |
-          (data[p + 3] as number)) >>>
-        0;
-      pos = p + 4;
-      u32Scratch[0] = bits;
-      const v = f32Scratch[0] as number;
-      checkFloat(v, start, 'a single-precision float');
-      if (halfBits(bits) >= 0) {
-        throw new ProtocolError(
-          'CBOR_NON_CANONICAL',
-          `float ${v} at offset ${start} is encoded as single precision but fits in half precision`,
-        );
-      }
-      return v;
-    }
-    case 27: {
-      const p = pos;
-      if (p + 8 > end) throw short(start, 9, 'a double-precision float');
-      for (let i = 0; i < 8; i++) f64View.setUint8(i, data[p + i] as number);
-      pos = p + 8;
-      const v = f64View.getFloat64(0);
-      checkFloat(v, start, 'a double-precision float');
-      if (Math.fround(v) === v) {
-        throw new ProtocolError(
-          'CBOR_NON_CANONICAL',
-          `float ${v} at offset ${start} is encoded as double precision but fits in a shorter float`,
-        );
-      }
-      return v;
-    }
-    case 23:
-      throw new ProtocolError('CBOR_UNSUPPORTED_SIMPLE', `undefined (0xf7) at offset ${start} is not allowed`);
-    case 24:
-      throw new ProtocolError(
-        'CBOR_UNSUPPORTED_SIMPLE',
-        `two-byte simple value (0xf8${pos < inputEnd ? (data[pos] as number).toString(16).padStart(2, '0') : ''}) at offset ${start} is not allowed`,
-      );
-    case 31:
-      throw new ProtocolError('CBOR_RESERVED', `stray break (0xff) at offset ${start}`);
-    default:
-      if (ai < 20) {
-        throw new ProtocolError('CBOR_UNSUPPORTED_SIMPLE', `simple value ${ai} at offset ${start} is not allowed`);
-      }
-      throw new ProtocolError(
-        'CBOR_RESERVED',
-        `reserved additional information ${ai} (byte ${hex(0xe0 | ai)} at offset ${start})`,
-      );
-  }
+/** Major type 7 under the strict policy: false, true, null and canonical floats only. */
+function readSimple(ib: number, start: number): CborValue {
+  const ai = ib & 31;
+  if (ai < 20 || ai === 23 || ai === 24) throw r.unsupportedSimple(ai, start);
+  r.pos = pos;
+  const v = r.simple(ib, start);
+  pos = r.pos;
+  if (typeof v === 'number') return checkFloat(v, ai, start);
+  if (v === BREAK) throw new ProtocolError('CBOR_RESERVED', `stray break (0xff) at offset ${start}`);
+  return v as boolean | null;
 }
 
 function setup(bytes: unknown, options: DecodeOptions | undefined): asserts bytes is Uint8Array {
@@ -454,6 +278,14 @@ function setup(bytes: unknown, options: DecodeOptions | undefined): asserts byte
   }
 }
 
+/** Points the reader and the hot-path copies at `bytes[offset..]`. */
+function start(bytes: Uint8Array, offset: number, limitBytes: number): void {
+  r.reset(bytes, offset, limitBytes);
+  data = bytes;
+  pos = offset;
+  end = r.end;
+}
+
 /** Runs one top-level read, turning a host stack overflow (only with a huge maxDepth) into a typed error. */
 function readTop(): CborValue {
   try {
@@ -466,7 +298,8 @@ function readTop(): CborValue {
     }
     throw err;
   } finally {
-    data = EMPTY;
+    r.release();
+    data = r.data;
   }
 }
 
@@ -485,11 +318,7 @@ export function decode(bytes: Uint8Array, options?: DecodeOptions): CborValue {
     throw new ProtocolError('CBOR_TOO_LARGE', `input of ${len} bytes starting at offset 0 is over the limit of ${maxBytes}`);
   }
   if (len === 0) throw new ProtocolError('CBOR_TRUNCATED', 'empty input at offset 0: one CBOR item expected');
-  data = bytes;
-  pos = 0;
-  end = len;
-  inputEnd = len;
-  limitEnd = Number.POSITIVE_INFINITY; // the whole input is within maxBytes: short means truncated
+  start(bytes, 0, Number.POSITIVE_INFINITY); // the whole input is within maxBytes: short means truncated
   const value = readTop();
   if (pos !== len) {
     throw new ProtocolError(
@@ -516,11 +345,7 @@ export function decodePrefix(bytes: Uint8Array, offset: number, options?: Decode
   if (!Number.isSafeInteger(offset) || offset < 0 || offset >= len) {
     throw new ProtocolError('CBOR_TRUNCATED', `no CBOR item at offset ${offset}: the input holds ${len} bytes`);
   }
-  data = bytes;
-  pos = offset;
-  inputEnd = len;
-  limitEnd = offset + maxBytes;
-  end = Math.min(len, limitEnd);
+  start(bytes, offset, maxBytes);
   const value = readTop();
   return { value, end: pos };
 }
