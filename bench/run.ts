@@ -7,6 +7,7 @@ import { benchCodec } from './codec.ts';
 import { benchEvidence } from './evidence.ts';
 import { benchFlash } from './flash.ts';
 import { benchFraming } from './framing.ts';
+import { benchFuzz } from './fuzz.ts';
 import type { BenchResult } from './harness.ts';
 import { benchNoise } from './noise.ts';
 import { benchRoundTrip } from './roundtrip.ts';
@@ -20,6 +21,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   noise: () => benchNoise(),
   tpm: () => benchAttestation(),
   flash: () => benchFlash(),
+  fuzz: () => benchFuzz(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
