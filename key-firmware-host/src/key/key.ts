@@ -1,0 +1,361 @@
+/**
+ * The Key facade: one object per Key that runs the domain flows a host needs — read info, ping,
+ * pair (pinning the Key), open a known-host session, attest, activate, flash (the whole update
+ * flow), firmware status / confirm / revert, and events — over any transport address.
+ *
+ * @example
+ * const key = await openKey('/dev/ttyACM0');
+ * try {
+ *   console.log((await key.info()).firmware);
+ *   await key.pair('owner');                      // first contact: pins the Key
+ *   const { claims } = await key.attest();        // verified under the pinned identity
+ *   await key.flash(imageBytes, { onStep: console.log });
+ * } finally {
+ *   await key.close();
+ * }
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import type { BodyOf, HostRole, LifecycleState } from '@enigm/protocols/messages';
+import { KeyClient, type KeyClientOptions } from '../client/key-client.ts';
+import { type HostKey, KnownKeys, loadOrCreateHostKey } from '../session/host-store.ts';
+import type { SecureSession } from '../session/secure-session.ts';
+import { transportFromAddress } from '../transport/open.ts';
+import type { Transport } from '../transport/transport.ts';
+import { type BackoffOptions, realSleep, retryWithBackoff } from './backoff.ts';
+import { KeyFacadeError } from './errors.ts';
+import { EventHub, type EventStreamOptions, type KeyEvent } from './events.ts';
+import { checkEvidence, type KeyEvidence } from './evidence.ts';
+import { type FirmwareStatus, type FlashOptions, type FlashResult, type ParsedImage, runFlash } from './flash.ts';
+import { openKnownSession, type PairResult, pairAndPin } from './pinning.ts';
+
+/** Options of {@link openKey}. */
+export interface OpenKeyOptions {
+  /** Serial baud rate (serial addresses only; default 115200). */
+  baudRate?: number;
+  /** Per-request timeout, ms (default: the client's). */
+  timeoutMs?: number;
+  /** Retries after a timeout (default: the client's). */
+  retries?: number;
+  /** Further client options (timers, max frame, first id). */
+  client?: Omit<KeyClientOptions, 'timeoutMs' | 'retries'>;
+  /** This host's static key, or the path of its PEM (default `$ENIGM_HOME/host-key.pem`, created if missing). */
+  hostKey?: HostKey | string;
+  /** The known-Keys store, or its path (default `$ENIGM_HOME/known-keys.json`). */
+  known?: KnownKeys | string;
+  /** Makes the transport for the address (default {@link transportFromAddress}). */
+  transport?: (address: string) => Transport;
+  /** Reconnect backoff (after a reboot or a lost link). */
+  reconnect?: BackoffOptions;
+  /** Uniform random number in [0, 1) for jitter (default Math.random). */
+  random?: () => number;
+  /** Waits between reconnect attempts (default: real timers). */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Wall clock for evidence timing and event stamps, ms (default Date.now). */
+  now?: () => number;
+  /** Random bytes for nonces (default node:crypto). */
+  randomBytes?: (n: number) => Uint8Array;
+}
+
+/** Result of {@link Key.confirm}. */
+export interface ConfirmResult {
+  /** False when nothing was on test (nothing to confirm; the Key was not asked). */
+  confirmed: boolean;
+  /** Installed security counter. */
+  securityCounter: number;
+  /** Firmware status afterwards. */
+  status: FirmwareStatus;
+}
+
+/** What {@link Key.revert} did. */
+export type RevertAction = 'test-image' | 'upload' | 'nothing';
+
+/** Result of {@link Key.revert}. */
+export interface RevertResult {
+  /** `test-image`: the previous image boots next; `upload`: the upload or pending image was cancelled; `nothing`: nothing was pending (the Key was not asked). */
+  action: RevertAction;
+  /** Firmware status afterwards. */
+  status: FirmwareStatus;
+}
+
+/**
+ * Connects to the Key at `address` and negotiates capabilities. Nothing is written to disk
+ * until a call needs the host key (pair, session and what uses it).
+ * @param address - `tcp://host:port`, `serial://<path>` or a device path
+ * @throws TransportError `TRANSPORT_BAD_ADDRESS`, `TRANSPORT_OPEN_FAILED`; KeyError
+ *   `KEY_TIMEOUT`, `KEY_INCOMPATIBLE`
+ * @example
+ * const key = await openKey('tcp://127.0.0.1:7001', { timeoutMs: 5000 });
+ */
+export async function openKey(address: string, options: OpenKeyOptions = {}): Promise<Key> {
+  const key = new Key(address, options);
+  await key.reconnect(undefined, { attempts: 1 });
+  return key;
+}
+
+/** A connected Key. Create with {@link openKey}; {@link Key.close} it when done. */
+export class Key {
+  /** The address it was opened with. */
+  readonly address: string;
+  readonly #options: OpenKeyOptions;
+  readonly #events: EventHub;
+  readonly #now: () => number;
+  #client: KeyClient | undefined;
+  #unsubscribe: (() => void) | undefined;
+  #session: SecureSession | undefined;
+  #role: HostRole | undefined;
+  #hostKey: HostKey | undefined;
+  #known: KnownKeys | undefined;
+  #closed = false;
+
+  /** @internal use {@link openKey} */
+  constructor(address: string, options: OpenKeyOptions) {
+    this.address = address;
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    this.#events = new EventHub(this.#now);
+  }
+
+  /** The Key's capabilities from `hello` (model, firmware, state, limits). */
+  get hello(): BodyOf<'hello.response'> {
+    return this.#connected().hello;
+  }
+
+  /** The underlying client (for diagnostics and requests the facade does not cover). */
+  get client(): KeyClient {
+    return this.#connected();
+  }
+
+  /** The role this host holds on the Key, as pinned (known after {@link Key.session}). */
+  get role(): HostRole | undefined {
+    return this.#role;
+  }
+
+  /** This host's static key (loaded or created on first use). */
+  get hostKey(): HostKey {
+    const h = this.#options.hostKey;
+    this.#hostKey ??= typeof h === 'object' ? h : loadOrCreateHostKey(h);
+    return this.#hostKey;
+  }
+
+  /** The known-Keys store. */
+  get known(): KnownKeys {
+    const k = this.#options.known;
+    this.#known ??= typeof k === 'object' ? k : new KnownKeys(k);
+    return this.#known;
+  }
+
+  /**
+   * The Key's public info.
+   * @throws KeyError from the client
+   */
+  info(): Promise<BodyOf<'info.response'>> {
+    return this.#connected().info();
+  }
+
+  /**
+   * Pings the Key, optionally with bytes it echoes.
+   * @returns round-trip time and the Key's uptime
+   * @throws KeyError `KEY_BAD_RESPONSE` if the echo differs, `KEY_TOO_LARGE`, timeouts
+   * @example const { rttMs } = await key.ping(new Uint8Array(64));
+   */
+  ping(data?: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<{ rttMs: number; uptimeMs: number }> {
+    return this.#connected().ping(data, options);
+  }
+
+  /**
+   * Pairs this host with the Key (Noise XX, identity binding verified) and pins the Key's identity
+   * and static key in the known-Keys store.
+   * @param role - `owner` (default), `provisioning` or `service`
+   * @throws {@link KeyFacadeError} `KEY_BAD_ARGUMENT`, `KEY_IDENTITY_MISMATCH`; KeyError
+   *   `KEY_REJECTED` (e.g. FORBIDDEN when the Key's pairing window is closed)
+   * @example const { identity } = await key.pair('owner', { label: 'build-station' });
+   */
+  async pair(role: HostRole = 'owner', options: { label?: string } = {}): Promise<PairResult> {
+    await this.#dropSession();
+    return pairAndPin(this.#connected(), { hostKey: this.hostKey, known: this.known }, role, options.label);
+  }
+
+  /**
+   * The open known-host session (Noise IK to the pinned static key), opened if needed.
+   * @throws {@link KeyFacadeError} `KEY_NOT_PAIRED`, `KEY_HOST_UNKNOWN`
+   * @example const s = await key.session(); s.peer.identity
+   */
+  async session(): Promise<SecureSession> {
+    if (this.#session?.isOpen) return this.#session;
+    const { session, pin } = await openKnownSession(this.#connected(), { hostKey: this.hostKey, known: this.known });
+    this.#session = session;
+    this.#role = pin.role;
+    return session;
+  }
+
+  /**
+   * Asks the Key for attestation evidence over `nonce` and checks it: signature under the pinned
+   * identity, claims form, nonce. Appraise the result against reference values with
+   * `appraiseKeyEvidence` from `@enigm/attestation`.
+   * @param nonce - 32 bytes (default: fresh random)
+   * @throws {@link KeyFacadeError} `KEY_BAD_ARGUMENT` (nonce length), `KEY_EVIDENCE_INVALID`,
+   *   and the errors of {@link Key.session}
+   * @example const { claims, evidence } = await key.attest();
+   */
+  async attest(nonce?: Uint8Array): Promise<KeyEvidence> {
+    const n = nonce ?? (this.#options.randomBytes ?? ((k: number) => new Uint8Array(randomBytes(k))))(32);
+    if (!(n instanceof Uint8Array) || n.length !== 32)
+      throw new KeyFacadeError('KEY_BAD_ARGUMENT', `the nonce must be 32 bytes, got ${n?.length}`);
+    const s = await this.session();
+    const identity = s.peer.identity;
+    if (!identity) throw new KeyFacadeError('KEY_NOT_PAIRED', 'no identity is pinned for this Key: pair again');
+    const issuedAt = this.#now();
+    const { evidence } = await s.request('attest', { nonce: n });
+    const receivedAt = this.#now();
+    const claims = checkEvidence(evidence, identity, n);
+    return { evidence, nonce: n, claims, identity, issuedAt, receivedAt, ...(this.#role ? { hostRole: this.#role } : {}) };
+  }
+
+  /**
+   * Moves a factory Key to dormant (owner or provisioning).
+   * @returns the lifecycle state afterwards
+   * @throws KeyError `KEY_REJECTED` (e.g. FORBIDDEN, INVALID_STATE), and the errors of {@link Key.session}
+   */
+  async activate(): Promise<LifecycleState> {
+    return (await (await this.session()).request('activate', {})).state;
+  }
+
+  /**
+   * Runs the whole update flow: upload (resumable) → finish → test boot → reconnect with backoff
+   * → health check → confirm. See `runFlash`.
+   * @param image - the signed image file's bytes, or a parsed image
+   * @throws {@link KeyFacadeError} `KEY_IMAGE_INVALID`, `KEY_HEALTH_FAILED`, `KEY_ABORTED`,
+   *   `KEY_RECONNECT_FAILED`; KeyError `KEY_REJECTED` when the Key refuses the image
+   * @example
+   * const r = await key.flash(readFileSync('app.ekfw'), { onProgress: (p) => bar(p.acked / p.total) });
+   */
+  flash(image: Uint8Array | ParsedImage, options: FlashOptions = {}): Promise<FlashResult> {
+    return runFlash(
+      {
+        session: () => this.session(),
+        window: () => this.#connected().link.window,
+        drop: () => this.#dropLink(false),
+        reconnect: (signal) => this.reconnect(signal),
+      },
+      image,
+      options,
+    );
+  }
+
+  /**
+   * The Key's firmware slots and update state.
+   * @throws the errors of {@link Key.session}
+   */
+  async fwStatus(): Promise<FirmwareStatus> {
+    return (await this.session()).request('fw.status', {});
+  }
+
+  /**
+   * Confirms the image on test. With nothing on test the Key is not asked: `confirmed` is false.
+   * @throws KeyError `KEY_REJECTED` (e.g. INVALID_STATE after a revert), the errors of {@link Key.session}
+   */
+  async confirm(): Promise<ConfirmResult> {
+    const s = await this.session();
+    const before = await s.request('fw.status', {});
+    if (!before.testing) return { confirmed: false, securityCounter: before.securityCounter, status: before };
+    const { securityCounter } = await s.request('fw.confirm', {});
+    return { confirmed: true, securityCounter, status: await s.request('fw.status', {}) };
+  }
+
+  /**
+   * Reverts: a test image gives way to the previous one at the next boot; otherwise an upload, or
+   * an uploaded image not yet test-booted, is cancelled. With nothing pending the Key is not asked.
+   * @throws KeyError `KEY_REJECTED`, the errors of {@link Key.session}
+   */
+  async revert(): Promise<RevertResult> {
+    const s = await this.session();
+    const before = await s.request('fw.status', {});
+    const pendingUpload = before.secondary !== undefined && before.secondary.state !== 'old';
+    const action: RevertAction = before.testing ? 'test-image' : pendingUpload ? 'upload' : 'nothing';
+    if (action === 'nothing') return { action, status: before };
+    await s.request('fw.revert', {});
+    return { action, status: await s.request('fw.status', {}) };
+  }
+
+  /**
+   * Events the Key sends (e.g. `lifecycle.changed`, `keepalive`), across reconnects, until
+   * {@link Key.close} or `signal`.
+   * @example for await (const ev of key.events({ signal })) console.log(ev.name, ev.body);
+   */
+  events(options: EventStreamOptions = {}): AsyncIterableIterator<KeyEvent> {
+    return this.#events.subscribe(options);
+  }
+
+  /**
+   * (Re)connects: closes the current link and opens a new one with capped exponential backoff and
+   * jitter (the options' `reconnect`, `random`, `sleep`).
+   * @throws {@link KeyFacadeError} `KEY_RECONNECT_FAILED` (last error as `cause`), `KEY_ABORTED`,
+   *   `KEY_CLOSED_FACADE`; a bad address at once
+   */
+  async reconnect(signal?: AbortSignal, backoff?: BackoffOptions): Promise<void> {
+    if (this.#closed) throw new KeyFacadeError('KEY_CLOSED_FACADE', 'the Key object is closed');
+    await this.#dropLink();
+    const o = this.#options;
+    const attempts = backoff?.attempts ?? o.reconnect?.attempts;
+    const connect = async () => {
+      const transport = (o.transport ?? ((a: string) => transportFromAddress(a, o.baudRate ? { baudRate: o.baudRate } : {})))(
+        this.address,
+      );
+      return KeyClient.connect(transport, {
+        ...o.client,
+        ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+        ...(o.retries !== undefined ? { retries: o.retries } : {}),
+      });
+    };
+    const client =
+      attempts === 1
+        ? await connect()
+        : await retryWithBackoff(
+            connect,
+            { ...o.reconnect, ...backoff },
+            {
+              random: o.random ?? Math.random,
+              sleep: o.sleep ?? realSleep,
+              ...(signal ? { signal } : {}),
+              retryable: (e) => !(e instanceof Error && (e as { code?: string }).code === 'TRANSPORT_BAD_ADDRESS'),
+            },
+          );
+    if (this.#closed) {
+      await client.close();
+      throw new KeyFacadeError('KEY_CLOSED_FACADE', 'the Key object was closed while reconnecting');
+    }
+    this.#client = client;
+    this.#unsubscribe = client.onEvent((m) => this.#events.publish(m));
+  }
+
+  /** Ends the session (best effort), closes the link and ends every event stream. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#dropLink();
+    this.#events.end();
+  }
+
+  #connected(): KeyClient {
+    if (this.#closed || !this.#client) throw new KeyFacadeError('KEY_CLOSED_FACADE', 'the Key object is closed');
+    return this.#client;
+  }
+
+  async #dropSession(): Promise<void> {
+    const s = this.#session;
+    this.#session = undefined;
+    if (s?.isOpen) await s.close().catch(() => {});
+  }
+
+  /** Closes the link; `endSession` false skips telling the Key (it rebooted: its sessions ended). */
+  async #dropLink(endSession = true): Promise<void> {
+    if (endSession) await this.#dropSession();
+    this.#session = undefined;
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
+    const c = this.#client;
+    this.#client = undefined;
+    await c?.close().catch(() => {});
+  }
+}
