@@ -126,8 +126,10 @@ export function checkBoundaries(root: string): Violation[] {
       const add = (rule: Violation['rule'], reason: string) => violations.push({ file, specifier: spec, rule, reason });
       let target: PackageInfo | undefined;
       if (spec.startsWith('.')) {
-        const targetTop = topOf(resolve(dirname(abs), spec));
-        if (targetTop === top) continue;
+        const targetAbs = resolve(dirname(abs), spec);
+        const targetTop = topOf(targetAbs);
+        // the same folder, or a file at the repository root (e.g. the root package.json)
+        if (targetTop === top || dirname(targetAbs) === resolve(root)) continue;
         target = folderToPkg.get(targetTop);
         add(
           'deep-import',

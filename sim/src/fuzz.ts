@@ -96,7 +96,10 @@ export function mutate(input: Uint8Array, rnd: () => number, corpus: readonly Ui
   for (let r = 0; r < rounds; r++) {
     switch (pick(9)) {
       case 0: // bit flip
-        if (a.length) a[pick(a.length)] ^= 1 << pick(8);
+        if (a.length) {
+          const i = pick(a.length);
+          a[i] = (a[i] as number) ^ (1 << pick(8));
+        }
         break;
       case 1: // interesting byte
         if (a.length) a[pick(a.length)] = INTERESTING[pick(INTERESTING.length)] as number;
