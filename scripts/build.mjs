@@ -1,18 +1,77 @@
-// Bundles the enigm CLI into one ESM file, dist/enigm.mjs. Native addons stay external and load
-// from node_modules at run time.
+// Bundles the enigm CLI into one self-contained ESM file, dist/enigm.mjs (or --outfile F).
+//
+// Native addons are never loaded at start-up: `@serialport/bindings-cpp` (a C++ addon) is
+// replaced by a small stub that `require`s the real module on first use, from the bundle's own
+// location. So a copied bundle runs every command that does not open a serial port (cbor, cose,
+// fw sign/verify, attest, --help, --version, TCP Keys) without any node_modules; commands that
+// open a serial port fail with SERIAL_UNAVAILABLE and a hint instead of ERR_MODULE_NOT_FOUND.
+//
+// Usage: node scripts/build.mjs [--outfile PATH]
 import { chmodSync } from 'node:fs';
+import { relative } from 'node:path';
+import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
+
+const { values } = parseArgs({ options: { outfile: { type: 'string' } } });
+const outfile = values.outfile ?? 'dist/enigm.mjs';
+
+/** Native modules loaded lazily, and the names the source imports from each (checked by esbuild). */
+const LAZY_NATIVE = {
+  '@serialport/bindings-cpp': {
+    functions: ['autoDetect'],
+    classes: ['BindingsError'],
+    hint: 'serial ports need the native module @serialport/bindings-cpp next to the enigm CLI; install the CLI with its dependencies (npm install -g <enigm package>, or npx) or use a tcp://host:port address',
+  },
+};
+
+/** The stub module standing in for a native module until first use. */
+function lazyStub(name, { functions, classes, hint }) {
+  return `
+import { createRequire } from 'node:module';
+const nativeRequire = createRequire(import.meta.url);
+let real;
+function load() {
+  if (real === undefined) {
+    try {
+      real = nativeRequire(${JSON.stringify(name)});
+    } catch (cause) {
+      const e = new Error(${JSON.stringify(hint)} + ' (' + (cause && cause.code ? cause.code : 'load failed') + ')', { cause });
+      e.code = 'SERIAL_UNAVAILABLE';
+      throw e;
+    }
+${classes.map((c) => `    ${c} = real.${c};`).join('\n')}
+  }
+  return real;
+}
+${functions.map((f) => `export function ${f}(...args) { return load().${f}(...args); }`).join('\n')}
+${classes.map((c) => `export let ${c} = class ${c} extends Error {};`).join('\n')}
+`;
+}
+
+/** esbuild plugin: resolves each {@link LAZY_NATIVE} module to its stub. */
+const lazyNative = {
+  name: 'lazy-native',
+  setup(b) {
+    const filter = new RegExp(`^(${Object.keys(LAZY_NATIVE).map((n) => n.replace(/[/.]/g, '\\$&')).join('|')})$`);
+    b.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'lazy-native' }));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-native' }, (args) => ({
+      contents: lazyStub(args.path, LAZY_NATIVE[args.path]),
+      loader: 'js',
+      resolveDir: process.cwd(),
+    }));
+  },
+};
 
 const started = performance.now();
 const result = await build({
   entryPoints: ['tools/src/enigm.ts'],
-  outfile: 'dist/enigm.mjs',
+  outfile,
   bundle: true,
   platform: 'node',
   target: 'node20',
   format: 'esm',
   sourcemap: 'linked',
-  external: ['@serialport/bindings-cpp'],
+  plugins: [lazyNative],
   // CommonJS dependencies inside an ESM bundle need a require function.
   banner: {
     js: "import { createRequire as __enigmCreateRequire } from 'node:module'; const require = __enigmCreateRequire(import.meta.url);",
@@ -20,6 +79,6 @@ const result = await build({
   metafile: true,
   logLevel: 'warning',
 });
-chmodSync('dist/enigm.mjs', 0o755);
+chmodSync(outfile, 0o755);
 const bytes = Object.values(result.metafile.outputs).reduce((a, o) => a + o.bytes, 0);
-console.log(`built dist/enigm.mjs (${(bytes / 1024).toFixed(0)} KiB with map) in ${(performance.now() - started).toFixed(0)} ms`);
+console.log(`built ${relative(process.cwd(), outfile) || outfile} (${(bytes / 1024).toFixed(0)} KiB with map) in ${(performance.now() - started).toFixed(0)} ms`);

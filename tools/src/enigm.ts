@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 /**
  * `enigm` — the Enigm device suite CLI. Each subcommand parses arguments and calls a library.
- * Exit codes: 0 success, 1 failure, 2 usage error. Every command takes `--json` and `--help`.
+ * Exit codes: 0 success, 1 run-time failure, 2 command-line misuse. Every command takes `--json`
+ * and `--help`. A closed stdout (`enigm … | head -1`) ends the process quietly with exit 1.
  * @module
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type Command, dispatch, EXIT } from './cli.ts';
+import pkg from '../../package.json' with { type: 'json' };
+import { type Command, commandList, dispatch, EXIT, errorReason } from './cli.ts';
 import { attestCommands } from './commands/attest.ts';
 import { cborCommands } from './commands/cbor.ts';
 import { coseCommands } from './commands/cose.ts';
@@ -27,18 +29,30 @@ const COMMANDS: Command[] = [
   ...attestCommands,
 ];
 
+/** The CLI's version (of the package that installs the `enigm` binary). */
+export const VERSION: string = pkg.version;
+
 function usage(): string {
-  const w = Math.max(...COMMANDS.map((c) => c.name.length));
   return [
     'enigm — Enigm device suite CLI',
     '',
     'Usage: enigm <command> [options]   (enigm <command> --help for details)',
+    '       enigm <group>               (lists the commands of a group: sim, key, fw, cbor, cose, attest)',
+    '       enigm --version',
     '',
     'Commands:',
-    ...COMMANDS.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`),
+    commandList(COMMANDS),
     '',
-    'Every command accepts --json (machine-readable output) and --help.',
-    'Exit codes: 0 success, 1 failure, 2 usage error.',
+    'Every command accepts --json (machine-readable output) and --help (which also lists its',
+    'short options, e.g. -p for --port).',
+    'Exit codes: 0 success, 1 run-time failure (a Key that does not answer, a missing or corrupt',
+    'input file, an invalid signature), 2 command-line misuse only.',
+    '',
+    'Environment:',
+    '  ENIGM_HOME      where this host keeps its key (host-key.pem) and known Keys',
+    '                  (known-keys.json); default ~/.config/enigm',
+    '  ENIGM_SIM_DIR   simulator state folder (ports ttyKEYn, simulator.json) used by sim start',
+    '                  and key list; default .sim-state in the current folder',
   ].join('\n');
 }
 
@@ -47,6 +61,11 @@ export async function main(argv: string[]): Promise<number> {
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     process.stdout.write(`${usage()}\n`);
     return argv.length === 0 ? EXIT.usage : EXIT.ok;
+  }
+  if (argv[0] === '--version' || argv[0] === '-V') {
+    if (argv.includes('--json')) process.stdout.write(`${JSON.stringify({ ok: true, version: VERSION })}\n`);
+    else process.stdout.write(`enigm ${VERSION}\n`);
+    return EXIT.ok;
   }
   return dispatch(COMMANDS, argv, usage());
 }
@@ -59,14 +78,35 @@ function isEntry(): boolean {
   }
 }
 
+/**
+ * Ends the process quietly when a reader closes our output (`enigm … | head -1`): exit 1, since
+ * the output was cut short, but no message and no stack trace.
+ */
+function exitQuietlyOnClosedOutput(stream: NodeJS.WriteStream): void {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') process.exit(EXIT.failure);
+    fatal(e);
+  });
+}
+
+/** Last resort: one line with a code and a reason, never a stack trace (ENIGM_DEBUG=1 shows it). */
+function fatal(e: unknown): void {
+  const r = errorReason(e);
+  const detail = process.env.ENIGM_DEBUG ? `\n${(e as Error)?.stack ?? ''}` : '';
+  try {
+    process.stderr.write(`enigm: internal error: ${r.code ? `${r.code}: ` : ''}${r.message}${detail}\n`);
+  } catch {
+    // stderr is gone too
+  }
+  process.exit(EXIT.failure);
+}
+
 if (isEntry()) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e) => {
-      process.stderr.write(`enigm: internal error: ${(e as Error).stack ?? e}\n`);
-      process.exitCode = EXIT.failure;
-    },
-  );
+  exitQuietlyOnClosedOutput(process.stdout);
+  exitQuietlyOnClosedOutput(process.stderr);
+  process.on('uncaughtException', fatal);
+  process.on('unhandledRejection', fatal);
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  }, fatal);
 }
