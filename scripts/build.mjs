@@ -20,7 +20,7 @@ const LAZY_NATIVE = {
   '@serialport/bindings-cpp': {
     functions: ['autoDetect'],
     classes: ['BindingsError'],
-    hint: 'serial ports need the native module @serialport/bindings-cpp next to the enigm CLI; install the CLI with its dependencies (npm install -g <enigm package>, or npx) or use a tcp://host:port address',
+    hint: 'serial ports need the native module @serialport/bindings-cpp, which is not installed where this enigm runs: install the CLI with its dependencies (see tools/README.md: npm install -g, or npx), or run npm install @serialport/bindings-cpp in the folder of enigm.mjs; tcp://host:port addresses work without it',
   },
 };
 
@@ -52,7 +52,11 @@ ${classes.map((c) => `export let ${c} = class ${c} extends Error {};`).join('\n'
 const lazyNative = {
   name: 'lazy-native',
   setup(b) {
-    const filter = new RegExp(`^(${Object.keys(LAZY_NATIVE).map((n) => n.replace(/[/.]/g, '\\$&')).join('|')})$`);
+    const filter = new RegExp(
+      `^(${Object.keys(LAZY_NATIVE)
+        .map((n) => n.replace(/[/.]/g, '\\$&'))
+        .join('|')})$`,
+    );
     b.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'lazy-native' }));
     b.onLoad({ filter: /.*/, namespace: 'lazy-native' }, (args) => ({
       contents: lazyStub(args.path, LAZY_NATIVE[args.path]),
@@ -81,4 +85,6 @@ const result = await build({
 });
 chmodSync(outfile, 0o755);
 const bytes = Object.values(result.metafile.outputs).reduce((a, o) => a + o.bytes, 0);
-console.log(`built ${relative(process.cwd(), outfile) || outfile} (${(bytes / 1024).toFixed(0)} KiB with map) in ${(performance.now() - started).toFixed(0)} ms`);
+console.log(
+  `built ${relative(process.cwd(), outfile) || outfile} (${(bytes / 1024).toFixed(0)} KiB with map) in ${(performance.now() - started).toFixed(0)} ms`,
+);
