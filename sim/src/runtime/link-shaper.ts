@@ -31,6 +31,7 @@ export class ShapedPipe {
   readonly #now: () => number;
   #busyUntil = 0;
   readonly #queue: { at: number; chunk: Uint8Array }[] = [];
+  #queuedBytes = 0;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -53,13 +54,20 @@ export class ShapedPipe {
     const start = Math.max(this.#now(), this.#busyUntil);
     this.#busyUntil = start + chunk.length / this.#bytesPerMs;
     this.#queue.push({ at: this.#busyUntil + this.#latencyMs, chunk: chunk.slice() });
+    this.#queuedBytes += chunk.length;
     this.#schedule();
+  }
+
+  /** Bytes pushed but not delivered yet (the caller bounds this: see `link-flow.ts`). */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
   }
 
   /** Drops everything queued and stops. */
   close(): void {
     this.#closed = true;
     this.#queue.length = 0;
+    this.#queuedBytes = 0;
     if (this.#timer) clearTimeout(this.#timer);
   }
 
@@ -72,8 +80,10 @@ export class ShapedPipe {
   #pump(): void {
     this.#timer = undefined;
     const now = this.#now();
-    while (this.#queue.length > 0 && (this.#queue[0] as { at: number }).at <= now) {
-      this.#deliver((this.#queue.shift() as { chunk: Uint8Array }).chunk);
+    while (!this.#closed && this.#queue.length > 0 && (this.#queue[0] as { at: number }).at <= now) {
+      const { chunk } = this.#queue.shift() as { chunk: Uint8Array };
+      this.#queuedBytes -= chunk.length;
+      this.#deliver(chunk);
     }
     this.#schedule();
   }

@@ -8,13 +8,21 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { sha256 } from '@enigm/protocols/crypto';
 import { verifyManifest } from '@enigm/protocols/firmware';
-import { autoDetect } from '@serialport/bindings-cpp';
-import { SerialPortStream } from '@serialport/stream';
 import { DEFAULT_FIRMWARE_CONFIG, type FirmwareConfig, KeyFirmware } from '../firmware/firmware.ts';
 import { flashFactoryImage } from '../firmware/flash/bootloader.ts';
 import { Flash } from '../firmware/flash/flash.ts';
@@ -22,11 +30,16 @@ import type { ImageVerifier } from '../firmware/flash/image.ts';
 import { DEFAULT_LAYOUT } from '../firmware/flash/layout.ts';
 import type { FlashDeps } from '../firmware/key-flash.ts';
 import { loadSecureElement } from '../firmware/secure-element.ts';
-import { createPtyPair, hasSocat, type PtyPair } from '../io/pty.ts';
-import { DeviceLink, type LongOperationTiming } from './device-link.ts';
+import { hasSocat, trackedSocatPids } from '../io/pty.ts';
 import { factoryImage, loadOrCreateSigningKey, type SigningKey } from './factory.ts';
 import { FileStorage } from './file-storage.ts';
-import { type LinkShape, ShapedPipe } from './link-shaper.ts';
+import { KeyScheduler, type LongOperationTiming } from './key-scheduler.ts';
+import { DEFAULT_LINK_LIMITS, type LinkLimits } from './link-flow.ts';
+import type { LinkShape } from './link-shaper.ts';
+import { type SimLogger, silentLogger } from './log.ts';
+import { SerialEndpoint } from './serial-endpoint.ts';
+import { acquireStateLock, type StateLock } from './state-lock.ts';
+import { TcpEndpoint, type TcpLinkStats } from './tcp-endpoint.ts';
 
 /** Options of {@link Simulator.start}. */
 export interface SimulatorOptions {
@@ -53,6 +66,17 @@ export interface SimulatorOptions {
    * per 4 KiB page, sending keepalive events meanwhile (default 0: erases are instant and lazy).
    */
   eraseMsPerPage?: number;
+  /** Bounds of every connection's queues and of TCP connections per Key (defaults: {@link DEFAULT_LINK_LIMITS}). */
+  limits?: Partial<LinkLimits>;
+  /** Operational log: links opened/closed, rejected frames, bounds hit (default: silent). */
+  log?: SimLogger;
+}
+
+/** Flow counters of one Key's links (for tests and diagnostics). */
+export interface SimulatedKeyLinkStats {
+  index: number;
+  tcp: TcpLinkStats[];
+  serial?: { outputBytes: number; inputBytes: number; paused: boolean; discarded: number };
 }
 
 /** Where one simulated Key can be reached. */
@@ -86,13 +110,10 @@ interface FlashFactory {
 interface RunningKey {
   index: number;
   firmware: KeyFirmware;
-  pty?: PtyPair;
-  port?: SerialPortStream;
-  serialLink?: DeviceLink;
-  server?: Server;
-  sockets: Set<Socket>;
-  tcpAddress?: string;
-  pipes?: ShapedPipe[];
+  /** One long operation at a time across the Key's links. */
+  scheduler: KeyScheduler;
+  serial?: SerialEndpoint;
+  tcp?: TcpEndpoint;
 }
 
 /** A running simulator. */
@@ -101,17 +122,23 @@ export class Simulator {
   readonly #keys: RunningKey[] = [];
   readonly #link: LinkShape | undefined;
   readonly #flushers: (() => void)[] = [];
+  readonly #log: SimLogger;
+  readonly #limits: LinkLimits;
   #timing: LongOperationTiming | undefined;
+  #lock: StateLock | undefined;
   #stopped = false;
 
-  private constructor(stateDir: string, link?: LinkShape) {
+  private constructor(stateDir: string, options: SimulatorOptions) {
     this.stateDir = stateDir;
-    this.#link = link;
+    this.#link = options.link;
+    this.#log = options.log ?? silentLogger;
+    this.#limits = { ...DEFAULT_LINK_LIMITS, ...options.limits };
   }
 
   /**
    * Starts the simulator.
-   * @throws Error if serial is requested and socat is missing, or a TCP port is taken
+   * @throws {@link StateLockedError} if another live simulator uses the state folder;
+   *   Error if serial is requested and socat is missing, or a TCP port is taken
    */
   static async start(options: SimulatorOptions = {}): Promise<Simulator> {
     const n = options.keys ?? 1;
@@ -119,9 +146,11 @@ export class Simulator {
     const serial = options.serial ?? true;
     if (serial && !hasSocat())
       throw new Error('socat is required for serial ports (apt-get install socat), or pass serial: false');
-    const sim = new Simulator(resolve(options.stateDir ?? '.sim-state'), options.link);
+    const sim = new Simulator(resolve(options.stateDir ?? '.sim-state'), options);
     if (options.eraseMsPerPage) sim.#timing = { msPerStep: options.eraseMsPerPage };
     mkdirSync(sim.stateDir, { recursive: true });
+    // Before anything in the folder is touched: one simulator per state folder.
+    sim.#lock = acquireStateLock(sim.stateDir);
     // One signing key and one verifier for all Keys (read once, not per Key).
     const signing = loadOrCreateSigningKey(sim.stateDir);
     const trusted = [signing.publicKey, ...(options.trustedFirmwareKeys ?? [])];
@@ -138,11 +167,23 @@ export class Simulator {
           random,
           ...(options.firmware ? { config: options.firmware } : {}),
         });
-        const key: RunningKey = { index: i, firmware, sockets: new Set() };
+        const label = `key ${i}`;
+        const key: RunningKey = { index: i, firmware, scheduler: new KeyScheduler(sim.#log, label) };
         sim.#keys.push(key);
-        if (serial) await sim.#startSerial(key);
-        if (options.tcp ?? true)
-          await sim.#startTcp(key, options.tcpHost ?? '127.0.0.1', options.tcpBasePort ? options.tcpBasePort + i : 0);
+        const common = { firmware, scheduler: key.scheduler, timing: sim.#timing, limits: sim.#limits, log: sim.#log, label };
+        if (serial) {
+          key.serial = new SerialEndpoint({
+            ...common,
+            linkDir: sim.stateDir,
+            name: `ttyKEY${i}`,
+            ...(sim.#link ? { shape: sim.#link } : {}),
+          });
+          await key.serial.open();
+        }
+        if (options.tcp ?? true) {
+          key.tcp = new TcpEndpoint(common);
+          await key.tcp.listen(options.tcpHost ?? '127.0.0.1', options.tcpBasePort ? options.tcpBasePort + i : 0);
+        }
       }
       sim.writeStateFile();
     } catch (e) {
@@ -158,9 +199,24 @@ export class Simulator {
       index: k.index,
       handle: Buffer.from(k.firmware.handle).toString('hex'),
       state: k.firmware.state,
-      ...(k.pty ? { serial: k.pty.hostPath } : {}),
-      ...(k.tcpAddress ? { tcp: k.tcpAddress } : {}),
+      ...(k.serial?.pty ? { serial: k.serial.pty.hostPath } : {}),
+      ...(k.tcp?.address ? { tcp: k.tcp.address } : {}),
     }));
+  }
+
+  /** Flow counters of every Key's links (queued bytes, paused reading). */
+  linkStats(): SimulatedKeyLinkStats[] {
+    return this.#keys.map((k) => ({
+      index: k.index,
+      tcp: k.tcp?.stats() ?? [],
+      ...(k.serial ? { serial: k.serial.stats() } : {}),
+    }));
+  }
+
+  /** Process ids of the socat processes behind the Keys' serial ports. */
+  socatPids(): number[] {
+    const mine = new Set(this.#keys.map((k) => k.serial?.pty?.pid));
+    return trackedSocatPids().filter((pid) => mine.has(pid));
   }
 
   /** The firmware of Key `index` (for tests and the control API). */
@@ -193,9 +249,25 @@ export class Simulator {
       flashFactoryImage(flash, layout, img.signedManifest, img.payload, verifier);
     }
     let timer: NodeJS.Timeout | undefined;
+    // Durable and atomic: write a temporary file, fsync it, rename it over the snapshot, fsync the folder.
     const save = () => {
+      if (timer) clearTimeout(timer);
       timer = undefined;
-      writeFileSync(path, flash.snapshot());
+      const tmp = `${path}.tmp`;
+      const fd = openSync(tmp, 'w', 0o600);
+      try {
+        writeSync(fd, flash.snapshot());
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, path);
+      const dir = openSync(this.stateDir, 'r');
+      try {
+        fsyncSync(dir);
+      } finally {
+        closeSync(dir);
+      }
     };
     this.#flushers.push(() => {
       if (timer) clearTimeout(timer);
@@ -213,75 +285,25 @@ export class Simulator {
         if (timer) clearTimeout(timer);
         timer = setTimeout(save, 250);
       },
+      // Synchronous, before the Key acknowledges fw.finish/test/confirm/revert: nothing is
+      // acknowledged before it is durable.
+      persist: save,
     };
   }
 
-  /** Stops every Key, closes ports and servers, saves flash, removes the state file. Idempotent. */
+  /**
+   * Stops every Key, closes ports and servers, saves flash, removes the state file and releases
+   * the state folder. Idempotent. Removes only files this instance owns (it holds the lock).
+   */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    for (const k of this.#keys) k.scheduler.stop();
     for (const f of this.#flushers) f();
-    await Promise.all(
-      this.#keys.map(async (k) => {
-        k.serialLink?.close();
-        for (const p of k.pipes ?? []) p.close();
-        for (const s of k.sockets) s.destroy();
-        await Promise.all([
-          k.server ? new Promise<void>((r) => k.server?.close(() => r())) : undefined,
-          k.port?.isOpen ? new Promise<void>((r) => k.port?.close(() => r())) : undefined,
-        ]);
-        await k.pty?.close();
-      }),
-    );
-    rmSync(join(this.stateDir, STATE_FILE), { force: true });
-  }
-
-  async #startSerial(key: RunningKey): Promise<void> {
-    key.pty = await createPtyPair({ linkDir: this.stateDir, name: `ttyKEY${key.index}` });
-    const port = new SerialPortStream({ binding: autoDetect(), path: key.pty.devicePath, baudRate: 115200 });
-    await new Promise<void>((res, rej) => port.once('open', () => res()).once('error', rej));
-    key.port = port;
-    const toHost = (b: Uint8Array) => {
-      if (port.isOpen) port.write(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-    };
-    // With a link shape, both directions cross a modelled UART; otherwise bytes pass at pty speed.
-    const out = this.#link ? new ShapedPipe(this.#link, toHost) : undefined;
-    const link = new DeviceLink(key.firmware, out ? (b) => out.push(b) : toHost, 'serial', this.#timing);
-    const into = this.#link ? new ShapedPipe(this.#link, (b) => link.receive(b)) : undefined;
-    key.serialLink = link;
-    key.pipes = [out, into].filter((p): p is ShapedPipe => p !== undefined);
-    port.on('data', (chunk: Buffer) => {
-      const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-      if (into) into.push(bytes);
-      else link.receive(bytes);
-    });
-    port.on('error', () => {});
-  }
-
-  async #startTcp(key: RunningKey, host: string, port: number): Promise<void> {
-    const server = createServer({ noDelay: true }, (socket) => {
-      key.sockets.add(socket);
-      const link = new DeviceLink(
-        key.firmware,
-        (b) => {
-          if (!socket.destroyed) socket.write(b);
-        },
-        'tcp',
-        this.#timing,
-      );
-      socket.on('data', (chunk) => link.receive(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
-      socket.on('error', () => {});
-      socket.on('close', () => {
-        link.close();
-        key.sockets.delete(socket);
-      });
-    });
-    await new Promise<void>((res, rej) => {
-      server.once('error', rej);
-      server.listen(port, host, () => res());
-    });
-    key.server = server;
-    const addr = server.address();
-    if (addr && typeof addr === 'object') key.tcpAddress = `tcp://${host}:${addr.port}`;
+    await Promise.all(this.#keys.map((k) => Promise.all([k.tcp?.close(), k.serial?.close()])));
+    if (this.#lock) {
+      rmSync(join(this.stateDir, STATE_FILE), { force: true });
+      this.#lock.release();
+    }
   }
 }

@@ -1,0 +1,91 @@
+/**
+ * Issue 16 finding 1: a paired host must not be able to crash the simulator (every Key) by sending
+ * `fw.revert` / `fw.begin` on a second connection while the Key erases ahead of an upload. The
+ * simulator runs in its own process (`eraseMsPerPage: 20`, as `sim start --erase-ms 20`), the
+ * hosts talk to it over real TCP links; afterwards the process must be alive and every Key answer.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KeyClient, SecureSession, TcpTransport, uploadPayload } from '@enigm/key-firmware-host';
+import { ed25519PrivateKeyFromPem, sha256, x25519Generate } from '@enigm/protocols/crypto';
+import { signManifest } from '@enigm/protocols/firmware';
+import { staticKeyFromPrivate } from '@enigm/protocols/noise';
+import test from 'ava';
+import { startSimProcess } from './support/sim-process.ts';
+
+const dirs: string[] = [];
+test.after.always(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function tcp(address: string | undefined): TcpTransport {
+  const url = new URL(address as string);
+  return new TcpTransport({ host: url.hostname, port: Number(url.port) });
+}
+
+function imageFor(seed: Uint8Array, version: string, counter: number, size: number) {
+  const payload = new Uint8Array(size).fill(counter);
+  const manifest = signManifest(
+    { model: 'enigm-key-1', version, securityCounter: counter, payloadSize: size, payloadDigest: sha256(payload) },
+    seed,
+  );
+  return { manifest, payload };
+}
+
+const settle = <T>(p: Promise<T>) =>
+  p.then(
+    (v) => ({ ok: true as const, v }),
+    (e: unknown) => ({ ok: false as const, e }),
+  );
+
+test('fw.revert then fw.begin on a second link during erase-ahead: the simulator survives and every Key answers', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-interleave-'));
+  dirs.push(dir);
+  const sim = await startSimProcess({ keys: 2, stateDir: dir, serial: false, eraseMsPerPage: 20 });
+  const clients: KeyClient[] = [];
+  try {
+    const seed = ed25519PrivateKeyFromPem(readFileSync(join(dir, 'fw-signing.key'), 'utf8'));
+    const hostKey = staticKeyFromPrivate(x25519Generate().privateKey);
+    const c0 = await KeyClient.connect(tcp(sim.keys[0]?.tcp), { timeoutMs: 3000 });
+    clients.push(c0);
+    const a = await SecureSession.firstContact(c0, { hostKey });
+    await a.pair('owner');
+    const c1 = await KeyClient.connect(tcp(sim.keys[0]?.tcp), { timeoutMs: 3000 });
+    clients.push(c1);
+    const b = await SecureSession.reconnect(c1, a.peer.staticKey, { hostKey });
+    // Dirty the secondary slot (a full upload, then cancelled) so the next begin has ~50 pages to
+    // erase at 20 ms each: about a second of erase-ahead.
+    const old = imageFor(seed, '1.5.0', 1, 200 * 1024);
+    await uploadPayload(a, old.manifest, old.payload, c0.link.window);
+    await a.request('fw.revert', {});
+
+    const begin = settle(a.request('fw.begin', { manifest: imageFor(seed, '2.0.0', 2, 200 * 1024).manifest }));
+    await new Promise((r) => setTimeout(r, 150)); // the erase is under way
+    const revert = await settle(b.request('fw.revert', {}));
+    const begun = await begin;
+    t.true(begun.ok, `the first begin is answered: ${String(begun.ok ? '' : begun.e)}`);
+    t.true(revert.ok, `the revert is answered (after the erase): ${String(revert.ok ? '' : revert.e)}`);
+    await new Promise((r) => setTimeout(r, 100));
+    t.true(sim.alive(), `the simulator is alive; its stderr:\n${sim.stderr()}`);
+
+    // The same with a begin of another image during the erase.
+    await a.request('fw.begin', { manifest: imageFor(seed, '1.5.0', 1, 200 * 1024).manifest }).catch(() => undefined);
+    const first = settle(a.request('fw.begin', { manifest: imageFor(seed, '2.0.0', 2, 200 * 1024).manifest }));
+    await new Promise((r) => setTimeout(r, 150));
+    const second = await settle(b.request('fw.begin', { manifest: imageFor(seed, '2.0.1', 2, 100 * 1024).manifest }));
+    t.true((await first).ok);
+    t.true(second.ok, `the second begin is answered: ${String(second.ok ? '' : second.e)}`);
+    t.true(sim.alive(), `the simulator is alive; its stderr:\n${sim.stderr()}`);
+
+    const st = await b.request('fw.status', {});
+    t.is(st.secondary?.version, '2.0.1', 'the later begin holds the slot');
+    await a.request('fw.status', {});
+    const other = await KeyClient.connect(tcp(sim.keys[1]?.tcp), { timeoutMs: 3000 });
+    clients.push(other);
+    await other.request('ping', { data: new Uint8Array([1, 2, 3]) });
+  } finally {
+    await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+    await sim.stop();
+  }
+});

@@ -1,0 +1,67 @@
+/**
+ * Runs `fixtures/sim-child.ts` as a separate Node process (through tsx, like the CLI in
+ * development) and talks to it over stdin/stdout.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { SimulatedKeyInfo, SimulatedKeyLinkStats, SimulatorOptions } from '../../src/runtime/simulator.ts';
+
+const child = fileURLToPath(new URL('../fixtures/sim-child.ts', import.meta.url));
+
+/** A simulator process. */
+export interface SimProcess {
+  proc: ChildProcess;
+  pid: number;
+  keys: SimulatedKeyInfo[];
+  socat: number[];
+  /** Everything it wrote on stderr so far (its log). */
+  stderr(): string;
+  /** Whether it is still running. */
+  alive(): boolean;
+  /** Its resident set size, bytes (asked over stdin). */
+  rss(): Promise<number>;
+  /** Its link counters. */
+  stats(): Promise<SimulatedKeyLinkStats[]>;
+  /** SIGTERM, and waits for it to exit. */
+  stop(): Promise<void>;
+}
+
+/** Starts a simulator process and waits until it is ready. */
+export async function startSimProcess(options: SimulatorOptions & { logLevel?: string }): Promise<SimProcess> {
+  const proc = spawn(process.execPath, ['--import=tsx', child, JSON.stringify(options)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let err = '';
+  proc.stderr?.setEncoding('utf8');
+  proc.stderr?.on('data', (t: string) => {
+    err = (err + t).slice(-64 * 1024);
+  });
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  const lines = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
+  const waiting: ((line: string) => void)[] = [];
+  const next = () => new Promise<string>((r) => waiting.push(r));
+  lines.on('line', (l) => waiting.shift()?.(l));
+  const first = await Promise.race([next(), exited.then(() => undefined)]);
+  if (first === undefined) throw new Error(`simulator process exited before it was ready:\n${err}`);
+  const ready = JSON.parse(first) as { pid: number; keys: SimulatedKeyInfo[]; socat: number[] };
+  const ask = async (cmd: string): Promise<Record<string, unknown>> => {
+    const line = next();
+    proc.stdin?.write(`${cmd}\n`);
+    return JSON.parse(await line) as Record<string, unknown>;
+  };
+  return {
+    proc,
+    pid: ready.pid,
+    keys: ready.keys,
+    socat: ready.socat,
+    stderr: () => err,
+    alive: () => proc.exitCode === null && proc.signalCode === null,
+    rss: async () => (await ask('rss')).rss as number,
+    stats: async () => (await ask('stats')).stats as SimulatedKeyLinkStats[],
+    stop: async () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
