@@ -7,6 +7,7 @@
 export * from './collect/evidence.ts';
 export * from './collect/quote.ts';
 export * from './collect/software-quote.ts';
+export * from './documents.ts';
 export * from './enroll.ts';
 export * from './errors.ts';
 export * from './eventlog/digests.ts';

@@ -1,10 +1,11 @@
 /**
- * `enigm attest eventlog|quote|verify|enroll|rig` run in-process through the CLI plumbing
- * (parseCommandArgs + makeOutput, stdout captured): text and --json output, exit codes 0/1/2,
- * --help, on real TCG event logs and a private swtpm.
+ * `enigm attest eventlog|quote|challenge|verify|enroll|rig` run in-process through the CLI's own
+ * dispatch (stdout and stderr captured): text and --json output, exit codes 0/1/2 (2 only for
+ * command-line misuse), --help, on real TCG event logs and a private swtpm; replayed evidence and
+ * reused nonces are refused (issue 9, finding 5).
  */
 
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +14,7 @@ import { decode } from '@enigm/protocols/cbor';
 import { verifySign1 } from '@enigm/protocols/cose';
 import { ed25519Generate, ed25519PrivateKeyToPem } from '@enigm/protocols/crypto';
 import test from 'ava';
-import { EXIT, makeOutput, parseCommandArgs, UsageError } from '../src/cli.ts';
+import { dispatch } from '../src/cli.ts';
 import { attestCommands } from '../src/commands/attest.ts';
 
 /** The repository's copied test vectors, found relative to this file. */
@@ -22,36 +23,34 @@ const TESTDATA = fileURLToPath(new URL('../../testdata/', import.meta.url));
 interface Run {
   code: number;
   stdout: string;
+  stderr: string;
 }
 
-/** Runs `enigm attest <sub> ...args` the way enigm.ts does, capturing stdout. */
+/** Runs `enigm attest <sub> ...args` through the CLI's dispatch, capturing stdout and stderr. */
 async function attest(...argv: string[]): Promise<Run> {
-  const cmd = attestCommands.find((c) => c.name === `attest ${argv[0]}`);
-  if (!cmd) throw new Error(`no command attest ${argv[0]}`);
-  const rest = argv.slice(1);
   let stdout = '';
+  let stderr = '';
   const write = process.stdout.write.bind(process.stdout);
   const errWrite = process.stderr.write.bind(process.stderr);
   process.stdout.write = ((s: string) => {
     stdout += s;
     return true;
   }) as typeof process.stdout.write;
-  process.stderr.write = (() => true) as typeof process.stderr.write;
+  process.stderr.write = ((s: string) => {
+    stderr += s;
+    return true;
+  }) as typeof process.stderr.write;
   try {
-    const args = parseCommandArgs(cmd, rest);
-    if (args.values.help) {
-      process.stdout.write(`${cmd.help}\n`);
-      return { code: EXIT.ok, stdout };
-    }
-    const code = await cmd.run(args, makeOutput(rest.includes('--json')));
-    return { code, stdout };
-  } catch (e) {
-    return { code: e instanceof UsageError ? EXIT.usage : EXIT.failure, stdout };
+    const code = await dispatch(attestCommands, ['attest', ...argv]);
+    return { code, stdout, stderr };
   } finally {
     process.stdout.write = write;
     process.stderr.write = errWrite;
   }
 }
+
+const checkOf = (j: { checks: { name: string; status: string; reason: string }[] }, name: string) =>
+  j.checks.find((c) => c.name === name) ?? { name, status: 'absent', reason: '' };
 
 const LOGS = join(TESTDATA, 'eventlogs');
 const mode = swtpmMode();
@@ -62,6 +61,7 @@ let dir = '';
 
 test.before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'enigm-cli-attest-'));
+  process.env.ENIGM_HOME = join(dir, 'home'); // the default verifier state lands here, not in ~
   if (mode === 'fail') throw new Error('CI=true but swtpm is not installed');
   if (mode === 'run') [sw, ek] = await Promise.all([startSwtpm(), startManufacturedSwtpm()]);
 });
@@ -97,46 +97,168 @@ test.serial('attest eventlog: human output; a broken log exits 1; no FILE exits 
   t.regex(h.stdout, /Examples:/);
 });
 
-tpmTest('attest quote --json then attest verify: affirming with a pinned AK; a wrong nonce exits 1', async (t) => {
+tpmTest('attest challenge → quote → verify: affirming once; verifying the same evidence again is contraindicated', async (t) => {
   const spec = `swtpm:host=${sw!.host},port=${sw!.port}`;
-  const evFile = join(dir, 'ev.json');
+  const state = join(dir, 'verifier.json');
   const akFile = join(dir, 'ak.json');
-  const q = await attest(
-    'quote',
-    '--tpm',
-    spec,
-    '--pcrs',
-    '0,1,7',
-    '--nonce',
-    '00112233',
-    '--ak-file',
-    akFile,
-    '--out',
-    evFile,
-    '--json',
-  );
-  t.is(q.code, 0);
-  const qj = JSON.parse(q.stdout);
+  const accepted: { file: string; nonce: string }[] = [];
+  const quote = async (nonce: string, file: string) => {
+    const q = await attest(
+      'quote',
+      '--tpm',
+      spec,
+      '--pcrs',
+      '0,1,7',
+      '--nonce',
+      nonce,
+      '--ak-file',
+      akFile,
+      '--out',
+      file,
+      '--json',
+    );
+    t.is(q.code, 0, q.stderr);
+    return JSON.parse(q.stdout);
+  };
+  const c1 = await attest('challenge', '--state', state, '--ttl', '60', '--json');
+  t.is(c1.code, 0, c1.stderr);
+  const n1 = JSON.parse(c1.stdout).nonce as string;
+  t.regex(n1, /^[0-9a-f]{64}$/);
+  const ev1 = join(dir, 'ev1.json');
+  const qj = await quote(n1, ev1);
   t.deepEqual(qj.pcrs, [0, 1, 7]);
-  t.is(qj.nonce, '00112233');
-  const stateFile = join(dir, 'state.json');
-  const v1 = await attest('verify', '--evidence', evFile, '--state', stateFile, '--json');
-  t.is(v1.code, 0);
+  t.is(qj.nonce, n1);
+  const v1 = await attest('verify', '--evidence', ev1, '--state', state, '--json');
+  t.is(v1.code, 0, v1.stdout);
   const vj = JSON.parse(v1.stdout);
   t.is(vj.status, 'warning'); // AK not pinned yet
+  t.is(checkOf(vj, 'challenge').status, 'affirming');
+  accepted.push({ file: ev1, nonce: n1 });
+  // the issue's scenario: the same command again on the same evidence
+  const again = await attest('verify', '--evidence', ev1, '--state', state, '--json');
+  t.is(again.code, 1);
+  const aj = JSON.parse(again.stdout);
+  t.is(aj.status, 'contraindicated');
+  t.regex(checkOf(aj, 'challenge').reason, /already used/);
+  t.is(checkOf(aj, 'replay').status, 'contraindicated');
+
   const policy = join(dir, 'policy.json');
   writeFileSync(policy, JSON.stringify({ akNames: [vj.akName], referencePcrs: { 0: qj.evidence.pcrs['0'] } }));
-  // a second quote from the same AK (reloaded from --ak-file): clock advances, all affirming
-  const q2 = await attest('quote', '--tpm', spec, '--pcrs', '0,1,7', '--nonce', '445566', '--ak-file', akFile, '--out', evFile);
-  t.is(q2.code, 0);
-  const v2 = await attest('verify', '--evidence', evFile, '--policy', policy, '--state', stateFile, '--json');
+  // a second quote from the same AK (reloaded from --ak-file) on a new challenge: affirming
+  const n2 = (await attest('challenge', '--state', state)).stdout.trim();
+  const ev2 = join(dir, 'ev2.json');
+  await quote(n2, ev2);
+  const v2 = await attest('verify', '--evidence', ev2, '--policy', policy, '--state', state, '--json');
   const v2j = JSON.parse(v2.stdout);
   t.is(v2.code, 0);
   t.is(v2j.status, 'affirming', v2.stdout);
-  t.regex(v2j.checks.find((c: { name: string }) => c.name === 'clock').reason, /monotonically/);
-  const v3 = await attest('verify', '--evidence', evFile, '--nonce', '00', '--policy', policy);
-  t.is(v3.code, 1);
-  t.regex(v3.stdout, /contraindicated\s+nonce/);
+  t.regex(checkOf(v2j, 'replay').reason, /advanced strictly/);
+  accepted.push({ file: ev2, nonce: n2 });
+  // an operator nonce (--nonce) is accepted once, and a wrong one is contraindicated
+  const ev3 = join(dir, 'ev3.json');
+  await quote('a1b2c3d4', ev3);
+  const wrong = await attest('verify', '--evidence', ev3, '--nonce', '00', '--policy', policy, '--state', state);
+  t.is(wrong.code, 1);
+  t.regex(wrong.stdout, /contraindicated\s+nonce/);
+  const ev4 = join(dir, 'ev4.json');
+  await quote('a1b2c3d5', ev4);
+  t.is((await attest('verify', '--evidence', ev4, '--nonce', 'a1b2c3d5', '--policy', policy, '--state', state)).code, 0);
+  accepted.push({ file: ev4, nonce: 'a1b2c3d5' });
+
+  // replay every accepted evidence, by every nonce route, also from a copied file: contraindicated
+  for (const a of accepted) {
+    const copy = join(dir, 'replayed.json');
+    copyFileSync(a.file, copy);
+    for (const how of [[], ['--nonce', a.nonce], ['--nonce-from-evidence']]) {
+      const r = await attest('verify', '--evidence', copy, '--policy', policy, '--state', state, '--json', ...how);
+      t.is(r.code, 1, `${a.file} ${how.join(' ')}`);
+      const rj = JSON.parse(r.stdout);
+      t.is(rj.status, 'contraindicated', `${a.file} ${how.join(' ')}`);
+      t.is(checkOf(rj, 'replay').status, 'contraindicated', `${a.file} ${how.join(' ')}`);
+    }
+  }
+});
+
+tpmTest(
+  'attest verify: no challenge and no --nonce is contraindicated; --nonce-from-evidence is at best a warning',
+  async (t) => {
+    const spec = `swtpm:host=${sw!.host},port=${sw!.port}`;
+    const state = join(dir, 'verifier-2.json');
+    const ev = join(dir, 'ev-random.json');
+    const akFile = join(dir, 'ak-random.json');
+    t.is((await attest('quote', '--tpm', spec, '--pcrs', '0,7', '--ak-file', akFile, '--out', ev)).code, 0); // random nonce
+    const none = await attest('verify', '--evidence', ev, '--state', state, '--json');
+    t.is(none.code, 1);
+    t.regex(checkOf(JSON.parse(none.stdout), 'challenge').reason, /no challenge issued by this verifier/);
+    const akName = JSON.parse(none.stdout).akName as string;
+    const policy = join(dir, 'pin.json');
+    writeFileSync(policy, JSON.stringify({ akNames: [akName] }));
+    const ev2 = join(dir, 'ev-random-2.json');
+    t.is((await attest('quote', '--tpm', spec, '--pcrs', '0,7', '--ak-file', akFile, '--out', ev2)).code, 0);
+    // pinned AK, everything else fine: still only a warning, because the nonce came from the file
+    const fromEv = await attest(
+      'verify',
+      '--evidence',
+      ev2,
+      '--nonce-from-evidence',
+      '--policy',
+      policy,
+      '--state',
+      state,
+      '--json',
+    );
+    t.is(fromEv.code, 0, fromEv.stdout);
+    const fj = JSON.parse(fromEv.stdout);
+    t.is(fj.status, 'warning');
+    t.is(checkOf(fj, 'challenge').status, 'warning');
+  },
+);
+
+tpmTest('attest verify without --state keeps its state in $ENIGM_HOME: the second run on the same evidence fails', async (t) => {
+  const spec = `swtpm:host=${sw!.host},port=${sw!.port}`;
+  const n = (await attest('challenge')).stdout.trim();
+  t.regex(n, /^[0-9a-f]{64}$/);
+  const ev = join(dir, 'ev-default.json');
+  t.is((await attest('quote', '--tpm', spec, '--pcrs', '0,7', '--nonce', n, '--out', ev)).code, 0);
+  t.is((await attest('verify', '--evidence', ev)).code, 0);
+  const r = await attest('verify', '--evidence', ev);
+  t.is(r.code, 1);
+  t.regex(r.stdout, /status: contraindicated/);
+  t.truthy(JSON.parse(readFileSync(join(dir, 'home', 'attest-verifier.json'), 'utf8')).used.length);
+});
+
+test.serial('attest: missing or corrupt input files exit 1 with a stable code and one reason; misuse exits 2', async (t) => {
+  const missing = join(dir, 'no-such.json');
+  const e1 = await attest('verify', '--evidence', missing, '--state', join(dir, 's.json'));
+  t.is(e1.code, 1);
+  t.regex(e1.stderr, /INPUT_NOT_FOUND: cannot read evidence .*no-such\.json.*: no such file or directory/);
+  t.notRegex(e1.stderr, /ENOENT: ENOENT|Try 'enigm/);
+  const corrupt = join(dir, 'corrupt.json');
+  writeFileSync(corrupt, '{"evidence": ');
+  const e2 = await attest('verify', '--evidence', corrupt, '--state', join(dir, 's.json'), '--json');
+  t.is(e2.code, 1);
+  t.is(JSON.parse(e2.stdout).error.code, 'INPUT_INVALID');
+  writeFileSync(corrupt, JSON.stringify({ evidence: { pcrBank: 11, pcrs: {}, akPublic: 'zz' } }));
+  t.regex(
+    (await attest('verify', '--evidence', corrupt, '--state', join(dir, 's.json'))).stderr,
+    /POLICY_INVALID: evidence.akPublic is not hex/,
+  );
+  const badPolicy = join(dir, 'bad-policy.json');
+  writeFileSync(badPolicy, JSON.stringify({ akNames: 'x' }));
+  const e3 = await attest('rig', '--swtpm', '1', '--policy', badPolicy);
+  t.is(e3.code, 1);
+  t.regex(e3.stderr, /INPUT_MALFORMED: policy: akNames/);
+  t.is((await attest('eventlog', missing)).code, 1);
+  const badState = join(dir, 'bad-state.json');
+  writeFileSync(badState, '[]');
+  const e4 = await attest('challenge', '--state', badState);
+  t.is(e4.code, 1);
+  t.regex(e4.stderr, /STATE_INVALID/);
+  // misuse
+  t.is((await attest('verify', '--evidence', missing, '--nonce', 'zz')).code, 2);
+  t.is((await attest('verify', '--evidence', missing, '--nonce', '00', '--nonce-from-evidence')).code, 2);
+  t.is((await attest('challenge', '--for', 'coffee')).code, 2);
+  t.is((await attest('challenge', '--ttl', '0')).code, 2);
 });
 
 test.serial('attest quote: usage errors exit 2', async (t) => {
@@ -164,13 +286,15 @@ tpmTest('attest enroll, then quote with the enrolled AK and verify --enrollment:
     enr,
     '--json',
   );
-  t.is(e.code, 0, e.stdout);
+  t.is(e.code, 0, e.stderr);
   const record = JSON.parse(e.stdout).record;
   t.regex(record.akName, /^000b/);
   t.deepEqual(JSON.parse(readFileSync(enr, 'utf8')), record);
   const evFile = join(dir, 'enrolled-ev.json');
-  t.is((await attest('quote', '--tpm', spec, '--pcrs', '0,7', '--ak-file', akFile, '--out', evFile)).code, 0);
-  const v = await attest('verify', '--evidence', evFile, '--enrollment', enr, '--json');
+  const state = join(dir, 'enrolled-verifier.json');
+  const nonce = (await attest('challenge', '--state', state)).stdout.trim();
+  t.is((await attest('quote', '--tpm', spec, '--pcrs', '0,7', '--nonce', nonce, '--ak-file', akFile, '--out', evFile)).code, 0);
+  const v = await attest('verify', '--evidence', evFile, '--enrollment', enr, '--state', state, '--json');
   t.is(v.code, 0);
   const vj = JSON.parse(v.stdout);
   t.is(vj.status, 'affirming', v.stdout);
@@ -225,5 +349,6 @@ test.serial('attest enroll/rig: usage errors exit 2', async (t) => {
   t.is((await attest('rig', '--swtpm', '99')).code, 2);
   t.is((await attest('rig', '--tpms', 'usb:1')).code, 2);
   t.is((await attest('enroll', '--tpm', 'usb:1', '--roots', 'x.pem')).code, 2);
-  t.is((await attest('rig', '--swtpm', '1', '--sign-key', join(dir, 'missing.pem'))).code, 2);
+  // a missing key file is a run-time failure, not misuse
+  t.is((await attest('rig', '--swtpm', '1', '--sign-key', join(dir, 'missing.pem'))).code, 1);
 });

@@ -1,33 +1,53 @@
 /**
- * `enigm attest eventlog|quote|verify|enroll|rig`: TCG event-log summaries, TPM quotes from swtpm
- * or `/dev/tpmrm0`, appraisal of quote evidence, enrollment (EK certificate + credential
- * activation) and the swtpm lab rig. Thin: parse arguments, call `attestation/`.
+ * `enigm attest eventlog|quote|challenge|verify|enroll|rig`: TCG event-log summaries, TPM quotes
+ * from swtpm or `/dev/tpmrm0`, single-use verifier challenges, appraisal of quote evidence against
+ * the verifier state, enrollment (EK certificate + credential activation) and the swtpm lab rig.
+ * Thin: parse arguments, read and write the files named, call `@enigm/attestation` (and
+ * `@enigm/attestation/lab` for the rig), render, set the exit code.
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
-import type { ClockState } from '@enigm/attestation';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import {
-  type AppraisalPolicy,
-  appraise,
+  CHALLENGE_PURPOSES,
+  type ChallengePurpose,
   collectQuote,
+  defaultVerifierStatePath,
   enrollmentFromJson,
   enrollTpm,
-  evidenceFromJson,
-  evidenceToJson,
+  evidenceDocument,
+  evidenceDocumentFromJson,
   hashByName,
   type KeyBlob,
-  openTpm,
+  keyBlobFromJson,
+  keyBlobToJson,
+  type NonceSource,
+  nonceFromHex,
   parseCertificates,
   parseTpmSpec,
   policyFromEnrollments,
+  policyFromJson,
   summarizeEventLog,
-  TpmClient,
+  VerifierStore,
+  withTpm,
 } from '@enigm/attestation';
 import { formatRigTable, runRig, signRigReport } from '@enigm/attestation/lab';
 import { toHex } from '@enigm/protocols/bytes';
 import { ed25519PrivateKeyFromPem } from '@enigm/protocols/crypto';
-import { type Command, EXIT, int, type ParsedArgs, str, UsageError } from '../cli.ts';
+import {
+  CliError,
+  type Command,
+  EXIT,
+  int,
+  type ParsedArgs,
+  readInputFile,
+  readJsonFile,
+  readTextFile,
+  showPath,
+  str,
+  UsageError,
+} from '../cli.ts';
 
 function pcrList(args: ParsedArgs): number[] {
   const v = str(args, 'pcrs') ?? '0,1,2,3,4,5,6,7';
@@ -37,12 +57,14 @@ function pcrList(args: ParsedArgs): number[] {
   return [...new Set(pcrs)].sort((a, b) => a - b);
 }
 
-function hexArg(args: ParsedArgs, name: string): Uint8Array | undefined {
-  const v = str(args, name);
+function nonceArg(args: ParsedArgs): Uint8Array | undefined {
+  const v = str(args, 'nonce');
   if (v === undefined) return undefined;
-  const h = v.replace(/^0x/, '');
-  if (!/^([0-9a-fA-F]{2})*$/.test(h) || h.length > 128) throw new UsageError(`--${name} must be hex of at most 64 bytes`);
-  return new Uint8Array(Buffer.from(h, 'hex'));
+  try {
+    return nonceFromHex(v);
+  } catch (e) {
+    throw new UsageError(`--nonce: ${(e as Error).message}`);
+  }
 }
 
 function bankArg(args: ParsedArgs): number {
@@ -52,28 +74,52 @@ function bankArg(args: ParsedArgs): number {
   return alg.id;
 }
 
-function readJson(path: string, what: string): unknown {
+function tpmArg(spec: string | undefined): string {
+  if (!spec) throw new UsageError('--tpm is required');
   try {
-    return JSON.parse(readFileSync(path, 'utf8'));
+    parseTpmSpec(spec);
   } catch (e) {
-    throw new UsageError(`cannot read ${what} ${path}: ${(e as Error).message}`);
+    throw new UsageError((e as Error).message);
+  }
+  return spec;
+}
+
+function akKindArg(args: ParsedArgs): 'ecc' | 'rsa' {
+  const akKind = str(args, 'ak') ?? 'ecc';
+  if (akKind !== 'ecc' && akKind !== 'rsa') throw new UsageError('--ak must be ecc or rsa');
+  return akKind;
+}
+
+/** Writes an output file; a failure is a run-time error (exit 1) with a stable code. */
+function writeOutput(path: string, data: string | Uint8Array, what: string): void {
+  try {
+    writeFileSync(path, data);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new CliError('OUTPUT_FAILED', `cannot write ${what} ${showPath(path)}${code ? ` (${code})` : ''}`, { cause: e });
   }
 }
 
-/** The AK blob kept by --ak-file (hex JSON), or undefined if there is none yet. */
+/** The AK blob kept by --ak-file, or undefined if the file does not exist yet (one is created). */
 function readAkFile(path: string | undefined): KeyBlob | undefined {
-  if (!path) return undefined;
-  try {
-    const j = JSON.parse(readFileSync(path, 'utf8')) as { private: string; publicArea: string };
-    return { private: Buffer.from(j.private, 'hex'), publicArea: Buffer.from(j.publicArea, 'hex') };
-  } catch {
-    return undefined; // no AK yet: one is created and saved
-  }
+  if (!path || !existsSync(path)) return undefined;
+  return keyBlobFromJson(readJsonFile(path, '--ak-file'));
 }
 
 function writeAkFile(path: string, blob: KeyBlob): void {
-  writeFileSync(path, JSON.stringify({ private: toHex(blob.private), publicArea: toHex(blob.publicArea) }));
+  writeOutput(path, `${JSON.stringify(keyBlobToJson(blob))}\n`, '--ak-file');
 }
+
+/** The verifier store of --state F, or of the default file (its folder created if missing). */
+function stateArg(args: ParsedArgs): { store: VerifierStore; path: string } {
+  const given = str(args, 'state');
+  const path = given ?? defaultVerifierStatePath();
+  if (!given) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  return { store: VerifierStore.file(path), path };
+}
+
+const STATE_HELP = `--state F   verifier state: issued challenges, used nonces, last clock state per AK
+            (default $ENIGM_HOME/attest-verifier.json; ENIGM_HOME defaults to ~/.config/enigm)`;
 
 const eventlogCmd: Command = {
   name: 'attest eventlog',
@@ -85,7 +131,8 @@ data-bound events (separators, actions, Secure Boot variables) against their dig
 replays it into PCR values per bank. The values are what the log CLAIMS: only a verified quote
 makes them trustworthy (see enigm attest verify).
 
-Exit: 0 parsed and every data-bound digest matched, 1 parse error or a digest mismatch.
+Exit: 0 parsed and every data-bound digest matched, 1 unreadable file, parse error or a digest
+mismatch, 2 usage error.
 
 Examples:
   enigm attest eventlog /sys/kernel/security/tpm0/binary_bios_measurements
@@ -95,13 +142,7 @@ Examples:
   async run(args, out) {
     if (args.positionals.length !== 1) throw new UsageError('give exactly one event-log FILE');
     const file = args.positionals[0] as string;
-    let bytes: Uint8Array;
-    try {
-      bytes = readFileSync(file);
-    } catch (e) {
-      throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
-    }
-    const s = summarizeEventLog(bytes);
+    const s = summarizeEventLog(readInputFile(file, 'event log'));
     const ok = s.digestChecks.failed.length === 0;
     out.data({ ok, ...s });
     out.line(
@@ -128,12 +169,16 @@ const quoteCmd: Command = {
 Creates (or, with --ak-file, reloads) a restricted signing AK under the storage primary, quotes
 the PCRs with the nonce, reads their values and prints the evidence (hex fields). Every loaded
 object is flushed. --ak-file keeps the AK blob so later quotes come from the same AK (needed for
-the verifier's clock check). Without --nonce a random 32-byte nonce is used and printed.
+the verifier's replay check). --nonce is the verifier's challenge ('enigm attest challenge');
+without it a random 32-byte nonce is used, which a verifier only accepts with
+--nonce-from-evidence (at best a warning).
 
 SPEC: swtpm:host=H,port=P (swtpm's TCP data port) or device[:/dev/tpmrm0].
 
+Exit: 0 quoted, 1 TPM or file error, 2 usage error.
+
 Examples:
-  enigm attest quote --tpm swtpm:host=127.0.0.1,port=2321 --pcrs 0,1,7 --nonce 00112233 --json
+  enigm attest quote --tpm swtpm:host=127.0.0.1,port=2321 --pcrs 0,1,7 --nonce "$(enigm attest challenge)" --json
   enigm attest quote --tpm device --ak-file ak.json --eventlog /sys/kernel/security/tpm0/binary_bios_measurements --out ev.json`,
   options: {
     tpm: { type: 'string' },
@@ -146,73 +191,94 @@ Examples:
     out: { type: 'string' },
   },
   async run(args, out) {
-    const spec = str(args, 'tpm');
-    if (!spec) throw new UsageError('--tpm is required');
-    try {
-      parseTpmSpec(spec);
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-    const akKind = str(args, 'ak') ?? 'ecc';
-    if (akKind !== 'ecc' && akKind !== 'rsa') throw new UsageError('--ak must be ecc or rsa');
-    const nonce = hexArg(args, 'nonce') ?? new Uint8Array(randomBytes(32));
+    const spec = tpmArg(str(args, 'tpm'));
+    const akKind = akKindArg(args);
+    const nonce = nonceArg(args) ?? new Uint8Array(randomBytes(32));
     const pcrs = pcrList(args);
     const bank = bankArg(args);
     const akFile = str(args, 'ak-file');
     const akBlob = readAkFile(akFile);
     const eventLogPath = str(args, 'eventlog');
-    const eventLog = eventLogPath ? readFileSync(eventLogPath) : undefined;
-    const tpm = new TpmClient(await openTpm(spec));
-    try {
-      const q = await collectQuote(tpm, {
-        nonce,
-        pcrs,
-        bank,
-        akKind,
-        ...(akBlob ? { akBlob } : {}),
-        ...(eventLog ? { eventLog } : {}),
-      });
-      if (akFile && !akBlob) writeAkFile(akFile, q.akBlob);
-      const evidence = evidenceToJson(q.evidence);
-      const outFile = str(args, 'out');
-      if (outFile)
-        writeFileSync(outFile, `${JSON.stringify({ nonce: Buffer.from(nonce).toString('hex'), pcrs, evidence }, null, 2)}\n`);
-      out.data({ ok: true, nonce, pcrs, evidence });
-      out.line(
-        `quoted ${str(args, 'bank') ?? 'sha256'} PCRs [${pcrs.join(',')}] with nonce ${Buffer.from(nonce).toString('hex')}`,
-      );
-      for (const [i, v] of Object.entries(evidence.pcrs)) out.line(`  ${i.padStart(2)}: ${v}`);
-      if (outFile) out.line(`evidence written to ${outFile}`);
-      return EXIT.ok;
-    } finally {
-      await tpm.transport.close();
-    }
+    const eventLog = eventLogPath ? readInputFile(eventLogPath, '--eventlog') : undefined;
+    const q = await withTpm(spec, (tpm) =>
+      collectQuote(tpm, { nonce, pcrs, bank, akKind, ...(akBlob ? { akBlob } : {}), ...(eventLog ? { eventLog } : {}) }),
+    );
+    if (akFile && !akBlob) writeAkFile(akFile, q.akBlob);
+    const doc = evidenceDocument(q.evidence, nonce, pcrs);
+    const outFile = str(args, 'out');
+    if (outFile) writeOutput(outFile, `${JSON.stringify(doc, null, 2)}\n`, '--out');
+    out.data({ ok: true, ...doc });
+    out.line(`quoted ${str(args, 'bank') ?? 'sha256'} PCRs [${pcrs.join(',')}] with nonce ${toHex(nonce)}`);
+    for (const [i, v] of Object.entries(doc.evidence.pcrs)) out.line(`  ${i.padStart(2)}: ${v}`);
+    if (outFile) out.line(`evidence written to ${outFile}`);
+    return EXIT.ok;
+  },
+};
+
+const challengeCmd: Command = {
+  name: 'attest challenge',
+  summary: 'issue a single-use nonce (with a time to live) for the next quote or Key evidence',
+  help: `Usage: enigm attest challenge [--ttl SECONDS] [--for tpm-quote|key-evidence] [--state F] [--json]
+
+Issues a fresh random 32-byte nonce, remembered in the verifier state as pending for --ttl
+seconds (default 300). Give it to the attester ('enigm attest quote --nonce HEX'); 'enigm attest
+verify' accepts a quote only if it answers a pending challenge (or --nonce), and consumes it:
+a second use of the same nonce is contraindicated, and so is a challenge past its time to live.
+Prints the nonce (hex) on stdout, the expiry on stderr.
+
+${STATE_HELP}
+
+Exit: 0 issued, 1 state file error, 2 usage error.
+
+Examples:
+  NONCE=$(enigm attest challenge --state verifier.json --ttl 60)
+  enigm attest challenge --json | jq -r .nonce`,
+  options: { ttl: { type: 'string' }, for: { type: 'string' }, state: { type: 'string' } },
+  async run(args, out) {
+    const ttlMs = int(args, 'ttl', 300, 1, 86_400) * 1000;
+    const purpose = (str(args, 'for') ?? 'tpm-quote') as ChallengePurpose;
+    if (!CHALLENGE_PURPOSES.includes(purpose)) throw new UsageError(`--for must be one of ${CHALLENGE_PURPOSES.join(', ')}`);
+    const { store, path } = stateArg(args);
+    const c = await store.issueChallenge(purpose, ttlMs);
+    out.data({ ok: true, ...c, expires: new Date(c.expiresAt).toISOString(), state: path });
+    out.line(c.nonce);
+    if (!out.json) out.warn(`single use, for ${purpose}, expires ${new Date(c.expiresAt).toISOString()} (state ${path})`);
+    return EXIT.ok;
   },
 };
 
 const verifyCmd: Command = {
   name: 'attest verify',
-  summary: 'appraise quote evidence: EAR-style status and every check',
-  help: `Usage: enigm attest verify --evidence F [--nonce HEX] [--pcrs 0,1,7] [--bank sha256]
-                          [--policy F] [--enrollment F[,F..]] [--state F] [--json]
+  summary: 'appraise quote evidence against the verifier state: EAR-style status and every check',
+  help: `Usage: enigm attest verify --evidence F [--nonce HEX | --nonce-from-evidence] [--pcrs 0,1,7]
+                          [--bank sha256] [--policy F] [--enrollment F[,F..]] [--state F] [--json]
 
-Appraises evidence written by 'enigm attest quote --out F' (its nonce and PCR list are used
-unless --nonce/--pcrs are given). Checks, in order: ak-public, ak-identity, signature, magic,
-attest-type, qualified-signer, nonce, pcr-selection, pcr-digest, clock, safe, event-log,
-event-data, reference-values (see docs/attestation.md).
+Appraises evidence written by 'enigm attest quote --out F' (its PCR list is used unless --pcrs
+is given). The nonce is the verifier's: by default the quote must answer a pending challenge
+issued by 'enigm attest challenge' with the same --state; --nonce HEX names it instead. Either
+way the nonce is consumed: a second use is contraindicated. --nonce-from-evidence takes the
+nonce from the evidence file itself (proves no freshness: the result is at best a warning).
+The clock state of every verified quote is stored per AK; a quote whose clock/resetCount/
+restartCount does not strictly advance past it is contraindicated (replay).
+
+Checks, in order: ak-public, ak-identity, signature, magic, attest-type, qualified-signer,
+nonce, challenge, pcr-selection, pcr-digest, replay, safe, event-log, event-data,
+reference-values (see docs/attestation.md).
 
 --policy F: JSON {"akNames": [hex], "referencePcrs": {"7": hex | [hex]}, "requireEventLog": bool}
 --enrollment F: records written by 'enigm attest enroll --out F'; their AK Names are trusted.
---state F:  JSON file of the last clock state per AK Name; read, then updated on success.
+${STATE_HELP}
 
-Exit: 0 affirming or warning, 1 contraindicated or none.
+Exit: 0 affirming or warning, 1 contraindicated, none, or an unreadable/malformed input file,
+2 usage error.
 
 Examples:
-  enigm attest verify --evidence ev.json --policy policy.json --state clocks.json
-  enigm attest verify --evidence ev.json --json | jq -r .status`,
+  enigm attest verify --evidence ev.json --enrollment enr.json --state verifier.json
+  enigm attest verify --evidence ev.json --nonce 00112233 --json | jq -r .status`,
   options: {
     evidence: { type: 'string' },
     nonce: { type: 'string' },
+    'nonce-from-evidence': { type: 'boolean' },
     pcrs: { type: 'string' },
     bank: { type: 'string' },
     policy: { type: 'string' },
@@ -222,37 +288,28 @@ Examples:
   async run(args, out) {
     const file = str(args, 'evidence');
     if (!file) throw new UsageError('--evidence is required');
-    const doc = readJson(file, 'evidence') as { nonce?: string; pcrs?: number[]; evidence?: unknown };
-    const evidence = evidenceFromJson(doc.evidence ?? doc);
-    const nonce = hexArg(args, 'nonce') ?? (doc.nonce ? new Uint8Array(Buffer.from(doc.nonce, 'hex')) : undefined);
-    if (!nonce) throw new UsageError('--nonce is required when the evidence file does not carry one');
-    const pcrs = str(args, 'pcrs') !== undefined || !doc.pcrs ? pcrList(args) : doc.pcrs;
+    const given = nonceArg(args);
+    const fromEvidence = args.values['nonce-from-evidence'] === true;
+    if (given && fromEvidence) throw new UsageError('give --nonce or --nonce-from-evidence, not both');
+    const bank = bankArg(args);
+    const explicitPcrs = str(args, 'pcrs') !== undefined ? pcrList(args) : undefined;
+    const { store } = stateArg(args);
+    const doc = evidenceDocumentFromJson(readJsonFile(file, 'evidence'));
+    const pcrs = explicitPcrs ?? doc.pcrs ?? pcrList(args);
     const policyFile = str(args, 'policy');
-    let policy = policyFile ? (readJson(policyFile, 'policy') as AppraisalPolicy) : undefined;
+    let policy = policyFile ? policyFromJson(readJsonFile(policyFile, 'policy')) : undefined;
     const enrollments = (str(args, 'enrollment') ?? '').split(',').filter(Boolean);
     if (enrollments.length)
       policy = policyFromEnrollments(
-        enrollments.map((f) => enrollmentFromJson(readJson(f, 'enrollment'))),
+        enrollments.map((f) => enrollmentFromJson(readJsonFile(f, 'enrollment'))),
         policy,
       );
-    const stateFile = str(args, 'state');
-    let states: Record<string, ClockState> = {};
-    if (stateFile) {
-      try {
-        states = JSON.parse(readFileSync(stateFile, 'utf8'));
-      } catch {
-        states = {};
-      }
-    }
-    const first = appraise({ evidence, expect: { nonce, bank: bankArg(args), pcrs }, ...(policy ? { policy } : {}) });
-    const previous = first.akName ? states[first.akName] : undefined;
-    const r = previous
-      ? appraise({ evidence, expect: { nonce, bank: bankArg(args), pcrs, previous }, ...(policy ? { policy } : {}) })
-      : first;
-    if (stateFile && r.akName && r.clockState && r.status !== 'contraindicated') {
-      states[r.akName] = r.clockState;
-      writeFileSync(stateFile, `${JSON.stringify(states, null, 2)}\n`);
-    }
+    const nonce: NonceSource = given
+      ? { from: 'argument', nonce: given }
+      : fromEvidence
+        ? { from: 'evidence', ...(doc.nonce ? { nonce: doc.nonce } : {}) }
+        : { from: 'challenge' };
+    const r = await store.appraiseQuote({ evidence: doc.evidence, expect: { bank, pcrs }, nonce, ...(policy ? { policy } : {}) });
     const ok = r.status === 'affirming' || r.status === 'warning';
     out.data({ ok, ...r });
     out.line(`status: ${r.status}`);
@@ -265,24 +322,7 @@ function certsArg(args: ParsedArgs, name: string) {
   return (str(args, name) ?? '')
     .split(',')
     .filter(Boolean)
-    .flatMap((f) => {
-      let text: Buffer;
-      try {
-        text = readFileSync(f);
-      } catch (e) {
-        throw new UsageError(`--${name}: cannot read ${f}: ${(e as Error).message}`);
-      }
-      return parseCertificates(text, f);
-    });
-}
-
-function tpmArg(spec: string): string {
-  try {
-    parseTpmSpec(spec);
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  return spec;
+    .flatMap((f) => parseCertificates(readInputFile(f, `--${name}`), f));
 }
 
 const enrollCmd: Command = {
@@ -299,7 +339,8 @@ credential for it and has the TPM activate it. The record (AK Name and public, E
 fingerprint) is what a verifier trusts afterwards: 'enigm attest verify --enrollment F'.
 --ak-file keeps the AK blob for 'enigm attest quote --ak-file F'.
 
-Exit: 0 enrolled, 1 refused (EK_CERT_*, EK_KEY_MISMATCH, CREDENTIAL_*), 2 usage error.
+Exit: 0 enrolled, 1 refused (EK_CERT_*, EK_KEY_MISMATCH, CREDENTIAL_*) or an unreadable input
+file, 2 usage error.
 
 Examples:
   enigm attest enroll --tpm swtpm:host=127.0.0.1,port=2321 --roots root.pem --intermediates ca.pem --ak-file ak.json --out enr.json
@@ -313,28 +354,24 @@ Examples:
     out: { type: 'string' },
   },
   async run(args, out) {
-    const spec = tpmArg(str(args, 'tpm') ?? '');
+    const spec = tpmArg(str(args, 'tpm'));
+    if (!str(args, 'roots')) throw new UsageError('--roots is required (PEM files of manufacturer root CAs)');
+    const akKind = akKindArg(args);
     const roots = certsArg(args, 'roots');
-    if (roots.length === 0) throw new UsageError('--roots is required (PEM files of manufacturer root CAs)');
     const intermediates = certsArg(args, 'intermediates');
-    const akKind = str(args, 'ak') ?? 'ecc';
-    if (akKind !== 'ecc' && akKind !== 'rsa') throw new UsageError('--ak must be ecc or rsa');
     const akFile = str(args, 'ak-file');
     const akBlob = readAkFile(akFile);
-    const tpm = new TpmClient(await openTpm(spec));
-    try {
-      const e = await enrollTpm(tpm, { store: { roots, intermediates }, now: new Date(), akKind, ...(akBlob ? { akBlob } : {}) });
-      if (akFile && !akBlob) writeAkFile(akFile, e.akBlob);
-      const outFile = str(args, 'out');
-      if (outFile) writeFileSync(outFile, `${JSON.stringify(e.record, null, 2)}\n`);
-      out.data({ ok: true, record: e.record });
-      out.line(`enrolled: AK ${e.record.akName}`);
-      out.line(`  EK certificate ${e.record.ekCertFingerprint} (${e.record.ekCertIssuer} → ${e.record.ekCertPath.at(-1)})`);
-      if (outFile) out.line(`record written to ${outFile}`);
-      return EXIT.ok;
-    } finally {
-      await tpm.transport.close();
-    }
+    const e = await withTpm(spec, (tpm) =>
+      enrollTpm(tpm, { store: { roots, intermediates }, now: new Date(), akKind, ...(akBlob ? { akBlob } : {}) }),
+    );
+    if (akFile && !akBlob) writeAkFile(akFile, e.akBlob);
+    const outFile = str(args, 'out');
+    if (outFile) writeOutput(outFile, `${JSON.stringify(e.record, null, 2)}\n`, '--out');
+    out.data({ ok: true, record: e.record });
+    out.line(`enrolled: AK ${e.record.akName}`);
+    out.line(`  EK certificate ${e.record.ekCertFingerprint} (${e.record.ekCertIssuer} → ${e.record.ekCertPath.at(-1)})`);
+    if (outFile) out.line(`record written to ${outFile}`);
+    return EXIT.ok;
   },
 };
 
@@ -353,7 +390,7 @@ check) or the JSON report. Every swtpm started is stopped, also on Ctrl-C or fai
 --sign-key K.pem (Ed25519 PKCS#8) signs the report: COSE_Sign1 over its CBOR, written to
 --cbor-out F (default rig-report.cose) .
 
-Exit: 0 every quote affirming or warning, 1 otherwise, 2 usage error.
+Exit: 0 every quote affirming or warning, 1 otherwise or an unreadable input file, 2 usage error.
 
 Examples:
   enigm attest rig --swtpm 3
@@ -375,29 +412,23 @@ Examples:
       .filter(Boolean)
       .map(tpmArg);
     if (swtpm === 0 && tpms.length === 0) throw new UsageError('give --swtpm N or --tpms');
+    const pcrs = pcrList(args);
     const policyFile = str(args, 'policy');
-    const policy = policyFile ? (readJson(policyFile, 'policy') as AppraisalPolicy) : undefined;
+    const policy = policyFile ? policyFromJson(readJsonFile(policyFile, 'policy')) : undefined;
     const keyFile = str(args, 'sign-key');
-    let seed: Uint8Array | undefined;
-    if (keyFile) {
-      try {
-        seed = ed25519PrivateKeyFromPem(readFileSync(keyFile, 'utf8'));
-      } catch (e) {
-        throw new UsageError(`--sign-key: ${(e as Error).message}`);
-      }
-    }
+    const seed = keyFile ? ed25519PrivateKeyFromPem(readTextFile(keyFile, '--sign-key')) : undefined;
     const report = await runRig({
       swtpm,
       tpms,
       store: { roots: certsArg(args, 'roots'), intermediates: certsArg(args, 'intermediates') },
       ...(policy ? { policy } : {}),
-      pcrs: pcrList(args),
+      pcrs,
       handleSignals: true,
     });
     let signed: string | undefined;
     if (seed) {
       signed = str(args, 'cbor-out') ?? 'rig-report.cose';
-      writeFileSync(signed, signRigReport(report, seed));
+      writeOutput(signed, signRigReport(report, seed), '--cbor-out');
     }
     out.data({ ...report, ...(signed ? { signedReport: signed } : {}) });
     for (const l of formatRigTable(report)) out.line(l);
@@ -407,4 +438,4 @@ Examples:
 };
 
 /** Commands under `enigm attest`. */
-export const attestCommands: Command[] = [eventlogCmd, quoteCmd, verifyCmd, enrollCmd, rigCmd];
+export const attestCommands: Command[] = [eventlogCmd, quoteCmd, challengeCmd, verifyCmd, enrollCmd, rigCmd];
