@@ -40,6 +40,8 @@ export interface FlashOptions {
   onProgress?: (p: UploadProgress) => void;
   /** Called as each step starts. */
   onStep?: (step: FlashStep) => void;
+  /** Called when the upload has completed (before `finish`). */
+  onUploaded?: (r: UploadResult) => void;
   /** Aborts the flow (`KEY_ABORTED`); running it again resumes. */
   signal?: AbortSignal;
   /** Reconnects allowed during the upload after a lost link (default 3). */
@@ -153,6 +155,7 @@ export async function runFlash(
       options.onProgress?.(p);
     };
     const upload = await uploadWithReconnects(host, img, { onProgress, ...req }, options.uploadReconnects ?? 3);
+    options.onUploaded?.(upload);
     enter('finish');
     await (await host.session()).request('fw.finish', {}, req);
     if (until === 'upload') return { ...base, done: 'upload', upload };

@@ -1,16 +1,25 @@
 /**
- * `enigm fw flash | status | confirm | revert`: update a Key's firmware inside a session.
+ * `enigm fw flash | status | confirm | revert`: update a Key's firmware. Each command parses its
+ * arguments, calls the Key facade (`@enigm/key-firmware-host`: the whole update flow, status,
+ * confirm, revert) and renders what happened; SIGINT during `fw flash` aborts the flow (exit 130)
+ * and re-running it resumes.
  * @module
  */
-import { readFileSync } from 'node:fs';
-import type { KeyClient, SecureSession } from '@enigm/key-firmware-host';
-import { type UploadProgress, uploadPayload } from '@enigm/key-firmware-host';
+import {
+  type FirmwareStatus,
+  type FlashStep,
+  KeyFacadeError,
+  readImage,
+  type UploadProgress,
+  type UploadResult,
+} from '@enigm/key-firmware-host';
 import { toHex } from '@enigm/protocols/bytes';
-import { manifestId, parseImage } from '@enigm/protocols/firmware';
-import type { BodyOf } from '@enigm/protocols/messages';
-import { type Command, EXIT, type Output, type ParsedArgs, UsageError } from '../cli.ts';
-import { PORT_HELP } from './key-connect.ts';
-import { openKnownSession, SESSION_HELP, sessionOptions } from './key-session.ts';
+import { type Command, EXIT, type Output, UsageError } from '../cli.ts';
+import { readInputFile } from '../keyfiles.ts';
+import { PORT_HELP, SESSION_HELP, sessionOptions, withKey } from './key-connect.ts';
+
+/** Exit code after SIGINT (128 + 2), as shells report it. */
+export const EXIT_INTERRUPTED = 130;
 
 /** Renders upload progress: a bar on a TTY, a line per 10 % otherwise, JSON events with --json. */
 function progressPrinter(out: Output): (p: UploadProgress) => void {
@@ -47,29 +56,16 @@ function progressPrinter(out: Output): (p: UploadProgress) => void {
   };
 }
 
-async function withSession<T>(args: ParsedArgs, fn: (s: SecureSession, c: KeyClient) => Promise<T>): Promise<T> {
-  const { client, session } = await openKnownSession(args);
+/** An AbortSignal that fires on SIGINT while `fn` runs. */
+async function onSigint<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  const handler = () => ac.abort();
+  process.once('SIGINT', handler);
   try {
-    const r = await fn(session, client);
-    await session.close();
-    return r;
+    return await fn(ac.signal);
   } finally {
-    await client.close();
+    process.removeListener('SIGINT', handler);
   }
-}
-
-/** Reconnects after a reboot: retries while the Key comes back (bounded). */
-async function reconnect(args: ParsedArgs, attempts = 10): Promise<{ client: KeyClient; session: SecureSession }> {
-  let last: unknown;
-  for (let i = 0; i < attempts; i++) {
-    try {
-      return await openKnownSession(args);
-    } catch (e) {
-      last = e;
-      await new Promise((r) => setTimeout(r, 100 * (i + 1)));
-    }
-  }
-  throw last;
 }
 
 const flashCmd: Command = {
@@ -81,13 +77,16 @@ Updates a paired Key inside a session. The default flow, stopping with a clear m
 the first failure:
   1. upload   the Key checks the signed manifest first (signer, model, security counter),
               then takes pipelined chunks up to its window; an interrupted upload of the same
-              image resumes where it stopped
+              image resumes where it stopped (also after a lost link, which reconnects)
   2. finish   the Key checks the payload digest
   3. test     the Key reboots into the new image on test
-  4. health   the host reconnects and checks the Key runs the new image in a session
+  4. health   the host reconnects (backing off) and checks the Key runs the new image
   5. confirm  the Key keeps the image and advances its security counter
 --test-only stops after 4 (the Key goes back to the old image at its next boot unless
 'enigm fw confirm' is run); --upload-only stops after 2.
+
+Interrupting (Ctrl-C) exits 130; running the same command again resumes: the upload from the
+Key's offset, and a Key already running the image on test goes on from the health check.
 
 Progress: a bar on a terminal, plain lines otherwise, JSON events with --json.
 
@@ -103,122 +102,157 @@ ${SESSION_HELP}
     if (args.values['test-only'] && args.values['upload-only'])
       throw new UsageError('--test-only and --upload-only exclude each other');
     const file = args.positionals[0] as string;
-    let image: ReturnType<typeof parseImage>;
-    try {
-      image = parseImage(new Uint8Array(readFileSync(file)));
-    } catch (e) {
-      throw new UsageError(`${file}: ${(e as Error).message}`);
-    }
-    const id = toHex(manifestId(image.signedManifest));
+    const image = readImage(readInputFile(file, 'IMAGE'));
+    const id = toHex(image.id);
     const m = image.manifest;
     out.line(
       `image ${file}: ${m.model} ${m.version} (security counter ${m.securityCounter}, ${m.payloadSize} B, id ${id.slice(0, 16)}…)`,
     );
-    const step = (name: string) => {
-      out.data({ event: 'step', step: name });
-      out.line(`${name}…`);
-    };
-    step('upload');
-    const up = await withSession(args, async (s, c) => {
-      const r = await uploadPayload(s, image.signedManifest, image.payload, c.link.window, { onProgress: progressPrinter(out) });
-      step('finish');
-      await s.request('fw.finish', {});
-      return r;
-    });
-    const rate = (up.bytes / (up.ms / 1000) / 1024).toFixed(1);
-    out.data({
-      event: 'uploaded',
-      bytes: up.bytes,
-      resumedFrom: up.resumedFrom,
-      ms: Math.round(up.ms),
-      chunk: up.chunk,
-      resent: up.resent,
-    });
-    out.line(
-      `uploaded ${up.bytes} B${up.resumedFrom ? ` (resumed at ${up.resumedFrom})` : ''} in ${(up.ms / 1000).toFixed(2)} s (${rate} KiB/s)`,
-    );
-    if (args.values['upload-only']) {
-      out.data({ ok: true, done: 'upload', id });
-      return EXIT.ok;
-    }
-    step('test');
-    await withSession(args, (s) => s.request('fw.test', {}));
-    step('health');
-    const { client, session } = await reconnect(args);
-    try {
-      const st = await session.request('fw.status', {});
-      if (toHex(st.running.id) !== id || !st.testing)
-        throw new Error(
-          `health check failed: the Key runs ${st.running.version} (${toHex(st.running.id).slice(0, 16)}…), testing=${st.testing}`,
-        );
-      out.line(`health: running ${st.running.version} on test`);
-      if (args.values['test-only']) {
-        await session.close();
-        out.data({ ok: true, done: 'test', id });
-        out.line("not confirmed: the Key reverts at its next boot unless you run 'enigm fw confirm'");
+    const until = args.values['upload-only'] ? 'upload' : args.values['test-only'] ? 'test' : 'confirm';
+    return withKey(args, (key) =>
+      onSigint(async (signal) => {
+        let r: Awaited<ReturnType<typeof key.flash>>;
+        try {
+          r = await key.flash(image, {
+            until,
+            signal,
+            onProgress: progressPrinter(out),
+            onStep: (step: FlashStep) => {
+              out.data({ event: 'step', step });
+              out.line(`${step}…`);
+            },
+            onUploaded: (up: UploadResult) => {
+              const rate = (up.bytes / (up.ms / 1000) / 1024).toFixed(1);
+              out.data({
+                event: 'uploaded',
+                bytes: up.bytes,
+                resumedFrom: up.resumedFrom,
+                ms: Math.round(up.ms),
+                chunk: up.chunk,
+                resent: up.resent,
+              });
+              out.line(
+                `uploaded ${up.bytes} B${up.resumedFrom ? ` (resumed at ${up.resumedFrom})` : ''} in ${(up.ms / 1000).toFixed(2)} s (${rate} KiB/s)`,
+              );
+            },
+          });
+        } catch (e) {
+          if (e instanceof KeyFacadeError && e.code === 'KEY_ABORTED') {
+            out.data({ ok: false, interrupted: true, error: e.toJSON() });
+            out.warn(`enigm fw flash: interrupted (${e.message})`);
+            out.warn(`run the same command again to resume: enigm fw flash --port ${key.address} ${file}`);
+            return EXIT_INTERRUPTED;
+          }
+          throw e;
+        }
+        if (r.resumedAt) out.line(`the Key already runs ${m.version} on test: resumed at the health check`);
+        if (r.done === 'upload') {
+          out.data({ ok: true, done: 'upload', id });
+          return EXIT.ok;
+        }
+        out.line(`health: running ${r.status?.running.version} on test`);
+        if (r.done === 'test') {
+          out.data({ ok: true, done: 'test', id });
+          out.line("not confirmed: the Key reverts at its next boot unless you run 'enigm fw confirm'");
+          return EXIT.ok;
+        }
+        out.data({ ok: true, done: 'confirm', id, securityCounter: r.securityCounter });
+        out.line(`confirmed ${m.version}; security counter is now ${r.securityCounter}`);
         return EXIT.ok;
-      }
-      step('confirm');
-      const c = await session.request('fw.confirm', {});
-      await session.close();
-      out.data({ ok: true, done: 'confirm', id, securityCounter: c.securityCounter });
-      out.line(`confirmed ${m.version}; security counter is now ${c.securityCounter}`);
-      return EXIT.ok;
-    } finally {
-      await client.close();
-    }
+      }),
+    );
   },
 };
 
-function printStatus(out: Output, st: BodyOf<'fw.status.response'>): void {
-  out.data({ ok: true, status: st });
-  const slot = (name: string, s: BodyOf<'fw.status.response'>['running']) =>
+/** Prints a firmware status: each slot, the counter, and what the next boot does. */
+function printStatus(out: Output, st: FirmwareStatus): void {
+  const slot = (name: string, s: FirmwareStatus['running']) =>
     out.line(
       `${name.padEnd(9)} ${s.version.padEnd(10)} counter ${String(s.securityCounter).padEnd(4)} ${s.state}${s.offset !== undefined ? ` (${s.offset}/${s.size} B)` : ''}  id ${toHex(s.id).slice(0, 16)}…`,
     );
   slot('running', st.running);
   if (st.secondary) slot('secondary', st.secondary);
   out.line(`security counter ${st.securityCounter}${st.testing ? '; running image is ON TEST (confirm or it reverts)' : ''}`);
+  const nextBoot = (st as { nextBoot?: unknown }).nextBoot;
+  if (typeof nextBoot === 'string') out.line(`next boot ${nextBoot}`);
 }
 
-const simple = (name: 'status' | 'confirm' | 'revert', summary: string, help: string): Command => ({
-  name: `fw ${name}`,
-  summary,
-  help: `Usage: enigm fw ${name} --port ADDR [--json]\n\n${help}\n\nOptions:\n${PORT_HELP}\n${SESSION_HELP}`,
+const statusCmd: Command = {
+  name: 'fw status',
+  summary: "show a Key's firmware slots and update state",
+  help: `Usage: enigm fw status --port ADDR [--json]
+
+Shows the running image, the other slot (an upload in progress, a new image, or the previous one), the installed security counter and whether the running image is on test.
+
+Options:
+${PORT_HELP}
+${SESSION_HELP}`,
   options: sessionOptions,
   async run(args, out) {
-    return withSession(args, async (s) => {
-      if (name === 'confirm') {
-        const r = await s.request('fw.confirm', {});
-        out.data({ ok: true, securityCounter: r.securityCounter });
-        out.line(`confirmed; security counter is now ${r.securityCounter}`);
-      } else if (name === 'revert') {
-        await s.request('fw.revert', {});
-        out.data({ ok: true });
-        out.line('reverted: the other image runs after the next boot (or the upload was cancelled)');
-      }
-      printStatus(out, await s.request('fw.status', {}));
+    return withKey(args, async (key) => {
+      const st = await key.fwStatus();
+      out.data({ ok: true, status: st });
+      printStatus(out, st);
       return EXIT.ok;
     });
   },
-});
+};
+
+const confirmCmd: Command = {
+  name: 'fw confirm',
+  summary: 'keep the running test image',
+  help: `Usage: enigm fw confirm --port ADDR [--json]
+
+Confirms the image the Key test-booted: it stays, and the security counter advances to its value.
+With no image on test there is nothing to confirm: it says so and exits 0.
+
+Options:
+${PORT_HELP}
+${SESSION_HELP}`,
+  options: sessionOptions,
+  async run(args, out) {
+    return withKey(args, async (key) => {
+      const r = await key.confirm();
+      out.data({ ok: true, confirmed: r.confirmed, securityCounter: r.securityCounter, status: r.status });
+      out.line(
+        r.confirmed
+          ? `confirmed; security counter is now ${r.securityCounter}`
+          : `nothing to confirm: the running image ${r.status.running.version} is not on test`,
+      );
+      printStatus(out, r.status);
+      return EXIT.ok;
+    });
+  },
+};
+
+const REVERTED = {
+  'test-image': 'reverted: the previous image runs after the next boot',
+  upload: 'reverted: the upload (or the uploaded image not yet test-booted) was cancelled',
+  nothing: 'nothing to revert: no image on test and no upload pending',
+} as const;
+
+const revertCmd: Command = {
+  name: 'fw revert',
+  summary: 'go back to the previous image',
+  help: `Usage: enigm fw revert --port ADDR [--json]
+
+Makes the Key boot the other image at its next boot (a test image not yet confirmed), or cancels an upload in progress.
+With nothing pending it says so and exits 0.
+
+Options:
+${PORT_HELP}
+${SESSION_HELP}`,
+  options: sessionOptions,
+  async run(args, out) {
+    return withKey(args, async (key) => {
+      const r = await key.revert();
+      out.data({ ok: true, reverted: r.action !== 'nothing', action: r.action, status: r.status });
+      out.line(REVERTED[r.action]);
+      printStatus(out, r.status);
+      return EXIT.ok;
+    });
+  },
+};
 
 /** Firmware update commands. */
-export const fwFlashCommands: Command[] = [
-  flashCmd,
-  simple(
-    'status',
-    "show a Key's firmware slots and update state",
-    'Shows the running image, the other slot (an upload in progress, a new image, or the previous one), the installed security counter and whether the running image is on test.',
-  ),
-  simple(
-    'confirm',
-    'keep the running test image',
-    'Confirms the image the Key test-booted: it stays, and the security counter advances to its value.',
-  ),
-  simple(
-    'revert',
-    'go back to the previous image',
-    'Makes the Key boot the other image at its next boot (a test image not yet confirmed), or cancels an upload in progress.',
-  ),
-];
+export const fwFlashCommands: Command[] = [flashCmd, statusCmd, confirmCmd, revertCmd];

@@ -1,14 +1,15 @@
 /**
- * Connecting to a Key from the CLI: the shared `--port/--baud/--timeout` options.
+ * Opening a Key from the CLI: the shared `--port/--baud/--timeout` and session options, turned
+ * into {@link openKey} options. No protocol here: the facade in `@enigm/key-firmware-host` runs it.
  * @module
  */
-import { KeyClient, transportFromAddress } from '@enigm/key-firmware-host';
+import { type Key, KeyFacadeError, type OpenKeyOptions, openKey } from '@enigm/key-firmware-host';
 import { int, type ParsedArgs, str, UsageError } from '../cli.ts';
 
 /** Help text of the port options. */
 export const PORT_HELP = `  --port ADDR     serial device path (e.g. /dev/ttyACM0, .sim-state/ttyKEY0) or tcp://host:port
   --baud N        serial baud rate (default 115200)
-  --timeout MS    per-request timeout (default 2000)`;
+  --timeout MS    per-request timeout (default: follows the link)`;
 
 /** Port options. */
 export const portOptions = {
@@ -17,10 +18,66 @@ export const portOptions = {
   timeout: { type: 'string' },
 } as const;
 
-/** Connects a KeyClient to --port. */
-export async function connect(args: ParsedArgs): Promise<KeyClient> {
+/** Help text of the session options. */
+export const SESSION_HELP = `  --host-key F    this host's static key (PEM; default $ENIGM_HOME/host-key.pem, created if missing;
+                  $ENIGM_HOME defaults to ~/.config/enigm)
+  --known F       known-Keys file (default $ENIGM_HOME/known-keys.json)`;
+
+/** Session options. */
+export const sessionOptions = { ...portOptions, 'host-key': { type: 'string' }, known: { type: 'string' } } as const;
+
+/**
+ * The facade options the port and session flags ask for.
+ * @throws {@link UsageError} for a bad --baud or --timeout
+ */
+export function keyOptions(args: ParsedArgs): OpenKeyOptions {
+  const timeout = str(args, 'timeout');
+  const hostKey = str(args, 'host-key');
+  const known = str(args, 'known');
+  return {
+    baudRate: int(args, 'baud', 115200, 50, 12_000_000),
+    ...(timeout !== undefined ? { timeoutMs: int(args, 'timeout', 2000, 1, 600_000) } : {}),
+    ...(hostKey !== undefined ? { hostKey } : {}),
+    ...(known !== undefined ? { known } : {}),
+  };
+}
+
+/**
+ * Opens the Key at --port.
+ * @throws {@link UsageError} without --port; the facade's errors otherwise
+ */
+export async function connect(args: ParsedArgs): Promise<Key> {
   const port = str(args, 'port');
   if (!port) throw new UsageError('--port is required');
-  const transport = transportFromAddress(port, { baudRate: int(args, 'baud', 115200, 50, 12_000_000) });
-  return KeyClient.connect(transport, { timeoutMs: int(args, 'timeout', 2000, 1, 600_000) });
+  return openKey(port, keyOptions(args));
+}
+
+/**
+ * Runs `fn` with the Key at --port open, closes it afterwards, and adds to facade errors what to
+ * type next (the library says what happened; the CLI names the command that fixes it).
+ */
+export async function withKey<T>(args: ParsedArgs, fn: (key: Key) => Promise<T>): Promise<T> {
+  const key = await connect(args);
+  try {
+    return await fn(key);
+  } catch (e) {
+    throw withHint(e, str(args, 'port') ?? 'ADDR');
+  } finally {
+    await key.close();
+  }
+}
+
+const HINTS: Partial<Record<string, (port: string) => string>> = {
+  KEY_NOT_PAIRED: (p) => `run 'enigm key pair --port ${p}' first`,
+  KEY_HOST_UNKNOWN: (p) =>
+    `if the Key was reset or removed this host, open its pairing window and run 'enigm key pair --port ${p}'`,
+  KEY_IDENTITY_MISMATCH: () => 'check that this is the Key you paired with; do not trust it until you know why',
+};
+
+/** A facade error with the CLI's next step appended; any other error as it is. */
+export function withHint(e: unknown, port: string): unknown {
+  if (!(e instanceof KeyFacadeError)) return e;
+  const hint = HINTS[e.code]?.(port);
+  if (!hint) return e;
+  return new KeyFacadeError(e.code, `${e.message}: ${hint}`, { cause: e.cause, ...(e.step ? { step: e.step } : {}) });
 }

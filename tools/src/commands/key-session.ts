@@ -1,52 +1,29 @@
 /**
- * `enigm key pair | attest | activate`: commands that run inside an authenticated session.
+ * `enigm key pair | attest | activate`: commands that run inside an authenticated session. Each
+ * parses its arguments, calls the Key facade (`@enigm/key-firmware-host`) or the appraisal
+ * (`@enigm/attestation`), and renders the result.
  * @module
  */
-import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { appraiseKeyEvidence, type KeyReferenceValues } from '@enigm/attestation';
-import type { KeyClient } from '@enigm/key-firmware-host';
-import { KeyError, KnownKeys, loadOrCreateHostKey, SecureSession } from '@enigm/key-firmware-host';
 import { toHex } from '@enigm/protocols/bytes';
 import { HOST_ROLES, type HostRole } from '@enigm/protocols/messages';
-import { type Command, EXIT, type ParsedArgs, str, UsageError } from '../cli.ts';
-import { connect, PORT_HELP, portOptions } from './key-connect.ts';
+import { type Command, EXIT, int, type ParsedArgs, str, UsageError } from '../cli.ts';
+import { readJsonFile } from '../keyfiles.ts';
+import { PORT_HELP, SESSION_HELP, sessionOptions, withKey } from './key-connect.ts';
 
-const fromHex = (s: string, what: string, len?: number) => {
-  if (!/^([0-9a-fA-F]{2})*$/.test(s) || (len !== undefined && s.length !== len * 2))
-    throw new UsageError(`${what} must be ${len ?? 'an even number of'} hex byte${len === 1 ? '' : 's'}`);
+export { SESSION_HELP, sessionOptions } from './key-connect.ts';
+
+/** `--nonce HEX`: exactly 32 bytes. */
+function nonceOption(args: ParsedArgs): Uint8Array | undefined {
+  const s = str(args, 'nonce');
+  if (s === undefined) return undefined;
+  if (!/^[0-9a-fA-F]{64}$/.test(s)) throw new UsageError('--nonce must be 32 hex bytes (64 hex digits)');
   return new Uint8Array(Buffer.from(s, 'hex'));
-};
+}
 
-/** Help text of the session options. */
-export const SESSION_HELP = `  --host-key F    this host's static key (PEM; default $ENIGM_HOME/host-key.pem, created if missing)
-  --known F       known-Keys file (default $ENIGM_HOME/known-keys.json)`;
-/** Session options. */
-export const sessionOptions = { ...portOptions, 'host-key': { type: 'string' }, known: { type: 'string' } } as const;
-
-/** Opens an IK session with a Key this host has paired with. */
-export async function openKnownSession(
-  args: ParsedArgs,
-): Promise<{ client: KeyClient; session: SecureSession; role?: HostRole }> {
-  const client = await connect(args);
-  try {
-    const info = await client.info();
-    const known = new KnownKeys(str(args, 'known')).get(toHex(info.handle));
-    if (!known)
-      throw new KeyError(
-        'KEY_REJECTED',
-        `this host has not paired with Key ${toHex(info.handle)}: run 'enigm key pair --port …' first`,
-      );
-    const hostKey = loadOrCreateHostKey(str(args, 'host-key'));
-    const session = await SecureSession.reconnect(client, fromHex(known.staticKey, 'static key', 32), {
-      hostKey: hostKey.staticKey,
-      identity: fromHex(known.identity, 'identity', 32),
-    });
-    return { client, session, ...(known.role ? { role: known.role } : {}) };
-  } catch (e) {
-    await client.close();
-    throw e;
-  }
+/** Claims with text shown as text and bytes as hex (for `--json`). */
+function renderClaims(c: NonNullable<ReturnType<typeof appraiseKeyEvidence>['claims']>): Record<string, unknown> {
+  return { ...c, hwmodel: new TextDecoder().decode(c.hwmodel) };
 }
 
 const pairCmd: Command = {
@@ -69,38 +46,22 @@ ${SESSION_HELP}`,
   async run(args, out) {
     const role = (str(args, 'role') ?? 'owner') as HostRole;
     if (!(role in HOST_ROLES)) throw new UsageError(`--role must be one of ${Object.keys(HOST_ROLES).join(', ')}`);
-    const hostKey = loadOrCreateHostKey(str(args, 'host-key'));
-    const known = new KnownKeys(str(args, 'known'));
-    const client = await connect(args);
-    try {
-      const info = await client.info();
-      const session = await SecureSession.firstContact(client, { hostKey: hostKey.staticKey });
-      const identity = toHex(session.peer.identity as Uint8Array);
-      const pinned = known.get(toHex(info.handle));
-      if (pinned && (pinned.identity !== identity || pinned.staticKey !== toHex(session.peer.staticKey)))
-        throw new KeyError(
-          'KEY_BAD_RESPONSE',
-          `Key ${toHex(info.handle)} shows identity ${identity}, but ${pinned.identity} is pinned`,
-        );
-      const granted = await session.pair(role, str(args, 'label'));
-      known.put({
-        handle: toHex(info.handle),
-        identity,
-        staticKey: toHex(session.peer.staticKey),
-        role: granted.role,
-        model: info.model,
-        firstSeen: pinned?.firstSeen ?? new Date().toISOString(),
-      });
-      await session.close();
-      out.data({ ok: true, handle: toHex(info.handle), identity, role: granted.role, hostKey: toHex(hostKey.publicKey) });
-      out.line(`paired with Key ${toHex(info.handle)} as ${granted.role}`);
-      out.line(`identity ${identity} (pinned in ${known.path})`);
+    const label = str(args, 'label');
+    return withKey(args, async (key) => {
+      const r = await key.pair(role, label !== undefined ? { label } : {});
+      out.data({ ok: true, handle: r.handle, identity: r.identity, role: r.role, hostKey: toHex(r.hostKey) });
+      out.line(`paired with Key ${r.handle} as ${r.role}`);
+      out.line(`identity ${r.identity} (pinned in ${r.knownPath})`);
       return EXIT.ok;
-    } finally {
-      await client.close();
-    }
+    });
   },
 };
+
+/** Reads `--expect FILE`. */
+function referenceOption(args: ParsedArgs): KeyReferenceValues | undefined {
+  const file = str(args, 'expect');
+  return file ? readJsonFile<KeyReferenceValues>(file, '--expect') : undefined;
+}
 
 const attestCmd: Command = {
   name: 'key attest',
@@ -116,6 +77,8 @@ Exit 0 if the result is affirming or warning, 1 if contraindicated.
   { "allowedFirmwareDigests": ["<sha256 hex>"], "minSecurityCounter": 1,
     "expectedStates": ["dormant"] }
 
+--json shows text claims as text (e.g. claims.hwmodel "enigm-key-1") and bytes as hex.
+
 Options:
 ${PORT_HELP}
   --nonce HEX     32-byte nonce (default: random)
@@ -124,40 +87,27 @@ ${PORT_HELP}
 ${SESSION_HELP}`,
   options: { ...sessionOptions, nonce: { type: 'string' }, expect: { type: 'string' }, 'max-age': { type: 'string' } },
   async run(args, out) {
-    const nonceHex = str(args, 'nonce');
-    const nonce = nonceHex ? fromHex(nonceHex, '--nonce', 32) : new Uint8Array(randomBytes(32));
-    const expect = str(args, 'expect');
-    let reference: KeyReferenceValues | undefined;
-    if (expect) {
-      try {
-        reference = JSON.parse(readFileSync(expect, 'utf8')) as KeyReferenceValues;
-      } catch (e) {
-        throw new UsageError(`--expect ${expect}: ${(e as Error).message}`);
-      }
-    }
-    const maxAgeMs = Number(str(args, 'max-age') ?? 5000);
-    const { client, session, role } = await openKnownSession(args);
-    try {
-      const issuedAt = Date.now();
-      const { evidence } = await session.request('attest', { nonce });
-      const receivedAt = Date.now();
+    const nonce = nonceOption(args);
+    const maxAgeMs = int(args, 'max-age', 5000, 1, 86_400_000);
+    const reference = referenceOption(args);
+    return withKey(args, async (key) => {
+      const ev = await key.attest(nonce);
       const result = appraiseKeyEvidence({
-        evidence,
-        nonce,
-        ...(session.peer.identity ? { identity: session.peer.identity } : {}),
-        issuedAt,
-        receivedAt,
+        evidence: ev.evidence,
+        nonce: ev.nonce,
+        identity: ev.identity,
+        issuedAt: ev.issuedAt,
+        receivedAt: ev.receivedAt,
         maxAgeMs,
-        ...(role ? { hostRole: role } : {}),
+        ...(ev.hostRole ? { hostRole: ev.hostRole } : {}),
         ...(reference ? { reference } : {}),
       });
-      await session.close();
       out.data({
         ok: result.status !== 'contraindicated',
         status: result.status,
         checks: result.checks,
-        claims: result.claims,
-        evidence,
+        ...(result.claims ? { claims: renderClaims(result.claims) } : {}),
+        evidence: ev.evidence,
       });
       out.line(`appraisal: ${result.status.toUpperCase()}`);
       for (const c of result.checks) out.line(`  ${c.status.padEnd(15)} ${c.name.padEnd(17)} ${c.reason}`);
@@ -171,9 +121,7 @@ ${SESSION_HELP}`,
         );
       }
       return result.status === 'contraindicated' ? EXIT.failure : EXIT.ok;
-    } finally {
-      await client.close();
-    }
+    });
   },
 };
 
@@ -189,16 +137,12 @@ ${PORT_HELP}
 ${SESSION_HELP}`,
   options: sessionOptions,
   async run(args, out) {
-    const { client, session } = await openKnownSession(args);
-    try {
-      const r = await session.request('activate', {});
-      await session.close();
-      out.data({ ok: true, state: r.state });
-      out.line(`Key is now ${r.state}`);
+    return withKey(args, async (key) => {
+      const state = await key.activate();
+      out.data({ ok: true, state });
+      out.line(`Key is now ${state}`);
       return EXIT.ok;
-    } finally {
-      await client.close();
-    }
+    });
   },
 };
 

@@ -2,12 +2,14 @@
  * `enigm key list | info | ping`: find Keys and talk to them over serial or TCP.
  * @module
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { candidateSerialPorts, probePorts, transportFromAddress } from '@enigm/key-firmware-host';
+import { toHex } from '@enigm/protocols/bytes';
 import { type SimulatorStateFile, STATE_FILE } from '@enigm/sim';
 import { type Command, EXIT, int, str } from '../cli.ts';
-import { connect, PORT_HELP, portOptions } from './key-connect.ts';
+import { PORT_HELP, portOptions, withKey } from './key-connect.ts';
 import { defaultSimDir } from './sim.ts';
 
 function simulatorPorts(dir: string): string[] {
@@ -40,14 +42,17 @@ Options:
   },
   async run(args, out) {
     const extra = (args.values.port as string[] | undefined) ?? [];
-    const ports = [...candidateSerialPorts(), ...simulatorPorts(str(args, 'state-dir') ?? defaultSimDir()), ...extra];
+    const simDir = str(args, 'state-dir') ?? defaultSimDir();
+    const ports = [...candidateSerialPorts(), ...simulatorPorts(simDir), ...extra];
     const { keys, silent } = await probePorts(ports, {
       timeoutMs: int(args, 'timeout', 500, 1, 60_000),
       open: (p) => transportFromAddress(p),
     });
     out.data({ ok: true, keys, ...(args.values.all ? { silent } : {}) });
-    if (keys.length === 0) out.line(`no Keys found (${ports.length} port${ports.length === 1 ? '' : 's'} probed)`);
-    else {
+    if (keys.length === 0) {
+      out.line(`no Keys found (${ports.length} port${ports.length === 1 ? '' : 's'} probed)`);
+      out.line(`simulated Keys are read from ${simDir}/${STATE_FILE}: give --state-dir D or set ENIGM_SIM_DIR`);
+    } else {
       const w = Math.max(4, ...keys.map((k) => k.port.length));
       out.line(`${'PORT'.padEnd(w)}  MODEL        FIRMWARE  STATE`);
       for (const k of keys) out.line(`${k.port.padEnd(w)}  ${k.model.padEnd(11)}  ${k.firmware.padEnd(8)}  ${k.state}`);
@@ -70,15 +75,14 @@ Options:
 ${PORT_HELP}`,
   options: portOptions,
   async run(args, out) {
-    const c = await connect(args);
-    try {
-      const info = await c.info();
-      const h = c.hello;
+    return withKey(args, async (key) => {
+      const info = await key.info();
+      const h = key.hello;
       out.data({ ok: true, info, link: { version: h.version, maxFrame: h.maxFrame, window: h.window, features: h.features } });
       out.line(`model        ${info.model} (hardware ${info.hardware})`);
       out.line(`firmware     ${info.firmware}`);
       out.line(`state        ${info.state}`);
-      out.line(`handle       ${Buffer.from(info.handle).toString('hex')}`);
+      out.line(`handle       ${toHex(info.handle)}`);
       out.line(`boot count   ${info.bootCount}`);
       out.line(`uptime       ${(info.uptimeMs / 1000).toFixed(1)} s`);
       out.line(`battery      ${info.batteryPct}%`);
@@ -86,9 +90,7 @@ ${PORT_HELP}`,
         `link         protocol v${h.version}, max frame ${h.maxFrame} B, window ${h.window}, features ${h.features.join(', ')}`,
       );
       return EXIT.ok;
-    } finally {
-      await c.close();
-    }
+    });
   },
 };
 
@@ -108,12 +110,11 @@ ${PORT_HELP}
   async run(args, out) {
     const count = int(args, 'count', 4, 1, 1_000_000);
     const size = int(args, 'size', 0, 0, 65536);
-    const c = await connect(args);
-    try {
+    return withKey(args, async (key) => {
       const rtts: number[] = [];
       for (let i = 0; i < count; i++) {
-        const data = size > 0 ? new Uint8Array(Buffer.from(crypto.getRandomValues(new Uint8Array(size)))) : undefined;
-        const r = await c.ping(data);
+        const data = size > 0 ? new Uint8Array(randomBytes(size)) : undefined;
+        const r = await key.ping(data);
         rtts.push(r.rttMs);
         out.data({ seq: i, rttMs: r.rttMs, bytes: size });
         out.line(`ping ${i}: ${size} bytes, rtt ${r.rttMs.toFixed(3)} ms`);
@@ -124,9 +125,7 @@ ${PORT_HELP}
       out.data({ ok: true, count, minMs: min, avgMs: avg, maxMs: max });
       out.line(`${count} pings: min ${min.toFixed(3)} / avg ${avg.toFixed(3)} / max ${max.toFixed(3)} ms`);
       return EXIT.ok;
-    } finally {
-      await c.close();
-    }
+    });
   },
 };
 
