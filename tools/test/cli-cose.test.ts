@@ -81,7 +81,8 @@ test.serial('sign then verify: valid (exit 0), human and --json', async (t) => {
   t.is(human.code, 0, human.stderr);
   t.regex(human.stdout, /^valid: signature verifies/);
   t.regex(human.stdout, /alg \(1\): -8 \(EdDSA\)/);
-  t.regex(human.stdout, /kid \(4\): "72656c656173652d32"/);
+  // a byte string shows as h'…' with its text, never as quoted hex that looks like text
+  t.regex(human.stdout, /kid \(4\): h'72656c656173652d32' = "release-2"\n/);
 
   const v = await enigm('cose', 'verify', '--key', p('signer.pub'), p('notes.txt.cose'), '--json');
   t.is(v.code, 0);
@@ -92,6 +93,7 @@ test.serial('sign then verify: valid (exit 0), human and --json', async (t) => {
     headers: { protected: { '1': -8 }, unprotected: { '4': Buffer.from('release-2').toString('hex') } },
     payload: Buffer.from('release notes: v1.2.3\n').toString('hex'),
     payloadText: 'release notes: v1.2.3\n',
+    kidText: 'release-2',
     tagged: true,
     detached: false,
   });
@@ -165,6 +167,7 @@ test.serial('usage errors exit 2; missing files and wrong key types exit 1; --he
   const noFile = await enigm('cose', 'verify', '--key', p('signer.pub'), p('nope.cose'), '--json');
   t.is(noFile.code, 1);
   t.false(JSON.parse(noFile.stdout).ok);
+  t.is(JSON.parse(noFile.stdout).error.code, 'INPUT_NOT_FOUND');
   const pubAsPriv = await enigm('cose', 'sign', '--key', p('signer.pub'), p('notes.txt'));
   t.is(pubAsPriv.code, 1);
   t.regex(pubAsPriv.stderr, /CRYPTO_INVALID_KEY: .*public key/);
@@ -173,5 +176,34 @@ test.serial('usage errors exit 2; missing files and wrong key types exit 1; --he
     t.is(h.code, 0);
     t.regex(h.stdout, /Usage: enigm cose/);
     t.regex(h.stdout, /Examples:/);
+  }
+});
+
+test.serial('missing or unwritable files are run-time failures (exit 1) with one stable code and a clean reason', async (t) => {
+  const cases: [string[], string, RegExp][] = [
+    [
+      ['cose', 'sign', '--key', p('nope.key'), p('notes.txt')],
+      'INPUT_NOT_FOUND',
+      /--key ".*nope\.key": no such file or directory/,
+    ],
+    [['cose', 'sign', '--key', p('signer.key'), p('nope.txt')], 'INPUT_NOT_FOUND', /FILE ".*nope\.txt": no such file/],
+    [
+      ['cose', 'sign', '--key', p('signer.key'), '--out', p('no/such/dir/x.cose'), p('notes.txt')],
+      'OUTPUT_FAILED',
+      /folder does not exist/,
+    ],
+    [['cose', 'verify', '--key', p('nope.pub'), p('notes.txt.cose')], 'INPUT_NOT_FOUND', /--key ".*nope\.pub"/],
+    [['cose', 'verify', '--key', p('signer.pub'), '--payload', p('nope.bin'), p('det.cose')], 'INPUT_NOT_FOUND', /--payload/],
+    [['cose', 'verify', '--key', dir, p('notes.txt.cose')], 'INPUT_UNREADABLE', /it is a directory/],
+  ];
+  for (const [argv, code, reason] of cases) {
+    const r = await enigm(...argv);
+    t.is(r.code, 1, argv.join(' '));
+    t.regex(r.stderr, new RegExp(`^enigm cose \\w+: ${code}: `), r.stderr);
+    t.regex(r.stderr, reason);
+    t.notRegex(r.stderr, /ENOENT|EISDIR|Try 'enigm/);
+    const j = await enigm(...argv, '--json');
+    t.is(j.code, 1);
+    t.like(JSON.parse(j.stdout), { ok: false, error: { code } });
   }
 });

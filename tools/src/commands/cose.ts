@@ -5,14 +5,25 @@
  * @module
  */
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { toHex } from '@enigm/protocols/bytes';
 import type { CborValue } from '@enigm/protocols/cbor';
 import { parseHex, Tagged } from '@enigm/protocols/cbor';
 import { type CoseHeaderMap, decodeSign1, type Sign1, signSign1, verifySign1 } from '@enigm/protocols/cose';
 import { ed25519PrivateKeyFromPem, ed25519PublicKeyFromPem } from '@enigm/protocols/crypto';
 import { ProtocolError } from '@enigm/protocols/errors';
-import { type Command, EXIT, type ParsedArgs, str, UsageError } from '../cli.ts';
+import {
+  CliError,
+  type Command,
+  EXIT,
+  type ParsedArgs,
+  readInput,
+  readInputFile,
+  readTextFile,
+  showPath,
+  str,
+  UsageError,
+} from '../cli.ts';
 import { writeSigningKeyPair } from '../keyfiles.ts';
 
 /** Names of the RFC 9052 §3.1 header labels, for human output. */
@@ -25,15 +36,15 @@ const LABEL_NAMES = new Map<unknown, string>([
   [6, 'Partial IV'],
 ]);
 
-async function readStdin(): Promise<Uint8Array> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return new Uint8Array(Buffer.concat(chunks));
-}
-
-/** Reads FILE, or stdin for `-`. */
-async function readInput(file: string): Promise<Uint8Array> {
-  return file === '-' ? readStdin() : new Uint8Array(readFileSync(file));
+/** Writes an output file, or throws `OUTPUT_FAILED` with the reason. */
+function writeOutput(path: string, bytes: Uint8Array): void {
+  try {
+    writeFileSync(path, bytes);
+  } catch (e) {
+    const reason =
+      (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'its folder does not exist' : (e as NodeJS.ErrnoException).code;
+    throw new CliError('OUTPUT_FAILED', `cannot write --out ${showPath(path)}: ${reason ?? (e as Error).message}`, { cause: e });
+  }
 }
 
 /** The single positional FILE argument. */
@@ -87,13 +98,22 @@ function printableText(b: Uint8Array): string | undefined {
   }
 }
 
+/** A header value for humans: bytes as `h'…'` (with their text when printable), text quoted. */
+function showValue(v: CborValue): string {
+  if (v instanceof Uint8Array) {
+    const text = v.length > 0 ? printableText(v) : undefined;
+    return `h'${toHex(v)}'${text === undefined ? '' : ` = ${JSON.stringify(text)}`}`;
+  }
+  return JSON.stringify(toJson(v));
+}
+
 function headerLines(title: string, h: CoseHeaderMap): string[] {
   if (h.size === 0) return [`${title}: (none)`];
   return [
     `${title}:`,
     ...[...h].map(([k, v]) => {
       const name = LABEL_NAMES.get(k);
-      const shown = JSON.stringify(toJson(v));
+      const shown = showValue(v);
       const note = k === 1 && v === -8 ? ' (EdDSA)' : '';
       return `  ${name ? `${name} (${String(k)})` : String(k)}: ${shown}${note}`;
     }),
@@ -165,8 +185,8 @@ Examples:
     if (outFile === undefined) throw new UsageError('--out is required when reading stdin');
     const externalAad = aadOption(args);
     const kid = str(args, 'kid');
-    const seed = ed25519PrivateKeyFromPem(readFileSync(keyFile, 'utf8'));
-    const payload = await readInput(file);
+    const seed = ed25519PrivateKeyFromPem(readTextFile(keyFile, '--key'));
+    const payload = await readInput(file, 'FILE', { allowEmpty: true });
     const cose = signSign1({
       payload,
       seed,
@@ -175,7 +195,7 @@ Examples:
       detached: args.values.detached === true,
       tagged: args.values.untagged !== true,
     });
-    writeFileSync(outFile, cose);
+    writeOutput(outFile, cose);
     out.data({ ok: true, out: outFile, size: cose.length, hex: cose });
     out.line(`wrote ${outFile} (${cose.length} bytes)`);
     return EXIT.ok;
@@ -192,8 +212,8 @@ PUBLIC KEY PEM; a private key PEM also works). Checks the structure, that alg is
 in the protected header, critical headers, and the signature (strict: small-order keys and
 malleable signatures are refused). Tagged (18) and untagged messages are accepted.
 
-Exit status: 0 valid; 1 invalid (the reason code is printed, e.g. CRYPTO_BAD_SIGNATURE,
-COSE_UNSUPPORTED_ALG, COSE_MALFORMED, CBOR_TRUNCATED); 2 usage error.
+Invalid messages print their reason code, e.g. CRYPTO_BAD_SIGNATURE, COSE_UNSUPPORTED_ALG,
+COSE_MALFORMED, CBOR_TRUNCATED.
 
 Options:
   --key PUB      public key PEM
@@ -201,9 +221,14 @@ Options:
   --payload F    the payload of a detached signature
 
 --json prints {ok, valid, headers: {protected, unprotected}, payload (hex), payloadText
-(when printable UTF-8), reason ({code, message}, when invalid)}. "ok" is true when the check
-ran; "valid" is its verdict. Header maps are keyed by label; bytes are hex. Unprotected
-headers are not covered by the signature.
+(when printable UTF-8), kidText (the kid as text, when printable UTF-8), reason ({code,
+message}, when invalid)}. "ok" is true when the check ran; "valid" is its verdict. Header maps
+are keyed by label; byte strings are hex, text strings are text. Human output shows byte
+strings as h'…' followed by their text when printable. Unprotected headers are not covered by
+the signature.
+
+Exit status: 0 valid; 1 invalid, or an input that cannot be read (INPUT_NOT_FOUND,
+INPUT_UNREADABLE) or a key that is not an Ed25519 PEM (CRYPTO_INVALID_KEY); 2 usage error.
 
 Examples:
   enigm cose verify --key enigm-signing.pub firmware.bin.cose && echo good
@@ -220,9 +245,9 @@ Examples:
     const keyFile = requiredOption(args, 'key');
     const externalAad = aadOption(args);
     const payloadFile = str(args, 'payload');
-    const publicKey = ed25519PublicKeyFromPem(readFileSync(keyFile, 'utf8'));
-    const detachedPayload = payloadFile === undefined ? undefined : new Uint8Array(readFileSync(payloadFile));
-    const bytes = await readInput(file);
+    const publicKey = ed25519PublicKeyFromPem(readTextFile(keyFile, '--key'));
+    const detachedPayload = payloadFile === undefined ? undefined : readInputFile(payloadFile, '--payload');
+    const bytes = await readInput(file, 'FILE', { allowEmpty: true });
 
     let s: Sign1 | undefined;
     let reason: { code: string; message: string } | undefined;
@@ -240,12 +265,15 @@ Examples:
     const valid = reason === undefined;
     const payload = s?.payload ?? detachedPayload;
     const text = payload ? printableText(payload) : undefined;
+    const kid = s?.unprotectedHeaders.get(4) ?? s?.protectedHeaders.get(4);
+    const kidText = kid instanceof Uint8Array && kid.length > 0 ? printableText(kid) : typeof kid === 'string' ? kid : undefined;
     out.data({
       ok: true,
       valid,
       ...(s ? { headers: { protected: headersJson(s.protectedHeaders), unprotected: headersJson(s.unprotectedHeaders) } } : {}),
       ...(payload ? { payload: toHex(payload) } : {}),
       ...(text !== undefined ? { payloadText: text } : {}),
+      ...(kidText !== undefined ? { kidText } : {}),
       ...(s ? { detached: s.payload === null, tagged: s.tagged } : {}),
       ...(reason ? { reason } : {}),
     });
