@@ -2,14 +2,15 @@
  * The TPM 2.0 client (TPM 2.0 Part 3 commands; TCG EK Credential Profile 2.0 templates) against a
  * private swtpm over TCP: startup, random, PCR banks, PCR read/extend (looping over 8-digest
  * calls), primaries, AK create/load, ReadPublic, Quote, flush, and a power cycle via the control
- * channel.
+ * channel; TPM_CAP_HANDLES shows that nothing stays loaded.
  */
 import test from 'ava';
 import { AttestationError } from '../src/errors.ts';
 import { ALG_SHA1, ALG_SHA256, digest, hashByName } from '../src/hash.ts';
 import { type Swtpm, startSwtpm, swtpmMode } from '../src/lab/fixture.ts';
-import { TPM_ALG, TPM_RH } from '../src/structures/constants.ts';
+import { TPM_ALG, TPM_HT, TPM_PT, TPM_RH } from '../src/structures/constants.ts';
 import { objectName } from '../src/structures/public.ts';
+import { getTpmProperty, listHandles } from '../src/tpm/capability.ts';
 import { TpmClient } from '../src/tpm/client.ts';
 import { connectSwtpm, swtpmControl } from '../src/tpm/swtpm.ts';
 import { akTemplate, EK_ATTRIBUTES, ekTemplate, srkTemplate } from '../src/tpm/templates.ts';
@@ -96,11 +97,17 @@ tpmTest('TPM errors come back decoded, with the raw response code', async (t) =>
   t.regex(e!.message, /TPM_RC_/);
 });
 
-tpmTest('no transient object is left loaded (all three swtpm slots free)', async (t) => {
-  const handles = [];
+tpmTest('no transient object is left loaded: TPM_CAP_HANDLES lists none and every swtpm slot is free again', async (t) => {
+  const slots = await getTpmProperty(tpm, TPM_PT.HR_TRANSIENT_AVAIL);
+  t.true((slots ?? 0) >= 3, `transient slots available: ${slots}`);
+  t.deepEqual(await listHandles(tpm, TPM_HT.TRANSIENT), [], 'earlier tests left a transient object loaded');
+  const handles: number[] = [];
   for (let i = 0; i < 3; i++) handles.push((await tpm.createPrimary(srkTemplate('ecc'))).handle);
+  t.deepEqual([...(await listHandles(tpm, TPM_HT.TRANSIENT))].sort(), [...handles].sort(), 'the three loaded objects are listed');
+  t.is(await getTpmProperty(tpm, TPM_PT.HR_TRANSIENT_AVAIL), (slots ?? 0) - 3);
   for (const h of handles) await tpm.flushContext(h);
-  t.pass();
+  t.deepEqual(await listHandles(tpm, TPM_HT.TRANSIENT), []);
+  t.is(await getTpmProperty(tpm, TPM_PT.HR_TRANSIENT_AVAIL), slots);
 });
 
 tpmTest('a power cycle through the control channel: Shutdown(STATE) + Startup(STATE) survives', async (t) => {

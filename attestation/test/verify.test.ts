@@ -4,10 +4,11 @@
  * tampering per check, the per-AK clock rules, event-log replay after the quote, reference values.
  */
 
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { toHex } from '@enigm/protocols/bytes';
+import { fromHex, toHex } from '@enigm/protocols/bytes';
 import test from 'ava';
 import type { QuoteEvidence } from '../src/collect/evidence.ts';
 import { evidenceFromJson, evidenceToJson } from '../src/collect/evidence.ts';
@@ -15,11 +16,11 @@ import { makeSoftwareAk, makeSoftwareQuote } from '../src/collect/software-quote
 import { encodeEventLog } from '../src/eventlog/encode.ts';
 import { EV_IPL, EV_SEPARATOR } from '../src/eventlog/event-types.ts';
 import { parseEventLog } from '../src/eventlog/parse.ts';
-import { replayEventLog } from '../src/eventlog/replay.ts';
 import { ALG_SHA1, ALG_SHA256 } from '../src/hash.ts';
 import { type AppraisalPolicy, appraise } from '../src/verify/appraise.ts';
 import { checkReplay } from '../src/verify/quote.ts';
 import type { AppraisalResult } from '../src/verify/result.ts';
+import { readPcrsSection } from './helpers/pcrs-yaml.ts';
 
 /** The repository's copied test vectors, found relative to this file. */
 const TESTDATA = fileURLToPath(new URL('../../testdata/', import.meta.url));
@@ -142,15 +143,19 @@ test('a quote replayed against a later state of the same AK is contraindicated; 
   t.is(statusOf(unsafe, 'safe'), 'warning');
 });
 
-// A ~100-event log over PCRs 0..7 and the quote of its replay.
-function bootLog(): Uint8Array {
-  const events = [];
-  for (let i = 0; i < 96; i++) events.push({ pcr: i % 8, type: EV_IPL, data: Buffer.from(`component ${i}`) });
-  for (let p = 0; p < 8; p++) events.push({ pcr: p, type: EV_SEPARATOR, data: Buffer.alloc(4) });
-  return encodeEventLog(['sha1', 'sha256'], events);
-}
-const log = bootLog();
-const replayed = replayEventLog(parseEventLog(log)).banks.get('sha256')!.pcrs;
+// A ~100-event log over PCRs 0..7 and the quote of its PCR values. The expected values are folded
+// here, independently of replayEventLog: PCR_i = SHA-256(PCR_i ‖ SHA-256(data)), starting at zeros.
+const bootEvents: { pcr: number; type: number; data: Buffer }[] = [];
+for (let i = 0; i < 96; i++) bootEvents.push({ pcr: i % 8, type: EV_IPL, data: Buffer.from(`component ${i}`) });
+for (let p = 0; p < 8; p++) bootEvents.push({ pcr: p, type: EV_SEPARATOR, data: Buffer.alloc(4) });
+const log = encodeEventLog(['sha1', 'sha256'], bootEvents);
+const sha256 = (...parts: Uint8Array[]) => {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return new Uint8Array(h.digest());
+};
+const replayed = new Map<number, Uint8Array>([...Array(8).keys()].map((i) => [i, new Uint8Array(32)]));
+for (const e of bootEvents) replayed.set(e.pcr, sha256(replayed.get(e.pcr)!, sha256(e.data)));
 const all = { nonce, bank: ALG_SHA256, pcrs: [0, 1, 2, 3, 4, 5, 6, 7] };
 
 test('event log: replay after the quote matches, data-bound events check out', (t) => {
@@ -196,10 +201,13 @@ test('event log: not replayed when the quote fails (quote first)', (t) => {
   t.is(statusOf(r, 'reference-values'), 'none');
 });
 
-test('event log: a real firmware log (tpm2-tools event-bootorder.bin) appraises against its replayed PCRs', (t) => {
-  const real = new Uint8Array(readFileSync(join(TESTDATA, 'eventlogs', 'tpm2-tools', 'event-bootorder.bin')));
-  const values = replayEventLog(parseEventLog(real)).banks.get('sha256')!.pcrs;
-  const quoted = new Map([...values].filter(([i]) => i < 8));
+test('event log: a real firmware log (tpm2-tools event-bootorder.bin) appraises against the PCRs tpm2_eventlog lists', (t) => {
+  const dir = join(TESTDATA, 'eventlogs', 'tpm2-tools');
+  const real = new Uint8Array(readFileSync(join(dir, 'event-bootorder.bin')));
+  // expected values from tpm2-tools' own replay (the `pcrs:` section of its YAML), not from ours
+  const listed = readPcrsSection(readFileSync(join(dir, 'event-bootorder.bin.yaml'), 'utf8')).get('sha256')!;
+  const quoted = new Map([...listed].filter(([i]) => i < 8).map(([i, v]) => [i, fromHex(v)]));
+  t.is(quoted.size, 8);
   const r = appraise({
     evidence: makeSoftwareQuote(rsa, { nonce, pcrs: quoted, eventLog: real }),
     expect: { nonce, bank: ALG_SHA256, pcrs: [...quoted.keys()] },
@@ -207,6 +215,15 @@ test('event log: a real firmware log (tpm2-tools event-bootorder.bin) appraises 
   });
   t.is(r.status, 'affirming', JSON.stringify(r.checks));
   t.regex(r.checks.find((c) => c.name === 'event-log')!.reason, /unquoted PCRs \[8,9\]/);
+  // one listed value off by a bit: the replay no longer explains the quote
+  const off = new Map(quoted);
+  off.set(4, flip(quoted.get(4)!, 0, 1));
+  const bad = appraise({
+    evidence: makeSoftwareQuote(rsa, { nonce, pcrs: off, eventLog: real }),
+    expect: { nonce, bank: ALG_SHA256, pcrs: [...off.keys()] },
+    policy: pin(rsa.name),
+  });
+  t.regex(bad.checks.find((c) => c.name === 'event-log')!.reason, /does not match quoted PCRs \[4\]/);
 });
 
 test('reference values: equal is affirming; different or unquoted is contraindicated', (t) => {
