@@ -36,7 +36,7 @@ async function flashAt(baud: number, counter: number): Promise<BenchResult[]> {
     const hostKey = staticKeyFromPrivate(x25519Generate().privateKey);
     const c = await KeyClient.connect(new SerialTransport({ path: port, baudRate: baud }), { timeoutMs: 30_000 });
     const s = await SecureSession.firstContact(c, { hostKey });
-    await s.pair('service');
+    await s.pair('owner');
     // Untimed warm-up: a small upload, so the timed run measures the link, not the JIT compiling
     // the host and the simulated Key (both live in this process).
     const warm = new Uint8Array(32 * 1024).fill(1);

@@ -38,7 +38,7 @@ async function rig(opts: { eraseMs?: number; keepaliveMs?: number; timeoutMs?: n
   });
   const client = await KeyClient.connect(host, { timeoutMs: opts.timeoutMs ?? 150, retries: opts.retries ?? 3 });
   const s = await SecureSession.firstContact(client, { hostKey: staticKeyFromPrivate(x25519Generate().privateKey) });
-  await s.pair('service');
+  await s.pair('owner');
   return { fw, client, s, signingSeed, corrupt: (n: number) => (corruptAt = n) };
 }
 

@@ -62,6 +62,9 @@ export const ActivateResponse = defineRecord('activate.response', {
   state: field(1, state, false, 'lifecycle state after the command'),
 });
 
+/** Body of `reboot` and `reboot.response` (empty). */
+export const RebootBody = defineRecord('reboot', {});
+
 const role = t.enumOf('host role', HOST_ROLES);
 const sessionId = t.bytes(8, 8);
 
@@ -140,6 +143,12 @@ export const HostsListResponse = defineRecord('hosts.list.response', {
 /** Body of `fw.begin`: start (or resume) an update with its signed manifest. */
 export const FwBegin = defineRecord('fw.begin', {
   manifest: field(1, t.bytes(64, 2048), false, 'signed manifest (COSE_Sign1)'),
+  takeover: field(
+    2,
+    t.bool(),
+    true,
+    "owner only: drop another host's update in progress and start this one (otherwise UPDATE_BUSY)",
+  ),
 });
 
 /** Body of `fw.begin.response`: where to (re)start. */
@@ -153,6 +162,7 @@ export const FwBeginResponse = defineRecord('fw.begin.response', {
 export const FwChunk = defineRecord('fw.chunk', {
   offset: field(1, t.uint(), false, 'payload offset of these bytes'),
   data: field(2, t.bytes(1, 65536), false, 'payload bytes'),
+  id: field(3, t.bytes(32, 32), true, 'update id from fw.begin.response; if present, a chunk for another update is refused'),
 });
 
 /** Body of `fw.chunk.response`: cumulative acknowledgement. */
@@ -163,6 +173,11 @@ export const FwChunkResponse = defineRecord('fw.chunk.response', {
 
 /** Empty bodies of the update control requests and responses. */
 export const FwEmpty = defineRecord('fw.empty', {});
+
+/** Body of `fw.finish`. */
+export const FwFinish = defineRecord('fw.finish', {
+  id: field(1, t.bytes(32, 32), true, 'update id from fw.begin.response; if present, must be the update in progress'),
+});
 
 /** Body of `fw.confirm.response`. */
 export const FwConfirmResponse = defineRecord('fw.confirm.response', {
@@ -184,7 +199,9 @@ export const FwStatusResponse = defineRecord('fw.status.response', {
   running: field(1, t.record(FwSlot), false, 'the running image'),
   secondary: field(2, t.record(FwSlot), true, 'the other slot, if it holds an image or an upload'),
   securityCounter: field(3, t.uint(), false, 'installed security counter'),
-  testing: field(4, t.bool(), false, 'the running image is on test and must be confirmed'),
+  testing: field(4, t.bool(), false, 'the running image is on test and must be confirmed (or it reverts at the next boot)'),
+  primary: field(5, t.text(16), false, 'state of the running image: confirmed | testing | reverting (revert requested)'),
+  nextBoot: field(6, t.text(128), false, 'what the next boot does, e.g. "runs 1.0.0" or "reverts to 1.0.0"'),
 });
 
 /** Body of `error`: a request failed. Never a bare number: code, name and reason together. */
@@ -228,6 +245,8 @@ export const MESSAGES = {
   'info.response': def(0x06, 'response', InfoResponse, 'public facts'),
   activate: def(0x07, 'request', ActivateRequest, 'leave factory state for dormant', 'activate.response'),
   'activate.response': def(0x08, 'response', ActivateResponse, 'new state'),
+  reboot: def(0x09, 'request', RebootBody, 'reboot the Key now: the bootloader runs, sessions end (session)', 'reboot.response'),
+  'reboot.response': def(0x0a, 'response', RebootBody, 'rebooting after this answer; reconnect and hello again'),
   'session.start': def(0x10, 'request', SessionStart, 'begin a Noise handshake (public)', 'session.start.response'),
   'session.start.response': def(0x11, 'response', SessionStartResponse, 'handshake message 2'),
   'session.finish': def(0x12, 'request', SessionFinish, 'complete an XX handshake (public)', 'session.finish.response'),
@@ -246,7 +265,7 @@ export const MESSAGES = {
   'fw.begin.response': def(0x31, 'response', FwBeginResponse, 'resume offset and chunk size'),
   'fw.chunk': def(0x32, 'request', FwChunk, 'payload bytes at an offset (session; pipelined to the window)', 'fw.chunk.response'),
   'fw.chunk.response': def(0x33, 'response', FwChunkResponse, 'cumulative acknowledgement'),
-  'fw.finish': def(0x34, 'request', FwEmpty, 'all bytes sent: check the digest (session)', 'fw.finish.response'),
+  'fw.finish': def(0x34, 'request', FwFinish, 'all bytes sent: check the digest (session)', 'fw.finish.response'),
   'fw.finish.response': def(0x35, 'response', FwEmpty, 'image stored and verified'),
   'fw.test': def(0x36, 'request', FwEmpty, 'reboot into the new image on test (session)', 'fw.test.response'),
   'fw.test.response': def(0x37, 'response', FwEmpty, 'rebooting; sessions end'),
@@ -282,6 +301,7 @@ export const RESPONSE_OF = {
   ping: 'ping.response',
   info: 'info.response',
   activate: 'activate.response',
+  reboot: 'reboot.response',
   'session.start': 'session.start.response',
   'session.finish': 'session.finish.response',
   secure: 'secure.response',

@@ -1,21 +1,34 @@
 /**
- * Who may run which command: the access table of the Key. `public` commands run without a
+ * Who may run which command: the one role table of the Key. `public` commands run without a
  * session; everything else runs only inside an authenticated session, and then only for the host
- * roles listed. A session whose host is not paired yet (`unpaired`) may only `pair`.
+ * roles the row grants. A session whose host is not paired yet (`unpaired`) may only `pair`.
+ *
+ * Firmware roles (the decisions, rendered into docs/security.md and docs/firmware.md):
+ * - **owner** may update: begin, upload, test, confirm and revert, and reboot the Key.
+ * - **provisioning** may update only while the Key is in the `factory` lifecycle state: a
+ *   provisioning station installs the production firmware before the Key is activated for its
+ *   owner. After activation firmware is the owner's decision, so a compromised or stale station
+ *   cannot push firmware to Keys in the field. It may read the update status at any time.
+ * - **service** (a diagnostics bench) reads the update status only.
  * @module
  */
-import type { HostRole, RequestName } from '@enigm/protocols/messages';
+import type { HostRole, LifecycleState, RequestName } from '@enigm/protocols/messages';
 
 /** The role of a session's host: a paired role, or not paired yet. */
 export type SessionRole = HostRole | 'unpaired';
 
-/** Access rule of one command. */
-export type Access = 'public' | { readonly roles: readonly SessionRole[] };
+/** What a role may do with a command: run it in any lifecycle state, or only in `factory`. */
+export type Grant = 'always' | 'factory';
 
-const ALL_PAIRED: readonly SessionRole[] = ['owner', 'provisioning', 'service'];
+/** Access rule of one command: public, or the grant of each session role (absent: refused). */
+export type Access = 'public' | { readonly [R in SessionRole]?: Grant };
 
-/** The access table. */
-export const COMMAND_ACCESS: Readonly<Record<RequestName, Access>> = {
+const PAIRED_READ = { owner: 'always', provisioning: 'always', service: 'always' } as const;
+/** Changing the firmware: the owner, or a provisioning station before activation. */
+const UPDATE = { owner: 'always', provisioning: 'factory' } as const;
+
+/** The access table: one row per request (the compiler checks that none is missing). */
+export const COMMAND_ACCESS: { readonly [K in RequestName]: Access } = {
   hello: 'public',
   info: 'public',
   ping: 'public',
@@ -23,29 +36,76 @@ export const COMMAND_ACCESS: Readonly<Record<RequestName, Access>> = {
   'session.finish': 'public',
   'session.close': 'public',
   secure: 'public',
-  pair: { roles: ['unpaired', ...ALL_PAIRED] },
-  activate: { roles: ['owner', 'provisioning'] },
-  attest: { roles: ALL_PAIRED },
-  'hosts.list': { roles: ['owner'] },
-  'fw.begin': { roles: ALL_PAIRED },
-  'fw.chunk': { roles: ALL_PAIRED },
-  'fw.finish': { roles: ALL_PAIRED },
-  'fw.test': { roles: ALL_PAIRED },
-  'fw.confirm': { roles: ALL_PAIRED },
-  'fw.revert': { roles: ALL_PAIRED },
-  'fw.status': { roles: ALL_PAIRED },
+  pair: { unpaired: 'always', ...PAIRED_READ },
+  activate: { owner: 'always', provisioning: 'always' },
+  reboot: { owner: 'always', provisioning: 'factory' },
+  attest: PAIRED_READ,
+  'hosts.list': { owner: 'always' },
+  'fw.begin': UPDATE,
+  'fw.chunk': UPDATE,
+  'fw.finish': UPDATE,
+  'fw.test': UPDATE,
+  'fw.confirm': UPDATE,
+  'fw.revert': UPDATE,
+  'fw.status': PAIRED_READ,
 };
 
 /** Commands that manage sessions and are never carried inside one. */
 export const SESSION_COMMANDS: ReadonlySet<RequestName> = new Set(['session.start', 'session.finish', 'session.close', 'secure']);
 
 /**
- * Whether `command` may run, outside a session (`role` undefined) or in a session with `role`.
+ * Whether `command` may run, outside a session (`role` undefined) or in a session with `role`,
+ * while the Key is in lifecycle `state`.
  * @returns `ok`, or the wire error to answer with
  */
-export function checkAccess(command: RequestName, role: SessionRole | undefined): 'ok' | 'SESSION_REQUIRED' | 'FORBIDDEN' {
+export function checkAccess(
+  command: RequestName,
+  role: SessionRole | undefined,
+  state: LifecycleState,
+): 'ok' | 'SESSION_REQUIRED' | 'FORBIDDEN' {
   const rule = COMMAND_ACCESS[command];
   if (rule === 'public') return 'ok';
   if (role === undefined) return 'SESSION_REQUIRED';
-  return rule.roles.includes(role) ? 'ok' : 'FORBIDDEN';
+  const grant = rule[role];
+  return grant === 'always' || (grant === 'factory' && state === 'factory') ? 'ok' : 'FORBIDDEN';
+}
+
+const ROLES: readonly SessionRole[] = ['owner', 'provisioning', 'service', 'unpaired'];
+
+const cell = (rule: Access, role: SessionRole): string =>
+  rule === 'public'
+    ? 'yes (no session)'
+    : rule[role] === 'always'
+      ? 'yes'
+      : rule[role] === 'factory'
+        ? 'factory state only'
+        : '—';
+
+/**
+ * The access table as a Markdown table (one row per request, one column per role). docs/security.md
+ * and docs/firmware.md hold this rendering between `<!-- role-table:begin -->` and
+ * `<!-- role-table:end -->`; a test checks they match.
+ * @param filter - which requests to list (default: all)
+ */
+export function renderRoleTable(filter: (name: RequestName) => boolean = () => true): string {
+  const rows = (Object.keys(COMMAND_ACCESS) as RequestName[]).filter(filter);
+  return [
+    `| request | ${ROLES.join(' | ')} |`,
+    `|---|${ROLES.map(() => '---').join('|')}|`,
+    ...rows.map((n) => `| \`${n}\` | ${ROLES.map((r) => cell(COMMAND_ACCESS[n], r)).join(' | ')} |`),
+  ].join('\n');
+}
+
+/** Marker lines around a generated role table in a Markdown document. */
+export const ROLE_TABLE_MARKERS = { begin: '<!-- role-table:begin -->', end: '<!-- role-table:end -->' } as const;
+
+/**
+ * `doc` with the text between the role-table markers replaced by `table`.
+ * @throws {Error} if `doc` lacks the markers
+ */
+export function spliceRoleTable(doc: string, table: string): string {
+  const b = doc.indexOf(ROLE_TABLE_MARKERS.begin);
+  const e = doc.indexOf(ROLE_TABLE_MARKERS.end);
+  if (b < 0 || e < b) throw new Error('the document has no role-table markers');
+  return `${doc.slice(0, b + ROLE_TABLE_MARKERS.begin.length)}\n${table}\n${doc.slice(e)}`;
 }

@@ -3,6 +3,10 @@
  * identity key inside the secure element. Until provisioning delivers a certificate chain, the
  * identity public key travels in the unprotected header ({@link HEADER_IDENTITY_KEY}); a verifier
  * must pin or certify it, never trust it for being there.
+ *
+ * The software claims describe the image that RUNS now (version, payload digest and that image's
+ * own security counter), never an image that is installed but not running: during a test boot
+ * they describe the test image; after a revert, the old one.
  * @module
  */
 import { encode } from '@enigm/protocols/cbor';
@@ -19,6 +23,7 @@ export const FIRMWARE_NAME = 'enigm-key-firmware';
  * @returns COSE_Sign1 bytes (tagged)
  */
 export function buildEvidence(fw: KeyFirmware, nonce: Uint8Array, role: HostRole): Uint8Array {
+  const running = fw.running;
   const ueid = new Uint8Array(17);
   ueid[0] = 0x01; // RAND UEID
   ueid.set(fw.handle, 1);
@@ -29,11 +34,11 @@ export function buildEvidence(fw: KeyFirmware, nonce: Uint8Array, role: HostRole
     uptime: Math.floor(fw.uptimeMs() / 1000),
     bootcount: fw.bootCount,
     swname: FIRMWARE_NAME,
-    swversion: [fw.firmwareVersion],
+    swversion: [running.version],
     lifecycle: fw.state,
-    securityCounter: fw.securityCounter,
+    securityCounter: running.securityCounter,
     hostRole: role,
-    firmwareDigest: fw.firmwareDigest,
+    firmwareDigest: running.digest,
   });
   const se = fw.secureElement;
   return signSign1({

@@ -9,28 +9,24 @@
 import { createHash } from 'node:crypto';
 import { bytesEqual } from '@enigm/protocols/bytes';
 import {
-  type BodyOf,
-  chooseVersion,
   encodeMessage,
   type HostRole,
-  KEY_ERRORS,
-  type KeyErrorName,
   type LifecycleState,
   type Message,
   MIN_FRAME_PAYLOAD,
   PROTOCOL_VERSION,
-  PROTOCOL_VERSIONS,
-  RESPONSE_OF,
-  type RequestName,
 } from '@enigm/protocols/messages';
-import { checkAccess, type SessionRole } from './access.ts';
+import { asRequest, type DispatchResult, dispatch, type KeyOps, type LinkPort, type SessionContext } from './commands.ts';
 import { buildEvidence } from './evidence.ts';
-import { CHUNK_OVERHEAD, type FlashDeps, KeyFlash } from './key-flash.ts';
-import { commandAllowed, commandAllowedNames, type LifecycleEvent, nextState } from './lifecycle.ts';
+import { type FlashDeps, KeyFlash } from './key-flash.ts';
+import { type LifecycleEvent, nextState } from './lifecycle.ts';
 import { LinkContext } from './link-context.ts';
+import { type WireError, wireError } from './result.ts';
 import type { SecureElement } from './secure-element.ts';
 import type { SessionHost } from './sessions.ts';
 import { type KeyStorage, loadPersistent, MAX_PAIRED_HOSTS, type Persistent, savePersistent } from './storage.ts';
+
+export { type WireError, wireError } from './result.ts';
 
 /** Injected monotonic clock, milliseconds. */
 export interface Clock {
@@ -53,6 +49,8 @@ export interface FirmwareConfig {
   window: number;
   /** Battery charge reported in info, percent. */
   batteryPct: number;
+  /** Security counter of the running image on a Key without updatable flash (with flash: its manifest's). */
+  securityCounter: number;
 }
 
 /** Defaults of the reference Key. */
@@ -63,6 +61,7 @@ export const DEFAULT_FIRMWARE_CONFIG: FirmwareConfig = {
   maxFrame: 4096,
   window: 8,
   batteryPct: 100,
+  securityCounter: 1,
 };
 
 /** Dependencies of the firmware model. */
@@ -79,24 +78,23 @@ export interface FirmwareDeps {
 /** Listener for encoded event messages (sent on every link). */
 export type EventListener = (eventBytes: Uint8Array) => void;
 
-/** The session a request runs in, if any. */
+/** The context a request runs in: a session (inner requests) or a link (plain requests). */
 export interface RequestContext {
-  session?: { hostKey: Uint8Array; role: SessionRole };
-}
-
-/** A wire error produced by the firmware. */
-export interface WireError {
-  error: KeyErrorName;
-  reason: string;
-}
-
-/** Makes a {@link WireError} with the default reason unless one is given. */
-export function wireError(error: KeyErrorName, reason?: string): WireError {
-  return { error, reason: reason ?? KEY_ERRORS[error].reason };
+  session?: SessionContext;
+  link?: LinkPort;
 }
 
 /** Result of running a command. */
-export type CommandResult = { name: string; body: unknown; role?: HostRole; work?: () => boolean } | WireError;
+export type CommandResult = DispatchResult;
+
+/** The image the Key runs now: what evidence reports. */
+export interface RunningImage {
+  readonly version: string;
+  /** SHA-256 of the running image's payload. */
+  readonly digest: Uint8Array;
+  /** The running image's own security counter (from its manifest). */
+  readonly securityCounter: number;
+}
 
 /** A simulated Key's firmware. */
 export class KeyFirmware implements SessionHost {
@@ -108,6 +106,7 @@ export class KeyFirmware implements SessionHost {
   readonly #storage: KeyStorage;
   readonly #clock: Clock;
   readonly #random: RandomSource;
+  readonly #ops: KeyOps;
   #persistent: Persistent;
   #bootedAt: number;
   #pairingUntil = -1;
@@ -129,22 +128,36 @@ export class KeyFirmware implements SessionHost {
     this.#clock = deps.clock;
     this.#random = deps.random;
     const stored = loadPersistent(deps.storage);
-    this.#persistent = stored
-      ? { ...stored, bootCount: stored.bootCount + 1 }
-      : { handle: deps.random(16), state: 'factory', bootCount: 1, hosts: [], securityCounter: 1 };
+    // The security counter lives in the flash status ring only: a legacy copy here is dropped.
+    const { securityCounter: _legacy, ...kept } = stored ?? {
+      handle: deps.random(16),
+      state: 'factory' as const,
+      bootCount: 0,
+      hosts: [],
+    };
+    this.#persistent = { ...kept, bootCount: kept.bootCount + 1 };
     this.#save();
-    this.#flash = deps.flash ? new KeyFlash(deps.flash, this.config.model, () => this.#persistent.securityCounter) : undefined;
+    this.#flash = deps.flash ? new KeyFlash(deps.flash, this.config.model) : undefined;
     this.#bootedAt = this.#clock.now();
+    this.#ops = this.#makeOps();
   }
 
   /** Version of the running firmware (from the running image's manifest when the Key has flash). */
   get firmwareVersion(): string {
-    return this.#flash?.running.version ?? this.config.firmware;
+    return this.running.version;
   }
 
   /** SHA-256 of the running firmware image. */
   get firmwareDigest(): Uint8Array {
-    return this.#flash?.running.payloadDigest ?? this.#configDigest;
+    return this.running.digest;
+  }
+
+  /** The image running now: version, digest and its own security counter (what evidence reports). */
+  get running(): RunningImage {
+    const r = this.#flash?.running;
+    return r
+      ? { version: r.version, digest: r.payloadDigest, securityCounter: r.securityCounter }
+      : { version: this.config.firmware, digest: this.#configDigest, securityCounter: this.config.securityCounter };
   }
 
   /**
@@ -174,9 +187,12 @@ export class KeyFirmware implements SessionHost {
     return this.#persistent.bootCount;
   }
 
-  /** Firmware security counter (installed; advanced only by confirming an update). */
+  /**
+   * Installed firmware security counter: the flash status ring's (advanced only by confirming an
+   * update); on a Key without updatable flash, the configured one.
+   */
   get securityCounter(): number {
-    return Math.max(this.#persistent.securityCounter, this.#flash?.securityCounter ?? 0);
+    return this.#flash?.securityCounter ?? this.config.securityCounter;
   }
 
   /** Milliseconds since boot. */
@@ -247,107 +263,63 @@ export class KeyFirmware implements SessionHost {
     return to;
   }
 
-  /** Runs one validated request in a context (plain or a session); checks access and state first. */
+  /**
+   * Runs one validated request through the dispatch table (`commands.ts`): access table, then
+   * lifecycle table, then its handler. Never throws for a refusal: refusals are wire errors.
+   * @param ctx - the session of an inner request, or the link of a plain one
+   */
   execute(request: Message, ctx: RequestContext = {}): CommandResult {
-    const name = request.name as RequestName;
-    const access = checkAccess(name, ctx.session?.role);
-    if (access !== 'ok') return wireError(access);
-    if (!commandAllowed(name, this.state)) {
-      return wireError(
-        'INVALID_STATE',
-        `${name} is not allowed in state ${this.state} (allowed in: ${commandAllowedNames(name)})`,
-      );
-    }
-    switch (name) {
-      case 'hello': {
-        const body = request.body as BodyOf<'hello'>;
-        const version = chooseVersion(PROTOCOL_VERSIONS, body.versions);
-        if (version === undefined)
-          return wireError('UNSUPPORTED_VERSION', `no common protocol version (Key speaks ${PROTOCOL_VERSIONS.join(', ')})`);
-        const res: BodyOf<'hello.response'> = {
-          version,
-          versions: [...PROTOCOL_VERSIONS],
-          maxFrame: this.config.maxFrame,
-          window: this.config.window,
-          features: ['dedup-retry', 'state-events', 'noise-xx', 'noise-ik', 'attest'],
-          model: this.config.model,
-          firmware: this.firmwareVersion,
-          state: this.state,
-        };
-        return { name: RESPONSE_OF.hello, body: res };
-      }
-      case 'ping': {
-        const body = request.body as BodyOf<'ping'>;
-        const res: BodyOf<'ping.response'> = { uptimeMs: this.uptimeMs(), ...(body.data ? { data: body.data } : {}) };
-        return { name: RESPONSE_OF.ping, body: res };
-      }
-      case 'info': {
-        const res: BodyOf<'info.response'> = {
-          model: this.config.model,
-          hardware: this.config.hardware,
-          firmware: this.firmwareVersion,
-          state: this.state,
-          handle: this.handle,
-          bootCount: this.bootCount,
-          uptimeMs: this.uptimeMs(),
-          batteryPct: this.config.batteryPct,
-        };
-        return { name: RESPONSE_OF.info, body: res };
-      }
-      case 'activate': {
-        const to = this.transition('activate');
-        if (!to) return wireError('INVALID_STATE', `activate is not allowed in state ${this.state}`);
-        return { name: RESPONSE_OF.activate, body: { state: to } };
-      }
-      case 'pair':
-        return this.#pair(request.body as BodyOf<'pair'>, ctx);
-      case 'attest': {
-        const session = ctx.session as NonNullable<RequestContext['session']>;
-        const evidence = buildEvidence(this, (request.body as BodyOf<'attest'>).nonce, session.role as HostRole);
-        return { name: RESPONSE_OF.attest, body: { evidence } };
-      }
-      case 'hosts.list': {
-        const hosts = this.#persistent.hosts.map(({ publicKey, role, label }) => ({
-          publicKey,
-          role,
-          ...(label ? { label } : {}),
-        }));
-        return { name: RESPONSE_OF['hosts.list'], body: { hosts } };
-      }
-      case 'fw.begin':
-      case 'fw.chunk':
-      case 'fw.finish':
-      case 'fw.test':
-      case 'fw.confirm':
-      case 'fw.revert':
-      case 'fw.status': {
-        if (!this.#flash) return wireError('INVALID_STATE', 'this Key has no updatable flash');
-        const r = this.#flash.command(name, request.body, this.config.maxFrame - CHUNK_OVERHEAD);
-        if ('error' in r) return r;
-        if (name === 'fw.confirm') {
-          this.#persistent = { ...this.#persistent, securityCounter: this.#flash.securityCounter };
-          this.#save();
-        }
-        if (name === 'fw.test') queueMicrotask(() => this.reboot()); // after the response has gone out
-        return { name: RESPONSE_OF[name], body: r.body, ...(r.work ? { work: r.work } : {}) };
-      }
-      default:
-        return wireError('UNKNOWN_TYPE', `${name} is not run by the command dispatcher`);
-    }
+    const req = asRequest(request);
+    if (!req) return wireError('NOT_A_REQUEST');
+    return dispatch(req, {
+      key: this.#ops,
+      ...(ctx.session ? { session: ctx.session } : {}),
+      ...(ctx.link ? { link: ctx.link } : {}),
+    });
   }
 
-  #pair(body: BodyOf<'pair'>, ctx: RequestContext): CommandResult {
-    const session = ctx.session as NonNullable<RequestContext['session']>;
-    const existing = this.#persistent.hosts.find((h) => bytesEqual(h.publicKey, session.hostKey));
-    if (existing) return { name: RESPONSE_OF.pair, body: { role: existing.role }, role: existing.role };
+  #makeOps(): KeyOps {
+    const fw = this;
+    const c = this.config;
+    return {
+      model: c.model,
+      hardware: c.hardware,
+      maxFrame: c.maxFrame,
+      window: c.window,
+      batteryPct: c.batteryPct,
+      get state() {
+        return fw.state;
+      },
+      get handle() {
+        return fw.handle;
+      },
+      get bootCount() {
+        return fw.bootCount;
+      },
+      get firmwareVersion() {
+        return fw.firmwareVersion;
+      },
+      flash: this.#flash,
+      uptimeMs: () => this.uptimeMs(),
+      hosts: () => this.hosts(),
+      transition: (e) => this.transition(e),
+      pair: (hostKey, role, label) => this.#pair(hostKey, role, label),
+      evidence: (nonce, role) => buildEvidence(this, nonce, role),
+      rebootSoon: () => queueMicrotask(() => this.reboot()), // after the answer has gone out
+    };
+  }
+
+  #pair(hostKey: Uint8Array, role: HostRole, label: string | undefined): HostRole | WireError {
+    const existing = this.#persistent.hosts.find((h) => bytesEqual(h.publicKey, hostKey));
+    if (existing) return existing.role;
     const firstContact = this.#persistent.hosts.length === 0;
     if (!firstContact && this.#clock.now() > this.#pairingUntil) return wireError('NOT_PAIRED');
     if (this.#persistent.hosts.length >= MAX_PAIRED_HOSTS) return wireError('TOO_MANY_HOSTS');
-    const host = { publicKey: session.hostKey.slice(), role: body.role, ...(body.label ? { label: body.label } : {}) };
+    const host = { publicKey: hostKey.slice(), role, ...(label ? { label } : {}) };
     this.#persistent = { ...this.#persistent, hosts: [...this.#persistent.hosts, host] };
     this.#save();
     this.#pairingUntil = -1;
-    return { name: RESPONSE_OF.pair, body: { role: body.role }, role: body.role };
+    return role;
   }
 
   #save(): void {

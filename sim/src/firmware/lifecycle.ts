@@ -63,6 +63,7 @@ export const COMMAND_STATES: Readonly<Record<RequestName, readonly LifecycleStat
   ping: ALL,
   info: ALL,
   activate: ['factory'],
+  reboot: ALL,
   'session.start': ALL,
   'session.finish': ALL,
   secure: ALL,

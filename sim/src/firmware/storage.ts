@@ -34,7 +34,12 @@ export const PersistentRecord = defineRecord('key.persistent', {
   state: field(2, t.enumOf('lifecycle state', LIFECYCLE_STATES), false, 'lifecycle state'),
   bootCount: field(3, t.uint(), false, 'boots since manufacture'),
   hosts: field(4, t.array(t.record(StoredHost), MAX_PAIRED_HOSTS), false, 'paired hosts'),
-  securityCounter: field(5, t.uint(), false, 'firmware security counter (anti-rollback)'),
+  securityCounter: field(
+    5,
+    t.uint(),
+    true,
+    'legacy: no longer written or read (the security counter lives in the flash status ring only)',
+  ),
 });
 
 /** The decoded persistent record. */

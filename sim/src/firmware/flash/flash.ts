@@ -23,13 +23,16 @@ import { EnigmError } from '@enigm/protocols/errors';
 
 /**
  * Codes of {@link FlashError} (the one error class of the flash and firmware-update layer), each
- * with its meaning. Manifest-signature failures are not here: they come from the injected
- * verifier unchanged (e.g. `FIRMWARE_BAD_SIGNATURE`).
+ * with its meaning. A manifest the injected verifier refuses is `FIRMWARE_UNVERIFIED`, with the
+ * verifier's own code (e.g. `FIRMWARE_BAD_SIGNATURE`) at the start of the message and its error
+ * as `cause`: callers map codes with a table, never by parsing messages.
  */
 export const FLASH_ERROR_CODES = {
   WRITE_WITHOUT_ERASE: 'a write would turn a 0 bit into 1; NOR flash programs 1→0 only, so erase the page first',
   NO_VALID_IMAGE: 'no slot holds a valid signed image the bootloader may boot (impossible from a legal history)',
   FIRMWARE_MALFORMED: 'a slot header or manifest that does not follow the slot format',
+  FIRMWARE_UNVERIFIED:
+    "the injected verifier refused a manifest (untrusted signer, bad signature, …); the message starts with the verifier's code and `cause` is its error",
   FIRMWARE_WRONG_MODEL: 'an image built for another model',
   FIRMWARE_DOWNGRADE: 'an image whose security counter is below the installed one',
   FIRMWARE_TOO_LARGE: 'an image (manifest or payload) larger than the slot, or a chunk beyond the payload size',

@@ -39,7 +39,10 @@ export interface ManifestFields {
  * `protocols/src/crypto/index.ts`).
  */
 export interface ImageVerifier {
-  /** Verifies a signed manifest (signature + trusted signer); returns its fields or throws (any Error with a `code`). */
+  /**
+   * Verifies a signed manifest (signature + trusted signer); returns its fields or throws (any
+   * Error, ideally with a `code`; {@link manifestInfo} wraps it as `FIRMWARE_UNVERIFIED`).
+   */
   verifyManifest(signedManifest: Uint8Array): ManifestFields;
   /** SHA-256 of the concatenation of `parts`. */
   sha256(...parts: Uint8Array[]): Uint8Array;
@@ -90,11 +93,17 @@ export function readSlotManifest(flash: Flash, layout: FlashLayout, slot: Region
 
 /**
  * Verifies `signedManifest` and checks the fields the slot format depends on.
- * @throws whatever `verifier.verifyManifest` throws
- * @throws {@link FlashError} `FIRMWARE_MALFORMED` if the size or digest fields are unusable
+ * @throws {@link FlashError} `FIRMWARE_UNVERIFIED` if the verifier refuses it (message
+ *   `<verifier code>: <reason>`, `cause` the verifier's error); `FIRMWARE_MALFORMED` if the size
+ *   or digest fields are unusable
  */
 export function manifestInfo(verifier: ImageVerifier, signedManifest: Uint8Array): ImageInfo {
-  const m = verifier.verifyManifest(signedManifest);
+  let m: ManifestFields;
+  try {
+    m = verifier.verifyManifest(signedManifest);
+  } catch (e) {
+    throw new FlashError('FIRMWARE_UNVERIFIED', `${codeOf(e)}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
   if (!Number.isSafeInteger(m.payloadSize) || m.payloadSize < 0)
     throw new FlashError('FIRMWARE_MALFORMED', `manifest payloadSize ${m.payloadSize} is not a byte count`);
   if (!Number.isSafeInteger(m.securityCounter) || m.securityCounter < 0)

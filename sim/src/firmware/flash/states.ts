@@ -93,6 +93,12 @@ export const UPDATE_TRANSITIONS: readonly UpdateTransition[] = [
     note: 'the running test image is confirmed; the security counter advances now',
   },
   { from: s('testing', 'old'), event: 'revert', to: s('reverting', 'old'), note: 'the next boot goes back' },
+  {
+    from: s('reverting', 'old'),
+    event: 'confirm',
+    to: s('confirmed', 'old'),
+    note: 'a revert requested but not yet booted is withdrawn: the running test image is kept after all',
+  },
   { from: s('reverting', 'old'), event: 'revert', to: s('reverting', 'old'), note: 'repeated revert' },
   {
     from: s('testing', 'old'),

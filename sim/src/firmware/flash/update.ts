@@ -33,17 +33,25 @@ import {
 } from './image.ts';
 import { checkLayout, type FlashLayout, imagePages, maxPayloadSize } from './layout.ts';
 import { allowedStates, nextSlotState, type UpdateEvent } from './states.ts';
-import { NO_IMAGE_ID, type SecondaryState, type SlotStatus, type StatusChange, StatusJournal } from './status.ts';
+import {
+  NO_IMAGE_ID,
+  type PrimaryState,
+  type SecondaryState,
+  type SlotStatus,
+  type StatusChange,
+  StatusJournal,
+} from './status.ts';
 
 /** What the running firmware tells the engine. */
 export interface UpdatePolicy {
   /** This Key's model; a manifest for another model is refused. */
   model: string;
   /**
-   * The installed security counter as the firmware records it elsewhere; the engine uses the
-   * larger of this and the one in the status ring.
+   * A floor for the installed security counter kept elsewhere (optional; the engine uses the
+   * larger of this and the one in the status ring). The Key firmware passes none: its counter
+   * lives in the status ring only.
    */
-  installedSecurityCounter: () => number;
+  installedSecurityCounter?: () => number;
 }
 
 /** The secondary slot as {@link UpdateEngine.status} reports it. */
@@ -63,6 +71,8 @@ export interface UpdateStatus {
   installedSecurityCounter: number;
   /** Whether the running image is a test image (confirm it, or the next boot reverts it). */
   testing: boolean;
+  /** State of the running image: `confirmed`, `testing`, or `reverting` (the next boot goes back). */
+  primary: PrimaryState;
 }
 
 /**
@@ -120,7 +130,7 @@ export class UpdateEngine {
         'FIRMWARE_WRONG_MODEL',
         `image is for model ${JSON.stringify(info.model)}, this is ${JSON.stringify(this.#policy.model)}`,
       );
-    const installed = Math.max(st.securityCounter, this.#policy.installedSecurityCounter());
+    const installed = Math.max(st.securityCounter, this.#floor());
     if (info.securityCounter < installed)
       throw new FlashError(
         'FIRMWARE_DOWNGRADE',
@@ -259,14 +269,14 @@ export class UpdateEngine {
 
   /**
    * Confirms the running test image: it stays, and the installed security counter advances to
-   * its counter (never decreasing) in the same status record. On a confirmed image it is a no-op.
+   * its counter (never decreasing) in the same status record. It also withdraws a revert that was
+   * requested but not yet booted. On a confirmed image it is a no-op.
    * @returns the installed security counter (the larger of the status ring's and the policy's)
-   * @throws {@link FlashError} `UPDATE_STATE` if a revert was requested
    */
   confirm(): { securityCounter: number } {
     const journal = this.#journal();
     const st = journal.current;
-    const policy = this.#policy.installedSecurityCounter();
+    const policy = this.#floor();
     if (st.primary === 'confirmed') return { securityCounter: Math.max(st.securityCounter, policy) };
     const to = this.#allowed(st, 'confirm');
     const securityCounter = Math.max(st.securityCounter, this.#running().securityCounter);
@@ -302,8 +312,9 @@ export class UpdateEngine {
     const st = this.#journal().current;
     const out: UpdateStatus = {
       running: this.#running(),
-      installedSecurityCounter: Math.max(st.securityCounter, this.#policy.installedSecurityCounter()),
-      testing: st.primary !== 'confirmed',
+      installedSecurityCounter: Math.max(st.securityCounter, this.#floor()),
+      testing: st.primary === 'testing',
+      primary: st.primary,
     };
     if (st.secondary !== 'empty') {
       const sec = inspectSlot(this.#flash, this.#layout, this.#layout.secondary, this.#verifier, false);
@@ -337,6 +348,10 @@ export class UpdateEngine {
   #commit(journal: StatusJournal, change: StatusChange): void {
     journal.commit(change);
     this.#settled();
+  }
+
+  #floor(): number {
+    return this.#policy.installedSecurityCounter?.() ?? 0;
   }
 
   #settled(): void {
