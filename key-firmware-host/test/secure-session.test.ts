@@ -147,7 +147,7 @@ test('a replayed IK first message (same or older timestamp) is refused', async (
 test('a tampered handshake message → SESSION_FAILED, no detail leaked; the Key stays responsive', async (t) => {
   const r = rig();
   const { client } = await r.connect();
-  const prologue = sessionPrologue({ hostVersions: [1], keyVersions: client.hello.versions, version: 1, transport: 'memory' });
+  const prologue = sessionPrologue({ hello: client.helloRequest, helloResponse: client.hello, transport: 'memory' });
   for (const at of [0, 20, 40, 63]) {
     const hs = new HandshakeState({ pattern: 'XX', initiator: true, prologue, s: newHostKey() });
     const r1 = await client.request('session.start', { pattern: 'XX', message: hs.writeMessage() });
@@ -189,7 +189,8 @@ test('a replayed session message (captured, sent again under a new request id) e
   t.is(remoteName(e), 'SESSION_FAILED');
   t.is((e as KeyError).remote?.reason, 'session failed', 'no detail for the peer');
   const after = await t.throwsAsync(s.request('hosts.list', {}), { instanceOf: KeyError });
-  t.is(remoteName(after), 'SESSION_FAILED', 'the session was torn down');
+  t.is(after?.code, 'KEY_OUTCOME_UNKNOWN', 'a cleartext answer is never the outcome');
+  t.is(remoteName(after?.cause), 'SESSION_FAILED', 'the session was torn down');
   t.false(s.isOpen);
   t.is((await client.info()).state, 'factory', 'the Key still answers');
 });
@@ -207,7 +208,8 @@ test('a tampered session message (one ciphertext bit, frame CRC recomputed) ends
     return encodeFrame(encodeMessage({ ...m, name: 'secure', body: { ...body, ciphertext } } as never));
   });
   const e = await t.throwsAsync(s.request('hosts.list', {}), { instanceOf: KeyError });
-  t.is(remoteName(e), 'SESSION_FAILED');
+  t.is(e?.code, 'KEY_OUTCOME_UNKNOWN');
+  t.is(remoteName(e?.cause), 'SESSION_FAILED');
   t.false(s.isOpen);
   t.is((await client.info()).model, 'enigm-key-1');
 });

@@ -157,9 +157,14 @@ export class KeyClient {
     return this.#window.inFlight;
   }
 
+  /** The `hello` body this client sends (bound, with the answer, into session prologues). */
+  get helloRequest(): BodyOf<'hello'> {
+    return { versions: [...PROTOCOL_VERSIONS], maxFrame: this.#maxFrame };
+  }
+
   /** Runs `hello` (again) and applies the Key's limits. */
   async negotiate(): Promise<BodyOf<'hello.response'>> {
-    const h = await this.request('hello', { versions: [...PROTOCOL_VERSIONS], maxFrame: this.#maxFrame });
+    const h = await this.request('hello', this.helloRequest);
     if (!(PROTOCOL_VERSIONS as readonly number[]).includes(h.version))
       throw new KeyError('KEY_INCOMPATIBLE', `Key chose protocol version ${h.version}, which this host does not speak`);
     try {

@@ -121,7 +121,9 @@ export async function uploadPayload(
       }
     } else {
       const e = r.error;
-      if (e instanceof KeyError && (e.code === 'KEY_REJECTED' || e.code === 'KEY_CANCELLED' || e.code === 'KEY_CLOSED')) throw e;
+      // OUT_OF_ORDER: a chunk held back and retried behind later ones was not run — go back like a loss.
+      const fatal = e instanceof KeyError && e.remote?.name !== 'OUT_OF_ORDER';
+      if (fatal && (e.code === 'KEY_REJECTED' || e.code === 'KEY_CANCELLED' || e.code === 'KEY_CLOSED')) throw e;
       if (++failures > (options.maxFailures ?? 8)) throw e;
       if (r.gen === generation) {
         generation++;

@@ -67,7 +67,7 @@ export const KEY_ERRORS = {
   NOT_PAIRED: { code: 13, reason: 'pairing is closed: the Key already has hosts and its pairing window is not open' },
   TOO_MANY_HOSTS: { code: 14, reason: 'the Key holds the maximum number of paired hosts' },
   FIRMWARE_REJECTED: { code: 15, reason: 'the firmware image was refused (signer, model, security counter, size or digest)' },
-  UPDATE_BUSY: { code: 16, reason: "another host's firmware update is in progress on this Key" },
+  OUT_OF_ORDER: { code: 20, reason: 'a later request of this session has already run; this one was not run' },
 } as const;
 
 /** Symbolic name of a wire error. */

@@ -88,8 +88,8 @@ export class LinkContext {
       } catch (e) {
         return this.#remember(reqId, this.#error(reqId, 'INVALID_ARGUMENT', (e as Error).message));
       }
-      const r = this.#dispatch(msg, reqId, env.version);
-      if ('frame' in r) return r.frame; // `secure`: sealed and remembered by #secure
+      if (msg.name === 'secure') return this.#secure(reqId, env.version, msg.body as BodyOf<'secure'>);
+      const r = this.#dispatch(msg);
       let out =
         'error' in r
           ? this.#error(reqId, r.error, r.reason)
@@ -108,24 +108,34 @@ export class LinkContext {
     }
   }
 
-  /** Runs a plain request through the firmware's dispatch table, with this link's sessions. */
-  #dispatch(msg: Message, reqId: number, version: number): CommandResult {
-    return this.#fw.execute(msg, {
-      link: {
-        sessions: this.#sessions,
-        prologue: this.#prologue,
-        negotiated: (req, res) => {
-          this.#peerMaxFrame = req.maxFrame;
-          this.#prologue = {
-            hostVersions: req.versions,
-            keyVersions: res.versions,
-            version: res.version,
-            transport: this.#transport,
-          };
-        },
-        secure: (body) => this.#secure(reqId, version, body),
-      },
-    });
+  #dispatch(msg: Message): CommandResult {
+    switch (msg.name as RequestName) {
+      case 'hello': {
+        const r = this.#fw.execute(msg);
+        if (!('error' in r)) {
+          const body = msg.body as BodyOf<'hello'>;
+          this.#peerMaxFrame = body.maxFrame;
+          const res = r.body as BodyOf<'hello.response'>;
+          // The whole exchange is bound into later handshakes (both bodies, every field).
+          this.#prologue = { hello: body, helloResponse: res, transport: this.#transport };
+        }
+        return r;
+      }
+      case 'session.start': {
+        if (!this.#prologue) return failed();
+        const res = this.#sessions.start(msg.body as BodyOf<'session.start'>, this.#prologue);
+        return res ? { name: 'session.start.response', body: res } : failed();
+      }
+      case 'session.finish':
+        return this.#sessions.finish(msg.body as BodyOf<'session.finish'>)
+          ? { name: 'session.finish.response', body: {} }
+          : failed();
+      case 'session.close':
+        this.#sessions.close((msg.body as BodyOf<'session.close'>).session);
+        return { name: 'session.close.response', body: {} };
+      default:
+        return this.#fw.execute(msg);
+    }
   }
 
   /**
@@ -168,9 +178,17 @@ export class LinkContext {
       }
       if (SESSION_COMMANDS.has(msg.name as RequestName))
         return this.#error(id as number, 'INVALID_ARGUMENT', `${msg.name} cannot be sent inside a session`);
+      // Requests run in the order the host issued them: one held back and retried after a later
+      // one ran is refused, not run (its refusal is sealed, so the host knows it did not run).
+      if ((id as number) <= session.lastInnerId)
+        return this.#error(
+          id as number,
+          'OUT_OF_ORDER',
+          `request ${id} is not after request ${session.lastInnerId}, which has run; request ${id} was not run now`,
+        );
+      session.lastInnerId = id as number;
       const r = this.#fw.execute(msg, { session: { hostKey: session.hostKey, role: session.role } });
       if ('error' in r) return this.#error(id as number, r.error, r.reason);
-      if ('frame' in r) return this.#error(id as number, 'INTERNAL'); // unreachable: `secure` is refused above
       if (r.role) session.role = r.role; // pairing changed the session's role
       if (r.work) this.#work = r.work;
       return encodeMessage({ version: env.version, name: r.name as never, id: id as number, body: r.body as never });
@@ -197,6 +215,10 @@ export class LinkContext {
     }
     return response;
   }
+}
+
+function failed(): CommandResult {
+  return { error: 'SESSION_FAILED', reason: SESSION_FAILED_REASON };
 }
 
 function errorNameOf(e: unknown): KeyErrorName {

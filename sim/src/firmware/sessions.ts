@@ -7,13 +7,29 @@
  * tampered message, an unknown host, a replayed IK timestamp and a wrong static key are not told
  * apart. Limits per link: {@link MAX_PENDING} handshakes and {@link MAX_SESSIONS} sessions; the
  * oldest is dropped beyond that, so a peer cannot exhaust the Key.
+ *
+ * The Key's message 2 of both patterns carries its {@link IdentityBinding}: identity key, device
+ * handle and the identity's signature over the static key and the handle. The handle is therefore
+ * learned from inside the authenticated handshake, not from cleartext `info`.
+ *
+ * Each session also enforces the order of its requests: the inner request id is a sequence
+ * number the host increases by one per request, and a request whose id is not above the last one
+ * that ran is refused with `OUT_OF_ORDER` (authenticated, and not run) — so a request held back by
+ * a man in the middle and retried never runs after a later one (see docs/security.md).
  * @module
  */
 import { bytesEqual, toHex } from '@enigm/protocols/bytes';
 import { decode, encode } from '@enigm/protocols/cbor';
 import type { BodyOf } from '@enigm/protocols/messages';
 import { HandshakeState } from '@enigm/protocols/noise';
-import { IdentityBinding, IkHello, type PrologueInput, SecureChannel, sessionPrologue } from '@enigm/protocols/session';
+import {
+  IdentityBinding,
+  IkHello,
+  identityBindingMessage,
+  type PrologueInput,
+  SecureChannel,
+  sessionPrologue,
+} from '@enigm/protocols/session';
 import type { SessionRole } from './access.ts';
 import type { SecureElement } from './secure-element.ts';
 import type { Persistent } from './storage.ts';
@@ -32,11 +48,15 @@ export interface Session {
   readonly hostKey: Uint8Array;
   role: SessionRole;
   readonly channel: SecureChannel;
+  /** Inner request id of the last request that ran (0: none); later ones must be above it. */
+  lastInnerId: number;
 }
 
 /** What the session manager needs from the firmware. */
 export interface SessionHost {
   readonly secureElement: SecureElement;
+  /** The device handle (16 bytes), signed into the identity binding. */
+  readonly handle: Uint8Array;
   random(n: number): Uint8Array;
   /** Paired hosts. */
   hosts(): Persistent['hosts'];
@@ -51,6 +71,7 @@ export class LinkSessions {
   readonly #host: SessionHost;
   readonly #pending = new Map<string, HandshakeState>();
   readonly #sessions = new Map<string, Session>();
+  #binding: Uint8Array | undefined;
 
   constructor(host: SessionHost) {
     this.#host = host;
@@ -83,8 +104,7 @@ export class LinkSessions {
       const id = this.#host.random(8);
       if (body.pattern === 'XX') {
         if (payload.length !== 0) throw new Failed();
-        const se = this.#host.secureElement;
-        const message = hs.writeMessage(encode(IdentityBinding.toMap({ identity: se.identityPublicKey, signature: se.binding })));
+        const message = hs.writeMessage(this.#identityBinding());
         this.#bound(this.#pending, MAX_PENDING).set(toHex(id), hs);
         return { session: id, message };
       }
@@ -94,7 +114,7 @@ export class LinkSessions {
       if (!rs || !host) throw new Failed();
       const { timestamp } = IkHello.fromMap(decode(payload));
       if (host.lastIk !== undefined && timestamp <= host.lastIk) throw new Failed();
-      const message = hs.writeMessage(new Uint8Array(0));
+      const message = hs.writeMessage(this.#identityBinding());
       this.#host.setLastIk(rs, timestamp);
       this.#open(id, hs, rs, host.role);
       return { session: id, message };
@@ -159,7 +179,22 @@ export class LinkSessions {
       hostKey,
       role,
       channel: new SecureChannel(send, receive, id),
+      lastInnerId: 0,
     });
+  }
+
+  /** The encoded identity binding (signed once per link by the secure element). */
+  #identityBinding(): Uint8Array {
+    const se = this.#host.secureElement;
+    const handle = this.#host.handle;
+    this.#binding ??= encode(
+      IdentityBinding.toMap({
+        identity: se.identityPublicKey,
+        handle,
+        signature: se.sign(identityBindingMessage(se.staticKey.publicKey, handle)),
+      }),
+    );
+    return this.#binding;
   }
 
   #bound<V>(map: Map<string, V>, max: number): Map<string, V> {
