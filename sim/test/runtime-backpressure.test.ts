@@ -1,0 +1,157 @@
+/**
+ * Issue 9 finding 4 and issue 16 finding 8: every queue of a link is bounded. A TCP client that
+ * sends a valid `hello` and then 3,000-byte pings without ever reading must make the simulator
+ * stop reading (not buffer responses without end); the other Key keeps answering; a Key accepts
+ * only a few TCP connections. The simulator runs in its own process so its memory is its own.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KeyClient, TcpTransport } from '@enigm/key-firmware-host';
+import { encodeFrame } from '@enigm/protocols/framing';
+import { encodeMessage, PROTOCOL_VERSION, PROTOCOL_VERSIONS } from '@enigm/protocols/messages';
+import test from 'ava';
+import { DEFAULT_LINK_LIMITS } from '../src/runtime/link-flow.ts';
+import { startSimProcess } from './support/sim-process.ts';
+
+const dirs: string[] = [];
+test.after.always(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function addressOf(tcp: string | undefined): { host: string; port: number } {
+  const url = new URL(tcp as string);
+  return { host: url.hostname, port: Number(url.port) };
+}
+
+function open(tcp: string | undefined): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(addressOf(tcp), () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** hello, then `pings` 3,000-byte pings, as one buffer of frames. */
+function floodBytes(pings: number, firstId: number): Buffer {
+  const frames: Uint8Array[] = [];
+  if (firstId === 1)
+    frames.push(
+      encodeFrame(
+        encodeMessage({
+          version: PROTOCOL_VERSION,
+          name: 'hello',
+          id: 1,
+          body: { versions: [...PROTOCOL_VERSIONS], maxFrame: 4096 },
+        }),
+      ),
+    );
+  for (let i = 0; i < pings; i++)
+    frames.push(
+      encodeFrame(
+        encodeMessage({
+          version: PROTOCOL_VERSION,
+          name: 'ping',
+          id: firstId + 1 + i,
+          body: { data: new Uint8Array(3000).fill(i) },
+        }),
+      ),
+    );
+  return Buffer.concat(frames);
+}
+
+/**
+ * Writes the flood without ever reading until the socket stops taking bytes (no drain for
+ * `stallMs`) or `maxBytes` went out.
+ * @returns bytes the kernel accepted, and whether the writer stalled
+ */
+async function floodUntilStalled(s: Socket, maxBytes: number, stallMs = 1000): Promise<{ sent: number; stalled: boolean }> {
+  s.pause(); // never read
+  let sent = 0;
+  let id = 1;
+  while (sent < maxBytes) {
+    const chunk = floodBytes(20, id);
+    id += 20;
+    const more = s.write(chunk);
+    sent += chunk.length;
+    if (!more) {
+      const drained = await new Promise<boolean>((r) => {
+        const t = setTimeout(() => r(false), stallMs);
+        s.once('drain', () => {
+          clearTimeout(t);
+          r(true);
+        });
+      });
+      if (!drained) return { sent: sent - s.writableLength, stalled: true };
+    }
+  }
+  return { sent: sent - s.writableLength, stalled: false };
+}
+
+test('a never-reading TCP flood makes the Key stop reading: queues stay bounded, memory stays flat, the other Key answers', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-flood-'));
+  dirs.push(dir);
+  const sim = await startSimProcess({ keys: 2, stateDir: dir, serial: false });
+  const sockets: Socket[] = [];
+  try {
+    const before = await sim.rss();
+    const s = await open(sim.keys[0]?.tcp);
+    sockets.push(s);
+    const flood = await floodUntilStalled(s, 200 * 1024 * 1024);
+    t.true(flood.stalled, `the simulator stopped reading (sent ${flood.sent} bytes without a stall)`);
+    t.true(flood.sent < 32 * 1024 * 1024, `only socket buffers' worth was accepted: ${flood.sent} bytes`);
+    const [k0] = await sim.stats();
+    const link = k0?.tcp[0];
+    t.truthy(link);
+    t.true(link?.paused, 'reading is paused');
+    t.true(
+      (link?.outputBytes ?? 0) <= DEFAULT_LINK_LIMITS.outputHigh + 4096,
+      `output queued ${link?.outputBytes} ≤ ${DEFAULT_LINK_LIMITS.outputHigh} + one frame`,
+    );
+    t.true((link?.inputBytes ?? 0) <= DEFAULT_LINK_LIMITS.inputHard, `input queued ${link?.inputBytes}`);
+    const after = await sim.rss();
+    t.true(after - before < 48 * 1024 * 1024, `RSS grew by ${((after - before) / 2 ** 20).toFixed(1)} MiB`);
+    // The other Key answers at once.
+    const other = await KeyClient.connect(new TcpTransport(addressOf(sim.keys[1]?.tcp)), { timeoutMs: 2000 });
+    await other.request('ping', { data: new Uint8Array(8) });
+    await other.close();
+    t.true(sim.alive());
+  } finally {
+    for (const s of sockets) s.destroy();
+    await sim.stop();
+  }
+});
+
+test('a Key takes at most maxTcpLinksPerKey TCP connections; the next one is closed and logged', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-conns-'));
+  dirs.push(dir);
+  const sim = await startSimProcess({ keys: 1, stateDir: dir, serial: false, logLevel: 'info' });
+  const clients: KeyClient[] = [];
+  try {
+    const limit = DEFAULT_LINK_LIMITS.maxTcpLinksPerKey;
+    for (let i = 0; i < limit; i++)
+      clients.push(await KeyClient.connect(new TcpTransport(addressOf(sim.keys[0]?.tcp)), { timeoutMs: 2000 }));
+    const refused = await KeyClient.connect(new TcpTransport(addressOf(sim.keys[0]?.tcp)), {
+      timeoutMs: 1000,
+      retries: 0,
+    }).then(
+      async (c) => {
+        await c.close();
+        return false;
+      },
+      () => true,
+    );
+    t.true(refused, `connection ${limit + 1} is refused`);
+    await new Promise((r) => setTimeout(r, 100));
+    t.regex(sim.stderr(), /refused a tcp connection: 4 already open \(bound 4 per Key\)/);
+    // Closing one makes room again.
+    await clients.pop()?.close();
+    await new Promise((r) => setTimeout(r, 100));
+    clients.push(await KeyClient.connect(new TcpTransport(addressOf(sim.keys[0]?.tcp)), { timeoutMs: 2000 }));
+    t.regex(sim.stderr(), /tcp link #\d+ closed by the host/);
+    t.notRegex(sim.stderr(), /127\.0\.0\.1/, 'the log names no peer address');
+  } finally {
+    await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+    await sim.stop();
+  }
+});
