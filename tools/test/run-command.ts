@@ -42,3 +42,54 @@ export async function runCommand(commands: Command[], argv: string[]): Promise<C
     process.stderr.write = realErr;
   }
 }
+
+/** Options of {@link runCommandProcess}. */
+export interface ProcessRunOptions {
+  /** Bytes piped into stdin (stdin is closed after them; empty when absent). */
+  stdin?: Uint8Array | string;
+  /** Extra node arguments, e.g. `['--max-old-space-size=64']`. */
+  nodeArgs?: string[];
+  /** Kills the process after this many ms (default 60,000). */
+  timeoutMs?: number;
+}
+
+/**
+ * Runs `argv` against one command module's exported commands in a child process (through the
+ * same `dispatch`), for what an in-process run cannot show: stdin, memory limits, the process exit
+ * code. Loads only that module, so other command groups cannot affect it.
+ * @param module - the command module, e.g. `new URL('../src/commands/cbor.ts', import.meta.url)`
+ * @param exportName - its export holding the commands, e.g. `'cborCommands'`
+ * @example
+ * const r = await runCommandProcess(new URL('../src/commands/cbor.ts', import.meta.url), 'cborCommands', ['cbor', 'decode', '-'], { stdin: '' });
+ */
+export async function runCommandProcess(
+  module: URL,
+  exportName: string,
+  argv: string[],
+  options: ProcessRunOptions = {},
+): Promise<CommandRun> {
+  const { spawn } = await import('node:child_process');
+  const cli = new URL('../src/cli.ts', import.meta.url).href;
+  const script = `import { dispatch } from ${JSON.stringify(cli)}; import { ${exportName} as commands } from ${JSON.stringify(module.href)}; process.exitCode = await dispatch(commands, process.argv.slice(1));`;
+  const child = spawn(
+    process.execPath,
+    [...(options.nodeArgs ?? []), '--import', 'tsx', '--input-type=module', '-e', script, ...argv],
+    {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => {
+    stdout += c.toString('utf8');
+  });
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString('utf8');
+  });
+  child.stdin.on('error', () => {}); // the command may exit before reading it all
+  child.stdin.end(options.stdin ?? '');
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+  const code = await new Promise<number>((resolve) => child.once('close', (c, signal) => resolve(c ?? (signal ? 128 : -1))));
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
