@@ -13,6 +13,7 @@ import test from 'ava';
 import { makeSoftwareAk, makeSoftwareQuote } from '../src/collect/software-quote.ts';
 import { AttestationError } from '../src/errors.ts';
 import { ALG_SHA256 } from '../src/hash.ts';
+import { appraiseKeyEvidence } from '../src/key/appraise.ts';
 import { VerifierStore } from '../src/store/verifier-store.ts';
 import { appraiseQuoteWithState } from '../src/verify/stateful.ts';
 import {
@@ -190,6 +191,14 @@ test('Key evidence: the verifier nonce must be a pending key-evidence challenge;
     identity,
   });
   t.is(statusOf(w, 'challenge'), 'contraindicated');
+});
+
+test('Key evidence: an empty verifier nonce is contraindicated, whatever the evidence carries', (t) => {
+  const { fw } = makeTestKey();
+  const evidence = buildEvidence(fw, new Uint8Array(32).fill(5), 'owner');
+  const r = appraiseKeyEvidence({ evidence, nonce: new Uint8Array(0), identity: fw.secureElement.identityPublicKey });
+  t.is(r.status, 'contraindicated');
+  t.regex(r.checks.find((x) => x.name === 'nonce')!.reason, /no verifier nonce/);
 });
 
 test('file store: state survives, is written atomically (no temp files left), and a legacy clock map is read', async (t) => {

@@ -9,12 +9,17 @@
  * | `structure` | COSE_Sign1 and claims decode | — | malformed evidence |
  * | `signature` | verifies with the identity key | — | does not verify |
  * | `identity` | matches the pinned/certified identity | no pinned identity: key taken from the evidence itself | differs from the pinned identity |
- * | `nonce` | equals the issued nonce | — | differs (replayed or foreign evidence) |
+ * | `nonce` | equals the nonce the verifier issued (`input.nonce`, never the evidence's own) | — | differs (replayed or foreign evidence), or no verifier nonce given |
  * | `freshness` | received within `maxAgeMs` of issuing the nonce | — | too old |
  * | `firmware` | digest in the allowed list | no list given | digest not allowed |
  * | `security-counter` | ≥ the minimum | no minimum given | below the minimum (rollback) |
  * | `lifecycle` | state in the expected list | no list given, or not expected | revoked or retired |
  * | `host-role` | the role the verifier asked with | no role given | a different role |
+ *
+ * Single use: this function only compares. To make a nonce single-use with a time to live, issue
+ * it with `VerifierStore.issueChallenge('key-evidence', ttlMs)` and appraise with
+ * `VerifierStore.appraiseKeyEvidence(...)` (or the pure `appraiseKeyEvidenceWithState`), which
+ * consume it and add a `challenge` check.
  * @module
  */
 import { bytesEqual, toHex } from '@enigm/protocols/bytes';
@@ -48,7 +53,7 @@ export interface KeyReferenceValues {
 /** Inputs of {@link appraiseKeyEvidence}. */
 export interface KeyAppraisalInput {
   evidence: Uint8Array;
-  /** The nonce the verifier issued. */
+  /** The nonce the verifier issued (its own copy, never taken from the evidence). Empty = contraindicated. */
   nonce: Uint8Array;
   /** Pinned or certified identity public key (Ed25519). Without it the identity is only self-asserted. */
   identity?: Uint8Array;
@@ -110,7 +115,9 @@ export function appraiseKeyEvidence(input: KeyAppraisalInput): KeyAppraisal {
     return done(claims);
   }
 
-  if (bytesEqual(claims.nonce, input.nonce)) add('nonce', 'affirming', 'nonce matches');
+  if (input.nonce.length === 0)
+    add('nonce', 'contraindicated', 'no verifier nonce given: the nonce in the evidence alone proves no freshness');
+  else if (bytesEqual(claims.nonce, input.nonce)) add('nonce', 'affirming', 'nonce matches');
   else add('nonce', 'contraindicated', 'nonce differs from the one issued (replayed or foreign evidence)');
 
   if (input.issuedAt !== undefined && input.receivedAt !== undefined && input.maxAgeMs !== undefined) {
