@@ -1,6 +1,12 @@
 /**
- * The host's client for one Key over any {@link Transport}: frames, request ids, timeouts, safe
- * retries, cancellation and flow control by the Key's advertised window.
+ * The host's client for one Key over any {@link Transport}: frames, request ids, link-aware
+ * timeouts, safe retries, cancellation and flow control by the Key's advertised window.
+ *
+ * Timeouts follow the link: an attempt's deadline is the time its bytes, and those queued ahead
+ * of it, need to cross the link at the measured rate, plus the per-request timeout
+ * ({@link LinkBudget}). Progress of the Key (a response to an earlier request, a keepalive)
+ * extends the deadlines of the requests still waiting behind. So the default timeout holds on a
+ * 115200-baud UART with a full window of 4 KiB chunks as on TCP; nobody tunes it per link.
  *
  * Safety of retries: a retry re-sends the same request id and bytes. Keys that report the
  * `dedup-retry` feature answer a repeated id from a cache instead of running the command again,
@@ -27,6 +33,7 @@ import {
 } from '@enigm/protocols/messages';
 import type { Transport, TransportError } from '../transport/transport.ts';
 import { KeyError } from './errors.ts';
+import { LinkBudget, type LinkTicket } from './link-budget.ts';
 import { Window } from './window.ts';
 
 /** Injected timers (tests pass fakes). */
@@ -44,7 +51,10 @@ const realTimers: Timers = {
 
 /** Options of {@link KeyClient}. */
 export interface KeyClientOptions {
-  /** Per-attempt timeout, ms (default 2000). */
+  /**
+   * Per-attempt timeout, ms (default 2000): how long the Key may take once the attempt's bytes
+   * (and those queued ahead of it) have crossed the link; the link time is added by the client.
+   */
   timeoutMs?: number;
   /** Retries after a timeout (default 2). */
   retries?: number;
@@ -58,9 +68,14 @@ export interface KeyClientOptions {
 
 /** Options of one request. */
 export interface RequestOptions {
+  /** Per-attempt timeout after the link time, ms (default: the client's). */
   timeoutMs?: number;
+  /** Retries after a timeout (default: the client's; 0 for non-idempotent requests without dedup). */
   retries?: number;
+  /** Cancels the request (`KEY_CANCELLED`). */
   signal?: AbortSignal;
+  /** Expected size of the response, bytes, when it is large (e.g. a ping echo): counted as link time. */
+  responseBytes?: number;
   /** Whether running the command twice is harmless (allows retries on Keys without dedup). */
   idempotent?: boolean;
   /**
@@ -83,10 +98,24 @@ export interface ClientStats {
 
 interface Pending {
   name: string;
-  /** Restarts the response timeout (the Key said it is busy). */
-  keepalive(): void;
+  /** The current attempt's bytes on the link. */
+  ticket: LinkTicket | undefined;
+  /** The Key showed progress: push the deadline to now + remaining link time + timeout. */
+  extend(): void;
   resolve(m: Message): void;
   reject(e: KeyError): void;
+}
+
+/** Framing overhead of a frame on the wire beyond its payload (COBS, CRC, delimiter), approximately. */
+const FRAME_OVERHEAD = 8;
+
+interface ExchangeOptions {
+  timeoutMs: number;
+  retries: number;
+  /** Expected response bytes on the wire. */
+  responseBytes: number;
+  signal?: AbortSignal;
+  nextFrame?: () => Uint8Array;
 }
 
 const IDEMPOTENT: ReadonlySet<RequestName> = new Set(['hello', 'ping', 'info']);
@@ -102,6 +131,7 @@ export class KeyClient {
   readonly #pending = new Map<number, Pending>();
   readonly #eventListeners = new Set<(m: Message) => void>();
   readonly #window = new Window(1);
+  readonly #budget: LinkBudget;
   #nextId: number;
   #closed: KeyError | undefined;
   #link: LinkParameters = { version: PROTOCOL_VERSION, sendMaxFrame: MIN_FRAME_PAYLOAD, window: 1 };
@@ -117,6 +147,7 @@ export class KeyClient {
     this.#maxFrame = Math.min(options.maxFrame ?? MAX_FRAME_PAYLOAD, MAX_FRAME_PAYLOAD);
     this.#decoder = new FrameDecoder({ maxPayload: this.#maxFrame });
     this.#nextId = (options.firstId ?? Math.floor(Math.random() * MAX_REQUEST_ID)) >>> 0;
+    this.#budget = new LinkBudget(transport.nominalBytesPerSecond);
   }
 
   /**
@@ -150,6 +181,19 @@ export class KeyClient {
   /** Description of the underlying transport (e.g. `serial:/dev/ttyACM0`, `tcp://…`). */
   get transportDescription(): string {
     return this.#transport.description;
+  }
+
+  /**
+   * The link rate deadlines assume, bytes/s: the best measured lower bound, or the transport's
+   * nominal rate before any measurement (see {@link LinkBudget}).
+   */
+  get linkBytesPerSecond(): number {
+    return this.#budget.bytesPerSecond;
+  }
+
+  /** Bytes sent whose requests have not been answered yet. */
+  get queuedBytes(): number {
+    return this.#budget.queuedBytes;
   }
 
   /** Requests now in flight (never more than the Key's window). */
@@ -209,7 +253,13 @@ export class KeyClient {
       const next = refresh
         ? () => encodeFrame(encodeMessage({ version: this.#link.version, name, id, body: refresh() as BodyOf<N> }))
         : undefined;
-      const res = await this.#exchange(id, name, frame, options.timeoutMs ?? this.#timeoutMs, retries, signal, next);
+      const res = await this.#exchange(id, name, frame, {
+        timeoutMs: options.timeoutMs ?? this.#timeoutMs,
+        retries,
+        responseBytes: (options.responseBytes ?? 0) + FRAME_OVERHEAD,
+        ...(signal ? { signal } : {}),
+        ...(next ? { nextFrame: next } : {}),
+      });
       return this.#expect(res, name) as BodyOf<ResponseOf<N>>;
     } finally {
       release();
@@ -222,7 +272,7 @@ export class KeyClient {
    */
   async ping(data?: Uint8Array, options?: RequestOptions): Promise<{ rttMs: number; uptimeMs: number }> {
     const t0 = this.#timers.now();
-    const r = await this.request('ping', data ? { data } : {}, options);
+    const r = await this.request('ping', data ? { data } : {}, { responseBytes: data?.length ?? 0, ...options });
     const rttMs = this.#timers.now() - t0;
     if (data && (!r.data || Buffer.compare(Buffer.from(r.data), Buffer.from(data)) !== 0))
       throw new KeyError('KEY_BAD_RESPONSE', 'ping echo differs from what was sent');
@@ -248,52 +298,68 @@ export class KeyClient {
     }
   }
 
-  #exchange(
-    id: number,
-    name: string,
-    frame: Uint8Array,
-    timeoutMs: number,
-    retries: number,
-    signal?: AbortSignal,
-    nextFrame?: () => Uint8Array,
-  ): Promise<Message> {
+  #exchange(id: number, name: string, first: Uint8Array, o: ExchangeOptions): Promise<Message> {
+    const { timeoutMs, retries, responseBytes, signal, nextFrame } = o;
+    const timers = this.#timers;
     return new Promise<Message>((resolve, reject) => {
+      if (signal?.aborted) return reject(new KeyError('KEY_CANCELLED', `${name} cancelled`));
+      let frame = first;
       let timer: unknown;
+      let deadline = 0;
       let attempt = 0;
+      let firstSentAt = 0;
+      const clear = () => {
+        if (timer !== undefined) timers.clearTimeout(timer);
+        timer = undefined;
+      };
+      const dropTicket = () => {
+        if (pending.ticket) this.#budget.drop(pending.ticket);
+        pending.ticket = undefined;
+      };
       const done = () => {
         this.#pending.delete(id);
-        if (timer !== undefined) this.#timers.clearTimeout(timer);
+        clear();
+        dropTicket();
         signal?.removeEventListener('abort', onAbort);
       };
       const onAbort = () => {
         done();
         reject(new KeyError('KEY_CANCELLED', `${name} cancelled`));
       };
-      if (signal?.aborted) return onAbort();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const arm = () => {
-        if (timer !== undefined) this.#timers.clearTimeout(timer);
-        timer = this.#timers.setTimeout(onTimeout, timeoutMs);
+      const armAt = (at: number, now: number) => {
+        clear();
+        deadline = at;
+        timer = timers.setTimeout(onTimeout, Math.max(0, at - now));
       };
       const onTimeout = () => {
+        timer = undefined;
+        dropTicket();
         if (attempt <= retries) {
           this.stats.retries++;
           if (nextFrame) frame = nextFrame();
           send();
         } else {
+          const rate = Math.round(this.#budget.bytesPerSecond);
           this.#pending
             .get(id)
             ?.reject(
               new KeyError(
                 'KEY_TIMEOUT',
-                `${name} got no response in ${timeoutMs} ms (${attempt} attempt${attempt > 1 ? 's' : ''})`,
+                `${name} got no response in ${Math.round(timers.now() - firstSentAt)} ms (${attempt} attempt${attempt > 1 ? 's' : ''}; ${timeoutMs} ms after its bytes could cross the link at ${rate} B/s)`,
               ),
             );
         }
       };
-      this.#pending.set(id, {
+      const pending: Pending = {
         name,
-        keepalive: arm,
+        ticket: undefined,
+        extend: () => {
+          const ticket = pending.ticket;
+          if (ticket === undefined || ticket.done) return;
+          const now = timers.now();
+          const at = now + this.#budget.transitMs(ticket, responseBytes) + timeoutMs;
+          if (at > deadline) armAt(at, now);
+        },
         resolve: (m) => {
           done();
           resolve(m);
@@ -302,10 +368,16 @@ export class KeyClient {
           done();
           reject(e);
         },
-      });
+      };
+      this.#pending.set(id, pending);
+      signal?.addEventListener('abort', onAbort, { once: true });
       const send = () => {
         attempt++;
-        arm();
+        const now = timers.now();
+        if (attempt === 1) firstSentAt = now;
+        const ticket = this.#budget.enqueue(frame.length, now, attempt > 1);
+        pending.ticket = ticket;
+        armAt(now + this.#budget.transitMs(ticket, responseBytes) + timeoutMs, now);
         this.#sendFrame(frame).catch((e: TransportError) =>
           this.#pending.get(id)?.reject(new KeyError('KEY_CLOSED', `${name}: ${e.message}`, { cause: e })),
         );
@@ -347,17 +419,24 @@ export class KeyClient {
         continue;
       }
       if (m.id === undefined) {
-        // A busy Key (e.g. erasing flash) is alive: restart every pending request's timeout.
+        // A busy Key (e.g. erasing flash) is alive: extend every waiting request's deadline.
         if (m.name === 'keepalive') {
           this.stats.keepalives++;
-          for (const p of this.#pending.values()) p.keepalive();
+          for (const p of this.#pending.values()) p.extend();
         }
         for (const l of this.#eventListeners) l(m);
         continue;
       }
       const p = this.#pending.get(m.id);
-      if (p) p.resolve(m);
-      else this.stats.strayResponses++;
+      if (!p) {
+        this.stats.strayResponses++;
+        continue;
+      }
+      // Everything sent up to this request has left the line: the requests behind it get the time
+      // their bytes still need from now on.
+      if (p.ticket) this.#budget.answered(p.ticket, this.#timers.now(), ev.payload.length + FRAME_OVERHEAD);
+      p.resolve(m);
+      for (const q of this.#pending.values()) q.extend();
     }
   }
 

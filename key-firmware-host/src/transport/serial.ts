@@ -182,6 +182,8 @@ export class SerialTransport implements Transport {
   readonly path: string;
   /** The line speed used when opening. */
   readonly baudRate: number;
+  /** `baudRate / 10` (8N1): the line rate of a real UART; a USB CDC-ACM port or pty may be faster. */
+  readonly nominalBytesPerSecond: number;
   readonly #lock: boolean;
   #session: Session | undefined;
   #opening: Promise<void> | undefined;
@@ -202,6 +204,7 @@ export class SerialTransport implements Transport {
     if (!Number.isInteger(maxPayload) || maxPayload < 1) throw new RangeError(`invalid maxPayload ${maxPayload}`);
     this.path = options.path;
     this.baudRate = baudRate;
+    this.nominalBytesPerSecond = baudRate / 10;
     this.#lock = options.lock ?? true;
     this.maxPayload = maxPayload;
     this.description = `serial:${options.path}`;

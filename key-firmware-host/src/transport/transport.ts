@@ -24,6 +24,11 @@ export interface Transport {
   readonly description: string;
   /** Largest byte count one {@link Transport.send} call accepts. */
   readonly maxPayload: number;
+  /**
+   * The line rate the transport knows of, bytes/s (a UART's baud / 10), or `undefined` if it has
+   * none. Only a first guess: the Key client measures the link and uses that once it can.
+   */
+  readonly nominalBytesPerSecond?: number;
   /** Whether the link is open. */
   readonly isOpen: boolean;
   /**
