@@ -68,6 +68,7 @@ export const KEY_ERRORS = {
   TOO_MANY_HOSTS: { code: 14, reason: 'the Key holds the maximum number of paired hosts' },
   FIRMWARE_REJECTED: { code: 15, reason: 'the firmware image was refused (signer, model, security counter, size or digest)' },
   OUT_OF_ORDER: { code: 20, reason: 'a later request of this session has already run; this one was not run' },
+  UPDATE_BUSY: { code: 16, reason: "another host's firmware update is in progress on this Key" },
 } as const;
 
 /** Symbolic name of a wire error. */

@@ -88,8 +88,8 @@ export class LinkContext {
       } catch (e) {
         return this.#remember(reqId, this.#error(reqId, 'INVALID_ARGUMENT', (e as Error).message));
       }
-      if (msg.name === 'secure') return this.#secure(reqId, env.version, msg.body as BodyOf<'secure'>);
-      const r = this.#dispatch(msg);
+      const r = this.#dispatch(msg, reqId, env.version);
+      if ('frame' in r) return r.frame; // `secure`: sealed and remembered by #secure
       let out =
         'error' in r
           ? this.#error(reqId, r.error, r.reason)
@@ -108,34 +108,19 @@ export class LinkContext {
     }
   }
 
-  #dispatch(msg: Message): CommandResult {
-    switch (msg.name as RequestName) {
-      case 'hello': {
-        const r = this.#fw.execute(msg);
-        if (!('error' in r)) {
-          const body = msg.body as BodyOf<'hello'>;
-          this.#peerMaxFrame = body.maxFrame;
-          const res = r.body as BodyOf<'hello.response'>;
-          // The whole exchange is bound into later handshakes (both bodies, every field).
-          this.#prologue = { hello: body, helloResponse: res, transport: this.#transport };
-        }
-        return r;
-      }
-      case 'session.start': {
-        if (!this.#prologue) return failed();
-        const res = this.#sessions.start(msg.body as BodyOf<'session.start'>, this.#prologue);
-        return res ? { name: 'session.start.response', body: res } : failed();
-      }
-      case 'session.finish':
-        return this.#sessions.finish(msg.body as BodyOf<'session.finish'>)
-          ? { name: 'session.finish.response', body: {} }
-          : failed();
-      case 'session.close':
-        this.#sessions.close((msg.body as BodyOf<'session.close'>).session);
-        return { name: 'session.close.response', body: {} };
-      default:
-        return this.#fw.execute(msg);
-    }
+  /** Runs a plain request through the firmware's dispatch table, with this link's sessions. */
+  #dispatch(msg: Message, reqId: number, version: number): CommandResult {
+    return this.#fw.execute(msg, {
+      link: {
+        sessions: this.#sessions,
+        prologue: this.#prologue,
+        negotiated: (req, res) => {
+          this.#peerMaxFrame = req.maxFrame;
+          this.#prologue = { hello: req, helloResponse: res, transport: this.#transport };
+        },
+        secure: (body) => this.#secure(reqId, version, body),
+      },
+    });
   }
 
   /**
@@ -189,6 +174,7 @@ export class LinkContext {
       session.lastInnerId = id as number;
       const r = this.#fw.execute(msg, { session: { hostKey: session.hostKey, role: session.role } });
       if ('error' in r) return this.#error(id as number, r.error, r.reason);
+      if ('frame' in r) return this.#error(id as number, 'INTERNAL'); // unreachable: `secure` is refused above
       if (r.role) session.role = r.role; // pairing changed the session's role
       if (r.work) this.#work = r.work;
       return encodeMessage({ version: env.version, name: r.name as never, id: id as number, body: r.body as never });
@@ -215,10 +201,6 @@ export class LinkContext {
     }
     return response;
   }
-}
-
-function failed(): CommandResult {
-  return { error: 'SESSION_FAILED', reason: SESSION_FAILED_REASON };
 }
 
 function errorNameOf(e: unknown): KeyErrorName {
