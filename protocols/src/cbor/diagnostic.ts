@@ -29,6 +29,7 @@
  */
 
 import { ProtocolError } from '../errors.ts';
+import { CborReader, decodeUtf8, hexByte, MAJOR_NAMES, SimpleValue } from './reader.ts';
 
 /** Options of {@link toDiagnosticSequence} and {@link toDiagnostic}. */
 export interface DiagnosticOptions {
@@ -54,96 +55,6 @@ const MAX_OUTPUT_CHARS = 2 ** 28;
 
 const HEX_BYTE: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
-const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-const MAJOR_NAMES = [
-  'unsigned integer',
-  'negative integer',
-  'byte string',
-  'text string',
-  'array',
-  'map',
-  'tag',
-  'simple/float',
-] as const;
-
-/** A cursor over the input; every read checks the bytes left first. */
-class Reader {
-  pos = 0;
-  private readonly view: DataView;
-
-  constructor(readonly bytes: Uint8Array) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-
-  get remaining(): number {
-    return this.bytes.length - this.pos;
-  }
-
-  private need(n: number, what: string): void {
-    if (this.remaining < n) {
-      throw new ProtocolError(
-        'CBOR_TRUNCATED',
-        `input ended inside ${what}: ${n} byte(s) needed at offset ${this.pos}, ${this.remaining} left`,
-      );
-    }
-  }
-
-  u8(what: string): number {
-    this.need(1, what);
-    return this.bytes[this.pos++] as number;
-  }
-
-  u16(what: string): number {
-    this.need(2, what);
-    const v = this.view.getUint16(this.pos);
-    this.pos += 2;
-    return v;
-  }
-
-  u32(what: string): number {
-    this.need(4, what);
-    const v = this.view.getUint32(this.pos);
-    this.pos += 4;
-    return v;
-  }
-
-  u64(what: string): bigint {
-    this.need(8, what);
-    const v = this.view.getBigUint64(this.pos);
-    this.pos += 8;
-    return v;
-  }
-
-  f32(): number {
-    this.need(4, 'a single-precision float');
-    const v = this.view.getFloat32(this.pos);
-    this.pos += 4;
-    return v;
-  }
-
-  f64(): number {
-    this.need(8, 'a double-precision float');
-    const v = this.view.getFloat64(this.pos);
-    this.pos += 8;
-    return v;
-  }
-
-  /** Takes `length` bytes (a view, no copy) after checking they are there. */
-  take(length: bigint, what: string): Uint8Array {
-    if (length > BigInt(this.remaining)) {
-      throw new ProtocolError(
-        'CBOR_TRUNCATED',
-        `input ended inside ${what}: ${length} byte(s) declared at offset ${this.pos}, ${this.remaining} left`,
-      );
-    }
-    const n = Number(length);
-    const out = this.bytes.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return out;
-  }
-}
-
 /** Collects output pieces, bounded by {@link MAX_OUTPUT_CHARS}. */
 class Output {
   private readonly parts: string[] = [];
@@ -160,42 +71,6 @@ class Output {
   toString(): string {
     return this.parts.join('');
   }
-}
-
-/**
- * Reads the argument of an initial byte whose additional information `ai` is 0..27.
- * Throws `CBOR_RESERVED` for 28..30; the caller handles 31 first.
- */
-function readArgument(r: Reader, ib: number, start: number): bigint {
-  const ai = ib & 0x1f;
-  const what = `the argument of ${MAJOR_NAMES[ib >> 5]} at offset ${start}`;
-  if (ai < 24) return BigInt(ai);
-  switch (ai) {
-    case 24:
-      return BigInt(r.u8(what));
-    case 25:
-      return BigInt(r.u16(what));
-    case 26:
-      return BigInt(r.u32(what));
-    case 27:
-      return r.u64(what);
-    default:
-      throw new ProtocolError(
-        'CBOR_RESERVED',
-        `reserved additional information ${ai} in initial byte 0x${HEX_BYTE[ib]} at offset ${start}`,
-      );
-  }
-}
-
-/** Converts an IEEE 754 binary16 bit pattern to a number (exactly). */
-function halfToNumber(h: number): number {
-  const exp = (h >> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  let v: number;
-  if (exp === 0) v = mant * 2 ** -24;
-  else if (exp !== 31) v = (mant + 1024) * 2 ** (exp - 25);
-  else v = mant === 0 ? Number.POSITIVE_INFINITY : Number.NaN;
-  return h & 0x8000 ? -v : v;
 }
 
 /** Formats a float the way RFC 8949 Table 6 does: always a decimal point or exponent. */
@@ -240,22 +115,16 @@ function quoteText(text: string): string {
 }
 
 function renderText(bytes: Uint8Array, start: number): string {
-  let text: string;
-  try {
-    text = UTF8.decode(bytes);
-  } catch (cause) {
-    throw new ProtocolError('CBOR_INVALID_UTF8', `text string at offset ${start} is not valid UTF-8`, { cause });
-  }
-  return quoteText(text);
+  return quoteText(decodeUtf8(bytes, 0, bytes.length, start));
 }
 
 /** Reads the chunks of an indefinite-length byte (major 2) or text (major 3) string. */
-function renderIndefiniteString(r: Reader, major: 2 | 3, start: number): string {
+function renderIndefiniteString(r: CborReader, major: 2 | 3, start: number): string {
   const kind = major === 2 ? 'byte' : 'text';
   const chunks: string[] = [];
   for (;;) {
     const chunkStart = r.pos;
-    const ib = r.u8(`the indefinite-length ${kind} string at offset ${start}`);
+    const ib = r.initialByte(`the indefinite-length ${kind} string at offset ${start}`);
     if (ib === 0xff) break;
     if (ib >> 5 !== major) {
       throw new ProtocolError(
@@ -269,8 +138,7 @@ function renderIndefiniteString(r: Reader, major: 2 | 3, start: number): string 
         `nested indefinite-length chunk at offset ${chunkStart} inside the indefinite-length ${kind} string at offset ${start}`,
       );
     }
-    const length = readArgument(r, ib, chunkStart);
-    const data = r.take(length, `the ${kind} string chunk at offset ${chunkStart}`);
+    const data = r.take(r.argument(ib, chunkStart), chunkStart, `the ${kind} string chunk`);
     chunks.push(major === 2 ? renderBytes(data) : renderText(data, chunkStart));
   }
   if (chunks.length === 0) return major === 2 ? "''_" : '""_';
@@ -285,29 +153,29 @@ type Frame = { kind: 'array' | 'map'; indefinite: boolean; total: number; count:
  * definite byte string of at most {@link BIGNUM_DECIMAL_MAX_BYTES} bytes, else rewinds and
  * returns `undefined`.
  */
-function tryBignum(r: Reader, negative: boolean): string | undefined {
+function tryBignum(r: CborReader, negative: boolean): string | undefined {
   const save = r.pos;
-  if (r.remaining < 1) return undefined;
-  const ib = r.bytes[r.pos] as number;
+  if (save >= r.end) return undefined;
+  const ib = r.data[save] as number;
   if (ib >> 5 !== 2 || (ib & 0x1f) >= 28) return undefined;
   r.pos++;
-  const length = readArgument(r, ib, save);
-  if (length > BigInt(BIGNUM_DECIMAL_MAX_BYTES)) {
+  const length = r.argument(ib, save);
+  if (length > BIGNUM_DECIMAL_MAX_BYTES) {
     r.pos = save;
     return undefined;
   }
-  const data = r.take(length, `the bignum byte string at offset ${save}`);
+  const data = r.take(length, save, 'the bignum byte string');
   const n = data.length === 0 ? 0n : BigInt(`0x${hexOf(data)}`);
   return (negative ? -1n - n : n).toString();
 }
 
 /** Decodes one complete item at `r.pos` and renders it. Iterative: no recursion. */
-function renderItem(r: Reader, maxDepth: number): string {
+function renderItem(r: CborReader, maxDepth: number): string {
   const out = new Output();
   const stack: Frame[] = [];
   for (;;) {
     const start = r.pos;
-    const ib = r.u8(stack.length === 0 ? 'a CBOR item' : `the container opened before offset ${start}`);
+    const ib = r.initialByte(stack.length === 0 ? 'a CBOR item' : `the container opened before offset ${start}`);
     let top = stack.at(-1);
     let completed = true;
 
@@ -345,44 +213,39 @@ function renderItem(r: Reader, maxDepth: number): string {
           default:
             throw new ProtocolError(
               'CBOR_RESERVED',
-              `indefinite length (additional information 31) in initial byte 0x${HEX_BYTE[ib]} of ${MAJOR_NAMES[major]} at offset ${start}`,
+              `indefinite length (additional information 31) in initial byte ${hexByte(ib)} of ${MAJOR_NAMES[major]} at offset ${start}`,
             );
         }
       } else if (major === 7) {
-        out.push(renderSimpleOrFloat(r, ai, start));
+        out.push(renderSimpleOrFloat(r, ib, start));
       } else {
-        const arg = readArgument(r, ib, start);
+        const arg = r.argument(ib, start);
         switch (major) {
           case 0:
-            out.push(arg.toString());
+            out.push(r.argumentText(arg));
             break;
           case 1:
-            out.push((-1n - arg).toString());
+            out.push((-1n - r.argumentBig(arg)).toString());
             break;
           case 2:
-            out.push(renderBytes(r.take(arg, `the byte string at offset ${start}`)));
+            out.push(renderBytes(r.take(arg, start, 'the byte string')));
             break;
           case 3:
-            out.push(renderText(r.take(arg, `the text string at offset ${start}`), start));
+            out.push(renderText(r.take(arg, start, 'the text string'), start));
             break;
           case 4:
           case 5: {
             // Every element takes at least one byte: a count over what is left cannot fit.
-            const items = major === 4 ? arg : arg * 2n;
-            if (items > BigInt(r.remaining)) {
-              throw new ProtocolError(
-                'CBOR_TRUNCATED',
-                `input ended inside the ${MAJOR_NAMES[major]} at offset ${start}: ${arg} ${major === 4 ? 'element(s)' : 'pair(s)'} declared, ${r.remaining} byte(s) left`,
-              );
-            }
-            if (items === 0n) {
+            const items = major === 4 ? arg : arg * 2;
+            r.room(items, start, `the ${MAJOR_NAMES[major]} of ${r.argumentText(arg)} ${major === 4 ? 'element(s)' : 'pair(s)'}`);
+            if (items === 0) {
               out.push(major === 4 ? '[]' : '{}');
             } else {
               out.push(major === 4 ? '[' : '{');
               stack.push({
                 kind: major === 4 ? 'array' : 'map',
                 indefinite: false,
-                total: Number(items),
+                total: items,
                 count: 0,
               });
               completed = false;
@@ -391,20 +254,20 @@ function renderItem(r: Reader, maxDepth: number): string {
           }
           default: {
             // major 6: tag
-            if (arg === 2n || arg === 3n) {
+            if (arg === 2 || arg === 3) {
               if (depth + 1 > maxDepth) {
                 throw new ProtocolError(
                   'CBOR_TOO_DEEP',
                   `content of the tag at offset ${start} is nested deeper than ${maxDepth}`,
                 );
               }
-              const big = tryBignum(r, arg === 3n);
+              const big = tryBignum(r, arg === 3);
               if (big !== undefined) {
                 out.push(big);
                 break;
               }
             }
-            out.push(`${arg}(`);
+            out.push(`${r.argumentText(arg)}(`);
             stack.push({ kind: 'tag' });
             completed = false;
           }
@@ -433,40 +296,20 @@ function renderItem(r: Reader, maxDepth: number): string {
   }
 }
 
-/** Renders a major-type-7 item whose additional information `ai` is 0..30. */
-function renderSimpleOrFloat(r: Reader, ai: number, start: number): string {
-  if (ai < 20) return `simple(${ai})`;
-  switch (ai) {
-    case 20:
-      return 'false';
-    case 21:
-      return 'true';
-    case 22:
-      return 'null';
-    case 23:
-      return 'undefined';
-    case 24: {
-      const v = r.u8(`the simple value at offset ${start}`);
-      if (v < 32) {
-        throw new ProtocolError(
-          'CBOR_RESERVED',
-          `simple value ${v} at offset ${start} in two-byte form (0xf8 ${HEX_BYTE[v]}) is not well-formed`,
-        );
-      }
-      return `simple(${v})`;
-    }
-    case 25:
-      return formatFloat(halfToNumber(r.u16('a half-precision float')));
-    case 26:
-      return formatFloat(r.f32());
-    case 27:
-      return formatFloat(r.f64());
-    default:
+/** Renders a major-type-7 item other than a break: every simple value and float. */
+function renderSimpleOrFloat(r: CborReader, ib: number, start: number): string {
+  const v = r.simple(ib, start);
+  if (typeof v === 'number') return formatFloat(v);
+  if (v instanceof SimpleValue) {
+    if ((ib & 0x1f) === 24 && v.value < 32) {
       throw new ProtocolError(
         'CBOR_RESERVED',
-        `reserved additional information ${ai} in initial byte 0x${HEX_BYTE[0xe0 | ai]} at offset ${start}`,
+        `simple value ${v.value} at offset ${start} in two-byte form (0xf8 ${HEX_BYTE[v.value]}) is not well-formed`,
       );
+    }
+    return `simple(${v.value})`;
   }
+  return String(v); // false, true, null, undefined (a break never reaches here)
 }
 
 function resolveMaxDepth(options: DiagnosticOptions | undefined): number {
@@ -500,9 +343,9 @@ function resolveMaxDepth(options: DiagnosticOptions | undefined): number {
  */
 export function toDiagnosticSequence(bytes: Uint8Array, options?: DiagnosticOptions): string[] {
   const maxDepth = resolveMaxDepth(options);
-  const r = new Reader(bytes);
+  const r = new CborReader(bytes);
   const items: string[] = [];
-  while (r.remaining > 0) items.push(renderItem(r, maxDepth));
+  while (r.pos < r.end) items.push(renderItem(r, maxDepth));
   return items;
 }
 
@@ -525,10 +368,10 @@ export function toDiagnosticSequence(bytes: Uint8Array, options?: DiagnosticOpti
  */
 export function toDiagnostic(bytes: Uint8Array, options?: DiagnosticOptions): string {
   const maxDepth = resolveMaxDepth(options);
-  const r = new Reader(bytes);
+  const r = new CborReader(bytes);
   const item = renderItem(r, maxDepth);
-  if (r.remaining > 0) {
-    throw new ProtocolError('CBOR_TRAILING_BYTES', `${r.remaining} byte(s) follow the item that ends at offset ${r.pos}`);
+  if (r.pos < r.end) {
+    throw new ProtocolError('CBOR_TRAILING_BYTES', `${r.end - r.pos} byte(s) follow the item that ends at offset ${r.pos}`);
   }
   return item;
 }
