@@ -149,7 +149,7 @@ export class Key {
    * The Key's public info.
    * @throws KeyError from the client
    */
-  info(): Promise<BodyOf<'info.response'>> {
+  async info(): Promise<BodyOf<'info.response'>> {
     return this.#connected().info();
   }
 
@@ -159,7 +159,7 @@ export class Key {
    * @throws KeyError `KEY_BAD_RESPONSE` if the echo differs, `KEY_TOO_LARGE`, timeouts
    * @example const { rttMs } = await key.ping(new Uint8Array(64));
    */
-  ping(data?: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<{ rttMs: number; uptimeMs: number }> {
+  async ping(data?: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<{ rttMs: number; uptimeMs: number }> {
     return this.#connected().ping(data, options);
   }
 
