@@ -12,9 +12,18 @@ import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { hasSocat, simulatedPayload } from '@enigm/sim';
 import test from 'ava';
+import { type Bundle, buildBundle } from './bundle.ts';
 
 const exec = promisify(execFile);
-const CLI = join(process.cwd(), 'dist', 'enigm.mjs');
+/** The bundle under test: built once for this file, outside dist/ (see bundle.ts). */
+let CLI = '';
+let bundle: Promise<Bundle> | undefined;
+/** Builds the bundle on first call (before hooks run concurrently); sets {@link CLI}. */
+async function built(): Promise<string> {
+  bundle ??= buildBundle('repo');
+  CLI = (await bundle).cli;
+  return CLI;
+}
 const realTest = hasSocat() || process.env.CI === 'true' ? test.serial : test.serial.skip;
 
 interface Run {
@@ -36,7 +45,7 @@ async function enigm(...args: string[]): Promise<Run> {
 }
 
 test.before(async () => {
-  await exec(process.execPath, ['scripts/build.mjs']);
+  await built();
 });
 
 let sim: ChildProcess | undefined;
@@ -47,16 +56,24 @@ test.before(async () => {
   if (!hasSocat()) return;
   dir = mkdtempSync(join(tmpdir(), 'enigm-cli-'));
   home = join(dir, 'home');
-  sim = spawn(process.execPath, [CLI, 'sim', 'start', '--keys', '2', '--state-dir', dir, '--json'], {
+  sim = spawn(process.execPath, [await built(), 'sim', 'start', '--keys', '2', '--state-dir', dir, '--json'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: sim.stdout! });
+  // Wait for its readiness signal (the `ready` line listing the Keys), not a clock: under load
+  // it may take long; if it exits first, fail at once.
+  const started = sim;
   ready = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('simulator did not start')), 15_000);
-    lines.once('line', (l) => {
-      clearTimeout(timer);
-      resolve(JSON.parse(l));
-    });
+    const exited = (code: number | null) => reject(new Error(`simulator exited (${code}) before it was ready`));
+    started.once('exit', exited);
+    const onLine = (l: string) => {
+      const event = JSON.parse(l);
+      if (event.event !== 'ready') return;
+      started.off('exit', exited);
+      lines.off('line', onLine);
+      resolve(event);
+    };
+    lines.on('line', onLine);
   });
 });
 
@@ -66,6 +83,7 @@ test.after.always(async () => {
     await new Promise((r) => sim?.once('exit', r));
   }
   if (dir) rmSync(dir, { recursive: true, force: true });
+  (await bundle)?.remove();
 });
 
 realTest('sim start prints each Key with a serial port and a TCP address', (t) => {
