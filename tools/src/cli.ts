@@ -117,7 +117,7 @@ export interface ParsedArgs {
 export function parseCommandArgs(cmd: Command, argv: string[]): ParsedArgs {
   try {
     const r = parseArgs({
-      args: argv,
+      args: joinNegativeValues(cmd, argv),
       options: { ...cmd.options, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
       allowPositionals: cmd.positionals ?? false,
       strict: true,
@@ -132,6 +132,33 @@ export function parseCommandArgs(cmd: Command, argv: string[]): ParsedArgs {
     }
     throw new UsageError(err.message.split('\n')[0] ?? err.message);
   }
+}
+
+/**
+ * `--count -1` → `--count=-1`, so a negative number given to a value option reaches the option's
+ * own range check (a clear "must be an integer in [1, …], got -1") instead of parseArgs'
+ * "argument is ambiguous".
+ */
+function joinNegativeValues(cmd: Command, argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const next = argv[i + 1];
+    const name = a.startsWith('--')
+      ? a.slice(2)
+      : a.length === 2 && a.startsWith('-')
+        ? shortName(cmd, a[1] as string)
+        : undefined;
+    if (name && !a.includes('=') && cmd.options[name]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      out.push(`--${name}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
+function shortName(cmd: Command, short: string): string | undefined {
+  return Object.entries(cmd.options).find(([, o]) => o.short === short)?.[0];
 }
 
 /** Reads a string option. */
