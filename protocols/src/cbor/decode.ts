@@ -119,29 +119,13 @@ function readItem(depth: number): CborValue {
       return s;
     }
     case 4: {
-      const n = ai < 24 ? ai : readArg(ib, start);
-      if (depth >= maxDepth) throw tooDeep(start);
-      if (n > maxItems) {
-        throw new ProtocolError(
-          'CBOR_TOO_LARGE',
-          `array at offset ${start} declares ${r.argumentText(n)} items, over the limit of ${maxItems}`,
-        );
-      }
-      if (n > end - pos) throw r.truncated(start, pos - start + n, `an array of ${n} items`);
+      const n = readCount(ib, start, depth);
       const arr = new Array<CborValue>(n);
       for (let i = 0; i < n; i++) arr[i] = readItem(depth + 1);
       return arr;
     }
     case 5: {
-      const n = ai < 24 ? ai : readArg(ib, start);
-      if (depth >= maxDepth) throw tooDeep(start);
-      if (n > maxItems) {
-        throw new ProtocolError(
-          'CBOR_TOO_LARGE',
-          `map at offset ${start} declares ${r.argumentText(n)} entries, over the limit of ${maxItems}`,
-        );
-      }
-      if (2 * n > end - pos) throw r.truncated(start, pos - start + 2 * n, `a map of ${n} entries`);
+      const n = readCount(ib, start, depth);
       return readMap(n, depth + 1);
     }
     case 6: {
@@ -155,6 +139,28 @@ function readItem(depth: number): CborValue {
     default:
       return readSimple(ib, start);
   }
+}
+
+/**
+ * The count of the array (major 4) or map (major 5) whose head is at `start`, checked against
+ * the depth bound, `maxItems` and the bytes left (every item takes at least one byte).
+ */
+function readCount(ib: number, start: number, depth: number): number {
+  const ai = ib & 31;
+  const n = ai < 24 ? ai : readArg(ib, start);
+  if (depth >= maxDepth) throw tooDeep(start);
+  const isMap = ib >= 0xa0;
+  if (n > maxItems) {
+    throw new ProtocolError(
+      'CBOR_TOO_LARGE',
+      `${isMap ? 'map' : 'array'} at offset ${start} declares ${r.argumentText(n)} ${isMap ? 'entries' : 'items'}, over the limit of ${maxItems}`,
+    );
+  }
+  const least = isMap ? 2 * n : n;
+  if (least > end - pos) {
+    throw r.truncated(start, pos - start + least, isMap ? `a map of ${n} entries` : `an array of ${n} items`);
+  }
+  return n;
 }
 
 function checkStringLength(n: number, start: number, what: string): void {
