@@ -1,0 +1,211 @@
+/**
+ * Red-team attacks on Key sessions (issue 16, findings 5, 6, 7), each through a man in the
+ * middle on a real TCP link between the host library and the simulator (`redteam-proxy.ts`):
+ *
+ * - finding 7: rewriting any field of `hello` or `hello.response` makes the next handshake fail
+ *   (XX and IK), so the capabilities a host acts on are the ones the Key sent;
+ * - finding 6: a forged cleartext error for a session request is "outcome unknown", never the
+ *   Key's verdict; forged keepalives cannot hold a session request past its hard deadline;
+ * - finding 5: a request held back and retried after a later one is refused, not run.
+ *
+ * Each test has a control run without the attack, so it cannot pass by failing everything.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { x25519Generate } from '@enigm/protocols/crypto';
+import { type BodyOf, encodeMessage, KEY_ERRORS, type Message } from '@enigm/protocols/messages';
+import { type StaticKey, staticKeyFromPrivate } from '@enigm/protocols/noise';
+import { Simulator } from '@enigm/sim';
+import test, { type ExecutionContext } from 'ava';
+import { KeyError } from '../src/client/errors.ts';
+import { KeyClient } from '../src/client/key-client.ts';
+import { SecureSession } from '../src/session/secure-session.ts';
+import { transportFromAddress } from '../src/transport/open.ts';
+import { type Mitm, reencode, startMitm } from './redteam-proxy.ts';
+
+interface Rig {
+  sim: Simulator;
+  mitm: Mitm;
+  connect(): Promise<KeyClient>;
+  /** A host paired as owner through the (honest) proxy. */
+  owner: { hostKey: StaticKey; keyStatic: Uint8Array; identity: Uint8Array };
+  /** Strictly growing IK clock. */
+  now: () => number;
+}
+
+async function rig(t: ExecutionContext): Promise<Rig> {
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-redteam-'));
+  const sim = await Simulator.start({ keys: 1, serial: false, stateDir: dir });
+  const mitm = await startMitm(sim.keys()[0]?.tcp as string);
+  const clients: KeyClient[] = [];
+  t.teardown(async () => {
+    for (const c of clients) await c.close();
+    await mitm.close();
+    await sim.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const connect = async () => {
+    const c = await KeyClient.connect(transportFromAddress(mitm.address), { timeoutMs: 200, retries: 2 });
+    clients.push(c);
+    return c;
+  };
+  let clock = Date.now();
+  const now = () => ++clock;
+  const hostKey = staticKeyFromPrivate(x25519Generate().privateKey);
+  const c = await connect();
+  const xx = await SecureSession.firstContact(c, { hostKey });
+  await xx.pair('owner');
+  await xx.close();
+  await c.close(); // the simulator allows few links per Key, as a real Key has few
+  return { sim, mitm, connect, now, owner: { hostKey, keyStatic: xx.peer.staticKey, identity: xx.peer.identity } };
+}
+
+/** Rewrites the body of the first message named `name` going `dir`. */
+function rewriteOnce(mitm: Mitm, name: string, edit: (body: Record<string, unknown>) => void): { done: boolean } {
+  const state = { done: false };
+  mitm.hook = (_dir, m) => {
+    if (!m || m.name !== name || state.done) return undefined;
+    state.done = true;
+    const body = { ...(m.body as Record<string, unknown>) };
+    edit(body);
+    return [reencode({ ...m, body } as Message)];
+  };
+  return state;
+}
+
+const HELLO_TAMPERING: [string, string, (b: Record<string, unknown>) => void][] = [
+  ['hello.response', 'features (attest hidden)', (b) => (b.features = (b.features as string[]).filter((f) => f !== 'attest'))],
+  ['hello.response', 'window (8 → 1)', (b) => (b.window = 1)],
+  ['hello.response', "the Key's maxFrame (4096 → 1024)", (b) => (b.maxFrame = 1024)],
+  ['hello.response', 'firmware version (→ 9.9.9)', (b) => (b.firmware = '9.9.9')],
+  ['hello.response', 'reported state (factory → dormant)', (b) => (b.state = 'dormant')],
+  ['hello.response', 'model', (b) => (b.model = 'enigm-key-0')],
+  ['hello', "the host's maxFrame (→ 2048)", (b) => (b.maxFrame = 2048)],
+];
+
+test('finding 7: a proxy rewriting any hello field makes XX and IK fail; untouched, both work', async (t) => {
+  const r = await rig(t);
+  // Control: through the honest proxy both handshakes work.
+  const ok = await r.connect();
+  await (await SecureSession.firstContact(ok, { hostKey: staticKeyFromPrivate(x25519Generate().privateKey) })).close();
+  const ik = await SecureSession.reconnect(ok, r.owner.keyStatic, { hostKey: r.owner.hostKey, now: r.now });
+  t.is((await ik.request('hosts.list', {})).hosts.length, 1);
+  await ok.close();
+  for (const [name, what, edit] of HELLO_TAMPERING) {
+    const rewritten = rewriteOnce(r.mitm, name, edit);
+    const c = await r.connect();
+    t.true(rewritten.done, `${what}: the proxy rewrote ${name}`);
+    r.mitm.hook = () => undefined;
+    const xx = await t.throwsAsync(
+      SecureSession.firstContact(c, { hostKey: staticKeyFromPrivate(x25519Generate().privateKey) }),
+      { instanceOf: KeyError },
+      `${what}: XX must fail`,
+    );
+    t.true(xx?.code === 'KEY_BAD_RESPONSE' || xx?.remote?.name === 'SESSION_FAILED', `${what}: ${xx?.message}`);
+    const ikErr = await t.throwsAsync(
+      SecureSession.reconnect(c, r.owner.keyStatic, { hostKey: r.owner.hostKey, now: r.now }),
+      { instanceOf: KeyError },
+      `${what}: IK must fail`,
+    );
+    t.is(ikErr?.remote?.name, 'SESSION_FAILED', `${what}: ${ikErr?.message}`);
+    await c.close();
+  }
+});
+
+/** Replaces the Key's next `secure.response` with a forged cleartext error. */
+function forgeErrorForNextSecure(mitm: Mitm, name: keyof typeof KEY_ERRORS, reason: string): void {
+  let armed = true;
+  mitm.hook = (dir, m) => {
+    if (!armed || dir !== 'toHost' || m?.name !== 'secure.response') return undefined;
+    armed = false;
+    const body = { code: KEY_ERRORS[name].code, name, reason };
+    return [encodeMessage({ version: m.version, name: 'error', id: m.id as number, body })];
+  };
+}
+
+test('finding 6: a forged cleartext FIRMWARE_REJECTED is reported as outcome unknown, not as the Key’s verdict', async (t) => {
+  const r = await rig(t);
+  const c = await r.connect();
+  const s = await SecureSession.reconnect(c, r.owner.keyStatic, { hostKey: r.owner.hostKey, now: r.now });
+  // Control: a real, sealed refusal is the Key's verdict.
+  const sealed = await t.throwsAsync(s.request('fw.chunk', { offset: 0, data: new Uint8Array(4) }), { instanceOf: KeyError });
+  t.is(sealed?.code, 'KEY_REJECTED');
+  forgeErrorForNextSecure(r.mitm, 'FIRMWARE_REJECTED', 'FIRMWARE_DOWNGRADE');
+  const e = await t.throwsAsync(s.request('activate', {}), { instanceOf: KeyError });
+  t.is(e?.code, 'KEY_OUTCOME_UNKNOWN', e?.message);
+  t.is(e?.remote, undefined, 'no unauthenticated verdict is attached as the remote error');
+  t.is(r.sim.firmware(0).state, 'dormant', 'the Key did run the command: the forged answer was a lie');
+  t.true(s.isOpen, 'the session survives a forged non-session error');
+});
+
+test('finding 6: a forged cleartext SESSION_FAILED is outcome unknown and ends the session on the host', async (t) => {
+  const r = await rig(t);
+  const c = await r.connect();
+  const s = await SecureSession.reconnect(c, r.owner.keyStatic, { hostKey: r.owner.hostKey, now: r.now });
+  forgeErrorForNextSecure(r.mitm, 'SESSION_FAILED', 'session failed');
+  const e = await t.throwsAsync(s.request('activate', {}), { instanceOf: KeyError });
+  t.is(e?.code, 'KEY_OUTCOME_UNKNOWN', e?.message);
+  t.regex(e?.message ?? '', /outcome unknown/);
+  t.false(s.isOpen);
+  t.is(r.sim.firmware(0).state, 'dormant', 'it had run');
+});
+
+test('finding 6: forged keepalives cannot hold a session request past its hard deadline', async (t) => {
+  const r = await rig(t);
+  const c = await r.connect();
+  const s = await SecureSession.reconnect(c, r.owner.keyStatic, {
+    hostKey: r.owner.hostKey,
+    now: r.now,
+    deadlineMs: 800,
+  });
+  // Control: with the proxy honest, the request completes.
+  t.is((await s.request('hosts.list', {})).hosts.length, 1);
+  // Attack: every sealed answer is dropped; a forged cleartext keepalive every 30 ms.
+  r.mitm.hook = (dir, m) => (dir === 'toHost' && m?.name === 'secure.response' ? [] : undefined);
+  const keepalive = encodeMessage({ version: 1, name: 'keepalive', body: {} });
+  const pump = setInterval(() => r.mitm.injectToHost(keepalive), 30);
+  t.teardown(() => clearInterval(pump));
+  const t0 = performance.now();
+  const outcome = await Promise.race([
+    s.request('hosts.list', {}).then(
+      () => 'answered',
+      (e: unknown) => e,
+    ),
+    new Promise((res) => setTimeout(() => res('still pending after 5 s'), 5000)),
+  ]);
+  clearInterval(pump);
+  t.true(outcome instanceof KeyError, `the request must end, got: ${String(outcome)}`);
+  t.is((outcome as KeyError).code, 'KEY_TIMEOUT');
+  t.regex((outcome as KeyError).message, /hard deadline/);
+  t.true(performance.now() - t0 < 2500, 'ended near its deadline');
+  t.true(c.stats.keepalives > 10, `the forged keepalives arrived (${c.stats.keepalives})`);
+});
+
+test('finding 5: a request dropped once and retried after a later one ran is refused OUT_OF_ORDER, not run', async (t) => {
+  const r = await rig(t);
+  const c = await r.connect();
+  const s = await SecureSession.reconnect(c, r.owner.keyStatic, { hostKey: r.owner.hostKey, now: r.now });
+  // Control: in order, both run.
+  t.is((await s.request('hosts.list', {})).hosts.length, 1);
+  // Attack: drop the first attempt of A; B passes; the host's retry of A (same request id,
+  // re-sealed with a higher counter) then reaches the Key after B.
+  let dropped = 0;
+  r.mitm.hook = (dir, m) => (dir === 'toKey' && m?.name === 'secure' && dropped++ === 0 ? [] : undefined);
+  const a = s.request('activate', {});
+  const b = s.request('attest', { nonce: new Uint8Array(32).fill(7) });
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  t.is(dropped > 1, true, 'A was dropped once, then its retry went through');
+  t.is(rb.status, 'fulfilled', 'B ran');
+  t.is(ra.status, 'rejected');
+  const e = (ra as PromiseRejectedResult).reason as KeyError;
+  t.is(e.code, 'KEY_REJECTED', e.message);
+  t.is(e.remote?.name, 'OUT_OF_ORDER', 'a sealed refusal: the host knows A did not run');
+  t.is(r.sim.firmware(0).state, 'factory', 'A (activate) never ran after B');
+  t.true(c.stats.retries >= 1);
+  // The session goes on; A can be issued again, now after B, knowingly.
+  t.deepEqual(await s.request('activate', {}), { state: 'dormant' });
+});
+
+/** Unused type import guard (keeps BodyOf referenced for readers of the hooks). */
+export type _Bodies = BodyOf<'hello.response'>;
