@@ -165,6 +165,8 @@ test('isLinkFailure: timeouts, closed links, ended sessions and transport errors
       new KeyError('KEY_REJECTED', 'x', { remote: { code: 20, name: 'FIRMWARE_REJECTED', reason: 'FIRMWARE_DOWNGRADE' } }),
     ),
   );
+  t.true(isLinkFailure(new KeyError('KEY_OUTCOME_UNKNOWN', 'the session has ended')));
+  t.false(isLinkFailure(new KeyError('KEY_IDENTITY_MISMATCH', 'x')));
   t.false(isLinkFailure(new TransportError('TRANSPORT_BAD_ADDRESS', 'x')));
   t.false(isLinkFailure(new Error('other')));
 });

@@ -111,7 +111,11 @@ export function isLinkFailure(e: unknown): boolean {
   if (e instanceof TransportError) return e.code !== 'TRANSPORT_BAD_ADDRESS';
   if (e instanceof KeyError)
     return (
-      e.code === 'KEY_TIMEOUT' || e.code === 'KEY_CLOSED' || (e.code === 'KEY_REJECTED' && e.remote?.name === 'SESSION_FAILED')
+      e.code === 'KEY_TIMEOUT' ||
+      e.code === 'KEY_CLOSED' ||
+      // no authenticated answer (e.g. the session ended): an upload is keyed by offset, so re-running is safe
+      e.code === 'KEY_OUTCOME_UNKNOWN' ||
+      (e.code === 'KEY_REJECTED' && e.remote?.name === 'SESSION_FAILED')
     );
   return false;
 }

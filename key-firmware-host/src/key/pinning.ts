@@ -52,9 +52,15 @@ export async function pairAndPin(
   if (!(role in HOST_ROLES))
     throw new KeyFacadeError('KEY_BAD_ARGUMENT', `role must be one of ${Object.keys(HOST_ROLES).join(', ')}, got ${role}`);
   const info = await client.info();
-  const handle = toHex(info.handle);
   const session = await SecureSession.firstContact(client, { hostKey: deps.hostKey.staticKey });
   try {
+    // The handle in the signed binding, not the cleartext info answer, names the pin.
+    const handle = toHex(session.peer.handle);
+    if (handle !== toHex(info.handle))
+      throw new KeyFacadeError(
+        'KEY_IDENTITY_MISMATCH',
+        `the Key answered info with handle ${toHex(info.handle)} but its signed binding names ${handle} (possible tampering on the link)`,
+      );
     const identity = toHex(session.peer.identity as Uint8Array);
     const staticKey = toHex(session.peer.staticKey);
     const pinned = deps.known.get(handle);
@@ -104,7 +110,11 @@ export async function openKnownSession(client: KeyClient, deps: { hostKey: HostK
     );
   }
   try {
-    const session = await SecureSession.reconnect(client, keyStatic, { hostKey: deps.hostKey.staticKey, identity });
+    const session = await SecureSession.reconnect(client, keyStatic, {
+      hostKey: deps.hostKey.staticKey,
+      identity,
+      expect: { handle: info.handle },
+    });
     return { session, pin };
   } catch (e) {
     if (e instanceof KeyError && e.remote?.name === 'SESSION_FAILED')

@@ -3,7 +3,14 @@
  * into {@link openKey} options. No protocol here: the facade in `@enigm/key-firmware-host` runs it.
  * @module
  */
-import { type Key, KeyFacadeError, type OpenKeyOptions, openKey } from '@enigm/key-firmware-host';
+import {
+  KEY_FACADE_ERROR_CODES,
+  type Key,
+  KeyFacadeError,
+  type KeyFacadeErrorCode,
+  type OpenKeyOptions,
+  openKey,
+} from '@enigm/key-firmware-host';
 import { int, type ParsedArgs, str, UsageError } from '../cli.ts';
 
 /** Help text of the port options. */
@@ -74,10 +81,11 @@ const HINTS: Partial<Record<string, (port: string) => string>> = {
   KEY_IDENTITY_MISMATCH: () => 'check that this is the Key you paired with; do not trust it until you know why',
 };
 
-/** A facade error with the CLI's next step appended; any other error as it is. */
+/** An error with the CLI's next step appended (same code); any other error as it is. */
 export function withHint(e: unknown, port: string): unknown {
-  if (!(e instanceof KeyFacadeError)) return e;
-  const hint = HINTS[e.code]?.(port);
-  if (!hint) return e;
-  return new KeyFacadeError(e.code, `${e.message}: ${hint}`, { cause: e.cause, ...(e.step ? { step: e.step } : {}) });
+  const code = (e as { code?: unknown } | undefined)?.code;
+  const hint = typeof code === 'string' ? HINTS[code]?.(port) : undefined;
+  if (!hint || !(e instanceof Error) || !((code as string) in KEY_FACADE_ERROR_CODES)) return e;
+  const step = e instanceof KeyFacadeError && e.step ? { step: e.step } : {};
+  return new KeyFacadeError(code as KeyFacadeErrorCode, `${e.message}: ${hint}`, { cause: e, ...step });
 }
