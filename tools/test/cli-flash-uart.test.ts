@@ -1,0 +1,157 @@
+/**
+ * Flashing at UART speed with the defaults, as a user does it (issue 9 finding 1): the bundled
+ * CLI, run from a folder outside the repository, against `enigm sim start --baud 115200` (the
+ * simulator models the serial link as a 115200-baud UART on a real pseudo-terminal). No option is
+ * tuned: no --timeout, no --baud.
+ *
+ * 1. A 256 KiB image flashed with `enigm fw flash` is killed (SIGKILL) a quarter of the way in;
+ *    `enigm key ping` right after answers at once (no dead time behind queued bytes).
+ * 2. `enigm fw flash` again resumes where the Key stopped and completes: upload, test-boot,
+ *    health, confirm.
+ *
+ * The slow test of the suite (~30 s: 256 KiB at 11,520 bytes/s); its budget waits on the CLI's
+ * own output and exit, never on a clock.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import { hasSocat } from '@enigm/sim';
+import test from 'ava';
+import { type Bundle, buildBundle } from './bundle.ts';
+
+const exec = promisify(execFile);
+const realTest = hasSocat() || process.env.CI === 'true' ? test.serial : test.serial.skip;
+const IMAGE = 256 * 1024;
+
+let bundle: Bundle | undefined;
+let sim: ChildProcess | undefined;
+/** The working folder: outside the repository (the system temp folder). */
+let work = '';
+let port = '';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const env = () => ({ ...process.env, ENIGM_HOME: join(work, 'home') });
+
+async function enigm(...args: string[]): Promise<Run> {
+  try {
+    const r = await exec(process.execPath, [bundle?.cli as string, ...args], { cwd: work, env: env() });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string };
+    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
+  }
+}
+
+test.before(async () => {
+  if (!hasSocat()) return;
+  bundle = await buildBundle('repo');
+  work = mkdtempSync(join(tmpdir(), 'enigm-flash-uart-'));
+  sim = spawn(
+    process.execPath,
+    [bundle.cli, 'sim', 'start', '--keys', '1', '--baud', '115200', '--state-dir', join(work, 'st'), '--json'],
+    { cwd: work, env: env(), stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const started = sim;
+  const ready = await new Promise<{ keys: { serial: string }[] }>((resolve, reject) => {
+    const exited = (code: number | null) => reject(new Error(`simulator exited (${code}) before it was ready`));
+    started.once('exit', exited);
+    createInterface({ input: started.stdout as NodeJS.ReadableStream }).once('line', (l) => {
+      started.off('exit', exited);
+      resolve(JSON.parse(l));
+    });
+  });
+  port = ready.keys[0]?.serial as string;
+});
+
+test.after.always(async () => {
+  if (sim && sim.exitCode === null) {
+    sim.kill('SIGTERM');
+    await new Promise((r) => sim?.once('exit', r));
+  }
+  if (work) rmSync(work, { recursive: true, force: true });
+  bundle?.remove();
+});
+
+/** Runs `fw flash --json` and kills it once the Key has acknowledged `killAt` bytes. */
+function flashUntil(image: string, killAt: number): Promise<{ acked: number; signal: NodeJS.Signals | null }> {
+  const child = spawn(process.execPath, [bundle?.cli as string, 'fw', 'flash', '--port', port, image, '--json'], {
+    cwd: work,
+    env: env(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let acked = 0;
+  let stderr = '';
+  child.stderr?.on('data', (b: Buffer) => {
+    stderr += b.toString();
+  });
+  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
+    const e = JSON.parse(l) as { event?: string; acked?: number };
+    if (e.event === 'progress' && (e.acked ?? 0) >= killAt && acked < killAt) {
+      acked = e.acked ?? 0;
+      child.kill('SIGKILL');
+    }
+  });
+  return new Promise((resolve, reject) =>
+    child.once('exit', (code, signal) => {
+      if (signal === 'SIGKILL') resolve({ acked, signal });
+      else reject(new Error(`fw flash ended (${code}) before it was killed: ${stderr}`));
+    }),
+  );
+}
+
+realTest('a 256 KiB image flashes at 115200 baud with the defaults; after a killed flash the Key answers at once', async (t) => {
+  t.timeout(600_000); // a safety net for a loaded machine, not a timing assertion
+  const pair = await enigm('key', 'pair', '--port', port);
+  t.is(pair.code, 0, pair.stderr);
+  const payload = new Uint8Array(IMAGE).map((_, i) => Math.imul(i, 2654435761) >>> 24);
+  writeFileSync(join(work, 'fw.bin'), payload);
+  const signed = await enigm(
+    'fw',
+    'sign',
+    '--key',
+    join(work, 'st', 'fw-signing.key'),
+    '--model',
+    'enigm-key-1',
+    '--version',
+    '2.0.0',
+    '--counter',
+    '2',
+    '--out',
+    'fw.ekfw',
+    'fw.bin',
+  );
+  t.is(signed.code, 0, signed.stderr);
+
+  const killed = await flashUntil('fw.ekfw', IMAGE / 4);
+  t.true(killed.acked >= IMAGE / 4);
+  // Usable at once: the Key still has the killed run's window of chunks to take in, and the
+  // default per-request timeout with its retries covers that without any option.
+  const ping = await enigm('key', 'ping', '--port', port, '--count', '1', '--json');
+  t.is(ping.code, 0, ping.stderr);
+
+  const flash = await enigm('fw', 'flash', '--port', port, 'fw.ekfw', '--json');
+  t.is(flash.code, 0, flash.stderr);
+  const events = flash.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const uploaded = events.find((e) => e.event === 'uploaded') as { resumedFrom: number; bytes: number; resent: number };
+  t.true(uploaded.resumedFrom >= IMAGE / 4, `resumed from ${uploaded.resumedFrom}`);
+  t.is(uploaded.resumedFrom + uploaded.bytes, IMAGE);
+  t.is(uploaded.resent, 0, 'nothing was sent twice: no request timed out');
+  const last = events.at(-1) as { ok?: boolean; done?: string };
+  t.deepEqual([last.ok, last.done], [true, 'confirm']);
+
+  const status = await enigm('fw', 'status', '--port', port, '--json');
+  t.is(status.code, 0, status.stderr);
+  const st = JSON.parse(status.stdout.trim().split('\n').at(-1) as string) as { status: { running: { version: string } } };
+  t.is(st.status.running.version, '2.0.0');
+});
