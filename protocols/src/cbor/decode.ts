@@ -15,6 +15,10 @@
  * Declared lengths are checked against the limits and the remaining input before anything is
  * allocated. Hence for every accepted input `b`, `encode(decode(b))` is byte-equal to `b`.
  *
+ * Heads, arguments, floats, simple values, UTF-8 and truncation errors come from the shared
+ * reader (`reader.ts`, also under the lenient COSE decoder and the diagnostic renderer); this
+ * module adds the strict policy and keeps the one-byte-head fast path inline for speed.
+ *
  * @module
  */
 

@@ -17,6 +17,9 @@
  * invalid UTF-8, simple values other than false/true/null, nesting over `maxDepth`, and
  * lengths over `maxItems`/`maxBytes` or past the input (checked before allocating).
  *
+ * Reading itself (heads, arguments, floats, simple values, UTF-8, truncation) is the shared
+ * `CborReader` of `../cbor/reader.ts`; this module holds only the lenient policy.
+ *
  * @module
  */
 
