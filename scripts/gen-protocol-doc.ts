@@ -1,7 +1,15 @@
-// Writes docs/protocol.md from the code's tables (see protocols/src/messages/doc.ts).
-import { writeFileSync } from 'node:fs';
+// Writes docs/protocol.md from the code's tables (see protocols/src/messages/doc.ts), and the
+// generated role tables of docs/security.md and docs/firmware.md (see sim/src/firmware/access.ts).
+import { readFileSync, writeFileSync } from 'node:fs';
 import { renderProtocolDoc } from '@enigm/protocols/messages';
-import { COMMAND_STATES, TRANSITIONS } from '@enigm/sim/firmware';
+import { COMMAND_STATES, DOC_ROLE_TABLES, renderRoleTable, spliceRoleTable, TRANSITIONS } from '@enigm/sim/firmware';
 
-writeFileSync('docs/protocol.md', renderProtocolDoc({ transitions: TRANSITIONS, commandStates: COMMAND_STATES }));
+writeFileSync(
+  'docs/protocol.md',
+  renderProtocolDoc({ transitions: TRANSITIONS, commandStates: COMMAND_STATES, roleTable: renderRoleTable() }),
+);
 console.log('wrote docs/protocol.md');
+for (const [path, filter] of Object.entries(DOC_ROLE_TABLES)) {
+  writeFileSync(path, spliceRoleTable(readFileSync(path, 'utf8'), renderRoleTable(filter)));
+  console.log(`updated the role table of ${path}`);
+}

@@ -27,6 +27,8 @@ export interface ProtocolDocExtras {
   transitions?: readonly { from: string; event: string; to: string }[];
   /** Request name → states that accept it. */
   commandStates?: Readonly<Record<string, readonly string[]>>;
+  /** The Key's access table rendered as Markdown (request × host role). */
+  roleTable?: string;
 }
 
 /** Renders the whole protocol document. */
@@ -155,6 +157,15 @@ export function renderProtocolDoc(extras: ProtocolDocExtras = {}): string {
     for (const [cmd, states] of Object.entries(extras.commandStates)) p(`| \`${cmd}\` | ${states.join(', ')} |`);
   }
   p();
+  if (extras.roleTable) {
+    p('## Access (host roles)');
+    p();
+    p('Which session role may run each request (`public`: no session needed). The firmware roles and why are');
+    p('explained in [security.md](security.md).');
+    p();
+    p(extras.roleTable);
+    p();
+  }
   p('## Library error codes (`ProtocolError`)');
   p();
   p('Host and simulator code report decoding failures as `ProtocolError` with these codes:');

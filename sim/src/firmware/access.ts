@@ -109,3 +109,12 @@ export function spliceRoleTable(doc: string, table: string): string {
   if (b < 0 || e < b) throw new Error('the document has no role-table markers');
   return `${doc.slice(0, b + ROLE_TABLE_MARKERS.begin.length)}\n${table}\n${doc.slice(e)}`;
 }
+
+/**
+ * Documents that hold a generated role table (path from the repository root → which requests it
+ * lists). `npm run docs:protocol` rewrites them; `sim/test/protocol-doc.test.ts` checks them.
+ */
+export const DOC_ROLE_TABLES: Readonly<Record<string, (name: RequestName) => boolean>> = {
+  'docs/security.md': () => true,
+  'docs/firmware.md': (name) => name.startsWith('fw.') || name === 'reboot',
+};
