@@ -28,6 +28,7 @@
  * @module
  */
 
+import { toHex } from '../bytes.ts';
 import { ProtocolError } from '../errors.ts';
 import { CborReader, decodeUtf8, hexByte, MAJOR_NAMES, SimpleValue } from './reader.ts';
 
@@ -39,6 +40,13 @@ export interface DiagnosticOptions {
    * deeper than this throws `CBOR_TOO_DEEP`. A non-negative safe integer; default 256.
    */
   maxDepth?: number;
+  /**
+   * Longest byte or text string (or indefinite-length chunk) shown in full, in bytes; a longer
+   * one shows its first `maxStringBytes` bytes (text: as many characters) followed by `...` and
+   * a comment with its size, e.g. `h'0102...' / 10485760 bytes, 2 shown /`, so a huge string
+   * renders in bounded time and memory. A non-negative safe integer; default: no limit.
+   */
+  maxStringBytes?: number;
 }
 
 /** Default of {@link DiagnosticOptions.maxDepth}. */
@@ -87,17 +95,22 @@ function formatFloat(x: number): string {
 }
 
 function hexOf(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += HEX_BYTE[b];
-  return s;
+  return toHex(bytes);
 }
 
-function renderBytes(bytes: Uint8Array): string {
-  return `h'${hexOf(bytes)}'`;
+/** The comment after a truncated string: its size and how much is shown. */
+function elided(total: number, shown: number, unit: string): string {
+  return `... / ${total} bytes, ${shown} ${unit} shown /`;
+}
+
+function renderBytes(bytes: Uint8Array, maxString = Number.POSITIVE_INFINITY): string {
+  if (bytes.length <= maxString) return `h'${hexOf(bytes)}'`;
+  return `h'${hexOf(bytes.subarray(0, maxString))}'${elided(bytes.length, maxString, 'bytes')}`;
 }
 
 /** Escapes a string JSON-style, with every non-ASCII UTF-16 code unit as `\uXXXX`. */
 function quoteText(text: string): string {
+  if (!/[^\u0020-\u0021\u0023-\u005b\u005d-\u007e]/.test(text)) return `"${text}"`; // printable ASCII: as is
   let s = '"';
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -114,12 +127,17 @@ function quoteText(text: string): string {
   return `${s}"`;
 }
 
-function renderText(bytes: Uint8Array, start: number): string {
-  return quoteText(decodeUtf8(bytes, 0, bytes.length, start));
+function renderText(bytes: Uint8Array, start: number, maxString = Number.POSITIVE_INFINITY): string {
+  const text = decodeUtf8(bytes, 0, bytes.length, start); // the whole string must be valid UTF-8
+  if (bytes.length <= maxString) return quoteText(text);
+  let end = Math.min(text.length, maxString);
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--; // never split a surrogate pair
+  return `${quoteText(text.slice(0, end))}${elided(bytes.length, end, 'characters')}`;
 }
 
 /** Reads the chunks of an indefinite-length byte (major 2) or text (major 3) string. */
-function renderIndefiniteString(r: CborReader, major: 2 | 3, start: number): string {
+function renderIndefiniteString(r: CborReader, major: 2 | 3, start: number, maxString: number): string {
   const kind = major === 2 ? 'byte' : 'text';
   const chunks: string[] = [];
   for (;;) {
@@ -139,7 +157,7 @@ function renderIndefiniteString(r: CborReader, major: 2 | 3, start: number): str
       );
     }
     const data = r.take(r.argument(ib, chunkStart), chunkStart, `the ${kind} string chunk`);
-    chunks.push(major === 2 ? renderBytes(data) : renderText(data, chunkStart));
+    chunks.push(major === 2 ? renderBytes(data, maxString) : renderText(data, chunkStart, maxString));
   }
   if (chunks.length === 0) return major === 2 ? "''_" : '""_';
   return `(_ ${chunks.join(', ')})`;
@@ -170,7 +188,7 @@ function tryBignum(r: CborReader, negative: boolean): string | undefined {
 }
 
 /** Decodes one complete item at `r.pos` and renders it. Iterative: no recursion. */
-function renderItem(r: CborReader, maxDepth: number): string {
+function renderItem(r: CborReader, maxDepth: number, maxString = Number.POSITIVE_INFINITY): string {
   const out = new Output();
   const stack: Frame[] = [];
   for (;;) {
@@ -202,7 +220,7 @@ function renderItem(r: CborReader, maxDepth: number): string {
         switch (major) {
           case 2:
           case 3:
-            out.push(renderIndefiniteString(r, major, start));
+            out.push(renderIndefiniteString(r, major, start, maxString));
             break;
           case 4:
           case 5:
@@ -228,10 +246,10 @@ function renderItem(r: CborReader, maxDepth: number): string {
             out.push((-1n - r.argumentBig(arg)).toString());
             break;
           case 2:
-            out.push(renderBytes(r.take(arg, start, 'the byte string')));
+            out.push(renderBytes(r.take(arg, start, 'the byte string'), maxString));
             break;
           case 3:
-            out.push(renderText(r.take(arg, start, 'the text string'), start));
+            out.push(renderText(r.take(arg, start, 'the text string'), start, maxString));
             break;
           case 4:
           case 5: {
@@ -320,12 +338,36 @@ function resolveMaxDepth(options: DiagnosticOptions | undefined): number {
   return maxDepth;
 }
 
+function resolveMaxString(options: DiagnosticOptions | undefined): number {
+  const max = options?.maxStringBytes ?? Number.POSITIVE_INFINITY;
+  if (max !== Number.POSITIVE_INFINITY && (!Number.isSafeInteger(max) || max < 0)) {
+    throw new RangeError(`maxStringBytes must be a non-negative safe integer, got ${max}`);
+  }
+  return max;
+}
+
+/**
+ * Renders the items of a CBOR sequence one at a time, like {@link toDiagnosticSequence}, so a
+ * caller can print each as soon as it is rendered (and stop early). Same options and errors; an
+ * error is thrown when the malformed item is reached, after the items before it were yielded.
+ * @example
+ * ```ts
+ * for (const item of diagnosticItems(bytes, { maxStringBytes: 4096 })) console.log(item);
+ * ```
+ */
+export function* diagnosticItems(bytes: Uint8Array, options?: DiagnosticOptions): Generator<string, void, undefined> {
+  const maxDepth = resolveMaxDepth(options);
+  const maxString = resolveMaxString(options);
+  const r = new CborReader(bytes);
+  while (r.pos < r.end) yield renderItem(r, maxDepth, maxString);
+}
+
 /**
  * Renders every item of a CBOR sequence (RFC 8742: zero or more items back to back) in RFC 8949
  * §8 diagnostic notation; one string per top-level item. Any well-formed CBOR is accepted.
  *
  * @param bytes - the encoded sequence; an empty array is the empty sequence
- * @param options - optional `maxDepth` (default 256)
+ * @param options - optional `maxDepth` (default 256) and `maxStringBytes` (default no limit)
  * @returns one diagnostic string per top-level item, in order
  * @throws {ProtocolError} `CBOR_TRUNCATED` if the input ends inside an item (including a length
  *   or element count larger than the bytes left); `CBOR_RESERVED` for additional information
@@ -342,11 +384,7 @@ function resolveMaxDepth(options: DiagnosticOptions | undefined): number {
  * ```
  */
 export function toDiagnosticSequence(bytes: Uint8Array, options?: DiagnosticOptions): string[] {
-  const maxDepth = resolveMaxDepth(options);
-  const r = new CborReader(bytes);
-  const items: string[] = [];
-  while (r.pos < r.end) items.push(renderItem(r, maxDepth));
-  return items;
+  return [...diagnosticItems(bytes, options)];
 }
 
 /**
@@ -369,7 +407,7 @@ export function toDiagnosticSequence(bytes: Uint8Array, options?: DiagnosticOpti
 export function toDiagnostic(bytes: Uint8Array, options?: DiagnosticOptions): string {
   const maxDepth = resolveMaxDepth(options);
   const r = new CborReader(bytes);
-  const item = renderItem(r, maxDepth);
+  const item = renderItem(r, maxDepth, resolveMaxString(options));
   if (r.pos < r.end) {
     throw new ProtocolError('CBOR_TRAILING_BYTES', `${r.end - r.pos} byte(s) follow the item that ends at offset ${r.pos}`);
   }
@@ -394,29 +432,19 @@ export function parseHex(text: string): Uint8Array {
   let i = 0;
   while (i < text.length && /\s/.test(text[i] as string)) i++;
   if (text[i] === '0' && (text[i + 1] === 'x' || text[i + 1] === 'X')) i += 2;
-  const digits: number[] = [];
-  for (; i < text.length; i++) {
-    const ch = text[i] as string;
-    const c = text.charCodeAt(i);
-    if (c >= 0x30 && c <= 0x39) digits.push(c - 0x30);
-    else if (c >= 0x61 && c <= 0x66) digits.push(c - 0x61 + 10);
-    else if (c >= 0x41 && c <= 0x46) digits.push(c - 0x41 + 10);
-    else if (!/\s/.test(ch)) {
-      const cp = text.codePointAt(i) as number;
-      throw new TypeError(
-        `hex: invalid character ${JSON.stringify(String.fromCodePoint(cp))} (U+${cp
-          .toString(16)
-          .toUpperCase()
-          .padStart(4, '0')}) at offset ${i}`,
-      );
-    }
+  const body = text.slice(i);
+  const bad = /[^0-9a-fA-F\s]/u.exec(body); // bulk checks: linear, no per-digit allocation
+  if (bad !== null) {
+    const cp = bad[0].codePointAt(0) as number;
+    throw new TypeError(
+      `hex: invalid character ${JSON.stringify(bad[0])} (U+${cp.toString(16).toUpperCase().padStart(4, '0')}) at offset ${i + bad.index}`,
+    );
   }
+  const digits = /\s/.test(body) ? body.replace(/\s+/g, '') : body;
   if (digits.length % 2 !== 0) {
     throw new TypeError(`hex: odd number of hex digits (${digits.length})`);
   }
   const out = new Uint8Array(digits.length / 2);
-  for (let j = 0; j < out.length; j++) {
-    out[j] = ((digits[2 * j] as number) << 4) | (digits[2 * j + 1] as number);
-  }
+  Buffer.from(out.buffer, out.byteOffset, out.byteLength).write(digits, 'hex');
   return out;
 }

@@ -5,7 +5,7 @@
  */
 
 export { decode, decodePrefix } from './decode.ts';
-export { type DiagnosticOptions, parseHex, toDiagnostic, toDiagnosticSequence } from './diagnostic.ts';
+export { type DiagnosticOptions, diagnosticItems, parseHex, toDiagnostic, toDiagnosticSequence } from './diagnostic.ts';
 export { encode } from './encode.ts';
 export type { CborKey, CborMap, CborValue, DecodeOptions } from './types.ts';
 export { DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ITEMS, Tagged } from './types.ts';

@@ -2,7 +2,7 @@
  * `enigm cbor decode`: any CBOR (a sequence of items) in RFC 8949 §8 diagnostic notation.
  * @module
  */
-import { parseHex, toDiagnosticSequence } from '@enigm/protocols/cbor';
+import { diagnosticItems, parseHex } from '@enigm/protocols/cbor';
 import { CliError, type Command, EXIT, readInputFile, readStdin, showPath, str, UsageError } from '../cli.ts';
 
 /** Where the input came from, for messages. */
@@ -33,6 +33,9 @@ function bytesFromInput(raw: Uint8Array, forceHex: boolean, source: Source): Uin
   return bytes;
 }
 
+/** Strings longer than this many bytes are shown truncated unless --full. */
+const SHOWN_STRING_BYTES = 4096;
+
 /** Writes `text` to stdout, waiting for the pipe to drain when it is full (bounded memory). */
 async function writeOut(text: string): Promise<void> {
   if (!process.stdout.write(text)) await new Promise<void>((resolve) => process.stdout.once('drain', resolve));
@@ -41,7 +44,7 @@ async function writeOut(text: string): Promise<void> {
 const decodeCmd: Command = {
   name: 'cbor decode',
   summary: 'print CBOR in RFC 8949 diagnostic notation, one item per line',
-  help: `Usage: enigm cbor decode [HEX | --file F | -] [--hex] [--json]
+  help: `Usage: enigm cbor decode [HEX | --file F | -] [--hex] [--full] [--json]
 
 Decodes any well-formed CBOR (a sequence of items) and prints each top-level item in
 RFC 8949 §8 diagnostic notation, one per line. Accepts indefinite lengths, any tag and
@@ -50,6 +53,10 @@ simple value; rejects malformed input with a typed error and its byte offset.
 Input: a hex argument (whitespace and 0x allowed), --file F (raw CBOR, or hex text), or
 '-' / nothing with stdin piped (raw or hex). --hex forces hex parsing of file/stdin.
 An empty file or stdin is an error (INPUT_EMPTY, exit 1).
+
+Byte and text strings longer than ${SHOWN_STRING_BYTES} bytes show their first ${SHOWN_STRING_BYTES} bytes (text:
+characters), then "..." and a comment with their size, e.g. h'00…' / 10485760 bytes, 4096
+bytes shown /; --full shows every string whole. Items are printed as they are decoded.
 
 Exit status: 0 decoded; 1 malformed CBOR (CBOR_TRUNCATED, CBOR_RESERVED, …) or an input that
 cannot be read (INPUT_NOT_FOUND, INPUT_UNREADABLE, INPUT_INVALID, INPUT_EMPTY); 2 usage error
@@ -60,7 +67,7 @@ Examples:
   enigm cbor decode --file msg.cbor
   xxd -p msg.cbor | enigm cbor decode -
   enigm cbor decode a201020304 --json   # {"ok":true,"items":["{1: 2, 3: 4}"]}`,
-  options: { file: { type: 'string', short: 'f' }, hex: { type: 'boolean' } },
+  options: { file: { type: 'string', short: 'f' }, hex: { type: 'boolean' }, full: { type: 'boolean' } },
   positionals: true,
   async run(args, out) {
     const file = str(args, 'file');
@@ -79,8 +86,9 @@ Examples:
       if (bytes.length === 0) throw new UsageError('the HEX argument has no hex digits');
     } else if (pos[0] === '-' || !process.stdin.isTTY) bytes = bytesFromInput(await readStdin(), forceHex, { kind: 'stdin' });
     else throw new UsageError('no input: give HEX, --file F, or pipe into -');
-    const items = toDiagnosticSequence(bytes);
-    if (out.json) out.data({ ok: true, items });
+    const items = diagnosticItems(bytes, args.values.full === true ? {} : { maxStringBytes: SHOWN_STRING_BYTES });
+    // --json is one document: rendered whole first, so an error never leaves half of it printed
+    if (out.json) out.data({ ok: true, items: [...items] });
     else for (const item of items) await writeOut(`${item}\n`);
     return EXIT.ok;
   },
