@@ -48,7 +48,7 @@ function counterRandom() {
 test('a challenge is single use: the first appraisal consumes it, the second is contraindicated', async (t) => {
   const c = clock();
   const store = VerifierStore.memory({ now: c.now, random: counterRandom() });
-  const ch = await store.issueChallenge('tpm-quote', 60_000);
+  const ch = await store.issueChallenge('tpm-quote', { ttlMs: 60_000 });
   t.is(ch.expiresAt - ch.issuedAt, 60_000);
   const evidence = makeSoftwareQuote(ak, { nonce: fromHex(ch.nonce), pcrs, clock: 5000n });
   c.advance(1000);
@@ -69,7 +69,7 @@ test('a challenge is single use: the first appraisal consumes it, the second is 
 test('a challenge past its TTL is contraindicated (expired), also when given explicitly', async (t) => {
   const c = clock();
   const store = VerifierStore.memory({ now: c.now, random: counterRandom() });
-  const ch = await store.issueChallenge('tpm-quote', 30_000);
+  const ch = await store.issueChallenge('tpm-quote', { ttlMs: 30_000 });
   const evidence = makeSoftwareQuote(ak, { nonce: fromHex(ch.nonce), pcrs });
   c.advance(30_001);
   const r = await store.appraiseQuote({ evidence, expect, policy, nonce: { from: 'argument', nonce: fromHex(ch.nonce) } });
@@ -77,7 +77,7 @@ test('a challenge past its TTL is contraindicated (expired), also when given exp
   t.is(r.nonceStatus, 'expired');
   t.regex(r.checks.find((x) => x.name === 'challenge')!.reason, /expired/);
   // exactly at the TTL it is still valid
-  const ch2 = await store.issueChallenge('tpm-quote', 30_000);
+  const ch2 = await store.issueChallenge('tpm-quote', { ttlMs: 30_000 });
   c.advance(30_000);
   const ok = await store.appraiseQuote({
     evidence: makeSoftwareQuote(ak, { nonce: fromHex(ch2.nonce), pcrs, clock: 9000n }),
@@ -154,12 +154,34 @@ test('replaying every previously accepted quote is contraindicated (issue 9 regr
   }
 });
 
+test('the PCR selection remembered with the challenge binds the quote, not the list in the evidence file', async (t) => {
+  const store = VerifierStore.memory({ random: counterRandom() });
+  const ch = await store.issueChallenge('tpm-quote', { pcrs: [7, 0] });
+  t.deepEqual(ch.pcrs, [0, 7]);
+  // the attester quotes PCR 0 only and its evidence file claims that is what was asked
+  const less = makeSoftwareQuote(ak, { nonce: fromHex(ch.nonce), pcrs: new Map([[0, pcrs.get(0)!]]) });
+  const r = await store.appraiseQuote({ evidence: less, evidencePcrs: [0], policy, nonce: { from: 'challenge' } });
+  t.is(r.status, 'contraindicated');
+  t.is(statusOf(r, 'pcr-selection'), 'contraindicated');
+  t.deepEqual(r.selection, { bank: ALG_SHA256, pcrs: [0, 7], from: 'challenge' });
+  // without a selection in the challenge, the evidence list is used and the result says so
+  const ch2 = await store.issueChallenge('tpm-quote');
+  const r2 = await store.appraiseQuote({
+    evidence: makeSoftwareQuote(ak, { nonce: fromHex(ch2.nonce), pcrs, clock: 7777n }),
+    evidencePcrs: [0, 7],
+    policy,
+    nonce: { from: 'challenge' },
+  });
+  t.is(r2.status, 'affirming', JSON.stringify(r2.checks));
+  t.is(r2.selection.from, 'evidence');
+});
+
 test('Key evidence: the verifier nonce must be a pending key-evidence challenge; single use; TTL bounds freshness', async (t) => {
   const c = clock();
   const { fw } = makeTestKey();
   const identity = fw.secureElement.identityPublicKey;
   const store = VerifierStore.memory({ now: c.now, random: counterRandom() });
-  const ch = await store.issueChallenge('key-evidence', 5000);
+  const ch = await store.issueChallenge('key-evidence', { ttlMs: 5000 });
   const nonce = fromHex(ch.nonce);
   const evidence = buildEvidence(fw, nonce, 'owner');
   c.advance(10);
@@ -175,7 +197,7 @@ test('Key evidence: the verifier nonce must be a pending key-evidence challenge;
   const f = await store.appraiseKeyEvidence({ evidence: buildEvidence(fw, foreign, 'owner'), nonce: foreign, identity });
   t.is(f.status, 'contraindicated');
   // late: past the TTL
-  const late = await store.issueChallenge('key-evidence', 5000);
+  const late = await store.issueChallenge('key-evidence', { ttlMs: 5000 });
   c.advance(5001);
   const l = await store.appraiseKeyEvidence({
     evidence: buildEvidence(fw, fromHex(late.nonce), 'owner'),
@@ -213,6 +235,9 @@ test('file store: state survives, is written atomically (no temp files left), an
   t.is((await other.appraiseQuote({ evidence, expect, policy, nonce: { from: 'challenge' } })).status, 'affirming');
   t.is((await other.appraiseQuote({ evidence, expect, policy, nonce: { from: 'challenge' } })).status, 'contraindicated');
   t.deepEqual(readdirSync(dir), ['state.json']);
+  const withSel = await other.issueChallenge('tpm-quote', { pcrs: [7, 1], bank: ALG_SHA256 });
+  const back = (await VerifierStore.file(path).read()).challenges.find((x) => x.nonce === withSel.nonce);
+  t.deepEqual(back, withSel, 'the PCR selection survives the file');
   const saved = JSON.parse(readFileSync(path, 'utf8'));
   t.deepEqual(saved.clocks[toHex(ak.name)], { clock: 1000, resetCount: 1, restartCount: 0 });
   // legacy format: a bare map of AK Name → clock state

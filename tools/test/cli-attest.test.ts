@@ -214,6 +214,20 @@ tpmTest(
   },
 );
 
+tpmTest('attest challenge --pcrs: a quote of fewer PCRs is contraindicated whatever the evidence file lists', async (t) => {
+  const spec = `swtpm:host=${sw!.host},port=${sw!.port}`;
+  const state = join(dir, 'verifier-3.json');
+  const n = (await attest('challenge', '--state', state, '--pcrs', '0,1,7')).stdout.trim();
+  const ev = join(dir, 'ev-fewer.json');
+  t.is((await attest('quote', '--tpm', spec, '--pcrs', '0', '--nonce', n, '--out', ev)).code, 0);
+  const r = await attest('verify', '--evidence', ev, '--state', state, '--json');
+  t.is(r.code, 1, r.stdout + r.stderr);
+  const j = JSON.parse(r.stdout);
+  t.is(checkOf(j, 'pcr-selection').status, 'contraindicated');
+  t.deepEqual(j.selection.pcrs, [0, 1, 7]);
+  t.is(j.selection.from, 'challenge');
+});
+
 tpmTest('attest verify without --state keeps its state in $ENIGM_HOME: the second run on the same evidence fails', async (t) => {
   const spec = `swtpm:host=${sw!.host},port=${sw!.port}`;
   const n = (await attest('challenge')).stdout.trim();

@@ -27,6 +27,7 @@ import {
   type Challenge,
   type ChallengePurpose,
   emptyVerifierState,
+  type IssueChallengeOptions,
   issueChallenge,
   type VerifierState,
   verifierStateFromJson,
@@ -166,8 +167,8 @@ class MemoryBackend implements Backend {
  * The verifier's challenge store and stateful appraiser, over a file or memory.
  * @example
  * const store = VerifierStore.file('verifier.json');
- * const { nonce } = await store.issueChallenge('tpm-quote', 60_000);   // send it to the attester
- * const r = await store.appraiseQuote({ evidence, expect: { bank: ALG_SHA256, pcrs: [0, 7] }, nonce: { from: 'challenge' } });
+ * const { nonce } = await store.issueChallenge('tpm-quote', { ttlMs: 60_000, pcrs: [0, 7] }); // to the attester
+ * const r = await store.appraiseQuote({ evidence, nonce: { from: 'challenge' } });
  */
 export class VerifierStore {
   private readonly now: () => number;
@@ -197,14 +198,19 @@ export class VerifierStore {
   }
 
   /**
-   * Issues a single-use challenge: a fresh random 32-byte nonce valid for `ttlMs`.
+   * Issues a single-use challenge: a fresh random 32-byte nonce valid for `options.ttlMs`
+   * (default 5 minutes); for TPM quotes optionally with the PCR selection asked for.
    * @throws {@link AttestationError} `STATE_*` when the state cannot be read, locked or written
+   * @example const { nonce } = await store.issueChallenge('key-evidence', { ttlMs: 10_000 });
    */
-  async issueChallenge(purpose: ChallengePurpose, ttlMs?: number): Promise<Challenge> {
+  async issueChallenge(
+    purpose: ChallengePurpose,
+    options: Pick<IssueChallengeOptions, 'ttlMs' | 'pcrs' | 'bank'> = {},
+  ): Promise<Challenge> {
     const nonce = this.random(32);
     const now = this.now();
     return this.backend.transaction((state) => {
-      const r = issueChallenge(state, { nonce, purpose, now, ...(ttlMs !== undefined ? { ttlMs } : {}) });
+      const r = issueChallenge(state, { ...options, nonce, purpose, now });
       return { state: r.state, value: r.challenge };
     });
   }

@@ -11,6 +11,10 @@
  * | `argument`: the verifier's operator gives it (`--nonce`) | a pending challenge, or a nonce never seen | — | expired, already used, other purpose |
  * | `evidence`: taken from the evidence (`--nonce-from-evidence`) | never | not used before | already used |
  *
+ * The PCR selection the quote is held to: the verifier's (`expect`), else the one remembered with
+ * the challenge, else the evidence document's list (untrusted), else 0..7 of SHA-256 — the
+ * result says which (`selection.from`).
+ *
  * Every nonce named by an appraisal is consumed, whatever the outcome: a second use is refused.
  * The clock state of every verified quote (authentic and strictly newer) is stored for its AK,
  * so replaying any earlier quote of that AK is contraindicated by `replay`.
@@ -19,6 +23,7 @@
  */
 import { toHex } from '@enigm/protocols/bytes';
 import type { QuoteEvidence } from '../collect/evidence.ts';
+import { ALG_SHA256 } from '../hash.ts';
 import { appraiseKeyEvidence, type KeyAppraisal, type KeyAppraisalInput } from '../key/appraise.ts';
 import { objectName } from '../structures/public.ts';
 import { type AppraisalInput, appraise } from './appraise.ts';
@@ -46,7 +51,13 @@ export type NonceSource =
 
 /** Inputs of {@link appraiseQuoteWithState}. */
 export interface StatefulAppraisalInput extends Omit<AppraisalInput, 'expect'> {
-  readonly expect: Omit<QuoteExpectation, 'akNames' | 'nonce' | 'previous'>;
+  /**
+   * The PCR selection the verifier expects. Each part not given is taken from the challenge the
+   * quote answers, else from `evidencePcrs`, else PCRs 0..7 of the SHA-256 bank.
+   */
+  readonly expect?: Partial<Omit<QuoteExpectation, 'akNames' | 'nonce' | 'previous'>>;
+  /** The PCR list the evidence document names (untrusted; the last resort). */
+  readonly evidencePcrs?: readonly number[];
   readonly nonce: NonceSource;
   /** The verifier's time, milliseconds. */
   readonly now: number;
@@ -58,6 +69,12 @@ export interface StatefulAppraisal extends AppraisalResult {
   readonly nonce: string | undefined;
   /** How the nonce stood in the state before this appraisal consumed it. */
   readonly nonceStatus: NonceLookup['status'];
+  /** The PCR selection the quote was held to, and where it came from. */
+  readonly selection: {
+    readonly bank: number;
+    readonly pcrs: readonly number[];
+    readonly from: 'argument' | 'challenge' | 'evidence' | 'default';
+  };
 }
 
 function extraData(evidence: QuoteEvidence): Uint8Array | undefined {
@@ -111,13 +128,21 @@ function withCheck<R extends { checks: readonly Check[]; status: Status }>(r: R,
   return { ...r, checks, status: overallStatus(checks) };
 }
 
+function resolveSelection(input: StatefulAppraisalInput, challenge: Challenge | undefined): StatefulAppraisal['selection'] {
+  const bank = input.expect?.bank ?? challenge?.bank ?? ALG_SHA256;
+  if (input.expect?.pcrs) return { bank, pcrs: input.expect.pcrs, from: 'argument' };
+  if (challenge?.pcrs) return { bank, pcrs: challenge.pcrs, from: 'challenge' };
+  if (input.evidencePcrs) return { bank, pcrs: input.evidencePcrs, from: 'evidence' };
+  return { bank, pcrs: [0, 1, 2, 3, 4, 5, 6, 7], from: 'default' };
+}
+
 /**
  * Appraises a quote against the verifier state: resolves and consumes the nonce, compares the
  * clock with the AK's stored state (`replay`), stores the new clock state when the quote verified.
  * Pure; returns the new state to persist.
  * @example
  * const { result, state: next } = appraiseQuoteWithState(state, {
- *   evidence, expect: { bank: ALG_SHA256, pcrs: [0, 7] }, nonce: { from: 'challenge' }, now: Date.now() });
+ *   evidence, expect: { pcrs: [0, 7] }, nonce: { from: 'challenge' }, now: Date.now() });
  */
 export function appraiseQuoteWithState(
   state: VerifierState,
@@ -129,14 +154,20 @@ export function appraiseQuoteWithState(
   const found: NonceLookup = nonce?.length ? lookupNonce(state, nonce, 'tpm-quote', now) : { status: 'unknown' };
   const akName = akNameOf(input.evidence);
   const previous = akName ? state.clocks[akName] : undefined;
+  const selection = resolveSelection(input, found.challenge);
   const base = appraise({
     ...input,
-    expect: { ...input.expect, nonce: nonce ?? new Uint8Array(0), ...(previous ? { previous } : {}) },
+    expect: {
+      bank: selection.bank,
+      pcrs: selection.pcrs,
+      nonce: nonce ?? new Uint8Array(0),
+      ...(previous ? { previous } : {}),
+    },
   });
   const result = withCheck(base, challengeCheck(source.from, found, now), 'nonce');
   let next = nonce?.length ? markNonceUsed(state, nonce, now) : state;
   if (result.akName && result.clockState) next = recordClockState(next, result.akName, result.clockState);
-  return { result: { ...result, nonce: nonce ? toHex(nonce) : undefined, nonceStatus: found.status }, state: next };
+  return { result: { ...result, nonce: nonce ? toHex(nonce) : undefined, nonceStatus: found.status, selection }, state: next };
 }
 
 /** Inputs of {@link appraiseKeyEvidenceWithState}: the time fields come from the challenge. */

@@ -36,6 +36,10 @@ export interface Challenge {
   readonly purpose: ChallengePurpose;
   readonly issuedAt: number;
   readonly expiresAt: number;
+  /** For TPM quotes: the PCRs the verifier asks for (then the appraisal expects exactly these). */
+  readonly pcrs?: readonly number[];
+  /** For TPM quotes: the bank (`TPM_ALG_ID`) asked for. */
+  readonly bank?: number;
 }
 
 /** A nonce that was consumed, remembered until `forgetAt`. */
@@ -96,11 +100,16 @@ export function verifierStateFromJson(j: unknown): VerifierState {
   const challenges = o.challenges.map((c: Record<string, unknown>, i): Challenge => {
     if (c?.purpose !== 'tpm-quote' && c?.purpose !== 'key-evidence') throw bad(`challenges[${i}].purpose is unknown`);
     if (!isInt(c.issuedAt) || !isInt(c.expiresAt)) throw bad(`challenges[${i}] times are not integers`);
+    if (c.pcrs !== undefined && !(Array.isArray(c.pcrs) && c.pcrs.every((p) => isInt(p) && p >= 0 && p <= 23)))
+      throw bad(`challenges[${i}].pcrs is not a list of PCR indices 0..23`);
+    if (c.bank !== undefined && !isInt(c.bank)) throw bad(`challenges[${i}].bank is not an algorithm id`);
     return {
       nonce: hexNonce(c.nonce, `challenges[${i}].nonce`),
       purpose: c.purpose,
       issuedAt: c.issuedAt,
       expiresAt: c.expiresAt,
+      ...(c.pcrs !== undefined ? { pcrs: c.pcrs as number[] } : {}),
+      ...(c.bank !== undefined ? { bank: c.bank } : {}),
     };
   });
   const used = o.used.map((u: Record<string, unknown>, i): UsedNonce => {
@@ -139,22 +148,46 @@ export function pruneVerifierState(state: VerifierState, now: number): VerifierS
   return { ...state, challenges, used };
 }
 
+/** Options of {@link issueChallenge}. */
+export interface IssueChallengeOptions {
+  /** The nonce, made by the caller (random, ≥ 16 bytes recommended). */
+  readonly nonce: Uint8Array;
+  readonly purpose: ChallengePurpose;
+  /** The verifier's time, milliseconds. */
+  readonly now: number;
+  /** Time to live (default {@link DEFAULT_CHALLENGE_TTL_MS}). */
+  readonly ttlMs?: number;
+  /** TPM quotes: the PCR indices asked for, remembered with the challenge. */
+  readonly pcrs?: readonly number[];
+  /** TPM quotes: the bank asked for (`TPM_ALG_ID`). */
+  readonly bank?: number;
+}
+
 /**
  * Issues a challenge: the caller makes the nonce (random, ≥ 16 bytes recommended), the state
- * remembers it as pending until `now + ttlMs`.
+ * remembers it as pending until `now + ttlMs`, with the PCR selection asked for, if any.
  * @throws {@link AttestationError} `NONCE_INVALID` for an empty or over-long nonce, or a nonce
  * already issued or used; RangeError for a non-positive TTL
  */
 export function issueChallenge(
   state: VerifierState,
-  options: { readonly nonce: Uint8Array; readonly purpose: ChallengePurpose; readonly now: number; readonly ttlMs?: number },
+  options: IssueChallengeOptions,
 ): { state: VerifierState; challenge: Challenge } {
   const ttlMs = options.ttlMs ?? DEFAULT_CHALLENGE_TTL_MS;
   if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) throw new RangeError(`ttlMs: ${ttlMs} is not a positive integer`);
   const nonce = toHex(checkNonce(options.nonce));
   if (state.challenges.some((c) => c.nonce === nonce) || state.used.some((u) => u.nonce === nonce))
     throw new AttestationError('NONCE_INVALID', 'this nonce was already issued or used');
-  const challenge: Challenge = { nonce, purpose: options.purpose, issuedAt: options.now, expiresAt: options.now + ttlMs };
+  if (options.pcrs?.some((p) => !Number.isInteger(p) || p < 0 || p > 23))
+    throw new RangeError(`pcrs: ${options.pcrs.join(',')} are not PCR indices 0..23`);
+  const challenge: Challenge = {
+    nonce,
+    purpose: options.purpose,
+    issuedAt: options.now,
+    expiresAt: options.now + ttlMs,
+    ...(options.pcrs ? { pcrs: [...new Set(options.pcrs)].sort((a, b) => a - b) } : {}),
+    ...(options.bank !== undefined ? { bank: options.bank } : {}),
+  };
   const pruned = pruneVerifierState(state, options.now);
   return { state: { ...pruned, challenges: [...pruned.challenges, challenge].slice(-MAX_PENDING_CHALLENGES) }, challenge };
 }

@@ -218,28 +218,42 @@ Examples:
 const challengeCmd: Command = {
   name: 'attest challenge',
   summary: 'issue a single-use nonce (with a time to live) for the next quote or Key evidence',
-  help: `Usage: enigm attest challenge [--ttl SECONDS] [--for tpm-quote|key-evidence] [--state F] [--json]
+  help: `Usage: enigm attest challenge [--ttl SECONDS] [--for tpm-quote|key-evidence] [--pcrs 0,1,7]
+                             [--bank sha256] [--state F] [--json]
 
 Issues a fresh random 32-byte nonce, remembered in the verifier state as pending for --ttl
 seconds (default 300). Give it to the attester ('enigm attest quote --nonce HEX'); 'enigm attest
 verify' accepts a quote only if it answers a pending challenge (or --nonce), and consumes it:
 a second use of the same nonce is contraindicated, and so is a challenge past its time to live.
-Prints the nonce (hex) on stdout, the expiry on stderr.
+--pcrs/--bank are remembered with the challenge: the quote must then cover exactly them,
+whatever the evidence file lists. Prints the nonce (hex) on stdout, the expiry on stderr.
 
 ${STATE_HELP}
 
 Exit: 0 issued, 1 state file error, 2 usage error.
 
 Examples:
-  NONCE=$(enigm attest challenge --state verifier.json --ttl 60)
+  NONCE=$(enigm attest challenge --state verifier.json --ttl 60 --pcrs 0,1,7)
   enigm attest challenge --json | jq -r .nonce`,
-  options: { ttl: { type: 'string' }, for: { type: 'string' }, state: { type: 'string' } },
+  options: {
+    ttl: { type: 'string' },
+    for: { type: 'string' },
+    pcrs: { type: 'string' },
+    bank: { type: 'string' },
+    state: { type: 'string' },
+  },
   async run(args, out) {
     const ttlMs = int(args, 'ttl', 300, 1, 86_400) * 1000;
     const purpose = (str(args, 'for') ?? 'tpm-quote') as ChallengePurpose;
     if (!CHALLENGE_PURPOSES.includes(purpose)) throw new UsageError(`--for must be one of ${CHALLENGE_PURPOSES.join(', ')}`);
+    const selection = {
+      ...(str(args, 'pcrs') !== undefined ? { pcrs: pcrList(args) } : {}),
+      ...(str(args, 'bank') !== undefined ? { bank: bankArg(args) } : {}),
+    };
+    if (purpose === 'key-evidence' && Object.keys(selection).length)
+      throw new UsageError('--pcrs/--bank apply to --for tpm-quote only');
     const { store, path } = stateArg(args);
-    const c = await store.issueChallenge(purpose, ttlMs);
+    const c = await store.issueChallenge(purpose, { ttlMs, ...selection });
     out.data({ ok: true, ...c, expires: new Date(c.expiresAt).toISOString(), state: path });
     out.line(c.nonce);
     if (!out.json) out.warn(`single use, for ${purpose}, expires ${new Date(c.expiresAt).toISOString()} (state ${path})`);
@@ -253,8 +267,8 @@ const verifyCmd: Command = {
   help: `Usage: enigm attest verify --evidence F [--nonce HEX | --nonce-from-evidence] [--pcrs 0,1,7]
                           [--bank sha256] [--policy F] [--enrollment F[,F..]] [--state F] [--json]
 
-Appraises evidence written by 'enigm attest quote --out F' (its PCR list is used unless --pcrs
-is given). The nonce is the verifier's: by default the quote must answer a pending challenge
+Appraises evidence written by 'enigm attest quote --out F'. The PCR selection expected is
+--pcrs/--bank, else the one given to 'attest challenge', else the evidence file's list. The nonce is the verifier's: by default the quote must answer a pending challenge
 issued by 'enigm attest challenge' with the same --state; --nonce HEX names it instead. Either
 way the nonce is consumed: a second use is contraindicated. --nonce-from-evidence takes the
 nonce from the evidence file itself (proves no freshness: the result is at best a warning).
@@ -291,11 +305,12 @@ Examples:
     const given = nonceArg(args);
     const fromEvidence = args.values['nonce-from-evidence'] === true;
     if (given && fromEvidence) throw new UsageError('give --nonce or --nonce-from-evidence, not both');
-    const bank = bankArg(args);
-    const explicitPcrs = str(args, 'pcrs') !== undefined ? pcrList(args) : undefined;
+    const expect = {
+      ...(str(args, 'pcrs') !== undefined ? { pcrs: pcrList(args) } : {}),
+      ...(str(args, 'bank') !== undefined ? { bank: bankArg(args) } : {}),
+    };
     const { store } = stateArg(args);
     const doc = evidenceDocumentFromJson(readJsonFile(file, 'evidence'));
-    const pcrs = explicitPcrs ?? doc.pcrs ?? pcrList(args);
     const policyFile = str(args, 'policy');
     let policy = policyFile ? policyFromJson(readJsonFile(policyFile, 'policy')) : undefined;
     const enrollments = (str(args, 'enrollment') ?? '').split(',').filter(Boolean);
@@ -309,10 +324,17 @@ Examples:
       : fromEvidence
         ? { from: 'evidence', ...(doc.nonce ? { nonce: doc.nonce } : {}) }
         : { from: 'challenge' };
-    const r = await store.appraiseQuote({ evidence: doc.evidence, expect: { bank, pcrs }, nonce, ...(policy ? { policy } : {}) });
+    const r = await store.appraiseQuote({
+      evidence: doc.evidence,
+      expect,
+      ...(doc.pcrs ? { evidencePcrs: doc.pcrs } : {}),
+      nonce,
+      ...(policy ? { policy } : {}),
+    });
     const ok = r.status === 'affirming' || r.status === 'warning';
     out.data({ ok, ...r });
     out.line(`status: ${r.status}`);
+    out.line(`  PCRs [${r.selection.pcrs.join(',')}] (selection from ${r.selection.from})`);
     for (const c of r.checks) out.line(`  ${c.status.padEnd(15)} ${c.name.padEnd(17)} ${c.reason}`);
     return ok ? EXIT.ok : EXIT.failure;
   },
