@@ -17,7 +17,7 @@
  * | `host-role` | the role the verifier asked with | no role given | a different role |
  *
  * Single use: this function only compares. To make a nonce single-use with a time to live, issue
- * it with `VerifierStore.issueChallenge('key-evidence', ttlMs)` and appraise with
+ * it with `VerifierStore.issueChallenge('key-evidence', { ttlMs })` and appraise with
  * `VerifierStore.appraiseKeyEvidence(...)` (or the pure `appraiseKeyEvidenceWithState`), which
  * consume it and add a `challenge` check.
  * @module
