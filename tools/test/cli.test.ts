@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -157,6 +157,8 @@ realTest('key attest before pairing fails clearly; key pair, key activate, key a
   const a = JSON.parse(att.stdout);
   t.is(a.status, 'affirming', JSON.stringify(a.checks));
   t.is(a.claims.lifecycle, 'dormant');
+  t.is(a.claims.hwmodel, 'enigm-key-1', 'text claims are text in --json, bytes are hex');
+  t.regex(a.claims.firmwareDigest, /^[0-9a-f]{64}$/);
   const human = await enigm('key', 'attest', '--port', port, '--expect', expect);
   t.regex(human.stdout, /appraisal: AFFIRMING/);
   // a rollback floor above the Key's counter is contraindicated → exit 1
@@ -285,6 +287,128 @@ realTest('fw flash killed mid-transfer (SIGKILL): running it again resumes from 
   t.is(events.at(-1).securityCounter, 3);
 });
 
+/** Signs PAYLOAD as VERSION with COUNTER using the simulator's key; returns the image path. */
+async function signed(version: string, counter: number, size: number): Promise<string> {
+  const payload = join(dir, `p-${version}.bin`);
+  writeFileSync(
+    payload,
+    Buffer.alloc(size).map((_, i) => Math.imul(i + counter, 2654435761) >>> 24),
+  );
+  const img = join(dir, `app-${version}.ekfw`);
+  const r = await enigm(
+    'fw',
+    'sign',
+    '--key',
+    join(dir, 'fw-signing.key'),
+    '--model',
+    'enigm-key-1',
+    '--version',
+    version,
+    '--counter',
+    String(counter),
+    '--out',
+    img,
+    payload,
+  );
+  if (r.code !== 0) throw new Error(r.stderr);
+  return img;
+}
+
+realTest('fw confirm and fw revert with nothing pending say so (exit 0); after --test-only they confirm or revert', async (t) => {
+  const port = ready?.keys[0]?.serial as string; // paired, running a confirmed image
+  const nothing = await enigm('fw', 'confirm', '--port', port);
+  t.is(nothing.code, 0, nothing.stderr);
+  t.regex(nothing.stdout, /nothing to confirm/);
+  t.notRegex(nothing.stdout, /^confirmed/m);
+  const j = JSON.parse((await enigm('fw', 'confirm', '--port', port, '--json')).stdout);
+  t.false(j.confirmed);
+  const none = await enigm('fw', 'revert', '--port', port);
+  t.is(none.code, 0, none.stderr);
+  t.regex(none.stdout, /nothing to revert/);
+  t.false(JSON.parse((await enigm('fw', 'revert', '--port', port, '--json')).stdout).reverted);
+  // on test → confirm
+  const a = await signed('1.6.0', 3, 8000);
+  const onTest = await enigm('fw', 'flash', '--port', port, a, '--test-only');
+  t.is(onTest.code, 0, onTest.stderr);
+  t.regex(onTest.stdout, /not confirmed/);
+  const yes = await enigm('fw', 'confirm', '--port', port);
+  t.is(yes.code, 0, yes.stderr);
+  t.regex(yes.stdout, /^confirmed; security counter is now 3/m);
+  // on test → revert
+  const b = await signed('1.7.0', 3, 8000);
+  t.is((await enigm('fw', 'flash', '--port', port, b, '--test-only')).code, 0);
+  const back = await enigm('fw', 'revert', '--port', port, '--json');
+  t.is(back.code, 0, back.stderr);
+  const r = JSON.parse(back.stdout);
+  t.true(r.reverted);
+  t.is(r.action, 'test-image');
+  t.regex(r.status.nextBoot, /reverts to 1\.6\.0/);
+  const pending = await enigm('fw', 'revert', '--port', port);
+  t.is(pending.code, 0, pending.stderr);
+  t.regex(pending.stdout, /already pending/);
+  const reboot = await enigm('key', 'reboot', '--port', port, '--json');
+  t.is(reboot.code, 0, reboot.stderr);
+  t.is(JSON.parse(reboot.stdout).firmware, '1.6.0', 'the revert completed at the reboot');
+  const after = JSON.parse((await enigm('fw', 'status', '--port', port, '--json')).stdout);
+  t.is(after.status.running.version, '1.6.0');
+  t.is(after.status.primary, 'confirmed');
+});
+
+realTest('a Key that no longer knows this host: the error says so and what to do', async (t) => {
+  const port = ready?.keys[0]?.serial as string;
+  // another host (its own ENIGM_HOME and host key) holding a copy of the pins
+  const other = join(dir, 'other-home');
+  mkdirSync(other, { recursive: true });
+  copyFileSync(join(home, 'known-keys.json'), join(other, 'known-keys.json'));
+  const r = await enigm(
+    'key',
+    'attest',
+    '--port',
+    port,
+    '--host-key',
+    join(other, 'host-key.pem'),
+    '--known',
+    join(other, 'known-keys.json'),
+  );
+  t.is(r.code, 1);
+  t.regex(r.stderr, /KEY_HOST_UNKNOWN: .*no longer knows this host/);
+  t.regex(r.stderr, /enigm key pair --port /);
+  t.notRegex(r.stderr, /^enigm key attest: KEY_REJECTED: .*SESSION_FAILED \(12\): session failed$/m);
+});
+
+realTest('SIGINT during fw flash exits 130 with a hint; running it again resumes', async (t) => {
+  const port = ready?.keys[0]?.serial as string;
+  const img = await signed('1.8.0', 4, 400 * 1024);
+  const child = spawn(process.execPath, [CLI, 'fw', 'flash', '--port', port, img, '--json'], {
+    env: { ...process.env, ENIGM_HOME: home },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d) => {
+    stderr += d;
+  });
+  let interruptedAt = 0;
+  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
+    const e = JSON.parse(l);
+    if (!interruptedAt && e.event === 'progress' && e.acked > 0 && e.acked < e.total) {
+      interruptedAt = e.acked;
+      child.kill('SIGINT');
+    }
+  });
+  const code = await new Promise((r) => child.once('exit', r));
+  t.is(code, 130, stderr);
+  t.regex(stderr, /interrupted/);
+  t.regex(stderr, /run the same command again to resume/);
+  const again = await enigm('fw', 'flash', '--port', port, img, '--json');
+  t.is(again.code, 0, again.stderr);
+  const events = again.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  t.true(events.find((e) => e.event === 'uploaded').resumedFrom >= interruptedAt);
+  t.is(events.at(-1).done, 'confirm');
+});
+
 test('cbor decode renders RFC 8949 Appendix A examples', async (t) => {
   const r = await enigm('cbor', 'decode', 'f93c00');
   t.is(r.stdout, '1.0\n');
@@ -303,6 +427,19 @@ test('exit codes: 0 help, 2 usage errors, 1 failures with a typed error', async 
   t.is((await enigm('key', 'info')).code, 2);
   t.is((await enigm('key', 'info', '--port', 'x', '--bogus')).code, 2);
   t.is((await enigm('key', 'ping', '--port', 'x', '--count', '0')).code, 2);
+  const negative = await enigm('key', 'ping', '--port', 'x', '--count', '-1');
+  t.is(negative.code, 2);
+  t.regex(negative.stderr, /--count must be an integer in \[1, \d+\], got "?-1"?/);
+  const missing = await enigm('fw', 'flash', '--port', 'x', join(tmpdir(), 'no-such-image.ekfw'), '--json');
+  t.is(missing.code, 1, 'a missing input file is a run-time failure, not usage');
+  t.is(JSON.parse(missing.stdout).error.code, 'FILE_NOT_FOUND');
+  t.notRegex(missing.stderr, /ENOENT: ENOENT/);
+  const junk = join(tmpdir(), `enigm-junk-${process.pid}.ekfw`);
+  writeFileSync(junk, 'not an image');
+  const corrupt = await enigm('fw', 'flash', '--port', 'x', junk, '--json');
+  rmSync(junk, { force: true });
+  t.is(corrupt.code, 1);
+  t.is(JSON.parse(corrupt.stdout).error.code, 'KEY_IMAGE_INVALID');
   t.is((await enigm('cbor', 'decode', 'zz')).code, 2);
   const bad = await enigm('cbor', 'decode', '1a0000', '--json');
   t.is(bad.code, 1);

@@ -16,6 +16,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
+import { toHex } from '@enigm/protocols/bytes';
 import type { BodyOf, HostRole, LifecycleState } from '@enigm/protocols/messages';
 import { KeyClient, type KeyClientOptions } from '../client/key-client.ts';
 import { type HostKey, KnownKeys, loadOrCreateHostKey } from '../session/host-store.ts';
@@ -27,7 +28,7 @@ import { KeyFacadeError } from './errors.ts';
 import { EventHub, type EventStreamOptions, type KeyEvent } from './events.ts';
 import { checkEvidence, type KeyEvidence } from './evidence.ts';
 import { type FirmwareStatus, type FlashOptions, type FlashResult, type ParsedImage, runFlash } from './flash.ts';
-import { openKnownSession, type PairResult, pairAndPin } from './pinning.ts';
+import { type NamedKey, openKnownSession, type PairResult, pairAndPin } from './pinning.ts';
 
 /** Options of {@link openKey}. */
 export interface OpenKeyOptions {
@@ -55,6 +56,13 @@ export interface OpenKeyOptions {
   now?: () => number;
   /** Random bytes for nonces (default node:crypto). */
   randomBytes?: (n: number) => Uint8Array;
+  /**
+   * The Key the user expects at this address (identity and/or handle, hex). Pairing and sessions
+   * check it against the Key's signed binding and stop with `KEY_IDENTITY_MISMATCH` otherwise;
+   * sessions only try pins that match it. Name the Key whenever this host has paired with more
+   * than one.
+   */
+  expect?: NamedKey;
 }
 
 /** Result of {@link Key.confirm}. */
@@ -68,11 +76,16 @@ export interface ConfirmResult {
 }
 
 /** What {@link Key.revert} did. */
-export type RevertAction = 'test-image' | 'upload' | 'nothing';
+export type RevertAction = 'test-image' | 'upload' | 'already-pending' | 'nothing';
 
 /** Result of {@link Key.revert}. */
 export interface RevertResult {
-  /** `test-image`: the previous image boots next; `upload`: the upload or pending image was cancelled; `nothing`: nothing was pending (the Key was not asked). */
+  /**
+   * `test-image`: the previous image boots next; `upload`: the upload or the uploaded image not
+   * yet test-booted was cancelled; `already-pending`: a revert was already requested (it completes
+   * at the next boot: {@link Key.reboot}); `nothing`: nothing was pending. The Key is asked only
+   * for the first two.
+   */
   action: RevertAction;
   /** Firmware status afterwards. */
   status: FirmwareStatus;
@@ -173,7 +186,7 @@ export class Key {
    */
   async pair(role: HostRole = 'owner', options: { label?: string } = {}): Promise<PairResult> {
     await this.#dropSession();
-    return pairAndPin(this.#connected(), { hostKey: this.hostKey, known: this.known }, role, options.label);
+    return pairAndPin(this.#connected(), { hostKey: this.hostKey, known: this.known }, role, options.label, this.#options.expect);
   }
 
   /**
@@ -183,7 +196,11 @@ export class Key {
    */
   async session(): Promise<SecureSession> {
     if (this.#session?.isOpen) return this.#session;
-    const { session, pin } = await openKnownSession(this.#connected(), { hostKey: this.hostKey, known: this.known });
+    const { session, pin } = await openKnownSession(
+      this.#connected(),
+      { hostKey: this.hostKey, known: this.known },
+      this.#options.expect,
+    );
     this.#session = session;
     this.#role = pin.role;
     return session;
@@ -209,6 +226,13 @@ export class Key {
     const { evidence } = await s.request('attest', { nonce: n });
     const receivedAt = this.#now();
     const claims = checkEvidence(evidence, identity, n);
+    // The evidence must name the Key the session authenticated (UEID = RAND type ‖ handle).
+    const ueid = toHex(claims.ueid);
+    if (ueid !== `01${toHex(s.peer.handle)}`)
+      throw new KeyFacadeError(
+        'KEY_IDENTITY_MISMATCH',
+        `the evidence names UEID ${ueid}, but the session's Key has handle ${toHex(s.peer.handle)} (evidence of another Key)`,
+      );
     return { evidence, nonce: n, claims, identity, issuedAt, receivedAt, ...(this.#role ? { hostRole: this.#role } : {}) };
   }
 
@@ -252,30 +276,51 @@ export class Key {
   }
 
   /**
-   * Confirms the image on test. With nothing on test the Key is not asked: `confirmed` is false.
-   * @throws KeyError `KEY_REJECTED` (e.g. INVALID_STATE after a revert), the errors of {@link Key.session}
+   * Confirms the image on test (or withdraws a pending revert of it). With a confirmed image
+   * running the Key is not asked: `confirmed` is false.
+   * @throws KeyError `KEY_REJECTED`, the errors of {@link Key.session}
+   * @example if (!(await key.confirm()).confirmed) console.log('nothing to confirm');
    */
   async confirm(): Promise<ConfirmResult> {
     const s = await this.session();
     const before = await s.request('fw.status', {});
-    if (!before.testing) return { confirmed: false, securityCounter: before.securityCounter, status: before };
+    if (before.primary === 'confirmed' && !before.testing)
+      return { confirmed: false, securityCounter: before.securityCounter, status: before };
     const { securityCounter } = await s.request('fw.confirm', {});
     return { confirmed: true, securityCounter, status: await s.request('fw.status', {}) };
   }
 
   /**
    * Reverts: a test image gives way to the previous one at the next boot; otherwise an upload, or
-   * an uploaded image not yet test-booted, is cancelled. With nothing pending the Key is not asked.
+   * an uploaded image not yet test-booted, is cancelled. With nothing pending, or a revert
+   * already requested, the Key is not asked.
    * @throws KeyError `KEY_REJECTED`, the errors of {@link Key.session}
+   * @example const { action, status } = await key.revert(); console.log(action, status.nextBoot);
    */
   async revert(): Promise<RevertResult> {
     const s = await this.session();
     const before = await s.request('fw.status', {});
     const pendingUpload = before.secondary !== undefined && before.secondary.state !== 'old';
-    const action: RevertAction = before.testing ? 'test-image' : pendingUpload ? 'upload' : 'nothing';
-    if (action === 'nothing') return { action, status: before };
+    const action: RevertAction =
+      before.primary === 'reverting' ? 'already-pending' : before.testing ? 'test-image' : pendingUpload ? 'upload' : 'nothing';
+    if (action === 'nothing' || action === 'already-pending') return { action, status: before };
     await s.request('fw.revert', {});
     return { action, status: await s.request('fw.status', {}) };
+  }
+
+  /**
+   * Reboots the Key (its bootloader runs: a pending revert or test boot happens now) and
+   * reconnects with backoff.
+   * @returns the Key's info after the reboot
+   * @throws KeyError `KEY_REJECTED` (e.g. FORBIDDEN for the role), {@link KeyFacadeError}
+   *   `KEY_RECONNECT_FAILED`, the errors of {@link Key.session}
+   * @example const { firmware } = await key.reboot();
+   */
+  async reboot(options: { signal?: AbortSignal } = {}): Promise<BodyOf<'info.response'>> {
+    await (await this.session()).request('reboot', {}, options.signal ? { signal: options.signal } : {});
+    await this.#dropLink(false);
+    await this.reconnect(options.signal);
+    return this.info();
   }
 
   /**

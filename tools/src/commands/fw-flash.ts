@@ -173,8 +173,7 @@ function printStatus(out: Output, st: FirmwareStatus): void {
   slot('running', st.running);
   if (st.secondary) slot('secondary', st.secondary);
   out.line(`security counter ${st.securityCounter}${st.testing ? '; running image is ON TEST (confirm or it reverts)' : ''}`);
-  const nextBoot = (st as { nextBoot?: unknown }).nextBoot;
-  if (typeof nextBoot === 'string') out.line(`next boot ${nextBoot}`);
+  out.line(`next boot ${st.nextBoot}`);
 }
 
 const statusCmd: Command = {
@@ -228,6 +227,7 @@ ${SESSION_HELP}`,
 const REVERTED = {
   'test-image': 'reverted: the previous image runs after the next boot',
   upload: 'reverted: the upload (or the uploaded image not yet test-booted) was cancelled',
+  'already-pending': "nothing to do: a revert is already pending; it completes at the next boot ('enigm key reboot')",
   nothing: 'nothing to revert: no image on test and no upload pending',
 } as const;
 

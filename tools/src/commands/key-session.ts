@@ -146,5 +146,27 @@ ${SESSION_HELP}`,
   },
 };
 
+const rebootCmd: Command = {
+  name: 'key reboot',
+  summary: 'reboot a Key (session): a pending revert or test boot happens now',
+  help: `Usage: enigm key reboot --port ADDR [--json]
+
+Opens a session with a paired Key, asks it to reboot (its bootloader runs: a requested revert
+completes, a pending test image test-boots), reconnects and prints what it runs now.
+
+Options:
+${PORT_HELP}
+${SESSION_HELP}`,
+  options: sessionOptions,
+  async run(args, out) {
+    return withKey(args, async (key) => {
+      const info = await key.reboot();
+      out.data({ ok: true, firmware: info.firmware, state: info.state, bootCount: info.bootCount });
+      out.line(`rebooted: the Key runs ${info.firmware} (${info.state}, boot ${info.bootCount})`);
+      return EXIT.ok;
+    });
+  },
+};
+
 /** Session commands under `enigm key`. */
-export const keySessionCommands: Command[] = [pairCmd, attestCmd, activateCmd];
+export const keySessionCommands: Command[] = [pairCmd, attestCmd, activateCmd, rebootCmd];
