@@ -4,7 +4,10 @@
  * baseline of one `tpm2_checkquote` process per quote (quote signature/nonce/PCR-digest only,
  * no event log). Design target: ≥ 2000 appraisals/s per core. Also the verifier's cost per
  * enrollment: software MakeCredential to an RSA-2048 EK (RSA-OAEP + 2 KDFa + AES-CFB + HMAC),
- * against one offline `tpm2_makecredential -T none` process per credential.
+ * against one offline `tpm2_makecredential -T none` process per credential. And the price of
+ * replay protection: challenge + stateful appraisal rounds per second through the file-backed
+ * `VerifierStore` (lock, read, appraise, fsync'd atomic write, twice per round), against the
+ * pure appraisal of the same quotes.
  * @module
  */
 
@@ -30,6 +33,7 @@ import {
   replayEventLog,
   TpmWriter,
   toCheckquoteFiles,
+  VerifierStore,
 } from '@enigm/attestation';
 import { toHex } from '@enigm/protocols/bytes';
 import { type BenchResult, opsPerSecond, result } from './harness.ts';
@@ -130,6 +134,37 @@ function makecredentialRate(ek: RsaPublic, akName: Uint8Array, runs = 5): number
   }
 }
 
+/** Challenge + appraisal rounds per second through a file-backed VerifierStore (ECC AK, PCRs 0..7, no log). */
+async function verifierStoreRounds(rounds = 200): Promise<{ rate: number; pure: number }> {
+  const ak = makeSoftwareAk('ecc');
+  const pcrs = new Map([...Array(8).keys()].map((i) => [i, new Uint8Array(32).fill(i)]));
+  const nonces = Array.from({ length: rounds }, () => new Uint8Array(randomBytes(32)));
+  // quotes made ahead (the attester's work is not the verifier's), each with a later clock
+  const quotes = nonces.map((nonce, i) => makeSoftwareQuote(ak, { nonce, pcrs, clock: BigInt(1000 + i) }));
+  const policy = { akNames: [toHex(ak.name)] };
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-bench-state-'));
+  try {
+    let next = 0;
+    const store = VerifierStore.file(join(dir, 'verifier.json'), { random: () => nonces[next++] as Uint8Array });
+    const start = performance.now();
+    for (let i = 0; i < rounds; i++) {
+      await store.issueChallenge('tpm-quote', { pcrs: [0, 1, 2, 3, 4, 5, 6, 7] });
+      const r = await store.appraiseQuote({ evidence: quotes[i]!, policy, nonce: { from: 'challenge' } });
+      if (r.status !== 'affirming') throw new Error(`bench: round ${i} is ${r.status}`);
+    }
+    const rate = rounds / ((performance.now() - start) / 1000);
+    let j = 0;
+    const expect = { bank: ALG_SHA256, pcrs: [0, 1, 2, 3, 4, 5, 6, 7] };
+    const pure = opsPerSecond(() => {
+      appraise({ evidence: quotes[j]!, expect: { ...expect, nonce: nonces[j]! }, policy });
+      j = (j + 1) % rounds;
+    }, 1000);
+    return { rate, pure };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Runs the attestation benchmarks. */
 export async function benchAttestation(): Promise<BenchResult[]> {
   const log = bootLog();
@@ -154,6 +189,8 @@ export async function benchAttestation(): Promise<BenchResult[]> {
   const secret = randomBytes(32);
   const rate = opsPerSecond(() => makeCredential({ ek, akPublic: ak.publicArea, secret }), 1000);
   out.push(result('attestation.make-credential-rsa2048', rate, 'credentials/s', makecredentialRate(ek, ak.name)));
+  const rounds = await verifierStoreRounds();
+  out.push(result('attestation.challenge-verify-file-store', rounds.rate, 'rounds/s', rounds.pure));
   return out;
 }
 
