@@ -3,7 +3,7 @@
  * sources (challenge, argument, evidence), replay of every accepted quote, Key evidence nonces,
  * and the file store (atomic write, lock, corrupt state).
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fromHex, toHex } from '@enigm/protocols/bytes';
@@ -107,6 +107,7 @@ test('without a challenge the quote is contraindicated; the evidence nonce gives
   const evidence = makeSoftwareQuote(ak, { nonce, pcrs });
   const none = appraiseQuoteWithState(emptyVerifierState(), { evidence, expect, policy, nonce: { from: 'challenge' }, now: 0 });
   t.is(none.result.status, 'contraindicated');
+  t.deepEqual(none.state.used, [], "an attester's unknown nonce is not recorded");
   t.regex(none.result.checks.find((x) => x.name === 'challenge')!.reason, /no challenge issued by this verifier/);
   const ev = appraiseQuoteWithState(emptyVerifierState(), { evidence, expect, policy, nonce: { from: 'evidence' }, now: 0 });
   t.is(ev.result.status, 'warning', JSON.stringify(ev.result.checks));
@@ -268,6 +269,10 @@ test('file store: corrupt state and a live lock are typed errors; a dead holder 
     instanceOf: AttestationError,
     code: 'STATE_LOCKED',
   });
+  writeFileSync(`${path}.lock`, ''); // a verifier died before writing its PID: waited for, then stale
+  await t.throwsAsync(VerifierStore.file(path, { lockTimeoutMs: 50 }).read(), { code: 'STATE_LOCKED' });
+  utimesSync(`${path}.lock`, new Date(Date.now() - 10_000), new Date(Date.now() - 10_000));
+  await VerifierStore.file(path).read();
   writeFileSync(`${path}.lock`, '999999999'); // no such process: stale
   await VerifierStore.file(path).issueChallenge('tpm-quote');
   t.false(existsSync(`${path}.lock`));

@@ -6,12 +6,13 @@
  *
  * - atomic write: a temporary file in the same folder, fsync, then rename over the state;
  * - lock: `<state>.lock` created exclusively (`wx`) holding the PID; a lock whose PID is dead is
- *   stale and removed; a live lock is waited for up to `lockTimeoutMs`, then `STATE_LOCKED`.
+ *   stale and removed (so is a lock still without a PID after 2 s); a live lock is waited for up
+ *   to `lockTimeoutMs`, then `STATE_LOCKED`.
  *
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AttestationError } from '../errors.ts';
@@ -61,6 +62,17 @@ function errnoText(e: unknown): string {
   return err.code && !text.includes(err.code) ? `${text} (${err.code})` : text;
 }
 
+/** A lock without a PID (its verifier died between creating and writing it) is stale after this. */
+const EMPTY_LOCK_STALE_MS = 2000;
+
+function lockAgeMs(path: string): number {
+  try {
+    return Date.now() - statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -98,8 +110,8 @@ class FileBackend implements Backend {
       } catch {
         continue; // released meanwhile
       }
-      if (Number.isInteger(holder) && holder > 0 && !pidAlive(holder)) {
-        rmSync(lockPath, { force: true }); // stale: its verifier died
+      if (Number.isInteger(holder) && holder > 0 ? !pidAlive(holder) : lockAgeMs(lockPath) > EMPTY_LOCK_STALE_MS) {
+        rmSync(lockPath, { force: true }); // stale: its verifier died (before or after writing its PID)
         continue;
       }
       if (Date.now() > deadline)
@@ -120,7 +132,10 @@ class FileBackend implements Backend {
     try {
       json = JSON.parse(text);
     } catch (e) {
-      throw new AttestationError('STATE_INVALID', `verifier state ${this.path} is not JSON: ${(e as Error).message}`);
+      throw new AttestationError(
+        'STATE_INVALID',
+        `verifier state ${this.path} is not JSON (${(e as Error).message}); the verifier refuses to run on it — restore it, or move it away to start over (every AK's replay history is then lost)`,
+      );
     }
     return verifierStateFromJson(json);
   }

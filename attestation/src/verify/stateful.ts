@@ -165,7 +165,10 @@ export function appraiseQuoteWithState(
     },
   });
   const result = withCheck(base, challengeCheck(source.from, found, now), 'nonce');
-  let next = nonce?.length ? markNonceUsed(state, nonce, now) : state;
+  // A nonce the verifier named, or one of its challenges, is consumed; an unknown extraData in
+  // challenge mode is the attester's choice and is not recorded (it could flood the used list).
+  const consume = !!nonce?.length && (source.from !== 'challenge' || found.challenge !== undefined);
+  let next = consume ? markNonceUsed(state, nonce, now) : state;
   if (result.akName && result.clockState) next = recordClockState(next, result.akName, result.clockState);
   return { result: { ...result, nonce: nonce ? toHex(nonce) : undefined, nonceStatus: found.status, selection }, state: next };
 }
