@@ -17,9 +17,9 @@ import {
 import test from 'ava';
 import fc from 'fast-check';
 import type { KeyFirmware } from '../src/firmware/firmware.ts';
-import { COMMAND_STATES, nextState, TRANSITIONS } from '../src/firmware/lifecycle.ts';
-import { MemoryStorage } from '../src/firmware/storage.ts';
-import { makeTestKey } from '../src/testing.ts';
+import { loadPersistent, MemoryStorage, savePersistent } from '../src/firmware/storage.ts';
+import { makeTestFlash, makeTestKey } from '../src/testing.ts';
+import { WireHost } from './support/wire-host.ts';
 
 function makeKey(storage = new MemoryStorage(), now = { t: 1000 }) {
   const k = makeTestKey({ storage, now });
@@ -180,26 +180,52 @@ test('uptime follows the injected clock', (t) => {
   t.is((call(link, req('info', 1)).body as BodyOf<'info.response'>).uptimeMs, 1234);
 });
 
-test('lifecycle table: every transition targets a defined state, nothing implicit', (t) => {
-  const states = Object.keys(LIFECYCLE_STATES) as LifecycleState[];
-  for (const tr of TRANSITIONS) {
-    t.true(states.includes(tr.from) && states.includes(tr.to));
-    t.is(nextState(tr.from, tr.event), tr.to);
+test('lifecycle over the wire: activate needs an owner or provisioning session, moves factory → dormant once, announces it and persists', async (t) => {
+  const { deps } = makeTestFlash();
+  const k = makeTestKey({ flash: deps });
+  const events: Message[] = [];
+  k.fw.onEvent((e) => events.push(decodeMessage(e)));
+  const owner = new WireHost(k.fw, 61).connect().pair('owner');
+  k.fw.openPairingWindow(60_000);
+  const service = new WireHost(k.fw, 62).connect().pair('service');
+  t.like(owner.plain('activate', {}), { ok: false, name: 'SESSION_REQUIRED' }, 'not outside a session');
+  t.like(service.request('activate', {}), { ok: false, name: 'FORBIDDEN' });
+  t.like(owner.plain('info', {}), { ok: true, body: { state: 'factory' } });
+  t.deepEqual(owner.ok('activate', {}), { state: 'dormant' });
+  t.deepEqual(
+    events.map((e) => [e.name, e.body]),
+    [['lifecycle.changed', { from: 'factory', to: 'dormant' }]],
+  );
+  const again = owner.request('activate', {});
+  t.like(again, { ok: false, name: 'INVALID_STATE' });
+  if (!again.ok) t.is(again.reason, 'activate is not allowed in state dormant (allowed in: factory)');
+  // a restart keeps the state (the record is written at once)
+  const restarted = makeTestKey({ storage: k.storage, seStorage: k.seStorage, flash: deps });
+  t.like(new WireHost(restarted.fw, 63).plain('hello', { versions: [1], maxFrame: 4096 }), {
+    ok: true,
+    body: { state: 'dormant' },
+  });
+});
+
+test('every lifecycle state answers hello, info and ping over the wire; firmware updates are refused where the Key must not change', (t) => {
+  const { deps } = makeTestFlash();
+  for (const state of Object.keys(LIFECYCLE_STATES) as LifecycleState[]) {
+    const first = makeTestKey({ flash: deps });
+    new WireHost(first.fw, 71).connect().pair('owner');
+    const rec = loadPersistent(first.storage);
+    if (!rec) throw new Error('no record');
+    savePersistent(first.storage, { ...rec, state }); // the Key was left in `state`
+    const k = makeTestKey({ storage: first.storage, seStorage: first.seStorage, flash: deps });
+    const host = new WireHost(k.fw, 71);
+    t.like(host.plain('hello', { versions: [1], maxFrame: 4096 }), { ok: true, body: { state } }, state);
+    t.like(host.plain('info', {}), { ok: true, body: { state } }, state);
+    t.true(host.plain('ping', {}).ok, state);
+    host.connect();
+    t.true(host.request('fw.status', {}).ok, `fw.status in ${state}`);
+    const begin = host.request('fw.begin', { manifest: new Uint8Array(64) });
+    const frozen = ['emergency', 'revoked', 'retired'].includes(state);
+    t.is(!begin.ok && begin.name === 'INVALID_STATE', frozen, `fw.begin in ${state}`);
   }
-  t.is(nextState('dormant', 'activate'), undefined);
-  t.is(nextState('revoked', 'resume'), undefined);
-  // every state is reachable from factory
-  const seen = new Set<LifecycleState>(['factory']);
-  for (let changed = true; changed; ) {
-    changed = false;
-    for (const tr of TRANSITIONS)
-      if (seen.has(tr.from) && !seen.has(tr.to)) {
-        seen.add(tr.to);
-        changed = true;
-      }
-  }
-  t.deepEqual([...seen].sort(), [...states].sort());
-  for (const cmd of ['hello', 'ping', 'info'] as const) t.is(COMMAND_STATES[cmd].length, states.length);
 });
 
 test('property: no byte string makes the firmware throw; every answer decodes', (t) => {
