@@ -434,6 +434,9 @@ test('exit codes: 0 help, 2 usage errors, 1 failures with a typed error', async 
   t.is(missing.code, 1, 'a missing input file is a run-time failure, not usage');
   t.is(JSON.parse(missing.stdout).error.code, 'FILE_NOT_FOUND');
   t.notRegex(missing.stderr, /ENOENT: ENOENT/);
+  const noKey = await enigm('fw', 'verify', '--key', join(tmpdir(), 'no-such-key.pub'), join(tmpdir(), 'no-such.ekfw'));
+  t.is(noKey.code, 1);
+  t.regex(noKey.stderr, /^enigm fw verify: FILE_NOT_FOUND: --key \S+no-such-key\.pub: no such file$/m);
   const junk = join(tmpdir(), `enigm-junk-${process.pid}.ekfw`);
   writeFileSync(junk, 'not an image');
   const corrupt = await enigm('fw', 'flash', '--port', 'x', junk, '--json');

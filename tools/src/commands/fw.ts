@@ -5,7 +5,7 @@
  * @module
  */
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { toHex } from '@enigm/protocols/bytes';
 import { ed25519PrivateKeyFromPem, ed25519PublicKey, ed25519PublicKeyFromPem, sha256 } from '@enigm/protocols/crypto';
 import { ProtocolError } from '@enigm/protocols/errors';
@@ -23,7 +23,9 @@ import {
   verifyImage,
 } from '@enigm/protocols/firmware';
 import { type Command, EXIT, int, type ParsedArgs, str, UsageError } from '../cli.ts';
-import { writeSigningKeyPair } from '../keyfiles.ts';
+import { readInputFile, writeSigningKeyPair } from '../keyfiles.ts';
+
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
 const U32_MAX = 0xffff_ffff;
 
@@ -49,7 +51,7 @@ function requiredOption(args: ParsedArgs, name: string): string {
 function publicKeys(args: ParsedArgs): Uint8Array[] {
   const v = args.values.key;
   const files = Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : [];
-  return files.map((f) => ed25519PublicKeyFromPem(readFileSync(f, 'utf8')));
+  return files.map((f) => ed25519PublicKeyFromPem(text(readInputFile(f, '--key'))));
 }
 
 /** A human summary of a manifest, one field per line. */
@@ -157,8 +159,8 @@ Examples:
     const createdAt = createdAtOption(args);
     const outFile = str(args, 'out') ?? (file === '-' ? undefined : `${file}.ekfw`);
     if (outFile === undefined) throw new UsageError('--out is required when reading stdin');
-    const seed = ed25519PrivateKeyFromPem(readFileSync(keyFile, 'utf8'));
-    const payload = file === '-' ? await readStdin() : new Uint8Array(readFileSync(file));
+    const seed = ed25519PrivateKeyFromPem(text(readInputFile(keyFile, '--key')));
+    const payload = file === '-' ? await readStdin() : readInputFile(file, 'PAYLOAD');
     if (payload.length > U32_MAX) throw new UsageError(`PAYLOAD is ${payload.length} bytes; the limit is ${U32_MAX}`);
 
     const manifest: ManifestValue = {
@@ -243,7 +245,7 @@ Examples:
     const file = onePositional(args, 'IMAGE file');
     if (args.values.key === undefined) throw new UsageError('give at least one --key PUB');
     const keys = publicKeys(args);
-    const image = new Uint8Array(readFileSync(file));
+    const image = readInputFile(file, 'IMAGE');
     const policy = policyOption(args, image);
     try {
       const v = verifyImage(image, keys, policy);
@@ -311,7 +313,7 @@ Examples:
   async run(args, out) {
     const file = onePositional(args, 'IMAGE file');
     const keys = args.values.key === undefined ? undefined : publicKeys(args);
-    const image = new Uint8Array(readFileSync(file));
+    const image = readInputFile(file, 'IMAGE');
     const r = inspectImage(image, keys);
     const signer = r.signature.checked && r.signature.valid ? r.signature.signer : undefined;
     out.data({
