@@ -85,7 +85,7 @@ test('finding 4: a pin whose handle is not the Key’s is a hard KEY_IDENTITY_MI
   const key = await openKey(r.tcp(0), { known: r.knownPath, hostKey: r.hostKeyPath, timeoutMs: 500 });
   t.teardown(() => key.close());
   await key.pair('owner');
-  t.is(toHex((await key.attest()).claims.ueid).slice(2), r.sim.keys()[0]?.handle, 'control: the honest pin attests');
+  t.is(toHex((await key.attest()).claims.ueid).slice(2), r.sim.keys()[0]?.handle as string, 'control: the honest pin attests');
   // The pin names another handle (as an impostor's made-up handle would have been pinned before).
   const file = JSON.parse(readFileSync(r.knownPath, 'utf8')) as { keys: { handle: string }[] };
   for (const k of file.keys) k.handle = 'ee'.repeat(16);
