@@ -1,11 +1,14 @@
 /**
- * `enigm sim start`: runs the Key simulator in the foreground until SIGINT/SIGTERM.
+ * `enigm sim start`: runs the Key simulator in the foreground until SIGINT/SIGTERM. One simulator
+ * per state folder (a second one exits 1 with `SIM_STATE_LOCKED`); logs links opened and closed,
+ * rejected frames and bounds hit on stderr (`--log-level`, `--verbose`), never message content;
+ * a fault in one Key's work is contained and logged, never ends the process.
  * @module
  */
 import { readFileSync } from 'node:fs';
 import { ed25519PublicKeyFromPem } from '@enigm/protocols/crypto';
-import { Simulator } from '@enigm/sim';
-import { type Command, EXIT, int, str } from '../cli.ts';
+import { createLogger, describeError, isLogLevel, LOG_LEVELS, type LogLevel, Simulator } from '@enigm/sim';
+import { type Command, EXIT, int, str, UsageError } from '../cli.ts';
 
 /** Default simulator state directory (also read by `enigm key list`). */
 export function defaultSimDir(): string {
@@ -16,11 +19,17 @@ const startCmd: Command = {
   name: 'sim start',
   summary: 'run simulated Keys on pseudo-terminal serial ports and TCP (foreground)',
   help: `Usage: enigm sim start [--keys N] [--state-dir D] [--tcp-port P] [--no-serial]
-                       [--baud B [--latency MS]] [--trust-fw-key PUB.pem]... [--json]
+                       [--baud B [--latency MS]] [--erase-ms MS] [--trust-fw-key PUB.pem]...
+                       [--log-level L | --verbose] [--json]
 
 Runs N simulated Enigm Keys until interrupted (Ctrl-C). Each Key is exposed on a real
 pseudo-terminal serial port (needs socat) and on TCP on 127.0.0.1, keeps its identity and
-lifecycle state in D across restarts, and is listed in D/simulator.json.
+lifecycle state in D across restarts, and is listed in D/simulator.json. One simulator per
+state folder: a second one on the same D exits 1 (SIM_STATE_LOCKED).
+
+This is a simulator, not a vault: each Key's private keys are stored unencrypted in D/key-N.se
+(plain CBOR, mode 0600) and D/fw-signing.key, which every Key trusts to sign firmware, sits in the
+same folder. Anyone who can read D can impersonate these Keys and sign firmware they accept.
 
 Options:
   --keys N        number of Keys (default 1, max 1024)
@@ -31,9 +40,16 @@ Options:
   --latency MS    with --baud: latency added per chunk (default 1)
   --erase-ms MS   model flash erase time per 4 KiB page: the Key erases ahead of an upload and
                   sends keepalive events meanwhile (default 0: instant)
-  --trust-fw-key F  also trust this firmware-signing public key (PEM); D/fw-signing.key is
-                  always trusted and signs the factory image (sign test images with it)
+  --trust-fw-key F  also trust this firmware-signing public key (PEM), e.g. of a key you keep
+                  outside D; D/fw-signing.key is always trusted and signs the factory image
+                  (sign test images with it)
+  --log-level L   ${LOG_LEVELS.join(', ')} (default info): links opened/closed, rejected frames,
+                  bounds hit, on stderr; never message content, addresses or key material
+  --verbose       same as --log-level debug
   --json          print one JSON line with the Keys' addresses when ready
+
+Bounds: at most 4 TCP connections per Key; a connection whose host does not read its answers
+stops being read at 64 KiB queued and is dropped at 1 MiB.
 
 Then, in another terminal:
   enigm key info --port .sim-state/ttyKEY0
@@ -47,9 +63,15 @@ Then, in another terminal:
     latency: { type: 'string' },
     'erase-ms': { type: 'string' },
     'trust-fw-key': { type: 'string', multiple: true },
+    'log-level': { type: 'string' },
+    verbose: { type: 'boolean' },
   },
   async run(args, out) {
+    const level = str(args, 'log-level') ?? (args.values.verbose === true ? 'debug' : 'info');
+    if (!isLogLevel(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${level}`);
+    const log = createLogger(level as LogLevel);
     const sim = await Simulator.start({
+      log,
       keys: int(args, 'keys', 1, 1, 1024),
       stateDir: str(args, 'state-dir') ?? defaultSimDir(),
       tcpBasePort: int(args, 'tcp-port', 0, 0, 65535),
@@ -62,12 +84,21 @@ Then, in another terminal:
         ed25519PublicKeyFromPem(readFileSync(f, 'utf8')),
       ),
     });
+    // Last resort: an unhandled rejection in one Key's work is logged, not allowed to end the
+    // process (and with it every other Key). The simulator's own code contains its faults; this
+    // catches what a future change might miss.
+    const previous = process.listeners('unhandledRejection');
+    process.removeAllListeners('unhandledRejection');
+    const contain = (e: unknown) => log.error(`an unhandled rejection was contained: ${describeError(e)}`);
+    process.on('unhandledRejection', contain);
     const keys = sim.keys();
-    out.data({ ok: true, event: 'ready', stateDir: sim.stateDir, signingKey: sim.signingKeyPath, keys });
+    const secretsWarning = `WARNING: simulator only: the Keys' private keys are stored unencrypted in ${sim.stateDir}/key-N.se, and ${sim.signingKeyPath} (trusted by every Key to sign firmware) sits in the same folder; anyone who can read it can impersonate these Keys and sign firmware they accept`;
+    out.data({ ok: true, event: 'ready', stateDir: sim.stateDir, signingKey: sim.signingKeyPath, keys, warning: secretsWarning });
     out.line(`Enigm Key simulator: ${keys.length} Key${keys.length > 1 ? 's' : ''} (state in ${sim.stateDir})`);
     for (const k of keys) out.line(`  key ${k.index}  ${k.state.padEnd(9)} serial ${k.serial ?? '-'}  ${k.tcp ?? ''}`);
     const first = keys[0];
     out.line(`firmware-signing key: ${sim.signingKeyPath}`);
+    out.warn(`\n${secretsWarning}.`);
     out.line(`\nTry:  npm run enigm -- key info --port ${first?.serial ?? first?.tcp}`);
     out.line('Press Ctrl-C to stop.');
     await new Promise<void>((resolve) => {
@@ -76,6 +107,8 @@ Then, in another terminal:
       process.once('SIGTERM', stop);
     });
     await sim.stop();
+    process.off('unhandledRejection', contain);
+    for (const l of previous) process.on('unhandledRejection', l as NodeJS.UnhandledRejectionListener);
     out.data({ ok: true, event: 'stopped' });
     out.line('simulator stopped');
     return EXIT.ok;
