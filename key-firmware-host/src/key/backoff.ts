@@ -56,6 +56,7 @@ export function backoffDelay(retry: number, options: BackoffOptions = {}, random
 /**
  * Waits `ms` with a real timer; rejects with `KEY_ABORTED` when `signal` fires.
  * @throws {@link KeyFacadeError} `KEY_ABORTED`
+ * @example await realSleep(backoffDelay(2), controller.signal);
  */
 export function realSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {

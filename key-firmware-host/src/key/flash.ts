@@ -106,7 +106,11 @@ export function readImage(bytes: Uint8Array): ParsedImage & { id: Uint8Array } {
   }
 }
 
-/** Whether an error is a lost or silent link (worth a reconnect). */
+/**
+ * Whether an error is a lost or silent link (worth a reconnect): a timeout, a closed link, a
+ * session that ended without an authenticated answer. A refusal by the Key is not.
+ * @example if (isLinkFailure(e)) await key.reconnect();
+ */
 export function isLinkFailure(e: unknown): boolean {
   if (e instanceof TransportError) return e.code !== 'TRANSPORT_BAD_ADDRESS';
   if (e instanceof KeyError)

@@ -160,7 +160,8 @@ export class Key {
 
   /**
    * The Key's public info.
-   * @throws KeyError from the client
+   * @throws KeyError from the client; {@link KeyFacadeError} `KEY_CLOSED_FACADE` after close
+   * @example const { model, firmware, state } = await key.info();
    */
   async info(): Promise<BodyOf<'info.response'>> {
     return this.#connected().info();
@@ -240,6 +241,7 @@ export class Key {
    * Moves a factory Key to dormant (owner or provisioning).
    * @returns the lifecycle state afterwards
    * @throws KeyError `KEY_REJECTED` (e.g. FORBIDDEN, INVALID_STATE), and the errors of {@link Key.session}
+   * @example if ((await key.info()).state === 'factory') await key.activate();
    */
   async activate(): Promise<LifecycleState> {
     return (await (await this.session()).request('activate', {})).state;
@@ -270,6 +272,7 @@ export class Key {
   /**
    * The Key's firmware slots and update state.
    * @throws the errors of {@link Key.session}
+   * @example const { running, testing, nextBoot } = await key.fwStatus();
    */
   async fwStatus(): Promise<FirmwareStatus> {
     return (await this.session()).request('fw.status', {});
@@ -374,7 +377,10 @@ export class Key {
     this.#unsubscribe = client.onEvent((m) => this.#events.publish(m));
   }
 
-  /** Ends the session (best effort), closes the link and ends every event stream. Idempotent. */
+  /**
+   * Ends the session (best effort), closes the link and ends every event stream. Idempotent.
+   * @example try { await key.flash(image); } finally { await key.close(); }
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
