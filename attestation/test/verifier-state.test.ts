@@ -3,13 +3,17 @@
  * sources (challenge, argument, evidence), replay of every accepted quote, Key evidence nonces,
  * and the file store (atomic write, lock, corrupt state).
  */
+
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { fromHex, toHex } from '@enigm/protocols/bytes';
 import { buildEvidence } from '@enigm/sim/firmware';
 import { makeTestKey } from '@enigm/sim/testing';
 import test from 'ava';
+import { evidenceToJson } from '../src/collect/evidence.ts';
 import { makeSoftwareAk, makeSoftwareQuote } from '../src/collect/software-quote.ts';
 import { AttestationError } from '../src/errors.ts';
 import { ALG_SHA256 } from '../src/hash.ts';
@@ -277,6 +281,43 @@ test('file store: corrupt state and a live lock are typed errors; a dead holder 
   await VerifierStore.file(path).issueChallenge('tpm-quote');
   t.false(existsSync(`${path}.lock`));
   await t.throwsAsync(VerifierStore.file(join(dir, 'missing', 'state.json')).read(), { code: 'STATE_WRITE_FAILED' });
+});
+
+test('two verifier processes on one state file never both consume a challenge (the lock)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-verifier-race-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'state.json');
+  const store = VerifierStore.file(path);
+  const n = 40;
+  // n challenges, answered by quotes from n different AKs (so the replay check cannot decide it)
+  const aks = Array.from({ length: n }, () => makeSoftwareAk('ecc'));
+  const evidence = [];
+  for (const a of aks) {
+    const ch = await store.issueChallenge('tpm-quote');
+    evidence.push(evidenceToJson(makeSoftwareQuote(a, { nonce: fromHex(ch.nonce), pcrs })));
+  }
+  // each process is given its own AK pin list (all of them), the same evidence, in reverse orders
+  const akNames = aks.map((a) => toHex(a.name));
+  const lists = [evidence, [...evidence].reverse()].map((l, i) => {
+    const f = join(dir, `list-${i}.json`);
+    writeFileSync(f, JSON.stringify(l));
+    return f;
+  });
+  const child = fileURLToPath(new URL('./helpers/appraise-child.ts', import.meta.url));
+  const run = (list: string) =>
+    new Promise<string[]>((resolve, reject) => {
+      const p = spawn(process.execPath, ['--import', 'tsx', child, path, list, akNames.join(',')], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      p.stdout.on('data', (d) => (out += d));
+      p.on('error', reject);
+      p.on('exit', (code) => (code === 0 ? resolve(out.trim().split('\n')) : reject(new Error(`child exited ${code}`))));
+    });
+  const [a, b] = await Promise.all(lists.map(run));
+  const accepted = [...a!, ...b!].filter((s) => s !== 'contraindicated');
+  t.is(a!.length + b!.length, 2 * n);
+  t.is(accepted.length, n, `each of the ${n} challenges accepted exactly once (got ${a} / ${b})`);
 });
 
 test('nonces: hex parsing and bounds are typed errors; the state JSON is validated', (t) => {
