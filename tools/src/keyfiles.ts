@@ -4,9 +4,8 @@
  * input files with typed errors (a missing or corrupt input is a run-time failure, exit 1).
  * @module
  */
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { ed25519Generate, ed25519PrivateKeyToPem, ed25519PublicKeyToPem } from '@enigm/protocols/crypto';
-import { EnigmError } from '@enigm/protocols/errors';
 import { UsageError } from './cli.ts';
 
 /** A key pair written to disk. */
@@ -35,43 +34,8 @@ export function writeSigningKeyPair(prefix: string, force: boolean): WrittenKeyP
   return { keyFile, pubFile, publicKey };
 }
 
-/** Codes of {@link InputFileError}. */
-export type InputFileErrorCode = 'FILE_NOT_FOUND' | 'FILE_UNREADABLE' | 'FILE_INVALID';
-
-/** An input file the CLI cannot use: a run-time failure (exit 1), not command-line misuse. */
-export class InputFileError extends EnigmError<InputFileErrorCode> {
-  override readonly name = 'InputFileError';
-}
-
 /**
- * Reads an input file, turning I/O errors into an {@link InputFileError} that names the file and
- * its role once (no doubled `ENOENT: ENOENT:`).
- * @param file - path
- * @param what - its role in the message, e.g. `IMAGE` or `--expect`
- * @throws {@link InputFileError} `FILE_NOT_FOUND`, `FILE_UNREADABLE`
- * @example const image = readInputFile('app.ekfw', 'IMAGE');
+ * Reading input files: the CLI's one implementation (`INPUT_NOT_FOUND`, `INPUT_UNREADABLE`,
+ * `INPUT_INVALID`; exit 1), re-exported for the key and fw commands.
  */
-export function readInputFile(file: string, what: string): Uint8Array {
-  try {
-    return new Uint8Array(readFileSync(file));
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ENOENT') throw new InputFileError('FILE_NOT_FOUND', `${what} ${file}: no such file`, { cause: e });
-    const reason = err.code ? err.message.replace(new RegExp(`^${err.code}: `), '') : err.message;
-    throw new InputFileError('FILE_UNREADABLE', `${what} ${file}: ${reason}`, { cause: e });
-  }
-}
-
-/**
- * Reads and parses a JSON input file.
- * @throws {@link InputFileError} `FILE_NOT_FOUND`, `FILE_UNREADABLE`, `FILE_INVALID` (not JSON)
- * @example const ref = readJsonFile<KeyReferenceValues>('expect.json', '--expect');
- */
-export function readJsonFile<T>(file: string, what: string): T {
-  const text = new TextDecoder().decode(readInputFile(file, what));
-  try {
-    return JSON.parse(text) as T;
-  } catch (e) {
-    throw new InputFileError('FILE_INVALID', `${what} ${file}: not valid JSON (${(e as Error).message})`, { cause: e });
-  }
-}
+export { readInputFile, readJsonFile } from './cli.ts';

@@ -432,11 +432,11 @@ test('exit codes: 0 help, 2 usage errors, 1 failures with a typed error', async 
   t.regex(negative.stderr, /--count must be an integer in \[1, \d+\], got "?-1"?/);
   const missing = await enigm('fw', 'flash', '--port', 'x', join(tmpdir(), 'no-such-image.ekfw'), '--json');
   t.is(missing.code, 1, 'a missing input file is a run-time failure, not usage');
-  t.is(JSON.parse(missing.stdout).error.code, 'FILE_NOT_FOUND');
+  t.is(JSON.parse(missing.stdout).error.code, 'INPUT_NOT_FOUND');
   t.notRegex(missing.stderr, /ENOENT: ENOENT/);
   const noKey = await enigm('fw', 'verify', '--key', join(tmpdir(), 'no-such-key.pub'), join(tmpdir(), 'no-such.ekfw'));
   t.is(noKey.code, 1);
-  t.regex(noKey.stderr, /^enigm fw verify: FILE_NOT_FOUND: --key \S+no-such-key\.pub: no such file$/m);
+  t.regex(noKey.stderr, /^enigm fw verify: INPUT_NOT_FOUND: cannot read --key ".*no-such-key\.pub": no such file or directory$/m);
   const junk = join(tmpdir(), `enigm-junk-${process.pid}.ekfw`);
   writeFileSync(junk, 'not an image');
   const corrupt = await enigm('fw', 'flash', '--port', 'x', junk, '--json');
