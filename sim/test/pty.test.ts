@@ -348,4 +348,33 @@ if (!socat.available) {
     t.true(Number.isInteger(pid) && pid > 0, `child printed the socat pid: ${out}`);
     t.true(await waitDead(pid), 'socat was killed by the exit hook');
   });
+
+  test.serial('socat dies with a process killed by SIGKILL (no exit hook runs); its links are removed', async (t) => {
+    const dir = tempDir();
+    try {
+      const code = [
+        `import { createPtyPair } from ${JSON.stringify(ptyModule)};`,
+        `const pair = await createPtyPair({ linkDir: ${JSON.stringify(dir)}, name: 'key' });`,
+        'console.log(pair.pid);',
+        'setInterval(() => undefined, 1000); // stay up until killed',
+      ].join('\n');
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const pid = await new Promise<number>((resolve, reject) => {
+        child.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+        child.once('exit', () => reject(new Error('child exited early')));
+      });
+      t.true(isAlive(pid), 'socat runs');
+      t.true(existsSync(join(dir, 'key')));
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      t.true(await waitDead(pid), 'socat died with its parent');
+      const deadline = Date.now() + 3000;
+      while (existsSync(join(dir, 'key')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      t.false(existsSync(join(dir, 'key')), 'socat removed its links (it was ended with SIGTERM)');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 }

@@ -23,9 +23,12 @@
  *   after a SIGKILL.
  * - `wait-slave` is deliberately not used: it blocks socat until the other side opens.
  *
- * Every socat started here is tracked and killed (SIGKILL, synchronously) when the Node process
- * emits `'exit'`. A process killed by an unhandled signal does not emit `'exit'`; applications that
- * install SIGINT/SIGTERM handlers should end with `process.exit()` so the cleanup runs.
+ * socat dies with the process that started it, however that process ends (SIGKILL included),
+ * without `prctl`: socat is started through `sh`, which holds a pipe whose other end only this
+ * process has (`stdin` of the child). A watchdog subshell blocks reading that pipe; when this
+ * process dies the kernel closes its end, the read returns end-of-file and the watchdog sends
+ * socat SIGTERM (socat then removes its links). `sh` `exec`s socat, so the child's pid is
+ * socat's. On a normal exit the `'exit'` hook also SIGKILLs every tracked socat synchronously.
  *
  * @module
  */
@@ -83,6 +86,14 @@ const POLL_MS = 10;
 const STDERR_KEEP = 16 * 1024;
 /** Characters that are safe inside a socat address option value (no `,` `:` `!` quotes or spaces). */
 const SAFE_PATH = /^[A-Za-z0-9._/+@~-]+$/;
+
+/**
+ * `sh -c` script: `$0` is socat, `"$@"` its arguments. The background subshell reads the pipe
+ * (explicit fd 3, since an asynchronous list's stdin is /dev/null) until end-of-file, i.e. until
+ * every process holding its write end (only the Node process) is gone, then ends socat (`$$` is
+ * the shell, which `exec` turned into socat).
+ */
+const WATCHDOG = 'exec 3<&0; (read x <&3; kill -TERM $$ 2>/dev/null) & exec "$0" "$@" 3<&-';
 
 const liveSocats = new Set<ChildProcess>();
 let exitHookInstalled = false;
@@ -204,10 +215,13 @@ export async function createPtyPair(options: PtyPairOptions = {}): Promise<PtyPa
   }
   const address = (link: string | undefined): string => `pty,raw,echo=0${link === undefined ? '' : `,link=${link}`}`;
 
+  if (!hasSocat(socatPath)) throw new Error(`createPtyPair: socat not found (${socatPath}); install it (apt-get install socat)`);
   installExitHook();
-  const child = spawn(socatPath, ['-d', '-d', address(hostLink), address(deviceLink)], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+  // sh keeps fd 3 = the read end of our stdin pipe for the watchdog, then becomes socat (same pid).
+  const child = spawn('/bin/sh', ['-c', WATCHDOG, socatPath, '-d', '-d', address(hostLink), address(deviceLink)], {
+    stdio: ['pipe', 'ignore', 'pipe'],
   });
+  child.stdin?.on('error', () => {}); // never written; EPIPE once socat is gone
   liveSocats.add(child);
 
   let stderr = '';
@@ -295,6 +309,7 @@ export async function createPtyPair(options: PtyPairOptions = {}): Promise<PtyPa
   // From here on socat alone must not keep the event loop alive; close() re-references it.
   child.unref();
   (child.stderr as Socket | null)?.unref();
+  (child.stdin as Socket | null)?.unref();
 
   const hostPts = ptys[0];
   const devicePts = ptys[1];
@@ -309,6 +324,7 @@ export async function createPtyPair(options: PtyPairOptions = {}): Promise<PtyPa
           child.ref();
           (child.stderr as Socket | null)?.ref();
           child.kill('SIGTERM');
+          child.stdin?.destroy(); // the watchdog sees end-of-file and exits too
           const timer = setTimeout(() => {
             if (!exited) child.kill('SIGKILL');
           }, KILL_GRACE_MS);
@@ -316,6 +332,7 @@ export async function createPtyPair(options: PtyPairOptions = {}): Promise<PtyPa
           clearTimeout(timer);
         }
         child.stderr?.destroy();
+        child.stdin?.destroy();
         if (hostLink !== undefined) removeStaleLink(hostLink, hostPts);
         if (deviceLink !== undefined) removeStaleLink(deviceLink, devicePts);
       })();
