@@ -190,6 +190,7 @@ tpmTest(
     const none = await attest('verify', '--evidence', ev, '--state', state, '--json');
     t.is(none.code, 1);
     t.regex(checkOf(JSON.parse(none.stdout), 'challenge').reason, /no challenge issued by this verifier/);
+    t.regex(none.stderr, /hint: issue a challenge first \('enigm attest challenge'/);
     const akName = JSON.parse(none.stdout).akName as string;
     const policy = join(dir, 'pin.json');
     writeFileSync(policy, JSON.stringify({ akNames: [akName] }));

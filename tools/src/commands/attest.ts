@@ -336,6 +336,10 @@ Examples:
     out.line(`status: ${r.status}`);
     out.line(`  PCRs [${r.selection.pcrs.join(',')}] (selection from ${r.selection.from})`);
     for (const c of r.checks) out.line(`  ${c.status.padEnd(15)} ${c.name.padEnd(17)} ${c.reason}`);
+    if (nonce.from === 'challenge' && r.nonceStatus === 'unknown')
+      out.warn(
+        "hint: issue a challenge first ('enigm attest challenge' with the same --state) and quote with its nonce, or name the nonce with --nonce",
+      );
     return ok ? EXIT.ok : EXIT.failure;
   },
 };
