@@ -3,7 +3,7 @@
  * same folder: the second exits 1 with SIM_STATE_LOCKED naming the first's PID and touches
  * nothing the first owns; a lock left by a SIGKILLed simulator is stale and taken over.
  */
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeyClient, TcpTransport } from '@enigm/key-firmware-host';
@@ -20,6 +20,38 @@ function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), 'enigm-lock-'));
   dirs.push(d);
   return d;
+}
+
+/** Pids whose parent is `ppid` (from /proc). */
+function childrenOf(ppid: number): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        const st = readFileSync(`/proc/${d}/stat`, 'utf8');
+        return Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]) === ppid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return '';
+  }
+}
+
+async function waitDead(pid: number): Promise<boolean> {
+  const deadline = Date.now() + 3000;
+  while (isProcessAlive(pid)) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return true;
 }
 
 async function ping(tcp: string | undefined): Promise<void> {
@@ -52,8 +84,12 @@ test('a second sim start on the same state folder exits 1 and leaves the first u
     await ping(ready?.keys[1]?.tcp); // the first still serves
 
     // SIGKILL leaves the lock behind; it is stale (PID gone) and the next simulator takes it over.
+    // The socat processes behind its serial ports die with it.
+    const socats = childrenOf(first.proc.pid as number).filter((pid) => commandOf(pid).startsWith('socat'));
+    if (serial.length === 0) t.is(socats.length, 2, 'one socat per Key');
     first.proc.kill('SIGKILL');
     await first.exited;
+    for (const pid of socats) t.true(await waitDead(pid), `socat ${pid} died with the SIGKILLed simulator`);
     t.true(existsSync(join(dir, LOCK_FILE)));
     const third = startCliSim(['--keys', '1', '--state-dir', dir, ...serial]);
     const ready3 = await third.ready;
