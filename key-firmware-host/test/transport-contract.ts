@@ -299,3 +299,38 @@ export function transportContract(name: string, makePair: () => Promise<Contract
     t.is(sink.closedCalls.length, 1, 'closed exactly once');
   });
 }
+
+/** What {@link sendUntilBusy} saw. */
+export interface FillResult {
+  /** The sends accepted before the refusal, in order (they complete once the peer reads). */
+  accepted: Promise<void>[];
+  /** The bytes of the accepted sends, in order. */
+  bytes: Uint8Array[];
+  /** The refusal, if one came within `maxSends`. */
+  refusal: unknown;
+}
+
+/**
+ * Sends `chunkSize`-byte pieces (distinct patterns) to a peer that does not read, one per event
+ * loop turn, until a send is refused or `maxSends` were accepted.
+ * @throws never (the refusal is returned)
+ */
+export async function sendUntilBusy(transport: Transport, chunkSize: number, maxSends: number): Promise<FillResult> {
+  const accepted: Promise<void>[] = [];
+  const bytes: Uint8Array[] = [];
+  for (let i = 0; i < maxSends; i++) {
+    const piece = patternBytes(chunkSize, i + 1);
+    const p = transport.send(piece);
+    const outcome = await Promise.race([
+      p.then(
+        () => 'sent',
+        (e: unknown) => ({ e }),
+      ),
+      new Promise((resolve) => setImmediate(() => resolve('queued'))),
+    ]);
+    if (typeof outcome === 'object' && outcome !== null) return { accepted, bytes, refusal: (outcome as { e: unknown }).e };
+    accepted.push(p);
+    bytes.push(piece);
+  }
+  return { accepted, bytes, refusal: undefined };
+}

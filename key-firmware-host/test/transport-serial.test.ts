@@ -7,7 +7,7 @@
  * exits, so the host's pty hangs up. A device side that merely closes is not observable by the
  * host (socat keeps both pty slaves open), which a separate test pins down.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPtyPair, type PtyPair, socatAvailability } from '@enigm/sim';
@@ -16,7 +16,7 @@ import { SerialPortStream } from '@serialport/stream';
 import test from 'ava';
 import { SerialTransport } from '../src/transport/serial.ts';
 import { TransportError } from '../src/transport/transport.ts';
-import { patternBytes, RecordingSink, transportContract, waitUntil } from './transport-contract.ts';
+import { concat, patternBytes, RecordingSink, sendUntilBusy, transportContract, waitUntil } from './transport-contract.ts';
 
 const socat = socatAvailability();
 
@@ -83,6 +83,28 @@ test('open on a missing path → TRANSPORT_OPEN_FAILED with the cause kept', asy
   t.regex(error?.message ?? '', /enigm-no-such-port/);
   t.false(transport.isOpen);
   t.is(transport.description, 'serial:/dev/enigm-no-such-port');
+});
+
+test('a path that is not a serial device says so: /dev/null, a plain file, a directory', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-not-serial-'));
+  const file = join(dir, 'image.bin');
+  writeFileSync(file, 'not a tty');
+  try {
+    for (const [path, kind] of [
+      ['/dev/null', /not a serial device \(it is not a terminal\)/],
+      [file, /a regular file, not a serial device/],
+      [dir, /a directory, not a serial device/],
+    ] as const) {
+      const transport = new SerialTransport({ path });
+      const error = await t.throwsAsync(transport.open(new RecordingSink()), { instanceOf: TransportError });
+      t.is(error?.code, 'TRANSPORT_OPEN_FAILED');
+      t.regex(error?.message ?? '', kind);
+      t.notRegex(error?.message ?? '', /ioctl|baud/i, 'no binding jargon');
+      t.false(transport.isOpen);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 if (!socat.available) {
@@ -251,4 +273,31 @@ if (!socat.available) {
       await r.cleanup();
     }
   });
+
+  test.serial(
+    'a device that does not read: sends past the queue bound are refused (TRANSPORT_BUSY), the port stays usable',
+    async (t) => {
+      const r = await rig();
+      const maxQueuedBytes = 64 * 1024;
+      const host = new SerialTransport({ path: r.pair.hostPath, maxPayload: 4096, maxQueuedBytes });
+      try {
+        // No 'data' listener: the device side reads nothing, so the pty fills, then the host's queue.
+        await host.open(new RecordingSink());
+        const fill = await sendUntilBusy(host, 4096, 20_000);
+        t.true(fill.refusal instanceof TransportError, `refused after ${fill.bytes.length} sends`);
+        t.is((fill.refusal as TransportError).code, 'TRANSPORT_BUSY');
+        t.true(host.queuedBytes <= maxQueuedBytes, `${host.queuedBytes} bytes queued`);
+        t.true(host.isOpen);
+        const got: Buffer[] = [];
+        r.device.on('data', (chunk: Buffer) => got.push(chunk));
+        await Promise.all(fill.accepted);
+        const expected = concat(fill.bytes);
+        await waitUntil(() => Buffer.concat(got).length >= expected.length, 'every accepted byte at the device', 15000);
+        t.true(Buffer.concat(got).equals(Buffer.from(expected)), 'the accepted sends arrived in order; the refused one never');
+      } finally {
+        await host.close();
+        await r.cleanup();
+      }
+    },
+  );
 }

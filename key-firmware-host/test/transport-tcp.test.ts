@@ -6,7 +6,7 @@ import { type AddressInfo, createServer, type Server, type Socket } from 'node:n
 import test from 'ava';
 import { TcpTransport } from '../src/transport/tcp.ts';
 import { TransportError } from '../src/transport/transport.ts';
-import { RecordingSink, transportContract, waitUntil } from './transport-contract.ts';
+import { concat, patternBytes, RecordingSink, sendUntilBusy, transportContract, waitUntil } from './transport-contract.ts';
 
 interface Listening {
   server: Server;
@@ -97,17 +97,24 @@ test.serial('peer reset → sink.closed(TRANSPORT_CLOSED)', async (t) => {
   }
 });
 
-test.serial('close flushes queued sends before ending the connection', async (t) => {
+test.serial('close flushes queued sends before ending the connection, in order, byte-exact', async (t) => {
   const received: Uint8Array[] = [];
+  let ended = false;
   const listening = await listen((bytes) => received.push(bytes));
   const transport = new TcpTransport({ host: '127.0.0.1', port: listening.port });
   try {
     await transport.open(new RecordingSink());
-    const sends = [transport.send(new Uint8Array(60000).fill(1)), transport.send(new Uint8Array(60000).fill(2))];
+    (await listening.current()).once('end', () => {
+      ended = true;
+    });
+    const first = patternBytes(60000, 1);
+    const second = patternBytes(60000, 2);
+    const sends = [transport.send(first), transport.send(second)];
     await transport.close();
     await Promise.all(sends);
-    await waitUntil(() => received.reduce((n, b) => n + b.length, 0) >= 120000, 'all bytes at the server', 5000);
-    t.pass();
+    await waitUntil(() => ended, 'the server saw the end of the connection', 5000);
+    // Everything arrived before the end, the first send's bytes before the second's.
+    t.deepEqual(Buffer.from(concat(received)), Buffer.concat([first, second]));
   } finally {
     await transport.close();
     await listening.close();
@@ -121,4 +128,39 @@ test('constructor validates options and describes IPv6 hosts in brackets', (t) =
   t.throws(() => new TcpTransport({ host: 'x', port: 1, connectTimeoutMs: 0 }), { instanceOf: RangeError });
   t.is(new TcpTransport({ host: '::1', port: 7001 }).description, 'tcp://[::1]:7001');
   t.is(new TcpTransport({ host: 'localhost', port: 7001 }).description, 'tcp://localhost:7001');
+});
+
+test.serial(
+  'a peer that does not read: sends past the queue bound are refused (TRANSPORT_BUSY), the link stays usable',
+  async (t) => {
+    const received: Uint8Array[] = [];
+    const listening = await listen((bytes) => received.push(bytes));
+    const maxQueuedBytes = 256 * 1024;
+    const transport = new TcpTransport({ host: '127.0.0.1', port: listening.port, maxQueuedBytes });
+    try {
+      await transport.open(new RecordingSink());
+      const server = await listening.current();
+      server.pause(); // the peer stops reading: the kernel buffers fill, then the host's queue
+      const fill = await sendUntilBusy(transport, 64 * 1024, 4096);
+      t.true(fill.refusal instanceof TransportError, `refused after ${fill.bytes.length} sends`);
+      t.is((fill.refusal as TransportError).code, 'TRANSPORT_BUSY');
+      t.true(transport.queuedBytes <= maxQueuedBytes, `${transport.queuedBytes} bytes queued`);
+      t.true(transport.isOpen, 'a refused send does not close the link');
+      server.resume();
+      await Promise.all(fill.accepted);
+      const last = patternBytes(100, 9999);
+      await transport.send(last);
+      const expected = Buffer.concat([...fill.bytes, last]);
+      await waitUntil(() => received.reduce((n, b) => n + b.length, 0) >= expected.length, 'every accepted byte', 15000);
+      t.true(Buffer.from(concat(received)).equals(expected), 'the accepted sends arrived in order; the refused one never');
+    } finally {
+      await transport.close();
+      await listening.close();
+    }
+  },
+);
+
+test('constructor refuses a queue bound below the largest send', (t) => {
+  t.throws(() => new TcpTransport({ host: 'x', port: 1, maxPayload: 1000, maxQueuedBytes: 999 }), { instanceOf: RangeError });
+  t.is(new TcpTransport({ host: 'x', port: 1 }).maxQueuedBytes, 1024 * 1024);
 });

@@ -379,7 +379,12 @@ export class KeyClient {
         pending.ticket = ticket;
         armAt(now + this.#budget.transitMs(ticket, responseBytes) + timeoutMs, now);
         this.#sendFrame(frame).catch((e: TransportError) =>
-          this.#pending.get(id)?.reject(new KeyError('KEY_CLOSED', `${name}: ${e.message}`, { cause: e })),
+          this.#pending.get(id)?.reject(
+            // A full outgoing queue: the Key is not reading, which is a silent Key, not a closed link.
+            e.code === 'TRANSPORT_BUSY'
+              ? new KeyError('KEY_TIMEOUT', `${name}: the Key is not reading: ${e.message}`, { cause: e })
+              : new KeyError('KEY_CLOSED', `${name}: ${e.message}`, { cause: e }),
+          ),
         );
       };
       send();

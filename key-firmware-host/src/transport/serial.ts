@@ -10,13 +10,20 @@
  * `vmin=1, vtime=0` in raw mode, which the binding sets, a live tty never returns 0 bytes.)
  * Writes on a hung-up tty fail with `EIO`, which is reported the same way.
  *
+ * Not a serial device: a path that is not a character device (a plain file, a directory), or a
+ * character device that is not a terminal (`/dev/null`), fails to open with
+ * `TRANSPORT_OPEN_FAILED` saying so, not with the binding's "Inappropriate ioctl" message.
+ *
+ * The lifecycle (open, lost, bounded sends, close) is the shared one of `stream.ts`; this file
+ * supplies only opening the port, writing (write, then `tcdrain`) and closing.
+ *
  * Exclusive lock: ports are opened with the binding's exclusive lock (`flock`) by default, so a
  * second host process cannot open the same Key and interleave frames; it fails with
  * `TRANSPORT_OPEN_FAILED`. Pass `lock: false` only for ports another tool must share.
  *
  * @module
  */
-import { read as fsRead } from 'node:fs';
+import { read as fsRead, statSync } from 'node:fs';
 import {
   autoDetect,
   type BindingInterface,
@@ -29,22 +36,20 @@ import {
   type UpdateOptions,
 } from '@serialport/bindings-cpp';
 import { SerialPortStream } from '@serialport/stream';
-import { sendRefusal, type Transport, TransportError, type TransportErrorCode, type TransportSink } from './transport.ts';
+import { type StreamConnection, type StreamEvents, StreamTransport, type StreamTransportOptions } from './stream.ts';
+import { TransportError, type TransportErrorCode } from './transport.ts';
 
 /** Options of {@link SerialTransport}. */
-export interface SerialTransportOptions {
+export interface SerialTransportOptions extends StreamTransportOptions {
   /** Device path, e.g. `/dev/ttyACM0` or a simulator pty (`/dev/pts/4`, or its symlink). */
   path: string;
   /** Line speed; default 115200 (ignored by USB CDC-ACM and ptys, kept for real UARTs). */
   baudRate?: number;
-  /** Largest single send; default 65536. */
-  maxPayload?: number;
   /** Take the exclusive lock on the port; default true (see the module documentation). */
   lock?: boolean;
 }
 
 const DEFAULT_BAUD_RATE = 115200;
-const DEFAULT_MAX_PAYLOAD = 65536;
 /** errno codes that mean the device or the other end of the tty went away. */
 const GONE_CODES = new Set(['EIO', 'ENXIO', 'ENODEV', 'EBADF', 'EHANGUP']);
 
@@ -161,23 +166,34 @@ function errorCode(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** One open period of a {@link SerialTransport}: the port, its sink, and sends in flight. */
-interface Session {
-  readonly port: SerialPortStream;
-  readonly sink: TransportSink;
-  ended: boolean;
-  readonly pending: Set<(error: TransportError) => void>;
+/** Why `path` cannot be a serial device, from its file type, or `undefined` if it may be one. */
+function notSerialReason(path: string): string | undefined {
+  let stats: ReturnType<typeof statSync>;
+  try {
+    stats = statSync(path);
+  } catch {
+    return undefined; // missing or unreadable: the binding's own error says which
+  }
+  if (stats.isCharacterDevice()) return undefined;
+  const kind = stats.isDirectory() ? 'a directory' : stats.isFile() ? 'a regular file' : 'not a character device';
+  return `${kind}, not a serial device`;
+}
+
+/** Whether a binding error says the device is not a terminal (ENOTTY from a tty ioctl). */
+function isNotATty(error: unknown): boolean {
+  const e = error as NodeJS.ErrnoException | undefined;
+  return e?.code === 'ENOTTY' || /Inappropriate ioctl/i.test(e?.message ?? '');
 }
 
 /**
- * A {@link Transport} over a serial port (or pty). Received bytes reach the sink as
- * `Uint8Array` chunks with no frame boundaries. The instance may be opened again after it closed.
+ * A `Transport` over a serial port (or pty). Received bytes reach the sink as `Uint8Array`
+ * chunks with no frame boundaries. The instance may be opened again after it closed. Sends
+ * resolve once the operating system has taken the bytes (write, then `tcdrain`); `close` rejects
+ * sends still in flight with `TRANSPORT_CLOSED`.
  */
-export class SerialTransport implements Transport {
+export class SerialTransport extends StreamTransport {
   /** `serial:<path>`. */
   readonly description: string;
-  /** Largest byte count one {@link SerialTransport.send} accepts. */
-  readonly maxPayload: number;
   /** The device path given to the constructor. */
   readonly path: string;
   /** The line speed used when opening. */
@@ -185,56 +201,36 @@ export class SerialTransport implements Transport {
   /** `baudRate / 10` (8N1): the line rate of a real UART; a USB CDC-ACM port or pty may be faster. */
   readonly nominalBytesPerSecond: number;
   readonly #lock: boolean;
-  #session: Session | undefined;
-  #opening: Promise<void> | undefined;
-  #closing: Promise<void> | undefined;
 
   /**
    * Describes the port; nothing is opened until {@link SerialTransport.open}.
-   * @param options - path, baud rate (default 115200), maximum payload (default 65536), lock
-   * @throws RangeError if `path` is empty or `baudRate`/`maxPayload` is not a positive integer
+   * @param options - path, baud rate (default 115200), maximum payload (default 65536), outgoing
+   *   queue bound (default 1 MiB), lock
+   * @throws RangeError if `path` is empty or `baudRate`/`maxPayload`/`maxQueuedBytes` is not valid
    */
   constructor(options: SerialTransportOptions) {
+    super(options);
     if (typeof options.path !== 'string' || options.path === '') {
       throw new RangeError('SerialTransport needs a non-empty path');
     }
     const baudRate = options.baudRate ?? DEFAULT_BAUD_RATE;
-    const maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
     if (!Number.isInteger(baudRate) || baudRate < 1) throw new RangeError(`invalid baud rate ${baudRate}`);
-    if (!Number.isInteger(maxPayload) || maxPayload < 1) throw new RangeError(`invalid maxPayload ${maxPayload}`);
     this.path = options.path;
     this.baudRate = baudRate;
     this.nominalBytesPerSecond = baudRate / 10;
     this.#lock = options.lock ?? true;
-    this.maxPayload = maxPayload;
     this.description = `serial:${options.path}`;
   }
 
-  /** Whether the port is open (and not closing). */
-  get isOpen(): boolean {
-    return this.#session !== undefined && !this.#session.ended && this.#closing === undefined;
-  }
-
   /**
-   * Opens the port and starts delivering received bytes to `sink`.
-   * @throws {@link TransportError} `TRANSPORT_ALREADY_OPEN` if open, opening or closing;
-   *   `TRANSPORT_OPEN_FAILED` (the binding's error as `cause`) if the port cannot be opened, e.g.
-   *   a missing path, no permission, or another process holding the lock.
+   * Opens the port with the hang-up-aware binding.
+   * @throws {@link TransportError} `TRANSPORT_OPEN_FAILED` (the binding's error as `cause`) if the
+   *   port cannot be opened: a missing path, no permission, another process holding the lock, or
+   *   a path that is not a serial device
    */
-  open(sink: TransportSink): Promise<void> {
-    if (this.#session !== undefined || this.#opening !== undefined || this.#closing !== undefined) {
-      return Promise.reject(
-        new TransportError('TRANSPORT_ALREADY_OPEN', `${this.description} is already open (or opening/closing)`),
-      );
-    }
-    const opening = this.#open(sink).finally(() => {
-      this.#opening = undefined;
-    });
-    this.#opening = opening;
-    return opening;
-  }
-
-  async #open(sink: TransportSink): Promise<void> {
+  protected async connect(events: StreamEvents): Promise<StreamConnection> {
+    const notSerial = notSerialReason(this.path);
+    if (notSerial) throw new TransportError('TRANSPORT_OPEN_FAILED', `cannot open ${this.description}: ${notSerial}`);
     const port = new SerialPortStream({
       binding: hangupAwareBinding(),
       path: this.path,
@@ -245,98 +241,34 @@ export class SerialTransport implements Transport {
     try {
       await new Promise<void>((resolve, reject) => port.open((error) => (error ? reject(error) : resolve())));
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = isNotATty(error)
+        ? 'not a serial device (it is not a terminal)'
+        : error instanceof Error
+          ? error.message
+          : String(error);
       throw new TransportError('TRANSPORT_OPEN_FAILED', `cannot open ${this.description}: ${reason}`, {
         cause: error,
       });
     }
-    const session: Session = { port, sink, ended: false, pending: new Set() };
-    this.#session = session;
-    port.on('data', (chunk: Buffer) => {
-      if (!session.ended) sink.data(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    });
+    port.on('data', (chunk: Buffer) => events.data(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
     port.on('error', (error: Error) => {
       const code: TransportErrorCode = GONE_CODES.has(errorCode(error) ?? '') ? 'TRANSPORT_CLOSED' : 'TRANSPORT_IO';
-      this.#lost(session, code, error);
+      events.lost(code, error);
     });
     port.on('close', (error: Error | null | undefined) => {
-      this.#lost(session, 'TRANSPORT_CLOSED', error ?? new Error('the port closed unexpectedly'));
+      events.lost('TRANSPORT_CLOSED', error ?? new Error('the port closed unexpectedly'));
     });
-  }
-
-  /** Ends `session` because of an error it did not ask for; the sink hears about it once. */
-  #lost(session: Session, code: TransportErrorCode, cause: Error): void {
-    if (session.ended) return;
-    session.ended = true;
-    if (this.#session === session) this.#session = undefined;
-    const error = new TransportError(code, `${this.description} closed: ${cause.message}`, { cause });
-    for (const abort of session.pending) abort(error);
-    session.pending.clear();
-    if (session.port.isOpen) session.port.close(() => undefined);
-    session.sink.closed(error);
-  }
-
-  /**
-   * Writes `bytes` (copied) and resolves once the operating system has taken them (write, then
-   * `tcdrain`). Concurrent sends are written in call order.
-   * @throws {@link TransportError} `TRANSPORT_NOT_OPEN` if not open; `TRANSPORT_PAYLOAD_TOO_LARGE`
-   *   if longer than `maxPayload`; `TRANSPORT_IO` if the write fails; `TRANSPORT_CLOSED` if the
-   *   link closes before the bytes are drained.
-   */
-  send(bytes: Uint8Array): Promise<void> {
-    const session = this.#session;
-    const refusal = sendRefusal(this, session !== undefined && !session.ended && this.#closing === undefined, bytes.length);
-    if (refusal || session === undefined) return Promise.reject(refusal);
-    if (bytes.length === 0) return Promise.resolve();
-    const buffer = Buffer.from(bytes);
-    return new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const settle = (error?: TransportError): void => {
-        if (settled) return;
-        settled = true;
-        session.pending.delete(settle);
-        if (error) reject(error);
-        else resolve();
-      };
-      const ioError = (error: Error): TransportError =>
-        new TransportError('TRANSPORT_IO', `${this.description}: write failed: ${error.message}`, { cause: error });
-      session.pending.add(settle);
-      session.port.write(buffer, (writeError) => {
-        if (writeError) return settle(ioError(writeError));
-        if (session.ended) return settle(new TransportError('TRANSPORT_CLOSED', `${this.description} closed`));
-        session.port.drain((drainError) => settle(drainError ? ioError(drainError) : undefined));
-      });
-    });
-  }
-
-  /**
-   * Closes the port; the sink gets `closed()` without an error (unless the link was already lost,
-   * in which case the sink already heard). Sends still in flight reject with `TRANSPORT_CLOSED`.
-   * Idempotent; concurrent calls share one promise.
-   * @throws never: errors of the underlying close are swallowed (the descriptor is gone anyway).
-   */
-  close(): Promise<void> {
-    if (this.#closing !== undefined) return this.#closing;
-    const closing = this.#close().finally(() => {
-      this.#closing = undefined;
-    });
-    this.#closing = closing;
-    return closing;
-  }
-
-  async #close(): Promise<void> {
-    if (this.#opening !== undefined) await this.#opening.catch(() => undefined);
-    const session = this.#session;
-    if (session === undefined) return;
-    this.#session = undefined;
-    if (session.ended) return;
-    session.ended = true;
-    const error = new TransportError('TRANSPORT_CLOSED', `${this.description} was closed while sending`);
-    for (const abort of session.pending) abort(error);
-    session.pending.clear();
-    if (session.port.isOpen) {
-      await new Promise<void>((resolve) => session.port.close(() => resolve()));
-    }
-    session.sink.closed();
+    return {
+      write: (bytes, done) =>
+        void port.write(bytes, (writeError) => {
+          if (writeError) return done(writeError);
+          if (!port.isOpen) return done(new Error('the port closed'));
+          port.drain((drainError) => done(drainError));
+        }),
+      close: () => (port.isOpen ? new Promise<void>((resolve) => port.close(() => resolve())) : Promise.resolve()),
+      destroy: () => {
+        if (port.isOpen) port.close(() => undefined);
+      },
+    };
   }
 }

@@ -1,10 +1,12 @@
 /**
  * The one transport contract of the host: bytes in, bytes out.
  *
- * Serial, TCP, BLE and MQTT transports all implement {@link Transport}; framing and the Key client
- * import only this interface. Stream transports (serial, TCP) deliver arbitrary chunks; the
- * framing layer above reassembles frames. Every real transport has an in-memory twin with test
- * controls, and all pass the same contract suite (`key-firmware-host/test/transport-contract.ts`).
+ * The serial transport (`serial.ts`: USB CDC-ACM, UART, the simulator's pseudo-terminals), the
+ * TCP transport (`tcp.ts`) and the in-memory twin for unit tests (`memory.ts`) implement
+ * {@link Transport}; framing and the Key client import only this interface, so another medium is
+ * one more implementation. Serial and TCP share one lifecycle (`stream.ts`) and deliver arbitrary
+ * chunks; the framing layer above reassembles frames. All pass the same contract suite
+ * (`key-firmware-host/test/transport-contract.ts`).
  *
  * @module
  */
@@ -39,7 +41,8 @@ export interface Transport {
   open(sink: TransportSink): Promise<void>;
   /**
    * Sends bytes; resolves once they are handed to the operating system (drained).
-   * @throws {@link TransportError} `TRANSPORT_NOT_OPEN`, `TRANSPORT_PAYLOAD_TOO_LARGE`, `TRANSPORT_IO`
+   * @throws {@link TransportError} `TRANSPORT_NOT_OPEN`, `TRANSPORT_PAYLOAD_TOO_LARGE`, `TRANSPORT_IO`,
+   *   `TRANSPORT_BUSY` (stream transports: the outgoing queue is at its bound)
    */
   send(bytes: Uint8Array): Promise<void>;
   /** Closes the link. Idempotent; the sink's `closed` is called without an error. */
@@ -54,6 +57,7 @@ export const TRANSPORT_ERROR_CODES = {
   TRANSPORT_CLOSED: 'the link closed (by the peer or an error)',
   TRANSPORT_PAYLOAD_TOO_LARGE: 'a send larger than the transport maximum',
   TRANSPORT_IO: 'an I/O error on the link',
+  TRANSPORT_BUSY: 'the outgoing queue is full (the peer is not reading); nothing was sent',
   TRANSPORT_BAD_ADDRESS: 'an address that names no known transport',
 } as const;
 
