@@ -21,5 +21,6 @@ export * from './session/secure-session.ts';
 export * from './transport/memory.ts';
 export * from './transport/open.ts';
 export * from './transport/serial.ts';
+export * from './transport/stream.ts';
 export * from './transport/tcp.ts';
 export * from './transport/transport.ts';
