@@ -26,8 +26,6 @@ import type { SecureElement } from './secure-element.ts';
 import type { SessionHost } from './sessions.ts';
 import { type KeyStorage, loadPersistent, MAX_PAIRED_HOSTS, type Persistent, savePersistent } from './storage.ts';
 
-export { type WireError, wireError } from './result.ts';
-
 /** Injected monotonic clock, milliseconds. */
 export interface Clock {
   now(): number;

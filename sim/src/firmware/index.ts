@@ -5,12 +5,14 @@
  * @module
  */
 export * from './access.ts';
+export * from './commands.ts';
 export * from './evidence.ts';
 export * from './firmware.ts';
 export * from './flash/index.ts';
 export * from './key-flash.ts';
 export * from './lifecycle.ts';
 export * from './link-context.ts';
+export * from './result.ts';
 export * from './secure-element.ts';
 export * from './sessions.ts';
 export * from './storage.ts';
