@@ -11,7 +11,10 @@ import { join } from 'node:path';
 import { KeyClient, TcpTransport } from '@enigm/key-firmware-host';
 import { encodeFrame } from '@enigm/protocols/framing';
 import { encodeMessage, PROTOCOL_VERSION, PROTOCOL_VERSIONS } from '@enigm/protocols/messages';
+import { autoDetect } from '@serialport/bindings-cpp';
+import { SerialPortStream } from '@serialport/stream';
 import test from 'ava';
+import { hasSocat } from '../src/io/pty.ts';
 import { DEFAULT_LINK_LIMITS } from '../src/runtime/link-flow.ts';
 import { startSimProcess } from './support/sim-process.ts';
 
@@ -118,6 +121,50 @@ test('a never-reading TCP flood makes the Key stop reading: queues stay bounded,
     t.true(sim.alive());
   } finally {
     for (const s of sockets) s.destroy();
+    await sim.stop();
+  }
+});
+
+const serialTest = process.env.CI === 'true' || hasSocat() ? test : test.skip;
+
+serialTest('serial path: a host that writes pings and never reads makes the Key stop reading its port', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-flood-serial-'));
+  dirs.push(dir);
+  const sim = await startSimProcess({ keys: 1, stateDir: dir, tcp: false });
+  const port = new SerialPortStream({ binding: autoDetect(), path: sim.keys[0]?.serial as string, baudRate: 115200 });
+  try {
+    await new Promise<void>((res, rej) => port.once('open', () => res()).once('error', rej));
+    port.pause(); // never read
+    let sent = 0;
+    let id = 1;
+    for (;;) {
+      const chunk = floodBytes(20, id);
+      id += 20;
+      const more = port.write(chunk);
+      sent += chunk.length;
+      if (sent > 64 * 1024 * 1024) break;
+      if (!more) {
+        const drained = await new Promise<boolean>((r) => {
+          const timer = setTimeout(() => r(false), 1000);
+          port.once('drain', () => {
+            clearTimeout(timer);
+            r(true);
+          });
+        });
+        if (!drained) break;
+      }
+    }
+    t.true(sent < 16 * 1024 * 1024, `the Key stopped reading: ${sent} bytes written before the port stalled`);
+    const serial = (await sim.stats())[0]?.serial;
+    t.true(serial?.paused, 'reading is paused');
+    t.true(
+      (serial?.outputBytes ?? 0) <= DEFAULT_LINK_LIMITS.outputHigh + 4096,
+      `output queued ${serial?.outputBytes} ≤ ${DEFAULT_LINK_LIMITS.outputHigh} + one frame`,
+    );
+    t.true((serial?.inputBytes ?? 0) <= DEFAULT_LINK_LIMITS.inputHard);
+    t.true(sim.alive());
+  } finally {
+    port.destroy();
     await sim.stop();
   }
 });
