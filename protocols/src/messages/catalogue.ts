@@ -189,7 +189,12 @@ export const FwSlot = defineRecord('fw.slot', {
   version: field(1, t.text(32), false, 'firmware version'),
   securityCounter: field(2, t.uint(), false, 'security counter of the image'),
   id: field(3, t.bytes(32, 32), false, 'update id (SHA-256 of the signed manifest)'),
-  state: field(4, t.text(16), false, 'running | uploading | ready | pending-test | old'),
+  state: field(
+    4,
+    t.text(16),
+    false,
+    'running image: running | testing | reverting; other slot: uploading | ready | pending-test | old',
+  ),
   offset: field(5, t.uint(), true, 'bytes stored so far (uploading)'),
   size: field(6, t.uint(), false, 'payload size'),
 });
