@@ -5,7 +5,9 @@
  *    start: an interrupted upload of the same image resumes at the Key's offset), then pipelined
  *    chunks ({@link uploadPayload}). A lost link reconnects with backoff and resumes.
  * 2. `finish`  — the Key checks the payload digest.
- * 3. `test`    — the Key reboots into the new image on test; the link's sessions end.
+ * 3. `test`    — the Key reboots into the new image on test; the link's sessions end. A link
+ *    lost around `fw.test` is not a failure: after reconnecting, an image still waiting in the
+ *    other slot is asked for again.
  * 4. `health`  — reconnect (capped exponential backoff with jitter) and check, in a new session,
  *    that the Key runs the new image on test.
  * 5. `confirm` — the Key keeps the image; its security counter advances.
@@ -168,16 +170,40 @@ export async function runFlash(
     await (await host.session()).request('fw.finish', {}, req);
     if (until === 'upload') return { ...base, done: 'upload', upload };
     enter('test');
-    await (await host.session()).request('fw.test', {}, req);
-    await host.drop();
+    await testBoot(host, req);
     enter('health');
-    await host.reconnect(signal);
-    const st = await (await host.session()).request('fw.status', {}, req);
+    let st = await (await host.session()).request('fw.status', {}, req);
+    if (!(st.testing && bytesEqual(st.running.id, img.id)) && awaitsTestBoot(st, img.id)) {
+      // The test request (or the Key's reboot) was lost on the way: the image is still waiting in
+      // the other slot. Ask once more; the health check below tells the truth either way.
+      await testBoot(host, req);
+      st = await (await host.session()).request('fw.status', {}, req);
+    }
     return await healthAndConfirm(host, { ...base, upload }, until, st, req, enter);
   } catch (e) {
     if (signal?.aborted) throw abortError(step, progress, e);
     throw e;
   }
+}
+
+/**
+ * Asks for the test boot, then reconnects to the rebooted Key. A lost link around `fw.test` is
+ * not a failure: the Key may have acted on it before the link went (the health check decides).
+ */
+async function testBoot(host: FlashHost, req: { signal?: AbortSignal }): Promise<void> {
+  try {
+    await (await host.session()).request('fw.test', {}, req);
+  } catch (e) {
+    if (req.signal?.aborted || !isLinkFailure(e)) throw e;
+  }
+  await host.drop();
+  await host.reconnect(req.signal);
+}
+
+/** Whether the other slot holds image `id`, complete, not yet test-booted. */
+function awaitsTestBoot(st: FirmwareStatus, id: Uint8Array): boolean {
+  const s = st.secondary;
+  return s !== undefined && bytesEqual(s.id, id) && (s.state === 'ready' || s.state === 'pending-test');
 }
 
 async function healthAndConfirm(
