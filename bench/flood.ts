@@ -70,12 +70,19 @@ function batch(id: number): Buffer {
   if (id === 1)
     frames.push(
       encodeFrame(
-        encodeMessage({ version: PROTOCOL_VERSION, name: 'hello', id: 1, body: { versions: [...PROTOCOL_VERSIONS], maxFrame: 4096 } }),
+        encodeMessage({
+          version: PROTOCOL_VERSION,
+          name: 'hello',
+          id: 1,
+          body: { versions: [...PROTOCOL_VERSIONS], maxFrame: 4096 },
+        }),
       ),
     );
   for (let i = 0; i < 20; i++)
     frames.push(
-      encodeFrame(encodeMessage({ version: PROTOCOL_VERSION, name: 'ping', id: id + 1 + i, body: { data: new Uint8Array(3000) } })),
+      encodeFrame(
+        encodeMessage({ version: PROTOCOL_VERSION, name: 'ping', id: id + 1 + i, body: { data: new Uint8Array(3000) } }),
+      ),
     );
   return Buffer.concat(frames);
 }
@@ -90,7 +97,18 @@ if (cli === undefined) {
 }
 const sim = spawn(
   process.execPath,
-  [...(cli.endsWith('.ts') ? ['--import=tsx'] : []), cli, 'sim', 'start', '--no-serial', '--keys', '2', '--json', '--state-dir', dir],
+  [
+    ...(cli.endsWith('.ts') ? ['--import=tsx'] : []),
+    cli,
+    'sim',
+    'start',
+    '--no-serial',
+    '--keys',
+    '2',
+    '--json',
+    '--state-dir',
+    dir,
+  ],
   { stdio: ['ignore', 'pipe', 'inherit'] },
 );
 const ready = await new Promise<{ keys: { tcp: string }[] }>((resolve, reject) => {
