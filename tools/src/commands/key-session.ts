@@ -11,8 +11,6 @@ import { type Command, EXIT, int, type ParsedArgs, str, UsageError } from '../cl
 import { readJsonFile } from '../keyfiles.ts';
 import { PORT_HELP, SESSION_HELP, sessionOptions, withKey } from './key-connect.ts';
 
-export { SESSION_HELP, sessionOptions } from './key-connect.ts';
-
 /** `--nonce HEX`: exactly 32 bytes. */
 function nonceOption(args: ParsedArgs): Uint8Array | undefined {
   const s = str(args, 'nonce');
