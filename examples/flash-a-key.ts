@@ -44,7 +44,9 @@ async function main(): Promise<void> {
     });
     try {
       const info = await key.info();
-      console.log(`info: ${info.model} firmware ${info.firmware}, state ${info.state}, handle ${toHex(info.handle)}`);
+      console.log(
+        `info: ${info.model} firmware ${info.firmware}, state ${info.state}, handle ${info.handle ? toHex(info.handle) : '(shown to paired hosts only)'}`,
+      );
 
       // 3. Pair: first contact verifies the Key's identity binding and pins it.
       const paired = await key.pair('owner', { label: 'example' });

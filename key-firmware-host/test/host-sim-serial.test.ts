@@ -48,7 +48,11 @@ realTest('host ↔ simulated Key over a real pty: pair (XX), reconnect (IK), com
     t.is(c.hello.state, 'factory');
     t.true(c.hello.features.includes('noise-xx'));
     const info = await c.info();
-    t.is(Buffer.from(info.handle).toString('hex'), keys[1]?.handle as string);
+    t.is(
+      Buffer.from(info.handle as Uint8Array).toString('hex'),
+      keys[1]?.handle as string,
+      'a fresh Key is pairable: info names it',
+    );
     // Outside a session, activate is refused with a named error.
     const plain = await t.throwsAsync(c.request('activate', {}), { instanceOf: KeyError });
     t.is(plain?.remote?.name, 'SESSION_REQUIRED');

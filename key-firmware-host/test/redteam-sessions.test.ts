@@ -86,6 +86,7 @@ const HELLO_TAMPERING: [string, string, (b: Record<string, unknown>) => void][] 
 
 test('finding 7: a proxy rewriting any hello field makes XX and IK fail; untouched, both work', async (t) => {
   const r = await rig(t);
+  r.sim.firmware(0).openPairingWindow(600_000); // a paired Key runs XX only while pairable
   // Control: through the honest proxy both handshakes work.
   const ok = await r.connect();
   await (await SecureSession.firstContact(ok, { hostKey: staticKeyFromPrivate(x25519Generate().privateKey) })).close();

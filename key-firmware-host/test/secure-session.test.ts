@@ -95,7 +95,11 @@ test('XX first contact verifies the identity binding; the first host pairs (TOFU
   t.is(remoteName(await t.throwsAsync(s.request('attest', { nonce: new Uint8Array(32) }))), 'FORBIDDEN');
   t.deepEqual(await s.pair('owner', 'phone'), { role: 'owner' });
   t.is((await s.request('hosts.list', {})).hosts.length, 1);
+  // Outside the pairing window the Key does not run XX at all (XX shows its identity to anyone).
+  t.is(remoteName(await t.throwsAsync(SecureSession.firstContact(client, { hostKey: newHostKey() }))), 'SESSION_FAILED');
+  r.fw.openPairingWindow(1000);
   const s2 = await SecureSession.firstContact(client, { hostKey: newHostKey() });
+  r.now.t += 2000; // the window closes before the host asks to pair
   t.is(remoteName(await t.throwsAsync(s2.pair('owner'))), 'NOT_PAIRED');
   r.fw.openPairingWindow(60_000);
   t.deepEqual(await s2.pair('service'), { role: 'service' });

@@ -48,7 +48,12 @@ export const InfoResponse = defineRecord('info.response', {
   hardware: field(2, t.text(32), false, 'hardware revision'),
   firmware: field(3, t.text(64), false, 'firmware version'),
   state: field(4, state, false, 'lifecycle state'),
-  handle: field(5, t.bytes(16, 16), false, 'privacy-preserving device handle (random, not a serial number)'),
+  handle: field(
+    5,
+    t.bytes(16, 16),
+    true,
+    'device handle (random, not a serial number); only inside a session with a paired host, or while the Key is pairable',
+  ),
   bootCount: field(6, t.uint(), false, 'boots since manufacture'),
   uptimeMs: field(7, t.uint(Number.MAX_SAFE_INTEGER), false, 'milliseconds since boot'),
   batteryPct: field(8, t.uint(100), false, 'battery charge, percent'),

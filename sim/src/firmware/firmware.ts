@@ -225,6 +225,14 @@ export class KeyFirmware implements SessionHost {
     this.#pairingUntil = this.#clock.now() + ms;
   }
 
+  /**
+   * Whether a new host may pair now (no host yet, or the pairing window is open). Only then does
+   * the Key show its identity and handle to a peer it has not authenticated (XX, cleartext info).
+   */
+  get pairable(): boolean {
+    return this.#persistent.hosts.length === 0 || this.#clock.now() <= this.#pairingUntil;
+  }
+
   /** Subscribes to encoded event messages. Returns the unsubscribe function. */
   onEvent(listener: EventListener): () => void {
     this.#listeners.add(listener);

@@ -10,7 +10,9 @@
  *
  * The Key's message 2 of both patterns carries its {@link IdentityBinding}: identity key, device
  * handle and the identity's signature over the static key and the handle. The handle is therefore
- * learned from inside the authenticated handshake, not from cleartext `info`.
+ * learned from inside the authenticated handshake, not from cleartext `info`. XX shows all of that
+ * to whoever starts it, so the Key runs XX only while it is pairable (no host yet, or the pairing
+ * window open); at other times only paired hosts (IK) learn who the Key is.
  *
  * Each session also enforces the order of its requests: the inner request id is a sequence
  * number the host increases by one per request, and a request whose id is not above the last one
@@ -57,6 +59,8 @@ export interface SessionHost {
   readonly secureElement: SecureElement;
   /** The device handle (16 bytes), signed into the identity binding. */
   readonly handle: Uint8Array;
+  /** Whether a new host may pair now; XX (which shows the identity to anyone) runs only then. */
+  readonly pairable: boolean;
   random(n: number): Uint8Array;
   /** Paired hosts. */
   hosts(): Persistent['hosts'];
@@ -103,7 +107,8 @@ export class LinkSessions {
       const payload = hs.readMessage(body.message);
       const id = this.#host.random(8);
       if (body.pattern === 'XX') {
-        if (payload.length !== 0) throw new Failed();
+        // XX shows identity, handle and static key to whoever starts it: only while pairable.
+        if (payload.length !== 0 || !this.#host.pairable) throw new Failed();
         const message = hs.writeMessage(this.#identityBinding());
         this.#bound(this.#pending, MAX_PENDING).set(toHex(id), hs);
         return { session: id, message };

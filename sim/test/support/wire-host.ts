@@ -4,6 +4,9 @@
  * drive the Key over its wire protocol, not through its internals. Synchronous (the firmware
  * link answers each request at once); `settle()` lets a reboot scheduled after an answer happen.
  */
+
+import { bytesEqual } from '@enigm/protocols/bytes';
+import { encode } from '@enigm/protocols/cbor';
 import { sha256, x25519Generate } from '@enigm/protocols/crypto';
 import { signManifest } from '@enigm/protocols/firmware';
 import {
@@ -15,7 +18,7 @@ import {
   type ResponseOf,
 } from '@enigm/protocols/messages';
 import { HandshakeState, type StaticKey, staticKeyFromPrivate } from '@enigm/protocols/noise';
-import { SecureChannel, sessionPrologue } from '@enigm/protocols/session';
+import { IkHello, SecureChannel, sessionPrologue } from '@enigm/protocols/session';
 import type { KeyFirmware, LinkContext } from '../../src/firmware/index.ts';
 import { seededRandom } from '../../src/testing.ts';
 
@@ -36,6 +39,8 @@ export class WireHost {
   #hello: { req: BodyOf<'hello'>; res: BodyOf<'hello.response'> } | undefined;
   #session: { id: Uint8Array; channel: SecureChannel } | undefined;
   #random: (n: number) => Uint8Array;
+  /** IK timestamps: growing across every host and Key of the test process. */
+  static #ik = Date.now();
 
   /** @param seed - makes this host's static key (and handshake randomness) reproducible */
   constructor(fw: KeyFirmware, seed: number) {
@@ -57,25 +62,30 @@ export class WireHost {
     return reply<K>(this.raw(name, body));
   }
 
-  /** `hello`, then a Noise XX session (as first contact or as a paired host). */
+  /** `hello`, then a Noise session: XX as first contact, IK as a paired host (the Key runs XX only while pairable). */
   connect(): this {
     this.#link = this.#fw.connect('memory');
     const req: BodyOf<'hello'> = { versions: [1], maxFrame: 65536 };
     const h = this.plain('hello', req);
     if (!h.ok) throw new Error(`hello refused: ${h.name}`);
     this.#hello = { req, res: h.body };
+    const paired = this.#fw.hosts().some((x) => bytesEqual(x.publicKey, this.hostKey.publicKey));
     const hs = new HandshakeState({
-      pattern: 'XX',
+      pattern: paired ? 'IK' : 'XX',
       initiator: true,
       prologue: sessionPrologue({ hello: req, helloResponse: h.body, transport: 'memory' }),
       s: this.hostKey,
+      ...(paired ? { rs: this.#fw.secureElement.staticKey.publicKey } : {}),
       random: this.#random,
     });
-    const r1 = this.plain('session.start', { pattern: 'XX', message: hs.writeMessage(new Uint8Array(0)) });
+    const m1 = hs.writeMessage(paired ? encode(IkHello.toMap({ timestamp: WireHost.#ik++ })) : new Uint8Array(0));
+    const r1 = this.plain('session.start', { pattern: paired ? 'IK' : 'XX', message: m1 });
     if (!r1.ok) throw new Error(`session.start refused: ${r1.name}`);
     hs.readMessage(r1.body.message);
-    const r2 = this.plain('session.finish', { session: r1.body.session, message: hs.writeMessage(new Uint8Array(0)) });
-    if (!r2.ok) throw new Error(`session.finish refused: ${r2.name}`);
+    if (!paired) {
+      const r2 = this.plain('session.finish', { session: r1.body.session, message: hs.writeMessage(new Uint8Array(0)) });
+      if (!r2.ok) throw new Error(`session.finish refused: ${r2.name}`);
+    }
     const { send, receive } = hs.split();
     this.#session = { id: r1.body.session, channel: new SecureChannel(send, receive, r1.body.session) };
     return this;

@@ -82,7 +82,7 @@ ${PORT_HELP}`,
       out.line(`model        ${info.model} (hardware ${info.hardware})`);
       out.line(`firmware     ${info.firmware}`);
       out.line(`state        ${info.state}`);
-      out.line(`handle       ${toHex(info.handle)}`);
+      out.line(`handle       ${info.handle ? toHex(info.handle) : '(shown only to paired hosts, or while the Key is pairable)'}`);
       out.line(`boot count   ${info.bootCount}`);
       out.line(`uptime       ${(info.uptimeMs / 1000).toFixed(1)} s`);
       out.line(`battery      ${info.batteryPct}%`);
