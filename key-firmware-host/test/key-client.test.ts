@@ -204,6 +204,26 @@ test('a lost request on a slow line is still detected: the budget counts only by
   await c.close();
 });
 
+test('a retry that cannot be rebuilt (the session ended) fails the request with KEY_OUTCOME_UNKNOWN, never throws from a timer', async (t) => {
+  const h = await harness();
+  const c = await connect(h);
+  h.drop.n = 1;
+  let calls = 0;
+  const refresh = () => {
+    calls++;
+    throw new Error('the session has ended');
+  };
+  const e = await t.throwsAsync(h.clock.run(c.request('info', {}, { refresh })), { instanceOf: KeyError });
+  t.is(e?.code, 'KEY_OUTCOME_UNKNOWN');
+  t.regex(e?.message ?? '', /cannot be retried: the session has ended/);
+  t.is(calls, 1);
+  t.is(c.inFlight, 0);
+  t.is(c.queuedBytes, 0);
+  // The client is still usable.
+  t.is((await h.clock.run(c.info())).state, 'factory');
+  await c.close();
+});
+
 test('cancellation: in flight and while waiting for the window', async (t) => {
   const h = await harness({ window: 1 });
   const c = await connect(h);

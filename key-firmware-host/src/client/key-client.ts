@@ -336,7 +336,22 @@ export class KeyClient {
         dropTicket();
         if (attempt <= retries) {
           this.stats.retries++;
-          if (nextFrame) frame = nextFrame();
+          if (nextFrame) {
+            // Rebuilding the retry can fail (e.g. the session ended meanwhile): the request ends
+            // with that reason instead of throwing out of a timer.
+            try {
+              frame = nextFrame();
+            } catch (e) {
+              this.#pending
+                .get(id)
+                ?.reject(
+                  new KeyError('KEY_OUTCOME_UNKNOWN', `${name} got no response and cannot be retried: ${(e as Error).message}`, {
+                    cause: e,
+                  }),
+                );
+              return;
+            }
+          }
           send();
         } else {
           const rate = Math.round(this.#budget.bytesPerSecond);
