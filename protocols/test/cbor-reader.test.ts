@@ -351,3 +351,27 @@ test('the three users agree on additional information 28..30 of every major type
     }
   }
 });
+
+test('chunkHead: same-type definite chunks, the break, and every malformed chunk', (t) => {
+  const r = new CborReader(bytes('5f 4101 40 ff'));
+  r.pos = 1;
+  const ib = r.chunkHead(2, 0);
+  t.is(ib, 0x41);
+  t.deepEqual([...r.take(r.argument(ib, 1), 1, 'chunk')], [1]);
+  t.is(r.chunkHead(2, 0), 0x40);
+  t.is(r.chunkHead(2, 0), -1, 'the break ends the string');
+  for (const [h, code] of [
+    ['7f 4161', 'CBOR_RESERVED'], // byte chunk in a text string
+    ['7f 7f', 'CBOR_RESERVED'], // nested indefinite chunk
+    ['7f 01', 'CBOR_RESERVED'], // an integer
+    ['7f', 'CBOR_TRUNCATED'],
+  ] as const) {
+    const c = new CborReader(bytes(h));
+    c.pos = 1;
+    t.is(
+      codeOf(() => c.chunkHead(3, 0)),
+      code,
+      h,
+    );
+  }
+});

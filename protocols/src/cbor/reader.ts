@@ -366,6 +366,37 @@ export class CborReader {
   }
 
   /**
+   * Reads the head of the next chunk of the indefinite-length byte (major 2) or text (major 3)
+   * string whose head is at `start` (RFC 8949 §3.2.3): a definite-length string of the same major
+   * type, or the break that ends the string. Read the chunk's bytes with
+   * `take(argument(ib, chunkStart), chunkStart, …)`.
+   * @param major - 2 or 3
+   * @param start - offset of the indefinite-length string's head, for messages
+   * @returns the chunk's initial byte, or -1 at the break
+   * @throws {ProtocolError} `CBOR_TRUNCATED` (or `CBOR_TOO_LARGE`) at the end of the input;
+   *   `CBOR_RESERVED` for a chunk of another major type or a nested indefinite-length chunk
+   */
+  chunkHead(major: number, start: number): number {
+    const at = this.pos;
+    const kind = major === 2 ? 'byte' : 'text';
+    const ib = this.initialByte(`the indefinite-length ${kind} string at offset ${start}`);
+    if (ib === 0xff) return -1;
+    if (ib >>> 5 !== major) {
+      throw new ProtocolError(
+        'CBOR_RESERVED',
+        `chunk of major type ${ib >>> 5} (${MAJOR_NAMES[ib >>> 5]}) at offset ${at} inside the indefinite-length ${kind} string at offset ${start}`,
+      );
+    }
+    if ((ib & 31) === 31) {
+      throw new ProtocolError(
+        'CBOR_RESERVED',
+        `nested indefinite-length chunk at offset ${at} inside the indefinite-length ${kind} string at offset ${start}`,
+      );
+    }
+    return ib;
+  }
+
+  /**
    * Decodes a major-type-7 item without policy: RFC 8949 §3.3 simple values and floats.
    * For floats, {@link lo} (and {@link hi}) keep the encoded bits for shortest-form checks.
    * @param ib - the initial byte (major type 7), {@link pos} just past it

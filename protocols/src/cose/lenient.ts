@@ -127,20 +127,14 @@ class Lenient {
     let total = 0;
     for (;;) {
       const cat = r.pos;
-      const ib = r.initialByte('an indefinite-length string');
-      if (ib === 0xff) break;
-      if (ib >>> 5 !== major || (ib & 31) === 31) {
-        throw new ProtocolError(
-          'CBOR_RESERVED',
-          `chunk at offset ${cat} of the indefinite-length string at ${at} has the wrong type`,
-        );
-      }
+      const ib = r.chunkHead(major, at);
+      if (ib < 0) break;
       if (parts.length >= this.maxItems) {
         throw new ProtocolError('CBOR_TOO_LARGE', `indefinite-length string at offset ${at} has over ${this.maxItems} chunks`);
       }
-      const p = this.string(ib, cat);
-      parts.push(p);
-      total += p.length;
+      const part = this.string(ib, cat);
+      parts.push(part);
+      total += part.length;
     }
     const out = new Uint8Array(total);
     let o = 0;
