@@ -166,6 +166,13 @@ realTest('key attest before pairing fails clearly; key pair, key activate, key a
   const bad = await enigm('key', 'attest', '--port', port, '--expect', expect, '--json');
   t.is(bad.code, 1);
   t.is(JSON.parse(bad.stdout).status, 'contraindicated');
+  // Naming the Key (issue 16 finding 4): the right handle works; another is refused before any command runs.
+  const named = await enigm('key', 'attest', '--port', port, '--handle', p.handle, '--json');
+  t.is(named.code, 0, named.stderr);
+  const wrong = await enigm('key', 'activate', '--port', port, '--handle', 'ee'.repeat(16));
+  t.is(wrong.code, 1);
+  t.regex(wrong.stderr, /KEY_NOT_PAIRED/);
+  t.is((await enigm('key', 'attest', '--port', port, '--identity', 'xyz')).code, 2, 'a malformed name is a usage error');
 });
 
 realTest('fw sign → fw flash (upload, test-boot, health, confirm) → fw status; a downgrade is refused', async (t) => {

@@ -28,10 +28,19 @@ export const portOptions = {
 /** Help text of the session options. */
 export const SESSION_HELP = `  --host-key F    this host's static key (PEM; default $ENIGM_HOME/host-key.pem, created if missing;
                   $ENIGM_HOME defaults to ~/.config/enigm)
-  --known F       known-Keys file (default $ENIGM_HOME/known-keys.json)`;
+  --known F       known-Keys file (default $ENIGM_HOME/known-keys.json)
+  --identity HEX  the Key you expect (its identity, 64 hex digits): anything else is refused
+  --handle HEX    the Key you expect (its handle, 32 hex digits); name the Key when this host
+                  has paired with more than one`;
 
 /** Session options. */
-export const sessionOptions = { ...portOptions, 'host-key': { type: 'string' }, known: { type: 'string' } } as const;
+export const sessionOptions = {
+  ...portOptions,
+  'host-key': { type: 'string' },
+  known: { type: 'string' },
+  identity: { type: 'string' },
+  handle: { type: 'string' },
+} as const;
 
 /**
  * The facade options the port and session flags ask for.
@@ -41,11 +50,25 @@ export function keyOptions(args: ParsedArgs): OpenKeyOptions {
   const timeout = str(args, 'timeout');
   const hostKey = str(args, 'host-key');
   const known = str(args, 'known');
+  const identity = str(args, 'identity');
+  const handle = str(args, 'handle');
+  if (identity !== undefined && !/^[0-9a-fA-F]{64}$/.test(identity))
+    throw new UsageError('--identity must be the Key identity: 64 hex digits');
+  if (handle !== undefined && !/^[0-9a-fA-F]{32}$/.test(handle))
+    throw new UsageError('--handle must be the Key handle: 32 hex digits');
   return {
     baudRate: int(args, 'baud', 115200, 50, 12_000_000),
     ...(timeout !== undefined ? { timeoutMs: int(args, 'timeout', 2000, 1, 600_000) } : {}),
     ...(hostKey !== undefined ? { hostKey } : {}),
     ...(known !== undefined ? { known } : {}),
+    ...(identity !== undefined || handle !== undefined
+      ? {
+          expect: {
+            ...(identity ? { identity: identity.toLowerCase() } : {}),
+            ...(handle ? { handle: handle.toLowerCase() } : {}),
+          },
+        }
+      : {}),
   };
 }
 
