@@ -31,7 +31,7 @@ import { DEFAULT_LAYOUT } from '../firmware/flash/layout.ts';
 import type { FlashDeps } from '../firmware/key-flash.ts';
 import { loadSecureElement } from '../firmware/secure-element.ts';
 import { hasSocat, trackedSocatPids } from '../io/pty.ts';
-import { factoryImage, loadOrCreateSigningKey, type SigningKey } from './factory.ts';
+import { type FirmwareFactory, openFirmwareFactory } from './factory.ts';
 import { FileStorage } from './file-storage.ts';
 import { KeyScheduler, type LongOperationTiming } from './key-scheduler.ts';
 import { DEFAULT_LINK_LIMITS, type LinkLimits } from './link-flow.ts';
@@ -59,8 +59,18 @@ export interface SimulatorOptions {
   firmware?: Partial<FirmwareConfig>;
   /** Model the serial links as UARTs at this baud rate and latency (default: unshaped pty speed). */
   link?: LinkShape;
-  /** Extra trusted firmware-signing public keys (Ed25519); the state dir's own key is always trusted. */
+  /**
+   * Extra trusted firmware-signing public keys (Ed25519); the state dir's own key is always trusted.
+   * On a new state folder, giving any means the factory key's private half is not kept there
+   * (see `retireFactoryKey`).
+   */
   trustedFirmwareKeys?: Uint8Array[];
+  /**
+   * Do not keep the factory signing key's private half in a new state folder: it signs the factory
+   * image in memory and is gone, so only `trustedFirmwareKeys` (kept elsewhere) can sign updates.
+   * Default: true when `trustedFirmwareKeys` is non-empty. An existing `fw-signing.key` is used.
+   */
+  retireFactoryKey?: boolean;
   /**
    * Model flash erase time: each Key erases the pages an upload needs when it begins, this many ms
    * per 4 KiB page, sending keepalive events meanwhile (default 0: erases are instant and lazy).
@@ -103,7 +113,7 @@ export const STATE_FILE = 'simulator.json';
 
 /** What every Key's flash is manufactured and verified with. */
 interface FlashFactory {
-  signing: SigningKey;
+  signing: FirmwareFactory;
   verifier: ImageVerifier;
 }
 
@@ -126,6 +136,7 @@ export class Simulator {
   readonly #limits: LinkLimits;
   #timing: LongOperationTiming | undefined;
   #lock: StateLock | undefined;
+  #factoryKeyPath: string | undefined;
   #stopped = false;
 
   private constructor(stateDir: string, options: SimulatorOptions) {
@@ -152,8 +163,10 @@ export class Simulator {
     // Before anything in the folder is touched: one simulator per state folder.
     sim.#lock = acquireStateLock(sim.stateDir);
     // One signing key and one verifier for all Keys (read once, not per Key).
-    const signing = loadOrCreateSigningKey(sim.stateDir);
-    const trusted = [signing.publicKey, ...(options.trustedFirmwareKeys ?? [])];
+    const extra = options.trustedFirmwareKeys ?? [];
+    const signing = openFirmwareFactory(sim.stateDir, { keepPrivateKey: !(options.retireFactoryKey ?? extra.length > 0) });
+    sim.#factoryKeyPath = signing.privateKeyPath;
+    const trusted = [signing.publicKey, ...extra];
     const factory: FlashFactory = { signing, verifier: { verifyManifest: (b) => verifyManifest(b, trusted).manifest, sha256 } };
     try {
       for (let i = 0; i < n; i++) {
@@ -232,9 +245,18 @@ export class Simulator {
     writeFileSync(join(this.stateDir, STATE_FILE), `${JSON.stringify(s, null, 2)}\n`);
   }
 
-  /** The firmware-signing key this simulator's Keys trust (`<stateDir>/fw-signing.key`). */
+  /**
+   * The firmware-signing key this simulator's Keys trust (`<stateDir>/fw-signing.key`). When the
+   * factory key was retired ({@link SimulatorOptions.retireFactoryKey}) no such file exists:
+   * see {@link Simulator.factoryKeyKept}.
+   */
   get signingKeyPath(): string {
     return join(this.stateDir, 'fw-signing.key');
+  }
+
+  /** Whether the state folder keeps a firmware-signing private key the Keys trust. */
+  get factoryKeyKept(): boolean {
+    return this.#factoryKeyPath !== undefined;
   }
 
   /** Flash of Key `i`: loaded from `key-<i>.flash`, or manufactured with the factory image. */
@@ -245,7 +267,7 @@ export class Simulator {
     const stored = existsSync(path) ? new Uint8Array(readFileSync(path)) : undefined;
     const flash = new Flash({ pageSize: layout.pageSize, pageCount: layout.pageCount, ...(stored ? { initial: stored } : {}) });
     if (!stored) {
-      const img = factoryImage(signing.seed, options.firmware?.model ?? DEFAULT_FIRMWARE_CONFIG.model);
+      const img = signing.image(options.firmware?.model ?? DEFAULT_FIRMWARE_CONFIG.model);
       flashFactoryImage(flash, layout, img.signedManifest, img.payload, verifier);
     }
     let timer: NodeJS.Timeout | undefined;

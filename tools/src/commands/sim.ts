@@ -40,9 +40,10 @@ Options:
   --latency MS    with --baud: latency added per chunk (default 1)
   --erase-ms MS   model flash erase time per 4 KiB page: the Key erases ahead of an upload and
                   sends keepalive events meanwhile (default 0: instant)
-  --trust-fw-key F  also trust this firmware-signing public key (PEM), e.g. of a key you keep
-                  outside D; D/fw-signing.key is always trusted and signs the factory image
-                  (sign test images with it)
+  --trust-fw-key F  trust this firmware-signing public key (PEM) of a key you keep outside D.
+                  On a new D the factory key then signs the factory image in memory and is
+                  not kept (only D/fw-signing.pub): only your keys can sign updates. Without it
+                  (or on a D that has one) D/fw-signing.key is trusted: sign test images with it
   --log-level L   ${LOG_LEVELS.join(', ')} (default info): links opened/closed, rejected frames,
                   bounds hit, on stderr; never message content, addresses or key material
   --verbose       same as --log-level debug
@@ -92,12 +93,25 @@ Then, in another terminal:
     const contain = (e: unknown) => log.error(`an unhandled rejection was contained: ${describeError(e)}`);
     process.on('unhandledRejection', contain);
     const keys = sim.keys();
-    const secretsWarning = `WARNING: simulator only: the Keys' private keys are stored unencrypted in ${sim.stateDir}/key-N.se, and ${sim.signingKeyPath} (trusted by every Key to sign firmware) sits in the same folder; anyone who can read it can impersonate these Keys and sign firmware they accept`;
-    out.data({ ok: true, event: 'ready', stateDir: sim.stateDir, signingKey: sim.signingKeyPath, keys, warning: secretsWarning });
+    const secretsWarning = `WARNING: simulator only: the Keys' private keys are stored unencrypted in ${sim.stateDir}/key-N.se (anyone who can read it can impersonate these Keys)${
+      sim.factoryKeyKept
+        ? `, and ${sim.signingKeyPath}, trusted by every Key to sign firmware, sits in the same folder (anyone who can read it can sign firmware they accept; --trust-fw-key on a new --state-dir keeps no signing key there)`
+        : '; no firmware-signing private key is kept there: only --trust-fw-key keys sign updates'
+    }`;
+    out.data({
+      ok: true,
+      event: 'ready',
+      stateDir: sim.stateDir,
+      signingKey: sim.factoryKeyKept ? sim.signingKeyPath : null,
+      keys,
+      warning: secretsWarning,
+    });
     out.line(`Enigm Key simulator: ${keys.length} Key${keys.length > 1 ? 's' : ''} (state in ${sim.stateDir})`);
     for (const k of keys) out.line(`  key ${k.index}  ${k.state.padEnd(9)} serial ${k.serial ?? '-'}  ${k.tcp ?? ''}`);
     const first = keys[0];
-    out.line(`firmware-signing key: ${sim.signingKeyPath}`);
+    out.line(
+      `firmware-signing key: ${sim.factoryKeyKept ? sim.signingKeyPath : 'none kept in the state folder (--trust-fw-key)'}`,
+    );
     out.warn(`\n${secretsWarning}.`);
     out.line(`\nTry:  npm run enigm -- key info --port ${first?.serial ?? first?.tcp}`);
     out.line('Press Ctrl-C to stop.');
