@@ -43,6 +43,8 @@ export interface KeyOps {
   readonly handle: Uint8Array;
   readonly bootCount: number;
   readonly firmwareVersion: string;
+  /** Whether a new host may pair now (no host yet, or the pairing window open). */
+  readonly pairable: boolean;
   /** The updatable flash, if the Key has one. */
   readonly flash: KeyFlash | undefined;
   uptimeMs(): number;
@@ -135,18 +137,23 @@ export const HANDLERS: { readonly [K in RequestName]: Handler<K> } = {
     return { body: res };
   },
   ping: (body, env) => ({ body: { uptimeMs: env.key.uptimeMs(), ...(body.data ? { data: body.data } : {}) } }),
-  info: (_body, { key: k }) => ({
-    body: {
-      model: k.model,
-      hardware: k.hardware,
-      firmware: k.firmwareVersion,
-      state: k.state,
-      handle: k.handle,
-      bootCount: k.bootCount,
-      uptimeMs: k.uptimeMs(),
-      batteryPct: k.batteryPct,
-    },
-  }),
+  info: (_body, { key: k, session }) => {
+    // The handle only to a paired host's session, or while the Key is pairable (no host yet, or
+    // the pairing window open): otherwise anyone on the link could track the Key by it.
+    const shown = k.pairable || (session !== undefined && session.role !== 'unpaired');
+    return {
+      body: {
+        model: k.model,
+        hardware: k.hardware,
+        firmware: k.firmwareVersion,
+        state: k.state,
+        ...(shown ? { handle: k.handle } : {}),
+        bootCount: k.bootCount,
+        uptimeMs: k.uptimeMs(),
+        batteryPct: k.batteryPct,
+      },
+    };
+  },
   activate: (_body, env) => {
     const to = env.key.transition('activate');
     return to ? { body: { state: to } } : wireError('INVALID_STATE', `activate is not allowed in state ${env.key.state}`);

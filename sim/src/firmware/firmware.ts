@@ -305,6 +305,9 @@ export class KeyFirmware implements SessionHost {
       get firmwareVersion() {
         return fw.firmwareVersion;
       },
+      get pairable() {
+        return fw.pairable;
+      },
       flash: this.#flash,
       uptimeMs: () => this.uptimeMs(),
       hosts: () => this.hosts(),

@@ -19,7 +19,7 @@ import {
   type RequestName,
 } from '@enigm/protocols/messages';
 import type { PrologueInput } from '@enigm/protocols/session';
-import { SESSION_COMMANDS, type SessionRole } from './access.ts';
+import { SESSION_COMMANDS } from './access.ts';
 import type { CommandResult, KeyFirmware } from './firmware.ts';
 import { LinkSessions, SESSION_FAILED_REASON, type Session } from './sessions.ts';
 
@@ -88,7 +88,7 @@ export class LinkContext {
       } catch (e) {
         return this.#remember(reqId, this.#error(reqId, 'INVALID_ARGUMENT', (e as Error).message));
       }
-      const r = this.#hideHandle(msg, this.#dispatch(msg, reqId, env.version), undefined);
+      const r = this.#dispatch(msg, reqId, env.version);
       if ('frame' in r) return r.frame; // `secure`: sealed and remembered by #secure
       let out =
         'error' in r
@@ -172,11 +172,7 @@ export class LinkContext {
           `request ${id} is not after request ${session.lastInnerId}, which has run; request ${id} was not run now`,
         );
       session.lastInnerId = id as number;
-      const r = this.#hideHandle(
-        msg,
-        this.#fw.execute(msg, { session: { hostKey: session.hostKey, role: session.role } }),
-        session.role,
-      );
+      const r = this.#fw.execute(msg, { session: { hostKey: session.hostKey, role: session.role } });
       if ('error' in r) return this.#error(id as number, r.error, r.reason);
       if ('frame' in r) return this.#error(id as number, 'INTERNAL'); // unreachable: `secure` is refused above
       if (r.role) session.role = r.role; // pairing changed the session's role
@@ -186,18 +182,6 @@ export class LinkContext {
       const reqId = (e as { requestId?: number }).requestId ?? id ?? 0;
       return this.#error(reqId, errorNameOf(e), e instanceof ProtocolError ? e.message : undefined);
     }
-  }
-
-  /**
-   * `info` names the device handle only inside a paired host's session, or while the Key is
-   * pairable (no host yet, or the pairing window open): otherwise anyone on the link could track
-   * the Key by it.
-   */
-  #hideHandle(msg: Message, r: CommandResult, role: SessionRole | undefined): CommandResult {
-    if (msg.name !== 'info' || !('body' in r) || this.#fw.pairable) return r;
-    if (role !== undefined && role !== 'unpaired') return r;
-    const { handle: _hidden, ...body } = r.body as BodyOf<'info.response'>;
-    return { ...r, body } as CommandResult;
   }
 
   #error(id: number, name: KeyErrorName, reason?: string): Uint8Array {
