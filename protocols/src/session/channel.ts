@@ -14,6 +14,11 @@
  * number of bytes. A retry never reuses a nonce: a retried request is sealed again with the next
  * counter (or the identical ciphertext is re-sent, which reveals nothing new).
  *
+ * Counters order *messages*, not requests: a request held back and retried is re-sealed with a
+ * higher counter and so arrives valid after later ones. The order of requests is enforced one
+ * layer up, by the inner request id (the Key refuses one that is not above the last that ran with
+ * `OUT_OF_ORDER`; see `sim/src/firmware/sessions.ts` and docs/security.md).
+ *
  * @module
  */
 import { ProtocolError } from '../errors.ts';
