@@ -27,24 +27,24 @@ const helloResponse: BodyOf<'hello.response'> = {
   state: 'factory',
 };
 
+const changes: [string, Partial<BodyOf<'hello.response'>>][] = [
+  ['version', { version: 2 }],
+  ['Key versions', { versions: [1, 2] }],
+  ['Key maxFrame', { maxFrame: 1024 }],
+  ['window', { window: 1 }],
+  ['features', { features: ['dedup-retry'] }],
+  ['model', { model: 'enigm-key-0' }],
+  ['firmware', { firmware: '9.9.9' }],
+  ['state', { state: 'dormant' }],
+];
+
 test('the prologue changes with every hello field and with the transport', (t) => {
   const base = Buffer.from(sessionPrologue({ hello, helloResponse, transport: 'tcp' })).toString('hex');
   const variants: [string, Uint8Array][] = [
     ['host versions', sessionPrologue({ hello: { ...hello, versions: [1, 2] }, helloResponse, transport: 'tcp' })],
     ['host maxFrame', sessionPrologue({ hello: { ...hello, maxFrame: 2048 }, helloResponse, transport: 'tcp' })],
     ['transport', sessionPrologue({ hello, helloResponse, transport: 'serial' })],
-    ...(
-      [
-        ['version', { version: 2 }],
-        ['Key versions', { versions: [1, 2] }],
-        ['Key maxFrame', { maxFrame: 1024 }],
-        ['window', { window: 1 }],
-        ['features', { features: ['dedup-retry'] }],
-        ['model', { model: 'enigm-key-0' }],
-        ['firmware', { firmware: '9.9.9' }],
-        ['state', { state: 'dormant' }],
-      ] as const
-    ).map(
+    ...changes.map(
       ([name, change]) =>
         [name, sessionPrologue({ hello, helloResponse: { ...helloResponse, ...change }, transport: 'tcp' })] as [
           string,
