@@ -70,7 +70,7 @@ function readArg(ib: number, start: number): number {
   return v;
 }
 
-/** An unsigned (`negative` false) or negative integer with an 8-byte argument. */
+/** An unsigned (major 0) or negative (major 1) integer with an 8-byte argument. */
 function readInt64(ib: number, start: number): number | bigint {
   const n = readArg(ib, start);
   if (ib >= 0x20) {
