@@ -26,12 +26,21 @@ import { LinkSessions, SESSION_FAILED_REASON, type Session } from './sessions.ts
 /** How many recent responses a link remembers for de-duplicating retried request ids. */
 export const DEDUP_CACHE_SIZE = 64;
 
+/**
+ * Bytes of responses a link remembers at most for de-duplication (oldest forgotten first): with
+ * {@link DEDUP_CACHE_SIZE} responses of up to a frame each, a link could otherwise hold ~256 KiB.
+ */
+export const DEDUP_CACHE_BYTES = 64 * 1024;
+
 /** Per-link state of the firmware. */
 export class LinkContext {
   readonly #fw: KeyFirmware;
   readonly #transport: string;
   /** Recent responses by request id: bytes, or a function that re-seals a session response. */
   readonly #recent = new Map<number, Uint8Array | (() => Uint8Array)>();
+  /** Size of each remembered response (for a re-sealing function: its plaintext), and their sum. */
+  readonly #recentSizes = new Map<number, number>();
+  #recentBytes = 0;
   #sessions: LinkSessions;
   /** Largest frame payload the host accepts: {@link MIN_FRAME_PAYLOAD} until its hello says more. */
   #peerMaxFrame = MIN_FRAME_PAYLOAD;
@@ -59,6 +68,8 @@ export class LinkContext {
   reset(): void {
     this.#sessions = new LinkSessions(this.#fw);
     this.#recent.clear();
+    this.#recentSizes.clear();
+    this.#recentBytes = 0;
     this.#prologue = undefined;
     this.#peerMaxFrame = MIN_FRAME_PAYLOAD;
   }
@@ -144,7 +155,7 @@ export class LinkContext {
         ? this.#error(reqId, 'TOO_LARGE', `response of ${out.length} bytes exceeds the host's maxFrame ${this.#peerMaxFrame}`)
         : out;
     };
-    this.#remember(reqId, respond);
+    this.#remember(reqId, respond, inner.length);
     return respond();
   }
 
@@ -193,11 +204,22 @@ export class LinkContext {
     });
   }
 
-  #remember<T extends Uint8Array | (() => Uint8Array)>(id: number, response: T): T {
+  /** Bytes of responses remembered for de-duplication (at most {@link DEDUP_CACHE_BYTES}). */
+  get cachedBytes(): number {
+    return this.#recentBytes;
+  }
+
+  #remember<T extends Uint8Array | (() => Uint8Array)>(id: number, response: T, size?: number): T {
+    const bytes = size ?? (response instanceof Uint8Array ? response.length : 0);
+    this.#recentBytes += bytes - (this.#recentSizes.get(id) ?? 0);
+    this.#recent.delete(id); // re-inserted as the newest
     this.#recent.set(id, response);
-    if (this.#recent.size > DEDUP_CACHE_SIZE) {
+    this.#recentSizes.set(id, bytes);
+    while (this.#recent.size > 1 && (this.#recent.size > DEDUP_CACHE_SIZE || this.#recentBytes > DEDUP_CACHE_BYTES)) {
       const oldest = this.#recent.keys().next().value as number;
       this.#recent.delete(oldest);
+      this.#recentBytes -= this.#recentSizes.get(oldest) ?? 0;
+      this.#recentSizes.delete(oldest);
     }
     return response;
   }
