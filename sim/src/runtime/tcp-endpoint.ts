@@ -71,6 +71,7 @@ export class TcpEndpoint {
     this.#server = server;
     const addr = server.address();
     if (addr && typeof addr === 'object') this.address = `tcp://${host.includes(':') ? `[${host}]` : host}:${addr.port}`;
+    this.#o.log.info(`${this.#o.label}: tcp ready (at most ${this.#o.limits.maxTcpLinksPerKey} connections)`);
   }
 
   /** Per-connection counters. */
