@@ -36,7 +36,6 @@ export class WireHost {
   #fw: KeyFirmware;
   #link: LinkContext;
   #id = 1;
-  #hello: { req: BodyOf<'hello'>; res: BodyOf<'hello.response'> } | undefined;
   #session: { id: Uint8Array; channel: SecureChannel } | undefined;
   #random: (n: number) => Uint8Array;
   /** IK timestamps: growing across every host and Key of the test process. */
@@ -68,7 +67,6 @@ export class WireHost {
     const req: BodyOf<'hello'> = { versions: [1], maxFrame: 65536 };
     const h = this.plain('hello', req);
     if (!h.ok) throw new Error(`hello refused: ${h.name}`);
-    this.#hello = { req, res: h.body };
     const paired = this.#fw.hosts().some((x) => bytesEqual(x.publicKey, this.hostKey.publicKey));
     const hs = new HandshakeState({
       pattern: paired ? 'IK' : 'XX',
