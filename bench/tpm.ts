@@ -28,13 +28,12 @@ import {
   makeSoftwareQuote,
   marshalPublic,
   parseEventLog,
-  qualificationArg,
   type RsaPublic,
   replayEventLog,
   TpmWriter,
-  toCheckquoteFiles,
   VerifierStore,
 } from '@enigm/attestation';
+import { checkquoteArgs } from '@enigm/attestation/lab';
 import { toHex } from '@enigm/protocols/bytes';
 import { type BenchResult, opsPerSecond, result } from './harness.ts';
 
@@ -48,44 +47,39 @@ function bootLog(): Uint8Array {
   return encodeEventLog(['sha1', 'sha256'], events);
 }
 
-/** Rate of `tpm2_checkquote` runs on one quote (a few sequential processes), or undefined if absent. */
-function checkquoteRate(evidence: ReturnType<typeof makeSoftwareQuote>, nonce: Uint8Array, runs = 5): number | undefined {
+/**
+ * Runs `cmd args` once (returns undefined if that fails, after `onError`), then `runs` more times
+ * in sequence, and returns the runs per second.
+ */
+function processRate(cmd: string, args: readonly string[], runs: number, onError?: (e: Error) => void): number | undefined {
+  try {
+    execFileSync(cmd, args, { stdio: 'ignore' });
+  } catch (e) {
+    onError?.(e as Error);
+    return undefined;
+  }
+  const start = performance.now();
+  for (let i = 0; i < runs; i++) execFileSync(cmd, args, { stdio: 'ignore' });
+  return runs / ((performance.now() - start) / 1000);
+}
+
+/** Runs `fn` on a fresh temp dir, removed afterwards. */
+function inTempDir<T>(fn: (dir: string) => T): T {
   const dir = mkdtempSync(join(tmpdir(), 'enigm-bench-'));
   try {
-    const f = toCheckquoteFiles(evidence);
-    const p = (n: string) => join(dir, n);
-    writeFileSync(p('ak.pem'), f.akPem);
-    writeFileSync(p('msg'), f.message);
-    writeFileSync(p('sig'), f.signature);
-    writeFileSync(p('pcrs'), f.pcrValues);
-    const args = [
-      '-u',
-      p('ak.pem'),
-      '-m',
-      p('msg'),
-      '-s',
-      p('sig'),
-      '-f',
-      p('pcrs'),
-      '-l',
-      f.pcrList,
-      '-g',
-      f.hashAlg,
-      '-q',
-      qualificationArg(nonce),
-    ];
-    try {
-      execFileSync('tpm2_checkquote', args, { stdio: 'ignore' });
-    } catch (e) {
-      process.stderr.write(`tpm2_checkquote failed: ${(e as Error).message}\n`);
-      return undefined;
-    }
-    const start = performance.now();
-    for (let i = 0; i < runs; i++) execFileSync('tpm2_checkquote', args, { stdio: 'ignore' });
-    return runs / ((performance.now() - start) / 1000);
+    return fn(dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Rate of `tpm2_checkquote` runs on one quote (a few sequential processes), or undefined if absent. */
+function checkquoteRate(evidence: ReturnType<typeof makeSoftwareQuote>, nonce: Uint8Array, runs = 5): number | undefined {
+  return inTempDir((dir) =>
+    processRate('tpm2_checkquote', checkquoteArgs(evidence, nonce, dir), runs, (e) =>
+      process.stderr.write(`tpm2_checkquote failed: ${e.message}\n`),
+    ),
+  );
 }
 
 /** A software RSA-2048 EK public area of template L-1 (the modulus of a fresh node:crypto key). */
@@ -105,8 +99,7 @@ function softwareEk(): RsaPublic {
 
 /** Rate of offline `tpm2_makecredential -T none` runs (sequential processes), or undefined if absent. */
 function makecredentialRate(ek: RsaPublic, akName: Uint8Array, runs = 5): number | undefined {
-  const dir = mkdtempSync(join(tmpdir(), 'enigm-bench-'));
-  try {
+  return inTempDir((dir) => {
     writeFileSync(join(dir, 'ek.pub'), new TpmWriter().tpm2b(marshalPublic(ek)).finish());
     writeFileSync(join(dir, 'secret'), randomBytes(32));
     const args = [
@@ -121,17 +114,8 @@ function makecredentialRate(ek: RsaPublic, akName: Uint8Array, runs = 5): number
       '-o',
       join(dir, 'cred'),
     ];
-    try {
-      execFileSync('tpm2_makecredential', args, { stdio: 'ignore' });
-    } catch {
-      return undefined;
-    }
-    const start = performance.now();
-    for (let i = 0; i < runs; i++) execFileSync('tpm2_makecredential', args, { stdio: 'ignore' });
-    return runs / ((performance.now() - start) / 1000);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+    return processRate('tpm2_makecredential', args, runs);
+  });
 }
 
 /** Challenge + appraisal rounds per second through a file-backed VerifierStore (ECC AK, PCRs 0..7, no log). */

@@ -13,46 +13,36 @@ import { toHex } from '@enigm/protocols/bytes';
 import test from 'ava';
 import { AttestationError } from '../src/errors.ts';
 import { ALG_SHA256, hashById } from '../src/hash.ts';
-import { type Swtpm, startSwtpm, swtpmMode } from '../src/lab/fixture.ts';
+import { useSwtpm } from '../src/lab/fixture.ts';
 import { TPMA_OBJECT as A, TPM_HT, TPM_RH } from '../src/structures/constants.ts';
 import { TpmReader, TpmWriter } from '../src/structures/marshal.ts';
 import { marshalPublic, parsePublic } from '../src/structures/public.ts';
 import { activateCredential } from '../src/tpm/activate.ts';
 import { listHandles } from '../src/tpm/capability.ts';
-import { type LoadedObject, TpmClient } from '../src/tpm/client.ts';
-import { connectSwtpm } from '../src/tpm/swtpm.ts';
+import type { LoadedObject } from '../src/tpm/client.ts';
 import { akTemplate, ekTemplate, srkTemplate } from '../src/tpm/templates.ts';
 import { type Credential, kdfa, makeCredential } from '../src/verify/credential.ts';
 
-const mode = swtpmMode();
-const tpmTest = mode === 'skip' ? test.serial.skip : test.serial;
-let sw: Swtpm | undefined;
-let tpm: TpmClient;
 let ek: LoadedObject;
 let ak: LoadedObject;
 let ak2: LoadedObject;
-
-test.before(async () => {
-  if (mode === 'fail') throw new Error('CI=true but swtpm is not installed');
-  if (mode === 'skip') return;
-  sw = await startSwtpm();
-  tpm = new TpmClient(await connectSwtpm({ host: sw.host, port: sw.port }));
-  ek = await tpm.createPrimary(ekTemplate('rsa'), { hierarchy: TPM_RH.ENDORSEMENT });
-  const srk = await tpm.createPrimary(srkTemplate('ecc'));
-  const blob2 = await tpm.create(srk.handle, akTemplate('rsa')); // 3 transient slots: create before loading
-  ak = await tpm.load(srk.handle, await tpm.create(srk.handle, akTemplate('ecc')));
-  await tpm.flushContext(srk.handle);
-  ak2 = { ...ak, public: parsePublic(blob2.publicArea), publicArea: blob2.publicArea };
+const fx = useSwtpm(test, {
+  async setup({ tpm }) {
+    ek = await tpm.createPrimary(ekTemplate('rsa'), { hierarchy: TPM_RH.ENDORSEMENT });
+    const srk = await tpm.createPrimary(srkTemplate('ecc'));
+    const blob2 = await tpm.create(srk.handle, akTemplate('rsa')); // 3 transient slots: create before loading
+    ak = await tpm.load(srk.handle, await tpm.create(srk.handle, akTemplate('ecc')));
+    await tpm.flushContext(srk.handle);
+    ak2 = { ...ak, public: parsePublic(blob2.publicArea), publicArea: blob2.publicArea };
+  },
+  async teardown({ tpm }) {
+    if (ek) await tpm.flushContext(ek.handle).catch(() => undefined);
+    if (ak) await tpm.flushContext(ak.handle).catch(() => undefined);
+  },
 });
+const { tpmTest } = fx;
 
-test.after.always(async () => {
-  if (ek) await tpm.flushContext(ek.handle).catch(() => undefined);
-  if (ak) await tpm.flushContext(ak.handle).catch(() => undefined);
-  await tpm?.transport.close();
-  await sw?.stop();
-});
-
-const activate = (c: Credential) => activateCredential(tpm, { akHandle: ak.handle, ekHandle: ek.handle, ...c });
+const activate = (c: Credential) => activateCredential(fx.tpm, { akHandle: ak.handle, ekHandle: ek.handle, ...c });
 
 test('KDFa is SP 800-108 counter-mode HMAC: deterministic, label- and length-sensitive, prefix-consistent', (t) => {
   const h = hashById(ALG_SHA256)!;
@@ -72,7 +62,7 @@ tpmTest('the TPM recovers the secret of a software MakeCredential for its AK (RS
   t.deepEqual(Buffer.from(got), secret);
   const short = randomBytes(16);
   t.deepEqual(Buffer.from(await activate(makeCredential({ ek: ek.public, akPublic: ak.publicArea, secret: short }))), short);
-  t.deepEqual(await listHandles(tpm, TPM_HT.POLICY_SESSION), [], 'the policy session was flushed');
+  t.deepEqual(await listHandles(fx.tpm, TPM_HT.POLICY_SESSION), [], 'the policy session was flushed');
 });
 
 tpmTest('a credential for another AK Name is refused by the TPM: CREDENTIAL_ACTIVATION_FAILED', async (t) => {
@@ -80,7 +70,7 @@ tpmTest('a credential for another AK Name is refused by the TPM: CREDENTIAL_ACTI
   const e = await t.throwsAsync(activate(c), { instanceOf: AttestationError });
   t.is(e?.code, 'CREDENTIAL_ACTIVATION_FAILED');
   t.regex(e?.message ?? '', /TPM_RC_/);
-  t.deepEqual(await listHandles(tpm, TPM_HT.POLICY_SESSION), []);
+  t.deepEqual(await listHandles(fx.tpm, TPM_HT.POLICY_SESSION), []);
 });
 
 tpmTest('a tampered credential blob or encrypted secret is CREDENTIAL_ACTIVATION_FAILED', async (t) => {
@@ -95,7 +85,7 @@ tpmTest('a tampered credential blob or encrypted secret is CREDENTIAL_ACTIVATION
     const e = await t.throwsAsync(activate(bad), { instanceOf: AttestationError }, `${field}[${at}]`);
     t.is(e?.code, 'CREDENTIAL_ACTIVATION_FAILED');
   }
-  t.deepEqual(await listHandles(tpm, TPM_HT.POLICY_SESSION), []);
+  t.deepEqual(await listHandles(fx.tpm, TPM_HT.POLICY_SESSION), []);
 });
 
 tpmTest('AKs without restricted, fixedTPM or noDA, or with decrypt, are refused before a credential is made', (t) => {

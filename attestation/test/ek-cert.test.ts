@@ -9,48 +9,38 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { AttestationError } from '../src/errors.ts';
-import { type ManufacturedSwtpm, startManufacturedSwtpm, swtpmMode } from '../src/lab/fixture.ts';
+import { useSwtpm } from '../src/lab/fixture.ts';
 import { EK_CERT_NV_INDEX, TPM_HT, TPM_PT, TPM_RH } from '../src/structures/constants.ts';
 import type { RsaPublic, TpmPublic } from '../src/structures/public.ts';
 import { getTpmProperty, listHandles } from '../src/tpm/capability.ts';
-import { TpmClient } from '../src/tpm/client.ts';
 import { nvRead, nvReadPublic, readEkCertificate } from '../src/tpm/nv.ts';
-import { connectSwtpm } from '../src/tpm/swtpm.ts';
 import { ekTemplate } from '../src/tpm/templates.ts';
 import { type EkTrustStore, parseCertificates, verifyEkCertificate } from '../src/verify/ek-cert.ts';
 
-const mode = swtpmMode();
-const tpmTest = mode === 'skip' ? test.serial.skip : test.serial;
-let sw: ManufacturedSwtpm | undefined;
-let tpm: TpmClient;
 let der: Uint8Array;
 let ek: TpmPublic;
 let store: EkTrustStore;
 let other = '';
 let NOW = new Date();
-
-test.before(async () => {
-  if (mode === 'fail') throw new Error('CI=true but swtpm is not installed');
-  if (mode === 'skip') return;
-  sw = await startManufacturedSwtpm();
-  tpm = new TpmClient(await connectSwtpm({ host: sw.host, port: sw.port }));
-  der = await readEkCertificate(tpm, 'rsa2048');
-  NOW = new Date();
-  const o = await tpm.createPrimary(ekTemplate('rsa'), { hierarchy: TPM_RH.ENDORSEMENT });
-  await tpm.flushContext(o.handle);
-  ek = o.public;
-  store = {
-    roots: parseCertificates(readFileSync(sw.ca.rootCert), 'root'),
-    intermediates: parseCertificates(readFileSync(sw.ca.issuerCert), 'intermediate'),
-  };
-  other = mkdtempSync(join(tmpdir(), 'enigm-otherca-'));
+const fx = useSwtpm(test, {
+  manufactured: true,
+  async setup({ sw, tpm }) {
+    der = await readEkCertificate(tpm, 'rsa2048');
+    NOW = new Date();
+    const o = await tpm.createPrimary(ekTemplate('rsa'), { hierarchy: TPM_RH.ENDORSEMENT });
+    await tpm.flushContext(o.handle);
+    ek = o.public;
+    store = {
+      roots: parseCertificates(readFileSync(sw.ca.rootCert), 'root'),
+      intermediates: parseCertificates(readFileSync(sw.ca.issuerCert), 'intermediate'),
+    };
+    other = mkdtempSync(join(tmpdir(), 'enigm-otherca-'));
+  },
+  teardown() {
+    if (other) rmSync(other, { recursive: true, force: true });
+  },
 });
-
-test.after.always(async () => {
-  await tpm?.transport.close();
-  await sw?.stop();
-  if (other) rmSync(other, { recursive: true, force: true });
-});
+const { tpmTest } = fx;
 
 /** A self-signed RSA-2048 CA certificate made by openssl (RSA: OpenSSL only matches issuers whose key type fits the signature). */
 function opensslCa(name: string, subject: string, extra: string[] = []): string {
@@ -70,12 +60,12 @@ const code = (
 ) => t.throws(fn, { instanceOf: AttestationError, code: c });
 
 tpmTest('the EK certificate NV index reads whole and in small chunks; NV buffer max and NV handles are reported', async (t) => {
-  t.is(await getTpmProperty(tpm, TPM_PT.NV_BUFFER_MAX), 1024);
-  const nv = await listHandles(tpm, TPM_HT.NV_INDEX);
+  t.is(await getTpmProperty(fx.tpm, TPM_PT.NV_BUFFER_MAX), 1024);
+  const nv = await listHandles(fx.tpm, TPM_HT.NV_INDEX);
   t.true(nv.includes(EK_CERT_NV_INDEX.rsa2048), nv.map((h) => h.toString(16)).join(','));
-  const pub = await nvReadPublic(tpm, EK_CERT_NV_INDEX.rsa2048);
+  const pub = await nvReadPublic(fx.tpm, EK_CERT_NV_INDEX.rsa2048);
   t.true(pub.dataSize >= der.length);
-  const chunked = await nvRead(tpm, EK_CERT_NV_INDEX.rsa2048, { chunk: 100 });
+  const chunked = await nvRead(fx.tpm, EK_CERT_NV_INDEX.rsa2048, { chunk: 100 });
   t.deepEqual(chunked.subarray(0, der.length), der);
   t.is(der[0], 0x30);
 });
@@ -94,7 +84,7 @@ tpmTest('a swtpm EK certificate verifies to the local CA root and matches the EK
 });
 
 tpmTest('no certificate in the ECC P-256 index is EK_CERT_MISSING', async (t) => {
-  const e = await t.throwsAsync(readEkCertificate(tpm, 'eccP256'), { instanceOf: AttestationError });
+  const e = await t.throwsAsync(readEkCertificate(fx.tpm, 'eccP256'), { instanceOf: AttestationError });
   t.is(e?.code, 'EK_CERT_MISSING');
 });
 

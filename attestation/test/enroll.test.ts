@@ -10,59 +10,47 @@ import { collectQuote } from '../src/collect/quote.ts';
 import { activateEnrollment, type CollectedEnrollment, collectEnrollment, enrollTpm } from '../src/enroll.ts';
 import { AttestationError } from '../src/errors.ts';
 import { ALG_SHA256 } from '../src/hash.ts';
-import { type ManufacturedSwtpm, startManufacturedSwtpm, swtpmMode } from '../src/lab/fixture.ts';
+import { useSwtpm } from '../src/lab/fixture.ts';
 import { TPMA_OBJECT as A, TPM_HT } from '../src/structures/constants.ts';
 import { marshalPublic, parsePublic } from '../src/structures/public.ts';
 import { listHandles } from '../src/tpm/capability.ts';
-import { TpmClient } from '../src/tpm/client.ts';
-import { connectSwtpm } from '../src/tpm/swtpm.ts';
 import { appraise } from '../src/verify/appraise.ts';
 import { type EkTrustStore, parseCertificates } from '../src/verify/ek-cert.ts';
 import { beginEnrollment, enrollmentFromJson, finishEnrollment, policyFromEnrollments } from '../src/verify/enrollment.ts';
 
-const mode = swtpmMode();
-const tpmTest = mode === 'skip' ? test.serial.skip : test.serial;
-let sw: ManufacturedSwtpm | undefined;
-let tpm: TpmClient;
 let store: EkTrustStore;
 let collected: CollectedEnrollment;
-
-test.before(async () => {
-  if (mode === 'fail') throw new Error('CI=true but swtpm is not installed');
-  if (mode === 'skip') return;
-  sw = await startManufacturedSwtpm();
-  tpm = new TpmClient(await connectSwtpm({ host: sw.host, port: sw.port }));
-  store = {
-    roots: parseCertificates(readFileSync(sw.ca.rootCert)),
-    intermediates: parseCertificates(readFileSync(sw.ca.issuerCert)),
-  };
-  collected = await collectEnrollment(tpm);
+const fx = useSwtpm(test, {
+  manufactured: true,
+  async setup({ sw, tpm }) {
+    store = {
+      roots: parseCertificates(readFileSync(sw.ca.rootCert)),
+      intermediates: parseCertificates(readFileSync(sw.ca.issuerCert)),
+    };
+    collected = await collectEnrollment(tpm);
+  },
 });
-
-test.after.always(async () => {
-  await tpm?.transport.close();
-  await sw?.stop();
-});
+const { tpmTest } = fx;
 
 tpmTest('enrollment: EK cert chain, key match, activation; the enrolled AK then appraises as trusted', async (t) => {
-  const { record, akBlob } = await enrollTpm(tpm, { store, now: new Date() });
+  const { record, akBlob } = await enrollTpm(fx.tpm, { store, now: new Date() });
   t.regex(record.akName, /^000b[0-9a-f]{64}$/);
   t.regex(record.ekCertFingerprint, /^[0-9a-f]{64}$/);
   t.is(record.tpm.model, 'swtpm');
   t.deepEqual(record.ekCertPath, ['CN=swtpm-localca', 'CN=swtpm-localca-rootca']);
   t.deepEqual(enrollmentFromJson(JSON.parse(JSON.stringify(record))), record);
-  const nonce = await tpm.getRandom(32);
-  const { evidence } = await collectQuote(tpm, { nonce, akBlob, pcrs: [0, 7] });
+  const nonce = await fx.tpm.getRandom(32);
+  const { evidence } = await collectQuote(fx.tpm, { nonce, akBlob, pcrs: [0, 7] });
   const r = appraise({ evidence, expect: { nonce, bank: ALG_SHA256, pcrs: [0, 7] }, policy: policyFromEnrollments([record]) });
   t.is(r.checks.find((c) => c.name === 'ak-identity')?.status, 'affirming');
   t.is(r.status, 'affirming', JSON.stringify(r.checks));
-  t.deepEqual(await listHandles(tpm, TPM_HT.TRANSIENT), []);
-  t.deepEqual(await listHandles(tpm, TPM_HT.POLICY_SESSION), []);
+  t.deepEqual(await listHandles(fx.tpm, TPM_HT.TRANSIENT), []);
+  t.deepEqual(await listHandles(fx.tpm, TPM_HT.POLICY_SESSION), []);
 });
 
 tpmTest('a wrong returned secret is CREDENTIAL_SECRET_MISMATCH; the right one enrolls', async (t) => {
   const { challenge, pending } = beginEnrollment(collected.request, { store, now: new Date() });
-  const secret = await activateEnrollment(tpm, collected.akBlob, challenge);
+  const secret = await activateEnrollment(fx.tpm, collected.akBlob, challenge);
   const wrong = new Uint8Array(secret);
   wrong[0] = (wrong[0] ?? 0) ^ 1;
   t.throws(() => finishEnrollment(pending, wrong), { instanceOf: AttestationError, code: 'CREDENTIAL_SECRET_MISMATCH' });

@@ -3,76 +3,40 @@
  * our quotes verify with `tpm2_checkquote`, and a `tpm2_quote`-made quote appraises here.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { toHex } from '@enigm/protocols/bytes';
 import test from 'ava';
 import { collectQuote } from '../src/collect/quote.ts';
+import { withTpm } from '../src/documents.ts';
 import { ALG_SHA256 } from '../src/hash.ts';
-import { fromTpm2Tools, qualificationArg, toCheckquoteFiles } from '../src/interop/tpm2-tools.ts';
-import { type Swtpm, startSwtpm, swtpmMode } from '../src/lab/fixture.ts';
+import { fromTpm2Tools, qualificationArg } from '../src/interop/tpm2-tools.ts';
+import { checkquoteArgs, useSwtpm } from '../src/lab/fixture.ts';
 import { objectName } from '../src/structures/public.ts';
-import { TpmClient } from '../src/tpm/client.ts';
-import { connectSwtpm } from '../src/tpm/swtpm.ts';
 import { appraise } from '../src/verify/appraise.ts';
 
 const run = promisify(execFile);
-const mode = swtpmMode();
-const tpmTest = mode === 'skip' ? test.serial.skip : test.serial;
-let sw: Swtpm | undefined;
 let dir = '';
-
-test.before(async () => {
-  if (mode === 'fail') throw new Error('CI=true but swtpm is not installed');
-  if (mode === 'skip') return;
-  sw = await startSwtpm();
-  dir = mkdtempSync(join(tmpdir(), 'enigm-interop-'));
+const fx = useSwtpm(test, {
+  connect: false,
+  setup() {
+    dir = mkdtempSync(join(tmpdir(), 'enigm-interop-'));
+  },
+  teardown() {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  },
 });
-
-test.after.always(async () => {
-  await sw?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-async function withClient<T>(fn: (tpm: TpmClient) => Promise<T>): Promise<T> {
-  const tpm = new TpmClient(await connectSwtpm({ host: sw!.host, port: sw!.port }));
-  try {
-    return await fn(tpm);
-  } finally {
-    await tpm.transport.close();
-  }
-}
+const { tpmTest } = fx;
 
 const PCRS = [0, 1, 7];
 
 for (const akKind of ['ecc', 'rsa'] as const) {
   tpmTest(`our ${akKind} quote verifies with tpm2_checkquote, and a tampered one does not`, async (t) => {
     const nonce = Buffer.from(`enigm-${akKind}-nonce`);
-    const { evidence } = await withClient((tpm) => collectQuote(tpm, { nonce, pcrs: PCRS, akKind }));
-    const f = toCheckquoteFiles(evidence);
-    const p = (n: string) => join(dir, `${akKind}-${n}`);
-    writeFileSync(p('ak.pem'), f.akPem);
-    writeFileSync(p('msg'), f.message);
-    writeFileSync(p('sig'), f.signature);
-    writeFileSync(p('pcrs'), f.pcrValues);
-    const args = [
-      '-u',
-      p('ak.pem'),
-      '-m',
-      p('msg'),
-      '-s',
-      p('sig'),
-      '-f',
-      p('pcrs'),
-      '-l',
-      f.pcrList,
-      '-g',
-      f.hashAlg,
-      '-q',
-      qualificationArg(nonce),
-    ];
+    const { evidence } = await withTpm(fx.sw.spec, (tpm) => collectQuote(tpm, { nonce, pcrs: PCRS, akKind }));
+    const args = checkquoteArgs(evidence, nonce, dir, `${akKind}-`);
     await t.notThrowsAsync(run('tpm2_checkquote', args));
     await t.throwsAsync(run('tpm2_checkquote', [...args.slice(0, -1), qualificationArg(Buffer.from('other'))]));
   });
@@ -81,7 +45,7 @@ for (const akKind of ['ecc', 'rsa'] as const) {
 tpmTest(
   'a tpm2_quote-made quote (tpm2_createprimary/create/load/quote) passes every check; qualified-signer can only warn',
   async (t) => {
-    const env = { ...process.env, TPM2TOOLS_TCTI: `swtpm:host=${sw!.host},port=${sw!.port}` };
+    const env = { ...process.env, TPM2TOOLS_TCTI: fx.sw.spec };
     const p = (n: string) => join(dir, `tools-${n}`);
     // without a resource manager tpm2-tools leave loaded contexts behind: flush after each tool
     const tool = async (name: string, args: string[]) => {
@@ -117,7 +81,7 @@ tpmTest(
       '-g',
       'sha256',
     ]);
-    const { values } = await withClient((tpm) => tpm.pcrRead({ hash: ALG_SHA256, pcrs: PCRS }));
+    const { values } = await withTpm(fx.sw.spec, (tpm) => tpm.pcrRead({ hash: ALG_SHA256, pcrs: PCRS }));
     const evidence = fromTpm2Tools({
       akPublic2b: readFileSync(p('ak.pub')),
       message: readFileSync(p('msg')),

@@ -11,40 +11,25 @@ import { collectQuote } from '../src/collect/quote.ts';
 import { activateEnrollment } from '../src/enroll.ts';
 import { AttestationError } from '../src/errors.ts';
 import { ALG_SHA256 } from '../src/hash.ts';
-import { type Swtpm, startSwtpm, swtpmMode } from '../src/lab/fixture.ts';
+import { useSwtpm } from '../src/lab/fixture.ts';
 import { TPM_HT, TPM_PT, TPM_RH } from '../src/structures/constants.ts';
 import { objectName } from '../src/structures/public.ts';
 import { getTpmProperty, listHandles } from '../src/tpm/capability.ts';
-import { type KeyBlob, TpmClient } from '../src/tpm/client.ts';
-import { connectSwtpm } from '../src/tpm/swtpm.ts';
+import type { KeyBlob } from '../src/tpm/client.ts';
 import { ekTemplate } from '../src/tpm/templates.ts';
 import { appraise } from '../src/verify/appraise.ts';
 import { makeCredential } from '../src/verify/credential.ts';
 import type { ClockState } from '../src/verify/result.ts';
 
-const mode = swtpmMode();
-const tpmTest = mode === 'skip' ? test.serial.skip : test.serial;
-let sw: Swtpm | undefined;
-let tpm: TpmClient;
-
-test.before(async () => {
-  if (mode === 'fail') throw new Error('CI=true but swtpm is not installed');
-  if (mode === 'skip') return;
-  sw = await startSwtpm();
-  tpm = new TpmClient(await connectSwtpm({ host: sw.host, port: sw.port }));
-});
-
-test.after.always(async () => {
-  await tpm?.transport.close();
-  await sw?.stop();
-});
+const fx = useSwtpm(test);
+const { tpmTest } = fx;
 
 tpmTest('50 quotes and 10 activations (5 refused) leak no transient objects or sessions', async (t) => {
-  const slots = await getTpmProperty(tpm, TPM_PT.HR_TRANSIENT_AVAIL);
+  const slots = await getTpmProperty(fx.tpm, TPM_PT.HR_TRANSIENT_AVAIL);
   t.true((slots ?? 0) >= 3, `transient slots available: ${slots}`);
   const ekPublic = await (async () => {
-    const o = await tpm.createPrimary(ekTemplate('rsa'), { hierarchy: TPM_RH.ENDORSEMENT });
-    await tpm.flushContext(o.handle);
+    const o = await fx.tpm.createPrimary(ekTemplate('rsa'), { hierarchy: TPM_RH.ENDORSEMENT });
+    await fx.tpm.flushContext(o.handle);
     return o.public;
   })();
   const pcrs = [0, 7];
@@ -54,7 +39,7 @@ tpmTest('50 quotes and 10 activations (5 refused) leak no transient objects or s
   const t0 = Date.now();
   for (let i = 0; i < 50; i++) {
     const nonce = new Uint8Array(randomBytes(32));
-    const q = await collectQuote(tpm, { nonce, pcrs, ...(akBlob ? { akBlob } : {}) });
+    const q = await collectQuote(fx.tpm, { nonce, pcrs, ...(akBlob ? { akBlob } : {}) });
     akBlob = q.akBlob;
     const r = appraise({
       evidence: q.evidence,
@@ -66,11 +51,11 @@ tpmTest('50 quotes and 10 activations (5 refused) leak no transient objects or s
     if (i % 5 === 0) {
       const secret = new Uint8Array(randomBytes(32));
       const c = makeCredential({ ek: ekPublic, akPublic: akBlob.publicArea, secret });
-      if (i % 10 === 0) t.deepEqual(await activateEnrollment(tpm, akBlob, c), secret);
+      if (i % 10 === 0) t.deepEqual(await activateEnrollment(fx.tpm, akBlob, c), secret);
       else {
         const bad = { ...c, credentialBlob: new Uint8Array(c.credentialBlob) };
         bad.credentialBlob[3] = (bad.credentialBlob[3] ?? 0) ^ 0xff;
-        await t.throwsAsync(activateEnrollment(tpm, akBlob, bad), {
+        await t.throwsAsync(activateEnrollment(fx.tpm, akBlob, bad), {
           instanceOf: AttestationError,
           code: 'CREDENTIAL_ACTIVATION_FAILED',
         });
@@ -80,8 +65,8 @@ tpmTest('50 quotes and 10 activations (5 refused) leak no transient objects or s
   }
   t.log(`50 quotes + 10 activations in ${Date.now() - t0} ms`);
   t.is(refused, 5);
-  t.deepEqual(await listHandles(tpm, TPM_HT.TRANSIENT), []);
-  t.deepEqual(await listHandles(tpm, TPM_HT.HMAC_SESSION), []);
-  t.deepEqual(await listHandles(tpm, TPM_HT.POLICY_SESSION), []);
-  t.is(await getTpmProperty(tpm, TPM_PT.HR_TRANSIENT_AVAIL), slots);
+  t.deepEqual(await listHandles(fx.tpm, TPM_HT.TRANSIENT), []);
+  t.deepEqual(await listHandles(fx.tpm, TPM_HT.HMAC_SESSION), []);
+  t.deepEqual(await listHandles(fx.tpm, TPM_HT.POLICY_SESSION), []);
+  t.is(await getTpmProperty(fx.tpm, TPM_PT.HR_TRANSIENT_AVAIL), slots);
 });

@@ -10,36 +10,21 @@ import { collectQuote } from '../src/collect/quote.ts';
 import { encodeEventLog } from '../src/eventlog/encode.ts';
 import { EV_IPL } from '../src/eventlog/event-types.ts';
 import { ALG_SHA256, digest, hashByName } from '../src/hash.ts';
-import { type Swtpm, startSwtpm, swtpmMode } from '../src/lab/fixture.ts';
+import { useSwtpm } from '../src/lab/fixture.ts';
 import { objectName } from '../src/structures/public.ts';
 import type { KeyBlob } from '../src/tpm/client.ts';
-import { TpmClient } from '../src/tpm/client.ts';
-import { connectSwtpm, swtpmControl } from '../src/tpm/swtpm.ts';
+import { swtpmControl } from '../src/tpm/swtpm.ts';
 import { appraise } from '../src/verify/appraise.ts';
 
-const mode = swtpmMode();
-const tpmTest = mode === 'skip' ? test.serial.skip : test.serial;
-let sw: Swtpm | undefined;
-let tpm: TpmClient;
-
-test.before(async () => {
-  if (mode === 'fail') throw new Error('CI=true but swtpm is not installed');
-  if (mode === 'skip') return;
-  sw = await startSwtpm();
-  tpm = new TpmClient(await connectSwtpm({ host: sw.host, port: sw.port }));
-});
-
-test.after.always(async () => {
-  await tpm?.transport.close();
-  await sw?.stop();
-});
+const fx = useSwtpm(test);
+const { tpmTest } = fx;
 
 const PCRS = [0, 1, 2, 3, 4, 5, 6, 7];
 
 for (const akKind of ['ecc', 'rsa'] as const) {
   tpmTest(`a swtpm quote with an ${akKind} AK appraises as affirming`, async (t) => {
-    const nonce = await tpm.getRandom(32);
-    const { evidence } = await collectQuote(tpm, { nonce, akKind, pcrs: PCRS });
+    const nonce = await fx.tpm.getRandom(32);
+    const { evidence } = await collectQuote(fx.tpm, { nonce, akKind, pcrs: PCRS });
     const r = appraise({
       evidence,
       expect: { nonce, bank: ALG_SHA256, pcrs: PCRS },
@@ -55,21 +40,21 @@ tpmTest('software measurements extended into PCRs 8..15 replay from their log af
   const sha256 = hashByName('sha256')!;
   const events = Array.from({ length: 24 }, (_, i) => ({ pcr: 8 + (i % 8), type: EV_IPL, data: Buffer.from(`measured ${i}`) }));
   for (const e of events)
-    await tpm.pcrExtend(e.pcr, [
+    await fx.tpm.pcrExtend(e.pcr, [
       { alg: sha1.id, digest: digest(sha1, e.data) },
       { alg: sha256.id, digest: digest(sha256, e.data) },
     ]);
   const pcrs = [8, 9, 10, 11, 12, 13, 14, 15];
-  const nonce = await tpm.getRandom(16);
+  const nonce = await fx.tpm.getRandom(16);
   const eventLog = encodeEventLog(['sha1', 'sha256'], events);
-  const { evidence } = await collectQuote(tpm, { nonce, pcrs, eventLog });
+  const { evidence } = await collectQuote(fx.tpm, { nonce, pcrs, eventLog });
   const expect = { nonce, bank: ALG_SHA256, pcrs };
   const r = appraise({ evidence, expect, policy: { akNames: [toHex(objectName(evidence.akPublic))] } });
   t.is(r.checks.find((c) => c.name === 'event-log')?.status, 'affirming', JSON.stringify(r.checks));
   // one measurement the log does not show
-  await tpm.pcrExtend(12, [{ alg: sha256.id, digest: digest(sha256, Buffer.from('hidden')) }]);
-  const n2 = await tpm.getRandom(16);
-  const again = await collectQuote(tpm, { nonce: n2, pcrs, eventLog });
+  await fx.tpm.pcrExtend(12, [{ alg: sha256.id, digest: digest(sha256, Buffer.from('hidden')) }]);
+  const n2 = await fx.tpm.getRandom(16);
+  const again = await collectQuote(fx.tpm, { nonce: n2, pcrs, eventLog });
   const bad = appraise({ evidence: again.evidence, expect: { ...expect, nonce: n2 } });
   t.is(bad.status, 'contraindicated');
   t.regex(bad.checks.find((c) => c.name === 'event-log')!.reason, /\[12\]/);
@@ -78,16 +63,16 @@ tpmTest('software measurements extended into PCRs 8..15 replay from their log af
 tpmTest('clock state per AK: a TPM Reset and a TPM Restart are accepted, an old quote afterwards is not', async (t) => {
   const pcrs = [0];
   const quote = async (akBlob?: KeyBlob) => {
-    const nonce = await tpm.getRandom(16);
-    const c = await collectQuote(tpm, { nonce, pcrs, ...(akBlob ? { akBlob } : {}) });
+    const nonce = await fx.tpm.getRandom(16);
+    const c = await collectQuote(fx.tpm, { nonce, pcrs, ...(akBlob ? { akBlob } : {}) });
     return { ...c, nonce };
   };
   const reconnect = async (state: 'reset' | 'restart') => {
-    if (state === 'restart') await tpm.shutdown('state');
-    await tpm.transport.close();
-    await swtpmControl({ host: sw!.host, port: sw!.ctrlPort }, 'init');
-    tpm = new TpmClient(await connectSwtpm({ host: sw!.host, port: sw!.port }));
-    await tpm.startup('clear');
+    if (state === 'restart') await fx.tpm.shutdown('state');
+    await fx.tpm.transport.close();
+    await swtpmControl({ host: fx.sw.host, port: fx.sw.ctrlPort }, 'init');
+    await fx.connect();
+    await fx.tpm.startup('clear');
   };
   const first = await quote();
   const appr = (q: Awaited<ReturnType<typeof quote>>, previous?: { clock: number; resetCount: number; restartCount: number }) =>

@@ -9,21 +9,12 @@ import { decode } from '@enigm/protocols/cbor';
 import { verifySign1 } from '@enigm/protocols/cose';
 import { ed25519Generate } from '@enigm/protocols/crypto';
 import test from 'ava';
-import { type Swtpm, startSwtpm, swtpmMode } from '../src/lab/fixture.ts';
+import { useSwtpm } from '../src/lab/fixture.ts';
 import { formatRigTable, type RigReport, runRig, signRigReport } from '../src/rig.ts';
+import { connectSwtpm } from '../src/tpm/swtpm.ts';
 
-const mode = swtpmMode();
-const tpmTest = mode === 'skip' ? test.serial.skip : test.serial;
-let plain: Swtpm | undefined;
-
-test.before(async () => {
-  if (mode === 'fail') throw new Error('CI=true but swtpm is not installed');
-  if (mode === 'run') plain = await startSwtpm();
-});
-
-test.after.always(async () => {
-  await plain?.stop();
-});
+const fx = useSwtpm(test, { connect: false });
+const { tpmTest } = fx;
 
 function alive(pid: number): boolean {
   try {
@@ -35,8 +26,8 @@ function alive(pid: number): boolean {
 }
 
 tpmTest('rig --swtpm 2 plus a TPM without EK certificate: two affirming, one EK_CERT_MISSING, all stopped', async (t) => {
-  const spec = `swtpm:host=${plain!.host},port=${plain!.port}`;
-  const report: RigReport = await runRig({ swtpm: 2, tpms: [spec], pcrs: [0, 7] });
+  const plain = fx.sw;
+  const report: RigReport = await runRig({ swtpm: 2, tpms: [plain.spec], pcrs: [0, 7] });
   t.is(report.tpms.length, 3);
   const made = report.tpms.filter((x) => x.manufactured);
   t.is(made.length, 2);
@@ -58,9 +49,9 @@ tpmTest('rig --swtpm 2 plus a TPM without EK certificate: two affirming, one EK_
   // every swtpm the rig started is gone
   for (const m of made) {
     const port = Number(/port=(\d+)/.exec(m.tpm)![1]);
-    t.false(await canConnect(port), `swtpm on ${port} still accepts`);
+    t.false(await accepts(port), `swtpm on ${port} still accepts`);
   }
-  t.true(alive(plain!.pid), 'the swtpm the rig did not start is left running');
+  t.true(alive(plain.pid), 'the swtpm the rig did not start is left running');
 
   const { seed, publicKey } = ed25519Generate();
   const signed = signRigReport(report, seed);
@@ -70,16 +61,12 @@ tpmTest('rig --swtpm 2 plus a TPM without EK certificate: two affirming, one EK_
   t.is(payload.get('ok'), false);
 });
 
-async function canConnect(port: number): Promise<boolean> {
-  const { connect } = await import('node:net');
-  return new Promise((resolve) => {
-    const sock = connect({ host: '127.0.0.1', port });
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => resolve(false));
-  });
+/** Whether something accepts TCP connections on 127.0.0.1:`port`. */
+function accepts(port: number): Promise<boolean> {
+  return connectSwtpm({ host: '127.0.0.1', port }, { timeoutMs: 2000 }).then(
+    (c) => c.close().then(() => true),
+    () => false,
+  );
 }
 
 test('rig arguments: swtpm out of range or nothing to do is a RangeError', async (t) => {

@@ -9,7 +9,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ManufacturedSwtpm, type Swtpm, startManufacturedSwtpm, startSwtpm, swtpmMode } from '@enigm/attestation/lab';
+import { useSwtpm } from '@enigm/attestation/lab';
 import { decode } from '@enigm/protocols/cbor';
 import { verifySign1 } from '@enigm/protocols/cose';
 import { ed25519Generate, ed25519PrivateKeyToPem } from '@enigm/protocols/crypto';
@@ -53,23 +53,18 @@ const checkOf = (j: { checks: { name: string; status: string; reason: string }[]
   j.checks.find((c) => c.name === name) ?? { name, status: 'absent', reason: '' };
 
 const LOGS = join(TESTDATA, 'eventlogs');
-const mode = swtpmMode();
-const tpmTest = mode === 'skip' ? test.serial.skip : test.serial;
-let sw: Swtpm | undefined;
-let ek: ManufacturedSwtpm | undefined;
+const plain = useSwtpm(test, { connect: false });
+const made = useSwtpm(test, { manufactured: true, connect: false });
+const { tpmTest } = plain;
 let dir = '';
 
-test.before(async () => {
+test.before(() => {
   dir = mkdtempSync(join(tmpdir(), 'enigm-cli-attest-'));
   process.env.ENIGM_HOME = join(dir, 'home'); // the default verifier state lands here, not in ~
-  if (mode === 'fail') throw new Error('CI=true but swtpm is not installed');
-  if (mode === 'run') [sw, ek] = await Promise.all([startSwtpm(), startManufacturedSwtpm()]);
 });
 
-test.after.always(async () => {
-  await sw?.stop();
-  await ek?.stop();
-  rmSync(dir, { recursive: true, force: true });
+test.after.always(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 test.serial('attest eventlog --json: replayed PCRs per bank of a real log', async (t) => {
@@ -98,7 +93,7 @@ test.serial('attest eventlog: human output; a broken log exits 1; no FILE exits 
 });
 
 tpmTest('attest challenge → quote → verify: affirming once; verifying the same evidence again is contraindicated', async (t) => {
-  const spec = `swtpm:host=${sw!.host},port=${sw!.port}`;
+  const spec = plain.sw.spec;
   const state = join(dir, 'verifier.json');
   const akFile = join(dir, 'ak.json');
   const accepted: { file: string; nonce: string }[] = [];
@@ -182,7 +177,7 @@ tpmTest('attest challenge → quote → verify: affirming once; verifying the sa
 tpmTest(
   'attest verify: no challenge and no --nonce is contraindicated; --nonce-from-evidence is at best a warning',
   async (t) => {
-    const spec = `swtpm:host=${sw!.host},port=${sw!.port}`;
+    const spec = plain.sw.spec;
     const state = join(dir, 'verifier-2.json');
     const ev = join(dir, 'ev-random.json');
     const akFile = join(dir, 'ak-random.json');
@@ -216,7 +211,7 @@ tpmTest(
 );
 
 tpmTest('attest challenge --pcrs: a quote of fewer PCRs is contraindicated whatever the evidence file lists', async (t) => {
-  const spec = `swtpm:host=${sw!.host},port=${sw!.port}`;
+  const spec = plain.sw.spec;
   const state = join(dir, 'verifier-3.json');
   const n = (await attest('challenge', '--state', state, '--pcrs', '0,1,7')).stdout.trim();
   const ev = join(dir, 'ev-fewer.json');
@@ -230,7 +225,7 @@ tpmTest('attest challenge --pcrs: a quote of fewer PCRs is contraindicated whate
 });
 
 tpmTest('attest verify without --state keeps its state in $ENIGM_HOME: the second run on the same evidence fails', async (t) => {
-  const spec = `swtpm:host=${sw!.host},port=${sw!.port}`;
+  const spec = plain.sw.spec;
   const n = (await attest('challenge')).stdout.trim();
   t.regex(n, /^[0-9a-f]{64}$/);
   const ev = join(dir, 'ev-default.json');
@@ -284,7 +279,7 @@ test.serial('attest quote: usage errors exit 2', async (t) => {
 });
 
 tpmTest('attest enroll, then quote with the enrolled AK and verify --enrollment: affirming; bad roots exit 1', async (t) => {
-  const spec = ek!.spec;
+  const spec = made.sw.spec;
   const akFile = join(dir, 'enrolled-ak.json');
   const enr = join(dir, 'enrollment.json');
   const e = await attest(
@@ -292,9 +287,9 @@ tpmTest('attest enroll, then quote with the enrolled AK and verify --enrollment:
     '--tpm',
     spec,
     '--roots',
-    ek!.ca.rootCert,
+    made.sw.ca.rootCert,
     '--intermediates',
-    ek!.ca.issuerCert,
+    made.sw.ca.issuerCert,
     '--ak-file',
     akFile,
     '--out',
@@ -314,10 +309,10 @@ tpmTest('attest enroll, then quote with the enrolled AK and verify --enrollment:
   const vj = JSON.parse(v.stdout);
   t.is(vj.status, 'affirming', v.stdout);
   t.is(vj.akName, record.akName);
-  const text = await attest('enroll', '--tpm', spec, '--roots', ek!.ca.rootCert, '--intermediates', ek!.ca.issuerCert);
+  const text = await attest('enroll', '--tpm', spec, '--roots', made.sw.ca.rootCert, '--intermediates', made.sw.ca.issuerCert);
   t.regex(text.stdout, /enrolled: AK 000b/);
   // the root alone cannot reach the EK certificate's issuer: EK_CERT_UNTRUSTED, exit 1
-  t.is((await attest('enroll', '--tpm', spec, '--roots', ek!.ca.rootCert)).code, 1);
+  t.is((await attest('enroll', '--tpm', spec, '--roots', made.sw.ca.rootCert)).code, 1);
   t.is((await attest('enroll', '--tpm', spec)).code, 2);
 });
 
@@ -343,11 +338,11 @@ tpmTest(
     const bad = await attest(
       'rig',
       '--tpms',
-      ek!.spec,
+      made.sw.spec,
       '--roots',
-      ek!.ca.rootCert,
+      made.sw.ca.rootCert,
       '--intermediates',
-      ek!.ca.issuerCert,
+      made.sw.ca.issuerCert,
       '--pcrs',
       '0,7',
       '--policy',
