@@ -52,7 +52,8 @@ export async function benchRoundTrip(ms = 2000): Promise<BenchResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'enigm-bench-'));
   const sim = await Simulator.start({ keys: 1, stateDir: dir, tcp: false });
   try {
-    const c = await KeyClient.connect(new SerialTransport({ path: sim.keys()[0]?.serial as string }), { timeoutMs: 5000 });
+    // The client's defaults, as the CLI uses them: nothing tuned.
+    const c = await KeyClient.connect(new SerialTransport({ path: sim.keys()[0]?.serial as string }));
     let n = 0;
     let end = performance.now() + ms;
     while (performance.now() < end) {

@@ -97,8 +97,9 @@ test('a Key without the pairing role cannot update; outside a session nothing is
 });
 
 test('a long erase at fw.begin sends keepalives; the host waits past its timeout instead of giving up', async (t) => {
-  // 50 pages × 10 ms ≈ 500 ms of erasing against a 50 ms per-request timeout and no retries.
-  const r = await rig({ eraseMs: 10, keepaliveMs: 20, timeoutMs: 50, retries: 0 });
+  // 50 pages × 20 ms ≈ 1 s of erasing against a 250 ms per-request timeout and no retries;
+  // keepalives every 20 ms (a margin of 230 ms against event-loop stalls on a loaded machine).
+  const r = await rig({ eraseMs: 20, keepaliveMs: 20, timeoutMs: 250, retries: 0 });
   // A first upload fills the secondary slot (a blank slot needs no erase)…
   const first = image(r.signingSeed, 200 * 1024, 1);
   await uploadPayload(r.s, first.manifest, first.payload, r.client.link.window);
@@ -106,7 +107,7 @@ test('a long erase at fw.begin sends keepalives; the host waits past its timeout
   const img = image(r.signingSeed, 200 * 1024, 2);
   const t0 = performance.now();
   const b = await r.s.request('fw.begin', { manifest: img.manifest }, { retries: 0 });
-  t.true(performance.now() - t0 >= 400, 'the erase took its modelled time');
+  t.true(performance.now() - t0 >= 800, 'the erase took its modelled time, far past the timeout');
   t.is(b.offset, 0);
   t.true(r.client.stats.keepalives >= 5, `${r.client.stats.keepalives} keepalives`);
   const up = await uploadPayload(r.s, img.manifest, img.payload, r.client.link.window);
@@ -116,12 +117,12 @@ test('a long erase at fw.begin sends keepalives; the host waits past its timeout
 });
 
 test('without keepalives during the erase, the same request times out (the keepalive is what keeps it alive)', async (t) => {
-  const r = await rig({ eraseMs: 10, keepaliveMs: 60_000, timeoutMs: 50, retries: 0 });
+  const r = await rig({ eraseMs: 20, keepaliveMs: 60_000, timeoutMs: 250, retries: 0 });
   const first = image(r.signingSeed, 200 * 1024, 1);
   await uploadPayload(r.s, first.manifest, first.payload, r.client.link.window);
   const img = image(r.signingSeed, 200 * 1024, 2);
   const e = await t.throwsAsync(r.s.request('fw.begin', { manifest: img.manifest }, { retries: 0 }));
   t.is((e as { code?: string }).code, 'KEY_TIMEOUT');
-  await new Promise((res) => setTimeout(res, 600));
+  await new Promise((res) => setTimeout(res, 1100)); // let the erase finish before closing
   await r.client.close();
 });

@@ -329,10 +329,17 @@ export class KeyClient {
       const armAt = (at: number, now: number) => {
         clear();
         deadline = at;
-        timer = timers.setTimeout(onTimeout, Math.max(0, at - now));
+        timer = timers.setTimeout(onTimer, Math.max(0, at - now));
+      };
+      // Extensions only move `deadline`; the timer catches up when it fires (no timer churn per
+      // response on a busy pipeline).
+      const onTimer = () => {
+        timer = undefined;
+        const now = timers.now();
+        if (now < deadline) timer = timers.setTimeout(onTimer, deadline - now);
+        else onTimeout();
       };
       const onTimeout = () => {
-        timer = undefined;
         dropTicket();
         if (attempt <= retries) {
           this.stats.retries++;
@@ -342,13 +349,11 @@ export class KeyClient {
             try {
               frame = nextFrame();
             } catch (e) {
-              this.#pending
-                .get(id)
-                ?.reject(
-                  new KeyError('KEY_OUTCOME_UNKNOWN', `${name} got no response and cannot be retried: ${(e as Error).message}`, {
-                    cause: e,
-                  }),
-                );
+              this.#pending.get(id)?.reject(
+                new KeyError('KEY_OUTCOME_UNKNOWN', `${name} got no response and cannot be retried: ${(e as Error).message}`, {
+                  cause: e,
+                }),
+              );
               return;
             }
           }
@@ -373,7 +378,7 @@ export class KeyClient {
           if (ticket === undefined || ticket.done) return;
           const now = timers.now();
           const at = now + this.#budget.transitMs(ticket, responseBytes) + timeoutMs;
-          if (at > deadline) armAt(at, now);
+          if (at > deadline) deadline = at;
         },
         resolve: (m) => {
           done();

@@ -38,6 +38,8 @@ export interface LinkTicket {
   readonly idle: boolean;
   /** Whether the bytes have left the line (answered, or overtaken by a later answer), or were dropped. */
   done: boolean;
+  /** While not done: the bytes queued up to and including this attempt. */
+  through: number;
 }
 
 /** Tracks the bytes in flight on one link and the measured link rate. */
@@ -83,9 +85,9 @@ export class LinkBudget {
    */
   enqueue(bytes: number, now: number, retry = false): LinkTicket {
     const idle = !retry && this.#queued === 0;
-    const ticket: LinkTicket = { seq: this.#seq++, bytes, sentAt: now, idle, done: false };
-    this.#queue.push(ticket);
     this.#queued += bytes;
+    const ticket: LinkTicket = { seq: this.#seq++, bytes, sentAt: now, idle, done: false, through: this.#queued };
+    this.#queue.push(ticket);
     return ticket;
   }
 
@@ -95,14 +97,7 @@ export class LinkBudget {
    * @throws never
    */
   transitMs(ticket: LinkTicket, responseBytes = 0): number {
-    let bytes = responseBytes;
-    if (!ticket.done) {
-      for (const t of this.#queue) {
-        bytes += t.bytes;
-        if (t === ticket) break;
-      }
-    }
-    return (bytes / this.bytesPerSecond) * 1000;
+    return (((ticket.done ? 0 : ticket.through) + responseBytes) / this.bytesPerSecond) * 1000;
   }
 
   /**
@@ -118,6 +113,7 @@ export class LinkBudget {
         this.#queued -= t.bytes;
         if (t === ticket) break;
       }
+      this.#recount();
     }
     const rtt = now - ticket.sentAt;
     if (ticket.idle && rtt > 0) {
@@ -137,5 +133,15 @@ export class LinkBudget {
     const i = this.#queue.indexOf(ticket);
     if (i >= 0) this.#queue.splice(i, 1);
     this.#queued -= ticket.bytes;
+    this.#recount();
+  }
+
+  /** Recomputes `through` of every queued ticket (one pass, after tickets left the queue). */
+  #recount(): void {
+    let through = 0;
+    for (const t of this.#queue) {
+      through += t.bytes;
+      t.through = through;
+    }
   }
 }
