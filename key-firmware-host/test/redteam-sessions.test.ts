@@ -13,10 +13,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { x25519Generate } from '@enigm/protocols/crypto';
+import { sha256, x25519Generate } from '@enigm/protocols/crypto';
+import { signManifest } from '@enigm/protocols/firmware';
 import { type BodyOf, encodeMessage, KEY_ERRORS, type Message } from '@enigm/protocols/messages';
 import { type StaticKey, staticKeyFromPrivate } from '@enigm/protocols/noise';
-import { Simulator } from '@enigm/sim';
+import { loadOrCreateSigningKey, Simulator } from '@enigm/sim';
 import test, { type ExecutionContext } from 'ava';
 import { KeyError } from '../src/client/errors.ts';
 import { KeyClient } from '../src/client/key-client.ts';
@@ -26,6 +27,7 @@ import { type Mitm, reencode, startMitm } from './redteam-proxy.ts';
 
 interface Rig {
   sim: Simulator;
+  stateDir: string;
   mitm: Mitm;
   connect(): Promise<KeyClient>;
   /** A host paired as owner through the (honest) proxy. */
@@ -58,7 +60,7 @@ async function rig(t: ExecutionContext): Promise<Rig> {
   await xx.pair('owner');
   await xx.close();
   await c.close(); // the simulator allows few links per Key, as a real Key has few
-  return { sim, mitm, connect, now, owner: { hostKey, keyStatic: xx.peer.staticKey, identity: xx.peer.identity } };
+  return { sim, stateDir: dir, mitm, connect, now, owner: { hostKey, keyStatic: xx.peer.staticKey, identity: xx.peer.identity } };
 }
 
 /** Rewrites the body of the first message named `name` going `dir`. */
@@ -210,3 +212,29 @@ test('finding 5: a request dropped once and retried after a later one ran is ref
 
 /** Unused type import guard (keeps BodyOf referenced for readers of the hooks). */
 export type _Bodies = BodyOf<'hello.response'>;
+
+test('finding 5, as reported: fw.begin(1.0.1) dropped once, fw.begin(1.0.2) through; the retried 1.0.1 does not replace 1.0.2', async (t) => {
+  const r = await rig(t);
+  const c = await r.connect();
+  const s = await SecureSession.reconnect(c, r.owner.keyStatic, { hostKey: r.owner.hostKey, now: r.now });
+  const { seed } = loadOrCreateSigningKey(r.stateDir);
+  const manifest = (version: string) => {
+    const payload = new Uint8Array(8192).fill(version.length + version.charCodeAt(4));
+    return signManifest(
+      { model: 'enigm-key-1', version, securityCounter: 1, payloadSize: payload.length, payloadDigest: sha256(payload) },
+      seed,
+    );
+  };
+  let dropped = 0;
+  r.mitm.hook = (dir, m) => (dir === 'toKey' && m?.name === 'secure' && dropped++ === 0 ? [] : undefined);
+  const [a, b] = await Promise.allSettled([
+    s.request('fw.begin', { manifest: manifest('1.0.1') }),
+    s.request('fw.begin', { manifest: manifest('1.0.2') }),
+  ]);
+  t.is(b.status, 'fulfilled', 'fw.begin(1.0.2) ran');
+  t.is(a.status, 'rejected');
+  t.is(((a as PromiseRejectedResult).reason as KeyError).remote?.name, 'OUT_OF_ORDER');
+  r.mitm.hook = () => undefined;
+  const st = await s.request('fw.status', {});
+  t.is(st.secondary?.version, '1.0.2', 'the update in progress is the later one');
+});
