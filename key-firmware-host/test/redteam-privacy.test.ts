@@ -15,6 +15,8 @@ import { Simulator } from '@enigm/sim';
 import test from 'ava';
 import type { KeyError } from '../src/client/errors.ts';
 import { KeyClient } from '../src/client/key-client.ts';
+import { KeyFacadeError } from '../src/key/errors.ts';
+import { openKey } from '../src/key/key.ts';
 import { SecureSession } from '../src/session/secure-session.ts';
 import { transportFromAddress } from '../src/transport/open.ts';
 
@@ -54,4 +56,23 @@ test('finding 9: a paired Key names its handle and identity only to paired hosts
   // An unpaired session outside the window gets no handle either.
   await newcomer.pair('service');
   t.false(sim.firmware(0).pairable, 'pairing closes the window');
+});
+
+test('finding 9: pairing a paired Key outside its window is KEY_NOT_PAIRABLE (a named error), inside it works', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-redteam-privacy-'));
+  const sim = await Simulator.start({ keys: 1, serial: false, stateDir: join(dir, 'sim') });
+  t.teardown(async () => {
+    await sim.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const address = sim.keys()[0]?.tcp as string;
+  const first = await openKey(address, { hostKey: join(dir, 'a.pem'), known: join(dir, 'a.json'), timeoutMs: 500 });
+  await first.pair('owner');
+  await first.close();
+  const second = await openKey(address, { hostKey: join(dir, 'b.pem'), known: join(dir, 'b.json'), timeoutMs: 500 });
+  t.teardown(() => second.close());
+  const e = await t.throwsAsync(second.pair('service'), { instanceOf: KeyFacadeError });
+  t.is(e?.code, 'KEY_NOT_PAIRABLE', e?.message);
+  sim.firmware(0).openPairingWindow(60_000);
+  t.is((await second.pair('service')).role, 'service');
 });

@@ -10,6 +10,8 @@ import { EnigmError } from '@enigm/protocols/errors';
 /** Codes of {@link KeyFacadeError}, each with its meaning. */
 export const KEY_FACADE_ERROR_CODES = {
   KEY_NOT_PAIRED: 'this host has not paired with the Key (no pinned entry for its handle)',
+  KEY_NOT_PAIRABLE:
+    'the Key does not pair now: it has paired hosts and its pairing window is closed (it then shows its identity to no one new)',
   KEY_HOST_UNKNOWN: 'the Key refused the known-host session: it no longer knows this host (reset, or this host removed)',
   KEY_IDENTITY_MISMATCH: 'the Key shows an identity or static key other than the pinned one (possible impersonation)',
   KEY_EVIDENCE_INVALID: "the Key's evidence does not decode, does not verify under the pinned identity, or names another nonce",

@@ -65,9 +65,10 @@ const nameOf = (n: NamedKey | undefined) =>
  * key, or a pinned handle claimed by another identity), asks to be kept with `role`, and pins the
  * Key by identity. Nothing the Key says in the clear (`info`) is used. The pairing session is
  * closed afterwards.
- * @throws {@link KeyFacadeError} `KEY_BAD_ARGUMENT` (unknown role), `KEY_IDENTITY_MISMATCH`
- * @throws KeyError from the handshake or `pair` (e.g. `KEY_REJECTED` FORBIDDEN outside the
- *   pairing window), `KEY_IDENTITY_MISMATCH` if the Key is not the one named
+ * @throws {@link KeyFacadeError} `KEY_BAD_ARGUMENT` (unknown role), `KEY_IDENTITY_MISMATCH`,
+ *   `KEY_NOT_PAIRABLE` (a paired Key outside its pairing window refuses first contact)
+ * @throws KeyError from the handshake or `pair` (e.g. `KEY_REJECTED` NOT_PAIRED if the window
+ *   closed meanwhile), `KEY_IDENTITY_MISMATCH` if the Key is not the one named
  * @example
  * const r = await pairAndPin(client, { hostKey: loadOrCreateHostKey(), known: new KnownKeys() }, 'owner');
  */
@@ -81,10 +82,22 @@ export async function pairAndPin(
   if (!(role in HOST_ROLES))
     throw new KeyFacadeError('KEY_BAD_ARGUMENT', `role must be one of ${Object.keys(HOST_ROLES).join(', ')}, got ${role}`);
   const expected = expectOf(expect);
-  const session = await SecureSession.firstContact(client, {
-    hostKey: deps.hostKey.staticKey,
-    ...(expected ? { expect: expected } : {}),
-  });
+  let session: SecureSession;
+  try {
+    session = await SecureSession.firstContact(client, {
+      hostKey: deps.hostKey.staticKey,
+      ...(expected ? { expect: expected } : {}),
+    });
+  } catch (e) {
+    // A paired Key runs XX only while pairable; to an unauthenticated peer every refusal looks alike.
+    if (e instanceof KeyError && e.remote?.name === 'SESSION_FAILED')
+      throw new KeyFacadeError(
+        'KEY_NOT_PAIRABLE',
+        "the Key refused first contact: it already has paired hosts and its pairing window is closed (or the link was tampered with); open the pairing window on the Key, or use this host's pin if it is paired",
+        { cause: e },
+      );
+    throw e;
+  }
   try {
     // The signed binding, never the cleartext info answer, names the Key.
     const handle = toHex(session.peer.handle);

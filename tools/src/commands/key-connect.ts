@@ -99,6 +99,7 @@ export async function withKey<T>(args: ParsedArgs, fn: (key: Key) => Promise<T>)
 
 const HINTS: Partial<Record<string, (port: string) => string>> = {
   KEY_NOT_PAIRED: (p) => `run 'enigm key pair --port ${p}' first`,
+  KEY_NOT_PAIRABLE: (p) => `open the Key's pairing window, then run 'enigm key pair --port ${p}' again`,
   KEY_HOST_UNKNOWN: (p) =>
     `if the Key was reset or removed this host, open its pairing window and run 'enigm key pair --port ${p}'`,
   KEY_IDENTITY_MISMATCH: () => 'check that this is the Key you paired with; do not trust it until you know why',
