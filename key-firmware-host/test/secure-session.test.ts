@@ -271,3 +271,30 @@ test('garbage and oversized frames between session messages do not disturb the s
   t.is((await s.request('hosts.list', {})).hosts.length, 1);
   await client.close();
 });
+
+test('the Key the caller expects: a different identity or handle is KEY_IDENTITY_MISMATCH before any command', async (t) => {
+  const r = rig();
+  const p = await paired(r);
+  const { client } = await r.connect();
+  const handle = r.fw.handle;
+  const ok = await SecureSession.reconnect(client, p.keyStatic, { hostKey: p.hostKey, identity: p.identity, expect: { handle } });
+  t.deepEqual(ok.peer.handle, handle);
+  await ok.close();
+  const other = new Uint8Array(16).fill(9);
+  const e = await t.throwsAsync(SecureSession.reconnect(client, p.keyStatic, { hostKey: p.hostKey, expect: { handle: other } }), {
+    instanceOf: KeyError,
+  });
+  t.is(e?.code, 'KEY_IDENTITY_MISMATCH');
+  const wrongId = new Uint8Array(32).fill(5);
+  const e2 = await t.throwsAsync(SecureSession.reconnect(client, p.keyStatic, { hostKey: p.hostKey, identity: wrongId }), {
+    instanceOf: KeyError,
+  });
+  t.is(e2?.code, 'KEY_IDENTITY_MISMATCH');
+  r.fw.openPairingWindow(60_000);
+  const e3 = await t.throwsAsync(SecureSession.firstContact(client, { hostKey: newHostKey(), expect: { identity: wrongId } }), {
+    instanceOf: KeyError,
+  });
+  t.is(e3?.code, 'KEY_IDENTITY_MISMATCH');
+  t.is(r.fw.state, 'factory');
+  await client.close();
+});

@@ -155,8 +155,13 @@ export class SecureSession {
     const m1 = hs.writeMessage(encode(IkHello.toMap({ timestamp })));
     const r = await client.request('session.start', { pattern: 'IK', message: m1 });
     const peer = readBinding(hs, r.message);
-    checkExpected(peer, { ...options.expect, ...(options.identity ? { identity: options.identity } : {}) });
-    if (options.expect?.identity && options.identity) checkExpected(peer, { identity: options.expect.identity });
+    try {
+      checkExpected(peer, options.expect);
+      if (options.identity) checkExpected(peer, { identity: options.identity });
+    } catch (e) {
+      await client.request('session.close', { session: r.session }).catch(() => {}); // best effort
+      throw e;
+    }
     return new SecureSession(client, hs, r.session, peer, options.deadlineMs ?? DEFAULT_SESSION_DEADLINE_MS);
   }
 
