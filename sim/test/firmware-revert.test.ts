@@ -61,7 +61,9 @@ test('test-boot then revert: status tells the truth, confirm withdraws the rever
   t.is(owner.ok('fw.status', {}).secondary?.state, 'ready', 'a new update is accepted again');
 });
 
-type Op = { op: 'begin'; img: number; upTo: number } | { op: 'finish' | 'test' | 'confirm' | 'revert' | 'reboot' | 'status' };
+type Op =
+  | { op: 'begin'; img: number; upTo: number }
+  | { op: 'finish' | 'test' | 'confirm' | 'revert' | 'reboot' | 'status' | 'powerCut' };
 
 const simple = (op: Exclude<Op['op'], 'begin'>) => fc.constant({ op } as Op);
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -76,12 +78,13 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 3, arbitrary: simple('test') },
   { weight: 3, arbitrary: simple('revert') },
   { weight: 1, arbitrary: simple('finish') },
-  { weight: 1, arbitrary: simple('confirm') },
+  { weight: 3, arbitrary: simple('confirm') },
   { weight: 1, arbitrary: simple('reboot') },
   { weight: 1, arbitrary: simple('status') },
+  { weight: 2, arbitrary: simple('powerCut') },
 );
 
-test('property: after any sequence of fw commands and reboots, the Key can reach "confirmed" with a new image again', async (t) => {
+test('property: after any sequence of fw commands, reboots and power cuts, the Key can reach "confirmed" with a new image again; the installed counter never drops and a confirmed image survives power cuts', async (t) => {
   const { deps, signingSeed } = makeTestFlash();
   const images: TestImage[] = [
     testImage(signingSeed, '1.1.0', 1),
@@ -93,11 +96,37 @@ test('property: after any sequence of fw commands and reboots, the Key can reach
   await fc.assert(
     fc.asyncProperty(fc.array(opArb, { maxLength: 14 }), async (ops) => {
       const { pageSize, pageCount } = deps.flash;
-      const flash = { ...deps, flash: new Flash({ pageSize, pageCount, initial: deps.flash.snapshot() }) };
-      const k = makeTestKey({ flash });
-      const owner = new WireHost(k.fw, 31).connect().pair('owner');
+      // The flash as a power cut leaves it: what the last persist() wrote.
+      let disk = deps.flash.snapshot();
+      const boot = (storage?: ReturnType<typeof makeTestKey>) => {
+        const flash = new Flash({ pageSize, pageCount, initial: disk });
+        const persist = () => {
+          disk = flash.snapshot();
+        };
+        return makeTestKey({
+          flash: { ...deps, flash, persist },
+          ...(storage ? { storage: storage.storage, seStorage: storage.seStorage } : {}),
+        });
+      };
+      let k = boot();
+      let owner = new WireHost(k.fw, 31).connect().pair('owner');
+      let counter = 1;
+      let confirmed = '1.0.0';
       for (const o of ops) {
-        visited.add(owner.ok('fw.status', {}).primary);
+        const st = owner.ok('fw.status', {});
+        visited.add(st.primary);
+        if (st.securityCounter < counter) return false; // the installed counter dropped
+        counter = st.securityCounter;
+        if (st.primary === 'confirmed') confirmed = st.running.version;
+        if (o.op === 'powerCut') {
+          k = boot(k); // all in-memory state is gone; the Key boots from storage
+          owner = new WireHost(k.fw, 31).connect();
+          const after = owner.ok('fw.status', {});
+          // a confirmed image is never lost: it still runs, or (if a test image was pending) is the one to go back to
+          if (after.primary === 'confirmed' && after.running.version !== confirmed) return false;
+          if (after.securityCounter < counter) return false;
+          continue;
+        }
         if (o.op === 'begin') {
           const img = images[o.img] as TestImage;
           const b = owner.request('fw.begin', { manifest: img.manifest });
@@ -121,7 +150,14 @@ test('property: after any sequence of fw commands and reboots, the Key can reach
       const end = owner.ok('fw.status', {});
       return end.primary === 'confirmed' && end.running.version === '9.0.0' && end.securityCounter === 9;
     }),
-    { numRuns: 100 },
+    {
+      numRuns: 120,
+      // always walked, besides the random ones: a power cut right after a confirm, and after a revert
+      examples: [
+        [[{ op: 'begin', img: 1, upTo: 6000 }, { op: 'test' }, { op: 'confirm' }, { op: 'powerCut' }]],
+        [[{ op: 'begin', img: 1, upTo: 6000 }, { op: 'test' }, { op: 'revert' }, { op: 'powerCut' }, { op: 'status' }]],
+      ],
+    },
   );
   t.true(visited.has('reverting') && visited.has('testing'), `the walks reached ${[...visited].join(', ')}`);
   t.pass('every history recovered');
