@@ -224,6 +224,24 @@ test('a retry that cannot be rebuilt (the session ended) fails the request with 
   await c.close();
 });
 
+test('the queue of requests waiting for the window is bounded: one more → KEY_BUSY, nothing sent', async (t) => {
+  const h = await harness({ window: 2 });
+  const c = await connect(h, { maxWaiting: 3 });
+  h.hold.on = true;
+  const accepted = Array.from({ length: 5 }, () => c.ping()); // 2 in flight, 3 waiting
+  await h.clock.settle();
+  const e = await t.throwsAsync(c.ping(), { instanceOf: KeyError });
+  t.is(e?.code, 'KEY_BUSY');
+  t.is(c.inFlight, 2);
+  t.is(h.hold.queue.length, 2, 'only the window reached the Key');
+  h.hold.on = false;
+  const link = new DeviceLink(h.fw, (b) => void h.device.send(b));
+  for (const q of h.hold.queue.splice(0)) link.receive(q);
+  await h.clock.run(Promise.all(accepted));
+  t.is((await h.clock.run(c.info())).state, 'factory', 'room again once they finished');
+  await c.close();
+});
+
 test('cancellation: in flight and while waiting for the window', async (t) => {
   const h = await harness({ window: 1 });
   const c = await connect(h);

@@ -13,6 +13,7 @@ export const KEY_ERROR_CODES = {
   KEY_BAD_RESPONSE: 'the Key answered with a message that does not match the request',
   KEY_INCOMPATIBLE: 'the Key and host share no protocol version, or the Key advertises unusable limits',
   KEY_TOO_LARGE: 'the request is larger than the frame size the Key accepts',
+  KEY_BUSY: 'too many requests are already waiting for the Key; nothing was sent',
   KEY_OUTCOME_UNKNOWN:
     'a session request got no authenticated answer (a cleartext error, or the session ended): it may or may not have run',
   KEY_IDENTITY_MISMATCH:

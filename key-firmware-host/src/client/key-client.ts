@@ -64,6 +64,11 @@ export interface KeyClientOptions {
   timers?: Timers;
   /** First request id (default random); ids then increase and wrap at 2^32. */
   firstId?: number;
+  /**
+   * Requests that may wait for a slot in the Key's window (default 4096); one more is refused
+   * with `KEY_BUSY`, so a caller that outruns the Key cannot grow the host without bound.
+   */
+  maxWaiting?: number;
 }
 
 /** Options of one request. */
@@ -127,6 +132,7 @@ export class KeyClient {
   readonly #timeoutMs: number;
   readonly #retries: number;
   readonly #maxFrame: number;
+  readonly #maxWaiting: number;
   readonly #decoder: FrameDecoder;
   readonly #pending = new Map<number, Pending>();
   readonly #eventListeners = new Set<(m: Message) => void>();
@@ -145,6 +151,9 @@ export class KeyClient {
     this.#timeoutMs = options.timeoutMs ?? 2000;
     this.#retries = options.retries ?? 2;
     this.#maxFrame = Math.min(options.maxFrame ?? MAX_FRAME_PAYLOAD, MAX_FRAME_PAYLOAD);
+    this.#maxWaiting = options.maxWaiting ?? 4096;
+    if (!Number.isInteger(this.#maxWaiting) || this.#maxWaiting < 0)
+      throw new RangeError(`maxWaiting must be a non-negative integer, got ${this.#maxWaiting}`);
     this.#decoder = new FrameDecoder({ maxPayload: this.#maxFrame });
     this.#nextId = (options.firstId ?? Math.floor(Math.random() * MAX_REQUEST_ID)) >>> 0;
     this.#budget = new LinkBudget(transport.nominalBytesPerSecond);
@@ -230,11 +239,17 @@ export class KeyClient {
   /**
    * Sends a request and waits for its response.
    * @throws {@link KeyError}: `KEY_REJECTED` (with `remote`), `KEY_TIMEOUT`, `KEY_CANCELLED`,
-   *   `KEY_CLOSED`, `KEY_BAD_RESPONSE`, `KEY_TOO_LARGE`
+   *   `KEY_CLOSED`, `KEY_BAD_RESPONSE`, `KEY_TOO_LARGE`, `KEY_BUSY` (more than `maxWaiting`
+   *   requests already wait for the window), `KEY_OUTCOME_UNKNOWN` (a retry could not be rebuilt)
    */
   async request<N extends RequestName>(name: N, body: BodyOf<N>, options: RequestOptions = {}): Promise<BodyOf<ResponseOf<N>>> {
     if (this.#closed) throw this.#closed;
     const signal = options.signal;
+    if (this.#window.inFlight >= this.#window.size && this.#window.waiting >= this.#maxWaiting)
+      throw new KeyError(
+        'KEY_BUSY',
+        `${name} refused: ${this.#window.waiting} requests already wait for the Key's window (bound ${this.#maxWaiting})`,
+      );
     let release: () => void;
     try {
       release = await this.#window.acquire(signal);

@@ -21,6 +21,11 @@ export class Window {
     return this.#held;
   }
 
+  /** Callers waiting for a slot. */
+  get waiting(): number {
+    return this.#waiters.length;
+  }
+
   /** Current size. */
   get size(): number {
     return this.#size;
