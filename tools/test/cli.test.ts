@@ -166,6 +166,21 @@ realTest('key attest before pairing fails clearly; key pair, key activate, key a
   const bad = await enigm('key', 'attest', '--port', port, '--expect', expect, '--json');
   t.is(bad.code, 1);
   t.is(JSON.parse(bad.stdout).status, 'contraindicated');
+  writeFileSync(expect, JSON.stringify({ allowedFirmwareDigests: [digest], minSecurityCounter: 1, expectedStates: ['dormant'] }));
+  // Single-use verifier nonces (issue 9 finding 5, Key evidence): a challenge issued by `attest challenge`
+  // is affirming once; presenting it again, or a nonce the verifier never issued, is contraindicated.
+  const state = join(dir, 'verifier.json');
+  const ch = await enigm('attest', 'challenge', '--for', 'key-evidence', '--state', state, '--json');
+  t.is(ch.code, 0, ch.stderr);
+  const nonce = JSON.parse(ch.stdout).nonce as string;
+  const once = await enigm('key', 'attest', '--port', port, '--nonce', nonce, '--state', state, '--expect', expect, '--json');
+  t.is(once.code, 0, once.stderr);
+  t.is(JSON.parse(once.stdout).status, 'affirming', once.stdout);
+  const twice = await enigm('key', 'attest', '--port', port, '--nonce', nonce, '--state', state, '--expect', expect, '--json');
+  t.is(twice.code, 1, 'a used nonce is refused');
+  t.is(JSON.parse(twice.stdout).status, 'contraindicated');
+  const unknown = await enigm('key', 'attest', '--port', port, '--nonce', 'ab'.repeat(32), '--state', state, '--expect', expect, '--json');
+  t.is(unknown.code, 1, 'a nonce the verifier never issued is refused');
   // Naming the Key (issue 16 finding 4): the right handle works; another is refused before any command runs.
   const named = await enigm('key', 'attest', '--port', port, '--handle', p.handle, '--json');
   t.is(named.code, 0, named.stderr);

@@ -4,8 +4,10 @@
  * (`@enigm/attestation`), and renders the result.
  * @module
  */
-import { appraiseKeyEvidence, type KeyReferenceValues } from '@enigm/attestation';
-import { toHex } from '@enigm/protocols/bytes';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { type appraiseKeyEvidence, defaultVerifierStatePath, type KeyReferenceValues, VerifierStore } from '@enigm/attestation';
+import { fromHex, toHex } from '@enigm/protocols/bytes';
 import { HOST_ROLES, type HostRole } from '@enigm/protocols/messages';
 import { type Command, EXIT, int, type ParsedArgs, str, UsageError } from '../cli.ts';
 import { readJsonFile } from '../keyfiles.ts';
@@ -17,6 +19,13 @@ function nonceOption(args: ParsedArgs): Uint8Array | undefined {
   if (s === undefined) return undefined;
   if (!/^[0-9a-fA-F]{64}$/.test(s)) throw new UsageError('--nonce must be 32 hex bytes (64 hex digits)');
   return new Uint8Array(Buffer.from(s, 'hex'));
+}
+
+/** The verifier store of `--state F`, or of the default file (its folder created if missing). */
+function fileStore(given: string | undefined): VerifierStore {
+  const path = given ?? defaultVerifierStatePath();
+  if (!given) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  return VerifierStore.file(path);
 }
 
 /** Claims with text shown as text and bytes as hex (for `--json`). */
@@ -66,7 +75,7 @@ const attestCmd: Command = {
   summary: 'get attestation evidence from a Key and appraise it',
   help: `Usage: enigm key attest --port ADDR [--nonce HEX] [--expect FILE] [--max-age MS] [--json]
 
-Opens a session with a paired Key, sends a fresh 32-byte nonce (or --nonce), receives the
+Opens a session with a paired Key, sends the verifier's single-use nonce, receives the
 Key's evidence (COSE_Sign1 by its identity key over EAT claims) and appraises it: signature,
 pinned identity, nonce, freshness, firmware digest, security counter, lifecycle state, role.
 Exit 0 if the result is affirming or warning, 1 if contraindicated.
@@ -79,24 +88,35 @@ Exit 0 if the result is affirming or warning, 1 if contraindicated.
 
 Options:
 ${PORT_HELP}
-  --nonce HEX     32-byte nonce (default: random)
+  --nonce HEX     a nonce issued by \`enigm attest challenge --for key-evidence\`
+                  (single use: consumed from the verifier state; default: a fresh
+                  challenge issued and consumed by this run)
+  --state F       verifier state holding --nonce's challenge
+                  (default $ENIGM_HOME/attest-verifier.json)
   --expect FILE   reference values
-  --max-age MS    freshness limit (default 5000)
+  --max-age MS    freshness limit of the run's own challenge (default 5000)
 ${SESSION_HELP}`,
-  options: { ...sessionOptions, nonce: { type: 'string' }, expect: { type: 'string' }, 'max-age': { type: 'string' } },
+  options: {
+    ...sessionOptions,
+    nonce: { type: 'string' },
+    state: { type: 'string' },
+    expect: { type: 'string' },
+    'max-age': { type: 'string' },
+  },
   async run(args, out) {
-    const nonce = nonceOption(args);
+    const given = nonceOption(args);
     const maxAgeMs = int(args, 'max-age', 5000, 1, 86_400_000);
     const reference = referenceOption(args);
+    // The nonce is always the verifier's and used once: a challenge issued earlier (--nonce, kept in
+    // the verifier state file) or one this run issues from a memory store; appraisal consumes it.
+    const store = given ? fileStore(str(args, 'state')) : VerifierStore.memory();
+    const nonce = given ?? fromHex((await store.issueChallenge('key-evidence', { ttlMs: maxAgeMs })).nonce);
     return withKey(args, async (key) => {
       const ev = await key.attest(nonce);
-      const result = appraiseKeyEvidence({
+      const result = await store.appraiseKeyEvidence({
         evidence: ev.evidence,
-        nonce: ev.nonce,
+        nonce,
         identity: ev.identity,
-        issuedAt: ev.issuedAt,
-        receivedAt: ev.receivedAt,
-        maxAgeMs,
         ...(ev.hostRole ? { hostRole: ev.hostRole } : {}),
         ...(reference ? { reference } : {}),
       });
