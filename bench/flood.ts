@@ -10,6 +10,9 @@
  *   `--bytes` for at most `--seconds` and reports how many bytes the simulator accepted.
  * - `read`: the flooders read (and discard) every response, so `--bytes` really crosses the
  *   simulator: memory must stay flat over the whole volume (no leak per request).
+ * - `idle` (issue 16 finding 8): `--flooders` connections (e.g. 400) each send `hello` and 64
+ *   pings of 3,900 bytes, read the answers (filling the Key's response cache), then stay idle
+ *   until `--seconds` have passed. Reports how many connections the Key accepted.
  *
  * Pass: peak RSS below `--max-rss-mb` (default 100) and Key 1 answered every ping. Prints one
  * JSON line per figure to stdout and a summary to stderr; exit code 1 on failure.
@@ -54,10 +57,10 @@ function size(s: string): number {
 const totalBytes = size(values.bytes as string);
 const seconds = Number(values.seconds);
 const flooders = Number(values.flooders);
-const mode = values.mode as 'never-read' | 'read';
+const mode = values.mode as 'never-read' | 'read' | 'idle';
 const maxRssMb = Number(values['max-rss-mb']);
 const repo = fileURLToPath(new URL('..', import.meta.url));
-if (mode !== 'never-read' && mode !== 'read') throw new Error('--mode is never-read or read');
+if (mode !== 'never-read' && mode !== 'read' && mode !== 'idle') throw new Error('--mode is never-read, read or idle');
 
 function rssOf(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -160,6 +163,45 @@ async function flood(): Promise<void> {
   s.destroy();
 }
 
+let acceptedConnections = 0;
+
+/** One idle connection: hello + 64 big pings, read the answers, then hold the connection. */
+async function idle(): Promise<void> {
+  const s: Socket | undefined = await new Promise((res) => {
+    const c = connect(addr(0), () => res(c));
+    c.once('error', () => res(undefined));
+  });
+  if (!s) return;
+  s.on('error', () => {});
+  let got = 0;
+  s.on('data', (d: Buffer) => {
+    got += d.length;
+    responses += d.length;
+  });
+  const frames: Uint8Array[] = [
+    encodeFrame(
+      encodeMessage({
+        version: PROTOCOL_VERSION,
+        name: 'hello',
+        id: 1,
+        body: { versions: [...PROTOCOL_VERSIONS], maxFrame: 4096 },
+      }),
+    ),
+  ];
+  for (let i = 0; i < 64; i++)
+    frames.push(
+      encodeFrame(encodeMessage({ version: PROTOCOL_VERSION, name: 'ping', id: 2 + i, body: { data: new Uint8Array(3900) } })),
+    );
+  const b = Buffer.concat(frames);
+  written += b.length;
+  s.write(b);
+  await new Promise((r) => setTimeout(r, 2000));
+  if (got > 0 && !s.destroyed) acceptedConnections++;
+  accepted += s.bytesWritten;
+  while (!done && performance.now() < deadline && !s.destroyed) await new Promise((r) => setTimeout(r, 200));
+  s.destroy();
+}
+
 let pings = 0;
 let pingFailures = 0;
 let pingMaxMs = 0;
@@ -175,7 +217,7 @@ const monitor = setInterval(() => {
     () => void pingFailures++,
   );
 }, 250);
-await Promise.all(Array.from({ length: flooders }, () => flood()));
+await Promise.all(Array.from({ length: flooders }, () => (mode === 'idle' ? idle() : flood())));
 done = true;
 await new Promise((r) => setTimeout(r, 500));
 clearInterval(monitor);
@@ -191,7 +233,8 @@ const mb = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;
 const figures = {
   mode,
   flooders,
-  triedBytes: totalBytes,
+  triedBytes: mode === 'idle' ? written : totalBytes,
+  ...(mode === 'idle' ? { acceptedConnections: acceptedConnections } : {}),
   acceptedMiB: mb(accepted),
   responsesMiB: mb(responses),
   seconds: Math.round(elapsed * 10) / 10,
@@ -205,6 +248,6 @@ const figures = {
 const ok = rssPeak < maxRssMb * 2 ** 20 && pingFailures === 0 && pings > 0;
 process.stdout.write(`${JSON.stringify({ bench: 'sim.flood', ok, ...figures })}\n`);
 process.stderr.write(
-  `flood (${mode}, ${flooders} connections): accepted ${figures.acceptedMiB} MiB in ${figures.seconds} s; simulator RSS ${figures.rssStartMiB} → peak ${figures.rssPeakMiB} → end ${figures.rssEndMiB} MiB (bound ${maxRssMb}); other Key: ${pings} pings, ${pingFailures} failed, max ${figures.otherKeyPingMaxMs} ms → ${ok ? 'PASS' : 'FAIL'}\n`,
+  `flood (${mode}, ${flooders} connections${mode === 'idle' ? `, ${acceptedConnections} accepted by the Key` : ''}): accepted ${figures.acceptedMiB} MiB in ${figures.seconds} s; simulator RSS ${figures.rssStartMiB} → peak ${figures.rssPeakMiB} → end ${figures.rssEndMiB} MiB (bound ${maxRssMb}); other Key: ${pings} pings, ${pingFailures} failed, max ${figures.otherKeyPingMaxMs} ms → ${ok ? 'PASS' : 'FAIL'}\n`,
 );
 process.exit(ok ? 0 : 1);
