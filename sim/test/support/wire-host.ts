@@ -101,6 +101,26 @@ export class WireHost {
     return reply<K>(decodeMessage(s.channel.open(b.counter, b.ciphertext)));
   }
 
+  /**
+   * Seals arbitrary inner bytes (e.g. a mutated envelope) in the session and sends them: the
+   * Key's answer opened and decoded (`inner`), or its plain outer answer when it did not answer
+   * inside the session (`outer`), or nothing.
+   */
+  sealed(inner: Uint8Array): { inner?: Message; outer?: Message } {
+    const s = this.#session;
+    if (!s) throw new Error('no session: connect() first');
+    const sealed = s.channel.seal(inner);
+    const outer = this.raw('secure', { session: s.id, counter: sealed.counter, ciphertext: sealed.ciphertext });
+    if (outer.name !== 'secure.response') return { outer };
+    const b = outer.body as BodyOf<'secure.response'>;
+    return { inner: decodeMessage(s.channel.open(b.counter, b.ciphertext)) };
+  }
+
+  /** The next inner request id this host will use. */
+  get nextId(): number {
+    return this.#id;
+  }
+
   /** Like {@link request}, but throws unless it succeeded. */
   ok<K extends RequestName>(name: K, body: BodyOf<K>): BodyOf<ResponseOf<K>> {
     const r = this.request(name, body);
