@@ -242,6 +242,23 @@ test('the queue of requests waiting for the window is bounded: one more → KEY_
   await c.close();
 });
 
+test('after a cancelled pipeline the next request still counts the cancelled bytes on the line: no retry', async (t) => {
+  // A flash aborted with a full window at 115200 baud: its chunks are on the line and the Key
+  // will still take them in. The next request waits behind them without timing out.
+  const h = await harness({ window: 8, bytesPerSecond: 11_520 });
+  const c = await connect(h);
+  const ac = new AbortController();
+  const cancelled = Array.from({ length: 8 }, () => c.ping(new Uint8Array(3900).fill(3), { signal: ac.signal }));
+  await h.clock.settle();
+  ac.abort();
+  for (const p of cancelled) t.is((await t.throwsAsync(p, { instanceOf: KeyError }))?.code, 'KEY_CANCELLED');
+  const r = await h.clock.run(c.ping(new Uint8Array(16).fill(4)));
+  t.true(r.uptimeMs > 2500, 'it really waited behind ~31 KiB of cancelled requests');
+  t.is(c.stats.retries, 0);
+  t.is(h.requestsSeen, 1 + 8 + 1);
+  await c.close();
+});
+
 test('cancellation: in flight and while waiting for the window', async (t) => {
   const h = await harness({ window: 1 });
   const c = await connect(h);
@@ -257,7 +274,8 @@ test('cancellation: in flight and while waiting for the window', async (t) => {
   t.is((await t.throwsAsync(queued, { instanceOf: KeyError }))?.code, 'KEY_CANCELLED');
   t.is(c.inFlight, 0);
   t.is(h.hold.queue.length, 1, 'the queued request was never sent');
-  t.is(c.queuedBytes, 0);
+  // The cancelled request was sent: its bytes still count as on the line; the unsent one adds none.
+  t.is(c.queuedBytes, h.hold.queue[0]?.length);
   await c.close();
 });
 

@@ -331,14 +331,17 @@ export class KeyClient {
         if (pending.ticket) this.#budget.drop(pending.ticket);
         pending.ticket = undefined;
       };
-      const done = () => {
+      const done = (onTheLine = false) => {
         this.#pending.delete(id);
         clear();
-        dropTicket();
+        // A cancelled attempt's bytes were sent and the Key will still take them in: they stay
+        // queued ahead of later requests until a later answer shows they left the line.
+        if (onTheLine) pending.ticket = undefined;
+        else dropTicket();
         signal?.removeEventListener('abort', onAbort);
       };
       const onAbort = () => {
-        done();
+        done(true);
         reject(new KeyError('KEY_CANCELLED', `${name} cancelled`));
       };
       const armAt = (at: number, now: number) => {
