@@ -142,20 +142,8 @@ function renderIndefiniteString(r: CborReader, major: 2 | 3, start: number, maxS
   const chunks: string[] = [];
   for (;;) {
     const chunkStart = r.pos;
-    const ib = r.initialByte(`the indefinite-length ${kind} string at offset ${start}`);
-    if (ib === 0xff) break;
-    if (ib >> 5 !== major) {
-      throw new ProtocolError(
-        'CBOR_RESERVED',
-        `chunk of major type ${ib >> 5} (${MAJOR_NAMES[ib >> 5]}) at offset ${chunkStart} inside the indefinite-length ${kind} string at offset ${start}`,
-      );
-    }
-    if ((ib & 0x1f) === 31) {
-      throw new ProtocolError(
-        'CBOR_RESERVED',
-        `nested indefinite-length chunk at offset ${chunkStart} inside the indefinite-length ${kind} string at offset ${start}`,
-      );
-    }
+    const ib = r.chunkHead(major, start);
+    if (ib < 0) break;
     const data = r.take(r.argument(ib, chunkStart), chunkStart, `the ${kind} string chunk`);
     chunks.push(major === 2 ? renderBytes(data, maxString) : renderText(data, chunkStart, maxString));
   }
