@@ -472,7 +472,11 @@ export class KeyClient {
       }
       const p = this.#pending.get(m.id);
       if (!p) {
+        // An answer to a request this client no longer waits for (e.g. sent by a process that was
+        // killed mid-flash): the Key is working through older bytes ahead of ours, so the
+        // requests waiting behind them get the time their bytes still need from now on.
         this.stats.strayResponses++;
+        for (const q of this.#pending.values()) q.extend();
         continue;
       }
       // Everything sent up to this request has left the line: the requests behind it get the time
