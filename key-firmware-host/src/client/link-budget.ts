@@ -11,7 +11,9 @@
  *
  * and extends the budget of every request still waiting whenever the Key shows progress: a
  * response to an earlier request means the bytes up to that request have left the line
- * ({@link LinkBudget.answered}); a keepalive means the Key is busy on the head of the line.
+ * ({@link LinkBudget.answered}); a keepalive means the Key is busy on the head of the line; an
+ * answer to a request the client no longer waits for (sent by a process killed mid-flash, or
+ * cancelled) means the Key is still working through older bytes ahead of ours.
  *
  * The link rate: the host measures it. Every exchange made on an idle link (nothing queued ahead,
  * first attempt) gives a lower bound of the line rate: the request and the response crossed the
