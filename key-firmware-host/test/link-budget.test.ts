@@ -3,7 +3,7 @@
  * the link (only first attempts sent on an idle link, whose answer is a lower bound of the rate).
  */
 import test from 'ava';
-import { DEFAULT_BYTES_PER_SECOND, LinkBudget } from '../src/client/link-budget.ts';
+import { DEFAULT_BYTES_PER_SECOND, LinkBudget, MAX_TRACKED_ATTEMPTS } from '../src/client/link-budget.ts';
 
 test('before any measurement: the nominal rate, else the 115200-baud default', (t) => {
   t.is(new LinkBudget().bytesPerSecond, DEFAULT_BYTES_PER_SECOND);
@@ -56,4 +56,14 @@ test('only idle first attempts measure the link, as a lower bound; the best boun
   const fast = b.enqueue(1000, 200);
   b.answered(fast, 220, 1000); // 100,000 B/s: a tighter bound
   t.is(b.measuredBytesPerSecond, 100_000);
+});
+
+test('bounded: attempts nobody answers (cancelled on a silent Key) never pile up past the bound', (t) => {
+  const b = new LinkBudget(1000);
+  const first = b.enqueue(10, 0);
+  for (let i = 1; i < MAX_TRACKED_ATTEMPTS * 3; i++) b.enqueue(10, i);
+  t.is(b.queuedBytes, MAX_TRACKED_ATTEMPTS * 10);
+  t.true(first.done, 'the oldest were forgotten');
+  const last = b.enqueue(10, 5000);
+  t.is(b.transitMs(last), MAX_TRACKED_ATTEMPTS * 10);
 });

@@ -28,6 +28,13 @@
 /** Rate assumed before any measurement when the transport names none: 115200 baud, 8N1. */
 export const DEFAULT_BYTES_PER_SECOND = 11_520;
 
+/**
+ * Most attempts tracked at once. Attempts nobody waits for any more (cancelled, whose bytes stay
+ * counted until a later answer) could otherwise pile up on a Key that never answers; past this
+ * the oldest are forgotten.
+ */
+export const MAX_TRACKED_ATTEMPTS = 1024;
+
 /** One attempt's bytes on the link, in send order. */
 export interface LinkTicket {
   /** Send order. */
@@ -87,6 +94,12 @@ export class LinkBudget {
    */
   enqueue(bytes: number, now: number, retry = false): LinkTicket {
     const idle = !retry && this.#queued === 0;
+    if (this.#queue.length >= MAX_TRACKED_ATTEMPTS) {
+      const oldest = this.#queue.shift() as LinkTicket;
+      oldest.done = true;
+      this.#queued -= oldest.bytes;
+      this.#recount();
+    }
     this.#queued += bytes;
     const ticket: LinkTicket = { seq: this.#seq++, bytes, sentAt: now, idle, done: false, through: this.#queued };
     this.#queue.push(ticket);
