@@ -179,7 +179,19 @@ realTest('key attest before pairing fails clearly; key pair, key activate, key a
   const twice = await enigm('key', 'attest', '--port', port, '--nonce', nonce, '--state', state, '--expect', expect, '--json');
   t.is(twice.code, 1, 'a used nonce is refused');
   t.is(JSON.parse(twice.stdout).status, 'contraindicated');
-  const unknown = await enigm('key', 'attest', '--port', port, '--nonce', 'ab'.repeat(32), '--state', state, '--expect', expect, '--json');
+  const unknown = await enigm(
+    'key',
+    'attest',
+    '--port',
+    port,
+    '--nonce',
+    'ab'.repeat(32),
+    '--state',
+    state,
+    '--expect',
+    expect,
+    '--json',
+  );
   t.is(unknown.code, 1, 'a nonce the verifier never issued is refused');
   // Naming the Key (issue 16 finding 4): the right handle works; another is refused before any command runs.
   const named = await enigm('key', 'attest', '--port', port, '--handle', p.handle, '--json');
