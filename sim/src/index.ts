@@ -8,6 +8,7 @@
  */
 export * from './io/pty.ts';
 export * from './runtime/device-link.ts';
+export * from './runtime/errors.ts';
 export * from './runtime/factory.ts';
 export * from './runtime/file-storage.ts';
 export * from './runtime/key-scheduler.ts';

@@ -7,6 +7,7 @@
  * `<stateDir>/simulator.json` ({@link SimulatorStateFile}).
  * @module
  */
+
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
@@ -31,6 +32,7 @@ import { DEFAULT_LAYOUT } from '../firmware/flash/layout.ts';
 import type { FlashDeps } from '../firmware/key-flash.ts';
 import { loadSecureElement } from '../firmware/secure-element.ts';
 import { hasSocat, trackedSocatPids } from '../io/pty.ts';
+import { SimulatorError } from './errors.ts';
 import { type FirmwareFactory, openFirmwareFactory } from './factory.ts';
 import { FileStorage } from './file-storage.ts';
 import { KeyScheduler, type LongOperationTiming } from './key-scheduler.ts';
@@ -149,14 +151,18 @@ export class Simulator {
   /**
    * Starts the simulator.
    * @throws {@link StateLockedError} if another live simulator uses the state folder;
-   *   Error if serial is requested and socat is missing, or a TCP port is taken
+   *   {@link SimulatorError} `SIM_SOCAT_MISSING` if serial is requested and socat is missing;
+   *   Error if a TCP port is taken
    */
   static async start(options: SimulatorOptions = {}): Promise<Simulator> {
     const n = options.keys ?? 1;
     if (!Number.isInteger(n) || n < 1 || n > 1024) throw new RangeError(`keys must be 1..1024, got ${n}`);
     const serial = options.serial ?? true;
     if (serial && !hasSocat())
-      throw new Error('socat is required for serial ports (apt-get install socat), or pass serial: false');
+      throw new SimulatorError(
+        'SIM_SOCAT_MISSING',
+        'socat is required for serial ports: install it (apt-get install socat), or run without serial ports (CLI: --no-serial; library: serial: false)',
+      );
     const sim = new Simulator(resolve(options.stateDir ?? '.sim-state'), options);
     if (options.eraseMsPerPage) sim.#timing = { msPerStep: options.eraseMsPerPage };
     mkdirSync(sim.stateDir, { recursive: true });

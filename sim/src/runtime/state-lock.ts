@@ -8,14 +8,13 @@
  */
 import { closeSync, linkSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { SimulatorError } from './errors.ts';
 
 /** Name of the lock file inside the state folder. */
 export const LOCK_FILE = 'simulator.lock';
 
 /** Another live simulator owns the state folder. */
-export class StateLockedError extends Error {
-  /** Stable error code. */
-  readonly code = 'SIM_STATE_LOCKED';
+export class StateLockedError extends SimulatorError {
   override readonly name = 'StateLockedError';
   /**
    * @param stateDir - the folder
@@ -26,6 +25,7 @@ export class StateLockedError extends Error {
     readonly pid: number,
   ) {
     super(
+      'SIM_STATE_LOCKED',
       `state folder ${stateDir} is in use by another simulator (PID ${pid}); stop that one first or pass another --state-dir`,
     );
   }

@@ -5,10 +5,9 @@
  * a fault in one Key's work is contained and logged, never ends the process.
  * @module
  */
-import { readFileSync } from 'node:fs';
 import { ed25519PublicKeyFromPem } from '@enigm/protocols/crypto';
 import { createLogger, describeError, isLogLevel, LOG_LEVELS, type LogLevel, Simulator } from '@enigm/sim';
-import { type Command, EXIT, int, str, UsageError } from '../cli.ts';
+import { type Command, EXIT, int, readTextFile, str, UsageError } from '../cli.ts';
 
 /** Default simulator state directory (also read by `enigm key list`). */
 export function defaultSimDir(): string {
@@ -82,7 +81,7 @@ Then, in another terminal:
         ? { link: { baud: int(args, 'baud', 115200, 300, 12_000_000), latencyMs: int(args, 'latency', 1, 0, 1000) } }
         : {}),
       trustedFirmwareKeys: ((args.values['trust-fw-key'] as string[] | undefined) ?? []).map((f) =>
-        ed25519PublicKeyFromPem(readFileSync(f, 'utf8')),
+        ed25519PublicKeyFromPem(readTextFile(f, '--trust-fw-key')),
       ),
     });
     // Last resort: an unhandled rejection in one Key's work is logged, not allowed to end the
