@@ -132,6 +132,14 @@ realTest('key ping prints round-trip times and a summary', async (t) => {
   t.is(lines.length, 4);
   t.true(lines[3].ok);
   t.true(lines[3].minMs > 0);
+  t.notRegex(r.stderr, /frames sent/, 'diagnostics only with --verbose');
+  // --verbose (issue 9: logging on long-running commands): counters on stderr, never content
+  const v = await enigm('key', 'ping', '--port', ready?.keys[0]?.serial as string, '--count', '2', '--verbose');
+  t.is(v.code, 0, v.stderr);
+  t.regex(
+    v.stderr,
+    /^link serial:.*: [\d.]+ s, \d+ B\/s, frames sent [3-9]\d*, received [3-9]\d*, bad 0, stray 0, retries 0, keepalives 0$/m,
+  );
 });
 
 realTest('key attest before pairing fails clearly; key pair, key activate, key attest with reference values', async (t) => {

@@ -16,13 +16,16 @@ import { int, type ParsedArgs, str, UsageError } from '../cli.ts';
 /** Help text of the port options. */
 export const PORT_HELP = `  --port ADDR     serial device path (e.g. /dev/ttyACM0, .sim-state/ttyKEY0) or tcp://host:port
   --baud N        serial baud rate (default 115200)
-  --timeout MS    per-request timeout (default: follows the link)`;
+  --timeout MS    per-request timeout (default: follows the link)
+  --verbose       link diagnostics on stderr when the command ends (transport, link rate,
+                  frames, retries, keepalives; never content)`;
 
 /** Port options. */
 export const portOptions = {
   port: { type: 'string', short: 'p' },
   baud: { type: 'string' },
   timeout: { type: 'string' },
+  verbose: { type: 'boolean' },
 } as const;
 
 /** Help text of the session options. */
@@ -88,12 +91,28 @@ export async function connect(args: ParsedArgs): Promise<Key> {
  */
 export async function withKey<T>(args: ParsedArgs, fn: (key: Key) => Promise<T>): Promise<T> {
   const key = await connect(args);
+  const started = performance.now();
   try {
     return await fn(key);
   } catch (e) {
     throw withHint(e, str(args, 'port') ?? 'ADDR');
   } finally {
+    if (args.values.verbose) process.stderr.write(linkDiagnostics(key, performance.now() - started));
     await key.close();
+  }
+}
+
+/**
+ * One line of link diagnostics for `--verbose`: counters only, never content or key material.
+ * @example linkDiagnostics(key, 1200) // "link serial:/dev/ttyACM0: 1.2 s, 11520 B/s, …"
+ */
+export function linkDiagnostics(key: Key, ms: number): string {
+  try {
+    const c = key.client;
+    const s = c.stats;
+    return `link ${c.transportDescription}: ${(ms / 1000).toFixed(1)} s, ${Math.round(c.linkBytesPerSecond)} B/s, frames sent ${s.framesSent}, received ${s.framesReceived}, bad ${s.badFrames}, stray ${s.strayResponses}, retries ${s.retries}, keepalives ${s.keepalives}\n`;
+  } catch {
+    return `link: closed before it was opened (${(ms / 1000).toFixed(1)} s)\n`;
   }
 }
 
