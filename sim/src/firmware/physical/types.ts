@@ -143,3 +143,21 @@ export interface SimClock {
   /** Jumps simulated time forward by `ms` (periodic behaviour catches up in order). */
   advance(ms: number): void;
 }
+
+/**
+ * What the control API, the dashboard and the scenario runner need from a running simulator
+ * (`Simulator` implements it).
+ */
+export interface ControlTarget {
+  /** Number of simulated Keys (indices 0..keyCount−1). */
+  readonly keyCount: number;
+  /**
+   * The controls of Key `index`.
+   * @throws SimulatorError `SIM_NO_SUCH_KEY` for an index out of range
+   */
+  controls(index: number): DeviceControls;
+  /** The simulator's clock. */
+  readonly clock: SimClock;
+  /** Subscribes to every Key's events; returns the unsubscribe function. Listeners must not throw. */
+  onEvent(listener: (event: DeviceEvent) => void): () => void;
+}
