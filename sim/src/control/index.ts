@@ -1,0 +1,17 @@
+/**
+ * `@enigm/sim/control`: the simulator's control API — an HTTP + WebSocket server over a
+ * {@link ControlTarget} (physical controls, clock, live events, OpenAPI document, dashboard), its
+ * state file (`control.json`) and a small client the CLI uses.
+ * @module
+ */
+export * from './client.ts';
+export * from './control-file.ts';
+export * from './dashboard-assets.ts';
+export * from './errors.ts';
+export * from './event-hub.ts';
+export * from './openapi.ts';
+export * from './routes.ts';
+export * from './schema.ts';
+export * from './server.ts';
+export * from './track.ts';
+export * from './validate.ts';

@@ -1,0 +1,114 @@
+import { ControlServer, checkSchema, type JsonSchema, OPENAPI, ROUTES } from '@enigm/sim/control';
+import test from 'ava';
+import { FakeTarget } from './control-fake-target.ts';
+
+type Operation = { responses: Record<string, { content?: Record<string, { schema: JsonSchema }> }> };
+const paths = OPENAPI.paths as Record<string, Record<string, Operation>>;
+
+/** The schema the document gives for `status` of `method path`. */
+function responseSchema(method: string, path: string, status: number): JsonSchema {
+  const op = paths[path]?.[method.toLowerCase()];
+  if (!op) throw new Error(`${method} ${path} is not in the document`);
+  const r = op.responses[String(status)];
+  if (!r) throw new Error(`${method} ${path} does not document status ${status}`);
+  const schema = r.content?.['application/json']?.schema;
+  if (!schema) throw new Error(`${method} ${path} ${status} has no JSON schema`);
+  return schema;
+}
+
+test('the document lists exactly the server routes (plus the event stream, itself and the page)', (t) => {
+  const documented = Object.entries(paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`));
+  const served = [...ROUTES.map((r) => `${r.method} ${r.path}`), 'GET /api/events', 'GET /api/openapi.json', 'GET /'];
+  t.deepEqual(documented.sort(), served.sort());
+  t.is(OPENAPI.openapi, '3.1.0');
+});
+
+test('the schema check fails on a non-conforming value (so the check below can fail)', (t) => {
+  const s = responseSchema('GET', '/api/keys/{index}', 200);
+  const good = new FakeTarget(1).controls(0).state();
+  t.deepEqual(checkSchema(good, s, OPENAPI), []);
+  t.not(checkSchema({ ...good, battery: { level: 101, charging: false, low: false, critical: false } }, s, OPENAPI).length, 0);
+  t.not(checkSchema({ ...good, surprise: 1 }, s, OPENAPI).length, 0);
+  t.not(checkSchema({ ...good, lifecycle: 'sleeping' }, s, OPENAPI).length, 0);
+  const { index: _, ...missing } = good;
+  t.not(checkSchema(missing, s, OPENAPI).length, 0);
+  t.deepEqual(
+    checkSchema({ key: 0, at: 1, type: 'usb', attached: true }, { $ref: '#/components/schemas/DeviceEvent' }, OPENAPI),
+    [],
+  );
+  t.not(checkSchema({ key: 0, at: 1, type: 'usb' }, { $ref: '#/components/schemas/DeviceEvent' }, OPENAPI).length, 0);
+});
+
+test("every route's real answers (successes and errors) conform to the document", async (t) => {
+  const target = new FakeTarget(2);
+  const events: unknown[] = [];
+  target.onEvent((e) => events.push(e));
+  const server = await ControlServer.start(target, { dashboard: false, maxBodyBytes: 64 * 1024 });
+  t.teardown(() => server.close());
+  const auth = { authorization: `Bearer ${server.token}` };
+  const cases: [
+    method: 'GET' | 'POST',
+    url: string,
+    path: string,
+    body: unknown,
+    status: number,
+    headers?: Record<string, string>,
+  ][] = [
+    ['GET', '/api/keys', '/api/keys', undefined, 200],
+    ['GET', '/api/keys', '/api/keys', undefined, 401, {}],
+    ['GET', '/api/keys/1', '/api/keys/{index}', undefined, 200],
+    ['GET', '/api/keys/7', '/api/keys/{index}', undefined, 404],
+    ['POST', '/api/keys/0/gesture', '/api/keys/{index}/gesture', { kind: 'hold', seconds: 5 }, 200],
+    ['POST', '/api/keys/0/gesture', '/api/keys/{index}/gesture', { kind: 'double' }, 200],
+    ['POST', '/api/keys/0/gesture', '/api/keys/{index}/gesture', { kind: 'nope' }, 400],
+    ['POST', '/api/keys/9/gesture', '/api/keys/{index}/gesture', { kind: 'press' }, 404],
+    ['POST', '/api/keys/0/gesture', '/api/keys/{index}/gesture', { kind: 'press' }, 401, {}],
+    ['POST', '/api/keys/0/battery', '/api/keys/{index}/battery', { level: 3, charging: true }, 200],
+    ['POST', '/api/keys/0/battery', '/api/keys/{index}/battery', { level: -1 }, 400],
+    [
+      'POST',
+      '/api/keys/0/gnss/track',
+      '/api/keys/{index}/gnss/track',
+      { fixes: [{ atMs: 0, lat: 48.1, lon: 11.5, accuracyM: 5 }] },
+      200,
+    ],
+    ['POST', '/api/keys/0/gnss/track', '/api/keys/{index}/gnss/track', { fixes: [{ atMs: 0, lat: 48.1 }] }, 400],
+    [
+      'POST',
+      '/api/keys/0/gnss/track',
+      '/api/keys/{index}/gnss/track',
+      { fixes: Array.from({ length: 5000 }, (_, i) => ({ atMs: i, lat: 1, lon: 1 })) },
+      413,
+    ],
+    ['POST', '/api/keys/1/radio', '/api/keys/{index}/radio', { state: 'detached' }, 200],
+    ['POST', '/api/keys/1/radio', '/api/keys/{index}/radio', { state: 'gone' }, 400],
+    ['POST', '/api/keys/1/usb', '/api/keys/{index}/usb', { attached: false }, 200],
+    ['POST', '/api/keys/1/power', '/api/keys/{index}/power', { on: false }, 200],
+    ['POST', '/api/keys/1/reboot', '/api/keys/{index}/reboot', undefined, 409],
+    ['POST', '/api/keys/1/power', '/api/keys/{index}/power', { on: true }, 200],
+    ['POST', '/api/keys/1/reboot', '/api/keys/{index}/reboot', undefined, 200],
+    ['GET', '/api/clock', '/api/clock', undefined, 200],
+    ['POST', '/api/clock', '/api/clock', { speed: 10, advanceMs: 5 }, 200],
+    ['POST', '/api/clock', '/api/clock', { speed: -3 }, 400],
+    ['GET', '/api/openapi.json', '/api/openapi.json', undefined, 200],
+    ['GET', '/api/openapi.json', '/api/openapi.json', undefined, 401, {}],
+  ];
+  const covered = new Set<string>();
+  for (const [method, url, path, body, status, headers] of cases) {
+    const res = await fetch(`${server.url}${url}`, {
+      method,
+      headers: headers ?? auth,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    t.is(res.status, status, `${method} ${url}`);
+    t.regex(res.headers.get('content-type') ?? '', /^application\/json/);
+    const problems = checkSchema(await res.json(), responseSchema(method, path, status), OPENAPI);
+    t.deepEqual(problems, [], `${method} ${url} → ${status}`);
+    covered.add(`${method} ${path}`);
+  }
+  for (const r of ROUTES) t.true(covered.has(`${r.method} ${r.path}`), `${r.method} ${r.path} is exercised`);
+  // the events the requests caused conform to the DeviceEvent schema
+  t.true(events.length > 5);
+  for (const e of events)
+    t.deepEqual(checkSchema(e, { $ref: '#/components/schemas/DeviceEvent' }, OPENAPI), [], JSON.stringify(e));
+});
