@@ -1,8 +1,16 @@
 // Writes docs/protocol.md from the code's tables (see protocols/src/messages/doc.ts), and the
-// generated role tables of docs/security.md and docs/firmware.md (see sim/src/firmware/access.ts).
+// generated role tables of docs/security.md and docs/firmware.md (see sim/src/firmware/access.ts), and the
+// gesture table of HARDWARE.md (see sim/src/firmware/physical/gestures.ts).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { renderProtocolDoc } from '@enigm/protocols/messages';
-import { COMMAND_STATES, DOC_ROLE_TABLES, renderRoleTable, spliceRoleTable, TRANSITIONS } from '@enigm/sim/firmware';
+import {
+  COMMAND_STATES,
+  DOC_ROLE_TABLES,
+  renderRoleTable,
+  spliceGestureTable,
+  spliceRoleTable,
+  TRANSITIONS,
+} from '@enigm/sim/firmware';
 
 writeFileSync(
   'docs/protocol.md',
@@ -13,3 +21,5 @@ for (const [path, filter] of Object.entries(DOC_ROLE_TABLES)) {
   writeFileSync(path, spliceRoleTable(readFileSync(path, 'utf8'), renderRoleTable(filter)));
   console.log(`updated the role table of ${path}`);
 }
+writeFileSync('HARDWARE.md', spliceGestureTable(readFileSync('HARDWARE.md', 'utf8')));
+console.log('updated the gesture table of HARDWARE.md');

@@ -6,7 +6,11 @@
  * are `@enigm/sim/testing`.
  * @module
  */
+export * from './firmware/physical/battery.ts';
+export * from './firmware/physical/gestures.ts';
+export * from './firmware/physical/types.ts';
 export * from './io/pty.ts';
+export * from './runtime/control-target.ts';
 export * from './runtime/device-link.ts';
 export * from './runtime/errors.ts';
 export * from './runtime/factory.ts';
@@ -16,6 +20,7 @@ export * from './runtime/link-flow.ts';
 export * from './runtime/link-shaper.ts';
 export * from './runtime/log.ts';
 export * from './runtime/serial-endpoint.ts';
+export * from './runtime/sim-clock.ts';
 export * from './runtime/simulator.ts';
 export * from './runtime/state-lock.ts';
 export * from './runtime/tcp-endpoint.ts';

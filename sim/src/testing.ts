@@ -61,6 +61,7 @@ export function makeTestKey(
   const fw = new KeyFirmware({
     storage,
     secureElement: loadSecureElement(seStorage, random),
+    secureElementStorage: seStorage,
     clock: { now: () => now.t },
     random,
     ...(options.config ? { config: options.config } : {}),

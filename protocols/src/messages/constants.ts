@@ -69,6 +69,10 @@ export const KEY_ERRORS = {
   FIRMWARE_REJECTED: { code: 15, reason: 'the firmware image was refused (signer, model, security counter, size or digest)' },
   OUT_OF_ORDER: { code: 20, reason: 'a later request of this session has already run; this one was not run' },
   UPDATE_BUSY: { code: 16, reason: "another host's firmware update is in progress on this Key" },
+  BATTERY_CRITICAL: {
+    code: 21,
+    reason: 'the battery is critical (≤ 5 %) and the Key is not charging: connect USB power before a firmware update',
+  },
 } as const;
 
 /** Symbolic name of a wire error. */

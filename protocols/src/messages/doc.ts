@@ -24,7 +24,7 @@ const hex = (n: number) => `0x${n.toString(16).padStart(2, '0')}`;
 /** Extra tables supplied by layers above `protocols/` (which it may not import). */
 export interface ProtocolDocExtras {
   /** Lifecycle transitions: from, event, to. */
-  transitions?: readonly { from: string; event: string; to: string }[];
+  transitions?: readonly { from: string; event: string; to: string; via?: string; later?: string }[];
   /** Request name → states that accept it. */
   commandStates?: Readonly<Record<string, readonly string[]>>;
   /** The Key's access table rendered as Markdown (request × host role). */
@@ -146,9 +146,13 @@ export function renderProtocolDoc(extras: ProtocolDocExtras = {}): string {
     p(`| ${n} | ${name} | ${LIFECYCLE_STATE_DOCS[name as keyof typeof LIFECYCLE_STATES]} |`);
   if (extras.transitions) {
     p();
-    p('| from | event | to |');
-    p('|---|---|---|');
-    for (const t of extras.transitions) p(`| ${t.from} | ${t.event} | ${t.to} |`);
+    p('Each row says how the running Key reaches it, or that it belongs to later work and which named refusal');
+    p('stands in meanwhile.');
+    p();
+    p('| from | event | to | reached by |');
+    p('|---|---|---|---|');
+    for (const t of extras.transitions)
+      p(`| ${t.from} | ${t.event} | ${t.to} | ${t.via ?? (t.later ? `**later** — refused: ${t.later}` : '—')} |`);
   }
   if (extras.commandStates) {
     p();

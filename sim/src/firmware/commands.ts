@@ -39,6 +39,8 @@ export interface KeyOps {
   readonly maxFrame: number;
   readonly window: number;
   readonly batteryPct: number;
+  /** The battery is critical and not charging: firmware updates are refused (`BATTERY_CRITICAL`). */
+  readonly batteryCritical?: boolean;
   readonly state: LifecycleState;
   readonly handle: Uint8Array;
   readonly bootCount: number;
@@ -188,7 +190,8 @@ export const HANDLERS: { readonly [K in RequestName]: Handler<K> } = {
       hosts: env.key.hosts().map(({ publicKey, role, label }) => ({ publicKey, role, ...(label ? { label } : {}) })),
     },
   }),
-  'fw.begin': (body, env) => onFlash(env, (f) => f.begin(body, updateHost(env), chunkMax(env))),
+  'fw.begin': (body, env) =>
+    env.key.batteryCritical ? wireError('BATTERY_CRITICAL') : onFlash(env, (f) => f.begin(body, updateHost(env), chunkMax(env))),
   'fw.chunk': (body, env) => onFlash(env, (f) => f.chunk(body, updateHost(env), chunkMax(env))),
   'fw.finish': (body, env) => onFlash(env, (f) => f.finish(body, updateHost(env))),
   'fw.test': (_body, env) =>

@@ -22,7 +22,7 @@ import { type FlashDeps, KeyFlash } from './key-flash.ts';
 import { type LifecycleEvent, nextState } from './lifecycle.ts';
 import { LinkContext } from './link-context.ts';
 import { type WireError, wireError } from './result.ts';
-import type { SecureElement } from './secure-element.ts';
+import { type SecureElement, wipeSecureElement } from './secure-element.ts';
 import type { SessionHost } from './sessions.ts';
 import { type KeyStorage, loadPersistent, MAX_PAIRED_HOSTS, type Persistent, savePersistent } from './storage.ts';
 
@@ -71,7 +71,24 @@ export interface FirmwareDeps {
   config?: Partial<FirmwareConfig>;
   /** Updatable flash with its bootloader; without it the Key runs `config.firmware` and refuses updates. */
   flash?: FlashDeps;
+  /**
+   * The secure element's own storage: given, a factory reset ({@link KeyFirmware.factoryReset})
+   * replaces its secrets with new ones; without it the Key cannot be factory reset.
+   */
+  secureElementStorage?: KeyStorage;
 }
+
+/** What the battery tells the firmware (the physical model sets it; default: full, not charging). */
+export interface BatteryStatus {
+  /** Charge, 0..100 %. */
+  readonly level: number;
+  readonly charging: boolean;
+  /** At or below the critical threshold: the Key refuses firmware updates unless charging. */
+  readonly critical: boolean;
+}
+
+/** Listener for lifecycle changes, typed (the wire event goes to links through {@link EventListener}). */
+export type LifecycleListener = (from: LifecycleState, to: LifecycleState) => void;
 
 /** Listener for encoded event messages (sent on every link). */
 export type EventListener = (eventBytes: Uint8Array) => void;
@@ -97,7 +114,10 @@ export interface RunningImage {
 /** A simulated Key's firmware. */
 export class KeyFirmware implements SessionHost {
   readonly config: FirmwareConfig;
-  readonly secureElement: SecureElement;
+  #secureElement: SecureElement;
+  readonly #seStorage: KeyStorage | undefined;
+  #battery: BatteryStatus;
+  readonly #lifecycleListeners = new Set<LifecycleListener>();
   readonly #configDigest: Uint8Array;
   readonly #flash: KeyFlash | undefined;
   readonly #links = new Set<LinkContext>();
@@ -121,7 +141,9 @@ export class KeyFirmware implements SessionHost {
     this.#configDigest =
       this.config.firmwareDigest ??
       new Uint8Array(createHash('sha256').update(`enigm-key-firmware ${this.config.firmware}`).digest());
-    this.secureElement = deps.secureElement;
+    this.#secureElement = deps.secureElement;
+    this.#seStorage = deps.secureElementStorage;
+    this.#battery = { level: this.config.batteryPct, charging: false, critical: false };
     this.#storage = deps.storage;
     this.#clock = deps.clock;
     this.#random = deps.random;
@@ -138,6 +160,11 @@ export class KeyFirmware implements SessionHost {
     this.#flash = deps.flash ? new KeyFlash(deps.flash, this.config.model) : undefined;
     this.#bootedAt = this.#clock.now();
     this.#ops = this.#makeOps();
+  }
+
+  /** The secure element (replaced by a factory reset). */
+  get secureElement(): SecureElement {
+    return this.#secureElement;
   }
 
   /** Version of the running firmware (from the running image's manifest when the Key has flash). */
@@ -168,6 +195,58 @@ export class KeyFirmware implements SessionHost {
     this.#flash?.boot();
     this.#bootedAt = this.#clock.now();
     for (const l of this.#links) l.reset();
+  }
+
+  /**
+   * Power lost: every link forgets its sessions and negotiation, the pairing window closes. The
+   * physical model calls it; {@link KeyFirmware.reboot} is the boot when power returns.
+   */
+  powerOff(): void {
+    this.#pairingUntil = -1;
+    for (const l of this.#links) l.reset();
+  }
+
+  /** Whether the Key can be factory reset (it was given its secure element's storage). */
+  get canFactoryReset(): boolean {
+    return this.#seStorage !== undefined;
+  }
+
+  /**
+   * Factory reset (the confirmed reset gesture): paired hosts are forgotten, the secure element
+   * generates a new identity and static key, a new device handle is drawn, the pairing window
+   * closes, links forget their sessions, and the lifecycle goes back to `factory` through the
+   * table's `factory-reset` row. A new device is a new trust event: no host's pin matches it.
+   * The boot count and the installed firmware stay.
+   * @returns the state left, or `undefined` if the lifecycle table refuses a reset in this state
+   *   or the Key has no secure element storage to wipe (nothing changed then)
+   */
+  factoryReset(): LifecycleState | undefined {
+    const from = this.#persistent.state;
+    const seStorage = this.#seStorage;
+    if (!seStorage || !nextState(from, 'factory-reset')) return undefined;
+    this.#secureElement = wipeSecureElement(seStorage, this.#random);
+    this.#persistent = { handle: this.#random(16), state: 'factory', bootCount: this.#persistent.bootCount, hosts: [] };
+    this.#save();
+    this.#pairingUntil = -1;
+    for (const l of this.#links) l.reset();
+    this.#announce(from, 'factory');
+    return from;
+  }
+
+  /** Sets what the battery reports (info's `batteryPct`; a critical battery refuses `fw.begin`). */
+  setBattery(status: BatteryStatus): void {
+    this.#battery = { ...status };
+  }
+
+  /** What the battery reports now. */
+  get battery(): BatteryStatus {
+    return this.#battery;
+  }
+
+  /** Subscribes to lifecycle changes (typed). Returns the unsubscribe function. */
+  onLifecycle(listener: LifecycleListener): () => void {
+    this.#lifecycleListeners.add(listener);
+    return () => this.#lifecycleListeners.delete(listener);
   }
 
   /** Current lifecycle state. */
@@ -233,6 +312,11 @@ export class KeyFirmware implements SessionHost {
     return this.#persistent.hosts.length === 0 || this.#clock.now() <= this.#pairingUntil;
   }
 
+  /** When the open pairing window closes (this Key's clock), or `undefined` if it is closed. */
+  get pairingWindowUntil(): number | undefined {
+    return this.#clock.now() <= this.#pairingUntil ? this.#pairingUntil : undefined;
+  }
+
   /** Subscribes to encoded event messages. Returns the unsubscribe function. */
   onEvent(listener: EventListener): () => void {
     this.#listeners.add(listener);
@@ -264,9 +348,15 @@ export class KeyFirmware implements SessionHost {
     if (!to) return undefined;
     this.#persistent = { ...this.#persistent, state: to };
     this.#save();
+    this.#announce(from, to);
+    return to;
+  }
+
+  /** Sends `lifecycle.changed` on every link and tells the typed listeners. */
+  #announce(from: LifecycleState, to: LifecycleState): void {
     const ev = encodeMessage({ version: PROTOCOL_VERSION, name: 'lifecycle.changed', body: { from, to } });
     for (const l of this.#listeners) l(ev);
-    return to;
+    for (const l of this.#lifecycleListeners) l(from, to);
   }
 
   /**
@@ -292,7 +382,12 @@ export class KeyFirmware implements SessionHost {
       hardware: c.hardware,
       maxFrame: c.maxFrame,
       window: c.window,
-      batteryPct: c.batteryPct,
+      get batteryPct() {
+        return Math.round(fw.battery.level);
+      },
+      get batteryCritical() {
+        return fw.battery.critical && !fw.battery.charging;
+      },
       get state() {
         return fw.state;
       },

@@ -12,6 +12,7 @@ export * from './flash/index.ts';
 export * from './key-flash.ts';
 export * from './lifecycle.ts';
 export * from './link-context.ts';
+export * from './physical/index.ts';
 export * from './result.ts';
 export * from './secure-element.ts';
 export * from './sessions.ts';

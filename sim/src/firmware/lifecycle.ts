@@ -17,32 +17,49 @@ export type LifecycleEvent =
   | 'retire'
   | 'wipe'
   | 'update.begin'
-  | 'update.end';
+  | 'update.end'
+  | 'factory-reset';
 
 /** One row of the transition table. */
 export interface Transition {
   readonly from: LifecycleState;
   readonly event: LifecycleEvent;
   readonly to: LifecycleState;
+  /** How the running Key reaches this row now: a protocol request or a button gesture. */
+  readonly via?: string;
+  /** Not reachable yet (later work): the named refusal a gesture or request gets meanwhile. */
+  readonly later?: string;
 }
+
+const EMERGENCY_LATER = 'EMERGENCY_UNAVAILABLE (the emergency issue): the emergency gestures are refused with it';
+const ADMIN_LATER = 'LIFECYCLE_UNAVAILABLE (later work): no request or gesture applies it yet';
+const UPDATE_LATER =
+  'LIFECYCLE_UNAVAILABLE (later work): an update runs in the flash status ring (`fw.status`); the lifecycle stays put';
+const RESET_VIA = 'button: hold at power-on ≥ 10 s, then a triple press within 10 s (gesture table, HARDWARE.md)';
 
 /** Every allowed transition. Anything not listed is refused. */
 export const TRANSITIONS: readonly Transition[] = [
-  { from: 'factory', event: 'activate', to: 'dormant' },
-  { from: 'dormant', event: 'emergency.start', to: 'emergency' },
-  { from: 'emergency', event: 'emergency.end', to: 'dormant' },
-  { from: 'dormant', event: 'suspend', to: 'suspended' },
-  { from: 'suspended', event: 'resume', to: 'dormant' },
-  { from: 'dormant', event: 'revoke', to: 'revoked' },
-  { from: 'suspended', event: 'revoke', to: 'revoked' },
-  { from: 'emergency', event: 'revoke', to: 'revoked' },
-  { from: 'dormant', event: 'retire', to: 'retired' },
-  { from: 'suspended', event: 'retire', to: 'retired' },
-  { from: 'revoked', event: 'retire', to: 'retired' },
-  { from: 'retired', event: 'wipe', to: 'factory' },
-  { from: 'dormant', event: 'update.begin', to: 'updating' },
-  { from: 'factory', event: 'update.begin', to: 'updating' },
-  { from: 'updating', event: 'update.end', to: 'dormant' },
+  { from: 'factory', event: 'activate', to: 'dormant', via: 'request `activate`' },
+  { from: 'dormant', event: 'emergency.start', to: 'emergency', later: EMERGENCY_LATER },
+  { from: 'emergency', event: 'emergency.end', to: 'dormant', later: EMERGENCY_LATER },
+  { from: 'dormant', event: 'suspend', to: 'suspended', later: ADMIN_LATER },
+  { from: 'suspended', event: 'resume', to: 'dormant', later: ADMIN_LATER },
+  { from: 'dormant', event: 'revoke', to: 'revoked', later: ADMIN_LATER },
+  { from: 'suspended', event: 'revoke', to: 'revoked', later: ADMIN_LATER },
+  { from: 'emergency', event: 'revoke', to: 'revoked', later: ADMIN_LATER },
+  { from: 'dormant', event: 'retire', to: 'retired', later: ADMIN_LATER },
+  { from: 'suspended', event: 'retire', to: 'retired', later: ADMIN_LATER },
+  { from: 'revoked', event: 'retire', to: 'retired', later: ADMIN_LATER },
+  { from: 'retired', event: 'wipe', to: 'factory', later: ADMIN_LATER },
+  { from: 'dormant', event: 'update.begin', to: 'updating', later: UPDATE_LATER },
+  { from: 'factory', event: 'update.begin', to: 'updating', later: UPDATE_LATER },
+  { from: 'updating', event: 'update.end', to: 'dormant', later: UPDATE_LATER },
+  // A factory reset: never during an emergency or an update.
+  { from: 'factory', event: 'factory-reset', to: 'factory', via: RESET_VIA },
+  { from: 'dormant', event: 'factory-reset', to: 'factory', via: RESET_VIA },
+  { from: 'suspended', event: 'factory-reset', to: 'factory', via: RESET_VIA },
+  { from: 'revoked', event: 'factory-reset', to: 'factory', via: RESET_VIA },
+  { from: 'retired', event: 'factory-reset', to: 'factory', via: RESET_VIA },
 ];
 
 /**

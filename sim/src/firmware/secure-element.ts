@@ -53,3 +53,14 @@ export function loadSecureElement(storage: KeyStorage, random: (n: number) => Ui
     sign: (message: Uint8Array) => ed25519Sign(identitySeed, message),
   });
 }
+
+/**
+ * Wipes the element (a factory reset): new secrets replace the stored ones, so the identity and
+ * static key are new; the old private keys are gone with the overwritten record.
+ * @param storage - the element's own storage
+ * @param random - randomness for key generation
+ */
+export function wipeSecureElement(storage: KeyStorage, random: (n: number) => Uint8Array): SecureElement {
+  storage.write(encode(Secrets.toMap({ identitySeed: random(32), staticPrivate: random(32) })));
+  return loadSecureElement(storage, random);
+}

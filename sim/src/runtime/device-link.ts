@@ -47,6 +47,53 @@ export interface DeviceLinkOptions {
   log?: SimLogger;
   /** Names the link in log lines, e.g. `key 0 tcp#3`. */
   label?: string;
+  /** Whether the Key is powered: while not, input is dropped and nothing is sent (default: always). */
+  powered?: () => boolean;
+  /** Told of every frame in or out: metadata only (message type name, payload size), never content. */
+  onFrame?: (frame: FrameMeta) => void;
+  /** Whether anyone watches frames now (default: always when `onFrame` is given); saves decoding when not. */
+  framesWanted?: () => boolean;
+}
+
+/** What the simulator watches on a Key's links (power gate, frame metadata, links opened and closed). */
+export interface LinkHooks {
+  /** Whether the Key is powered (default: always). */
+  powered?: () => boolean;
+  /** Frame metadata of link `link` (`serial`, `tcp#3`). */
+  onFrame?: (link: string, frame: FrameMeta) => void;
+  /** Whether anyone watches frames now. */
+  framesWanted?: () => boolean;
+  /** A link opened or closed. */
+  onLink?: (link: string, phase: 'open' | 'closed') => void;
+}
+
+/** The {@link DeviceLinkOptions} of `hooks` for the link named `link`. */
+export function linkHookOptions(hooks: LinkHooks | undefined, link: string): Partial<DeviceLinkOptions> {
+  if (!hooks) return {};
+  const onFrame = hooks.onFrame;
+  return {
+    ...(hooks.powered ? { powered: hooks.powered } : {}),
+    ...(onFrame ? { onFrame: (f: FrameMeta) => onFrame(link, f) } : {}),
+    ...(hooks.framesWanted ? { framesWanted: hooks.framesWanted } : {}),
+  };
+}
+
+/** Metadata of one frame on a link (never its content). */
+export interface FrameMeta {
+  readonly direction: 'in' | 'out';
+  /** The envelope's message type name, if the payload decodes as an envelope. */
+  readonly messageType?: string;
+  /** Payload size, bytes. */
+  readonly bytes: number;
+}
+
+/** The message type name of an envelope payload, or `undefined` if it does not decode. */
+function typeName(payload: Uint8Array): string | undefined {
+  try {
+    return decodeEnvelope(payload).name;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Glue between a byte stream and the firmware. */
@@ -64,6 +111,9 @@ export class DeviceLink {
   readonly #onProgress: (() => void) | undefined;
   readonly #log: SimLogger;
   readonly #label: string;
+  readonly #powered: () => boolean;
+  readonly #onFrame: ((frame: FrameMeta) => void) | undefined;
+  readonly #framesWanted: () => boolean;
   readonly #badLimiter = new RateLimiter();
   readonly #dropLimiter = new RateLimiter();
   /** Frames waiting (the Key processes requests in order, one long operation at a time). */
@@ -104,6 +154,9 @@ export class DeviceLink {
     this.#canSend = options.canSend ?? (() => true);
     this.#maxQueued = options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
     this.#onProgress = options.onProgress;
+    this.#powered = options.powered ?? (() => true);
+    this.#onFrame = options.onFrame;
+    this.#framesWanted = options.framesWanted ?? (() => true);
     this.#decoder = new FrameDecoder({ maxPayload: firmware.config.maxFrame });
     this.#unsubscribe = firmware.onEvent((ev) => this.#send(ev));
     this.#self = {
@@ -122,6 +175,7 @@ export class DeviceLink {
   /** Feeds bytes received from the host. */
   receive(chunk: Uint8Array): void {
     if (this.#closed) return;
+    if (!this.#powered()) return; // a Key without power hears nothing
     for (const ev of this.#decoder.push(chunk)) {
       if (ev.kind === 'error') {
         this.stats.badFrames++;
@@ -129,6 +183,7 @@ export class DeviceLink {
         continue;
       }
       this.stats.framesIn++;
+      this.#frame('in', ev.payload);
       if (this.#queuedBytes + ev.payload.length > this.#maxQueued) {
         this.stats.droppedFrames++;
         logLimited(
@@ -218,9 +273,17 @@ export class DeviceLink {
     this.#firmware.disconnect(this.#ctx);
   }
 
+  /** Reports a frame's metadata to a watcher, if any. */
+  #frame(direction: 'in' | 'out', payload: Uint8Array): void {
+    if (!this.#onFrame || !this.#framesWanted()) return;
+    const name = typeName(payload);
+    this.#onFrame({ direction, bytes: payload.length, ...(name ? { messageType: name } : {}) });
+  }
+
   #send(payload: Uint8Array): void {
-    if (this.#closed) return;
+    if (this.#closed || !this.#powered()) return;
     this.stats.framesOut++;
+    this.#frame('out', payload);
     this.#write(encodeFrame(payload));
   }
 }

@@ -12,6 +12,10 @@ export const SIMULATOR_ERROR_CODES = [
   'SIM_SOCAT_MISSING',
   /** another live simulator owns the state folder */
   'SIM_STATE_LOCKED',
+  /** a control named a Key index the simulator does not have */
+  'SIM_NO_SUCH_KEY',
+  /** a control got invalid input (gesture, battery level, GNSS track, radio state, speed, time); nothing changed */
+  'SIM_BAD_INPUT',
 ] as const;
 
 /** A {@link SimulatorError} code. */

@@ -12,7 +12,7 @@ import { autoDetect } from '@serialport/bindings-cpp';
 import { SerialPortStream } from '@serialport/stream';
 import type { KeyFirmware } from '../firmware/firmware.ts';
 import { createPtyPair, type PtyPair } from '../io/pty.ts';
-import { DeviceLink } from './device-link.ts';
+import { DeviceLink, type LinkHooks, linkHookOptions } from './device-link.ts';
 import type { KeyScheduler, LongOperationTiming } from './key-scheduler.ts';
 import { LinkFlow, type LinkLimits } from './link-flow.ts';
 import { type LinkShape, ShapedPipe } from './link-shaper.ts';
@@ -33,6 +33,8 @@ export interface SerialEndpointOptions {
   name: string;
   /** Model the link as a UART (default: pty speed). */
   shape?: LinkShape;
+  /** Power gate, frame metadata and link events for the simulator's event stream. */
+  hooks?: LinkHooks;
 }
 
 /** A Key's serial port. */
@@ -126,6 +128,7 @@ export class SerialEndpoint {
         onProgress: () => void flow.update(),
         log,
         label: name,
+        ...linkHookOptions(this.#o.hooks, 'serial'),
       },
     );
     const into = shape ? new ShapedPipe(shape, (b) => link.receive(b)) : undefined;

@@ -30,8 +30,12 @@ import { Flash } from '../firmware/flash/flash.ts';
 import type { ImageVerifier } from '../firmware/flash/image.ts';
 import { DEFAULT_LAYOUT } from '../firmware/flash/layout.ts';
 import type { FlashDeps } from '../firmware/key-flash.ts';
+import { PhysicalKey } from '../firmware/physical/device.ts';
+import type { ControlTarget, DeviceControls, DeviceEvent } from '../firmware/physical/types.ts';
 import { loadSecureElement } from '../firmware/secure-element.ts';
 import { hasSocat, trackedSocatPids } from '../io/pty.ts';
+import { deadlineArming, EventHub } from './control-target.ts';
+import type { LinkHooks } from './device-link.ts';
 import { SimulatorError } from './errors.ts';
 import { type FirmwareFactory, openFirmwareFactory } from './factory.ts';
 import { FileStorage } from './file-storage.ts';
@@ -40,6 +44,7 @@ import { DEFAULT_LINK_LIMITS, type LinkLimits } from './link-flow.ts';
 import type { LinkShape } from './link-shaper.ts';
 import { type SimLogger, silentLogger } from './log.ts';
 import { SerialEndpoint } from './serial-endpoint.ts';
+import { SimulatorClock } from './sim-clock.ts';
 import { acquireStateLock, type StateLock } from './state-lock.ts';
 import { TcpEndpoint, type TcpLinkStats } from './tcp-endpoint.ts';
 
@@ -82,6 +87,12 @@ export interface SimulatorOptions {
   limits?: Partial<LinkLimits>;
   /** Operational log: links opened/closed, rejected frames, bounds hit (default: silent). */
   log?: SimLogger;
+  /** Simulated time per real time at start (default 1; `clock.setSpeed` changes it later). */
+  speed?: number;
+  /** The simulator's clock (default: a new {@link SimulatorClock} at `speed`); tests inject one without real timers. */
+  clock?: SimulatorClock;
+  /** Battery level every Key starts with, % (default 100). */
+  batteryLevel?: number;
 }
 
 /** Flow counters of one Key's links (for tests and diagnostics). */
@@ -122,15 +133,25 @@ interface FlashFactory {
 interface RunningKey {
   index: number;
   firmware: KeyFirmware;
+  physical: PhysicalKey;
+  controls: DeviceControls;
+  /** Cancels the pending deadline task of the physical model. */
+  cancelDeadline?: () => void;
   /** One long operation at a time across the Key's links. */
   scheduler: KeyScheduler;
   serial?: SerialEndpoint;
   tcp?: TcpEndpoint;
 }
 
-/** A running simulator. */
-export class Simulator {
+/** How often every Key's physical model is ticked (battery drain, radio on-time), simulated ms. */
+export const PHYSICAL_TICK_MS = 60_000;
+
+/** A running simulator. It is the {@link ControlTarget} of the control API, dashboard and scenarios. */
+export class Simulator implements ControlTarget {
   readonly stateDir: string;
+  /** Simulated time: the Keys' clock; real time × speed plus explicit advances. */
+  readonly clock: SimulatorClock;
+  readonly #events: EventHub;
   readonly #keys: RunningKey[] = [];
   readonly #link: LinkShape | undefined;
   readonly #flushers: (() => void)[] = [];
@@ -146,6 +167,8 @@ export class Simulator {
     this.#link = options.link;
     this.#log = options.log ?? silentLogger;
     this.#limits = { ...DEFAULT_LINK_LIMITS, ...options.limits };
+    this.#events = new EventHub(this.#log);
+    this.clock = options.clock ?? new SimulatorClock({ speed: options.speed ?? 1, onError: (e) => this.#contain(e) });
   }
 
   /**
@@ -157,6 +180,9 @@ export class Simulator {
   static async start(options: SimulatorOptions = {}): Promise<Simulator> {
     const n = options.keys ?? 1;
     if (!Number.isInteger(n) || n < 1 || n > 1024) throw new RangeError(`keys must be 1..1024, got ${n}`);
+    const level = options.batteryLevel;
+    if (level !== undefined && !(typeof level === 'number' && level >= 0 && level <= 100))
+      throw new SimulatorError('SIM_BAD_INPUT', `batteryLevel must be a number in 0..100, got ${JSON.stringify(level)}`);
     const serial = options.serial ?? true;
     if (serial && !hasSocat())
       throw new SimulatorError(
@@ -178,18 +204,27 @@ export class Simulator {
       for (let i = 0; i < n; i++) {
         const random = (k: number) => new Uint8Array(randomBytes(k));
         const flashDeps = sim.#flashFor(i, options, factory);
+        const seStorage = new FileStorage(join(sim.stateDir, `key-${i}.se`));
+        const clock = sim.clock;
         const firmware = new KeyFirmware({
           flash: flashDeps,
           storage: new FileStorage(join(sim.stateDir, `key-${i}.cbor`)),
-          secureElement: loadSecureElement(new FileStorage(join(sim.stateDir, `key-${i}.se`)), random),
-          clock: { now: () => performance.now() },
+          secureElement: loadSecureElement(seStorage, random),
+          secureElementStorage: seStorage,
+          clock,
           random,
           ...(options.firmware ? { config: options.firmware } : {}),
         });
         const label = `key ${i}`;
-        const key: RunningKey = { index: i, firmware, scheduler: new KeyScheduler(sim.#log, label) };
-        sim.#keys.push(key);
-        const common = { firmware, scheduler: key.scheduler, timing: sim.#timing, limits: sim.#limits, log: sim.#log, label };
+        const scheduler = new KeyScheduler(sim.#log, label);
+        const key = sim.#addKey(i, firmware, scheduler, flashDeps, level);
+        const hooks: LinkHooks = {
+          powered: () => key.physical.powered,
+          framesWanted: () => sim.#events.size > 0,
+          onFrame: (link, f) => sim.#events.emit({ key: i, at: clock.now(), type: 'frame', link, ...f }),
+          onLink: (link, phase) => sim.#events.emit({ key: i, at: clock.now(), type: 'link', link, phase }),
+        };
+        const common = { firmware, scheduler, timing: sim.#timing, limits: sim.#limits, log: sim.#log, label, hooks };
         if (serial) {
           key.serial = new SerialEndpoint({
             ...common,
@@ -205,11 +240,90 @@ export class Simulator {
         }
       }
       sim.writeStateFile();
+      sim.clock.every(PHYSICAL_TICK_MS, () => {
+        for (const k of sim.#keys) {
+          k.physical.tick();
+          sim.#armDeadline(k);
+        }
+      });
     } catch (e) {
       await sim.stop();
       throw e;
     }
     return sim;
+  }
+
+  /** Builds Key `i`'s physical model and controls around its firmware. */
+  #addKey(i: number, firmware: KeyFirmware, scheduler: KeyScheduler, flash: FlashDeps, level: number | undefined): RunningKey {
+    const key = { index: i, firmware, scheduler } as RunningKey;
+    key.physical = new PhysicalKey({
+      index: i,
+      firmware,
+      clock: this.clock,
+      emit: (e) => {
+        this.#events.emit(e);
+        if (e.type === 'lifecycle' && !this.#stopped) this.writeStateFile(); // the handle may be new
+      },
+      linkActive: () => (key.tcp?.connections ?? 0) > 0,
+      flash: flash.flash,
+      midWrite: () => scheduler.busy,
+      onPower: (on) => {
+        if (!on) key.tcp?.dropAll();
+      },
+      ...(level !== undefined ? { batteryLevel: level } : {}),
+      tearSeed: i,
+    });
+    key.controls = deadlineArming(key.physical, () => this.#armDeadline(key));
+    this.#keys.push(key);
+    return key;
+  }
+
+  /** Schedules the physical model's next deadline (an expiry, a due GNSS fix) on the clock. */
+  #armDeadline(key: RunningKey): void {
+    key.cancelDeadline?.();
+    key.cancelDeadline = undefined;
+    const due = key.physical.nextDeadline();
+    if (due === undefined || this.#stopped) return;
+    key.cancelDeadline = this.clock.at(due, () => {
+      key.cancelDeadline = undefined;
+      key.physical.tick();
+      this.#armDeadline(key);
+    });
+  }
+
+  #contain(e: unknown): void {
+    this.#log.error(`a clock task failed and was contained: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+  }
+
+  /** Number of simulated Keys (indices 0..keyCount−1). */
+  get keyCount(): number {
+    return this.#keys.length;
+  }
+
+  /**
+   * The physical controls of Key `index` (gestures, battery, GNSS track, radio, USB, power).
+   * @throws SimulatorError `SIM_NO_SUCH_KEY` for an index out of range
+   */
+  controls(index: number): DeviceControls {
+    return this.#key(index).controls;
+  }
+
+  /**
+   * Subscribes to every Key's events (gestures, lifecycle, outputs, battery, radio, USB, power,
+   * GNSS, pairing window, factory reset, frame metadata, links). Returns the unsubscribe function.
+   */
+  onEvent(listener: (event: DeviceEvent) => void): () => void {
+    return this.#events.add(listener);
+  }
+
+  #key(index: number): RunningKey {
+    const k = Number.isInteger(index) ? this.#keys[index] : undefined;
+    if (!k)
+      throw new SimulatorError(
+        'SIM_NO_SUCH_KEY',
+        `no Key ${JSON.stringify(index)}: this simulator has Keys 0..${this.#keys.length - 1}`,
+      );
+    return k;
   }
 
   /** Where each Key can be reached, and its state. */
@@ -238,11 +352,12 @@ export class Simulator {
     return trackedSocatPids().filter((pid) => mine.has(pid));
   }
 
-  /** The firmware of Key `index` (for tests and the control API). */
+  /**
+   * The firmware of Key `index` (for tests and the control API).
+   * @throws SimulatorError `SIM_NO_SUCH_KEY` for an index out of range
+   */
   firmware(index: number): KeyFirmware {
-    const k = this.#keys[index];
-    if (!k) throw new RangeError(`no Key ${index}`);
-    return k.firmware;
+    return this.#key(index).firmware;
   }
 
   /** Writes `<stateDir>/simulator.json`. */
@@ -326,6 +441,8 @@ export class Simulator {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.clock.stop();
+    this.#events.clear();
     for (const k of this.#keys) k.scheduler.stop();
     for (const f of this.#flushers) f();
     await Promise.all(this.#keys.map((k) => Promise.all([k.tcp?.close(), k.serial?.close()])));

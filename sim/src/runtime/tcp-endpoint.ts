@@ -7,7 +7,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { KeyFirmware } from '../firmware/firmware.ts';
-import { DeviceLink } from './device-link.ts';
+import { DeviceLink, type LinkHooks, linkHookOptions } from './device-link.ts';
 import type { KeyScheduler, LongOperationTiming } from './key-scheduler.ts';
 import { LinkFlow, type LinkLimits } from './link-flow.ts';
 import { describeError, logLimited, RateLimiter, type SimLogger } from './log.ts';
@@ -21,6 +21,8 @@ export interface TcpEndpointOptions {
   log: SimLogger;
   /** Names the Key in log lines, e.g. `key 0`. */
   label: string;
+  /** Power gate, frame metadata and link events for the simulator's event stream. */
+  hooks?: LinkHooks;
 }
 
 /** Counters of one TCP connection (for tests and diagnostics). */
@@ -86,6 +88,16 @@ export class TcpEndpoint {
   }
 
   /** Closes every connection and the server. */
+  /** Open connections. */
+  get connections(): number {
+    return this.#conns.size;
+  }
+
+  /** Drops every connection (the Key lost power). */
+  dropAll(): void {
+    for (const c of this.#conns) c.socket.destroy();
+  }
+
   async close(): Promise<void> {
     for (const c of this.#conns) c.socket.destroy();
     const s = this.#server;
@@ -95,6 +107,11 @@ export class TcpEndpoint {
   #accept(socket: Socket): void {
     const { firmware, scheduler, timing, limits, log, label } = this.#o;
     socket.on('error', () => {}); // reported by 'close'
+    const hooks = this.#o.hooks;
+    if (hooks?.powered && !hooks.powered()) {
+      socket.destroy(); // a Key without power accepts no link
+      return;
+    }
     if (this.#conns.size >= limits.maxTcpLinksPerKey) {
       logLimited(
         log,
@@ -140,9 +157,11 @@ export class TcpEndpoint {
         onProgress: () => void flow.update(),
         log,
         label: name,
+        ...linkHookOptions(hooks, `tcp#${n}`),
       },
     );
     conn = { n, socket, link, flow };
+    hooks?.onLink?.(`tcp#${n}`, 'open');
     this.#conns.add(conn);
     log.info(`${label}: tcp link #${n} opened (${this.#conns.size} of ${limits.maxTcpLinksPerKey})`);
     socket.on('data', (chunk: Buffer) => {
@@ -160,6 +179,7 @@ export class TcpEndpoint {
     socket.on('close', (hadError) => {
       link.close();
       this.#conns.delete(conn);
+      hooks?.onLink?.(`tcp#${n}`, 'closed');
       log.info(
         `${label}: tcp link #${n} ${hadError && closeReason === 'closed by the host' ? 'closed on a socket error' : closeReason}`,
       );

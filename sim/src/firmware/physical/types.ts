@@ -96,7 +96,8 @@ export type DeviceEvent = {
     }
   | { readonly type: 'radio'; readonly state: RadioState }
   | { readonly type: 'usb'; readonly attached: boolean }
-  | { readonly type: 'power'; readonly on: boolean }
+  /** `tornWrite`: power was pulled while a flash operation ran; it is torn as the flash model tears. */
+  | { readonly type: 'power'; readonly on: boolean; readonly tornWrite?: boolean }
   | { readonly type: 'gnss'; readonly fix?: GnssFix; readonly refused?: boolean }
   | { readonly type: 'pairing-window'; readonly until: number }
   | { readonly type: 'factory-reset'; readonly phase: 'armed' | 'confirmed' | 'expired' }

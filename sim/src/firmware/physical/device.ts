@@ -1,0 +1,457 @@
+/**
+ * The physical model of one simulated Key: its button (through the gesture table), LED and
+ * haptic outputs, battery, GNSS receiver, LTE-M radio, USB and power, around the Key's firmware.
+ * Pure: time comes from the injected clock and advances only when {@link PhysicalKey.tick} (or a
+ * control) runs — the simulator's scheduler calls it on simulated time. No timers, no I/O.
+ * @module
+ */
+import type { LifecycleState } from '@enigm/protocols/messages';
+import { SimulatorError } from '../../runtime/errors.ts';
+import type { Clock, KeyFirmware } from '../firmware.ts';
+import { COMMAND_STATES, nextState } from '../lifecycle.ts';
+import { CRITICAL_PCT, LOW_PCT, levelAfter, powerMode } from './battery.ts';
+import { classifyGesture, PAIRING_WINDOW_MS, RESET_CONFIRM_MS, validateGesture } from './gestures.ts';
+import type { DeviceControls, DeviceEvent, DeviceState, Gesture, GestureOutcome, GnssFix, RadioState } from './types.ts';
+
+/** A device event without its key index and time (the model adds them). */
+export type DeviceEventBody = DeviceEvent extends infer E ? (E extends DeviceEvent ? Omit<E, 'key' | 'at'> : never) : never;
+
+/** Most fixes a scripted GNSS track may hold. */
+export const MAX_TRACK_FIXES = 10_000;
+
+/** The radio states, for validation. */
+export const RADIO_STATES: readonly RadioState[] = ['attached', 'detached', 'no-coverage'];
+
+/** What the physical model needs around the firmware. */
+export interface PhysicalKeyDeps {
+  /** The Key's index in the simulator (events carry it). */
+  index: number;
+  firmware: KeyFirmware;
+  /** The same clock as the firmware's. */
+  clock: Clock;
+  /** Receives every event (must not throw). */
+  emit: (event: DeviceEvent) => void;
+  /** Whether a host link is open now (battery: the `link` power mode). Default: never. */
+  linkActive?: () => boolean;
+  /**
+   * The Key's flash, to tear an interrupted write when power is pulled mid-write (the flash
+   * model's power-loss injection).
+   */
+  flash?: { armPowerLoss(afterOps: number, seed?: number): void; disarmPowerLoss(): void };
+  /** Whether a flash operation is running now (a long operation: erase or copy). Default: never. */
+  midWrite?: () => boolean;
+  /** Power went (`false`: the runtime drops links) or came back (`true`: after the boot). */
+  onPower?: (on: boolean) => void;
+  /** Initial battery level, % (default 100). */
+  batteryLevel?: number;
+  /** Seed of the tear pattern of a power pull. */
+  tearSeed?: number;
+}
+
+const LIFECYCLE_COLOUR: Readonly<Record<LifecycleState, string>> = {
+  factory: 'white',
+  dormant: 'green',
+  emergency: 'amber',
+  suspended: 'amber',
+  revoked: 'red',
+  retired: 'red',
+  updating: 'cyan',
+};
+
+/** One simulated Key's body: implements the {@link DeviceControls} the simulator exposes. */
+export class PhysicalKey implements DeviceControls {
+  readonly #d: PhysicalKeyDeps;
+  readonly #fw: KeyFirmware;
+  #last: number;
+  #level: number;
+  #reported: { level: number; charging: boolean; low: boolean; critical: boolean };
+  #pulled = false;
+  #on = true;
+  #usb = false;
+  #chargeOverride: boolean | undefined;
+  #radio: RadioState = 'detached';
+  #radioOnMs = 0;
+  #track: readonly GnssFix[] = [];
+  #trackStart = 0;
+  #nextFix = 0;
+  #fixes = 0;
+  #refused = 0;
+  #lastFix: GnssFix | undefined;
+  #led = 'off';
+  #haptics = 0;
+  #resetArmedUntil: number | undefined;
+  #pairingShown: number | undefined;
+
+  constructor(deps: PhysicalKeyDeps) {
+    this.#d = deps;
+    this.#fw = deps.firmware;
+    this.#last = deps.clock.now();
+    this.#level = deps.batteryLevel ?? 100;
+    this.#reported = this.#battery();
+    this.#fw.setBattery(this.#fwBattery());
+    this.#fw.onLifecycle((from, to) => {
+      this.#emit({ type: 'lifecycle', from, to });
+      this.#syncOutputs();
+    });
+    this.#syncOutputs();
+  }
+
+  /** Brings the model up to the clock's now: battery, radio on-time, due GNSS fixes, expiries. */
+  tick(): void {
+    const now = this.#d.clock.now();
+    const ms = Math.max(0, now - this.#last);
+    this.#last = now;
+    if (ms > 0) {
+      const mode = powerMode(this.#on, this.#fw.state, this.#d.linkActive?.() ?? false);
+      this.#level = levelAfter(this.#level, ms, mode, this.#charging());
+      if (this.#on && this.#radio === 'attached') this.#radioOnMs += ms;
+    }
+    this.#gnssDue(now);
+    if (this.#resetArmedUntil !== undefined && now > this.#resetArmedUntil) {
+      this.#resetArmedUntil = undefined;
+      this.#emit({ type: 'factory-reset', phase: 'expired' });
+    }
+    this.#syncPower();
+    this.#syncBattery();
+    this.#syncOutputs();
+  }
+
+  /**
+   * The next simulated time something happens on its own (an expiry, a due GNSS fix), for the
+   * scheduler; `undefined` if nothing is pending. Battery drain is ticked periodically instead.
+   */
+  nextDeadline(): number | undefined {
+    const c: number[] = [];
+    if (this.#resetArmedUntil !== undefined) c.push(this.#resetArmedUntil + 1);
+    const until = this.#fw.pairingWindowUntil;
+    if (until !== undefined) c.push(until + 1);
+    const fix = this.#track[this.#nextFix];
+    if (fix) c.push(this.#trackStart + fix.atMs);
+    return c.length ? Math.min(...c) : undefined;
+  }
+
+  /** Whether the Key is powered. */
+  get powered(): boolean {
+    return this.#on;
+  }
+
+  /** The Key's observable state now. */
+  state(): DeviceState {
+    this.tick();
+    const fw = this.#fw;
+    const gnssPowered = this.#gnssPowered();
+    const pairingUntil = fw.pairingWindowUntil;
+    return {
+      index: this.#d.index,
+      lifecycle: fw.state,
+      model: fw.config.model,
+      firmware: fw.firmwareVersion,
+      handle: Buffer.from(fw.handle).toString('hex'),
+      pairedHosts: fw.hosts().length,
+      ...(pairingUntil !== undefined && this.#on ? { pairingWindowUntil: pairingUntil } : {}),
+      power: this.#on ? 'on' : 'off',
+      usb: this.#usb,
+      battery: { ...this.#reported, level: Math.round(this.#level * 100) / 100 },
+      radio: { state: this.#radio, onMs: this.#radioOnMs },
+      gnss: {
+        powered: gnssPowered,
+        fixes: this.#fixes,
+        refused: this.#refused,
+        ...(gnssPowered && this.#lastFix ? { last: this.#lastFix } : {}),
+      },
+      led: this.#led,
+      haptics: this.#haptics,
+      ...(this.#resetArmedUntil !== undefined ? { factoryResetArmedUntil: this.#resetArmedUntil } : {}),
+    };
+  }
+
+  /**
+   * Performs a gesture: the gesture table picks the action, the model carries it out.
+   * @throws SimulatorError `SIM_BAD_INPUT` for an invalid gesture (nothing changes)
+   */
+  gesture(input: Gesture): GestureOutcome {
+    const g = validateGesture(input);
+    this.tick();
+    if (g.kind !== 'hold-at-power-on' && !this.#on)
+      return this.#outcome(g, { action: 'none', done: false, refused: 'POWER_OFF' });
+    const row = classifyGesture(g, { lifecycle: this.#fw.state, resetArmed: this.#resetArmedUntil !== undefined });
+    const action = row.action;
+    switch (action) {
+      case 'none':
+        return this.#outcome(g, { action, done: true });
+      case 'show-status':
+        this.#emit({ type: 'output', led: `status-${this.#statusColour()}` });
+        return this.#outcome(g, { action, done: true });
+      case 'emergency-start':
+      case 'emergency-end':
+        this.#haptic('refused');
+        return this.#outcome(g, { action, done: false, refused: 'EMERGENCY_UNAVAILABLE' });
+      case 'pairing-window': {
+        if (!COMMAND_STATES.pair.includes(this.#fw.state)) {
+          this.#haptic('refused');
+          return this.#outcome(g, { action, done: false, refused: 'PAIRING_NOT_ALLOWED' });
+        }
+        const out = this.#outcome(g, { action, done: true });
+        this.#fw.openPairingWindow(PAIRING_WINDOW_MS);
+        this.#haptic('short');
+        this.#syncOutputs();
+        return out;
+      }
+      case 'factory-reset': {
+        if (!this.#fw.canFactoryReset || !nextState(this.#fw.state, 'factory-reset')) {
+          this.#haptic('refused');
+          return this.#outcome(g, { action, done: false, refused: 'RESET_REFUSED' });
+        }
+        const out = this.#outcome(g, { action, done: true });
+        this.#resetArmedUntil = undefined;
+        this.#emit({ type: 'factory-reset', phase: 'confirmed' });
+        this.#fw.factoryReset();
+        this.#haptic('long');
+        this.#syncOutputs();
+        return out;
+      }
+      case 'boot':
+      case 'factory-reset-armed': {
+        if (!this.#canRun()) return this.#outcome(g, { action, done: false, refused: 'BATTERY_EMPTY' });
+        const out = this.#outcome(g, { action, done: true });
+        if (this.#on) this.#powerDown();
+        this.#pulled = false;
+        this.#powerUp();
+        if (action === 'factory-reset-armed') {
+          this.#resetArmedUntil = this.#d.clock.now() + RESET_CONFIRM_MS;
+          this.#emit({ type: 'factory-reset', phase: 'armed' });
+        }
+        this.#syncOutputs();
+        return out;
+      }
+    }
+  }
+
+  /**
+   * Sets the battery level and/or whether it charges (`charging` overrides "charging when USB is
+   * attached" until USB changes).
+   * @throws SimulatorError `SIM_BAD_INPUT` for a level outside 0..100 or a non-boolean charging
+   */
+  setBattery(b: { level?: number; charging?: boolean }): void {
+    if (b === null || typeof b !== 'object') throw bad('battery: expected { level?, charging? }');
+    const { level, charging } = b;
+    if (level !== undefined && (typeof level !== 'number' || !Number.isFinite(level) || level < 0 || level > 100))
+      throw bad(`battery level must be a number in 0..100, got ${JSON.stringify(level)}`);
+    if (charging !== undefined && typeof charging !== 'boolean')
+      throw bad(`battery charging must be true or false, got ${JSON.stringify(charging)}`);
+    this.tick();
+    if (level !== undefined) this.#level = level;
+    if (charging !== undefined) this.#chargeOverride = charging;
+    this.#syncPower();
+    this.#syncBattery();
+    this.#syncOutputs();
+  }
+
+  /**
+   * Replaces the scripted GNSS track; its fixes fall due from now on, at `atMs` after now.
+   * @throws SimulatorError `SIM_BAD_INPUT` for a track that is not an array of at most
+   *   {@link MAX_TRACK_FIXES} fixes with `atMs` ≥ 0 ascending, latitude in ±90, longitude in ±180
+   */
+  setTrack(fixes: readonly GnssFix[]): void {
+    if (!Array.isArray(fixes)) throw bad('track: expected an array of fixes');
+    if (fixes.length > MAX_TRACK_FIXES) throw bad(`track: at most ${MAX_TRACK_FIXES} fixes, got ${fixes.length}`);
+    const clean: GnssFix[] = [];
+    let prev = 0;
+    fixes.forEach((f: unknown, i) => {
+      const at = (name: string) => bad(`track fix ${i}: ${name}`);
+      if (f === null || typeof f !== 'object') throw at('expected { atMs, lat, lon, accuracyM? }');
+      const { atMs, lat, lon, accuracyM } = f as Record<string, unknown>;
+      const num = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+      if (!num(atMs) || (atMs as number) < 0) throw at(`atMs must be a number ≥ 0, got ${JSON.stringify(atMs)}`);
+      if ((atMs as number) < prev) throw at(`atMs must not go back in time (${atMs} after ${prev})`);
+      if (!num(lat) || Math.abs(lat as number) > 90) throw at(`lat must be a number in -90..90, got ${JSON.stringify(lat)}`);
+      if (!num(lon) || Math.abs(lon as number) > 180) throw at(`lon must be a number in -180..180, got ${JSON.stringify(lon)}`);
+      if (accuracyM !== undefined && (!num(accuracyM) || (accuracyM as number) < 0))
+        throw at(`accuracyM must be a number ≥ 0, got ${JSON.stringify(accuracyM)}`);
+      prev = atMs as number;
+      clean.push({
+        atMs: atMs as number,
+        lat: lat as number,
+        lon: lon as number,
+        ...(accuracyM !== undefined ? { accuracyM: accuracyM as number } : {}),
+      });
+    });
+    this.tick();
+    this.#track = clean;
+    this.#trackStart = this.#d.clock.now();
+    this.#nextFix = 0;
+    this.#gnssDue(this.#trackStart);
+  }
+
+  /**
+   * Sets the LTE-M radio's state.
+   * @throws SimulatorError `SIM_BAD_INPUT` for an unknown state
+   */
+  setRadio(state: RadioState): void {
+    if (!RADIO_STATES.includes(state))
+      throw bad(`radio state must be one of ${RADIO_STATES.join(', ')}, got ${JSON.stringify(state)}`);
+    this.tick();
+    if (state === this.#radio) return;
+    this.#radio = state;
+    this.#emit({ type: 'radio', state });
+  }
+
+  /**
+   * Attaches or detaches USB (power: the Key charges while attached).
+   * @throws SimulatorError `SIM_BAD_INPUT` for a non-boolean
+   */
+  setUsb(attached: boolean): void {
+    if (typeof attached !== 'boolean') throw bad(`usb must be true or false, got ${JSON.stringify(attached)}`);
+    this.tick();
+    if (attached === this.#usb) return;
+    this.#usb = attached;
+    this.#chargeOverride = undefined;
+    this.#emit({ type: 'usb', attached });
+    this.#syncPower();
+    this.#syncBattery();
+    this.#syncOutputs();
+  }
+
+  /**
+   * Pulls (`false`) or restores (`true`) power. A pull drops every link's sessions and, if a flash
+   * operation is running, tears it (the flash model's power loss); a restore boots the Key.
+   * @throws SimulatorError `SIM_BAD_INPUT` for a non-boolean
+   */
+  setPower(on: boolean): void {
+    if (typeof on !== 'boolean') throw bad(`power must be true or false, got ${JSON.stringify(on)}`);
+    this.tick();
+    this.#pulled = !on;
+    this.#syncPower();
+    this.#syncOutputs();
+  }
+
+  /** Reboots the Key (as the `reboot` command does); nothing happens while it is off. */
+  reboot(): void {
+    this.tick();
+    if (!this.#on) return;
+    this.#fw.reboot();
+  }
+
+  // ---- internals ----
+
+  #emit(e: DeviceEventBody): void {
+    this.#d.emit({ key: this.#d.index, at: this.#d.clock.now(), ...e } as DeviceEvent);
+  }
+
+  #outcome(g: Gesture, o: GestureOutcome): GestureOutcome {
+    this.#emit({ type: 'gesture', gesture: g, outcome: o });
+    return o;
+  }
+
+  #haptic(pattern: string): void {
+    this.#haptics++;
+    this.#emit({ type: 'output', haptic: pattern });
+  }
+
+  #chargeSource(): boolean {
+    return !this.#pulled && (this.#chargeOverride ?? this.#usb);
+  }
+
+  #charging(): boolean {
+    return this.#chargeSource() && this.#level < 100;
+  }
+
+  /** Whether the Key has the power to run: not pulled, and charge left or USB power. */
+  #canRun(): boolean {
+    return this.#level > 0 || this.#usb;
+  }
+
+  #gnssPowered(): boolean {
+    return this.#on && this.#fw.state === 'emergency';
+  }
+
+  #battery(): { level: number; charging: boolean; low: boolean; critical: boolean } {
+    const level = Math.floor(this.#level);
+    return { level, charging: this.#charging(), low: this.#level <= LOW_PCT, critical: this.#level <= CRITICAL_PCT };
+  }
+
+  #fwBattery() {
+    return { level: this.#level, charging: this.#charging(), critical: this.#level <= CRITICAL_PCT };
+  }
+
+  /** Emits a battery event when the whole-percent level, charging or a threshold changed. */
+  #syncBattery(): void {
+    const b = this.#battery();
+    this.#fw.setBattery(this.#fwBattery());
+    const r = this.#reported;
+    if (b.level === r.level && b.charging === r.charging && b.low === r.low && b.critical === r.critical) return;
+    this.#reported = b;
+    this.#emit({ type: 'battery', ...b });
+  }
+
+  /** Powers the Key down or up as pulled power and an empty battery say. */
+  #syncPower(): void {
+    const want = !this.#pulled && this.#canRun();
+    if (want === this.#on) return;
+    if (want) this.#powerUp();
+    else this.#powerDown();
+  }
+
+  #powerDown(): void {
+    const torn = this.#d.midWrite?.() ?? false;
+    if (torn) this.#d.flash?.armPowerLoss(0, this.#d.tearSeed ?? 0);
+    this.#on = false;
+    this.#resetArmedUntil = undefined;
+    this.#fw.powerOff();
+    this.#emit({ type: 'power', on: false, ...(torn ? { tornWrite: true } : {}) });
+    this.#d.onPower?.(false);
+  }
+
+  #powerUp(): void {
+    this.#d.flash?.disarmPowerLoss();
+    this.#on = true;
+    this.#fw.reboot();
+    this.#emit({ type: 'power', on: true });
+    this.#d.onPower?.(true);
+  }
+
+  /** Fix attempts whose time has come: taken when GNSS is powered, refused and counted when not. */
+  #gnssDue(now: number): void {
+    while (this.#nextFix < this.#track.length) {
+      const fix = this.#track[this.#nextFix] as GnssFix;
+      if (this.#trackStart + fix.atMs > now) break;
+      this.#nextFix++;
+      if (!this.#on) continue; // the Key is off: no firmware asks for a fix
+      if (this.#gnssPowered()) {
+        this.#fixes++;
+        this.#lastFix = fix;
+        this.#emit({ type: 'gnss', fix });
+      } else {
+        this.#refused++;
+        this.#emit({ type: 'gnss', refused: true }); // never the location
+      }
+    }
+  }
+
+  #statusColour(): string {
+    if (this.#level <= CRITICAL_PCT) return 'red';
+    if (this.#level <= LOW_PCT) return 'amber';
+    return LIFECYCLE_COLOUR[this.#fw.state];
+  }
+
+  /** The steady LED: off, red (reset armed or battery critical), or blue pulse (pairing window). */
+  #steadyLed(): string {
+    if (!this.#on) return 'off';
+    if (this.#resetArmedUntil !== undefined) return 'red';
+    if (this.#level <= CRITICAL_PCT && !this.#charging()) return 'red-blink';
+    if (this.#fw.pairingWindowUntil !== undefined) return 'blue-pulse';
+    return 'off';
+  }
+
+  #syncOutputs(): void {
+    const until = this.#on ? this.#fw.pairingWindowUntil : undefined;
+    if (until !== undefined && until !== this.#pairingShown) this.#emit({ type: 'pairing-window', until });
+    this.#pairingShown = until;
+    const led = this.#steadyLed();
+    if (led === this.#led) return;
+    this.#led = led;
+    this.#emit({ type: 'output', led });
+  }
+}
+
+const bad = (reason: string) => new SimulatorError('SIM_BAD_INPUT', reason);
