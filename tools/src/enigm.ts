@@ -17,9 +17,11 @@ import { fwFlashCommands } from './commands/fw-flash.ts';
 import { keyCommands } from './commands/key.ts';
 import { keySessionCommands } from './commands/key-session.ts';
 import { simCommands } from './commands/sim.ts';
+import { simRunCommands } from './commands/sim-run.ts';
 
 const COMMANDS: Command[] = [
   ...simCommands,
+  ...simRunCommands,
   ...keyCommands,
   ...keySessionCommands,
   ...fwImageCommands,

@@ -21,6 +21,7 @@ export type {
 export * from './describe.ts';
 export * from './duration.ts';
 export * from './fields.ts';
+export * from './fresh.ts';
 export * from './load.ts';
 export * from './report.ts';
 export * from './runner.ts';
