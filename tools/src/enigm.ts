@@ -17,11 +17,13 @@ import { fwFlashCommands } from './commands/fw-flash.ts';
 import { keyCommands } from './commands/key.ts';
 import { keySessionCommands } from './commands/key-session.ts';
 import { simCommands } from './commands/sim.ts';
+import { simControlCommands } from './commands/sim-control.ts';
 import { simRunCommands } from './commands/sim-run.ts';
 
 const COMMANDS: Command[] = [
   ...simCommands,
   ...simRunCommands,
+  ...simControlCommands,
   ...keyCommands,
   ...keySessionCommands,
   ...fwImageCommands,

@@ -4,6 +4,18 @@
  * state file (`control.json`) and a small client the CLI uses.
  * @module
  */
+export type {
+  ControlTarget,
+  DeviceControls,
+  DeviceEvent,
+  DeviceState,
+  Gesture,
+  GestureOutcome,
+  GnssFix,
+  RadioState,
+  SimClock,
+} from '../firmware/physical/types.ts';
+export { GESTURE_KINDS } from '../firmware/physical/types.ts';
 export * from './client.ts';
 export * from './control-file.ts';
 export * from './dashboard-assets.ts';

@@ -89,7 +89,7 @@ const SCHEMAS: Record<string, JsonSchema> = {
       ['battery', { level: num, charging: bool, low: bool, critical: bool }],
       ['radio', { state: radioState }],
       ['usb', { attached: bool }],
-      ['power', { on: bool }],
+      ['power', { on: bool, tornWrite: bool }, ['on']],
       ['gnss', { fix: ref('GnssFix'), refused: bool }, []],
       ['pairing-window', { until: num }],
       ['factory-reset', { phase: { type: 'string', enum: ['armed', 'confirmed', 'expired'] } }],

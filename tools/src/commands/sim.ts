@@ -7,6 +7,7 @@
  */
 import { ed25519PublicKeyFromPem } from '@enigm/protocols/crypto';
 import { createLogger, describeError, isLogLevel, LOG_LEVELS, type LogLevel, Simulator } from '@enigm/sim';
+import { ControlServer, type ControlTarget, dashboardPage } from '@enigm/sim/control';
 import { type Command, EXIT, int, readTextFile, str, UsageError } from '../cli.ts';
 
 /** Default simulator state directory (also read by `enigm key list`). */
@@ -19,12 +20,18 @@ const startCmd: Command = {
   summary: 'run simulated Keys on pseudo-terminal serial ports and TCP (foreground)',
   help: `Usage: enigm sim start [--keys N] [--state-dir D] [--tcp-port P] [--no-serial]
                        [--baud B [--latency MS]] [--erase-ms MS] [--trust-fw-key PUB.pem]...
+                       [--control-port P] [--control-host H] [--no-control]
                        [--log-level L | --verbose] [--json]
 
 Runs N simulated Enigm Keys until interrupted (Ctrl-C). Each Key is exposed on a real
 pseudo-terminal serial port (needs socat) and on TCP on 127.0.0.1, keeps its identity and
 lifecycle state in D across restarts, and is listed in D/simulator.json. One simulator per
 state folder: a second one on the same D exits 1 (SIM_STATE_LOCKED).
+
+It also serves the control API and the web dashboard on 127.0.0.1 (one port; the URL with its
+token is printed, and written with the token to D/control.json, mode 0600): the Keys' buttons,
+battery, GNSS, radio, USB and power (enigm sim press, battery, gnss, power, radio, usb, time,
+watch use it), a live event stream, and the OpenAPI document at /api/openapi.json.
 
 This is a simulator, not a vault: each Key's private keys are stored unencrypted in D/key-N.se
 (plain CBOR, mode 0600) and D/fw-signing.key, which every Key trusts to sign firmware, sits in the
@@ -43,6 +50,10 @@ Options:
                   On a new D the factory key then signs the factory image in memory and is
                   not kept (only D/fw-signing.pub): only your keys can sign updates. Without it
                   (or on a D that has one) D/fw-signing.key is trusted: sign test images with it
+  --control-port P  port of the control API and dashboard (default: a free port)
+  --control-host H  listen address of the control API (default 127.0.0.1; anything else lets
+                  other machines reach it: they still need the token)
+  --no-control    no control API and no dashboard
   --log-level L   ${LOG_LEVELS.join(', ')} (default info): links opened/closed, rejected frames,
                   bounds hit, on stderr; never message content, addresses or key material
   --verbose       same as --log-level debug
@@ -63,6 +74,9 @@ Then, in another terminal:
     latency: { type: 'string' },
     'erase-ms': { type: 'string' },
     'trust-fw-key': { type: 'string', multiple: true },
+    'control-port': { type: 'string' },
+    'control-host': { type: 'string' },
+    'no-control': { type: 'boolean' },
     'log-level': { type: 'string' },
     verbose: { type: 'boolean' },
   },
@@ -70,6 +84,11 @@ Then, in another terminal:
     const level = str(args, 'log-level') ?? (args.values.verbose === true ? 'debug' : 'info');
     if (!isLogLevel(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${level}`);
     const log = createLogger(level as LogLevel);
+    const control = args.values['no-control'] !== true;
+    const controlPort = int(args, 'control-port', 0, 0, 65535);
+    const controlHost = str(args, 'control-host') ?? '127.0.0.1';
+    if (!control && (str(args, 'control-port') !== undefined || str(args, 'control-host') !== undefined))
+      throw new UsageError('--no-control excludes --control-port and --control-host');
     const sim = await Simulator.start({
       log,
       keys: int(args, 'keys', 1, 1, 1024),
@@ -84,6 +103,19 @@ Then, in another terminal:
         ed25519PublicKeyFromPem(readTextFile(f, '--trust-fw-key')),
       ),
     });
+    let server: ControlServer | undefined;
+    const target = control ? controlTargetOf(sim) : undefined;
+    if (control && !target) log.warn('control: this simulator has no physical controls: no control API, no dashboard');
+    if (target) {
+      try {
+        server = await ControlServer.start(target, { host: controlHost, port: controlPort, stateDir: sim.stateDir, log });
+      } catch (e) {
+        await sim.stop();
+        throw e;
+      }
+      // Build (from source) or unpack (bundle) the dashboard now, so the first page load is quick.
+      dashboardPage().catch((e) => log.warn(`control: the dashboard is unavailable: ${describeError(e)}`));
+    }
     // Last resort: an unhandled rejection in one Key's work is logged, not allowed to end the
     // process (and with it every other Key). The simulator's own code contains its faults; this
     // catches what a future change might miss.
@@ -103,6 +135,7 @@ Then, in another terminal:
       stateDir: sim.stateDir,
       signingKey: sim.factoryKeyKept ? sim.signingKeyPath : null,
       keys,
+      ...(server ? { control: { url: server.url, dashboard: server.dashboardUrl } } : {}),
       warning: secretsWarning,
     });
     out.line(`Enigm Key simulator: ${keys.length} Key${keys.length > 1 ? 's' : ''} (state in ${sim.stateDir})`);
@@ -111,6 +144,14 @@ Then, in another terminal:
     out.line(
       `firmware-signing key: ${sim.factoryKeyKept ? sim.signingKeyPath : 'none kept in the state folder (--trust-fw-key)'}`,
     );
+    if (server) {
+      out.line(`\nDashboard: ${server.dashboardUrl}`);
+      out.line(
+        `Control API: ${server.url}/api (token in ${sim.stateDir}/control.json; enigm sim press|battery|gnss|power|radio|usb|time|watch)`,
+      );
+      if (controlHost !== '127.0.0.1' && controlHost !== '::1' && controlHost !== 'localhost')
+        out.warn(`WARNING: the control API listens on ${controlHost}, not only on this machine (the token still guards it)`);
+    }
     out.warn(`\n${secretsWarning}.`);
     out.line(`\nTry:  npm run enigm -- key info --port ${first?.serial ?? first?.tcp}`);
     out.line('Press Ctrl-C to stop.');
@@ -119,6 +160,7 @@ Then, in another terminal:
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });
+    await server?.close();
     await sim.stop();
     process.off('unhandledRejection', contain);
     for (const l of previous) process.on('unhandledRejection', l as NodeJS.UnhandledRejectionListener);
@@ -127,6 +169,14 @@ Then, in another terminal:
     return EXIT.ok;
   },
 };
+
+/** The simulator as the control API's target (undefined if this build has no physical controls). */
+function controlTargetOf(sim: Simulator): ControlTarget | undefined {
+  const t = sim as unknown as Partial<ControlTarget>;
+  return typeof t.controls === 'function' && typeof t.onEvent === 'function' && t.clock !== undefined
+    ? (t as ControlTarget)
+    : undefined;
+}
 
 /** Commands under `enigm sim`. */
 export const simCommands: Command[] = [startCmd];
