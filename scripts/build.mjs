@@ -6,8 +6,12 @@
 // fw sign/verify, attest, --help, --version, TCP Keys) without any node_modules; commands that
 // open a serial port fail with SERIAL_UNAVAILABLE and a hint instead of ERR_MODULE_NOT_FOUND.
 //
+// The simulator dashboard (sim/src/control/dashboard/, served by `enigm sim start`) is built here
+// first and embedded as the constant __ENIGM_DASHBOARD__ ({ js, css }), so a copied bundle serves
+// it without esbuild or the sources; from source the control server builds it on first request.
+//
 // Usage: node scripts/build.mjs [--outfile PATH]
-import { chmodSync } from 'node:fs';
+import { chmodSync, readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
@@ -67,6 +71,22 @@ const lazyNative = {
 };
 
 const started = performance.now();
+
+/** The dashboard's script and style (the same options as sim/src/control/dashboard-assets.ts). */
+async function dashboardAssets() {
+  const r = await build({
+    entryPoints: ['sim/src/control/dashboard/main.ts'],
+    bundle: true,
+    format: 'iife',
+    target: 'chrome110',
+    minify: true,
+    write: false,
+    logLevel: 'warning',
+  });
+  return { js: r.outputFiles[0].text, css: readFileSync('sim/src/control/dashboard/style.css', 'utf8') };
+}
+const dashboard = await dashboardAssets();
+
 const result = await build({
   entryPoints: ['tools/src/enigm.ts'],
   outfile,
@@ -76,6 +96,9 @@ const result = await build({
   format: 'esm',
   sourcemap: 'linked',
   plugins: [lazyNative],
+  define: { __ENIGM_DASHBOARD__: JSON.stringify(dashboard) },
+  // only imported (lazily) to build the dashboard from source; the bundle carries it prebuilt
+  external: ['esbuild'],
   // CommonJS dependencies inside an ESM bundle need a require function.
   banner: {
     js: "import { createRequire as __enigmCreateRequire } from 'node:module'; const require = __enigmCreateRequire(import.meta.url);",
