@@ -1,0 +1,61 @@
+/**
+ * Every example scenario in examples/scenarios/ passes against a fresh simulator: at speed max
+ * (deterministic: waits advance the clock), and the pairing window and the 24 h dormancy also at
+ * the speed their files name (real time scaled). A scenario whose expectation is wrong is
+ * reported as failed, not thrown, and the simulator is stopped either way.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { formatReportText, loadScenarioFile, parseScenario, runScenarioFresh } from '@enigm/sim/scenario';
+import test from 'ava';
+
+const DIR = fileURLToPath(new URL('../../examples/scenarios/', import.meta.url));
+const FILES = readdirSync(DIR).filter((f) => /\.(ya?ml|json)$/.test(f));
+
+test('the examples are there', (t) => {
+  for (const f of ['pairing-window.yaml', 'dormancy-24h.yaml', 'factory-reset.yaml', 'low-battery.yaml'])
+    t.true(FILES.includes(f), f);
+});
+
+for (const f of FILES) {
+  test.serial(`${f} passes at speed max`, async (t) => {
+    const report = await runScenarioFresh(loadScenarioFile(join(DIR, f)), { speed: 'max' });
+    t.true(report.passed, formatReportText(report));
+    t.true(report.steps.length > 0 && report.counts.passed === report.steps.length);
+  });
+}
+
+test.serial('pairing-window.yaml passes at its own speed (×100: 60 s of simulated time in under 2 s)', async (t) => {
+  const scenario = loadScenarioFile(join(DIR, 'pairing-window.yaml'));
+  t.is(scenario.speed, 100);
+  const report = await runScenarioFresh(scenario);
+  t.true(report.passed, formatReportText(report));
+  t.true(report.simMs >= 60_000 && report.realMs >= 500 && report.realMs < 5000, formatReportText(report));
+});
+
+test.serial('dormancy-24h.yaml at ×100,000: 24 h of simulated time in under 10 s', async (t) => {
+  const report = await runScenarioFresh(loadScenarioFile(join(DIR, 'dormancy-24h.yaml')), { speed: 100_000 });
+  t.true(report.passed, formatReportText(report));
+  t.true(report.simMs >= 86_400_000, `${report.simMs}`);
+  t.true(report.realMs < 10_000, `${report.realMs} ms`);
+});
+
+test.serial('a wrong expectation on the real simulator is a failed step with the value seen', async (t) => {
+  const text = readFileSync(join(DIR, 'dormancy-24h.yaml'), 'utf8').replace('gnss.fixes: 0 } }', 'gnss.fixes: 1 } }');
+  const report = await runScenarioFresh(parseScenario(text, 'dormancy-wrong.yaml'), { speed: 'max' });
+  t.false(report.passed);
+  t.is(report.steps[0]?.status, 'failed');
+  t.is(report.steps[0]?.reason, 'gnss.fixes is 0 (expected = 1)');
+  t.is(report.counts.skipped, report.steps.length - 1);
+});
+
+test.serial('a control that refuses its input on the real simulator is an error step', async (t) => {
+  const report = await runScenarioFresh(
+    parseScenario('name: bad gesture\nsteps:\n  - gesture: { kind: hold, seconds: 100000 }\n  - wait: 1s\n', 'x.yaml'),
+    { speed: 'max' },
+  );
+  t.is(report.steps[0]?.status, 'error');
+  t.regex(report.steps[0]?.reason ?? '', /^SIM_BAD_INPUT: /);
+  t.is(report.steps[1]?.status, 'skipped');
+});
