@@ -12,6 +12,7 @@ import {
   renderGestureTable,
   spliceGestureTable,
 } from '../src/firmware/physical/gestures.ts';
+import type { Gesture } from '../src/firmware/physical/types.ts';
 import { SimulatorError } from '../src/runtime/errors.ts';
 import { physicalRig } from './support/physical-rig.ts';
 
@@ -179,13 +180,13 @@ test('invalid gestures: SIM_BAD_INPUT naming the problem, and nothing changes', 
 });
 
 test('the table: every row is reachable by some gesture and context, and the last row matches anything', (t) => {
-  const gestures = [
+  const gestures: Gesture[] = [
     { kind: 'press' },
     { kind: 'double' },
     { kind: 'triple' },
-    ...[1, 3, 8, 10, 20].map((seconds) => ({ kind: 'hold', seconds })),
-    ...[1, 10].map((seconds) => ({ kind: 'hold-at-power-on', seconds })),
-  ] as const;
+    ...[1, 3, 8, 10, 20].map((seconds) => ({ kind: 'hold' as const, seconds })),
+    ...[1, 10].map((seconds) => ({ kind: 'hold-at-power-on' as const, seconds })),
+  ];
   const hit = new Set<number>();
   for (const lifecycle of ['factory', 'dormant', 'emergency'] as const)
     for (const resetArmed of [false, true])
