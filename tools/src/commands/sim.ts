@@ -7,7 +7,7 @@
  */
 import { ed25519PublicKeyFromPem } from '@enigm/protocols/crypto';
 import { createLogger, describeError, isLogLevel, LOG_LEVELS, type LogLevel, Simulator } from '@enigm/sim';
-import { ControlServer, type ControlTarget, dashboardPage } from '@enigm/sim/control';
+import { ControlServer, dashboardPage } from '@enigm/sim/control';
 import { type Command, EXIT, int, readTextFile, str, UsageError } from '../cli.ts';
 
 /** Default simulator state directory (also read by `enigm key list`). */
@@ -104,11 +104,9 @@ Then, in another terminal:
       ),
     });
     let server: ControlServer | undefined;
-    const target = control ? controlTargetOf(sim) : undefined;
-    if (control && !target) log.warn('control: this simulator has no physical controls: no control API, no dashboard');
-    if (target) {
+    if (control) {
       try {
-        server = await ControlServer.start(target, { host: controlHost, port: controlPort, stateDir: sim.stateDir, log });
+        server = await ControlServer.start(sim, { host: controlHost, port: controlPort, stateDir: sim.stateDir, log });
       } catch (e) {
         await sim.stop();
         throw e;
@@ -169,14 +167,6 @@ Then, in another terminal:
     return EXIT.ok;
   },
 };
-
-/** The simulator as the control API's target (undefined if this build has no physical controls). */
-function controlTargetOf(sim: Simulator): ControlTarget | undefined {
-  const t = sim as unknown as Partial<ControlTarget>;
-  return typeof t.controls === 'function' && typeof t.onEvent === 'function' && t.clock !== undefined
-    ? (t as ControlTarget)
-    : undefined;
-}
 
 /** Commands under `enigm sim`. */
 export const simCommands: Command[] = [startCmd];
