@@ -91,7 +91,7 @@ export interface SimulatorOptions {
   speed?: number;
   /** The simulator's clock (default: a new {@link SimulatorClock} at `speed`); tests inject one without real timers. */
   clock?: SimulatorClock;
-  /** Battery level every Key starts with, % (default 100). */
+  /** Battery level every Key starts with, % (default `firmware.batteryPct`, else 100). */
   batteryLevel?: number;
 }
 
@@ -180,7 +180,7 @@ export class Simulator implements ControlTarget {
   static async start(options: SimulatorOptions = {}): Promise<Simulator> {
     const n = options.keys ?? 1;
     if (!Number.isInteger(n) || n < 1 || n > 1024) throw new RangeError(`keys must be 1..1024, got ${n}`);
-    const level = options.batteryLevel;
+    const level = options.batteryLevel ?? options.firmware?.batteryPct;
     if (level !== undefined && !(typeof level === 'number' && level >= 0 && level <= 100))
       throw new SimulatorError('SIM_BAD_INPUT', `batteryLevel must be a number in 0..100, got ${JSON.stringify(level)}`);
     const serial = options.serial ?? true;
