@@ -146,13 +146,13 @@ export function renderProtocolDoc(extras: ProtocolDocExtras = {}): string {
     p(`| ${n} | ${name} | ${LIFECYCLE_STATE_DOCS[name as keyof typeof LIFECYCLE_STATES]} |`);
   if (extras.transitions) {
     p();
-    p('Each row says how the running Key reaches it, or that it belongs to later work and which named refusal');
-    p('stands in meanwhile.');
+    p('Each row says how the running Key reaches it, or that it belongs to later work (and which named refusal,');
+    p('if any, stands in meanwhile).');
     p();
     p('| from | event | to | reached by |');
     p('|---|---|---|---|');
     for (const t of extras.transitions)
-      p(`| ${t.from} | ${t.event} | ${t.to} | ${t.via ?? (t.later ? `**later** — refused: ${t.later}` : '—')} |`);
+      p(`| ${t.from} | ${t.event} | ${t.to} | ${t.via ?? (t.later ? `**later** — ${t.later}` : '—')} |`);
   }
   if (extras.commandStates) {
     p();

@@ -27,14 +27,14 @@ export interface Transition {
   readonly to: LifecycleState;
   /** How the running Key reaches this row now: a protocol request or a button gesture. */
   readonly via?: string;
-  /** Not reachable yet (later work): the named refusal a gesture or request gets meanwhile. */
+  /** Not reachable yet (later work): why, and the named refusal a gesture gets meanwhile, if any. */
   readonly later?: string;
 }
 
-const EMERGENCY_LATER = 'EMERGENCY_UNAVAILABLE (the emergency issue): the emergency gestures are refused with it';
-const ADMIN_LATER = 'LIFECYCLE_UNAVAILABLE (later work): no request or gesture applies it yet';
+const EMERGENCY_LATER = 'the emergency issue: its gestures are refused `EMERGENCY_UNAVAILABLE` meanwhile';
+const ADMIN_LATER = 'no request or gesture applies it yet';
 const UPDATE_LATER =
-  'LIFECYCLE_UNAVAILABLE (later work): an update runs in the flash status ring (`fw.status`); the lifecycle stays put';
+  'no request applies it yet: an update is tracked in the flash status ring (`fw.status`) and the lifecycle stays put';
 const RESET_VIA = 'button: hold at power-on ≥ 10 s, then a triple press within 10 s (gesture table, HARDWARE.md)';
 
 /** Every allowed transition. Anything not listed is refused. */
