@@ -7,6 +7,7 @@
  * seconds, and `advance(ms)` catches up periodic behaviour step by step.
  * @module
  */
+import type { SimClock } from '../firmware/physical/types.ts';
 import { SimulatorError } from './errors.ts';
 
 /** Largest accepted speed. */
@@ -40,7 +41,7 @@ export interface SimulatorClockOptions {
  * Simulated time: starts at 0, runs at `speed` × real time, jumps with {@link advance}.
  * Implements the `SimClock` contract (`sim/src/firmware/physical/types.ts`).
  */
-export class SimulatorClock {
+export class SimulatorClock implements SimClock {
   readonly #realNow: () => number;
   readonly #realTimers: boolean;
   readonly #onError: (e: unknown) => void;
