@@ -5,7 +5,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { isNode, LineCounter, parseDocument } from 'yaml';
+import { isNode, isScalar, isSeq, isMap as isYamlMap, LineCounter, parseDocument } from 'yaml';
 import { GESTURE_KINDS, type Gesture, type GnssFix } from '../firmware/physical/types.ts';
 import { parseDuration } from './duration.ts';
 import { EVENT_FIELDS, type FieldSpec, OUTCOME_FIELDS, STATE_FIELDS } from './fields.ts';
@@ -494,18 +494,33 @@ export function parseScenario(text: string, file = 'scenario'): Scenario {
       { line: 0, path: '', message: `cannot be read: ${(e as Error).message}` },
     ]);
   }
+  // The line of the deepest node on `path`; for a mapping's field, the line of its key.
   const lineOf = (path: Path): number => {
-    for (let n = path.length; n >= 0; n--) {
-      const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true);
-      if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
+    let node: unknown = doc.contents;
+    let line = isNode(node) && node.range ? lineCounter.linePos(node.range[0]).line : 0;
+    for (const seg of path) {
+      let next: unknown;
+      if (isYamlMap(node)) {
+        const pair = node.items.find((p) => isScalar(p.key) && p.key.value === seg);
+        if (pair && isNode(pair.key) && pair.key.range) line = lineCounter.linePos(pair.key.range[0]).line;
+        next = pair?.value;
+      } else if (isSeq(node) && typeof seg === 'number') next = node.items[seg];
+      if (!isNode(next)) break;
+      if (next.range && isSeq(node)) line = lineCounter.linePos(next.range[0]).line;
+      node = next;
     }
-    return 0;
+    return line;
   };
   const c = new Checker(lineOf);
   const scenario = check(c, root, file);
   if (!scenario) {
     if (c.issues.length === 0) c.fail([], 'is not a valid scenario');
-    throw new ScenarioError('SCENARIO_INVALID', file, c.issues);
+    // In file order (stable: problems on one line keep the order they were found in).
+    throw new ScenarioError(
+      'SCENARIO_INVALID',
+      file,
+      [...c.issues].sort((a, b) => a.line - b.line),
+    );
   }
   return scenario;
 }
