@@ -135,3 +135,41 @@ serialTest('an unconfirmed factory reset expires on the simulator clock; power p
   t.throws(() => sim.controls(1), { instanceOf: SimulatorError, message: /no Key 1/ });
   t.is((t.throws(() => sim.controls(-1)) as SimulatorError).code, 'SIM_NO_SUCH_KEY');
 });
+
+test('TCP: link events open and closed; power pulled drops the connection and refuses new ones until restored', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-physical-tcp-'));
+  const sim = await Simulator.start({ keys: 1, serial: false, tcp: true, stateDir: join(dir, 'sim') });
+  const events: DeviceEvent[] = [];
+  sim.onEvent((e) => events.push(e));
+  t.teardown(async () => {
+    await sim.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const address = sim.keys()[0]?.tcp as string;
+  const open = () => openKey(address, { hostKey: join(dir, 'a.pem'), known: join(dir, 'a.json'), timeoutMs: 1000 });
+  const k = await open();
+  await k.info();
+  t.true(events.some((e) => e.type === 'link' && e.link === 'tcp#1' && e.phase === 'open'));
+  t.true(events.some((e) => e.type === 'frame' && e.link === 'tcp#1' && e.messageType === 'info.response'));
+  sim.controls(0).setPower(false);
+  const deadline = Date.now() + 2000;
+  while (!events.some((e) => e.type === 'link' && e.phase === 'closed') && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 10));
+  t.true(
+    events.some((e) => e.type === 'link' && e.link === 'tcp#1' && e.phase === 'closed'),
+    'the link was dropped',
+  );
+  await k.close();
+  await t.throwsAsync(
+    async () => {
+      const again = await open();
+      await again.close();
+    },
+    undefined,
+    'an unpowered Key accepts no link',
+  );
+  sim.controls(0).setPower(true);
+  const back = await open();
+  t.is((await back.info()).model, 'enigm-key-1');
+  await back.close();
+});
