@@ -11,6 +11,7 @@ import { benchFuzz } from './fuzz.ts';
 import type { BenchResult } from './harness.ts';
 import { benchNoise } from './noise.ts';
 import { benchRoundTrip } from './roundtrip.ts';
+import { benchScenario } from './scenario.ts';
 import { benchAttestation } from './tpm.ts';
 
 const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
@@ -22,6 +23,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   tpm: () => benchAttestation(),
   flash: () => benchFlash(),
   fuzz: () => benchFuzz(),
+  scenario: () => benchScenario(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
