@@ -85,6 +85,7 @@ export function renderPage(assets: DashboardAssets): DashboardPage {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
 <title>Enigm Key simulator</title>
 <style>${assets.css}</style>
 </head>

@@ -30,3 +30,8 @@ export function svg<K extends keyof SVGElementTagNameMap>(
 export function setText(el: Element, text: string): void {
   if (el.textContent !== text) el.textContent = text;
 }
+
+/** Sets the class attribute only when it changed. */
+export function setClass(el: Element, name: string): void {
+  if (el.className !== name) el.className = name;
+}

@@ -9,17 +9,19 @@
  */
 import type { DeviceEvent, DeviceState, GnssFix } from '../../firmware/physical/types.ts';
 import { ApiError, api, streamEvents, takeToken } from './api.ts';
-import { h, setText, svg } from './dom.ts';
+import { h, setClass, setText, svg } from './dom.ts';
 import { plotTrack } from './track-plot.ts';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]> : T[K] };
 type Key = Mutable<DeviceState>;
 
 const TIMELINE_MAX = 200;
+/** Most timeline entries added per frame (under a flood, the newest; the counter shows the rate). */
+const TIMELINE_PER_FRAME = 40;
 const TRACK_MAX = 2000;
 const token = takeToken();
 const keys: Key[] = [];
-const rows: { tr: HTMLTableRowElement; cells: Record<string, HTMLTableCellElement> }[] = [];
+const rows: { tr: HTMLElement; cells: Record<string, HTMLElement> }[] = [];
 const tracks = new Map<number, GnssFix[]>();
 const dirty = new Set<number>();
 const refetch = new Set<number>();
@@ -51,7 +53,8 @@ const COLUMNS = [
 const conn = h('span', { class: 'conn', 'data-testid': 'connection' }, 'connecting…');
 const clockText = h('span', { class: 'clock' });
 const rateText = h('span', { class: 'rate', 'data-testid': 'rate' });
-const tbody = h('tbody');
+/** The Key table: a grid of rows (offscreen rows are skipped by the renderer: content-visibility). */
+const tbody = h('div', { class: 'rows', role: 'rowgroup' });
 const detailTitle = h('h2');
 const detailState = h('dl', { class: 'state' });
 const result = h('p', { class: 'result', 'data-testid': 'result', role: 'status' });
@@ -167,9 +170,9 @@ document
         'section',
         { class: 'keys' },
         h(
-          'table',
-          { 'data-testid': 'keys' },
-          h('thead', {}, h('tr', {}, ...COLUMNS.map((c) => h('th', { scope: 'col' }, c)))),
+          'div',
+          { class: 'table', role: 'table', 'data-testid': 'keys' },
+          h('div', { class: 'row head', role: 'row' }, ...COLUMNS.map((c) => h('span', { role: 'columnheader' }, c))),
           tbody,
         ),
       ),
@@ -213,7 +216,7 @@ function apply(e: DeviceEvent): void {
   const k = keys[e.key];
   if (e.type !== 'frame' || showFrames) {
     pendingTimeline.push(e);
-    if (pendingTimeline.length > TIMELINE_MAX) pendingTimeline.shift();
+    if (pendingTimeline.length > 2 * TIMELINE_PER_FRAME) pendingTimeline.splice(0, pendingTimeline.length - TIMELINE_PER_FRAME);
   }
   if (!k) {
     schedule();
@@ -290,11 +293,11 @@ async function loadAll(): Promise<void> {
 function row(i: number) {
   let r = rows[i];
   if (!r) {
-    const cells = Object.fromEntries(COLUMNS.map((c) => [c, h('td', { 'data-field': c })])) as Record<
+    const cells = Object.fromEntries(COLUMNS.map((c) => [c, h('span', { role: 'cell', 'data-field': c })])) as Record<
       string,
-      HTMLTableCellElement
+      HTMLElement
     >;
-    const tr = h('tr', { 'data-key': String(i) }, ...COLUMNS.map((c) => cells[c] as HTMLTableCellElement));
+    const tr = h('div', { class: 'row', role: 'row', 'data-key': String(i) }, ...COLUMNS.map((c) => cells[c] as HTMLElement));
     tr.addEventListener('click', () => {
       selected = i;
       for (const x of rows) x?.tr.classList.toggle('selected', x.tr === tr);
@@ -326,15 +329,15 @@ function renderRow(i: number, now: number): void {
   const k = keys[i];
   if (!k) return;
   const { tr, cells } = row(i);
-  const c = cells as Record<(typeof COLUMNS)[number], HTMLTableCellElement>;
+  const c = cells as Record<(typeof COLUMNS)[number], HTMLElement>;
   setText(c.key, String(i));
   setText(c.model, k.model);
   setText(c.firmware, k.firmware);
   setText(c.lifecycle, k.lifecycle);
-  c.lifecycle.className = `lc lc-${k.lifecycle}`;
+  setClass(c.lifecycle, `lc lc-${k.lifecycle}`);
   setText(c.power, k.power);
   setText(c.battery, batteryText(k));
-  c.battery.className = k.battery.critical ? 'bad' : k.battery.low ? 'warn' : '';
+  setClass(c.battery, k.battery.critical ? 'bad' : k.battery.low ? 'warn' : '');
   setText(c.radio, k.radio.state);
   setText(c.usb, k.usb ? 'attached' : '—');
   setText(c.gnss, k.gnss.powered ? `on · ${k.gnss.fixes}` : `off · ${k.gnss.refused} refused`);
@@ -401,7 +404,7 @@ function eventText(e: DeviceEvent): string {
 
 function renderTimeline(): void {
   if (pendingTimeline.length === 0) return;
-  const fresh = pendingTimeline.splice(0).reverse();
+  const fresh = pendingTimeline.splice(0).slice(-TIMELINE_PER_FRAME).reverse();
   const frag = document.createDocumentFragment();
   for (const e of fresh)
     frag.append(
