@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the suite needs on a fresh Debian machine with Node 20: system packages for the
 # real components (socat: pseudo-terminal serial ports; swtpm + swtpm-tools: software TPM 2.0;
-# tpm2-tools: TPM interop checks) and the npm dependencies.
+# tpm2-tools: TPM interop checks; chromium: the dashboard's browser test, driven by playwright-core,
+# whose own browser download is not used) and the npm dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # command:package pairs: install the package when the command is missing
-NEEDS=(socat:socat swtpm:swtpm swtpm_setup:swtpm-tools tpm2_checkquote:tpm2-tools)
+NEEDS=(socat:socat swtpm:swtpm swtpm_setup:swtpm-tools tpm2_checkquote:tpm2-tools chromium:chromium)
 missing=()
 for pair in "${NEEDS[@]}"; do
   cmd=${pair%%:*}; pkg=${pair#*:}
