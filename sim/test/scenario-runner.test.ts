@@ -236,3 +236,21 @@ steps:
   t.regex(xml, /<testcase [^>]*name="03. wait 1 s"[^>]*>\n\s*<skipped /);
   t.notRegex(xml, /<[^>]*<|&(?!amp;|lt;|gt;|quot;|apos;)/, 'every < and & in text is escaped');
 });
+
+test('the target clock gets its speed back after the run, and a throwing onStep still ends in a report', async (t) => {
+  const target = new FakeTarget(1);
+  target.clock.setSpeed(3);
+  const s = parseScenario('name: s\nsteps:\n  - speed: 50\n  - wait: 1s\n');
+  const report = await runScenario(target, s, { speed: 20 });
+  t.true(report.passed);
+  t.is(target.clock.speed, 3);
+  const thrown = await runScenario(target, s, {
+    speed: 'max',
+    onStep: () => {
+      throw new Error('callback failed');
+    },
+  });
+  t.false(thrown.passed);
+  t.is(thrown.error, 'runner: callback failed');
+  t.is(target.clock.speed, 3);
+});

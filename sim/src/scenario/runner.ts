@@ -159,8 +159,14 @@ export async function runScenario(target: ControlTarget, scenario: Scenario, opt
     }
   };
 
+  const speedBefore = clock.speed;
   const finish = (error?: string): ScenarioReport => {
     unsubscribe();
+    try {
+      clock.setSpeed(speedBefore); // a simulator the caller keeps running gets its speed back
+    } catch {
+      // a target that refuses its own former speed keeps the scenario's
+    }
     const counts = { passed: 0, failed: 0, error: 0, skipped: 0 };
     for (const r of results) counts[r.status]++;
     const last = results.findLast((r) => r.atMs !== undefined);
@@ -219,47 +225,54 @@ export async function runScenario(target: ControlTarget, scenario: Scenario, opt
   const t0 = clock.now();
   let previousEnd = t0;
   events = [];
-  for (const [i, step] of scenario.steps.entries()) {
-    const startAt = step.atMs !== undefined ? t0 + step.atMs : previousEnd + (step.afterMs ?? 0);
-    await until(startAt);
-    const begin = clock.now();
-    const realBegin = real.now();
-    let status: StepStatus = 'passed';
-    let reason: string | undefined;
-    let outcome: unknown;
-    try {
-      const controls = target.controls(step.key);
-      if (!['expect', 'wait', 'speed'].includes(step.action.type)) {
-        events = [];
-        dropped = 0;
+  try {
+    for (const [i, step] of scenario.steps.entries()) {
+      const startAt = step.atMs !== undefined ? t0 + step.atMs : previousEnd + (step.afterMs ?? 0);
+      let begin = clock.now();
+      let realBegin = real.now();
+      let status: StepStatus = 'passed';
+      let reason: string | undefined;
+      let outcome: unknown;
+      try {
+        await until(startAt);
+        begin = clock.now();
+        realBegin = real.now();
+        const controls = target.controls(step.key);
+        if (!['expect', 'wait', 'speed'].includes(step.action.type)) {
+          events = [];
+          dropped = 0;
+        }
+        const r = await perform(step, controls);
+        outcome = r?.outcome;
+        reason = r?.reason;
+      } catch (e) {
+        status = e instanceof StepFailed ? 'failed' : 'error';
+        reason = errorText(e);
       }
-      const r = await perform(step, controls);
-      outcome = r?.outcome;
-      reason = r?.reason;
-    } catch (e) {
-      status = e instanceof StepFailed ? 'failed' : 'error';
-      reason = errorText(e);
+      const end = clock.now();
+      previousEnd = end;
+      const result: StepResult = {
+        index: step.index,
+        line: step.line,
+        name: step.name ?? describeStep(step),
+        does: describeStep(step),
+        status,
+        atMs: begin - t0,
+        simMs: end - begin,
+        realMs: real.now() - realBegin,
+        ...(reason !== undefined ? { reason } : {}),
+        ...(outcome !== undefined ? { outcome } : {}),
+      };
+      results.push(result);
+      options.onStep?.(result);
+      if (status !== 'passed') {
+        skipRest(i + 1);
+        break;
+      }
     }
-    const end = clock.now();
-    previousEnd = end;
-    const result: StepResult = {
-      index: step.index,
-      line: step.line,
-      name: step.name ?? describeStep(step),
-      does: describeStep(step),
-      status,
-      atMs: begin - t0,
-      simMs: end - begin,
-      realMs: real.now() - realBegin,
-      ...(reason !== undefined ? { reason } : {}),
-      ...(outcome !== undefined ? { outcome } : {}),
-    };
-    results.push(result);
-    options.onStep?.(result);
-    if (status !== 'passed') {
-      skipRest(i + 1);
-      break;
-    }
+  } catch (e) {
+    // Only a caller's own callback (onStep) can get here: still a report, the listener removed.
+    return finish(`runner: ${errorText(e)}`);
   }
   return finish();
 
