@@ -49,6 +49,20 @@ const COLUMNS = [
   'pairing',
 ] as const;
 
+const HEADINGS: Record<(typeof COLUMNS)[number], string> = {
+  key: '#',
+  model: 'model',
+  firmware: 'fw',
+  lifecycle: 'lifecycle',
+  power: 'power',
+  battery: 'battery',
+  radio: 'radio',
+  usb: 'USB',
+  gnss: 'GNSS',
+  paired: 'hosts',
+  pairing: 'pairing',
+};
+
 // ---- layout ----
 const conn = h('span', { class: 'conn', 'data-testid': 'connection' }, 'connecting…');
 const clockText = h('span', { class: 'clock' });
@@ -172,7 +186,7 @@ document
         h(
           'div',
           { class: 'table', role: 'table', 'data-testid': 'keys' },
-          h('div', { class: 'row head', role: 'row' }, ...COLUMNS.map((c) => h('span', { role: 'columnheader' }, c))),
+          h('div', { class: 'row head', role: 'row' }, ...COLUMNS.map((c) => h('span', { role: 'columnheader' }, HEADINGS[c]))),
           tbody,
         ),
       ),
