@@ -15,21 +15,27 @@ function speedText(s: number | 'max'): string {
 }
 
 /**
- * The report as text: one line per step (status, simulated start time, what it does, why), then
- * a summary line.
- * @example process.stdout.write(formatReportText(report));
+ * The first line of a text report, e.g. `scenario "x" (x.yaml): 1 Key, speed ×100`.
+ * @param r - the scenario's name, file, Key count and speed
  */
-export function formatReportText(r: ScenarioReport): string {
-  const lines = [
-    `scenario ${JSON.stringify(r.scenario)}${r.file ? ` (${r.file})` : ''}: ${r.keys} Key${r.keys === 1 ? '' : 's'}, speed ${speedText(r.speed)}`,
-  ];
-  for (const s of r.steps) {
-    const at = s.atMs === undefined ? ''.padStart(10) : formatDuration(s.atMs).padStart(10);
-    const label = s.name === s.does ? s.does : `${s.name} — ${s.does}`;
-    const why = s.reason && s.status !== 'passed' ? `\n${' '.repeat(22)}${s.reason}` : s.reason ? ` (${s.reason})` : '';
-    lines.push(`  ${MARK[s.status]} ${String(s.index + 1).padStart(3)} ${at}  ${label}${why}`);
-  }
-  if (r.error) lines.push(`  error: ${r.error}`);
+export function formatReportHeader(r: Pick<ScenarioReport, 'scenario' | 'file' | 'keys' | 'speed'>): string {
+  return `scenario ${JSON.stringify(r.scenario)}${r.file ? ` (${r.file})` : ''}: ${r.keys} Key${r.keys === 1 ? '' : 's'}, speed ${speedText(r.speed)}\n`;
+}
+
+/**
+ * One step as text: status, number, simulated start time, what it does, and why it did not pass
+ * (on a second line) or what matched.
+ * @example process.stdout.write(formatStepLine(result)); // as each step ends (RunOptions.onStep)
+ */
+export function formatStepLine(s: StepResult): string {
+  const at = s.atMs === undefined ? ''.padStart(10) : formatDuration(s.atMs).padStart(10);
+  const label = s.name === s.does ? s.does : `${s.name} — ${s.does}`;
+  const why = s.reason && s.status !== 'passed' ? `\n${' '.repeat(22)}${s.reason}` : s.reason ? ` (${s.reason})` : '';
+  return `  ${MARK[s.status]} ${String(s.index + 1).padStart(3)} ${at}  ${label}${why}\n`;
+}
+
+/** The end of a text report: the run's error if any, and the tally with simulated and real time. */
+export function formatReportSummary(r: ScenarioReport): string {
   const c = r.counts;
   const tally = [
     `${c.passed} passed`,
@@ -39,10 +45,16 @@ export function formatReportText(r: ScenarioReport): string {
   ]
     .filter(Boolean)
     .join(', ');
-  lines.push(
-    `${r.passed ? 'PASSED' : 'FAILED'}: ${tally} of ${r.steps.length} steps; ${formatDuration(r.simMs)} simulated in ${formatDuration(r.realMs)} real`,
-  );
-  return `${lines.join('\n')}\n`;
+  return `${r.error ? `  error: ${r.error}\n` : ''}${r.passed ? 'PASSED' : 'FAILED'}: ${tally} of ${r.steps.length} steps; ${formatDuration(r.simMs)} simulated in ${formatDuration(r.realMs)} real\n`;
+}
+
+/**
+ * The report as text: {@link formatReportHeader}, one {@link formatStepLine} per step, then
+ * {@link formatReportSummary}.
+ * @example process.stdout.write(formatReportText(report));
+ */
+export function formatReportText(r: ScenarioReport): string {
+  return formatReportHeader(r) + r.steps.map(formatStepLine).join('') + formatReportSummary(r);
 }
 
 /** Escapes text for XML content and attributes (and drops characters XML 1.0 cannot hold). */

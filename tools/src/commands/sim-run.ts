@@ -6,7 +6,15 @@
  * @module
  */
 import { writeFileSync } from 'node:fs';
-import { formatJUnit, formatReportText, MAX_SPEED, parseScenario, runScenarioFresh } from '@enigm/sim/scenario';
+import {
+  formatJUnit,
+  formatReportHeader,
+  formatReportSummary,
+  formatStepLine,
+  MAX_SPEED,
+  parseScenario,
+  runScenarioFresh,
+} from '@enigm/sim/scenario';
 import { CliError, type Command, EXIT, readTextFile, showPath, str, UsageError } from '../cli.ts';
 
 /**
@@ -55,7 +63,22 @@ Example:
     const junit = str(args, 'junit');
     if (junit === '') throw new UsageError('--junit needs a file name');
     const scenario = parseScenario(readTextFile(file, 'scenario'), file);
-    const report = await runScenarioFresh(scenario, speed === undefined ? {} : { speed });
+    // Text: the header now and each step as it ends (a run in real time can take a while).
+    const print = (text: string) => {
+      if (!out.json) process.stdout.write(text);
+    };
+    print(
+      formatReportHeader({
+        scenario: scenario.name,
+        file,
+        keys: scenario.keys.length,
+        speed: speed ?? scenario.speed ?? 1,
+      }),
+    );
+    const report = await runScenarioFresh(scenario, {
+      ...(speed === undefined ? {} : { speed }),
+      onStep: (s) => print(formatStepLine(s)),
+    });
     if (junit !== undefined) {
       try {
         writeFileSync(junit, formatJUnit([report]));
@@ -64,7 +87,7 @@ Example:
       }
     }
     out.data({ ok: report.passed, report });
-    if (!out.json) process.stdout.write(formatReportText(report));
+    print(formatReportSummary(report));
     return report.passed ? EXIT.ok : EXIT.failure;
   },
 };
