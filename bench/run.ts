@@ -4,6 +4,7 @@
  * @module
  */
 import { benchCodec } from './codec.ts';
+import { benchControl } from './control.ts';
 import { benchEvidence } from './evidence.ts';
 import { benchFlash } from './flash.ts';
 import { benchFraming } from './framing.ts';
@@ -24,6 +25,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   flash: () => benchFlash(),
   fuzz: () => benchFuzz(),
   scenario: () => benchScenario(),
+  control: () => benchControl(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
