@@ -230,6 +230,12 @@ steps:
   );
 });
 
+test('a file over 4 MiB is refused before it is parsed', (t) => {
+  t.deepEqual(problems(`name: x\n#${'x'.repeat(4 * 1024 * 1024)}\nsteps: [ { wait: 1 } ]\n`), [
+    'x.yaml:0: is 4194337 characters long; a scenario may have at most 4194304',
+  ]);
+});
+
 test('at most 20 problems are listed', (t) => {
   const steps = Array.from({ length: 30 }, () => '  - wait: never').join('\n');
   t.is(problems(`name: x\nsteps:\n${steps}\n`).length, 20);

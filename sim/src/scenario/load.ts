@@ -37,6 +37,8 @@ export const MAX_ISSUES = 20;
 export const MAX_KEYS = 1024;
 /** Most steps in one scenario. */
 export const MAX_STEPS = 10_000;
+/** Longest scenario file, in characters (4 MiB). */
+export const MAX_SCENARIO_CHARS = 4 * 1024 * 1024;
 
 /** A scenario file that cannot be read or is not a valid scenario. */
 export class ScenarioError extends Error {
@@ -476,6 +478,10 @@ function check(c: Checker, root: unknown, file: string | undefined): Scenario | 
  * @example parseScenario('name: x\nsteps:\n  - wait: 1s\n')
  */
 export function parseScenario(text: string, file = 'scenario'): Scenario {
+  if (text.length > MAX_SCENARIO_CHARS)
+    throw new ScenarioError('SCENARIO_INVALID', file, [
+      { line: 0, path: '', message: `is ${text.length} characters long; a scenario may have at most ${MAX_SCENARIO_CHARS}` },
+    ]);
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
