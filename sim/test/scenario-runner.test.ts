@@ -95,9 +95,9 @@ steps:
     outcome: { action: pairing-window, done: true }
   - expect: { event: { type: pairing-window }, within: 2s }
   - expect: { state: { pairingWindowUntil: present } }
-  - after: 50s
+  - after: 40s
     expect: { state: { pairingWindowUntil: present } }
-  - after: 15s
+  - after: 25s
     expect: { state: { pairingWindowUntil: absent } }
 `;
 
