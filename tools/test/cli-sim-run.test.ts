@@ -94,3 +94,25 @@ test.serial('misuse is exit 2; a missing file is exit 1', async (t) => {
   t.is(missing.code, 1);
   t.regex(missing.stderr, /INPUT_NOT_FOUND: cannot read scenario ".*nope\.yaml": no such file or directory/);
 });
+
+test.serial('--junit: a failed step is a <failure>; an unwritable file is OUTPUT_FAILED, exit 1', async (t) => {
+  const file = scenario('fail-junit.yaml', PASSING.replace('lifecycle: factory', 'lifecycle: dormant'));
+  const junit = join(dir, 'fail.xml');
+  const r = await runCommand(simRunCommands, ['sim', 'run', file, '--speed', 'max', '--junit', junit]);
+  t.is(r.code, 1);
+  t.regex(r.stdout, /FAIL +3 .*\n +lifecycle is factory \(expected = dormant\)\nFAILED: 2 passed, 1 failed of 3 steps/);
+  const xml = readFileSync(junit, 'utf8');
+  t.regex(xml, /failures="1"/);
+  t.regex(xml, /<failure message="lifecycle is factory \(expected = dormant\)" type="ExpectationFailed">/);
+  const bad = await runCommand(simRunCommands, [
+    'sim',
+    'run',
+    file,
+    '--speed',
+    'max',
+    '--junit',
+    join(dir, 'no-such-dir', 'x.xml'),
+  ]);
+  t.is(bad.code, 1);
+  t.regex(bad.stderr, /OUTPUT_FAILED: cannot write --junit ".*x\.xml": its folder does not exist/);
+});

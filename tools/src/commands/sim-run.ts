@@ -83,7 +83,16 @@ Example:
       try {
         writeFileSync(junit, formatJUnit([report]));
       } catch (e) {
-        throw new CliError('OUTPUT_FAILED', `cannot write --junit ${showPath(junit)}: ${(e as Error).message}`, { cause: e });
+        const code = (e as { code?: string }).code;
+        const why =
+          code === 'ENOENT'
+            ? 'its folder does not exist'
+            : code === 'EACCES'
+              ? 'permission denied'
+              : code === 'EISDIR'
+                ? 'it is a directory'
+                : (e as Error).message;
+        throw new CliError('OUTPUT_FAILED', `cannot write --junit ${showPath(junit)}: ${why}`, { cause: e });
       }
     }
     out.data({ ok: report.passed, report });
