@@ -3,6 +3,7 @@
  * real simulator and its control server in this process, found through the state folder.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -155,6 +156,15 @@ test('enigm sim start serves the control API and prints the dashboard URL with i
   const keys = await run(['sim', 'keys', '--json', '--state-dir', dir]);
   t.is(keys.code, 0, keys.stderr);
   t.is(JSON.parse(keys.stdout).keys.length, 1);
+  // a second simulator on the same control port: exit 1, a clear code, its own state folder released
+  const port = new URL(ready?.control?.url ?? '').port;
+  const other = await mkdtemp(join(tmpdir(), 'enigm-control-start-'));
+  t.teardown(() => rm(other, { recursive: true, force: true }));
+  const second = await run(['sim', 'start', '--no-serial', '--control-port', port, '--state-dir', other]);
+  t.is(second.code, 1);
+  t.regex(second.stderr, new RegExp(`CONTROL_PORT_IN_USE: the control port 127\\.0\\.0\\.1:${port} is taken`));
+  t.false(existsSync(join(other, 'simulator.lock')), 'the second simulator released its state folder');
+  t.is((await fetch(`${ready?.control?.url}/api/keys`)).status, 401, 'the first one still serves');
   const off = await run(['sim', 'start', '--no-control', '--control-port', '5', '--state-dir', dir]);
   t.is(off.code, 2);
   t.regex(off.stderr, /--no-control excludes --control-port/);

@@ -263,8 +263,13 @@ test('at most maxClients WebSocket clients: one more is refused with 503', async
   b.close();
 });
 
-test('a taken port fails with EADDRINUSE and leaves nothing listening', async (t) => {
+test('a taken port fails with CONTROL_PORT_IN_USE and writes nothing', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'enigm-control-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
   const { server } = await setup(1);
   t.teardown(() => server.close());
-  await t.throwsAsync(ControlServer.start(new FakeTarget(1), { port: server.port }), { code: 'EADDRINUSE' } as never);
+  const e = await t.throwsAsync(ControlServer.start(new FakeTarget(1), { port: server.port, stateDir: dir }));
+  t.is((e as { code?: string }).code, 'CONTROL_PORT_IN_USE');
+  t.regex(e?.message ?? '', new RegExp(`127\\.0\\.0\\.1:${server.port} is taken`));
+  t.throws(() => readControlFile(dir), { code: 'CONTROL_NOT_RUNNING' } as never);
 });

@@ -15,6 +15,8 @@ export type ControlErrorCode =
   | 'CONTROL_METHOD_NOT_ALLOWED'
   /** the request body is larger than the server accepts */
   | 'CONTROL_BODY_TOO_LARGE'
+  /** the control port is taken (another simulator, or another program) */
+  | 'CONTROL_PORT_IN_USE'
   /** too many WebSocket clients */
   | 'CONTROL_BUSY'
   /** the server failed; the reason names no detail */

@@ -35,6 +35,8 @@ export interface ControlServerOptions {
   readonly maxClients?: number;
   /** Unsent bytes after which a WebSocket client is dropped (default 1 MiB). */
   readonly maxClientBacklogBytes?: number;
+  /** Most open TCP connections (HTTP and WebSocket together; default 256): more are closed at once. */
+  readonly maxConnections?: number;
   /** Serve the dashboard at `/` (default true). */
   readonly dashboard?: boolean;
   /** Operational log: listening, clients dropped, refused requests (never tokens or bodies). */
@@ -80,6 +82,7 @@ export class ControlServer {
       this.#log,
     );
     this.#server = createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => void this.#handle(req, res));
+    this.#server.maxConnections = options.maxConnections ?? 256;
     this.#server.headersTimeout = 10_000;
     this.#server.requestTimeout = 30_000;
     this.#server.on('upgrade', (req, socket, head) => this.#upgrade(req, socket, head));
@@ -91,7 +94,8 @@ export class ControlServer {
    * @param target - the simulator (or anything implementing {@link ControlTarget})
    * @param options - listen address, token, bounds
    * @returns the listening server
-   * @throws Error `EADDRINUSE` if the port is taken (nothing is left listening or written)
+   * @throws {@link ControlError} `CONTROL_PORT_IN_USE` if the port is taken (nothing is left
+   *   listening or written); the listener's error for anything else
    */
   static async start(target: ControlTarget, options: ControlServerOptions = {}): Promise<ControlServer> {
     const s = new ControlServer(target, options);
@@ -106,6 +110,12 @@ export class ControlServer {
       });
     } catch (e) {
       s.#hub.close();
+      if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE')
+        throw new ControlError(
+          'CONTROL_PORT_IN_USE',
+          `the control port ${host}:${options.port} is taken (another simulator?): choose another, or 0 for any free port`,
+          { cause: e },
+        );
       throw e;
     }
     const port = (s.#server.address() as AddressInfo).port;
