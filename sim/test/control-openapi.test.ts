@@ -1,3 +1,7 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Simulator } from '@enigm/sim';
 import { ControlServer, checkSchema, type JsonSchema, OPENAPI, ROUTES } from '@enigm/sim/control';
 import test from 'ava';
 import { FakeTarget } from './control-fake-target.ts';
@@ -108,6 +112,53 @@ test("every route's real answers (successes and errors) conform to the document"
   }
   for (const r of ROUTES) t.true(covered.has(`${r.method} ${r.path}`), `${r.method} ${r.path} is exercised`);
   // the events the requests caused conform to the DeviceEvent schema
+  t.true(events.length > 5);
+  for (const e of events)
+    t.deepEqual(checkSchema(e, { $ref: '#/components/schemas/DeviceEvent' }, OPENAPI), [], JSON.stringify(e));
+});
+
+test("a real simulator's answers and events conform to the document too", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'enigm-openapi-'));
+  const sim = await Simulator.start({ keys: 2, serial: false, stateDir: dir });
+  const server = await ControlServer.start(sim, { dashboard: false });
+  const events: unknown[] = [];
+  const off = sim.onEvent((e) => events.push(e));
+  t.teardown(async () => {
+    off();
+    await server.close();
+    await sim.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const auth = { authorization: `Bearer ${server.token}` };
+  const calls: [method: 'GET' | 'POST', url: string, path: string, body?: unknown][] = [
+    ['GET', '/api/keys', '/api/keys'],
+    ['POST', '/api/keys/0/gesture', '/api/keys/{index}/gesture', { kind: 'press' }],
+    ['POST', '/api/keys/0/gesture', '/api/keys/{index}/gesture', { kind: 'hold', seconds: 8 }],
+    ['POST', '/api/keys/0/gesture', '/api/keys/{index}/gesture', { kind: 'triple' }],
+    ['POST', '/api/keys/1/gesture', '/api/keys/{index}/gesture', { kind: 'hold-at-power-on', seconds: 12 }],
+    ['POST', '/api/keys/1/battery', '/api/keys/{index}/battery', { level: 4, charging: false }],
+    ['POST', '/api/keys/1/gnss/track', '/api/keys/{index}/gnss/track', { fixes: [{ atMs: 0, lat: 48.1, lon: 11.5 }] }],
+    ['POST', '/api/keys/1/radio', '/api/keys/{index}/radio', { state: 'attached' }],
+    ['POST', '/api/keys/1/usb', '/api/keys/{index}/usb', { attached: true }],
+    ['POST', '/api/keys/1/power', '/api/keys/{index}/power', { on: false }],
+    ['POST', '/api/keys/1/power', '/api/keys/{index}/power', { on: true }],
+    ['POST', '/api/keys/0/reboot', '/api/keys/{index}/reboot'],
+    ['POST', '/api/clock', '/api/clock', { advanceMs: 120_000 }],
+    ['GET', '/api/keys/1', '/api/keys/{index}'],
+  ];
+  for (const [method, url, path, body] of calls) {
+    const res = await fetch(`${server.url}${url}`, {
+      method,
+      headers: auth,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const value = await res.json();
+    t.deepEqual(
+      checkSchema(value, responseSchema(method, path, res.status), OPENAPI),
+      [],
+      `${method} ${url} → ${res.status} ${JSON.stringify(value).slice(0, 200)}`,
+    );
+  }
   t.true(events.length > 5);
   for (const e of events)
     t.deepEqual(checkSchema(e, { $ref: '#/components/schemas/DeviceEvent' }, OPENAPI), [], JSON.stringify(e));
