@@ -217,8 +217,10 @@ test('every lifecycle state answers hello, info and ping over the wire; firmware
     savePersistent(first.storage, { ...rec, state }); // the Key was left in `state`
     const k = makeTestKey({ storage: first.storage, seStorage: first.seStorage, flash: deps });
     const host = new WireHost(k.fw, 71);
-    t.like(host.plain('hello', { versions: [1], maxFrame: 4096 }), { ok: true, body: { state } }, state);
-    t.like(host.plain('info', {}), { ok: true, body: { state } }, state);
+    // A Key left `updating` without an image on test ends the update when it boots (update.end).
+    const shown = state === 'updating' ? 'dormant' : state;
+    t.like(host.plain('hello', { versions: [1], maxFrame: 4096 }), { ok: true, body: { state: shown } }, state);
+    t.like(host.plain('info', {}), { ok: true, body: { state: shown } }, state);
     t.true(host.plain('ping', {}).ok, state);
     host.connect();
     t.true(host.request('fw.status', {}).ok, `fw.status in ${state}`);

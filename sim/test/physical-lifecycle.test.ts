@@ -6,16 +6,56 @@
 import test from 'ava';
 import type { LifecycleEvent } from '../src/firmware/lifecycle.ts';
 import { TRANSITIONS } from '../src/firmware/lifecycle.ts';
+import { makeTestFlash, makeTestKey } from '../src/testing.ts';
 import { physicalRig } from './support/physical-rig.ts';
+import { settle, testImage, WireHost } from './support/wire-host.ts';
 
 test('every transition row is either reachable now (via) or later work, never both or neither', (t) => {
   for (const row of TRANSITIONS) t.true((row.via === undefined) !== (row.later === undefined), JSON.stringify(row));
   const later = new Set(TRANSITIONS.filter((r) => r.later).map((r) => r.event));
   t.deepEqual(
     [...later].sort(),
-    ['emergency.end', 'emergency.start', 'resume', 'retire', 'revoke', 'suspend', 'update.begin', 'update.end', 'wipe'].sort(),
+    ['emergency.end', 'emergency.start', 'resume', 'retire', 'revoke', 'suspend', 'update.begin', 'wipe'].sort(),
   );
-  t.true(TRANSITIONS.filter((r) => r.via).every((r) => r.event === 'activate' || r.event === 'factory-reset'));
+  t.deepEqual(
+    TRANSITIONS.filter((r) => r.event === 'update.begin' && r.later).map((r) => r.from),
+    ['factory'],
+    'only a factory Key keeps its state through an update',
+  );
+  t.deepEqual([...new Set(TRANSITIONS.filter((r) => r.via).map((r) => r.event))].sort(), [
+    'activate',
+    'factory-reset',
+    'update.begin',
+    'update.end',
+  ]);
+});
+
+test('update.begin and update.end over the wire: a dormant Key on a test image is updating until confirmed or reverted', async (t) => {
+  const { deps, signingSeed } = makeTestFlash();
+  const k = makeTestKey({ flash: deps });
+  const owner = new WireHost(k.fw, 21).connect().pair('owner');
+  owner.ok('activate', {});
+  const testBoot = async (name: 'fw.test' | 'reboot') => {
+    t.true(owner.request(name, {}).ok);
+    await settle();
+    owner.connect();
+  };
+  owner.upload(testImage(signingSeed, '2.0.0', 2));
+  t.is(k.fw.state, 'dormant', 'an upload alone changes nothing');
+  await testBoot('fw.test');
+  t.is(k.fw.state, 'updating');
+  t.like(owner.plain('info', {}), { ok: true, body: { state: 'updating' } });
+  owner.ok('fw.confirm', {});
+  t.is(k.fw.state, 'dormant');
+
+  owner.upload(testImage(signingSeed, '3.0.0', 3));
+  await testBoot('fw.test');
+  t.is(k.fw.state, 'updating');
+  owner.ok('fw.revert', {});
+  t.is(k.fw.state, 'updating', 'until the revert has booted');
+  await testBoot('reboot');
+  t.is(k.fw.state, 'dormant');
+  t.like(owner.ok('fw.status', {}), { running: { version: '2.0.0' } });
 });
 
 /** Events that bring a fresh (factory) Key into `state` through the table. */
@@ -42,9 +82,9 @@ for (const state of ['emergency', 'updating'] as const) {
   test(`no factory reset in ${state}: RESET_REFUSED, nothing changes`, (t) => {
     const r = physicalRig();
     r.fw.transition('activate');
+    r.p.gesture({ kind: 'hold-at-power-on', seconds: 10 }); // armed; the state is entered meanwhile
     r.fw.transition(state === 'emergency' ? 'emergency.start' : 'update.begin');
     const identity = Buffer.from(r.fw.secureElement.identityPublicKey).toString('hex');
-    r.p.gesture({ kind: 'hold-at-power-on', seconds: 10 });
     t.deepEqual(r.p.gesture({ kind: 'triple' }), { action: 'factory-reset', done: false, refused: 'RESET_REFUSED' });
     t.is(r.fw.state, state);
     t.is(Buffer.from(r.fw.secureElement.identityPublicKey).toString('hex'), identity);

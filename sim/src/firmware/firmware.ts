@@ -160,6 +160,18 @@ export class KeyFirmware implements SessionHost {
     this.#flash = deps.flash ? new KeyFlash(deps.flash, this.config.model) : undefined;
     this.#bootedAt = this.#clock.now();
     this.#ops = this.#makeOps();
+    this.#syncUpdate();
+  }
+
+  /**
+   * The lifecycle's `updating` state follows the flash: a dormant Key that boots an image on test
+   * is `updating` (`update.begin`) until the image is confirmed or the revert has booted
+   * (`update.end`). A factory Key keeps `factory` through provisioning updates.
+   */
+  #syncUpdate(): void {
+    const onTest = this.#flash?.onTest ?? false;
+    if (onTest && this.state === 'dormant') this.transition('update.begin');
+    else if (!onTest && this.state === 'updating') this.transition('update.end');
   }
 
   /** The secure element (replaced by a factory reset). */
@@ -195,6 +207,7 @@ export class KeyFirmware implements SessionHost {
     this.#flash?.boot();
     this.#bootedAt = this.#clock.now();
     for (const l of this.#links) l.reset();
+    this.#syncUpdate();
   }
 
   /**
@@ -367,11 +380,13 @@ export class KeyFirmware implements SessionHost {
   execute(request: Message, ctx: RequestContext = {}): CommandResult {
     const req = asRequest(request);
     if (!req) return wireError('NOT_A_REQUEST');
-    return dispatch(req, {
+    const result = dispatch(req, {
       key: this.#ops,
       ...(ctx.session ? { session: ctx.session } : {}),
       ...(ctx.link ? { link: ctx.link } : {}),
     });
+    if (req.name === 'fw.confirm' || req.name === 'fw.revert') this.#syncUpdate();
+    return result;
   }
 
   #makeOps(): KeyOps {

@@ -126,6 +126,12 @@ export class KeyFlash {
     return this.#boot;
   }
 
+  /** Whether the Key runs an image on test (not confirmed yet, or a revert pending): an update in progress. */
+  get onTest(): boolean {
+    const p = this.#engine.status().primary;
+    return p === 'testing' || p === 'reverting';
+  }
+
   /** The running image (verified by the bootloader at this boot). */
   get running(): ImageInfo {
     return this.#boot.running;

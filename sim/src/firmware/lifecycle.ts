@@ -34,7 +34,7 @@ export interface Transition {
 const EMERGENCY_LATER = 'the emergency issue: its gestures are refused `EMERGENCY_UNAVAILABLE` meanwhile';
 const ADMIN_LATER = 'no request or gesture applies it yet';
 const UPDATE_LATER =
-  'no request applies it yet: an update is tracked in the flash status ring (`fw.status`) and the lifecycle stays put';
+  'a factory Key keeps `factory` through provisioning updates (the provisioning role may update only in `factory`)';
 const RESET_VIA = 'button: hold at power-on ≥ 10 s, then a triple press within 10 s (gesture table, HARDWARE.md)';
 
 /** Every allowed transition. Anything not listed is refused. */
@@ -51,9 +51,19 @@ export const TRANSITIONS: readonly Transition[] = [
   { from: 'suspended', event: 'retire', to: 'retired', later: ADMIN_LATER },
   { from: 'revoked', event: 'retire', to: 'retired', later: ADMIN_LATER },
   { from: 'retired', event: 'wipe', to: 'factory', later: ADMIN_LATER },
-  { from: 'dormant', event: 'update.begin', to: 'updating', later: UPDATE_LATER },
+  {
+    from: 'dormant',
+    event: 'update.begin',
+    to: 'updating',
+    via: 'request `fw.test`: the Key boots the new image on test (also a boot that finds one on test)',
+  },
   { from: 'factory', event: 'update.begin', to: 'updating', later: UPDATE_LATER },
-  { from: 'updating', event: 'update.end', to: 'dormant', later: UPDATE_LATER },
+  {
+    from: 'updating',
+    event: 'update.end',
+    to: 'dormant',
+    via: 'request `fw.confirm`, or `fw.revert` and the boot that reverts',
+  },
   // A factory reset: never during an emergency or an update.
   { from: 'factory', event: 'factory-reset', to: 'factory', via: RESET_VIA },
   { from: 'dormant', event: 'factory-reset', to: 'factory', via: RESET_VIA },
