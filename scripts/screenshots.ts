@@ -69,7 +69,7 @@ try {
   await page.locator('[data-testid="timeline"] li[data-type="pairing-window"]').waitFor();
   await page.waitForTimeout(1200); // one tick of the clock and rate counters
   const file = join(out, 'dashboard.png');
-  await page.screenshot({ path: file, fullPage: false });
+  await page.screenshot({ path: file, fullPage: true });
   console.log(`screenshots: wrote ${file}`);
 } finally {
   await context.close();

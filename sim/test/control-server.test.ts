@@ -34,7 +34,10 @@ test('every request needs the bearer token: 401 without it or with a wrong one, 
   }
   const post = await raw(`${server.url}/api/keys/0/gesture`, { method: 'POST', body: '{"kind":"press"}' });
   t.is(post.status, 401);
-  t.is((await raw(`${server.url}/api/keys?token=${encodeURIComponent(server.token)}`)).status, 200);
+  // ?token= is for the page and the WebSocket (a browser opens them without headers), not for REST
+  t.is((await raw(`${server.url}/api/keys?token=${encodeURIComponent(server.token)}`)).status, 401);
+  t.is((await fetch(`${server.url}/?token=${encodeURIComponent(server.token)}`)).status, 200);
+  t.is((await raw(`${server.url}/api/keys`, { headers: { authorization: `Bearer ${server.token}` } })).status, 200);
 });
 
 test('loopback only by default; the token is long and random', async (t) => {

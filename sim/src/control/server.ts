@@ -158,9 +158,14 @@ export class ControlServer {
     });
   }
 
+  /**
+   * Whether the request carries the token: in `Authorization: Bearer T`, or — only for the page
+   * and the WebSocket, which a browser opens without headers — as `?token=T`.
+   */
   #authorised(req: IncomingMessage, url: URL): boolean {
     const header = req.headers.authorization;
-    const given = header?.startsWith('Bearer ') ? header.slice(7).trim() : url.searchParams.get('token');
+    const queryAllowed = url.pathname === '/' || url.pathname === '/index.html' || url.pathname === '/api/events';
+    const given = header?.startsWith('Bearer ') ? header.slice(7).trim() : queryAllowed ? url.searchParams.get('token') : null;
     return given !== null && given !== undefined && timingSafeEqual(digest(given), this.#tokenDigest);
   }
 
@@ -187,7 +192,10 @@ export class ControlServer {
       const url = new URL(req.url ?? '/', 'http://control');
       if (!this.#authorised(req, url)) {
         res.setHeader('www-authenticate', 'Bearer');
-        throw new ControlError('CONTROL_UNAUTHORIZED', 'a bearer token is required (Authorization: Bearer T, or ?token=T)');
+        throw new ControlError(
+          'CONTROL_UNAUTHORIZED',
+          'a bearer token is required (Authorization: Bearer T; ?token=T for the page and the event stream)',
+        );
       }
       if (url.pathname === '/' || url.pathname === '/index.html') return await this.#page(req, res);
       if (url.pathname === '/api/openapi.json') {
