@@ -3,7 +3,7 @@
  * `advance` catches periodic behaviour up in order, a 24-hour dormancy at high speed runs in well
  * under a second of real time, unknown Keys and bad input are typed errors.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -135,4 +135,19 @@ test('speed: 24 simulated hours run in well under 10 s of real time', async (t) 
     'the scheduler took the due fix on its own',
   );
   t.like(sim.controls(0).state().gnss, { refused: 1, fixes: 0 }, 'the due fix came and was refused (GNSS off)');
+});
+
+test('Simulator.start: bad speed or battery level is SIM_BAD_INPUT before anything starts; a level sets every Key', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-physical-start-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  for (const bad of [{ speed: 0 }, { speed: MAX_SPEED * 2 }, { batteryLevel: 101 }, { batteryLevel: -1 }]) {
+    const e = await t.throwsAsync(Simulator.start({ serial: false, tcp: false, stateDir: join(dir, 'bad'), ...bad }), {
+      instanceOf: SimulatorError,
+    });
+    t.is(e?.code, 'SIM_BAD_INPUT', JSON.stringify(bad));
+  }
+  const sim = await Simulator.start({ keys: 2, serial: false, tcp: false, stateDir: join(dir, 'ok'), batteryLevel: 12 });
+  t.teardown(() => sim.stop());
+  t.like(sim.controls(1).state().battery, { level: 12, low: true, critical: false });
+  t.is(existsSync(join(dir, 'bad', 'simulator.lock')), false, 'no state folder lock was left');
 });
