@@ -100,6 +100,15 @@ test('frame time and update rate with 1,000 Keys changing state', async (t) => {
   await page.locator(`.row[data-key="${KEYS - 1}"] [data-field="battery"]`, { hasText: /%/ }).waitFor({ timeout: 15000 });
   await page.locator('[data-testid="connection"]', { hasText: 'live' }).waitFor();
 
+  // The selected Key's GNSS fixes (events carry them only while the Key may sample) are plotted.
+  t.is(await page.locator('svg.plot polyline').count(), 0);
+  for (const [i, lat] of [48.137, 48.138, 48.14].entries())
+    target.emit({ key: 0, at: i * 1000, type: 'gnss', fix: { atMs: i * 1000, lat, lon: 11.575 + i * 0.001 } });
+  target.emit({ key: 0, at: 4000, type: 'gnss', refused: true });
+  await page.locator('svg.plot polyline').waitFor();
+  t.is(((await page.locator('svg.plot polyline').getAttribute('points')) ?? '').split(' ').length, 3);
+  await page.locator('svg.plot text', { hasText: '3 fixes' }).waitFor();
+
   // Measure in the page: rAF intervals and long tasks, while every Key changes state.
   // (strings, not functions: the test runs through tsx, whose helpers do not exist in the page)
   await page.evaluate(`(() => {
