@@ -157,7 +157,7 @@ test('frame time and update rate with 1,000 Keys changing state', async (t) => {
       `frame interval p50 ${m.p50.toFixed(1)} ms, p95 ${m.p95.toFixed(1)} ms, max ${m.max.toFixed(1)} ms over ${m.frames} frames (${(m.frames / elapsed).toFixed(0)} fps); ${m.long} long tasks`,
   );
   t.is(applied, emitted, 'every event reached the page (none dropped)');
-  t.true(m.frames / elapsed > 12, 'the page keeps rendering (more than 12 frames per second)');
+  t.true(m.frames / elapsed > 8, 'the page keeps rendering (more than 8 frames per second)');
   t.true(m.p50 < 67, `median frame interval ${m.p50.toFixed(1)} ms stays under 4 frames at 60 Hz (67 ms)`);
   t.deepEqual(problems, []);
 });
