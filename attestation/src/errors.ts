@@ -44,6 +44,12 @@ export const ATTESTATION_ERROR_CODES = {
   STATE_LOCKED: 'another verifier holds the lock on the verifier state file',
   STATE_WRITE_FAILED: 'the verifier state file could not be written',
   NONCE_INVALID: 'a nonce that is empty, longer than 64 bytes or not hex',
+  AUDIT_FIELD_REFUSED:
+    'an audit entry field that breaks its rule (length, characters) or looks like key material, a contact, a location or content',
+  AUDIT_LOG_INVALID: 'an audit log that is not one (bad file header) or fails verification where it is opened for appending',
+  AUDIT_LOG_TORN: 'an audit log whose last record is torn (a crash mid-append); open it with repair to truncate it and record the repair',
+  AUDIT_LOCKED: 'another process holds the lock of the audit log',
+  AUDIT_WRITE_FAILED: 'an audit log, its folder or its lock file could not be created, written or synced',
 } as const;
 
 /** Symbolic code of an {@link AttestationError}. */
