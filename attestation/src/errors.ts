@@ -47,9 +47,30 @@ export const ATTESTATION_ERROR_CODES = {
   AUDIT_FIELD_REFUSED:
     'an audit entry field that breaks its rule (length, characters) or looks like key material, a contact, a location or content',
   AUDIT_LOG_INVALID: 'an audit log that is not one (bad file header) or fails verification where it is opened for appending',
-  AUDIT_LOG_TORN: 'an audit log whose last record is torn (a crash mid-append); open it with repair to truncate it and record the repair',
+  AUDIT_LOG_TORN:
+    'an audit log whose last record is torn (a crash mid-append); open it with repair to truncate it and record the repair',
   AUDIT_LOCKED: 'another process holds the lock of the audit log',
   AUDIT_WRITE_FAILED: 'an audit log, its folder or its lock file could not be created, written or synced',
+  PKI_CERT_MALFORMED: 'a provisioning-PKI certificate (root, intermediate or Key certificate) that does not parse as X.509',
+  PKI_PROFILE:
+    'a certificate outside the provisioning profile (a Key certificate that is a CA or lacks digitalSignature, a key that is not Ed25519)',
+  PKI_CHAIN_INVALID:
+    'a Key certificate chain that is broken: a signature that does not verify, an issuer that is not a CA or may not sign certificates, a path length exceeded',
+  PKI_CHAIN_UNTRUSTED: 'a Key certificate chain that does not end at a configured provisioning root',
+  PKI_CERT_EXPIRED: 'a certificate on the Key certificate path has expired at the verification time',
+  PKI_CERT_NOT_YET_VALID: 'a certificate on the Key certificate path is not valid yet at the verification time',
+  PKI_KEY_MISMATCH: 'the Key certificate (or CSR) is for another identity key than the expected one',
+  PKI_CSR_INVALID:
+    'a certificate signing request that does not parse, is not Ed25519 or whose signature (proof of possession) does not verify',
+  PKI_VALIDITY_INVALID: 'a requested validity that is empty or reaches past the issuing CA certificate',
+  PKI_MODEL_INVALID: 'a Key model name that is empty, longer than 64 characters or has characters outside [A-Za-z0-9 ._-]',
+  CA_EXISTS: 'the CA folder already holds a CA (pass --force to replace it)',
+  CA_NOT_FOUND: 'the CA folder has no CA (ca.json, root or intermediate files missing)',
+  CA_MALFORMED: 'a CA file (ca.json, certificate, encrypted key) is not what it should be, or the files do not belong together',
+  CA_PASSPHRASE_WRONG: 'the passphrase does not decrypt the CA private key',
+  CA_PASSPHRASE_MISSING: 'no CA passphrase: none from --passphrase-file, ENIGM_CA_PASSPHRASE or a terminal prompt',
+  CA_PASSPHRASE_WEAK: 'a new CA passphrase shorter than 12 characters',
+  CA_WRITE_FAILED: 'a CA file could not be written (the folder is left as it was)',
 } as const;
 
 /** Symbolic code of an {@link AttestationError}. */

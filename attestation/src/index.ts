@@ -20,6 +20,7 @@ export * from './eventlog/summary.ts';
 export * from './hash.ts';
 export * from './interop/tpm2-tools.ts';
 export * from './key/appraise.ts';
+export * from './pki/index.ts';
 export * from './store/verifier-store.ts';
 export * from './structures/constants.ts';
 export * from './structures/marshal.ts';

@@ -1,0 +1,12 @@
+/**
+ * The provisioning PKI: an offline root, the intermediate "Key provisioning CA", Key
+ * certificates for Ed25519 identity keys (directly or from a CSR), chain verification, and the
+ * CA folder with passphrase-encrypted keys. See `docs/pki.md`.
+ * @module
+ */
+export * from './ca.ts';
+export * from './certs.ts';
+export * from './keyfile.ts';
+export * from './profile.ts';
+export * from './store.ts';
+export * from './verify.ts';
