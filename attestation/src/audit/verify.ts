@@ -112,15 +112,16 @@ export function verifyAuditLog(bytes: Uint8Array, options: VerifyAuditLogOptions
   const scan = scanAuditFrames(bytes);
   const frames = scan.frames;
   const good: VerifiedAuditRecord[] = [];
-  const signers: string[] = [];
   const decoded = frames.map((f) => decodeAuditRecord(f.bytes));
   const report = (problem?: AuditProblem): AuditVerifyReport => {
+    // a problem found at record i+1 may lie in record i (its hash changed): it is not good either
+    if (problem && problem.index < good.length) good.length = problem.index;
     const last = good[good.length - 1];
     return {
       ok: problem === undefined,
       signatures: checkSigs ? 'checked' : 'unchecked',
       records: good,
-      signers,
+      signers: [...new Set(good.map((g) => toHex(g.record.actor)))],
       ...(last ? { head: { seq: last.record.seq, hash: last.hash } } : {}),
       ...(problem ? { problem } : {}),
       end: scan.end,
@@ -150,7 +151,6 @@ export function verifyAuditLog(bytes: Uint8Array, options: VerifyAuditLogOptions
       return at(p.kind, p.index, p.message);
     }
     good.push({ record: r, bytes: frame.bytes, hash, offset: frame.offset });
-    if (!signers.includes(keyId)) signers.push(keyId);
   }
 
   if (scan.problem) {
