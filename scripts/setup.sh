@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # command:package pairs: install the package when the command is missing
-NEEDS=(socat:socat swtpm:swtpm swtpm_setup:swtpm-tools tpm2_checkquote:tpm2-tools chromium:chromium)
+NEEDS=(openssl:openssl socat:socat swtpm:swtpm swtpm_setup:swtpm-tools tpm2_checkquote:tpm2-tools chromium:chromium)
 missing=()
 for pair in "${NEEDS[@]}"; do
   cmd=${pair%%:*}; pkg=${pair#*:}
