@@ -12,8 +12,8 @@ import { createHash, webcrypto, X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import test from 'ava';
-import type { AttestationError } from '../src/errors.ts';
+import test, { type ExecutionContext } from 'ava';
+import type { AttestationError, AttestationErrorCode } from '../src/errors.ts';
 import {
   type CaKeyPair,
   createCa,
@@ -61,7 +61,7 @@ function opensslExt(pem: string, ext: string): string {
   return execFileSync('openssl', ['x509', '-noout', '-ext', ext], { input: pem }).toString();
 }
 
-function expectInvalid(t: import('ava').ExecutionContext, r: KeyChainResult, code: string): void {
+function expectInvalid(t: ExecutionContext, r: KeyChainResult, code: AttestationErrorCode): void {
   t.false(r.valid);
   if (!r.valid) t.is(r.code, code, r.reason);
 }

@@ -212,7 +212,7 @@ async function metadataOf(
     root: await summarizeCertificate(ca.root.certificate),
     intermediate: await summarizeCertificate(ca.intermediate.certificate),
     retired,
-    keyEncryption: 'PKCS#8, PBES2 (PBKDF2-HMAC-SHA256) with AES-256-CBC, passphrase-protected',
+    keyEncryption: 'PKCS#8 EncryptedPrivateKeyInfo, PBES2: PBKDF2-HMAC-SHA256 and AES-256-CBC',
   };
 }
 

@@ -1,0 +1,219 @@
+/**
+ * The CA folder: private keys as PKCS#8 encrypted with a passphrase (RFC 5958 §3
+ * EncryptedPrivateKeyInfo, PBES2 of RFC 8018) in 0600 files, `ca.json` without key material,
+ * a wrong passphrase named `CA_PASSPHRASE_WRONG`, init refusing an existing CA, rotation keeping
+ * the old intermediate's certificate (and destroying its key), and folder swaps that leave
+ * nothing half-written.
+ */
+import { spawnSync } from 'node:child_process';
+import { webcrypto } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { AttestationError } from '../src/errors.ts';
+import {
+  CA_FILES,
+  decryptPrivateKey,
+  encryptPrivateKey,
+  initCaFolder,
+  issueKeyCertificate,
+  loadIssuingCa,
+  readCaCertificates,
+  readCaMetadata,
+  rotateCaFolder,
+  verifyKeyChain,
+} from '../src/pki/index.ts';
+
+const PASS = 'correct horse battery staple';
+const NOW = new Date('2026-03-01T12:00:00Z');
+const clock = { now: () => NOW };
+
+let base = '';
+test.before(() => {
+  base = mkdtempSync(join(tmpdir(), 'enigm-ca-'));
+});
+test.after.always(() => {
+  if (base) rmSync(base, { recursive: true, force: true });
+});
+
+let n = 0;
+function freshDir(): string {
+  return join(base, `ca${n++}`);
+}
+
+async function identityKey(): Promise<Uint8Array> {
+  const k = (await webcrypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+  return new Uint8Array(await webcrypto.subtle.exportKey('raw', k.publicKey));
+}
+
+async function code(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+    return undefined;
+  } catch (e) {
+    return e instanceof AttestationError ? e.code : `not an AttestationError: ${(e as Error).message}`;
+  }
+}
+
+test('RFC 5958 §3: init writes root and intermediate keys as EncryptedPrivateKeyInfo PEM files of mode 0600; certificates and ca.json hold no key material', async (t) => {
+  const dir = freshDir();
+  const meta = await initCaFolder(dir, PASS, clock);
+  t.deepEqual(readdirSync(dir).sort(), ['ca.json', 'intermediate.key', 'intermediate.pem', 'root.key', 'root.pem']);
+  t.is(statSync(dir).mode & 0o777, 0o700);
+  for (const key of [CA_FILES.rootKey, CA_FILES.intermediateKey]) {
+    t.is(statSync(join(dir, key)).mode & 0o777, 0o600, key);
+    const pem = readFileSync(join(dir, key), 'utf8');
+    t.regex(pem, /^-----BEGIN ENCRYPTED PRIVATE KEY-----\n/);
+    t.notRegex(pem, /BEGIN PRIVATE KEY/);
+  }
+  const json = readFileSync(join(dir, 'ca.json'), 'utf8');
+  t.notRegex(json, /BEGIN|PRIVATE KEY|correct horse/);
+  t.is(meta.generation, 1);
+  t.is(meta.root.subject, 'CN=Enigm Key Root CA, O=Enigm');
+  t.is(meta.intermediate.authorityKeyId, meta.root.subjectKeyId);
+  t.deepEqual(readCaMetadata(dir), meta);
+  t.deepEqual(
+    readdirSync(base).filter((f) => f.startsWith('.')),
+    [],
+    'no staging folder is left',
+  );
+});
+
+test('RFC 8018 PBES2: openssl decrypts a CA key with the passphrase and refuses it without', async (t) => {
+  if (spawnSync('openssl', ['version']).status !== 0) {
+    if (process.env.CI === 'true') return t.fail('openssl is missing');
+    return t.pass('openssl is not installed');
+  }
+  const dir = freshDir();
+  await initCaFolder(dir, PASS, clock);
+  const passFile = join(base, `pass${n}`);
+  writeFileSync(passFile, PASS, { mode: 0o600 });
+  const key = join(dir, CA_FILES.intermediateKey);
+  const asn1 = spawnSync('openssl', ['asn1parse', '-in', key]).stdout.toString();
+  t.regex(asn1, /PBES2/);
+  t.regex(asn1, /aes-256-cbc/);
+  const ok = spawnSync('openssl', ['pkey', '-in', key, '-passin', `file:${passFile}`, '-pubout']);
+  t.is(ok.status, 0, ok.stderr.toString());
+  const pub = ok.stdout.toString();
+  const certPub = spawnSync('openssl', [
+    'x509',
+    '-in',
+    join(dir, CA_FILES.intermediateCert),
+    '-noout',
+    '-pubkey',
+  ]).stdout.toString();
+  t.is(pub, certPub, 'the key file holds the intermediate certificate’s key');
+  writeFileSync(passFile, 'wrong passphrase!!', { mode: 0o600 });
+  t.not(spawnSync('openssl', ['pkey', '-in', key, '-passin', `file:${passFile}`, '-noout']).status, 0);
+});
+
+test('a wrong passphrase is CA_PASSPHRASE_WRONG (issuing and rotation), and its message names the file, not the passphrase', async (t) => {
+  const dir = freshDir();
+  await initCaFolder(dir, PASS, clock);
+  const err = await t.throwsAsync(loadIssuingCa(dir, 'not the passphrase'));
+  t.is((err as AttestationError).code, 'CA_PASSPHRASE_WRONG');
+  t.regex((err as Error).message, /intermediate\.key/);
+  t.notRegex((err as Error).message, /not the passphrase/);
+  t.is(await code(rotateCaFolder(dir, 'not the passphrase', clock)), 'CA_PASSPHRASE_WRONG');
+  t.is(await code(loadIssuingCa(dir, '')), 'CA_PASSPHRASE_WRONG');
+  t.is(readCaMetadata(dir).generation, 1, 'a refused rotation changes nothing');
+});
+
+test('a new CA passphrase shorter than 12 characters is CA_PASSPHRASE_WEAK and nothing is written', async (t) => {
+  const dir = freshDir();
+  t.is(await code(initCaFolder(dir, 'short pass', clock)), 'CA_PASSPHRASE_WEAK');
+  t.false(existsSync(dir));
+});
+
+test('init refuses a folder that holds a CA (CA_EXISTS) unless forced, and a non-empty folder that holds none', async (t) => {
+  const dir = freshDir();
+  const first = await initCaFolder(dir, PASS, clock);
+  t.is(await code(initCaFolder(dir, PASS, clock)), 'CA_EXISTS');
+  t.is(readCaMetadata(dir).root.fingerprint, first.root.fingerprint);
+  const second = await initCaFolder(dir, PASS, { ...clock, force: true });
+  t.not(second.root.fingerprint, first.root.fingerprint);
+  t.is(readCaMetadata(dir).root.fingerprint, second.root.fingerprint);
+  const other = freshDir();
+  mkdirSync(other);
+  writeFileSync(join(other, 'notes.txt'), 'mine');
+  t.is(await code(initCaFolder(other, PASS, { ...clock, force: true })), 'CA_EXISTS');
+  t.is(readFileSync(join(other, 'notes.txt'), 'utf8'), 'mine');
+  const empty = freshDir();
+  mkdirSync(empty);
+  await initCaFolder(empty, PASS, clock);
+  t.true(existsSync(join(empty, 'ca.json')), 'an empty folder is used');
+});
+
+test('rotation: generation 2, the old intermediate certificate is kept in retired/ (its key is not), and chains of both verify with the root', async (t) => {
+  const dir = freshDir();
+  await initCaFolder(dir, PASS, clock);
+  const identity = await identityKey();
+  const old = await issueKeyCertificate(await loadIssuingCa(dir, PASS), { identityPublicKey: identity, model: 'EK1', ...clock });
+  const oldKey = readFileSync(join(dir, CA_FILES.intermediateKey), 'utf8');
+  const later = new Date(NOW.getTime() + 86_400_000);
+  const meta = await rotateCaFolder(dir, PASS, { now: () => later });
+  t.is(meta.generation, 2);
+  t.is(meta.rotatedAt, later.toISOString());
+  t.is(meta.retired.length, 1);
+  t.is(meta.retired[0]?.file, 'retired/intermediate-G1.pem');
+  t.deepEqual(readdirSync(join(dir, 'retired')), ['intermediate-G1.pem']);
+  t.not(readFileSync(join(dir, CA_FILES.intermediateKey), 'utf8'), oldKey);
+  t.is(statSync(join(dir, CA_FILES.intermediateKey)).mode & 0o777, 0o600);
+  t.is(meta.intermediate.subject, 'CN=Enigm Key Provisioning CA G2, O=Enigm');
+  const issuing = await loadIssuingCa(dir, PASS);
+  const fresh = await issueKeyCertificate(issuing, { identityPublicKey: identity, model: 'EK1', now: () => later });
+  const { rootPem, intermediatesPem } = readCaCertificates(dir);
+  for (const leaf of [old, fresh]) {
+    t.true((await verifyKeyChain(leaf.chainPem, { roots: rootPem, at: later })).valid);
+    t.true((await verifyKeyChain(leaf.pem, { roots: rootPem, intermediates: intermediatesPem, at: later })).valid);
+  }
+  await rotateCaFolder(dir, PASS, { now: () => later });
+  t.deepEqual(readdirSync(join(dir, 'retired')).sort(), ['intermediate-G1.pem', 'intermediate-G2.pem']);
+  t.true(
+    (await verifyKeyChain(old.pem, { roots: rootPem, intermediates: readCaCertificates(dir).intermediatesPem, at: later })).valid,
+  );
+});
+
+test('a CA folder whose files do not belong together, or whose ca.json points outside retired/, is CA_MALFORMED; a missing one CA_NOT_FOUND', async (t) => {
+  const a = freshDir();
+  const b = freshDir();
+  await initCaFolder(a, PASS, clock);
+  await initCaFolder(b, PASS, clock);
+  writeFileSync(join(a, CA_FILES.intermediateKey), readFileSync(join(b, CA_FILES.intermediateKey)));
+  t.is(await code(loadIssuingCa(a, PASS)), 'CA_MALFORMED');
+  writeFileSync(join(a, CA_FILES.intermediateKey), readFileSync(join(b, CA_FILES.rootKey)));
+  t.is(await code(loadIssuingCa(a, PASS)), 'CA_MALFORMED');
+  const c = freshDir();
+  await initCaFolder(c, PASS, clock);
+  writeFileSync(join(c, CA_FILES.intermediateCert), readFileSync(join(b, CA_FILES.intermediateCert)));
+  t.is(await code(loadIssuingCa(c, PASS)), 'CA_MALFORMED', 'a certificate swapped with its key from elsewhere');
+  const d = freshDir();
+  const meta = await initCaFolder(d, PASS, clock);
+  writeFileSync(
+    join(d, 'ca.json'),
+    JSON.stringify({ ...meta, retired: [{ ...meta.intermediate, generation: 1, file: '../../etc/passwd' }] }),
+  );
+  t.throws(() => readCaMetadata(d), { code: 'CA_MALFORMED' } as never);
+  writeFileSync(join(d, 'ca.json'), '{"version": 1');
+  t.throws(() => readCaMetadata(d), { code: 'CA_MALFORMED' } as never);
+  t.throws(() => readCaMetadata(freshDir()), { code: 'CA_NOT_FOUND' } as never);
+});
+
+test('encryptPrivateKey/decryptPrivateKey round-trip to a non-extractable signing key; a plain PKCS#8 PEM is refused', async (t) => {
+  const k = (await webcrypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const pem = await encryptPrivateKey(k.privateKey, PASS);
+  const back = await decryptPrivateKey(pem, PASS, 'test.key');
+  t.false(back.extractable);
+  const sig = await webcrypto.subtle.sign('Ed25519', back, new Uint8Array([1, 2, 3]));
+  t.true(await webcrypto.subtle.verify('Ed25519', k.publicKey, sig, new Uint8Array([1, 2, 3])));
+  const plain = (await import('node:crypto')).createPrivateKey({
+    key: Buffer.from(await webcrypto.subtle.exportKey('pkcs8', k.privateKey)),
+    format: 'der',
+    type: 'pkcs8',
+  });
+  t.is(
+    await code(decryptPrivateKey(plain.export({ type: 'pkcs8', format: 'pem' }) as string, PASS, 'plain.key')),
+    'CA_MALFORMED',
+  );
+});
