@@ -164,3 +164,22 @@ test('a tampered log, a foreign file and a missing log (create: false) are refus
     code: 'AUDIT_WRITE_FAILED',
   });
 });
+
+test('a crash between the repair truncation and its record: the journal makes the next open record it', async (t) => {
+  const path = fresh();
+  const log = await AuditLog.open(path, { signer: station, clock: clockFrom(1) });
+  for (let i = 0; i < 2; i++) log.append({ op: 'key.enroll', handle: `h-${i}`, decision: 'allowed' });
+  log.close();
+  // as left by a repairer killed after truncating: a clean log and the journal
+  writeFileSync(`${path}.repair`, 'torn tail of 17 bytes removed at offset 300\n');
+  const next = await AuditLog.open(path, { signer: ca, clock: clockFrom(50) });
+  t.is(next.length, 3);
+  next.close();
+  t.false(existsSync(`${path}.repair`));
+  const r = verifyAuditLog(readFileSync(path), trust);
+  t.true(r.ok);
+  t.is(r.records[2]?.record.op, 'audit.repair');
+  t.is(r.records[2]?.record.reason, 'torn tail of 17 bytes removed at offset 300');
+  writeFileSync(`${path}.repair`, 'key AbCdEfGhIjKlMnOpQrStUvWxYz012345\n');
+  await t.throwsAsync(AuditLog.open(path, { signer: ca, clock: clockFrom(60) }), { code: 'AUDIT_LOG_INVALID' });
+});

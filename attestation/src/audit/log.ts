@@ -12,7 +12,10 @@
  *   checked: the appender need not trust every other actor); the last record gives the next `seq`
  *   and `prev`. A torn tail (a crash mid-append) is `AUDIT_LOG_TORN` unless `repair` is set: then
  *   the torn bytes are truncated, the file synced, and an `audit.repair` record saying how many
- *   bytes were removed at which offset is appended. Any other problem is `AUDIT_LOG_INVALID`: an
+ *   bytes were removed at which offset is appended. The note is first written (and synced) to
+ *   `<path>.repair`, removed once the record is appended: a crash between the truncation and the
+ *   record leaves the journal, and the next open appends the record then. Any other problem is
+ *   `AUDIT_LOG_INVALID`: an
  *   appender never extends a log that fails verification.
  * - **Append.** One signed record per call, written at the end of the file (`O_APPEND`), then
  *   `fsync`: when `append` returns, the record is on disk. If the write or sync fails, the file is
@@ -46,7 +49,7 @@ import {
   auditRecordHash,
   signAuditRecord,
 } from './record.ts';
-import { checkAuditRole } from './validate.ts';
+import { checkAuditReason, checkAuditRole } from './validate.ts';
 import { verifyAuditLog } from './verify.ts';
 
 /** Options of {@link AuditLog.open}. */
@@ -154,6 +157,39 @@ async function acquireLock(path: string, timeoutMs: number): Promise<() => void>
   }
 }
 
+/** The repair notes of a repair that truncated but may not have recorded itself (one per line). */
+function readJournal(journal: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(journal, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw writeFailed(`cannot read the repair journal ${journal}`, e);
+  }
+  const notes = text.split('\n').filter((l) => l !== '');
+  for (const n of notes) {
+    try {
+      checkAuditReason(n);
+    } catch (cause) {
+      throw new AttestationError('AUDIT_LOG_INVALID', `the repair journal ${journal} holds a note that is not a valid reason`, {
+        cause,
+      });
+    }
+  }
+  return notes;
+}
+
+function writeJournal(journal: string, notes: readonly string[]): void {
+  const fd = openSync(journal, 'w', 0o600);
+  try {
+    writeSync(fd, `${notes.join('\n')}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  syncDir(dirname(journal));
+}
+
 /** Creates the log with its header, atomically, and syncs the folder. */
 function createLog(path: string): void {
   const dir = dirname(path);
@@ -224,6 +260,8 @@ export class AuditLog {
         throw writeFailed(`cannot read the audit log ${path}`, e);
       }
       const report = verifyAuditLog(bytes);
+      const journal = `${path}.repair`;
+      const pending = readJournal(journal);
       let repairNote: string | undefined;
       if (report.problem) {
         const p = report.problem;
@@ -244,6 +282,8 @@ export class AuditLog {
       try {
         fd = openSync(path, 'a');
         if (repairNote !== undefined) {
+          pending.push(repairNote);
+          writeJournal(journal, pending); // the repair is recorded even if we die right after truncating
           ftruncateSync(fd, report.end);
           fsyncSync(fd);
         }
@@ -262,7 +302,15 @@ export class AuditLog {
         head ? head.seq + 1 : 0,
         head ? head.hash : AUDIT_GENESIS_PREV,
       );
-      if (repairNote !== undefined) log.append({ op: 'audit.repair', decision: 'allowed', reason: repairNote });
+      if (pending.length > 0) {
+        for (const reason of pending) log.append({ op: 'audit.repair', decision: 'allowed', reason });
+        try {
+          rmSync(journal, { force: true });
+          syncDir(dirname(path));
+        } catch (e) {
+          throw writeFailed(`cannot remove the repair journal ${journal}`, e);
+        }
+      }
       return log;
     } catch (e) {
       if (fd !== undefined) closeSync(fd);
