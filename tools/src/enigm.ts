@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import pkg from '../../package.json' with { type: 'json' };
 import { type Command, commandList, dispatch, EXIT, errorReason } from './cli.ts';
 import { attestCommands } from './commands/attest.ts';
+import { caCommands } from './commands/ca.ts';
 import { cborCommands } from './commands/cbor.ts';
 import { coseCommands } from './commands/cose.ts';
 import { fwImageCommands } from './commands/fw.ts';
@@ -31,6 +32,7 @@ const COMMANDS: Command[] = [
   ...cborCommands,
   ...coseCommands,
   ...attestCommands,
+  ...caCommands,
 ];
 
 /** The CLI's version (of the package that installs the `enigm` binary). */
@@ -41,7 +43,7 @@ function usage(): string {
     'enigm — Enigm device suite CLI',
     '',
     'Usage: enigm <command> [options]   (enigm <command> --help for details)',
-    '       enigm <group>               (lists the commands of a group: sim, key, fw, cbor, cose, attest)',
+    '       enigm <group>               (lists the commands of a group: sim, key, fw, cbor, cose, attest, ca)',
     '       enigm --version',
     '',
     'Commands:',
@@ -57,6 +59,8 @@ function usage(): string {
     '                  (known-keys.json); default ~/.config/enigm',
     '  ENIGM_SIM_DIR   simulator state folder (ports ttyKEYn, simulator.json) used by sim start',
     '                  and key list; default .sim-state in the current folder',
+    '  ENIGM_CA_PASSPHRASE  the CA passphrase for enigm ca (else --passphrase-file F or a',
+    '                  prompt; never an argument)',
   ].join('\n');
 }
 
