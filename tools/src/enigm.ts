@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import pkg from '../../package.json' with { type: 'json' };
 import { type Command, commandList, dispatch, EXIT, errorReason } from './cli.ts';
 import { attestCommands } from './commands/attest.ts';
+import { auditCommands } from './commands/audit.ts';
 import { caCommands } from './commands/ca.ts';
 import { cborCommands } from './commands/cbor.ts';
 import { coseCommands } from './commands/cose.ts';
@@ -32,6 +33,7 @@ const COMMANDS: Command[] = [
   ...cborCommands,
   ...coseCommands,
   ...attestCommands,
+  ...auditCommands,
   ...caCommands,
 ];
 
@@ -43,7 +45,7 @@ function usage(): string {
     'enigm — Enigm device suite CLI',
     '',
     'Usage: enigm <command> [options]   (enigm <command> --help for details)',
-    '       enigm <group>               (lists the commands of a group: sim, key, fw, cbor, cose, attest, ca)',
+    '       enigm <group>               (lists the commands of a group: sim, key, fw, cbor, cose, attest, ca, audit)',
     '       enigm --version',
     '',
     'Commands:',
