@@ -3,6 +3,7 @@
  * table to stderr and one JSON line per result to stdout.
  * @module
  */
+import { benchAudit } from './audit.ts';
 import { benchCodec } from './codec.ts';
 import { benchControl } from './control.ts';
 import { benchEvidence } from './evidence.ts';
@@ -26,6 +27,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   fuzz: () => benchFuzz(),
   scenario: () => benchScenario(),
   control: () => benchControl(),
+  audit: () => benchAudit(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
