@@ -48,16 +48,14 @@ export function toPem(der: Uint8Array, label = 'CERTIFICATE'): string {
 }
 
 /**
- * Parses certificates: every `CERTIFICATE` block of a PEM text, or DER certificates.
- * @param input - PEM text (or its bytes), one DER certificate, or a list of either
- * @param what - what the input is, for the message
- * @throws {@link AttestationError} `PKI_CERT_MALFORMED` if a block does not parse or there is none
+ * Splits certificates out of PEM text (every `CERTIFICATE` block) or DER, without parsing them.
+ * @throws {@link AttestationError} `PKI_CERT_MALFORMED` if there is none
  */
-export function parseCertificateList(
+export function certificateDers(
   input: string | Uint8Array | readonly (string | Uint8Array)[],
   what = 'certificate',
-): CertificateData[] {
-  if (Array.isArray(input)) return (input as readonly (string | Uint8Array)[]).flatMap((i) => parseCertificateList(i, what));
+): Uint8Array[] {
+  if (Array.isArray(input)) return (input as readonly (string | Uint8Array)[]).flatMap((i) => certificateDers(i, what));
   const one = input as string | Uint8Array;
   const text = typeof one === 'string' ? one : Buffer.from(one).toString('latin1');
   const blocks = text.match(PEM_CERT);
@@ -70,7 +68,20 @@ export function parseCertificateList(
   } else if (typeof one !== 'string' && one.length > 0) ders.push(Uint8Array.from(one));
   if (ders.length === 0)
     throw new AttestationError('PKI_CERT_MALFORMED', `${what} holds no certificate (no PEM CERTIFICATE block)`);
-  return ders.map((der) => {
+  return ders;
+}
+
+/**
+ * Parses certificates: every `CERTIFICATE` block of a PEM text, or DER certificates.
+ * @param input - PEM text (or its bytes), one DER certificate, or a list of either
+ * @param what - what the input is, for the message
+ * @throws {@link AttestationError} `PKI_CERT_MALFORMED` if a block does not parse or there is none
+ */
+export function parseCertificateList(
+  input: string | Uint8Array | readonly (string | Uint8Array)[],
+  what = 'certificate',
+): CertificateData[] {
+  return certificateDers(input, what).map((der) => {
     try {
       const c = new NodeCertificate(Buffer.from(der));
       return { der: new Uint8Array(c.raw), pem: toPem(new Uint8Array(c.raw)) };

@@ -21,7 +21,7 @@
  */
 import { X509Certificate as NodeCertificate } from 'node:crypto';
 import { AttestationError, type AttestationErrorCode } from '../errors.ts';
-import { type CertificateData, certificateSha256, ed25519KeyFromSpki, parseCertificateList } from './certs.ts';
+import { certificateDers, certificateSha256, ed25519KeyFromSpki } from './certs.ts';
 import { loadX509, type X509Module } from './x509.ts';
 
 /** Longest path followed, leaf to root. */
@@ -84,7 +84,7 @@ type Lib = X509Module;
 type PCert = InstanceType<Lib['X509Certificate']>;
 
 interface Parsed {
-  readonly data: CertificateData;
+  readonly der: Uint8Array;
   readonly node: NodeCertificate;
   readonly lib: PCert;
 }
@@ -99,9 +99,11 @@ function fail(code: AttestationErrorCode, reason: string): never {
 }
 
 function parseAll(x509: Lib, input: CertificateInput, what: string): Parsed[] {
-  return parseCertificateList(input, what).map((data) => {
+  return certificateDers(input, what).map((der) => {
     try {
-      return { data, node: new NodeCertificate(Buffer.from(data.der)), lib: new x509.X509Certificate(Uint8Array.from(data.der)) };
+      const nodeCert = new NodeCertificate(Buffer.from(der));
+      const exact = new Uint8Array(nodeCert.raw);
+      return { der: exact, node: nodeCert, lib: new x509.X509Certificate(exact) };
     } catch (e) {
       throw new AttestationError('PKI_CERT_MALFORMED', `${what} does not parse as X.509: ${(e as Error).message}`, { cause: e });
     }
@@ -185,7 +187,7 @@ function link(c: Parsed): KeyChainLink {
   return {
     subject: show(c.node.subject),
     serial: c.lib.serialNumber.toLowerCase(),
-    fingerprint: certificateSha256(c.data.der),
+    fingerprint: certificateSha256(c.der),
     notAfter: c.lib.notAfter.toISOString(),
   };
 }
@@ -198,8 +200,7 @@ async function verify(chain: CertificateInput, options: KeyChainOptions): Promis
   const extra = options.intermediates === undefined ? [] : parseAll(x509, options.intermediates, 'intermediate');
   const leaf = certs[0] as Parsed;
   const identityKey = checkLeaf(x509, leaf, options.expectedIdentityKey);
-  const isRoot = (c: Parsed): boolean =>
-    roots.some((r) => Buffer.compare(Buffer.from(r.data.der), Buffer.from(c.data.der)) === 0);
+  const isRoot = (c: Parsed): boolean => roots.some((r) => Buffer.compare(Buffer.from(r.der), Buffer.from(c.der)) === 0);
   const pool = [...certs.slice(1), ...extra].filter((c) => !isRoot(c));
   const path: Parsed[] = [leaf];
   let cur = leaf;
