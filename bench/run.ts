@@ -12,6 +12,7 @@ import { benchFraming } from './framing.ts';
 import { benchFuzz } from './fuzz.ts';
 import type { BenchResult } from './harness.ts';
 import { benchNoise } from './noise.ts';
+import { benchPki } from './pki.ts';
 import { benchRoundTrip } from './roundtrip.ts';
 import { benchScenario } from './scenario.ts';
 import { benchAttestation } from './tpm.ts';
@@ -28,6 +29,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   scenario: () => benchScenario(),
   control: () => benchControl(),
   audit: () => benchAudit(),
+  pki: () => benchPki(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
