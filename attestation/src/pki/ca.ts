@@ -8,7 +8,7 @@
  * come from the platform's CSPRNG. Nothing here touches a file: `store.ts` does.
  * @module
  */
-import { randomBytes, webcrypto } from 'node:crypto';
+import { createHash, randomBytes, webcrypto } from 'node:crypto';
 import { AttestationError } from '../errors.ts';
 import { type CertificateData, ED25519_SPKI_PREFIX, ed25519KeyFromSpki, toPem } from './certs.ts';
 import {
@@ -241,7 +241,7 @@ export async function issueKeyCertificate(ca: IssuingCa, request: KeyCertificate
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      await x509.SubjectKeyIdentifierExtension.create(spki),
+      new x509.SubjectKeyIdentifierExtension(createHash('sha1').update(identity).digest('hex')),
       new x509.AuthorityKeyIdentifierExtension(issuer.keyId),
     ],
   });
