@@ -4,14 +4,16 @@
  * round. After every kill the log verifies either clean or with exactly a torn tail at its end;
  * every record fully appended before survives unchanged; the next round's open repairs the torn
  * tail and records the repair. Runs at least 8 rounds and until 2 torn tails were seen (at most
- * 60 rounds): a run that never tears fails, so the torn-tail path is really exercised.
+ * 60 rounds): a run that never tears fails, so the torn-tail path is really exercised. And the
+ * lock across processes: while the child appends, another process's open is AUDIT_LOCKED naming
+ * the child's PID; once the child is killed its lock is stale and taken over.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { auditSignerFromSeed, verifyAuditLog } from '@enigm/attestation';
+import { AuditLog, auditSignerFromSeed, verifyAuditLog } from '@enigm/attestation';
 import { bytesEqual } from '@enigm/protocols/bytes';
 import test from 'ava';
 
@@ -76,6 +78,29 @@ test('kill -9 mid-append: the log is clean or has exactly a torn tail; appended 
     const repairs = final.records.filter((x) => x.record.op === 'audit.repair').length;
     t.true(repairs >= torn, `${repairs} repair records for ${torn} torn tails`);
     t.true(final.ok || final.problem?.kind === 'torn-tail');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the lock across processes: a live appender excludes others; its lock is taken over once it is killed', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-audit-lock-'));
+  const path = join(dir, 'audit.log');
+  try {
+    const child = spawn(process.execPath, ['--import', 'tsx', fixture, path, SEED, '64'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    const e = await t.throwsAsync(AuditLog.open(path, { signer, clock: Date.now, lockTimeoutMs: 300 }), { code: 'AUDIT_LOCKED' });
+    t.regex(e?.message ?? '', new RegExp(`process ${child.pid}\\b`));
+    child.kill('SIGKILL');
+    await exited;
+    const log = await AuditLog.open(path, { signer, clock: Date.now, lockTimeoutMs: 300, repair: true });
+    t.true(log.length > 0);
+    log.append({ op: 'key.enroll', handle: 'h-after', decision: 'allowed' });
+    log.close();
+    t.true(verifyAuditLog(readFileSync(path), { trustedKeys: [signer.publicKey] }).ok);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -108,7 +108,7 @@ test.serial('append, show (table and JSON lines) and verify an intact log; no ke
 
   const v = await enigm('audit', 'verify', '--trust', p('op.pub'), log);
   t.is(v.code, 0, v.stderr);
-  t.regex(v.stdout, /^intact: 4 records, signatures checked, 1 signer\(s\); head seq 3 hash [0-9a-f]{64}/);
+  t.regex(v.stdout, /^intact: 4 records, signatures checked, 1 signer\(s\); head 3:[0-9a-f]{64} \(seq:hash, for --expect-head\)/);
   const vj = await enigm('audit', 'verify', '--trust', p('op.pub'), '--json', log);
   const report = JSON.parse(vj.stdout) as {
     ok: boolean;

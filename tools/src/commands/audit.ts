@@ -62,7 +62,7 @@ function problemLine(p: AuditProblem): string {
 }
 
 function headText(r: AuditVerifyReport): string {
-  return r.head ? `head seq ${r.head.seq} hash ${toHex(r.head.hash)}` : 'no records';
+  return r.head ? `head ${r.head.seq}:${toHex(r.head.hash)} (seq:hash, for --expect-head)` : 'no records';
 }
 
 const verifyCmd: Command = {
