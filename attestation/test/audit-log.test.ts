@@ -3,12 +3,15 @@
  * injected clock, reopening continues the chain, several actors share a log, the lock (a live
  * holder is AUDIT_LOCKED, a dead holder's lock is taken over), a torn tail is refused
  * (AUDIT_LOG_TORN, the file left alone) until `repair` truncates it and records the repair, a
- * tampered or foreign file is AUDIT_LOG_INVALID, and a refused entry writes nothing.
+ * tampered or foreign file is AUDIT_LOG_INVALID, a refused entry writes nothing, a failed write
+ * (a file-size limit in a child process) is rolled back and stops the log, and random files never
+ * make `open` fail with anything but its typed errors.
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { AUDIT_FILE_HEADER, AuditLog, auditSignerFromSeed, scanAuditFrames, verifyAuditLog } from '@enigm/attestation';
 import test from 'ava';
 
@@ -182,4 +185,54 @@ test('a crash between the repair truncation and its record: the journal makes th
   t.is(r.records[2]?.record.reason, 'torn tail of 17 bytes removed at offset 300');
   writeFileSync(`${path}.repair`, 'key AbCdEfGhIjKlMnOpQrStUvWxYz012345\n');
   await t.throwsAsync(AuditLog.open(path, { signer: ca, clock: clockFrom(60) }), { code: 'AUDIT_LOG_INVALID' });
+});
+
+test('a failed write (file-size limit) is rolled back; the log then refuses appends; the file verifies', (t) => {
+  const path = fresh();
+  const fixture = fileURLToPath(new URL('./fixtures/audit-fill.ts', import.meta.url));
+  const seedHex = '01'.repeat(32);
+  const script = `ulimit -f 4; exec "$0" --import tsx "$1" "$2" "$3"`;
+  const out = execFileSync('bash', ['-c', script, process.execPath, fixture, path, seedHex], { encoding: 'utf8' });
+  const r = JSON.parse(out) as { appended: number; first: string; second: string };
+  t.true(r.appended > 5, out);
+  t.is(r.first, 'AUDIT_WRITE_FAILED');
+  t.is(r.second, 'AUDIT_WRITE_FAILED');
+  const v = verifyAuditLog(readFileSync(path), trust);
+  t.true(v.ok, v.problem?.message);
+  t.is(v.records.length, r.appended, 'every acknowledged record is there, nothing half-written');
+});
+
+test('property: open on random or damaged files fails only with its typed errors, and never changes them', async (t) => {
+  const { default: fc } = await import('fast-check');
+  const good = fresh();
+  const log = await AuditLog.open(good, { signer: station, clock: clockFrom(1) });
+  for (let i = 0; i < 3; i++) log.append({ op: 'key.enroll', handle: `h-${i}`, decision: 'allowed' });
+  log.close();
+  const base = readFileSync(good);
+  const allowed = new Set(['AUDIT_LOG_INVALID', 'AUDIT_LOG_TORN']);
+  await fc.assert(
+    fc.asyncProperty(
+      fc.oneof(
+        fc.uint8Array({ maxLength: 400 }),
+        fc.tuple(fc.nat(base.length), fc.nat(base.length - 1), fc.integer({ min: 1, max: 255 })).map(([cut, at, x]) => {
+          const b = Uint8Array.from(base);
+          b[at] = (b[at] as number) ^ x;
+          return b.subarray(0, Math.max(cut, 1));
+        }),
+      ),
+      async (bytes) => {
+        const path = fresh();
+        writeFileSync(path, bytes);
+        try {
+          (await AuditLog.open(path, { signer: station, clock: clockFrom(1) })).close();
+          return verifyAuditLog(bytes).ok;
+        } catch (e) {
+          const code = (e as { code?: string }).code ?? '';
+          return allowed.has(code) && Buffer.compare(readFileSync(path), bytes) === 0;
+        }
+      },
+    ),
+    { numRuns: 300 },
+  );
+  t.pass();
 });
