@@ -81,6 +81,11 @@ export interface AppendedAuditRecord {
   readonly hash: Uint8Array;
 }
 
+/** `1234567` → `1,234,567`: a long offset in a repair note must not read as a phone number. */
+function grouped(n: number): string {
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
 /** A lock without a PID (its owner died between creating and writing it) is stale after this. */
 const EMPTY_LOCK_STALE_MS = 2000;
 
@@ -277,7 +282,7 @@ export class AuditLog {
             `${path} has a torn last record (${bytes.length - report.end} bytes at offset ${report.end}); open it with repair to truncate it`,
           );
         }
-        repairNote = `torn tail of ${bytes.length - report.end} bytes removed at offset ${report.end}`;
+        repairNote = `torn tail of ${grouped(bytes.length - report.end)} bytes removed at offset ${grouped(report.end)}`;
       }
       try {
         fd = openSync(path, 'a');
