@@ -93,6 +93,8 @@ test('RFC 8018 PBES2: openssl decrypts a CA key with the passphrase and refuses 
   const asn1 = spawnSync('openssl', ['asn1parse', '-in', key]).stdout.toString();
   t.regex(asn1, /PBES2/);
   t.regex(asn1, /aes-256-cbc/);
+  t.regex(asn1, /hmacWithSHA256/);
+  t.regex(asn1, /INTEGER\s+:0927C0/, 'PBKDF2 with 600,000 iterations');
   const ok = spawnSync('openssl', ['pkey', '-in', key, '-passin', `file:${passFile}`, '-pubout']);
   t.is(ok.status, 0, ok.stderr.toString());
   const pub = ok.stdout.toString();

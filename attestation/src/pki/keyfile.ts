@@ -1,11 +1,19 @@
 /**
- * CA private keys at rest: PKCS#8 encrypted with a passphrase (PBES2, AES-256-CBC, as Node's
- * `KeyObject.export({ type: 'pkcs8', cipher: 'aes-256-cbc', passphrase })` writes it: PBKDF2
- * with HMAC-SHA-256), and back to a WebCrypto key. The unencrypted PKCS#8 bytes only ever exist
+ * CA private keys at rest: PKCS#8 encrypted with a passphrase (PBES2: PBKDF2-HMAC-SHA256 with
+ * 600,000 iterations, AES-256-CBC), read back with Node's `createPrivateKey({ passphrase })`
+ * into a WebCrypto key. The unencrypted PKCS#8 bytes only ever exist
  * in a buffer that is zeroed right after use; the passphrase is never in a message.
  * @module
  */
-import { createPrivateKey, createPublicKey, type KeyObject, webcrypto } from 'node:crypto';
+import {
+  createCipheriv,
+  createPrivateKey,
+  createPublicKey,
+  type KeyObject,
+  pbkdf2Sync,
+  randomBytes,
+  webcrypto,
+} from 'node:crypto';
 import { AttestationError } from '../errors.ts';
 import { PKI_ALGORITHM } from './profile.ts';
 
@@ -24,18 +32,68 @@ export function checkNewPassphrase(passphrase: string): void {
     throw new AttestationError('CA_PASSPHRASE_WEAK', `the CA passphrase must have at least ${MIN_PASSPHRASE_LENGTH} characters`);
 }
 
+/** PBKDF2-HMAC-SHA256 iterations of a new key file (OWASP's 2023 figure for this PRF). */
+export const KDF_ITERATIONS = 600_000;
+
+function derLength(n: number): Buffer {
+  if (n < 0x80) return Buffer.from([n]);
+  const bytes: number[] = [];
+  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
+  return Buffer.from([0x80 | bytes.length, ...bytes]);
+}
+
+function tlv(tag: number, ...parts: Uint8Array[]): Buffer {
+  const body = Buffer.concat(parts);
+  return Buffer.concat([Buffer.from([tag]), derLength(body.length), body]);
+}
+
+function derInteger(n: number): Buffer {
+  const bytes: number[] = [];
+  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
+  if (bytes.length === 0 || (bytes[0] as number) & 0x80) bytes.unshift(0);
+  return tlv(0x02, Buffer.from(bytes));
+}
+
+/** OIDs (DER TLV) of PKCS#5 v2.1 (RFC 8018) and NIST AES. */
+const OID = {
+  pbes2: Buffer.from('06092a864886f70d01050d', 'hex'),
+  pbkdf2: Buffer.from('06092a864886f70d01050c', 'hex'),
+  hmacWithSha256: Buffer.from('06082a864886f70d0209', 'hex'),
+  aes256Cbc: Buffer.from('060960864801650304012a', 'hex'),
+};
+
 /**
- * Encrypts an extractable WebCrypto Ed25519 private key as an `ENCRYPTED PRIVATE KEY` PEM.
+ * Encrypts an extractable WebCrypto Ed25519 private key as an `ENCRYPTED PRIVATE KEY` PEM:
+ * RFC 5958 `EncryptedPrivateKeyInfo` with PBES2 (RFC 8018): PBKDF2-HMAC-SHA256 with a 16-byte
+ * random salt and {@link KDF_ITERATIONS} iterations, AES-256-CBC with a random IV — the format
+ * of `KeyObject.export({ type: 'pkcs8', cipher: 'aes-256-cbc', passphrase })`, which OpenSSL and
+ * Node read, but with a work factor that export cannot set (it uses OpenSSL's 2,048).
+ * @param iterations - PBKDF2 iterations (default {@link KDF_ITERATIONS}; at least 100,000)
  * @throws {@link AttestationError} `CA_PASSPHRASE_WEAK`
  */
-export async function encryptPrivateKey(privateKey: CryptoKey, passphrase: string): Promise<string> {
+export async function encryptPrivateKey(privateKey: CryptoKey, passphrase: string, iterations = KDF_ITERATIONS): Promise<string> {
   checkNewPassphrase(passphrase);
+  if (!Number.isInteger(iterations) || iterations < 100_000 || iterations > 10_000_000)
+    throw new RangeError('iterations must be an integer in [100000, 10000000]');
   const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', privateKey));
+  const salt = randomBytes(16);
+  const iv = randomBytes(16);
+  const key = pbkdf2Sync(passphrase, salt, iterations, 32, 'sha256');
   try {
-    const key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
-    return key.export({ type: 'pkcs8', format: 'pem', cipher: KEY_FILE_CIPHER, passphrase }) as string;
+    const cipher = createCipheriv(KEY_FILE_CIPHER, key, iv);
+    const encrypted = Buffer.concat([cipher.update(der), cipher.final()]);
+    const kdf = tlv(
+      0x30,
+      OID.pbkdf2,
+      tlv(0x30, tlv(0x04, salt), derInteger(iterations), tlv(0x30, OID.hmacWithSha256, Buffer.from([0x05, 0x00]))),
+    );
+    const scheme = tlv(0x30, OID.aes256Cbc, tlv(0x04, iv));
+    const info = tlv(0x30, tlv(0x30, OID.pbes2, tlv(0x30, kdf, scheme)), tlv(0x04, encrypted));
+    const b64 = info.toString('base64').match(/.{1,64}/g) ?? [];
+    return `-----BEGIN ENCRYPTED PRIVATE KEY-----\n${b64.join('\n')}\n-----END ENCRYPTED PRIVATE KEY-----\n`;
   } finally {
     der.fill(0);
+    key.fill(0);
   }
 }
 

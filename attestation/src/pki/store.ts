@@ -40,7 +40,7 @@ import {
   rotateIntermediate,
 } from './ca.ts';
 import { type CertificateSummary, summarizeCertificate } from './certs.ts';
-import { checkNewPassphrase, decryptPrivateKey, encryptPrivateKey } from './keyfile.ts';
+import { checkNewPassphrase, decryptPrivateKey, encryptPrivateKey, KDF_ITERATIONS } from './keyfile.ts';
 
 /** Version of `ca.json`. */
 export const CA_METADATA_VERSION = 1;
@@ -212,7 +212,7 @@ async function metadataOf(
     root: await summarizeCertificate(ca.root.certificate),
     intermediate: await summarizeCertificate(ca.intermediate.certificate),
     retired,
-    keyEncryption: 'PKCS#8 EncryptedPrivateKeyInfo, PBES2: PBKDF2-HMAC-SHA256 and AES-256-CBC',
+    keyEncryption: `PKCS#8 EncryptedPrivateKeyInfo, PBES2: PBKDF2-HMAC-SHA256 (${KDF_ITERATIONS} iterations) and AES-256-CBC`,
   };
 }
 
