@@ -219,6 +219,7 @@ test('a damaged frame header, a wrong file header and an unknown signer', async 
   const r = verifyAuditLog(bytes, { trustedKeys: [intruder.publicKey] });
   t.deepEqual(problemOf(r), ['unknown-signer', 0]);
   t.regex(r.problem?.message ?? '', /key id [0-9a-f]{16}/);
+  t.throws(() => verifyAuditLog(bytes, { trustedKeys: [new Uint8Array(31)] }), { instanceOf: TypeError });
 });
 
 test('property: any byte flip is detected (trusted keys and expected head) and never throws', async (t) => {

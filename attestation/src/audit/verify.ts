@@ -99,7 +99,7 @@ export interface AuditVerifyReport {
  * @param bytes - the whole file
  * @param options - trusted signer keys and an expected head
  * @returns the report; never throws on bad bytes
- * @throws {TypeError} if `bytes` is not a Uint8Array
+ * @throws {TypeError} if `bytes` is not a Uint8Array, or a trusted key is not 32 bytes
  * @example
  * const r = verifyAuditLog(readFileSync('audit.log'), { trustedKeys: [stationKey] });
  * if (!r.ok) console.log(r.problem.kind, r.problem.index);
@@ -107,7 +107,11 @@ export interface AuditVerifyReport {
 export function verifyAuditLog(bytes: Uint8Array, options: VerifyAuditLogOptions = {}): AuditVerifyReport {
   if (!(bytes instanceof Uint8Array)) throw new TypeError('bytes must be a Uint8Array');
   const trusted = new Map<string, Uint8Array>();
-  for (const k of options.trustedKeys ?? []) trusted.set(toHex(auditKeyId(k)), k);
+  for (const k of options.trustedKeys ?? []) {
+    if (!(k instanceof Uint8Array) || k.length !== 32)
+      throw new TypeError('each trusted key must be a 32-byte Ed25519 public key');
+    trusted.set(toHex(auditKeyId(k)), k);
+  }
   const checkSigs = trusted.size > 0;
   const scan = scanAuditFrames(bytes);
   const frames = scan.frames;
