@@ -5,7 +5,7 @@
  * not a terminal, is CA_PASSPHRASE_MISSING; `ca show` needs no passphrase and prints no secret;
  * what `ca issue` writes passes `openssl verify -CAfile root.pem -untrusted intermediate.pem`.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -245,3 +245,44 @@ test.serial('ca issue: a malformed --identity, --model or --not-after, or a miss
     t.is(r.code, 2, argv.join(' '));
   }
 });
+
+/** Single-quotes a word for sh. */
+const sq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+test.serial(
+  'on a terminal the passphrase is prompted for without echo, twice for ca init (a real pty via script(1))',
+  async (t) => {
+    if (spawnSync('script', ['--version']).status !== 0) {
+      if (process.env.CI === 'true') return t.fail('script(1) from util-linux is missing');
+      return t.pass('script(1) is not installed');
+    }
+    delete process.env[ENV];
+    const dir = fresh();
+    const enigm = new URL('../src/enigm.ts', import.meta.url).pathname;
+    const cmd = [process.execPath, '--import', 'tsx', enigm, 'ca', 'init', '--dir', dir].map(sq).join(' ');
+    const child = spawn('script', ['-qefc', cmd, '/dev/null'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, TERM: 'dumb' },
+    });
+    let seen = '';
+    const answered = new Set<string>();
+    const done = new Promise<number>((resolve) => child.once('close', (c) => resolve(c ?? -1)));
+    child.stdout.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      for (const prompt of ['CA passphrase: ', 'CA passphrase again: '])
+        if (seen.includes(prompt) && !answered.has(prompt) && seen.trimEnd().endsWith(prompt.trim())) {
+          answered.add(prompt);
+          child.stdin.write(`${PASS}\r`);
+        }
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 45_000);
+    const code = await done;
+    clearTimeout(timer);
+    t.is(code, 0, seen);
+    t.true(answered.has('CA passphrase: ') && answered.has('CA passphrase again: '), seen);
+    t.false(seen.includes(PASS), 'the passphrase is not echoed');
+    t.regex(seen, /created CA/);
+    process.env[ENV] = PASS;
+    t.is((await ca(['rotate', '--dir', dir])).code, 0, 'the prompted passphrase encrypted the keys');
+  },
+);

@@ -65,10 +65,10 @@ function promptHidden(question: string): Promise<string> {
         else text += ch;
       }
     };
-    process.stderr.write(question);
-    stdin.setRawMode(true);
+    stdin.setRawMode(true); // echo off before the prompt shows, so nothing typed after it is echoed
     stdin.resume();
     stdin.on('data', onData);
+    process.stderr.write(question);
   });
 }
 
