@@ -124,12 +124,15 @@ test('RFC 5280 §4.1.2.5: root 20 years, intermediate 5 years, Key certificate c
   t.deepEqual(years(leafPem), ['2026-03-01T12:00:00.000Z', '2031-03-01T12:00:00.000Z']);
 });
 
-test('RFC 5280 §4.1.2.5: an explicit notAfter past the intermediate, or an empty period, is PKI_VALIDITY_INVALID', async (t) => {
+test('RFC 5280 §4.1.2.5: an explicit notAfter past the intermediate, an empty period or an expired intermediate is PKI_VALIDITY_INVALID', async (t) => {
   const base = { identityPublicKey: identity.raw, model: 'EK1', now: () => NOW };
   const e1 = await t.throwsAsync(issueKeyCertificate(ca, { ...base, notAfter: new Date('2031-03-02T00:00:00Z') }));
   t.is((e1 as AttestationError).code, 'PKI_VALIDITY_INVALID');
   const e2 = await t.throwsAsync(issueKeyCertificate(ca, { ...base, notBefore: NOW, notAfter: NOW }));
   t.is((e2 as AttestationError).code, 'PKI_VALIDITY_INVALID');
+  const e3 = await t.throwsAsync(issueKeyCertificate(ca, { ...base, now: () => new Date('2031-03-01T12:00:00Z') }));
+  t.is((e3 as AttestationError).code, 'PKI_VALIDITY_INVALID');
+  t.regex((e3 as Error).message, /expired at 2031-03-01T12:00:00.000Z: rotate/);
   const until = new Date('2030-01-01T00:00:00Z');
   const ok = await issueKeyCertificate(ca, { ...base, notAfter: until });
   t.is(new Date(node(ok.pem).validTo).getTime(), until.getTime());

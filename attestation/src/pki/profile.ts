@@ -120,6 +120,11 @@ export function validityUnder(
 ): { notBefore: Date; notAfter: Date } {
   const notBefore = wholeSeconds(want.notBefore);
   if (Number.isNaN(notBefore.getTime())) throw new AttestationError('PKI_VALIDITY_INVALID', 'notBefore is not a valid date');
+  if (notBefore.getTime() >= issuer.notAfter.getTime())
+    throw new AttestationError(
+      'PKI_VALIDITY_INVALID',
+      `the issuing CA certificate expired at ${issuer.notAfter.toISOString()}: rotate the CA (a new intermediate) first`,
+    );
   let notAfter: Date;
   if (want.notAfter !== undefined) {
     notAfter = wholeSeconds(want.notAfter);
