@@ -18,7 +18,9 @@ import {
   encryptPrivateKey,
   initCaFolder,
   issueKeyCertificate,
+  KDF_ITERATIONS,
   loadIssuingCa,
+  pbkdf2Iterations,
   readCaCertificates,
   readCaMetadata,
   rotateCaFolder,
@@ -218,4 +220,24 @@ test('encryptPrivateKey/decryptPrivateKey round-trip to a non-extractable signin
     await code(decryptPrivateKey(plain.export({ type: 'pkcs8', format: 'pem' }) as string, PASS, 'plain.key')),
     'CA_MALFORMED',
   );
+  t.is(pbkdf2Iterations(pem), KDF_ITERATIONS);
+  t.is(pbkdf2Iterations(await encryptPrivateKey(k.privateKey, PASS, 100_000)), 100_000);
+  const exported = plain.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: PASS }) as string;
+  t.is(pbkdf2Iterations(exported), 2048, 'a key written by Node itself');
+  t.truthy(await decryptPrivateKey(exported, PASS, 'node.key'));
+});
+
+test('a key file asking for more than 10,000,000 PBKDF2 iterations is refused before any work (CA_MALFORMED)', async (t) => {
+  const k = (await webcrypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const der = Buffer.from((await encryptPrivateKey(k.privateKey, PASS, 100_000)).replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  const at = der.indexOf(Buffer.from([0x02, 0x03, 0x01, 0x86, 0xa0])); // INTEGER 100000
+  t.true(at > 0);
+  der[at + 2] = 0xff; // 0xff86a0 = 16,746,144 iterations
+  const pem = `-----BEGIN ENCRYPTED PRIVATE KEY-----\n${der.toString('base64')}\n-----END ENCRYPTED PRIVATE KEY-----\n`;
+  t.is(pbkdf2Iterations(pem), 0xff86a0);
+  const started = performance.now();
+  const e = await t.throwsAsync(decryptPrivateKey(pem, PASS, 'big.key'));
+  t.is((e as AttestationError).code, 'CA_MALFORMED');
+  t.regex((e as Error).message, /big\.key asks for more than 10000000 PBKDF2 iterations/);
+  t.true(performance.now() - started < 1000);
 });

@@ -97,6 +97,50 @@ export async function encryptPrivateKey(privateKey: CryptoKey, passphrase: strin
   }
 }
 
+/** Most PBKDF2 iterations a key file may ask for before it is decrypted (bounds the work). */
+export const MAX_KDF_ITERATIONS = 10_000_000;
+
+/** One DER TLV at `at`: its tag, where its content starts and ends (undefined if truncated). */
+function readTlv(b: Buffer, at: number): { tag: number; start: number; end: number } | undefined {
+  if (at + 2 > b.length) return undefined;
+  const tag = b[at] as number;
+  let len = b[at + 1] as number;
+  let start = at + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n === 0 || n > 4 || start + n > b.length) return undefined;
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + (b[start + i] as number);
+    start += n;
+  }
+  return start + len > b.length ? undefined : { tag, start, end: start + len };
+}
+
+/**
+ * The PBKDF2 iteration count of a PBES2 `EncryptedPrivateKeyInfo` PEM, or undefined when the
+ * file uses another scheme (then OpenSSL decides). Read before decrypting, so a file asking for
+ * billions of iterations is refused instead of hanging the CLI.
+ */
+export function pbkdf2Iterations(pem: string): number | undefined {
+  const body = pem.replace(/-----(BEGIN|END) ENCRYPTED PRIVATE KEY-----/g, '').replace(/\s+/g, '');
+  const b = Buffer.from(body, 'base64');
+  const outer = readTlv(b, 0);
+  const alg = outer && readTlv(b, outer.start);
+  const oid = alg && readTlv(b, alg.start);
+  if (!oid || !b.subarray(oid.start - 2, oid.end).equals(OID.pbes2)) return undefined;
+  const params = readTlv(b, oid.end);
+  const kdf = params && readTlv(b, params.start);
+  const kdfOid = kdf && readTlv(b, kdf.start);
+  if (!kdfOid || !b.subarray(kdfOid.start - 2, kdfOid.end).equals(OID.pbkdf2)) return undefined;
+  const kdfParams = readTlv(b, kdfOid.end);
+  const salt = kdfParams && readTlv(b, kdfParams.start);
+  const iter = salt && readTlv(b, salt.end);
+  if (iter === undefined || iter.tag !== 0x02 || iter.end - iter.start > 6) return Number.POSITIVE_INFINITY;
+  let n = 0;
+  for (let i = iter.start; i < iter.end; i++) n = n * 256 + (b[i] as number);
+  return n;
+}
+
 function isWrongPassphrase(e: unknown): boolean {
   const x = e as { code?: unknown; message?: unknown };
   const code = typeof x?.code === 'string' ? x.code : '';
@@ -119,6 +163,9 @@ export async function decryptPrivateKey(
 ): Promise<CryptoKey> {
   if (!/-----BEGIN ENCRYPTED PRIVATE KEY-----/.test(pem))
     throw new AttestationError('CA_MALFORMED', `${what} is not an encrypted PKCS#8 key (ENCRYPTED PRIVATE KEY PEM)`);
+  const iterations = pbkdf2Iterations(pem);
+  if (iterations !== undefined && iterations > MAX_KDF_ITERATIONS)
+    throw new AttestationError('CA_MALFORMED', `${what} asks for more than ${MAX_KDF_ITERATIONS} PBKDF2 iterations`);
   let key: KeyObject;
   try {
     key = createPrivateKey({ key: pem, format: 'pem', passphrase });
