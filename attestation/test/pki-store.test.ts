@@ -5,15 +5,26 @@
  * the old intermediate's certificate (and destroying its key), and folder swaps that leave
  * nothing half-written.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { webcrypto } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { AttestationError } from '../src/errors.ts';
 import {
   CA_FILES,
+  caExists,
   decryptPrivateKey,
   encryptPrivateKey,
   initCaFolder,
@@ -240,4 +251,51 @@ test('a key file asking for more than 10,000,000 PBKDF2 iterations is refused be
   t.is((e as AttestationError).code, 'CA_MALFORMED');
   t.regex((e as Error).message, /big\.key asks for more than 10000000 PBKDF2 iterations/);
   t.true(performance.now() - started < 1000);
+});
+
+test('a swap interrupted between its two renames is finished on the next read: the new folder (complete) becomes the CA', async (t) => {
+  const dir = freshDir();
+  const meta = await initCaFolder(dir, PASS, clock);
+  const name = dir.split('/').pop() as string;
+  const staged = join(base, `.${name}.new-0a0b0c`);
+  const old = join(base, `.${name}.old-0a0b0c`);
+  renameSync(dir, staged); // as if: old renamed away, crash before the staging folder took its place
+  mkdirSync(old);
+  writeFileSync(join(old, 'ca.json'), '{}');
+  t.deepEqual(readCaMetadata(dir), meta);
+  t.false(existsSync(staged));
+  t.false(existsSync(old));
+  t.truthy(await loadIssuingCa(dir, PASS));
+  const leftover = join(base, `.${name}.old-ffffff`);
+  mkdirSync(leftover);
+  t.true(caExists(dir));
+  t.false(existsSync(leftover), 'a replaced CA whose removal was cut short is removed');
+});
+
+test('kill -9 at any moment of init --force: the CA folder is always a complete CA, the old one or the new one', async (t) => {
+  const dir = freshDir();
+  await initCaFolder(dir, PASS, clock);
+  const store = new URL('../src/pki/store.ts', import.meta.url).href;
+  const script = `import { initCaFolder } from ${JSON.stringify(store)}; for (;;) await initCaFolder(${JSON.stringify(dir)}, ${JSON.stringify(PASS)}, { force: true });`;
+  const seen = new Set<string>();
+  for (const delay of [400, 550, 700, 850, 1000, 1150]) {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, delay));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('close', r));
+    const meta = readCaMetadata(dir);
+    seen.add(meta.root.fingerprint);
+    const issuing = await loadIssuingCa(dir, PASS);
+    t.is(issuing.root.fingerprint, meta.root.fingerprint);
+    const { X509Certificate } = await import('node:crypto');
+    const root = new X509Certificate(readFileSync(join(dir, CA_FILES.rootCert)));
+    const spki = new Uint8Array(root.publicKey.export({ type: 'spki', format: 'der' }));
+    t.truthy(await decryptPrivateKey(readFileSync(join(dir, CA_FILES.rootKey), 'utf8'), PASS, 'root.key', spki));
+    t.deepEqual(readdirSync(dir).sort(), ['ca.json', 'intermediate.key', 'intermediate.pem', 'root.key', 'root.pem']);
+  }
+  t.true(seen.size >= 2, 'some kills came after a completed init');
+  t.deepEqual(
+    readdirSync(base).filter((n) => n.startsWith(`.${dir.split('/').pop()}.old-`)),
+    [],
+  );
 });

@@ -26,6 +26,7 @@ import {
   renameSync,
   rmdirSync,
   rmSync,
+  statSync,
   writeSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -104,6 +105,7 @@ function readCaFile(dir: string, name: string): string {
  * @throws {@link AttestationError} `CA_NOT_FOUND`, `CA_MALFORMED`
  */
 export function readCaMetadata(dir: string): CaMetadata {
+  recoverCaFolder(dir);
   const text = readCaFile(dir, CA_FILES.metadata);
   let m: CaMetadata;
   try {
@@ -130,7 +132,52 @@ export function readCaMetadata(dir: string): CaMetadata {
 
 /** Whether `dir` holds a CA (its `ca.json` exists). */
 export function caExists(dir: string): boolean {
+  recoverCaFolder(dir);
   return existsSync(join(dir, CA_FILES.metadata));
+}
+
+/** Age after which an abandoned staging folder is removed. */
+const STAGING_STALE_MS = 60_000;
+
+/**
+ * Finishes or cleans up a folder swap that a crash interrupted (see {@link commitFolder}):
+ * - `DIR` missing, `.DIR.new-T` and `.DIR.old-T` present: the crash fell between the two
+ *   renames; the new folder was complete (fsynced before the first rename), so it becomes `DIR`;
+ * - otherwise a `.DIR.new-*` is an unfinished staging folder and a `.DIR.old-*` a replaced CA
+ *   whose removal did not finish: both are removed (a staging folder only once it is a minute old).
+ * Called by every function that reads a CA folder; a no-op when nothing was interrupted.
+ * @throws {@link AttestationError} `CA_WRITE_FAILED` if the repair itself fails
+ */
+export function recoverCaFolder(dir: string): void {
+  const target = resolve(dir);
+  const parent = dirname(target);
+  const prefix = `.${basename(target)}.`;
+  let names: string[];
+  try {
+    names = readdirSync(parent).filter((n) => n.startsWith(`${prefix}new-`) || n.startsWith(`${prefix}old-`));
+  } catch {
+    return;
+  }
+  if (names.length === 0) return;
+  try {
+    if (!existsSync(target)) {
+      const done = names.find(
+        (n) => n.startsWith(`${prefix}new-`) && names.includes(`${prefix}old-${n.slice(prefix.length + 4)}`),
+      );
+      if (done !== undefined) {
+        renameSync(join(parent, done), target);
+        fsyncDir(parent);
+      }
+    }
+    for (const n of names) {
+      const path = join(parent, n);
+      // a staging folder younger than a minute may belong to a CA update running right now
+      if (n.startsWith(`${prefix}new-`) && existsSync(path) && Date.now() - statSync(path).mtimeMs < STAGING_STALE_MS) continue;
+      rmSync(path, { recursive: true, force: true });
+    }
+  } catch (e) {
+    throw caError('CA_WRITE_FAILED', `cannot repair the interrupted CA update next to ${JSON.stringify(dir)}`, e);
+  }
 }
 
 function writeNew(path: string, data: string, mode: number): void {
