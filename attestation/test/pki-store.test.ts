@@ -154,6 +154,7 @@ test('init refuses a folder that holds a CA (CA_EXISTS) unless forced, and a non
   writeFileSync(join(other, 'notes.txt'), 'mine');
   t.is(await code(initCaFolder(other, PASS, { ...clock, force: true })), 'CA_EXISTS');
   t.is(readFileSync(join(other, 'notes.txt'), 'utf8'), 'mine');
+  t.is(await code(initCaFolder(join(other, 'notes.txt'), PASS, clock)), 'CA_EXISTS', 'a file is not a folder');
   const empty = freshDir();
   mkdirSync(empty);
   await initCaFolder(empty, PASS, clock);

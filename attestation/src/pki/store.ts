@@ -283,8 +283,12 @@ export async function initCaFolder(dir: string, passphrase: string, options: CaI
   if (caExists(dir)) {
     if (!options.force)
       throw new AttestationError('CA_EXISTS', `${JSON.stringify(dir)} already holds a CA (ca.json); --force replaces it`);
-  } else if (existsSync(dir) && readdirSync(dir).length > 0)
-    throw new AttestationError('CA_EXISTS', `${JSON.stringify(dir)} is not empty and holds no CA: give a new or empty folder`);
+  } else if (existsSync(dir)) {
+    if (!statSync(dir).isDirectory())
+      throw new AttestationError('CA_EXISTS', `${JSON.stringify(dir)} exists and is not a folder: give a new or empty folder`);
+    if (readdirSync(dir).length > 0)
+      throw new AttestationError('CA_EXISTS', `${JSON.stringify(dir)} is not empty and holds no CA: give a new or empty folder`);
+  }
   const ca = await createCa(options);
   const createdAt = (options.now ?? (() => new Date()))().toISOString();
   const meta = await metadataOf(ca, createdAt, []);
