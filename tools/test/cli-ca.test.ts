@@ -286,3 +286,47 @@ test.serial(
     t.is((await ca(['rotate', '--dir', dir])).code, 0, 'the prompted passphrase encrypted the keys');
   },
 );
+
+test.serial(
+  'ca issue --csr: a PKCS#10 request made by openssl req with an Ed25519 key is issued for that key, its subject ignored',
+  async (t) => {
+    if (!hasOpenssl()) return t.pass('needs openssl');
+    const dir = fresh();
+    t.is((await ca(['init', '--dir', dir])).code, 0);
+    const key = join(base, `csr${n}.key`);
+    const csr = join(base, `csr${n}.csr`);
+    const der = join(base, `csr${n}.der`);
+    t.is(spawnSync('openssl', ['genpkey', '-algorithm', 'ed25519', '-out', key]).status, 0);
+    t.is(spawnSync('openssl', ['req', '-new', '-key', key, '-subj', '/CN=Alice Owner/O=Customer Inc', '-out', csr]).status, 0);
+    t.is(spawnSync('openssl', ['req', '-in', csr, '-outform', 'DER', '-out', der]).status, 0);
+    const identity = spawnSync('openssl', ['pkey', '-in', key, '-pubout', '-outform', 'DER'])
+      .stdout.subarray(-32)
+      .toString('hex');
+    const leaf = join(base, `csr${n}.pem`);
+    const r = await ca(['issue', '--dir', dir, '--csr', csr, '--identity', identity, '--model', 'EK1', '--out', leaf, '--json']);
+    t.is(r.code, 0, r.stderr);
+    const doc = JSON.parse(r.stdout);
+    t.is(doc.publicKey, identity);
+    t.notRegex(doc.subject, /Alice|Customer/);
+    const v = spawnSync('openssl', [
+      'verify',
+      '-CAfile',
+      join(dir, 'root.pem'),
+      '-untrusted',
+      join(dir, 'intermediate.pem'),
+      leaf,
+    ]);
+    t.is(v.status, 0, v.stderr.toString());
+    t.is((await ca(['issue', '--dir', dir, '--csr', der, '--model', 'EK1', '--out', leaf])).code, 0, 'DER, no expected key');
+    const other = await ca(['issue', '--dir', dir, '--csr', der, '--identity', OTHER_ID, '--model', 'EK1', '--out', leaf]);
+    t.is(other.code, 1);
+    t.regex(other.stderr, /PKI_KEY_MISMATCH/);
+    const bytes = readFileSync(der);
+    bytes[bytes.length - 2] = (bytes[bytes.length - 2] as number) ^ 0x01;
+    writeFileSync(der, bytes);
+    const bad = await ca(['issue', '--dir', dir, '--csr', der, '--model', 'EK1', '--out', join(base, 'never.pem')]);
+    t.is(bad.code, 1);
+    t.regex(bad.stderr, /PKI_CSR_INVALID/);
+    t.false(existsSync(join(base, 'never.pem')));
+  },
+);

@@ -268,9 +268,13 @@ export interface CsrIssueOptions extends CaEnvironment {
   readonly notAfter?: Date;
 }
 
+/** The start of a PEM certificate request (RFC 7468 §7; the legacy `NEW` label too). */
+const PEM_CSR = /^\s*-----BEGIN (NEW )?CERTIFICATE REQUEST-----/;
+
 /**
  * Checks a PKCS#10 request from a Key: it parses, its key is Ed25519, its signature verifies
  * under that key (proof of possession) and, when expected, the key is the expected identity key.
+ * @param csr - DER, or PEM text (as a string or its bytes)
  * @returns the raw 32-byte identity key from the request
  * @throws {@link AttestationError} `PKI_CSR_INVALID`, `PKI_KEY_MISMATCH`
  */
@@ -278,7 +282,13 @@ export async function checkKeyCsr(csr: Uint8Array | string, expectedIdentityKey?
   const x509 = await loadX509();
   let req: InstanceType<X509Module['Pkcs10CertificateRequest']>;
   try {
-    req = new x509.Pkcs10CertificateRequest(typeof csr === 'string' ? csr : Uint8Array.from(csr));
+    const text =
+      typeof csr === 'string'
+        ? csr
+        : PEM_CSR.test(Buffer.from(csr.subarray(0, 64)).toString('latin1'))
+          ? Buffer.from(csr).toString('latin1')
+          : undefined;
+    req = new x509.Pkcs10CertificateRequest(text ?? Uint8Array.from(csr as Uint8Array));
   } catch (e) {
     throw new AttestationError('PKI_CSR_INVALID', `the CSR does not parse as PKCS#10: ${(e as Error).message}`, { cause: e });
   }

@@ -18,6 +18,7 @@ import {
   type CertificateSummary,
   checkModel,
   initCaFolder,
+  issueFromCsr,
   issueKeyCertificate,
   loadIssuingCa,
   parseCertificateList,
@@ -27,7 +28,18 @@ import {
   summarizeCertificate,
   verifyKeyChain,
 } from '@enigm/attestation';
-import { CliError, type Command, EXIT, type Output, type ParsedArgs, readTextFile, showPath, str, UsageError } from '../cli.ts';
+import {
+  CliError,
+  type Command,
+  EXIT,
+  type Output,
+  type ParsedArgs,
+  readInputFile,
+  readTextFile,
+  showPath,
+  str,
+  UsageError,
+} from '../cli.ts';
 
 /** The environment variable that may hold the CA passphrase. */
 export const CA_PASSPHRASE_ENV = 'ENIGM_CA_PASSPHRASE';
@@ -276,18 +288,22 @@ function dateOption(args: ParsedArgs, name: string): Date | undefined {
 const issueCmd: Command = {
   name: 'ca issue',
   summary: 'issue a Key certificate for an Ed25519 identity key (model, key-derived id; no owner)',
-  help: `Usage: enigm ca issue --dir DIR --identity HEX --model M --out F [--chain F2]
-                     [--not-after ISO] [--passphrase-file F] [--json]
+  help: `Usage: enigm ca issue --dir DIR (--identity HEX | --csr F [--identity HEX]) --model M --out F
+                     [--chain F2] [--not-after ISO] [--passphrase-file F] [--json]
 
 Issues a Key certificate with the current intermediate: subject CN=K-<id from the key>,
 OU=<model>, O=Enigm; the identity key; not a CA; keyUsage digitalSignature; valid from now for
 20 years, capped at the intermediate's notAfter (or until --not-after). Writes the certificate
 to F and, with --chain, the certificate followed by the intermediate to F2 (what a Key stores).
-Only the intermediate key is decrypted.
+Only the intermediate key is decrypted. With --csr, the key comes from a PKCS#10 request (PEM
+or DER) whose Ed25519 signature must verify under it (proof of possession; PKI_CSR_INVALID
+otherwise); --identity then names the key it must be (PKI_KEY_MISMATCH otherwise). The CSR's
+subject and extensions are ignored.
 
 Options:
 ${DIR_HELP}
   --identity HEX          the Key's Ed25519 identity public key, 64 hex digits
+  --csr F                 a PKCS#10 request signed by the identity key (PEM or DER)
   --model M               the Key's model: 1-64 characters of A-Z a-z 0-9 space . _ -
   --out F                 the Key certificate (PEM)
   --chain F2              the certificate and its intermediate (PEM)
@@ -296,10 +312,12 @@ ${PASS_HELP}
 
 Example:
   enigm ca issue --dir ca --identity 3b6a…e1 --model EK1 --out key.pem --chain key-chain.pem
-  openssl verify -CAfile ca/root.pem -untrusted ca/intermediate.pem key.pem`,
+  openssl verify -CAfile ca/root.pem -untrusted ca/intermediate.pem key.pem
+  enigm ca issue --dir ca --csr key.csr --identity 3b6a…e1 --model EK1 --out key.pem`,
   options: {
     dir: { type: 'string', short: 'd' },
     identity: { type: 'string' },
+    csr: { type: 'string' },
     model: { type: 'string', short: 'm' },
     out: { type: 'string', short: 'o' },
     chain: { type: 'string' },
@@ -308,7 +326,8 @@ Example:
   },
   async run(args, out) {
     const dir = requiredOption(args, 'dir');
-    const identityPublicKey = identityOption(args);
+    const csrFile = str(args, 'csr');
+    const identity = csrFile === undefined || str(args, 'identity') !== undefined ? identityOption(args) : undefined;
     const model = requiredOption(args, 'model');
     try {
       checkModel(model);
@@ -321,7 +340,15 @@ Example:
     readCaMetadata(dir);
     const passphrase = await caPassphrase(args, out, false);
     const ca = await loadIssuingCa(dir, passphrase);
-    const cert = await issueKeyCertificate(ca, { identityPublicKey, model, ...(notAfter ? { notAfter } : {}) });
+    const validity = notAfter ? { notAfter } : {};
+    const cert =
+      csrFile === undefined
+        ? await issueKeyCertificate(ca, { identityPublicKey: identity as Uint8Array, model, ...validity })
+        : await issueFromCsr(ca, readInputFile(csrFile, '--csr'), {
+            model,
+            ...validity,
+            ...(identity ? { expectedIdentityKey: identity } : {}),
+          });
     writeOutput(outFile, cert.pem);
     if (chainFile !== undefined) writeOutput(chainFile, cert.chainPem);
     const summary = await summarizeCertificate(cert.der);
