@@ -325,8 +325,9 @@ export async function issueFromCsr(ca: IssuingCa, csr: Uint8Array | string, opti
 
 /**
  * Makes a PKCS#10 request signed by an Ed25519 key (what a Key does with its identity key; used
- * by tests, the simulator and tools). `privateKey` is a WebCrypto Ed25519 key; the subject is
- * `CN=<key certificate id>` and carries nothing else.
+ * by tests and tools). `keys` is a WebCrypto Ed25519 key pair (the public key exportable); the
+ * subject is `CN=<key certificate id>` and carries nothing else.
+ * @returns the request's DER
  */
 export async function createKeyCsr(keys: CryptoKeyPair): Promise<Uint8Array> {
   const x509 = await loadX509();
