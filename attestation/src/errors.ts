@@ -71,6 +71,16 @@ export const ATTESTATION_ERROR_CODES = {
   CA_PASSPHRASE_MISSING: 'no CA passphrase: none from --passphrase-file, ENIGM_CA_PASSPHRASE or a terminal prompt',
   CA_PASSPHRASE_WEAK: 'a new CA passphrase shorter than 12 characters',
   CA_WRITE_FAILED: 'a CA file could not be written (the folder is left as it was)',
+  ASSOCIATION_HANDLE_INVALID: 'a device handle that is not eh1- and 26 lowercase base32 characters with zero padding bits',
+  REVOCATION_MALFORMED:
+    'a revocation list that does not decode strictly (not a deterministic COSE_Sign1, a bad field, entries unsorted or duplicated, over its bounds)',
+  REVOCATION_SIGNATURE_INVALID: 'a revocation list whose signature does not verify under its issuer key (tampered)',
+  REVOCATION_UNTRUSTED: 'a revocation list signed by an issuer key id that is not among the trusted revocation keys',
+  REVOCATION_ROLLBACK: 'a revocation list whose version is below one already seen (a rollback to an older list)',
+  REVOCATION_STALE: 'a revocation list past its nextUpdate time: a fresh list is needed',
+  REVOCATION_NOT_YET_VALID: 'a revocation list issued in the future (beyond the allowed clock skew)',
+  REVOCATION_ENTRY_INVALID:
+    'a revocation entry or list parameter that breaks its rule (duplicate entry, bad serial, revokedAt after issuedAt, version overflow)',
 } as const;
 
 /** Symbolic code of an {@link AttestationError}. */

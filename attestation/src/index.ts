@@ -4,6 +4,7 @@
  * and `verify/` is pure.
  * @module
  */
+export * from './association/index.ts';
 export * from './audit/index.ts';
 export * from './collect/evidence.ts';
 export * from './collect/quote.ts';

@@ -1,0 +1,6 @@
+/**
+ * Association of Keys with accounts through privacy-preserving handles (`handle.ts`). See
+ * `docs/association.md`.
+ * @module
+ */
+export * from './handle.ts';
