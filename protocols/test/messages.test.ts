@@ -76,6 +76,12 @@ const SAMPLES: { [N in MessageName]: BodyOf<N> } = {
   'fw.revert': {},
   'fw.revert.response': {},
   'fw.status': {},
+  csr: {},
+  'csr.response': { csr: new Uint8Array(120) },
+  'cert.install': { chain: [new Uint8Array(300), new Uint8Array(300)] },
+  'cert.install.response': { notAfter: 1_900_000_000_000 },
+  'time.set': { unixMs: 1_800_000_000_000 },
+  'time.set.response': {},
   'fw.status.response': {
     running: { version: '1.0.0', securityCounter: 1, id: new Uint8Array(32), state: 'running', size: 1000 },
     securityCounter: 1,

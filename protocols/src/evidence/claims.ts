@@ -35,8 +35,18 @@ export const CLAIM_KEYS = {
   firmwareDigest: -70003,
 } as const;
 
-/** Unprotected header label carrying the identity public key until a certificate chain exists. */
+/** Unprotected header label carrying the identity public key (also when a chain is present). */
 export const HEADER_IDENTITY_KEY = -70010;
+
+/**
+ * COSE header `x5chain` (RFC 9360 §2): the Key's certificate chain, leaf first — one DER
+ * certificate as a bstr, several as an array of bstr. A provisioned Key puts it in the
+ * **protected** header, so its signature covers the chain it presents: nobody on the way can
+ * strip it, or swap it for another chain of the same key (an older, a revoked-intermediate one),
+ * without breaking the evidence. A verifier still checks the chain to its own roots; the
+ * signature only fixes which chain the Key claimed.
+ */
+export const HEADER_X5CHAIN = 33;
 
 /** The Key evidence claims set. */
 export const KeyClaims = defineRecord('key-claims', {

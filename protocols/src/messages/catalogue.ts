@@ -145,6 +145,48 @@ export const HostsListResponse = defineRecord('hosts.list.response', {
   hosts: field(1, t.array(t.record(PairedHost), 16), false, 'paired hosts'),
 });
 
+/** Body of `csr` (empty): a PKCS#10 request signed by the identity key. */
+export const CsrRequest = defineRecord('csr', {});
+
+/** Body of `csr.response`. */
+export const CsrResponse = defineRecord('csr.response', {
+  csr: field(
+    1,
+    t.bytes(64, 1024),
+    false,
+    "PKCS#10 request (DER) for the Key's Ed25519 identity key, subject CN=K-<id>, signed inside the secure element (proof of possession)",
+  ),
+});
+
+/** Most bytes of a certificate chain a Key stores (it travels in every evidence). */
+export const MAX_CERT_CHAIN_BYTES = 2048;
+
+/** Body of `cert.install`: the Key's certificate chain, leaf first. */
+export const CertInstall = defineRecord('cert.install', {
+  chain: field(
+    1,
+    t.array(t.bytes(64, 1024), 3),
+    false,
+    `certificates (DER), leaf first, then its issuer (the provisioning intermediate); at most ${MAX_CERT_CHAIN_BYTES} bytes in all`,
+  ),
+});
+
+/** Body of `cert.install.response`. */
+export const CertInstallResponse = defineRecord('cert.install.response', {
+  notAfter: field(1, t.uint(Number.MAX_SAFE_INTEGER), false, "the leaf's notAfter, ms since the Unix epoch"),
+});
+
+/** Earliest and latest time `time.set` accepts (2024-01-01 and 2100-01-01 UTC, ms). */
+export const TIME_SET_BOUNDS = { min: Date.UTC(2024, 0, 1), max: Date.UTC(2100, 0, 1) } as const;
+
+/** Body of `time.set`: the station's wall clock. */
+export const TimeSet = defineRecord('time.set', {
+  unixMs: field(1, t.uint(Number.MAX_SAFE_INTEGER), false, 'current time, ms since the Unix epoch (2024 … 2100)'),
+});
+
+/** Body of `time.set.response` (empty). */
+export const TimeSetResponse = defineRecord('time.set.response', {});
+
 /** Body of `fw.begin`: start (or resume) an update with its signed manifest. */
 export const FwBegin = defineRecord('fw.begin', {
   manifest: field(1, t.bytes(64, 2048), false, 'signed manifest (COSE_Sign1)'),
@@ -291,6 +333,18 @@ export const MESSAGES = {
   'fw.revert.response': def(0x3b, 'response', FwEmpty, 'done'),
   'fw.status': def(0x3c, 'request', FwEmpty, 'slots and update state (session)', 'fw.status.response'),
   'fw.status.response': def(0x3d, 'response', FwStatusResponse, 'slots and update state'),
+  csr: def(0x40, 'request', CsrRequest, 'a PKCS#10 request signed by the identity key (session; factory state)', 'csr.response'),
+  'csr.response': def(0x41, 'response', CsrResponse, 'the request'),
+  'cert.install': def(
+    0x42,
+    'request',
+    CertInstall,
+    "store the Key's certificate chain; the leaf must certify its identity key (session; factory state)",
+    'cert.install.response',
+  ),
+  'cert.install.response': def(0x43, 'response', CertInstallResponse, 'stored (durably)'),
+  'time.set': def(0x44, 'request', TimeSet, "set the Key's wall clock until its next boot (session)", 'time.set.response'),
+  'time.set.response': def(0x45, 'response', TimeSetResponse, 'clock set'),
   keepalive: def(0x82, 'event', FwEmpty, 'the Key is busy with a long operation (e.g. erasing); it has not gone silent'),
   error: def(0x7f, 'response', ErrorResponse, 'the request failed; carries code, name and reason'),
   'lifecycle.changed': def(0x81, 'event', LifecycleChanged, 'the lifecycle state changed'),
@@ -326,6 +380,9 @@ export const RESPONSE_OF = {
   'fw.confirm': 'fw.confirm.response',
   'fw.revert': 'fw.revert.response',
   'fw.status': 'fw.status.response',
+  csr: 'csr.response',
+  'cert.install': 'cert.install.response',
+  'time.set': 'time.set.response',
 } as const satisfies Record<string, MessageName>;
 
 /** Wire type number → message name. */

@@ -69,6 +69,13 @@ export const KEY_ERRORS = {
   FIRMWARE_REJECTED: { code: 15, reason: 'the firmware image was refused (signer, model, security counter, size or digest)' },
   OUT_OF_ORDER: { code: 20, reason: 'a later request of this session has already run; this one was not run' },
   UPDATE_BUSY: { code: 16, reason: "another host's firmware update is in progress on this Key" },
+  CERT_KEY_MISMATCH: { code: 30, reason: "the certificate does not certify this Key's identity key" },
+  CERT_INVALID: {
+    code: 31,
+    reason: 'the certificate chain is malformed, too large, not Ed25519, or not signed by the next certificate',
+  },
+  CERT_NOT_VALID: { code: 32, reason: "a certificate of the chain is not valid at the Key's time (not yet valid or expired)" },
+  TIME_NOT_SET: { code: 33, reason: "the Key's clock is not set since its last boot: time.set first" },
   BATTERY_CRITICAL: {
     code: 21,
     reason: 'the battery is critical (≤ 5 %) and the Key is not charging: connect USB power before a firmware update',

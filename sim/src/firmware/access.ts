@@ -10,6 +10,11 @@
  *   owner. After activation firmware is the owner's decision, so a compromised or stale station
  *   cannot push firmware to Keys in the field. It may read the update status at any time.
  * - **service** (a diagnostics bench) reads the update status only.
+ *
+ * Certificates (provisioning, decided): `csr` (owner or provisioning) and `cert.install`
+ * (provisioning only) run only in `factory` state: a Key is certified before it is activated, and
+ * a station cannot re-certify a Key in the field. `time.set` bounds the Key's clock for that
+ * check: provisioning in `factory`, the owner always.
  * @module
  */
 import type { HostRole, LifecycleState, RequestName } from '@enigm/protocols/messages';
@@ -48,6 +53,9 @@ export const COMMAND_ACCESS: { readonly [K in RequestName]: Access } = {
   'fw.confirm': UPDATE,
   'fw.revert': UPDATE,
   'fw.status': PAIRED_READ,
+  csr: { owner: 'factory', provisioning: 'factory' },
+  'cert.install': { provisioning: 'factory' },
+  'time.set': { owner: 'always', provisioning: 'factory' },
 };
 
 /** Commands that manage sessions and are never carried inside one. */

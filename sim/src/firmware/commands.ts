@@ -20,6 +20,7 @@ import {
   PROTOCOL_VERSIONS,
   RESPONSE_OF,
   type RequestName,
+  TIME_SET_BOUNDS,
 } from '@enigm/protocols/messages';
 import type { PrologueInput } from '@enigm/protocols/session';
 import { checkAccess, type SessionRole } from './access.ts';
@@ -59,6 +60,12 @@ export interface KeyOps {
   evidence(nonce: Uint8Array, role: HostRole): Uint8Array;
   /** Reboots after the current answer has gone out. */
   rebootSoon(): void;
+  /** A PKCS#10 request for the identity key, signed inside the secure element. */
+  csr(): Uint8Array;
+  /** Checks and durably stores the Key's certificate chain (leaf first); the leaf's notAfter, or the refusal. */
+  installChain(chain: readonly Uint8Array[]): { notAfter: number } | WireError;
+  /** Sets the Key's wall clock (ms since the Unix epoch) until its next boot. */
+  setTime(unixMs: number): void;
 }
 
 /** The link a plain request arrived on: its sessions and negotiation (absent inside a session). */
@@ -203,6 +210,20 @@ export const HANDLERS: { readonly [K in RequestName]: Handler<K> } = {
   'fw.confirm': (_body, env) => onFlash(env, (f) => f.confirm()),
   'fw.revert': (_body, env) => onFlash(env, (f) => f.revert(updateHost(env))),
   'fw.status': (_body, env) => onFlash(env, (f) => f.status()),
+  csr: (_body, env) => ({ body: { csr: env.key.csr() } }),
+  'cert.install': (body, env) => {
+    const r = env.key.installChain(body.chain);
+    return isWireError(r) ? r : { body: { notAfter: r.notAfter } };
+  },
+  'time.set': (body, env) => {
+    if (body.unixMs < TIME_SET_BOUNDS.min || body.unixMs > TIME_SET_BOUNDS.max)
+      return wireError(
+        'INVALID_ARGUMENT',
+        `time ${body.unixMs} is outside ${new Date(TIME_SET_BOUNDS.min).toISOString()} … ${new Date(TIME_SET_BOUNDS.max).toISOString()}`,
+      );
+    env.key.setTime(body.unixMs);
+    return { body: {} };
+  },
 };
 
 /** Whether `name` is a request of the catalogue. */

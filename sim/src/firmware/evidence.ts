@@ -1,8 +1,10 @@
 /**
  * Builds the Key's attestation evidence: an EAT claims set signed as a COSE_Sign1 (EdDSA) by the
- * identity key inside the secure element. Until provisioning delivers a certificate chain, the
- * identity public key travels in the unprotected header ({@link HEADER_IDENTITY_KEY}); a verifier
- * must pin or certify it, never trust it for being there.
+ * identity key inside the secure element. The identity public key travels in the unprotected
+ * header ({@link HEADER_IDENTITY_KEY}); a verifier must pin or certify it, never trust it for
+ * being there. A provisioned Key also carries its certificate chain in the protected header
+ * (`x5chain`, {@link HEADER_X5CHAIN}, RFC 9360): signed with the claims, so it cannot be stripped
+ * or swapped; the verifier checks it to its roots.
  *
  * The software claims describe the image that RUNS now (version, payload digest and that image's
  * own security counter), never an image that is installed but not running: during a test boot
@@ -11,7 +13,7 @@
  */
 import { encode } from '@enigm/protocols/cbor';
 import { signSign1 } from '@enigm/protocols/cose';
-import { HEADER_IDENTITY_KEY, KeyClaims } from '@enigm/protocols/evidence';
+import { HEADER_IDENTITY_KEY, HEADER_X5CHAIN, KeyClaims } from '@enigm/protocols/evidence';
 import type { HostRole } from '@enigm/protocols/messages';
 import type { KeyFirmware } from './firmware.ts';
 
@@ -41,9 +43,13 @@ export function buildEvidence(fw: KeyFirmware, nonce: Uint8Array, role: HostRole
     firmwareDigest: running.digest,
   });
   const se = fw.secureElement;
+  const chain = fw.certificateChain;
   return signSign1({
     payload: encode(claims),
     signer: (toBeSigned) => se.sign(toBeSigned),
+    ...(chain && chain.length > 0
+      ? { extraProtected: new Map([[HEADER_X5CHAIN, chain.length === 1 ? (chain[0] as Uint8Array) : [...chain]]]) }
+      : {}),
     unprotected: new Map([[HEADER_IDENTITY_KEY, se.identityPublicKey]]),
   });
 }

@@ -16,12 +16,13 @@ import {
   MIN_FRAME_PAYLOAD,
   PROTOCOL_VERSION,
 } from '@enigm/protocols/messages';
+import { checkChain, identityCsr } from './certificate.ts';
 import { asRequest, type DispatchResult, dispatch, type KeyOps, type LinkPort, type SessionContext } from './commands.ts';
 import { buildEvidence } from './evidence.ts';
 import { type FlashDeps, KeyFlash } from './key-flash.ts';
 import { type LifecycleEvent, nextState } from './lifecycle.ts';
 import { LinkContext } from './link-context.ts';
-import { type WireError, wireError } from './result.ts';
+import { isWireError, type WireError, wireError } from './result.ts';
 import { type SecureElement, wipeSecureElement } from './secure-element.ts';
 import type { SessionHost } from './sessions.ts';
 import { type KeyStorage, loadPersistent, MAX_PAIRED_HOSTS, type Persistent, savePersistent } from './storage.ts';
@@ -128,6 +129,8 @@ export class KeyFirmware implements SessionHost {
   #persistent: Persistent;
   #bootedAt: number;
   #pairingUntil = -1;
+  /** Wall clock minus the monotonic clock, once `time.set` ran this boot. */
+  #wallOffset: number | undefined;
   readonly #listeners = new Set<EventListener>();
 
   /**
@@ -206,6 +209,7 @@ export class KeyFirmware implements SessionHost {
     this.#save();
     this.#flash?.boot();
     this.#bootedAt = this.#clock.now();
+    this.#wallOffset = undefined;
     for (const l of this.#links) l.reset();
     this.#syncUpdate();
   }
@@ -216,6 +220,7 @@ export class KeyFirmware implements SessionHost {
    */
   powerOff(): void {
     this.#pairingUntil = -1;
+    this.#wallOffset = undefined;
     for (const l of this.#links) l.reset();
   }
 
@@ -283,6 +288,33 @@ export class KeyFirmware implements SessionHost {
    */
   get securityCounter(): number {
     return this.#flash?.securityCounter ?? this.config.securityCounter;
+  }
+
+  /** The Key's certificate chain (DER, leaf first), once provisioned; a factory reset drops it. */
+  get certificateChain(): readonly Uint8Array[] | undefined {
+    return this.#persistent.certChain;
+  }
+
+  /** The wall clock (ms since the Unix epoch) as the last `time.set` of this boot set it, or `undefined`. */
+  get wallClockMs(): number | undefined {
+    return this.#wallOffset === undefined ? undefined : this.#clock.now() + this.#wallOffset;
+  }
+
+  /** Sets the wall clock until the next boot (`time.set`): the Key keeps no trusted time across boots. */
+  setTime(unixMs: number): void {
+    this.#wallOffset = unixMs - this.#clock.now();
+  }
+
+  /**
+   * Checks a certificate chain (`certificate.ts`) and stores it in the persistent record, which
+   * the storage replaces atomically: after a power cut the Key has the old record or the new one.
+   */
+  installChain(chain: readonly Uint8Array[]): { notAfter: number } | WireError {
+    const r = checkChain(chain, this.#secureElement.identityPublicKey, this.wallClockMs);
+    if (isWireError(r)) return r;
+    this.#persistent = { ...this.#persistent, certChain: r.chain };
+    this.#save();
+    return { notAfter: r.notAfter.getTime() };
   }
 
   /** Milliseconds since boot. */
@@ -425,6 +457,9 @@ export class KeyFirmware implements SessionHost {
       pair: (hostKey, role, label) => this.#pair(hostKey, role, label),
       evidence: (nonce, role) => buildEvidence(this, nonce, role),
       rebootSoon: () => queueMicrotask(() => this.reboot()), // after the answer has gone out
+      csr: () => identityCsr(this.#secureElement),
+      installChain: (chain) => this.installChain(chain),
+      setTime: (ms) => this.setTime(ms),
     };
   }
 

@@ -106,6 +106,10 @@ export const COMMAND_STATES: Readonly<Record<RequestName, readonly LifecycleStat
   'fw.confirm': FW_STATES,
   'fw.revert': FW_STATES,
   'fw.status': ALL,
+  // Provisioning: a Key is certified before activation, never in the field.
+  csr: ['factory'],
+  'cert.install': ['factory'],
+  'time.set': ALL,
 };
 
 /** Whether `command` is allowed in `state`. */

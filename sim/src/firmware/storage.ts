@@ -40,6 +40,12 @@ export const PersistentRecord = defineRecord('key.persistent', {
     true,
     'legacy: no longer written or read (the security counter lives in the flash status ring only)',
   ),
+  certChain: field(
+    6,
+    t.array(t.bytes(64, 1024), 3),
+    true,
+    "the Key's certificate chain (DER, leaf first), installed by cert.install; dropped by a factory reset",
+  ),
 });
 
 /** The decoded persistent record. */
