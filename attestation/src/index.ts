@@ -22,6 +22,7 @@ export * from './hash.ts';
 export * from './interop/tpm2-tools.ts';
 export * from './key/appraise.ts';
 export * from './pki/index.ts';
+export * from './revocation/index.ts';
 export * from './store/verifier-store.ts';
 export * from './structures/constants.ts';
 export * from './structures/marshal.ts';
