@@ -15,6 +15,11 @@
  * | `security-counter` | ≥ the minimum | no minimum given | below the minimum (rollback) |
  * | `lifecycle` | state in the expected list | no list given, or not expected | revoked or retired |
  * | `host-role` | the role the verifier asked with | no role given | a different role |
+ * | `certificate` (only with `reference.roots`, in {@link appraiseKeyEvidenceWithRoots}) | the evidence's `x5chain` verifies to a configured root, for the key that signed the evidence (`identity` then becomes affirming: certified) | no chain in the evidence | a chain for another key, a bad or untrusted chain, or a certificate not valid at `at` |
+ *
+ * The chain check is asynchronous (certificate parsing), so it is in
+ * {@link appraiseKeyEvidenceWithRoots}; the synchronous {@link appraiseKeyEvidence} fails closed
+ * (`certificate` contraindicated) when it is given roots it cannot check.
  *
  * Single use: this function only compares. To make a nonce single-use with a time to live, issue
  * it with `VerifierStore.issueChallenge('key-evidence', { ttlMs })` and appraise with
@@ -25,8 +30,9 @@
 import { bytesEqual, toHex } from '@enigm/protocols/bytes';
 import { decode } from '@enigm/protocols/cbor';
 import { decodeSign1, verifySign1 } from '@enigm/protocols/cose';
-import { HEADER_IDENTITY_KEY, KeyClaims, type KeyClaimsValue } from '@enigm/protocols/evidence';
+import { HEADER_IDENTITY_KEY, HEADER_X5CHAIN, KeyClaims, type KeyClaimsValue, x5chainOf } from '@enigm/protocols/evidence';
 import type { HostRole, LifecycleState } from '@enigm/protocols/messages';
+import { type CertificateInput, verifyKeyChain } from '../pki/verify.ts';
 
 /** Appraisal status, ordered from best to worst (EAR trust tiers plus `none`). */
 export type AppraisalStatus = 'affirming' | 'warning' | 'contraindicated' | 'none';
@@ -48,6 +54,13 @@ export interface KeyReferenceValues {
   minSecurityCounter?: number;
   /** Lifecycle states that are acceptable. */
   expectedStates?: readonly LifecycleState[];
+  /**
+   * Provisioning roots (trust anchors, PEM or DER). When set, the evidence's certificate chain
+   * must verify to one of them for the evidence's signing key ({@link appraiseKeyEvidenceWithRoots}).
+   */
+  roots?: CertificateInput;
+  /** Extra untrusted CA certificates for path building (e.g. retired intermediates). */
+  intermediates?: CertificateInput;
 }
 
 /** Inputs of {@link appraiseKeyEvidence}. */
@@ -64,6 +77,8 @@ export interface KeyAppraisalInput {
   /** Role the verifier's host holds on the Key. */
   hostRole?: HostRole;
   reference?: KeyReferenceValues;
+  /** Time the chain is checked at: the verifier's clock, never the Key's (default: now). */
+  at?: Date;
 }
 
 /** The appraisal result. */
@@ -72,16 +87,63 @@ export interface KeyAppraisal {
   checks: CheckResult[];
   /** Decoded claims, when the evidence could be decoded (untrusted unless status is affirming). */
   claims?: KeyClaimsValue;
+  /** The certificate chain the evidence carries (`x5chain`, DER, leaf first), if any; untrusted unless `certificate` is affirming. */
+  chain?: Uint8Array[];
+  /** The key the signature was checked under (pinned, or taken from the evidence). */
+  signingKey?: Uint8Array;
+}
+
+const worst = (checks: readonly CheckResult[]): AppraisalStatus =>
+  checks.reduce<AppraisalStatus>((w, c) => (RANK[c.status] > RANK[w] ? c.status : w), 'none');
+
+/**
+ * Appraises Key evidence like {@link appraiseKeyEvidence} and, when `reference.roots` is set,
+ * checks the certificate chain the evidence carries (`x5chain`) with `verifyKeyChain`: to one of
+ * the roots, at `input.at`, for the key the evidence is signed with. A chain that verifies makes
+ * the identity certified (`identity` affirming even when nothing was pinned). Never throws on bad
+ * evidence.
+ */
+export async function appraiseKeyEvidenceWithRoots(input: KeyAppraisalInput): Promise<KeyAppraisal> {
+  const roots = input.reference?.roots;
+  const { roots: _r, ...reference } = input.reference ?? {};
+  const base = appraiseKeyEvidence({ ...input, reference });
+  if (roots === undefined || !base.signingKey || base.checks.some((c) => c.name === 'signature' && c.status !== 'affirming'))
+    return base;
+  const checks = [...base.checks];
+  if (!base.chain) checks.push({ name: 'certificate', status: 'warning', reason: 'no certificate chain in the evidence' });
+  else {
+    const r = await verifyKeyChain(base.chain, {
+      roots,
+      at: input.at ?? new Date(),
+      expectedIdentityKey: base.signingKey,
+      ...(reference.intermediates !== undefined ? { intermediates: reference.intermediates } : {}),
+    });
+    if (r.valid) {
+      checks.push({
+        name: 'certificate',
+        status: 'affirming',
+        reason: `${r.keyId} (model ${r.model}) chains to ${r.path[r.path.length - 1]?.subject ?? 'a root'}`,
+      });
+      const i = checks.findIndex((c) => c.name === 'identity' && c.status === 'warning');
+      if (i >= 0)
+        checks[i] = { name: 'identity', status: 'affirming', reason: `identity certified by the provisioning PKI (${r.keyId})` };
+    } else checks.push({ name: 'certificate', status: 'contraindicated', reason: `${r.code}: ${r.reason}` });
+  }
+  return { ...base, status: worst(checks), checks };
 }
 
 /** Appraises Key evidence. Pure; never throws. */
 export function appraiseKeyEvidence(input: KeyAppraisalInput): KeyAppraisal {
   const checks: CheckResult[] = [];
   const add = (name: string, status: AppraisalStatus, reason: string) => checks.push({ name, status, reason });
+  let chain: Uint8Array[] | undefined;
+  let signingKey: Uint8Array | undefined;
   const done = (claims?: KeyClaimsValue): KeyAppraisal => ({
-    status: checks.reduce<AppraisalStatus>((w, c) => (RANK[c.status] > RANK[w] ? c.status : w), 'none'),
+    status: worst(checks),
     checks,
     ...(claims ? { claims } : {}),
+    ...(chain ? { chain } : {}),
+    ...(signingKey ? { signingKey } : {}),
   });
 
   let headerKey: Uint8Array | undefined;
@@ -90,6 +152,8 @@ export function appraiseKeyEvidence(input: KeyAppraisalInput): KeyAppraisal {
     const s = decodeSign1(input.evidence);
     const k = s.unprotectedHeaders.get(HEADER_IDENTITY_KEY);
     headerKey = k instanceof Uint8Array ? k : undefined;
+    if (s.unprotectedHeaders.has(HEADER_X5CHAIN)) throw new Error('x5chain must be in the protected header');
+    chain = x5chainOf(s.protectedHeaders.get(HEADER_X5CHAIN));
     claims = KeyClaims.fromMap(decode(s.payload ?? new Uint8Array(0)));
     add('structure', 'affirming', 'COSE_Sign1 over a valid Key claims set');
   } catch (e) {
@@ -109,6 +173,7 @@ export function appraiseKeyEvidence(input: KeyAppraisalInput): KeyAppraisal {
 
   try {
     verifySign1(input.evidence, key);
+    signingKey = key;
     add('signature', 'affirming', 'EdDSA signature verifies');
   } catch (e) {
     add('signature', 'contraindicated', `signature does not verify: ${(e as Error).message}`);
@@ -152,6 +217,9 @@ export function appraiseKeyEvidence(input: KeyAppraisalInput): KeyAppraisal {
   if (!input.hostRole) add('host-role', 'none', 'asking role not given');
   else if (claims.hostRole === input.hostRole) add('host-role', 'affirming', `asked as ${claims.hostRole}`);
   else add('host-role', 'contraindicated', `evidence says it was asked by ${claims.hostRole}, not ${input.hostRole}`);
+
+  if (ref.roots !== undefined)
+    add('certificate', 'contraindicated', 'roots given, but the chain is checked only by appraiseKeyEvidenceWithRoots');
 
   return done(claims);
 }

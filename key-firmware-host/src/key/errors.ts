@@ -15,6 +15,7 @@ export const KEY_FACADE_ERROR_CODES = {
   KEY_HOST_UNKNOWN: 'the Key refused the known-host session: it no longer knows this host (reset, or this host removed)',
   KEY_IDENTITY_MISMATCH: 'the Key shows an identity or static key other than the pinned one (possible impersonation)',
   KEY_EVIDENCE_INVALID: "the Key's evidence does not decode, does not verify under the pinned identity, or names another nonce",
+  KEY_CSR_INVALID: "the Key's certification request does not parse or its signature does not verify (no proof of possession)",
   KEY_IMAGE_INVALID: 'the firmware image does not parse (header, manifest, payload size or digest)',
   KEY_HEALTH_FAILED: 'after the test boot the Key does not run the new image on test',
   KEY_RECONNECT_FAILED: 'the Key did not come back within the reconnect attempts',

@@ -9,7 +9,7 @@
 import { bytesEqual } from '@enigm/protocols/bytes';
 import { decode } from '@enigm/protocols/cbor';
 import { verifySign1 } from '@enigm/protocols/cose';
-import { KeyClaims, type KeyClaimsValue } from '@enigm/protocols/evidence';
+import { HEADER_X5CHAIN, KeyClaims, type KeyClaimsValue, x5chainOf } from '@enigm/protocols/evidence';
 import type { HostRole } from '@enigm/protocols/messages';
 import { KeyFacadeError } from './errors.ts';
 
@@ -23,6 +23,11 @@ export interface KeyEvidence {
   claims: KeyClaimsValue;
   /** The pinned identity public key the signature verified under. */
   identity: Uint8Array;
+  /**
+   * The certificate chain the Key presents (`x5chain`, in the signed protected header; DER, leaf
+   * first), once provisioned. Not checked here: appraise with `roots` to check it.
+   */
+  chain?: Uint8Array[];
   /** Role this host holds on the Key, as pinned. */
   hostRole?: HostRole;
   /** When the nonce was sent and the evidence received (ms, the facade's clock). */
@@ -38,10 +43,24 @@ export interface KeyEvidence {
  * const claims = checkEvidence(evidence, pinnedIdentity, nonce);
  */
 export function checkEvidence(evidence: Uint8Array, identity: Uint8Array, nonce: Uint8Array): KeyClaimsValue {
+  return checkEvidenceWithChain(evidence, identity, nonce).claims;
+}
+
+/**
+ * As {@link checkEvidence}, and also returns the certificate chain the evidence carries, if any.
+ * @throws {@link KeyFacadeError} `KEY_EVIDENCE_INVALID` (also for a malformed `x5chain`)
+ */
+export function checkEvidenceWithChain(
+  evidence: Uint8Array,
+  identity: Uint8Array,
+  nonce: Uint8Array,
+): { claims: KeyClaimsValue; chain?: Uint8Array[] } {
   let claims: KeyClaimsValue;
+  let chain: Uint8Array[] | undefined;
   try {
     const s = verifySign1(evidence, identity);
     claims = KeyClaims.fromMap(decode(s.payload ?? new Uint8Array(0)));
+    chain = x5chainOf(s.protectedHeaders.get(HEADER_X5CHAIN));
   } catch (e) {
     throw new KeyFacadeError(
       'KEY_EVIDENCE_INVALID',
@@ -51,5 +70,5 @@ export function checkEvidence(evidence: Uint8Array, identity: Uint8Array, nonce:
   }
   if (!bytesEqual(claims.nonce, nonce))
     throw new KeyFacadeError('KEY_EVIDENCE_INVALID', 'evidence names another nonce than the one sent (replayed or foreign)');
-  return claims;
+  return { claims, ...(chain ? { chain } : {}) };
 }

@@ -26,9 +26,10 @@ import type { Transport } from '../transport/transport.ts';
 import { type BackoffOptions, realSleep, retryWithBackoff } from './backoff.ts';
 import { KeyFacadeError } from './errors.ts';
 import { EventHub, type EventStreamOptions, type KeyEvent } from './events.ts';
-import { checkEvidence, type KeyEvidence } from './evidence.ts';
+import { checkEvidenceWithChain, type KeyEvidence } from './evidence.ts';
 import { type FirmwareStatus, type FlashOptions, type FlashResult, type ParsedImage, runFlash } from './flash.ts';
 import { type NamedKey, openKnownSession, type PairResult, pairAndPin } from './pinning.ts';
+import { installCertificate, requestCsr, setKeyTime } from './provision.ts';
 
 /** Options of {@link openKey}. */
 export interface OpenKeyOptions {
@@ -226,7 +227,7 @@ export class Key {
     const issuedAt = this.#now();
     const { evidence } = await s.request('attest', { nonce: n });
     const receivedAt = this.#now();
-    const claims = checkEvidence(evidence, identity, n);
+    const { claims, chain } = checkEvidenceWithChain(evidence, identity, n);
     // The evidence must name the Key the session authenticated (UEID = RAND type ‖ handle).
     const ueid = toHex(claims.ueid);
     if (ueid !== `01${toHex(s.peer.handle)}`)
@@ -234,7 +235,54 @@ export class Key {
         'KEY_IDENTITY_MISMATCH',
         `the evidence names UEID ${ueid}, but the session's Key has handle ${toHex(s.peer.handle)} (evidence of another Key)`,
       );
-    return { evidence, nonce: n, claims, identity, issuedAt, receivedAt, ...(this.#role ? { hostRole: this.#role } : {}) };
+    return {
+      evidence,
+      nonce: n,
+      claims,
+      identity,
+      issuedAt,
+      receivedAt,
+      ...(chain ? { chain } : {}),
+      ...(this.#role ? { hostRole: this.#role } : {}),
+    };
+  }
+
+  /**
+   * Asks a factory Key for a PKCS#10 request signed by its identity key (owner or provisioning).
+   * The request is checked here: it parses, its signature verifies under its key (proof of
+   * possession) and the key is the identity pinned for this Key.
+   * @returns the request's DER (give it to the CA: `issueFromCsr(ca, csr, { expectedIdentityKey })`)
+   * @throws {@link KeyFacadeError} `KEY_CSR_INVALID`, `KEY_IDENTITY_MISMATCH`; KeyError
+   *   `KEY_REJECTED` (FORBIDDEN, INVALID_STATE), and the errors of {@link Key.session}
+   * @example const der = await key.csr();
+   */
+  async csr(): Promise<Uint8Array> {
+    return requestCsr(await this.session());
+  }
+
+  /**
+   * Installs the Key's certificate chain (provisioning, factory state). The Key keeps it only if
+   * the leaf certifies its own identity key, each certificate is signed by the next, and every
+   * one is valid at the Key's time — set it first with {@link Key.setTime}. Stored durably;
+   * evidence carries it from then on.
+   * @param chainDer - DER certificates, leaf first, then the issuing intermediate
+   * @returns the leaf's notAfter
+   * @throws {@link KeyFacadeError} `KEY_BAD_ARGUMENT`; KeyError `KEY_REJECTED` (`CERT_KEY_MISMATCH`,
+   *   `CERT_INVALID`, `CERT_NOT_VALID`, `TIME_NOT_SET`, FORBIDDEN, INVALID_STATE)
+   * @example await key.setTime(); await key.installCertificate([leaf.der, intermediate.der]);
+   */
+  async installCertificate(chainDer: readonly Uint8Array[]): Promise<{ notAfter: Date }> {
+    return installCertificate(await this.session(), chainDer);
+  }
+
+  /**
+   * Sets the Key's wall clock until its next boot (provisioning in factory state, or the owner).
+   * @param unixMs - ms since the Unix epoch (default: this host's clock)
+   * @throws {@link KeyFacadeError} `KEY_BAD_ARGUMENT`; KeyError `KEY_REJECTED`
+   * @example await key.setTime(Date.now());
+   */
+  async setTime(unixMs?: number): Promise<void> {
+    return setKeyTime(await this.session(), unixMs ?? this.#now());
   }
 
   /**

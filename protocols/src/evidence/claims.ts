@@ -65,3 +65,15 @@ export const KeyClaims = defineRecord('key-claims', {
 
 /** Decoded Key claims. */
 export type KeyClaimsValue = RecordValue<typeof KeyClaims.schema>;
+
+/**
+ * The certificate chain of an `x5chain` header value (RFC 9360 §2: one bstr, or an array of at
+ * least two bstr), leaf first; `undefined` when the header is absent.
+ * @throws TypeError if the value has another shape
+ */
+export function x5chainOf(value: unknown): Uint8Array[] | undefined {
+  if (value === undefined) return undefined;
+  if (value instanceof Uint8Array) return [value];
+  if (Array.isArray(value) && value.length >= 2 && value.every((c) => c instanceof Uint8Array)) return value as Uint8Array[];
+  throw new TypeError('x5chain must be a bstr or an array of two or more bstr (RFC 9360)');
+}
