@@ -18,6 +18,7 @@ import { fwImageCommands } from './commands/fw.ts';
 import { fwFlashCommands } from './commands/fw-flash.ts';
 import { keyCommands } from './commands/key.ts';
 import { keySessionCommands } from './commands/key-session.ts';
+import { revocationCommands } from './commands/revocation.ts';
 import { simCommands } from './commands/sim.ts';
 import { simControlCommands } from './commands/sim-control.ts';
 import { simRunCommands } from './commands/sim-run.ts';
@@ -35,6 +36,7 @@ const COMMANDS: Command[] = [
   ...attestCommands,
   ...auditCommands,
   ...caCommands,
+  ...revocationCommands,
 ];
 
 /** The CLI's version (of the package that installs the `enigm` binary). */
