@@ -312,8 +312,9 @@ export class KeyFirmware implements SessionHost {
   installChain(chain: readonly Uint8Array[]): { notAfter: number } | WireError {
     const r = checkChain(chain, this.#secureElement.identityPublicKey, this.wallClockMs);
     if (isWireError(r)) return r;
-    this.#persistent = { ...this.#persistent, certChain: r.chain };
-    this.#save();
+    const next = { ...this.#persistent, certChain: r.chain };
+    savePersistent(this.#storage, next); // stored first: a failed write changes nothing, not even memory
+    this.#persistent = next;
     return { notAfter: r.notAfter.getTime() };
   }
 

@@ -1,0 +1,121 @@
+/**
+ * The Key's provisioning commands over the wire protocol (sealed requests in Noise sessions):
+ * `csr`, `cert.install` and `time.set` — who may run them and when (role and lifecycle tables),
+ * what the Key checks before it stores a chain (its own key, signatures in order, validity at
+ * the station-set time, size), that a failed write stores nothing, that a factory reset drops the
+ * chain, and that evidence carries the chain in its protected header.
+ */
+import { createCa, issueFromCsr, issueKeyCertificate } from '@enigm/attestation';
+import { decodeSign1, verifySign1 } from '@enigm/protocols/cose';
+import { ed25519Generate } from '@enigm/protocols/crypto';
+import { HEADER_IDENTITY_KEY, HEADER_X5CHAIN } from '@enigm/protocols/evidence';
+import { parseEd25519Csr } from '@enigm/protocols/x509';
+import test from 'ava';
+import { MemoryStorage } from '../src/firmware/storage.ts';
+import { makeTestKey } from '../src/testing.ts';
+import { WireHost } from './support/wire-host.ts';
+
+const MODEL = 'enigm-key-1';
+const ca = createCa();
+
+function rig(storage?: MemoryStorage) {
+  const k = makeTestKey(storage ? { storage } : {});
+  const owner = new WireHost(k.fw, 21).connect().pair('owner');
+  const join = (seed: number, role: 'provisioning' | 'service') => {
+    k.fw.openPairingWindow(60_000);
+    return new WireHost(k.fw, seed).connect().pair(role);
+  };
+  return { ...k, owner, station: join(22, 'provisioning'), service: join(23, 'service') };
+}
+
+async function issued(r: ReturnType<typeof rig>) {
+  const c = await ca;
+  const csr = r.station.ok('csr', {}).csr;
+  const leaf = await issueFromCsr(c, csr, { model: MODEL, expectedIdentityKey: r.fw.secureElement.identityPublicKey });
+  return { leaf, chain: [leaf.der, c.intermediate.certificate.der], ca: c };
+}
+
+test('the CSR is signed by the identity key; owner and provisioning may ask in factory state, service never', (t) => {
+  const r = rig();
+  t.deepEqual(parseEd25519Csr(r.station.ok('csr', {}).csr).publicKey, r.fw.secureElement.identityPublicKey);
+  t.true(r.owner.request('csr', {}).ok);
+  t.like(r.service.request('csr', {}), { ok: false, name: 'FORBIDDEN' });
+  t.like(r.service.request('cert.install', { chain: [new Uint8Array(100)] }), { ok: false, name: 'FORBIDDEN' });
+  t.like(r.owner.request('cert.install', { chain: [new Uint8Array(100)] }), { ok: false, name: 'FORBIDDEN' });
+  t.like(r.service.request('time.set', { unixMs: Date.now() }), { ok: false, name: 'FORBIDDEN' });
+  r.owner.ok('activate', {});
+  for (const h of [r.owner, r.station]) t.like(h.request('csr', {}), { ok: false, name: 'FORBIDDEN' });
+  t.like(r.station.request('cert.install', { chain: [new Uint8Array(100)] }), { ok: false, name: 'FORBIDDEN' });
+  t.like(r.station.request('time.set', { unixMs: Date.now() }), { ok: false, name: 'FORBIDDEN' });
+  t.deepEqual(r.owner.ok('time.set', { unixMs: Date.now() }), {});
+});
+
+test('time.set is bounded; cert.install checks time, key, order, size and validity at the Key time', async (t) => {
+  const r = rig();
+  const { leaf, chain, ca: c } = await issued(r);
+  t.like(r.station.request('time.set', { unixMs: 0 }), { ok: false, name: 'INVALID_ARGUMENT' });
+  t.like(r.station.request('time.set', { unixMs: Date.UTC(2200, 0, 1) }), { ok: false, name: 'INVALID_ARGUMENT' });
+  t.like(r.station.request('cert.install', { chain }), { ok: false, name: 'TIME_NOT_SET' });
+  r.station.ok('time.set', { unixMs: leaf.notBefore.getTime() - 60_000 });
+  t.like(r.station.request('cert.install', { chain }), { ok: false, name: 'CERT_NOT_VALID' });
+  r.station.ok('time.set', { unixMs: leaf.notAfter.getTime() + 1000 });
+  t.like(r.station.request('cert.install', { chain }), { ok: false, name: 'CERT_NOT_VALID' });
+  r.station.ok('time.set', { unixMs: Date.now() });
+  const other = await issueKeyCertificate(c, { identityPublicKey: ed25519Generate().publicKey, model: MODEL });
+  t.like(r.station.request('cert.install', { chain: [other.der, c.intermediate.certificate.der] }), {
+    ok: false,
+    name: 'CERT_KEY_MISMATCH',
+  });
+  t.like(r.station.request('cert.install', { chain: [c.intermediate.certificate.der, leaf.der] }), {
+    ok: false,
+    name: 'CERT_KEY_MISMATCH',
+  });
+  t.like(r.station.request('cert.install', { chain: [leaf.der, c.root.certificate.der] }), { ok: false, name: 'CERT_INVALID' });
+  const garbage = leaf.der.slice();
+  garbage[garbage.length - 70] = (garbage[garbage.length - 70] as number) ^ 0xff;
+  t.like(r.station.request('cert.install', { chain: [garbage, c.intermediate.certificate.der] }), {
+    ok: false,
+    name: 'CERT_INVALID',
+  });
+  t.like(r.station.request('cert.install', { chain: [leaf.der, new Uint8Array(1000), new Uint8Array(1000)] }), {
+    ok: false,
+    name: 'CERT_INVALID',
+  });
+  t.is(r.fw.certificateChain, undefined, 'nothing stored by a refusal');
+  t.deepEqual(r.station.ok('cert.install', { chain }), { notAfter: leaf.notAfter.getTime() });
+  t.deepEqual(r.fw.certificateChain, chain);
+});
+
+test('a failed write stores nothing; the stored chain is in the evidence (protected x5chain) and a factory reset drops it', async (t) => {
+  const storage = new MemoryStorage();
+  const r = rig(storage);
+  const { chain } = await issued(r);
+  r.station.ok('time.set', { unixMs: Date.now() });
+  const write = storage.write.bind(storage);
+  storage.write = () => {
+    throw new Error('power lost');
+  };
+  const before = storage.bytes?.slice();
+  t.like(r.station.request('cert.install', { chain }), { ok: false, name: 'INTERNAL' });
+  storage.write = write;
+  t.deepEqual(storage.bytes, before);
+  t.is(r.fw.certificateChain, undefined);
+  r.station.ok('cert.install', { chain });
+  const ev = r.station.ok('attest', { nonce: new Uint8Array(32).fill(7) }).evidence;
+  const s = verifySign1(ev, r.fw.secureElement.identityPublicKey);
+  t.deepEqual(s.protectedHeaders.get(HEADER_X5CHAIN), chain);
+  t.false(s.unprotectedHeaders.has(HEADER_X5CHAIN));
+  t.deepEqual(s.unprotectedHeaders.get(HEADER_IDENTITY_KEY), r.fw.secureElement.identityPublicKey);
+  r.fw.reboot();
+  t.deepEqual(r.fw.certificateChain, chain, 'a reboot keeps it');
+  t.not(r.fw.factoryReset(), undefined);
+  t.is(r.fw.certificateChain, undefined, 'a factory reset (new identity) drops it');
+  t.false(
+    decodeSign1(
+      new WireHost(r.fw, 24)
+        .connect()
+        .pair('owner')
+        .ok('attest', { nonce: new Uint8Array(32) }).evidence,
+    ).protectedHeaders.has(HEADER_X5CHAIN),
+  );
+});
