@@ -79,6 +79,7 @@ export const ATTESTATION_ERROR_CODES = {
   REVOCATION_ROLLBACK: 'a revocation list whose version is below one already seen (a rollback to an older list)',
   REVOCATION_STALE: 'a revocation list past its nextUpdate time: a fresh list is needed',
   REVOCATION_NOT_YET_VALID: 'a revocation list issued in the future (beyond the allowed clock skew)',
+  REVOCATION_LOCKED: 'another live process holds the lock of the revocation list being changed',
   REVOCATION_ENTRY_INVALID:
     'a revocation entry or list parameter that breaks its rule (duplicate entry, bad serial, revokedAt after issuedAt, version overflow)',
 } as const;

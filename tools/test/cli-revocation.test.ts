@@ -3,8 +3,10 @@
  * through the CLI plumbing: create and add sign with a key from a file, add bumps the version,
  * show renders entries (identity hashes, never keys), verify exits 0 for a valid list and 1 with
  * the code for a tampered list, an untrusted key, a rollback (--min-version) and a stale list;
- * add refuses to re-sign a tampered list and leaves it untouched; bad option values exit 2.
+ * add refuses to re-sign a tampered list and leaves it untouched; a live lock holder is refused
+ * and a dead one's lock taken over; bad option values exit 2.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,7 +58,7 @@ test.serial('create, add (identity and serial), show and verify; the version goe
     f,
   );
   t.is(a1.code, 0, a1.stderr);
-  t.regex(a1.stdout, /version 2, 1 entries/);
+  t.regex(a1.stdout, /version 2, 1 entry,/);
   const a2 = await enigm(
     'revocation',
     'add',
@@ -190,4 +192,34 @@ test.serial('usage errors exit 2; a missing file or key exits 1; create refuses 
   t.is((await enigm('revocation', 'verify', '--trust', p('missing.pub'), f)).code, 1);
   t.is((await enigm('revocation', 'create', '--key', p('rev.key'), '--out', p('no/such/dir/x.cose'))).code, 1);
   t.false(existsSync(p('e.cose')));
+});
+
+test.serial("add and renew hold FILE.lock: a live holder is refused, a dead holder's lock is taken over", async (t) => {
+  const f = p('lock.cose');
+  t.is((await enigm('revocation', 'create', '--key', p('rev.key'), '--out', f)).code, 0);
+  const before = readFileSync(f);
+  writeFileSync(`${f}.lock`, `${process.pid}\n`); // this test process: alive
+  const held = await enigm('revocation', 'add', '--key', p('rev.key'), '--serial', '0c', '--reason', 'lost', f);
+  t.is(held.code, 1);
+  t.regex(held.stderr, /REVOCATION_LOCKED: process \d+ is changing/);
+  t.is((await enigm('revocation', 'renew', '--key', p('rev.key'), f)).code, 1);
+  t.deepEqual(readFileSync(f), before);
+  t.true(existsSync(`${f}.lock`), "another holder's lock is left alone");
+
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid as number; // exited: its pid is free
+  writeFileSync(`${f}.lock`, `${dead}\n`);
+  const taken = await enigm('revocation', 'add', '--key', p('rev.key'), '--serial', '0c', '--reason', 'lost', f);
+  t.is(taken.code, 0, taken.stderr);
+  t.false(existsSync(`${f}.lock`), 'the lock is released after the change');
+
+  writeFileSync(`${f}.lock`, '');
+  const unknown = await enigm('revocation', 'renew', '--key', p('rev.key'), f);
+  t.is(unknown.code, 1);
+  t.regex(unknown.stderr, /REVOCATION_LOCKED: .*remove it if no enigm revocation command is running/);
+  rmSync(`${f}.lock`);
+  t.is((await enigm('revocation', 'renew', '--key', p('rev.key'), f)).code, 0);
+  t.false(existsSync(`${f}.lock`));
+  // a failed change releases the lock too
+  t.is((await enigm('revocation', 'add', '--key', p('other.key'), '--serial', '0d', '--reason', 'lost', f)).code, 1);
+  t.false(existsSync(`${f}.lock`));
 });

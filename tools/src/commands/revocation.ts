@@ -5,7 +5,7 @@
  * exit code. Keys are read only from files; the list holds identity-key hashes, never keys.
  * @module
  */
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import {
   AttestationError,
@@ -15,6 +15,7 @@ import {
   REVOCATION_REASONS,
   type RevocationList,
   type RevocationReason,
+  type RevocationSigner,
   type RevocationSubject,
   revocationListToJson,
   revocationSignerFromSeed,
@@ -95,6 +96,56 @@ function writeList(path: string, bytes: Uint8Array): void {
   }
 }
 
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Runs `fn` holding `FILE.lock` (created exclusively, holding this process's pid), so that two
+ * concurrent changes cannot both write version N+1 and lose an entry. A lock left by a process
+ * that no longer runs (kill -9) is taken over; a live holder is `REVOCATION_LOCKED`.
+ */
+function withListLock<T>(file: string, fn: () => T): T {
+  const lock = `${file}.lock`;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const fd = openSync(lock, 'wx', 0o644);
+      try {
+        writeSync(fd, `${process.pid}\n`);
+      } finally {
+        closeSync(fd);
+      }
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      let holder = Number.NaN;
+      try {
+        holder = Number(readFileSync(lock, 'utf8').trim());
+      } catch {}
+      const dead = Number.isSafeInteger(holder) && holder > 0 && !processAlive(holder);
+      if (!dead || attempt > 0) {
+        throw new AttestationError(
+          'REVOCATION_LOCKED',
+          Number.isSafeInteger(holder) && holder > 0
+            ? `process ${holder} is changing ${showPath(file)} (lock ${showPath(lock)})`
+            : `${showPath(lock)} exists; remove it if no enigm revocation command is running`,
+        );
+      }
+      rmSync(lock, { force: true }); // left by a process that no longer runs
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
 function hexOption(name: string, value: string, min: number, max: number): Uint8Array {
   const clean = value.replace(/:/g, '');
   let b: Uint8Array;
@@ -137,6 +188,30 @@ function readOwnList(file: string, publicKey: Uint8Array, now: number): Revocati
     r.code,
     r.code === 'REVOCATION_UNTRUSTED' ? `${r.message}: --key is not the key that signed this list` : r.message,
   );
+}
+
+/** `version 3, 2 entries, stale after …` */
+function versionText(list: RevocationList): string {
+  const n = list.entries.length;
+  return `version ${list.version}, ${n === 0 ? 'no' : n} ${n === 1 ? 'entry' : 'entries'}, stale after ${new Date(list.nextUpdate).toISOString()}`;
+}
+
+/**
+ * The read-verify-change-sign-write cycle of `add` and `renew`, under the list's lock: the list
+ * must verify under the signer's key (a stale one is fine), `change` makes the next version, and
+ * the file is replaced atomically.
+ */
+function reissue(
+  file: string,
+  signer: RevocationSigner,
+  change: (list: RevocationList, now: number) => RevocationList,
+): RevocationList {
+  return withListLock(file, () => {
+    const now = Date.now();
+    const next = change(readOwnList(file, signer.publicKey, now), now);
+    writeList(file, signRevocationList(next, signer));
+    return next;
+  });
 }
 
 function summaryJson(list: RevocationList, file: string): Record<string, unknown> {
@@ -184,7 +259,7 @@ Examples:
     const list = createRevocationList({ issuerPublicKey: signer.publicKey, issuedAt: now, nextUpdate: now + validity });
     writeList(file, signRevocationList(list, signer));
     out.data(summaryJson(list, file));
-    out.line(`created ${file}: version 1, no entries, stale after ${new Date(list.nextUpdate).toISOString()}`);
+    out.line(`created ${file}: ${versionText(list)}`);
     return EXIT.ok;
   },
 };
@@ -222,14 +297,11 @@ Examples:
     const why = reason(args);
     const validity = nextUpdateMs(args);
     const signer = signerFromKeyFile(args);
-    const now = Date.now();
-    const list = readOwnList(file, signer.publicKey, now);
-    const next = addRevocationEntry(list, { subject: what, reason: why, issuedAt: now, nextUpdate: now + validity });
-    writeList(file, signRevocationList(next, signer));
-    out.data(summaryJson(next, file));
-    out.line(
-      `revoked (${why}) in ${file}: version ${next.version}, ${next.entries.length} entries, stale after ${new Date(next.nextUpdate).toISOString()}`,
+    const next = reissue(file, signer, (list, now) =>
+      addRevocationEntry(list, { subject: what, reason: why, issuedAt: now, nextUpdate: now + validity }),
     );
+    out.data(summaryJson(next, file));
+    out.line(`revoked (${why}) in ${file}: ${versionText(next)}`);
     return EXIT.ok;
   },
 };
@@ -251,18 +323,15 @@ Example:
     const file = oneFile(args);
     const validity = nextUpdateMs(args);
     const signer = signerFromKeyFile(args);
-    const now = Date.now();
-    const list = readOwnList(file, signer.publicKey, now);
-    if (now < list.issuedAt)
-      throw new AttestationError('REVOCATION_ENTRY_INVALID', "now is before the list's issuedAt (check the clock)");
-    if (list.version >= Number.MAX_SAFE_INTEGER)
-      throw new AttestationError('REVOCATION_ENTRY_INVALID', 'the version would overflow');
-    const next: RevocationList = { ...list, version: list.version + 1, issuedAt: now, nextUpdate: now + validity };
-    writeList(file, signRevocationList(next, signer));
+    const next = reissue(file, signer, (list, now) => {
+      if (now < list.issuedAt)
+        throw new AttestationError('REVOCATION_ENTRY_INVALID', "now is before the list's issuedAt (check the clock)");
+      if (list.version >= Number.MAX_SAFE_INTEGER)
+        throw new AttestationError('REVOCATION_ENTRY_INVALID', 'the version would overflow');
+      return { ...list, version: list.version + 1, issuedAt: now, nextUpdate: now + validity };
+    });
     out.data(summaryJson(next, file));
-    out.line(
-      `renewed ${file}: version ${next.version}, ${next.entries.length} entries, stale after ${new Date(next.nextUpdate).toISOString()}`,
-    );
+    out.line(`renewed ${file}: ${versionText(next)}`);
     return EXIT.ok;
   },
 };
