@@ -47,7 +47,7 @@ function usage(): string {
     'enigm — Enigm device suite CLI',
     '',
     'Usage: enigm <command> [options]   (enigm <command> --help for details)',
-    '       enigm <group>               (lists the commands of a group: sim, key, fw, cbor, cose, attest, ca, audit)',
+    '       enigm <group>               (lists the commands of a group: sim, key, fw, cbor, cose, attest, ca, audit, revocation)',
     '       enigm --version',
     '',
     'Commands:',
