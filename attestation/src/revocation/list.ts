@@ -27,7 +27,7 @@ import { AttestationError } from '../errors.ts';
 
 /** Largest number of entries in one list. */
 export const REVOCATION_MAX_ENTRIES = 10_000;
-/** Largest encoded list accepted, bytes (10,000 entries take about 560 KB). */
+/** Largest encoded list accepted, bytes (10,000 identity entries take about 480 KB). */
 export const REVOCATION_MAX_BYTES = 1024 * 1024;
 /** Length of an issuer key id, bytes. */
 export const REVOCATION_KEY_ID_LENGTH = 8;
