@@ -16,3 +16,4 @@ export * from './framing/index.ts';
 export * from './messages/index.ts';
 export * from './noise/index.ts';
 export * from './session/index.ts';
+export * from './x509/index.ts';
