@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { HOST_ROLES, KEY_ERRORS, LIFECYCLE_STATES, SESSION_PATTERNS } from './constants.ts';
+import { HOST_KEY_ID_LENGTH, HOST_ROLES, KEY_ERRORS, LIFECYCLE_STATES, SESSION_PATTERNS } from './constants.ts';
 import { defineRecord, field, type RecordType, type RecordValue, type Schema, t } from './record.ts';
 
 const state = t.enumOf('lifecycle state', LIFECYCLE_STATES);
@@ -143,6 +143,30 @@ export const PairedHost = defineRecord('paired-host', {
 /** Body of `hosts.list.response`. */
 export const HostsListResponse = defineRecord('hosts.list.response', {
   hosts: field(1, t.array(t.record(PairedHost), 16), false, 'paired hosts'),
+});
+
+/** Body of `hosts.remove`: unpair one host. */
+export const HostsRemove = defineRecord('hosts.remove', {
+  keyId: field(
+    1,
+    t.bytes(HOST_KEY_ID_LENGTH, HOST_KEY_ID_LENGTH),
+    false,
+    "the host's key id: the first 8 bytes of SHA-256 of its static public key (as `enigm key hosts` shows it)",
+  ),
+});
+
+/** Body of `hosts.remove.response`. */
+export const HostsRemoveResponse = defineRecord('hosts.remove.response', {
+  role: field(1, role, false, 'the role the removed host held'),
+  hosts: field(2, t.uint(16), false, 'paired hosts left'),
+});
+
+/** Body of `suspend`, `resume`, `revoke` and `retire` (empty). */
+export const LifecycleOpRequest = defineRecord('lifecycle.op', {});
+
+/** Body of the responses of `suspend`, `resume`, `revoke` and `retire`. */
+export const LifecycleOpResponse = defineRecord('lifecycle.op.response', {
+  state: field(1, state, false, 'lifecycle state after the command'),
 });
 
 /** Body of `csr` (empty): a PKCS#10 request signed by the identity key. */
@@ -313,6 +337,34 @@ export const MESSAGES = {
   'attest.response': def(0x23, 'response', AttestResponse, 'evidence'),
   'hosts.list': def(0x24, 'request', HostsListRequest, 'list paired hosts (owner only)', 'hosts.list.response'),
   'hosts.list.response': def(0x25, 'response', HostsListResponse, 'paired hosts'),
+  'hosts.remove': def(
+    0x26,
+    'request',
+    HostsRemove,
+    'unpair a host by its key id (session; owner, or a host its own entry)',
+    'hosts.remove.response',
+  ),
+  'hosts.remove.response': def(0x27, 'response', HostsRemoveResponse, 'host removed; its open sessions lose their role'),
+  suspend: def(0x28, 'request', LifecycleOpRequest, 'dormant → suspended (session; owner)', 'suspend.response'),
+  'suspend.response': def(0x29, 'response', LifecycleOpResponse, 'new state'),
+  resume: def(0x2a, 'request', LifecycleOpRequest, 'suspended → dormant (session; owner)', 'resume.response'),
+  'resume.response': def(0x2b, 'response', LifecycleOpResponse, 'new state'),
+  revoke: def(
+    0x2c,
+    'request',
+    LifecycleOpRequest,
+    '→ revoked: the Key then runs only public info and retire (session; owner or provisioning)',
+    'revoke.response',
+  ),
+  'revoke.response': def(0x2d, 'response', LifecycleOpResponse, 'new state'),
+  retire: def(
+    0x2e,
+    'request',
+    LifecycleOpRequest,
+    '→ retired → factory: crypto-wipe of identity, static key, hosts, sessions and certificate chain (session)',
+    'retire.response',
+  ),
+  'retire.response': def(0x2f, 'response', LifecycleOpResponse, 'factory: a new identity; the session has ended'),
   'fw.begin': def(0x30, 'request', FwBegin, 'start or resume a firmware upload (session)', 'fw.begin.response'),
   'fw.begin.response': def(0x31, 'response', FwBeginResponse, 'resume offset and chunk size'),
   'fw.chunk': def(0x32, 'request', FwChunk, 'payload bytes at an offset (session; pipelined to the window)', 'fw.chunk.response'),
@@ -373,6 +425,11 @@ export const RESPONSE_OF = {
   pair: 'pair.response',
   attest: 'attest.response',
   'hosts.list': 'hosts.list.response',
+  'hosts.remove': 'hosts.remove.response',
+  suspend: 'suspend.response',
+  resume: 'resume.response',
+  revoke: 'revoke.response',
+  retire: 'retire.response',
   'fw.begin': 'fw.begin.response',
   'fw.chunk': 'fw.chunk.response',
   'fw.finish': 'fw.finish.response',

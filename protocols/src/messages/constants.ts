@@ -76,6 +76,8 @@ export const KEY_ERRORS = {
   },
   CERT_NOT_VALID: { code: 32, reason: "a certificate of the chain is not valid at the Key's time (not yet valid or expired)" },
   TIME_NOT_SET: { code: 33, reason: "the Key's clock is not set since its last boot: time.set first" },
+  KEY_REVOKED: { code: 40, reason: 'the Key is revoked: it runs nothing but public info and retire' },
+  HOST_NOT_FOUND: { code: 41, reason: 'no paired host has this key id' },
   BATTERY_CRITICAL: {
     code: 21,
     reason: 'the battery is critical (≤ 5 %) and the Key is not charging: connect USB power before a firmware update',
@@ -89,6 +91,48 @@ export type KeyErrorName = keyof typeof KEY_ERRORS;
 export const KEY_ERROR_BY_CODE: ReadonlyMap<number, KeyErrorName> = new Map(
   (Object.entries(KEY_ERRORS) as [KeyErrorName, { code: number }][]).map(([n, e]) => [e.code, n]),
 );
+
+/**
+ * The lifecycle operations (requests) and the lifecycle states each is allowed in: the ONE table
+ * the Key's lifecycle table (`COMMAND_STATES` in `@enigm/sim/firmware`), the host's preflight
+ * (`@enigm/key-firmware-host`) and docs/lifecycle.md read. Anything else is refused with
+ * {@link stateRefusal}'s error. Who may run each is the Key's role table (docs/security.md).
+ */
+export const LIFECYCLE_OPERATION_STATES = {
+  /** Unpair a host by its key id: not while revoked (only retire runs then). */
+  'hosts.remove': ['factory', 'dormant', 'emergency', 'suspended', 'updating'],
+  /** dormant → suspended. */
+  suspend: ['dormant'],
+  /** suspended → dormant. */
+  resume: ['suspended'],
+  /** → revoked, from an associated Key that is not being updated. */
+  revoke: ['dormant', 'suspended', 'emergency'],
+  /** → retired → factory (crypto-wipe); `retired` too, to finish a wipe a power cut interrupted. */
+  retire: ['dormant', 'suspended', 'revoked', 'retired'],
+} as const satisfies Record<string, readonly LifecycleState[]>;
+
+/** A lifecycle operation (a request of {@link LIFECYCLE_OPERATION_STATES}). */
+export type LifecycleOperation = keyof typeof LIFECYCLE_OPERATION_STATES;
+
+/**
+ * The named error a Key in `state` answers to a request its lifecycle table refuses there:
+ * `KEY_REVOKED` on a revoked Key, `INVALID_STATE` otherwise.
+ * @example stateRefusal('revoked') === 'KEY_REVOKED'
+ */
+export function stateRefusal(state: LifecycleState): 'KEY_REVOKED' | 'INVALID_STATE' {
+  return state === 'revoked' ? 'KEY_REVOKED' : 'INVALID_STATE';
+}
+
+/**
+ * Whether lifecycle operation `op` is allowed in `state`, or the named error the Key answers.
+ * @example lifecycleRefusal('resume', 'dormant') === 'INVALID_STATE'
+ */
+export function lifecycleRefusal(op: LifecycleOperation, state: LifecycleState): 'KEY_REVOKED' | 'INVALID_STATE' | undefined {
+  return (LIFECYCLE_OPERATION_STATES[op] as readonly LifecycleState[]).includes(state) ? undefined : stateRefusal(state);
+}
+
+/** Bytes of a host key id: the first bytes of SHA-256 of the host's static public key. */
+export const HOST_KEY_ID_LENGTH = 8;
 
 /** Roles a paired host can hold. */
 export const HOST_ROLES = { owner: 1, provisioning: 2, service: 3 } as const;

@@ -15,6 +15,13 @@
  * (provisioning only) run only in `factory` state: a Key is certified before it is activated, and
  * a station cannot re-certify a Key in the field. `time.set` bounds the Key's clock for that
  * check: provisioning in `factory`, the owner always.
+ *
+ * Lifecycle (decided; docs/lifecycle.md): `suspend` and `resume` are the owner's. `revoke` is the
+ * owner's or a provisioning operator's decision. `retire` (the crypto-wipe) is the owner's; on a
+ * revoked Key a provisioning station may retire it too (a revoked Key returned to the factory
+ * is wiped there: the owner may have lost it). `hosts.remove` is the owner's for any host; a
+ * provisioning or service host may remove only its own entry (grant `self`, checked by the
+ * handler against the session's host key).
  * @module
  */
 import type { HostRole, LifecycleState, RequestName } from '@enigm/protocols/messages';
@@ -22,8 +29,11 @@ import type { HostRole, LifecycleState, RequestName } from '@enigm/protocols/mes
 /** The role of a session's host: a paired role, or not paired yet. */
 export type SessionRole = HostRole | 'unpaired';
 
-/** What a role may do with a command: run it in any lifecycle state, or only in `factory`. */
-export type Grant = 'always' | 'factory';
+/**
+ * What a role may do with a command: run it in any lifecycle state, only in `factory`, only in
+ * `revoked`, or only on its own entry (`self`: the handler checks the target).
+ */
+export type Grant = 'always' | 'factory' | 'revoked' | 'self';
 
 /** Access rule of one command: public, or the grant of each session role (absent: refused). */
 export type Access = 'public' | { readonly [R in SessionRole]?: Grant };
@@ -46,6 +56,11 @@ export const COMMAND_ACCESS: { readonly [K in RequestName]: Access } = {
   reboot: { owner: 'always', provisioning: 'factory' },
   attest: PAIRED_READ,
   'hosts.list': { owner: 'always' },
+  'hosts.remove': { owner: 'always', provisioning: 'self', service: 'self' },
+  suspend: { owner: 'always' },
+  resume: { owner: 'always' },
+  revoke: { owner: 'always', provisioning: 'always' },
+  retire: { owner: 'always', provisioning: 'revoked' },
   'fw.begin': UPDATE,
   'fw.chunk': UPDATE,
   'fw.finish': UPDATE,
@@ -75,7 +90,7 @@ export function checkAccess(
   if (rule === 'public') return 'ok';
   if (role === undefined) return 'SESSION_REQUIRED';
   const grant = rule[role];
-  return grant === 'always' || (grant === 'factory' && state === 'factory') ? 'ok' : 'FORBIDDEN';
+  return grant === 'always' || grant === 'self' || (grant !== undefined && grant === state) ? 'ok' : 'FORBIDDEN';
 }
 
 const ROLES: readonly SessionRole[] = ['owner', 'provisioning', 'service', 'unpaired'];
@@ -87,7 +102,11 @@ const cell = (rule: Access, role: SessionRole): string =>
       ? 'yes'
       : rule[role] === 'factory'
         ? 'factory state only'
-        : '—';
+        : rule[role] === 'revoked'
+          ? 'revoked state only'
+          : rule[role] === 'self'
+            ? 'its own entry only'
+            : '—';
 
 /**
  * The access table as a Markdown table (one row per request, one column per role). docs/security.md

@@ -11,6 +11,8 @@
  * host call. `sim/test/command-table.test.ts` fails while any of these is missing.
  * @module
  */
+
+import { bytesEqual } from '@enigm/protocols/bytes';
 import {
   type BodyOf,
   chooseVersion,
@@ -20,10 +22,11 @@ import {
   PROTOCOL_VERSIONS,
   RESPONSE_OF,
   type RequestName,
+  stateRefusal,
   TIME_SET_BOUNDS,
 } from '@enigm/protocols/messages';
 import type { PrologueInput } from '@enigm/protocols/session';
-import { checkAccess, type SessionRole } from './access.ts';
+import { COMMAND_ACCESS, checkAccess, type SessionRole } from './access.ts';
 import { CHUNK_OVERHEAD, type FwResult, type KeyFlash, type UpdateHost } from './key-flash.ts';
 import { commandAllowed, commandAllowedNames, type LifecycleEvent } from './lifecycle.ts';
 import { type Answer, isWireError, type Outcome, type WireError, wireError } from './result.ts';
@@ -66,6 +69,12 @@ export interface KeyOps {
   installChain(chain: readonly Uint8Array[]): { notAfter: number } | WireError;
   /** Sets the Key's wall clock (ms since the Unix epoch) until its next boot. */
   setTime(unixMs: number): void;
+  /** The paired host with this key id (first 8 bytes of SHA-256 of its public key), if any. */
+  hostByKeyId(keyId: Uint8Array): Persistent['hosts'][number] | undefined;
+  /** Unpairs `hostKey`: the role it held and the hosts left, or the refusal. */
+  removeHost(hostKey: Uint8Array): { role: HostRole; hosts: number } | WireError;
+  /** `retire`: → retired (unless already), then the crypto-wipe back to `factory`; the state left, or the refusal. */
+  retire(): LifecycleState | WireError;
 }
 
 /** The link a plain request arrived on: its sessions and negotiation (absent inside a session). */
@@ -121,6 +130,13 @@ const updateHost = (env: CommandEnv): UpdateHost => ({ key: sessionOf(env).hostK
 function onFlash<B>(env: CommandEnv, op: (f: KeyFlash) => FwResult<B>): FwResult<B> {
   const f = env.key.flash;
   return f ? op(f) : wireError('INVALID_STATE', 'this Key has no updatable flash');
+}
+
+/** Applies `event` through the transition table; the new state, or the table's refusal. */
+function lifecycleOp(env: CommandEnv, event: LifecycleEvent): { body: { state: LifecycleState } } | WireError {
+  const from = env.key.state;
+  const to = env.key.transition(event);
+  return to ? { body: { state: to } } : wireError(stateRefusal(from), `${event} is not allowed in state ${from}`);
 }
 
 const chunkMax = (env: CommandEnv) => env.key.maxFrame - CHUNK_OVERHEAD;
@@ -197,6 +213,24 @@ export const HANDLERS: { readonly [K in RequestName]: Handler<K> } = {
       hosts: env.key.hosts().map(({ publicKey, role, label }) => ({ publicKey, role, ...(label ? { label } : {}) })),
     },
   }),
+  'hosts.remove': (body, env) => {
+    const s = sessionOf(env);
+    const host = env.key.hostByKeyId(body.keyId);
+    const rule = COMMAND_ACCESS['hosts.remove'];
+    // A `self` grant (provisioning, service) reaches its own entry only; it learns nothing of others.
+    if (rule !== 'public' && rule[s.role] === 'self' && !(host && bytesEqual(host.publicKey, s.hostKey)))
+      return wireError('FORBIDDEN', `the ${s.role} role may remove only its own entry`);
+    if (!host) return wireError('HOST_NOT_FOUND');
+    const r = env.key.removeHost(host.publicKey);
+    return isWireError(r) ? r : { body: r };
+  },
+  suspend: (_body, env) => lifecycleOp(env, 'suspend'),
+  resume: (_body, env) => lifecycleOp(env, 'resume'),
+  revoke: (_body, env) => lifecycleOp(env, 'revoke'),
+  retire: (_body, env) => {
+    const r = env.key.retire();
+    return typeof r === 'string' ? { body: { state: r } } : r;
+  },
   'fw.begin': (body, env) =>
     env.key.batteryCritical ? wireError('BATTERY_CRITICAL') : onFlash(env, (f) => f.begin(body, updateHost(env), chunkMax(env))),
   'fw.chunk': (body, env) => onFlash(env, (f) => f.chunk(body, updateHost(env), chunkMax(env))),
@@ -247,7 +281,7 @@ export function dispatch<K extends RequestName>(request: RequestOf<K>, env: Comm
   if (access !== 'ok') return wireError(access);
   if (!commandAllowed(name, env.key.state))
     return wireError(
-      'INVALID_STATE',
+      stateRefusal(env.key.state),
       `${name} is not allowed in state ${env.key.state} (allowed in: ${commandAllowedNames(name)})`,
     );
   const handler: Handler<K> = HANDLERS[name];

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { bytesEqual } from '@enigm/protocols/bytes';
 import {
   encodeMessage,
+  HOST_KEY_ID_LENGTH,
   type HostRole,
   type LifecycleState,
   type Message,
@@ -26,6 +27,14 @@ import { isWireError, type WireError, wireError } from './result.ts';
 import { type SecureElement, wipeSecureElement } from './secure-element.ts';
 import type { SessionHost } from './sessions.ts';
 import { type KeyStorage, loadPersistent, MAX_PAIRED_HOSTS, type Persistent, savePersistent } from './storage.ts';
+
+/**
+ * A host's key id: the first {@link HOST_KEY_ID_LENGTH} bytes of SHA-256 of its static public key
+ * (what `hosts.remove` names and `enigm key hosts` shows).
+ */
+export function hostKeyId(publicKey: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(publicKey).digest()).subarray(0, HOST_KEY_ID_LENGTH);
+}
 
 /** Injected monotonic clock, milliseconds. */
 export interface Clock {
@@ -240,15 +249,56 @@ export class KeyFirmware implements SessionHost {
    */
   factoryReset(): LifecycleState | undefined {
     const from = this.#persistent.state;
+    if (!this.#seStorage || !nextState(from, 'factory-reset')) return undefined;
+    this.#wipe(from);
+    return from;
+  }
+
+  /**
+   * `retire`: the table's `retire` row (unless a wipe a power cut interrupted left the Key
+   * `retired`), then its `wipe` row — the same crypto-wipe as a factory reset: new identity,
+   * static key and handle; hosts, certificate chain and sessions gone. Old evidence and pins no
+   * longer verify against the new identity.
+   * @returns `factory`, or the refusal (`INTERNAL` on a Key without secure element storage)
+   */
+  retire(): LifecycleState | WireError {
+    if (!this.#seStorage) return wireError('INTERNAL', 'this Key cannot wipe its secure element');
+    const from = this.#persistent.state;
+    if (from !== 'retired' && !this.transition('retire'))
+      return wireError(from === 'revoked' ? 'KEY_REVOKED' : 'INVALID_STATE', `retire is not allowed in state ${from}`);
+    if (!nextState('retired', 'wipe')) return wireError('INTERNAL', 'the lifecycle table has no wipe');
+    this.#wipe('retired');
+    return 'factory';
+  }
+
+  /** The crypto-wipe of a factory reset or `retire`, announced as `from` → factory. */
+  #wipe(from: LifecycleState): void {
     const seStorage = this.#seStorage;
-    if (!seStorage || !nextState(from, 'factory-reset')) return undefined;
+    if (!seStorage) throw new Error('internal: wipe without secure element storage');
     this.#secureElement = wipeSecureElement(seStorage, this.#random);
     this.#persistent = { handle: this.#random(16), state: 'factory', bootCount: this.#persistent.bootCount, hosts: [] };
     this.#save();
     this.#pairingUntil = -1;
     for (const l of this.#links) l.reset();
     this.#announce(from, 'factory');
-    return from;
+  }
+
+  /** The paired host whose key id (first 8 bytes of SHA-256 of its public key) is `keyId`. */
+  hostByKeyId(keyId: Uint8Array): Persistent['hosts'][number] | undefined {
+    return this.#persistent.hosts.find((h) => bytesEqual(hostKeyId(h.publicKey), keyId));
+  }
+
+  /**
+   * Unpairs `hostKey` (durably). Its open sessions lose their role at their next request (the
+   * link re-reads the paired hosts); a Key left without hosts is pairable again (first contact).
+   */
+  removeHost(hostKey: Uint8Array): { role: HostRole; hosts: number } | WireError {
+    const host = this.#persistent.hosts.find((h) => bytesEqual(h.publicKey, hostKey));
+    if (!host) return wireError('HOST_NOT_FOUND');
+    const hosts = this.#persistent.hosts.filter((h) => h !== host);
+    this.#persistent = { ...this.#persistent, hosts };
+    this.#save();
+    return { role: host.role, hosts: hosts.length };
   }
 
   /** Sets what the battery reports (info's `batteryPct`; a critical battery refuses `fw.begin`). */
@@ -461,6 +511,9 @@ export class KeyFirmware implements SessionHost {
       csr: () => identityCsr(this.#secureElement),
       installChain: (chain) => this.installChain(chain),
       setTime: (ms) => this.setTime(ms),
+      hostByKeyId: (id) => this.hostByKeyId(id),
+      removeHost: (hostKey) => this.removeHost(hostKey),
+      retire: () => this.retire(),
     };
   }
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { LifecycleState, RequestName } from '@enigm/protocols/messages';
+import { LIFECYCLE_OPERATION_STATES, type LifecycleState, type RequestName } from '@enigm/protocols/messages';
 
 /** Lifecycle events (causes of transitions). */
 export type LifecycleEvent =
@@ -32,9 +32,10 @@ export interface Transition {
 }
 
 const EMERGENCY_LATER = 'the emergency issue: its gestures are refused `EMERGENCY_UNAVAILABLE` meanwhile';
-const ADMIN_LATER = 'no request or gesture applies it yet';
 const UPDATE_LATER =
   'a factory Key keeps `factory` through provisioning updates (the provisioning role may update only in `factory`)';
+const REVOKE_VIA = 'request `revoke` (owner or provisioning)';
+const RETIRE_VIA = 'request `retire` (owner)';
 const RESET_VIA = 'button: hold at power-on ≥ 10 s, then a triple press within 10 s (gesture table, HARDWARE.md)';
 
 /** Every allowed transition. Anything not listed is refused. */
@@ -42,15 +43,20 @@ export const TRANSITIONS: readonly Transition[] = [
   { from: 'factory', event: 'activate', to: 'dormant', via: 'request `activate`' },
   { from: 'dormant', event: 'emergency.start', to: 'emergency', later: EMERGENCY_LATER },
   { from: 'emergency', event: 'emergency.end', to: 'dormant', later: EMERGENCY_LATER },
-  { from: 'dormant', event: 'suspend', to: 'suspended', later: ADMIN_LATER },
-  { from: 'suspended', event: 'resume', to: 'dormant', later: ADMIN_LATER },
-  { from: 'dormant', event: 'revoke', to: 'revoked', later: ADMIN_LATER },
-  { from: 'suspended', event: 'revoke', to: 'revoked', later: ADMIN_LATER },
-  { from: 'emergency', event: 'revoke', to: 'revoked', later: ADMIN_LATER },
-  { from: 'dormant', event: 'retire', to: 'retired', later: ADMIN_LATER },
-  { from: 'suspended', event: 'retire', to: 'retired', later: ADMIN_LATER },
-  { from: 'revoked', event: 'retire', to: 'retired', later: ADMIN_LATER },
-  { from: 'retired', event: 'wipe', to: 'factory', later: ADMIN_LATER },
+  { from: 'dormant', event: 'suspend', to: 'suspended', via: 'request `suspend` (owner)' },
+  { from: 'suspended', event: 'resume', to: 'dormant', via: 'request `resume` (owner)' },
+  { from: 'dormant', event: 'revoke', to: 'revoked', via: REVOKE_VIA },
+  { from: 'suspended', event: 'revoke', to: 'revoked', via: REVOKE_VIA },
+  { from: 'emergency', event: 'revoke', to: 'revoked', via: REVOKE_VIA },
+  { from: 'dormant', event: 'retire', to: 'retired', via: RETIRE_VIA },
+  { from: 'suspended', event: 'retire', to: 'retired', via: RETIRE_VIA },
+  { from: 'revoked', event: 'retire', to: 'retired', via: `${RETIRE_VIA}; on a revoked Key also provisioning` },
+  {
+    from: 'retired',
+    event: 'wipe',
+    to: 'factory',
+    via: 'request `retire`, at once: the crypto-wipe (new identity, static key and handle; hosts and chain dropped)',
+  },
   {
     from: 'dormant',
     event: 'update.begin',
@@ -84,20 +90,29 @@ const ALL: readonly LifecycleState[] = ['factory', 'dormant', 'emergency', 'susp
 
 const FW_STATES: readonly LifecycleState[] = ['factory', 'dormant', 'suspended', 'updating'];
 
-/** Which lifecycle states accept each request. `hello`, `ping` and `info` are always allowed. */
+/** Every state but `revoked`: a revoked Key runs public requests, sessions and `retire` only. */
+const NOT_REVOKED: readonly LifecycleState[] = ALL.filter((s) => s !== 'revoked');
+
+/**
+ * Which lifecycle states accept each request. `hello`, `ping` and `info` are always allowed. The
+ * lifecycle operations' rows are `LIFECYCLE_OPERATION_STATES` of `@enigm/protocols/messages`,
+ * which the host's preflight reads too. A refusal is `KEY_REVOKED` on a revoked Key,
+ * `INVALID_STATE` otherwise (`stateRefusal`).
+ */
 export const COMMAND_STATES: Readonly<Record<RequestName, readonly LifecycleState[]>> = {
   hello: ALL,
   ping: ALL,
   info: ALL,
   activate: ['factory'],
-  reboot: ALL,
+  reboot: NOT_REVOKED,
   'session.start': ALL,
   'session.finish': ALL,
   secure: ALL,
   'session.close': ALL,
   pair: ['factory', 'dormant', 'suspended', 'updating'],
-  attest: ALL,
-  'hosts.list': ['factory', 'dormant', 'emergency', 'suspended', 'revoked', 'updating'],
+  attest: NOT_REVOKED,
+  'hosts.list': ['factory', 'dormant', 'emergency', 'suspended', 'updating'],
+  ...LIFECYCLE_OPERATION_STATES,
   // Firmware updates: never during an emergency, never on a revoked or retired Key.
   'fw.begin': FW_STATES,
   'fw.chunk': FW_STATES,
@@ -105,11 +120,11 @@ export const COMMAND_STATES: Readonly<Record<RequestName, readonly LifecycleStat
   'fw.test': FW_STATES,
   'fw.confirm': FW_STATES,
   'fw.revert': FW_STATES,
-  'fw.status': ALL,
+  'fw.status': NOT_REVOKED,
   // Provisioning: a Key is certified before activation, never in the field.
   csr: ['factory'],
   'cert.install': ['factory'],
-  'time.set': ALL,
+  'time.set': NOT_REVOKED,
 };
 
 /** Whether `command` is allowed in `state`. */

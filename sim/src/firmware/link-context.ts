@@ -5,6 +5,7 @@
  * without running twice.
  * @module
  */
+import { bytesEqual } from '@enigm/protocols/bytes';
 import { ProtocolError } from '@enigm/protocols/errors';
 import {
   type BodyOf,
@@ -183,6 +184,9 @@ export class LinkContext {
           `request ${id} is not after request ${session.lastInnerId}, which has run; request ${id} was not run now`,
         );
       session.lastInnerId = id as number;
+      // A host unpaired since (hosts.remove, retire) keeps its session but not its role.
+      if (session.role !== 'unpaired' && !this.#fw.hosts().some((h) => bytesEqual(h.publicKey, session.hostKey)))
+        session.role = 'unpaired';
       const r = this.#fw.execute(msg, { session: { hostKey: session.hostKey, role: session.role } });
       if ('error' in r) return this.#error(id as number, r.error, r.reason);
       if ('frame' in r) return this.#error(id as number, 'INTERNAL'); // unreachable: `secure` is refused above
