@@ -17,6 +17,7 @@ export * from './key/flash.ts';
 export * from './key/key.ts';
 export * from './key/pinning.ts';
 export * from './session/host-store.ts';
+export * from './station/index.ts';
 export * from './session/secure-session.ts';
 export * from './transport/memory.ts';
 export * from './transport/open.ts';
