@@ -6,6 +6,8 @@ import { renderProtocolDoc } from '@enigm/protocols/messages';
 import {
   COMMAND_STATES,
   DOC_ROLE_TABLES,
+  LIFECYCLE_DOC_PATH,
+  renderLifecycleDoc,
   renderRoleTable,
   spliceGestureTable,
   spliceRoleTable,
@@ -21,5 +23,7 @@ for (const [path, filter] of Object.entries(DOC_ROLE_TABLES)) {
   writeFileSync(path, spliceRoleTable(readFileSync(path, 'utf8'), renderRoleTable(filter)));
   console.log(`updated the role table of ${path}`);
 }
+writeFileSync(LIFECYCLE_DOC_PATH, renderLifecycleDoc());
+console.log(`wrote ${LIFECYCLE_DOC_PATH}`);
 writeFileSync('HARDWARE.md', spliceGestureTable(readFileSync('HARDWARE.md', 'utf8')));
 console.log('updated the gesture table of HARDWARE.md');

@@ -11,6 +11,7 @@ export * from './firmware.ts';
 export * from './flash/index.ts';
 export * from './key-flash.ts';
 export * from './lifecycle.ts';
+export * from './lifecycle-doc.ts';
 export * from './link-context.ts';
 export * from './physical/index.ts';
 export * from './result.ts';

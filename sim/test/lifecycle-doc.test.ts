@@ -1,0 +1,31 @@
+/**
+ * docs/lifecycle.md is generated from the tables (`renderLifecycleDoc`): it must equal its
+ * rendering, and the rendering must carry the table's decisions (so a change to a table changes
+ * the document, and a hand edit fails here). Run `npm run docs:protocol` after changing a table.
+ */
+import { readFileSync } from 'node:fs';
+import test from 'ava';
+import { LIFECYCLE_DOC_PATH, renderLifecycleDoc } from '../src/firmware/lifecycle-doc.ts';
+
+const doc = () => readFileSync(new URL(`../../${LIFECYCLE_DOC_PATH}`, import.meta.url), 'utf8');
+
+test('docs/lifecycle.md matches the tables (run `npm run docs:protocol`)', (t) => {
+  t.is(doc(), renderLifecycleDoc());
+});
+
+test('the rendering carries the table: states × operations, roles, the state diagram', (t) => {
+  const d = renderLifecycleDoc();
+  // states × operations: hosts.remove, suspend, resume, revoke, retire
+  t.regex(d, /\| revoked \| KEY_REVOKED \| KEY_REVOKED \| KEY_REVOKED \| KEY_REVOKED \| ok \|/);
+  t.regex(d, /\| dormant \| ok \| ok \| INVALID_STATE \| ok \| ok \|/);
+  t.regex(d, /\| `retire` \| `enigm key retire --yes` \| owner, provisioning \(in `revoked` only\) \|/);
+  t.regex(d, /\| `hosts\.remove` \| .* \| owner, provisioning \(its own entry\), service \(its own entry\) \|/);
+  t.regex(d, /```mermaid\nstateDiagram-v2\n {2}\[\*\] --> factory\n/);
+  t.regex(d, / {2}dormant --> suspended: suspend\n/);
+  t.regex(d, / {2}retired --> factory: wipe\n/);
+});
+
+test('a hand-edited document is caught', (t) => {
+  const edited = doc().replace('| revoked | KEY_REVOKED |', '| revoked | ok |');
+  t.not(edited, renderLifecycleDoc());
+});
