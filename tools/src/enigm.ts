@@ -22,6 +22,7 @@ import { revocationCommands } from './commands/revocation.ts';
 import { simCommands } from './commands/sim.ts';
 import { simControlCommands } from './commands/sim-control.ts';
 import { simRunCommands } from './commands/sim-run.ts';
+import { stationCommands } from './commands/station.ts';
 
 const COMMANDS: Command[] = [
   ...simCommands,
@@ -37,6 +38,7 @@ const COMMANDS: Command[] = [
   ...auditCommands,
   ...caCommands,
   ...revocationCommands,
+  ...stationCommands,
 ];
 
 /** The CLI's version (of the package that installs the `enigm` binary). */
@@ -47,7 +49,7 @@ function usage(): string {
     'enigm — Enigm device suite CLI',
     '',
     'Usage: enigm <command> [options]   (enigm <command> --help for details)',
-    '       enigm <group>               (lists the commands of a group: sim, key, fw, cbor, cose, attest, ca, audit, revocation)',
+    '       enigm <group>               (lists the commands of a group: sim, key, fw, cbor, cose, attest, ca, audit, revocation, station)',
     '       enigm --version',
     '',
     'Commands:',
