@@ -17,6 +17,7 @@ import { coseCommands } from './commands/cose.ts';
 import { fwImageCommands } from './commands/fw.ts';
 import { fwFlashCommands } from './commands/fw-flash.ts';
 import { keyCommands } from './commands/key.ts';
+import { keyLifecycleCommands } from './commands/key-lifecycle.ts';
 import { keySessionCommands } from './commands/key-session.ts';
 import { revocationCommands } from './commands/revocation.ts';
 import { simCommands } from './commands/sim.ts';
@@ -30,6 +31,7 @@ const COMMANDS: Command[] = [
   ...simControlCommands,
   ...keyCommands,
   ...keySessionCommands,
+  ...keyLifecycleCommands,
   ...fwImageCommands,
   ...fwFlashCommands,
   ...cborCommands,

@@ -22,6 +22,9 @@ export const KEY_FACADE_ERROR_CODES = {
   KEY_ABORTED: 'the caller aborted the operation (its signal fired); running it again resumes',
   KEY_BAD_ARGUMENT: 'an argument the facade cannot use (e.g. a nonce of the wrong length, an unknown role)',
   KEY_CLOSED_FACADE: 'the Key object was closed',
+  KEY_INVALID_STATE:
+    "the Key's lifecycle state does not allow the operation (refused before asking, as the Key would: INVALID_STATE)",
+  KEY_REVOKED: 'the Key is revoked: it runs nothing but retire (refused before asking, as the Key would: KEY_REVOKED)',
 } as const;
 
 /** Symbolic code of a {@link KeyFacadeError}. */

@@ -28,8 +28,19 @@ import { KeyFacadeError } from './errors.ts';
 import { EventHub, type EventStreamOptions, type KeyEvent } from './events.ts';
 import { checkEvidenceWithChain, type KeyEvidence } from './evidence.ts';
 import { type FirmwareStatus, type FlashOptions, type FlashResult, type ParsedImage, runFlash } from './flash.ts';
+import {
+  type LifecyclePort,
+  listHosts,
+  type PairedHostEntry,
+  runLifecycleOp,
+  type UnpairResult,
+  unpairHost,
+} from './lifecycle.ts';
 import { type NamedKey, openKnownSession, type PairResult, pairAndPin } from './pinning.ts';
 import { installCertificate, requestCsr, setKeyTime } from './provision.ts';
+
+export type { PairedHostEntry, UnpairResult } from './lifecycle.ts';
+export { hostKeyIdHex } from './lifecycle.ts';
 
 /** Options of {@link openKey}. */
 export interface OpenKeyOptions {
@@ -293,6 +304,80 @@ export class Key {
    */
   async activate(): Promise<LifecycleState> {
     return (await (await this.session()).request('activate', {})).state;
+  }
+
+  /**
+   * The hosts paired with the Key (owner): key id, role, label, whether it is this host, and the
+   * static public key (hex; show it only on request).
+   * @throws KeyError `KEY_REJECTED` (`FORBIDDEN` for another role, `KEY_REVOKED`), the errors of {@link Key.session}
+   * @example for (const h of await key.hosts()) console.log(h.keyId, h.role, h.self ? '(this host)' : '');
+   */
+  async hosts(): Promise<PairedHostEntry[]> {
+    return listHosts(this.#lifecyclePort());
+  }
+
+  /**
+   * Unpairs the host with `hostKeyId` (16 hex digits, from {@link Key.hosts}): the owner any host,
+   * another role only itself. Removing itself ends this host's session.
+   * @throws {@link KeyFacadeError} `KEY_BAD_ARGUMENT`, `KEY_REVOKED`, `KEY_INVALID_STATE` (refused
+   *   before asking); KeyError `KEY_REJECTED` (`FORBIDDEN`, `HOST_NOT_FOUND`)
+   * @example await key.unpair('3f9a0c11d2e4b5a6');
+   */
+  async unpair(hostKeyId: string | Uint8Array): Promise<UnpairResult> {
+    const r = await unpairHost(this.#lifecyclePort(), hostKeyId);
+    if (r.self) await this.#dropSession();
+    return r;
+  }
+
+  /**
+   * dormant → suspended (owner).
+   * @returns the lifecycle state afterwards
+   * @throws {@link KeyFacadeError} `KEY_INVALID_STATE`, `KEY_REVOKED` (refused before asking);
+   *   KeyError `KEY_REJECTED` (`FORBIDDEN`)
+   * @example await key.suspend(); // 'suspended'
+   */
+  async suspend(): Promise<LifecycleState> {
+    return runLifecycleOp(this.#lifecyclePort(), 'suspend');
+  }
+
+  /**
+   * suspended → dormant (owner).
+   * @throws as {@link Key.suspend}
+   * @example await key.resume(); // 'dormant'
+   */
+  async resume(): Promise<LifecycleState> {
+    return runLifecycleOp(this.#lifecyclePort(), 'resume');
+  }
+
+  /**
+   * → revoked (owner or provisioning): the Key then refuses every session request but retire.
+   * @throws as {@link Key.suspend}
+   * @example await key.revoke(); // 'revoked'
+   */
+  async revoke(): Promise<LifecycleState> {
+    return runLifecycleOp(this.#lifecyclePort(), 'revoke');
+  }
+
+  /**
+   * → retired → factory (owner; provisioning on a revoked Key): the Key crypto-wipes — new
+   * identity, static key and handle; hosts, certificate chain and sessions gone. This host's pin
+   * no longer matches: the Key is a new trust event (pair again). The wipe ends the link's
+   * negotiation too: the facade reconnects (with backoff) before it returns.
+   * @returns `factory`
+   * @throws as {@link Key.suspend}; {@link KeyFacadeError} `KEY_RECONNECT_FAILED`
+   * @example await key.retire(); // 'factory'
+   */
+  async retire(): Promise<LifecycleState> {
+    const state = await runLifecycleOp(this.#lifecyclePort(), 'retire');
+    // The wipe ended every session and link negotiation (as a reboot does): hello again.
+    this.#role = undefined;
+    await this.#dropLink(false);
+    await this.reconnect();
+    return state;
+  }
+
+  #lifecyclePort(): LifecyclePort {
+    return { info: () => this.info(), session: () => this.session(), hostPublicKey: this.hostKey.publicKey };
   }
 
   /**

@@ -364,7 +364,12 @@ export const MESSAGES = {
     '→ retired → factory: crypto-wipe of identity, static key, hosts, sessions and certificate chain (session)',
     'retire.response',
   ),
-  'retire.response': def(0x2f, 'response', LifecycleOpResponse, 'factory: a new identity; the session has ended'),
+  'retire.response': def(
+    0x2f,
+    'response',
+    LifecycleOpResponse,
+    'factory: a new identity; every session and link negotiation has ended (hello again)',
+  ),
   'fw.begin': def(0x30, 'request', FwBegin, 'start or resume a firmware upload (session)', 'fw.begin.response'),
   'fw.begin.response': def(0x31, 'response', FwBeginResponse, 'resume offset and chunk size'),
   'fw.chunk': def(0x32, 'request', FwChunk, 'payload bytes at an offset (session; pipelined to the window)', 'fw.chunk.response'),

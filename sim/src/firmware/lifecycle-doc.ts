@@ -105,7 +105,8 @@ export function renderLifecycleDoc(): string {
   p('  too — a revoked Key returned to the factory is wiped there, and its owner may have lost it. The Key');
   p('  passes `retired` and, in the same request, its `wipe` row back to `factory`: the secure element draws');
   p('  a new identity and static key, a new device handle is drawn, paired hosts, the certificate chain and');
-  p('  every session are dropped. Evidence the old identity signed no longer verifies against the new one,');
+  p('  every session and link negotiation are dropped (hosts send `hello` again). Evidence the old identity');
+  p('  signed no longer verifies against the new one,');
   p('  and no host pin matches: a re-used Key is a new trust event. A Key a power cut left in `retired`');
   p('  finishes the wipe at its next `retire` (or the factory-reset gesture).');
   p('- **hosts.remove** names a host by its key id (the first 8 bytes of SHA-256 of its static public');
