@@ -184,23 +184,28 @@ async function provisionOne(port: string, shared: OpenKeyOptions, options: Provi
       key = await openKey(port, { ...shared, expect: { handle: toHex(info.handle) } });
     }
     enter('pair');
-    let identity: Uint8Array;
+    let identity: Uint8Array | undefined;
     let resumed = false;
-    let deviceHandle: string;
-    try {
-      if (!pinned) throw new StationError('STATION_BAD_ARGUMENT', 'not pinned');
-      const s = await key.session();
-      identity = s.peer.identity;
-      deviceHandle = toHex(s.peer.handle);
-      resumed = true;
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      if (pinned && code !== 'KEY_HOST_UNKNOWN' && code !== 'KEY_NOT_PAIRED') throw e;
+    let deviceHandle = '';
+    if (pinned) {
+      try {
+        const s = await key.session();
+        identity = s.peer.identity;
+        deviceHandle = toHex(s.peer.handle);
+        resumed = true;
+      } catch (e) {
+        // The Key no longer knows this station (reset) or no pin matched: first contact again.
+        const code = (e as { code?: string }).code;
+        if (code !== 'KEY_HOST_UNKNOWN' && code !== 'KEY_NOT_PAIRED') throw e;
+      }
+    }
+    if (!identity) {
       const p = await key.pair('provisioning', { label: options.label ?? 'station' });
-      identity = Buffer.from(p.identity, 'hex');
+      identity = new Uint8Array(Buffer.from(p.identity, 'hex'));
       deviceHandle = p.handle;
     }
-    handle = options.account ? associationHandleText(options.account.secret, identity) : deviceHandle;
+    const identityKey: Uint8Array = identity;
+    handle = options.account ? associationHandleText(options.account.secret, identityKey) : deviceHandle;
     const at = () => new Date(now());
     const done = (outcome: 'provisioned' | 'already-provisioned', leafDer: Uint8Array, serial: string, notAfter: string) => ({
       port,
@@ -221,7 +226,7 @@ async function provisionOne(port: string, shared: OpenKeyOptions, options: Provi
       const r = await verifyKeyChain(before.chain, {
         roots: options.roots,
         at: at(),
-        expectedIdentityKey: identity,
+        expectedIdentityKey: identityKey,
         ...(options.intermediates ? { intermediates: options.intermediates } : {}),
       });
       if (!r.valid) throw new StationError('STATION_FOREIGN_CHAIN', `the Key's chain does not verify here: ${r.code}`);
@@ -236,7 +241,7 @@ async function provisionOne(port: string, shared: OpenKeyOptions, options: Provi
     enter('csr');
     const csr = await key.csr();
     enter('issue');
-    const leaf = await issueFromCsr(options.ca, csr, { model: info.model, expectedIdentityKey: identity, now: at });
+    const leaf = await issueFromCsr(options.ca, csr, { model: info.model, expectedIdentityKey: identityKey, now: at });
     const chain = [leaf.der, options.ca.intermediate.certificate.der];
     enter('install');
     await key.installCertificate(chain);
@@ -249,7 +254,7 @@ async function provisionOne(port: string, shared: OpenKeyOptions, options: Provi
     const appraisal = await appraiseKeyEvidenceWithRoots({
       evidence: after.evidence,
       nonce: after.nonce,
-      identity,
+      identity: identityKey,
       issuedAt: after.issuedAt,
       receivedAt: after.receivedAt,
       maxAgeMs: 60_000,
