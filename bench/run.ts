@@ -15,6 +15,7 @@ import { benchNoise } from './noise.ts';
 import { benchPki } from './pki.ts';
 import { benchRoundTrip } from './roundtrip.ts';
 import { benchScenario } from './scenario.ts';
+import { benchStation } from './station.ts';
 import { benchAttestation } from './tpm.ts';
 
 const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
@@ -30,6 +31,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   control: () => benchControl(),
   audit: () => benchAudit(),
   pki: () => benchPki(),
+  station: () => benchStation(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
