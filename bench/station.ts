@@ -4,7 +4,8 @@
  * (`enigm sim start --keys 8`, from source through tsx) so the station's CPU (`process.cpuUsage`
  * of this process: sessions, CSR checks, issuing, chain checks, serial I/O) is measured apart
  * from the Keys' (the simulator's utime + stime from `/proc`). Each round provisions 8 fresh
- * Keys (a new simulator and state folder); the CA is made once in memory.
+ * Keys (a new simulator and state folder); the CA is made once in memory. A last round provisions
+ * one Key at a time and splits the station's CPU by step.
  * @module
  */
 import { spawn } from 'node:child_process';
@@ -14,7 +15,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createCa } from '@enigm/attestation';
-import { provisionKeys } from '@enigm/key-firmware-host';
+import { provisionKeys, type StationEvent } from '@enigm/key-firmware-host';
 import { type BenchResult, result } from './harness.ts';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
@@ -27,9 +28,22 @@ function procCpuSeconds(pid: number): number {
   return (Number(rest[11]) + Number(rest[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
 }
 
+/** CPU of this process per step, ms, summed over Keys (filled in a sequential round). */
+const byStep = new Map<string, number>();
+let mark: { step: string; cpu: NodeJS.CpuUsage } | undefined;
+function stepCpu(e: StationEvent): void {
+  const now = process.cpuUsage();
+  if (mark) {
+    const d = process.cpuUsage(mark.cpu);
+    byStep.set(mark.step, (byStep.get(mark.step) ?? 0) + (d.user + d.system) / 1000);
+  }
+  mark = e.type === 'step' ? { step: e.step, cpu: now } : undefined;
+}
+
 /** One round: a fresh simulator with 8 Keys, all provisioned; wall time and both CPUs. */
 async function round(
   ca: Awaited<ReturnType<typeof createCa>>,
+  concurrency = KEYS,
 ): Promise<{ wallMs: number; stationCpuMs: number; simCpuMs: number; ok: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'enigm-bench-station-'));
   const sim = spawn(
@@ -61,7 +75,8 @@ async function round(
       ports,
       ca,
       roots: ca.root.certificate.pem,
-      concurrency: KEYS,
+      concurrency,
+      ...(concurrency === 1 ? { onEvent: stepCpu } : {}),
       key: { hostKey: join(dir, 'host-key.pem'), known: join(dir, 'known.json') },
     });
     const wallMs = performance.now() - t0;
@@ -84,11 +99,16 @@ export async function benchStation(rounds = 3): Promise<BenchResult[]> {
   const runs = [];
   for (let i = 0; i < rounds; i++) runs.push(await round(ca));
   const best = runs.reduce((a, b) => (b.wallMs < a.wallMs ? b : a));
+  // One Key at a time: where the station's CPU goes, per step (the done event closes the last one).
+  const sequential = await round(ca, 1);
   return [
     result('station.keys-per-minute', (KEYS / best.wallMs) * 60_000, 'keys/min'),
     result('station.batch-wall', best.wallMs, 'ms'),
     result('station.cpu-per-key', best.stationCpuMs / KEYS, 'ms', best.simCpuMs / KEYS),
     result('station.keys-per-batch', KEYS, 'keys'),
+    result('station.sequential.keys-per-minute', (KEYS / sequential.wallMs) * 60_000, 'keys/min'),
+    result('station.sequential.cpu-per-key', sequential.stationCpuMs / KEYS, 'ms', sequential.simCpuMs / KEYS),
+    ...[...byStep].map(([step, ms]) => result(`station.sequential.cpu.${step}`, ms / KEYS, 'ms/key')),
   ];
 }
 
