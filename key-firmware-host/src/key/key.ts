@@ -325,7 +325,10 @@ export class Key {
    */
   async unpair(hostKeyId: string | Uint8Array): Promise<UnpairResult> {
     const r = await unpairHost(this.#lifecyclePort(), hostKeyId);
-    if (r.self) await this.#dropSession();
+    if (r.self) {
+      await this.#dropSession(); // this host is no longer paired: its session has no role
+      this.#role = undefined;
+    }
     return r;
   }
 
