@@ -224,3 +224,39 @@ realTest('a port that disappears mid-batch fails only that port (STATION_PORT_LO
     await sim.stop();
   }
 });
+
+realTest('a Key whose audit record cannot be written stops the batch; the next run records and completes it', async (t) => {
+  const { dir, sim, base } = await setup(8);
+  try {
+    const signer = auditSignerFromSeed('station', ed25519Generate().seed);
+    const audit = await AuditLog.open(join(dir, 'audit.log'), { signer, clock: Date.now });
+    audit.close(); // every append now throws
+    const started = new Set<string>();
+    await t.throwsAsync(
+      provisionKeys({
+        ...base,
+        audit,
+        concurrency: 2,
+        onEvent: (e) => {
+          if (e.type === 'step' && e.step === 'open') started.add(e.port);
+        },
+      }),
+      { message: /closed/ },
+    );
+    t.true(started.size < 8, `the batch stopped early (${started.size} started)`);
+    const log = await AuditLog.open(join(dir, 'audit.log'), { signer, clock: Date.now });
+    let entries: ManifestEntry[];
+    try {
+      entries = await provisionKeys({ ...base, audit: log });
+    } finally {
+      log.close();
+    }
+    t.true(entries.every((e) => e.outcome === 'provisioned' || e.outcome === 'already-provisioned'));
+    t.true(entries.some((e) => e.outcome === 'already-provisioned'));
+    const report = verifyAuditLog(readFileSync(join(dir, 'audit.log')), { trustedKeys: [signer.publicKey] });
+    t.true(report.ok);
+    t.is(report.records.length, 8);
+  } finally {
+    await sim.stop();
+  }
+});

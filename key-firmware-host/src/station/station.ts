@@ -92,7 +92,10 @@ function describe(e: unknown, port: string, step: StationStep): { error: string;
  * (a port that disappears: `STATION_PORT_LOST`); the other ports go on. Resumable: a Key
  * interrupted mid-provision (paired, no chain yet) is completed by the next run (`resumed`); one
  * whose chain was installed is `already-provisioned`.
- * @throws {@link StationError} `STATION_BAD_ARGUMENT` for bad options
+ * @throws {@link StationError} `STATION_BAD_ARGUMENT` for bad options; the error of the audit
+ *   log's `append` or of `onEvent` (e.g. a manifest that cannot be written): a Key whose record
+ *   cannot be kept stops the batch (Keys in flight stop at their next step; a Key finished but
+ *   not recorded is found `already-provisioned`, and recorded, by the next run)
  * @example
  * const ca = await loadIssuingCa('ca', passphrase);
  * const entries = await provisionKeys({ ports, ca, roots: ca.rootPem, concurrency: 8, onEvent: console.log });
@@ -113,18 +116,36 @@ export async function provisionKeys(options: ProvisionOptions): Promise<Manifest
     known: typeof base.known === 'object' ? base.known : new KnownKeys(base.known),
   };
   const results: ManifestEntry[] = new Array(ports.length);
+  // The batch stops on the caller's signal, or when a Key's record cannot be kept (audit, onEvent).
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  if (options.signal?.aborted) stop.abort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const run: ProvisionOptions = { ...options, signal: stop.signal };
+  let fatal: { error: unknown } | undefined;
   let next = 0;
   const worker = async () => {
     while (next < ports.length) {
       const i = next++;
       const port = ports[i] as string;
-      const entry = options.signal?.aborted ? abortedEntry(port, 'open', options) : await provisionOne(port, shared, options);
+      const entry = stop.signal.aborted ? abortedEntry(port, 'open', options) : await provisionOne(port, shared, run);
       results[i] = entry;
-      recordAudit(options, entry);
-      options.onEvent?.({ type: 'done', port, entry });
+      if (fatal) continue;
+      try {
+        recordAudit(options, entry);
+        options.onEvent?.({ type: 'done', port, entry });
+      } catch (error) {
+        fatal = { error };
+        stop.abort();
+      }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, ports.length) }, worker));
+  try {
+    await Promise.all(Array.from({ length: Math.min(concurrency, ports.length) }, worker));
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+  if (fatal) throw fatal.error;
   return results;
 }
 
