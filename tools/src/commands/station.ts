@@ -7,7 +7,7 @@
  * `report` summarizes a manifest. SIGINT stops the batch (exit 130); running it again resumes.
  * @module
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { AuditLog, auditSignerFromSeed, loadIssuingCa, readCaCertificates } from '@enigm/attestation';
 import {
@@ -83,8 +83,10 @@ function simulatorPorts(dir: string): string[] {
 }
 
 /** The account secret: 64 hex digits on the file's first line, or exactly 32 raw bytes. */
-function accountSecret(path: string): Uint8Array {
+function accountSecret(path: string, out: Output): Uint8Array {
   const raw = readFileSync(path);
+  if ((statSync(path).mode & 0o077) !== 0)
+    out.warn(`enigm: warning: --account-secret-file ${path} is readable by other users (chmod 600 it)`);
   const text = raw.toString('latin1').split(/\r?\n/)[0]?.trim() ?? '';
   if (/^[0-9a-fA-F]{64}$/.test(text)) return new Uint8Array(Buffer.from(text, 'hex'));
   if (raw.length === 32) return new Uint8Array(raw);
@@ -220,7 +222,7 @@ Examples:
     const ports = portsOf(args);
     const concurrency = int(args, 'concurrency', Math.min(ports.length, 8), 1, 256);
     const secretFile = str(args, 'account-secret-file');
-    const account = secretFile !== undefined ? { secret: accountSecret(secretFile) } : undefined;
+    const account = secretFile !== undefined ? { secret: accountSecret(secretFile, out) } : undefined;
     const hostKey = str(args, 'host-key');
     const known = str(args, 'known');
     const timeout = str(args, 'timeout');
