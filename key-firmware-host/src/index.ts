@@ -4,6 +4,7 @@
  * @module
  */
 
+export * from './association/index.ts';
 export * from './client/errors.ts';
 export * from './client/key-client.ts';
 export * from './client/window.ts';
