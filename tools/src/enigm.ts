@@ -9,6 +9,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pkg from '../../package.json' with { type: 'json' };
 import { type Command, commandList, dispatch, EXIT, errorReason } from './cli.ts';
+import { accountCommands } from './commands/account.ts';
 import { attestCommands } from './commands/attest.ts';
 import { auditCommands } from './commands/audit.ts';
 import { caCommands } from './commands/ca.ts';
@@ -41,6 +42,7 @@ const COMMANDS: Command[] = [
   ...caCommands,
   ...revocationCommands,
   ...stationCommands,
+  ...accountCommands,
 ];
 
 /** The CLI's version (of the package that installs the `enigm` binary). */
