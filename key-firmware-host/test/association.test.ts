@@ -124,6 +124,12 @@ realTest('enroll and replace over ptys: handles per account, refusals, old Key r
     // Replacing again: the old association is no longer active.
     const again = await t.throwsAsync(replace(acct1, oldHandle, keyB), { instanceOf: AssociationError });
     t.is(again?.code, 'ASSOCIATION_NOT_ACTIVE');
+    // The Key given as the old one must be the one enrolled under the old handle.
+    const mismatch = await t.throwsAsync(replace(acct2, r2.device.handle, keyB, { oldKey: keyB }), {
+      instanceOf: AssociationError,
+    });
+    t.is(mismatch?.code, 'ASSOCIATION_OLD_KEY_MISMATCH');
+    t.is(acct2.find(r2.device.handle)?.state, 'active', 'nothing changed');
     // A revoked Key is not enrolled anywhere.
     const acct3 = AccountRegistry.init(join(dir, 'acct3'));
     const revoked = await t.throwsAsync(enroll(acct3, keyA), { instanceOf: AssociationError });
