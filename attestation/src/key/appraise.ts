@@ -15,6 +15,7 @@
  * | `security-counter` | ≥ the minimum | no minimum given | below the minimum (rollback) |
  * | `lifecycle` | state in the expected list | no list given, or not expected | revoked or retired |
  * | `host-role` | the role the verifier asked with | no role given | a different role |
+ * | `revocation` (only with `reference.revocation`) | the Key's identity (and, once the chain verified, its certificate serial) is not on the verified list | — | the Key is listed (`KEY_REVOKED`, with the list's reason), or the list did not verify (its code: `REVOCATION_STALE`, `REVOCATION_UNTRUSTED`, `REVOCATION_SIGNATURE_INVALID`, …): a list that cannot be used is not "nothing is revoked" |
  * | `certificate` (only with `reference.roots`, in {@link appraiseKeyEvidenceWithRoots}) | the evidence's `x5chain` verifies to a configured root, for the key that signed the evidence (`identity` then becomes affirming: certified) | no chain in the evidence | a chain for another key, a bad or untrusted chain, or a certificate not valid at `at` |
  *
  * The chain check is asynchronous (certificate parsing), so it is in
@@ -33,6 +34,8 @@ import { decodeSign1, verifySign1 } from '@enigm/protocols/cose';
 import { HEADER_IDENTITY_KEY, HEADER_X5CHAIN, KeyClaims, type KeyClaimsValue, x5chainOf } from '@enigm/protocols/evidence';
 import type { HostRole, LifecycleState } from '@enigm/protocols/messages';
 import { type CertificateInput, verifyKeyChain } from '../pki/verify.ts';
+import { isRevoked, type RevocationEntry } from '../revocation/list.ts';
+import type { RevocationVerifyResult } from '../revocation/verify.ts';
 
 /** Appraisal status, ordered from best to worst (EAR trust tiers plus `none`). */
 export type AppraisalStatus = 'affirming' | 'warning' | 'contraindicated' | 'none';
@@ -61,6 +64,12 @@ export interface KeyReferenceValues {
   roots?: CertificateInput;
   /** Extra untrusted CA certificates for path building (e.g. retired intermediates). */
   intermediates?: CertificateInput;
+  /**
+   * A revocation list as {@link verifyRevocationList} returned it (trusted keys, the appraisal
+   * time, the highest version seen). A Key listed by identity or certificate serial is
+   * contraindicated; a list that did not verify (stale, untrusted, tampered, rolled back) is too.
+   */
+  revocation?: RevocationVerifyResult;
 }
 
 /** Inputs of {@link appraiseKeyEvidence}. */
@@ -93,6 +102,29 @@ export interface KeyAppraisal {
   signingKey?: Uint8Array;
 }
 
+function revokedReason(e: RevocationEntry, by: string): string {
+  return `KEY_REVOKED: ${by} is on the revocation list (reason ${e.reason}, since ${new Date(e.revokedAt).toISOString()})`;
+}
+
+/** The `revocation` check for a Key (identity key and, when known, certificate serial). */
+export function revocationCheck(r: RevocationVerifyResult, key: { identityKey?: Uint8Array; serial?: Uint8Array }): CheckResult {
+  const name = 'revocation';
+  if (!r.ok) return { name, status: 'contraindicated', reason: `${r.code}: ${r.message}` };
+  if (key.identityKey) {
+    const e = isRevoked(r.list, { identityKey: key.identityKey });
+    if (e) return { name, status: 'contraindicated', reason: revokedReason(e, 'identity') };
+  }
+  if (key.serial) {
+    const e = isRevoked(r.list, { serial: key.serial });
+    if (e) return { name, status: 'contraindicated', reason: revokedReason(e, `certificate serial ${toHex(key.serial)}`) };
+  }
+  return {
+    name,
+    status: 'affirming',
+    reason: `not on revocation list version ${r.list.version} (${key.serial ? 'identity and serial' : 'identity'} checked)`,
+  };
+}
+
 const worst = (checks: readonly CheckResult[]): AppraisalStatus =>
   checks.reduce<AppraisalStatus>((w, c) => (RANK[c.status] > RANK[w] ? c.status : w), 'none');
 
@@ -119,6 +151,17 @@ export async function appraiseKeyEvidenceWithRoots(input: KeyAppraisalInput): Pr
       ...(reference.intermediates !== undefined ? { intermediates: reference.intermediates } : {}),
     });
     if (r.valid) {
+      const rev = reference.revocation;
+      const serialHex = r.path[0]?.serial;
+      if (rev !== undefined && serialHex) {
+        const i = checks.findIndex((c) => c.name === 'revocation');
+        const c = revocationCheck(rev, {
+          identityKey: base.signingKey,
+          serial: new Uint8Array(Buffer.from(serialHex.length % 2 ? `0${serialHex}` : serialHex, 'hex')),
+        });
+        if (i >= 0) checks[i] = c;
+        else checks.push(c);
+      }
       checks.push({
         name: 'certificate',
         status: 'affirming',
@@ -217,6 +260,8 @@ export function appraiseKeyEvidence(input: KeyAppraisalInput): KeyAppraisal {
   if (!input.hostRole) add('host-role', 'none', 'asking role not given');
   else if (claims.hostRole === input.hostRole) add('host-role', 'affirming', `asked as ${claims.hostRole}`);
   else add('host-role', 'contraindicated', `evidence says it was asked by ${claims.hostRole}, not ${input.hostRole}`);
+
+  if (ref.revocation !== undefined) checks.push(revocationCheck(ref.revocation, { identityKey: key }));
 
   if (ref.roots !== undefined)
     add('certificate', 'contraindicated', 'roots given, but the chain is checked only by appraiseKeyEvidenceWithRoots');

@@ -24,6 +24,8 @@ export const KEY_FACADE_ERROR_CODES = {
   KEY_CLOSED_FACADE: 'the Key object was closed',
   KEY_INVALID_STATE:
     "the Key's lifecycle state does not allow the operation (refused before asking, as the Key would: INVALID_STATE)",
+  KEY_REVOKED_BY_LIST:
+    "the Key's authenticated identity is on the host's revocation list: sessions are refused, except to retire it",
   KEY_REVOKED: 'the Key is revoked: it runs nothing but retire (refused before asking, as the Key would: KEY_REVOKED)',
 } as const;
 

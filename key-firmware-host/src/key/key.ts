@@ -16,6 +16,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
+import { isRevoked, type RevocationList } from '@enigm/attestation';
 import { toHex } from '@enigm/protocols/bytes';
 import type { BodyOf, HostRole, LifecycleState } from '@enigm/protocols/messages';
 import { KeyClient, type KeyClientOptions } from '../client/key-client.ts';
@@ -75,6 +76,12 @@ export interface OpenKeyOptions {
    * than one.
    */
   expect?: NamedKey;
+  /**
+   * A revocation list the caller has verified (`verifyRevocationList`: trusted key, fresh, not
+   * rolled back). A session with a Key whose authenticated identity is on it fails with
+   * `KEY_REVOKED_BY_LIST`, except the one {@link Key.retire} opens (the owner may still wipe it).
+   */
+  revocation?: RevocationList;
 }
 
 /** Result of {@link Key.confirm}. */
@@ -208,14 +215,26 @@ export class Key {
    * @example const s = await key.session(); s.peer.identity
    */
   async session(): Promise<SecureSession> {
-    if (this.#session?.isOpen) return this.#session;
-    const { session, pin } = await openKnownSession(
-      this.#connected(),
-      { hostKey: this.hostKey, known: this.known },
-      this.#options.expect,
-    );
-    this.#session = session;
-    this.#role = pin.role;
+    return this.#openSession(false);
+  }
+
+  async #openSession(allowRevoked: boolean): Promise<SecureSession> {
+    let session = this.#session;
+    if (!session?.isOpen) {
+      const r = await openKnownSession(this.#connected(), { hostKey: this.hostKey, known: this.known }, this.#options.expect);
+      session = r.session;
+      this.#session = session;
+      this.#role = r.pin.role;
+    }
+    const list = this.#options.revocation;
+    const entry = list && !allowRevoked ? isRevoked(list, { identityKey: session.peer.identity }) : undefined;
+    if (entry) {
+      await this.#dropSession();
+      throw new KeyFacadeError(
+        'KEY_REVOKED_BY_LIST',
+        `the Key ${toHex(session.peer.identity)} is on the revocation list (version ${list?.version}, reason ${entry.reason}): only retire is allowed`,
+      );
+    }
     return session;
   }
 
@@ -371,7 +390,7 @@ export class Key {
    * @example await key.retire(); // 'factory'
    */
   async retire(): Promise<LifecycleState> {
-    const state = await runLifecycleOp(this.#lifecyclePort(), 'retire');
+    const state = await runLifecycleOp(this.#lifecyclePort(true), 'retire');
     // The wipe ended every session and link negotiation (as a reboot does): hello again.
     this.#role = undefined;
     await this.#dropLink(false);
@@ -379,8 +398,8 @@ export class Key {
     return state;
   }
 
-  #lifecyclePort(): LifecyclePort {
-    return { info: () => this.info(), session: () => this.session(), hostPublicKey: this.hostKey.publicKey };
+  #lifecyclePort(allowRevoked = false): LifecyclePort {
+    return { info: () => this.info(), session: () => this.#openSession(allowRevoked), hostPublicKey: this.hostKey.publicKey };
   }
 
   /**

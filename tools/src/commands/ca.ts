@@ -28,6 +28,7 @@ import {
   summarizeCertificate,
   verifyKeyChain,
 } from '@enigm/attestation';
+import { AUDIT_HELP, auditOptions, withAudit } from '../audit-options.ts';
 import {
   CliError,
   type Command,
@@ -199,18 +200,26 @@ Options:
 ${DIR_HELP}
   --force                 replace a CA already in DIR (its keys are destroyed)
 ${PASS_HELP}
+${AUDIT_HELP}
 
 Examples:
   enigm ca init --dir ca                                  # prompts for the passphrase
   ENIGM_CA_PASSPHRASE="$(pass show enigm/ca)" enigm ca init --dir ca --json
   enigm ca init --dir ca --passphrase-file /run/secrets/ca-pass`,
-  options: { dir: { type: 'string', short: 'd' }, force: { type: 'boolean' }, 'passphrase-file': { type: 'string' } },
+  options: {
+    dir: { type: 'string', short: 'd' },
+    force: { type: 'boolean' },
+    'passphrase-file': { type: 'string' },
+    ...auditOptions,
+  },
   async run(args, out) {
     const dir = requiredOption(args, 'dir');
-    const passphrase = await caPassphrase(args, out, true);
-    const meta = await initCaFolder(dir, passphrase, { force: args.values.force === true });
-    render(out, dir, meta, 'created CA');
-    return EXIT.ok;
+    return withAudit(args, { role: 'ca-operator', op: 'ca.init' }, async () => {
+      const passphrase = await caPassphrase(args, out, true);
+      const meta = await initCaFolder(dir, passphrase, { force: args.values.force === true });
+      render(out, dir, meta, 'created CA');
+      return EXIT.ok;
+    });
   },
 };
 
@@ -255,17 +264,20 @@ keep verifying (their chain holds it) until it expires. The folder is replaced a
 Options:
 ${DIR_HELP}
 ${PASS_HELP}
+${AUDIT_HELP}
 
 Example:
   enigm ca rotate --dir ca --passphrase-file ca-pass.txt`,
-  options: { dir: { type: 'string', short: 'd' }, 'passphrase-file': { type: 'string' } },
+  options: { dir: { type: 'string', short: 'd' }, 'passphrase-file': { type: 'string' }, ...auditOptions },
   async run(args, out) {
     const dir = requiredOption(args, 'dir');
-    readCaMetadata(dir);
-    const passphrase = await caPassphrase(args, out, false);
-    const meta = await rotateCaFolder(dir, passphrase);
-    render(out, dir, meta, 'rotated CA');
-    return EXIT.ok;
+    return withAudit(args, { role: 'ca-operator', op: 'ca.rotate' }, async () => {
+      readCaMetadata(dir);
+      const passphrase = await caPassphrase(args, out, false);
+      const meta = await rotateCaFolder(dir, passphrase);
+      render(out, dir, meta, 'rotated CA');
+      return EXIT.ok;
+    });
   },
 };
 
@@ -309,6 +321,7 @@ ${DIR_HELP}
   --chain F2              the certificate and its intermediate (PEM)
   --not-after ISO         end of validity (not past the intermediate's)
 ${PASS_HELP}
+${AUDIT_HELP}
 
 Example:
   enigm ca issue --dir ca --identity 3b6a…e1 --model EK1 --out key.pem --chain key-chain.pem
@@ -323,6 +336,7 @@ Example:
     chain: { type: 'string' },
     'not-after': { type: 'string' },
     'passphrase-file': { type: 'string' },
+    ...auditOptions,
   },
   async run(args, out) {
     const dir = requiredOption(args, 'dir');
@@ -337,29 +351,31 @@ Example:
     const outFile = requiredOption(args, 'out');
     const chainFile = str(args, 'chain');
     const notAfter = dateOption(args, 'not-after');
-    readCaMetadata(dir);
-    const passphrase = await caPassphrase(args, out, false);
-    const ca = await loadIssuingCa(dir, passphrase);
-    const validity = notAfter ? { notAfter } : {};
-    const cert =
-      csrFile === undefined
-        ? await issueKeyCertificate(ca, { identityPublicKey: identity as Uint8Array, model, ...validity })
-        : await issueFromCsr(ca, readInputFile(csrFile, '--csr'), {
-            model,
-            ...validity,
-            ...(identity ? { expectedIdentityKey: identity } : {}),
-          });
-    writeOutput(outFile, cert.pem);
-    if (chainFile !== undefined) writeOutput(chainFile, cert.chainPem);
-    const summary = await summarizeCertificate(cert.der);
-    out.data({ ok: true, out: outFile, ...(chainFile ? { chain: chainFile } : {}), model, ...summary });
-    out.line(`issued        ${summary.subject}`);
-    out.line(`  serial      ${summary.serial}`);
-    out.line(`  valid       ${summary.notBefore} .. ${summary.notAfter}`);
-    out.line(`  issuer      ${summary.issuer}`);
-    out.line(`  sha-256     ${summary.fingerprint}`);
-    out.line(`wrote         ${outFile}${chainFile ? `, ${chainFile}` : ''}`);
-    return EXIT.ok;
+    return withAudit(args, { role: 'ca-operator', op: 'ca.issue' }, async () => {
+      readCaMetadata(dir);
+      const passphrase = await caPassphrase(args, out, false);
+      const ca = await loadIssuingCa(dir, passphrase);
+      const validity = notAfter ? { notAfter } : {};
+      const cert =
+        csrFile === undefined
+          ? await issueKeyCertificate(ca, { identityPublicKey: identity as Uint8Array, model, ...validity })
+          : await issueFromCsr(ca, readInputFile(csrFile, '--csr'), {
+              model,
+              ...validity,
+              ...(identity ? { expectedIdentityKey: identity } : {}),
+            });
+      writeOutput(outFile, cert.pem);
+      if (chainFile !== undefined) writeOutput(chainFile, cert.chainPem);
+      const summary = await summarizeCertificate(cert.der);
+      out.data({ ok: true, out: outFile, ...(chainFile ? { chain: chainFile } : {}), model, ...summary });
+      out.line(`issued        ${summary.subject}`);
+      out.line(`  serial      ${summary.serial}`);
+      out.line(`  valid       ${summary.notBefore} .. ${summary.notAfter}`);
+      out.line(`  issuer      ${summary.issuer}`);
+      out.line(`  sha-256     ${summary.fingerprint}`);
+      out.line(`wrote         ${outFile}${chainFile ? `, ${chainFile}` : ''}`);
+      return EXIT.ok;
+    });
   },
 };
 

@@ -3,6 +3,7 @@
  * into {@link openKey} options. No protocol here: the facade in `@enigm/key-firmware-host` runs it.
  * @module
  */
+import { AttestationError, type RevocationVerifyResult, verifyRevocationList } from '@enigm/attestation';
 import {
   KEY_FACADE_ERROR_CODES,
   type Key,
@@ -11,7 +12,8 @@ import {
   type OpenKeyOptions,
   openKey,
 } from '@enigm/key-firmware-host';
-import { int, type ParsedArgs, str, UsageError } from '../cli.ts';
+import { ed25519PublicKeyFromPem } from '@enigm/protocols/crypto';
+import { int, type ParsedArgs, readInputFile, readTextFile, str, UsageError } from '../cli.ts';
 
 /** Help text of the port options. */
 export const PORT_HELP = `  --port ADDR     serial device path (e.g. /dev/ttyACM0, .sim-state/ttyKEY0) or tcp://host:port
@@ -34,7 +36,12 @@ export const SESSION_HELP = `  --host-key F    this host's static key (PEM; defa
   --known F       known-Keys file (default $ENIGM_HOME/known-keys.json)
   --identity HEX  the Key you expect (its identity, 64 hex digits): anything else is refused
   --handle HEX    the Key you expect (its handle, 32 hex digits); name the Key when this host
-                  has paired with more than one`;
+                  has paired with more than one
+  --revocation F  a revocation list (enigm revocation …): a Key whose identity is on it is
+                  refused (KEY_REVOKED_BY_LIST) except by 'enigm key retire'; a stale, untrusted
+                  or tampered list stops the command with its code (REVOCATION_STALE, …)
+  --revocation-key PUB.pem
+                  the revocation-signing public key the list must be signed with`;
 
 /** Session options. */
 export const sessionOptions = {
@@ -43,18 +50,53 @@ export const sessionOptions = {
   known: { type: 'string' },
   identity: { type: 'string' },
   handle: { type: 'string' },
+  revocation: { type: 'string' },
+  'revocation-key': { type: 'string' },
 } as const;
+
+/**
+ * `--revocation FILE --revocation-key PUB.pem`: the list verified now (undefined without
+ * --revocation). Never throws on a bad list: the result says why.
+ * @throws {@link UsageError} for one option without the other
+ */
+export function revocationOption(args: ParsedArgs, now = Date.now()): RevocationVerifyResult | undefined {
+  const file = str(args, 'revocation');
+  const keyFile = str(args, 'revocation-key');
+  if (file === undefined && keyFile === undefined) return undefined;
+  if (file === undefined || keyFile === undefined)
+    throw new UsageError('--revocation FILE and --revocation-key PUB.pem go together');
+  let trusted: Uint8Array;
+  try {
+    trusted = ed25519PublicKeyFromPem(readTextFile(keyFile, '--revocation-key'));
+  } catch (e) {
+    if ((e as { code?: string }).code?.startsWith('INPUT_')) throw e;
+    throw new UsageError(`--revocation-key must be an Ed25519 public key PEM: ${(e as Error).message}`);
+  }
+  return verifyRevocationList(readInputFile(file, '--revocation list'), { trustedKeys: [trusted], now });
+}
+
+/**
+ * The verified list of --revocation for a host decision: a list that does not verify (stale,
+ * untrusted, tampered) stops the command (AttestationError with its code, exit 1).
+ */
+export function hostRevocation(args: ParsedArgs): OpenKeyOptions['revocation'] {
+  const r = revocationOption(args);
+  if (r === undefined) return undefined;
+  if (!r.ok) throw new AttestationError(r.code, `--revocation: ${r.message}`);
+  return r.list;
+}
 
 /**
  * The facade options the port and session flags ask for.
  * @throws {@link UsageError} for a bad --baud or --timeout
  */
-export function keyOptions(args: ParsedArgs): OpenKeyOptions {
+export function keyOptions(args: ParsedArgs, options: { revocation?: boolean } = {}): OpenKeyOptions {
   const timeout = str(args, 'timeout');
   const hostKey = str(args, 'host-key');
   const known = str(args, 'known');
   const identity = str(args, 'identity');
   const handle = str(args, 'handle');
+  const revocation = options.revocation === false ? undefined : hostRevocation(args);
   if (identity !== undefined && !/^[0-9a-fA-F]{64}$/.test(identity))
     throw new UsageError('--identity must be the Key identity: 64 hex digits');
   if (handle !== undefined && !/^[0-9a-fA-F]{32}$/.test(handle))
@@ -63,6 +105,7 @@ export function keyOptions(args: ParsedArgs): OpenKeyOptions {
     baudRate: int(args, 'baud', 115200, 50, 12_000_000),
     ...(timeout !== undefined ? { timeoutMs: int(args, 'timeout', 2000, 1, 600_000) } : {}),
     ...(hostKey !== undefined ? { hostKey } : {}),
+    ...(revocation !== undefined ? { revocation } : {}),
     ...(known !== undefined ? { known } : {}),
     ...(identity !== undefined || handle !== undefined
       ? {
@@ -79,18 +122,22 @@ export function keyOptions(args: ParsedArgs): OpenKeyOptions {
  * Opens the Key at --port.
  * @throws {@link UsageError} without --port; the facade's errors otherwise
  */
-export async function connect(args: ParsedArgs): Promise<Key> {
+export async function connect(args: ParsedArgs, options: { revocation?: boolean } = {}): Promise<Key> {
   const port = str(args, 'port');
   if (!port) throw new UsageError('--port is required');
-  return openKey(port, keyOptions(args));
+  return openKey(port, keyOptions(args, options));
 }
 
 /**
  * Runs `fn` with the Key at --port open, closes it afterwards, and adds to facade errors what to
  * type next (the library says what happened; the CLI names the command that fixes it).
  */
-export async function withKey<T>(args: ParsedArgs, fn: (key: Key) => Promise<T>): Promise<T> {
-  const key = await connect(args);
+export async function withKey<T>(
+  args: ParsedArgs,
+  fn: (key: Key) => Promise<T>,
+  options: { revocation?: boolean } = {},
+): Promise<T> {
+  const key = await connect(args, options);
   const started = performance.now();
   try {
     return await fn(key);
@@ -121,6 +168,7 @@ const HINTS: Partial<Record<string, (port: string) => string>> = {
   KEY_NOT_PAIRABLE: (p) => `open the Key's pairing window, then run 'enigm key pair --port ${p}' again`,
   KEY_HOST_UNKNOWN: (p) =>
     `if the Key was reset or removed this host, open its pairing window and run 'enigm key pair --port ${p}'`,
+  KEY_REVOKED_BY_LIST: (p) => `this Key is revoked; its owner can still wipe it: 'enigm key retire --port ${p}'`,
   KEY_IDENTITY_MISMATCH: () => 'check that this is the Key you paired with; do not trust it until you know why',
 };
 

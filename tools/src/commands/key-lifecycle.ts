@@ -7,6 +7,7 @@
  * @module
  */
 import type { Key } from '@enigm/key-firmware-host';
+import { AUDIT_HELP, auditOptions, noteKey, withAudit } from '../audit-options.ts';
 import { type Command, EXIT, type ParsedArgs, UsageError } from '../cli.ts';
 import { PORT_HELP, SESSION_HELP, sessionOptions, withKey } from './key-connect.ts';
 
@@ -54,19 +55,25 @@ role, HOST_NOT_FOUND for an unknown key id, KEY_REVOKED on a revoked Key.
 
 Options:
 ${PORT_HELP}
-${SESSION_HELP}`,
-  options: sessionOptions,
+${SESSION_HELP}
+${AUDIT_HELP}`,
+  options: { ...sessionOptions, ...auditOptions },
   positionals: true,
   async run(args, out) {
     if (args.positionals.length !== 1) throw new UsageError('give exactly one host KEYID (see enigm key hosts)');
     const keyId = args.positionals[0] as string;
     if (!/^[0-9a-fA-F]{16}$/.test(keyId)) throw new UsageError(`KEYID is 16 hex digits, got ${JSON.stringify(keyId)}`);
-    return withKey(args, async (key) => {
-      const r = await key.unpair(keyId);
-      out.data({ ok: true, ...r });
-      out.line(`unpaired ${r.keyId} (${r.role})${r.self ? ' — this host' : ''}; ${r.hosts} host${r.hosts === 1 ? '' : 's'} left`);
-      return EXIT.ok;
-    });
+    return withAudit(args, { role: 'host', op: 'key.unpair' }, (note) =>
+      withKey(args, async (key) => {
+        await noteKey(key, note);
+        const r = await key.unpair(keyId);
+        out.data({ ok: true, ...r });
+        out.line(
+          `unpaired ${r.keyId} (${r.role})${r.self ? ' — this host' : ''}; ${r.hosts} host${r.hosts === 1 ? '' : 's'} left`,
+        );
+        return EXIT.ok;
+      }),
+    );
   },
 };
 
@@ -83,19 +90,23 @@ ${details}
 
 Options:
 ${PORT_HELP}
-${confirm ? `  --yes           confirm: ${op} cannot be undone (without it nothing is sent; exit 2)\n` : ''}${SESSION_HELP}`,
-    options: confirm ? { ...sessionOptions, yes: { type: 'boolean' } } : sessionOptions,
+${confirm ? `  --yes           confirm: ${op} cannot be undone (without it nothing is sent; exit 2)\n` : ''}${SESSION_HELP}
+${AUDIT_HELP}`,
+    options: confirm ? { ...sessionOptions, ...auditOptions, yes: { type: 'boolean' } } : { ...sessionOptions, ...auditOptions },
     async run(args: ParsedArgs, out) {
       if (confirm && args.values.yes !== true)
         throw new UsageError(`${op} cannot be undone: add --yes to confirm (nothing was sent to the Key)`);
-      return withKey(args, async (key: Key) => {
-        const state = await key[op]();
-        out.data({ ok: true, state });
-        out.line(`Key is now ${state}`);
-        if (op === 'retire')
-          out.line('the Key has a new identity: its old pin and evidence no longer match; pair again to use it');
-        return EXIT.ok;
-      });
+      return withAudit(args, { role: 'host', op: `key.${op}` }, (note) =>
+        withKey(args, async (key: Key) => {
+          await noteKey(key, note);
+          const state = await key[op]();
+          out.data({ ok: true, state });
+          out.line(`Key is now ${state}`);
+          if (op === 'retire')
+            out.line('the Key has a new identity: its old pin and evidence no longer match; pair again to use it');
+          return EXIT.ok;
+        }),
+      );
     },
   };
 }

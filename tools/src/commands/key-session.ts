@@ -9,9 +9,10 @@ import { dirname } from 'node:path';
 import { type appraiseKeyEvidence, defaultVerifierStatePath, type KeyReferenceValues, VerifierStore } from '@enigm/attestation';
 import { fromHex, toHex } from '@enigm/protocols/bytes';
 import { HOST_ROLES, type HostRole } from '@enigm/protocols/messages';
+import { AUDIT_HELP, auditOptions, noteKey, withAudit } from '../audit-options.ts';
 import { type Command, EXIT, int, type ParsedArgs, str, UsageError } from '../cli.ts';
 import { readJsonFile } from '../keyfiles.ts';
-import { PORT_HELP, SESSION_HELP, sessionOptions, withKey } from './key-connect.ts';
+import { PORT_HELP, revocationOption, SESSION_HELP, sessionOptions, withKey } from './key-connect.ts';
 
 /** `--nonce HEX`: exactly 32 bytes. */
 function nonceOption(args: ParsedArgs): Uint8Array | undefined {
@@ -48,19 +49,23 @@ Options:
 ${PORT_HELP}
   --role R        owner (default), provisioning or service
   --label TEXT    label the Key stores for this host
-${SESSION_HELP}`,
-  options: { ...sessionOptions, role: { type: 'string' }, label: { type: 'string' } },
+${SESSION_HELP}
+${AUDIT_HELP}`,
+  options: { ...sessionOptions, ...auditOptions, role: { type: 'string' }, label: { type: 'string' } },
   async run(args, out) {
     const role = (str(args, 'role') ?? 'owner') as HostRole;
     if (!(role in HOST_ROLES)) throw new UsageError(`--role must be one of ${Object.keys(HOST_ROLES).join(', ')}`);
     const label = str(args, 'label');
-    return withKey(args, async (key) => {
-      const r = await key.pair(role, label !== undefined ? { label } : {});
-      out.data({ ok: true, handle: r.handle, identity: r.identity, role: r.role, hostKey: toHex(r.hostKey) });
-      out.line(`paired with Key ${r.handle} as ${r.role}`);
-      out.line(`identity ${r.identity} (pinned in ${r.knownPath})`);
-      return EXIT.ok;
-    });
+    return withAudit(args, { role, op: 'key.pair' }, (note) =>
+      withKey(args, async (key) => {
+        const r = await key.pair(role, label !== undefined ? { label } : {});
+        note.handle = r.handle;
+        out.data({ ok: true, handle: r.handle, identity: r.identity, role: r.role, hostKey: toHex(r.hostKey) });
+        out.line(`paired with Key ${r.handle} as ${r.role}`);
+        out.line(`identity ${r.identity} (pinned in ${r.knownPath})`);
+        return EXIT.ok;
+      }),
+    );
   },
 };
 
@@ -73,7 +78,8 @@ function referenceOption(args: ParsedArgs): KeyReferenceValues | undefined {
 const attestCmd: Command = {
   name: 'key attest',
   summary: 'get attestation evidence from a Key and appraise it',
-  help: `Usage: enigm key attest --port ADDR [--nonce HEX] [--expect FILE] [--max-age MS] [--json]
+  help: `Usage: enigm key attest --port ADDR [--nonce HEX] [--expect FILE] [--max-age MS]
+                        [--revocation FILE --revocation-key PUB.pem] [--json]
 
 Opens a session with a paired Key, sends the verifier's single-use nonce, receives the
 Key's evidence (COSE_Sign1 by its identity key over EAT claims) and appraises it: signature,
@@ -83,6 +89,10 @@ Exit 0 if the result is affirming or warning, 1 if contraindicated.
 --expect FILE is JSON reference values:
   { "allowedFirmwareDigests": ["<sha256 hex>"], "minSecurityCounter": 1,
     "expectedStates": ["dormant"] }
+
+With --revocation, a \`revocation\` check is added: contraindicated when the Key's identity is
+on the list (KEY_REVOKED, with the reason) or when the list is stale, untrusted or tampered
+(its code); here the list is not a host decision, so the session opens and the appraisal says why.
 
 --json shows text claims as text (e.g. claims.hwmodel "enigm-key-1") and bytes as hex.
 
@@ -106,40 +116,46 @@ ${SESSION_HELP}`,
   async run(args, out) {
     const given = nonceOption(args);
     const maxAgeMs = int(args, 'max-age', 5000, 1, 86_400_000);
-    const reference = referenceOption(args);
+    const revocation = revocationOption(args);
+    const givenReference = referenceOption(args);
+    const reference = revocation !== undefined ? { ...givenReference, revocation } : givenReference;
     // The nonce is always the verifier's and used once: a challenge issued earlier (--nonce, kept in
     // the verifier state file) or one this run issues from a memory store; appraisal consumes it.
     const store = given ? fileStore(str(args, 'state')) : VerifierStore.memory();
     const nonce = given ?? fromHex((await store.issueChallenge('key-evidence', { ttlMs: maxAgeMs })).nonce);
-    return withKey(args, async (key) => {
-      const ev = await key.attest(nonce);
-      const result = await store.appraiseKeyEvidence({
-        evidence: ev.evidence,
-        nonce,
-        identity: ev.identity,
-        ...(ev.hostRole ? { hostRole: ev.hostRole } : {}),
-        ...(reference ? { reference } : {}),
-      });
-      out.data({
-        ok: result.status !== 'contraindicated',
-        status: result.status,
-        checks: result.checks,
-        ...(result.claims ? { claims: renderClaims(result.claims) } : {}),
-        evidence: ev.evidence,
-      });
-      out.line(`appraisal: ${result.status.toUpperCase()}`);
-      for (const c of result.checks) out.line(`  ${c.status.padEnd(15)} ${c.name.padEnd(17)} ${c.reason}`);
-      if (result.claims) {
-        const c = result.claims;
-        out.line(
-          `claims: model ${new TextDecoder().decode(c.hwmodel)}, firmware ${c.swversion[0]} (${toHex(c.firmwareDigest)}),`,
-        );
-        out.line(
-          `        state ${c.lifecycle}, security counter ${c.securityCounter}, boot ${c.bootcount}, asked as ${c.hostRole}`,
-        );
-      }
-      return result.status === 'contraindicated' ? EXIT.failure : EXIT.ok;
-    });
+    return withKey(
+      args,
+      async (key) => {
+        const ev = await key.attest(nonce);
+        const result = await store.appraiseKeyEvidence({
+          evidence: ev.evidence,
+          nonce,
+          identity: ev.identity,
+          ...(ev.hostRole ? { hostRole: ev.hostRole } : {}),
+          ...(reference ? { reference } : {}),
+        });
+        out.data({
+          ok: result.status !== 'contraindicated',
+          status: result.status,
+          checks: result.checks,
+          ...(result.claims ? { claims: renderClaims(result.claims) } : {}),
+          evidence: ev.evidence,
+        });
+        out.line(`appraisal: ${result.status.toUpperCase()}`);
+        for (const c of result.checks) out.line(`  ${c.status.padEnd(15)} ${c.name.padEnd(17)} ${c.reason}`);
+        if (result.claims) {
+          const c = result.claims;
+          out.line(
+            `claims: model ${new TextDecoder().decode(c.hwmodel)}, firmware ${c.swversion[0]} (${toHex(c.firmwareDigest)}),`,
+          );
+          out.line(
+            `        state ${c.lifecycle}, security counter ${c.securityCounter}, boot ${c.bootcount}, asked as ${c.hostRole}`,
+          );
+        }
+        return result.status === 'contraindicated' ? EXIT.failure : EXIT.ok;
+      },
+      { revocation: false },
+    );
   },
 };
 
@@ -152,15 +168,19 @@ Opens a session with a paired Key and asks it to leave factory state for dormant
 
 Options:
 ${PORT_HELP}
-${SESSION_HELP}`,
-  options: sessionOptions,
+${SESSION_HELP}
+${AUDIT_HELP}`,
+  options: { ...sessionOptions, ...auditOptions },
   async run(args, out) {
-    return withKey(args, async (key) => {
-      const state = await key.activate();
-      out.data({ ok: true, state });
-      out.line(`Key is now ${state}`);
-      return EXIT.ok;
-    });
+    return withAudit(args, { role: 'host', op: 'key.activate' }, (note) =>
+      withKey(args, async (key) => {
+        await noteKey(key, note);
+        const state = await key.activate();
+        out.data({ ok: true, state });
+        out.line(`Key is now ${state}`);
+        return EXIT.ok;
+      }),
+    );
   },
 };
 
