@@ -77,6 +77,19 @@ test.serial('over TCP: a listed Key gets no session (KEY_REVOKED_BY_LIST) but ca
       t.regex(e?.message ?? '', /reason lost/);
     }
     t.is((await key.info()).state, 'dormant', 'nothing was sent to the Key');
+    // A second host pairing with the listed Key (in its pairing window) is told at once.
+    sim.firmware(0).openPairingWindow(60_000);
+    const bench = await openKey(port, {
+      ...hostOptions(join(dir, 'bench')),
+      revocation: verifiedList([fromHex(pin.identity)]),
+    });
+    try {
+      const e = await t.throwsAsync(bench.pair('service'), { instanceOf: KeyFacadeError });
+      t.is(e?.code, 'KEY_REVOKED_BY_LIST');
+      t.regex(e?.message ?? '', /paired, but only retire is allowed/);
+    } finally {
+      await bench.close();
+    }
     // The owner may still retire it.
     t.is(await key.retire(), 'factory');
     t.is((await key.info()).state, 'factory');

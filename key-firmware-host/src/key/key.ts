@@ -17,7 +17,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { isRevoked, type RevocationList } from '@enigm/attestation';
-import { toHex } from '@enigm/protocols/bytes';
+import { fromHex, toHex } from '@enigm/protocols/bytes';
 import type { BodyOf, HostRole, LifecycleState } from '@enigm/protocols/messages';
 import { KeyClient, type KeyClientOptions } from '../client/key-client.ts';
 import { type HostKey, KnownKeys, loadOrCreateHostKey } from '../session/host-store.ts';
@@ -200,13 +200,31 @@ export class Key {
    * Pairs this host with the Key (Noise XX, identity binding verified) and pins the Key's identity
    * and static key in the known-Keys store.
    * @param role - `owner` (default), `provisioning` or `service`
-   * @throws {@link KeyFacadeError} `KEY_BAD_ARGUMENT`, `KEY_IDENTITY_MISMATCH`; KeyError
-   *   `KEY_REJECTED` (e.g. FORBIDDEN when the Key's pairing window is closed)
+   * @throws {@link KeyFacadeError} `KEY_BAD_ARGUMENT`, `KEY_IDENTITY_MISMATCH`,
+   *   `KEY_REVOKED_BY_LIST` (with `revocation`: the Key is listed; it is paired and pinned, but no
+   *   session but retire opens); KeyError `KEY_REJECTED` (e.g. FORBIDDEN when the Key's pairing
+   *   window is closed)
    * @example const { identity } = await key.pair('owner', { label: 'build-station' });
    */
   async pair(role: HostRole = 'owner', options: { label?: string } = {}): Promise<PairResult> {
     await this.#dropSession();
-    return pairAndPin(this.#connected(), { hostKey: this.hostKey, known: this.known }, role, options.label, this.#options.expect);
+    const r = await pairAndPin(
+      this.#connected(),
+      { hostKey: this.hostKey, known: this.known },
+      role,
+      options.label,
+      this.#options.expect,
+    );
+    // The identity is authenticated only by the pairing handshake itself: a listed Key is
+    // reported here (its pin is written, but every later session but retire is refused).
+    const list = this.#options.revocation;
+    const entry = list ? isRevoked(list, { identityKey: fromHex(r.identity) }) : undefined;
+    if (entry)
+      throw new KeyFacadeError(
+        'KEY_REVOKED_BY_LIST',
+        `the Key ${r.identity} is on the revocation list (version ${list?.version}, reason ${entry.reason}): paired, but only retire is allowed`,
+      );
+    return r;
   }
 
   /**
