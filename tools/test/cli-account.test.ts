@@ -6,13 +6,15 @@
  * revoked (its sessions refuse with KEY_REVOKED) and in the revocation list, the new Key is
  * active; the account secret appears in no output.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openKey } from '@enigm/key-firmware-host';
+import { ed25519Generate, ed25519PrivateKeyToPem, ed25519PublicKeyToPem } from '@enigm/protocols/crypto';
 import { hasSocat, Simulator } from '@enigm/sim';
 import test from 'ava';
 import { accountCommands } from '../src/commands/account.ts';
+import { auditCommands } from '../src/commands/audit.ts';
 import { coseCommands } from '../src/commands/cose.ts';
 import { revocationCommands } from '../src/commands/revocation.ts';
 import { type CommandRun, runCommand } from './run-command.ts';
@@ -33,10 +35,16 @@ realTest('enigm account init|enroll|list|replace over ptys; no secret in any out
   const host = ['--host-key', hostKey, '--known', known];
   const outputs: CommandRun[] = [];
   const run = async (...argv: string[]) => {
-    const r = await runCommand([...accountCommands, ...coseCommands, ...revocationCommands], argv);
+    const r = await runCommand([...accountCommands, ...coseCommands, ...revocationCommands, ...auditCommands], argv);
     outputs.push(r);
     return r;
   };
+  // enroll and replace are administrative actions: each is recorded in the audit log when asked
+  const op = ed25519Generate();
+  writeFileSync(join(dir, 'op.key'), ed25519PrivateKeyToPem(op.seed), { mode: 0o600 });
+  writeFileSync(join(dir, 'op.pub'), ed25519PublicKeyToPem(op.publicKey));
+  const auditLog = join(dir, 'audit.log');
+  const audit = ['--audit', auditLog, '--audit-key', join(dir, 'op.key')];
   const a1 = join(dir, 'acct1');
   const a2 = join(dir, 'acct2');
   try {
@@ -48,7 +56,7 @@ realTest('enigm account init|enroll|list|replace over ptys; no secret in any out
     t.regex(exists.stderr, /ACCOUNT_EXISTS/);
     t.is((await run('account', 'enroll', '--dir', a1)).code, 2, '--port is required');
 
-    const e1 = await run('account', 'enroll', '--dir', a1, '--port', port0, ...host, '--json');
+    const e1 = await run('account', 'enroll', '--dir', a1, '--port', port0, ...host, ...audit, '--json');
     t.is(e1.code, 0, e1.stderr);
     const h1 = (JSON.parse(e1.stdout) as { handle: string; activated: boolean }).handle;
     t.regex(h1, /^eh1-[a-z2-7]{26}$/);
@@ -59,7 +67,7 @@ realTest('enigm account init|enroll|list|replace over ptys; no secret in any out
     t.regex(listed.stdout, new RegExp(`^1 Key\\n {2}${h1} {2}active`));
     t.notRegex(listed.stdout, /identity/);
 
-    const twice = await run('account', 'enroll', '--dir', a1, '--port', port0, ...host);
+    const twice = await run('account', 'enroll', '--dir', a1, '--port', port0, ...host, ...audit);
     t.is(twice.code, 1);
     t.regex(twice.stderr, /ACCOUNT_ALREADY_ENROLLED/);
 
@@ -135,6 +143,17 @@ realTest('enigm account init|enroll|list|replace over ptys; no secret in any out
     );
     t.is(missing.code, 1);
     t.regex(missing.stderr, /ASSOCIATION_NOT_FOUND/);
+
+    // The audit log holds the enroll (allowed, with the association handle) and the refused second enroll.
+    const verified = await run('audit', 'verify', '--trust', join(dir, 'op.pub'), auditLog);
+    t.is(verified.code, 0, verified.stderr + verified.stdout);
+    const auditShown = await run('audit', 'show', '--json', auditLog);
+    const records = auditShown.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { op: string; decision: string; handle?: string; reason?: string });
+    t.like(records[0], { op: 'account.enroll', decision: 'allowed', handle: h1 });
+    t.like(records[1], { op: 'account.enroll', decision: 'refused', reason: 'ACCOUNT_ALREADY_ENROLLED' });
 
     // No secret in any output.
     for (const a of [a1, a2]) {

@@ -6,6 +6,7 @@
  * identity key id, the identity hash and the certificate serial, locally.
  * @module
  */
+
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import {
@@ -26,6 +27,7 @@ import {
   replace,
 } from '@enigm/key-firmware-host';
 import { ed25519PrivateKeyFromPem } from '@enigm/protocols/crypto';
+import { AUDIT_HELP, auditOptions, withAudit } from '../audit-options.ts';
 import {
   CliError,
   type Command,
@@ -136,18 +138,22 @@ ACCOUNT_NOT_ATTESTED, ACCOUNT_BAD_STATE, and the Key's own errors (e.g. KEY_NOT_
 
 Options:
 ${DIR_HELP}
-${KEY_HELP}`,
-  options: { dir: { type: 'string', short: 'd' }, ...keyOptions },
+${KEY_HELP}
+${AUDIT_HELP}`,
+  options: { dir: { type: 'string', short: 'd' }, ...keyOptions, ...auditOptions },
   async run(args, out) {
     const dir = required(args, 'dir');
     const port = required(args, 'port');
     const account = AccountRegistry.open(dir);
-    const r = await withKeyAt(port, args, (key) =>
-      enroll(account, key, { ...roots(args), label: str(args, 'label') ?? 'enigm-account' }),
-    );
-    out.data({ ok: true, handle: r.device.handle, state: r.device.state, activated: r.activated, paired: r.paired });
-    out.line(`enrolled ${r.device.handle}${r.activated ? ' (activated: factory → dormant)' : ''}`);
-    return EXIT.ok;
+    return withAudit(args, { role: 'owner', op: 'account.enroll' }, async (note) => {
+      const r = await withKeyAt(port, args, (key) =>
+        enroll(account, key, { ...roots(args), label: str(args, 'label') ?? 'enigm-account' }),
+      );
+      note.handle = r.device.handle;
+      out.data({ ok: true, handle: r.device.handle, state: r.device.state, activated: r.activated, paired: r.paired });
+      out.line(`enrolled ${r.device.handle}${r.activated ? ' (activated: factory → dormant)' : ''}`);
+      return EXIT.ok;
+    });
   },
 };
 
@@ -211,7 +217,8 @@ ${DIR_HELP}
   --old-port ADDR the old Key, if reachable: revoke it on the Key too
   --revocation F  the signed revocation list to add the old Key to
   --revocation-key KEY.pem  its signing key (a file, never a key on the command line)
-${KEY_HELP}`,
+${KEY_HELP}
+${AUDIT_HELP}`,
   options: {
     dir: { type: 'string', short: 'd' },
     old: { type: 'string' },
@@ -219,6 +226,7 @@ ${KEY_HELP}`,
     revocation: { type: 'string' },
     'revocation-key': { type: 'string' },
     ...keyOptions,
+    ...auditOptions,
   },
   async run(args, out) {
     const dir = required(args, 'dir');
@@ -227,36 +235,39 @@ ${KEY_HELP}`,
     const oldPort = str(args, 'old-port');
     const account = AccountRegistry.open(dir);
     const rev = revocation(args);
-    const oldKey = oldPort ? await openKey(oldPort, openOptions(args)) : undefined;
-    try {
-      const r = await withKeyAt(port, args, (key) =>
-        replace(account, oldHandle, key, {
-          ...roots(args),
-          label: str(args, 'label') ?? 'enigm-account',
-          ...(oldKey ? { oldKey } : {}),
-          ...(rev ? { revocation: rev } : {}),
-        }),
-      );
-      out.data({
-        ok: true,
-        handle: r.device.handle,
-        old: r.old.handle,
-        oldState: r.old.state,
-        oldKeyRevoked: r.oldKeyRevoked,
-        ...(r.oldKeyError ? { oldKeyError: r.oldKeyError } : {}),
-        ...(r.revocationVersion !== undefined ? { revocationVersion: r.revocationVersion } : {}),
-      });
-      out.line(`enrolled ${r.device.handle} in place of ${r.old.handle} (now replaced)`);
-      if (r.revocationVersion !== undefined) out.line(`revocation list: old Key added (version ${r.revocationVersion})`);
-      out.line(
-        r.oldKeyRevoked
-          ? 'old Key revoked on the Key'
-          : `old Key not revoked on the Key${r.oldKeyError ? ` (${r.oldKeyError})` : ' (not reachable: give --old-port)'}`,
-      );
-      return EXIT.ok;
-    } finally {
-      await oldKey?.close();
-    }
+    return withAudit(args, { role: 'owner', op: 'account.replace' }, async (note) => {
+      note.handle = oldHandle;
+      const oldKey = oldPort ? await openKey(oldPort, openOptions(args)) : undefined;
+      try {
+        const r = await withKeyAt(port, args, (key) =>
+          replace(account, oldHandle, key, {
+            ...roots(args),
+            label: str(args, 'label') ?? 'enigm-account',
+            ...(oldKey ? { oldKey } : {}),
+            ...(rev ? { revocation: rev } : {}),
+          }),
+        );
+        out.data({
+          ok: true,
+          handle: r.device.handle,
+          old: r.old.handle,
+          oldState: r.old.state,
+          oldKeyRevoked: r.oldKeyRevoked,
+          ...(r.oldKeyError ? { oldKeyError: r.oldKeyError } : {}),
+          ...(r.revocationVersion !== undefined ? { revocationVersion: r.revocationVersion } : {}),
+        });
+        out.line(`enrolled ${r.device.handle} in place of ${r.old.handle} (now replaced)`);
+        if (r.revocationVersion !== undefined) out.line(`revocation list: old Key added (version ${r.revocationVersion})`);
+        out.line(
+          r.oldKeyRevoked
+            ? 'old Key revoked on the Key'
+            : `old Key not revoked on the Key${r.oldKeyError ? ` (${r.oldKeyError})` : ' (not reachable: give --old-port)'}`,
+        );
+        return EXIT.ok;
+      } finally {
+        await oldKey?.close();
+      }
+    });
   },
 };
 
