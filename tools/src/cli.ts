@@ -10,7 +10,8 @@
  * {@link CliError} (`INPUT_NOT_FOUND`, `INPUT_UNREADABLE`, `INPUT_INVALID`, `INPUT_EMPTY`, exit 1).
  * @module
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 
 /** Exit codes. */
@@ -197,6 +198,40 @@ const FS_REASONS: Record<string, string> = {
   EMFILE: 'too many open files',
   EIO: 'input/output error',
 };
+
+/**
+ * Writes an output file atomically: a temp file in the same folder, fsync, rename — a reader never
+ * sees half a file, and a failure leaves the old file (or none) in place.
+ * @param what - how the user named it, e.g. `--out`, `IMAGE` (used in the message)
+ * @throws {@link CliError} `OUTPUT_FAILED` with a human reason (exit 1)
+ * @example writeOutputFile('report.json', text, '--out');
+ */
+export function writeOutputFile(path: string, data: string | Uint8Array, what: string, mode = 0o644): void {
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+  try {
+    const fd = openSync(tmp, 'w', mode);
+    try {
+      if (typeof data === 'string') writeSync(fd, data);
+      else writeSync(fd, data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    const code = (e as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT'
+        ? 'its folder does not exist'
+        : code === 'EISDIR'
+          ? 'it is a directory'
+          : code
+            ? (FS_REASONS[code] ?? code)
+            : (e as Error).message;
+    throw new CliError('OUTPUT_FAILED', `cannot write ${what} ${showPath(path)}: ${why}`, { cause: e });
+  }
+}
 
 /** The errno code of a Node system error, if `e` is one. */
 function systemCode(e: unknown): string | undefined {

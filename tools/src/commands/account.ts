@@ -6,9 +6,7 @@
  * identity key id, the identity hash and the certificate serial, locally.
  * @module
  */
-
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import {
   AttestationError,
   type CertificateInput,
@@ -29,7 +27,6 @@ import {
 import { ed25519PrivateKeyFromPem } from '@enigm/protocols/crypto';
 import { AUDIT_HELP, auditOptions, withAudit } from '../audit-options.ts';
 import {
-  CliError,
   type Command,
   EXIT,
   int,
@@ -40,6 +37,7 @@ import {
   showPath,
   str,
   UsageError,
+  writeOutputFile,
 } from '../cli.ts';
 
 const DIR_HELP = '  --dir D         the account folder (account.secret, mode 0600; devices.json)';
@@ -157,26 +155,6 @@ ${AUDIT_HELP}`,
   },
 };
 
-/** Writes bytes atomically next to `path`: temp file, fsync, rename. */
-function writeAtomic(path: string, bytes: Uint8Array): void {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
-  try {
-    const fd = openSync(tmp, 'w', 0o644);
-    try {
-      writeSync(fd, bytes);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw new CliError('OUTPUT_FAILED', `cannot write ${showPath(path)}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, {
-      cause: e,
-    });
-  }
-}
-
 /** `--revocation F --revocation-key KEY.pem`: the list (verified under the key; stale is fine). */
 function revocation(args: ParsedArgs): ReplaceRevocation | undefined {
   const file = str(args, 'revocation');
@@ -194,7 +172,7 @@ function revocation(args: ParsedArgs): ReplaceRevocation | undefined {
   const r = verifyRevocationList(readInputFile(file, 'revocation list'), { trustedKeys: [signer.publicKey], now: Date.now() });
   if (!r.ok && !(r.code === 'REVOCATION_STALE' && r.list)) throw new AttestationError(r.code, r.message);
   const list = r.ok ? r.list : (r.list as RevocationList);
-  return { list, signer, write: (bytes) => writeAtomic(file, bytes) };
+  return { list, signer, write: (bytes) => writeOutputFile(file, bytes, 'revocation list') };
 }
 
 const replaceCmd: Command = {

@@ -7,7 +7,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
   CHALLENGE_PURPOSES,
@@ -36,7 +36,6 @@ import { formatRigTable, runRig, signRigReport } from '@enigm/attestation/lab';
 import { toHex } from '@enigm/protocols/bytes';
 import { ed25519PrivateKeyFromPem } from '@enigm/protocols/crypto';
 import {
-  CliError,
   type Command,
   EXIT,
   int,
@@ -44,9 +43,9 @@ import {
   readInputFile,
   readJsonFile,
   readTextFile,
-  showPath,
   str,
   UsageError,
+  writeOutputFile,
 } from '../cli.ts';
 
 function pcrList(args: ParsedArgs): number[] {
@@ -90,16 +89,6 @@ function akKindArg(args: ParsedArgs): 'ecc' | 'rsa' {
   return akKind;
 }
 
-/** Writes an output file; a failure is a run-time error (exit 1) with a stable code. */
-function writeOutput(path: string, data: string | Uint8Array, what: string): void {
-  try {
-    writeFileSync(path, data);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new CliError('OUTPUT_FAILED', `cannot write ${what} ${showPath(path)}${code ? ` (${code})` : ''}`, { cause: e });
-  }
-}
-
 /** The AK blob kept by --ak-file, or undefined if the file does not exist yet (one is created). */
 function readAkFile(path: string | undefined): KeyBlob | undefined {
   if (!path || !existsSync(path)) return undefined;
@@ -107,7 +96,7 @@ function readAkFile(path: string | undefined): KeyBlob | undefined {
 }
 
 function writeAkFile(path: string, blob: KeyBlob): void {
-  writeOutput(path, `${JSON.stringify(keyBlobToJson(blob))}\n`, '--ak-file');
+  writeOutputFile(path, `${JSON.stringify(keyBlobToJson(blob))}\n`, '--ak-file');
 }
 
 /** The verifier store of --state F, or of the default file (its folder created if missing). */
@@ -206,7 +195,7 @@ Examples:
     if (akFile && !akBlob) writeAkFile(akFile, q.akBlob);
     const doc = evidenceDocument(q.evidence, nonce, pcrs);
     const outFile = str(args, 'out');
-    if (outFile) writeOutput(outFile, `${JSON.stringify(doc, null, 2)}\n`, '--out');
+    if (outFile) writeOutputFile(outFile, `${JSON.stringify(doc, null, 2)}\n`, '--out');
     out.data({ ok: true, ...doc });
     out.line(`quoted ${str(args, 'bank') ?? 'sha256'} PCRs [${pcrs.join(',')}] with nonce ${toHex(nonce)}`);
     for (const [i, v] of Object.entries(doc.evidence.pcrs)) out.line(`  ${i.padStart(2)}: ${v}`);
@@ -392,7 +381,7 @@ Examples:
     );
     if (akFile && !akBlob) writeAkFile(akFile, e.akBlob);
     const outFile = str(args, 'out');
-    if (outFile) writeOutput(outFile, `${JSON.stringify(e.record, null, 2)}\n`, '--out');
+    if (outFile) writeOutputFile(outFile, `${JSON.stringify(e.record, null, 2)}\n`, '--out');
     out.data({ ok: true, record: e.record });
     out.line(`enrolled: AK ${e.record.akName}`);
     out.line(`  EK certificate ${e.record.ekCertFingerprint} (${e.record.ekCertIssuer} → ${e.record.ekCertPath.at(-1)})`);
@@ -454,7 +443,7 @@ Examples:
     let signed: string | undefined;
     if (seed) {
       signed = str(args, 'cbor-out') ?? 'rig-report.cose';
-      writeOutput(signed, signRigReport(report, seed), '--cbor-out');
+      writeOutputFile(signed, signRigReport(report, seed), '--cbor-out');
     }
     out.data({ ...report, ...(signed ? { signedReport: signed } : {}) });
     for (const l of formatRigTable(report)) out.line(l);

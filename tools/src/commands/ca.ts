@@ -8,8 +8,8 @@
  * first line), `ENIGM_CA_PASSPHRASE`, or a prompt on the terminal without echo.
  * @module
  */
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   AttestationError,
   CA_FILES,
@@ -30,7 +30,6 @@ import {
 } from '@enigm/attestation';
 import { AUDIT_HELP, auditOptions, withAudit } from '../audit-options.ts';
 import {
-  CliError,
   type Command,
   EXIT,
   type Output,
@@ -40,6 +39,7 @@ import {
   showPath,
   str,
   UsageError,
+  writeOutputFile,
 } from '../cli.ts';
 
 /** The environment variable that may hold the CA passphrase. */
@@ -117,31 +117,6 @@ export async function caPassphrase(args: ParsedArgs, out: Output, confirm: boole
     'CA_PASSPHRASE_MISSING',
     `no CA passphrase: give --passphrase-file F or set ${CA_PASSPHRASE_ENV} (stdin is not a terminal to prompt on)`,
   );
-}
-
-/** Writes a public output file atomically (temp file, fsync, rename). */
-function writeOutput(path: string, text: string): void {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
-  try {
-    const fd = openSync(tmp, 'w', 0o644);
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new CliError(
-      'OUTPUT_FAILED',
-      `cannot write --out ${showPath(path)}: ${code === 'ENOENT' ? 'its folder does not exist' : (code ?? (e as Error).message)}`,
-      {
-        cause: e,
-      },
-    );
-  }
 }
 
 function certLines(title: string, c: CertificateSummary): string[] {
@@ -364,8 +339,8 @@ Example:
               ...validity,
               ...(identity ? { expectedIdentityKey: identity } : {}),
             });
-      writeOutput(outFile, cert.pem);
-      if (chainFile !== undefined) writeOutput(chainFile, cert.chainPem);
+      writeOutputFile(outFile, cert.pem, '--out');
+      if (chainFile !== undefined) writeOutputFile(chainFile, cert.chainPem, '--chain');
       const summary = await summarizeCertificate(cert.der);
       out.data({ ok: true, out: outFile, ...(chainFile ? { chain: chainFile } : {}), model, ...summary });
       out.line(`issued        ${summary.subject}`);

@@ -5,7 +5,6 @@
  * @module
  */
 
-import { writeFileSync } from 'node:fs';
 import { toHex } from '@enigm/protocols/bytes';
 import type { CborValue } from '@enigm/protocols/cbor';
 import { parseHex, Tagged } from '@enigm/protocols/cbor';
@@ -13,16 +12,15 @@ import { type CoseHeaderMap, decodeSign1, type Sign1, signSign1, verifySign1 } f
 import { ed25519PrivateKeyFromPem, ed25519PublicKeyFromPem } from '@enigm/protocols/crypto';
 import { ProtocolError } from '@enigm/protocols/errors';
 import {
-  CliError,
   type Command,
   EXIT,
   type ParsedArgs,
   readInput,
   readInputFile,
   readTextFile,
-  showPath,
   str,
   UsageError,
+  writeOutputFile,
 } from '../cli.ts';
 import { writeSigningKeyPair } from '../keyfiles.ts';
 
@@ -35,17 +33,6 @@ const LABEL_NAMES = new Map<unknown, string>([
   [5, 'IV'],
   [6, 'Partial IV'],
 ]);
-
-/** Writes an output file, or throws `OUTPUT_FAILED` with the reason. */
-function writeOutput(path: string, bytes: Uint8Array): void {
-  try {
-    writeFileSync(path, bytes);
-  } catch (e) {
-    const reason =
-      (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'its folder does not exist' : (e as NodeJS.ErrnoException).code;
-    throw new CliError('OUTPUT_FAILED', `cannot write --out ${showPath(path)}: ${reason ?? (e as Error).message}`, { cause: e });
-  }
-}
 
 /** The single positional FILE argument. */
 function oneFile(args: ParsedArgs): string {
@@ -195,7 +182,7 @@ Examples:
       detached: args.values.detached === true,
       tagged: args.values.untagged !== true,
     });
-    writeOutput(outFile, cose);
+    writeOutputFile(outFile, cose, '--out');
     out.data({ ok: true, out: outFile, size: cose.length, hex: cose });
     out.line(`wrote ${outFile} (${cose.length} bytes)`);
     return EXIT.ok;

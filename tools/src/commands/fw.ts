@@ -5,7 +5,6 @@
  * @module
  */
 
-import { writeFileSync } from 'node:fs';
 import { toHex } from '@enigm/protocols/bytes';
 import { ed25519PrivateKeyFromPem, ed25519PublicKey, ed25519PublicKeyFromPem, sha256 } from '@enigm/protocols/crypto';
 import { ProtocolError } from '@enigm/protocols/errors';
@@ -22,7 +21,7 @@ import {
   signManifest,
   verifyImage,
 } from '@enigm/protocols/firmware';
-import { type Command, EXIT, int, type ParsedArgs, str, UsageError } from '../cli.ts';
+import { type Command, EXIT, int, type ParsedArgs, str, UsageError, writeOutputFile } from '../cli.ts';
 import { readInputFile, writeSigningKeyPair } from '../keyfiles.ts';
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
@@ -180,7 +179,7 @@ Examples:
     }
     const signed = signManifest(manifest, seed);
     const image = buildImage(signed, payload);
-    writeFileSync(outFile, image);
+    writeOutputFile(outFile, image, '--out');
     const id = manifestId(signed);
     const kid = manifestKid(ed25519PublicKey(seed));
     out.data({ ok: true, out: outFile, size: image.length, manifestId: id, kid, manifest });

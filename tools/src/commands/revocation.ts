@@ -5,8 +5,7 @@
  * exit code. Keys are read only from files; the list holds identity-key hashes, never keys.
  * @module
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import {
   AttestationError,
   addRevocationEntry,
@@ -25,7 +24,6 @@ import {
 import { fromHex, toHex } from '@enigm/protocols/bytes';
 import { ed25519PrivateKeyFromPem, ed25519PublicKeyFromPem } from '@enigm/protocols/crypto';
 import {
-  CliError,
   type Command,
   EXIT,
   type Output,
@@ -35,6 +33,7 @@ import {
   showPath,
   str,
   UsageError,
+  writeOutputFile,
 } from '../cli.ts';
 
 const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -70,29 +69,6 @@ function signerFromKeyFile(args: ParsedArgs) {
     return revocationSignerFromSeed(seed);
   } finally {
     seed.fill(0);
-  }
-}
-
-/** Writes the list's bytes atomically: temp file in the same folder, fsync, rename. */
-function writeList(path: string, bytes: Uint8Array): void {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
-  try {
-    const fd = openSync(tmp, 'w', 0o644);
-    try {
-      writeSync(fd, bytes);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new CliError(
-      'OUTPUT_FAILED',
-      `cannot write ${showPath(path)}: ${code === 'ENOENT' ? 'its folder does not exist' : (code ?? (e as Error).message)}`,
-      { cause: e },
-    );
   }
 }
 
@@ -209,7 +185,7 @@ function reissue(
   return withListLock(file, () => {
     const now = Date.now();
     const next = change(readOwnList(file, signer.publicKey, now), now);
-    writeList(file, signRevocationList(next, signer));
+    writeOutputFile(file, signRevocationList(next, signer), 'revocation list');
     return next;
   });
 }
@@ -257,7 +233,7 @@ Examples:
     const signer = signerFromKeyFile(args);
     const now = Date.now();
     const list = createRevocationList({ issuerPublicKey: signer.publicKey, issuedAt: now, nextUpdate: now + validity });
-    writeList(file, signRevocationList(list, signer));
+    writeOutputFile(file, signRevocationList(list, signer), 'revocation list');
     out.data(summaryJson(list, file));
     out.line(`created ${file}: ${versionText(list)}`);
     return EXIT.ok;

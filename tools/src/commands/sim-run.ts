@@ -5,7 +5,6 @@
  * misuse. The format: `docs/scenarios.md`.
  * @module
  */
-import { writeFileSync } from 'node:fs';
 import {
   formatJUnit,
   formatReportHeader,
@@ -15,7 +14,7 @@ import {
   parseScenario,
   runScenarioFresh,
 } from '@enigm/sim/scenario';
-import { CliError, type Command, EXIT, readTextFile, showPath, str, UsageError } from '../cli.ts';
+import { type Command, EXIT, readTextFile, str, UsageError, writeOutputFile } from '../cli.ts';
 
 /**
  * Parses `--speed`: a number in (0, {@link MAX_SPEED}] or `max`.
@@ -80,20 +79,7 @@ Example:
       onStep: (s) => print(formatStepLine(s)),
     });
     if (junit !== undefined) {
-      try {
-        writeFileSync(junit, formatJUnit([report]));
-      } catch (e) {
-        const code = (e as { code?: string }).code;
-        const why =
-          code === 'ENOENT'
-            ? 'its folder does not exist'
-            : code === 'EACCES'
-              ? 'permission denied'
-              : code === 'EISDIR'
-                ? 'it is a directory'
-                : (e as Error).message;
-        throw new CliError('OUTPUT_FAILED', `cannot write --junit ${showPath(junit)}: ${why}`, { cause: e });
-      }
+      writeOutputFile(junit, formatJUnit([report]), '--junit');
     }
     out.data({ ok: report.passed, report });
     print(formatReportSummary(report));
