@@ -14,6 +14,7 @@ import { initCaFolder, readCaCertificates, verifyAuditLog } from '@enigm/attesta
 import { ed25519Generate, ed25519PrivateKeyToPem } from '@enigm/protocols/crypto';
 import { hasSocat, Simulator } from '@enigm/sim';
 import test from 'ava';
+import { keySessionCommands } from '../src/commands/key-session.ts';
 import { stationCommands } from '../src/commands/station.ts';
 import { runCommand } from './run-command.ts';
 
@@ -73,6 +74,26 @@ realTest('station provision over 8 simulated Keys: manifest, openssl, audit, rer
     outputs.push(first.stdout, first.stderr);
     t.is(first.code, 0, first.stdout + first.stderr);
     t.regex(first.stdout, /8 provisioned, 0 already provisioned, 0 failed, 0 aborted/);
+
+    // The evidence of a provisioned Key verifies to the root from the CLI (`key attest --roots`), and
+    // is contraindicated against another CA's root.
+    const port0 = sim.keys()[0]?.serial as string;
+    const session = ['--port', port0, '--host-key', p('host-key.pem'), '--known', p('known.json')];
+    const attest = await runCommand(keySessionCommands, ['key', 'attest', ...session, '--roots', p('root.pem'), '--json']);
+    t.is(attest.code, 0, attest.stderr);
+    const checks = (JSON.parse(attest.stdout) as { checks: { name: string; status: string }[] }).checks;
+    t.like(
+      checks.find((c) => c.name === 'certificate'),
+      { status: 'affirming' },
+    );
+    await initCaFolder(p('other-ca'), PASS);
+    writeFileSync(p('other-root.pem'), readCaCertificates(p('other-ca')).rootPem);
+    const foreign = await runCommand(keySessionCommands, ['key', 'attest', ...session, '--roots', p('other-root.pem'), '--json']);
+    t.is(foreign.code, 1, 'a chain that does not lead to the given root is contraindicated');
+    t.like(
+      (JSON.parse(foreign.stdout) as { checks: { name: string; status: string }[] }).checks.find((c) => c.name === 'certificate'),
+      { status: 'contraindicated' },
+    );
     for (const k of sim.keys()) t.regex(first.stdout, new RegExp(`${k.serial}\\s+provisioned\\s+eh1-`));
     t.regex(first.stdout, /ttyKEY0\s+csr…/);
 

@@ -139,14 +139,29 @@ export async function appraiseKeyEvidenceWithRoots(input: KeyAppraisalInput): Pr
   const roots = input.reference?.roots;
   const { roots: _r, ...reference } = input.reference ?? {};
   const base = appraiseKeyEvidence({ ...input, reference });
-  if (roots === undefined || !base.signingKey || base.checks.some((c) => c.name === 'signature' && c.status !== 'affirming'))
-    return base;
+  if (roots === undefined) return base;
+  return addCertificateCheck(base, { ...reference, roots }, input.at);
+}
+
+/**
+ * Adds the `certificate` check to an appraisal made without roots (e.g. the stateful, single-use
+ * nonce appraisal of a `VerifierStore`): the evidence's chain must verify to `reference.roots` at
+ * `at` for the key the evidence is signed with; see {@link appraiseKeyEvidenceWithRoots}.
+ * @example const r = await addCertificateCheck(await store.appraiseKeyEvidence(input), { roots });
+ */
+export async function addCertificateCheck(
+  base: KeyAppraisal,
+  reference: KeyReferenceValues & { roots: CertificateInput },
+  at?: Date,
+): Promise<KeyAppraisal> {
+  const roots = reference.roots;
+  if (!base.signingKey || base.checks.some((c) => c.name === 'signature' && c.status !== 'affirming')) return base;
   const checks = [...base.checks];
   if (!base.chain) checks.push({ name: 'certificate', status: 'warning', reason: 'no certificate chain in the evidence' });
   else {
     const r = await verifyKeyChain(base.chain, {
       roots,
-      at: input.at ?? new Date(),
+      at: at ?? new Date(),
       expectedIdentityKey: base.signingKey,
       ...(reference.intermediates !== undefined ? { intermediates: reference.intermediates } : {}),
     });

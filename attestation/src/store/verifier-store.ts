@@ -16,7 +16,7 @@ import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statS
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AttestationError } from '../errors.ts';
-import type { KeyAppraisal } from '../key/appraise.ts';
+import { addCertificateCheck, type KeyAppraisal } from '../key/appraise.ts';
 import {
   appraiseKeyEvidenceWithState,
   appraiseQuoteWithState,
@@ -244,13 +244,19 @@ export class VerifierStore {
 
   /**
    * Appraises Key evidence whose `nonce` must be a pending `key-evidence` challenge of this store;
-   * consumes it (see `appraiseKeyEvidenceWithState`).
+   * consumes it (see `appraiseKeyEvidenceWithState`). With `reference.roots`, the evidence's certificate
+   * chain is checked too (`certificate`, as in `appraiseKeyEvidenceWithRoots`).
    */
   async appraiseKeyEvidence(input: Omit<StatefulKeyAppraisalInput, 'now'>): Promise<KeyAppraisal> {
     const now = this.now();
-    return this.backend.transaction((state) => {
-      const r = appraiseKeyEvidenceWithState(state, { ...input, now });
+    // Roots need an asynchronous chain check: the nonce is consumed first (under the lock), then
+    // the `certificate` check is added (see addCertificateCheck).
+    const { roots, ...reference } = input.reference ?? {};
+    const stateless = input.reference ? { ...input, reference } : input;
+    const base = await this.backend.transaction((state) => {
+      const r = appraiseKeyEvidenceWithState(state, { ...stateless, now });
       return { state: r.state, value: r.result };
     });
+    return roots === undefined ? base : addCertificateCheck(base, { ...reference, roots }, new Date(now));
   }
 }

@@ -10,7 +10,7 @@ import { type appraiseKeyEvidence, defaultVerifierStatePath, type KeyReferenceVa
 import { fromHex, toHex } from '@enigm/protocols/bytes';
 import { HOST_ROLES, type HostRole } from '@enigm/protocols/messages';
 import { AUDIT_HELP, auditOptions, noteKey, withAudit } from '../audit-options.ts';
-import { type Command, EXIT, int, type ParsedArgs, str, UsageError } from '../cli.ts';
+import { type Command, EXIT, int, type ParsedArgs, readTextFile, str, UsageError } from '../cli.ts';
 import { readJsonFile } from '../keyfiles.ts';
 import { PORT_HELP, revocationOption, SESSION_HELP, sessionOptions, withKey } from './key-connect.ts';
 
@@ -79,6 +79,7 @@ const attestCmd: Command = {
   name: 'key attest',
   summary: 'get attestation evidence from a Key and appraise it',
   help: `Usage: enigm key attest --port ADDR [--nonce HEX] [--expect FILE] [--max-age MS]
+                        [--roots ROOT.pem [--intermediates CA.pem]]
                         [--revocation FILE --revocation-key PUB.pem] [--json]
 
 Opens a session with a paired Key, sends the verifier's single-use nonce, receives the
@@ -89,6 +90,11 @@ Exit 0 if the result is affirming or warning, 1 if contraindicated.
 --expect FILE is JSON reference values:
   { "allowedFirmwareDigests": ["<sha256 hex>"], "minSecurityCounter": 1,
     "expectedStates": ["dormant"] }
+
+With --roots (the provisioning CA's root certificate, e.g. <ca-dir>/root.pem), a \`certificate\`
+check is added: the chain the Key carries in its evidence must verify to that root for the key
+that signed the evidence (affirming; no chain: warning; another key's or a bad chain:
+contraindicated). --intermediates adds CA certificates for path building (e.g. retired ones).
 
 With --revocation, a \`revocation\` check is added: contraindicated when the Key's identity is
 on the list (KEY_REVOKED, with the reason) or when the list is stale, untrusted or tampered
@@ -105,12 +111,16 @@ ${PORT_HELP}
                   (default $ENIGM_HOME/attest-verifier.json)
   --expect FILE   reference values
   --max-age MS    freshness limit of the run's own challenge (default 5000)
+  --roots F       provisioning root certificate(s), PEM: check the Key's certificate chain
+  --intermediates F  extra CA certificates (PEM) for building the chain
 ${SESSION_HELP}`,
   options: {
     ...sessionOptions,
     nonce: { type: 'string' },
     state: { type: 'string' },
     expect: { type: 'string' },
+    roots: { type: 'string' },
+    intermediates: { type: 'string' },
     'max-age': { type: 'string' },
   },
   async run(args, out) {
@@ -118,7 +128,18 @@ ${SESSION_HELP}`,
     const maxAgeMs = int(args, 'max-age', 5000, 1, 86_400_000);
     const revocation = revocationOption(args);
     const givenReference = referenceOption(args);
-    const reference = revocation !== undefined ? { ...givenReference, revocation } : givenReference;
+    const rootsFile = str(args, 'roots');
+    const intermediatesFile = str(args, 'intermediates');
+    if (intermediatesFile !== undefined && rootsFile === undefined) throw new UsageError('--intermediates needs --roots');
+    const pki =
+      rootsFile === undefined
+        ? {}
+        : {
+            roots: readTextFile(rootsFile, '--roots'),
+            ...(intermediatesFile !== undefined ? { intermediates: readTextFile(intermediatesFile, '--intermediates') } : {}),
+          };
+    const withRevocation = revocation !== undefined ? { ...givenReference, revocation } : givenReference;
+    const reference = rootsFile === undefined ? withRevocation : { ...withRevocation, ...pki };
     // The nonce is always the verifier's and used once: a challenge issued earlier (--nonce, kept in
     // the verifier state file) or one this run issues from a memory store; appraisal consumes it.
     const store = given ? fileStore(str(args, 'state')) : VerifierStore.memory();
