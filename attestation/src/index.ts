@@ -21,6 +21,7 @@ export * from './eventlog/summary.ts';
 export * from './hash.ts';
 export * from './interop/tpm2-tools.ts';
 export * from './key/appraise.ts';
+export * from './lock.ts';
 export * from './pki/index.ts';
 export * from './revocation/index.ts';
 export * from './store/verifier-store.ts';

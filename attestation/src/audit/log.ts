@@ -24,21 +24,12 @@
  *
  * @module
  */
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  ftruncateSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
+
+import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { toHex } from '@enigm/protocols/bytes';
 import { AttestationError } from '../errors.ts';
+import { acquirePidLock } from '../lock.ts';
 import { AUDIT_FILE_HEADER, encodeAuditFrame } from './format.ts';
 import {
   AUDIT_GENESIS_PREV,
@@ -86,24 +77,12 @@ function grouped(n: number): string {
   return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
-/** A lock without a PID (its owner died between creating and writing it) is stale after this. */
-const EMPTY_LOCK_STALE_MS = 2000;
-
 function errnoText(e: unknown): string {
   return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
 }
 
 function writeFailed(what: string, e: unknown): AttestationError {
   return new AttestationError('AUDIT_WRITE_FAILED', `${what}: ${errnoText(e)}`, { cause: e });
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function syncDir(dir: string): void {
@@ -115,51 +94,16 @@ function syncDir(dir: string): void {
   }
 }
 
-async function acquireLock(path: string, timeoutMs: number): Promise<() => void> {
+function acquireLock(path: string, timeoutMs: number): Promise<() => void> {
   const lockPath = `${path}.lock`;
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const fd = openSync(lockPath, 'wx', 0o600);
-      try {
-        writeSync(fd, String(process.pid));
-      } finally {
-        closeSync(fd);
-      }
-      return () => rmSync(lockPath, { force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw writeFailed(`cannot create the lock ${lockPath}`, e);
-    }
-    let text = '';
-    try {
-      text = readFileSync(lockPath, 'utf8');
-    } catch {
-      continue; // released meanwhile
-    }
-    const holder = Number(text);
-    let stale: boolean;
-    if (Number.isInteger(holder) && holder > 0) stale = holder !== process.pid && !pidAlive(holder);
-    else {
-      let age = 0;
-      try {
-        age = Date.now() - statSync(lockPath).mtimeMs;
-      } catch {
-        continue;
-      }
-      stale = age > EMPTY_LOCK_STALE_MS;
-    }
-    if (stale) {
-      rmSync(lockPath, { force: true });
-      continue;
-    }
-    if (Date.now() >= deadline) {
-      throw new AttestationError(
+  return acquirePidLock(lockPath, timeoutMs, {
+    createFailed: (e) => writeFailed(`cannot create the lock ${lockPath}`, e),
+    held: (holder) =>
+      new AttestationError(
         'AUDIT_LOCKED',
         `${lockPath} is held by ${holder > 0 ? `process ${holder}` : 'a process starting up'}; is another appender running?`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
+      ),
+  });
 }
 
 /** The repair notes of a repair that truncated but may not have recorded itself (one per line). */

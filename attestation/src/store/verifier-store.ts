@@ -11,12 +11,14 @@
  *
  * @module
  */
+
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AttestationError } from '../errors.ts';
 import { addCertificateCheck, type KeyAppraisal } from '../key/appraise.ts';
+import { acquirePidLock } from '../lock.ts';
 import {
   appraiseKeyEvidenceWithState,
   appraiseQuoteWithState,
@@ -54,32 +56,12 @@ interface Backend {
   transaction<T>(fn: (state: VerifierState) => { state: VerifierState; value: T }): Promise<T>;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const _sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function errnoText(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
   const text = err.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '');
   return err.code && !text.includes(err.code) ? `${text} (${err.code})` : text;
-}
-
-/** A lock without a PID (its verifier died between creating and writing it) is stale after this. */
-const EMPTY_LOCK_STALE_MS = 2000;
-
-function lockAgeMs(path: string): number {
-  try {
-    return Date.now() - statSync(path).mtimeMs;
-  } catch {
-    return 0;
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 class FileBackend implements Backend {
@@ -88,36 +70,15 @@ class FileBackend implements Backend {
     private readonly lockTimeoutMs: number,
   ) {}
 
-  private async lock(): Promise<() => void> {
-    const lockPath = `${this.path}.lock`;
-    const deadline = Date.now() + this.lockTimeoutMs;
-    for (;;) {
-      try {
-        const fd = openSync(lockPath, 'wx', 0o600);
-        writeSync(fd, String(process.pid));
-        closeSync(fd);
-        return () => rmSync(lockPath, { force: true });
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT')
-          throw new AttestationError('STATE_WRITE_FAILED', `verifier state folder ${dirname(this.path)} does not exist`);
-        if (code !== 'EEXIST')
-          throw new AttestationError('STATE_WRITE_FAILED', `cannot lock ${lockPath}: ${errnoText(e)}`, { cause: e });
-      }
-      let holder = Number.NaN;
-      try {
-        holder = Number(readFileSync(lockPath, 'utf8'));
-      } catch {
-        continue; // released meanwhile
-      }
-      if (Number.isInteger(holder) && holder > 0 ? !pidAlive(holder) : lockAgeMs(lockPath) > EMPTY_LOCK_STALE_MS) {
-        rmSync(lockPath, { force: true }); // stale: its verifier died (before or after writing its PID)
-        continue;
-      }
-      if (Date.now() > deadline)
-        throw new AttestationError('STATE_LOCKED', `${lockPath} is held by process ${holder}; is another verifier running?`);
-      await sleep(20);
-    }
+  private lock(): Promise<() => void> {
+    return acquirePidLock(`${this.path}.lock`, this.lockTimeoutMs, {
+      createFailed: (e) =>
+        e.code === 'ENOENT'
+          ? new AttestationError('STATE_WRITE_FAILED', `verifier state folder ${dirname(this.path)} does not exist`)
+          : new AttestationError('STATE_WRITE_FAILED', `cannot lock ${this.path}.lock: ${errnoText(e)}`, { cause: e }),
+      held: (holder) =>
+        new AttestationError('STATE_LOCKED', `${this.path}.lock is held by process ${holder}; is another verifier running?`),
+    });
   }
 
   private read(): VerifierState {

@@ -22,7 +22,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { ACCOUNT_SECRET_LENGTH, isAssociationHandle, newAccountSecret } from '@enigm/attestation';
+import { ACCOUNT_SECRET_LENGTH, isAssociationHandle, newAccountSecret, tryPidLockSync } from '@enigm/attestation';
 import { fromHex, toHex } from '@enigm/protocols/bytes';
 import { AssociationError } from './errors.ts';
 
@@ -100,15 +100,6 @@ function writeAtomic(dir: string, name: string, data: string, mode: number): voi
         cause: e,
       },
     );
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -241,40 +232,21 @@ export class AccountRegistry {
    * @throws {@link AssociationError} `ACCOUNT_LOCKED` (another live process holds the lock)
    */
   update<T>(change: (doc: RegistryDocument) => T): T {
-    const lock = join(this.dir, LOCK_FILE);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const fd = openSync(lock, 'wx', 0o600);
-        try {
-          writeSync(fd, `${process.pid}\n`);
-        } finally {
-          closeSync(fd);
-        }
-        break;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        let holder = Number.NaN;
-        try {
-          holder = Number(readFileSync(lock, 'utf8').trim());
-        } catch {}
-        const dead = Number.isSafeInteger(holder) && holder > 0 && !processAlive(holder);
-        if (!dead || attempt > 0)
-          throw new AssociationError(
-            'ACCOUNT_LOCKED',
-            Number.isSafeInteger(holder) && holder > 0
-              ? `process ${holder} is changing this account`
-              : `${LOCK_FILE} exists; remove it if no enigm account command is running`,
-          );
-        rmSync(lock, { force: true });
-      }
-    }
+    const lock = tryPidLockSync(join(this.dir, LOCK_FILE), 0o600);
+    if ('holder' in lock)
+      throw new AssociationError(
+        'ACCOUNT_LOCKED',
+        Number.isSafeInteger(lock.holder) && lock.holder > 0
+          ? `process ${lock.holder} is changing this account`
+          : `${LOCK_FILE} exists; remove it if no enigm account command is running`,
+      );
     try {
       const doc = this.read();
       const r = change(doc);
       this.#write(doc);
       return r;
     } finally {
-      rmSync(lock, { force: true });
+      lock.release();
     }
   }
 }

@@ -5,7 +5,7 @@
  * exit code. Keys are read only from files; the list holds identity-key hashes, never keys.
  * @module
  */
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import {
   AttestationError,
   addRevocationEntry,
@@ -19,6 +19,7 @@ import {
   revocationListToJson,
   revocationSignerFromSeed,
   signRevocationList,
+  tryPidLockSync,
   verifyRevocationList,
 } from '@enigm/attestation';
 import { fromHex, toHex } from '@enigm/protocols/bytes';
@@ -72,53 +73,25 @@ function signerFromKeyFile(args: ParsedArgs) {
   }
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Runs `fn` holding `FILE.lock` (created exclusively, holding this process's pid), so that two
  * concurrent changes cannot both write version N+1 and lose an entry. A lock left by a process
  * that no longer runs (kill -9) is taken over; a live holder is `REVOCATION_LOCKED`.
  */
 function withListLock<T>(file: string, fn: () => T): T {
-  const lock = `${file}.lock`;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const fd = openSync(lock, 'wx', 0o644);
-      try {
-        writeSync(fd, `${process.pid}\n`);
-      } finally {
-        closeSync(fd);
-      }
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      let holder = Number.NaN;
-      try {
-        holder = Number(readFileSync(lock, 'utf8').trim());
-      } catch {}
-      const dead = Number.isSafeInteger(holder) && holder > 0 && !processAlive(holder);
-      if (!dead || attempt > 0) {
-        throw new AttestationError(
-          'REVOCATION_LOCKED',
-          Number.isSafeInteger(holder) && holder > 0
-            ? `process ${holder} is changing ${showPath(file)} (lock ${showPath(lock)})`
-            : `${showPath(lock)} exists; remove it if no enigm revocation command is running`,
-        );
-      }
-      rmSync(lock, { force: true }); // left by a process that no longer runs
-    }
-  }
+  const lockPath = `${file}.lock`;
+  const lock = tryPidLockSync(lockPath, 0o644);
+  if ('holder' in lock)
+    throw new AttestationError(
+      'REVOCATION_LOCKED',
+      Number.isSafeInteger(lock.holder) && lock.holder > 0
+        ? `process ${lock.holder} is changing ${showPath(file)} (lock ${showPath(lockPath)})`
+        : `${showPath(lockPath)} exists; remove it if no enigm revocation command is running`,
+    );
   try {
     return fn();
   } finally {
-    rmSync(lock, { force: true });
+    lock.release();
   }
 }
 
