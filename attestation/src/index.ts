@@ -18,6 +18,7 @@ export * from './eventlog/event-types.ts';
 export * from './eventlog/parse.ts';
 export * from './eventlog/replay.ts';
 export * from './eventlog/summary.ts';
+export * from './files.ts';
 export * from './hash.ts';
 export * from './interop/tpm2-tools.ts';
 export * from './key/appraise.ts';

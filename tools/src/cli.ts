@@ -10,9 +10,10 @@
  * {@link CliError} (`INPUT_NOT_FOUND`, `INPUT_UNREADABLE`, `INPUT_INVALID`, `INPUT_EMPTY`, exit 1).
  * @module
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+
+import { readFileSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { writeFileAtomicSync } from '@enigm/attestation';
 
 /** Exit codes. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -207,19 +208,9 @@ const FS_REASONS: Record<string, string> = {
  * @example writeOutputFile('report.json', text, '--out');
  */
 export function writeOutputFile(path: string, data: string | Uint8Array, what: string, mode = 0o644): void {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
   try {
-    const fd = openSync(tmp, 'w', mode);
-    try {
-      if (typeof data === 'string') writeSync(fd, data);
-      else writeSync(fd, data);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
+    writeFileAtomicSync(path, data, { mode });
   } catch (e) {
-    rmSync(tmp, { force: true });
     const code = (e as NodeJS.ErrnoException).code;
     const why =
       code === 'ENOENT'

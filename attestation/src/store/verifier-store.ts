@@ -13,10 +13,11 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AttestationError } from '../errors.ts';
+import { writeFileAtomicSync } from '../files.ts';
 import { addCertificateCheck, type KeyAppraisal } from '../key/appraise.ts';
 import { acquirePidLock } from '../lock.ts';
 import {
@@ -102,18 +103,9 @@ class FileBackend implements Backend {
   }
 
   private write(state: VerifierState): void {
-    const tmp = `${this.path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
-      const fd = openSync(tmp, 'wx', 0o600);
-      try {
-        writeSync(fd, `${JSON.stringify(state, null, 2)}\n`);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, this.path);
+      writeFileAtomicSync(this.path, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
     } catch (e) {
-      rmSync(tmp, { force: true });
       throw new AttestationError('STATE_WRITE_FAILED', `cannot write verifier state ${this.path}: ${errnoText(e)}`, { cause: e });
     }
   }

@@ -9,20 +9,15 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ACCOUNT_SECRET_LENGTH, isAssociationHandle, newAccountSecret, tryPidLockSync } from '@enigm/attestation';
+import {
+  ACCOUNT_SECRET_LENGTH,
+  isAssociationHandle,
+  newAccountSecret,
+  tryPidLockSync,
+  writeFileAtomicSync,
+} from '@enigm/attestation';
 import { fromHex, toHex } from '@enigm/protocols/bytes';
 import { AssociationError } from './errors.ts';
 
@@ -77,22 +72,11 @@ function fsyncDir(dir: string): void {
   }
 }
 
-/** Writes `data` to `path` atomically with `mode`: temp file, fsync, rename, fsync of the folder. */
+/** Writes `data` to `dir/name` atomically with `mode`: temp file, fsync, rename, fsync of the folder. */
 function writeAtomic(dir: string, name: string, data: string, mode: number): void {
-  const path = join(dir, name);
-  const tmp = join(dir, `.${name}.tmp-${process.pid}`);
   try {
-    const fd = openSync(tmp, 'w', mode);
-    try {
-      writeSync(fd, data);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-    fsyncDir(dir);
+    writeFileAtomicSync(join(dir, name), data, { mode, syncDir: true });
   } catch (e) {
-    rmSync(tmp, { force: true });
     throw new AssociationError(
       'ACCOUNT_WRITE_FAILED',
       `cannot write ${name}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
@@ -146,15 +130,7 @@ export class AccountRegistry {
     if (existsSync(join(dir, SECRET_FILE)))
       throw new AssociationError('ACCOUNT_EXISTS', 'an account already exists in this folder (its secret is kept)');
     const secret = newAccountSecret(random);
-    const tmp = join(dir, `.${SECRET_FILE}.tmp-${process.pid}`);
-    const fd = openSync(tmp, 'wx', 0o600);
-    try {
-      writeSync(fd, `${toHex(secret)}\n`);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, join(dir, SECRET_FILE));
+    writeFileAtomicSync(join(dir, SECRET_FILE), `${toHex(secret)}\n`, { mode: 0o600 });
     const reg = new AccountRegistry(dir, secret);
     if (!existsSync(join(dir, DEVICES_FILE))) reg.#write({ format: 'enigm-account-registry', version: 1, devices: [] });
     fsyncDir(dir);

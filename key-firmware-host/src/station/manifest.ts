@@ -4,8 +4,9 @@
  * reader never sees half a manifest. Entries carry certificates (public) and never key material.
  * @module
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+
+import { readFileSync } from 'node:fs';
+import { writeFileAtomicSync } from '@enigm/attestation';
 import { StationError } from './errors.ts';
 
 /** What happened to one Key. */
@@ -126,28 +127,9 @@ export function readManifest(path: string): Manifest {
 
 /** Writes `text` to `path` atomically: a temporary file beside it, fsync, rename, fsync of the folder. */
 export function writeFileAtomic(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
   try {
-    const fd = openSync(tmp, 'w', 0o644);
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-    try {
-      const d = openSync(dirname(path), 'r');
-      try {
-        fsyncSync(d);
-      } finally {
-        closeSync(d);
-      }
-    } catch {
-      // some file systems cannot fsync a folder; the rename is still atomic
-    }
+    writeFileAtomicSync(path, text, { syncDir: true });
   } catch (e) {
-    rmSync(tmp, { force: true });
     throw new StationError('STATION_WRITE_FAILED', `cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`, {
       cause: e,
     });
