@@ -25,7 +25,8 @@ function run(args: string[], env: Record<string, string> = {}): Promise<{ code: 
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
     p.stderr.on('data', (d) => (stderr += d));
-    p.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    // 'close', not 'exit': after 'exit' the pipes may still hold output not yet read (seen under load)
+    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
 }
 
@@ -122,7 +123,7 @@ test('sim watch --json prints one JSON event per line; --key filters; --count st
   });
   let out = '';
   watch.stdout.on('data', (d) => (out += d));
-  const exited = new Promise<number>((r) => watch.on('exit', (c) => r(c ?? -1)));
+  const exited = new Promise<number>((r) => watch.on('close', (c) => r(c ?? -1))); // 'close': all output read
   while (server.stats().clients === 0) await new Promise((r) => setTimeout(r, 20));
   sim.controls(0).setUsb(true); // filtered out
   sim.controls(1).setRadio('no-coverage');
