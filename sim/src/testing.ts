@@ -69,3 +69,5 @@ export function makeTestKey(
   });
   return { fw, storage, seStorage, now };
 }
+
+export { killAfter, stopChild } from './child-stop.ts';

@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import test from 'ava';
+import { stopChild } from '../src/child-stop.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
@@ -24,10 +25,7 @@ test('a copied bundle serves the dashboard (prebuilt, no esbuild) and the contro
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
-  t.teardown(async () => {
-    proc.kill('SIGTERM');
-    await exited;
-  });
+  t.teardown(() => stopChild(proc));
   let stderr = '';
   proc.stderr.on('data', (d) => (stderr += d));
   const ready = await new Promise<{ control?: { url: string; dashboard: string } } | undefined>((resolve) => {

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Simulator } from '@enigm/sim';
 import { ControlServer, type DeviceEvent } from '@enigm/sim/control';
 import test from 'ava';
+import { killAfter } from '../src/child-stop.ts';
 import { startCliSim } from './support/cli-sim.ts';
 
 const enigm = fileURLToPath(new URL('../../tools/src/enigm.ts', import.meta.url));
@@ -25,6 +26,7 @@ function run(args: string[], env: Record<string, string> = {}): Promise<{ code: 
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
     p.stderr.on('data', (d) => (stderr += d));
+    killAfter(p, 60_000); // a command that hangs fails its test instead of the run
     // 'close', not 'exit': after 'exit' the pipes may still hold output not yet read (seen under load)
     p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
@@ -143,8 +145,7 @@ test('enigm sim start serves the control API and prints the dashboard URL with i
   const dir = await mkdtemp(join(tmpdir(), 'enigm-control-start-'));
   const cli = startCliSim(['--no-serial', '--state-dir', dir]);
   t.teardown(async () => {
-    cli.proc.kill('SIGTERM');
-    await cli.exited;
+    await cli.stop();
     await rm(dir, { recursive: true, force: true });
   });
   const ready = (await cli.ready) as { control?: { url: string; dashboard: string } } | undefined;

@@ -96,8 +96,7 @@ test('a second sim start on the same state folder exits 1 and leaves the first u
     t.truthy(ready3, `a stale lock is taken over; stderr:\n${third.stderr()}`);
     t.is(readFileSync(join(dir, LOCK_FILE), 'utf8').trim(), String(third.proc.pid));
     await ping(ready3?.keys[0]?.tcp);
-    third.proc.kill('SIGTERM');
-    t.is(await third.exited, 0);
+    t.is(await third.stop(), 0);
     t.false(existsSync(join(dir, LOCK_FILE)), 'a clean stop releases the lock');
     t.false(existsSync(join(dir, 'simulator.json')));
   } finally {

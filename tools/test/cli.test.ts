@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { hasSocat, simulatedPayload } from '@enigm/sim';
+import { stopChild } from '@enigm/sim/testing';
 import test from 'ava';
 import { type Bundle, buildBundle } from './bundle.ts';
 
@@ -78,10 +79,7 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
-  if (sim && sim.exitCode === null) {
-    sim.kill('SIGTERM');
-    await new Promise((r) => sim?.once('exit', r));
-  }
+  if (sim) await stopChild(sim);
   if (dir) rmSync(dir, { recursive: true, force: true });
   (await bundle)?.remove();
 });

@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { stopChild } from '../../src/child-stop.ts';
 
 const enigm = fileURLToPath(new URL('../../../tools/src/enigm.ts', import.meta.url));
 
@@ -16,6 +17,8 @@ export interface CliSim {
   /** Resolves with the exit code (or the signal) when it exits. */
   exited: Promise<number | NodeJS.Signals>;
   stderr(): string;
+  /** SIGTERM, then SIGKILL and a thrown error if it has not exited within 15 s. */
+  stop(): Promise<number | NodeJS.Signals>;
 }
 
 /** Starts `enigm sim start --json ...args`. */
@@ -43,5 +46,5 @@ export function startCliSim(args: string[]): CliSim {
     });
     void exited.then(() => resolve(undefined));
   });
-  return { proc, ready, exited, stderr: () => err };
+  return { proc, ready, exited, stderr: () => err, stop: () => stopChild(proc) };
 }

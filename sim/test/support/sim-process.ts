@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { stopChild } from '../../src/child-stop.ts';
 import type { SimulatedKeyInfo, SimulatedKeyLinkStats, SimulatorOptions } from '../../src/runtime/simulator.ts';
 
 const child = fileURLToPath(new URL('../fixtures/sim-child.ts', import.meta.url));
@@ -60,8 +61,7 @@ export async function startSimProcess(options: SimulatorOptions & { logLevel?: s
     rss: async () => (await ask('rss')).rss as number,
     stats: async () => (await ask('stats')).stats as SimulatedKeyLinkStats[],
     stop: async () => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      await exited;
+      await stopChild(proc);
     },
   };
 }

@@ -15,6 +15,9 @@ export function defaultSimDir(): string {
   return process.env.ENIGM_SIM_DIR ?? '.sim-state';
 }
 
+/** How long `sim start` waits for a clean stop after SIGINT/SIGTERM before it exits anyway. */
+const STOP_GRACE_MS = 10_000;
+
 const startCmd: Command = {
   name: 'sim start',
   summary: 'run simulated Keys on pseudo-terminal serial ports and TCP (foreground)',
@@ -158,6 +161,15 @@ Then, in another terminal:
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });
+    // A stop is bounded: a second Ctrl-C, or STOP_GRACE_MS without an end, leaves at once (the
+    // state folder stays consistent: every write in it is atomic, and the lock is taken over by PID).
+    const force = (why: string) => {
+      out.warn(`simulator: ${why}; exiting without a clean stop`);
+      process.exit(EXIT.failure);
+    };
+    process.once('SIGINT', () => force('interrupted again'));
+    process.once('SIGTERM', () => force('terminated again'));
+    setTimeout(() => force(`the stop took longer than ${STOP_GRACE_MS / 1000} s`), STOP_GRACE_MS).unref();
     await server?.close();
     await sim.stop();
     process.off('unhandledRejection', contain);
