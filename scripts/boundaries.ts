@@ -23,11 +23,12 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 /** Which workspace packages each package's source may import (by folder name). */
 export const PACKAGE_RULES: Readonly<Record<string, readonly string[]>> = {
   protocols: [],
-  'key-firmware-host': ['protocols', 'attestation'],
-  sim: ['protocols'],
+  mqtt: ['protocols'],
+  'key-firmware-host': ['protocols', 'attestation', 'mqtt'],
+  sim: ['protocols', 'mqtt'],
   attestation: ['protocols'],
-  'os-agent': ['protocols', 'attestation'],
-  tools: ['protocols', 'key-firmware-host', 'sim', 'attestation', 'os-agent'],
+  'os-agent': ['protocols', 'attestation', 'mqtt'],
+  tools: ['protocols', 'mqtt', 'key-firmware-host', 'sim', 'attestation', 'os-agent'],
 };
 
 /** Folders that are not packages but consume them (public entry points only, never tools). */
