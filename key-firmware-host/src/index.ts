@@ -21,6 +21,7 @@ export * from './session/host-store.ts';
 export * from './session/secure-session.ts';
 export * from './station/index.ts';
 export * from './transport/memory.ts';
+export * from './transport/mqtt.ts';
 export * from './transport/open.ts';
 export * from './transport/serial.ts';
 export * from './transport/stream.ts';

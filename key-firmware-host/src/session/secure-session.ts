@@ -89,7 +89,13 @@ export interface PeerKey {
 
 /** Transport name of a client's transport, from its description. */
 export function transportName(description: string): string {
-  return description.startsWith('tcp') ? 'tcp' : description.startsWith('memory') ? 'memory' : 'serial';
+  return description.startsWith('tcp')
+    ? 'tcp'
+    : description.startsWith('mqtt')
+      ? 'mqtt'
+      : description.startsWith('memory')
+        ? 'memory'
+        : 'serial';
 }
 
 /** An open session with a Key. */

@@ -5,9 +5,12 @@
  * - `tcp://host:port` (IPv6 in brackets: `tcp://[::1]:7001`) → {@link TcpTransport}
  * - `serial://<path>`, e.g. `serial:///dev/ttyACM0` → {@link SerialTransport}
  * - a bare path, e.g. `/dev/ttyACM0`, `./key.pty`, `COM3` → {@link SerialTransport}
+ * - `mqtt://broker[:port]/HANDLE` or `mqtts://…/HANDLE` → {@link MqttTransport} (the Key through a broker)
  *
  * @module
  */
+import type { MqttTls } from '@enigm/mqtt';
+import { MqttTransport, parseMqttKeyAddress } from './mqtt.ts';
 import { SerialTransport } from './serial.ts';
 import { TcpTransport } from './tcp.ts';
 import { type Transport, TransportError } from './transport.ts';
@@ -16,9 +19,12 @@ import { type Transport, TransportError } from './transport.ts';
 export interface TransportAddressOptions {
   /** Baud rate for serial addresses; default 115200. Ignored for TCP. */
   baudRate?: number;
+  /** For `mqtt://` and `mqtts://` addresses: this host's broker name and TLS material. */
+  mqtt?: { client?: string; tls?: MqttTls };
 }
 
-const EXAMPLES = 'use tcp://host:port (e.g. tcp://127.0.0.1:7001), serial:///dev/ttyACM0, or a device path such as /dev/ttyACM0';
+const EXAMPLES =
+  'use tcp://host:port (e.g. tcp://127.0.0.1:7001), mqtt://broker:port/HANDLE, serial:///dev/ttyACM0, or a device path such as /dev/ttyACM0';
 
 function bad(address: string, reason: string): TransportError {
   return new TransportError('TRANSPORT_BAD_ADDRESS', `bad Key address ${JSON.stringify(address)}: ${reason}; ${EXAMPLES}`);
@@ -42,7 +48,7 @@ function parseTcp(address: string): { host: string; port: number } {
  * Creates (but does not open) the transport an address names.
  * @param address - `tcp://host:port`, `serial://<path>` or a bare device path
  * @param options - baud rate for serial addresses
- * @returns a closed {@link TcpTransport} or {@link SerialTransport}
+ * @returns a closed {@link TcpTransport}, {@link SerialTransport} or {@link MqttTransport}
  * @throws {@link TransportError} `TRANSPORT_BAD_ADDRESS` for an empty address, an unknown scheme
  *   (e.g. `ble://`), a TCP address without a valid host or port, an empty serial path, or a bare
  *   `host:port` (which needs `tcp://`); the message shows the accepted forms.
@@ -57,6 +63,15 @@ export function transportFromAddress(address: string, options: TransportAddressO
   if (scheme === 'tcp') {
     const { host, port } = parseTcp(address);
     return new TcpTransport({ host, port });
+  }
+  if (scheme === 'mqtt' || scheme === 'mqtts') {
+    const { broker, handle } = parseMqttKeyAddress(address);
+    return new MqttTransport({
+      broker,
+      handle,
+      ...(options.mqtt?.client ? { client: options.mqtt.client } : {}),
+      ...(options.mqtt?.tls ? { tls: options.mqtt.tls } : {}),
+    });
   }
   if (scheme === 'serial') {
     const path = address.slice('serial://'.length);
