@@ -22,6 +22,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { type EmbeddedBroker, startEmbeddedBroker } from '@enigm/mqtt/broker';
 import { sha256 } from '@enigm/protocols/crypto';
 import { verifyManifest } from '@enigm/protocols/firmware';
 import { DEFAULT_FIRMWARE_CONFIG, type FirmwareConfig, KeyFirmware } from '../firmware/firmware.ts';
@@ -43,6 +44,7 @@ import { KeyScheduler, type LongOperationTiming } from './key-scheduler.ts';
 import { DEFAULT_LINK_LIMITS, type LinkLimits } from './link-flow.ts';
 import type { LinkShape } from './link-shaper.ts';
 import { type SimLogger, silentLogger } from './log.ts';
+import { MqttEndpoint, type MqttUplinkOptions } from './mqtt-endpoint.ts';
 import { SerialEndpoint } from './serial-endpoint.ts';
 import { SimulatorClock } from './sim-clock.ts';
 import { acquireStateLock, type StateLock } from './state-lock.ts';
@@ -93,6 +95,12 @@ export interface SimulatorOptions {
   clock?: SimulatorClock;
   /** Battery level every Key starts with, % (default `firmware.batteryPct`, else 100). */
   batteryLevel?: number;
+  /**
+   * An LTE-M uplink per Key over MQTT (default off in the library; `enigm sim start` turns it on).
+   * `true` or an object without `broker` starts the embedded broker on loopback; `broker` names
+   * an external one (`mqtt://…`, `mqtts://…` with `tls`). The Keys' radios start attached.
+   */
+  mqtt?: boolean | (Partial<MqttUplinkOptions> & { brokerPort?: number });
 }
 
 /** Flow counters of one Key's links (for tests and diagnostics). */
@@ -112,12 +120,16 @@ export interface SimulatedKeyInfo {
   serial?: string;
   /** `tcp://host:port`, if TCP is on. */
   tcp?: string;
+  /** `mqtt://broker/HANDLE`, if the MQTT uplink is on. */
+  mqtt?: string;
 }
 
 /** Contents of `<stateDir>/simulator.json`. */
 export interface SimulatorStateFile {
   pid: number;
   startedAt: string;
+  /** The broker the Keys' uplinks use, if MQTT is on (the embedded one unless given). */
+  broker?: { url: string; embedded: boolean };
   keys: SimulatedKeyInfo[];
 }
 
@@ -141,6 +153,7 @@ interface RunningKey {
   scheduler: KeyScheduler;
   serial?: SerialEndpoint;
   tcp?: TcpEndpoint;
+  mqtt?: MqttEndpoint;
 }
 
 /** How often every Key's physical model is ticked (battery drain, radio on-time), simulated ms. */
@@ -160,6 +173,8 @@ export class Simulator implements ControlTarget {
   #timing: LongOperationTiming | undefined;
   #lock: StateLock | undefined;
   #factoryKeyPath: string | undefined;
+  #broker: EmbeddedBroker | undefined;
+  #brokerUrl: string | undefined;
   #stopped = false;
 
   private constructor(stateDir: string, options: SimulatorOptions) {
@@ -201,6 +216,7 @@ export class Simulator implements ControlTarget {
     const trusted = [signing.publicKey, ...extra];
     const factory: FlashFactory = { signing, verifier: { verifyManifest: (b) => verifyManifest(b, trusted).manifest, sha256 } };
     try {
+      const uplink = await sim.#startUplink(options);
       for (let i = 0; i < n; i++) {
         const random = (k: number) => new Uint8Array(randomBytes(k));
         const flashDeps = sim.#flashFor(i, options, factory);
@@ -238,6 +254,17 @@ export class Simulator implements ControlTarget {
           key.tcp = new TcpEndpoint(common);
           await key.tcp.listen(options.tcpHost ?? '127.0.0.1', options.tcpBasePort ? options.tcpBasePort + i : 0);
         }
+        if (uplink) {
+          key.mqtt = new MqttEndpoint({
+            ...common,
+            uplink,
+            accountSecret: uplink.accountSecret,
+            outboxPath: join(sim.stateDir, `key-${i}.outbox`),
+            now: () => Math.floor(clock.now()),
+          });
+          await key.mqtt.open();
+          key.physical.setRadio('attached'); // the uplink follows the radio from here on
+        }
       }
       sim.writeStateFile();
       sim.clock.every(PHYSICAL_TICK_MS, () => {
@@ -262,9 +289,12 @@ export class Simulator implements ControlTarget {
       clock: this.clock,
       emit: (e) => {
         this.#events.emit(e);
+        if ((e.type === 'radio' || e.type === 'power') && !this.#stopped) {
+          void key.mqtt?.setRadio(key.physical.powered && key.physical.radio === 'attached');
+        }
         if (e.type === 'lifecycle' && !this.#stopped) this.writeStateFile(); // the handle may be new
       },
-      linkActive: () => (key.tcp?.connections ?? 0) > 0,
+      linkActive: () => (key.tcp?.connections ?? 0) + (key.mqtt?.connections ?? 0) > 0,
       flash: flash.flash,
       midWrite: () => scheduler.busy,
       onPower: (on) => {
@@ -334,7 +364,35 @@ export class Simulator implements ControlTarget {
       state: k.firmware.state,
       ...(k.serial?.pty ? { serial: k.serial.pty.hostPath } : {}),
       ...(k.tcp?.address ? { tcp: k.tcp.address } : {}),
+      ...(k.mqtt ? { mqtt: k.mqtt.address } : {}),
     }));
+  }
+
+  /** The broker the Keys' uplinks use, if MQTT is on. */
+  get broker(): { url: string; embedded: boolean } | undefined {
+    return this.#brokerUrl === undefined ? undefined : { url: this.#brokerUrl, embedded: this.#broker !== undefined };
+  }
+
+  /** Starts the embedded broker if asked, and reads (or makes) the development account secret. */
+  async #startUplink(options: SimulatorOptions): Promise<(MqttUplinkOptions & { accountSecret: Uint8Array }) | undefined> {
+    const o = options.mqtt;
+    if (o === undefined || o === false) return undefined;
+    const given = o === true ? {} : o;
+    let broker = given.broker;
+    if (broker === undefined) {
+      this.#broker = await startEmbeddedBroker({
+        port: given.brokerPort ?? 0,
+        log: (level, m) => this.#log[level](`broker: ${m}`),
+      });
+      broker = this.#broker.url;
+    }
+    this.#brokerUrl = broker;
+    return {
+      broker,
+      ...(given.tls ? { tls: given.tls } : {}),
+      ...(given.backoff ? { backoff: given.backoff } : {}),
+      accountSecret: readAccountSecret(this.stateDir),
+    };
   }
 
   /** Flow counters of every Key's links (queued bytes, paused reading). */
@@ -362,7 +420,13 @@ export class Simulator implements ControlTarget {
 
   /** Writes `<stateDir>/simulator.json`. */
   writeStateFile(): void {
-    const s: SimulatorStateFile = { pid: process.pid, startedAt: new Date().toISOString(), keys: this.keys() };
+    const broker = this.broker;
+    const s: SimulatorStateFile = {
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      ...(broker ? { broker } : {}),
+      keys: this.keys(),
+    };
     writeFileSync(join(this.stateDir, STATE_FILE), `${JSON.stringify(s, null, 2)}\n`);
   }
 
@@ -445,10 +509,27 @@ export class Simulator implements ControlTarget {
     this.#events.clear();
     for (const k of this.#keys) k.scheduler.stop();
     for (const f of this.#flushers) f();
-    await Promise.all(this.#keys.map((k) => Promise.all([k.tcp?.close(), k.serial?.close()])));
+    await Promise.all(this.#keys.map((k) => Promise.all([k.tcp?.close(), k.serial?.close(), k.mqtt?.close()])));
+    await this.#broker?.close();
     if (this.#lock) {
       rmSync(join(this.stateDir, STATE_FILE), { force: true });
       this.#lock.release();
     }
   }
+}
+
+/**
+ * The simulator's development account secret (`<stateDir>/account.secret`, 32 bytes, mode 0600):
+ * the Keys' MQTT handles are their association handles in this account. Made on first use.
+ */
+function readAccountSecret(stateDir: string): Uint8Array {
+  const path = join(stateDir, 'account.secret');
+  if (existsSync(path)) {
+    const b = new Uint8Array(readFileSync(path));
+    if (b.length === 32) return b;
+    throw new SimulatorError('SIM_BAD_INPUT', `${path} must hold 32 bytes (it holds ${b.length}); delete it to make a new one`);
+  }
+  const secret = new Uint8Array(randomBytes(32));
+  writeFileSync(path, secret, { mode: 0o600, flag: 'wx' });
+  return secret;
 }

@@ -130,6 +130,11 @@ export class PhysicalKey implements DeviceControls {
     return c.length ? Math.min(...c) : undefined;
   }
 
+  /** The LTE-M radio's state. */
+  get radio(): RadioState {
+    return this.#radio;
+  }
+
   /** Whether the Key is powered. */
   get powered(): boolean {
     return this.#on;

@@ -1,0 +1,326 @@
+/**
+ * One simulated Key's LTE-M uplink: a connection to the MQTT broker under the Key's handle.
+ *
+ * - **Host links through the broker.** The Key subscribes to `enigm/v1/key/{handle}/down/+/+`;
+ *   each `{client}/{link}` seen is one {@link DeviceLink}, as a TCP connection is, answering on
+ *   `…/resp/{client}/{link}`. At most {@link LinkLimits.maxTcpLinksPerKey} links at once (a new
+ *   one past the bound is ignored, with a rate-limited log line); a link idle for
+ *   {@link MQTT_LINK_IDLE_MS} is closed. Responses in flight are bounded (the link stops handling
+ *   requests above {@link LinkLimits.outputHigh} unacknowledged bytes).
+ * - **Uplink records.** Lifecycle changes become signed uplink records (COSE_Sign1 by the Key's
+ *   identity key, bound to the topic) in a durable outbox (`key-<i>.outbox` in the state folder),
+ *   drained in order when connected; the retained `status` topic says online (signed), and the
+ *   last will says offline.
+ * - **The radio decides.** Connected only while the Key is powered and its radio `attached`; with
+ *   the radio detached or without coverage the outbox grows, and it drains in order once the
+ *   radio is back.
+ * - **A new identity is a new handle.** After a factory reset the endpoint reconnects under the
+ *   new handle; the old handle's retained status is cleared.
+ *
+ * The handle is the Key's association handle in the simulator's development account
+ * (`account.secret` in the state folder), as a real Key's MQTT certificate CN is its handle in its
+ * owner's account.
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { MqttLink, type MqttTls, OutboxPublisher } from '@enigm/mqtt';
+import { Outbox } from '@enigm/mqtt/outbox';
+import { encode } from '@enigm/protocols/cbor';
+import { associationHandleText } from '@enigm/protocols/handle';
+import { keyDownFilter, keyTopic, parseKeyTopic, sealStatus, sealUplink, type UPLINK_PRIORITY } from '@enigm/protocols/mqtt';
+import type { KeyFirmware } from '../firmware/firmware.ts';
+import { DeviceLink, type LinkHooks, linkHookOptions } from './device-link.ts';
+import type { KeyScheduler, LongOperationTiming } from './key-scheduler.ts';
+import type { LinkLimits } from './link-flow.ts';
+import { describeError, logLimited, RateLimiter, type SimLogger } from './log.ts';
+
+/** A host link through the broker that has sent nothing for this long is closed, ms. */
+export const MQTT_LINK_IDLE_MS = 5 * 60_000;
+
+/** Where the simulated Keys' uplinks connect. */
+export interface MqttUplinkOptions {
+  /** Broker URL, `mqtt://host:port` or `mqtts://…`. */
+  broker: string;
+  tls?: MqttTls;
+  /** Reconnect backoff (defaults of `MqttLink`). */
+  backoff?: { baseMs?: number; capMs?: number };
+}
+
+/** What an {@link MqttEndpoint} needs. */
+export interface MqttEndpointOptions {
+  firmware: KeyFirmware;
+  scheduler: KeyScheduler;
+  timing: LongOperationTiming | undefined;
+  limits: LinkLimits;
+  log: SimLogger;
+  label: string;
+  hooks?: LinkHooks;
+  uplink: MqttUplinkOptions;
+  /** The simulator's development account secret (32 bytes): handles derive from it. */
+  accountSecret: Uint8Array;
+  /** Path of the Key's outbox file. */
+  outboxPath: string;
+  /** Wall clock of the simulation, ms since the epoch. */
+  now: () => number;
+}
+
+interface HostLink {
+  key: string;
+  link: DeviceLink;
+  respTopic: string;
+  inflight: number;
+  lastInput: number;
+}
+
+/** A Key's MQTT uplink; see the module documentation. */
+export class MqttEndpoint {
+  readonly #o: MqttEndpointOptions;
+  readonly #links = new Map<string, HostLink>();
+  readonly #refuse = new RateLimiter();
+  #mqtt: MqttLink | undefined;
+  #outbox: Outbox | undefined;
+  #publisher: OutboxPublisher | undefined;
+  #handle: string;
+  #seq = 0;
+  #want = false;
+  #busy: Promise<void> = Promise.resolve();
+  #closed = false;
+  #sweep: NodeJS.Timeout | undefined;
+  #offLifecycle: () => void;
+
+  constructor(options: MqttEndpointOptions) {
+    this.#o = options;
+    this.#handle = this.#currentHandle();
+    this.#offLifecycle = options.firmware.onLifecycle((from, to) => void this.#lifecycle(from, to));
+  }
+
+  /** The Key's handle on the broker (`eh1-…`). */
+  get handle(): string {
+    return this.#handle;
+  }
+
+  /** `mqtt://broker/HANDLE`: the address a host opens the Key by. */
+  get address(): string {
+    return `${this.#o.uplink.broker.replace(/\/+$/, '')}/${this.#handle}`;
+  }
+
+  /** Whether the uplink is connected now. */
+  get connected(): boolean {
+    return this.#mqtt?.connected === true;
+  }
+
+  /** Open host links through the broker. */
+  get connections(): number {
+    return this.#links.size;
+  }
+
+  /** Uplink records waiting in the outbox. */
+  get queued(): number {
+    return this.#outbox?.size ?? 0;
+  }
+
+  #currentHandle(): string {
+    return associationHandleText(this.#o.accountSecret, this.#o.firmware.secureElement.identityPublicKey);
+  }
+
+  /** Opens the outbox (reporting what it recovered); the connection follows {@link MqttEndpoint.setRadio}. */
+  async open(): Promise<void> {
+    this.#outbox = await Outbox.open(this.#o.outboxPath);
+    const r = this.#outbox.report;
+    if (r.quarantined > 0 || r.tornTailBytes > 0) {
+      this.#o.log.warn(
+        `${this.#o.label}: outbox recovered ${r.recovered} records; ${r.quarantined} corrupted records quarantined, ${r.tornTailBytes} torn bytes dropped`,
+      );
+    }
+    this.#sweep = setInterval(() => this.#expireIdle(), 30_000);
+    this.#sweep.unref();
+  }
+
+  /** Connects while `up` (powered, radio attached), disconnects otherwise. Serialised. */
+  setRadio(up: boolean): Promise<void> {
+    this.#want = up;
+    this.#busy = this.#busy
+      .then(() => this.#apply())
+      .catch((e) => this.#o.log.warn(`${this.#o.label}: mqtt: ${describeError(e)}`));
+    return this.#busy;
+  }
+
+  async #apply(): Promise<void> {
+    if (this.#closed) return;
+    if (this.#want && this.#mqtt === undefined) await this.#connect();
+    else if (!this.#want && this.#mqtt !== undefined) await this.#disconnect();
+  }
+
+  #signer() {
+    const se = this.#o.firmware.secureElement;
+    return { signer: (m: Uint8Array) => se.sign(m) };
+  }
+
+  async #connect(): Promise<void> {
+    const { uplink, label, log } = this.#o;
+    const handle = this.#handle;
+    const will = sealStatus({ online: false, time: this.#o.now(), will: true }, handle, this.#signer());
+    const mqtt = await MqttLink.connect({
+      url: uplink.broker,
+      username: handle,
+      clientId: `${handle}-${randomBytes(3).toString('hex')}`,
+      will: { topic: keyTopic(handle, 'status'), payload: will, retain: true, qos: 1 },
+      ...(uplink.tls ? { tls: uplink.tls } : {}),
+      ...(uplink.backoff ? { backoff: uplink.backoff } : {}),
+    });
+    mqtt.onMessage((topic, payload) => this.#down(topic, payload));
+    mqtt.onState((e) => {
+      if (e.state === 'connected') void this.#online(mqtt);
+      if (e.state === 'disconnected') log.info(`${label}: mqtt uplink lost; reconnecting`);
+    });
+    await mqtt.subscribe(keyDownFilter(handle), 1);
+    this.#mqtt = mqtt;
+    if (this.#outbox) this.#publisher = new OutboxPublisher(mqtt, this.#outbox);
+    await this.#online(mqtt);
+    log.info(`${label}: mqtt uplink connected as ${handle} (MQTT ${mqtt.protocolVersion === 5 ? '5' : '3.1.1'})`);
+  }
+
+  async #online(mqtt: MqttLink): Promise<void> {
+    const status = sealStatus({ online: true, time: this.#o.now(), state: this.#o.firmware.state }, this.#handle, this.#signer());
+    await mqtt.publish(keyTopic(this.#handle, 'status'), status, { qos: 1, retain: true }).catch(() => undefined);
+  }
+
+  async #disconnect(): Promise<void> {
+    const mqtt = this.#mqtt;
+    this.#mqtt = undefined;
+    this.#publisher?.stop();
+    this.#publisher = undefined;
+    for (const l of this.#links.values()) l.link.close();
+    this.#links.clear();
+    if (!mqtt) return;
+    // A clean close sends no will: say offline first, as the radio goes down.
+    const status = sealStatus(
+      { online: false, time: this.#o.now(), state: this.#o.firmware.state },
+      this.#handle,
+      this.#signer(),
+    );
+    if (mqtt.connected)
+      await mqtt.publish(keyTopic(this.#handle, 'status'), status, { qos: 1, retain: true }).catch(() => undefined);
+    await mqtt.close();
+  }
+
+  #down(topic: string, payload: Uint8Array): void {
+    const t = parseKeyTopic(topic);
+    if (t?.channel !== 'down' || t.handle !== this.#handle || this.#closed) return;
+    const hooks = this.#o.hooks;
+    if (hooks?.powered && !hooks.powered()) return;
+    const key = `${t.client}/${t.link}`;
+    let host = this.#links.get(key);
+    if (host === undefined) {
+      if (this.#links.size >= this.#o.limits.maxTcpLinksPerKey) {
+        logLimited(
+          this.#o.log,
+          'warn',
+          this.#refuse,
+          `${this.#o.label}: ignored a new mqtt link: ${this.#links.size} open (bound ${this.#o.limits.maxTcpLinksPerKey} per Key)`,
+        );
+        return;
+      }
+      host = this.#newLink(key, keyTopic(this.#handle, 'resp', t.client, t.link));
+    }
+    host.lastInput = Date.now();
+    try {
+      host.link.receive(payload);
+    } catch (e) {
+      this.#o.log.error(`${this.#o.label} mqtt ${key}: dropped: a failure was contained (${describeError(e)})`);
+      this.#closeLink(host);
+    }
+  }
+
+  #newLink(key: string, respTopic: string): HostLink {
+    const { firmware, scheduler, timing, limits, log, label, hooks } = this.#o;
+    const name = `mqtt#${this.#links.size + 1}`;
+    const host = { key, respTopic, inflight: 0, lastInput: Date.now() } as HostLink;
+    host.link = new DeviceLink(
+      firmware,
+      (bytes) => {
+        const mqtt = this.#mqtt;
+        if (!mqtt?.connected || !this.#links.has(key)) return;
+        host.inflight += bytes.length;
+        mqtt
+          .publish(respTopic, bytes, { qos: 1 })
+          .catch(() => undefined)
+          .finally(() => {
+            host.inflight -= bytes.length;
+            if (host.inflight <= limits.outputHigh) host.link.resume();
+          });
+      },
+      'mqtt',
+      timing,
+      {
+        scheduler,
+        canSend: () => this.#mqtt?.connected === true && host.inflight <= limits.outputHigh,
+        maxQueuedBytes: limits.inputHard,
+        log,
+        label: `${label} ${name}`,
+        ...linkHookOptions(hooks, name),
+      },
+    );
+    this.#links.set(key, host);
+    hooks?.onLink?.(name, 'open');
+    log.info(`${label}: mqtt link ${name} opened (${this.#links.size} of ${limits.maxTcpLinksPerKey})`);
+    return host;
+  }
+
+  #closeLink(host: HostLink): void {
+    host.link.close();
+    this.#links.delete(host.key);
+  }
+
+  #expireIdle(): void {
+    const now = Date.now();
+    for (const h of this.#links.values()) if (now - h.lastInput > MQTT_LINK_IDLE_MS) this.#closeLink(h);
+  }
+
+  /** Queues a signed uplink record (`up` topic) and drains the outbox if connected. */
+  async emit(kind: string, body: Uint8Array, priority: keyof typeof UPLINK_PRIORITY = 'normal'): Promise<void> {
+    const outbox = this.#outbox;
+    if (!outbox || this.#closed) return;
+    const id = new Uint8Array(randomBytes(16));
+    const record = { id, seq: ++this.#seq, time: this.#o.now(), kind, priority, body };
+    const payload = sealUplink(record, this.#handle, 'up', this.#signer());
+    await outbox.append({ id, topic: keyTopic(this.#handle, 'up'), payload, priority });
+    this.#publisher?.kick();
+  }
+
+  async #lifecycle(from: string, to: string): Promise<void> {
+    const handle = this.#currentHandle();
+    if (handle !== this.#handle) {
+      // A new identity (factory reset): a new trust event under a new handle; clear the old status.
+      const old = this.#mqtt;
+      if (old?.connected)
+        await old.publish(keyTopic(this.#handle, 'status'), new Uint8Array(0), { qos: 1, retain: true }).catch(() => undefined);
+      const want = this.#want;
+      await this.setRadio(false);
+      this.#handle = handle;
+      if (want) await this.setRadio(true);
+      return;
+    }
+    await this.emit(
+      'lifecycle.changed',
+      encode(
+        new Map([
+          [1, from],
+          [2, to],
+        ]),
+      ),
+    ).catch((e) => this.#o.log.warn(`${this.#o.label}: uplink record not queued: ${describeError(e)}`));
+  }
+
+  /** Closes links, the broker connection and the outbox. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#offLifecycle();
+    clearInterval(this.#sweep);
+    this.#want = false;
+    await this.#busy;
+    await this.#disconnect();
+    this.#closed = true;
+    await this.#outbox?.close();
+  }
+}
