@@ -1,0 +1,102 @@
+/**
+ * The outbox's exclusive lock: one `Outbox` per file, within the process (a set of open paths)
+ * and across processes (`<path>.lock`, created exclusively and holding the owner's PID). A lock
+ * whose PID is not alive was left by a process that died (kill -9) and is taken over; so is a lock
+ * still without a PID after {@link EMPTY_LOCK_STALE_MS} (its owner died between creating and
+ * writing it). The same idea as `acquirePidLock` in `@enigm/attestation`, which this package may
+ * not import.
+ * @module
+ */
+import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { OutboxError } from './errors.ts';
+
+/** A lock without a PID is stale after this many ms. */
+export const EMPTY_LOCK_STALE_MS = 2000;
+
+/** Resolved paths of the outboxes open in this process. */
+const OPEN_HERE = new Set<string>();
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function errnoText(e: unknown): string {
+  return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+}
+
+/**
+ * Takes the lock of the outbox at `path`, waiting up to `timeoutMs` for a live other process.
+ * @returns the release function (idempotent)
+ * @throws {@link OutboxError} `OUTBOX_LOCKED` (open in this process, or a live process holds it
+ *   past the timeout); `OUTBOX_IO` (the lock file cannot be created, e.g. no such folder)
+ * @example const release = await lockOutbox('outbox.log', 0);
+ */
+export async function lockOutbox(path: string, timeoutMs: number): Promise<() => void> {
+  const key = resolve(path);
+  if (OPEN_HERE.has(key)) throw new OutboxError('OUTBOX_LOCKED', `${path} is already open in this process`);
+  OPEN_HERE.add(key);
+  const lockPath = `${path}.lock`;
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      try {
+        const fd = openSync(lockPath, 'wx', 0o600);
+        try {
+          writeSync(fd, `${process.pid}\n`);
+        } finally {
+          closeSync(fd);
+        }
+        let released = false;
+        return () => {
+          if (released) return;
+          released = true;
+          rmSync(lockPath, { force: true });
+          OPEN_HERE.delete(key);
+        };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+          throw new OutboxError('OUTBOX_IO', `cannot create the lock ${lockPath}: ${errnoText(e)}`, { cause: e });
+        }
+      }
+      let text: string;
+      try {
+        text = readFileSync(lockPath, 'utf8');
+      } catch {
+        continue; // released meanwhile
+      }
+      const holder = Number(text.trim());
+      let stale: boolean;
+      if (text.trim() !== '' && Number.isSafeInteger(holder) && holder > 0)
+        stale = holder === process.pid || !pidAlive(holder); // our own PID: not in OPEN_HERE, so a leftover
+      else {
+        let age = 0;
+        try {
+          age = Date.now() - statSync(lockPath).mtimeMs;
+        } catch {
+          continue;
+        }
+        stale = age > EMPTY_LOCK_STALE_MS;
+      }
+      if (stale) {
+        rmSync(lockPath, { force: true });
+        continue;
+      }
+      if (Date.now() >= deadline) {
+        throw new OutboxError(
+          'OUTBOX_LOCKED',
+          `${lockPath} is held by ${holder > 0 ? `process ${holder}` : 'a process starting up'}; is another outbox user running?`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } catch (e) {
+    OPEN_HERE.delete(key);
+    throw e;
+  }
+}
