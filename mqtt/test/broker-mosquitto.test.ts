@@ -1,0 +1,387 @@
+import { X509Certificate } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCa, createTlsKeyPair, issueTlsCertificate } from '@enigm/attestation';
+import {
+  BrokerError,
+  findMosquitto,
+  MOSQUITTO_MAX_QUEUED,
+  mosquittoAvailability,
+  mosquittoConfig,
+  startMosquitto,
+} from '@enigm/mqtt/broker';
+import { keyDownFilter, keyTopic, type MqttRole, mosquittoAcl, mqttAllowed } from '@enigm/protocols/mqtt';
+import test from 'ava';
+import type { IClientOptions, MqttClient } from 'mqtt';
+import { expiredValidity, type TlsIdentity } from './support/certs.ts';
+import { ClientPool, HANDLE_A, HANDLE_B, inbox, sleep, subCodes, until, within } from './support/clients.ts';
+import { useMosquitto } from './support/mosquitto.ts';
+
+const ids: Record<string, TlsIdentity> = {};
+const fx = useMosquitto(test, {
+  hosts: ['host-1', 'host-2'],
+  backends: ['backend-1'],
+  async setup(f) {
+    for (const cn of [HANDLE_A, HANDLE_B, 'host-1', 'host-2', 'backend-1']) ids[cn] = await f.pki.client(cn);
+  },
+});
+const pool = new ClientPool();
+
+test.after.always(async () => {
+  await pool.endAll();
+});
+
+const NOT_AUTHORIZED = 0x87;
+
+function as(cn: string, version: 4 | 5 = 5, more: IClientOptions = {}): Promise<MqttClient> {
+  const id = ids[cn];
+  if (!id) throw new Error(`no identity ${cn}`);
+  return pool.connect(fx.broker.url, { ...fx.tlsOptions(id), protocolVersion: version, ...more });
+}
+
+/** The reason code of a rejected publish (mqtt.js rejects a PUBACK with a reason code ≥ 0x80). */
+async function pubackCode(p: Promise<unknown>): Promise<number> {
+  try {
+    await within(p, 5000, 'PUBACK');
+    return 0;
+  } catch (e) {
+    const code = (e as { code?: number }).code;
+    if (typeof code !== 'number') throw e;
+    return code;
+  }
+}
+
+fx.brokerTest('mosquitto listens on mqtts://127.0.0.1 with the written config', (t) => {
+  t.regex(fx.broker.url, /^mqtts:\/\/127\.0\.0\.1:\d+$/);
+  t.true(fx.broker.pid > 0);
+  t.regex(fx.broker.logText(), /mosquitto version/);
+});
+
+fx.brokerTest('a Key (CN = its handle) publishes its own uplink; the backend receives it', async (t) => {
+  const backend = await as('backend-1');
+  const got = inbox(backend);
+  t.deepEqual(await subCodes(backend, 'enigm/v1/key/+/up'), [1]);
+  const key = await as(HANDLE_A);
+  t.is(await pubackCode(key.publishAsync(keyTopic(HANDLE_A, 'up'), Buffer.from('hi'), { qos: 1 })), 0);
+  await until(() => got.length === 1, 5000, 'the uplink');
+  t.is(got[0]?.topic, keyTopic(HANDLE_A, 'up'));
+});
+
+fx.brokerTest("a Key cannot publish to another Key's topics: PUBACK 0x87 (MQTT 5), nothing arrives (5 and 3.1.1)", async (t) => {
+  const backend = await as('backend-1');
+  const got = inbox(backend);
+  await subCodes(backend, ['enigm/v1/key/+/up', 'enigm/v1/key/+/status', 'enigm/v1/key/+/risk']);
+  const host = await as('host-1');
+  const hostGot = inbox(host);
+  await subCodes(host, 'enigm/v1/key/+/resp/host-1/+');
+  const key5 = await as(HANDLE_A, 5);
+  for (const topic of [
+    keyTopic(HANDLE_B, 'up'),
+    keyTopic(HANDLE_B, 'risk'),
+    keyTopic(HANDLE_B, 'status'),
+    keyTopic(HANDLE_B, 'resp', 'host-1', 'l1'),
+  ])
+    t.is(await pubackCode(key5.publishAsync(topic, Buffer.from('forged'), { qos: 1 })), NOT_AUTHORIZED, topic);
+  const key4 = await as(HANDLE_A, 4, { clientId: 'key-a-v4' });
+  await within(key4.publishAsync(keyTopic(HANDLE_B, 'up'), Buffer.from('forged4'), { qos: 1 }), 5000, 'v3.1.1 PUBACK');
+  await key4.publishAsync(keyTopic(HANDLE_B, 'resp', 'host-1', 'l1'), Buffer.from('forged4'), { qos: 1 });
+  // A marker from the right Key after the forgeries: once it arrives, the forgeries would have.
+  await key5.publishAsync(keyTopic(HANDLE_A, 'up'), Buffer.from('marker'), { qos: 1 });
+  await until(() => got.some((m) => m.payload.toString() === 'marker'), 5000, 'the marker');
+  await sleep(200);
+  t.deepEqual(
+    got.map((m) => m.payload.toString()),
+    ['marker'],
+  );
+  t.deepEqual(hostGot, []);
+});
+
+/**
+ * mosquitto's acl_file does not refuse a SUBSCRIBE (its SUBACK grants any filter): it checks `read`
+ * access for every message at delivery. So a forbidden subscription is proven by what it never
+ * receives while the legitimate subscriber gets the same message.
+ */
+fx.brokerTest("a Key never receives another Key's downlink, even subscribed to it or to #", async (t) => {
+  const spy5 = await as(HANDLE_A, 5);
+  const spy4 = await as(HANDLE_A, 4, { clientId: 'key-a-sub-v4' });
+  const spied = [inbox(spy5), inbox(spy4)];
+  for (const c of [spy5, spy4]) {
+    const codes = await subCodes(c, [keyDownFilter(HANDLE_B), '#', 'enigm/v1/key/+/down/+/+']);
+    t.is(codes.length, 3);
+  }
+  const owner = await as(HANDLE_B);
+  const ownerGot = inbox(owner);
+  t.deepEqual(await subCodes(owner, keyDownFilter(HANDLE_B)), [1]);
+  const host = await as('host-1');
+  await host.publishAsync(keyTopic(HANDLE_B, 'down', 'host-1', 'l1'), Buffer.from('for B only'), { qos: 1 });
+  await until(() => ownerGot.length === 1, 5000, "B's downlink");
+  await sleep(300);
+  t.deepEqual(spied, [[], []]);
+});
+
+fx.brokerTest('a host reads its own responses and sends downlink under its own name only', async (t) => {
+  const key = await as(HANDLE_A);
+  const keyGot = inbox(key);
+  await subCodes(key, keyDownFilter(HANDLE_A));
+  const host = await as('host-1');
+  const hostGot = inbox(host);
+  t.deepEqual(await subCodes(host, keyTopic(HANDLE_A, 'resp', 'host-1', 'link1')), [1]);
+  await subCodes(host, 'enigm/v1/key/+/resp/host-2/+'); // granted by acl_file; never delivered (below)
+  const host2 = await as('host-2');
+  const host2Got = inbox(host2);
+  await subCodes(host2, 'enigm/v1/key/+/resp/host-2/+');
+  t.is(
+    await pubackCode(host.publishAsync(keyTopic(HANDLE_A, 'down', 'host-2', 'link1'), Buffer.from('spoof'), { qos: 1 })),
+    NOT_AUTHORIZED,
+  );
+  t.is(await pubackCode(host.publishAsync(keyTopic(HANDLE_A, 'down', 'host-1', 'link1'), Buffer.from('cmd'), { qos: 1 })), 0);
+  await until(() => keyGot.length === 1, 5000, 'the downlink');
+  await sleep(150);
+  t.deepEqual(
+    keyGot.map((m) => m.payload.toString()),
+    ['cmd'],
+  );
+  await key.publishAsync(keyTopic(HANDLE_A, 'resp', 'host-2', 'link9'), Buffer.from('for host-2'), { qos: 1 });
+  await key.publishAsync(keyTopic(HANDLE_A, 'resp', 'host-1', 'link1'), Buffer.from('answer'), { qos: 1 });
+  await until(() => hostGot.length === 1 && host2Got.length === 1, 5000, 'the responses');
+  await sleep(200);
+  t.deepEqual(
+    hostGot.map((m) => m.payload.toString()),
+    ['answer'],
+  );
+  t.deepEqual(
+    host2Got.map((m) => m.payload.toString()),
+    ['for host-2'],
+  );
+});
+
+fx.brokerTest('a # subscriber of any role receives only what MQTT_ACL lets it read', async (t) => {
+  const roles: [string, MqttRole][] = [
+    [HANDLE_A, 'key'],
+    ['host-1', 'host'],
+    ['backend-1', 'backend'],
+  ];
+  const watchers: { cn: string; role: MqttRole; got: { topic: string }[] }[] = [];
+  for (const [cn, role] of roles) {
+    const c = await as(cn, 5, { clientId: `hash-${role}` });
+    await subCodes(c, '#');
+    watchers.push({ cn, role, got: inbox(c) });
+  }
+  const keyB = await as(HANDLE_B, 5, { clientId: 'hash-key-b' });
+  const keyA = await as(HANDLE_A, 5, { clientId: 'hash-key-a' });
+  const host2 = await as('host-2', 5, { clientId: 'hash-host-2' });
+  const host1 = await as('host-1', 5, { clientId: 'hash-host-1' });
+  const sent: [MqttClient, string][] = [
+    [keyB, keyTopic(HANDLE_B, 'up')],
+    [keyB, keyTopic(HANDLE_B, 'risk')],
+    [keyB, keyTopic(HANDLE_B, 'status')],
+    [keyB, keyTopic(HANDLE_B, 'resp', 'host-2', 'x')],
+    [keyB, keyTopic(HANDLE_B, 'resp', 'host-1', 'x')],
+    [keyA, keyTopic(HANDLE_A, 'resp', 'host-2', 'x')],
+    [host2, keyTopic(HANDLE_B, 'down', 'host-2', 'x')],
+    [host2, keyTopic(HANDLE_A, 'down', 'host-2', 'x')],
+    [host1, keyTopic(HANDLE_A, 'down', 'host-1', 'x')],
+  ];
+  for (const [c, topic] of sent) t.is(await pubackCode(c.publishAsync(topic, Buffer.from('m'), { qos: 1 })), 0, topic);
+  await sleep(600);
+  for (const w of watchers) {
+    const expected = sent
+      .map(([, topic]) => topic)
+      .filter((topic) => mqttAllowed({ role: w.role, name: w.cn }, 'subscribe', topic));
+    t.deepEqual(w.got.map((m) => m.topic).sort(), [...expected].sort(), w.cn);
+    // The ACL is not vacuous here: each role read something and missed something.
+    t.true(w.got.length > 0 && w.got.length < sent.length, w.cn);
+  }
+});
+
+fx.brokerTest('a backend consumes the fleet uplink through a shared subscription', async (t) => {
+  const a = await as('backend-1', 5, { clientId: 'backend-1-a' });
+  const b = await as('backend-1', 5, { clientId: 'backend-1-b' });
+  const got = [inbox(a), inbox(b)];
+  t.deepEqual(await subCodes(a, '$share/consumers/enigm/v1/key/+/up'), [1]);
+  t.deepEqual(await subCodes(b, '$share/consumers/enigm/v1/key/+/up'), [1]);
+  const key = await as(HANDLE_A);
+  for (let i = 0; i < 20; i++) await key.publishAsync(keyTopic(HANDLE_A, 'up'), Buffer.from(`e${i}`), { qos: 1 });
+  await until(() => (got[0]?.length ?? 0) + (got[1]?.length ?? 0) === 20, 5000, 'the 20 events');
+  t.true((got[0]?.length ?? 0) > 0 && (got[1]?.length ?? 0) > 0, 'both consumers got a share');
+});
+
+fx.brokerTest('a client without a certificate is refused', async (t) => {
+  const e = await t.throwsAsync(pool.connect(fx.broker.url, { ca: fx.pki.caPem, protocolVersion: 5 }));
+  t.is((e as Error & { code?: string }).code, 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED');
+  await t.throwsAsync(pool.connect(fx.broker.url, { ca: fx.pki.caPem, protocolVersion: 4, username: HANDLE_A }));
+});
+
+fx.brokerTest('a client certificate from a foreign CA is refused', async (t) => {
+  const foreign = await createCa();
+  const keys = await createTlsKeyPair();
+  const cert = await issueTlsCertificate(foreign, { commonName: HANDLE_A, usage: 'client', publicKey: keys.publicKey });
+  const e = await t.throwsAsync(
+    pool.connect(fx.broker.url, { ca: fx.pki.caPem, cert: cert.chainPem, key: keys.privateKeyPem, protocolVersion: 5 }),
+  );
+  t.regex(String((e as Error & { code?: string }).code), /^ERR_SSL_/);
+  // The same name from the right CA connects: only the issuer differs.
+  await t.notThrowsAsync(as(HANDLE_A));
+});
+
+fx.brokerTest('an expired client certificate is refused', async (t) => {
+  const expired = await fx.pki.client(HANDLE_A, { ...expiredValidity(), fileName: 'expired-a' });
+  t.true(new Date(expiredValidity().notAfter) < new Date());
+  const e = await t.throwsAsync(pool.connect(fx.broker.url, { ...fx.tlsOptions(expired), protocolVersion: 5 }));
+  t.is((e as Error & { code?: string }).code, 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED');
+});
+
+fx.brokerTest('3000 QoS 1 messages queued for an offline persistent session all arrive (max_queued_messages)', async (t) => {
+  const N = 3000;
+  const sessionOpts: IClientOptions = { clientId: 'backend-1-durable', clean: false, properties: { sessionExpiryInterval: 600 } };
+  const sub = await as('backend-1', 5, sessionOpts);
+  t.deepEqual(await subCodes(sub, 'enigm/v1/key/+/up'), [1]);
+  await within(new Promise<void>((r) => sub.end(false, {}, () => r())), 5000, 'the subscriber to disconnect');
+  const key = await as(HANDLE_A);
+  const sends: Promise<unknown>[] = [];
+  for (let i = 0; i < N; i++) sends.push(key.publishAsync(keyTopic(HANDLE_A, 'up'), Buffer.from(String(i)), { qos: 1 }));
+  await within(Promise.all(sends), 30_000, `${N} PUBACKs`);
+  const seen = new Set<string>();
+  const again = await pool.connect(fx.broker.url, {
+    ...fx.tlsOptions(ids['backend-1'] as TlsIdentity),
+    protocolVersion: 5,
+    ...sessionOpts,
+  });
+  again.on('message', (_topic, payload) => seen.add(payload.toString()));
+  await until(() => seen.size === N, 30_000, `all ${N} queued messages (got ${seen.size})`);
+  t.is(seen.size, N);
+});
+
+fx.brokerTest("mosquitto's own limit would drop them: with max_queued_messages 100, most of 300 are lost", async (t) => {
+  const small = await fx.startAnother({ maxQueuedMessages: 100 });
+  const opts = (cn: string, more: IClientOptions = {}) => ({
+    ...fx.tlsOptions(ids[cn] as TlsIdentity),
+    protocolVersion: 5 as const,
+    ...more,
+  });
+  const sessionOpts: IClientOptions = { clientId: 'backend-1-small', clean: false, properties: { sessionExpiryInterval: 600 } };
+  const sub = await pool.connect(small.url, opts('backend-1', sessionOpts));
+  await subCodes(sub, 'enigm/v1/key/+/up');
+  await within(new Promise<void>((r) => sub.end(false, {}, () => r())), 5000, 'the subscriber to disconnect');
+  const key = await pool.connect(small.url, opts(HANDLE_A));
+  await within(
+    Promise.all(
+      Array.from({ length: 300 }, (_, i) => key.publishAsync(keyTopic(HANDLE_A, 'up'), Buffer.from(String(i)), { qos: 1 })),
+    ),
+    10_000,
+    'PUBACKs',
+  );
+  const again = await pool.connect(small.url, opts('backend-1', sessionOpts));
+  const got = inbox(again);
+  await until(() => got.length >= 100, 10_000, 'the queued messages');
+  await sleep(500);
+  t.true(got.length < 300, `got ${got.length}`);
+  await small.stop();
+});
+
+fx.brokerTest('a broken key file fails the start with BROKER_START_FAILED and the log tail', async (t) => {
+  const bad = join(fx.dir, 'not-a-key.pem');
+  writeFileSync(bad, 'not a key\n');
+  const e = await t.throwsAsync(
+    startMosquitto({
+      dir: join(fx.dir, 'broken'),
+      tls: { caFile: fx.pki.caFile, certFile: fx.pki.server.certFile, keyFile: bad },
+      aclText: mosquittoAcl(),
+      startTimeoutMs: 5000,
+    }),
+  );
+  t.true(e instanceof BrokerError);
+  t.is((e as BrokerError).code, 'BROKER_START_FAILED');
+  t.regex((e as BrokerError).message, /Unable to load server key file/);
+});
+
+test.serial(
+  'a missing mosquitto is BROKER_MISSING with the apt hint; availability fails under CI=true and skips elsewhere',
+  async (t) => {
+    const env = { PATH: '/nonexistent', MOSQUITTO: '/nonexistent/mosquitto' };
+    t.is(findMosquitto(env), undefined);
+    t.is(mosquittoAvailability({ ...env, CI: 'true' }).mode, 'fail');
+    t.regex(mosquittoAvailability({ ...env, CI: 'true' }).reason ?? '', /apt-get install mosquitto/);
+    t.is(mosquittoAvailability(env).mode, 'skip');
+    const saved = process.env.MOSQUITTO;
+    process.env.MOSQUITTO = '/nonexistent/mosquitto';
+    try {
+      const missing = await t.throwsAsync(
+        startMosquitto({ dir: '/nonexistent-dir', tls: { caFile: '/x', certFile: '/y', keyFile: '/z' }, aclText: '' }),
+      );
+      t.is((missing as BrokerError).code, 'BROKER_MISSING');
+      t.regex((missing as BrokerError).message, /apt-get install mosquitto/);
+    } finally {
+      if (saved === undefined) delete process.env.MOSQUITTO;
+      else process.env.MOSQUITTO = saved;
+    }
+    const e = await t.throwsAsync(
+      startMosquitto({
+        dir: '/nonexistent-dir',
+        binary: '/nonexistent/mosquitto',
+        tls: { caFile: '/x', certFile: '/y', keyFile: '/z' },
+        aclText: '',
+      }),
+    );
+    t.is((e as BrokerError).code, 'BROKER_CONFIG_INVALID');
+    const spawnFail = await t.throwsAsync(
+      startMosquitto({
+        dir: join(tmpdir(), `enigm-mosq-missing-${process.pid}`),
+        binary: '/nonexistent/mosquitto',
+        tls: { caFile: import.meta.filename, certFile: import.meta.filename, keyFile: import.meta.filename },
+        aclText: '',
+      }),
+    );
+    t.is((spawnFail as BrokerError).code, 'BROKER_START_FAILED');
+    rmSync(join(tmpdir(), `enigm-mosq-missing-${process.pid}`), { recursive: true, force: true });
+  },
+);
+
+test.serial('mosquittoConfig has the production settings', (t) => {
+  const text = mosquittoConfig({
+    dir: '/srv/mqtt',
+    port: 8883,
+    tls: { caFile: '/srv/ca.pem', certFile: '/srv/server.crt', keyFile: '/srv/server.key' },
+    aclFile: '/srv/acl',
+    maxQueuedMessages: MOSQUITTO_MAX_QUEUED,
+  });
+  for (const line of [
+    'per_listener_settings false',
+    'allow_anonymous false',
+    'persistence false',
+    'max_queued_messages 100000',
+    'acl_file /srv/acl',
+    'listener 8883 127.0.0.1',
+    'cafile /srv/ca.pem',
+    'require_certificate true',
+    'use_identity_as_username true',
+  ])
+    t.true(text.split('\n').includes(line), line);
+});
+
+test.serial(
+  'TLS certificates: server has serverAuth and the loopback SANs, client has clientAuth and CN = the name',
+  async (t) => {
+    const ca = await createCa();
+    const keys = await createTlsKeyPair();
+    const server = new X509Certificate(
+      (await issueTlsCertificate(ca, { commonName: 'mqtt-broker', usage: 'server', publicKey: keys.publicKey })).pem,
+    );
+    t.is(server.subjectAltName, 'DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1');
+    t.true(server.checkIP('127.0.0.1') === '127.0.0.1' && server.checkHost('localhost') === 'localhost');
+    t.deepEqual(server.keyUsage, ['1.3.6.1.5.5.7.3.1']);
+    t.is(server.publicKey.asymmetricKeyType, 'ec');
+    t.true(server.checkIssued(new X509Certificate(ca.intermediate.certificate.pem)));
+    const client = new X509Certificate(
+      (await issueTlsCertificate(ca, { commonName: HANDLE_A, usage: 'client', publicKey: keys.publicKey })).pem,
+    );
+    t.is(client.subject, `CN=${HANDLE_A}\nO=Enigm`);
+    t.deepEqual(client.keyUsage, ['1.3.6.1.5.5.7.3.2']);
+    t.is(client.subjectAltName, undefined);
+    t.false(client.ca);
+    await t.throwsAsync(issueTlsCertificate(ca, { commonName: 'bad name', usage: 'client', publicKey: keys.publicKey }), {
+      instanceOf: TypeError,
+    });
+  },
+);
