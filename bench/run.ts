@@ -12,6 +12,7 @@ import { benchFraming } from './framing.ts';
 import { benchFuzz } from './fuzz.ts';
 import type { BenchResult } from './harness.ts';
 import { benchNoise } from './noise.ts';
+import { benchOutbox } from './outbox.ts';
 import { benchPki } from './pki.ts';
 import { benchRoundTrip } from './roundtrip.ts';
 import { benchScenario } from './scenario.ts';
@@ -32,6 +33,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   audit: () => benchAudit(),
   pki: () => benchPki(),
   station: () => benchStation(),
+  outbox: () => benchOutbox(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -43,8 +43,10 @@
  * silently); an emergency append is accepted beyond `maxRecords` / `maxBytes` as long as the
  * emergency entries' bytes stay within `emergencyMaxBytes`, and past that it is refused with
  * `OUTBOX_FULL` — an emergency entry is never dropped, by any bound. Normal entries older than
- * `maxAgeMs` are dropped (reason `age`) on every `append` and every `pending()`; emergency
- * entries never expire. Error messages never hold topics or payload bytes.
+ * `maxAgeMs` are dropped (reason `age`) on every `append` and every `pending()`, checked oldest
+ * first and stopping at the first young one (so a call costs O(dropped), not O(pending); after a
+ * clock step back, an entry expires no earlier than those appended before it); emergency entries
+ * never expire. Error messages never hold topics or payload bytes.
  *
  * **Compaction.** When the dead bytes in the file (acked, dropped, and their `ack`/`drop`
  * entries) exceed the live ones and `compactMinBytes`, the live entries are written to a new
@@ -643,7 +645,7 @@ export class Outbox {
     const out: { id: Uint8Array; reason: OutboxDropReason }[] = [];
     const cutoff = now - this.opts.maxAgeMs;
     for (const [key, l] of this.normals) {
-      if (l.entry.time >= cutoff) continue; // not in time order if the clock stepped back: check all
+      if (l.entry.time >= cutoff) break; // append order: O(expired) per call (see the module doc on clock steps)
       this.remove(key, l);
       this.droppedCount.age++;
       out.push({ id: l.entry.id, reason: 'age' });
