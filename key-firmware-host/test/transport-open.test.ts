@@ -1,4 +1,5 @@
 import test from 'ava';
+import { MqttTransport } from '../src/transport/mqtt.ts';
 import { transportFromAddress } from '../src/transport/open.ts';
 import { SerialTransport } from '../src/transport/serial.ts';
 import { TcpTransport } from '../src/transport/tcp.ts';
@@ -45,7 +46,10 @@ const bad: Array<[address: string, hint: RegExp]> = [
   ['tcp://127.0.0.1:port', /tcp:\/\/host:port/],
   ['serial://', /needs a device path/],
   ['ble://AA:BB:CC:DD:EE:FF', /unknown transport scheme "ble:\/\/"/],
-  ['mqtt://broker:1883', /unknown transport scheme "mqtt:\/\/"/],
+  ['mqtt://broker:1883', /needs the Key handle/],
+  ['mqtt://broker:1883/eh1-NOTAHANDLE', /must be a Key handle/],
+  ['mqtts://user@broker:8883/eh1-aaaaaaaaaaaaaaaaaaaaaaaaaa', /credentials do not belong in the URL/],
+  ['mqtt://broker:99999/eh1-aaaaaaaaaaaaaaaaaaaaaaaaaa', /outside 1\.\.65535/],
   ['http://127.0.0.1:7001', /unknown transport scheme "http:\/\/"/],
   ['127.0.0.1:7001', /write tcp:\/\/127\.0\.0\.1:7001/],
   ['localhost:7001', /write tcp:\/\/localhost:7001/],
@@ -60,6 +64,23 @@ for (const [address, hint] of bad) {
     t.regex(error?.message ?? '', /tcp:\/\/host:port/, 'the message lists the accepted forms');
   });
 }
+
+test('mqtt:// and mqtts:// name a Key through a broker; its description is broker/handle', (t) => {
+  const m = transportFromAddress('mqtt://127.0.0.1:1883/eh1-aaaaaaaaaaaaaaaaaaaaaaaaaa', { mqtt: { client: 'host-1' } });
+  t.true(m instanceof MqttTransport);
+  t.is(m.description, 'mqtt://127.0.0.1:1883/eh1-aaaaaaaaaaaaaaaaaaaaaaaaaa');
+  t.is((m as MqttTransport).client, 'host-1');
+  t.is(
+    transportFromAddress('mqtts://broker.example/eh1-aaaaaaaaaaaaaaaaaaaaaaaaaa').description,
+    'mqtts://broker.example:8883/eh1-aaaaaaaaaaaaaaaaaaaaaaaaaa',
+  );
+  const e = t.throws(
+    () =>
+      transportFromAddress('mqtt://h:1/eh1-aaaaaaaaaaaaaaaaaaaaaaaaaa', { mqtt: { client: 'eh1-aaaaaaaaaaaaaaaaaaaaaaaaab' } }),
+    { instanceOf: TransportError },
+  );
+  t.regex(e?.message ?? '', /not a Key handle/);
+});
 
 test('baudRate reaches serial transports and is ignored for tcp', (t) => {
   const serial = transportFromAddress('/dev/ttyUSB0', { baudRate: 9600 });

@@ -22,7 +22,7 @@ import type { BodyOf, HostRole, LifecycleState } from '@enigm/protocols/messages
 import { KeyClient, type KeyClientOptions } from '../client/key-client.ts';
 import { type HostKey, KnownKeys, loadOrCreateHostKey } from '../session/host-store.ts';
 import type { SecureSession } from '../session/secure-session.ts';
-import { transportFromAddress } from '../transport/open.ts';
+import { type TransportAddressOptions, transportFromAddress } from '../transport/open.ts';
 import type { Transport } from '../transport/transport.ts';
 import { type BackoffOptions, realSleep, retryWithBackoff } from './backoff.ts';
 import { KeyFacadeError } from './errors.ts';
@@ -59,6 +59,8 @@ export interface OpenKeyOptions {
   known?: KnownKeys | string;
   /** Makes the transport for the address (default {@link transportFromAddress}). */
   transport?: (address: string) => Transport;
+  /** For `mqtt://` and `mqtts://` addresses: this host's broker name and TLS material. */
+  mqtt?: TransportAddressOptions['mqtt'];
   /** Reconnect backoff (after a reboot or a lost link). */
   reconnect?: BackoffOptions;
   /** Uniform random number in [0, 1) for jitter (default Math.random). */
@@ -520,9 +522,11 @@ export class Key {
     const o = this.#options;
     const attempts = backoff?.attempts ?? o.reconnect?.attempts;
     const connect = async () => {
-      const transport = (o.transport ?? ((a: string) => transportFromAddress(a, o.baudRate ? { baudRate: o.baudRate } : {})))(
-        this.address,
-      );
+      const transport = (
+        o.transport ??
+        ((a: string) =>
+          transportFromAddress(a, { ...(o.baudRate ? { baudRate: o.baudRate } : {}), ...(o.mqtt ? { mqtt: o.mqtt } : {}) }))
+      )(this.address);
       return KeyClient.connect(transport, {
         ...o.client,
         ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),

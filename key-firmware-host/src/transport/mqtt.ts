@@ -15,12 +15,15 @@
  */
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { MqttError, MqttLink, type MqttTls, parseBrokerUrl } from '@enigm/mqtt';
-import { isClientName, isHandle, keyTopic } from '@enigm/protocols/mqtt';
+import { isClientName, isHandle, keyTopic, peekStatus } from '@enigm/protocols/mqtt';
 import { type StreamConnection, type StreamEvents, StreamTransport, type StreamTransportOptions } from './stream.ts';
 import { TransportError } from './transport.ts';
 
 /** Largest frame batch one MQTT message carries (the Key reads at most this per message). */
 export const MQTT_TRANSPORT_MAX_PAYLOAD = 16 * 1024;
+
+/** How long an open waits for the Key's retained status after subscribing, ms. */
+const STATUS_WAIT_MS = 1500;
 
 /** Options of {@link MqttTransport}. */
 export interface MqttTransportOptions extends StreamTransportOptions {
@@ -127,17 +130,42 @@ export class MqttTransport extends StreamTransport {
     }
     const down = keyTopic(o.handle, 'down', this.#client, link);
     const resp = keyTopic(o.handle, 'resp', this.#client, link);
+    const statusTopic = keyTopic(o.handle, 'status');
+    let status: Uint8Array | undefined;
+    let statusSeen: (() => void) | undefined;
     mqtt.onMessage((topic, payload) => {
       if (topic === resp) events.data(payload);
+      else if (topic === statusTopic) {
+        status = Uint8Array.from(payload);
+        statusSeen?.();
+      }
     });
     mqtt.onState((e) => {
       if (e.state === 'disconnected') events.lost('TRANSPORT_CLOSED', new Error('the broker connection dropped'));
     });
     try {
       await mqtt.subscribe(resp, 1);
+      // The Key's retained status says at once whether it is there: no status, or its last will,
+      // is a clear error now instead of a hello that times out. (A hint: unsigned-checked here.)
+      const seen = new Promise<void>((r) => {
+        statusSeen = r;
+      });
+      await mqtt.subscribe(statusTopic, 1);
+      await Promise.race([seen, new Promise((r) => setTimeout(r, STATUS_WAIT_MS))]);
+      await mqtt.unsubscribe(statusTopic);
     } catch (e) {
       await mqtt.close();
       throw new TransportError('TRANSPORT_OPEN_FAILED', `${this.description}: ${(e as Error).message}`, { cause: e });
+    }
+    const st = status && status.length > 0 ? peekStatus(status) : undefined;
+    if (st === undefined || !st.online) {
+      await mqtt.close();
+      throw new TransportError(
+        'TRANSPORT_OPEN_FAILED',
+        st === undefined
+          ? `${this.description}: no Key with this handle has been online on this broker (no status); check the handle and that the Key's radio is attached`
+          : `${this.description}: the Key is offline (last status ${new Date(st.time).toISOString()}${st.will ? ', its connection dropped' : ''}); try again when its radio is back`,
+      );
     }
     return {
       write: (bytes, done) => {

@@ -65,7 +65,13 @@ export function transportFromAddress(address: string, options: TransportAddressO
     return new TcpTransport({ host, port });
   }
   if (scheme === 'mqtt' || scheme === 'mqtts') {
-    const { broker, handle } = parseMqttKeyAddress(address);
+    let parsed: { broker: string; handle: string };
+    try {
+      parsed = parseMqttKeyAddress(address);
+    } catch (e) {
+      throw bad(address, (e as Error).message.replace(/^bad Key address: /, ''));
+    }
+    const { broker, handle } = parsed;
     return new MqttTransport({
       broker,
       handle,

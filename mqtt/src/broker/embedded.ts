@@ -206,7 +206,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   (broker as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log('warn', `broker: ${err.message}`));
 
   const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
+  const server: Server = createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => {});

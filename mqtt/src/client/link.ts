@@ -173,7 +173,7 @@ function refusal(code: number | undefined): {
     default:
       return {
         code: 'MQTT_CONNECT_FAILED',
-        why: code === undefined ? 'the connection failed' : `the broker refused the connection (code ${code})`,
+        why: code === undefined ? 'cannot connect to the broker' : `the broker refused the connection (code ${code})`,
         version: false,
       };
   }
@@ -289,6 +289,9 @@ export class MqttLink {
   #attempt1(version: 4 | 5): Promise<MqttClient> {
     return new Promise((resolve, reject) => {
       const client = mqtt.connect(this.#clientOptions(version));
+      // Small request/response frames: no Nagle delay (mqtt.js leaves it on; with delayed ACKs a
+      // round trip would wait tens of ms).
+      (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
       let settled = false;
       const fail = (code: number | undefined, e?: Error) => {
         if (settled) return;
@@ -297,7 +300,13 @@ export class MqttLink {
         client.on('error', () => {});
         client.end(true);
         const r = refusal(code);
-        const detail = e && code === undefined ? `: ${(e as { code?: string }).code ?? e.message}` : '';
+        const errno = (e as { code?: unknown } | undefined)?.code;
+        const detail =
+          e && code === undefined
+            ? errno === 'ECONNREFUSED'
+              ? ': nothing listens there (ECONNREFUSED)'
+              : `: ${typeof errno === 'string' ? errno : e.message}`
+            : '';
         reject(
           Object.assign(new MqttError(r.code, `${this.url}: ${r.why}${detail}`, e ? { cause: e } : undefined), {
             versionRefused: r.version,
@@ -310,7 +319,10 @@ export class MqttLink {
         client.removeAllListeners('error');
         resolve(client);
       });
-      client.on('error', (e) => fail((e as { code?: unknown }).code as number | undefined, e));
+      client.on('error', (e) => {
+        const code = (e as { code?: unknown }).code;
+        fail(typeof code === 'number' ? code : undefined, e);
+      });
       client.once('close', () => fail(undefined, new Error('the connection closed before the broker accepted it')));
     });
   }

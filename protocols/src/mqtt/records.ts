@@ -147,3 +147,21 @@ export function peekUplink(bytes: Uint8Array): Uplink | undefined {
     return undefined;
   }
 }
+
+/**
+ * Reads a status record without checking its signature (a host deciding whether a Key is
+ * reachable before it knows the Key's identity). Untrusted: a hint for users, never a decision
+ * that matters for security.
+ * @returns the record, or `undefined` if the bytes are not a COSE_Sign1 status record
+ */
+export function peekStatus(bytes: Uint8Array): Status | undefined {
+  try {
+    if (!(bytes instanceof Uint8Array) || bytes.length > MQTT_MAX_RECORD_BYTES) return undefined;
+    const v = decode(bytes, { maxBytes: MQTT_MAX_RECORD_BYTES, allowedTags: new Set([18]) });
+    const arr = (v as { value?: unknown }).value ?? v;
+    if (!Array.isArray(arr) || !(arr[2] instanceof Uint8Array)) return undefined;
+    return StatusRecord.fromMap(decode(arr[2], { maxBytes: MQTT_MAX_RECORD_BYTES }) as never);
+  } catch {
+    return undefined;
+  }
+}

@@ -41,7 +41,13 @@ export const MQTT_LINK_IDLE_MS = 5 * 60_000;
 export interface MqttUplinkOptions {
   /** Broker URL, `mqtt://host:port` or `mqtts://…`. */
   broker: string;
+  /** TLS material shared by every Key (server verification only, or one Key's certificate). */
   tls?: MqttTls;
+  /**
+   * Per-Key TLS material for mutual TLS (the certificate CN must be the Key's handle): called
+   * with the handle at each connect. Wins over `tls`.
+   */
+  tlsFor?: (handle: string) => MqttTls | Promise<MqttTls>;
   /** Reconnect backoff (defaults of `MqttLink`). */
   backoff?: { baseMs?: number; capMs?: number };
 }
@@ -160,12 +166,13 @@ export class MqttEndpoint {
     const { uplink, label, log } = this.#o;
     const handle = this.#handle;
     const will = sealStatus({ online: false, time: this.#o.now(), will: true }, handle, this.#signer());
+    const tls = uplink.tlsFor ? await uplink.tlsFor(handle) : uplink.tls;
     const mqtt = await MqttLink.connect({
       url: uplink.broker,
       username: handle,
       clientId: `${handle}-${randomBytes(3).toString('hex')}`,
       will: { topic: keyTopic(handle, 'status'), payload: will, retain: true, qos: 1 },
-      ...(uplink.tls ? { tls: uplink.tls } : {}),
+      ...(tls ? { tls } : {}),
       ...(uplink.backoff ? { backoff: uplink.backoff } : {}),
     });
     mqtt.onMessage((topic, payload) => this.#down(topic, payload));

@@ -374,7 +374,9 @@ export class Simulator implements ControlTarget {
   }
 
   /** Starts the embedded broker if asked, and reads (or makes) the development account secret. */
-  async #startUplink(options: SimulatorOptions): Promise<(MqttUplinkOptions & { accountSecret: Uint8Array }) | undefined> {
+  async #startUplink(
+    options: SimulatorOptions,
+  ): Promise<(MqttUplinkOptions & { accountSecret: Uint8Array; epoch: number }) | undefined> {
     const o = options.mqtt;
     if (o === undefined || o === false) return undefined;
     const given = o === true ? {} : o;
@@ -390,8 +392,11 @@ export class Simulator implements ControlTarget {
     return {
       broker,
       ...(given.tls ? { tls: given.tls } : {}),
+      ...(given.tlsFor ? { tlsFor: given.tlsFor } : {}),
       ...(given.backoff ? { backoff: given.backoff } : {}),
       accountSecret: readAccountSecret(this.stateDir),
+      // Uplink records carry wall-clock time: simulated time counted from the real start.
+      epoch: Date.now() - this.clock.now(),
     };
   }
 

@@ -13,14 +13,17 @@ import {
   openKey,
 } from '@enigm/key-firmware-host';
 import { ed25519PublicKeyFromPem } from '@enigm/protocols/crypto';
+import { MQTT_PORT_HELP, mqttPortOptions, tlsFiles } from '../broker-options.ts';
 import { int, type ParsedArgs, readInputFile, readTextFile, str, UsageError } from '../cli.ts';
 
 /** Help text of the port options. */
-export const PORT_HELP = `  --port ADDR     serial device path (e.g. /dev/ttyACM0, .sim-state/ttyKEY0) or tcp://host:port
+export const PORT_HELP = `  --port ADDR     serial device path (e.g. /dev/ttyACM0, .sim-state/ttyKEY0), tcp://host:port,
+                  or mqtt://broker:port/HANDLE (mqtts:// with --mqtt-ca/--mqtt-cert/--mqtt-key)
   --baud N        serial baud rate (default 115200)
   --timeout MS    per-request timeout (default: follows the link)
   --verbose       link diagnostics on stderr when the command ends (transport, link rate,
-                  frames, retries, keepalives; never content)`;
+                  frames, retries, keepalives; never content)
+${MQTT_PORT_HELP}`;
 
 /** Port options. */
 export const portOptions = {
@@ -28,6 +31,7 @@ export const portOptions = {
   baud: { type: 'string' },
   timeout: { type: 'string' },
   verbose: { type: 'boolean' },
+  ...mqttPortOptions,
 } as const;
 
 /** Help text of the session options. */
@@ -101,8 +105,13 @@ export function keyOptions(args: ParsedArgs, options: { revocation?: boolean } =
     throw new UsageError('--identity must be the Key identity: 64 hex digits');
   if (handle !== undefined && !/^[0-9a-fA-F]{32}$/.test(handle))
     throw new UsageError('--handle must be the Key handle: 32 hex digits');
+  const mqttTls = tlsFiles(args, 'mqtt-');
+  const mqttClient = str(args, 'mqtt-client');
   return {
     baudRate: int(args, 'baud', 115200, 50, 12_000_000),
+    ...(mqttTls || mqttClient
+      ? { mqtt: { ...(mqttTls ? { tls: mqttTls } : {}), ...(mqttClient ? { client: mqttClient } : {}) } }
+      : {}),
     ...(timeout !== undefined ? { timeoutMs: int(args, 'timeout', 2000, 1, 600_000) } : {}),
     ...(hostKey !== undefined ? { hostKey } : {}),
     ...(revocation !== undefined ? { revocation } : {}),

@@ -5,10 +5,35 @@
  * a fault in one Key's work is contained and logged, never ends the process.
  * @module
  */
+
+import { join } from 'node:path';
+import { parseBrokerUrl } from '@enigm/mqtt';
 import { ed25519PublicKeyFromPem } from '@enigm/protocols/crypto';
 import { createLogger, describeError, isLogLevel, LOG_LEVELS, type LogLevel, Simulator } from '@enigm/sim';
 import { ControlServer, dashboardPage } from '@enigm/sim/control';
+import { tlsFiles } from '../broker-options.ts';
 import { type Command, EXIT, int, readTextFile, str, UsageError } from '../cli.ts';
+
+/** `--cert-dir DIR`: each Key's client certificate and key, `DIR/<handle>.crt` and `DIR/<handle>.key`. */
+function certDirOption(dir: string | undefined, ca: string | Uint8Array | undefined) {
+  if (dir === undefined) return {};
+  return {
+    tlsFor: (handle: string) => ({
+      ...(ca !== undefined ? { ca } : {}),
+      cert: readTextFile(join(dir, `${handle}.crt`), `--cert-dir certificate of ${handle}`),
+      key: readTextFile(join(dir, `${handle}.key`), `--cert-dir key of ${handle}`),
+    }),
+  };
+}
+
+/** Checks a --broker URL, as a usage error. */
+function parseBrokerUrlOrUsage(url: string): void {
+  try {
+    parseBrokerUrl(url);
+  } catch (e) {
+    throw new UsageError(`--broker: ${(e as Error).message}`);
+  }
+}
 
 /** Default simulator state directory (also read by `enigm key list`). */
 export function defaultSimDir(): string {
@@ -20,16 +45,24 @@ const STOP_GRACE_MS = 10_000;
 
 const startCmd: Command = {
   name: 'sim start',
-  summary: 'run simulated Keys on pseudo-terminal serial ports and TCP (foreground)',
+  summary: 'run simulated Keys on pseudo-terminal serial ports, TCP and MQTT (foreground)',
   help: `Usage: enigm sim start [--keys N] [--state-dir D] [--tcp-port P] [--no-serial]
                        [--baud B [--latency MS]] [--erase-ms MS] [--trust-fw-key PUB.pem]...
                        [--control-port P] [--control-host H] [--no-control]
+                       [--broker URL [--ca F] [--cert F --key F] | --broker-port P | --no-mqtt]
                        [--log-level L | --verbose] [--json]
 
 Runs N simulated Enigm Keys until interrupted (Ctrl-C). Each Key is exposed on a real
 pseudo-terminal serial port (needs socat) and on TCP on 127.0.0.1, keeps its identity and
 lifecycle state in D across restarts, and is listed in D/simulator.json. One simulator per
 state folder: a second one on the same D exits 1 (SIM_STATE_LOCKED).
+
+Each Key also has an LTE-M uplink over MQTT (see docs/mqtt.md): with no --broker, an embedded
+broker (MQTT 3.1.1) runs in this process on 127.0.0.1 and its URL is printed; every Key connects
+under its handle (eh1-…, its association handle in the simulator's development account,
+D/account.secret) while its radio is attached, answers hosts at mqtt://broker/HANDLE, keeps a
+signed retained status and queues signed uplink records in D/key-N.outbox (kept while the radio
+is off, sent in order when it is back).
 
 It also serves the control API and the web dashboard on 127.0.0.1 (one port; the URL with its
 token is printed, and written with the token to D/control.json, mode 0600): the Keys' buttons,
@@ -57,6 +90,13 @@ Options:
   --control-host H  listen address of the control API (default 127.0.0.1; anything else lets
                   other machines reach it: they still need the token)
   --no-control    no control API and no dashboard
+  --broker URL    an external MQTT broker (mqtt://host:port or mqtts://host:port) instead of the
+                  embedded one; --ca F, --cert F, --key F: TLS files (PEM) for mqtts://. Under
+                  mutual TLS the broker takes the username from the certificate CN, which must be
+                  the Key's handle: give --cert-dir DIR holding <handle>.crt and <handle>.key
+                  per Key instead of --cert/--key (enigm sim keys --json lists the handles)
+  --broker-port P port of the embedded broker (default: a free port)
+  --no-mqtt       no MQTT uplink and no embedded broker
   --log-level L   ${LOG_LEVELS.join(', ')} (default info): links opened/closed, rejected frames,
                   bounds hit, on stderr; never message content, addresses or key material
   --verbose       same as --log-level debug
@@ -80,6 +120,13 @@ Then, in another terminal:
     'control-port': { type: 'string' },
     'control-host': { type: 'string' },
     'no-control': { type: 'boolean' },
+    broker: { type: 'string' },
+    'broker-port': { type: 'string' },
+    ca: { type: 'string' },
+    cert: { type: 'string' },
+    key: { type: 'string' },
+    'cert-dir': { type: 'string' },
+    'no-mqtt': { type: 'boolean' },
     'log-level': { type: 'string' },
     verbose: { type: 'boolean' },
   },
@@ -92,8 +139,23 @@ Then, in another terminal:
     const controlHost = str(args, 'control-host') ?? '127.0.0.1';
     if (!control && (str(args, 'control-port') !== undefined || str(args, 'control-host') !== undefined))
       throw new UsageError('--no-control excludes --control-port and --control-host');
+    const mqtt = args.values['no-mqtt'] !== true;
+    const broker = str(args, 'broker');
+    if (!mqtt && (broker !== undefined || str(args, 'broker-port') !== undefined))
+      throw new UsageError('--no-mqtt excludes --broker and --broker-port');
+    if (broker !== undefined && str(args, 'broker-port') !== undefined)
+      throw new UsageError('--broker-port sets the embedded broker; it does not go with --broker');
+    const tls = tlsFiles(args);
+    if (tls && broker === undefined) throw new UsageError('--ca, --cert and --key need --broker mqtts://…');
+    if (broker !== undefined) parseBrokerUrlOrUsage(broker);
     const sim = await Simulator.start({
       log,
+      ...(mqtt
+        ? {
+            mqtt:
+              broker === undefined ? { brokerPort: int(args, 'broker-port', 0, 0, 65535) } : { broker, ...(tls ? { tls } : {}) },
+          }
+        : {}),
       keys: int(args, 'keys', 1, 1, 1024),
       stateDir: str(args, 'state-dir') ?? defaultSimDir(),
       tcpBasePort: int(args, 'tcp-port', 0, 0, 65535),
@@ -136,11 +198,17 @@ Then, in another terminal:
       stateDir: sim.stateDir,
       signingKey: sim.factoryKeyKept ? sim.signingKeyPath : null,
       keys,
+      ...(sim.broker ? { broker: sim.broker } : {}),
       ...(server ? { control: { url: server.url, dashboard: server.dashboardUrl } } : {}),
       warning: secretsWarning,
     });
     out.line(`Enigm Key simulator: ${keys.length} Key${keys.length > 1 ? 's' : ''} (state in ${sim.stateDir})`);
-    for (const k of keys) out.line(`  key ${k.index}  ${k.state.padEnd(9)} serial ${k.serial ?? '-'}  ${k.tcp ?? ''}`);
+    for (const k of keys) {
+      out.line(`  key ${k.index}  ${k.state.padEnd(9)} serial ${k.serial ?? '-'}  ${k.tcp ?? ''}`);
+      if (k.mqtt) out.line(`         mqtt ${k.mqtt}`);
+    }
+    if (sim.broker)
+      out.line(`MQTT broker: ${sim.broker.url}${sim.broker.embedded ? ' (embedded, MQTT 3.1.1, loopback only)' : ''}`);
     const first = keys[0];
     out.line(
       `firmware-signing key: ${sim.factoryKeyKept ? sim.signingKeyPath : 'none kept in the state folder (--trust-fw-key)'}`,
