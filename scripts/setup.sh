@@ -2,16 +2,19 @@
 # Installs what the suite needs on a fresh Debian machine with Node 20: system packages for the
 # real components (socat: pseudo-terminal serial ports; swtpm + swtpm-tools: software TPM 2.0;
 # tpm2-tools: TPM interop checks; chromium: the dashboard's browser test, driven by playwright-core,
-# whose own browser download is not used) and the npm dependencies.
+# whose own browser download is not used; mosquitto: the MQTT broker tests, which start their own
+# broker, so the package's system service is stopped and disabled) and the npm dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # command:package pairs: install the package when the command is missing
-NEEDS=(openssl:openssl socat:socat swtpm:swtpm swtpm_setup:swtpm-tools tpm2_checkquote:tpm2-tools chromium:chromium)
+NEEDS=(openssl:openssl socat:socat swtpm:swtpm swtpm_setup:swtpm-tools tpm2_checkquote:tpm2-tools chromium:chromium mosquitto:mosquitto)
+# Daemons such as mosquitto live in /usr/sbin, which is often not on a non-root user's PATH.
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/local/sbin/$1" ]; }
 missing=()
 for pair in "${NEEDS[@]}"; do
   cmd=${pair%%:*}; pkg=${pair#*:}
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+  have "$cmd" || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
   SUDO=""
@@ -23,6 +26,10 @@ if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]} (apt)"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  # The tests start their own mosquitto on free ports: the package's system service is not needed.
+  if [[ " ${missing[*]} " == *" mosquitto "* ]] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true
+  fi
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

@@ -1,14 +1,16 @@
 import { X509Certificate } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { createCa, createTlsKeyPair, issueTlsCertificate } from '@enigm/attestation';
 import {
   BrokerError,
   findMosquitto,
+  freeLoopbackPort,
   MOSQUITTO_MAX_QUEUED,
   mosquittoAvailability,
   mosquittoConfig,
+  spawnMosquitto,
   startMosquitto,
 } from '@enigm/mqtt/broker';
 import { keyDownFilter, keyTopic, type MqttRole, mosquittoAcl, mqttAllowed } from '@enigm/protocols/mqtt';
@@ -385,3 +387,45 @@ test.serial(
     });
   },
 );
+
+const EXAMPLES = join(import.meta.dirname, '..', '..', 'examples', 'mosquitto');
+
+test.serial('examples/mosquitto/acl is what mosquittoAcl generates for its example names', (t) => {
+  t.is(readFileSync(join(EXAMPLES, 'acl'), 'utf8'), mosquittoAcl({ hosts: ['host-1'], backends: ['backend-1'] }));
+});
+
+fx.brokerTest('examples/mosquitto/mosquitto.conf runs as is (paths and listener swapped) and enforces the ACL', async (t) => {
+  const dir = join(fx.dir, 'example');
+  mkdirSync(dir, { recursive: true });
+  const port = await freeLoopbackPort();
+  const files: Record<string, string> = {
+    acl: join(EXAMPLES, 'acl'),
+    'ca-bundle.pem': fx.pki.caFile,
+    'server-chain.crt': fx.pki.server.certFile,
+    'server.key': fx.pki.server.keyFile,
+    'mosquitto.conf': join(dir, 'mosquitto.conf'),
+  };
+  let text = readFileSync(join(EXAMPLES, 'mosquitto.conf'), 'utf8')
+    .replace(/\/etc\/mosquitto\/enigm\/([\w.-]+)/g, (_, name: string) => files[name] ?? `missing-${name}`)
+    .replace(/^listener 8883 0\.0\.0\.0$/m, `listener ${port} 127.0.0.1`)
+    .replace(/^log_dest stderr$/m, `log_dest file ${join(dir, 'mosquitto.log')}`);
+  if (process.getuid?.() === 0) text += `\nuser ${userInfo().username}\n`;
+  t.false(text.includes('missing-'), 'every path of the example is known');
+  t.true(text.includes(`listener ${port} 127.0.0.1`));
+  writeFileSync(join(dir, 'mosquitto.conf'), text);
+  const m = await spawnMosquitto({
+    configFile: join(dir, 'mosquitto.conf'),
+    port,
+    ca: fx.pki.caPem,
+    logFile: join(dir, 'mosquitto.log'),
+  });
+  try {
+    const key = await pool.connect(m.url, { ...fx.tlsOptions(ids[HANDLE_A] as TlsIdentity), protocolVersion: 5 });
+    t.is(await pubackCode(key.publishAsync(keyTopic(HANDLE_A, 'up'), Buffer.from('ok'), { qos: 1 })), 0);
+    t.is(await pubackCode(key.publishAsync(keyTopic(HANDLE_B, 'up'), Buffer.from('no'), { qos: 1 })), NOT_AUTHORIZED);
+    const e = await t.throwsAsync(pool.connect(m.url, { ca: fx.pki.caPem, protocolVersion: 5 }));
+    t.is((e as Error & { code?: string }).code, 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED');
+  } finally {
+    await m.stop();
+  }
+});

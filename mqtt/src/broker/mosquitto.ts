@@ -9,6 +9,12 @@
  * QoS 1 messages queued for an offline persistent session beyond that. mosquitto writes nothing
  * to disk (persistence off) and logs to `mosquitto.log` in the folder. Debian installs the binary
  * as `/usr/sbin/mosquitto`, often not on a non-root user's PATH: both are looked up.
+ *
+ * How mosquitto 2.0's `acl_file` enforces the ACL (what the tests prove): a PUBLISH without
+ * `write` access is dropped — an MQTT 5 client gets PUBACK reason 0x87 (not authorized), a 3.1.1
+ * client a plain PUBACK; a SUBSCRIBE is granted whatever its filter (even `#`), and `read` access
+ * is checked for each message at delivery, so a forbidden subscription receives nothing. The
+ * embedded broker refuses such a SUBSCRIBE outright (0x80): clients must not rely on either.
  * @module
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -262,6 +268,39 @@ async function launch(
       ...(process.getuid?.() === 0 ? { user: userInfo().username } : {}),
     }),
   );
+  return spawnMosquitto({
+    binary,
+    configFile,
+    port,
+    ca,
+    logFile,
+    ...(options.startTimeoutMs ? { startTimeoutMs: options.startTimeoutMs } : {}),
+  });
+}
+
+/** Options of {@link spawnMosquitto}. */
+export interface SpawnMosquittoOptions {
+  /** A mosquitto.conf of your own (e.g. `examples/mosquitto/mosquitto.conf` adapted). */
+  configFile: string;
+  /** The TLS port it listens on, on 127.0.0.1, polled until it answers TLS. */
+  port: number;
+  /** PEM CA certificates the readiness probe trusts (it does not check the server's identity). */
+  ca: string;
+  /** The file the config logs to, for `logText()` and error messages (else stdout and stderr only). */
+  logFile?: string;
+  binary?: string;
+  startTimeoutMs?: number;
+}
+
+/**
+ * Runs mosquitto with a given config file and waits until 127.0.0.1:`port` answers TLS. What
+ * {@link startMosquitto} does after writing its config; for running a config file of your own.
+ * @throws {@link BrokerError} `BROKER_MISSING`, `BROKER_START_FAILED` (with the log tail), `BROKER_TIMEOUT`
+ */
+export async function spawnMosquitto(options: SpawnMosquittoOptions): Promise<Mosquitto> {
+  const binary = options.binary ?? findMosquitto();
+  if (!binary) throw new BrokerError('BROKER_MISSING', `mosquitto is not installed: ${MOSQUITTO_INSTALL_HINT}`);
+  const { configFile, port, ca, logFile } = options;
   const child: ChildProcess = spawn(binary, ['-c', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const collect = (d: Buffer) => {
@@ -276,6 +315,7 @@ async function launch(
   });
   const running = () => child.exitCode === null && child.signalCode === null;
   const logText = () => {
+    if (logFile === undefined) return output;
     try {
       return readFileSync(logFile, 'utf8');
     } catch {
@@ -302,7 +342,7 @@ async function launch(
   const deadline = Date.now() + (options.startTimeoutMs ?? 10_000);
   for (;;) {
     if (!running()) {
-      const why = tail(`${output}\n${logText()}`);
+      const why = tail(logFile === undefined ? output : `${output}\n${logText()}`);
       throw new BrokerError('BROKER_START_FAILED', `mosquitto exited (code ${child.exitCode ?? child.signalCode}):\n${why}`);
     }
     if (await tlsAnswers(port, ca, 1000)) break;
