@@ -228,6 +228,14 @@ test('emergencyMaxBytes: an emergency append drops normal entries to fit, and pa
   await ob.close();
 });
 
+test('emergencyMaxRecords bounds the number of emergency entries (memory of tiny ones): past it OUTBOX_FULL', async (t) => {
+  const ob = await Outbox.open(tmp(t), { maxRecords: 2, emergencyMaxRecords: 3 });
+  for (let i = 0; i < 3; i++) await ob.append({ topic: 'E', payload: new Uint8Array(0), priority: 'emergency' });
+  await t.throwsAsync(ob.append({ topic: 'E', payload: new Uint8Array(0), priority: 'emergency' }), { code: 'OUTBOX_FULL' });
+  t.is(ob.size, 3);
+  await ob.close();
+});
+
 test('OUTBOX_TOO_LARGE over 256 KiB; OUTBOX_BAD_INPUT names the field; OUTBOX_CLOSED after close', async (t) => {
   const ob = await Outbox.open(tmp(t));
   await ob.append({ topic: 'x', payload: new Uint8Array(256 * 1024) });
@@ -237,6 +245,8 @@ test('OUTBOX_TOO_LARGE over 256 KiB; OUTBOX_BAD_INPUT names the field; OUTBOX_CL
     [{ topic: 'a/+', payload: new Uint8Array(1) }, /^topic/],
     [{ topic: 'a/#', payload: new Uint8Array(1) }, /^topic/],
     [{ topic: 'x'.repeat(65536), payload: new Uint8Array(1) }, /^topic/],
+    [{ topic: 'é'.repeat(32768), payload: new Uint8Array(1) }, /^topic/], // 65,536 UTF-8 bytes
+    [{ topic: 'a/\uD800', payload: new Uint8Array(1) }, /^topic/],
     [{ topic: 'x', payload: 'text' }, /^payload/],
     [{ topic: 'x', payload: new Uint8Array(1), priority: 'urgent' }, /^priority/],
     [{ topic: 'x', payload: new Uint8Array(1), retain: 1 }, /^retain/],
@@ -325,26 +335,35 @@ test('lock: a second open of the same file in this process is OUTBOX_LOCKED; rel
   const ob = await Outbox.open(path);
   await t.throwsAsync(Outbox.open(path), { code: 'OUTBOX_LOCKED' });
   await t.throwsAsync(Outbox.open(join(path, '..', '.', 'outbox.log')), { code: 'OUTBOX_LOCKED' });
-  t.is(readFileSync(`${path}.lock`, 'utf8').trim(), String(process.pid));
+  t.is(readFileSync(`${path}.lock`, 'utf8').split(' ')[0]?.trim(), String(process.pid));
   await ob.close();
   t.false(existsSync(`${path}.lock`));
   const again = await Outbox.open(path);
   await again.close();
 });
 
-test('lock: a stale lock of a dead PID is taken over; a live PID is OUTBOX_LOCKED naming it', async (t) => {
+test('lock: a stale lock (dead PID, reused PID, our own PID) is taken over; a live PID is OUTBOX_LOCKED naming it', async (t) => {
   const path = tmp(t);
   const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
   const deadPid = Number(dead.stdout);
   t.true(deadPid > 0);
   writeFileSync(`${path}.lock`, `${deadPid}\n`);
   const ob = await Outbox.open(path);
-  t.is(readFileSync(`${path}.lock`, 'utf8').trim(), String(process.pid));
+  t.is(readFileSync(`${path}.lock`, 'utf8').split(' ')[0]?.trim(), String(process.pid));
   await ob.close();
   writeFileSync(`${path}.lock`, `${process.ppid}\n`); // our parent: alive
   const e = await t.throwsAsync(Outbox.open(path, { lockTimeoutMs: 50 }), { code: 'OUTBOX_LOCKED' });
   t.regex(e?.message ?? '', new RegExp(`process ${process.ppid}\\b`));
   rmSync(`${path}.lock`);
+  if (existsSync(`/proc/${process.ppid}/stat`)) {
+    // a live PID that started at another time than the lock says: the PID was reused, the lock is stale
+    writeFileSync(`${path}.lock`, `${process.ppid} 1\n`);
+    const reused = await Outbox.open(path);
+    await reused.close();
+  }
+  writeFileSync(`${path}.lock`, `${process.pid}\n`); // our own PID, not held here: a leftover of a process with our PID
+  const own = await Outbox.open(path);
+  await own.close();
 });
 
 test('CRC-32C (the entry check) matches the RFC 3720 §B.4 test vectors and the check value', (t) => {

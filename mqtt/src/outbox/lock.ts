@@ -1,14 +1,16 @@
 /**
- * The outbox's exclusive lock: one `Outbox` per file, within the process (a set of open paths)
- * and across processes (`<path>.lock`, created exclusively and holding the owner's PID). A lock
- * whose PID is not alive was left by a process that died (kill -9) and is taken over; so is a lock
- * still without a PID after {@link EMPTY_LOCK_STALE_MS} (its owner died between creating and
- * writing it). The same idea as `acquirePidLock` in `@enigm/attestation`, which this package may
+ * The outbox's exclusive lock: one `Outbox` per file, within the process (a set of open paths,
+ * by the folder's real path) and across processes (`<path>.lock`, created exclusively and holding
+ * the owner's PID and, on Linux, its start time from `/proc/<pid>/stat`). A lock whose PID is not
+ * alive — or is alive but started at another time (the PID was reused, e.g. a container restarted
+ * after a kill -9 and got the same PID), or is this process's own PID while this process does not
+ * hold it — was left by a process that died and is taken over; so is a lock still without a PID
+ * after {@link EMPTY_LOCK_STALE_MS} (its owner died between creating and writing it). The same idea as `acquirePidLock` in `@enigm/attestation`, which this package may
  * not import.
  * @module
  */
-import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { closeSync, openSync, readFileSync, realpathSync, rmSync, statSync, writeSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { OutboxError } from './errors.ts';
 
 /** A lock without a PID is stale after this many ms. */
@@ -26,6 +28,25 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** The start time of process `pid` in clock ticks since boot (Linux), or undefined. */
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the lock's holder (`pid`, optional `start`) is a process still running. */
+function holderAlive(pid: number, start: string | undefined): boolean {
+  if (pid === process.pid) return false; // not in OPEN_HERE: a leftover of an earlier process with our PID
+  if (!pidAlive(pid)) return false;
+  if (start === undefined) return true;
+  const now = startTime(pid);
+  return now === undefined || now === start;
+}
+
 function errnoText(e: unknown): string {
   return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
 }
@@ -38,7 +59,12 @@ function errnoText(e: unknown): string {
  * @example const release = await lockOutbox('outbox.log', 0);
  */
 export async function lockOutbox(path: string, timeoutMs: number): Promise<() => void> {
-  const key = resolve(path);
+  let key: string;
+  try {
+    key = join(realpathSync(dirname(path)), basename(path));
+  } catch {
+    key = resolve(path);
+  }
   if (OPEN_HERE.has(key)) throw new OutboxError('OUTBOX_LOCKED', `${path} is already open in this process`);
   OPEN_HERE.add(key);
   const lockPath = `${path}.lock`;
@@ -48,7 +74,8 @@ export async function lockOutbox(path: string, timeoutMs: number): Promise<() =>
       try {
         const fd = openSync(lockPath, 'wx', 0o600);
         try {
-          writeSync(fd, `${process.pid}\n`);
+          const start = startTime(process.pid);
+          writeSync(fd, `${process.pid}${start === undefined ? '' : ` ${start}`}\n`);
         } finally {
           closeSync(fd);
         }
@@ -70,10 +97,10 @@ export async function lockOutbox(path: string, timeoutMs: number): Promise<() =>
       } catch {
         continue; // released meanwhile
       }
-      const holder = Number(text.trim());
+      const [pidText = '', start] = text.trim().split(/\s+/);
+      const holder = Number(pidText);
       let stale: boolean;
-      if (text.trim() !== '' && Number.isSafeInteger(holder) && holder > 0)
-        stale = holder === process.pid || !pidAlive(holder); // our own PID: not in OPEN_HERE, so a leftover
+      if (pidText !== '' && Number.isSafeInteger(holder) && holder > 0) stale = !holderAlive(holder, start);
       else {
         let age = 0;
         try {

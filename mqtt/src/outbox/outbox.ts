@@ -41,8 +41,8 @@
  * until it fits. If it cannot fit even with every normal entry gone (what is left is emergency):
  * a normal append is refused with `OUTBOX_FULL` and nothing is dropped (nothing is lost
  * silently); an emergency append is accepted beyond `maxRecords` / `maxBytes` as long as the
- * emergency entries' bytes stay within `emergencyMaxBytes`, and past that it is refused with
- * `OUTBOX_FULL` — an emergency entry is never dropped, by any bound. Normal entries older than
+ * emergency entries stay within `emergencyMaxBytes` (and `emergencyMaxRecords`, which bounds the
+ * memory of many tiny ones), and past that it is refused with `OUTBOX_FULL` — an emergency entry is never dropped, by any bound. Normal entries older than
  * `maxAgeMs` are dropped (reason `age`) on every `append` and every `pending()`, checked oldest
  * first and stopping at the first young one (so a call costs O(dropped), not O(pending); after a
  * clock step back, an entry expires no earlier than those appended before it); emergency entries
@@ -106,6 +106,8 @@ export interface OutboxOptions {
   maxAgeMs?: number;
   /** Hard cap on the topic + payload bytes of emergency entries (default 64 MiB); past it an emergency append is `OUTBOX_FULL`. */
   emergencyMaxBytes?: number;
+  /** Hard cap on the number of emergency entries (default 100,000: bounds memory when they are tiny); past it `OUTBOX_FULL`. */
+  emergencyMaxRecords?: number;
   /** `'always'` (default): one write + fsync per call; `'batch'`: one write + fsync per tick (group commit). */
   fsync?: 'always' | 'batch';
   /** Clock in whole ms since the Unix epoch (default `Date.now`). */
@@ -329,6 +331,7 @@ export class Outbox {
       maxBytes: positive('maxBytes', options.maxBytes, 16 * MIB),
       maxAgeMs: positive('maxAgeMs', options.maxAgeMs, 7 * DAY_MS),
       emergencyMaxBytes: positive('emergencyMaxBytes', options.emergencyMaxBytes, 64 * MIB),
+      emergencyMaxRecords: positive('emergencyMaxRecords', options.emergencyMaxRecords, 100_000),
       fsync: fsyncMode,
       clock: options.clock ?? Date.now,
       random: options.random ?? ((n: number) => new Uint8Array(randomBytes(n))),
@@ -379,7 +382,14 @@ export class Outbox {
       fd = undefined; // owned by the outbox now
       for (let i = 0; i < records.length; i++) outbox.replay(records[i] as OutboxLogRecord, scan.entries[i]?.length ?? 0);
       outbox.found = { ...outbox.found, recovered: outbox.live.size };
-      if (scan.bad.length > 0) outbox.compactNow(true); // the damage is in the quarantine file: not reported twice
+      if (scan.bad.length > 0) {
+        try {
+          outbox.compactNow(true); // the damage is in the quarantine file: not reported twice
+        } catch (e) {
+          if (outbox.fd !== undefined) closeSync(outbox.fd);
+          throw e;
+        }
+      }
       return outbox;
     } catch (e) {
       if (fd !== undefined) closeSync(fd);
@@ -415,6 +425,7 @@ export class Outbox {
     if (typeof topic !== 'string' || topic === '') throw badInput('topic must be a non-empty string');
     const topicBytes = Buffer.byteLength(topic, 'utf8');
     if (topicBytes > OUTBOX_MAX_TOPIC_BYTES) throw badInput(`topic must be at most ${OUTBOX_MAX_TOPIC_BYTES} UTF-8 bytes`);
+    if (/[\uD800-\uDFFF]/u.test(topic)) throw badInput('topic must be well-formed Unicode (no lone surrogate)');
     if (topic.includes('+') || topic.includes('#') || topic.includes('\0'))
       throw badInput('topic must not hold a wildcard (+, #) or U+0000');
     if (!(payload instanceof Uint8Array)) throw badInput('payload must be a Uint8Array');
@@ -443,12 +454,12 @@ export class Outbox {
     const expired = this.expire(now);
     // fits without dropping anything emergency? (decided before any size drop: a refusal drops nothing)
     if (priority === 'emergency') {
-      if (this.emergencyCost + cost > this.opts.emergencyMaxBytes) {
+      if (this.emergencyCost + cost > this.opts.emergencyMaxBytes || this.emergencyCount + 1 > this.opts.emergencyMaxRecords) {
         this.writeDrops(expired, frames, dropped);
         if (frames.length) this.enqueue(frames).catch(() => {});
         throw new OutboxError(
           'OUTBOX_FULL',
-          `emergency entries would hold ${this.emergencyCost + cost} bytes, over emergencyMaxBytes ${this.opts.emergencyMaxBytes}`,
+          `emergency entries would be ${this.emergencyCount + 1} holding ${this.emergencyCost + cost} bytes; caps ${this.opts.emergencyMaxRecords} entries, ${this.opts.emergencyMaxBytes} bytes`,
         );
       }
     } else if (this.emergencyCount + 1 > maxRecords || this.emergencyCost + cost > maxBytes) {
