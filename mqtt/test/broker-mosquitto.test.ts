@@ -358,6 +358,7 @@ test.serial('mosquittoConfig has the production settings', (t) => {
     'cafile /srv/ca.pem',
     'require_certificate true',
     'use_identity_as_username true',
+    'tls_version tlsv1.2',
   ])
     t.true(text.split('\n').includes(line), line);
 });

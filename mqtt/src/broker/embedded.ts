@@ -4,7 +4,7 @@
  * development, the simulator and tests; production runs mosquitto (or a clustered broker) with
  * mutual TLS and the generated ACL file (see `mosquitto.ts` and `examples/mosquitto/`).
  *
- * - **MQTT 3.1.1 only.** aedes does not speak MQTT 5: a v5 CONNECT is answered with a 3.1.1-format
+ * - **MQTT 3.1.1 (and 3.1) only.** aedes does not speak MQTT 5: a v5 CONNECT is answered with a 3.1.1-format
  *   CONNACK, return code 1 ("unacceptable protocol version"), and the connection is closed. mqtt.js
  *   with `protocolVersion: 5` reports that as an error `Unacceptable protocol version` (code 1) and
  *   a client can fall back to `protocolVersion: 4`.
@@ -23,7 +23,8 @@
  *   counted in `stats().refused`; the connection stays up.
  * - **Bounded.** At most `maxQueued` unacknowledged QoS 1/2 messages are kept per persistent
  *   session (offline queue and in flight); beyond that new messages for it are dropped and counted
- *   in `stats().dropped`. aedes also bounds the packets a client may send before its CONNACK (42).
+ *   in `stats().dropped`. aedes also bounds the packets a client may send before its CONNACK (42);
+ *   clean sessions have no queue (QoS 1/2 messages go straight to the socket).
  * @module
  */
 import { createServer, type Server, type Socket } from 'node:net';

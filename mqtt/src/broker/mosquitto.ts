@@ -178,6 +178,7 @@ export function mosquittoConfig(o: {
     `keyfile ${path(o.tls.keyFile)}`,
     `require_certificate ${o.tls.requireCertificate === false ? 'false' : 'true'}`,
     'use_identity_as_username true',
+    'tls_version tlsv1.2',
     '',
   ];
   return lines.join('\n');
