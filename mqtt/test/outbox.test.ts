@@ -373,3 +373,25 @@ test('CRC-32C (the entry check) matches the RFC 3720 §B.4 test vectors and the 
   t.is(crc32c(Uint8Array.from({ length: 32 }, (_, i) => i)), 0x46dd794e);
   t.is(crc32c(Uint8Array.from({ length: 32 }, (_, i) => 31 - i)), 0x113fdb5c);
 });
+
+test('a failed write: the append rejects OUTBOX_IO, the outbox refuses further work, reopening recovers what was synced', async (t) => {
+  const path = tmp(t);
+  const ob = await Outbox.open(path);
+  const kept = (await ob.append({ topic: 'a', payload: Uint8Array.of(1) })).entry;
+  // swap the file descriptor for a read-only one: the next write fails (EBADF) as a full disk would
+  const { openSync, closeSync } = await import('node:fs');
+  const internals = ob as unknown as { fd: number };
+  const appendFd = internals.fd;
+  internals.fd = openSync(path, 'r');
+  const e = await t.throwsAsync(ob.append({ topic: 'secret/topic', payload: Uint8Array.of(2) }), { code: 'OUTBOX_IO' });
+  t.false((e?.message ?? '').includes('secret'), 'no topic in the message');
+  await t.throwsAsync(ob.append({ topic: 'c', payload: Uint8Array.of(3) }), { code: 'OUTBOX_IO' });
+  await t.throwsAsync(ob.ack(kept.id), { code: 'OUTBOX_IO' });
+  t.throws(() => ob.pending(), { code: 'OUTBOX_IO' });
+  await ob.close(); // closes the read-only fd and releases the lock
+  closeSync(appendFd);
+  const again = await Outbox.open(path);
+  t.deepEqual(again.pending(), [kept]);
+  t.deepEqual(again.report, { recovered: 1, quarantined: 0, quarantinedBytes: 0, tornTailBytes: 0 });
+  await again.close();
+});
