@@ -395,3 +395,27 @@ test('a failed write: the append rejects OUTBOX_IO, the outbox refuses further w
   t.deepEqual(again.report, { recovered: 1, quarantined: 0, quarantinedBytes: 0, tornTailBytes: 0 });
   await again.close();
 });
+
+test("fsync 'batch' groups the appends of one tick into one write + fsync (they resolve together); 'always' syncs each", async (t) => {
+  for (const fsync of ['batch', 'always'] as const) {
+    const ob = await Outbox.open(tmp(t), { fsync });
+    let turn = 0;
+    let spinning = true;
+    const spin = () => {
+      turn++;
+      if (spinning) setImmediate(spin);
+    };
+    setImmediate(spin);
+    const turns: number[] = [];
+    const fileBefore = ob.stats().fileBytes;
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => ob.append({ topic: 't', payload: Uint8Array.of(i) }).then(() => turns.push(turn))),
+    );
+    spinning = false;
+    const distinct = new Set(turns).size;
+    if (fsync === 'batch') t.is(distinct, 1, 'all 20 resolved after the same sync');
+    else t.true(distinct >= 10, `one sync each: resolved over ${distinct} loop turns`);
+    t.true(ob.stats().fileBytes > fileBefore);
+    await ob.close();
+  }
+});
