@@ -1,8 +1,9 @@
 // Writes docs/protocol.md from the code's tables (see protocols/src/messages/doc.ts), and the
 // generated role tables of docs/security.md and docs/firmware.md (see sim/src/firmware/access.ts), and the
-// gesture table of HARDWARE.md (see sim/src/firmware/physical/gestures.ts).
+// gesture table of HARDWARE.md (see sim/src/firmware/physical/gestures.ts), and the MQTT contract tables of docs/mqtt.md.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { renderProtocolDoc } from '@enigm/protocols/messages';
+import { spliceMqttContract } from '@enigm/protocols/mqtt';
 import {
   COMMAND_STATES,
   DOC_ROLE_TABLES,
@@ -27,3 +28,5 @@ writeFileSync(LIFECYCLE_DOC_PATH, renderLifecycleDoc());
 console.log(`wrote ${LIFECYCLE_DOC_PATH}`);
 writeFileSync('HARDWARE.md', spliceGestureTable(readFileSync('HARDWARE.md', 'utf8')));
 console.log('updated the gesture table of HARDWARE.md');
+writeFileSync('docs/mqtt.md', spliceMqttContract(readFileSync('docs/mqtt.md', 'utf8')));
+console.log('updated the contract tables of docs/mqtt.md');

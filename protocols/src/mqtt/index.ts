@@ -3,5 +3,7 @@
  * records. Pure: no network code (the client and brokers live in `@enigm/mqtt`). See docs/mqtt.md.
  * @module
  */
+
+export * from './doc.ts';
 export * from './records.ts';
 export * from './topics.ts';

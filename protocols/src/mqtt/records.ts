@@ -87,7 +87,9 @@ export function sealUplink(
   channel: Extract<KeyChannel, 'up' | 'risk'>,
   by: RecordSigner,
 ): Uint8Array {
-  return sign(encode(UplinkRecord.toMap(record)), keyTopic(handle, channel), by);
+  const map = UplinkRecord.toMap(record);
+  UplinkRecord.fromMap(map); // validate before signing: a Key never signs a record receivers would refuse
+  return sign(encode(map), keyTopic(handle, channel), by);
 }
 
 /**
@@ -115,7 +117,9 @@ export function openUplink(
  * @throws {@link ProtocolError} `MESSAGE_INVALID`, `MQTT_TOPIC_INVALID`
  */
 export function sealStatus(status: Status, handle: string, by: RecordSigner): Uint8Array {
-  return sign(encode(StatusRecord.toMap(status)), keyTopic(handle, 'status'), by);
+  const map = StatusRecord.toMap(status);
+  StatusRecord.fromMap(map);
+  return sign(encode(map), keyTopic(handle, 'status'), by);
 }
 
 /**
