@@ -108,6 +108,8 @@ export interface SimulatedKeyLinkStats {
   index: number;
   tcp: TcpLinkStats[];
   serial?: { outputBytes: number; inputBytes: number; paused: boolean; discarded: number };
+  /** The MQTT uplink, if on: connected now, records waiting in its outbox. */
+  mqtt?: { connected: boolean; queued: number };
 }
 
 /** Where one simulated Key can be reached. */
@@ -406,6 +408,7 @@ export class Simulator implements ControlTarget {
       index: k.index,
       tcp: k.tcp?.stats() ?? [],
       ...(k.serial ? { serial: k.serial.stats() } : {}),
+      ...(k.mqtt ? { mqtt: { connected: k.mqtt.connected, queued: k.mqtt.queued } } : {}),
     }));
   }
 
