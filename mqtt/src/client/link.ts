@@ -408,10 +408,10 @@ export class MqttLink {
   #subscribeOn(client: MqttClient, filter: string, qos: 0 | 1): Promise<void> {
     return new Promise((resolve, reject) => {
       client.subscribe(filter, { qos }, (err, granted) => {
-        if (err)
-          return reject(
-            new MqttError('MQTT_SUBSCRIBE_REFUSED', `${this.url}: subscribe to ${filter} failed: ${err.message}`, { cause: err }),
-          );
+        if (err) {
+          const why = /Subscribe error/.test(err.message) ? 'the broker refused it (not authorized or invalid)' : err.message;
+          return reject(new MqttError('MQTT_SUBSCRIBE_REFUSED', `${this.url}: subscribe to ${filter}: ${why}`, { cause: err }));
+        }
         const g = granted?.[0]?.qos ?? 0x80;
         if (g >= 0x80)
           return reject(
@@ -456,7 +456,12 @@ export class MqttLink {
    *   `MQTT_CLOSED`
    */
   publish(topic: string, payload: Uint8Array, options: PublishOptions = {}): Promise<void> {
-    const client = this.#live();
+    let client: MqttClient;
+    try {
+      client = this.#live();
+    } catch (e) {
+      return Promise.reject(e); // always a rejected promise, never a synchronous throw
+    }
     const qos = options.qos ?? 1;
     return new Promise((resolveOuter, rejectOuter) => {
       const fail = (e: MqttError) => {

@@ -1,0 +1,193 @@
+/**
+ * MqttLink, the one MQTT client (mqtt/src/client/link.ts, docs/mqtt.md "Client behaviour"),
+ * against the real embedded broker: full-jitter backoff bounds and spread; MQTT 5 → 3.1.1
+ * fallback against aedes; a dropped connection reconnects and resubscribes; a publish while
+ * disconnected fails at once (no hidden offline queue) and one in flight when the link drops
+ * fails instead of hanging; ACL refusals are typed; client certificates that expired, are not yet
+ * valid or expire soon are reported before any connection; URLs are parsed strictly; close is
+ * bounded and idempotent.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { startEmbeddedBroker } from '../src/broker/index.ts';
+import {
+  checkClientCertificate,
+  fullJitterDelay,
+  MqttError,
+  MqttLink,
+  type MqttLinkEvent,
+  parseBrokerUrl,
+} from '../src/index.ts';
+import { createTestPki, expiredValidity } from './support/certs.ts';
+
+const HANDLE = `eh1-${'c'.repeat(26)}`;
+
+async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('full jitter: uniform in [0, min(cap, base·2^n)); never above the cap; spread, not lockstep', (t) => {
+  t.is(
+    fullJitterDelay(0, { baseMs: 1000, capMs: 30_000 }, () => 0),
+    0,
+  );
+  t.is(
+    fullJitterDelay(3, { baseMs: 1000, capMs: 30_000 }, () => 0.5),
+    4000,
+  );
+  t.is(
+    fullJitterDelay(10, { baseMs: 1000, capMs: 30_000 }, () => 0.999999),
+    29_999,
+  );
+  t.is(
+    fullJitterDelay(400, { baseMs: 1000, capMs: 30_000 }, () => 1),
+    29_999,
+    'random() = 1 stays below the window',
+  );
+  t.throws(() => fullJitterDelay(-1), { instanceOf: RangeError });
+  t.throws(() => fullJitterDelay(1, { baseMs: Number.NaN }), { instanceOf: RangeError });
+  // 1000 clients at attempt 5 (window 32 s capped to 30 s): every 3 s bin gets a share.
+  const bins = new Array(10).fill(0);
+  for (let i = 0; i < 1000; i++) bins[Math.floor(fullJitterDelay(5) / 3000)]++;
+  t.true(
+    bins.every((b) => b > 50 && b < 150),
+    `bins ${bins.join(',')}`,
+  );
+});
+
+test('parseBrokerUrl: strict, default ports, path kept, no credentials', (t) => {
+  t.deepEqual(parseBrokerUrl('mqtt://127.0.0.1'), { protocol: 'mqtt', host: '127.0.0.1', port: 1883, path: '' });
+  t.deepEqual(parseBrokerUrl('mqtts://[::1]:8884/eh1-x'), { protocol: 'mqtts', host: '::1', port: 8884, path: 'eh1-x' });
+  for (const [url, why] of [
+    ['', /empty/],
+    ['http://h', /expected mqtt/],
+    ['mqtt://user:pw@h:1883', /credentials do not belong/],
+    ['mqtt://h:0', /outside 1\.\.65535/],
+  ] as const) {
+    const e = t.throws(() => parseBrokerUrl(url), { instanceOf: MqttError });
+    t.is(e?.code, 'MQTT_BAD_URL');
+    t.regex(e?.message ?? '', why);
+    t.false((e?.message ?? '').includes('pw'), 'never echoes a password');
+  }
+});
+
+test.serial('against the embedded broker: 5 → 3.1.1 fallback, reconnect with resubscription, typed refusals', async (t) => {
+  const broker = await startEmbeddedBroker();
+  const events: MqttLinkEvent[] = [];
+  const a = await MqttLink.connect({ url: broker.url, username: 'host-a', backoff: { baseMs: 20, capMs: 100 } });
+  const b = await MqttLink.connect({ url: broker.url, username: 'host-b', protocol: 4 });
+  try {
+    t.is(a.protocolVersion, 4, 'aedes refused MQTT 5; the link fell back');
+    a.onState((e) => events.push(e));
+    const got: string[] = [];
+    a.onMessage((topic) => got.push(topic));
+    const status = `enigm/v1/key/${HANDLE}/status`;
+    await a.subscribe(status);
+    const refused = await t.throwsAsync(a.subscribe('enigm/#'), { instanceOf: MqttError });
+    t.is(refused?.code, 'MQTT_SUBSCRIBE_REFUSED');
+    const keyLink = await MqttLink.connect({
+      url: broker.url,
+      username: HANDLE,
+      protocol: 4,
+      backoff: { baseMs: 20, capMs: 100 },
+    });
+    t.teardown(() => keyLink.close());
+    await keyLink.publish(status, new Uint8Array([1]));
+    await until(() => got.length === 1, 3000, 'the first message');
+    // The broker drops a's connection: a reconnects (backoff) and subscribes again by itself.
+    await broker.close();
+    await until(() => events.some((e) => e.state === 'reconnecting'), 3000, 'reconnecting');
+    const pub = await t.throwsAsync(a.publish(status, new Uint8Array([2])), { instanceOf: MqttError });
+    t.is(pub?.code, 'MQTT_NOT_CONNECTED', 'no hidden offline queue');
+    const again = await startEmbeddedBroker({ port: broker.port });
+    try {
+      await until(() => a.connected, 5000, 'a to reconnect');
+      await until(() => keyLink.connected, 5000, 'the Key link to reconnect');
+      await keyLink.publish(status, new Uint8Array([3]));
+      await until(() => got.length === 2, 3000, 'a message after the reconnect');
+      t.true(events.some((e) => e.state === 'connected' && e.attempt === 1));
+    } finally {
+      await again.close();
+    }
+  } finally {
+    await a.close();
+    await a.close(); // idempotent
+    await b.close();
+  }
+  t.true(events.some((e) => e.state === 'closed'));
+});
+
+test.serial('a publish in flight when the connection drops fails; it never hangs', async (t) => {
+  const broker = await startEmbeddedBroker();
+  const link = await MqttLink.connect({ url: broker.url, username: HANDLE, reconnect: false });
+  try {
+    const topic = `enigm/v1/key/${HANDLE}/up`;
+    const inflight = Array.from({ length: 50 }, () =>
+      link.publish(topic, new Uint8Array(10_000)).then(
+        () => 'ok',
+        (e: MqttError) => e.code,
+      ),
+    );
+    await broker.close();
+    const results = await Promise.race([
+      Promise.all(inflight),
+      new Promise<string[]>((r) => setTimeout(() => r(['hung']), 5000)),
+    ]);
+    t.false(results.includes('hung'));
+    t.true(
+      results.every((r) => r === 'ok' || r === 'MQTT_PUBLISH_FAILED' || r === 'MQTT_NOT_CONNECTED'),
+      results.join(','),
+    );
+  } finally {
+    await link.close();
+  }
+});
+
+test('unreachable broker and bad TLS combinations are clear errors', async (t) => {
+  const e = await t.throwsAsync(MqttLink.connect({ url: 'mqtt://127.0.0.1:1', username: 'host-a', connectTimeoutMs: 2000 }), {
+    instanceOf: MqttError,
+  });
+  t.is(e?.code, 'MQTT_CONNECT_FAILED');
+  t.regex(e?.message ?? '', /nothing listens there/);
+  const plain = await t.throwsAsync(MqttLink.connect({ url: 'mqtt://127.0.0.1:1', tls: { cert: 'x', key: 'y' } }), {
+    instanceOf: MqttError,
+  });
+  t.regex(plain?.message ?? '', /use mqtts/);
+});
+
+test('client certificates: expired, not yet valid and soon expiring are known before connecting', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-link-certs-'));
+  try {
+    const pki = await createTestPki(dir);
+    const expired = await pki.client('host-old', expiredValidity());
+    const e = await t.throwsAsync(
+      MqttLink.connect({ url: 'mqtts://127.0.0.1:1', tls: { ca: pki.caPem, cert: expired.cert, key: expired.key } }),
+      {
+        instanceOf: MqttError,
+      },
+    );
+    t.is(e?.code, 'MQTT_CERT_EXPIRED');
+    const future = await pki.client('host-future', {
+      notBefore: new Date(Date.now() + 86_400_000),
+      notAfter: new Date(Date.now() + 10 * 86_400_000),
+    });
+    t.is(
+      t.throws(() => checkClientCertificate(future.cert, Date.now()), { instanceOf: MqttError })?.code,
+      'MQTT_CERT_NOT_YET_VALID',
+    );
+    const soon = await pki.client('host-soon', { notAfter: new Date(Date.now() + 5 * 86_400_000) });
+    t.is(checkClientCertificate(soon.cert, Date.now()), 4);
+    t.is(
+      t.throws(() => checkClientCertificate('not a certificate', Date.now()), { instanceOf: MqttError })?.code,
+      'MQTT_TLS_FILES',
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
