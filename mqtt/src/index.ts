@@ -11,3 +11,4 @@ export * from './client/backoff.ts';
 export * from './client/errors.ts';
 export * from './client/link.ts';
 export * from './client/publisher.ts';
+export * from './tools/index.ts';

@@ -12,9 +12,11 @@ import { type Command, commandList, dispatch, EXIT, errorReason } from './cli.ts
 import { accountCommands } from './commands/account.ts';
 import { attestCommands } from './commands/attest.ts';
 import { auditCommands } from './commands/audit.ts';
+import { brokerCommands } from './commands/broker.ts';
 import { caCommands } from './commands/ca.ts';
 import { cborCommands } from './commands/cbor.ts';
 import { coseCommands } from './commands/cose.ts';
+import { eventsCommands } from './commands/events.ts';
 import { fwImageCommands } from './commands/fw.ts';
 import { fwFlashCommands } from './commands/fw-flash.ts';
 import { keyCommands } from './commands/key.ts';
@@ -43,6 +45,8 @@ const COMMANDS: Command[] = [
   ...revocationCommands,
   ...stationCommands,
   ...accountCommands,
+  ...eventsCommands,
+  ...brokerCommands,
 ];
 
 /** The CLI's version (of the package that installs the `enigm` binary). */
@@ -53,7 +57,7 @@ function usage(): string {
     'enigm — Enigm device suite CLI',
     '',
     'Usage: enigm <command> [options]   (enigm <command> --help for details)',
-    '       enigm <group>               (lists the commands of a group: sim, key, fw, cbor, cose, attest, ca, audit, revocation, station)',
+    '       enigm <group>               (lists the commands of a group: sim, key, fw, cbor, cose, attest, ca, audit, revocation, station, events, broker)',
     '       enigm --version',
     '',
     'Commands:',

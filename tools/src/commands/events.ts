@@ -1,0 +1,259 @@
+/**
+ * `enigm events watch`: the fleet's uplink as it happens — every Key's (or the given Keys') signed
+ * `up` and `risk` records and retained `status`, decoded, verified when the Key's identity is
+ * given, de-duplicated by record id — over `watchFleet` of `@enigm/mqtt`. Malformed options exit 2
+ * (also `--group` on a broker without MQTT 5); an unreachable broker, refused credentials or a
+ * refused subscription exit 1 with the `MQTT_*` code.
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { type FleetChannel, type FleetMessage, MqttError, watchFleet } from '@enigm/mqtt';
+import { toDiagnostic } from '@enigm/protocols/cbor';
+import { isHandle } from '@enigm/protocols/mqtt';
+import { BROKER_HELP, brokerFromArgs, brokerOptions } from '../broker-options.ts';
+import { type Command, EXIT, int, type Output, type ParsedArgs, UsageError } from '../cli.ts';
+
+const CHANNELS: readonly FleetChannel[] = ['up', 'status', 'risk'];
+
+/** The values of a repeatable string option. */
+function many(args: ParsedArgs, name: string): string[] {
+  const v = args.values[name];
+  return Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : [];
+}
+
+/** `--identity HANDLE=HEX` options, by handle. */
+export function parseIdentities(values: readonly string[]): Map<string, Uint8Array> {
+  const out = new Map<string, Uint8Array>();
+  for (const v of values) {
+    const m = /^([^=]+)=([0-9a-fA-F]*)$/.exec(v);
+    if (!m) throw new UsageError(`--identity must be HANDLE=HEX, got ${JSON.stringify(v.slice(0, 100))}`);
+    const [, handle, hex] = m as unknown as [string, string, string];
+    if (!isHandle(handle))
+      throw new UsageError(`--identity: ${JSON.stringify(String(handle).slice(0, 80))} is not a Key handle (eh1-…)`);
+    if (hex.length !== 64) throw new UsageError(`--identity ${handle}: the identity public key must be 32 bytes (64 hex digits)`);
+    out.set(handle, new Uint8Array(Buffer.from(hex, 'hex')));
+  }
+  return out;
+}
+
+/** A time in ms since the epoch as ISO 8601 (or the number, if out of range). */
+function iso(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
+}
+
+/** A record body in CBOR diagnostic notation (hex if it is not CBOR). */
+function diagnostic(body: Uint8Array): string {
+  try {
+    return toDiagnostic(body, { maxStringBytes: 256 });
+  } catch {
+    return `h'${Buffer.from(body.subarray(0, 256)).toString('hex')}'${body.length > 256 ? ` / ${body.length} bytes /` : ''}`;
+  }
+}
+
+/** The JSON object of one message for `--json`. */
+export function messageJson(m: FleetMessage): Record<string, unknown> {
+  switch (m.type) {
+    case 'uplink':
+      return {
+        type: 'uplink',
+        topic: m.topic,
+        handle: m.handle,
+        channel: m.channel,
+        id: Buffer.from(m.record.id).toString('hex'),
+        seq: m.record.seq,
+        time: iso(m.record.time),
+        kind: m.record.kind,
+        priority: m.record.priority,
+        body: diagnostic(m.record.body),
+        verified: m.verified,
+      };
+    case 'status':
+      return m.status === undefined
+        ? { type: 'status', topic: m.topic, handle: m.handle, cleared: true }
+        : {
+            type: 'status',
+            topic: m.topic,
+            handle: m.handle,
+            online: m.status.online,
+            state: m.status.state ?? null,
+            will: m.status.will ?? false,
+            time: iso(m.status.time),
+            verified: m.verified,
+          };
+    default:
+      return { type: 'invalid', topic: m.topic, code: m.code, size: m.size };
+  }
+}
+
+const VERIFIED = (v: true | false | 'bad-signature') => (v === true ? 'verified' : v === false ? 'unverified' : 'BAD SIGNATURE');
+
+/** One human line of one message. */
+export function describeMessage(m: FleetMessage): string {
+  switch (m.type) {
+    case 'uplink': {
+      const r = m.record;
+      const body = diagnostic(r.body);
+      return [
+        iso(r.time),
+        m.handle,
+        m.channel,
+        `#${r.seq}`,
+        r.kind,
+        ...(r.priority === 'emergency' ? ['EMERGENCY'] : []),
+        body.length > 160 ? `${body.slice(0, 160)}…` : body,
+        VERIFIED(m.verified),
+        `id ${Buffer.from(r.id).toString('hex')}`,
+      ].join('  ');
+    }
+    case 'status': {
+      if (m.status === undefined) return `${' '.repeat(24)}${m.handle}  status cleared`;
+      const s = m.status;
+      return [
+        iso(s.time),
+        m.handle,
+        'status',
+        s.online ? 'online' : 'offline',
+        ...(s.state === undefined ? [] : [s.state]),
+        ...(s.will ? ['(last will)'] : []),
+        VERIFIED(m.verified),
+      ].join('  ');
+    }
+    default:
+      return `invalid payload on ${m.topic}: ${m.code}`;
+  }
+}
+
+/** Waits for SIGINT or SIGTERM, or until `done` resolves; removes its listeners either way. */
+function untilSignal(done: Promise<void>): Promise<'signal' | 'done'> {
+  return new Promise((resolve) => {
+    const onSignal = () => {
+      cleanup();
+      resolve('signal');
+    };
+    const cleanup = () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    void done.then(() => {
+      cleanup();
+      resolve('done');
+    });
+  });
+}
+
+const watchCmd: Command = {
+  name: 'events watch',
+  summary: "print the fleet's uplink records and status as they arrive over MQTT (--json: one JSON line each)",
+  help: `Usage: enigm events watch --broker URL [--handle H]... [--channel up|status|risk]...
+                          [--identity HANDLE=HEX]... [--group NAME] [--count N] [--json]
+                          [--ca F --cert F --key F] [--client NAME]
+
+Subscribes to the Keys' uplink topics — signed records on up and risk, the retained status — of
+every Key (+) or the Keys given with --handle, and prints each message as it arrives: uplink
+records with handle, channel, id, seq, time, kind, priority and body (CBOR diagnostic notation);
+status with online, state, last will and time. A record's COSE signature is checked when the Key's
+identity public key is given (--identity): verified, unverified (identity unknown) or BAD
+SIGNATURE (forged, or copied from another handle or channel). Records seen before (same id:
+at-least-once delivery) are dropped and counted; a payload that is not a record (garbage, too
+large, empty) is one line "invalid payload on TOPIC: CODE" — never its bytes. Runs until Ctrl-C
+or SIGTERM (exit 0) or --count messages were printed; the counts go to stderr at the end.
+
+Options:
+${BROKER_HELP}
+  --handle H      only this Key (repeatable; default every Key)
+  --channel C     up, status or risk (repeatable; default all three)
+  --identity HANDLE=HEX
+                  the Key's identity public key (32 bytes, hex), to verify its records (repeatable)
+  --group NAME    consume as an MQTT 5 shared subscription $share/NAME/… (load-balanced between
+                  the watchers of the group; needs a broker speaking MQTT 5)
+  --count N       stop after N messages
+  --json          one JSON object per message per line
+
+Exit status: 0 at --count or on Ctrl-C/SIGTERM; 1 when the broker cannot be reached, refuses the
+credentials or a subscription (MQTT_* code and reason); 2 for malformed options.
+
+Example:
+  enigm events watch --broker mqtt://127.0.0.1:1883 --client backend-1 --channel up --count 10`,
+  options: {
+    ...brokerOptions,
+    handle: { type: 'string', multiple: true },
+    channel: { type: 'string', multiple: true },
+    identity: { type: 'string', multiple: true },
+    group: { type: 'string' },
+    count: { type: 'string', short: 'c' },
+  },
+  async run(args, out: Output) {
+    const broker = brokerFromArgs(args);
+    const limit = int(args, 'count', 0, 1, 1_000_000_000);
+    const handles = many(args, 'handle');
+    for (const h of handles)
+      if (!isHandle(h)) throw new UsageError(`--handle must be a Key handle (eh1- and 26 of a-z, 2-7), got ${JSON.stringify(h)}`);
+    const channels = many(args, 'channel');
+    for (const c of channels)
+      if (!(CHANNELS as readonly string[]).includes(c))
+        throw new UsageError(`--channel must be up, status or risk, got ${JSON.stringify(c)}`);
+    const identities = parseIdentities(many(args, 'identity'));
+    const group = typeof args.values.group === 'string' ? args.values.group : undefined;
+    if (group !== undefined && !/^[A-Za-z0-9_-]{1,32}$/.test(group))
+      throw new UsageError(`--group must be 1-32 of A-Z, a-z, 0-9, "-", "_", got ${JSON.stringify(group)}`);
+
+    let seen = 0;
+    let finish: () => void = () => {};
+    const finished = new Promise<void>((r) => {
+      finish = r;
+    });
+    let watch: Awaited<ReturnType<typeof watchFleet>>;
+    try {
+      watch = await watchFleet({
+        connect: {
+          url: broker.url,
+          ...(broker.tls ? { tls: broker.tls } : {}),
+          ...(broker.client !== undefined ? { username: broker.client } : {}),
+          ...(broker.client === undefined && broker.tls?.cert === undefined
+            ? { username: `host-${randomBytes(5).toString('hex')}` }
+            : {}),
+        },
+        ...(handles.length > 0 ? { handles } : {}),
+        ...(channels.length > 0 ? { channels: channels as FleetChannel[] } : {}),
+        ...(group !== undefined ? { group } : {}),
+        identities,
+        onMessage(m) {
+          if (limit !== 0 && seen >= limit) return;
+          seen++;
+          if (out.json) out.data(messageJson(m));
+          else out.line(describeMessage(m));
+          if (limit !== 0 && seen >= limit) finish();
+        },
+        onState(e) {
+          if (e.state === 'disconnected') out.warn(`events watch: ${e.reason}; reconnecting`);
+          else if (e.state === 'reconnecting') out.warn(`events watch: reconnect attempt ${e.attempt} in ${e.delayMs} ms`);
+          else if (e.state === 'connected' && e.attempt > 0) out.warn('events watch: reconnected');
+          else if (e.state === 'warning') out.warn(`events watch: ${e.code}: ${e.message}`);
+        },
+      });
+    } catch (e) {
+      if (e instanceof MqttError && e.code === 'MQTT_BAD_URL') throw new UsageError(e.message);
+      if (e instanceof MqttError && e.code === 'MQTT_BAD_INPUT') throw new UsageError(`--group: ${e.message}`);
+      throw e;
+    }
+    try {
+      out.warn(
+        `watching ${watch.url} (MQTT ${watch.protocolVersion === 5 ? '5' : '3.1.1'}): ${watch.filters.join(', ')} (Ctrl-C to stop)`,
+      );
+      if (limit === 0 || seen < limit) await untilSignal(finished);
+    } finally {
+      await watch.close();
+    }
+    const s = watch.stats();
+    out.warn(
+      `events watch: ${seen} message${seen === 1 ? '' : 's'} shown; ${s.duplicates} duplicate${s.duplicates === 1 ? '' : 's'} dropped; ${s.invalid} invalid; ${s.badSignatures} with a bad signature`,
+    );
+    return EXIT.ok;
+  },
+};
+
+/** The `enigm events` commands. */
+export const eventsCommands: Command[] = [watchCmd];
