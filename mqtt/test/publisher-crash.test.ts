@@ -1,0 +1,96 @@
+/**
+ * At-least-once through kill -9 (docs/mqtt.md, issue "the Key ↔ backend link over MQTT": "an
+ * agent killed with kill -9 mid-publish: no loss; duplicates removed by id"): a child process
+ * appends records to a durable outbox and publishes them with the OutboxPublisher while the test
+ * SIGKILLs it at random moments; a restarted child drains what is left. Every record the child
+ * reported durable reaches the consumer; duplicates are only re-sends of the same id, which the
+ * Deduplicator drops; nothing arrives that was never appended.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+import { startEmbeddedBroker } from '../src/broker/index.ts';
+import { Deduplicator, MqttLink } from '../src/index.ts';
+
+const fixture = fileURLToPath(new URL('./fixtures/publisher-child.ts', import.meta.url));
+const HANDLE = `eh1-${'k'.repeat(26)}`;
+
+function run(
+  url: string,
+  path: string,
+  round: string,
+  count: number,
+  onLine: (l: string) => void,
+): { child: ChildProcess; exited: Promise<void> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', fixture, url, path, HANDLE, round, String(count)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const guard = setTimeout(() => child.kill('SIGKILL'), 25_000);
+  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', onLine);
+  child.stderr?.resume();
+  const exited = new Promise<void>((r) =>
+    child.once('exit', () => {
+      clearTimeout(guard);
+      r();
+    }),
+  );
+  return { child, exited };
+}
+
+test('kill -9 mid-publish: every durable record arrives, duplicates are re-sends removed by id', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-publisher-crash-'));
+  const broker = await startEmbeddedBroker();
+  const consumer = await MqttLink.connect({ url: broker.url, username: 'backend-1' });
+  try {
+    const dedup = new Deduplicator();
+    const received = new Set<string>();
+    let duplicates = 0;
+    consumer.onMessage((_topic, payload) => {
+      const { id, name } = JSON.parse(new TextDecoder().decode(payload)) as { id: string; name: string };
+      if (dedup.fresh(Buffer.from(id, 'hex'))) received.add(name);
+      else duplicates++;
+    });
+    await consumer.subscribe(`enigm/v1/key/${HANDLE}/up`);
+    const path = join(dir, 'agent.outbox');
+    const durable = new Set<string>();
+    const started = Date.now();
+    for (let round = 0; round < 6; round++) {
+      const { child, exited } = run(broker.url, path, `r${round}`, 400, (l) => {
+        if (l.startsWith('durable ')) durable.add(l.slice(8));
+      });
+      // Kill after some records are durable, at a random moment mid-stream.
+      const target = durable.size + 5 + Math.floor(Math.random() * 60);
+      const end = Date.now() + 15_000;
+      while (durable.size < target && child.exitCode === null && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+      child.kill('SIGKILL');
+      await exited;
+      t.log(`round ${round}: ${durable.size} durable at ${Date.now() - started} ms`);
+    }
+    // A last run appends nothing and drains the rest.
+    let drained = false;
+    const last = run(broker.url, path, 'final', 0, (l) => {
+      if (l === 'drained') drained = true;
+    });
+    await last.exited;
+    t.log(`final drain done at ${Date.now() - started} ms`);
+    t.true(drained, 'the last run drained the outbox');
+    const end = Date.now() + 10_000;
+    while ([...durable].some((n) => !received.has(n)) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    const missing = [...durable].filter((n) => !received.has(n));
+    t.deepEqual(missing, [], 'every durable record arrived');
+    t.true(durable.size >= 30, `${durable.size} durable records over 6 kills`);
+    t.true(
+      [...received].every((n) => /^r\d-\d+$/.test(n)),
+      'nothing arrived that was never appended',
+    );
+    t.log(`${durable.size} durable, ${received.size} received, ${duplicates} duplicates dropped by id`);
+  } finally {
+    await consumer.close();
+    await broker.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
