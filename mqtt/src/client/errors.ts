@@ -25,4 +25,12 @@ export type MqttErrorCode = keyof typeof MQTT_ERROR_CODES;
 /** The one error class of `@enigm/mqtt`'s client. */
 export class MqttError extends EnigmError<MqttErrorCode> {
   override readonly name = 'MqttError';
+  /** The broker's numeric answer when it refused something (SUBACK / PUBACK / CONNACK code), if any. */
+  reason?: number;
+
+  /** Attaches the broker's numeric refusal code. */
+  withReason(reason: number | undefined): this {
+    if (reason !== undefined) this.reason = reason;
+    return this;
+  }
 }

@@ -308,7 +308,7 @@ export class MqttLink {
               : `: ${typeof errno === 'string' ? errno : e.message}`
             : '';
         reject(
-          Object.assign(new MqttError(r.code, `${this.url}: ${r.why}${detail}`, e ? { cause: e } : undefined), {
+          Object.assign(new MqttError(r.code, `${this.url}: ${r.why}${detail}`, e ? { cause: e } : undefined).withReason(code), {
             versionRefused: r.version,
           }),
         );
@@ -418,7 +418,7 @@ export class MqttLink {
             new MqttError(
               'MQTT_SUBSCRIBE_REFUSED',
               `${this.url}: the broker refused the subscription to ${filter} (code 0x${g.toString(16)}: not authorized or invalid)`,
-            ),
+            ).withReason(g),
           );
         resolve();
       });
@@ -489,7 +489,7 @@ export class MqttLink {
               new MqttError(
                 'MQTT_PUBLISH_FAILED',
                 `${this.url}: the broker refused the publish (reason 0x${reason.toString(16)})`,
-              ),
+              ).withReason(reason),
             );
           }
           resolve();
