@@ -481,8 +481,19 @@ export class MqttLink {
         Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength),
         { qos, retain: options.retain ?? false, ...props },
         (err, packet) => {
-          if (err)
-            return reject(new MqttError('MQTT_PUBLISH_FAILED', `${this.url}: publish failed: ${err.message}`, { cause: err }));
+          if (err) {
+            const rc = (err as { code?: unknown }).code;
+            const refused = typeof rc === 'number' && rc >= 0x80;
+            return reject(
+              new MqttError(
+                'MQTT_PUBLISH_FAILED',
+                refused
+                  ? `${this.url}: the broker refused the publish (reason 0x${rc.toString(16)}: not authorized or invalid)`
+                  : `${this.url}: publish failed: ${err.message}`,
+                { cause: err },
+              ).withReason(typeof rc === 'number' ? rc : undefined),
+            );
+          }
           const reason = (packet as { reasonCode?: number } | undefined)?.reasonCode;
           if (reason !== undefined && reason >= 0x80) {
             return reject(
