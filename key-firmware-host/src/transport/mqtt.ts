@@ -133,11 +133,17 @@ export class MqttTransport extends StreamTransport {
     const statusTopic = keyTopic(o.handle, 'status');
     let status: Uint8Array | undefined;
     let statusSeen: (() => void) | undefined;
+    let opened = false;
     mqtt.onMessage((topic, payload) => {
       if (topic === resp) events.data(payload);
       else if (topic === statusTopic) {
         status = Uint8Array.from(payload);
         statusSeen?.();
+        // Once open, the Key going offline (its clean goodbye, or the last will the broker
+        // publishes when its connection drops) ends the link, as a pulled cable does.
+        if (opened && (payload.length === 0 || peekStatus(payload)?.online !== true)) {
+          events.lost('TRANSPORT_CLOSED', new Error('the Key went offline (its status on the broker)'));
+        }
       }
     });
     mqtt.onState((e) => {
@@ -152,7 +158,6 @@ export class MqttTransport extends StreamTransport {
       });
       await mqtt.subscribe(statusTopic, 1);
       await Promise.race([seen, new Promise((r) => setTimeout(r, STATUS_WAIT_MS))]);
-      await mqtt.unsubscribe(statusTopic);
     } catch (e) {
       await mqtt.close();
       throw new TransportError('TRANSPORT_OPEN_FAILED', `${this.description}: ${(e as Error).message}`, { cause: e });
@@ -167,6 +172,7 @@ export class MqttTransport extends StreamTransport {
           : `${this.description}: the Key is offline (last status ${new Date(st.time).toISOString()}${st.will ? ', its connection dropped' : ''}); try again when its radio is back`,
       );
     }
+    opened = true;
     return {
       write: (bytes, done) => {
         mqtt.publish(down, bytes, { qos: 1 }).then(
