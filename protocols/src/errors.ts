@@ -75,7 +75,8 @@ export const PROTOCOL_ERROR_CODES = {
   FIRMWARE_DIGEST_MISMATCH: 'a payload whose SHA-256 differs from the manifest',
   FIRMWARE_TOO_LARGE: 'an image larger than the slot',
   MQTT_TOPIC_INVALID: 'a topic, handle, client or link name outside the MQTT topic contract',
-  MQTT_PAYLOAD_INVALID: 'an MQTT payload that is not the record its topic carries (malformed, unsigned, wrong handle or too large)',
+  MQTT_PAYLOAD_INVALID:
+    'an MQTT payload that is not the record its topic carries (malformed, unsigned, wrong handle or too large)',
 } as const;
 
 /** Symbolic code of a {@link ProtocolError}. */

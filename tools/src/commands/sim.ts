@@ -146,14 +146,19 @@ Then, in another terminal:
     if (broker !== undefined && str(args, 'broker-port') !== undefined)
       throw new UsageError('--broker-port sets the embedded broker; it does not go with --broker');
     const tls = tlsFiles(args);
-    if (tls && broker === undefined) throw new UsageError('--ca, --cert and --key need --broker mqtts://…');
+    const certDir = str(args, 'cert-dir');
+    if ((tls || certDir !== undefined) && broker === undefined)
+      throw new UsageError('--ca, --cert, --key and --cert-dir need --broker mqtts://…');
+    if (certDir !== undefined && tls?.cert !== undefined) throw new UsageError('--cert-dir and --cert/--key exclude each other');
     if (broker !== undefined) parseBrokerUrlOrUsage(broker);
     const sim = await Simulator.start({
       log,
       ...(mqtt
         ? {
             mqtt:
-              broker === undefined ? { brokerPort: int(args, 'broker-port', 0, 0, 65535) } : { broker, ...(tls ? { tls } : {}) },
+              broker === undefined
+                ? { brokerPort: int(args, 'broker-port', 0, 0, 65535) }
+                : { broker, ...(tls ? { tls } : {}), ...certDirOption(certDir, tls?.ca) },
           }
         : {}),
       keys: int(args, 'keys', 1, 1, 1024),
