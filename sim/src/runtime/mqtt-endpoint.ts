@@ -179,6 +179,7 @@ export class MqttEndpoint {
     mqtt.onState((e) => {
       if (e.state === 'connected') void this.#online(mqtt);
       if (e.state === 'disconnected') log.info(`${label}: mqtt uplink lost; reconnecting`);
+      if (e.state === 'warning') log.warn(`${label}: mqtt: ${e.message}`);
     });
     await mqtt.subscribe(keyDownFilter(handle), 1);
     this.#mqtt = mqtt;
