@@ -15,7 +15,9 @@ import { type EmbeddedBroker, startEmbeddedBroker } from '@enigm/mqtt/broker';
 import { decode } from '@enigm/protocols/cbor';
 import { fleetFilter, keyTopic, openUplink, parseKeyTopic, type Uplink } from '@enigm/protocols/mqtt';
 import test from 'ava';
+import { loadSecureElement } from '../src/firmware/secure-element.ts';
 import { Simulator } from '../src/index.ts';
+import { FileStorage } from '../src/runtime/file-storage.ts';
 
 const dirs: string[] = [];
 test.after.always(() => {
@@ -149,3 +151,70 @@ test.serial('garbage and oversized payloads on the downlink do not hurt the Key;
     await broker.close();
   }
 });
+
+test.serial('the simulator killed with kill -9 while records wait: after a restart they arrive, in order, once', async (t) => {
+  const { startSimProcess } = await import('./support/sim-process.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-uplink-kill9-'));
+  dirs.push(dir);
+  let broker = await startEmbeddedBroker();
+  const port = broker.port;
+  const options = {
+    keys: 1,
+    stateDir: join(dir, 'sim'),
+    serial: false,
+    mqtt: { broker: broker.url, backoff: { baseMs: 50, capMs: 300 } },
+  };
+  let sim = await startSimProcess(options);
+  const consumer = await MqttLink.connect({ url: broker.url, username: 'backend-1', backoff: { baseMs: 50, capMs: 300 } });
+  const dedup = new Deduplicator();
+  const seen: Uplink[] = [];
+  consumer.onMessage((topic, payload) => {
+    if (parseKeyTopic(topic)?.channel !== 'up') return;
+    const r = openUplink(payload, parseKeyTopic(topic)?.handle as string, 'up', identityOf(dir));
+    if (dedup.fresh(r.id)) seen.push(r);
+  });
+  try {
+    await consumer.subscribe(fleetFilter('up'));
+    const key = await openKey(sim.keys[0]?.tcp as string, { hostKey: join(dir, 'host.pem'), known: join(dir, 'known.json') });
+    await key.pair('owner');
+    await key.activate();
+    await until(() => seen.length === 1, 5000, 'the first record');
+    await broker.close();
+    await key.suspend();
+    await key.resume();
+    const waiting = async () => (await sim.stats())[0]?.mqtt?.queued ?? -1;
+    const end = Date.now() + 5000;
+    while ((await waiting()) !== 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    t.is(await waiting(), 2, 'two records wait in the outbox');
+    await key.close();
+    sim.proc.kill('SIGKILL');
+    await new Promise((r) => sim.proc.once('exit', r));
+    broker = await startEmbeddedBroker({ port });
+    await until(() => consumer.connected, 10_000, 'the consumer to reconnect');
+    sim = await startSimProcess(options);
+    await until(() => seen.length === 3, 10_000, 'the records queued before the kill');
+    t.deepEqual(
+      seen.map((r) => (decode(r.body) as Map<number, string>).get(2)),
+      ['dormant', 'suspended', 'dormant'],
+    );
+    t.deepEqual(
+      seen.map((r) => r.seq),
+      [1, 2, 3],
+    );
+  } finally {
+    await consumer.close();
+    await sim.stop();
+    await broker.close();
+  }
+});
+
+/** The identity public key of Key 0 in a state folder (read from its secure-element file). */
+function identityOf(dir: string): Uint8Array {
+  return identities.get(dir) ?? loadIdentity(dir);
+}
+const identities = new Map<string, Uint8Array>();
+function loadIdentity(dir: string): Uint8Array {
+  const se = loadSecureElement(new FileStorage(join(dir, 'sim', 'key-0.se')), () => new Uint8Array(32));
+  identities.set(dir, se.identityPublicKey);
+  return se.identityPublicKey;
+}

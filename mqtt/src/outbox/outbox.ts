@@ -398,6 +398,11 @@ export class Outbox {
     }
   }
 
+  /** The seq the next append will get: persisted (a compaction keeps it), so never reused. */
+  get upcomingSeq(): number {
+    return this.nextSeq;
+  }
+
   /** Pending entries (normal and emergency). */
   get size(): number {
     return this.live.size;

@@ -87,7 +87,6 @@ export class MqttEndpoint {
   #outbox: Outbox | undefined;
   #publisher: OutboxPublisher | undefined;
   #handle: string;
-  #seq = 0;
   #want = false;
   #busy: Promise<void> = Promise.resolve();
   #closed = false;
@@ -290,7 +289,8 @@ export class MqttEndpoint {
     const outbox = this.#outbox;
     if (!outbox || this.#closed) return;
     const id = new Uint8Array(randomBytes(16));
-    const record = { id, seq: ++this.#seq, time: this.#o.now(), kind, priority, body };
+    // The record's seq is the outbox's (persisted, never reused): it keeps increasing across restarts.
+    const record = { id, seq: outbox.upcomingSeq + 1, time: this.#o.now(), kind, priority, body };
     const payload = sealUplink(record, this.#handle, 'up', this.#signer());
     await outbox.append({ id, topic: keyTopic(this.#handle, 'up'), payload, priority });
     this.#publisher?.kick();
