@@ -94,7 +94,8 @@ Options:
                   embedded one; --ca F, --cert F, --key F: TLS files (PEM) for mqtts://. Under
                   mutual TLS the broker takes the username from the certificate CN, which must be
                   the Key's handle: give --cert-dir DIR holding <handle>.crt and <handle>.key
-                  per Key instead of --cert/--key (enigm sim keys --json lists the handles)
+                  per Key instead of --cert/--key (the handles are stable: D/simulator.json lists
+                  each Key's mqtt address after a first start with the embedded broker)
   --broker-port P port of the embedded broker (default: a free port)
   --no-mqtt       no MQTT uplink and no embedded broker
   --log-level L   ${LOG_LEVELS.join(', ')} (default info): links opened/closed, rejected frames,
