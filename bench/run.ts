@@ -11,6 +11,7 @@ import { benchFlash } from './flash.ts';
 import { benchFraming } from './framing.ts';
 import { benchFuzz } from './fuzz.ts';
 import type { BenchResult } from './harness.ts';
+import { benchMqtt } from './mqtt.ts';
 import { benchNoise } from './noise.ts';
 import { benchOutbox } from './outbox.ts';
 import { benchPki } from './pki.ts';
@@ -34,6 +35,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   pki: () => benchPki(),
   station: () => benchStation(),
   outbox: () => benchOutbox(),
+  mqtt: () => benchMqtt(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
