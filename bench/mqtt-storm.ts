@@ -231,6 +231,7 @@ export function stormSvg(runs: StormSummary[], clients: number): string {
   const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Arial, sans-serif" font-size="12">`,
+    `<title>Reconnect storm: full jitter against a fixed reconnect period</title>`,
     `<rect width="${W}" height="${H}" fill="#fff"/>`,
     `<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">${esc(`Reconnect storm: ${clients.toLocaleString('en')} MqttLink clients, embedded broker stopped at t = 0 and restarted`)}</text>`,
     `<text x="${W / 2}" y="42" text-anchor="middle" fill="#555">bars: successful reconnects per ${BIN_MS} ms · line: reconnect attempts per ${BIN_MS} ms (refused while the broker is down) · dashed: broker listening again</text>`,
