@@ -29,6 +29,7 @@ import { DEFAULT_FIRMWARE_CONFIG, type FirmwareConfig, KeyFirmware } from '../fi
 import { flashFactoryImage } from '../firmware/flash/bootloader.ts';
 import { Flash } from '../firmware/flash/flash.ts';
 import type { ImageVerifier } from '../firmware/flash/image.ts';
+import { encodeFlashFile } from '../firmware/flash/image-file.ts';
 import { DEFAULT_LAYOUT } from '../firmware/flash/layout.ts';
 import type { FlashDeps } from '../firmware/key-flash.ts';
 import { PhysicalKey } from '../firmware/physical/device.ts';
@@ -176,6 +177,8 @@ export class Simulator implements ControlTarget {
   #lock: StateLock | undefined;
   #factoryKeyPath: string | undefined;
   #broker: EmbeddedBroker | undefined;
+  /** The factory flash of each model, made once and copied for every new Key. */
+  readonly #factoryFlash = new Map<string, Flash>();
   #brokerUrl: string | undefined;
   #stopped = false;
 
@@ -458,25 +461,45 @@ export class Simulator implements ControlTarget {
     const path = join(this.stateDir, `key-${i}.flash`);
     const layout = DEFAULT_LAYOUT;
     const stored = existsSync(path) ? new Uint8Array(readFileSync(path)) : undefined;
-    const flash = new Flash({ pageSize: layout.pageSize, pageCount: layout.pageCount, ...(stored ? { initial: stored } : {}) });
-    if (!stored) {
-      const img = signing.image(options.firmware?.model ?? DEFAULT_FIRMWARE_CONFIG.model);
-      flashFactoryImage(flash, layout, img.signedManifest, img.payload, verifier);
+    let flash: Flash;
+    if (stored) {
+      // the sparse flash file, or the raw 1 MiB image older simulators wrote
+      try {
+        flash = new Flash({ pageSize: layout.pageSize, pageCount: layout.pageCount, initial: stored });
+      } catch (e) {
+        throw new SimulatorError('SIM_BAD_INPUT', `${path}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      }
+    } else {
+      // Manufactured once per model (signed, verified, written), then copied for every new Key.
+      const model = options.firmware?.model ?? DEFAULT_FIRMWARE_CONFIG.model;
+      let made = this.#factoryFlash.get(model);
+      if (!made) {
+        made = new Flash({ pageSize: layout.pageSize, pageCount: layout.pageCount });
+        const img = signing.image(model);
+        flashFactoryImage(made, layout, img.signedManifest, img.payload, verifier);
+        this.#factoryFlash.set(model, made);
+      }
+      flash = made.clone();
     }
     let timer: NodeJS.Timeout | undefined;
-    // Durable and atomic: write a temporary file, fsync it, rename it over the snapshot, fsync the folder.
-    const save = () => {
+    let savedOps = stored ? flash.ops : -1; // the file holds the flash as of this operation count
+    // Durable and atomic: write a temporary file, fsync it, rename it over the file, fsync the
+    // folder. Only the programmed pages are written (image-file.ts).
+    const save = (syncFolder = true) => {
       if (timer) clearTimeout(timer);
       timer = undefined;
+      const ops = flash.ops;
       const tmp = `${path}.tmp`;
       const fd = openSync(tmp, 'w', 0o600);
       try {
-        writeSync(fd, flash.snapshot());
+        writeSync(fd, encodeFlashFile(flash));
         fsyncSync(fd);
       } finally {
         closeSync(fd);
       }
       renameSync(tmp, path);
+      savedOps = ops;
+      if (!syncFolder) return;
       const dir = openSync(this.stateDir, 'r');
       try {
         fsyncSync(dir);
@@ -486,9 +509,10 @@ export class Simulator implements ControlTarget {
     };
     this.#flushers.push(() => {
       if (timer) clearTimeout(timer);
-      save();
+      if (flash.ops !== savedOps) save(); // unchanged since the last save: the file already holds it
     });
-    if (!stored) save();
+    // A new Key's factory flash: should the rename not survive a crash, the same flash is made again.
+    if (!stored) save(false);
     return {
       flash,
       layout,
@@ -502,7 +526,7 @@ export class Simulator implements ControlTarget {
       },
       // Synchronous, before the Key acknowledges fw.finish/test/confirm/revert: nothing is
       // acknowledged before it is durable.
-      persist: save,
+      persist: () => save(),
     };
   }
 

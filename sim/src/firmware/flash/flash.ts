@@ -14,12 +14,17 @@
  *   chosen deterministically from a seed. The operation then throws {@link PowerLoss}; software
  *   must treat the flash as it finds it at the next boot.
  *
+ * Sparse: an erased page (all `0xFF`) takes no memory. A page is allocated on its first program
+ * and freed when it is erased, so a factory Key holds its image and status pages (~72 KiB), not
+ * the whole 1 MiB.
+ *
  * Pure: no I/O, no timers. {@link Flash.snapshot} and the `initial` option let a simulator persist
- * the flash as a file.
+ * the flash as a file; `image-file.ts` stores only the programmed pages.
  *
  * @module
  */
 import { EnigmError } from '@enigm/protocols/errors';
+import { decodeFlashFile, isFlashFile } from './image-file.ts';
 
 /**
  * Codes of {@link FlashError} (the one error class of the flash and firmware-update layer), each
@@ -73,7 +78,11 @@ export interface FlashOptions {
   pageSize: number;
   /** Number of pages (a positive integer). */
   pageCount: number;
-  /** Initial content (`pageSize * pageCount` bytes, copied); erased (`0xFF`) when absent. */
+  /**
+   * Initial content, copied: the raw image (`pageSize * pageCount` bytes, as {@link Flash.snapshot}
+   * returns) or a flash file (`EKFL`, see `image-file.ts`) of this geometry. Erased (`0xFF`) when
+   * absent.
+   */
   initial?: Uint8Array;
 }
 
@@ -108,14 +117,17 @@ export class Flash {
   readonly pageCount: number;
   /** Total size, bytes. */
   readonly size: number;
-  readonly #mem: Uint8Array;
+  /** Page contents; `undefined` is an erased page (all `0xFF`, not allocated). */
+  readonly #pages: (Uint8Array | undefined)[];
   #ops = 0;
   #armed: { at: number; seed: number } | undefined;
 
   /**
    * @throws {RangeError} if `pageSize` or `pageCount` is not a positive integer, or `initial` has
-   *   the wrong length
+   *   the wrong length (and is not a flash file)
    * @throws {TypeError} if `initial` is given but not a Uint8Array
+   * @throws SimulatorError `SIM_BAD_INPUT` if `initial` is a damaged flash file or one of another
+   *   geometry
    */
   constructor(opts: FlashOptions) {
     const { pageSize, pageCount, initial } = opts;
@@ -126,12 +138,14 @@ export class Flash {
     this.pageSize = pageSize;
     this.pageCount = pageCount;
     this.size = pageSize * pageCount;
-    this.#mem = new Uint8Array(this.size).fill(ERASED);
-    if (initial !== undefined) {
-      if (!(initial instanceof Uint8Array)) throw new TypeError('initial must be a Uint8Array');
-      if (initial.length !== this.size) throw new RangeError(`initial must be ${this.size} bytes, got ${initial.length}`);
-      this.#mem.set(initial);
-    }
+    this.#pages = new Array<Uint8Array | undefined>(pageCount).fill(undefined);
+    if (initial === undefined) return;
+    if (!(initial instanceof Uint8Array)) throw new TypeError('initial must be a Uint8Array');
+    if (initial.length !== this.size && !isFlashFile(initial))
+      throw new RangeError(`initial must be ${this.size} bytes, got ${initial.length}`);
+    decodeFlashFile(initial, this, 'initial').forEach((page, p) => {
+      this.#pages[p] = page;
+    });
   }
 
   /** Mutating operations (erases and writes, torn ones included) performed so far. */
@@ -142,6 +156,13 @@ export class Flash {
   /** Whether a power loss is armed and has not fired yet. */
   get powerLossArmed(): boolean {
     return this.#armed !== undefined;
+  }
+
+  /** Bytes of page memory allocated (programmed pages × page size); erased pages take none. */
+  get residentBytes(): number {
+    let n = 0;
+    for (const page of this.#pages) if (page !== undefined) n++;
+    return n * this.pageSize;
   }
 
   /**
@@ -172,17 +193,20 @@ export class Flash {
   erase(page: number): void {
     if (!Number.isSafeInteger(page) || page < 0 || page >= this.pageCount)
       throw new RangeError(`page must be an integer in [0, ${this.pageCount}), got ${page}`);
-    const start = page * this.pageSize;
     const rng = this.#tear();
     if (rng === undefined) {
-      this.#mem.fill(ERASED, start, start + this.pageSize);
+      this.#pages[page] = undefined;
       return;
     }
     const mode = Math.floor(rng() * 4);
-    if (mode === 1) this.#mem.fill(ERASED, start, start + this.pageSize);
-    else if (mode === 2) this.#mem.fill(ERASED, start, start + Math.floor(rng() * this.pageSize));
-    else if (mode === 3) {
-      for (let i = start; i < start + this.pageSize; i++) this.#mem[i] = (this.#mem[i] as number) | Math.floor(rng() * 256);
+    const mem = this.#pages[page];
+    if (mode === 1) this.#pages[page] = undefined;
+    else if (mode === 2) {
+      const upTo = Math.floor(rng() * this.pageSize);
+      mem?.fill(ERASED, 0, upTo);
+    } else if (mode === 3 && mem !== undefined) {
+      // an erased page stays erased (OR with 0xFF); the PRNG is not used after this
+      for (let i = 0; i < this.pageSize; i++) mem[i] = (mem[i] as number) | Math.floor(rng() * 256);
     }
     throw new PowerLoss(this.#ops - 1);
   }
@@ -198,26 +222,33 @@ export class Flash {
   write(address: number, bytes: Uint8Array): void {
     if (!(bytes instanceof Uint8Array)) throw new TypeError('bytes must be a Uint8Array');
     this.#checkRange(address, bytes.length, 'address');
-    const mem = this.#mem;
-    for (let i = 0; i < bytes.length; i++) {
-      const b = bytes[i] as number;
-      if (((mem[address + i] as number) & b) !== b) {
-        throw new FlashError(
-          'WRITE_WITHOUT_ERASE',
-          `write at 0x${(address + i).toString(16)} needs a 0→1 bit (page ${Math.floor((address + i) / this.pageSize)} not erased)`,
-        );
+    const ps = this.pageSize;
+    for (let i = 0; i < bytes.length; ) {
+      const at = address + i;
+      const p = Math.floor(at / ps);
+      const off = at - p * ps;
+      const n = Math.min(ps - off, bytes.length - i);
+      const mem = this.#pages[p];
+      if (mem !== undefined) {
+        for (let j = 0; j < n; j++) {
+          const b = bytes[i + j] as number;
+          if (((mem[off + j] as number) & b) !== b) this.#refuse(at + j);
+        }
       }
+      i += n;
     }
     const rng = this.#tear();
     if (rng === undefined) {
-      mem.set(bytes, address);
+      this.#program(address, bytes);
       return;
     }
     const prefix = Math.floor(rng() * (bytes.length + 1));
-    mem.set(bytes.subarray(0, prefix), address);
+    this.#program(address, bytes.subarray(0, prefix));
     if (prefix < bytes.length && rng() < 0.5) {
       // the byte being programmed when power failed: some of its 1→0 bits made it
-      mem[address + prefix] = (mem[address + prefix] as number) & ((bytes[prefix] as number) | Math.floor(rng() * 256));
+      const at = address + prefix;
+      const old = this.#byte(at);
+      this.#program(at, Uint8Array.of(old & ((bytes[prefix] as number) | Math.floor(rng() * 256))));
     }
     throw new PowerLoss(this.#ops - 1);
   }
@@ -228,7 +259,18 @@ export class Flash {
    */
   read(address: number, length: number): Uint8Array {
     this.#checkRange(address, length, 'address');
-    return this.#mem.slice(address, address + length);
+    const out = new Uint8Array(length).fill(ERASED);
+    const ps = this.pageSize;
+    for (let i = 0; i < length; ) {
+      const at = address + i;
+      const p = Math.floor(at / ps);
+      const off = at - p * ps;
+      const n = Math.min(ps - off, length - i);
+      const mem = this.#pages[p];
+      if (mem !== undefined) out.set(mem.subarray(off, off + n), i);
+      i += n;
+    }
+    return out;
   }
 
   /**
@@ -237,14 +279,84 @@ export class Flash {
    */
   isErased(address: number, length: number): boolean {
     this.#checkRange(address, length, 'address');
-    const mem = this.#mem;
-    for (let i = address; i < address + length; i++) if (mem[i] !== ERASED) return false;
+    const ps = this.pageSize;
+    for (let i = 0; i < length; ) {
+      const at = address + i;
+      const p = Math.floor(at / ps);
+      const off = at - p * ps;
+      const n = Math.min(ps - off, length - i);
+      const mem = this.#pages[p];
+      if (mem !== undefined && !allErased(mem, off, off + n)) return false;
+      i += n;
+    }
     return true;
+  }
+
+  /**
+   * A copy of page `page`, or `undefined` if it is erased (for compact persistence, see
+   * `image-file.ts`).
+   * @throws {RangeError} if `page` is not a page index
+   */
+  storedPage(page: number): Uint8Array | undefined {
+    if (!Number.isSafeInteger(page) || page < 0 || page >= this.pageCount)
+      throw new RangeError(`page must be an integer in [0, ${this.pageCount}), got ${page}`);
+    const mem = this.#pages[page];
+    return mem === undefined || allErased(mem, 0, mem.length) ? undefined : mem.slice();
+  }
+
+  /**
+   * An independent copy: the same content, operation count and pending power loss (so it tears
+   * exactly as this flash would). Copies only the programmed pages.
+   */
+  clone(): Flash {
+    const c = new Flash({ pageSize: this.pageSize, pageCount: this.pageCount });
+    this.#pages.forEach((mem, p) => {
+      if (mem !== undefined) c.#pages[p] = mem.slice();
+    });
+    c.#ops = this.#ops;
+    c.#armed = this.#armed && { ...this.#armed };
+    return c;
   }
 
   /** A copy of the whole flash (for persistence; pass it back as `initial`). */
   snapshot(): Uint8Array {
-    return this.#mem.slice();
+    const out = new Uint8Array(this.size).fill(ERASED);
+    this.#pages.forEach((mem, p) => {
+      if (mem !== undefined) out.set(mem, p * this.pageSize);
+    });
+    return out;
+  }
+
+  /** The byte at `address` (in range). */
+  #byte(address: number): number {
+    const p = Math.floor(address / this.pageSize);
+    return (this.#pages[p]?.[address - p * this.pageSize] as number | undefined) ?? ERASED;
+  }
+
+  /** Stores `bytes` at `address` (already checked: only 1→0 bits), allocating pages as needed. */
+  #program(address: number, bytes: Uint8Array): void {
+    const ps = this.pageSize;
+    for (let i = 0; i < bytes.length; ) {
+      const at = address + i;
+      const p = Math.floor(at / ps);
+      const off = at - p * ps;
+      const n = Math.min(ps - off, bytes.length - i);
+      const part = bytes.subarray(i, i + n);
+      let mem = this.#pages[p];
+      if (mem === undefined && !allErased(part, 0, n)) {
+        mem = new Uint8Array(ps).fill(ERASED);
+        this.#pages[p] = mem;
+      }
+      mem?.set(part, off);
+      i += n;
+    }
+  }
+
+  #refuse(address: number): never {
+    throw new FlashError(
+      'WRITE_WITHOUT_ERASE',
+      `write at 0x${address.toString(16)} needs a 0→1 bit (page ${Math.floor(address / this.pageSize)} not erased)`,
+    );
   }
 
   /** Counts one mutating operation; returns the tear PRNG if this one is the armed one. */
@@ -261,4 +373,10 @@ export class Flash {
     if (!Number.isSafeInteger(address) || address < 0 || address + length > this.size)
       throw new RangeError(`${name} range [${address}, ${address + length}) is outside the ${this.size}-byte flash`);
   }
+}
+
+/** Whether `bytes[from, to)` are all erased (`0xFF`). */
+function allErased(bytes: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (bytes[i] !== ERASED) return false;
+  return true;
 }

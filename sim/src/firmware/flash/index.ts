@@ -1,12 +1,21 @@
 /**
  * The simulated Key's flash and two-slot, power-fail-safe firmware update: NOR flash with power
- * loss injection, layout, status ring, swap, bootloader and update engine. Pure logic.
+ * loss injection (sparse: erased pages take no memory), its compact file format, layout, status
+ * ring, swap, bootloader and update engine. Pure logic.
  *
  * @module
  */
 export { type BootResult, boot, flashFactoryImage } from './bootloader.ts';
 export { ERASED, FLASH_ERROR_CODES, Flash, FlashError, type FlashErrorCode, type FlashOptions, PowerLoss } from './flash.ts';
 export type { ImageInfo, ImageVerifier, ManifestFields } from './image.ts';
+export {
+  decodeFlashFile,
+  encodeFlashFile,
+  FLASH_FILE_MAGIC,
+  FLASH_FILE_VERSION,
+  isFlashFile,
+  type StoredPages,
+} from './image-file.ts';
 export {
   checkLayout,
   computeLayout,
