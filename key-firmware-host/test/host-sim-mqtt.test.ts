@@ -104,7 +104,9 @@ test.serial('a subscriber without the session sees only ciphertext; the uplink i
     const identity = sim.firmware(0).secureElement.identityPublicKey;
     const status = seen.filter((m) => m.topic === fleetFilter('status', { handle }) && m.payload.length > 0);
     t.true(status.length >= 1);
-    t.true(openStatus(status[0]?.payload as Uint8Array, handle, identity).online);
+    const st = openStatus(status[0]?.payload as Uint8Array, handle, identity);
+    t.true(st.online);
+    t.true(Math.abs(st.time - Date.now()) < 60_000, 'status time is wall-clock time');
     const ups = seen.filter((m) => m.topic === fleetFilter('up', { handle }));
     const records = ups.map((m) => openUplink(m.payload, handle, 'up', identity));
     t.true(records.some((r) => r.kind === 'lifecycle.changed'));

@@ -265,7 +265,7 @@ export class Simulator implements ControlTarget {
             uplink,
             accountSecret: uplink.accountSecret,
             outboxPath: join(sim.stateDir, `key-${i}.outbox`),
-            now: () => Math.floor(clock.now()),
+            now: () => Math.floor(uplink.epoch + clock.now()),
           });
           await key.mqtt.open();
           key.physical.setRadio('attached'); // the uplink follows the radio from here on
