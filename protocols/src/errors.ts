@@ -77,6 +77,14 @@ export const PROTOCOL_ERROR_CODES = {
   MQTT_TOPIC_INVALID: 'a topic, handle, client or link name outside the MQTT topic contract',
   MQTT_PAYLOAD_INVALID:
     'an MQTT payload that is not the record its topic carries (malformed, unsigned, wrong handle or too large)',
+  EMERGENCY_CONTACTS_INVALID:
+    'an emergency contact set refused: unsigned, malformed, oversized, too many contacts, duplicate keys or aliases, a foreign signer, or a version not newer than the one held',
+  EMERGENCY_RECORD_INVALID:
+    'an emergency event start or record that is malformed, oversized, or not signed by the key it must be signed by',
+  EMERGENCY_NOT_FOR_YOU: 'an emergency record with no envelope for this contact, or made for another contact set version',
+  EMERGENCY_DECRYPT_FAILED:
+    'an emergency envelope that does not decrypt (tampered, swapped between contacts or records, or the wrong key)',
+  EMERGENCY_ACK_INVALID: 'an emergency acknowledgement that is malformed or not signed by a contact of the set',
 } as const;
 
 /** Symbolic code of a {@link ProtocolError}. */
