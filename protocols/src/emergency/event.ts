@@ -228,6 +228,9 @@ function peekPayload(bytes: Uint8Array, contentType: string, what: string): { si
   } catch (e) {
     throw bad('EMERGENCY_RECORD_INVALID', `${what}: not a signed emergency message`, e);
   }
+  if (sign1.unprotectedHeaders.size > 0) {
+    throw bad('EMERGENCY_RECORD_INVALID', `${what}: unprotected headers are not allowed (nothing unsigned travels)`);
+  }
   if (sign1.protectedHeaders.get(HEADER_CONTENT_TYPE) !== contentType) {
     throw bad('EMERGENCY_RECORD_INVALID', `${what}: content type is not ${contentType}`);
   }
