@@ -103,7 +103,8 @@ type Op =
   | { kind: 'write'; address: number; mask: number[]; mode: 'valid' | 'raw' | 'ff' }
   | { kind: 'read' | 'isErased'; address: number; length: number }
   | { kind: 'arm'; after: number; seed: number }
-  | { kind: 'disarm' };
+  | { kind: 'disarm' }
+  | { kind: 'clone'; goOn: 'clone' | 'original' };
 
 const PAGE = 64;
 const PAGES = 6;
@@ -137,6 +138,10 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.constant({ kind: 'disarm' as const }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('clone' as const), goOn: fc.constantFrom('clone' as const, 'original' as const) }),
+  },
 );
 
 /** Runs `f`, returning its value or a description of what it threw. */
@@ -153,8 +158,10 @@ function outcome(f: () => unknown): unknown {
 test('sparse and dense flash agree on random op sequences, power losses included', (t) => {
   fc.assert(
     fc.property(fc.array(opArb, { maxLength: 60 }), (ops) => {
-      const sparse = new Flash({ pageSize: PAGE, pageCount: PAGES });
+      let sparse = new Flash({ pageSize: PAGE, pageCount: PAGES });
       const dense = new DenseFlash(PAGE, PAGES);
+      // flashes left behind by a clone op (pages shared copy-on-write), with what they must still hold
+      const frozen: [Flash, Uint8Array][] = [];
       for (const op of ops) {
         let a: unknown;
         let b: unknown;
@@ -182,15 +189,22 @@ test('sparse and dense flash agree on random op sequences, power losses included
         } else if (op.kind === 'arm') {
           sparse.armPowerLoss(op.after, op.seed);
           dense.armPowerLoss(op.after, op.seed);
-        } else {
+        } else if (op.kind === 'disarm') {
           sparse.disarmPowerLoss();
           dense.armed = undefined;
+        } else {
+          // carry on with the clone or the original; the other must not change any more
+          const c = sparse.clone();
+          const [next, left] = op.goOn === 'clone' ? [c, sparse] : [sparse, c];
+          frozen.push([left, dense.mem.slice()]);
+          sparse = next;
         }
         if (JSON.stringify(a) !== JSON.stringify(b)) return false;
         if (sparse.ops !== dense.ops || sparse.powerLossArmed !== (dense.armed !== undefined)) return false;
       }
       const snap = sparse.snapshot();
       if (!snap.every((x, i) => x === dense.mem[i])) return false;
+      for (const [f, held] of frozen) if (!f.snapshot().every((x, i) => x === held[i])) return false;
       // memory is only held by pages that were programmed and not erased since
       let dirty = 0;
       for (let p = 0; p < PAGES; p++) if (!dense.isErased(p * PAGE, PAGE)) dirty++;

@@ -119,6 +119,8 @@ export class Flash {
   readonly size: number;
   /** Page contents; `undefined` is an erased page (all `0xFF`, not allocated). */
   readonly #pages: (Uint8Array | undefined)[];
+  /** 1 where the page's buffer is shared with a {@link Flash.clone} (copied before it changes). */
+  readonly #shared: Uint8Array;
   #ops = 0;
   #armed: { at: number; seed: number } | undefined;
 
@@ -139,6 +141,7 @@ export class Flash {
     this.pageCount = pageCount;
     this.size = pageSize * pageCount;
     this.#pages = new Array<Uint8Array | undefined>(pageCount).fill(undefined);
+    this.#shared = new Uint8Array(pageCount);
     if (initial === undefined) return;
     if (!(initial instanceof Uint8Array)) throw new TypeError('initial must be a Uint8Array');
     if (initial.length !== this.size && !isFlashFile(initial))
@@ -158,7 +161,10 @@ export class Flash {
     return this.#armed !== undefined;
   }
 
-  /** Bytes of page memory allocated (programmed pages × page size); erased pages take none. */
+  /**
+   * Bytes of page memory this flash holds (programmed pages × page size); erased pages take none.
+   * A page still shared with a {@link Flash.clone} counts in both.
+   */
   get residentBytes(): number {
     let n = 0;
     for (const page of this.#pages) if (page !== undefined) n++;
@@ -199,14 +205,14 @@ export class Flash {
       return;
     }
     const mode = Math.floor(rng() * 4);
-    const mem = this.#pages[page];
     if (mode === 1) this.#pages[page] = undefined;
     else if (mode === 2) {
       const upTo = Math.floor(rng() * this.pageSize);
-      mem?.fill(ERASED, 0, upTo);
-    } else if (mode === 3 && mem !== undefined) {
+      this.#writable(page)?.fill(ERASED, 0, upTo);
+    } else if (mode === 3) {
       // an erased page stays erased (OR with 0xFF); the PRNG is not used after this
-      for (let i = 0; i < this.pageSize; i++) mem[i] = (mem[i] as number) | Math.floor(rng() * 256);
+      const mem = this.#writable(page);
+      if (mem !== undefined) for (let i = 0; i < this.pageSize; i++) mem[i] = (mem[i] as number) | Math.floor(rng() * 256);
     }
     throw new PowerLoss(this.#ops - 1);
   }
@@ -306,12 +312,16 @@ export class Flash {
 
   /**
    * An independent copy: the same content, operation count and pending power loss (so it tears
-   * exactly as this flash would). Copies only the programmed pages.
+   * exactly as this flash would). Pages are shared copy-on-write: a page is copied by whichever
+   * flash changes it first, so clones of a factory flash hold one copy of the unchanged image.
    */
   clone(): Flash {
     const c = new Flash({ pageSize: this.pageSize, pageCount: this.pageCount });
     this.#pages.forEach((mem, p) => {
-      if (mem !== undefined) c.#pages[p] = mem.slice();
+      if (mem === undefined) return;
+      c.#pages[p] = mem;
+      c.#shared[p] = 1;
+      this.#shared[p] = 1;
     });
     c.#ops = this.#ops;
     c.#armed = this.#armed && { ...this.#armed };
@@ -333,6 +343,16 @@ export class Flash {
     return (this.#pages[p]?.[address - p * this.pageSize] as number | undefined) ?? ERASED;
   }
 
+  /** Page `p` to change in place: copied first if it is shared with a clone; undefined if erased. */
+  #writable(p: number): Uint8Array | undefined {
+    const mem = this.#pages[p];
+    if (mem === undefined || this.#shared[p] === 0) return mem;
+    const own = mem.slice();
+    this.#pages[p] = own;
+    this.#shared[p] = 0;
+    return own;
+  }
+
   /** Stores `bytes` at `address` (already checked: only 1→0 bits), allocating pages as needed. */
   #program(address: number, bytes: Uint8Array): void {
     const ps = this.pageSize;
@@ -343,11 +363,16 @@ export class Flash {
       const n = Math.min(ps - off, bytes.length - i);
       const part = bytes.subarray(i, i + n);
       let mem = this.#pages[p];
-      if (mem === undefined && !allErased(part, 0, n)) {
+      if (mem === undefined) {
+        if (allErased(part, 0, n)) {
+          i += n;
+          continue;
+        }
         mem = new Uint8Array(ps).fill(ERASED);
         this.#pages[p] = mem;
-      }
-      mem?.set(part, off);
+        this.#shared[p] = 0;
+      } else mem = this.#writable(p) as Uint8Array;
+      mem.set(part, off);
       i += n;
     }
   }
