@@ -11,6 +11,7 @@ import { benchFlash } from './flash.ts';
 import { benchFraming } from './framing.ts';
 import { benchFuzz } from './fuzz.ts';
 import type { BenchResult } from './harness.ts';
+import { benchHpke } from './hpke.ts';
 import { benchMqtt } from './mqtt.ts';
 import { benchNoise } from './noise.ts';
 import { benchOutbox } from './outbox.ts';
@@ -36,6 +37,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   station: () => benchStation(),
   outbox: () => benchOutbox(),
   mqtt: () => benchMqtt(),
+  hpke: () => benchHpke(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
