@@ -8,6 +8,7 @@ import { benchCodec } from './codec.ts';
 import { benchControl } from './control.ts';
 import { benchEvidence } from './evidence.ts';
 import { benchFlash } from './flash.ts';
+import { benchFleet } from './fleet.ts';
 import { benchFraming } from './framing.ts';
 import { benchFuzz } from './fuzz.ts';
 import type { BenchResult } from './harness.ts';
@@ -37,6 +38,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   station: () => benchStation(),
   outbox: () => benchOutbox(),
   mqtt: () => benchMqtt(),
+  fleet: () => benchFleet(),
   hpke: () => benchHpke(),
 };
 
