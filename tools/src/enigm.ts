@@ -15,6 +15,7 @@ import { auditCommands } from './commands/audit.ts';
 import { brokerCommands } from './commands/broker.ts';
 import { caCommands } from './commands/ca.ts';
 import { cborCommands } from './commands/cbor.ts';
+import { contactCommands } from './commands/contact.ts';
 import { coseCommands } from './commands/cose.ts';
 import { eventsCommands } from './commands/events.ts';
 import { fwImageCommands } from './commands/fw.ts';
@@ -47,6 +48,7 @@ const COMMANDS: Command[] = [
   ...accountCommands,
   ...eventsCommands,
   ...brokerCommands,
+  ...contactCommands,
 ];
 
 /** The CLI's version (of the package that installs the `enigm` binary). */
@@ -57,7 +59,7 @@ function usage(): string {
     'enigm — Enigm device suite CLI',
     '',
     'Usage: enigm <command> [options]   (enigm <command> --help for details)',
-    '       enigm <group>               (lists the commands of a group: sim, key, fw, cbor, cose, attest, ca, audit, revocation, station, events, broker)',
+    '       enigm <group>               (lists the commands of a group: sim, key, fw, cbor, cose, attest, ca, audit, revocation, station, events, broker, contact)',
     '       enigm --version',
     '',
     'Commands:',
