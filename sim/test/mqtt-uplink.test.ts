@@ -218,3 +218,29 @@ function loadIdentity(dir: string): Uint8Array {
   identities.set(dir, se.identityPublicKey);
   return se.identityPublicKey;
 }
+
+test.serial('a broker that is down when the simulator starts: the Keys keep trying and connect once it is up', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-uplink-late-'));
+  dirs.push(dir);
+  const probe = await startEmbeddedBroker();
+  const port = probe.port;
+  await probe.close();
+  const sim = await Simulator.start({
+    keys: 3,
+    stateDir: join(dir, 'sim'),
+    serial: false,
+    tcp: false,
+    mqtt: { broker: `mqtt://127.0.0.1:${port}`, backoff: { baseMs: 50, capMs: 300 } },
+  });
+  let broker: EmbeddedBroker | undefined;
+  try {
+    await new Promise((r) => setTimeout(r, 400));
+    t.true(sim.linkStats().every((k) => k.mqtt?.connected === false));
+    broker = await startEmbeddedBroker({ port });
+    await until(() => sim.linkStats().every((k) => k.mqtt?.connected === true), 10_000, 'every Key to connect');
+    t.pass();
+  } finally {
+    await sim.stop();
+    await broker?.close();
+  }
+});

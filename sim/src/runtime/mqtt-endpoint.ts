@@ -23,7 +23,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { MqttLink, type MqttTls, OutboxPublisher } from '@enigm/mqtt';
+import { fullJitterDelay, MqttLink, type MqttTls, OutboxPublisher } from '@enigm/mqtt';
 import { Outbox } from '@enigm/mqtt/outbox';
 import { encode } from '@enigm/protocols/cbor';
 import { associationHandleText } from '@enigm/protocols/handle';
@@ -89,6 +89,9 @@ export class MqttEndpoint {
   #handle: string;
   #want = false;
   #busy: Promise<void> = Promise.resolve();
+  #retry: NodeJS.Timeout | undefined;
+  #attempts = 0;
+  readonly #connectLimiter = new RateLimiter();
   #closed = false;
   #sweep: NodeJS.Timeout | undefined;
   #offLifecycle: () => void;
@@ -144,9 +147,22 @@ export class MqttEndpoint {
   /** Connects while `up` (powered, radio attached), disconnects otherwise. Serialised. */
   setRadio(up: boolean): Promise<void> {
     this.#want = up;
+    clearTimeout(this.#retry);
     this.#busy = this.#busy
       .then(() => this.#apply())
-      .catch((e) => this.#o.log.warn(`${this.#o.label}: mqtt: ${describeError(e)}`));
+      .then(
+        () => {
+          this.#attempts = 0;
+        },
+        (e) => {
+          // A first connection that fails (broker not up yet, the start still busy) is tried
+          // again with the same full-jitter backoff as a dropped one, for as long as the radio is on.
+          logLimited(this.#o.log, 'warn', this.#connectLimiter, `${this.#o.label}: mqtt: ${describeError(e)}; retrying`);
+          if (!this.#want || this.#closed) return;
+          const delay = fullJitterDelay(this.#attempts++, this.#o.uplink.backoff);
+          this.#retry = setTimeout(() => void this.setRadio(this.#want), delay);
+        },
+      );
     return this.#busy;
   }
 
@@ -325,6 +341,7 @@ export class MqttEndpoint {
     if (this.#closed) return;
     this.#offLifecycle();
     clearInterval(this.#sweep);
+    clearTimeout(this.#retry);
     this.#want = false;
     await this.#busy;
     await this.#disconnect();
