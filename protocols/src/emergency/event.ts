@@ -25,7 +25,8 @@ import type { CborValue } from '../cbor/types.ts';
 import { decodeSign1, HEADER_CONTENT_TYPE, type Sign1, signSign1, verifySign1 } from '../cose/sign1.ts';
 import { ed25519Generate } from '../crypto/ed25519.ts';
 import { ProtocolError, type ProtocolErrorCode } from '../errors.ts';
-import { defineRecord, type FieldType, field, INVALID, type RecordValue, t } from '../messages/record.ts';
+import { defineRecord, field, type RecordValue, t } from '../messages/record.ts';
+import { type EventEnd, EventEndRecord, type EventStatus, EventStatusRecord, type Location, LocationRecord } from './bodies.ts';
 import { type ContactSet, MAX_CONTACTS } from './contacts.ts';
 import { hpkeOpen, hpkeSeal } from './hpke.ts';
 
@@ -53,25 +54,12 @@ export const EVENT_KINDS = { location: 0, status: 1, 'battery-critical': 2, end:
 /** A kind of event record. */
 export type EventKind = keyof typeof EVENT_KINDS;
 
-/** How an event ended, with wire numbers. */
-export const EVENT_OUTCOMES = { cancelled: 0, resolved: 1 } as const;
-
 /** The signer of a message: an Ed25519 seed, or an external signer (a secure element). */
 export type EmergencySigner = { seed: Uint8Array } | { signer: (toBeSigned: Uint8Array) => Uint8Array };
 
 const te = new TextEncoder();
 const CONTEXT_BYTES = te.encode(EMERGENCY_CONTEXT);
 const U = Number.MAX_SAFE_INTEGER;
-
-/** A finite number in [-max, max] (degrees); encoded as the shortest exact CBOR float or integer. */
-function degrees(max: number): FieldType<number> {
-  return {
-    describe: `number in [-${max}, ${max}]`,
-    check: (v) => (typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= max ? v : INVALID),
-    why: (v) => `expected a number in [-${max}, ${max}], got ${typeof v === 'number' ? v : typeof v}`,
-    toCbor: (v) => v,
-  };
-}
 
 /** The event start, signed by the Key's identity key. */
 export const EventStartRecord = defineRecord('emergency.start', {
@@ -84,39 +72,6 @@ export const EventStartRecord = defineRecord('emergency.start', {
 
 /** A decoded {@link EventStartRecord}. */
 export type EventStart = RecordValue<typeof EventStartRecord.schema>;
-
-/** A location fix: a body of kind `location`. */
-export const LocationRecord = defineRecord('emergency.location', {
-  lat: field(1, degrees(90), false, 'latitude, degrees (WGS 84)'),
-  lon: field(2, degrees(180), false, 'longitude, degrees (WGS 84)'),
-  accuracyM: field(3, t.uint(10_000_000), false, 'horizontal accuracy (radius), metres'),
-  fixTime: field(4, t.uint(U), false, 'when the fix was taken, ms since the Unix epoch'),
-  altitudeM: field(5, t.int(-100_000, 100_000), true, 'altitude, metres'),
-  source: field(6, t.text(16), true, 'how it was fixed: `gnss`, `wifi`, `cell`, …'),
-});
-
-/** A decoded {@link LocationRecord}. */
-export type Location = RecordValue<typeof LocationRecord.schema>;
-
-/** The Key's status: a body of kind `status` or `battery-critical`. */
-export const EventStatusRecord = defineRecord('emergency.status', {
-  battery: field(1, t.uint(100), false, 'battery charge, percent'),
-  phase: field(2, t.text(32), false, 'the emergency phase the Key is in (docs/emergency.md)'),
-  charging: field(3, t.bool(), true, 'whether it is charging'),
-  network: field(4, t.text(16), true, 'the uplink in use, e.g. `lte`, `wifi`'),
-  note: field(5, t.text(64), true, 'a short machine-made note, never user text'),
-});
-
-/** A decoded {@link EventStatusRecord}. */
-export type EventStatus = RecordValue<typeof EventStatusRecord.schema>;
-
-/** The end of an event: the body of kind `end`. */
-export const EventEndRecord = defineRecord('emergency.end', {
-  outcome: field(1, t.enumOf('outcome', EVENT_OUTCOMES), false, 'cancelled (by the owner) or resolved'),
-});
-
-/** A decoded {@link EventEndRecord}. */
-export type EventEnd = RecordValue<typeof EventEndRecord.schema>;
 
 /** One contact's envelope in a record. */
 export const EnvelopeRecord = defineRecord('emergency.envelope', {

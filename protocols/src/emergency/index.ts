@@ -6,6 +6,7 @@
  */
 
 export * from './ack.ts';
+export * from './bodies.ts';
 export * from './contacts.ts';
 export * from './event.ts';
 export * from './hpke.ts';

@@ -18,9 +18,9 @@
  */
 import { toHex } from '../bytes.ts';
 import { ProtocolError } from '../errors.ts';
+import type { EventEnd } from './bodies.ts';
 import {
   type EventBody,
-  type EventEnd,
   type EventHeader,
   type EventRecord,
   type EventStart,
