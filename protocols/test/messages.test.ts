@@ -102,6 +102,18 @@ const SAMPLES: { [N in MessageName]: BodyOf<N> } = {
   keepalive: {},
   error: { code: 5, name: 'INVALID_STATE', reason: 'no' },
   'lifecycle.changed': { from: 'factory', to: 'dormant' },
+  'emergency.cancel': {},
+  'emergency.cancel.response': { phase: 'cancelled', event: new Uint8Array(16) },
+  'emergency.resolve': {},
+  'emergency.resolve.response': { phase: 'resolved', event: new Uint8Array(16) },
+  'emergency.ack': { ack: new Uint8Array(80) },
+  'emergency.ack.response': { alias: 'sam' },
+  'contacts.set': { set: new Uint8Array(100) },
+  'contacts.set.response': { version: 2, count: 1 },
+  'contacts.get': {},
+  'contacts.get.response': { version: 2, count: 1, aliases: ['sam'] },
+  'emergency.changed': { phase: 'active', event: new Uint8Array(16), seq: 3 },
+  'emergency.record': { record: new Uint8Array(40) },
 };
 
 const code = (fn: () => unknown) => {
@@ -138,7 +150,7 @@ const env = (entries: [number, unknown][]) => encode(new Map(entries) as never);
 test('unknown message type → MESSAGE_UNKNOWN_TYPE with the request id kept', (t) => {
   const bytes = env([
     [1, 1],
-    [2, 0x55],
+    [2, 0x6f],
     [3, 9],
     [4, new Map()],
   ]);

@@ -120,7 +120,7 @@ serialTest('an unconfirmed factory reset expires on the simulator clock; power p
   sim.clock.advance(10_001);
   t.is(controls.state().factoryResetArmedUntil, undefined);
   t.true(events.some((e) => e.type === 'factory-reset' && e.phase === 'expired'));
-  t.deepEqual(controls.gesture({ kind: 'triple' }), { action: 'emergency-start', done: false, refused: 'EMERGENCY_UNAVAILABLE' });
+  t.deepEqual(controls.gesture({ kind: 'triple' }), { action: 'emergency-start', done: false, refused: 'INVALID_STATE' });
 
   const k = await host('a');
   await k.pair('owner');

@@ -43,14 +43,18 @@ test('double press and a short hold do nothing', (t) => {
   t.is(r.events.filter((e) => e.type !== 'gesture').length, 0);
 });
 
-test('triple press and hold 3–8 s: emergency start, refused EMERGENCY_UNAVAILABLE; nothing changes', (t) => {
+test('triple press and hold 3–8 s: emergency start in dormant (cancelled by hold ≥ 10 s); refused INVALID_STATE elsewhere', (t) => {
   const r = physicalRig();
+  t.deepEqual(r.p.gesture({ kind: 'triple' }), { action: 'emergency-start', done: false, refused: 'INVALID_STATE' });
+  t.is(r.fw.state, 'factory');
   r.fw.transition('activate');
   for (const g of [{ kind: 'triple' }, { kind: 'hold', seconds: 3 }, { kind: 'hold', seconds: 7.9 }] as const) {
-    t.deepEqual(r.p.gesture(g), { action: 'emergency-start', done: false, refused: 'EMERGENCY_UNAVAILABLE' });
+    t.deepEqual(r.p.gesture(g), { action: 'emergency-start', done: true });
+    t.is(r.fw.state, 'emergency');
+    t.deepEqual(r.p.gesture({ kind: 'hold', seconds: 10 }), { action: 'emergency-end', done: true });
     t.is(r.fw.state, 'dormant');
   }
-  t.is(r.p.state().haptics, 3, 'a refusal buzzes');
+  t.is(r.p.state().haptics, 7, 'a refusal, each start and each end buzz');
 });
 
 test('hold ≥ 8 s: the pairing window opens for 60 s (LED blue pulse), then closes on the clock', (t) => {
@@ -83,20 +87,17 @@ test('hold ≥ 8 s in a state that refuses pair: PAIRING_NOT_ALLOWED', (t) => {
   t.is(r.fw.pairingWindowUntil, undefined);
 });
 
-test('in emergency: hold ≥ 10 s is emergency end (refused EMERGENCY_UNAVAILABLE), other gestures do nothing, press shows status', (t) => {
+test('in emergency: other gestures do nothing, press shows status, hold ≥ 10 s is emergency end', (t) => {
   const r = physicalRig();
   r.fw.transition('activate');
   r.fw.transition('emergency.start');
-  t.deepEqual(r.p.gesture({ kind: 'hold', seconds: 10 }), {
-    action: 'emergency-end',
-    done: false,
-    refused: 'EMERGENCY_UNAVAILABLE',
-  });
   t.deepEqual(r.p.gesture({ kind: 'hold', seconds: 8 }), { action: 'none', done: true }, 'no pairing window in emergency');
   t.deepEqual(r.p.gesture({ kind: 'triple' }), { action: 'none', done: true });
   t.deepEqual(r.p.gesture({ kind: 'press' }), { action: 'show-status', done: true });
   t.like(r.of('output').at(-1), { led: 'status-amber' });
   t.is(r.fw.state, 'emergency');
+  t.deepEqual(r.p.gesture({ kind: 'hold', seconds: 10 }), { action: 'emergency-end', done: true });
+  t.is(r.fw.state, 'dormant');
 });
 
 test('hold at power-on ≥ 10 s arms a factory reset (LED red); a triple press within 10 s wipes the Key', (t) => {
@@ -136,7 +137,7 @@ test('an unconfirmed factory reset expires: a later triple press is the emergenc
   t.like(r.of('factory-reset').at(-1), { phase: 'expired' });
   t.is(r.p.state().led, 'off');
   const identity = hex(r.fw.secureElement.identityPublicKey);
-  t.deepEqual(r.p.gesture({ kind: 'triple' }), { action: 'emergency-start', done: false, refused: 'EMERGENCY_UNAVAILABLE' });
+  t.deepEqual(r.p.gesture({ kind: 'triple' }), { action: 'emergency-start', done: false, refused: 'INVALID_STATE' });
   t.is(hex(r.fw.secureElement.identityPublicKey), identity);
 });
 

@@ -6,6 +6,18 @@
  * @module
  */
 import { HOST_KEY_ID_LENGTH, HOST_ROLES, KEY_ERRORS, LIFECYCLE_STATES, SESSION_PATTERNS } from './constants.ts';
+import {
+  ContactsGet,
+  ContactsGetResponse,
+  ContactsSet,
+  ContactsSetResponse,
+  EmergencyAck,
+  EmergencyAckResponse,
+  EmergencyChanged,
+  EmergencyOpRequest,
+  EmergencyOpResponse,
+  EmergencyRecordEvent,
+} from './emergency.ts';
 import { defineRecord, field, type RecordType, type RecordValue, type Schema, t } from './record.ts';
 
 const state = t.enumOf('lifecycle state', LIFECYCLE_STATES);
@@ -402,9 +414,51 @@ export const MESSAGES = {
   'cert.install.response': def(0x43, 'response', CertInstallResponse, 'stored (durably)'),
   'time.set': def(0x44, 'request', TimeSet, "set the Key's wall clock until its next boot (session)", 'time.set.response'),
   'time.set.response': def(0x45, 'response', TimeSetResponse, 'clock set'),
+  'emergency.cancel': def(
+    0x50,
+    'request',
+    EmergencyOpRequest,
+    'false alarm: → cancelled → dormant (session)',
+    'emergency.cancel.response',
+  ),
+  'emergency.cancel.response': def(0x51, 'response', EmergencyOpResponse, 'cancelled; sampling stopped, event keys erased'),
+  'emergency.resolve': def(
+    0x52,
+    'request',
+    EmergencyOpRequest,
+    'over: active → resolved → dormant (session)',
+    'emergency.resolve.response',
+  ),
+  'emergency.resolve.response': def(0x53, 'response', EmergencyOpResponse, 'resolved; sampling stopped, event keys erased'),
+  'emergency.ack': def(
+    0x54,
+    'request',
+    EmergencyAck,
+    "relay a contact's signed acknowledgement (session)",
+    'emergency.ack.response',
+  ),
+  'emergency.ack.response': def(0x55, 'response', EmergencyAckResponse, 'accepted and shown (LED, haptic)'),
+  'contacts.set': def(
+    0x56,
+    'request',
+    ContactsSet,
+    'replace the contact set: newer, same signer (session)',
+    'contacts.set.response',
+  ),
+  'contacts.set.response': def(0x57, 'response', ContactsSetResponse, 'stored (durably)'),
+  'contacts.get': def(
+    0x58,
+    'request',
+    ContactsGet,
+    'version, count and aliases of the contact set (session)',
+    'contacts.get.response',
+  ),
+  'contacts.get.response': def(0x59, 'response', ContactsGetResponse, 'the set, without keys'),
   keepalive: def(0x82, 'event', FwEmpty, 'the Key is busy with a long operation (e.g. erasing); it has not gone silent'),
   error: def(0x7f, 'response', ErrorResponse, 'the request failed; carries code, name and reason'),
   'lifecycle.changed': def(0x81, 'event', LifecycleChanged, 'the lifecycle state changed'),
+  'emergency.changed': def(0x83, 'event', EmergencyChanged, "the emergency event's phase changed"),
+  'emergency.record': def(0x84, 'event', EmergencyRecordEvent, 'a record of the running emergency event (as on the uplink)'),
 } as const;
 
 /** Name of a message type. */
@@ -445,6 +499,11 @@ export const RESPONSE_OF = {
   csr: 'csr.response',
   'cert.install': 'cert.install.response',
   'time.set': 'time.set.response',
+  'emergency.cancel': 'emergency.cancel.response',
+  'emergency.resolve': 'emergency.resolve.response',
+  'emergency.ack': 'emergency.ack.response',
+  'contacts.set': 'contacts.set.response',
+  'contacts.get': 'contacts.get.response',
 } as const satisfies Record<string, MessageName>;
 
 /** Wire type number → message name. */

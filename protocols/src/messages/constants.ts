@@ -78,6 +78,20 @@ export const KEY_ERRORS = {
   TIME_NOT_SET: { code: 33, reason: "the Key's clock is not set since its last boot: time.set first" },
   KEY_REVOKED: { code: 40, reason: 'the Key is revoked: it runs nothing but public info and retire' },
   HOST_NOT_FOUND: { code: 41, reason: 'no paired host has this key id' },
+  INVALID_PHASE: {
+    code: 50,
+    reason: "the emergency event's phase does not allow this (phase table: docs/emergency.md)",
+  },
+  CONTACTS_STALE: { code: 51, reason: 'the contact set is not newer than the one the Key holds' },
+  CONTACTS_SIGNER: {
+    code: 52,
+    reason: 'the contact set is signed by another key than the one the Key pinned (a factory reset clears the pin)',
+  },
+  CONTACTS_INVALID: { code: 53, reason: 'the contact set is unsigned, malformed, oversized or its signature does not verify' },
+  ACK_INVALID: {
+    code: 54,
+    reason: 'the acknowledgement is malformed, not for the running event, or not signed by a contact of its set',
+  },
   BATTERY_CRITICAL: {
     code: 21,
     reason: 'the battery is critical (≤ 5 %) and the Key is not charging: connect USB power before a firmware update',
@@ -110,6 +124,37 @@ export const LIFECYCLE_OPERATION_STATES = {
   /** → retired → factory (crypto-wipe); `retired` too, to finish a wipe a power cut interrupted. */
   retire: ['dormant', 'suspended', 'revoked', 'retired'],
 } as const satisfies Record<string, readonly LifecycleState[]>;
+
+/**
+ * The emergency operations and the lifecycle states each is allowed in (read by the Key's
+ * lifecycle table and by hosts). Within `emergency`, the event's phase decides further
+ * (`INVALID_PHASE`; docs/emergency.md). Kept beside {@link LIFECYCLE_OPERATION_STATES}, not in it:
+ * those are the operations of docs/lifecycle.md's CLI and the host's lifecycle preflight.
+ */
+export const EMERGENCY_OPERATION_STATES = {
+  /** triggered | active → cancelled → dormant (the owner: a false alarm). */
+  'emergency.cancel': ['emergency'],
+  /** active → resolved → dormant (the owner: it is over). */
+  'emergency.resolve': ['emergency'],
+  /** A contact's signed acknowledgement, relayed by a host: shown by LED and haptic. */
+  'emergency.ack': ['emergency'],
+  /** Replace the contact set (signed, versioned). Not on a revoked or retired Key. */
+  'contacts.set': ['factory', 'dormant', 'emergency', 'suspended', 'updating'],
+  /** Version, count and aliases of the contact set. */
+  'contacts.get': ['factory', 'dormant', 'emergency', 'suspended', 'updating'],
+} as const satisfies Record<string, readonly LifecycleState[]>;
+
+/** Phases of an emergency event and their wire numbers (docs/emergency.md). */
+export const EMERGENCY_PHASES = { triggered: 1, active: 2, cancelled: 3, resolved: 4, revoked: 5 } as const;
+
+/** A phase of an emergency event. */
+export type EmergencyPhase = keyof typeof EMERGENCY_PHASES;
+
+/** Most contacts in a contact set. */
+export const MAX_CONTACTS = 8;
+
+/** Bytes of an emergency event id. */
+export const EMERGENCY_EVENT_ID_LENGTH = 16;
 
 /** A lifecycle operation (a request of {@link LIFECYCLE_OPERATION_STATES}). */
 export type LifecycleOperation = keyof typeof LIFECYCLE_OPERATION_STATES;

@@ -6,6 +6,7 @@
 export * from './catalogue.ts';
 export * from './constants.ts';
 export * from './doc.ts';
+export * from './emergency.ts';
 export * from './envelope.ts';
 export * from './hello.ts';
 export * from './record.ts';

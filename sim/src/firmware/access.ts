@@ -22,6 +22,14 @@
  * is wiped there: the owner may have lost it). `hosts.remove` is the owner's for any host; a
  * provisioning or service host may remove only its own entry (grant `self`, checked by the
  * handler against the session's host key).
+ *
+ * Emergency (decided; docs/emergency.md): `emergency.cancel` and `emergency.resolve` are the
+ * owner's (the button's cancel gesture is the owner's too). `contacts.set` and `contacts.get` are
+ * the owner's: the set is the owner's choice, signed by the owner's key, and its aliases are
+ * nobody else's business. `emergency.ack` may be relayed by the owner's app or a service host
+ * (the operator's backend passing on a contact's ack): the ack itself is signed by the contact
+ * and checked against the event's contact set, so the relaying host adds no trust; a
+ * provisioning station has no part in an event.
  * @module
  */
 import type { HostRole, LifecycleState, RequestName } from '@enigm/protocols/messages';
@@ -71,6 +79,11 @@ export const COMMAND_ACCESS: { readonly [K in RequestName]: Access } = {
   csr: { owner: 'factory', provisioning: 'factory' },
   'cert.install': { provisioning: 'factory' },
   'time.set': { owner: 'always', provisioning: 'factory' },
+  'emergency.cancel': { owner: 'always' },
+  'emergency.resolve': { owner: 'always' },
+  'emergency.ack': { owner: 'always', service: 'always' },
+  'contacts.set': { owner: 'always' },
+  'contacts.get': { owner: 'always' },
 };
 
 /** Commands that manage sessions and are never carried inside one. */

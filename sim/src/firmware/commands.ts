@@ -27,6 +27,7 @@ import {
 } from '@enigm/protocols/messages';
 import type { PrologueInput } from '@enigm/protocols/session';
 import { COMMAND_ACCESS, checkAccess, type SessionRole } from './access.ts';
+import type { EmergencyEngine } from './emergency-engine.ts';
 import { CHUNK_OVERHEAD, type FwResult, type KeyFlash, type UpdateHost } from './key-flash.ts';
 import { commandAllowed, commandAllowedNames, type LifecycleEvent } from './lifecycle.ts';
 import { type Answer, isWireError, type Outcome, type WireError, wireError } from './result.ts';
@@ -75,6 +76,8 @@ export interface KeyOps {
   removeHost(hostKey: Uint8Array): { role: HostRole; hosts: number } | WireError;
   /** `retire`: → retired (unless already), then the crypto-wipe back to `factory`; the state left, or the refusal. */
   retire(): LifecycleState | WireError;
+  /** The emergency events and the contact set. */
+  readonly emergency: EmergencyEngine;
 }
 
 /** The link a plain request arrived on: its sessions and negotiation (absent inside a session). */
@@ -258,7 +261,17 @@ export const HANDLERS: { readonly [K in RequestName]: Handler<K> } = {
     env.key.setTime(body.unixMs);
     return { body: {} };
   },
+  'emergency.cancel': (_body, env) => bodyOr(env.key.emergency.end('cancel')),
+  'emergency.resolve': (_body, env) => bodyOr(env.key.emergency.end('resolve')),
+  'emergency.ack': (body, env) => bodyOr(env.key.emergency.ack(body.ack)),
+  'contacts.set': (body, env) => bodyOr(env.key.emergency.setContacts(body.set)),
+  'contacts.get': (_body, env) => ({ body: env.key.emergency.getContacts() }),
 };
+
+/** A result or its refusal, as an answer. */
+function bodyOr<B extends object>(r: B | WireError): { body: B } | WireError {
+  return isWireError(r) ? r : { body: r };
+}
 
 /** Whether `name` is a request of the catalogue. */
 export function isRequestName(name: string): name is RequestName {

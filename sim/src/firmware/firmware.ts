@@ -19,6 +19,8 @@ import {
 } from '@enigm/protocols/messages';
 import { checkChain, identityCsr } from './certificate.ts';
 import { asRequest, type DispatchResult, dispatch, type KeyOps, type LinkPort, type SessionContext } from './commands.ts';
+import { type EmergencyCrypto, PROTOCOL_EMERGENCY_CRYPTO } from './emergency-crypto.ts';
+import { EmergencyEngine } from './emergency-engine.ts';
 import { buildEvidence } from './evidence.ts';
 import { type FlashDeps, KeyFlash } from './key-flash.ts';
 import { type LifecycleEvent, nextState } from './lifecycle.ts';
@@ -86,6 +88,8 @@ export interface FirmwareDeps {
    * replaces its secrets with new ones; without it the Key cannot be factory reset.
    */
   secureElementStorage?: KeyStorage;
+  /** Cryptography of emergency records and contact sets (default: the simulator's stand-in). */
+  emergencyCrypto?: EmergencyCrypto;
 }
 
 /** What the battery tells the firmware (the physical model sets it; default: full, not charging). */
@@ -141,6 +145,8 @@ export class KeyFirmware implements SessionHost {
   /** Wall clock minus the monotonic clock, once `time.set` ran this boot. */
   #wallOffset: number | undefined;
   readonly #listeners = new Set<EventListener>();
+  /** The emergency events and contact set (`emergency-engine.ts`). */
+  readonly emergency: EmergencyEngine;
 
   /**
    * Boots the Key: loads its persistent record (or manufactures a blank Key) and counts the boot.
@@ -171,8 +177,29 @@ export class KeyFirmware implements SessionHost {
     this.#save();
     this.#flash = deps.flash ? new KeyFlash(deps.flash, this.config.model) : undefined;
     this.#bootedAt = this.#clock.now();
+    this.emergency = new EmergencyEngine(
+      {
+        now: () => this.#clock.now(),
+        wallClockMs: () => this.wallClockMs,
+        random: (n) => this.#random(n),
+        persistent: () => this.#persistent,
+        save: (next) => {
+          this.#persistent = next;
+          this.#save();
+        },
+        sign: (m) => this.#secureElement.sign(m),
+        state: () => this.state,
+        transition: (e) => this.transition(e),
+        battery: () => this.#battery,
+        sendEvent: (bytes) => {
+          for (const l of this.#listeners) l(bytes);
+        },
+      },
+      deps.emergencyCrypto ?? PROTOCOL_EMERGENCY_CRYPTO,
+    );
     this.#ops = this.#makeOps();
     this.#syncUpdate();
+    this.emergency.boot();
   }
 
   /**
@@ -221,6 +248,7 @@ export class KeyFirmware implements SessionHost {
     this.#wallOffset = undefined;
     for (const l of this.#links) l.reset();
     this.#syncUpdate();
+    this.emergency.boot();
   }
 
   /**
@@ -304,6 +332,7 @@ export class KeyFirmware implements SessionHost {
   /** Sets what the battery reports (info's `batteryPct`; a critical battery refuses `fw.begin`). */
   setBattery(status: BatteryStatus): void {
     this.#battery = { ...status };
+    this.emergency.setBattery(this.#battery);
   }
 
   /** What the battery reports now. */
@@ -413,6 +442,11 @@ export class KeyFirmware implements SessionHost {
     return this.#clock.now() <= this.#pairingUntil ? this.#pairingUntil : undefined;
   }
 
+  /** Subscribes to the records of emergency events (for the uplink). Returns the unsubscribe function. */
+  onEmergencyRecord(listener: (record: Uint8Array) => void): () => void {
+    return this.emergency.onRecord(listener);
+  }
+
   /** Subscribes to encoded event messages. Returns the unsubscribe function. */
   onEvent(listener: EventListener): () => void {
     this.#listeners.add(listener);
@@ -452,6 +486,7 @@ export class KeyFirmware implements SessionHost {
   #announce(from: LifecycleState, to: LifecycleState): void {
     const ev = encodeMessage({ version: PROTOCOL_VERSION, name: 'lifecycle.changed', body: { from, to } });
     for (const l of this.#listeners) l(ev);
+    this.emergency.onLifecycle(from, to);
     for (const l of this.#lifecycleListeners) l(from, to);
   }
 
@@ -514,6 +549,7 @@ export class KeyFirmware implements SessionHost {
       hostByKeyId: (id) => this.hostByKeyId(id),
       removeHost: (hostKey) => this.removeHost(hostKey),
       retire: () => this.retire(),
+      emergency: this.emergency,
     };
   }
 

@@ -6,6 +6,9 @@
  */
 export * from './access.ts';
 export * from './commands.ts';
+export * from './emergency.ts';
+export * from './emergency-crypto.ts';
+export * from './emergency-engine.ts';
 export * from './evidence.ts';
 export * from './firmware.ts';
 export * from './flash/index.ts';

@@ -4,7 +4,12 @@
  *
  * @module
  */
-import { LIFECYCLE_OPERATION_STATES, type LifecycleState, type RequestName } from '@enigm/protocols/messages';
+import {
+  EMERGENCY_OPERATION_STATES,
+  LIFECYCLE_OPERATION_STATES,
+  type LifecycleState,
+  type RequestName,
+} from '@enigm/protocols/messages';
 
 /** Lifecycle events (causes of transitions). */
 export type LifecycleEvent =
@@ -31,7 +36,10 @@ export interface Transition {
   readonly later?: string;
 }
 
-const EMERGENCY_LATER = 'the emergency issue: its gestures are refused `EMERGENCY_UNAVAILABLE` meanwhile';
+const EMERGENCY_START_VIA =
+  'button in `dormant`: triple press, or hold 3–8 s (gesture table); a fresh event (phases: docs/emergency.md)';
+const EMERGENCY_END_VIA =
+  'the event ends: button hold ≥ 10 s or request `emergency.cancel` (cancelled), request `emergency.resolve` (resolved)';
 const UPDATE_LATER =
   'a factory Key keeps `factory` through provisioning updates (the provisioning role may update only in `factory`)';
 const REVOKE_VIA = 'request `revoke` (owner or provisioning)';
@@ -41,8 +49,8 @@ const RESET_VIA = 'button: hold at power-on ≥ 10 s, then a triple press within
 /** Every allowed transition. Anything not listed is refused. */
 export const TRANSITIONS: readonly Transition[] = [
   { from: 'factory', event: 'activate', to: 'dormant', via: 'request `activate`' },
-  { from: 'dormant', event: 'emergency.start', to: 'emergency', later: EMERGENCY_LATER },
-  { from: 'emergency', event: 'emergency.end', to: 'dormant', later: EMERGENCY_LATER },
+  { from: 'dormant', event: 'emergency.start', to: 'emergency', via: EMERGENCY_START_VIA },
+  { from: 'emergency', event: 'emergency.end', to: 'dormant', via: EMERGENCY_END_VIA },
   { from: 'dormant', event: 'suspend', to: 'suspended', via: 'request `suspend` (owner)' },
   { from: 'suspended', event: 'resume', to: 'dormant', via: 'request `resume` (owner)' },
   { from: 'dormant', event: 'revoke', to: 'revoked', via: REVOKE_VIA },
@@ -113,6 +121,7 @@ export const COMMAND_STATES: Readonly<Record<RequestName, readonly LifecycleStat
   attest: NOT_REVOKED,
   'hosts.list': ['factory', 'dormant', 'emergency', 'suspended', 'updating'],
   ...LIFECYCLE_OPERATION_STATES,
+  ...EMERGENCY_OPERATION_STATES,
   // Firmware updates: never during an emergency, never on a revoked or retired Key.
   'fw.begin': FW_STATES,
   'fw.chunk': FW_STATES,

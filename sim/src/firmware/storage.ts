@@ -7,7 +7,15 @@
  */
 import { decode, encode } from '@enigm/protocols/cbor';
 import type { RecordValue } from '@enigm/protocols/messages';
-import { defineRecord, field, HOST_ROLES, LIFECYCLE_STATES, t } from '@enigm/protocols/messages';
+import {
+  defineRecord,
+  EMERGENCY_EVENT_ID_LENGTH,
+  EMERGENCY_PHASES,
+  field,
+  HOST_ROLES,
+  LIFECYCLE_STATES,
+  t,
+} from '@enigm/protocols/messages';
 
 /** A record store: one byte blob, read at boot, written on every persistent change. */
 export interface KeyStorage {
@@ -28,6 +36,32 @@ export const StoredHost = defineRecord('key.host', {
   lastIk: field(4, t.uint(Number.MAX_SAFE_INTEGER), true, 'last IK timestamp accepted from this host'),
 });
 
+/** Most past emergency events a Key remembers. */
+export const MAX_STORED_EVENTS = 8;
+
+const phase = t.enumOf('emergency phase', EMERGENCY_PHASES);
+const eventId = t.bytes(EMERGENCY_EVENT_ID_LENGTH, EMERGENCY_EVENT_ID_LENGTH);
+const time = t.uint(Number.MAX_SAFE_INTEGER);
+
+/** The running emergency event, stored so that it survives a restart; erased when it ends. */
+export const StoredEvent = defineRecord('key.event', {
+  id: field(1, eventId, false, 'event id'),
+  startedAt: field(2, time, false, 'start, ms'),
+  phase: field(3, phase, false, 'phase (triggered or active)'),
+  seq: field(4, t.uint(), false, 'sequence number of the last record sent'),
+  eventSeed: field(5, t.bytes(32, 32), false, 'the event key (Ed25519 seed): erased with this record when the event ends'),
+  contactsVersion: field(6, t.uint(), true, 'version of the contact set the event seals to'),
+  criticalSent: field(7, t.bool(), false, 'the battery-critical status was sent'),
+});
+
+/** One line of the bounded event log: never a location. */
+export const PastEvent = defineRecord('key.past-event', {
+  id: field(1, eventId, false, 'event id'),
+  startedAt: field(2, time, false, 'start, ms'),
+  endedAt: field(3, time, false, 'end, ms'),
+  outcome: field(4, phase, false, 'cancelled, resolved or revoked'),
+});
+
 /** The persistent record of a Key (CBOR, integer keys). */
 export const PersistentRecord = defineRecord('key.persistent', {
   handle: field(1, t.bytes(16, 16), false, 'device handle'),
@@ -46,6 +80,10 @@ export const PersistentRecord = defineRecord('key.persistent', {
     true,
     "the Key's certificate chain (DER, leaf first), installed by cert.install; dropped by a factory reset",
   ),
+  contactSet: field(7, t.bytes(64, 8192), true, 'the signed contact set (contacts.set)'),
+  contactSigner: field(8, t.bytes(32, 32), true, 'the pinned contact-set signer (the first accepted); a factory reset clears it'),
+  event: field(9, t.record(StoredEvent), true, 'the running emergency event'),
+  pastEvents: field(10, t.array(t.record(PastEvent), MAX_STORED_EVENTS), true, 'the last events, oldest first'),
 });
 
 /** The decoded persistent record. */

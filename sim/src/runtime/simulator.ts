@@ -309,6 +309,8 @@ export class Simulator implements ControlTarget {
       tearSeed: i,
     });
     key.controls = deadlineArming(key.physical, () => this.#armDeadline(key));
+    // Emergency records go to the uplink too, at emergency priority (never dropped from the outbox).
+    firmware.onEmergencyRecord((r) => void key.mqtt?.emit('emergency', r, 'emergency').catch(() => undefined));
     this.#keys.push(key);
     return key;
   }

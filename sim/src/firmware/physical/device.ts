@@ -93,6 +93,10 @@ export class PhysicalKey implements DeviceControls {
       this.#emit({ type: 'lifecycle', from, to });
       this.#syncOutputs();
     });
+    this.#fw.emergency.onAck((alias) => {
+      this.#haptics++;
+      this.#emit({ type: 'output', led: 'ack-green', haptic: `ack ${alias}` });
+    });
     this.#syncOutputs();
   }
 
@@ -107,6 +111,7 @@ export class PhysicalKey implements DeviceControls {
       if (this.#on && this.#radio === 'attached') this.#radioOnMs += ms;
     }
     this.#gnssDue(now);
+    if (this.#on) this.#fw.emergency.tick();
     if (this.#resetArmedUntil !== undefined && now > this.#resetArmedUntil) {
       this.#resetArmedUntil = undefined;
       this.#emit({ type: 'factory-reset', phase: 'expired' });
@@ -127,6 +132,8 @@ export class PhysicalKey implements DeviceControls {
     if (until !== undefined) c.push(until + 1);
     const fix = this.#track[this.#nextFix];
     if (fix) c.push(this.#trackStart + fix.atMs);
+    const ev = this.#on ? this.#fw.emergency.nextDeadline() : undefined;
+    if (ev !== undefined) c.push(ev);
     return c.length ? Math.min(...c) : undefined;
   }
 
@@ -187,10 +194,25 @@ export class PhysicalKey implements DeviceControls {
       case 'show-status':
         this.#emit({ type: 'output', led: `status-${this.#statusColour()}` });
         return this.#outcome(g, { action, done: true });
-      case 'emergency-start':
-      case 'emergency-end':
-        this.#haptic('refused');
-        return this.#outcome(g, { action, done: false, refused: 'EMERGENCY_UNAVAILABLE' });
+      case 'emergency-start': {
+        if (!nextState(this.#fw.state, 'emergency.start')) {
+          this.#haptic('refused');
+          return this.#outcome(g, { action, done: false, refused: 'INVALID_STATE' });
+        }
+        const out = this.#outcome(g, { action, done: true });
+        this.#fw.emergency.start();
+        this.#haptic('long');
+        return out;
+      }
+      case 'emergency-end': {
+        const r = this.#fw.emergency.end('cancel');
+        if ('error' in r) {
+          this.#haptic('refused');
+          return this.#outcome(g, { action, done: false, refused: r.error });
+        }
+        this.#haptic('long');
+        return this.#outcome(g, { action, done: true });
+      }
       case 'pairing-window': {
         if (!COMMAND_STATES.pair.includes(this.#fw.state)) {
           this.#haptic('refused');
@@ -426,6 +448,7 @@ export class PhysicalKey implements DeviceControls {
         this.#fixes++;
         this.#lastFix = fix;
         this.#emit({ type: 'gnss', fix });
+        this.#fw.emergency.onFix(fix);
       } else {
         this.#refused++;
         this.#emit({ type: 'gnss', refused: true }); // never the location
@@ -445,6 +468,7 @@ export class PhysicalKey implements DeviceControls {
     if (this.#resetArmedUntil !== undefined) return 'red';
     if (this.#level <= CRITICAL_PCT && !this.#charging()) return 'red-blink';
     if (this.#fw.pairingWindowUntil !== undefined) return 'blue-pulse';
+    if (this.#fw.state === 'emergency') return 'amber-pulse'; // the local alarm
     return 'off';
   }
 

@@ -59,6 +59,9 @@ const seconds = (g: Gesture) => ('seconds' in g ? g.seconds : 0);
 const held = (g: Gesture) => g.kind === 'hold';
 const inEmergency = (c: GestureContext) => c.lifecycle === 'emergency';
 
+const START_EFFECT =
+  'starts an emergency event in `dormant` (phase `triggered`: fresh event id and key, GNSS on, LED amber pulse, long haptic); refused `INVALID_STATE` in any other state';
+
 /** The gesture table. First matching row wins; the last row matches everything. */
 export const GESTURE_TABLE: readonly GestureRow[] = [
   {
@@ -87,7 +90,7 @@ export const GESTURE_TABLE: readonly GestureRow[] = [
     gesture: `hold ≥ ${EMERGENCY_END_HOLD_S} s`,
     when: 'in `emergency`',
     action: 'emergency-end',
-    effect: 'ends the emergency — refused `EMERGENCY_UNAVAILABLE` until the emergency issue lands',
+    effect: 'cancels the event (`cancelled`, then `dormant`): end record signed, sampling stops, event key erased; long haptic',
     match: (g, c) => held(g) && inEmergency(c) && seconds(g) >= EMERGENCY_END_HOLD_S,
   },
   {
@@ -101,14 +104,14 @@ export const GESTURE_TABLE: readonly GestureRow[] = [
     gesture: 'triple press (within 2 s)',
     when: 'otherwise',
     action: 'emergency-start',
-    effect: 'starts an emergency — refused `EMERGENCY_UNAVAILABLE` until the emergency issue lands',
+    effect: START_EFFECT,
     match: (g) => g.kind === 'triple',
   },
   {
     gesture: `hold ${EMERGENCY_HOLD_S}–${PAIRING_HOLD_S} s`,
     when: 'otherwise',
     action: 'emergency-start',
-    effect: 'starts an emergency — refused `EMERGENCY_UNAVAILABLE` until the emergency issue lands',
+    effect: START_EFFECT,
     match: (g) => held(g) && seconds(g) >= EMERGENCY_HOLD_S && seconds(g) < PAIRING_HOLD_S,
   },
   {

@@ -24,9 +24,9 @@ export const GESTURE_KINDS = ['press', 'double', 'triple', 'hold', 'hold-at-powe
 export interface GestureOutcome {
   /** The action the gesture table maps it to, e.g. `pairing-window`, `factory-reset-armed`, `none`. */
   readonly action: string;
-  /** Whether it was carried out; `false` with `refused` naming why (e.g. a later issue's feature). */
+  /** Whether it was carried out; `false` with `refused` naming why (e.g. not allowed in this state). */
   readonly done: boolean;
-  /** Named reason when not done, e.g. `EMERGENCY_UNAVAILABLE`, `POWER_OFF`. */
+  /** Named reason when not done, e.g. `INVALID_STATE`, `POWER_OFF`. */
   readonly refused?: string;
 }
 

@@ -1,0 +1,123 @@
+/**
+ * Emergencies on the running simulator, on its clock: a dormant Key with a scripted track takes no
+ * fix and sends no emergency record over a simulated day; in an emergency the scheduler wakes the
+ * Key at each fix interval (records at the documented rate), and the records reach the MQTT
+ * uplink at emergency priority, readable by a contact and by nobody else.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MqttLink } from '@enigm/mqtt';
+import { startEmbeddedBroker } from '@enigm/mqtt/broker';
+import { EventReader } from '@enigm/protocols/emergency';
+import { fleetFilter, openUplink, parseKeyTopic, type Uplink } from '@enigm/protocols/mqtt';
+import test from 'ava';
+import { EMERGENCY_FIX_INTERVAL_MS } from '../src/firmware/emergency.ts';
+import { Simulator } from '../src/index.ts';
+import { SimulatorClock } from '../src/runtime/sim-clock.ts';
+import { contactSet, contacts } from './support/emergency-rig.ts';
+
+const HOUR = 3_600_000;
+const dirs: string[] = [];
+test.after.always(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function track(n: number, everyMs: number) {
+  return Array.from({ length: n }, (_, i) => ({ atMs: i * everyMs, lat: 52.52 + i / 1e5, lon: 13.405, accuracyM: 7 }));
+}
+
+test('dormant for a simulated day: no fix, no emergency record; an emergency then samples at the fix interval', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-emergency-sim-'));
+  dirs.push(dir);
+  const sim = await Simulator.start({
+    keys: 1,
+    serial: false,
+    tcp: false,
+    stateDir: dir,
+    clock: new SimulatorClock({ realTimers: false, realNow: () => 0 }),
+  });
+  t.teardown(() => sim.stop());
+  const fw = sim.firmware(0);
+  const c = sim.controls(0);
+  const records: Uint8Array[] = [];
+  fw.onEmergencyRecord((b) => records.push(b));
+  fw.transition('activate');
+  const keys = contacts(1);
+  t.like(fw.emergency.setContacts(contactSet(1, keys)), { version: 1, count: 1 });
+  c.setTrack(track(24 * 60, 60_000)); // a fix a minute for a day
+  sim.clock.advance(24 * HOUR);
+  t.like(c.state().gnss, { powered: false, fixes: 0, refused: 24 * 60 });
+  t.is(records.length, 0);
+  t.is(fw.emergency.nextDeadline(), undefined, 'a dormant Key has nothing to wake for');
+
+  c.setTrack(track(200, 1_000));
+  t.like(c.gesture({ kind: 'triple' }), { done: true });
+  sim.clock.advance(10 * EMERGENCY_FIX_INTERVAL_MS);
+  await fw.emergency.settled();
+  const reader = new EventReader({
+    identityPublicKey: fw.secureElement.identityPublicKey,
+    contactIndex: 0,
+    contactPrivateKey: keys[0]?.privateKey as Uint8Array,
+  });
+  const kinds: string[] = [];
+  for (const b of records) for (const e of await reader.feed(b)) kinds.push(e.type === 'record' ? e.body.kind : e.type);
+  t.is(kinds[0], 'start');
+  // The fix due at the gesture's instant fell due while dormant (refused); the first is at 1 s.
+  t.is(kinds.filter((k) => k === 'location').length, 10, 'one at the first fix (1 s), then one per interval (11 … 91 s)');
+  t.deepEqual(reader.missing(), []);
+});
+
+test('emergency records reach the MQTT uplink at emergency priority; the broker sees no location', async (t) => {
+  const broker = await startEmbeddedBroker();
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-emergency-mqtt-'));
+  dirs.push(dir);
+  const sim = await Simulator.start({
+    keys: 1,
+    serial: false,
+    tcp: false,
+    stateDir: dir,
+    mqtt: { broker: broker.url, backoff: { baseMs: 50, capMs: 300 } },
+  });
+  const consumer = await MqttLink.connect({ url: broker.url, username: 'backend-1', backoff: { baseMs: 50, capMs: 300 } });
+  t.teardown(async () => {
+    await consumer.close();
+    await sim.stop();
+    await broker.close();
+  });
+  const fw = sim.firmware(0);
+  const handle = (sim.keys()[0]?.mqtt ?? '').split('/').pop() as string;
+  const raw: Uint8Array[] = [];
+  const up: Uplink[] = [];
+  consumer.onMessage((topic, payload) => {
+    if (parseKeyTopic(topic)?.channel !== 'up') return;
+    raw.push(payload);
+    up.push(openUplink(payload, handle, 'up', fw.secureElement.identityPublicKey));
+  });
+  await consumer.subscribe(fleetFilter('up'));
+  fw.transition('activate');
+  const keys = contacts(2);
+  fw.emergency.setContacts(contactSet(1, keys));
+  sim.controls(0).gesture({ kind: 'triple' });
+  sim.controls(0).setTrack([{ atMs: 0, lat: 37.774929, lon: -122.419418, accuracyM: 4 }]);
+  await fw.emergency.settled();
+  const emergency = () => up.filter((r) => r.kind === 'emergency');
+  const end = Date.now() + 10_000;
+  while (emergency().length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  const recs = emergency();
+  t.true(recs.length >= 2, `start and the first location (got ${recs.length})`);
+  t.true(recs.every((r) => r.priority === 'emergency'));
+  const reader = new EventReader({
+    identityPublicKey: fw.secureElement.identityPublicKey,
+    contactIndex: 1,
+    contactPrivateKey: keys[1]?.privateKey as Uint8Array,
+  });
+  const got = [];
+  for (const r of recs) got.push(...(await reader.feed(r.body)));
+  const loc = got.find((e) => e.type === 'record' && e.body.kind === 'location');
+  t.true(loc?.type === 'record' && loc.body.kind === 'location' && loc.body.location.lat === 37.774929);
+  // What the broker carried: no coordinate in any byte.
+  const lat = Buffer.alloc(8);
+  lat.writeDoubleBE(37.774929);
+  for (const p of raw) t.false(Buffer.from(p).includes(lat), 'no latitude in clear');
+});
