@@ -15,6 +15,12 @@ import { DEFAULT_LINK_LIMITS, LinkFlow } from '../src/runtime/link-flow.ts';
 
 type Step = () => boolean;
 
+/** Polls `cond` every 5 ms for up to 10 s (the outcome, not a clock, ends the wait). */
+async function until(cond: () => boolean): Promise<void> {
+  const end = Date.now() + 10_000;
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+}
+
 /** A firmware whose link context answers `ping` at once and starts `work()` for `info`. */
 function fakeFirmware(work: () => Step) {
   const listeners = new Set<(ev: Uint8Array) => void>();
@@ -86,7 +92,8 @@ test('a long operation that throws is answered with an INTERNAL wire error, and 
   try {
     link.receive(request('info', 7));
     link.receive(request('ping', 8));
-    await wait(50);
+    // the operation takes 3 steps of 2 ms: wait for its outcome, not a fixed time (loaded machines)
+    await until(() => s.out.at(-1)?.id === 8);
     const err = s.out.find((m) => m.name === 'error');
     t.is(err?.id, 7);
     t.like(err?.body, { name: 'INTERNAL' });
@@ -129,7 +136,7 @@ test('while one link runs a long operation, the Key’s other links wait (with k
   lb.receive(request('ping', 2));
   t.is(handled(), 1, 'the other link did not run its request during the operation');
   t.true(scheduler.busy);
-  await wait(120);
+  await until(() => !scheduler.busy && b.out.some((m) => m.name !== 'keepalive'));
   t.false(scheduler.busy);
   t.is(a.out.filter((m) => m.name !== 'keepalive').at(0)?.id, 1);
   t.is(b.out.filter((m) => m.name !== 'keepalive').at(0)?.id, 2);
