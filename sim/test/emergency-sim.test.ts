@@ -120,4 +120,7 @@ test('emergency records reach the MQTT uplink at emergency priority; the broker 
   const lat = Buffer.alloc(8);
   lat.writeDoubleBE(37.774929);
   for (const p of raw) t.false(Buffer.from(p).includes(lat), 'no latitude in clear');
+  // Let the outbox drain before the teardown stops the simulator.
+  const drained = Date.now() + 5_000;
+  while ((sim.linkStats()[0]?.mqtt?.queued ?? 0) > 0 && Date.now() < drained) await new Promise((r) => setTimeout(r, 20));
 });

@@ -20,6 +20,7 @@ import {
   renderEmergencyStates,
 } from '../src/firmware/emergency.ts';
 import { loadPersistent } from '../src/firmware/storage.ts';
+import { makeTestKey } from '../src/testing.ts';
 import { emergencyRig } from './support/emergency-rig.ts';
 import { WireHost } from './support/wire-host.ts';
 
@@ -183,6 +184,20 @@ test('an event survives a reboot (same id, resumes) and ends cleanly after it', 
   t.is(r.fw.state, 'emergency');
   t.deepEqual(r.fw.emergency.eventId, id);
   t.like(r.owner.connect().request('emergency.cancel', {}), { ok: true, body: { phase: 'cancelled', event: id } });
+});
+
+test('a Key restarted from its storage mid-event resumes the same event (never silently lost)', (t) => {
+  const r = emergencyRig();
+  r.p.gesture({ kind: 'triple' });
+  r.advance(EMERGENCY_TRIGGER_MS);
+  const id = r.fw.emergency.eventId;
+  const again = makeTestKey({ storage: r.storage, seStorage: r.seStorage, now: r.now });
+  t.is(again.fw.state, 'emergency');
+  t.deepEqual(again.fw.emergency.eventId, id);
+  t.is(again.fw.emergency.phase, 'active');
+  t.like(again.fw.emergency.end('cancel'), { phase: 'cancelled', event: id });
+  t.is(again.fw.state, 'dormant');
+  t.is(loadPersistent(r.storage)?.event, undefined);
 });
 
 test('docs/emergency.md holds the States section rendered from the table, with its diagram', (t) => {
