@@ -9,6 +9,7 @@ import { benchControl } from './control.ts';
 import { benchEvidence } from './evidence.ts';
 import { benchFlash } from './flash.ts';
 import { benchFleet } from './fleet.ts';
+import { benchFleetTls } from './fleet-mosquitto.ts';
 import { benchFraming } from './framing.ts';
 import { benchFuzz } from './fuzz.ts';
 import type { BenchResult } from './harness.ts';
@@ -39,6 +40,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   outbox: () => benchOutbox(),
   mqtt: () => benchMqtt(),
   fleet: () => benchFleet(),
+  'fleet-tls': () => benchFleetTls(),
   hpke: () => benchHpke(),
 };
 

@@ -1,0 +1,298 @@
+/**
+ * A fleet of simulated Keys in one process against mosquitto with mutual TLS (`npm run bench --
+ * fleet-tls`, or `npx tsx bench/fleet-mosquitto.ts [N]`, default 1,000): the MQTT issue's "connected
+ * simulated Keys per simulator process" with the production-like broker, where the `fleet` group
+ * uses the embedded one.
+ *
+ * Each run is a fresh child process (`node --import=tsx bench/fleet-mosquitto.ts --child
+ * '{"keys":N,"dir":…}'`, so the RSS is the simulator's process): it creates a fresh CA
+ * (`createCa`) and the broker's server identity, starts mosquitto (`startMosquitto`, the ACL of
+ * `mosquittoAcl({ hosts: [], backends: ['bench-backend'] })`, default `max_queued_messages`), then
+ * `Simulator.start({ keys: N, serial: false, tcp: false, stateDir, mqtt: { broker, tls: { ca },
+ * tlsFor } })` where `tlsFor` issues each Key a P-256 client certificate whose CN is its handle
+ * (once per handle, cached), in the same process. It polls `linkStats()[i].mqtt.connected` every
+ * 10 ms for at most 90 s after the start began. Figures: start time, time until every Key is
+ * connected (or how many are within 90 s), the child's RSS before `Simulator.start` (modules
+ * loaded, CA made, mosquitto started) and once connected (includes the certificates issued in
+ * this process), the summed durations of the `tlsFor` calls that issued (they overlap: the sum can
+ * exceed wall time), mosquitto's RSS (`VmRSS` of `/proc/<pid>/status`) and `stop()`.
+ * Baseline: the same with 10 Keys in the same run, scaled to N.
+ *
+ * `FLEET_PROGRESS=1` prints the count connected every 2 s; `FLEET_TLS_NODE_ARGS` adds node flags
+ * to the children (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ *
+ * The parent makes and removes the temporary folder, and kills mosquitto by the pid the child
+ * announces if the child has to be killed (a run is bounded to 4 minutes).
+ * @module
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createCa, createTlsKeyPair, issueTlsCertificate } from '@enigm/attestation';
+import type { MqttTls } from '@enigm/mqtt';
+import type { Mosquitto } from '@enigm/mqtt/broker';
+import { type BenchResult, result } from './harness.ts';
+
+const repo = fileURLToPath(new URL('..', import.meta.url));
+const MiB = 2 ** 20;
+/** How long a run waits for every Key to connect after the start began, ms. */
+const WAIT_MS = 90_000;
+/** How long a child run may take in all before it is killed, ms. */
+const CHILD_MS = 240_000;
+/** How long the child waits for `sim.stop()` / `mosquitto.stop()` when cleaning up, ms. */
+const STOP_MS = 30_000;
+
+/** What one child run measured. */
+interface Run {
+  keys: number;
+  /** createCa and the broker's identity, ms. */
+  pkiMs: number;
+  /** startMosquitto until it accepted TLS, ms. */
+  mosquittoStartMs: number;
+  /** Simulator.start until it resolved, ms. */
+  startMs: number;
+  /** Keys whose uplink was connected at the end of the wait. */
+  connected: number;
+  /** Simulator.start until every Key's uplink reported connected, ms; undefined if not within {@link WAIT_MS}. */
+  connectedMs?: number | undefined;
+  /** Client certificates issued (tlsFor misses) and the sum of their durations, ms. */
+  certsIssued: number;
+  certMsSum: number;
+  /** The first issue's start to the last one's end, ms. */
+  certSpanMs: number;
+  /** Child RSS after modules load; before Simulator.start (CA made, mosquitto up); once connected, bytes. */
+  rssStart: number;
+  rssBefore: number;
+  rssAfter: number;
+  /** mosquitto's VmRSS once connected, bytes. */
+  mosquittoRss: number;
+  /** stop(), ms. */
+  stopMs: number;
+}
+
+function vmRss(pid: number): number {
+  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : Number.NaN;
+}
+
+function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** In the child: one run in `dir` (made and removed by the parent). */
+async function child(opts: { keys: number; dir: string }): Promise<Run> {
+  const { Simulator } = await import('@enigm/sim');
+  const { startMosquitto } = await import('@enigm/mqtt/broker');
+  const { mosquittoAcl } = await import('@enigm/protocols/mqtt');
+  const rssStart = process.memoryUsage().rss;
+  let mosquitto: Mosquitto | undefined;
+  let sim: Awaited<ReturnType<typeof Simulator.start>> | undefined;
+  try {
+    const p0 = performance.now();
+    const ca = await createCa();
+    const caPem = ca.root.certificate.pem + ca.intermediate.certificate.pem;
+    const caFile = join(opts.dir, 'ca.pem');
+    writeFileSync(caFile, caPem);
+    const serverKeys = await createTlsKeyPair();
+    const server = await issueTlsCertificate(ca, { commonName: 'mqtt-broker', usage: 'server', publicKey: serverKeys.publicKey });
+    const certFile = join(opts.dir, 'server.crt');
+    const keyFile = join(opts.dir, 'server.key');
+    writeFileSync(certFile, server.chainPem);
+    writeFileSync(keyFile, serverKeys.privateKeyPem, { mode: 0o600 });
+    const pkiMs = performance.now() - p0;
+
+    const m0 = performance.now();
+    mosquitto = await startMosquitto({
+      dir: join(opts.dir, 'mosquitto'),
+      tls: { caFile, certFile, keyFile },
+      aclText: mosquittoAcl({ hosts: [], backends: ['bench-backend'] }),
+    });
+    const mosquittoStartMs = performance.now() - m0;
+    // The parent kills mosquitto by this pid if it has to kill this process.
+    process.stdout.write(`${JSON.stringify({ mosquittoPid: mosquitto.pid })}\n`);
+
+    const issued = new Map<string, Promise<MqttTls>>();
+    let certMsSum = 0;
+    let firstIssue = Number.POSITIVE_INFINITY;
+    let lastIssued = 0;
+    const tlsFor = (handle: string): Promise<MqttTls> => {
+      let tls = issued.get(handle);
+      if (tls === undefined) {
+        tls = (async () => {
+          const a = performance.now();
+          firstIssue = Math.min(firstIssue, a);
+          const keys = await createTlsKeyPair();
+          const cert = await issueTlsCertificate(ca, { commonName: handle, usage: 'client', publicKey: keys.publicKey });
+          const b = performance.now();
+          certMsSum += b - a;
+          lastIssued = Math.max(lastIssued, b);
+          return { ca: caPem, cert: cert.chainPem, key: keys.privateKeyPem };
+        })();
+        issued.set(handle, tls);
+      }
+      return tls;
+    };
+
+    const rssBefore = process.memoryUsage().rss;
+    const t0 = performance.now();
+    sim = await Simulator.start({
+      keys: opts.keys,
+      serial: false,
+      tcp: false,
+      stateDir: join(opts.dir, 'sim'),
+      mqtt: { broker: mosquitto.url, tls: { ca: caPem }, tlsFor },
+    });
+    const startMs = performance.now() - t0;
+    const deadline = t0 + WAIT_MS;
+    let connected = 0;
+    let last = 0;
+    for (;;) {
+      connected = sim.linkStats().filter((s) => s.mqtt?.connected === true).length;
+      if (connected === opts.keys || performance.now() > deadline) break;
+      if (process.env.FLEET_PROGRESS && performance.now() - last > 2000) {
+        last = performance.now();
+        process.stderr.write(`${Math.round(last - t0)} ms: ${connected} connected, ${issued.size} certificates\n`);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const connectedMs = connected === opts.keys ? performance.now() - t0 : undefined;
+    const rssAfter = process.memoryUsage().rss;
+    const mosquittoRss = vmRss(mosquitto.pid);
+    const t1 = performance.now();
+    const s = sim;
+    sim = undefined;
+    await bounded(s.stop(), STOP_MS, 'sim.stop()');
+    const stopMs = performance.now() - t1;
+    return {
+      keys: opts.keys,
+      pkiMs,
+      mosquittoStartMs,
+      startMs,
+      connected,
+      connectedMs,
+      certsIssued: issued.size,
+      certMsSum,
+      certSpanMs: issued.size ? lastIssued - firstIssue : 0,
+      rssStart,
+      rssBefore,
+      rssAfter,
+      mosquittoRss,
+      stopMs,
+    };
+  } finally {
+    if (sim) await bounded(sim.stop(), STOP_MS, 'sim.stop()').catch(() => undefined);
+    if (mosquitto) await bounded(mosquitto.stop(), STOP_MS, 'mosquitto.stop()').catch(() => undefined);
+  }
+}
+
+/** Extra node flags for the child, e.g. `FLEET_TLS_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'`. */
+function nodeArgs(): string[] {
+  return (process.env.FLEET_TLS_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
+}
+
+/** In the parent: one run in a fresh child process and a fresh temporary folder. */
+async function run(keys: number): Promise<Run> {
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-bench-fleet-tls-'));
+  let mosquittoPid: number | undefined;
+  try {
+    return await new Promise<Run>((resolve, reject) => {
+      const p = spawn(
+        process.execPath,
+        [...nodeArgs(), '--import=tsx', fileURLToPath(import.meta.url), '--child', JSON.stringify({ keys, dir })],
+        { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      const timer = setTimeout(() => {
+        process.stderr.write(`fleet-tls: the ${keys}-Key child took more than ${CHILD_MS} ms; killing it\n`);
+        p.kill('SIGKILL');
+      }, CHILD_MS);
+      let out = '';
+      p.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /\{"mosquittoPid":(\d+)\}/.exec(out);
+        if (m) mosquittoPid = Number(m[1]);
+      });
+      p.once('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      p.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        const line = out.trim().split('\n').pop() ?? '';
+        if (code !== 0 || !line.startsWith('{"keys"'))
+          reject(new Error(`fleet-tls child (${keys} Keys) exited ${code ?? signal}: ${out}`));
+        else resolve(JSON.parse(line) as Run);
+      });
+    });
+  } finally {
+    // The child stops mosquitto itself; only if it was killed (or failed to) is it still there.
+    if (mosquittoPid !== undefined) {
+      try {
+        if (/mosquitto/.test(readFileSync(`/proc/${mosquittoPid}/cmdline`, 'utf8'))) process.kill(mosquittoPid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs the fleet-tls benchmark: 10 Keys (the baseline), then `n` Keys, each in a child process. */
+export async function benchFleetTls(n = 1000): Promise<BenchResult[]> {
+  const small = await run(10);
+  const big = await run(n);
+  const scale = n / small.keys;
+  const name = `fleet-tls.mosquitto-mtls`;
+  return [
+    result(`${name}.connected-keys-${n}`, big.connected, 'keys', small.connected * scale),
+    ...(big.connectedMs !== undefined && small.connectedMs !== undefined
+      ? [result(`${name}.connected-${n}`, big.connectedMs, 'ms', small.connectedMs * scale, 10_000)]
+      : []),
+    result(`${name}.start-${n}`, big.startMs, 'ms', small.startMs * scale),
+    result(`${name}.rss-before-start`, big.rssBefore / MiB, 'MiB', small.rssBefore / MiB),
+    result(
+      `${name}.rss-${n}`,
+      big.rssAfter / MiB,
+      'MiB',
+      small.rssBefore / MiB + ((small.rssAfter - small.rssBefore) / MiB) * scale,
+      300e6 / MiB,
+    ),
+    result(
+      `${name}.rss-per-key`,
+      (big.rssAfter - big.rssBefore) / big.keys / 1024,
+      'KiB',
+      (small.rssAfter - small.rssBefore) / small.keys / 1024,
+    ),
+    result(`${name}.cert-issue-sum-${n}`, big.certMsSum, 'ms', small.certMsSum * scale),
+    result(`${name}.cert-issue-span-${n}`, big.certSpanMs, 'ms', small.certSpanMs * scale),
+    result(`${name}.certs-issued-${n}`, big.certsIssued, 'certs', small.certsIssued * scale),
+    result(`${name}.mosquitto-rss-${n}`, big.mosquittoRss / MiB, 'MiB', small.mosquittoRss / MiB),
+    result(`${name}.stop-${n}`, big.stopMs, 'ms', small.stopMs * scale),
+    result(`${name}.ca-and-server-identity`, big.pkiMs, 'ms', small.pkiMs),
+    result(`${name}.mosquitto-start`, big.mosquittoStartMs, 'ms', small.mosquittoStartMs),
+  ];
+}
+
+const childAt = process.argv.indexOf('--child');
+if (childAt >= 0) {
+  let code = 0;
+  try {
+    const r = await child(JSON.parse(process.argv[childAt + 1] as string) as { keys: number; dir: string });
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+  } catch (e) {
+    process.stderr.write(`fleet-tls child: ${(e as Error).stack ?? String(e)}\n`);
+    code = 1;
+  }
+  process.exit(code);
+} else if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const n = Number(process.argv[2] ?? 1000);
+  for (const r of await benchFleetTls(n)) process.stdout.write(`${JSON.stringify(r)}\n`);
+  process.exit(0);
+}
