@@ -15,7 +15,7 @@
  * connected (or how many are within 90 s), the child's RSS before `Simulator.start` (modules
  * loaded, CA made, mosquitto started) and once connected (includes the certificates issued in
  * this process), the summed durations of the `tlsFor` calls that issued (they overlap: the sum can
- * exceed wall time), mosquitto's RSS (`VmRSS` of `/proc/<pid>/status`) and `stop()`.
+ * exceed wall time; one certificate issued alone after the run, mean of 50, gives the cost), mosquitto's RSS (`VmRSS` of `/proc/<pid>/status`) and `stop()`.
  * Baseline: the same with 10 Keys in the same run, scaled to N.
  *
  * `FLEET_PROGRESS=1` prints the count connected every 2 s; `FLEET_TLS_NODE_ARGS` adds node flags
@@ -62,6 +62,10 @@ interface Run {
   certMsSum: number;
   /** The first issue's start to the last one's end, ms. */
   certSpanMs: number;
+  /** One client certificate (key pair and certificate) issued alone, after the run: mean of 50, ms. */
+  certSequentialMs: number;
+  /** Simulator.start until the first Key's uplink reported connected, ms. */
+  firstConnectedMs?: number | undefined;
   /** Child RSS after modules load; before Simulator.start (CA made, mosquitto up); once connected, bytes. */
   rssStart: number;
   rssBefore: number;
@@ -154,8 +158,10 @@ async function child(opts: { keys: number; dir: string }): Promise<Run> {
     const deadline = t0 + WAIT_MS;
     let connected = 0;
     let last = 0;
+    let firstConnectedMs: number | undefined;
     for (;;) {
       connected = sim.linkStats().filter((s) => s.mqtt?.connected === true).length;
+      if (connected > 0) firstConnectedMs ??= performance.now() - t0;
       if (connected === opts.keys || performance.now() > deadline) break;
       if (process.env.FLEET_PROGRESS && performance.now() - last > 2000) {
         last = performance.now();
@@ -171,6 +177,13 @@ async function child(opts: { keys: number; dir: string }): Promise<Run> {
     sim = undefined;
     await bounded(s.stop(), STOP_MS, 'sim.stop()');
     const stopMs = performance.now() - t1;
+    // What one certificate costs when nothing else runs (the concurrent tlsFor calls overlap).
+    const c0 = performance.now();
+    for (let i = 0; i < 50; i++) {
+      const keys = await createTlsKeyPair();
+      await issueTlsCertificate(ca, { commonName: `seq-${i}`, usage: 'client', publicKey: keys.publicKey });
+    }
+    const certSequentialMs = (performance.now() - c0) / 50;
     return {
       keys: opts.keys,
       pkiMs,
@@ -181,6 +194,8 @@ async function child(opts: { keys: number; dir: string }): Promise<Run> {
       certsIssued: issued.size,
       certMsSum,
       certSpanMs: issued.size ? lastIssued - firstIssue : 0,
+      certSequentialMs,
+      firstConnectedMs,
       rssStart,
       rssBefore,
       rssAfter,
@@ -255,6 +270,9 @@ export async function benchFleetTls(n = 1000): Promise<BenchResult[]> {
     ...(big.connectedMs !== undefined && small.connectedMs !== undefined
       ? [result(`${name}.connected-${n}`, big.connectedMs, 'ms', small.connectedMs * scale, 10_000)]
       : []),
+    ...(big.firstConnectedMs !== undefined && small.firstConnectedMs !== undefined
+      ? [result(`${name}.first-connected-${n}`, big.firstConnectedMs, 'ms', small.firstConnectedMs)]
+      : []),
     result(`${name}.start-${n}`, big.startMs, 'ms', small.startMs * scale),
     result(`${name}.rss-before-start`, big.rssBefore / MiB, 'MiB', small.rssBefore / MiB),
     result(
@@ -272,6 +290,7 @@ export async function benchFleetTls(n = 1000): Promise<BenchResult[]> {
     ),
     result(`${name}.cert-issue-sum-${n}`, big.certMsSum, 'ms', small.certMsSum * scale),
     result(`${name}.cert-issue-span-${n}`, big.certSpanMs, 'ms', small.certSpanMs * scale),
+    result(`${name}.cert-issue-alone`, big.certSequentialMs, 'ms', small.certSequentialMs),
     result(`${name}.certs-issued-${n}`, big.certsIssued, 'certs', small.certsIssued * scale),
     result(`${name}.mosquitto-rss-${n}`, big.mosquittoRss / MiB, 'MiB', small.mosquittoRss / MiB),
     result(`${name}.stop-${n}`, big.stopMs, 'ms', small.stopMs * scale),
