@@ -105,7 +105,7 @@ test('without a contact set the emergency still runs (alarm, phases to hosts) bu
   const r = emergencyRig({ contacts: 0 });
   r.p.setTrack([{ atMs: 1_000, lat: 1, lon: 2 }]);
   r.p.gesture({ kind: 'triple' });
-  t.is(r.p.state().led, 'amber-pulse');
+  t.like(r.of('output').at(-1), { haptic: 'long' });
   r.advance(60_000);
   t.is(r.fw.emergency.phase, 'active');
   r.owner.ok('emergency.cancel', {});

@@ -35,7 +35,8 @@ test('gesture → triggered → active at the first fix; each fix is sealed to e
   t.deepEqual(r.p.gesture({ kind: 'triple' }), { action: 'emergency-start', done: true });
   t.is(r.fw.state, 'emergency');
   t.is(r.fw.emergency.phase, 'triggered');
-  t.is(r.p.state().led, 'amber-pulse', 'the local alarm');
+  t.is(r.p.state().led, 'off', 'nothing reveals the emergency to a bystander');
+  t.like(r.of('output').at(-1), { haptic: 'long' }, 'the wearer feels it');
   t.true(r.p.state().gnss.powered);
   r.p.setTrack(TRACK);
   r.advance(2_000);

@@ -114,6 +114,11 @@ export function renderLifecycleDoc(): string {
   p('  its own entry (any other id, even an unknown one, is `FORBIDDEN`: it learns nothing about other');
   p("  hosts). An unknown id is `HOST_NOT_FOUND`. The removed host's open sessions lose their role at");
   p('  once; its known-host sessions are refused. A Key left without hosts is pairable again (first contact).');
+  p('- **emergency** is entered only from `dormant`, by the button (triple press or hold 3–8 s) — never by a');
+  p('  host. Inside it, the event has phases (triggered, active, then cancelled, resolved or revoked) with their');
+  p('  own table and refusal `INVALID_PHASE`: docs/emergency.md. It is left when the event ends (owner: hold');
+  p('  ≥ 10 s or `emergency.cancel`, or `emergency.resolve`), or by `revoke`. No firmware update, pairing,');
+  p('  suspend, retire or factory reset during an event.');
   p();
   p('Tested over the wire for every row, allowed and refused: `sim/test/lifecycle-ops.test.ts`; end to end over');
   p('a pseudo-terminal with the host library: `key-firmware-host/test/lifecycle-e2e.test.ts`.');

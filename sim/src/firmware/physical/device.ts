@@ -468,7 +468,6 @@ export class PhysicalKey implements DeviceControls {
     if (this.#resetArmedUntil !== undefined) return 'red';
     if (this.#level <= CRITICAL_PCT && !this.#charging()) return 'red-blink';
     if (this.#fw.pairingWindowUntil !== undefined) return 'blue-pulse';
-    if (this.#fw.state === 'emergency') return 'amber-pulse'; // the local alarm
     return 'off';
   }
 

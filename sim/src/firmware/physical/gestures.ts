@@ -60,7 +60,7 @@ const held = (g: Gesture) => g.kind === 'hold';
 const inEmergency = (c: GestureContext) => c.lifecycle === 'emergency';
 
 const START_EFFECT =
-  'starts an emergency event in `dormant` (phase `triggered`: fresh event id and key, GNSS on, LED amber pulse, long haptic); refused `INVALID_STATE` in any other state';
+  'starts an emergency event in `dormant` (phase `triggered`: fresh event id and key, GNSS on; a long haptic for the wearer, the LED stays dark); refused `INVALID_STATE` in any other state';
 
 /** The gesture table. First matching row wins; the last row matches everything. */
 export const GESTURE_TABLE: readonly GestureRow[] = [
