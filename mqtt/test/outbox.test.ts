@@ -323,7 +323,7 @@ test('compaction does not happen below compactMinBytes', async (t) => {
 
 test('a leftover compaction temp file (a kill during compaction) is removed at open', async (t) => {
   const path = tmp(t);
-  const leftover = join(path, '..', '.outbox.log.compact-99999-abcd');
+  const leftover = join(path, '..', '.outbox.log.compact-tmp');
   writeFileSync(leftover, 'half');
   const ob = await Outbox.open(path);
   t.false(existsSync(leftover));

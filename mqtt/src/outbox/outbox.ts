@@ -68,7 +68,6 @@ import {
   fsyncSync,
   ftruncateSync,
   openSync,
-  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -255,13 +254,14 @@ function quarantine(path: string, bytes: Uint8Array, bad: readonly BadRegion[], 
 
 /** Removes temporary files a compaction killed midway left behind (we hold the lock). */
 function removeLeftovers(path: string): void {
-  const dir = dirname(path);
-  const prefix = `.${basename(path)}.compact-`;
-  try {
-    for (const name of readdirSync(dir)) if (name.startsWith(prefix)) rmSync(join(dir, name), { force: true });
-  } catch {
-    // best effort
-  }
+  // One fixed name (the outbox is locked, so one compaction at a time): no folder listing, which
+  // would cost O(files in the folder) per open — a simulator opens one outbox per Key.
+  rmSync(compactTempPath(path), { force: true });
+}
+
+/** The temporary file a compaction writes before its rename. */
+function compactTempPath(path: string): string {
+  return join(dirname(path), `.${basename(path)}.compact-tmp`);
 }
 
 /**
@@ -764,7 +764,7 @@ export class Outbox {
     const dead = this.fileBytes - this.liveFrameBytes;
     if (!force && !(dead > this.liveFrameBytes && dead > this.opts.compactMinBytes)) return;
     const dir = dirname(this.path);
-    const tmp = join(dir, `.${basename(this.path)}.compact-${process.pid}-${randomBytes(4).toString('hex')}`);
+    const tmp = compactTempPath(this.path);
     let size = 0;
     try {
       const fd = openSync(tmp, 'wx', 0o600);
