@@ -11,6 +11,7 @@ export * from './client/window.ts';
 export * from './discovery.ts';
 export * from './flash/upload.ts';
 export * from './key/backoff.ts';
+export * from './key/emergency.ts';
 export * from './key/errors.ts';
 export * from './key/events.ts';
 export * from './key/evidence.ts';

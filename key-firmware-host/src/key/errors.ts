@@ -27,6 +27,16 @@ export const KEY_FACADE_ERROR_CODES = {
   KEY_REVOKED_BY_LIST:
     "the Key's authenticated identity is on the host's revocation list: sessions are refused, except to retire it",
   KEY_REVOKED: 'the Key is revoked: it runs nothing but retire (refused before asking, as the Key would: KEY_REVOKED)',
+  KEY_FORBIDDEN: "this host's role on the Key may not run the operation (the Key answered FORBIDDEN)",
+  KEY_INVALID_PHASE:
+    "the emergency event's phase does not allow the operation (e.g. resolve while only triggered; the Key answered INVALID_PHASE)",
+  KEY_CONTACTS_STALE: 'the contact set is not newer than the one the Key holds (the Key answered CONTACTS_STALE)',
+  KEY_CONTACTS_SIGNER:
+    'the contact set is signed by another key than the owner key the Key pinned (the Key answered CONTACTS_SIGNER)',
+  KEY_CONTACTS_INVALID:
+    'the contact set is unsigned, malformed, oversized or its signature does not verify (the Key answered CONTACTS_INVALID)',
+  KEY_ACK_INVALID:
+    'the acknowledgement is malformed, for another event, not signed by a contact of the set, or replayed (the Key answered ACK_INVALID)',
 } as const;
 
 /** Symbolic code of a {@link KeyFacadeError}. */

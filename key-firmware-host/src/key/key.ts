@@ -25,6 +25,15 @@ import type { SecureSession } from '../session/secure-session.ts';
 import { type TransportAddressOptions, transportFromAddress } from '../transport/open.ts';
 import type { Transport } from '../transport/transport.ts';
 import { type BackoffOptions, realSleep, retryWithBackoff } from './backoff.ts';
+import {
+  type ContactsInfo,
+  type EmergencyEndResult,
+  type EmergencyPort,
+  endEmergency,
+  getContacts,
+  relayAck,
+  setContacts,
+} from './emergency.ts';
 import { KeyFacadeError } from './errors.ts';
 import { EventHub, type EventStreamOptions, type KeyEvent } from './events.ts';
 import { checkEvidenceWithChain, type KeyEvidence } from './evidence.ts';
@@ -418,6 +427,68 @@ export class Key {
     return state;
   }
 
+  /**
+   * Pushes the owner's signed contact set (`signContactSet`, or `enigm contact set-make`): the Key
+   * keeps it if it is newer than the one it holds and signed by the owner key it pinned (the first
+   * set accepted pins its signer). Owner only.
+   * @returns the version and number of contacts the Key now holds
+   * @throws {@link KeyFacadeError} `KEY_BAD_ARGUMENT`, `KEY_INVALID_STATE`, `KEY_REVOKED` (refused
+   *   before asking); `KEY_CONTACTS_STALE`, `KEY_CONTACTS_SIGNER`, `KEY_CONTACTS_INVALID`,
+   *   `KEY_FORBIDDEN` (the Key refused); the errors of {@link Key.session}
+   * @example await key.setContacts(readFileSync('contacts.cose')); // { version: 2, count: 1 }
+   */
+  async setContacts(signedSet: Uint8Array): Promise<{ version: number; count: number }> {
+    return setContacts(this.#emergencyPort(), signedSet);
+  }
+
+  /**
+   * The contact set the Key holds: version (`undefined`: none), count and aliases — never keys.
+   * Owner only.
+   * @throws {@link KeyFacadeError} `KEY_INVALID_STATE`, `KEY_REVOKED`, `KEY_FORBIDDEN`; the errors of {@link Key.session}
+   * @example const { version, aliases } = await key.getContacts();
+   */
+  async getContacts(): Promise<ContactsInfo> {
+    return getContacts(this.#emergencyPort());
+  }
+
+  /**
+   * Cancels the running emergency event (a false alarm; triggered or active → cancelled →
+   * dormant): the Key sends the signed end record, stops sampling and erases the event key. Owner only.
+   * @throws {@link KeyFacadeError} `KEY_INVALID_STATE` (no event running), `KEY_REVOKED` (refused
+   *   before asking); `KEY_INVALID_PHASE`, `KEY_FORBIDDEN` (the Key refused); the errors of {@link Key.session}
+   * @example const { phase, event } = await key.cancelEmergency(); // phase 'cancelled'
+   */
+  async cancelEmergency(): Promise<EmergencyEndResult> {
+    return endEmergency(this.#emergencyPort(), 'cancel');
+  }
+
+  /**
+   * Resolves the running emergency event (it is over; active → resolved → dormant). Owner only.
+   * @throws as {@link Key.cancelEmergency}; `KEY_INVALID_PHASE` while the event is only triggered
+   * @example await key.resolveEmergency(); // { phase: 'resolved', event: '…' }
+   */
+  async resolveEmergency(): Promise<EmergencyEndResult> {
+    return endEmergency(this.#emergencyPort(), 'resolve');
+  }
+
+  /**
+   * Relays a contact's signed acknowledgement of the running event (`signAck`, or
+   * `enigm contact ack`); the Key checks it against the event's contact set and shows it (LED,
+   * haptic). Owner or service.
+   * @returns the alias of the contact who acknowledged
+   * @throws {@link KeyFacadeError} `KEY_BAD_ARGUMENT`, `KEY_INVALID_STATE`, `KEY_REVOKED` (refused
+   *   before asking); `KEY_ACK_INVALID` (another event, a stranger, replayed), `KEY_FORBIDDEN`;
+   *   the errors of {@link Key.session}
+   * @example const { alias } = await key.relayAck(ackBytes);
+   */
+  async relayAck(ack: Uint8Array): Promise<{ alias: string }> {
+    return relayAck(this.#emergencyPort(), ack);
+  }
+
+  #emergencyPort(): EmergencyPort {
+    return { info: () => this.info(), session: () => this.session() };
+  }
+
   #lifecyclePort(allowRevoked = false): LifecyclePort {
     return { info: () => this.info(), session: () => this.#openSession(allowRevoked), hostPublicKey: this.hostKey.publicKey };
   }
@@ -502,8 +573,9 @@ export class Key {
   }
 
   /**
-   * Events the Key sends (e.g. `lifecycle.changed`, `keepalive`), across reconnects, until
-   * {@link Key.close} or `signal`.
+   * Events the Key sends (e.g. `lifecycle.changed`, `keepalive`, and during an emergency
+   * `emergency.changed` and `emergency.record`: read them with `emergencyEventOf`), across
+   * reconnects, until {@link Key.close} or `signal`.
    * @example for await (const ev of key.events({ signal })) console.log(ev.name, ev.body);
    */
   events(options: EventStreamOptions = {}): AsyncIterableIterator<KeyEvent> {
