@@ -121,3 +121,36 @@ test('without a contact set the emergency still runs (alarm, phases to hosts) bu
     ['cancelled'],
   );
 });
+
+test('a set replaced mid-event applies from the next event: the running one keeps sealing to its own contacts', async (t) => {
+  const r = emergencyRig({ contacts: 1 });
+  const fresh = contacts(1, 123);
+  r.p.gesture({ kind: 'triple' });
+  r.p.setTrack([{ atMs: 0, lat: 10, lon: 20, accuracyM: 3 }]);
+  t.deepEqual(r.owner.ok('contacts.set', { set: contactSet(2, fresh) }), { version: 2, count: 1 });
+  r.advance(EMERGENCY_FIX_INTERVAL_MS);
+  r.p.setTrack([{ atMs: 0, lat: 11, lon: 21, accuracyM: 3 }]); // a fix at 10 s, after the change
+  r.advance(EMERGENCY_FIX_INTERVAL_MS); // sealed at the next sample (20 s)
+  r.owner.ok('emergency.cancel', {});
+  t.deepEqual(await r.kinds(0), ['start', 'location', 'location', 'end'], 'the old contact reads the whole event');
+  // The next event seals to the new set only: the old contact reads nothing of it.
+  const first = r.uplink.length;
+  r.p.gesture({ kind: 'triple' });
+  r.p.setTrack([{ atMs: 0, lat: 12, lon: 22, accuracyM: 3 }]);
+  await r.fw.emergency.settled();
+  const second = r.uplink.slice(first);
+  t.is(second.length, 2, 'start and a location');
+  const { EventReader } = await import('@enigm/protocols/emergency');
+  const reader = (priv: Uint8Array) =>
+    new EventReader({ identityPublicKey: r.fw.secureElement.identityPublicKey, contactIndex: 0, contactPrivateKey: priv });
+  const old = reader(r.keys[0]?.privateKey as Uint8Array);
+  const now = reader(fresh[0]?.privateKey as Uint8Array);
+  const oldSeen = [];
+  const newSeen = [];
+  for (const b of second) {
+    oldSeen.push(...(await old.feed(b)).map((e) => e.type));
+    newSeen.push(...(await now.feed(b)).map((e) => (e.type === 'record' ? e.body.kind : e.type)));
+  }
+  t.deepEqual(newSeen, ['start', 'location']);
+  t.deepEqual(oldSeen, ['start', 'refused'], 'the old key opens nothing of the new event');
+});

@@ -60,6 +60,8 @@ export class EmergencyEngine {
   readonly #ackListeners = new Set<AckListener>();
   #setBytes: Uint8Array | undefined;
   #set: ContactSet | undefined;
+  #eventSetBytes: Uint8Array | undefined;
+  #eventSetValue: ContactSet = NO_CONTACTS;
   /** Per-event memory (never stored): the latest fix, what was sealed, acks, the schedule. */
   #lastFix: (GnssFix & { at: number }) | undefined;
   #sealedFixAt = -1;
@@ -301,10 +303,17 @@ export class EmergencyEngine {
     this.#nextStatusAt = now + r.statusMs;
   }
 
-  /** The set this event seals to: the one it started with (none if it was replaced or there was none). */
+  /** The set this event seals to: the one it started with, kept with the event (none: no envelopes). */
   #eventSet(ev: StoredEvent): ContactSet {
-    const s = this.contactSet;
-    return s && s.version === ev.contactsVersion ? s : NO_CONTACTS;
+    if (ev.contactSet !== this.#eventSetBytes) {
+      this.#eventSetBytes = ev.contactSet;
+      try {
+        this.#eventSetValue = ev.contactSet ? this.#crypto.verifyContactSet(ev.contactSet, {}).set : NO_CONTACTS;
+      } catch {
+        this.#eventSetValue = NO_CONTACTS;
+      }
+    }
+    return this.#eventSetValue;
   }
 
   /** A record's time: the Key's wall clock if set this boot, else its clock. */
@@ -333,7 +342,7 @@ export class EmergencyEngine {
       seq: 0,
       eventSeed: start.eventSeed,
       criticalSent: false,
-      ...(set ? { contactsVersion: set.version } : {}),
+      ...(set ? { contactsVersion: set.version, contactSet: this.#h.persistent().contactSet } : {}),
     };
     this.#store({ event: ev });
     this.#out(() => start.bytes);

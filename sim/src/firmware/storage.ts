@@ -52,6 +52,12 @@ export const StoredEvent = defineRecord('key.event', {
   eventSeed: field(5, t.bytes(32, 32), false, 'the event key (Ed25519 seed): erased with this record when the event ends'),
   contactsVersion: field(6, t.uint(), true, 'version of the contact set the event seals to'),
   criticalSent: field(7, t.bool(), false, 'the battery-critical status was sent'),
+  contactSet: field(
+    8,
+    t.bytes(64, 8192),
+    true,
+    'the signed contact set the event seals to (a newer one applies from the next event)',
+  ),
 });
 
 /** One line of the bounded event log: never a location. */
