@@ -21,6 +21,7 @@ import { eventsCommands } from './commands/events.ts';
 import { fwImageCommands } from './commands/fw.ts';
 import { fwFlashCommands } from './commands/fw-flash.ts';
 import { keyCommands } from './commands/key.ts';
+import { keyEmergencyCommands } from './commands/key-emergency.ts';
 import { keyLifecycleCommands } from './commands/key-lifecycle.ts';
 import { keySessionCommands } from './commands/key-session.ts';
 import { revocationCommands } from './commands/revocation.ts';
@@ -36,6 +37,7 @@ const COMMANDS: Command[] = [
   ...keyCommands,
   ...keySessionCommands,
   ...keyLifecycleCommands,
+  ...keyEmergencyCommands,
   ...fwImageCommands,
   ...fwFlashCommands,
   ...cborCommands,

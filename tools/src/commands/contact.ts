@@ -1,6 +1,7 @@
 /**
- * `enigm contact keygen | set-make | open`: an emergency contact's keys, the owner's signed
- * contact set, and reading a Key's emergency records as a contact. Thin: every step is a call into
+ * `enigm contact keygen | set-make | open | ack`: an emergency contact's keys, the owner's signed
+ * contact set, reading a Key's emergency records as a contact, and a contact's signed
+ * acknowledgement. Thin: every step is a call into
  * `@enigm/protocols/emergency` (docs/emergency.md, "Cryptography").
  *
  * Files:
@@ -26,6 +27,7 @@ import {
   peekEventRecord,
   peekEventStart,
   type ReaderEvent,
+  signAck,
   signContactSet,
   verifyContactSet,
   verifyEventStart,
@@ -422,5 +424,50 @@ function report(e: ReaderEvent, out: Parameters<Command['run']>[1]): void {
   }
 }
 
+const ackCmd: Command = {
+  name: 'contact ack',
+  summary: "sign a contact's acknowledgement of an emergency event (for enigm key emergency ack)",
+  help: `Usage: enigm contact ack --key PREFIX.key --event HEX --seq N [--time MS] --out FILE [--json]
+
+Signs this contact's acknowledgement of emergency event HEX ("I have seen it, up to record N")
+with the contact's Ed25519 key (COSE_Sign1, kid = the contact's signKey). A host relays it to
+the Key ('enigm key emergency ack FILE'), which accepts it only from a contact of the event's
+contact set, for the running event, once per contact.
+
+Options:
+  --key F        this contact's key file (from enigm contact keygen)
+  --event HEX    the event id (32 hex digits; 'enigm contact open' prints it on the start line)
+  --seq N        the highest record seq seen (0: the start only)
+  --time MS      when, ms since the epoch (default now)
+  --out FILE     where to write the signed acknowledgement
+
+Examples:
+  enigm contact open --key alice.key --identity 3b6a… records.hex
+  enigm contact ack --key alice.key --event 5f0c1e… --seq 4 --out ack.cose
+  enigm key emergency ack ack.cose --port tcp://127.0.0.1:7001`,
+  options: {
+    key: { type: 'string', short: 'k' },
+    event: { type: 'string' },
+    seq: { type: 'string' },
+    time: { type: 'string' },
+    out: { type: 'string', short: 'o' },
+  },
+  async run(args, out) {
+    const keyFile = required(args, 'key');
+    const event = required(args, 'event');
+    const outFile = required(args, 'out');
+    if (!/^[0-9a-fA-F]{32}$/.test(event)) throw new UsageError(`--event must be the event id: 32 hex digits`);
+    if (str(args, 'seq') === undefined) throw new UsageError('--seq is required');
+    const seq = int(args, 'seq', 0, 0, Number.MAX_SAFE_INTEGER);
+    const at = int(args, 'time', Date.now(), 0, Number.MAX_SAFE_INTEGER);
+    const key = readContactKey(keyFile);
+    const bytes = signAck({ eventId: fromHex(event.toLowerCase()), seq, time: at }, key.signSeed);
+    writeOutputFile(outFile, bytes, '--out');
+    out.data({ ok: true, out: outFile, size: bytes.length, event: event.toLowerCase(), seq, time: at });
+    out.line(`wrote ${outFile} (${bytes.length} bytes): acknowledgement of event ${event.toLowerCase()} up to seq ${seq}`);
+    return EXIT.ok;
+  },
+};
+
 /** Commands under `enigm contact`. */
-export const contactCommands: Command[] = [keygenCmd, setMakeCmd, openCmd];
+export const contactCommands: Command[] = [keygenCmd, setMakeCmd, openCmd, ackCmd];

@@ -7,11 +7,31 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { type FleetChannel, type FleetMessage, MqttError, watchFleet } from '@enigm/mqtt';
+import {
+  EMERGENCY_UPLINK_KIND,
+  EmergencyTimeline,
+  type EmergencyTimelineEntry,
+  type FleetChannel,
+  type FleetMessage,
+  MqttError,
+  watchFleet,
+} from '@enigm/mqtt';
 import { toDiagnostic } from '@enigm/protocols/cbor';
 import { isHandle } from '@enigm/protocols/mqtt';
 import { BROKER_HELP, brokerFromArgs, brokerOptions } from '../broker-options.ts';
-import { type Command, EXIT, int, type Output, type ParsedArgs, UsageError } from '../cli.ts';
+import {
+  CliError,
+  type Command,
+  EXIT,
+  int,
+  type Output,
+  type ParsedArgs,
+  readJsonFile,
+  showPath,
+  str,
+  UsageError,
+} from '../cli.ts';
+import { CONTACT_KEY_TYPE } from './contact.ts';
 
 const CHANNELS: readonly FleetChannel[] = ['up', 'status', 'risk'];
 
@@ -124,6 +144,92 @@ export function describeMessage(m: FleetMessage): string {
   }
 }
 
+/** The X25519 private key of a contact key file (PREFIX.key of `enigm contact keygen`). */
+export function readContactPrivateKey(file: string): Uint8Array {
+  const o = readJsonFile<Record<string, unknown>>(file, '--contact-key');
+  if (o === null || typeof o !== 'object' || o.type !== CONTACT_KEY_TYPE || o.v !== 1)
+    throw new CliError('INPUT_INVALID', `--contact-key ${showPath(file)} is not an ${CONTACT_KEY_TYPE} file (v 1)`);
+  const v = o.hpkePrivateKey;
+  if (typeof v !== 'string' || !/^[0-9a-fA-F]{64}$/.test(v))
+    throw new CliError('INPUT_INVALID', `--contact-key ${showPath(file)}: "hpkePrivateKey" must be 64 hex digits`);
+  return new Uint8Array(Buffer.from(v, 'hex'));
+}
+
+/** A decrypted body, short. */
+function bodyText(e: EmergencyTimelineEntry): string {
+  const b = e.body;
+  if (!b) return '';
+  switch (b.kind) {
+    case 'location': {
+      const l = b.location;
+      return `lat ${l.lat} lon ${l.lon} ±${l.accuracyM} m fix ${iso(l.fixTime)}`;
+    }
+    case 'status':
+    case 'battery-critical':
+      return `battery ${b.status.battery}%${b.status.charging ? ' charging' : ''} phase ${b.status.phase}${b.status.note ? ` note ${JSON.stringify(b.status.note)}` : ''}`;
+    case 'end':
+      return `ended: ${b.end.outcome}`;
+  }
+}
+
+/** The JSON object of one emergency timeline entry for `--json`. */
+export function emergencyJson(e: EmergencyTimelineEntry, m?: FleetMessage): Record<string, unknown> {
+  const body = e.body
+    ? e.body.kind === 'location'
+      ? e.body.location
+      : e.body.kind === 'end'
+        ? e.body.end
+        : e.body.status
+    : undefined;
+  return {
+    type: 'emergency',
+    handle: e.handle,
+    event: e.event,
+    seq: e.seq,
+    kind: e.kind,
+    time: iso(e.time),
+    ...(e.sinceStartMs !== undefined ? { sinceStartMs: e.sinceStartMs } : {}),
+    size: e.size,
+    ciphertext: e.ciphertext,
+    status: e.status,
+    ...(body !== undefined ? { body } : {}),
+    ...(e.gaps ? { gaps: e.gaps } : {}),
+    ...(e.late ? { late: true } : {}),
+    ...(e.identical !== undefined ? { identical: e.identical } : {}),
+    ...(e.error ? { error: e.error } : {}),
+    ...(m?.type === 'uplink' ? { uplinkSeq: m.record.seq, verified: m.verified } : {}),
+  };
+}
+
+/** One human line of an emergency timeline entry. */
+export function describeEmergency(e: EmergencyTimelineEntry, m?: FleetMessage): string {
+  const since = e.sinceStartMs === undefined ? '' : `+${(e.sinceStartMs / 1000).toFixed(1)} s`;
+  const ct = e.ciphertext.length > 0 ? `ct ${e.ciphertext.join(',')} B` : '';
+  const detail =
+    e.status === 'decrypted'
+      ? bodyText(e)
+      : e.status === 'refused' || e.status === 'not-for-you'
+        ? `${e.status.toUpperCase()} ${e.error?.code ?? ''}`
+        : e.status === 'duplicate'
+          ? `duplicate${e.identical === false ? ' (DIFFERENT content)' : ''}, dropped`
+          : e.status;
+  return [
+    iso(e.time),
+    e.handle,
+    'EMERGENCY',
+    `event ${e.event.slice(0, 12)}`,
+    `seq ${e.seq}`,
+    e.kind,
+    ...(since ? [since] : []),
+    `${e.size} B`,
+    ...(ct ? [ct] : []),
+    detail,
+    ...(e.gaps ? [`[gap: seq ${e.gaps.join(', ')} missing]`] : []),
+    ...(e.late ? ['[late]'] : []),
+    ...(m?.type === 'uplink' ? [VERIFIED(m.verified)] : []),
+  ].join('  ');
+}
+
 /** Waits for SIGINT or SIGTERM, or until `done` resolves; removes its listeners either way. */
 function untilSignal(done: Promise<void>): Promise<'signal' | 'done'> {
   return new Promise((resolve) => {
@@ -148,7 +254,8 @@ const watchCmd: Command = {
   name: 'events watch',
   summary: "print the fleet's uplink records and status as they arrive over MQTT (--json: one JSON line each)",
   help: `Usage: enigm events watch --broker URL [--handle H]... [--channel up|status|risk]...
-                          [--identity HANDLE=HEX]... [--group NAME] [--count N] [--json]
+                          [--identity HANDLE=HEX]... [--contact-key PREFIX.key] [--group NAME]
+                          [--count N] [--json]
                           [--ca F --cert F --key F] [--client NAME]
 
 Subscribes to the Keys' uplink topics — signed records on up and risk, the retained status — of
@@ -161,12 +268,23 @@ at-least-once delivery) are dropped and counted; a payload that is not a record 
 large, empty) is one line "invalid payload on TOPIC: CODE" — never its bytes. Runs until Ctrl-C
 or SIGTERM (exit 0) or --count messages were printed; the counts go to stderr at the end.
 
+Emergency records (kind ${EMERGENCY_UPLINK_KIND} on up, priority emergency: the body is an event's
+signed start or a sealed record) are shown as a per-event timeline: event id, seq, kind, the
+Key's time and the time since the start, the record's size and each envelope's ciphertext size —
+what the broker and any reader of the topics see; never a location. With --contact-key (one
+emergency contact's key, from enigm contact keygen) and the Key's --identity, each record is
+also verified and this contact's envelope decrypted (the contact's index is found by trying the
+envelopes): locations and statuses are shown, with gaps, late records and replays flagged. At
+the end a summary per event (records received, seqs missing, how it ended) goes to stderr.
+
 Options:
 ${BROKER_HELP}
   --handle H      only this Key (repeatable; default every Key)
   --channel C     up, status or risk (repeatable; default all three)
   --identity HANDLE=HEX
                   the Key's identity public key (32 bytes, hex), to verify its records (repeatable)
+  --contact-key F an emergency contact's key file (PREFIX.key): decrypt the emergency records
+                  sealed to it (needs --identity for the Key)
   --group NAME    consume as an MQTT 5 shared subscription $share/NAME/… (load-balanced between
                   the watchers of the group; needs a broker speaking MQTT 5)
   --count N       stop after N messages
@@ -175,13 +293,16 @@ ${BROKER_HELP}
 Exit status: 0 at --count or on Ctrl-C/SIGTERM; 1 when the broker cannot be reached, refuses the
 credentials or a subscription (MQTT_* code and reason); 2 for malformed options.
 
-Example:
-  enigm events watch --broker mqtt://127.0.0.1:1883 --client backend-1 --channel up --count 10`,
+Examples:
+  enigm events watch --broker mqtt://127.0.0.1:1883 --client backend-1 --channel up --count 10
+  enigm events watch --broker mqtt://127.0.0.1:1883 --channel up \\
+      --identity eh1-…=3b6a… --contact-key alice.key       # decrypt alice's envelopes`,
   options: {
     ...brokerOptions,
     handle: { type: 'string', multiple: true },
     channel: { type: 'string', multiple: true },
     identity: { type: 'string', multiple: true },
+    'contact-key': { type: 'string' },
     group: { type: 'string' },
     count: { type: 'string', short: 'c' },
   },
@@ -199,6 +320,14 @@ Example:
     const group = typeof args.values.group === 'string' ? args.values.group : undefined;
     if (group !== undefined && !/^[A-Za-z0-9_-]{1,32}$/.test(group))
       throw new UsageError(`--group must be 1-32 of A-Z, a-z, 0-9, "-", "_", got ${JSON.stringify(group)}`);
+
+    const contactKeyFile = str(args, 'contact-key');
+    const contactPrivateKey = contactKeyFile === undefined ? undefined : readContactPrivateKey(contactKeyFile);
+    if (contactPrivateKey && identities.size === 0)
+      out.warn('events watch: --contact-key decrypts only the records of Keys given with --identity HANDLE=HEX');
+    const timeline = new EmergencyTimeline({ identities, ...(contactPrivateKey ? { contactPrivateKey } : {}) });
+    // Emergency records are read in order, one after another (decryption is asynchronous).
+    let queue: Promise<void> = Promise.resolve();
 
     let seen = 0;
     let finish: () => void = () => {};
@@ -223,9 +352,20 @@ Example:
         onMessage(m) {
           if (limit !== 0 && seen >= limit) return;
           seen++;
+          const last = limit !== 0 && seen >= limit;
+          if (m.type === 'uplink' && m.record.kind === EMERGENCY_UPLINK_KIND) {
+            queue = queue.then(async () => {
+              for (const e of await timeline.feed(m.handle, m.record.body).catch(() => [])) {
+                if (out.json) out.data(emergencyJson(e, m));
+                else out.line(describeEmergency(e, m));
+              }
+              if (last) finish();
+            });
+            return;
+          }
           if (out.json) out.data(messageJson(m));
           else out.line(describeMessage(m));
-          if (limit !== 0 && seen >= limit) finish();
+          if (last) finish();
         },
         onState(e) {
           if (e.state === 'disconnected') out.warn(`events watch: ${e.reason}; reconnecting`);
@@ -246,6 +386,12 @@ Example:
       if (limit === 0 || seen < limit) await untilSignal(finished);
     } finally {
       await watch.close();
+      await queue;
+    }
+    for (const ev of timeline.events()) {
+      out.warn(
+        `emergency ${ev.handle} event ${ev.event}: ${ev.received} record${ev.received === 1 ? '' : 's'}${ev.missing.length ? `, missing seq ${ev.missing.join(', ')}` : ', none missing'}${ev.ended ? `, ${ev.ended}` : ', running'}${ev.contactIndex !== undefined ? ` (decrypted as contact ${ev.contactIndex})` : ''}`,
+      );
     }
     const s = watch.stats();
     out.warn(

@@ -1,0 +1,223 @@
+/**
+ * `enigm key contacts set | get`, `enigm key emergency ack | cancel | resolve`, `enigm key events`,
+ * `enigm contact ack` and `enigm events watch --contact-key` against the simulator (TCP, embedded
+ * broker): the owner's contact set (made by `contact set-make`) pushed and read back, a stale one
+ * refused (exit 1, KEY_CONTACTS_STALE); an emergency started by the gesture streams to
+ * `key events` (a child process: phases and records as seq/kind/size, no location) and to
+ * `events watch`, which with the contact's key and the Key's identity decrypts the location the
+ * broker carried (without the key: kinds, seqs and ciphertext sizes only); the contact's ack is
+ * relayed, the event cancelled, and cancel/resolve without an event refused (exit 1).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EmergencyTimeline, MqttLink } from '@enigm/mqtt';
+import { parseKeyTopic, peekUplink } from '@enigm/protocols/mqtt';
+import { Simulator } from '@enigm/sim';
+import test from 'ava';
+import { contactCommands } from '../src/commands/contact.ts';
+import { coseCommands } from '../src/commands/cose.ts';
+import { eventsCommands } from '../src/commands/events.ts';
+import { keyEmergencyCommands } from '../src/commands/key-emergency.ts';
+import { keySessionCommands } from '../src/commands/key-session.ts';
+import { type CommandRun, runCommand, runCommandProcess } from './run-command.ts';
+
+const LAT = 51.500729;
+const LON = -0.124625;
+const dir = mkdtempSync(join(tmpdir(), 'enigm-cli-emergency-'));
+let sim: Simulator | undefined;
+const links: MqttLink[] = [];
+
+test.after.always(async () => {
+  for (const l of links) await l.close().catch(() => undefined);
+  await sim?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} did not end within ${ms} ms`)), ms);
+    }),
+  ]);
+}
+
+function jsonLines(stdout: string): Record<string, unknown>[] {
+  return stdout
+    .split('\n')
+    .filter((l) => l.trim().startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+const COMMANDS = [...keySessionCommands, ...keyEmergencyCommands, ...contactCommands, ...coseCommands, ...eventsCommands];
+
+test.serial('contacts set/get, key events, events watch --contact-key decrypts, ack, cancel', async (t) => {
+  sim = await Simulator.start({ keys: 1, serial: false, mqtt: true, stateDir: join(dir, 'sim') });
+  const s = sim;
+  const port = s.keys()[0]?.tcp as string;
+  const handle = (s.keys()[0]?.mqtt ?? '').split('/').pop() as string;
+  const host = ['--port', port, '--host-key', join(dir, 'home', 'host-key.pem'), '--known', join(dir, 'home', 'known.json')];
+  const f = (name: string) => join(dir, name);
+  const run = (...argv: string[]) => runCommand(COMMANDS, argv);
+  const key = (...argv: string[]) => run('key', ...argv, ...host);
+
+  // The owner's signing key, a contact, the signed set.
+  t.is((await run('cose', 'keygen', '--out', f('owner'))).code, 0);
+  t.is((await run('contact', 'keygen', '--out', f('alice'))).code, 0);
+  const made = await run(
+    'contact',
+    'set-make',
+    '--owner-key',
+    f('owner.key'),
+    '--version',
+    '1',
+    '--contact',
+    `alice=${f('alice.pub')}`,
+    '--out',
+    f('contacts.cose'),
+  );
+  t.is(made.code, 0, made.stderr);
+
+  t.is((await key('pair', '--label', 'phone')).code, 0);
+  t.is((await key('activate')).code, 0);
+
+  const none = await key('contacts', 'get', '--json');
+  t.is(none.code, 0, none.stderr);
+  t.like(JSON.parse(none.stdout), { ok: true, version: null, count: 0 });
+  const set = await key('contacts', 'set', f('contacts.cose'), '--json');
+  t.is(set.code, 0, set.stderr);
+  t.like(JSON.parse(set.stdout), { ok: true, version: 1, count: 1 });
+  const stale = await key('contacts', 'set', f('contacts.cose'));
+  t.is(stale.code, 1);
+  t.regex(stale.stderr, /KEY_CONTACTS_STALE/);
+  const got = await key('contacts', 'get');
+  t.is(got.code, 0);
+  t.regex(got.stdout, /contact set v1: 1 contact\n {2}0 {2}alice\n/);
+  t.is((await key('contacts', 'set')).code, 2, 'FILE is required');
+  const idle = await key('emergency', 'cancel');
+  t.is(idle.code, 1);
+  t.regex(idle.stderr, /KEY_INVALID_STATE/);
+
+  // Without a key the timeline shows only what the broker sees: capture the raw uplink too.
+  const consumer = await MqttLink.connect({ url: s.broker?.url as string, username: 'backend-2' });
+  links.push(consumer);
+  const raw: Uint8Array[] = [];
+  consumer.onMessage((topic, payload) => {
+    const r = parseKeyTopic(topic)?.channel === 'up' ? peekUplink(payload) : undefined;
+    if (r?.kind === 'emergency') raw.push(r.body);
+  });
+  await consumer.subscribe(`enigm/v1/key/${handle}/up`, 1);
+
+  // `key events` in a child process (its own stdout), connected before the event starts.
+  const connections = () => s.linkStats()[0]?.tcp.length ?? 0;
+  const before = connections();
+  const keyEvents = runCommandProcess(
+    new URL('../src/commands/key-emergency.ts', import.meta.url),
+    'keyEmergencyCommands',
+    ['key', 'events', '--count', '6', '--for', '40', '--json', ...host],
+    { timeoutMs: 60_000 },
+  );
+  const childUp = Date.now() + 30_000;
+  while (connections() <= before && Date.now() < childUp) await sleep(50);
+  t.true(connections() > before, 'key events connected');
+  await sleep(300);
+
+  // `events watch` in-process, with the contact's key and the Key's identity.
+  const identity = Buffer.from(s.firmware(0).secureElement.identityPublicKey).toString('hex');
+  const watch = runCommand(COMMANDS, [
+    'events',
+    'watch',
+    '--broker',
+    s.broker?.url as string,
+    '--channel',
+    'up',
+    '--handle',
+    handle,
+    '--identity',
+    `${handle}=${identity}`,
+    '--contact-key',
+    f('alice.key'),
+    '--count',
+    '4',
+    '--json',
+  ]);
+  await sleep(500); // subscribed (the embedded broker is local)
+
+  t.like(s.controls(0).gesture({ kind: 'triple' }), { action: 'emergency-start', done: true });
+  s.controls(0).setTrack([{ atMs: 0, lat: LAT, lon: LON, accuracyM: 6 }]);
+  let watched: CommandRun | undefined;
+  let childRun: CommandRun | undefined;
+  void watch.then((r) => {
+    watched = r;
+  });
+  void keyEvents.then((r) => {
+    childRun = r;
+  });
+  const end = Date.now() + 40_000;
+  while ((!watched || !childRun) && Date.now() < end) {
+    s.clock.advance(2_000);
+    await sleep(50);
+  }
+  const w = await bounded(watch, 5_000, 'events watch');
+  t.is(w.code, 0, w.stderr);
+  const lines = jsonLines(w.stdout).filter((l) => l.type === 'emergency');
+  const start = lines.find((l) => l.kind === 'start');
+  t.like(start, { status: 'verified', seq: 0, handle, verified: true });
+  const loc = lines.find((l) => l.kind === 'location');
+  t.like(loc, { status: 'decrypted', body: { lat: LAT, lon: LON, accuracyM: 6 } });
+  t.true(((loc?.ciphertext as number[]) ?? []).length === 1, 'one envelope: alice');
+  t.regex(w.stderr, /emergency eh1-[a-z2-7]+ event [0-9a-f]{32}: \d+ records?, none missing, running \(decrypted as contact 0\)/);
+
+  const k = await bounded(keyEvents, 30_000, 'key events');
+  t.is(k.code, 0, k.stderr);
+  const evs = jsonLines(k.stdout);
+  t.true(evs.some((e) => e.type === 'emergency.changed' && e.phase === 'triggered'));
+  t.true(evs.some((e) => e.type === 'emergency.record' && e.kind === 'start' && e.seq === 0));
+  t.like(evs.at(-1), { ok: true, events: 6 });
+  t.false(k.stdout.includes(String(LAT)), 'key events never decrypts');
+
+  // Without the contact key: kinds, seqs and ciphertext sizes, no location.
+  const blind = new EmergencyTimeline();
+  const seen = [];
+  for (const b of raw) seen.push(...(await blind.feed(handle, b)));
+  t.true(seen.some((e) => e.kind === 'location' && e.status === 'seen' && e.ciphertext.length === 1 && e.body === undefined));
+
+  // The contact acknowledges; the owner's host relays it; cancel.
+  const eventId = start?.event as string;
+  const ack = await run(
+    'contact',
+    'ack',
+    '--key',
+    f('alice.key'),
+    '--event',
+    eventId,
+    '--seq',
+    '1',
+    '--out',
+    f('ack.cose'),
+    '--json',
+  );
+  t.is(ack.code, 0, ack.stderr);
+  const relayed = await key('emergency', 'ack', f('ack.cose'), '--json');
+  t.is(relayed.code, 0, relayed.stderr);
+  t.like(JSON.parse(relayed.stdout), { ok: true, alias: 'alice' });
+  const replay = await key('emergency', 'ack', f('ack.cose'));
+  t.is(replay.code, 1);
+  t.regex(replay.stderr, /KEY_ACK_INVALID/);
+  const cancelled = await key('emergency', 'cancel', '--json');
+  t.is(cancelled.code, 0, cancelled.stderr);
+  t.like(JSON.parse(cancelled.stdout), { ok: true, phase: 'cancelled', event: eventId, state: 'dormant' });
+  t.is(s.firmware(0).state, 'dormant');
+  const resolve = await key('emergency', 'resolve');
+  t.is(resolve.code, 1);
+  t.regex(resolve.stderr, /KEY_INVALID_STATE: emergency.resolve is not allowed in state dormant/);
+  const badAck = await run('contact', 'ack', '--key', f('alice.key'), '--event', 'xyz', '--seq', '1', '--out', f('x'));
+  t.is(badAck.code, 2);
+
+  const drained = Date.now() + 5_000;
+  while ((s.linkStats()[0]?.mqtt?.queued ?? 0) > 0 && Date.now() < drained) await sleep(20);
+});
