@@ -11,13 +11,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EmergencyTimeline, MqttLink } from '@enigm/mqtt';
+import { EmergencyTimeline, type EmergencyTimelineEntry, MqttLink } from '@enigm/mqtt';
+import { ed25519Generate } from '@enigm/protocols/crypto';
+import { type ContactSet, contactKeygen, createEventStart, sealEventRecord } from '@enigm/protocols/emergency';
 import { parseKeyTopic, peekUplink } from '@enigm/protocols/mqtt';
 import { Simulator } from '@enigm/sim';
 import test from 'ava';
 import { contactCommands } from '../src/commands/contact.ts';
 import { coseCommands } from '../src/commands/cose.ts';
-import { eventsCommands } from '../src/commands/events.ts';
+import { describeEmergency, eventsCommands } from '../src/commands/events.ts';
 import { keyEmergencyCommands } from '../src/commands/key-emergency.ts';
 import { keySessionCommands } from '../src/commands/key-session.ts';
 import { type CommandRun, runCommand, runCommandProcess } from './run-command.ts';
@@ -221,3 +223,86 @@ test.serial('contacts set/get, key events, events watch --contact-key decrypts, 
   const drained = Date.now() + 5_000;
   while ((s.linkStats()[0]?.mqtt?.queued ?? 0) > 0 && Date.now() < drained) await sleep(20);
 });
+
+test.serial(
+  'the emergency timeline: held until the start, gaps, late records, replays, forgeries, another contact',
+  async (t) => {
+    const identity = ed25519Generate();
+    const alice = contactKeygen();
+    const bob = contactKeygen();
+    const contactSet: ContactSet = {
+      version: 3,
+      issuedAt: 1,
+      contacts: [
+        { alias: 'alice', hpkeKey: alice.publicKey, signKey: alice.signKey },
+        { alias: 'bob', hpkeKey: bob.publicKey, signKey: bob.signKey },
+      ],
+    };
+    const T0 = Date.UTC(2026, 0, 1);
+    const started = createEventStart({ contactSetVersion: 3, time: T0 }, { seed: identity.seed });
+    const eventId = started.start.eventId;
+    const loc = (seq: number, lat: number) =>
+      sealEventRecord(
+        {
+          eventId,
+          seq,
+          time: T0 + seq * 10_000,
+          body: { kind: 'location', location: { lat, lon: 1, accuracyM: 5, fixTime: T0 } },
+        },
+        contactSet,
+        { seed: started.eventSeed },
+      );
+    const r1 = await loc(1, 10);
+    const r2 = await loc(2, 20);
+    const r3 = await loc(3, 30);
+    const forged = await sealEventRecord(
+      { eventId, seq: 4, time: T0, body: { kind: 'location', location: { lat: 66, lon: 1, accuracyM: 5, fixTime: T0 } } },
+      contactSet,
+      { seed: new Uint8Array(32).fill(3) },
+    );
+    const h = 'eh1-aaaaaaaaaaaaaaaaaaaaaaaaaa';
+    const tl = new EmergencyTimeline({ identities: new Map([[h, identity.publicKey]]), contactPrivateKey: bob.privateKey });
+    t.like((await tl.feed(h, forged))[0], { seq: 4, status: 'held' }, 'a forgery before the start is held, then refused');
+    const held = await tl.feed(h, r1);
+    t.like(held[0], { seq: 1, kind: 'location', status: 'held' });
+    const onStart = await tl.feed(h, started.bytes);
+    t.deepEqual(
+      onStart.map((e) => [e.seq, e.status]),
+      [
+        [0, 'verified'],
+        [4, 'refused'],
+        [1, 'decrypted'],
+      ],
+    );
+    t.like(onStart[2]?.body, { kind: 'location', location: { lat: 10 } });
+    const gap = await tl.feed(h, r3);
+    t.like(gap[0], { seq: 3, status: 'decrypted', gaps: [2], sinceStartMs: 30_000 });
+    t.deepEqual(tl.events()[0]?.missing, [2]);
+    const late = await tl.feed(h, r2);
+    t.like(late[0], { seq: 2, status: 'decrypted', late: true });
+    t.like((await tl.feed(h, r3))[0], { seq: 3, status: 'duplicate', identical: true });
+    t.like((await tl.feed(h, r2))[0], { seq: 2, status: 'duplicate', identical: true });
+    t.like((await tl.feed(h, forged))[0], { seq: 4, status: 'refused', error: { code: 'EMERGENCY_RECORD_INVALID' } });
+    t.like(tl.events()[0], { received: 3, missing: [], contactIndex: 1 }, 'the forgeries are not counted as received');
+    const line = describeEmergency(late[0] as EmergencyTimelineEntry);
+    t.regex(
+      line,
+      /EMERGENCY {2}event [0-9a-f]{12} {2}seq 2 {2}location {2}\+20\.0 s {2}\d+ B {2}ct \d+,\d+ B {2}lat 20 lon 1 ±5 m .*\[late\]/,
+    );
+
+    // A stranger's key opens nothing; without a key nothing is opened at all.
+    const stranger = new EmergencyTimeline({
+      identities: new Map([[h, identity.publicKey]]),
+      contactPrivateKey: contactKeygen().privateKey,
+    });
+    await stranger.feed(h, started.bytes);
+    t.like((await stranger.feed(h, r1))[0], { status: 'not-for-you', error: { code: 'EMERGENCY_NOT_FOR_YOU' } });
+    const blind = new EmergencyTimeline();
+    await blind.feed(h, started.bytes);
+    const seen = (await blind.feed(h, r1))[0] as EmergencyTimelineEntry;
+    t.like(seen, { status: 'seen', seq: 1, sinceStartMs: 10_000 });
+    t.is(seen.body, undefined);
+    t.notRegex(describeEmergency(seen), /lat/);
+    t.like((await blind.feed(h, new Uint8Array([1, 2, 3])))[0], { kind: 'unreadable', status: 'refused' });
+  },
+);

@@ -18,12 +18,14 @@ import {
   EmergencyRecord,
   type EventBody,
   EventReader,
+  type EventRecord,
   type EventStart,
   MAX_EVENT_RECORD_BYTES,
-  openEventRecord,
+  openVerifiedRecord,
   peekEventRecord,
   peekEventStart,
   type ReaderEvent,
+  verifyEventRecord,
   verifyEventStart,
 } from '@enigm/protocols/emergency';
 
@@ -280,21 +282,21 @@ export class EmergencyTimeline {
     if (key === undefined || identity === undefined || !s.start || !s.startBytes || s.held.length === 0) return [];
     if (s.index === undefined) {
       for (const h of s.held) {
-        const contacts = peekEventRecord(h.bytes)?.contacts ?? [];
-        for (const i of contacts) {
+        let record: EventRecord;
+        try {
+          record = verifyEventRecord(h.bytes, { eventKey: s.start.eventKey, identityPublicKey: identity });
+        } catch {
+          continue; // a forgery says nothing about this contact's index (the reader refuses it)
+        }
+        for (const { contact } of record.envelopes) {
           try {
-            await openEventRecord(h.bytes, {
-              eventKey: s.start.eventKey,
-              identityPublicKey: identity,
-              contactIndex: i,
-              contactPrivateKey: key,
-            });
-            s.index = i;
+            await openVerifiedRecord(record, { contactIndex: contact, contactPrivateKey: key });
+            s.index = contact;
             break;
           } catch {}
         }
         if (s.index !== undefined) break;
-        if (contacts.length > 0) s.index = -1; // envelopes, none of them ours
+        if (record.envelopes.length > 0) s.index = -1; // verified envelopes, none of them ours
       }
       if (s.index === undefined) return [];
     }
