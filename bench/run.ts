@@ -6,6 +6,7 @@
 import { benchAudit } from './audit.ts';
 import { benchCodec } from './codec.ts';
 import { benchControl } from './control.ts';
+import { benchEmergency } from './emergency.ts';
 import { benchEvidence } from './evidence.ts';
 import { benchFlash } from './flash.ts';
 import { benchFleet } from './fleet.ts';
@@ -42,6 +43,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   fleet: () => benchFleet(),
   'fleet-tls': () => benchFleetTls(),
   hpke: () => benchHpke(),
+  emergency: () => benchEmergency(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
