@@ -212,7 +212,11 @@ export function describeEmergency(e: EmergencyTimelineEntry, m?: FleetMessage): 
         ? `${e.status.toUpperCase()} ${e.error?.code ?? ''}`
         : e.status === 'duplicate'
           ? `duplicate${e.identical === false ? ' (DIFFERENT content)' : ''}, dropped`
-          : e.status;
+          : e.status === 'verified'
+            ? 'signed by the Key'
+            : e.status === 'held'
+              ? 'held (waiting for the start)'
+              : 'sealed';
   return [
     iso(e.time),
     e.handle,
@@ -226,7 +230,7 @@ export function describeEmergency(e: EmergencyTimelineEntry, m?: FleetMessage): 
     detail,
     ...(e.gaps ? [`[gap: seq ${e.gaps.join(', ')} missing]`] : []),
     ...(e.late ? ['[late]'] : []),
-    ...(m?.type === 'uplink' ? [VERIFIED(m.verified)] : []),
+    ...(m?.type === 'uplink' ? [`uplink ${VERIFIED(m.verified)}`] : []),
   ].join('  ');
 }
 
