@@ -57,6 +57,37 @@ function jsonLines(stdout: string): Record<string, unknown>[] {
 
 const COMMANDS = [...keySessionCommands, ...keyEmergencyCommands, ...contactCommands, ...coseCommands, ...eventsCommands];
 
+/**
+ * Runs a command in-process and taps its output while it runs (runCommand replaces the process
+ * streams synchronously; the tap wraps its replacement), so the test can wait for a line.
+ */
+function tapped(commands: typeof COMMANDS, argv: string[]): { done: Promise<CommandRun>; waitFor(re: RegExp): Promise<void> } {
+  const done = runCommand(commands, argv);
+  let seen = '';
+  for (const stream of [process.stdout, process.stderr]) {
+    const inner = stream.write;
+    stream.write = ((chunk: string | Uint8Array) => {
+      seen += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+      return (inner as (c: string | Uint8Array) => boolean)(chunk);
+    }) as typeof stream.write;
+  }
+  let finished = false;
+  void done.then(() => {
+    finished = true;
+  });
+  return {
+    done,
+    async waitFor(re) {
+      const until = Date.now() + 15_000;
+      while (!re.test(seen)) {
+        if (finished) throw new Error(`ended before ${re}: ${seen}`);
+        if (Date.now() > until) throw new Error(`timed out waiting for ${re}: ${seen}`);
+        await sleep(20);
+      }
+    },
+  };
+}
+
 test.serial('contacts set/get, key events, events watch --contact-key decrypts, ack, cancel', async (t) => {
   sim = await Simulator.start({ keys: 1, serial: false, mqtt: true, stateDir: join(dir, 'sim') });
   const s = sim;
@@ -115,8 +146,10 @@ test.serial('contacts set/get, key events, events watch --contact-key decrypts, 
   await consumer.subscribe(`enigm/v1/key/${handle}/up`, 1);
 
   // `key events` in a child process (its own stdout), connected before the event starts.
-  const connections = () => s.linkStats()[0]?.tcp.length ?? 0;
-  const before = connections();
+  let hellos = 0;
+  const offHello = s.onEvent((e) => {
+    if (e.type === 'frame' && e.direction === 'out' && e.messageType === 'hello.response') hellos++;
+  });
   const keyEvents = runCommandProcess(
     new URL('../src/commands/key-emergency.ts', import.meta.url),
     'keyEmergencyCommands',
@@ -124,13 +157,14 @@ test.serial('contacts set/get, key events, events watch --contact-key decrypts, 
     { timeoutMs: 60_000 },
   );
   const childUp = Date.now() + 30_000;
-  while (connections() <= before && Date.now() < childUp) await sleep(50);
-  t.true(connections() > before, 'key events connected');
-  await sleep(300);
+  while (hellos === 0 && Date.now() < childUp) await sleep(50);
+  offHello();
+  t.true(hellos > 0, 'key events connected');
+  await sleep(300); // from hello to its subscription: synchronous steps in the child
 
   // `events watch` in-process, with the contact's key and the Key's identity.
   const identity = Buffer.from(s.firmware(0).secureElement.identityPublicKey).toString('hex');
-  const watch = runCommand(COMMANDS, [
+  const watch = tapped(COMMANDS, [
     'events',
     'watch',
     '--broker',
@@ -147,13 +181,13 @@ test.serial('contacts set/get, key events, events watch --contact-key decrypts, 
     '4',
     '--json',
   ]);
-  await sleep(500); // subscribed (the embedded broker is local)
+  await watch.waitFor(/watching mqtt:/);
 
   t.like(s.controls(0).gesture({ kind: 'triple' }), { action: 'emergency-start', done: true });
   s.controls(0).setTrack([{ atMs: 0, lat: LAT, lon: LON, accuracyM: 6 }]);
   let watched: CommandRun | undefined;
   let childRun: CommandRun | undefined;
-  void watch.then((r) => {
+  void watch.done.then((r) => {
     watched = r;
   });
   void keyEvents.then((r) => {
@@ -164,7 +198,7 @@ test.serial('contacts set/get, key events, events watch --contact-key decrypts, 
     s.clock.advance(2_000);
     await sleep(50);
   }
-  const w = await bounded(watch, 5_000, 'events watch');
+  const w = await bounded(watch.done, 5_000, 'events watch');
   t.is(w.code, 0, w.stderr);
   const lines = jsonLines(w.stdout).filter((l) => l.type === 'emergency');
   const start = lines.find((l) => l.kind === 'start');
