@@ -94,6 +94,7 @@ serialTest('a factory reset by gesture wipes the Key: new identity, no hosts, st
   );
   t.true(events.some((e) => e.type === 'factory-reset' && e.phase === 'confirmed'));
   t.true(events.some((e) => e.type === 'lifecycle' && e.from === 'dormant' && e.to === 'factory'));
+  await new Promise((r) => setImmediate(r)); // the state file is rewritten once per event-loop turn
   t.is(JSON.parse(readFileSync(join(sim.stateDir, 'simulator.json'), 'utf8')).keys[0].handle, s.handle, 'state file updated');
 
   // The first host's pin no longer matches: its session cannot be opened.

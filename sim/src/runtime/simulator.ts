@@ -181,6 +181,7 @@ export class Simulator implements ControlTarget {
   readonly #factoryFlash = new Map<string, Flash>();
   #brokerUrl: string | undefined;
   #stopped = false;
+  #stateFilePending = false;
 
   private constructor(stateDir: string, options: SimulatorOptions) {
     this.stateDir = stateDir;
@@ -297,7 +298,7 @@ export class Simulator implements ControlTarget {
         if ((e.type === 'radio' || e.type === 'power') && !this.#stopped) {
           void key.mqtt?.setRadio(key.physical.powered && key.physical.radio === 'attached');
         }
-        if (e.type === 'lifecycle' && !this.#stopped) this.writeStateFile(); // the handle may be new
+        if (e.type === 'lifecycle' && !this.#stopped) this.#stateFileSoon(); // the handle may be new
       },
       linkActive: () => (key.tcp?.connections ?? 0) + (key.mqtt?.connections ?? 0) > 0,
       flash: flash.flash,
@@ -429,6 +430,16 @@ export class Simulator implements ControlTarget {
    */
   firmware(index: number): KeyFirmware {
     return this.#key(index).firmware;
+  }
+
+  /** Rewrites the state file once for all changes of this turn of the event loop (100 Keys changing at once: one write, not 100). */
+  #stateFileSoon(): void {
+    if (this.#stateFilePending) return;
+    this.#stateFilePending = true;
+    setImmediate(() => {
+      this.#stateFilePending = false;
+      if (!this.#stopped) this.writeStateFile();
+    });
   }
 
   /** Writes `<stateDir>/simulator.json`. */
