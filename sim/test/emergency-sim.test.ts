@@ -2,7 +2,8 @@
  * Emergencies on the running simulator, on its clock: a dormant Key with a scripted track takes no
  * fix and sends no emergency record over a simulated day; in an emergency the scheduler wakes the
  * Key at each fix interval (records at the documented rate), and the records reach the MQTT
- * uplink at emergency priority, readable by a contact and by nobody else.
+ * uplink at emergency priority, readable by a contact and by nobody else; without radio they reach
+ * a host on a TCP link as link events.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -123,4 +124,58 @@ test('emergency records reach the MQTT uplink at emergency priority; the broker 
   // Let the outbox drain before the teardown stops the simulator.
   const drained = Date.now() + 5_000;
   while ((sim.linkStats()[0]?.mqtt?.queued ?? 0) > 0 && Date.now() < drained) await new Promise((r) => setTimeout(r, 20));
+});
+
+test('without radio, a host on a TCP link gets the emergency as link events (emergency.changed, emergency.record)', async (t) => {
+  const { connect } = await import('node:net');
+  const { FrameDecoder, encodeFrame } = await import('@enigm/protocols/framing');
+  const { decodeMessage, encodeMessage } = await import('@enigm/protocols/messages');
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-emergency-tcp-'));
+  dirs.push(dir);
+  const sim = await Simulator.start({ keys: 1, serial: false, stateDir: dir });
+  t.teardown(() => sim.stop());
+  const fw = sim.firmware(0);
+  fw.transition('activate');
+  const keys = contacts(1);
+  fw.emergency.setContacts(contactSet(1, keys));
+  t.is(sim.controls(0).state().radio.state, 'detached', 'no uplink: the radio is off');
+  const url = new URL(sim.keys()[0]?.tcp as string);
+  const socket = connect(Number(url.port), url.hostname);
+  t.teardown(() => socket.destroy());
+  const decoder = new FrameDecoder({ maxPayload: 65536 });
+  const seen: { name: string; body: Record<string, unknown> }[] = [];
+  socket.on('data', (chunk: Buffer) => {
+    for (const e of decoder.push(new Uint8Array(chunk)))
+      if (e.kind === 'frame') {
+        const m = decodeMessage(e.payload);
+        seen.push({ name: m.name, body: m.body as Record<string, unknown> });
+      }
+  });
+  await new Promise<void>((r) => socket.once('connect', () => r()));
+  socket.write(encodeFrame(encodeMessage({ version: 1, name: 'ping', id: 1, body: {} })));
+  const wait = async (cond: () => boolean, what: string) => {
+    const end = Date.now() + 5_000;
+    while (!cond()) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  await wait(() => seen.some((m) => m.name === 'ping.response'), 'the link to be up');
+  sim.controls(0).gesture({ kind: 'triple' });
+  sim.controls(0).setTrack([{ atMs: 0, lat: 1.5, lon: 2.5, accuracyM: 9 }]);
+  await fw.emergency.settled();
+  await wait(() => seen.filter((m) => m.name === 'emergency.record').length >= 2, 'start and location on the link');
+  t.deepEqual(
+    seen.filter((m) => m.name === 'emergency.changed').map((m) => m.body.phase),
+    ['triggered', 'active'],
+  );
+  const reader = new EventReader({
+    identityPublicKey: fw.secureElement.identityPublicKey,
+    contactIndex: 0,
+    contactPrivateKey: keys[0]?.privateKey as Uint8Array,
+  });
+  const kinds: string[] = [];
+  for (const m of seen.filter((x) => x.name === 'emergency.record'))
+    for (const e of await reader.feed(m.body.record as Uint8Array)) kinds.push(e.type === 'record' ? e.body.kind : e.type);
+  t.deepEqual(kinds, ['start', 'location']);
 });
