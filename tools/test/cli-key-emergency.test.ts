@@ -251,6 +251,11 @@ test.serial('contacts set/get, key events, events watch --contact-key decrypts, 
   const resolve = await key('emergency', 'resolve');
   t.is(resolve.code, 1);
   t.regex(resolve.stderr, /KEY_INVALID_STATE: emergency.resolve is not allowed in state dormant/);
+  const wrongKey = await key('events', '--for', '1', '--identity', 'ab'.repeat(32));
+  t.is(wrongKey.code, 1, 'with --identity the Key is authenticated first');
+  const rightKey = await key('events', '--for', '1', '--identity', identity, '--json');
+  t.is(rightKey.code, 0, rightKey.stderr);
+  t.like(jsonLines(rightKey.stdout).at(-1), { ok: true });
   const badAck = await run('contact', 'ack', '--key', f('alice.key'), '--event', 'xyz', '--seq', '1', '--out', f('x'));
   t.is(badAck.code, 2);
 

@@ -10,7 +10,7 @@
  */
 import { emergencyEventOf, type Key, type KeyEvent } from '@enigm/key-firmware-host';
 import { AUDIT_HELP, auditOptions, noteKey, withAudit } from '../audit-options.ts';
-import { type Command, EXIT, int, type Output, type ParsedArgs, readInputFile, UsageError } from '../cli.ts';
+import { type Command, EXIT, int, type Output, type ParsedArgs, readInputFile, str, UsageError } from '../cli.ts';
 import { PORT_HELP, SESSION_HELP, sessionOptions, withKey } from './key-connect.ts';
 
 function oneFile(args: ParsedArgs, what: string): string {
@@ -210,6 +210,10 @@ emergency record as seq, kind and size. Records are sealed to the emergency cont
 decrypted here (a contact reads them with 'enigm contact open'; --json gives no record bytes).
 Runs until Ctrl-C or SIGTERM, --count events, or --for seconds (exit 0).
 
+Events travel in clear on the link (the records in them are signed and sealed), so no session is
+needed; with --identity or --handle the Key is authenticated first (a known-host session: this
+host must be paired with it; anything else is refused, exit 1).
+
 Options:
 ${PORT_HELP}
   --count N       stop after N events (keepalives not counted)
@@ -226,6 +230,7 @@ Examples:
     const limit = int(args, 'count', 0, 1, 1_000_000_000);
     const seconds = int(args, 'for', 0, 1, 86_400 * 365);
     return withKey(args, async (key: Key) => {
+      if (str(args, 'identity') !== undefined || str(args, 'handle') !== undefined) await key.session();
       const stop = new AbortController();
       const onSignal = () => stop.abort();
       process.once('SIGINT', onSignal);
