@@ -77,15 +77,21 @@ export class OutboxPublisher {
       return;
     }
     this.#running = true;
-    void this.#drain().finally(() => {
-      this.#running = false;
-      if (this.#again && !this.#stopped) {
-        this.#again = false;
-        this.kick();
-      } else {
-        for (const r of this.#idle.splice(0)) r();
-      }
-    });
+    void this.#drain()
+      .catch(() => {
+        // The queue was closed or failed under the drain (a shutdown): what is left stays queued;
+        // a failure here must never become an unhandled rejection.
+        this.#failures++;
+      })
+      .finally(() => {
+        this.#running = false;
+        if (this.#again && !this.#stopped) {
+          this.#again = false;
+          this.kick();
+        } else {
+          for (const r of this.#idle.splice(0)) r();
+        }
+      });
   }
 
   /** Resolves when no drain is running (the queue is empty, or the link is down). */
