@@ -258,11 +258,19 @@ async function provisionOne(port: string, shared: OpenKeyOptions, options: Provi
       throw new StationError('STATION_NOT_FACTORY', `the Key is ${info.state} without a certificate chain`);
 
     enter('time');
-    await key.setTime(now());
+    // The certificate starts at the instant the Key's clock was set to: the Key sets it when the
+    // request arrives, so its clock lags ours by the transit time, and a notBefore taken later
+    // (at issue) could lie in the Key's future (CERT_NOT_VALID, seen under load).
+    const setAt = now();
+    await key.setTime(setAt);
     enter('csr');
     const csr = await key.csr();
     enter('issue');
-    const leaf = await issueFromCsr(options.ca, csr, { model: info.model, expectedIdentityKey: identityKey, now: at });
+    const leaf = await issueFromCsr(options.ca, csr, {
+      model: info.model,
+      expectedIdentityKey: identityKey,
+      now: () => new Date(setAt),
+    });
     const chain = [leaf.der, options.ca.intermediate.certificate.der];
     enter('install');
     await key.installCertificate(chain);
