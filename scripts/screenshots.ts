@@ -2,8 +2,8 @@
  * Makes the dashboard's screenshots in `docs/img/` (never by hand): starts a real simulator with
  * six Keys and its control server in a temporary state folder, opens the dashboard in Debian's
  * Chromium (playwright-core), drives the Keys through the control API — a long hold opening a
- * pairing window, a low battery, no radio coverage, a pulled power, a charging Key — and captures
- * the page.
+ * pairing window, a low battery, no radio coverage, a pulled power, a charging Key, an emergency
+ * started by the triple press — and captures the page.
  *
  * Usage: npx tsx scripts/screenshots.ts [--out DIR]   (default docs/img; needs /usr/bin/chromium
  * or CHROMIUM_PATH)
@@ -14,6 +14,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { contactKeygen, signContactSet } from '@enigm/protocols/emergency';
 import { Simulator } from '@enigm/sim';
 import { ControlClient, ControlServer } from '@enigm/sim/control';
 import { chromium } from 'playwright-core';
@@ -60,6 +61,20 @@ try {
   await api.request('POST', '/api/keys/3/power', { on: false });
   await api.request('POST', '/api/keys/4/usb', { attached: true });
   await api.request('POST', '/api/keys/5/gesture', { kind: 'double' });
+  // Key 5: dormant with one emergency contact, an emergency started by the triple press
+  const contact = contactKeygen();
+  const set = {
+    version: 1,
+    issuedAt: Date.now(),
+    contacts: [{ alias: 'c0', hpkeKey: contact.publicKey, signKey: contact.signKey }],
+  };
+  sim.firmware(5).transition('activate');
+  sim.firmware(5).emergency.setContacts(signContactSet(set, new Uint8Array(32).fill(7)));
+  await api.request('POST', '/api/keys/5/gnss/track', {
+    fixes: Array.from({ length: 60 }, (_, i) => ({ atMs: i * 1000, lat: 47.3769 + i * 1e-5, lon: 8.5417 })),
+  });
+  await api.request('POST', '/api/keys/5/gesture', { kind: 'triple' });
+  await api.request('POST', '/api/clock', { advanceMs: 45_000 });
   await api.request('POST', '/api/keys/0/gnss/track', {
     fixes: [0, 1, 2, 3].map((i) => ({ atMs: i * 60_000, lat: 48.137 + i * 0.001, lon: 11.575 + i * 0.0015 })),
   });

@@ -39,6 +39,7 @@ export class FakeTarget implements ControlTarget {
       gnss: { powered: false, fixes: 0, refused: 0 },
       led: 'off',
       haptics: 0,
+      emergency: { phase: 'none', records: 0 },
     }));
     const self = this;
     this.clock = {

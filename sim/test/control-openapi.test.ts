@@ -5,6 +5,7 @@ import { Simulator } from '@enigm/sim';
 import { ControlServer, checkSchema, type JsonSchema, OPENAPI, ROUTES } from '@enigm/sim/control';
 import test from 'ava';
 import { FakeTarget } from './control-fake-target.ts';
+import { contactSet, contacts } from './support/emergency-rig.ts';
 
 type Operation = { responses: Record<string, { content?: Record<string, { schema: JsonSchema }> }> };
 const paths = OPENAPI.paths as Record<string, Record<string, Operation>>;
@@ -129,6 +130,9 @@ test("a real simulator's answers and events conform to the document too", async 
     await sim.stop();
     await rm(dir, { recursive: true, force: true });
   });
+  // Key 0 dormant with contacts: its triple press starts an emergency (state and events carry it)
+  sim.firmware(0).transition('activate');
+  sim.firmware(0).emergency.setContacts(contactSet(1, contacts(1)));
   const auth = { authorization: `Bearer ${server.token}` };
   const calls: [method: 'GET' | 'POST', url: string, path: string, body?: unknown][] = [
     ['GET', '/api/keys', '/api/keys'],
@@ -145,6 +149,8 @@ test("a real simulator's answers and events conform to the document too", async 
     ['POST', '/api/keys/0/reboot', '/api/keys/{index}/reboot'],
     ['POST', '/api/clock', '/api/clock', { advanceMs: 120_000 }],
     ['GET', '/api/keys/1', '/api/keys/{index}'],
+    ['GET', '/api/keys/0', '/api/keys/{index}'],
+    ['POST', '/api/keys/0/gesture', '/api/keys/{index}/gesture', { kind: 'hold', seconds: 10 }],
   ];
   for (const [method, url, path, body] of calls) {
     const res = await fetch(`${server.url}${url}`, {
@@ -159,7 +165,10 @@ test("a real simulator's answers and events conform to the document too", async 
       `${method} ${url} → ${res.status} ${JSON.stringify(value).slice(0, 200)}`,
     );
   }
+  await sim.firmware(0).emergency.settled();
   t.true(events.length > 5);
+  const types = new Set(events.map((e) => (e as { type: string }).type));
+  t.true(types.has('emergency') && types.has('emergency-record'), [...types].join(' '));
   for (const e of events)
     t.deepEqual(checkSchema(e, { $ref: '#/components/schemas/DeviceEvent' }, OPENAPI), [], JSON.stringify(e));
 });

@@ -5,50 +5,14 @@
  * A second test measures frame time and update rate with 1,000 Keys changing state.
  * Without Chromium the tests skip locally and FAIL under CI=true.
  */
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Simulator } from '@enigm/sim';
 import { ControlServer } from '@enigm/sim/control';
-import test, { type ExecutionContext } from 'ava';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import test from 'ava';
 import { FakeTarget } from './control-fake-target.ts';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-/** A fresh Chromium profile and page; undefined (test skipped) without Chromium unless CI=true. */
-async function browser(t: ExecutionContext): Promise<{ context: BrowserContext; page: Page; problems: string[] } | undefined> {
-  if (!existsSync(CHROMIUM)) {
-    if (process.env.CI === 'true')
-      t.fail(`Chromium is missing at ${CHROMIUM}: scripts/setup.sh installs it (apt-get install chromium)`);
-    else t.log(`skipped: no Chromium at ${CHROMIUM} (apt-get install chromium; under CI=true this fails)`);
-    return undefined;
-  }
-  const profile = await mkdtemp(join(tmpdir(), 'enigm-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS });
-  t.teardown(async () => {
-    await context.close();
-    await rm(profile, { recursive: true, force: true });
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
-  const problems: string[] = [];
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-  });
-  return { context, page, problems };
-}
+import { browser } from './dashboard-chromium.ts';
 
 test('press the button in the page: a long hold opens the pairing window; the row and the timeline show it', async (t) => {
   const b = await browser(t);

@@ -22,6 +22,10 @@ const bool: JsonSchema = { type: 'boolean' };
 const str: JsonSchema = { type: 'string' };
 const lifecycle: JsonSchema = { type: 'string', enum: Object.keys(LIFECYCLE_STATES) };
 const radioState: JsonSchema = { type: 'string', enum: RADIO_STATES };
+const PHASES = ['triggered', 'active', 'cancelled', 'resolved', 'revoked'];
+const phase: JsonSchema = { type: 'string', enum: PHASES };
+const hex: JsonSchema = { type: 'string', description: 'hex' };
+const count: JsonSchema = { type: 'integer', minimum: 0 };
 
 /** Schemas of the document's `components`. */
 const SCHEMAS: Record<string, JsonSchema> = {
@@ -60,6 +64,7 @@ const SCHEMAS: Record<string, JsonSchema> = {
       gnss: obj({ powered: bool, fixes: int, refused: int, last: ref('GnssFix') }, ['powered', 'fixes', 'refused']),
       led: str,
       haptics: int,
+      emergency: ref('EmergencyState'),
       factoryResetArmedUntil: num,
     },
     [
@@ -76,8 +81,16 @@ const SCHEMAS: Record<string, JsonSchema> = {
       'gnss',
       'led',
       'haptics',
+      'emergency',
     ],
   ),
+  EmergencyState: {
+    ...obj({ phase: { type: 'string', enum: ['none', ...PHASES] }, eventId: hex, records: count, startedAt: num }, [
+      'phase',
+      'records',
+    ]),
+    description: 'the emergency event, metadata only (never a location or a key); phase `none`: no event',
+  },
   KeyList: obj({ keys: { type: 'array', items: ref('DeviceState') } }),
   GestureAnswer: obj({ outcome: ref('GestureOutcome'), state: ref('DeviceState') }),
   Clock: obj({ now: num, speed: num }),
@@ -99,6 +112,17 @@ const SCHEMAS: Record<string, JsonSchema> = {
         ['direction', 'link', 'bytes'],
       ],
       ['link', { link: str, phase: { type: 'string', enum: ['open', 'closed'] } }],
+      ['emergency', { phase, eventId: hex, records: count }],
+      [
+        'emergency-record',
+        {
+          eventId: hex,
+          kind: { type: 'string', enum: ['start', 'location', 'status', 'battery-critical', 'end'] },
+          seq: count,
+          bytes: count,
+          records: count,
+        },
+      ],
     ].map(([type, props, required]) => {
       const p = props as Record<string, JsonSchema>;
       return obj({ key: int, at: num, type: { type: 'string', const: type }, ...p }, [

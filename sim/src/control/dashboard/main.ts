@@ -10,6 +10,8 @@
 import type { DeviceEvent, DeviceState, GnssFix } from '../../firmware/physical/types.ts';
 import { ApiError, api, streamEvents, takeToken } from './api.ts';
 import { h, setClass, setText, svg } from './dom.ts';
+import { applyEmergency, emergencyBadge, emergencyDetail, emergencyTicking } from './emergency.ts';
+import { eventText } from './event-text.ts';
 import { plotTrack } from './track-plot.ts';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]> : T[K] };
@@ -40,6 +42,7 @@ const COLUMNS = [
   'model',
   'firmware',
   'lifecycle',
+  'emergency',
   'power',
   'battery',
   'radio',
@@ -54,6 +57,7 @@ const HEADINGS: Record<(typeof COLUMNS)[number], string> = {
   model: 'model',
   firmware: 'fw',
   lifecycle: 'lifecycle',
+  emergency: 'emergency',
   power: 'power',
   battery: 'battery',
   radio: 'radio',
@@ -114,9 +118,10 @@ const controls = h(
     h('legend', {}, 'Button'),
     button('Press', 'press', gesture({ kind: 'press' })),
     button('Double', 'double', gesture({ kind: 'double' })),
-    button('Triple', 'triple', gesture({ kind: 'triple' })),
-    button('Hold 3 s', 'hold-3', gesture({ kind: 'hold', seconds: 3 })),
+    button('Triple', 'triple', gesture({ kind: 'triple' }), 'starts an emergency (dormant Key)'),
+    button('Hold 3 s', 'hold-3', gesture({ kind: 'hold', seconds: 3 }), 'starts an emergency (dormant Key)'),
     button('Hold 8 s', 'hold-8', gesture({ kind: 'hold', seconds: 8 }), 'opens the pairing window'),
+    button('Hold 10 s', 'hold-10', gesture({ kind: 'hold', seconds: 10 }), 'cancels an emergency'),
     button(
       'Hold 10 s at power-on',
       'hold-at-power-on',
@@ -227,6 +232,7 @@ function schedule(): void {
 
 function apply(e: DeviceEvent): void {
   stats.events++;
+  if (e.at > simNow()) clock = { ...clock, now: e.at, at: performance.now() }; // an advance, seen by its events
   const k = keys[e.key];
   if (e.type !== 'frame' || showFrames) {
     pendingTimeline.push(e);
@@ -273,6 +279,10 @@ function apply(e: DeviceEvent): void {
     case 'gesture':
     case 'factory-reset':
       refetch.add(e.key);
+      break;
+    case 'emergency':
+    case 'emergency-record':
+      k.emergency = applyEmergency(e.key, k.emergency ?? { phase: 'none', records: 0 }, e);
       break;
     default:
       break;
@@ -349,6 +359,9 @@ function renderRow(i: number, now: number): void {
   setText(c.firmware, k.firmware);
   setText(c.lifecycle, k.lifecycle);
   setClass(c.lifecycle, `lc lc-${k.lifecycle}`);
+  const badge = emergencyBadge(i, k.emergency, now);
+  setText(c.emergency, badge.text);
+  setClass(c.emergency, badge.cls);
   setText(c.power, k.power);
   setText(c.battery, batteryText(k));
   setClass(c.battery, k.battery.critical ? 'bad' : k.battery.low ? 'warn' : '');
@@ -370,6 +383,7 @@ function renderDetail(): void {
     ['model', k.model],
     ['firmware', k.firmware],
     ['lifecycle', k.lifecycle],
+    ['emergency', emergencyDetail(selected, k.emergency, now)],
     ['paired hosts', String(k.pairedHosts)],
     ['pairing window', pairingText(k, now)],
     ['power', k.power],
@@ -383,37 +397,6 @@ function renderDetail(): void {
   detailState.replaceChildren(...entries.flatMap(([dt, dd]) => [h('dt', {}, dt), h('dd', { 'data-field': dt }, dd)]));
   const fixes = tracks.get(selected) ?? (k.gnss.last ? [k.gnss.last] : []);
   plotTrack(plot, fixes);
-}
-
-function eventText(e: DeviceEvent): string {
-  switch (e.type) {
-    case 'gesture':
-      return `${e.gesture.kind}${'seconds' in e.gesture ? ` ${e.gesture.seconds} s` : ''} → ${e.outcome.action}${e.outcome.done ? '' : ` (refused: ${e.outcome.refused ?? ''})`}`;
-    case 'lifecycle':
-      return `${e.from} → ${e.to}`;
-    case 'battery':
-      return `${Math.round(e.level)}%${e.charging ? ' charging' : ''}${e.critical ? ' critical' : e.low ? ' low' : ''}`;
-    case 'radio':
-      return e.state;
-    case 'usb':
-      return e.attached ? 'attached' : 'detached';
-    case 'power':
-      return e.on ? 'on' : 'off';
-    case 'gnss':
-      return e.fix ? `fix ${e.fix.lat.toFixed(4)}, ${e.fix.lon.toFixed(4)}` : 'refused (GNSS off)';
-    case 'pairing-window':
-      return `open until ${(e.until / 1000).toFixed(1)} s`;
-    case 'factory-reset':
-      return e.phase;
-    case 'output':
-      return [e.led ? `LED ${e.led}` : '', e.haptic ? `haptic ${e.haptic}` : ''].filter(Boolean).join(' ');
-    case 'frame':
-      return `${e.direction} ${e.link} ${e.messageType ?? ''} ${e.bytes} B`;
-    case 'link':
-      return `${e.link} ${e.phase}`;
-    default:
-      return '';
-  }
 }
 
 function renderTimeline(): void {
@@ -452,8 +435,9 @@ setInterval(() => {
   lastCount = stats.events;
   setText(rateText, `${stats.rate} events/s`);
   setText(clockText, `sim time ${(simNow() / 1000).toFixed(1)} s ×${clock.speed}`);
-  // pairing windows count down without events
-  for (let i = 0; i < keys.length; i++) if (keys[i]?.pairingWindowUntil !== undefined) dirty.add(i);
+  // pairing windows count down and emergencies' elapsed time counts up without events
+  for (let i = 0; i < keys.length; i++)
+    if (keys[i]?.pairingWindowUntil !== undefined || emergencyTicking(i, keys[i]?.emergency)) dirty.add(i);
   dirty.add(selected);
   schedule();
 }, 1000);

@@ -10,6 +10,7 @@ import { SimulatorError } from '../../runtime/errors.ts';
 import type { Clock, KeyFirmware } from '../firmware.ts';
 import { COMMAND_STATES, nextState } from '../lifecycle.ts';
 import { CRITICAL_PCT, LOW_PCT, levelAfter, powerMode } from './battery.ts';
+import { EmergencyWatch } from './emergency-watch.ts';
 import { classifyGesture, PAIRING_WINDOW_MS, RESET_CONFIRM_MS, validateGesture } from './gestures.ts';
 import type { DeviceControls, DeviceEvent, DeviceState, Gesture, GestureOutcome, GnssFix, RadioState } from './types.ts';
 
@@ -81,6 +82,7 @@ export class PhysicalKey implements DeviceControls {
   #haptics = 0;
   #resetArmedUntil: number | undefined;
   #pairingShown: number | undefined;
+  readonly #emergency: EmergencyWatch;
 
   constructor(deps: PhysicalKeyDeps) {
     this.#d = deps;
@@ -93,6 +95,7 @@ export class PhysicalKey implements DeviceControls {
       this.#emit({ type: 'lifecycle', from, to });
       this.#syncOutputs();
     });
+    this.#emergency = new EmergencyWatch(this.#fw.emergency, deps.clock, (e) => this.#emit(e));
     this.#fw.emergency.onAck((alias) => {
       this.#haptics++;
       this.#emit({ type: 'output', led: 'ack-green', haptic: `ack ${alias}` });
@@ -173,6 +176,7 @@ export class PhysicalKey implements DeviceControls {
       },
       led: this.#led,
       haptics: this.#haptics,
+      emergency: this.#emergency.state(),
       ...(this.#resetArmedUntil !== undefined ? { factoryResetArmedUntil: this.#resetArmedUntil } : {}),
     };
   }
@@ -472,6 +476,7 @@ export class PhysicalKey implements DeviceControls {
   }
 
   #syncOutputs(): void {
+    this.#emergency.sync(); // a phase change shows as an `emergency` event (metadata only)
     const until = this.#on ? this.#fw.pairingWindowUntil : undefined;
     if (until !== undefined && until !== this.#pairingShown) this.#emit({ type: 'pairing-window', until });
     this.#pairingShown = until;

@@ -6,7 +6,7 @@
  * and WebSocket, and scenarios drive them. Times are milliseconds on the simulator's clock.
  * @module
  */
-import type { LifecycleState } from '@enigm/protocols/messages';
+import type { EmergencyPhase, LifecycleState } from '@enigm/protocols/messages';
 
 /** A button gesture. Holds are classified when the button is released. */
 export type Gesture =
@@ -42,6 +42,21 @@ export interface GnssFix {
   readonly accuracyM?: number;
 }
 
+/** Kinds of emergency record, from their clear header (`start`: the signed event start). */
+export type EmergencyRecordKind = 'start' | 'location' | 'status' | 'battery-critical' | 'end';
+
+/** A Key's emergency event as the control API shows it: metadata only, never a location or a key. */
+export interface EmergencyState {
+  /** `none`: no event runs (an ended event is `none` at once; its `emergency` event names the outcome). */
+  readonly phase: 'none' | EmergencyPhase;
+  /** The running event's id, hex. */
+  readonly eventId?: string;
+  /** Records the event has sent: its start and each sealed record. */
+  readonly records: number;
+  /** When the event started (simulator clock), if this simulator saw it start. */
+  readonly startedAt?: number;
+}
+
 /** Everything observable about one simulated Key, as the control API and dashboard show it. */
 export interface DeviceState {
   readonly index: number;
@@ -74,6 +89,8 @@ export interface DeviceState {
   };
   readonly led: string;
   readonly haptics: number;
+  /** The emergency event, metadata only. */
+  readonly emergency: EmergencyState;
   /** A factory reset armed by hold-at-power-on, waiting for its confirmation until this time. */
   readonly factoryResetArmedUntil?: number;
 }
@@ -110,6 +127,18 @@ export type DeviceEvent = {
       readonly bytes: number;
     }
   | { readonly type: 'link'; readonly link: string; readonly phase: 'open' | 'closed' }
+  /** An emergency event's phase changed (metadata: never a location or a key). */
+  | { readonly type: 'emergency'; readonly phase: EmergencyPhase; readonly eventId: string; readonly records: number }
+  /** An emergency record went out: its clear header's kind and sequence number, and its size. */
+  | {
+      readonly type: 'emergency-record';
+      readonly eventId: string;
+      readonly kind: EmergencyRecordKind;
+      readonly seq: number;
+      readonly bytes: number;
+      /** Records of the event so far. */
+      readonly records: number;
+    }
 );
 
 /** The controls of one simulated Key. Every method validates its input and changes nothing on a bad one. */
