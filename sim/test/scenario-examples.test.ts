@@ -1,8 +1,9 @@
 /**
  * Every example scenario in examples/scenarios/ passes against a fresh simulator: at speed max
- * (deterministic: waits advance the clock), and the pairing window and the 24 h dormancy also at
- * the speed their files name (real time scaled). A scenario whose expectation is wrong is
- * reported as failed, not thrown, and the simulator is stopped either way.
+ * (deterministic: waits advance the clock, sealing is awaited), the emergency ones included
+ * (contact ack, radio off, critical battery, accidental presses); the pairing window and the 24 h
+ * dormancy also at the speed their files name (real time scaled). A scenario whose expectation is
+ * wrong is reported as failed, not thrown, and the simulator is stopped either way.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +15,16 @@ const DIR = fileURLToPath(new URL('../../examples/scenarios/', import.meta.url))
 const FILES = readdirSync(DIR).filter((f) => /\.(ya?ml|json)$/.test(f));
 
 test('the examples are there', (t) => {
-  for (const f of ['pairing-window.yaml', 'dormancy-24h.yaml', 'factory-reset.yaml', 'low-battery.yaml'])
+  for (const f of [
+    'pairing-window.yaml',
+    'dormancy-24h.yaml',
+    'factory-reset.yaml',
+    'low-battery.yaml',
+    'emergency-contact-ack.yaml',
+    'emergency-radio-off.yaml',
+    'emergency-low-battery.yaml',
+    'accidental-presses.yaml',
+  ])
     t.true(FILES.includes(f), f);
 });
 

@@ -3,7 +3,7 @@
  * line and the field (`x.yaml:4: steps[1].gesture.seconds must be a number ≥ 0`), never a crash
  * and never a scenario that half-loads; good files load into the normalised form.
  */
-import { formatDuration, parseDuration, parseScenario, ScenarioError } from '@enigm/sim/scenario';
+import { EVENT_FIELDS, formatDuration, parseDuration, parseScenario, ScenarioError, STATE_FIELDS } from '@enigm/sim/scenario';
 import test from 'ava';
 
 /** The messages of the error `text` raises. */
@@ -140,14 +140,14 @@ test('malformed YAML: the line of the syntax error', (t) => {
 
 test('an unknown action, step field or scenario field is named with its line', (t) => {
   t.deepEqual(problems('name: x\nsteps:\n  - wait: 1s\n  - jump: 2\n'), [
-    'x.yaml:4: steps[1].jump is not a known action (gesture, battery, track, radio, usb, power, reboot, wait, speed, expect) or step field (name, key, at, after)',
+    'x.yaml:4: steps[1].jump is not a known action (gesture, battery, track, radio, usb, power, reboot, ack, wait, speed, expect) or step field (name, key, at, after)',
   ]);
   t.deepEqual(problems('name: x\nstep:\n  - wait: 1s\n'), [
     'x.yaml:1: steps must be a list of 1..10000 steps',
     'x.yaml:2: step is not a scenario field (known: name, description, speed, keys, steps)',
   ]);
   t.deepEqual(problems('name: x\nsteps:\n  - name: nothing\n'), [
-    'x.yaml:3: steps[0] has no action: give one of gesture, battery, track, radio, usb, power, reboot, wait, speed, expect',
+    'x.yaml:3: steps[0] has no action: give one of gesture, battery, track, radio, usb, power, reboot, ack, wait, speed, expect',
   ]);
   t.deepEqual(problems('name: x\nsteps:\n  - wait: 1s\n    reboot: true\n'), [
     'x.yaml:3: steps[0] has 2 actions (reboot, wait): one per step',
@@ -203,7 +203,9 @@ steps:
       'x.yaml:22: steps[11].expect.state.lifecycle must be one of factory, dormant, emergency, suspended, revoked, retired, updating',
       'x.yaml:22: steps[11].expect.state.battery.level must be a number, a comparison such as "≤ 50" or ">= 10", absent or present',
       'x.yaml:22: steps[11].expect.state.usb must be true, false, absent or present',
-      'x.yaml:22: steps[11].expect.state.nope is not a field that can be checked (known: index, lifecycle, model, firmware, handle, pairedHosts, pairingWindowUntil, power, usb, battery, battery.level, battery.charging, battery.low, battery.critical, radio, radio.state, radio.onMs, gnss, gnss.powered, gnss.fixes, gnss.refused, gnss.last, gnss.last.lat, gnss.last.lon, gnss.last.accuracyM, gnss.last.atMs, led, haptics, factoryResetArmedUntil)',
+      `x.yaml:22: steps[11].expect.state.nope is not a field that can be checked (known: ${Object.keys(STATE_FIELDS)
+        .filter((f) => !f.startsWith('counters.'))
+        .join(', ')})`,
     ],
   );
   // The rest of the file's problems (MAX_ISSUES is 20): checked in their own file.
@@ -218,7 +220,7 @@ steps:
   - expect: { state: {} }
 `),
     [
-      'x.yaml:3: steps[0].expect.event.type must be one of gesture, lifecycle, output, battery, radio, usb, power, gnss, pairing-window, factory-reset, frame, link',
+      `x.yaml:3: steps[0].expect.event.type must be one of ${Object.keys(EVENT_FIELDS).join(', ')}`,
       'x.yaml:4: steps[1].expect.within must be a duration ≥ 0 (seconds, or e.g. 500ms, 2s, 10m, 24h, 1h30m)',
       'x.yaml:4: steps[1].expect.event.level must be a number, a comparison such as "≤ 50" or ">= 10", absent or present',
       'x.yaml:5: steps[2].expect must have either state or event',
@@ -273,4 +275,48 @@ test('durations: seconds or units, bounded; formatted back', (t) => {
   t.is(formatDuration(5_400_000), '1 h 30 min');
   t.is(formatDuration(1500), '1.5 s');
   t.is(formatDuration(12), '12 ms');
+});
+
+test('emergency: keys get contacts, an ack names one of them, emergency state and events are checkable', (t) => {
+  const s = parseScenario(
+    `name: e
+keys:
+  - lifecycle: dormant
+    contacts: 2
+  - {}
+steps:
+  - gesture: triple
+  - ack: { contact: 1 }
+  - expect: { state: { emergency: { phase: active, records: ">= 3" }, emergency.eventId: present } }
+  - expect: { event: { type: emergency, phase: cancelled } }
+  - expect: { event: { type: emergency-record, kind: battery-critical, seq: 1 } }
+`,
+    'e.yaml',
+  );
+  t.deepEqual(s.keys, [{ lifecycle: 'dormant', contacts: 2 }, {}]);
+  t.deepEqual(s.steps[1]?.action, { type: 'ack', contact: 1 });
+  t.deepEqual(
+    problems(`name: e
+keys:
+  - contacts: 9
+  - contacts: 1
+steps:
+  - ack: { contact: 0 }
+  - key: 1
+    ack: { contact: 1 }
+  - key: 1
+    ack: { who: 0 }
+  - expect: { state: { emergency.phase: over } }
+  - expect: { event: { type: emergency-record, kind: selfie } }
+`),
+    [
+      'x.yaml:3: keys[0].contacts must be an integer in [0, 8]',
+      "x.yaml:6: steps[0].ack needs contacts: give the step's Key `contacts: N` in keys",
+      'x.yaml:8: steps[1].ack.contact must be an integer in [0, 0]',
+      'x.yaml:10: steps[2].ack.who is not a ack field (known: contact)',
+      'x.yaml:10: steps[2].ack.contact must be an integer in [0, 0]',
+      'x.yaml:11: steps[3].expect.state.emergency.phase must be one of none, triggered, active, cancelled, resolved, revoked',
+      'x.yaml:12: steps[4].expect.event.kind must be one of start, location, status, battery-critical, end',
+    ],
+  );
 });

@@ -254,3 +254,44 @@ test('the target clock gets its speed back after the run, and a throwing onStep 
   t.is(thrown.error, 'runner: callback failed');
   t.is(target.clock.speed, 3);
 });
+
+test('contacts and acks: installed and relayed through the controls; a target without them is a setup error', async (t) => {
+  const s = parseScenario('name: c\nkeys: [{ contacts: 2 }]\nsteps:\n  - ack: { contact: 1 }\n  - wait: 1s\n');
+  const none = await runScenario(new FakeTarget(1), s, { speed: 'max' });
+  t.regex(none.error ?? '', /^setup: this target cannot install contact sets/);
+  // A target that takes a contact set and acks, with an event running.
+  const target = new FakeTarget(1);
+  const sets: Uint8Array[] = [];
+  const acks: Uint8Array[] = [];
+  let eventId: string | undefined;
+  let settled = 0;
+  const inner = target.controls.bind(target);
+  target.controls = (i: number) => {
+    const c = inner(i);
+    return {
+      ...c,
+      state: () => ({ ...c.state(), ...(eventId ? { emergency: { phase: 'active', eventId, records: 1 } } : {}) }),
+      setContacts: (b: Uint8Array) => {
+        sets.push(b);
+        return { version: 1, count: 2 };
+      },
+      ack: (b: Uint8Array) => {
+        acks.push(b);
+        return { alias: 'c1' };
+      },
+    };
+  };
+  (target as { settled?: () => Promise<void> }).settled = async () => {
+    settled++;
+  };
+  const early = await runScenario(target, s, { speed: 'max' });
+  t.is(early.steps[0]?.status, 'error');
+  t.regex(early.steps[0]?.reason ?? '', /^INVALID_STATE: no emergency event is running/);
+  eventId = '00'.repeat(16);
+  const report = await runScenario(target, s, { speed: 'max' });
+  t.true(report.passed, formatReportText(report));
+  t.deepEqual(report.steps[0]?.outcome, { alias: 'c1' });
+  t.is(sets.length, 2, 'one contact set per run');
+  t.is(acks.length, 1);
+  t.true(settled > 0, 'at speed max the runner waits for the target to settle');
+});

@@ -77,6 +77,8 @@ export function deadlineArming(physical: PhysicalKey, rearm: () => void): Device
     setUsb: after((u: boolean) => physical.setUsb(u)),
     setPower: after((p: boolean) => physical.setPower(p)),
     reboot: after(() => physical.reboot()),
+    setContacts: after((set: Uint8Array) => physical.setContacts(set)),
+    ack: after((a: Uint8Array) => physical.ack(a)),
   };
   return Object.freeze(c);
 }

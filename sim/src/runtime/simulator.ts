@@ -354,6 +354,11 @@ export class Simulator implements ControlTarget {
     return this.#events.add(listener);
   }
 
+  /** Resolves once every Key's emergency records produced so far have been sealed and sent. */
+  async settled(): Promise<void> {
+    await Promise.all(this.#keys.map((k) => k.firmware.emergency.settled()));
+  }
+
   #key(index: number): RunningKey {
     const k = Number.isInteger(index) ? this.#keys[index] : undefined;
     if (!k)

@@ -31,6 +31,8 @@ export function describeStep(step: ScenarioStep): string {
       return `${k}power ${a.on ? 'on' : 'off'}`;
     case 'reboot':
       return `${k}reboot`;
+    case 'ack':
+      return `${k}contact c${a.contact} acknowledges the event`;
     case 'wait':
       return `wait ${formatDuration(a.ms)}`;
     case 'speed':

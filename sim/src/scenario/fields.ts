@@ -4,7 +4,7 @@
  * error naming the line, not an expectation that can never pass. Also how a matcher is evaluated.
  * @module
  */
-import { LIFECYCLE_STATES } from '@enigm/protocols/messages';
+import { EMERGENCY_PHASES, LIFECYCLE_STATES } from '@enigm/protocols/messages';
 import { GESTURE_KINDS } from '../firmware/physical/types.ts';
 import { type FieldMatch, RADIO_STATES, type ValueMatcher } from './types.ts';
 
@@ -20,6 +20,9 @@ const bool: FieldSpec = { type: 'boolean' };
 const obj: FieldSpec = { type: 'object' };
 const oneOf = (values: readonly string[]): FieldSpec => ({ type: 'string', values });
 const LIFECYCLES = Object.keys(LIFECYCLE_STATES);
+const PHASES = Object.keys(EMERGENCY_PHASES);
+/** Kinds of emergency record (`EmergencyRecordKind`). */
+const RECORD_KINDS = ['start', 'location', 'status', 'battery-critical', 'end'];
 
 /** Fields of {@link DeviceState}, by dotted path. */
 export const STATE_FIELDS: Readonly<Record<string, FieldSpec>> = {
@@ -52,6 +55,12 @@ export const STATE_FIELDS: Readonly<Record<string, FieldSpec>> = {
   led: str,
   haptics: num,
   factoryResetArmedUntil: num,
+  // The emergency event, metadata only (physical/types.ts `EmergencyState`).
+  emergency: obj,
+  'emergency.phase': oneOf(['none', ...PHASES]),
+  'emergency.eventId': str,
+  'emergency.records': num,
+  'emergency.startedAt': num,
 };
 
 const FIX_FIELDS = { fix: obj, 'fix.lat': num, 'fix.lon': num, 'fix.accuracyM': num, 'fix.atMs': num };
@@ -78,6 +87,8 @@ export const EVENT_FIELDS: Readonly<Record<string, Readonly<Record<string, Field
   'factory-reset': { phase: oneOf(['armed', 'confirmed', 'expired']) },
   frame: { direction: oneOf(['in', 'out']), link: str, messageType: str, bytes: num },
   link: { link: str, phase: oneOf(['open', 'closed']) },
+  emergency: { phase: oneOf(PHASES), eventId: str, records: num },
+  'emergency-record': { eventId: str, kind: oneOf(RECORD_KINDS), seq: num, bytes: num, records: num },
 };
 
 /** Fields of a gesture's outcome (a gesture step's `outcome:` check). */

@@ -1,8 +1,8 @@
 /**
  * `@enigm/sim/scenario`: scenario files (YAML or JSON) that script simulated Keys — gestures,
- * battery, GNSS track, radio, USB, power, waits — and expectations on their state and events; the
- * loader (line and field named on every problem), the runner (against any `ControlTarget`, or a
- * fresh simulator), and the text and JUnit XML reports. Format: `docs/scenarios.md`,
+ * battery, GNSS track, radio, USB, power, emergency contacts and their acks, waits — and
+ * expectations on their state and events; the loader (line and field named on every problem), the
+ * runner (against any `ControlTarget`, or a fresh simulator), and the text and JUnit XML reports. Format: `docs/scenarios.md`,
  * `schema.json`.
  * @module
  */
@@ -18,6 +18,7 @@ export type {
   RadioState,
   SimClock,
 } from '../firmware/physical/types.ts';
+export * from './checker.ts';
 export * from './describe.ts';
 export * from './duration.ts';
 export * from './fields.ts';

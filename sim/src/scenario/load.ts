@@ -5,9 +5,10 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
+import { MAX_CONTACTS } from '@enigm/protocols/messages';
 import { isNode, isScalar, isSeq, isMap as isYamlMap, LineCounter, parseDocument } from 'yaml';
 import { GESTURE_KINDS, type Gesture, type GnssFix } from '../firmware/physical/types.ts';
-import { parseDuration } from './duration.ts';
+import { Checker, isMap, MAX_ISSUES, type Path, ScenarioError } from './checker.ts';
 import { EVENT_FIELDS, type FieldSpec, OUTCOME_FIELDS, STATE_FIELDS } from './fields.ts';
 import {
   ACTION_TYPES,
@@ -22,17 +23,6 @@ import {
   type ValueMatcher,
 } from './types.ts';
 
-/** One problem in a scenario file. */
-export interface ScenarioIssue {
-  /** 1-based line (0 if the file has no lines to point at). */
-  readonly line: number;
-  /** The field, e.g. `steps[3].gesture.seconds` (empty for the whole file). */
-  readonly path: string;
-  readonly message: string;
-}
-
-/** Most problems reported for one file. */
-export const MAX_ISSUES = 20;
 /** Most Keys a scenario may start (as `Simulator.start`). */
 export const MAX_KEYS = 1024;
 /** Most steps in one scenario. */
@@ -40,90 +30,8 @@ export const MAX_STEPS = 10_000;
 /** Longest scenario file, in characters (4 MiB). */
 export const MAX_SCENARIO_CHARS = 4 * 1024 * 1024;
 
-/** A scenario file that cannot be read or is not a valid scenario. */
-export class ScenarioError extends Error {
-  override readonly name = 'ScenarioError';
-  /**
-   * @param code - `SCENARIO_INVALID` (the content) or `SCENARIO_UNREADABLE` (the file)
-   * @param file - the file as the user named it
-   * @param issues - every problem found (at most {@link MAX_ISSUES}), each with line and field
-   */
-  constructor(
-    readonly code: 'SCENARIO_INVALID' | 'SCENARIO_UNREADABLE',
-    readonly file: string,
-    readonly issues: readonly ScenarioIssue[],
-  ) {
-    super(issues.map((i) => `${file}:${i.line}: ${i.path ? `${i.path} ` : ''}${i.message}`).join('\n'));
-  }
-
-  /** `{ name, code, message, file, issues }` for `--json` output. */
-  toJSON(): { name: string; code: string; message: string; file: string; issues: readonly ScenarioIssue[] } {
-    return { name: this.name, code: this.code, message: this.message, file: this.file, issues: this.issues };
-  }
-}
-
-type Path = readonly (string | number)[];
-
-function showPath(path: Path): string {
-  let s = '';
-  for (const p of path) s += typeof p === 'number' ? `[${p}]` : s === '' ? p : `.${p}`;
-  return s;
-}
-
-const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-
-/** Collects issues; `lineOf` finds the line of a path in the parsed document. */
-class Checker {
-  readonly issues: ScenarioIssue[] = [];
-  constructor(readonly lineOf: (path: Path) => number) {}
-
-  fail(path: Path, message: string): undefined {
-    if (this.issues.length < MAX_ISSUES) this.issues.push({ line: this.lineOf(path), path: showPath(path), message });
-    return undefined;
-  }
-
-  /** Reports keys of `m` not in `known`. */
-  onlyKeys(m: Record<string, unknown>, path: Path, known: readonly string[], what: string): void {
-    for (const k of Object.keys(m))
-      if (!known.includes(k)) this.fail([...path, k], `is not a ${what} field (known: ${known.join(', ')})`);
-  }
-
-  number(v: unknown, path: Path, min: number, max: number, what = 'a number'): number | undefined {
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max)
-      return this.fail(path, `must be ${what} ${max === Number.POSITIVE_INFINITY ? `≥ ${min}` : `in [${min}, ${max}]`}`);
-    return v;
-  }
-
-  integer(v: unknown, path: Path, min: number, max: number): number | undefined {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
-      return this.fail(path, `must be an integer in [${min}, ${max}]`);
-    return v;
-  }
-
-  boolean(v: unknown, path: Path): boolean | undefined {
-    if (typeof v !== 'boolean') return this.fail(path, 'must be true or false');
-    return v;
-  }
-
-  oneOf<T extends string>(v: unknown, path: Path, values: readonly T[]): T | undefined {
-    if (typeof v !== 'string' || !values.includes(v as T)) return this.fail(path, `must be one of ${values.join(', ')}`);
-    return v as T;
-  }
-
-  duration(v: unknown, path: Path): number | undefined {
-    const ms = parseDuration(v);
-    if (ms === undefined) return this.fail(path, 'must be a duration ≥ 0 (seconds, or e.g. 500ms, 2s, 10m, 24h, 1h30m)');
-    return ms;
-  }
-
-  map(v: unknown, path: Path, what: string): Record<string, unknown> | undefined {
-    if (!isMap(v)) return this.fail(path, `must be a mapping (${what})`);
-    return v;
-  }
-}
-
 const TOP_FIELDS = ['name', 'description', 'speed', 'keys', 'steps'] as const;
-const KEY_FIELDS = ['lifecycle', 'battery', 'radio', 'usb', 'power', 'track'] as const;
+const KEY_FIELDS = ['lifecycle', 'battery', 'radio', 'usb', 'power', 'track', 'contacts'] as const;
 const STEP_FIELDS = ['name', 'key', 'at', 'after'] as const;
 const EXPECT_FIELDS = ['key', 'state', 'event', 'within'] as const;
 const COMPARISON = /^(<=|>=|==|!=|<|>|≤|≥|=|≠)\s*(-?\d+(?:\.\d+)?)$/;
@@ -279,6 +187,10 @@ function keySetup(c: Checker, v: unknown, path: Path): KeySetup {
     const t = track(c, m.track, [...path, 'track']);
     if (t) out.track = t;
   }
+  if (m.contacts !== undefined) {
+    const n = c.integer(m.contacts, [...path, 'contacts'], 0, MAX_CONTACTS);
+    if (n !== undefined) out.contacts = n;
+  }
   return out;
 }
 
@@ -351,6 +263,7 @@ function action(
   v: unknown,
   path: Path,
   step: Record<string, unknown>,
+  setup: KeySetup | undefined,
 ): StepAction | undefined {
   switch (type) {
     case 'gesture': {
@@ -385,6 +298,15 @@ function action(
     case 'reboot':
       if (v !== null && v !== true) return c.fail(path, 'takes no value (write reboot: true)');
       return { type };
+    case 'ack': {
+      const m = c.map(v, path, 'the contact who acknowledges: { contact: N }');
+      if (!m) return undefined;
+      c.onlyKeys(m, path, ['contact'], 'ack');
+      const have = setup?.contacts ?? 0;
+      if (have === 0) return c.fail(path, "needs contacts: give the step's Key `contacts: N` in keys");
+      const contact = c.integer(m.contact, [...path, 'contact'], 0, have - 1);
+      return contact === undefined ? undefined : { type, contact };
+    }
     case 'wait': {
       const ms = c.duration(v, path);
       return ms === undefined ? undefined : { type, ms };
@@ -398,7 +320,7 @@ function action(
   }
 }
 
-function step(c: Checker, v: unknown, index: number, keyCount: number): ScenarioStep | undefined {
+function step(c: Checker, v: unknown, index: number, ks: readonly KeySetup[]): ScenarioStep | undefined {
   const path = ['steps', index];
   const line = c.lineOf(path);
   const m = c.map(v, path, `a step: one action (${ACTION_TYPES.join(', ')}) with optional name, key, at, after`);
@@ -425,9 +347,9 @@ function step(c: Checker, v: unknown, index: number, keyCount: number): Scenario
     keyValue,
     m.key !== undefined ? [...path, 'key'] : inner !== undefined ? [...path, 'expect', 'key'] : path,
     0,
-    keyCount - 1,
+    ks.length - 1,
   );
-  const act = action(c, type, m[type], [...path, type], m);
+  const act = action(c, type, m[type], [...path, type], m, key === undefined ? undefined : ks[key]);
   if (!act || key === undefined) return undefined;
   return {
     index,
@@ -457,7 +379,7 @@ function check(c: Checker, root: unknown, file: string | undefined): Scenario | 
     c.fail(['steps'], `must be a list of 1..${MAX_STEPS} steps`);
     return undefined;
   }
-  const steps = m.steps.map((s, i) => step(c, s, i, ks.length));
+  const steps = m.steps.map((s, i) => step(c, s, i, ks));
   if (c.issues.length > 0 || name === undefined) return undefined;
   return {
     name,

@@ -16,7 +16,9 @@
  * at once when an event arrives).
  * @module
  */
+import type { ContactKeys } from '@enigm/protocols/emergency';
 import type { ControlTarget, DeviceControls, DeviceEvent } from '../firmware/physical/types.ts';
+import { installContacts, relayAck } from './contacts.ts';
 import { describeStep } from './describe.ts';
 import { formatDuration } from './duration.ts';
 import { describeMatch, firstMismatch } from './fields.ts';
@@ -126,6 +128,12 @@ export async function runScenario(target: ControlTarget, scenario: Scenario, opt
   const clock = target.clock;
   const realStart = real.now();
   const results: StepResult[] = [];
+  /** Each Key's scenario contacts (`keys[i].contacts`), keys kept here. */
+  const contacts = new Map<number, ContactKeys[]>();
+  /** In `max` mode: lets the target's asynchronous work (sealing records) finish before looking. */
+  const settle = async (): Promise<void> => {
+    if (jump) await target.settled?.();
+  };
 
   // Events since the last action began; a listener wakes a pending expectation at once.
   let events: DeviceEvent[] = [];
@@ -216,6 +224,7 @@ export async function runScenario(target: ControlTarget, scenario: Scenario, opt
       if (k.radio) c.setRadio(k.radio);
       if (k.usb !== undefined) c.setUsb(k.usb);
       if (k.track) c.setTrack(k.track);
+      if (k.contacts) contacts.set(i, installContacts(c, k.contacts));
     });
   } catch (e) {
     skipRest(0);
@@ -243,6 +252,7 @@ export async function runScenario(target: ControlTarget, scenario: Scenario, opt
           dropped = 0;
         }
         const r = await perform(step, controls);
+        await settle();
         outcome = r?.outcome;
         reason = r?.reason;
       } catch (e) {
@@ -306,6 +316,12 @@ export async function runScenario(target: ControlTarget, scenario: Scenario, opt
       case 'reboot':
         c.reboot();
         return;
+      case 'ack': {
+        const who = contacts.get(step.key)?.[a.contact];
+        if (!who) throw new Error(`key ${step.key} has no contact ${a.contact} (keys: contacts)`);
+        const event = (c.state() as { emergency?: { eventId?: string } }).emergency?.eventId;
+        return { outcome: relayAck(c, who, event) };
+      }
       case 'wait':
         await until(clock.now() + a.ms);
         return;
@@ -344,6 +360,7 @@ export async function runScenario(target: ControlTarget, scenario: Scenario, opt
       if (jump) {
         clock.advance(Math.min(deadline - now, Math.max(1, a.withinMs / 100)));
         await yieldNow();
+        await settle();
       } else await nap(Math.max(0.5, Math.min((deadline - now) / clock.speed, pollMs)));
     }
     throw new StepFailed(a.withinMs > 0 ? `${why} (waited ${formatDuration(a.withinMs)})` : why);

@@ -6,6 +6,7 @@
  * schema cannot say well (fixes in time order, a Key index below the Key count).
  * @module
  */
+import { MAX_CONTACTS } from '@enigm/protocols/messages';
 import { GESTURE_KINDS } from '../firmware/physical/types.ts';
 import { EVENT_FIELDS, type FieldSpec, OUTCOME_FIELDS, STATE_FIELDS } from './fields.ts';
 import { INITIAL_LIFECYCLES, MAX_SPEED, RADIO_STATES } from './types.ts';
@@ -68,7 +69,15 @@ const track = {
 };
 const keySetup = {
   type: 'object',
-  properties: { lifecycle: { enum: [...INITIAL_LIFECYCLES] }, battery, radio: { enum: [...RADIO_STATES] }, usb, power, track },
+  properties: {
+    lifecycle: { enum: [...INITIAL_LIFECYCLES] },
+    battery,
+    radio: { enum: [...RADIO_STATES] },
+    usb,
+    power,
+    track,
+    contacts: { type: 'integer', minimum: 0, maximum: MAX_CONTACTS },
+  },
   additionalProperties: false,
 };
 const speed = { type: 'number', exclusiveMinimum: 0, maximum: MAX_SPEED };
@@ -109,6 +118,12 @@ const ACTIONS: Json = {
   usb,
   power,
   reboot: { enum: [true, null] },
+  ack: {
+    type: 'object',
+    properties: { contact: { type: 'integer', minimum: 0, maximum: MAX_CONTACTS - 1 } },
+    required: ['contact'],
+    additionalProperties: false,
+  },
   wait: { $ref: '#/$defs/duration' },
   speed,
   expect,
@@ -130,7 +145,7 @@ export function scenarioJsonSchema(): Json {
     $id: 'https://enigm.example/schemas/scenario.json',
     title: 'Enigm simulator scenario',
     description:
-      'Scripts simulated Keys (gestures, battery, GNSS track, radio, USB, power) and expectations on their state and events. See docs/scenarios.md.',
+      'Scripts simulated Keys (gestures, battery, GNSS track, radio, USB, power, emergency contacts and acks) and expectations on their state and events. See docs/scenarios.md.',
     type: 'object',
     properties: {
       name: { type: 'string', minLength: 1 },

@@ -15,6 +15,11 @@ export interface KeySetup {
   readonly usb?: boolean;
   readonly power?: boolean;
   readonly track?: readonly GnssFix[];
+  /**
+   * Emergency contacts: the runner makes this many contacts (keys kept by the runner, aliases
+   * `c0`, `c1`, …) and installs their signed contact set on the Key (`contacts.set`).
+   */
+  readonly contacts?: number;
 }
 
 /**
@@ -41,6 +46,8 @@ export type StepAction =
   | { readonly type: 'usb'; readonly attached: boolean }
   | { readonly type: 'power'; readonly on: boolean }
   | { readonly type: 'reboot' }
+  /** Contact `contact` (0-based, of the Key's `contacts`) signs an ack of the running event; it is relayed to the Key. */
+  | { readonly type: 'ack'; readonly contact: number }
   | { readonly type: 'wait'; readonly ms: number }
   | { readonly type: 'speed'; readonly speed: number }
   | {
@@ -62,6 +69,7 @@ export const ACTION_TYPES = [
   'usb',
   'power',
   'reboot',
+  'ack',
   'wait',
   'speed',
   'expect',

@@ -5,10 +5,12 @@
  * control) runs — the simulator's scheduler calls it on simulated time. No timers, no I/O.
  * @module
  */
+import { EnigmError } from '@enigm/protocols/errors';
 import type { LifecycleState } from '@enigm/protocols/messages';
 import { SimulatorError } from '../../runtime/errors.ts';
 import type { Clock, KeyFirmware } from '../firmware.ts';
 import { COMMAND_STATES, nextState } from '../lifecycle.ts';
+import { isWireError, type WireError } from '../result.ts';
 import { CRITICAL_PCT, LOW_PCT, levelAfter, powerMode } from './battery.ts';
 import { EmergencyWatch } from './emergency-watch.ts';
 import { classifyGesture, PAIRING_WINDOW_MS, RESET_CONFIRM_MS, validateGesture } from './gestures.ts';
@@ -361,6 +363,32 @@ export class PhysicalKey implements DeviceControls {
     this.tick();
     if (!this.#on) return;
     this.#fw.reboot();
+  }
+
+  /**
+   * Delivers a signed contact set (as the owner's app does with `contacts.set`).
+   * @throws EnigmError named as the Key refused it (`CONTACTS_SIGNER`, `CONTACTS_STALE`, `CONTACTS_INVALID`), `POWER_OFF`
+   */
+  setContacts(set: Uint8Array): { version: number; count: number } {
+    if (!(set instanceof Uint8Array)) throw bad('contacts: expected a signed contact set (bytes)');
+    if (!this.#on) throw new EnigmError('POWER_OFF', 'the Key is off');
+    return this.#refusing(this.#fw.emergency.setContacts(set));
+  }
+
+  /**
+   * Relays a contact's signed acknowledgement of the running event (as a host does with `emergency.ack`).
+   * @throws EnigmError `INVALID_STATE` (no event), `ACK_INVALID`, `POWER_OFF`
+   */
+  ack(ack: Uint8Array): { alias: string } {
+    if (!(ack instanceof Uint8Array)) throw bad('ack: expected a signed acknowledgement (bytes)');
+    this.tick();
+    if (!this.#on) throw new EnigmError('POWER_OFF', 'the Key is off');
+    return this.#refusing(this.#fw.emergency.ack(ack));
+  }
+
+  #refusing<T extends object>(r: T | WireError): T {
+    if (isWireError(r)) throw new EnigmError(r.error, r.reason);
+    return r;
   }
 
   // ---- internals ----

@@ -162,6 +162,16 @@ export interface DeviceControls {
   setPower(on: boolean): void;
   /** Reboots the Key (as the `reboot` command does). */
   reboot(): void;
+  /**
+   * Delivers a signed contact set to the Key (as the owner's app does with `contacts.set`).
+   * @throws SimulatorError named as the Key refused it (`CONTACTS_SIGNER`, `CONTACTS_STALE`, `CONTACTS_INVALID`)
+   */
+  setContacts?(set: Uint8Array): { version: number; count: number };
+  /**
+   * Relays a contact's signed acknowledgement of the running event to the Key (as a host does with `emergency.ack`).
+   * @throws SimulatorError `INVALID_STATE` (no event) or `ACK_INVALID`
+   */
+  ack?(ack: Uint8Array): { alias: string };
 }
 
 /** The simulator's clock: real time scaled by `speed`, plus explicit advances. */
@@ -190,4 +200,6 @@ export interface ControlTarget {
   readonly clock: SimClock;
   /** Subscribes to every Key's events; returns the unsubscribe function. Listeners must not throw. */
   onEvent(listener: (event: DeviceEvent) => void): () => void;
+  /** Resolves once the Keys' asynchronous work started so far (sealing emergency records) is done. */
+  settled?(): Promise<void>;
 }
