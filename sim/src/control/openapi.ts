@@ -5,6 +5,7 @@
  * @module
  */
 import { LIFECYCLE_STATES } from '@enigm/protocols/messages';
+import { COUNTER_FIELDS } from '../firmware/dormancy.ts';
 import type { JsonSchema } from './schema.ts';
 import { MAX_TRACK_FIXES } from './track.ts';
 import { MAX_ADVANCE_MS, MAX_HOLD_SECONDS, MAX_SPEED, RADIO_STATES } from './validate.ts';
@@ -48,6 +49,8 @@ const SCHEMAS: Record<string, JsonSchema> = {
     ],
   },
   GestureOutcome: obj({ action: str, done: bool, refused: str }, ['action', 'done']),
+  /** What a Key did in one lifecycle state (docs/emergency.md "Dormancy"). */
+  StateCounters: obj(Object.fromEntries(COUNTER_FIELDS.map((f) => [f, { type: 'number', minimum: 0 }]))),
   DeviceState: obj(
     {
       index: int,
@@ -61,6 +64,7 @@ const SCHEMAS: Record<string, JsonSchema> = {
       usb: bool,
       battery: obj({ level: { ...num, minimum: 0, maximum: 100 }, charging: bool, low: bool, critical: bool }),
       radio: obj({ state: radioState, onMs: num }),
+      counters: obj(Object.fromEntries(Object.keys(LIFECYCLE_STATES).map((s) => [s, ref('StateCounters')]))),
       gnss: obj({ powered: bool, fixes: int, refused: int, last: ref('GnssFix') }, ['powered', 'fixes', 'refused']),
       led: str,
       haptics: int,

@@ -95,6 +95,8 @@ export class MqttEndpoint {
   #closed = false;
   #sweep: NodeJS.Timeout | undefined;
   #offLifecycle: () => void;
+  readonly #sent: Record<string, { bytes: number; messages: number }> = {};
+  #emitting: Promise<void> = Promise.resolve();
 
   constructor(options: MqttEndpointOptions) {
     this.#o = options;
@@ -120,6 +122,26 @@ export class MqttEndpoint {
   /** Open host links through the broker. */
   get connections(): number {
     return this.#links.size;
+  }
+
+  /**
+   * What the Key published, per lifecycle state at the time: messages, and bytes (UTF-8 topic +
+   * payload) of uplink records, status records and responses to host links.
+   */
+  get sent(): Readonly<Record<string, { bytes: number; messages: number }>> {
+    return this.#sent;
+  }
+
+  #count(topic: string, payload: Uint8Array): void {
+    const c = (this.#sent[this.#o.firmware.state] ??= { bytes: 0, messages: 0 });
+    c.bytes += Buffer.byteLength(topic, 'utf8') + payload.length;
+    c.messages++;
+  }
+
+  /** Publishes and counts what was published. */
+  async #publish(mqtt: MqttLink, topic: string, payload: Uint8Array, options: { qos: 1; retain?: boolean }): Promise<void> {
+    await mqtt.publish(topic, payload, options);
+    this.#count(topic, payload);
   }
 
   /** Uplink records waiting in the outbox. */
@@ -198,14 +220,15 @@ export class MqttEndpoint {
     });
     await mqtt.subscribe(keyDownFilter(handle), 1);
     this.#mqtt = mqtt;
-    if (this.#outbox) this.#publisher = new OutboxPublisher(mqtt, this.#outbox);
+    if (this.#outbox)
+      this.#publisher = new OutboxPublisher(mqtt, this.#outbox, { onDelivered: (m) => this.#count(m.topic, m.payload) });
     await this.#online(mqtt);
     log.info(`${label}: mqtt uplink connected as ${handle} (MQTT ${mqtt.protocolVersion === 5 ? '5' : '3.1.1'})`);
   }
 
   async #online(mqtt: MqttLink): Promise<void> {
     const status = sealStatus({ online: true, time: this.#o.now(), state: this.#o.firmware.state }, this.#handle, this.#signer());
-    await mqtt.publish(keyTopic(this.#handle, 'status'), status, { qos: 1, retain: true }).catch(() => undefined);
+    await this.#publish(mqtt, keyTopic(this.#handle, 'status'), status, { qos: 1, retain: true }).catch(() => undefined);
   }
 
   async #disconnect(): Promise<void> {
@@ -223,7 +246,7 @@ export class MqttEndpoint {
       this.#signer(),
     );
     if (mqtt.connected)
-      await mqtt.publish(keyTopic(this.#handle, 'status'), status, { qos: 1, retain: true }).catch(() => undefined);
+      await this.#publish(mqtt, keyTopic(this.#handle, 'status'), status, { qos: 1, retain: true }).catch(() => undefined);
     await mqtt.close();
   }
 
@@ -265,8 +288,7 @@ export class MqttEndpoint {
         const mqtt = this.#mqtt;
         if (!mqtt?.connected || !this.#links.has(key)) return;
         host.inflight += bytes.length;
-        mqtt
-          .publish(respTopic, bytes, { qos: 1 })
+        this.#publish(mqtt, respTopic, bytes, { qos: 1 })
           .catch(() => undefined)
           .finally(() => {
             host.inflight -= bytes.length;
@@ -300,13 +322,23 @@ export class MqttEndpoint {
     for (const h of this.#links.values()) if (now - h.lastInput > MQTT_LINK_IDLE_MS) this.#closeLink(h);
   }
 
-  /** Queues a signed uplink record (`up` topic) and drains the outbox if connected. */
-  async emit(kind: string, body: Uint8Array, priority: keyof typeof UPLINK_PRIORITY = 'normal'): Promise<void> {
+  /**
+   * Queues a signed uplink record (`up` topic) and drains the outbox if connected. Serialised:
+   * records queued at once (a week of check-ins in one clock advance) get distinct, increasing seqs.
+   */
+  emit(kind: string, body: Uint8Array, priority: keyof typeof UPLINK_PRIORITY = 'normal'): Promise<void> {
+    const time = this.#o.now();
+    const run = this.#emitting.then(() => this.#emit(kind, body, priority, time));
+    this.#emitting = run.catch(() => undefined);
+    return run;
+  }
+
+  async #emit(kind: string, body: Uint8Array, priority: keyof typeof UPLINK_PRIORITY, time: number): Promise<void> {
     const outbox = this.#outbox;
     if (!outbox || this.#closed) return;
     const id = new Uint8Array(randomBytes(16));
     // The record's seq is the outbox's (persisted, never reused): it keeps increasing across restarts.
-    const record = { id, seq: outbox.upcomingSeq + 1, time: this.#o.now(), kind, priority, body };
+    const record = { id, seq: outbox.upcomingSeq + 1, time, kind, priority, body };
     const payload = sealUplink(record, this.#handle, 'up', this.#signer());
     await outbox.append({ id, topic: keyTopic(this.#handle, 'up'), payload, priority });
     this.#publisher?.kick();

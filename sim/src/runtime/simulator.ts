@@ -25,6 +25,7 @@ import { join, resolve } from 'node:path';
 import { type EmbeddedBroker, startEmbeddedBroker } from '@enigm/mqtt/broker';
 import { sha256 } from '@enigm/protocols/crypto';
 import { verifyManifest } from '@enigm/protocols/firmware';
+import { CHECK_IN_KIND, type KeyCounters } from '../firmware/dormancy.ts';
 import { DEFAULT_FIRMWARE_CONFIG, type FirmwareConfig, KeyFirmware } from '../firmware/firmware.ts';
 import { flashFactoryImage } from '../firmware/flash/bootloader.ts';
 import { Flash } from '../firmware/flash/flash.ts';
@@ -102,6 +103,8 @@ export interface SimulatorOptions {
    * an external one (`mqtt://…`, `mqtts://…` with `tls`). The Keys' radios start attached.
    */
   mqtt?: boolean | (Partial<MqttUplinkOptions> & { brokerPort?: number });
+  /** A dormant Key's check-in interval, simulated ms (default 6 h, ± 10 % jitter; docs/emergency.md "Dormancy"). */
+  checkInMs?: number;
 }
 
 /** Flow counters of one Key's links (for tests and diagnostics). */
@@ -182,12 +185,14 @@ export class Simulator implements ControlTarget {
   #brokerUrl: string | undefined;
   #stopped = false;
   #stateFilePending = false;
+  readonly #checkInMs: number | undefined;
 
   private constructor(stateDir: string, options: SimulatorOptions) {
     this.stateDir = stateDir;
     this.#link = options.link;
     this.#log = options.log ?? silentLogger;
     this.#limits = { ...DEFAULT_LINK_LIMITS, ...options.limits };
+    this.#checkInMs = options.checkInMs;
     this.#events = new EventHub(this.#log);
     this.clock = options.clock ?? new SimulatorClock({ speed: options.speed ?? 1, onError: (e) => this.#contain(e) });
   }
@@ -308,6 +313,9 @@ export class Simulator implements ControlTarget {
       },
       ...(level !== undefined ? { batteryLevel: level } : {}),
       tearSeed: i,
+      ...(this.#checkInMs !== undefined ? { checkInMs: this.#checkInMs } : {}),
+      onCheckIn: (body) => void key.mqtt?.emit(CHECK_IN_KIND, body, 'normal').catch(() => undefined),
+      uplinkCounters: () => key.mqtt?.sent ?? {},
     });
     key.controls = deadlineArming(key.physical, () => this.#armDeadline(key));
     // Emergency records go to the uplink too, at emergency priority (never dropped from the outbox).
@@ -421,6 +429,11 @@ export class Simulator implements ControlTarget {
       ...(k.serial ? { serial: k.serial.stats() } : {}),
       ...(k.mqtt ? { mqtt: { connected: k.mqtt.connected, queued: k.mqtt.queued } } : {}),
     }));
+  }
+
+  /** What Key `index` did per lifecycle state: fixes, radio-on time, uplink bytes and messages, check-ins. */
+  counters(index: number): KeyCounters {
+    return this.#key(index).controls.state().counters as KeyCounters;
   }
 
   /** Process ids of the socat processes behind the Keys' serial ports. */

@@ -5,6 +5,7 @@
  * @module
  */
 import { EMERGENCY_PHASES, LIFECYCLE_STATES } from '@enigm/protocols/messages';
+import { COUNTER_FIELDS } from '../firmware/dormancy.ts';
 import { GESTURE_KINDS } from '../firmware/physical/types.ts';
 import { type FieldMatch, RADIO_STATES, type ValueMatcher } from './types.ts';
 
@@ -61,6 +62,11 @@ export const STATE_FIELDS: Readonly<Record<string, FieldSpec>> = {
   'emergency.eventId': str,
   'emergency.records': num,
   'emergency.startedAt': num,
+  // What the Key did per lifecycle state (sim/src/firmware/dormancy.ts), e.g. `counters.dormant.fixes`.
+  counters: obj,
+  ...Object.fromEntries(
+    LIFECYCLES.flatMap((s) => [[`counters.${s}`, obj], ...COUNTER_FIELDS.map((f) => [`counters.${s}.${f}`, num])]),
+  ),
 };
 
 const FIX_FIELDS = { fix: obj, 'fix.lat': num, 'fix.lon': num, 'fix.accuracyM': num, 'fix.atMs': num };

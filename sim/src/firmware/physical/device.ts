@@ -8,48 +8,23 @@
 import { EnigmError } from '@enigm/protocols/errors';
 import type { LifecycleState } from '@enigm/protocols/messages';
 import { SimulatorError } from '../../runtime/errors.ts';
-import type { Clock, KeyFirmware } from '../firmware.ts';
+import { CheckInTimer, checkInBody, StateMeter, seededRandom } from '../dormancy.ts';
+import type { KeyFirmware } from '../firmware.ts';
 import { COMMAND_STATES, nextState } from '../lifecycle.ts';
 import { isWireError, type WireError } from '../result.ts';
 import { CRITICAL_PCT, LOW_PCT, levelAfter, powerMode } from './battery.ts';
+import type { PhysicalKeyDeps } from './deps.ts';
 import { EmergencyWatch } from './emergency-watch.ts';
 import { classifyGesture, PAIRING_WINDOW_MS, RESET_CONFIRM_MS, validateGesture } from './gestures.ts';
+import { validateTrack } from './track.ts';
 import type { DeviceControls, DeviceEvent, DeviceState, Gesture, GestureOutcome, GnssFix, RadioState } from './types.ts';
 
 /** A device event without its key index and time (the model adds them). */
 export type DeviceEventBody = DeviceEvent extends infer E ? (E extends DeviceEvent ? Omit<E, 'key' | 'at'> : never) : never;
-
-/** Most fixes a scripted GNSS track may hold. */
-export const MAX_TRACK_FIXES = 10_000;
-
+export type { PhysicalKeyDeps } from './deps.ts';
+export { MAX_TRACK_FIXES } from './track.ts';
 /** The radio states, for validation. */
 export const RADIO_STATES: readonly RadioState[] = ['attached', 'detached', 'no-coverage'];
-
-/** What the physical model needs around the firmware. */
-export interface PhysicalKeyDeps {
-  /** The Key's index in the simulator (events carry it). */
-  index: number;
-  firmware: KeyFirmware;
-  /** The same clock as the firmware's. */
-  clock: Clock;
-  /** Receives every event (must not throw). */
-  emit: (event: DeviceEvent) => void;
-  /** Whether a host link is open now (battery: the `link` power mode). Default: never. */
-  linkActive?: () => boolean;
-  /**
-   * The Key's flash, to tear an interrupted write when power is pulled mid-write (the flash
-   * model's power-loss injection).
-   */
-  flash?: { armPowerLoss(afterOps: number, seed?: number): void; disarmPowerLoss(): void };
-  /** Whether a flash operation is running now (a long operation: erase or copy). Default: never. */
-  midWrite?: () => boolean;
-  /** Power went (`false`: the runtime drops links) or came back (`true`: after the boot). */
-  onPower?: (on: boolean) => void;
-  /** Initial battery level, % (default 100). */
-  batteryLevel?: number;
-  /** Seed of the tear pattern of a power pull. */
-  tearSeed?: number;
-}
 
 const LIFECYCLE_COLOUR: Readonly<Record<LifecycleState, string>> = {
   factory: 'white',
@@ -85,15 +60,23 @@ export class PhysicalKey implements DeviceControls {
   #resetArmedUntil: number | undefined;
   #pairingShown: number | undefined;
   readonly #emergency: EmergencyWatch;
+  readonly #meter = new StateMeter();
+  #meterState: LifecycleState;
+  #radioLast: number;
+  readonly #checkIn: CheckInTimer;
 
   constructor(deps: PhysicalKeyDeps) {
     this.#d = deps;
     this.#fw = deps.firmware;
-    this.#last = deps.clock.now();
+    this.#last = this.#radioLast = deps.clock.now();
+    this.#meterState = this.#fw.state;
+    this.#checkIn = new CheckInTimer(deps.checkInMs, deps.random ?? seededRandom(deps.index + 1));
     this.#level = deps.batteryLevel ?? 100;
     this.#reported = this.#battery();
     this.#fw.setBattery(this.#fwBattery());
     this.#fw.onLifecycle((from, to) => {
+      this.#accrueRadio(); // radio time so far counts for the state left
+      this.#meterState = to;
       this.#emit({ type: 'lifecycle', from, to });
       this.#syncOutputs();
     });
@@ -113,8 +96,8 @@ export class PhysicalKey implements DeviceControls {
     if (ms > 0) {
       const mode = powerMode(this.#on, this.#fw.state, this.#d.linkActive?.() ?? false);
       this.#level = levelAfter(this.#level, ms, mode, this.#charging());
-      if (this.#on && this.#radio === 'attached') this.#radioOnMs += ms;
     }
+    this.#accrueRadio();
     this.#gnssDue(now);
     if (this.#on) this.#fw.emergency.tick();
     if (this.#resetArmedUntil !== undefined && now > this.#resetArmedUntil) {
@@ -124,6 +107,7 @@ export class PhysicalKey implements DeviceControls {
     this.#syncPower();
     this.#syncBattery();
     this.#syncOutputs();
+    this.#checkInDue(this.#d.clock.now());
   }
 
   /**
@@ -139,6 +123,7 @@ export class PhysicalKey implements DeviceControls {
     if (fix) c.push(this.#trackStart + fix.atMs);
     const ev = this.#on ? this.#fw.emergency.nextDeadline() : undefined;
     if (ev !== undefined) c.push(ev);
+    if (this.#checkIn.next !== undefined) c.push(this.#checkIn.next);
     return c.length ? Math.min(...c) : undefined;
   }
 
@@ -170,6 +155,7 @@ export class PhysicalKey implements DeviceControls {
       usb: this.#usb,
       battery: { ...this.#reported, level: Math.round(this.#level * 100) / 100 },
       radio: { state: this.#radio, onMs: this.#radioOnMs },
+      counters: this.#meter.snapshot(this.#d.uplinkCounters?.()),
       gnss: {
         powered: gnssPowered,
         fixes: this.#fixes,
@@ -282,33 +268,10 @@ export class PhysicalKey implements DeviceControls {
 
   /**
    * Replaces the scripted GNSS track; its fixes fall due from now on, at `atMs` after now.
-   * @throws SimulatorError `SIM_BAD_INPUT` for a track that is not an array of at most
-   *   {@link MAX_TRACK_FIXES} fixes with `atMs` ≥ 0 ascending, latitude in ±90, longitude in ±180
+   * @throws SimulatorError `SIM_BAD_INPUT` for an invalid track (see `validateTrack`)
    */
   setTrack(fixes: readonly GnssFix[]): void {
-    if (!Array.isArray(fixes)) throw bad('track: expected an array of fixes');
-    if (fixes.length > MAX_TRACK_FIXES) throw bad(`track: at most ${MAX_TRACK_FIXES} fixes, got ${fixes.length}`);
-    const clean: GnssFix[] = [];
-    let prev = 0;
-    fixes.forEach((f: unknown, i) => {
-      const at = (name: string) => bad(`track fix ${i}: ${name}`);
-      if (f === null || typeof f !== 'object') throw at('expected { atMs, lat, lon, accuracyM? }');
-      const { atMs, lat, lon, accuracyM } = f as Record<string, unknown>;
-      const num = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
-      if (!num(atMs) || (atMs as number) < 0) throw at(`atMs must be a number ≥ 0, got ${JSON.stringify(atMs)}`);
-      if ((atMs as number) < prev) throw at(`atMs must not go back in time (${atMs} after ${prev})`);
-      if (!num(lat) || Math.abs(lat as number) > 90) throw at(`lat must be a number in -90..90, got ${JSON.stringify(lat)}`);
-      if (!num(lon) || Math.abs(lon as number) > 180) throw at(`lon must be a number in -180..180, got ${JSON.stringify(lon)}`);
-      if (accuracyM !== undefined && (!num(accuracyM) || (accuracyM as number) < 0))
-        throw at(`accuracyM must be a number ≥ 0, got ${JSON.stringify(accuracyM)}`);
-      prev = atMs as number;
-      clean.push({
-        atMs: atMs as number,
-        lat: lat as number,
-        lon: lon as number,
-        ...(accuracyM !== undefined ? { accuracyM: accuracyM as number } : {}),
-      });
-    });
+    const clean = validateTrack(fixes);
     this.tick();
     this.#track = clean;
     this.#trackStart = this.#d.clock.now();
@@ -469,6 +432,23 @@ export class PhysicalKey implements DeviceControls {
     this.#d.onPower?.(true);
   }
 
+  /** Radio-on time up to now, to the total and to the state held meanwhile. */
+  #accrueRadio(): void {
+    const now = this.#d.clock.now();
+    const ms = Math.max(0, now - this.#radioLast);
+    this.#radioLast = now;
+    if (ms === 0 || !this.#on || this.#radio !== 'attached') return;
+    this.#radioOnMs += ms;
+    this.#meter.add(this.#meterState, 'radioOnMs', ms);
+  }
+
+  /** A dormant, powered Key's check-in when due: state, battery band, firmware, boots (never a location). */
+  #checkInDue(now: number): void {
+    if (!this.#checkIn.poll(now, this.#on && this.#fw.state === 'dormant')) return;
+    this.#meter.add('dormant', 'checkIns');
+    this.#d.onCheckIn?.(checkInBody(this.#fw, this.#level));
+  }
+
   /** Fix attempts whose time has come: taken when GNSS is powered, refused and counted when not. */
   #gnssDue(now: number): void {
     while (this.#nextFix < this.#track.length) {
@@ -478,6 +458,7 @@ export class PhysicalKey implements DeviceControls {
       if (!this.#on) continue; // the Key is off: no firmware asks for a fix
       if (this.#gnssPowered()) {
         this.#fixes++;
+        this.#meter.add(this.#fw.state, 'fixes');
         this.#lastFix = fix;
         this.#emit({ type: 'gnss', fix });
         this.#fw.emergency.onFix(fix);

@@ -7,6 +7,7 @@
  * @module
  */
 import type { EmergencyPhase, LifecycleState } from '@enigm/protocols/messages';
+import type { KeyCounters } from '../dormancy.ts';
 
 /** A button gesture. Holds are classified when the button is released. */
 export type Gesture =
@@ -78,6 +79,11 @@ export interface DeviceState {
     readonly critical: boolean;
   };
   readonly radio: { readonly state: RadioState; readonly onMs: number };
+  /**
+   * What the Key did in each lifecycle state since the simulator started: GNSS fixes, radio-on
+   * time, uplink bytes and messages (MQTT: topic + payload), check-ins (docs/emergency.md "Dormancy").
+   */
+  readonly counters?: KeyCounters;
   readonly gnss: {
     readonly powered: boolean;
     /** Fixes taken. */
