@@ -122,7 +122,7 @@ test('frame time and update rate with 1,000 Keys changing state', async (t) => {
   );
   t.is(applied, emitted, 'every event reached the page (none dropped)');
   // The page must keep rendering and never freeze; the frame-rate *target* (60 Hz) is measured by
-  // `npm run bench -- control`, not asserted here: on a 2-core CI machine another browser test
+  // this test's log (docs/benchmarks.md records it), not asserted: on a 2-core CI machine another browser test
   // may run at the same time (a loaded run saw 8 fps, p50 133 ms).
   t.true(m.frames / elapsed > 2, 'the page keeps rendering (more than 2 frames per second)');
   t.true(m.p50 < 500, `median frame interval ${m.p50.toFixed(1)} ms: the page does not freeze`);
