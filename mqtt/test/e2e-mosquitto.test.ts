@@ -8,7 +8,8 @@
  */
 import { join } from 'node:path';
 import { openKey } from '@enigm/key-firmware-host';
-import { fleetFilter, keyDownFilter, keyTopic, openStatus, openUplink, parseKeyTopic } from '@enigm/protocols/mqtt';
+import { contactKeygen, EventReader, type ReaderEvent, signContactSet } from '@enigm/protocols/emergency';
+import { fleetFilter, keyDownFilter, keyTopic, openStatus, openUplink, parseKeyTopic, peekUplink } from '@enigm/protocols/mqtt';
 import { Simulator } from '@enigm/sim';
 import test from 'ava';
 import { MqttError, MqttLink } from '../src/index.ts';
@@ -102,6 +103,99 @@ fx.brokerTest(
         await spy.close();
       }
     } finally {
+      await backend.close();
+      await sim.stop();
+    }
+  },
+);
+
+fx.brokerTest(
+  'mosquitto, mutual TLS: dormant → emergency → cancelled; the contact decrypts the location, the broker carries none',
+  async (t) => {
+    const { pki, broker, dir } = fx;
+    const sim = await Simulator.start({
+      keys: 1,
+      stateDir: join(dir, 'sim-emergency'),
+      serial: false,
+      tcp: false,
+      mqtt: {
+        broker: broker.url,
+        tlsFor: async (handle) => {
+          const id = await pki.client(handle, { fileName: `${handle}-em` });
+          return { ca: pki.caPem, cert: id.cert, key: id.key };
+        },
+        backoff: { baseMs: 50, capMs: 500 },
+      },
+    });
+    const backendId = await pki.client('backend-1', { fileName: 'backend-1-em' });
+    const backend = await MqttLink.connect({ url: broker.url, tls: { ca: pki.caPem, cert: backendId.cert, key: backendId.key } });
+    const hostId = await pki.client('host-1', { fileName: 'host-1-em' });
+    const key = await openKey(sim.keys()[0]?.mqtt as string, {
+      hostKey: join(dir, 'host-em.pem'),
+      known: join(dir, 'known-em.json'),
+      mqtt: { tls: { ca: pki.caPem, cert: hostId.cert, key: hostId.key } },
+    });
+    try {
+      const carried: Uint8Array[] = [];
+      const bodies: Uint8Array[] = [];
+      backend.onMessage((_topic, payload) => {
+        carried.push(Uint8Array.from(payload));
+        const up = peekUplink(payload);
+        if (up?.kind === 'emergency') bodies.push(up.body);
+      });
+      await backend.subscribe(fleetFilter('up'));
+      await key.pair('owner');
+      t.is(await key.activate(), 'dormant');
+      const contact = contactKeygen();
+      const set = signContactSet(
+        {
+          version: 1,
+          issuedAt: Date.now() - 1000,
+          contacts: [{ alias: 'c0', hpkeKey: contact.publicKey, signKey: contact.signKey }],
+        },
+        new Uint8Array(32).fill(9),
+      );
+      t.like(await key.setContacts(set), { version: 1, count: 1 });
+      const reader = new EventReader({
+        identityPublicKey: sim.firmware(0).secureElement.identityPublicKey,
+        contactIndex: 0,
+        contactPrivateKey: contact.privateKey,
+      });
+      const seen: ReaderEvent[] = [];
+      const read = async () => {
+        while (bodies.length > 0) seen.push(...(await reader.feed(bodies.shift() as Uint8Array)));
+      };
+      t.like(sim.controls(0).gesture({ kind: 'triple' }), { action: 'emergency-start', done: true });
+      sim.controls(0).setTrack([{ atMs: 0, lat: 48.858844, lon: 2.294351, accuracyM: 5 }]);
+      const location = () => seen.find((e) => e.type === 'record' && e.body.kind === 'location');
+      const end = Date.now() + 20_000;
+      while (location() === undefined && Date.now() < end) {
+        await read();
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const loc = location();
+      t.true(loc !== undefined, 'a location record decrypted by the contact');
+      if (loc?.type === 'record' && loc.body.kind === 'location') {
+        t.true(Math.abs(loc.body.location.lat - 48.858844) < 1e-6 && Math.abs(loc.body.location.lon - 2.294351) < 1e-6);
+      }
+      t.like(await key.cancelEmergency(), { phase: 'cancelled' });
+      const ended = () => seen.some((e) => e.type === 'record' && e.body.kind === 'end');
+      const end2 = Date.now() + 20_000;
+      while (!ended() && Date.now() < end2) {
+        await read();
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      t.true(ended(), 'the end record arrived and opened');
+      t.is((await key.info()).state, 'dormant');
+      // No coordinate in any byte the broker carried (as a float64 or as text).
+      const lat = Buffer.alloc(8);
+      lat.writeDoubleBE(48.858844);
+      t.false(
+        carried.some((b) => Buffer.from(b).includes(lat) || Buffer.from(b).includes('48.858844')),
+        'no location in clear',
+      );
+    } finally {
+      await key.close();
       await backend.close();
       await sim.stop();
     }
