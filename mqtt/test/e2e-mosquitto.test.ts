@@ -110,7 +110,7 @@ fx.brokerTest(
 );
 
 fx.brokerTest(
-  'mosquitto, mutual TLS: dormant → emergency → cancelled; the contact decrypts the location, the broker carries none',
+  'mosquitto, mutual TLS: dormant → emergency → cancelled, and → resolved; the contact decrypts the location, the broker carries none',
   async (t) => {
     const { pki, broker, dir } = fx;
     const sim = await Simulator.start({
@@ -186,6 +186,17 @@ fx.brokerTest(
         await new Promise((r) => setTimeout(r, 50));
       }
       t.true(ended(), 'the end record arrived and opened');
+      t.is((await key.info()).state, 'dormant');
+      // A second event, resolved by the owner once it is active.
+      t.like(sim.controls(0).gesture({ kind: 'triple' }), { action: 'emergency-start', done: true });
+      sim.controls(0).setTrack([{ atMs: 0, lat: 48.858844, lon: 2.294351, accuracyM: 5 }]);
+      const end3 = Date.now() + 20_000;
+      let resolved: unknown;
+      while (resolved === undefined && Date.now() < end3) {
+        resolved = await key.resolveEmergency().catch(() => undefined); // refused (INVALID_PHASE) until active
+        if (resolved === undefined) await new Promise((r) => setTimeout(r, 100));
+      }
+      t.like(resolved, { phase: 'resolved' });
       t.is((await key.info()).state, 'dormant');
       // No coordinate in any byte the broker carried (as a float64 or as text).
       const lat = Buffer.alloc(8);
