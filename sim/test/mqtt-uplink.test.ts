@@ -13,7 +13,7 @@ import { openKey } from '@enigm/key-firmware-host';
 import { Deduplicator, MqttLink } from '@enigm/mqtt';
 import { type EmbeddedBroker, startEmbeddedBroker } from '@enigm/mqtt/broker';
 import { decode } from '@enigm/protocols/cbor';
-import { fleetFilter, keyTopic, openUplink, parseKeyTopic, type Uplink } from '@enigm/protocols/mqtt';
+import { fleetFilter, keyTopic, openUplink, parseKeyTopic, peekUplink, type Uplink } from '@enigm/protocols/mqtt';
 import test from 'ava';
 import { loadSecureElement } from '../src/firmware/secure-element.ts';
 import { Simulator } from '../src/index.ts';
@@ -244,3 +244,62 @@ test.serial('a broker that is down when the simulator starts: the Keys keep tryi
     await broker?.close();
   }
 });
+
+test.serial(
+  'broker down during an emergency: the sealed records wait in the outbox and arrive in order, none lost',
+  async (t) => {
+    const { contacts, contactSet } = await import('./support/emergency-rig.ts');
+    const { EventReader } = await import('@enigm/protocols/emergency');
+    let broker = await startEmbeddedBroker();
+    const port = broker.port;
+    const { sim, key } = await setup(t, broker);
+    const consumer = await MqttLink.connect({ url: broker.url, username: 'backend-2', backoff: { baseMs: 50, capMs: 300 } });
+    t.teardown(() => consumer.close());
+    const bodies: Uint8Array[] = [];
+    consumer.onMessage((_topic, payload) => {
+      const up = peekUplink(payload);
+      if (up?.kind === 'emergency') bodies.push(up.body);
+    });
+    await consumer.subscribe(fleetFilter('up'));
+    try {
+      await key.activate();
+      const [contact] = contacts(1);
+      sim.controls(0).setContacts?.(contactSet(1, contacts(1)));
+      sim.controls(0).gesture({ kind: 'triple' });
+      sim
+        .controls(0)
+        .setTrack(Array.from({ length: 13 }, (_, i) => ({ atMs: i * 10_000, lat: 48.1 + i / 1000, lon: 11.5, accuracyM: 5 })));
+      await until(() => bodies.length >= 2, 10_000, 'the start and a first record');
+      await broker.close();
+      await until(() => sim.linkStats()[0]?.mqtt?.connected === false, 5000, 'the uplink to notice');
+      sim.clock.advance(60_000); // six more fixes sealed while the broker is down
+      await until(() => (sim.linkStats()[0]?.mqtt?.queued ?? 0) >= 5, 10_000, 'records queued');
+      const queued = sim.linkStats()[0]?.mqtt?.queued ?? 0;
+      let keyMayConnect = false;
+      broker = await startEmbeddedBroker({
+        port,
+        roleOf: (u) => (u?.startsWith('eh1-') ? (keyMayConnect ? 'key' : undefined) : u ? 'backend' : undefined),
+      });
+      await until(() => consumer.connected, 10_000, 'the consumer to reconnect');
+      const before = bodies.length;
+      keyMayConnect = true;
+      await until(() => bodies.length >= before + queued, 10_000, 'the queued records');
+      const reader = new EventReader({
+        identityPublicKey: sim.firmware(0).secureElement.identityPublicKey,
+        contactIndex: 0,
+        contactPrivateKey: (contact as { privateKey: Uint8Array }).privateKey,
+      });
+      const events = [];
+      for (const b of bodies) events.push(...(await reader.feed(b)));
+      const records = events.filter((e) => e.type === 'record');
+      t.true(records.length >= queued, `${records.length} records opened`);
+      t.true(
+        records.every((e) => e.type === 'record' && e.gaps.length === 0 && !e.outOfOrder),
+        'in order, no gap',
+      );
+      t.false(events.some((e) => e.type === 'refused'));
+    } finally {
+      await broker.close();
+    }
+  },
+);
