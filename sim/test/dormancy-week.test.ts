@@ -18,8 +18,8 @@ import {
   decodeCheckIn,
   encodeCheckIn,
   jitteredInterval,
-  seededRandom,
 } from '../src/firmware/dormancy.ts';
+import { seededUnit } from '../src/firmware/flash/flash.ts';
 import type { DeviceEvent } from '../src/firmware/physical/types.ts';
 import { Simulator } from '../src/index.ts';
 import { SimulatorClock } from '../src/runtime/sim-clock.ts';
@@ -47,7 +47,7 @@ test('check-in body: state, battery band, firmware, boots — nothing else; inte
   t.deepEqual(decodeCheckIn(body), { state: 'dormant', battery: 'ok', firmware: '1.0.0', boots: 3 });
   t.is(jitteredInterval(DEFAULT_CHECK_IN_MS, 0), DEFAULT_CHECK_IN_MS * 0.9);
   t.is(jitteredInterval(DEFAULT_CHECK_IN_MS, 0.5), DEFAULT_CHECK_IN_MS);
-  const timer = new CheckInTimer(DEFAULT_CHECK_IN_MS, seededRandom(7));
+  const timer = new CheckInTimer(DEFAULT_CHECK_IN_MS, seededUnit(7));
   t.false(timer.poll(0, true), 'arming is not a check-in');
   const due: number[] = [];
   for (let now = 0; now <= WEEK; now += 60_000) if (timer.poll(now, true)) due.push(now);

@@ -86,18 +86,6 @@ export function jitteredInterval(intervalMs: number, u: number, jitter = CHECK_I
   return Math.round(intervalMs * (1 + jitter * (2 * u - 1)));
 }
 
-/** A deterministic uniform source in [0, 1) (mulberry32), for reproducible simulations. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 /**
  * When the next check-in is due. Armed (one jittered interval ahead) when the Key is seen dormant,
  * disarmed in any other state or while off; re-entering dormant arms it afresh.

@@ -8,8 +8,9 @@
 import { EnigmError } from '@enigm/protocols/errors';
 import type { LifecycleState } from '@enigm/protocols/messages';
 import { SimulatorError } from '../../runtime/errors.ts';
-import { CheckInTimer, checkInBody, StateMeter, seededRandom } from '../dormancy.ts';
+import { CheckInTimer, checkInBody, StateMeter } from '../dormancy.ts';
 import type { KeyFirmware } from '../firmware.ts';
+import { seededUnit } from '../flash/flash.ts';
 import { COMMAND_STATES, nextState } from '../lifecycle.ts';
 import { isWireError, type WireError } from '../result.ts';
 import { CRITICAL_PCT, LOW_PCT, levelAfter, powerMode } from './battery.ts';
@@ -70,7 +71,7 @@ export class PhysicalKey implements DeviceControls {
     this.#fw = deps.firmware;
     this.#last = this.#radioLast = deps.clock.now();
     this.#meterState = this.#fw.state;
-    this.#checkIn = new CheckInTimer(deps.checkInMs, deps.random ?? seededRandom(deps.index + 1));
+    this.#checkIn = new CheckInTimer(deps.checkInMs, deps.random ?? seededUnit(deps.index + 1));
     this.#level = deps.batteryLevel ?? 100;
     this.#reported = this.#battery();
     this.#fw.setBattery(this.#fwBattery());
