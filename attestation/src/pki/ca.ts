@@ -10,7 +10,7 @@
  */
 import { createHash, randomBytes, webcrypto } from 'node:crypto';
 import { AttestationError } from '../errors.ts';
-import { type CertificateData, ED25519_SPKI_PREFIX, ed25519KeyFromSpki, toPem } from './certs.ts';
+import { type CertificateData, ED25519_SPKI_PREFIX, ed25519KeyFromSpki, issuedLeaf, toPem } from './certs.ts';
 import {
   addYears,
   checkIdentityKey,
@@ -245,17 +245,7 @@ export async function issueKeyCertificate(ca: IssuingCa, request: KeyCertificate
       new x509.AuthorityKeyIdentifierExtension(issuer.keyId),
     ],
   });
-  const der = new Uint8Array(cert.rawData);
-  const pem = toPem(der);
-  return {
-    der,
-    pem,
-    subject: cert.subject,
-    serial: cert.serialNumber.toLowerCase(),
-    notBefore: cert.notBefore,
-    notAfter: cert.notAfter,
-    chainPem: pem + issuer.pem,
-  };
+  return issuedLeaf(cert, issuer.pem);
 }
 
 /** Options of {@link issueFromCsr}. */

@@ -40,6 +40,41 @@ const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g
 /** The DER of an Ed25519 SubjectPublicKeyInfo is this 12-byte prefix and the 32-byte key. */
 export const ED25519_SPKI_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]);
 
+/** A leaf just issued under an intermediate: its encodings, names, validity and chain. */
+export interface IssuedLeaf {
+  readonly der: Uint8Array;
+  readonly pem: string;
+  readonly subject: string;
+  /** Serial number, lowercase hex. */
+  readonly serial: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** The leaf then its intermediate, PEM. */
+  readonly chainPem: string;
+}
+
+/**
+ * What the issuers return for a certificate they just made (Key and TLS leaves alike).
+ * @param cert - the issued certificate (`@peculiar/x509` X509Certificate)
+ * @param issuerPem - the intermediate's PEM, appended for the chain
+ */
+export function issuedLeaf(
+  cert: { rawData: ArrayBuffer; subject: string; serialNumber: string; notBefore: Date; notAfter: Date },
+  issuerPem: string,
+): IssuedLeaf {
+  const der = new Uint8Array(cert.rawData);
+  const pem = toPem(der);
+  return {
+    der,
+    pem,
+    subject: cert.subject,
+    serial: cert.serialNumber.toLowerCase(),
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
+    chainPem: pem + issuerPem,
+  };
+}
+
 /** PEM text of one DER block. */
 export function toPem(der: Uint8Array, label = 'CERTIFICATE'): string {
   const b64 = Buffer.from(der).toString('base64');

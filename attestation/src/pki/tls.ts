@@ -17,7 +17,7 @@
 import { randomBytes, webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { IssuingCa } from './ca.ts';
-import { toPem } from './certs.ts';
+import { issuedLeaf, toPem } from './certs.ts';
 import { PKI_ALGORITHM, PKI_ORGANIZATION, type RandomSource, randomSerial, validityUnder, wholeSeconds } from './profile.ts';
 import { loadX509 } from './x509.ts';
 
@@ -148,15 +148,5 @@ export async function issueTlsCertificate(ca: IssuingCa, request: TlsCertificate
       new x509.AuthorityKeyIdentifierExtension(issuer.keyId),
     ],
   });
-  const der = new Uint8Array(cert.rawData);
-  const pem = toPem(der);
-  return {
-    der,
-    pem,
-    subject: cert.subject,
-    serial: cert.serialNumber.toLowerCase(),
-    notBefore: cert.notBefore,
-    notAfter: cert.notAfter,
-    chainPem: pem + issuer.pem,
-  };
+  return issuedLeaf(cert, issuer.pem);
 }
