@@ -1,0 +1,6 @@
+/**
+ * Posture signal collectors: the Enigm OS daemon client, plain-Linux collectors, Active Defense findings.
+ * @module
+ */
+
+export {};

@@ -1,0 +1,550 @@
+/**
+ * The posture signal model: a closed table of signal names, their value types, sources, freshness
+ * bounds and privacy rationale; the {@link Signal} record every collector produces; and
+ * {@link collectAll}, which runs collectors with a per-collector time bound and never throws or hangs.
+ *
+ * A signal is either `ok` with a value of its declared type, or `unknown` with a human reason (never
+ * a path of the device, a hostname, a user name or any content). Every signal carries its source
+ * label, the time it was collected (from the injected clock) and how long it stays fresh.
+ *
+ * @example
+ * ```ts
+ * const signals = await collectAll([osdCollector(), ...linuxCollectors()], { now: Date.now, timeoutMs: 2000 });
+ * const sb = signals.find((s) => s.name === 'secureboot');
+ * if (sb && isFresh(sb, Date.now()) && sb.status === 'ok') console.log(sb.value);
+ * ```
+ * @module
+ */
+
+/** Trust Security Center overall posture level, as Enigm OS reports it. */
+export type TscLevel = 'secure' | 'attention' | 'at-risk';
+/** Device-management (MDM) enrolment state. */
+export type MdmState = 'unmanaged' | 'enrolling' | 'enrolled' | 'enrolled-noncompliant';
+/** Privacy-mode state. */
+export type PrivacyMode = 'standard' | 'private' | 'strict';
+/** VPN policy state. */
+export type VpnState = 'off' | 'on' | 'always-on';
+/** Which kind of eSIM profile is in use (never its identifiers). */
+export type EsimProfile = 'none' | 'personal' | 'enterprise' | 'travel';
+/** Network-service policy state: what is in use, never traffic, addresses or endpoints. */
+export interface NetworkPolicy {
+  /** VPN state. */
+  vpn: VpnState;
+  /** A proxy is configured for the device. */
+  proxy: boolean;
+  /** Traffic is routed through the Tor gateway. */
+  torGateway: boolean;
+  /** Kind of eSIM profile in use. */
+  esimProfile: EsimProfile;
+}
+/** OTA update verification state of the running system image. */
+export type OtaState = 'verified' | 'pending' | 'failed';
+/** Outcome of the last remote attestation Enigm OS ran. */
+export type AttestationOutcome = 'pass' | 'fail' | 'pending' | 'never';
+/** UEFI Secure Boot state. */
+export type SecureBootState = 'enabled' | 'disabled' | 'setup-mode';
+/** Kernel lockdown mode. */
+export type LockdownMode = 'none' | 'integrity' | 'confidentiality';
+/** Root-device encryption state. */
+export type DiskEncryption = 'encrypted' | 'unencrypted';
+/** OS identity from os-release: `ID` and `VERSION_ID` only. */
+export interface OsVersion {
+  /** os-release `ID`, e.g. `debian`. */
+  id: string;
+  /** os-release `VERSION_ID`, e.g. `12`. */
+  versionId: string;
+}
+/** A packet-filter framework. */
+export type FirewallFramework = 'iptables' | 'ip6tables' | 'nftables';
+/** Firewall presence: whether a packet filter is present and which frameworks were seen. */
+export interface FirewallState {
+  /** At least one framework has tables loaded (iptables) or is loaded and usable (nftables). */
+  present: boolean;
+  /** Frameworks seen, sorted. */
+  frameworks: FirewallFramework[];
+}
+/** TPM presence and family. */
+export type TpmPresence = 'tpm2' | 'tpm1.2' | 'none';
+/** A TPM PCR bank (hash algorithm) name. */
+export type PcrBank = 'sha1' | 'sha256' | 'sha384' | 'sha512' | 'sm3_256';
+/** Severity of an Active Defense finding. */
+export type FindingSeverity = 'low' | 'medium' | 'high' | 'critical';
+/** Category of an Active Defense finding. */
+export type FindingCategory =
+  | 'malware'
+  | 'spyware'
+  | 'phishing'
+  | 'exploit'
+  | 'network'
+  | 'configuration'
+  | 'permission'
+  | 'other';
+/** One aggregated Active Defense finding: severity, category and how many — never content. */
+export interface Finding {
+  /** Severity. */
+  severity: FindingSeverity;
+  /** Category. */
+  category: FindingCategory;
+  /** Number of assessments with this severity and category (1..1,000,000). */
+  count: number;
+}
+
+/** Value type of every signal, by name. */
+export interface SignalValues {
+  'tsc.posture': TscLevel;
+  'mdm.state': MdmState;
+  'privacy.mode': PrivacyMode;
+  'network.policy': NetworkPolicy;
+  'ota.verified': OtaState;
+  'attestation.outcome': AttestationOutcome;
+  secureboot: SecureBootState;
+  'kernel.lockdown': LockdownMode;
+  'lsm.active': string[];
+  'disk.encryption.root': DiskEncryption;
+  'os.version': OsVersion;
+  'kernel.version': string;
+  'firewall.present': FirewallState;
+  'tpm.present': TpmPresence;
+  'tpm.pcrBanks': PcrBank[];
+  'activedefense.findings': Finding[];
+}
+
+/** A signal name: one of the closed list in {@link SIGNALS}. */
+export type SignalName = keyof SignalValues;
+
+/** The value type of signal `N`. */
+export type SignalValue<N extends SignalName> = SignalValues[N];
+
+/** One row of the signal table. */
+export interface SignalSpec<N extends SignalName = SignalName> {
+  /** What the value is, in one line (rendered into docs/posture.md). */
+  readonly value: string;
+  /** Source labels that may produce the signal (rendered into docs/posture.md). */
+  readonly sources: readonly string[];
+  /** Why collecting it is acceptable, and what it never contains (rendered into docs/posture.md). */
+  readonly privacy: string;
+  /** Default freshness bound in milliseconds. */
+  readonly maxAgeMs: number;
+  /** Whether the signal is optional (absent unless a collector for it is configured). */
+  readonly optional: boolean;
+  /** Strict runtime check of a value (e.g. after decoding a report). */
+  readonly check: (value: unknown) => value is SignalValues[N];
+}
+
+const MINUTE = 60_000;
+const oneOf =
+  <T extends string>(...values: T[]) =>
+  (v: unknown): v is T =>
+    typeof v === 'string' && (values as string[]).includes(v);
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const exactKeys = (v: Record<string, unknown>, keys: string[]): boolean =>
+  Object.keys(v).length === keys.length && keys.every((k) => k in v);
+/** A short token: lowercase letters, digits, `_ . + ~ -`, 1..64 characters. */
+const TOKEN = /^[a-z0-9][a-z0-9_.+~-]{0,63}$/;
+const isToken = (v: unknown): v is string => typeof v === 'string' && TOKEN.test(v);
+const isSortedUnique = (xs: readonly string[]): boolean => xs.every((x, i) => i === 0 || (xs[i - 1] as string) < x);
+const listOf =
+  <T>(item: (v: unknown) => v is T, max: number, sorted = false) =>
+  (v: unknown): v is T[] =>
+    Array.isArray(v) && v.length <= max && v.every(item) && (!sorted || isSortedUnique(v as string[]));
+
+const isVpn = oneOf<VpnState>('off', 'on', 'always-on');
+const isEsim = oneOf<EsimProfile>('none', 'personal', 'enterprise', 'travel');
+const isFramework = oneOf<FirewallFramework>('iptables', 'ip6tables', 'nftables');
+const isBank = oneOf<PcrBank>('sha1', 'sha256', 'sha384', 'sha512', 'sm3_256');
+const isSeverity = oneOf<FindingSeverity>('low', 'medium', 'high', 'critical');
+const isCategory = oneOf<FindingCategory>(
+  'malware',
+  'spyware',
+  'phishing',
+  'exploit',
+  'network',
+  'configuration',
+  'permission',
+  'other',
+);
+const isFinding = (v: unknown): v is Finding =>
+  isObj(v) &&
+  exactKeys(v, ['severity', 'category', 'count']) &&
+  isSeverity(v.severity) &&
+  isCategory(v.category) &&
+  Number.isInteger(v.count) &&
+  (v.count as number) >= 1 &&
+  (v.count as number) <= 1_000_000;
+
+const DAEMON = ['enigm-osd'];
+const DAEMON_PRIVACY = 'state enum from the Enigm OS posture daemon;';
+
+/**
+ * The closed signal table: every signal name with its value type, sources, freshness bound and
+ * privacy rationale. docs/posture.md "Signals" is generated from it (and a test checks they match).
+ */
+export const SIGNALS: { readonly [N in SignalName]: SignalSpec<N> } = {
+  'tsc.posture': {
+    value: '`secure` | `attention` | `at-risk`: Trust Security Center overall level',
+    sources: DAEMON,
+    privacy: `${DAEMON_PRIVACY} an aggregate level, no list of apps, files or issues`,
+    maxAgeMs: 15 * MINUTE,
+    optional: false,
+    check: oneOf('secure', 'attention', 'at-risk'),
+  },
+  'mdm.state': {
+    value: '`unmanaged` | `enrolling` | `enrolled` | `enrolled-noncompliant`',
+    sources: DAEMON,
+    privacy: `${DAEMON_PRIVACY} no MDM server name, tenant or account`,
+    maxAgeMs: 60 * MINUTE,
+    optional: false,
+    check: oneOf('unmanaged', 'enrolling', 'enrolled', 'enrolled-noncompliant'),
+  },
+  'privacy.mode': {
+    value: '`standard` | `private` | `strict`',
+    sources: DAEMON,
+    privacy: `${DAEMON_PRIVACY} the mode only, not what it hides`,
+    maxAgeMs: 15 * MINUTE,
+    optional: false,
+    check: oneOf('standard', 'private', 'strict'),
+  },
+  'network.policy': {
+    value: '`{ vpn: off|on|always-on, proxy: bool, torGateway: bool, esimProfile: none|personal|enterprise|travel }`',
+    sources: DAEMON,
+    privacy: `${DAEMON_PRIVACY} which network services are in use as policy state — never traffic, addresses, endpoints, carrier, ICCID or IMSI`,
+    maxAgeMs: 15 * MINUTE,
+    optional: false,
+    check: (v): v is NetworkPolicy =>
+      isObj(v) &&
+      exactKeys(v, ['vpn', 'proxy', 'torGateway', 'esimProfile']) &&
+      isVpn(v.vpn) &&
+      typeof v.proxy === 'boolean' &&
+      typeof v.torGateway === 'boolean' &&
+      isEsim(v.esimProfile),
+  },
+  'ota.verified': {
+    value: '`verified` | `pending` | `failed`: verification of the running system image',
+    sources: DAEMON,
+    privacy: `${DAEMON_PRIVACY} no update server or download history`,
+    maxAgeMs: 6 * 60 * MINUTE,
+    optional: false,
+    check: oneOf('verified', 'pending', 'failed'),
+  },
+  'attestation.outcome': {
+    value: '`pass` | `fail` | `pending` | `never`: last remote attestation run by Enigm OS',
+    sources: DAEMON,
+    privacy: `${DAEMON_PRIVACY} the outcome only, not the evidence or the verifier`,
+    maxAgeMs: 6 * 60 * MINUTE,
+    optional: false,
+    check: oneOf('pass', 'fail', 'pending', 'never'),
+  },
+  secureboot: {
+    value: '`enabled` | `disabled` | `setup-mode`',
+    sources: ['linux:/sys/firmware/efi'],
+    privacy: 'two bytes of UEFI variables (SecureBoot, SetupMode); no key databases or certificates',
+    maxAgeMs: 24 * 60 * MINUTE,
+    optional: false,
+    check: oneOf('enabled', 'disabled', 'setup-mode'),
+  },
+  'kernel.lockdown': {
+    value: '`none` | `integrity` | `confidentiality`',
+    sources: ['linux:/sys/kernel/security/lockdown'],
+    privacy: 'the selected lockdown mode only',
+    maxAgeMs: 24 * 60 * MINUTE,
+    optional: false,
+    check: oneOf('none', 'integrity', 'confidentiality'),
+  },
+  'lsm.active': {
+    value: 'list of active LSM names (e.g. `capability`, `landlock`, `apparmor`), at most 32',
+    sources: ['linux:lsm'],
+    privacy: 'module names only; no policies, profiles or labels',
+    maxAgeMs: 24 * 60 * MINUTE,
+    optional: false,
+    check: listOf(isToken, 32),
+  },
+  'disk.encryption.root': {
+    value: '`encrypted` | `unencrypted`: whether the root file system sits on dm-crypt',
+    sources: ['linux:/proc/mounts', 'linux:/sys/block'],
+    privacy: 'a yes/no; no device names, UUIDs, mount points or key slots',
+    maxAgeMs: 24 * 60 * MINUTE,
+    optional: false,
+    check: oneOf('encrypted', 'unencrypted'),
+  },
+  'os.version': {
+    value: '`{ id, versionId }` from os-release `ID` and `VERSION_ID`',
+    sources: ['linux:/etc/os-release'],
+    privacy: 'distribution id and version only; no PRETTY_NAME, build id, variant or hostname',
+    maxAgeMs: 24 * 60 * MINUTE,
+    optional: false,
+    check: (v): v is OsVersion => isObj(v) && exactKeys(v, ['id', 'versionId']) && isToken(v.id) && isToken(v.versionId),
+  },
+  'kernel.version': {
+    value: 'kernel release string (e.g. `6.8.0-45-generic`)',
+    sources: ['linux:/proc/sys/kernel/osrelease'],
+    privacy: 'the release only; no build host, build user or build date (`/proc/version` is not read)',
+    maxAgeMs: 24 * 60 * MINUTE,
+    optional: false,
+    check: isToken,
+  },
+  'firewall.present': {
+    value: '`{ present: bool, frameworks: (iptables|ip6tables|nftables)[] }`',
+    sources: ['linux:/proc/net', 'linux:nft'],
+    privacy: 'which packet-filter frameworks are present; no rules, ports or addresses (no privileged command is run)',
+    maxAgeMs: 60 * MINUTE,
+    optional: false,
+    check: (v): v is FirewallState =>
+      isObj(v) &&
+      exactKeys(v, ['present', 'frameworks']) &&
+      typeof v.present === 'boolean' &&
+      listOf(isFramework, 3, true)(v.frameworks),
+  },
+  'tpm.present': {
+    value: '`tpm2` | `tpm1.2` | `none`',
+    sources: ['linux:/dev/tpm', 'linux:/sys/class/tpm'],
+    privacy: 'TPM family only; no EK, serial or manufacturer',
+    maxAgeMs: 24 * 60 * MINUTE,
+    optional: false,
+    check: oneOf('tpm2', 'tpm1.2', 'none'),
+  },
+  'tpm.pcrBanks': {
+    value: 'allocated PCR banks, sorted (`sha1`, `sha256`, `sha384`, `sha512`, `sm3_256`)',
+    sources: ['tpm'],
+    privacy: 'algorithm names only; PCR values travel in the quote, not here',
+    maxAgeMs: 24 * 60 * MINUTE,
+    optional: false,
+    check: listOf(isBank, 5, true),
+  },
+  'activedefense.findings': {
+    value: 'list of `{ severity, category, count }` (at most 64), aggregated',
+    sources: ['activedefense'],
+    privacy:
+      'device-risk assessment findings only: severity, category and count — never message, call, media or document content, app names, senders, URLs or file names',
+    maxAgeMs: 60 * MINUTE,
+    optional: true,
+    check: listOf(isFinding, 64),
+  },
+};
+
+/** Every signal name, in table order. */
+export const SIGNAL_NAMES: readonly SignalName[] = Object.keys(SIGNALS) as SignalName[];
+
+/** Whether `name` is a signal name of the table. */
+export function isSignalName(name: unknown): name is SignalName {
+  return typeof name === 'string' && Object.hasOwn(SIGNALS, name);
+}
+
+/** A collected signal: `ok` with a value of its declared type, or `unknown` with a reason. */
+export interface Signal<V = unknown> {
+  /** Signal name from the closed table. */
+  name: SignalName;
+  /** The value when `status` is `ok`, otherwise null. */
+  value: V | null;
+  /** `ok`: the value was read from its source; `unknown`: it could not be (see `reason`). */
+  status: 'ok' | 'unknown';
+  /** Why the signal is unknown: human, short, no paths, hostnames, secrets or content. */
+  reason?: string;
+  /** Source label, e.g. `enigm-osd`, `linux:/sys/firmware/efi`, `linux:lsm` (fixed, never machine-specific). */
+  source: string;
+  /** When it was collected, in ms from the injected clock. */
+  collectedAt: number;
+  /** How long after `collectedAt` the signal stays fresh, in ms. */
+  maxAgeMs: number;
+}
+
+/** A signal whose name and value type agree. */
+export type SignalOf<N extends SignalName> = Signal<SignalValues[N]> & { name: N };
+
+/** Longest reason kept; longer reasons are cut. */
+export const MAX_REASON_LENGTH = 160;
+
+/**
+ * Makes a reason safe to report: path-like tokens become `<path>`, control characters are dropped,
+ * the length is capped at {@link MAX_REASON_LENGTH}. Empty input becomes `unknown`.
+ */
+export function safeReason(reason: string): string {
+  const cleaned = reason
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we strip
+    .replace(/[\u0000-\u001f\u007f]/g, ' ')
+    .replace(/(^|[\s'"(=:])(?:~|\.{1,2})?\/[^\s'")]*/g, '$1<path>')
+    .replace(/\s+/g, ' ')
+    .trim();
+  if (cleaned === '') return 'unknown';
+  return cleaned.length > MAX_REASON_LENGTH ? `${cleaned.slice(0, MAX_REASON_LENGTH - 1)}…` : cleaned;
+}
+
+/**
+ * An `ok` signal.
+ * @throws {@link TypeError} if the value does not fit the declared type of `name`
+ */
+export function okSignal<N extends SignalName>(
+  name: N,
+  value: SignalValues[N],
+  opts: { source: string; now: number; maxAgeMs?: number },
+): SignalOf<N> {
+  if (!SIGNALS[name].check(value)) throw new TypeError(`signal ${name}: value does not fit its declared type`);
+  return {
+    name,
+    value,
+    status: 'ok',
+    source: opts.source,
+    collectedAt: opts.now,
+    maxAgeMs: opts.maxAgeMs ?? SIGNALS[name].maxAgeMs,
+  };
+}
+
+/** An `unknown` signal with a reason (passed through {@link safeReason}). */
+export function unknownSignal<N extends SignalName>(
+  name: N,
+  reason: string,
+  opts: { source: string; now: number; maxAgeMs?: number },
+): SignalOf<N> {
+  return {
+    name,
+    value: null,
+    status: 'unknown',
+    reason: safeReason(reason),
+    source: opts.source,
+    collectedAt: opts.now,
+    maxAgeMs: opts.maxAgeMs ?? SIGNALS[name].maxAgeMs,
+  };
+}
+
+/**
+ * Checks a signal against the table: known name, status and value agree, value of the declared
+ * type, a reason when unknown, finite times.
+ * @returns the reason it is invalid, or null when valid
+ */
+export function signalProblem(s: unknown): string | null {
+  if (!isObj(s)) return 'not an object';
+  if (!isSignalName(s.name)) return 'unknown signal name';
+  if (typeof s.source !== 'string' || s.source === '') return `${s.name}: no source`;
+  if (!Number.isFinite(s.collectedAt)) return `${s.name}: collectedAt is not a number`;
+  if (!Number.isFinite(s.maxAgeMs) || (s.maxAgeMs as number) < 0) return `${s.name}: bad maxAgeMs`;
+  if (s.status === 'ok') return SIGNALS[s.name].check(s.value) ? null : `${s.name}: value does not fit its type`;
+  if (s.status === 'unknown') {
+    if (s.value !== null) return `${s.name}: unknown with a value`;
+    return typeof s.reason === 'string' && s.reason !== '' ? null : `${s.name}: unknown without a reason`;
+  }
+  return `${s.name}: bad status`;
+}
+
+/** Whether a signal is still fresh at `now`: collected no later than `now` and at most `maxAgeMs` ago. */
+export function isFresh(signal: Pick<Signal, 'collectedAt' | 'maxAgeMs'>, now: number): boolean {
+  const age = now - signal.collectedAt;
+  return age >= 0 && age <= signal.maxAgeMs;
+}
+
+/** What a collector is given: the injected clock and an abort signal raised on timeout. */
+export interface CollectContext {
+  /** Injected clock, ms. */
+  now(): number;
+  /** Aborted when the collector's time is up or the run is cancelled. */
+  signal?: AbortSignal;
+}
+
+/** A source of signals. */
+export interface Collector {
+  /** Short name for reasons and logs, e.g. `osd`, `linux.secureboot`. */
+  readonly name: string;
+  /** The signals it produces; on timeout or failure each becomes unknown with a reason. */
+  readonly signals: readonly SignalName[];
+  /** Collects its signals. Should not throw (a throw is caught by {@link collectAll}). */
+  collect(ctx: CollectContext): Promise<Signal[]>;
+}
+
+/** Options of {@link collectAll}. */
+export interface CollectAllOptions {
+  /** Injected clock, ms. */
+  now(): number;
+  /** Time bound of each collector, ms (they run concurrently). */
+  timeoutMs: number;
+  /** Cancels the whole run: pending collectors yield unknown. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs every collector concurrently, each bounded by `timeoutMs`. Never throws, never hangs: a
+ * collector that times out, throws, is aborted or returns an invalid signal yields its declared
+ * signals as unknown with a reason. The result holds one signal per declared name, in table order;
+ * when two collectors declare the same name, the first `ok` one wins (otherwise the first).
+ * Signals a collector returns without declaring them are dropped.
+ */
+export async function collectAll(collectors: readonly Collector[], opts: CollectAllOptions): Promise<Signal[]> {
+  if (!Number.isFinite(opts.timeoutMs) || opts.timeoutMs <= 0) throw new RangeError('timeoutMs must be a positive number');
+  const runs = collectors.map((c) => runOne(c, opts));
+  const results = await Promise.all(runs);
+  const best = new Map<SignalName, Signal>();
+  for (const list of results) {
+    for (const s of list) {
+      const held = best.get(s.name);
+      if (!held || (held.status !== 'ok' && s.status === 'ok')) best.set(s.name, s);
+    }
+  }
+  return SIGNAL_NAMES.filter((n) => best.has(n)).map((n) => best.get(n) as Signal);
+}
+
+async function runOne(c: Collector, opts: CollectAllOptions): Promise<Signal[]> {
+  const ac = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onOuterAbort: (() => void) | undefined;
+  const unknownAll = (reason: string): Signal[] => {
+    const now = safeNow(opts.now);
+    return c.signals.map((n) => unknownSignal(n, reason, { source: `collector:${c.name}`, now }));
+  };
+  const bounded = new Promise<Signal[]>((resolve) => {
+    timer = setTimeout(() => {
+      ac.abort();
+      resolve(unknownAll(`${c.name} collector timed out after ${opts.timeoutMs} ms`));
+    }, opts.timeoutMs);
+    if (opts.signal) {
+      onOuterAbort = () => {
+        ac.abort();
+        resolve(unknownAll(`${c.name} collector cancelled`));
+      };
+      if (opts.signal.aborted) onOuterAbort();
+      else opts.signal.addEventListener('abort', onOuterAbort, { once: true });
+    }
+  });
+  let work: Promise<Signal[]>;
+  try {
+    work = Promise.resolve(c.collect({ now: opts.now, signal: ac.signal }));
+  } catch (err) {
+    work = Promise.reject(err);
+  }
+  const checked = work.then(
+    (list) => checkResult(c, list, unknownAll),
+    (err: unknown) => unknownAll(`${c.name} collector failed: ${err instanceof Error ? err.message : 'error'}`),
+  );
+  try {
+    return await Promise.race([checked, bounded]);
+  } finally {
+    clearTimeout(timer);
+    if (onOuterAbort) opts.signal?.removeEventListener('abort', onOuterAbort);
+  }
+}
+
+function checkResult(c: Collector, list: unknown, unknownAll: (r: string) => Signal[]): Signal[] {
+  if (!Array.isArray(list)) return unknownAll(`${c.name} collector returned no list`);
+  const declared = new Set(c.signals);
+  const out = new Map<SignalName, Signal>();
+  for (const s of list as Signal[]) {
+    if (!isObj(s) || !declared.has(s.name) || out.has(s.name)) continue;
+    const problem = signalProblem(s);
+    out.set(
+      s.name,
+      problem === null
+        ? s
+        : unknownSignal(s.name, `${c.name} collector returned an invalid signal`, {
+            source: String(s.source || `collector:${c.name}`),
+            now: Number.isFinite(s.collectedAt) ? s.collectedAt : 0,
+          }),
+    );
+  }
+  const missing = unknownAll(`${c.name} collector did not report this signal`);
+  return c.signals.map((n) => out.get(n) ?? (missing.find((m) => m.name === n) as Signal));
+}
+
+function safeNow(now: () => number): number {
+  try {
+    const t = now();
+    return Number.isFinite(t) ? t : 0;
+  } catch {
+    return 0;
+  }
+}
