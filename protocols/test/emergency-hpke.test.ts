@@ -4,8 +4,13 @@
  * pairs derived from ikmE/ikmR with DeriveKeyPair, enc, the six encryptions (seq 0, 1, 2, 4, 255,
  * 256, sealed in order on one context), the three exports, and the single-shot hpkeSeal/hpkeOpen
  * (seq 0 of the vector; wrong info, aad, key or a flipped byte fail with EMERGENCY_DECRYPT_FAILED).
+ * The wrapper's KEM is `@hpke/core`'s WebCrypto X25519; envelopes interoperate both ways with the
+ * pure-JavaScript `@hpke/dhkem-x25519` of the same suite (which earlier releases sealed with).
  */
 import { readFileSync } from 'node:fs';
+import { Chacha20Poly1305 } from '@hpke/chacha20poly1305';
+import { CipherSuite, HkdfSha256, DhkemX25519HkdfSha256 as NativeX25519 } from '@hpke/core';
+import { DhkemX25519HkdfSha256 as PureJsX25519 } from '@hpke/dhkem-x25519';
 import test from 'ava';
 import { fromHex, toHex } from '../src/bytes.ts';
 import { x25519PublicKey } from '../src/crypto/index.ts';
@@ -129,4 +134,40 @@ test('two seals of one plaintext differ (fresh ephemeral); bad key lengths are C
   // a small-order recipient key (u = 0) cannot be sealed to
   await t.throwsAsync(hpkeSeal(new Uint8Array(32), new Uint8Array(1), opts), { code: 'CRYPTO_INVALID_KEY' });
   t.is(contactKeygen().signKey.length, 32);
+});
+
+/** The same suite with the pure-JavaScript X25519 (`@hpke/dhkem-x25519`). */
+const pureJs = new CipherSuite({ kem: new PureJsX25519(), kdf: new HkdfSha256(), aead: new Chacha20Poly1305() });
+
+test("the wrapper seals and opens with @hpke/core's WebCrypto X25519 (native), not the pure-JS KEM", (t) => {
+  t.true(hpkeSuite().kem instanceof NativeX25519);
+  t.false(hpkeSuite().kem instanceof PureJsX25519);
+});
+
+test("RFC 9180 A.2.1 with either X25519: both derive the vector's keys and enc", async (t) => {
+  for (const s of [hpkeSuite(), pureJs]) {
+    const kpE = await s.kem.deriveKeyPair(h(v.ikmE));
+    const kpR = await s.kem.deriveKeyPair(h(v.ikmR));
+    t.is(hex(await s.kem.serializePublicKey(kpR.publicKey)), v.pkRm);
+    const sender = await s.createSenderContext({ recipientPublicKey: kpR.publicKey, info: h(v.info), ekm: kpE });
+    t.is(hex(sender.enc), v.enc);
+    const e0 = v.encryptions[0] as Vector['encryptions'][number];
+    t.is(hex(await sender.seal(h(e0.pt), h(e0.aad))), e0.ct);
+  }
+});
+
+test('envelopes interoperate: pure-JS sealed opens with hpkeOpen, hpkeSeal sealed opens with the pure-JS KEM', async (t) => {
+  const k = contactKeygen();
+  const info = new TextEncoder().encode('enigm-emergency-v1 interop');
+  const aad = new TextEncoder().encode('header');
+  const pt = new TextEncoder().encode('52.52,13.405');
+  // old envelope (pure-JS sender) → new opener
+  const old = await pureJs.createSenderContext({ recipientPublicKey: await pureJs.kem.deserializePublicKey(k.publicKey), info });
+  const oldCt = new Uint8Array(await old.seal(pt, aad));
+  t.deepEqual(await hpkeOpen(k.privateKey, new Uint8Array(old.enc), oldCt, { info, aad }), pt);
+  // new envelope → old opener
+  const sealed = await hpkeSeal(k.publicKey, pt, { info, aad });
+  const rk = await pureJs.kem.deserializePrivateKey(k.privateKey);
+  const ctx = await pureJs.createRecipientContext({ recipientKey: rk, enc: sealed.enc, info });
+  t.deepEqual(new Uint8Array(await ctx.open(sealed.ct, aad)), pt);
 });
