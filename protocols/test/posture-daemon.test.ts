@@ -138,7 +138,7 @@ test('bad records are refused with typed errors: wrong version, unknown query, s
           [4, 0],
           [
             5,
-            new Map([
+            new Map<number, unknown>([
               [1, 0],
               [2, true],
             ]),
