@@ -82,6 +82,10 @@ export const ATTESTATION_ERROR_CODES = {
   REVOCATION_LOCKED: 'another live process holds the lock of the revocation list being changed',
   REVOCATION_ENTRY_INVALID:
     'a revocation entry or list parameter that breaks its rule (duplicate entry, bad serial, revokedAt after issuedAt, version overflow)',
+  POSTURE_MALFORMED:
+    'posture evidence (a signed report and its quote) that does not decode, or a posture input file of the wrong shape',
+  POSTURE_UNTRUSTED:
+    'a protected operation requires a trusted device and the latest posture appraisal of that device is untrusted, unknown or too old',
 } as const;
 
 /** Symbolic code of an {@link AttestationError}. */

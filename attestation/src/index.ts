@@ -24,6 +24,7 @@ export * from './interop/tpm2-tools.ts';
 export * from './key/appraise.ts';
 export * from './lock.ts';
 export * from './pki/index.ts';
+export * from './posture/index.ts';
 export * from './revocation/index.ts';
 export * from './store/verifier-store.ts';
 export * from './structures/constants.ts';

@@ -184,6 +184,16 @@ export class VerifierStore {
   }
 
   /**
+   * Runs a pure update of the state under the lock, with the store's clock, and persists the new
+   * state (for appraisers kept outside this module, e.g. `appraisePostureWithState`).
+   * @throws {@link AttestationError} `STATE_*` when the state cannot be read, locked or written
+   */
+  async update<T>(fn: (state: VerifierState, now: number) => { state: VerifierState; value: T }): Promise<T> {
+    const now = this.now();
+    return this.backend.transaction((state) => fn(state, now));
+  }
+
+  /**
    * Appraises a quote against the stored state and persists the consumed nonce and the AK's
    * new clock state (see `appraiseQuoteWithState`).
    */

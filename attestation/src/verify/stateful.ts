@@ -205,4 +205,4 @@ export function appraiseKeyEvidenceWithState(
 }
 
 /** Purposes, for callers that list them (CLI help). */
-export const CHALLENGE_PURPOSES: readonly ChallengePurpose[] = ['tpm-quote', 'key-evidence'];
+export const CHALLENGE_PURPOSES: readonly ChallengePurpose[] = ['tpm-quote', 'key-evidence', 'device-posture'];

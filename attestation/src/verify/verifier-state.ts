@@ -17,8 +17,11 @@ import { fromHex, toHex } from '@enigm/protocols/bytes';
 import { AttestationError } from '../errors.ts';
 import type { ClockState } from './result.ts';
 
-/** What a challenge is for: a TPM quote (`enigm attest`) or Key evidence (`enigm key attest`). */
-export type ChallengePurpose = 'tpm-quote' | 'key-evidence';
+/**
+ * What a challenge is for: a TPM quote (`enigm attest`), Key evidence (`enigm key attest`) or a
+ * posture report of the Enigm OS posture agent (`enigm posture verify`).
+ */
+export type ChallengePurpose = 'tpm-quote' | 'key-evidence' | 'device-posture';
 
 /** Default time to live of a challenge: 5 minutes. */
 export const DEFAULT_CHALLENGE_TTL_MS = 5 * 60_000;
@@ -50,6 +53,17 @@ export interface UsedNonce {
   readonly forgetAt: number;
 }
 
+/** The last posture report accepted from one agent key (for the posture `sequence` check). */
+export interface PostureMark {
+  /** The report's sequence number. */
+  readonly seq: number;
+  /** The verifier's time when it was accepted, ms. */
+  readonly at: number;
+}
+
+/** Bound on remembered posture agents (least recently accepted forgotten first). */
+export const MAX_POSTURE_AGENTS = 10_000;
+
 /** The verifier state. JSON-ready. */
 export interface VerifierState {
   readonly version: 1;
@@ -59,6 +73,8 @@ export interface VerifierState {
   readonly used: readonly UsedNonce[];
   /** Last accepted clock state per hex AK Name. */
   readonly clocks: Readonly<Record<string, ClockState>>;
+  /** Last posture report accepted per hex agent public key (absent in states written before posture existed). */
+  readonly posture?: Readonly<Record<string, PostureMark>>;
 }
 
 /** An empty state. */
@@ -98,7 +114,8 @@ export function verifierStateFromJson(j: unknown): VerifierState {
   if (!Array.isArray(o.challenges) || !Array.isArray(o.used) || typeof o.clocks !== 'object' || o.clocks === null)
     throw bad('challenges, used and clocks are required');
   const challenges = o.challenges.map((c: Record<string, unknown>, i): Challenge => {
-    if (c?.purpose !== 'tpm-quote' && c?.purpose !== 'key-evidence') throw bad(`challenges[${i}].purpose is unknown`);
+    if (c?.purpose !== 'tpm-quote' && c?.purpose !== 'key-evidence' && c?.purpose !== 'device-posture')
+      throw bad(`challenges[${i}].purpose is unknown`);
     if (!isInt(c.issuedAt) || !isInt(c.expiresAt)) throw bad(`challenges[${i}] times are not integers`);
     if (c.pcrs !== undefined && !(Array.isArray(c.pcrs) && c.pcrs.every((p) => isInt(p) && p >= 0 && p <= 23)))
       throw bad(`challenges[${i}].pcrs is not a list of PCR indices 0..23`);
@@ -118,7 +135,15 @@ export function verifierStateFromJson(j: unknown): VerifierState {
   });
   const clocks: Record<string, ClockState> = {};
   for (const [k, v] of Object.entries(o.clocks)) clocks[k] = clockFromJson(v, `clocks.${k}`);
-  return { version: 1, challenges, used, clocks };
+  if (o.posture === undefined) return { version: 1, challenges, used, clocks };
+  if (typeof o.posture !== 'object' || o.posture === null || Array.isArray(o.posture)) throw bad('posture is not an object');
+  const posture: Record<string, PostureMark> = {};
+  for (const [k, v] of Object.entries(o.posture as Record<string, Record<string, unknown>>)) {
+    if (!/^[0-9a-f]{64}$/.test(k) || !isInt(v?.seq) || !isInt(v.at))
+      throw bad(`posture.${k} is not {seq, at} of a hex agent key`);
+    posture[k] = { seq: v.seq, at: v.at };
+  }
+  return { version: 1, challenges, used, clocks, posture };
 }
 
 /**
@@ -235,4 +260,13 @@ export function markNonceUsed(state: VerifierState, nonce: Uint8Array, now: numb
 /** Stores the clock state accepted for an AK (hex Name). */
 export function recordClockState(state: VerifierState, akName: string, clock: ClockState): VerifierState {
   return { ...state, clocks: { ...state.clocks, [akName]: clock } };
+}
+
+/** Stores the last posture report accepted from an agent key (hex), bounded by {@link MAX_POSTURE_AGENTS}. */
+export function recordPostureMark(state: VerifierState, agentKey: string, mark: PostureMark): VerifierState {
+  const entries = Object.entries(state.posture ?? {}).filter(([k]) => k !== agentKey);
+  entries.push([agentKey, mark]);
+  if (entries.length > MAX_POSTURE_AGENTS)
+    entries.sort((a, b) => a[1].at - b[1].at).splice(0, entries.length - MAX_POSTURE_AGENTS);
+  return { ...state, posture: Object.fromEntries(entries) };
 }
