@@ -85,6 +85,12 @@ export const PROTOCOL_ERROR_CODES = {
   EMERGENCY_DECRYPT_FAILED:
     'an emergency envelope that does not decrypt (tampered, swapped between contacts or records, or the wrong key)',
   EMERGENCY_ACK_INVALID: 'an emergency acknowledgement that is malformed or not signed by a contact of the set',
+  BLE_FRAGMENT_MALFORMED: 'a GATT fragment whose header does not parse, or longer than the negotiated bound',
+  BLE_FRAGMENT_SEQUENCE: 'a GATT fragment out of sequence (one was lost or reordered); the partial SDU is dropped',
+  BLE_FRAGMENT_DUPLICATE: 'a GATT fragment received twice in a row; the repeat is ignored',
+  BLE_SDU_LENGTH: 'a GATT SDU whose declared length is 0 or over the bound, or whose fragments carry more or start anew',
+  BLE_INFO_INVALID: "the Key's GATT info value is malformed or names a framing revision this side does not speak",
+  BLE_ADAPTER_WIRE_INVALID: "a message of the simulator's virtual BLE adapter wire that is malformed, unknown or over a bound",
 } as const;
 
 /** Symbolic code of a {@link ProtocolError}. */
