@@ -19,6 +19,9 @@ const TOPICS: readonly [string, string, string, string, string][] = [
   ['up', 'Key → backend', 'COSE_Sign1 uplink record', '1', 'no'],
   ['risk', 'Key or agent → backend', 'COSE_Sign1 uplink record (minimized risk signals)', '1', 'no'],
   ['status', 'Key; the broker (last will)', 'COSE_Sign1 status record', '1', 'yes'],
+  ['posture', 'posture agent → backend', 'posture evidence: signed report + TPM quote (docs/posture.md)', '1', 'no'],
+  ['challenge', 'backend → posture agent', 'verifier nonce, 8..64 bytes', '1', 'no'],
+  ['policy', 'backend → posture agent', 'COSE_Sign1 posture policy (docs/posture.md)', '1', 'yes'],
 ];
 
 function recordTable(rec: {

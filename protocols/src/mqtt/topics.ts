@@ -11,6 +11,12 @@
  * | `enigm/v1/key/{handle}/up` | Key → backend | COSE_Sign1 uplink record (events, check-ins) | 1 | no |
  * | `enigm/v1/key/{handle}/risk` | Key or agent → backend | COSE_Sign1 uplink record (minimized risk signals) | 1 | no |
  * | `enigm/v1/key/{handle}/status` | Key (or broker: last will) → anyone allowed | COSE_Sign1 status record | 1 | yes |
+ * | `enigm/v1/key/{handle}/posture` | posture agent → backend | posture evidence (signed report + TPM quote, `@enigm/protocols/posture`) | 1 | no |
+ * | `enigm/v1/key/{handle}/challenge` | backend → posture agent | a verifier nonce (8..64 bytes): answer with a fresh quote-bound report | 1 | no |
+ * | `enigm/v1/key/{handle}/policy` | backend → posture agent | COSE_Sign1 posture policy by an Enigm Command key | 1 | yes |
+ *
+ * A posture agent is a device like a Key: its broker username is its handle (certificate CN), so
+ * it shares the handle-keyed family and the `own` rules (one ACL, one pattern per channel).
  *
  * `{client}` is the host's broker identity (its MQTT username: the certificate's CN under mutual
  * TLS) and `{link}` a random name for one connection of that host, so one host may hold several
@@ -38,7 +44,7 @@ export const CLIENT_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 export const LINK_NAME_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 
 /** The channels under one Key's handle. */
-export type KeyChannel = 'down' | 'resp' | 'up' | 'risk' | 'status';
+export type KeyChannel = 'down' | 'resp' | 'up' | 'risk' | 'status' | 'posture' | 'challenge' | 'policy';
 
 /** A parsed Enigm topic. */
 export interface ParsedTopic {
@@ -96,12 +102,18 @@ export function keyDownFilter(handle: string): string {
  * A filter over every Key for one channel (`up`, `risk`, `status`), or one Key's when `handle` is given;
  * `group` makes it an MQTT 5 shared subscription (`$share/group/…`) for load-balanced backend consumers.
  */
-export function fleetFilter(channel: 'up' | 'risk' | 'status', options: { handle?: string; group?: string } = {}): string {
+export function fleetFilter(
+  channel: 'up' | 'risk' | 'status' | 'posture',
+  options: { handle?: string; group?: string } = {},
+): string {
   const handle = options.handle === undefined ? '+' : check(options.handle, HANDLE_PATTERN, 'handle');
   const filter = `${MQTT_PREFIX}/key/${handle}/${channel}`;
   if (options.group === undefined) return filter;
   return `$share/${check(options.group, LINK_NAME_PATTERN, 'group')}/${filter}`;
 }
+
+/** The channels without client and link parts. */
+const UNLINKED: ReadonlySet<KeyChannel> = new Set(['up', 'risk', 'status', 'posture', 'challenge', 'policy']);
 
 /**
  * Parses an Enigm topic strictly (no wildcards, every part well formed).
@@ -119,7 +131,7 @@ export function parseKeyTopic(topic: string): ParsedTopic | undefined {
     if (parts.length !== 7 || !isClientName(client) || !LINK_NAME_PATTERN.test(link)) return undefined;
     return { handle, channel, client, link };
   }
-  if ((channel === 'up' || channel === 'risk' || channel === 'status') && parts.length === 5) return { handle, channel };
+  if (UNLINKED.has(channel) && parts.length === 5) return { handle, channel };
   return undefined;
 }
 
@@ -144,6 +156,15 @@ export const MQTT_ACL: readonly AclRule[] = [
   { role: 'key', channel: 'up', access: 'publish', scope: 'own', why: 'a Key sends its events and check-ins' },
   { role: 'key', channel: 'risk', access: 'publish', scope: 'own', why: 'a Key sends its minimized risk signals' },
   { role: 'key', channel: 'status', access: 'publish', scope: 'own', why: 'a Key keeps its retained status (and last will)' },
+  { role: 'key', channel: 'posture', access: 'publish', scope: 'own', why: 'a posture agent sends its signed reports' },
+  {
+    role: 'key',
+    channel: 'challenge',
+    access: 'subscribe',
+    scope: 'own',
+    why: 'a posture agent reads the challenges sent to it',
+  },
+  { role: 'key', channel: 'policy', access: 'subscribe', scope: 'own', why: 'a posture agent reads its retained signed policy' },
   { role: 'host', channel: 'down', access: 'publish', scope: 'self', why: 'a host sends frames under its own name only' },
   { role: 'host', channel: 'resp', access: 'subscribe', scope: 'self', why: 'a host reads the answers addressed to it only' },
   { role: 'host', channel: 'status', access: 'subscribe', scope: 'any', why: 'a host sees whether a Key is online' },
@@ -156,6 +177,15 @@ export const MQTT_ACL: readonly AclRule[] = [
   },
   { role: 'backend', channel: 'risk', access: 'subscribe', scope: 'any', why: 'backend consumers read risk signals' },
   { role: 'backend', channel: 'status', access: 'subscribe', scope: 'any', why: 'backend consumers read status' },
+  { role: 'backend', channel: 'posture', access: 'subscribe', scope: 'any', why: 'the posture verifier reads reports' },
+  { role: 'backend', channel: 'challenge', access: 'publish', scope: 'any', why: 'the posture verifier challenges a device' },
+  {
+    role: 'backend',
+    channel: 'policy',
+    access: 'publish',
+    scope: 'any',
+    why: 'Enigm Command installs a signed policy (retained)',
+  },
 ];
 
 /** Whose topic a client is acting on, for {@link mqttAllowed}. */
