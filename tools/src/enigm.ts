@@ -27,6 +27,7 @@ import { keySessionCommands } from './commands/key-session.ts';
 import { revocationCommands } from './commands/revocation.ts';
 import { simCommands } from './commands/sim.ts';
 import { simControlCommands } from './commands/sim-control.ts';
+import { simOsdCommands } from './commands/sim-osd.ts';
 import { simRunCommands } from './commands/sim-run.ts';
 import { stationCommands } from './commands/station.ts';
 
@@ -34,6 +35,7 @@ const COMMANDS: Command[] = [
   ...simCommands,
   ...simRunCommands,
   ...simControlCommands,
+  ...simOsdCommands,
   ...keyCommands,
   ...keySessionCommands,
   ...keyLifecycleCommands,
