@@ -322,6 +322,11 @@ export class KeyFirmware implements SessionHost {
     return { notAfter: r.notAfter.getTime() };
   }
 
+  /** Resolves once every stored change so far is durable (`runtime/file-storage.ts`); the uplink awaits it. */
+  async durable(): Promise<void> {
+    await Promise.all([this.#storage.synced?.(), this.#seStorage?.synced?.()]);
+  }
+
   /** Milliseconds since boot. */
   uptimeMs(): number {
     return Math.max(0, Math.floor(this.#clock.now() - this.#bootedAt));

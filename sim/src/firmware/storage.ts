@@ -23,6 +23,12 @@ export interface KeyStorage {
   read(): Uint8Array | undefined;
   /** Replaces the stored bytes atomically. */
   write(bytes: Uint8Array): void;
+  /**
+   * Resolves once every write made so far is durable, where the store makes writes durable
+   * later than it makes them visible (the simulator's file storage: atomic at once, fsync in
+   * groups). Absent: every write is durable when it returns.
+   */
+  synced?(): Promise<void>;
 }
 
 /** Most hosts a Key keeps paired. */

@@ -155,7 +155,9 @@ export class MqttEndpoint {
 
   /** Opens the outbox (reporting what it recovered); the connection follows {@link MqttEndpoint.setRadio}. */
   async open(): Promise<void> {
-    this.#outbox = await Outbox.open(this.#o.outboxPath);
+    // Group commit: records queued together (an event's start, its lifecycle change, its first
+    // location) share one fsync; each append still resolves only once its bytes are synced.
+    this.#outbox = await Outbox.open(this.#o.outboxPath, { fsync: 'batch' });
     const r = this.#outbox.report;
     if (r.quarantined > 0 || r.tornTailBytes > 0) {
       this.#o.log.warn(
@@ -334,6 +336,8 @@ export class MqttEndpoint {
   }
 
   async #emit(kind: string, body: Uint8Array, priority: keyof typeof UPLINK_PRIORITY, time: number): Promise<void> {
+    // What the record describes is on the Key's disk first (a host crash cannot make it forget).
+    await this.#o.firmware.durable().catch((e) => this.#o.log.warn(`${this.#o.label}: state not synced: ${describeError(e)}`));
     const outbox = this.#outbox;
     if (!outbox || this.#closed) return;
     const id = new Uint8Array(randomBytes(16));
