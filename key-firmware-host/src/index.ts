@@ -21,6 +21,8 @@ export * from './key/pinning.ts';
 export * from './session/host-store.ts';
 export * from './session/secure-session.ts';
 export * from './station/index.ts';
+export * from './transport/ble/ble.ts';
+export { type BleAdapter, type BleAdapterChoice, NOBLE_VERSION, resolveBleAdapter } from './transport/ble/noble.ts';
 export * from './transport/memory.ts';
 export * from './transport/mqtt.ts';
 export * from './transport/open.ts';

@@ -1,11 +1,17 @@
 import test from 'ava';
+import { BleTransport } from '../src/transport/ble/ble.ts';
 import { MqttTransport } from '../src/transport/mqtt.ts';
 import { transportFromAddress } from '../src/transport/open.ts';
 import { SerialTransport } from '../src/transport/serial.ts';
 import { TcpTransport } from '../src/transport/tcp.ts';
 import { TransportError } from '../src/transport/transport.ts';
 
-const good: Array<[address: string, kind: typeof SerialTransport | typeof TcpTransport, description: string]> = [
+const good: Array<
+  [address: string, kind: typeof SerialTransport | typeof TcpTransport | typeof BleTransport, description: string]
+> = [
+  ['ble:Enigm-K0', BleTransport, 'ble:Enigm-K0'],
+  ['ble://AA:BB:CC:DD:EE:FF', BleTransport, 'ble:AA:BB:CC:DD:EE:FF'],
+  ['ble:c0de00000001', BleTransport, 'ble:c0de00000001'],
   ['tcp://127.0.0.1:7001', TcpTransport, 'tcp://127.0.0.1:7001'],
   ['tcp://localhost:1', TcpTransport, 'tcp://localhost:1'],
   ['tcp://key.local:65535', TcpTransport, 'tcp://key.local:65535'],
@@ -45,7 +51,9 @@ const bad: Array<[address: string, hint: RegExp]> = [
   ['tcp://user@127.0.0.1:7001', /tcp:\/\/host:port/],
   ['tcp://127.0.0.1:port', /tcp:\/\/host:port/],
   ['serial://', /needs a device path/],
-  ['ble://AA:BB:CC:DD:EE:FF', /unknown transport scheme "ble:\/\/"/],
+  ['zigbee://AA:BB:CC:DD:EE:FF', /unknown transport scheme "zigbee:\/\/"/],
+  ['ble:', /needs a Key id, address or advertised name/],
+  ['ble:a-name-that-is-longer-than-29-chars', /bad BLE Key address/],
   ['mqtt://broker:1883', /needs the Key handle/],
   ['mqtt://broker:1883/eh1-NOTAHANDLE', /must be a Key handle/],
   ['mqtts://user@broker:8883/eh1-aaaaaaaaaaaaaaaaaaaaaaaaaa', /credentials do not belong in the URL/],

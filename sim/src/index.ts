@@ -9,6 +9,7 @@
 export * from './firmware/physical/battery.ts';
 export * from './firmware/physical/gestures.ts';
 export * from './firmware/physical/types.ts';
+export * from './io/ble/index.ts';
 export * from './io/pty.ts';
 export * from './runtime/control-target.ts';
 export * from './runtime/device-link.ts';

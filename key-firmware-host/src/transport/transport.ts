@@ -59,6 +59,11 @@ export const TRANSPORT_ERROR_CODES = {
   TRANSPORT_IO: 'an I/O error on the link',
   TRANSPORT_BUSY: 'the outgoing queue is full (the peer is not reading); nothing was sent',
   TRANSPORT_BAD_ADDRESS: 'an address that names no known transport',
+  TRANSPORT_ADAPTER_OFF: 'the Bluetooth adapter is powered off',
+  TRANSPORT_ADAPTER_UNSUPPORTED:
+    'no usable Bluetooth LE adapter (unsupported, unauthorized, or the virtual adapter is unreachable)',
+  TRANSPORT_NOT_FOUND: 'no device with this address was found (a BLE scan saw no such Key)',
+  TRANSPORT_TIMEOUT: 'a link operation (connect, discovery, subscribe, a GATT write) did not complete in time',
 } as const;
 
 /** Symbolic code of a {@link TransportError}. */

@@ -36,6 +36,9 @@ import type { FlashDeps } from '../firmware/key-flash.ts';
 import { PhysicalKey } from '../firmware/physical/device.ts';
 import type { ControlTarget, DeviceControls, DeviceEvent } from '../firmware/physical/types.ts';
 import { loadSecureElement } from '../firmware/secure-element.ts';
+import { BleAdapterServer } from '../io/ble/adapter-server.ts';
+import { SimBleBindings, type SimBleOptions } from '../io/ble/bindings.ts';
+import { BlePeripheral, keyLinkFactory } from '../io/ble/peripheral.ts';
 import { hasSocat, trackedSocatPids } from '../io/pty.ts';
 import { deadlineArming, EventHub } from './control-target.ts';
 import type { LinkHooks } from './device-link.ts';
@@ -105,6 +108,13 @@ export interface SimulatorOptions {
   mqtt?: boolean | (Partial<MqttUplinkOptions> & { brokerPort?: number });
   /** A dormant Key's check-in interval, simulated ms (default 6 h, ± 10 % jitter; docs/emergency.md "Dormancy"). */
   checkInMs?: number;
+  /**
+   * Each Key also advertises its GATT service on a virtual BLE adapter (name `Enigm-K<i>`), served
+   * to other processes on a loopback port (`bleAdapter` in simulator.json; default off). The
+   * options are those of every host's adapter: link (PHY, DLE, MTU, interval), time scale
+   * (default 1 here: real time), latency, faults.
+   */
+  ble?: boolean | (SimBleOptions & { port?: number });
 }
 
 /** Flow counters of one Key's links (for tests and diagnostics). */
@@ -128,6 +138,8 @@ export interface SimulatedKeyInfo {
   tcp?: string;
   /** `mqtt://broker/HANDLE`, if the MQTT uplink is on. */
   mqtt?: string;
+  /** `ble:<name>`, if BLE is on (reached through {@link SimulatorStateFile.bleAdapter}). */
+  ble?: string;
 }
 
 /** Contents of `<stateDir>/simulator.json`. */
@@ -136,6 +148,8 @@ export interface SimulatorStateFile {
   startedAt: string;
   /** The broker the Keys' uplinks use, if MQTT is on (the embedded one unless given). */
   broker?: { url: string; embedded: boolean };
+  /** The virtual BLE adapter (`tcp://127.0.0.1:PORT`), if BLE is on: a host sets `ENIGM_BLE_ADAPTER` to it. */
+  bleAdapter?: string;
   keys: SimulatedKeyInfo[];
 }
 
@@ -160,6 +174,7 @@ interface RunningKey {
   serial?: SerialEndpoint;
   tcp?: TcpEndpoint;
   mqtt?: MqttEndpoint;
+  ble?: BlePeripheral;
 }
 
 /** How often every Key's physical model is ticked (battery drain, radio on-time), simulated ms. */
@@ -186,6 +201,7 @@ export class Simulator implements ControlTarget {
   #stopped = false;
   #stateFilePending = false;
   readonly #checkInMs: number | undefined;
+  #ble: { options: SimBleOptions; server: BleAdapterServer } | undefined;
 
   private constructor(stateDir: string, options: SimulatorOptions) {
     this.stateDir = stateDir;
@@ -276,7 +292,15 @@ export class Simulator implements ControlTarget {
           await key.mqtt.open();
           key.physical.setRadio('attached'); // the uplink follows the radio from here on
         }
+        if (options.ble)
+          key.ble = new BlePeripheral({
+            ...common,
+            openLink: keyLinkFactory(common),
+            name: `Enigm-K${i}`,
+            address: bleAddress(i),
+          });
       }
+      if (options.ble) await sim.#startBle(options.ble);
       sim.writeStateFile();
       sim.clock.every(PHYSICAL_TICK_MS, () => {
         for (const k of sim.#keys) {
@@ -305,7 +329,7 @@ export class Simulator implements ControlTarget {
         }
         if (e.type === 'lifecycle' && !this.#stopped) this.#stateFileSoon(); // the handle may be new
       },
-      linkActive: () => (key.tcp?.connections ?? 0) + (key.mqtt?.connections ?? 0) > 0,
+      linkActive: () => (key.tcp?.connections ?? 0) + (key.mqtt?.connections ?? 0) + (key.ble?.connections ?? 0) > 0,
       flash: flash.flash,
       midWrite: () => scheduler.busy,
       onPower: (on) => {
@@ -386,7 +410,28 @@ export class Simulator implements ControlTarget {
       ...(k.serial?.pty ? { serial: k.serial.pty.hostPath } : {}),
       ...(k.tcp?.address ? { tcp: k.tcp.address } : {}),
       ...(k.mqtt ? { mqtt: k.mqtt.address } : {}),
+      ...(k.ble ? { ble: `ble:${k.ble.name}` } : {}),
     }));
+  }
+
+  /** Serves the virtual BLE adapter on loopback (`options.port`, 0: a free one). */
+  async #startBle(o: true | (SimBleOptions & { port?: number })): Promise<void> {
+    const { port, ...options } = o === true ? { port: 0 } : o;
+    const opts: SimBleOptions = { timeScale: 1, ...options };
+    const server = new BleAdapterServer(() => this.bleBindings(), this.#log);
+    this.#ble = { options: opts, server };
+    await server.listen(port ?? 0);
+  }
+
+  /**
+   * A fresh virtual BLE adapter over this simulator's Keys, for noble in this process (the
+   * adapter server makes one per host connection). `options` override those given at start.
+   * @throws SimulatorError `SIM_BAD_INPUT` if the simulator was started without `ble`
+   */
+  bleBindings(options: SimBleOptions = {}): SimBleBindings {
+    if (!this.#ble) throw new SimulatorError('SIM_BAD_INPUT', 'this simulator was started without ble');
+    const peripherals = this.#keys.flatMap((k) => (k.ble ? [k.ble] : []));
+    return new SimBleBindings({ peripherals: () => peripherals }, { ...this.#ble.options, ...options });
   }
 
   /** The broker the Keys' uplinks use, if MQTT is on. */
@@ -467,6 +512,7 @@ export class Simulator implements ControlTarget {
       pid: process.pid,
       startedAt: new Date().toISOString(),
       ...(broker ? { broker } : {}),
+      ...(this.#ble?.server.address ? { bleAdapter: this.#ble.server.address } : {}),
       keys: this.keys(),
     };
     writeFileSync(join(this.stateDir, STATE_FILE), `${JSON.stringify(s, null, 2)}\n`);
@@ -572,6 +618,7 @@ export class Simulator implements ControlTarget {
     this.#events.clear();
     for (const k of this.#keys) k.scheduler.stop();
     for (const f of this.#flushers) f();
+    await this.#ble?.server.close();
     await Promise.all(this.#keys.map((k) => Promise.all([k.tcp?.close(), k.serial?.close(), k.mqtt?.close()])));
     await this.#broker?.close();
     if (this.#lock) {
@@ -579,6 +626,12 @@ export class Simulator implements ControlTarget {
       this.#lock.release();
     }
   }
+}
+
+/** Key `i`'s static random BLE address (the two top bits set, as the Core spec requires). */
+function bleAddress(i: number): string {
+  const hex = (0xc0de_0000_0000 + i).toString(16).padStart(12, '0');
+  return hex.match(/../g)?.join(':') ?? hex;
 }
 
 /**

@@ -1,0 +1,101 @@
+/**
+ * BleTransport (the real @stoprocent/noble) over the simulator's virtual adapter passes the
+ * transport contract (transport-contract.ts), in-process and across the adapter's loopback wire.
+ * The peer is a raw GATT peripheral (sim/src/io/ble/peripheral.ts with a byte sink instead of a
+ * Key), so the contract sees exactly the bytes: fragmentation to ATT_MTU − 3 and reassembly
+ * (HARDWARE.md "Bluetooth Low Energy") at MTU 23 and 247. Also: only transport/ble imports noble.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BleAdapterServer, type BleByteLink, BlePeripheral, SimBleBindings, type SimBleOptions } from '@enigm/sim';
+import test from 'ava';
+import { BleTransport } from '../src/transport/ble/ble.ts';
+import { transportContract } from './transport-contract.ts';
+
+/** A peripheral whose connection hands bytes to the test instead of a Key. */
+export function rawPeer(name = 'Enigm-T0', address = 'c0:de:00:00:0f:00') {
+  let onData: (bytes: Uint8Array) => void = () => undefined;
+  let current: { write: (b: Uint8Array) => void } | undefined;
+  const peripheral = new BlePeripheral({
+    label: 'peer',
+    name,
+    address,
+    openLink: (write): BleByteLink => {
+      current = { write };
+      return { receive: (b) => onData(b), resume: () => undefined, close: () => undefined };
+    },
+  });
+  return {
+    peripheral,
+    radio: { peripherals: () => [peripheral] },
+    onData: (cb: (b: Uint8Array) => void) => {
+      onData = cb;
+    },
+    write: async (bytes: Uint8Array) => {
+      for (let i = 0; i < 200 && current === undefined; i++) await new Promise((r) => setTimeout(r, 5));
+      current?.write(bytes);
+    },
+  };
+}
+
+function pairOver(options: SimBleOptions, remote: boolean) {
+  return async () => {
+    const peer = rawPeer();
+    const made: SimBleBindings[] = [];
+    const make = () => {
+      const b = new SimBleBindings(peer.radio, options);
+      made.push(b);
+      return b;
+    };
+    let server: BleAdapterServer | undefined;
+    let adapter: string | (() => unknown) = make;
+    if (remote) {
+      server = new BleAdapterServer(make);
+      adapter = await server.listen(0);
+    }
+    return {
+      host: new BleTransport({ target: 'Enigm-T0', adapter, scanTimeoutMs: 5000 }),
+      peer: {
+        write: peer.write,
+        onData: peer.onData,
+        close: async () => {
+          for (const b of made) b.remoteDisconnect(peer.peripheral.id);
+        },
+      },
+      cleanup: async () => {
+        for (const b of made) b.stop();
+        await server?.close();
+      },
+    };
+  };
+}
+
+transportContract('ble, real noble, virtual adapter in-process, MTU 247 2M', pairOver({ link: { mtu: 247, phy: '2M' } }, false));
+transportContract(
+  'ble, real noble, virtual adapter over loopback, MTU 23 1M no DLE',
+  pairOver({ link: { mtu: 23, phy: '1M', dle: false } }, true),
+);
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    if (f === 'node_modules' || f.startsWith('.')) return [];
+    if (statSync(p).isDirectory()) return sources(p);
+    return /\.(ts|mts|js|mjs)$/.test(f) ? [p] : [];
+  });
+}
+
+test('only key-firmware-host/src/transport/ble imports @stoprocent/noble', (t) => {
+  const importers = ['protocols', 'mqtt', 'key-firmware-host', 'sim', 'attestation', 'os-agent', 'tools']
+    .flatMap((pkg) => sources(join(ROOT, pkg, 'src')))
+    .filter((f) => /from\s+['"]@stoprocent\/noble|require\(['"]@stoprocent\/noble/.test(readFileSync(f, 'utf8')))
+    .map((f) => f.slice(ROOT.length + 1));
+  t.true(importers.length > 0);
+  t.deepEqual(
+    importers.filter((f) => !f.startsWith('key-firmware-host/src/transport/ble/')),
+    [],
+  );
+});
