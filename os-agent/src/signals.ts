@@ -139,8 +139,8 @@ const oneOf =
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const exactKeys = (v: Record<string, unknown>, keys: string[]): boolean =>
   Object.keys(v).length === keys.length && keys.every((k) => k in v);
-/** A short token: lowercase letters, digits, `_ . + ~ -`, 1..64 characters. */
-const TOKEN = /^[a-z0-9][a-z0-9_.+~-]{0,63}$/;
+/** A short token: letters, digits, `_ . + ~ -`, 1..64 characters, starting with a letter or digit. */
+const TOKEN = /^[A-Za-z0-9][A-Za-z0-9_.+~-]{0,63}$/;
 const isToken = (v: unknown): v is string => typeof v === 'string' && TOKEN.test(v);
 const isSortedUnique = (xs: readonly string[]): boolean => xs.every((x, i) => i === 0 || (xs[i - 1] as string) < x);
 const listOf =

@@ -3,4 +3,6 @@
  * @module
  */
 
+export * from './activedefense.ts';
+export * from './linux/index.ts';
 export * from './osd.ts';
