@@ -44,6 +44,7 @@ export const AGENT_ERROR_CODES = {
   API_PROTOCOL: 'a local API request or response that does not decode, or is over its size bound',
   API_UNAVAILABLE: 'nothing answers on the local API socket (the agent is not running, or the path is wrong)',
   API_TIMEOUT: 'the local API did not answer within the time bound',
+  API_REFUSED: 'the agent answered a local API request with an error (the message names its code)',
 } as const;
 
 /** Symbolic code of an {@link AgentError}. */

@@ -145,7 +145,7 @@ function valueToCbor(v: SignalValue): CborValue {
 }
 
 /** The value type of a signal (see {@link SignalValue}). */
-const signalValue: FieldType<SignalValue> = {
+export const SIGNAL_VALUE_TYPE: FieldType<SignalValue> = {
   describe: 'null / bool / int / text ≤ 128 / list ≤ 64 / text-keyed map ≤ 16, depth ≤ 3',
   check: (v) => valueFromCbor(v, 0),
   why: () => 'expected null, bool, safe int, text ≤ 128, a list ≤ 64 or a text-keyed map ≤ 16, at most 3 deep',
@@ -164,7 +164,7 @@ const signalName: FieldType<string> = {
 export const ReportSignal = defineRecord('posture.signal', {
   name: field(1, signalName, false, 'signal name, e.g. `secureboot`, `tsc.posture`'),
   status: field(2, t.enumOf('signal status', SIGNAL_STATUS), false, 'ok (value known) or unknown'),
-  value: field(3, signalValue, true, 'the value, when known'),
+  value: field(3, SIGNAL_VALUE_TYPE, true, 'the value, when known'),
   source: field(4, t.text(64), false, 'where it came from, e.g. `enigm-osd`, `linux:lsm`'),
   ageMs: field(5, t.uint(Number.MAX_SAFE_INTEGER), false, 'age at report time: collection to report, ms (monotonic)'),
   ttlMs: field(6, t.uint(Number.MAX_SAFE_INTEGER), false, 'how long a collected value stays fresh, ms'),
