@@ -15,8 +15,10 @@ import {
   contactKeygen,
   createEventStart,
   EmergencyRecord,
+  EVENT_OUTCOMES,
   EVENT_RECORD_CONTENT_TYPE,
   type EventBody,
+  EventEndRecord,
   type EventRecord,
   emergencyAad,
   openEventRecord,
@@ -277,4 +279,23 @@ test('acks: signed by a contact of the set; a stranger, an older set, another ev
     bad[i] = (bad[i] as number) ^ 0x10;
     t.throws(() => verifyAck(bad, set), { instanceOf: ProtocolError }, `byte ${i}`);
   }
+});
+
+test('end outcomes on the wire: cancelled 0, resolved 1, revoked 2 (each seals and opens); 3 is refused', async (t) => {
+  t.deepEqual(EVENT_OUTCOMES, { cancelled: 0, resolved: 1, revoked: 2 });
+  const set = setOf(keys.slice(0, 1), 1);
+  const { start } = startFor(set);
+  const opts = {
+    eventKey: start.eventKey,
+    identityPublicKey: identity.publicKey,
+    contactIndex: 0,
+    contactPrivateKey: (keys[0] as ContactKeys).privateKey,
+  };
+  for (const outcome of ['cancelled', 'resolved', 'revoked'] as const) {
+    const body: EventBody = { kind: 'end', end: { outcome } };
+    const end = await sealEventRecord({ eventId: start.eventId, seq: 2, time: 5, body }, set, { seed: identity.seed });
+    t.deepEqual((await openEventRecord(end, opts)).body, body, outcome);
+    t.deepEqual(EventEndRecord.toMap({ outcome }).get(1), EVENT_OUTCOMES[outcome]);
+  }
+  t.throws(() => EventEndRecord.fromMap(new Map([[1, 3]])), { instanceOf: ProtocolError });
 });

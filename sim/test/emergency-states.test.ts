@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { toHex } from '@enigm/protocols/bytes';
+import { EVENT_OUTCOMES } from '@enigm/protocols/emergency';
 import test from 'ava';
 import {
   EMERGENCY_DOC_PATH,
@@ -18,6 +19,7 @@ import {
   nextPhase,
   renderEmergencyDiagram,
   renderEmergencyStates,
+  TERMINAL_PHASES,
 } from '../src/firmware/emergency.ts';
 import { loadPersistent } from '../src/firmware/storage.ts';
 import { makeTestKey } from '../src/testing.ts';
@@ -142,15 +144,25 @@ test('invalid transitions are refused with a named error, and change nothing', (
   t.is(nextPhase('active', 'resolve'), 'resolved');
 });
 
-test('revoke during an event ends it (status, end record), the Key is revoked', async (t) => {
+test('revoke during an event ends it with an end record of outcome revoked; the Key is revoked', async (t) => {
   const r = emergencyRig();
   r.p.gesture({ kind: 'triple' });
   r.owner.ok('revoke', {});
   t.is(r.fw.state, 'revoked');
   await r.fw.emergency.settled();
   t.deepEqual(r.changes().at(-1)?.phase, 'revoked');
-  t.deepEqual(await r.kinds(), ['start', 'status', 'end']);
+  t.deepEqual(await r.kinds(), ['start', 'end']);
+  const { reader, events } = await r.read(0);
+  const end = events.find((e) => e.type === 'record' && e.body.kind === 'end');
+  t.like(end, { type: 'record', body: { kind: 'end', end: { outcome: 'revoked' } } });
+  t.is(reader.ended?.outcome, 'revoked');
   t.like(r.fw.emergency.log.at(-1), { outcome: 'revoked' });
+});
+
+test('the end record outcomes are exactly the terminal phases of the phase table', (t) => {
+  t.deepEqual(Object.keys(EVENT_OUTCOMES).sort(), [...TERMINAL_PHASES].sort());
+  for (const row of EMERGENCY_TRANSITIONS.filter((x) => TERMINAL_PHASES.includes(x.to)))
+    t.true(row.to in EVENT_OUTCOMES, `${row.from} --${row.trigger}--> ${row.to} has an end-record outcome`);
 });
 
 test('the event key is in storage only while the event runs; the log is bounded and holds no location', (t) => {

@@ -63,7 +63,12 @@ const at = (i: number): EventBody => ({
 });
 
 /** An event sealed to `set`: start + n location records + end, each written as FILE. */
-async function writeEvent(set: ContactSet, n: number, prefix: string) {
+async function writeEvent(
+  set: ContactSet,
+  n: number,
+  prefix: string,
+  outcome: 'cancelled' | 'resolved' | 'revoked' = 'resolved',
+) {
   const st = createEventStart(
     { contactSetVersion: set.version, time: 1_700_000_000_000, reason: 'gesture' },
     { seed: identity.seed },
@@ -78,7 +83,7 @@ async function writeEvent(set: ContactSet, n: number, prefix: string) {
     writeFileSync(p(`${prefix}-${seq}.cbor`), b);
   }
   const end = await sealEventRecord(
-    { eventId: st.start.eventId, seq: n + 1, time: 1_700_000_009_000, body: { kind: 'end', end: { outcome: 'resolved' } } },
+    { eventId: st.start.eventId, seq: n + 1, time: 1_700_000_009_000, body: { kind: 'end', end: { outcome } } },
     set,
     { seed: identity.seed },
   );
@@ -159,6 +164,18 @@ test.serial('open: files in any order, a replay and a gap; the index found by tr
   );
   t.is(withSet.code, 0, withSet.stderr);
   t.regex(withSet.stdout, /seq 2 +location .*lat 45\.762/);
+});
+
+test.serial('open: an event the Key ended because it was revoked says so (outcome revoked), text and --json', async (t) => {
+  const set = await makeSet(6);
+  await writeEvent(set, 1, 'rv', 'revoked');
+  const files = ['rv-start.cbor', 'rv-1.cbor', 'rv-end.cbor'].map(p);
+  const r = await enigm('contact', 'open', '--key', p('alice.key'), '--identity', toHex(identity.publicKey), ...files);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^seq 2 +end .* event ended: revoked$/m);
+  t.regex(r.stdout, /ended \(revoked\)/);
+  const j = await enigm('contact', 'open', '--key', p('alice.key'), '--identity', toHex(identity.publicKey), '--json', ...files);
+  t.like(JSON.parse(j.stdout.trim().split('\n').at(-1) as string), { ok: true, ended: 'revoked' });
 });
 
 test.serial('open: a file of hex lines and --json, one line per input and a summary', async (t) => {

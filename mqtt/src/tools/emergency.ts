@@ -93,7 +93,7 @@ export interface EmergencyEventSummary {
   /** Seqs below the highest received that have not arrived. */
   missing: number[];
   /** An `end` record arrived (its outcome when decrypted). */
-  ended?: 'cancelled' | 'resolved' | 'ended';
+  ended?: 'cancelled' | 'resolved' | 'revoked' | 'ended';
   /** This contact's index, when a contact key opened an envelope. */
   contactIndex?: number;
 }

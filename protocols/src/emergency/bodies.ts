@@ -7,8 +7,12 @@ import { defineRecord, type FieldType, field, INVALID, type RecordValue, t } fro
 
 const U = Number.MAX_SAFE_INTEGER;
 
-/** How an event ended, with wire numbers. */
-export const EVENT_OUTCOMES = { cancelled: 0, resolved: 1 } as const;
+/**
+ * How an event ended, with wire numbers: the terminal phases of the Key's phase table
+ * (docs/emergency.md "States"; a test checks they are the same): `cancelled` by the owner (gesture
+ * or command), `resolved` by the owner, `revoked` (the Key was revoked during the event).
+ */
+export const EVENT_OUTCOMES = { cancelled: 0, resolved: 1, revoked: 2 } as const;
 
 /** A finite number in [-max, max] (degrees); encoded as the shortest exact CBOR float or integer. */
 function degrees(max: number): FieldType<number> {
@@ -47,7 +51,12 @@ export type EventStatus = RecordValue<typeof EventStatusRecord.schema>;
 
 /** The end of an event: the body of kind `end`. */
 export const EventEndRecord = defineRecord('emergency.end', {
-  outcome: field(1, t.enumOf('outcome', EVENT_OUTCOMES), false, 'cancelled (by the owner) or resolved'),
+  outcome: field(
+    1,
+    t.enumOf('outcome', EVENT_OUTCOMES),
+    false,
+    'cancelled, resolved (both by the owner) or revoked (the Key was revoked)',
+  ),
 });
 
 /** A decoded {@link EventEndRecord}. */

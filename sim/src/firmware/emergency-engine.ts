@@ -11,7 +11,7 @@
  * record listeners (the runtime's MQTT uplink), also when sealing is asynchronous.
  * @module
  */
-import type { EventBody } from '@enigm/protocols/emergency';
+import type { EVENT_OUTCOMES, EventBody } from '@enigm/protocols/emergency';
 import { type EmergencyPhase, encodeMessage, type LifecycleState, PROTOCOL_VERSION } from '@enigm/protocols/messages';
 import {
   type BatteryBand,
@@ -51,6 +51,7 @@ export interface EmergencyHost {
 export type AckListener = (alias: string) => void;
 
 type StoredEvent = NonNullable<Persistent['event']>;
+type EventOutcome = keyof typeof EVENT_OUTCOMES;
 
 /** One Key's emergency events and contact set. */
 export class EmergencyEngine {
@@ -355,17 +356,11 @@ export class EmergencyEngine {
   #finish(to: EmergencyPhase): void {
     const ev = this.#event;
     if (!ev) return;
-    // The end record has no outcome `revoked`: a status saying so goes first, then the end as cancelled.
-    if (to === 'revoked') this.#seal({ kind: 'status', status: this.#status('revoked: the Key was revoked') });
-    const cur = this.#event ?? ev;
-    const seq = cur.seq + 1;
-    const set = this.#eventSet(cur);
-    const input = {
-      eventId: ev.id,
-      seq,
-      time: this.#time(),
-      body: { kind: 'end' as const, end: { outcome: to === 'resolved' ? ('resolved' as const) : ('cancelled' as const) } },
-    };
+    const seq = ev.seq + 1;
+    const set = this.#eventSet(ev);
+    // The end record's outcome is the terminal phase itself (EVENT_OUTCOMES = TERMINAL_PHASES).
+    const outcome: EventOutcome = to === 'resolved' || to === 'revoked' ? to : 'cancelled';
+    const input = { eventId: ev.id, seq, time: this.#time(), body: { kind: 'end' as const, end: { outcome } } };
     this.#out(() => this.#crypto.seal(input, set, this.#identity()));
     this.#changed(ev.id, to, seq);
     const line = { id: ev.id, startedAt: ev.startedAt, endedAt: this.#h.now(), outcome: to };

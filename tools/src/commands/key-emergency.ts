@@ -205,7 +205,7 @@ const eventsCmd: Command = {
   help: `Usage: enigm key events --port ADDR [--count N] [--for S] [--json]
 
 Connects to the Key and prints its events as they arrive: lifecycle changes, emergency phase
-changes (triggered, active, cancelled, resolved, with the event id and its last seq) and each
+changes (triggered, active, cancelled, resolved, revoked, with the event id and its last seq) and each
 emergency record as seq, kind and size. Records are sealed to the emergency contacts: nothing is
 decrypted here (a contact reads them with 'enigm contact open'; --json gives no record bytes).
 Runs until Ctrl-C or SIGTERM, --count events, or --for seconds (exit 0).
