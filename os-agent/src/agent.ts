@@ -291,17 +291,16 @@ export class PostureAgent {
     );
     this.#latest = { built, signals };
     this.#reports++;
+    if (this.#publisher) await this.#publisher.enqueue(built.evidence, built.claims.id);
     this.#log({
       event: 'report',
       seq: built.claims.seq,
       trigger,
       tpm: built.binding,
       decision: built.claims.compliance.decision,
+      queued: this.#publisher !== undefined,
     });
-    if (this.#publisher) {
-      await this.#publisher.enqueue(built.evidence, built.claims.id);
-      await this.#publishRisk(built, signals, mono);
-    }
+    if (this.#publisher) await this.#publishRisk(built, signals, mono);
     return built;
   }
 
