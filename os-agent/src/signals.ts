@@ -119,7 +119,10 @@ export type SignalValue<N extends SignalName> = SignalValues[N];
 export interface SignalSpec<N extends SignalName = SignalName> {
   /** What the value is, in one line (rendered into docs/posture.md). */
   readonly value: string;
-  /** Source labels that may produce the signal (rendered into docs/posture.md). */
+  /**
+   * Source labels that may produce the signal (rendered into docs/posture.md). An unknown signal
+   * made by {@link collectAll} for a collector that timed out or failed has source `collector:<name>`.
+   */
   readonly sources: readonly string[];
   /** Why collecting it is acceptable, and what it never contains (rendered into docs/posture.md). */
   readonly privacy: string;
@@ -260,7 +263,7 @@ export const SIGNALS: { readonly [N in SignalName]: SignalSpec<N> } = {
   },
   'disk.encryption.root': {
     value: '`encrypted` | `unencrypted`: whether the root file system sits on dm-crypt',
-    sources: ['linux:/proc/mounts', 'linux:/sys/block'],
+    sources: ['linux:/proc/mounts'],
     privacy: 'a yes/no; no device names, UUIDs, mount points or key slots',
     maxAgeMs: 24 * 60 * MINUTE,
     optional: false,
@@ -284,7 +287,7 @@ export const SIGNALS: { readonly [N in SignalName]: SignalSpec<N> } = {
   },
   'firewall.present': {
     value: '`{ present: bool, frameworks: (iptables|ip6tables|nftables)[] }`',
-    sources: ['linux:/proc/net', 'linux:nft'],
+    sources: ['linux:/proc/net'],
     privacy: 'which packet-filter frameworks are present; no rules, ports or addresses (no privileged command is run)',
     maxAgeMs: 60 * MINUTE,
     optional: false,
@@ -296,7 +299,7 @@ export const SIGNALS: { readonly [N in SignalName]: SignalSpec<N> } = {
   },
   'tpm.present': {
     value: '`tpm2` | `tpm1.2` | `none`',
-    sources: ['linux:/dev/tpm', 'linux:/sys/class/tpm'],
+    sources: ['linux:/sys/class/tpm', 'tpm'],
     privacy: 'TPM family only; no EK, serial or manufacturer',
     maxAgeMs: 24 * 60 * MINUTE,
     optional: false,

@@ -22,6 +22,7 @@ async function collect(root: string, extra: Parameters<typeof linuxCollectors>[0
   for (const s of signals) {
     const problem = signalProblem(s);
     if (problem) throw new Error(problem);
+    if (!SIGNALS[s.name].sources.includes(s.source)) throw new Error(`${s.name}: source ${s.source} is not in the signal table`);
   }
   return new Map(signals.map((s) => [s.name, s]));
 }
