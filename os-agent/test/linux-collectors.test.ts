@@ -174,14 +174,16 @@ test('Active Defense findings: aggregated and sorted, stale assessments keep the
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const { writeFileSync } = await import('node:fs');
   const file = join(dir, 'findings.json');
-  const c = activeDefenseCollector({ path: file });
-  const read = async () => (await c.collect({ now: () => NOW }))[0] as Signal;
+  const WALL = 1_764_590_000_000;
+  const c = activeDefenseCollector({ path: file, wallClock: () => WALL });
+  const MONO = 5_000_000; // the agent collects on a monotonic clock
+  const read = async () => (await c.collect({ now: () => MONO }))[0] as Signal;
   t.is((await read()).reason, 'no Active Defense assessment yet');
   writeFileSync(
     file,
     JSON.stringify({
       version: 1,
-      assessedAt: NOW - 60_000,
+      assessedAt: WALL - 60_000,
       findings: [
         { severity: 'low', category: 'configuration', count: 1 },
         { severity: 'high', category: 'phishing', count: 2 },
@@ -194,7 +196,7 @@ test('Active Defense findings: aggregated and sorted, stale assessments keep the
     { severity: 'high', category: 'phishing', count: 3 },
     { severity: 'low', category: 'configuration', count: 1 },
   ]);
-  t.is(ok.collectedAt, NOW - 60_000);
+  t.is(ok.collectedAt, MONO - 60_000, 'a minute-old assessment is a minute old on the collection clock');
   t.is(signalProblem(ok), null);
   writeFileSync(
     file,

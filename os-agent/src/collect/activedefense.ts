@@ -10,7 +10,7 @@
  * The schema is closed: any other field (a title, a URL, an app name, a sender, a file name, a
  * message excerpt) makes the whole file refused, so content cannot ride along. Findings with the
  * same severity and category are summed; the signal holds at most 32 entries (4 severities × 8
- * categories), sorted. `collectedAt` is the assessment time (never later than now), so a stale
+ * categories), sorted. `collectedAt` is the collection time minus the assessment's age, so a stale
  * assessment is stale in the report.
  * @module
  */
@@ -95,10 +95,18 @@ export function parseFindingsFile(
 export interface ActiveDefenseOptions {
   /** Path of the findings file the assessor writes. */
   path: string;
+  /**
+   * Wall clock the assessor's `assessedAt` is compared with (default `Date.now`). The age it gives
+   * is taken off the collection clock, which may be monotonic.
+   */
+  wallClock?: () => number;
 }
 
-/** Reads the findings file into `activedefense.findings`. */
-export async function readFindings(path: string, now: number): Promise<Signal> {
+/**
+ * Reads the findings file into `activedefense.findings`; `collectedAt` is `now` minus the
+ * assessment's age on the wall clock (an `assessedAt` in the future counts as age 0).
+ */
+export async function readFindings(path: string, now: number, wallNow: number = Date.now()): Promise<Signal> {
   const o = { source: FINDINGS_SOURCE, now };
   const r = await readBounded({ root: '/' }, path, FINDINGS_MAX_BYTES);
   if (!r.ok) {
@@ -116,7 +124,8 @@ export async function readFindings(path: string, now: number): Promise<Signal> {
   }
   const f = parseFindingsFile(parsed);
   if (!f.ok) return unknownSignal('activedefense.findings', f.reason, o);
-  return okSignal('activedefense.findings', f.findings, { source: FINDINGS_SOURCE, now: Math.min(f.assessedAt, now) });
+  const age = Math.max(0, wallNow - f.assessedAt);
+  return okSignal('activedefense.findings', f.findings, { source: FINDINGS_SOURCE, now: now - age });
 }
 
 /** The optional collector of `activedefense.findings`. */
@@ -125,6 +134,6 @@ export function activeDefenseCollector(opts: ActiveDefenseOptions): Collector {
   return {
     name: 'activedefense',
     signals: ['activedefense.findings'],
-    collect: async (ctx) => [await readFindings(opts.path, ctx.now())],
+    collect: async (ctx) => [await readFindings(opts.path, ctx.now(), (opts.wallClock ?? Date.now)())],
   };
 }
