@@ -8,36 +8,11 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BleAdapterServer, type BleByteLink, BlePeripheral, SimBleBindings, type SimBleOptions } from '@enigm/sim';
+import { BleAdapterServer, SimBleBindings, type SimBleOptions } from '@enigm/sim';
 import test from 'ava';
 import { BleTransport } from '../src/transport/ble/ble.ts';
+import { rawPeer } from './ble-peer.ts';
 import { transportContract } from './transport-contract.ts';
-
-/** A peripheral whose connection hands bytes to the test instead of a Key. */
-export function rawPeer(name = 'Enigm-T0', address = 'c0:de:00:00:0f:00') {
-  let onData: (bytes: Uint8Array) => void = () => undefined;
-  let current: { write: (b: Uint8Array) => void } | undefined;
-  const peripheral = new BlePeripheral({
-    label: 'peer',
-    name,
-    address,
-    openLink: (write): BleByteLink => {
-      current = { write };
-      return { receive: (b) => onData(b), resume: () => undefined, close: () => undefined };
-    },
-  });
-  return {
-    peripheral,
-    radio: { peripherals: () => [peripheral] },
-    onData: (cb: (b: Uint8Array) => void) => {
-      onData = cb;
-    },
-    write: async (bytes: Uint8Array) => {
-      for (let i = 0; i < 200 && current === undefined; i++) await new Promise((r) => setTimeout(r, 5));
-      current?.write(bytes);
-    },
-  };
-}
 
 function pairOver(options: SimBleOptions, remote: boolean) {
   return async () => {

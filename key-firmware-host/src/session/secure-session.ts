@@ -47,7 +47,7 @@ import type { KeyClient, RequestOptions } from '../client/key-client.ts';
 export interface SessionOptions {
   /** The host's static key (see {@link hostStaticKey}). */
   hostKey: StaticKey;
-  /** Transport name bound into the prologue: must match the Key's view (`serial`, `tcp`, `memory`). */
+  /** Transport name bound into the prologue: must match the Key's view (`serial`, `tcp`, `mqtt`, `ble`, `memory`). */
   transport?: string;
   /** Clock for IK timestamps, ms (default Date.now). */
   now?: () => number;
@@ -95,7 +95,9 @@ export function transportName(description: string): string {
       ? 'mqtt'
       : description.startsWith('memory')
         ? 'memory'
-        : 'serial';
+        : description.startsWith('ble:')
+          ? 'ble'
+          : 'serial';
 }
 
 /** An open session with a Key. */

@@ -128,8 +128,8 @@ async function poweredOn(noble: Noble, bindings: unknown, ms: number): Promise<v
   );
 }
 
-/** Drops every listener and stops noble (scans, connections). */
-function release(noble: Noble, parts: readonly (NodeJS.EventEmitter | undefined)[]): void {
+/** Stops noble (scans, connections) and drops every listener on it, its objects and the bindings. */
+function release(noble: Noble, bindings: unknown, parts: readonly (NodeJS.EventEmitter | undefined)[]): void {
   try {
     noble.stop();
   } catch {
@@ -137,6 +137,8 @@ function release(noble: Noble, parts: readonly (NodeJS.EventEmitter | undefined)
   }
   for (const p of parts) p?.removeAllListeners();
   noble.removeAllListeners();
+  const b = bindings as { removeAllListeners?: () => void };
+  if (typeof b.removeAllListeners === 'function') b.removeAllListeners();
 }
 
 /**
@@ -155,7 +157,7 @@ export async function scanBle(options: { adapter?: BleAdapterChoice; durationMs?
     await bounded(noble.startScanningAsync([ENIGM_SERVICE_UUID], false), DEFAULT_OP_MS, 'start scanning');
     await new Promise((r) => setTimeout(r, options.durationMs ?? 2000));
   } finally {
-    release(noble, []);
+    release(noble, bindings, []);
   }
   return [...seen.values()];
 }
@@ -235,9 +237,9 @@ export class BleTransport extends StreamTransport {
       noble.on('stateChange', (s: string) => {
         if (s !== 'poweredOn') events.lost('TRANSPORT_CLOSED', new Error(`the Bluetooth adapter went ${s}`));
       });
-      return this.#connection(noble, p, request, response, fragment, sduMax, events);
+      return this.#connection(noble, bindings, p, request, response, fragment, sduMax, events);
     } catch (e) {
-      release(noble, [peripheral, request, response]);
+      release(noble, bindings, [peripheral, request, response]);
       if (e instanceof TransportError) throw e;
       const code = (e as { code?: string }).code;
       throw new TransportError(
@@ -286,6 +288,7 @@ export class BleTransport extends StreamTransport {
 
   #connection(
     noble: Noble,
+    bindings: unknown,
     p: Peripheral,
     request: Characteristic,
     response: Characteristic,
@@ -324,7 +327,7 @@ export class BleTransport extends StreamTransport {
         p.removeAllListeners('disconnect');
         if (p.state === 'connected')
           await bounded(p.disconnectAsync(), ms, `${this.description}: disconnect`).catch(() => undefined);
-        release(noble, [p, request, response]);
+        release(noble, bindings, [p, request, response]);
       },
       destroy: () => {
         closed = true;
@@ -333,7 +336,7 @@ export class BleTransport extends StreamTransport {
         } catch {
           // already gone
         }
-        release(noble, [p, request, response]);
+        release(noble, bindings, [p, request, response]);
       },
     };
   }
