@@ -13,14 +13,14 @@ import test from 'ava';
 import { KeyError } from '../src/client/errors.ts';
 import { openKey } from '../src/key/key.ts';
 import { BleTransport } from '../src/transport/ble/ble.ts';
-import { TransportError } from '../src/transport/transport.ts';
+import { TransportError, type TransportErrorCode } from '../src/transport/transport.ts';
 import { rawPeer } from './ble-peer.ts';
 import { RecordingSink, waitUntil } from './transport-contract.ts';
 
 const EVENTS = ['stateChange', 'discover', 'connect', 'disconnect', 'read', 'write', 'notify', 'onMtu', 'scanStart', 'scanStop'];
 const listeners = (b: SimBleBindings) => EVENTS.reduce((n, e) => n + b.listenerCount(e), 0);
 
-async function openFails(t: import('ava').ExecutionContext, transport: BleTransport, code: string, message?: RegExp) {
+async function openFails(t: import('ava').ExecutionContext, transport: BleTransport, code: TransportErrorCode, message?: RegExp) {
   const error = await t.throwsAsync(transport.open(new RecordingSink()), { instanceOf: TransportError });
   t.is(error?.code, code);
   if (message) t.regex(error?.message ?? '', message);
