@@ -24,6 +24,7 @@ import { keyCommands } from './commands/key.ts';
 import { keyEmergencyCommands } from './commands/key-emergency.ts';
 import { keyLifecycleCommands } from './commands/key-lifecycle.ts';
 import { keySessionCommands } from './commands/key-session.ts';
+import { postureCommands } from './commands/posture.ts';
 import { revocationCommands } from './commands/revocation.ts';
 import { simCommands } from './commands/sim.ts';
 import { simControlCommands } from './commands/sim-control.ts';
@@ -53,6 +54,7 @@ const COMMANDS: Command[] = [
   ...eventsCommands,
   ...brokerCommands,
   ...contactCommands,
+  ...postureCommands,
 ];
 
 /** The CLI's version (of the package that installs the `enigm` binary). */
@@ -63,7 +65,7 @@ function usage(): string {
     'enigm — Enigm device suite CLI',
     '',
     'Usage: enigm <command> [options]   (enigm <command> --help for details)',
-    '       enigm <group>               (lists the commands of a group: sim, key, fw, cbor, cose, attest, ca, audit, revocation, station, events, broker, contact)',
+    '       enigm <group>               (lists the commands of a group: sim, key, fw, cbor, cose, attest, ca, audit, revocation, station, events, broker, contact, posture)',
     '       enigm --version',
     '',
     'Commands:',

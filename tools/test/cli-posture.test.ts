@@ -1,0 +1,129 @@
+/**
+ * Checks `enigm posture report|status|verify` (tools/src/commands/posture.ts) through the CLI
+ * plumbing: a report made once from the agent's state folder (no daemon, no TPM) is verified with
+ * the agent's public key (unknown without a policy: exit 1; a replay is untrusted: exit 1); status
+ * asks a running agent's local API (exit 0) and fails with exit 1 when none runs; usage errors
+ * exit 2; --help lists examples.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PostureAgent, parseAgentConfig } from '@enigm/os-agent/service';
+import { ed25519Generate, ed25519PublicKeyToPem } from '@enigm/protocols/crypto';
+import { formatAssociationHandle } from '@enigm/protocols/handle';
+import test from 'ava';
+import { postureCommands } from '../src/commands/posture.ts';
+import { runCommand } from './run-command.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'enigm-posture-cli-'));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+const enigm = (...argv: string[]) => runCommand(postureCommands, argv);
+const handle = formatAssociationHandle(new Uint8Array(16).fill(0x21));
+const config = {
+  handle,
+  stateDir: join(dir, 'state'),
+  tpm: 'off',
+  daemonSocket: null,
+  apiSocket: join(dir, 'api.sock'),
+  policyKeys: [] as string[],
+  log: 'quiet',
+};
+const configFile = join(dir, 'agent.json');
+writeFileSync(configFile, JSON.stringify(config));
+
+test.serial(
+  'report --once writes evidence that verify appraises with the agent key; a second appraisal is a replay',
+  async (t) => {
+    const r = await enigm('posture', 'report', '--once', '--config', configFile, '--out', join(dir, 'r.cbor'), '--json');
+    t.is(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as {
+      from: string;
+      agentKey: string;
+      seq: number;
+      handle: string;
+      compliance: { decision: string };
+    };
+    t.is(j.from, 'local');
+    t.is(j.handle, handle);
+    t.is(j.compliance.decision, 'no-policy');
+    const pem = join(dir, 'agent.pub.pem');
+    writeFileSync(pem, ed25519PublicKeyToPem(Buffer.from(j.agentKey, 'hex')));
+    const state = join(dir, 'verifier.json');
+    const v = await enigm(
+      'posture',
+      'verify',
+      '--evidence',
+      join(dir, 'r.cbor'),
+      '--agent-key-file',
+      pem,
+      '--handle',
+      handle,
+      '--state',
+      state,
+      '--json',
+    );
+    const vj = JSON.parse(v.stdout) as { decision: string; checks: { name: string; status: string }[] };
+    t.is(vj.decision, 'unknown', 'no policy on the device: unknown');
+    t.is(v.code, 1);
+    t.is(vj.checks.find((c) => c.name === 'signature')?.status, 'affirming');
+    const again = await enigm(
+      'posture',
+      'verify',
+      '--evidence',
+      join(dir, 'r.cbor'),
+      '--agent-key',
+      j.agentKey,
+      '--state',
+      state,
+      '--json',
+    );
+    t.is(again.code, 1);
+    t.is((JSON.parse(again.stdout) as { decision: string }).decision, 'untrusted');
+    const other = ed25519Generate();
+    const wrong = await enigm(
+      'posture',
+      'verify',
+      '--evidence',
+      join(dir, 'r.cbor'),
+      '--agent-key',
+      Buffer.from(other.publicKey).toString('hex'),
+      '--state',
+      state,
+    );
+    t.is(wrong.code, 1);
+    t.regex(wrong.stdout, /^untrusted/);
+  },
+);
+
+test.serial('status asks the running agent; with none running it fails with exit 1', async (t) => {
+  const none = await enigm('posture', 'status', '--socket', join(dir, 'nothing.sock'));
+  t.is(none.code, 1);
+  t.regex(none.stderr, /API_UNAVAILABLE|nothing answers/);
+  const agent = await PostureAgent.start(parseAgentConfig(config), { manual: true, log: () => {} });
+  t.teardown(() => agent.stop());
+  await agent.reportNow('request');
+  const s = await enigm('posture', 'status', '--config', configFile, '--json');
+  t.is(s.code, 0, s.stderr);
+  const j = JSON.parse(s.stdout) as { handle: string; lastReport: { seq: number } };
+  t.is(j.handle, handle);
+  t.true(j.lastReport.seq >= 1);
+  const human = await enigm('posture', 'status', '--config', configFile);
+  t.regex(human.stdout, /compliance: no-policy/);
+  // report --once with an agent running returns the agent's latest report
+  const r = await enigm('posture', 'report', '--once', '--config', configFile, '--json');
+  t.is((JSON.parse(r.stdout) as { from: string }).from, 'agent');
+});
+
+test.serial('usage errors exit 2; --help shows examples', async (t) => {
+  t.is((await enigm('posture', 'report', '--config', configFile)).code, 2);
+  t.is((await enigm('posture', 'verify', '--evidence', 'x')).code, 2);
+  t.is((await enigm('posture', 'verify', '--evidence', 'x', '--agent-key', 'zz')).code, 2);
+  t.is((await enigm('posture', 'agent')).code, 2);
+  t.is((await enigm('posture', 'status', '--socket', 'a', '--config', 'b')).code, 2);
+  const h = await enigm('posture', 'verify', '--help');
+  t.is(h.code, 0);
+  t.regex(h.stdout, /Example/);
+  const bad = await enigm('posture', 'report', '--once', '--config', join(dir, 'missing.json'));
+  t.is(bad.code, 1);
+  t.regex(bad.stderr, /CONFIG_INVALID/);
+});
