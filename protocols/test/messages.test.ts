@@ -112,6 +112,12 @@ const SAMPLES: { [N in MessageName]: BodyOf<N> } = {
   'contacts.set.response': { version: 2, count: 1 },
   'contacts.get': {},
   'contacts.get.response': { version: 2, count: 1, aliases: ['sam'] },
+  'emergency.log': {},
+  'emergency.log.response': {
+    now: 90_000,
+    events: [{ event: new Uint8Array(16), startedAt: 1_000, endedAt: 61_000, outcome: 'resolved' }],
+    running: { event: new Uint8Array(16).fill(1), phase: 'active', startedAt: 80_000, seq: 2 },
+  },
   'emergency.changed': { phase: 'active', event: new Uint8Array(16), seq: 3 },
   'emergency.record': { record: new Uint8Array(40) },
 };

@@ -220,3 +220,43 @@ test('docs/emergency.md holds the States section rendered from the table, with i
   t.true(doc.includes(diagram));
   for (const row of EMERGENCY_TRANSITIONS) t.true(diagram.includes(`  ${row.from} --> ${row.to}: ${row.trigger}\n`));
 });
+
+test('emergency.log (owner only): the bounded log over the wire, the running event, no location', (t) => {
+  const r = emergencyRig();
+  r.p.setTrack(TRACK);
+  const empty = r.owner.ok('emergency.log', {});
+  t.deepEqual(empty.events, []);
+  t.is(empty.running, undefined);
+  const ids: string[] = [];
+  for (let i = 0; i < MAX_PAST_EVENTS + 1; i++) {
+    r.p.gesture({ kind: 'triple' });
+    ids.push(toHex(r.fw.emergency.eventId as Uint8Array));
+    r.advance(EMERGENCY_TRIGGER_MS + 1_000); // active (a fix, or the timeout)
+    if (i === MAX_PAST_EVENTS) break; // the last one keeps running
+    r.owner.ok(i % 2 ? 'emergency.resolve' : 'emergency.cancel', {});
+  }
+  const log = r.owner.ok('emergency.log', {});
+  t.is(log.events.length, MAX_PAST_EVENTS, 'bounded');
+  t.deepEqual(
+    log.events.map((e) => toHex(e.event)),
+    ids.slice(0, MAX_PAST_EVENTS),
+    'oldest first, the running one apart',
+  );
+  t.deepEqual(
+    log.events.map((e) => e.outcome),
+    Array.from({ length: MAX_PAST_EVENTS }, (_, i) => (i % 2 ? 'resolved' : 'cancelled')),
+  );
+  for (const e of log.events) t.true(e.startedAt < e.endedAt && e.endedAt <= log.now);
+  t.like(log.running, { phase: 'active' });
+  t.true((log.running?.startedAt as number) >= (log.events.at(-1)?.endedAt as number));
+  t.is(toHex(log.running?.event as Uint8Array), ids.at(-1) as string);
+  t.deepEqual(Object.keys(log.events[0] ?? {}).sort(), ['endedAt', 'event', 'outcome', 'startedAt'], 'no location field');
+  r.owner.ok('emergency.cancel', {});
+  const after = r.owner.ok('emergency.log', {});
+  t.is(after.running, undefined);
+  t.is(toHex(after.events.at(-1)?.event as Uint8Array), ids.at(-1) as string);
+  t.is(toHex(after.events[0]?.event as Uint8Array), ids[1] as string, 'the oldest fell out');
+  r.fw.openPairingWindow(60_000);
+  const service = new WireHost(r.fw, 13).connect().pair('service');
+  t.like(service.request('emergency.log', {}), { ok: false, name: 'FORBIDDEN' });
+});

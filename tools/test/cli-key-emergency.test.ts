@@ -153,7 +153,7 @@ test.serial('contacts set/get, key events, events watch --contact-key decrypts, 
   const keyEvents = runCommandProcess(
     new URL('../src/commands/key-emergency.ts', import.meta.url),
     'keyEmergencyCommands',
-    ['key', 'events', '--count', '6', '--for', '40', '--json', ...host],
+    ['key', 'events', '--follow', '--count', '6', '--for', '40', '--json', ...host],
     { timeoutMs: 60_000 },
   );
   const childUp = Date.now() + 30_000;
@@ -251,9 +251,9 @@ test.serial('contacts set/get, key events, events watch --contact-key decrypts, 
   const resolve = await key('emergency', 'resolve');
   t.is(resolve.code, 1);
   t.regex(resolve.stderr, /KEY_INVALID_STATE: emergency.resolve is not allowed in state dormant/);
-  const wrongKey = await key('events', '--for', '1', '--identity', 'ab'.repeat(32));
+  const wrongKey = await key('events', '--follow', '--for', '1', '--identity', 'ab'.repeat(32));
   t.is(wrongKey.code, 1, 'with --identity the Key is authenticated first');
-  const rightKey = await key('events', '--for', '1', '--identity', identity, '--json');
+  const rightKey = await key('events', '--follow', '--for', '1', '--identity', identity, '--json');
   t.is(rightKey.code, 0, rightKey.stderr);
   t.like(jsonLines(rightKey.stdout).at(-1), { ok: true });
   const badAck = await run('contact', 'ack', '--key', f('alice.key'), '--event', 'xyz', '--seq', '1', '--out', f('x'));

@@ -122,6 +122,43 @@ export async function getContacts(port: EmergencyPort): Promise<ContactsInfo> {
   return { version: r.version, count: r.count, aliases: [...r.aliases] };
 }
 
+/** One past event as the Key's log keeps it: never a location, key or record. */
+export interface EmergencyLogEvent {
+  /** The event id, hex (32 digits). */
+  event: string;
+  /** Start and end, ms on the Key's clock (see {@link EmergencyLog.now}). */
+  startedAt: number;
+  endedAt: number;
+  /** How it ended. */
+  outcome: EmergencyPhase;
+}
+
+/** The Key's bounded emergency log, as {@link readEmergencyLog} reports it. */
+export interface EmergencyLog {
+  /** The Key's clock when it answered, ms: the times are on it (monotonic, compare within one boot). */
+  now: number;
+  /** The last events that ended (at most `MAX_EMERGENCY_LOG`), oldest first. */
+  events: EmergencyLogEvent[];
+  /** The running event, if any: id, phase, start, seq of its last record. */
+  running: { event: string; phase: EmergencyPhase; startedAt: number; seq: number } | undefined;
+}
+
+/**
+ * `emergency.log`: what the Key keeps about past events (the last 8: id, start, end, outcome —
+ * no location after an event ends) and the running event. Owner only.
+ * @throws {@link KeyFacadeError} `KEY_INVALID_STATE`, `KEY_REVOKED`, `KEY_FORBIDDEN`
+ */
+export async function readEmergencyLog(port: EmergencyPort): Promise<EmergencyLog> {
+  const r = await run(port, 'emergency.log', (s) => s.request('emergency.log', {}));
+  return {
+    now: r.now,
+    events: r.events.map((e) => ({ event: toHex(e.event), startedAt: e.startedAt, endedAt: e.endedAt, outcome: e.outcome })),
+    running: r.running
+      ? { event: toHex(r.running.event), phase: r.running.phase, startedAt: r.running.startedAt, seq: r.running.seq }
+      : undefined,
+  };
+}
+
 /**
  * `emergency.cancel` or `emergency.resolve`: ends the running event.
  * @throws {@link KeyFacadeError} `KEY_INVALID_STATE` (no event running), `KEY_REVOKED`,

@@ -28,9 +28,11 @@ import { type BackoffOptions, realSleep, retryWithBackoff } from './backoff.ts';
 import {
   type ContactsInfo,
   type EmergencyEndResult,
+  type EmergencyLog,
   type EmergencyPort,
   endEmergency,
   getContacts,
+  readEmergencyLog,
   relayAck,
   setContacts,
 } from './emergency.ts';
@@ -449,6 +451,16 @@ export class Key {
    */
   async getContacts(): Promise<ContactsInfo> {
     return getContacts(this.#emergencyPort());
+  }
+
+  /**
+   * The Key's bounded emergency log: the last 8 events (id, start, end, outcome — no location
+   * after an event ends) and the running one. Owner only.
+   * @throws {@link KeyFacadeError} `KEY_INVALID_STATE`, `KEY_REVOKED`, `KEY_FORBIDDEN`; the errors of {@link Key.session}
+   * @example const { events, running } = await key.emergencyLog();
+   */
+  async emergencyLog(): Promise<EmergencyLog> {
+    return readEmergencyLog(this.#emergencyPort());
   }
 
   /**

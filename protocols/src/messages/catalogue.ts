@@ -14,6 +14,8 @@ import {
   EmergencyAck,
   EmergencyAckResponse,
   EmergencyChanged,
+  EmergencyLogRequest,
+  EmergencyLogResponse,
   EmergencyOpRequest,
   EmergencyOpResponse,
   EmergencyRecordEvent,
@@ -454,6 +456,14 @@ export const MESSAGES = {
     'contacts.get.response',
   ),
   'contacts.get.response': def(0x59, 'response', ContactsGetResponse, 'the set, without keys'),
+  'emergency.log': def(
+    0x5a,
+    'request',
+    EmergencyLogRequest,
+    "the Key's bounded log of past events and the running one: ids, times, outcomes, no location (session)",
+    'emergency.log.response',
+  ),
+  'emergency.log.response': def(0x5b, 'response', EmergencyLogResponse, 'the log, oldest first'),
   keepalive: def(0x82, 'event', FwEmpty, 'the Key is busy with a long operation (e.g. erasing); it has not gone silent'),
   error: def(0x7f, 'response', ErrorResponse, 'the request failed; carries code, name and reason'),
   'lifecycle.changed': def(0x81, 'event', LifecycleChanged, 'the lifecycle state changed'),
@@ -504,6 +514,7 @@ export const RESPONSE_OF = {
   'emergency.ack': 'emergency.ack.response',
   'contacts.set': 'contacts.set.response',
   'contacts.get': 'contacts.get.response',
+  'emergency.log': 'emergency.log.response',
 } as const satisfies Record<string, MessageName>;
 
 /** Wire type number → message name. */

@@ -142,6 +142,8 @@ export const EMERGENCY_OPERATION_STATES = {
   'contacts.set': ['factory', 'dormant', 'emergency', 'suspended', 'updating'],
   /** Version, count and aliases of the contact set. */
   'contacts.get': ['factory', 'dormant', 'emergency', 'suspended', 'updating'],
+  /** The Key's bounded log of past events (and the running one): ids, times, outcomes, no location. */
+  'emergency.log': ['factory', 'dormant', 'emergency', 'suspended', 'updating'],
 } as const satisfies Record<string, readonly LifecycleState[]>;
 
 /** Phases of an emergency event and their wire numbers (docs/emergency.md). */
@@ -152,6 +154,9 @@ export type EmergencyPhase = keyof typeof EMERGENCY_PHASES;
 
 /** Most contacts in a contact set. */
 export const MAX_CONTACTS = 8;
+
+/** Most past events a Key keeps in its emergency log (`emergency.log`; docs/emergency.md). */
+export const MAX_EMERGENCY_LOG = 8;
 
 /** Bytes of an emergency event id. */
 export const EMERGENCY_EVENT_ID_LENGTH = 16;

@@ -1,9 +1,10 @@
 /**
- * Records of the emergency messages (catalogue entries 0x50–0x59, events 0x83–0x84): cancel,
- * resolve, a contact's acknowledgement, the contact set, and the events of a running emergency.
+ * Records of the emergency messages (catalogue entries 0x50–0x5b, events 0x83–0x84): cancel,
+ * resolve, a contact's acknowledgement, the contact set, the Key's bounded event log, and the
+ * events of a running emergency.
  * @module
  */
-import { EMERGENCY_EVENT_ID_LENGTH, EMERGENCY_PHASES, MAX_CONTACTS } from './constants.ts';
+import { EMERGENCY_EVENT_ID_LENGTH, EMERGENCY_PHASES, MAX_CONTACTS, MAX_EMERGENCY_LOG } from './constants.ts';
 import { defineRecord, field, t } from './record.ts';
 
 const phase = t.enumOf('emergency phase', EMERGENCY_PHASES);
@@ -69,4 +70,42 @@ export const EmergencyRecordEvent = defineRecord('emergency.record', {
     false,
     'the record: start or end (signed by the identity key), location or status (sealed to each contact, signed by the event key)',
   ),
+});
+
+/** Body of `emergency.log` (empty). */
+export const EmergencyLogRequest = defineRecord('emergency.log', {});
+
+const keyTime = t.uint(Number.MAX_SAFE_INTEGER);
+
+/** One past event in the Key's log: what the Key keeps after an event — never a location, key or record. */
+export const EmergencyLogEntry = defineRecord('emergency.log.entry', {
+  event: field(1, eventId, false, 'the event id'),
+  startedAt: field(2, keyTime, false, "start, ms on the Key's clock"),
+  endedAt: field(3, keyTime, false, "end, ms on the Key's clock"),
+  outcome: field(4, phase, false, 'how it ended: cancelled, resolved or revoked'),
+});
+
+/** The running event as the log shows it: id, phase, start and records sent — no location. */
+export const EmergencyLogRunning = defineRecord('emergency.log.running', {
+  event: field(1, eventId, false, 'the event id'),
+  phase: field(2, phase, false, 'triggered or active'),
+  startedAt: field(3, keyTime, false, "start, ms on the Key's clock"),
+  seq: field(4, t.uint(), false, 'sequence number of the last record sent'),
+});
+
+/** Body of `emergency.log.response`: the bounded log, oldest first. */
+export const EmergencyLogResponse = defineRecord('emergency.log.response', {
+  now: field(
+    1,
+    keyTime,
+    false,
+    "the Key's clock now (the times here are on it: monotonic, not wall time; compare within one boot)",
+  ),
+  events: field(
+    2,
+    t.array(t.record(EmergencyLogEntry), MAX_EMERGENCY_LOG),
+    false,
+    `the last ${MAX_EMERGENCY_LOG} events that ended, oldest first`,
+  ),
+  running: field(3, t.record(EmergencyLogRunning), true, 'the running event, if any'),
 });

@@ -26,7 +26,7 @@
  * Emergency (decided; docs/emergency.md): `emergency.cancel` and `emergency.resolve` are the
  * owner's (the button's cancel gesture is the owner's too). `contacts.set` and `contacts.get` are
  * the owner's: the set is the owner's choice, signed by the owner's key, and its aliases are
- * nobody else's business. `emergency.ack` may be relayed by the owner's app or a service host
+ * nobody else's business; so is `emergency.log` (when the wearer had emergencies). `emergency.ack` may be relayed by the owner's app or a service host
  * (the operator's backend passing on a contact's ack): the ack itself is signed by the contact
  * and checked against the event's contact set, so the relaying host adds no trust; a
  * provisioning station has no part in an event.
@@ -84,6 +84,7 @@ export const COMMAND_ACCESS: { readonly [K in RequestName]: Access } = {
   'emergency.ack': { owner: 'always', service: 'always' },
   'contacts.set': { owner: 'always' },
   'contacts.get': { owner: 'always' },
+  'emergency.log': { owner: 'always' },
 };
 
 /** Commands that manage sessions and are never carried inside one. */

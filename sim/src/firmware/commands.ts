@@ -266,6 +266,7 @@ export const HANDLERS: { readonly [K in RequestName]: Handler<K> } = {
   'emergency.ack': (body, env) => bodyOr(env.key.emergency.ack(body.ack)),
   'contacts.set': (body, env) => bodyOr(env.key.emergency.setContacts(body.set)),
   'contacts.get': (_body, env) => ({ body: env.key.emergency.getContacts() }),
+  'emergency.log': (_body, env) => ({ body: env.key.emergency.readLog() }),
 };
 
 /** A result or its refusal, as an answer. */

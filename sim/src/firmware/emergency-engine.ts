@@ -12,7 +12,13 @@
  * @module
  */
 import type { EVENT_OUTCOMES, EventBody } from '@enigm/protocols/emergency';
-import { type EmergencyPhase, encodeMessage, type LifecycleState, PROTOCOL_VERSION } from '@enigm/protocols/messages';
+import {
+  type BodyOf,
+  type EmergencyPhase,
+  encodeMessage,
+  type LifecycleState,
+  PROTOCOL_VERSION,
+} from '@enigm/protocols/messages';
 import {
   type BatteryBand,
   batteryBand,
@@ -271,6 +277,20 @@ export class EmergencyEngine {
     return { version: r.set.version, count: r.set.contacts.length };
   }
 
+  /**
+   * `emergency.log`: the bounded log (id, start, end, outcome of the last {@link MAX_PAST_EVENTS}
+   * events) and the running event (id, phase, start, last seq), on the Key's clock — no location,
+   * key or record: the Key keeps none after an event ends.
+   */
+  readLog(): BodyOf<'emergency.log.response'> {
+    const ev = this.#event;
+    return {
+      now: Math.max(0, Math.floor(this.#h.now())),
+      events: this.log.map((l) => ({ event: l.id.slice(), startedAt: l.startedAt, endedAt: l.endedAt, outcome: l.outcome })),
+      ...(ev ? { running: { event: ev.id.slice(), phase: ev.phase, startedAt: ev.startedAt, seq: ev.seq } } : {}),
+    };
+  }
+
   /** `contacts.get`: version, count and aliases (no keys). */
   getContacts(): { version?: number; count: number; aliases: string[] } {
     const s = this.contactSet;
@@ -338,7 +358,7 @@ export class EmergencyEngine {
     );
     const ev: StoredEvent = {
       id: start.eventId,
-      startedAt: now,
+      startedAt: Math.floor(now), // a whole ms: the stored record is strict (t.uint) when read back
       phase: 'triggered',
       seq: 0,
       eventSeed: start.eventSeed,
@@ -363,7 +383,7 @@ export class EmergencyEngine {
     const input = { eventId: ev.id, seq, time: this.#time(), body: { kind: 'end' as const, end: { outcome } } };
     this.#out(() => this.#crypto.seal(input, set, this.#identity()));
     this.#changed(ev.id, to, seq);
-    const line = { id: ev.id, startedAt: ev.startedAt, endedAt: this.#h.now(), outcome: to };
+    const line = { id: ev.id, startedAt: ev.startedAt, endedAt: Math.floor(this.#h.now()), outcome: to };
     // The event record (with its key) is replaced: storage holds no event key from here on.
     this.#store({ event: undefined, pastEvents: [...this.log, line].slice(-MAX_PAST_EVENTS) });
     this.#forget();

@@ -4,11 +4,14 @@
  * and the CLI"). Each operation runs inside an authenticated session; the facade refuses locally
  * what the Key's state forbids and turns the Key's refusals into typed codes (`KEY_INVALID_PHASE`,
  * `KEY_CONTACTS_STALE`, `KEY_CONTACTS_SIGNER`, `KEY_CONTACTS_INVALID`, `KEY_ACK_INVALID`,
- * `KEY_FORBIDDEN`, …; exit 1). `key events` shows emergency records as seq, kind and size only:
- * they are sealed to the contacts and never decrypted here (`enigm contact open` does that).
+ * `KEY_FORBIDDEN`, …; exit 1). `key events` reads the Key's bounded event log (`emergency.log`:
+ * ids, times, outcomes, never a location); with `--follow` it shows the live events, emergency
+ * records as seq, kind and size only: they are sealed to the contacts and never decrypted here
+ * (`enigm contact open` does that).
  * @module
  */
-import { emergencyEventOf, type Key, type KeyEvent } from '@enigm/key-firmware-host';
+import { type EmergencyLog, emergencyEventOf, type Key, type KeyEvent } from '@enigm/key-firmware-host';
+import { MAX_EMERGENCY_LOG } from '@enigm/protocols/messages';
 import { AUDIT_HELP, auditOptions, noteKey, withAudit } from '../audit-options.ts';
 import { type Command, EXIT, int, type Output, type ParsedArgs, readInputFile, str, UsageError } from '../cli.ts';
 import { PORT_HELP, SESSION_HELP, sessionOptions, withKey } from './key-connect.ts';
@@ -199,34 +202,73 @@ function showEvent(ev: KeyEvent, out: Output): boolean {
   return true;
 }
 
+/** Prints the Key's bounded log (`emergency.log`): past events and the running one, no location. */
+function showLog(log: EmergencyLog, out: Output): void {
+  const ago = (ms: number) => `${Math.max(0, Math.round((log.now - ms) / 1000))} s ago`;
+  for (const e of log.events) {
+    out.data({ type: 'past', ...e });
+    out.line(
+      `event ${e.event}  ${e.outcome.padEnd(9)}  started ${ago(e.startedAt)}, lasted ${Math.round((e.endedAt - e.startedAt) / 1000)} s`,
+    );
+  }
+  if (log.running) {
+    const r = log.running;
+    out.data({ type: 'running', ...r });
+    out.line(`event ${r.event}  ${`${r.phase} now`.padEnd(9)}  started ${ago(r.startedAt)}, last seq ${r.seq}`);
+  }
+  out.data({ ok: true, now: log.now, events: log.events.length, running: log.running !== undefined });
+  out.line(
+    `${log.events.length} past event${log.events.length === 1 ? '' : 's'} (the Key keeps the last ${MAX_EMERGENCY_LOG}: id, times, outcome; no location)${log.running ? '; one running' : ''}`,
+  );
+}
+
 const eventsCmd: Command = {
   name: 'key events',
-  summary: "watch a Key's events live: lifecycle, emergency phases, emergency records (seq/kind/size)",
-  help: `Usage: enigm key events --port ADDR [--count N] [--for S] [--json]
+  summary: "a Key's bounded emergency log (owner); --follow: its events live (phases, records as seq/kind/size)",
+  help: `Usage: enigm key events --port ADDR [--json]
+       enigm key events --port ADDR --follow [--count N] [--for S] [--json]
 
-Connects to the Key and prints its events as they arrive: lifecycle changes, emergency phase
-changes (triggered, active, cancelled, resolved, revoked, with the event id and its last seq) and each
-emergency record as seq, kind and size. Records are sealed to the emergency contacts: nothing is
-decrypted here (a contact reads them with 'enigm contact open'; --json gives no record bytes).
-Runs until Ctrl-C or SIGTERM, --count events, or --for seconds (exit 0).
+Without --follow: reads what the Key retains about past emergency events (request emergency.log,
+in a session; owner only, else KEY_FORBIDDEN): the last ${MAX_EMERGENCY_LOG} events, each its id, start,
+end and outcome (cancelled, resolved, revoked), and the running event if any (phase, start, last
+seq). Never a location: the Key keeps none after an event ends. Times are the Key's own clock
+(shown as "s ago").
 
-Events travel in clear on the link (the records in them are signed and sealed), so no session is
-needed; with --identity or --handle the Key is authenticated first (a known-host session: this
-host must be paired with it; anything else is refused, exit 1).
+With --follow: connects to the Key and prints its events as they arrive: lifecycle changes,
+emergency phase changes (triggered, active, cancelled, resolved, revoked, with the event id and its
+last seq) and each emergency record as seq, kind and size. Records are sealed to the emergency
+contacts: nothing is decrypted here (a contact reads them with 'enigm contact open'; --json gives
+no record bytes). Runs until Ctrl-C or SIGTERM, --count events, or --for seconds (exit 0). Events
+travel in clear on the link (the records in them are signed and sealed), so no session is needed;
+with --identity or --handle the Key is authenticated first (a known-host session: this host must
+be paired with it; anything else is refused, exit 1).
 
 Options:
 ${PORT_HELP}
-  --count N       stop after N events (keepalives not counted)
-  --for S         stop after S seconds
+${SESSION_HELP}
+  --follow        watch the Key's events live instead of reading its log
+  --count N       (--follow) stop after N events (keepalives not counted)
+  --for S         (--follow) stop after S seconds
 
---json prints one object per event: {type, at, …} (emergency.record: kind, event, seq, size,
-envelopes), then {ok, events}.
+--json prints one object per line: the log as {type: past|running, event, …} then {ok, now, events,
+running}; with --follow one object per event, {type, at, …} (emergency.record: kind, event, seq,
+size, envelopes), then {ok, events}.
+
+Exit status: 0 done; 1 refused (KEY_FORBIDDEN, KEY_REVOKED) or the Key cannot be reached; 2 usage error.
 
 Examples:
   enigm key events --port tcp://127.0.0.1:7001
-  enigm key events --port /dev/ttyACM0 --count 5 --json`,
-  options: { ...sessionOptions, count: { type: 'string', short: 'c' }, for: { type: 'string' } },
+  enigm key events --port /dev/ttyACM0 --follow --count 5 --json`,
+  options: { ...sessionOptions, follow: { type: 'boolean' }, count: { type: 'string', short: 'c' }, for: { type: 'string' } },
   async run(args, out) {
+    if (args.values.follow !== true) {
+      if (str(args, 'count') !== undefined || str(args, 'for') !== undefined)
+        throw new UsageError('--count and --for go with --follow');
+      return withKey(args, async (key: Key) => {
+        showLog(await key.emergencyLog(), out);
+        return EXIT.ok;
+      });
+    }
     const limit = int(args, 'count', 0, 1, 1_000_000_000);
     const seconds = int(args, 'for', 0, 1, 86_400 * 365);
     return withKey(args, async (key: Key) => {
