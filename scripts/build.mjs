@@ -10,14 +10,43 @@
 // first and embedded as the constant __ENIGM_DASHBOARD__ ({ js, css }), so a copied bundle serves
 // it without esbuild or the sources; from source the control server builds it on first request.
 //
-// Usage: node scripts/build.mjs [--outfile PATH]
+// With --agent, bundles the Enigm OS posture agent instead (os-agent/src/bin.ts): one file,
+// dist/enigm-posture-agent.mjs (or --outfile F), no native addon, no dashboard.
+//
+// Usage: node scripts/build.mjs [--agent] [--outfile PATH]
 import { chmodSync, readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 
-const { values } = parseArgs({ options: { outfile: { type: 'string' } } });
-const outfile = values.outfile ?? 'dist/enigm.mjs';
+const { values } = parseArgs({ options: { outfile: { type: 'string' }, agent: { type: 'boolean' } } });
+const outfile = values.outfile ?? (values.agent ? 'dist/enigm-posture-agent.mjs' : 'dist/enigm.mjs');
+
+/** CommonJS dependencies inside an ESM bundle need a require function. */
+const REQUIRE_BANNER =
+  "import { createRequire as __enigmCreateRequire } from 'node:module'; const require = __enigmCreateRequire(import.meta.url);";
+
+if (values.agent) {
+  const t0 = performance.now();
+  const r = await build({
+    entryPoints: ['os-agent/src/bin.ts'],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    minify: true,
+    banner: { js: `#!/usr/bin/env node\n${REQUIRE_BANNER}` },
+    metafile: true,
+    logLevel: 'warning',
+  });
+  chmodSync(outfile, 0o755);
+  const kib = Object.values(r.metafile.outputs).reduce((a, o) => a + o.bytes, 0) / 1024;
+  console.log(
+    `built ${relative(process.cwd(), outfile) || outfile} (${kib.toFixed(0)} KiB) in ${(performance.now() - t0).toFixed(0)} ms`,
+  );
+  process.exit(0);
+}
 
 /** Native modules loaded lazily, and the names the source imports from each (checked by esbuild). */
 const LAZY_NATIVE = {
@@ -99,10 +128,7 @@ const result = await build({
   define: { __ENIGM_DASHBOARD__: JSON.stringify(dashboard) },
   // only imported (lazily) to build the dashboard from source; the bundle carries it prebuilt
   external: ['esbuild'],
-  // CommonJS dependencies inside an ESM bundle need a require function.
-  banner: {
-    js: "import { createRequire as __enigmCreateRequire } from 'node:module'; const require = __enigmCreateRequire(import.meta.url);",
-  },
+  banner: { js: REQUIRE_BANNER },
   metafile: true,
   logLevel: 'warning',
 });
