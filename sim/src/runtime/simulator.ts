@@ -434,6 +434,11 @@ export class Simulator implements ControlTarget {
     return new SimBleBindings({ peripherals: () => peripherals }, { ...this.#ble.options, ...options });
   }
 
+  /** The virtual BLE adapter's address (`tcp://127.0.0.1:PORT`), if BLE is on. */
+  get bleAdapter(): string | undefined {
+    return this.#ble?.server.address;
+  }
+
   /** The broker the Keys' uplinks use, if MQTT is on. */
   get broker(): { url: string; embedded: boolean } | undefined {
     return this.#brokerUrl === undefined ? undefined : { url: this.#brokerUrl, embedded: this.#broker !== undefined };

@@ -18,7 +18,9 @@ import { int, type ParsedArgs, readInputFile, readTextFile, str, UsageError } fr
 
 /** Help text of the port options. */
 export const PORT_HELP = `  --port ADDR     serial device path (e.g. /dev/ttyACM0, .sim-state/ttyKEY0), tcp://host:port,
-                  or mqtt://broker:port/HANDLE (mqtts:// with --mqtt-ca/--mqtt-cert/--mqtt-key)
+                  or mqtt://broker:port/HANDLE (mqtts:// with --mqtt-ca/--mqtt-cert/--mqtt-key),
+                  or ble:NAME / ble:ID over Bluetooth LE (the adapter: ENIGM_BLE_ADAPTER = system
+                  (default), sim, sim:D or tcp://127.0.0.1:PORT for the simulator's)
   --baud N        serial baud rate (default 115200)
   --timeout MS    per-request timeout (default: follows the link)
   --verbose       link diagnostics on stderr when the command ends (transport, link rate,

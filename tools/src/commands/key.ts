@@ -5,10 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { candidateSerialPorts, probePorts, transportFromAddress } from '@enigm/key-firmware-host';
+import { type BleSighting, candidateSerialPorts, probePorts, scanBle, transportFromAddress } from '@enigm/key-firmware-host';
 import { toHex } from '@enigm/protocols/bytes';
 import { type SimulatorStateFile, STATE_FILE } from '@enigm/sim';
-import { type Command, EXIT, int, str } from '../cli.ts';
+import { type Command, EXIT, int, str, UsageError } from '../cli.ts';
 import { PORT_HELP, portOptions, withKey } from './key-connect.ts';
 import { defaultSimDir } from './sim.ts';
 
@@ -24,31 +24,43 @@ function simulatorPorts(dir: string): string[] {
 const listCmd: Command = {
   name: 'key list',
   summary: 'list serial ports that answer as Keys (model, firmware, state)',
-  help: `Usage: enigm key list [--port ADDR]... [--state-dir D] [--all] [--json]
+  help: `Usage: enigm key list [--port ADDR]... [--state-dir D] [--ble [--scan MS]] [--all] [--json]
 
 Probes /dev/ttyACM*, /dev/ttyUSB*, the simulator's ports (from D/simulator.json) and any
---port given, and lists those that answer hello as an Enigm Key.
+--port given, and lists those that answer hello as an Enigm Key. With --ble it also scans for
+Keys advertising the Enigm GATT service (on the adapter ENIGM_BLE_ADAPTER names: the system's,
+or sim / sim:D / tcp://127.0.0.1:PORT for the simulator's) and probes each as ble:<name>.
 
 Options:
   --port ADDR     also probe ADDR (repeatable; serial path or tcp://host:port)
   --state-dir D   simulator state folder (default $ENIGM_SIM_DIR or .sim-state)
-  --timeout MS    probe timeout per port (default 500)
+  --timeout MS    probe timeout per port (default 500; BLE Keys get at least 5000)
+  --ble           also scan for BLE Keys and probe them
+  --scan MS       how long to scan with --ble (default 2000)
   --all           also list ports that did not answer, with the reason`,
   options: {
     port: { type: 'string', short: 'p', multiple: true },
     'state-dir': { type: 'string' },
     timeout: { type: 'string' },
     all: { type: 'boolean' },
+    ble: { type: 'boolean' },
+    scan: { type: 'string' },
   },
   async run(args, out) {
     const extra = (args.values.port as string[] | undefined) ?? [];
     const simDir = str(args, 'state-dir') ?? defaultSimDir();
+    let sightings: BleSighting[] = [];
+    if (args.values.ble === true) sightings = await scanBle({ durationMs: int(args, 'scan', 2000, 100, 60_000) });
+    else if (str(args, 'scan') !== undefined) throw new UsageError('--scan goes with --ble');
+    const blePorts = sightings.map((s) => `ble:${s.name ?? s.id}`);
     const ports = [...candidateSerialPorts(), ...simulatorPorts(simDir), ...extra];
-    const { keys, silent } = await probePorts(ports, {
-      timeoutMs: int(args, 'timeout', 500, 1, 60_000),
-      open: (p) => transportFromAddress(p),
-    });
-    out.data({ ok: true, keys, ...(args.values.all ? { silent } : {}) });
+    const timeoutMs = int(args, 'timeout', 500, 1, 60_000);
+    const serialFound = await probePorts(ports, { timeoutMs, open: (p) => transportFromAddress(p) });
+    // A BLE probe scans, connects and discovers before its hello: it gets a longer budget.
+    const bleFound = await probePorts(blePorts, { timeoutMs: Math.max(timeoutMs, 5000), open: (p) => transportFromAddress(p) });
+    const keys = [...serialFound.keys, ...bleFound.keys];
+    const silent = [...serialFound.silent, ...bleFound.silent];
+    out.data({ ok: true, keys, ...(args.values.ble === true ? { ble: sightings } : {}), ...(args.values.all ? { silent } : {}) });
     if (keys.length === 0) {
       out.line(`no Keys found (${ports.length} port${ports.length === 1 ? '' : 's'} probed)`);
       out.line(`simulated Keys are read from ${simDir}/${STATE_FILE}: give --state-dir D or set ENIGM_SIM_DIR`);

@@ -12,7 +12,7 @@ import { ed25519PublicKeyFromPem } from '@enigm/protocols/crypto';
 import { createLogger, describeError, isLogLevel, LOG_LEVELS, type LogLevel, Simulator } from '@enigm/sim';
 import { ControlServer, dashboardPage } from '@enigm/sim/control';
 import { tlsFiles } from '../broker-options.ts';
-import { type Command, EXIT, int, readTextFile, str, UsageError } from '../cli.ts';
+import { type Command, EXIT, int, type ParsedArgs, readTextFile, str, UsageError } from '../cli.ts';
 
 /** `--cert-dir DIR`: each Key's client certificate and key, `DIR/<handle>.crt` and `DIR/<handle>.key`. */
 function certDirOption(dir: string | undefined, ca: string | Uint8Array | undefined) {
@@ -43,11 +43,38 @@ export function defaultSimDir(): string {
 /** How long `sim start` waits for a clean stop after SIGINT/SIGTERM before it exits anyway. */
 const STOP_GRACE_MS = 10_000;
 
+/**
+ * `--ble` and its link options as simulator options (undefined without `--ble`).
+ * @throws {@link UsageError} for a bad PHY, MTU or interval, or link options without --ble
+ */
+function bleOption(
+  args: ParsedArgs,
+): { link: { phy: '1M' | '2M'; mtu: number; connectionIntervalMs: number; dle: boolean } } | undefined {
+  const given = ['ble-phy', 'ble-mtu', 'ble-interval', 'no-ble-dle'].filter((o) => args.values[o] !== undefined);
+  if (args.values.ble !== true) {
+    if (given.length > 0) throw new UsageError(`--${given[0]} needs --ble`);
+    return undefined;
+  }
+  const phy = (str(args, 'ble-phy') ?? '2M').toUpperCase();
+  if (phy !== '1M' && phy !== '2M') throw new UsageError(`--ble-phy must be 1M or 2M, got ${phy}`);
+  const interval = Number(str(args, 'ble-interval') ?? 15);
+  if (!(interval >= 7.5 && interval <= 4000)) throw new UsageError('--ble-interval must be 7.5..4000 ms');
+  return {
+    link: {
+      phy,
+      mtu: int(args, 'ble-mtu', 247, 23, 517),
+      connectionIntervalMs: interval,
+      dle: args.values['no-ble-dle'] !== true,
+    },
+  };
+}
+
 const startCmd: Command = {
   name: 'sim start',
   summary: 'run simulated Keys on pseudo-terminal serial ports, TCP and MQTT (foreground)',
   help: `Usage: enigm sim start [--keys N] [--state-dir D] [--tcp-port P] [--no-serial]
                        [--baud B [--latency MS]] [--erase-ms MS] [--trust-fw-key PUB.pem]...
+                       [--ble [--ble-phy 1M|2M] [--ble-mtu N] [--ble-interval MS] [--no-ble-dle]]
                        [--control-port P] [--control-host H] [--no-control]
                        [--broker URL [--ca F] [--cert F --key F] | --broker-port P | --no-mqtt]
                        [--log-level L | --verbose] [--json]
@@ -82,6 +109,12 @@ Options:
   --latency MS    with --baud: latency added per chunk (default 1)
   --erase-ms MS   model flash erase time per 4 KiB page: the Key erases ahead of an upload and
                   sends keepalive events meanwhile (default 0: instant)
+  --ble           also advertise each Key (name Enigm-K<i>) on a virtual BLE adapter served on a
+                  loopback port (bleAdapter in D/simulator.json); hosts reach it with
+                  ENIGM_BLE_ADAPTER=sim (or sim:D) and --port ble:Enigm-K0, through the real noble
+  --ble-phy P     modelled PHY, 1M or 2M (default 2M); --ble-mtu N: ATT_MTU 23..517 (default
+                  247); --ble-interval MS: connection interval (default 15); --no-ble-dle: LL
+                  payloads of 27 bytes. The air time is modelled in real time
   --trust-fw-key F  trust this firmware-signing public key (PEM) of a key you keep outside D.
                   On a new D the factory key then signs the factory image in memory and is
                   not kept (only D/fw-signing.pub): only your keys can sign updates. Without it
@@ -117,6 +150,11 @@ Then, in another terminal:
     baud: { type: 'string' },
     latency: { type: 'string' },
     'erase-ms': { type: 'string' },
+    ble: { type: 'boolean' },
+    'ble-phy': { type: 'string' },
+    'ble-mtu': { type: 'string' },
+    'ble-interval': { type: 'string' },
+    'no-ble-dle': { type: 'boolean' },
     'trust-fw-key': { type: 'string', multiple: true },
     'control-port': { type: 'string' },
     'control-host': { type: 'string' },
@@ -152,7 +190,9 @@ Then, in another terminal:
       throw new UsageError('--ca, --cert, --key and --cert-dir need --broker mqtts://…');
     if (certDir !== undefined && tls?.cert !== undefined) throw new UsageError('--cert-dir and --cert/--key exclude each other');
     if (broker !== undefined) parseBrokerUrlOrUsage(broker);
+    const ble = bleOption(args);
     const sim = await Simulator.start({
+      ...(ble ? { ble } : {}),
       log,
       ...(mqtt
         ? {
@@ -205,6 +245,7 @@ Then, in another terminal:
       signingKey: sim.factoryKeyKept ? sim.signingKeyPath : null,
       keys,
       ...(sim.broker ? { broker: sim.broker } : {}),
+      ...(sim.bleAdapter ? { bleAdapter: sim.bleAdapter } : {}),
       ...(server ? { control: { url: server.url, dashboard: server.dashboardUrl } } : {}),
       warning: secretsWarning,
     });
@@ -212,6 +253,7 @@ Then, in another terminal:
     for (const k of keys) {
       out.line(`  key ${k.index}  ${k.state.padEnd(9)} serial ${k.serial ?? '-'}  ${k.tcp ?? ''}`);
       if (k.mqtt) out.line(`         mqtt ${k.mqtt}`);
+      if (k.ble) out.line(`         ${k.ble} (ENIGM_BLE_ADAPTER=sim:${sim.stateDir})`);
     }
     if (sim.broker)
       out.line(`MQTT broker: ${sim.broker.url}${sim.broker.embedded ? ' (embedded, MQTT 3.1.1, loopback only)' : ''}`);
