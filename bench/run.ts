@@ -4,6 +4,7 @@
  * @module
  */
 import { benchAudit } from './audit.ts';
+import { benchBle } from './ble.ts';
 import { benchCodec } from './codec.ts';
 import { benchControl } from './control.ts';
 import { benchEmergency } from './emergency.ts';
@@ -44,6 +45,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   'fleet-tls': () => benchFleetTls(),
   hpke: () => benchHpke(),
   emergency: () => benchEmergency(),
+  ble: () => benchBle(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
