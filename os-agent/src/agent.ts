@@ -21,13 +21,13 @@ import { encode } from '@enigm/protocols/cbor';
 import { sealUplink } from '@enigm/protocols/mqtt';
 import { ReportSignal, SIGNAL_VALUE_TYPE, type SignalValue } from '@enigm/protocols/posture';
 import { ApiServer } from './api/server.ts';
-import { osdCollector } from './collect/index.ts';
+import { activeDefenseCollector, linuxCollectors, osdCollector } from './collect/index.ts';
 import type { AgentConfig } from './config.ts';
 import { evaluatePolicy, GraceTracker } from './policy/evaluate.ts';
 import { PolicyStore } from './policy/store.ts';
 import { PosturePublisher, type PublisherEvent } from './publish/publisher.ts';
 import { type BuiltReport, buildReport, toReportSignal } from './report/report.ts';
-import { type Collector, collectAll, type Signal } from './signals.ts';
+import { type Collector, collectAll, type PcrBank, type Signal } from './signals.ts';
 import { AgentState } from './state.ts';
 import { type QuoteSource, TpmQuoteSource } from './tpm/quote-source.ts';
 import { AGENT_VERSION } from './version.ts';
@@ -104,7 +104,7 @@ export class PostureAgent {
       mono: deps.mono ?? (() => Math.floor(performance.now())),
       random,
       rand: deps.rand ?? Math.random,
-      collectors: deps.collectors ?? defaultCollectors(config),
+      collectors: deps.collectors ?? defaultCollectors(config, quotes instanceof TpmQuoteSource ? quotes : undefined),
       quotes,
       log:
         deps.log ??
@@ -368,9 +368,20 @@ export class PostureAgent {
   }
 }
 
-/** The collectors for a configuration: the Enigm OS daemon (when configured). */
-export function defaultCollectors(config: AgentConfig): Collector[] {
+/**
+ * The collectors for a configuration: the Enigm OS daemon (when configured), every plain-Linux
+ * collector (under `linuxRoot`; PCR banks from the TPM when one is configured) and Active Defense
+ * findings (when a findings file is configured).
+ */
+export function defaultCollectors(config: AgentConfig, tpm?: TpmQuoteSource): Collector[] {
   const out: Collector[] = [];
   if (config.daemonSocket !== null) out.push(osdCollector({ socketPath: config.daemonSocket }));
+  out.push(
+    ...linuxCollectors({
+      root: config.linuxRoot,
+      ...(tpm ? { pcrBanks: async () => (await tpm.pcrBanks()) as PcrBank[] } : {}),
+    }),
+  );
+  if (config.activeDefenseFile) out.push(activeDefenseCollector({ path: config.activeDefenseFile }));
   return out;
 }

@@ -25,6 +25,10 @@ export interface AgentConfig {
   readonly collectTimeoutMs: number;
   /** Enigm OS posture daemon socket (default `/run/enigm/osd.sock`); `null` disables the daemon collector. */
   readonly daemonSocket: string | null;
+  /** Root folder the plain-Linux collectors read under (default `/`; a fixture tree in tests). */
+  readonly linuxRoot: string;
+  /** Active Defense findings file (absent: the optional findings signal is not collected). */
+  readonly activeDefenseFile?: string;
   /** TPM: `device`, `device:/dev/tpmX`, `swtpm:host=H,port=P`, or `off`. */
   readonly tpm: string;
   /** PCRs quoted (default 0..7). */
@@ -76,6 +80,8 @@ const TOP = [
   'changeCheckS',
   'collectTimeoutMs',
   'daemonSocket',
+  'linuxRoot',
+  'activeDefenseFile',
   'tpm',
   'pcrs',
   'mqtt',
@@ -139,6 +145,8 @@ export function parseAgentConfig(value: unknown): AgentConfig {
     collectTimeoutMs: int(o.collectTimeoutMs, 'collectTimeoutMs', 2000, 10, 60_000),
     daemonSocket:
       o.daemonSocket === null ? null : o.daemonSocket === undefined ? '/run/enigm/osd.sock' : str(o.daemonSocket, 'daemonSocket'),
+    linuxRoot: o.linuxRoot === undefined ? '/' : str(o.linuxRoot, 'linuxRoot'),
+    ...(o.activeDefenseFile !== undefined ? { activeDefenseFile: str(o.activeDefenseFile, 'activeDefenseFile') } : {}),
     tpm,
     pcrs,
     ...(mqtt ? { mqtt } : {}),

@@ -44,17 +44,16 @@ export async function reportOnce(
   }
   const state = AgentState.open(config.stateDir);
   const mono = deps.mono ?? (() => Math.floor(performance.now()));
-  const signals = await collectAll(deps.collectors ?? defaultCollectors(config), {
+  const tpm =
+    config.tpm === 'off' ? undefined : new TpmQuoteSource({ spec: config.tpm, akBlobPath: state.path('ak'), pcrs: config.pcrs });
+  const signals = await collectAll(deps.collectors ?? defaultCollectors(config, tpm), {
     now: mono,
     timeoutMs: config.collectTimeoutMs,
   });
   const store = new PolicyStore(state.path('policy'), config.policyKeys);
   store.load();
   const policy = store.policy;
-  const quotes =
-    deps.quotes === null || (deps.quotes === undefined && config.tpm === 'off')
-      ? undefined
-      : (deps.quotes ?? new TpmQuoteSource({ spec: config.tpm, akBlobPath: state.path('ak'), pcrs: config.pcrs }));
+  const quotes = deps.quotes === null || (deps.quotes === undefined && config.tpm === 'off') ? undefined : (deps.quotes ?? tpm);
   const now = mono();
   const built = await buildReport(
     {

@@ -14,6 +14,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import {
   AttestationError,
   collectQuote,
+  hashById,
   type KeyBlob,
   keyBlobFromJson,
   keyBlobToJson,
@@ -83,6 +84,21 @@ export class TpmQuoteSource implements QuoteSource {
       return keyBlobFromJson(JSON.parse(readFileSync(this.#o.akBlobPath, 'utf8')));
     } catch {
       return undefined; // a damaged blob: a new AK is made (the verifier sees a new AK Name)
+    }
+  }
+
+  /**
+   * The allocated PCR banks that have PCRs selected (for the `tpm.pcrBanks` signal), sorted by
+   * name. Throws when the TPM cannot be reached (the collector turns that into unknown).
+   */
+  async pcrBanks(): Promise<string[]> {
+    const transport = await (this.#o.open ?? openTpm)(this.#o.spec);
+    try {
+      const sels = await new TpmClient(transport).getPcrBanks();
+      const names = sels.filter((s) => s.pcrs.length > 0).map((s) => hashById(s.hash)?.name);
+      return [...new Set(names.filter((n): n is NonNullable<typeof n> => n !== undefined))].sort();
+    } finally {
+      await transport.close().catch(() => undefined);
     }
   }
 
