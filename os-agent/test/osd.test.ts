@@ -54,24 +54,33 @@ test('scripted states are collected as ok signals with their values, source enig
   t.is(m.get('attestation.outcome')?.value, 'pass');
 });
 
-test('a state scripted to change over time is seen changed by a later collection', async (t) => {
+test('a state changed on the daemon is seen changed by the next collection', async (t) => {
+  const emu = await emulator(t, { states: OSD_HEALTHY_STATES });
+  const collector = osdCollector({ socketPath: emu.socketPath, timeoutMs: 5000 });
+  t.is(byName(await collector.collect({ now: Date.now })).get('tsc.posture')?.value, 'secure');
+  emu.setStates({ tsc: { level: 'attention' }, ota: { unavailable: 'no update channel' } });
+  const after = byName(await collector.collect({ now: Date.now }));
+  t.is(after.get('tsc.posture')?.value, 'attention');
+  t.is(after.get('ota.verified')?.reason, 'Enigm OS daemon: state unavailable (no update channel)');
+  t.is(after.get('mdm.state')?.value, 'enrolled');
+});
+
+test('a state scripted to change over time: collections see the old state, then the new one, never back', async (t) => {
   const emu = await emulator(t, {
     states: OSD_HEALTHY_STATES,
-    steps: [{ afterMs: 50, states: { tsc: { level: 'at-risk' }, ota: { unavailable: 'no update channel' } } }],
+    steps: [{ afterMs: 300, states: { tsc: { level: 'at-risk' } } }],
   });
   const collector = osdCollector({ socketPath: emu.socketPath, timeoutMs: 5000 });
-  const first = byName(await collector.collect({ now: Date.now }));
-  t.is(first.get('tsc.posture')?.value, 'secure');
-  let seen: Map<string, Signal> | undefined;
-  for (let i = 0; i < 200 && seen?.get('tsc.posture')?.value !== 'at-risk'; i++) {
-    await new Promise((r) => setTimeout(r, 25));
-    seen = byName(await collector.collect({ now: Date.now }));
+  const seen: unknown[] = [];
+  for (let i = 0; i < 400 && seen.at(-1) !== 'at-risk'; i++) {
+    seen.push(byName(await collector.collect({ now: Date.now })).get('tsc.posture')?.value);
+    await new Promise((r) => setTimeout(r, 20));
   }
-  t.is(seen?.get('tsc.posture')?.value, 'at-risk');
-  const ota = seen?.get('ota.verified');
-  t.is(ota?.status, 'unknown');
-  t.is(ota?.reason, 'Enigm OS daemon: state unavailable (no update channel)');
-  t.is(seen?.get('mdm.state')?.value, 'enrolled');
+  for (let i = 0; i < 3; i++) seen.push(byName(await collector.collect({ now: Date.now })).get('tsc.posture')?.value);
+  const firstNew = seen.indexOf('at-risk');
+  t.true(firstNew >= 0, 'the change was seen');
+  t.deepEqual(seen.slice(0, firstNew), new Array(firstNew).fill('secure'));
+  t.deepEqual(seen.slice(firstNew), new Array(seen.length - firstNew).fill('at-risk'));
 });
 
 test('an unscripted query and an error status give unknown with the reason', async (t) => {
