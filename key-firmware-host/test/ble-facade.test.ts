@@ -21,10 +21,17 @@ test.after.always(() => {
 });
 
 /** A simulator with BLE only (no pty, no TCP) and facade options whose transport is BLE on its adapter. */
-async function setup(ble: SimBleOptions, perOpen: (open: number) => SimBleOptions = () => ({})) {
+async function setup(ble: SimBleOptions, perOpen: (open: number) => SimBleOptions = () => ({}), eraseMsPerPage = 0) {
   const dir = mkdtempSync(join(tmpdir(), 'enigm-ble-'));
   dirs.push(dir);
-  const sim = await Simulator.start({ keys: 1, stateDir: dir, serial: false, tcp: false, ble: { timeScale: 0, ...ble } });
+  const sim = await Simulator.start({
+    keys: 1,
+    stateDir: dir,
+    serial: false,
+    tcp: false,
+    eraseMsPerPage,
+    ble: { timeScale: 0, ...ble },
+  });
   const seed = ed25519PrivateKeyFromPem(readFileSync(sim.signingKeyPath, 'utf8'));
   const adapters: SimBleBindings[] = [];
   const transports: BleTransport[] = [];
@@ -138,6 +145,44 @@ test.serial(
       const resumed = Math.max(...starts);
       t.true(resumed > 0, `a second run resumed from the Key's offset (${[...starts].join(', ')})`);
       t.is((await key.fwStatus()).secondary?.state, 'ready');
+    } finally {
+      await key.close();
+      await sim.stop();
+    }
+  },
+);
+
+test.serial(
+  'keepalive while the Key is busy: modelled erase time, the Key sends keepalives over BLE and the upload completes',
+  async (t) => {
+    const { sim, seed, options, address } = await setup({ link: { phy: '1M', mtu: 185 } }, () => ({}), 40);
+    const key = await openKey(address, { ...options, timeoutMs: 200 });
+    try {
+      await key.pair('provisioning');
+      const r = await key.flash(bleImage(seed, '1.3.0', 1, 64 * 1024), { until: 'upload' });
+      t.is(r.done, 'upload');
+      t.true(key.client.stats.keepalives > 0, `keepalives ${key.client.stats.keepalives}`);
+    } finally {
+      await key.close();
+      await sim.stop();
+    }
+  },
+);
+
+test.serial(
+  'the Key losing power drops its BLE link (remote disconnect) and stops advertising; power back, it answers again',
+  async (t) => {
+    const { sim, options, address, adapters } = await setup({ link: { phy: '2M', mtu: 247 } });
+    const key = await openKey(address, { ...options, reconnect: { attempts: 1 } });
+    try {
+      await key.info();
+      sim.controls(0).setPower(false);
+      const e = await t.throwsAsync(key.info());
+      t.regex(String((e as { code?: string }).code), /^(KEY_CLOSED|KEY_RECONNECT_FAILED|TRANSPORT_NOT_FOUND|TRANSPORT_CLOSED)$/);
+      t.is(adapters[0]?.listenerCount('read'), 0);
+      sim.controls(0).setPower(true);
+      await key.reconnect(undefined, { attempts: 3 });
+      t.is((await key.info()).model, 'enigm-key-1');
     } finally {
       await key.close();
       await sim.stop();

@@ -333,7 +333,10 @@ export class Simulator implements ControlTarget {
       flash: flash.flash,
       midWrite: () => scheduler.busy,
       onPower: (on) => {
-        if (!on) key.tcp?.dropAll();
+        if (!on) {
+          key.tcp?.dropAll();
+          key.ble?.dropAll();
+        }
       },
       ...(level !== undefined ? { batteryLevel: level } : {}),
       tearSeed: i,

@@ -206,6 +206,7 @@ export class SimBleBindings extends EventEmitter {
         });
       },
       () => conn.inFlight < MAX_NOTIFY_IN_FLIGHT,
+      () => this.remoteDisconnect(id),
     );
     this.#conns.set(id, conn);
     air.procedure(() => {

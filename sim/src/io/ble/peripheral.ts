@@ -114,7 +114,7 @@ export class BlePeripheral {
   readonly #o: BlePeripheralOptions;
   readonly #log: SimLogger;
   #next = 1;
-  #connections = 0;
+  readonly #drops = new Set<() => void>();
 
   /** @param options - the Key, its scheduler, name and address */
   constructor(options: BlePeripheralOptions) {
@@ -149,7 +149,12 @@ export class BlePeripheral {
 
   /** Open GATT connections. */
   get connections(): number {
-    return this.#connections;
+    return this.#drops.size;
+  }
+
+  /** Ends every connection from the Key's side (it lost power or was reset). */
+  dropAll(): void {
+    for (const drop of [...this.#drops]) drop();
   }
 
   /** What it advertises: the service UUID and its name (never its handle). */
@@ -173,8 +178,14 @@ export class BlePeripheral {
    * Accepts a connection whose link carries fragments of at most `fragmentSize` bytes.
    * @param notify - sends a notification fragment to the host
    * @param canSend - whether the air takes more notifications now
+   * @param drop - ends the connection from the Key's side (the adapter reports a remote disconnect)
    */
-  connect(fragmentSize: number, notify: NotifySink, canSend: () => boolean): BleKeyConnection & { resume(): void } {
+  connect(
+    fragmentSize: number,
+    notify: NotifySink,
+    canSend: () => boolean,
+    drop: () => void = () => undefined,
+  ): BleKeyConnection & { resume(): void } {
     const { label, hooks } = this.#o;
     const n = this.#next++;
     const name = `${label} ble#${n}`;
@@ -196,7 +207,7 @@ export class BlePeripheral {
       () => !closed && canSend(),
       name,
     );
-    this.#connections++;
+    this.#drops.add(drop);
     hooks?.onLink?.(`ble#${n}`, 'open');
     this.#log.info(`${label}: ble link #${n} opened (fragments of ${fragmentSize} bytes)`);
     return {
@@ -230,7 +241,7 @@ export class BlePeripheral {
         if (closed) return;
         closed = true;
         link.close();
-        this.#connections--;
+        this.#drops.delete(drop);
         hooks?.onLink?.(`ble#${n}`, 'closed');
         this.#log.info(`${label}: ble link #${n} closed`);
       },
