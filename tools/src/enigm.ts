@@ -81,6 +81,9 @@ function usage(): string {
     '                  (known-keys.json); default ~/.config/enigm',
     '  ENIGM_SIM_DIR   simulator state folder (ports ttyKEYn, simulator.json) used by sim start',
     '                  and key list; default .sim-state in the current folder',
+    '  ENIGM_BLE_ADAPTER  the Bluetooth LE adapter for ble:NAME ports and key list --ble: system',
+    "                  (default), sim or sim:D (the virtual adapter of 'enigm sim start --ble'),",
+    '                  or tcp://127.0.0.1:PORT',
     '  ENIGM_CA_PASSPHRASE  the CA passphrase for enigm ca (else --passphrase-file F or a',
     '                  prompt; never an argument)',
   ].join('\n');
