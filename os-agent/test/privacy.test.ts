@@ -184,7 +184,7 @@ fx.brokerTest(
 
     const n = needles([dir, osd.socketPath, findings, stateDir, id.certFile]);
     const leaks: string[] = [];
-    published.forEach((p, i) => leaks.push(...findLeaks(`published #${i}`, p, texts(p), n)));
+    for (const [i, p] of published.entries()) leaks.push(...findLeaks(`published #${i}`, p, texts(p), n));
     leaks.push(...findLeaks('logs', Buffer.from(logs.join('\n')), logs, n));
     const outbox = new Uint8Array(readFileSync(join(stateDir, 'outbox.log')));
     leaks.push(
