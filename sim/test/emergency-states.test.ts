@@ -21,6 +21,7 @@ import {
   renderEmergencyStates,
   TERMINAL_PHASES,
 } from '../src/firmware/emergency.ts';
+import { RESUMED_NOTE } from '../src/firmware/emergency-engine.ts';
 import { loadPersistent } from '../src/firmware/storage.ts';
 import { makeTestKey } from '../src/testing.ts';
 import { emergencyRig } from './support/emergency-rig.ts';
@@ -199,16 +200,30 @@ test('an event survives a reboot (same id, resumes) and ends cleanly after it', 
   t.like(r.owner.connect().request('emergency.cancel', {}), { ok: true, body: { phase: 'cancelled', event: id } });
 });
 
-test('a Key restarted from its storage mid-event resumes the same event (never silently lost)', (t) => {
+test('a Key restarted from its storage mid-event resumes the same event and says so first (never silently)', async (t) => {
   const r = emergencyRig();
   r.p.gesture({ kind: 'triple' });
   r.advance(EMERGENCY_TRIGGER_MS);
   const id = r.fw.emergency.eventId;
+  await r.fw.emergency.settled();
+  const before = r.uplink.length;
   const again = makeTestKey({ storage: r.storage, seStorage: r.seStorage, now: r.now });
+  again.fw.onEmergencyRecord((b) => r.uplink.push(b));
   t.is(again.fw.state, 'emergency');
   t.deepEqual(again.fw.emergency.eventId, id);
   t.is(again.fw.emergency.phase, 'active');
+  t.is(again.fw.emergency.nextDeadline(), r.now.t, 'due at once: the resumed status');
+  again.fw.emergency.tick();
+  again.fw.emergency.tick(); // once only
+  await again.fw.emergency.settled();
+  t.is(r.uplink.length, before + 1);
   t.like(again.fw.emergency.end('cancel'), { phase: 'cancelled', event: id });
+  await again.fw.emergency.settled();
+  const { reader, events } = await r.read(0);
+  const statuses = events.filter((e) => e.type === 'record' && e.body.kind === 'status');
+  t.like(statuses.at(-1), { type: 'record', body: { status: { note: RESUMED_NOTE, phase: 'active' } }, gaps: [] });
+  t.deepEqual(reader.missing(), [], 'the contact sees every seq: no gap across the restart');
+  t.is(reader.ended?.outcome, 'cancelled');
   t.is(again.fw.state, 'dormant');
   t.is(loadPersistent(r.storage)?.event, undefined);
 });

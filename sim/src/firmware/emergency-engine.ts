@@ -53,6 +53,9 @@ export interface EmergencyHost {
   sendEvent(bytes: Uint8Array): void;
 }
 
+/** The note of the status a resumed event sends first (after the Key restarted mid-event). */
+export const RESUMED_NOTE = 'resumed after a restart';
+
 /** A contact's acknowledgement, as the Key showed it. */
 export type AckListener = (alias: string) => void;
 
@@ -76,6 +79,8 @@ export class EmergencyEngine {
   #nextFixAt = 0;
   #nextStatusAt = 0;
   #band: BatteryBand = 'normal';
+  /** Booted into a running event: its first tick sends a status saying so (never silently resumed). */
+  #resumed = false;
   #queue: Promise<void> = Promise.resolve();
   #pending = 0;
 
@@ -134,7 +139,8 @@ export class EmergencyEngine {
 
   /**
    * At boot: an event stored with a Key in `emergency` resumes (same id and event key, the
-   * schedule from now); a Key in `emergency` without one starts a fresh event; an event stored
+   * schedule from now; its first tick seals a status noted `resumed after a restart`, so contacts
+   * know why records may be missing before it); a Key in `emergency` without one starts a fresh event; an event stored
    * on a Key that left `emergency` is erased.
    */
   boot(): void {
@@ -145,7 +151,10 @@ export class EmergencyEngine {
       return;
     }
     if (!ev) this.#begin();
-    else this.#schedule(this.#h.now());
+    else {
+      this.#schedule(this.#h.now());
+      this.#resumed = true; // told at the first tick, once the links and the uplink are up
+    }
   }
 
   /**
@@ -206,6 +215,10 @@ export class EmergencyEngine {
     const ev = this.#event;
     if (!ev || this.#h.state() !== 'emergency') return;
     const now = this.#h.now();
+    if (this.#resumed) {
+      this.#resumed = false;
+      this.#seal({ kind: 'status', status: this.#status(RESUMED_NOTE) });
+    }
     if (ev.phase === 'triggered' && now >= ev.startedAt + EMERGENCY_TRIGGER_MS) this.#phase('active');
     const rates = EMERGENCY_POWER[this.#band];
     if (now >= this.#nextFixAt) {
@@ -228,7 +241,7 @@ export class EmergencyEngine {
   nextDeadline(): number | undefined {
     const ev = this.#event;
     if (!ev || this.#h.state() !== 'emergency') return undefined;
-    const c = [this.#nextStatusAt];
+    const c = [this.#resumed ? this.#h.now() : this.#nextStatusAt];
     if (this.#lastFix && this.#lastFix.at > this.#sealedFixAt) c.push(this.#nextFixAt);
     if (ev.phase === 'triggered') c.push(ev.startedAt + EMERGENCY_TRIGGER_MS);
     return Math.min(...c);
@@ -312,6 +325,7 @@ export class EmergencyEngine {
   }
 
   #forget(): void {
+    this.#resumed = false;
     this.#lastFix = undefined;
     this.#sealedFixAt = -1;
     this.#acks = new Set();
