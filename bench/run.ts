@@ -20,6 +20,7 @@ import { benchMqtt } from './mqtt.ts';
 import { benchNoise } from './noise.ts';
 import { benchOutbox } from './outbox.ts';
 import { benchPki } from './pki.ts';
+import { benchPosture } from './posture.ts';
 import { benchRoundTrip } from './roundtrip.ts';
 import { benchScenario } from './scenario.ts';
 import { benchStation } from './station.ts';
@@ -46,6 +47,7 @@ const GROUPS: Record<string, () => Promise<BenchResult[]>> = {
   hpke: () => benchHpke(),
   emergency: () => benchEmergency(),
   ble: () => benchBle(),
+  posture: () => benchPosture(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
