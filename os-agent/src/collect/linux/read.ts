@@ -5,7 +5,7 @@
  * report).
  * @module
  */
-import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { lstat, open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Where the plain-Linux collectors read from. */
@@ -94,15 +94,6 @@ export async function list(opts: LinuxSourceOptions, rel: string, max = 4096): P
   try {
     const names = await readdir(under(opts, rel));
     return names.slice(0, max).sort();
-  } catch {
-    return null;
-  }
-}
-
-/** Target of a symlink, or null. */
-export async function linkTarget(opts: LinuxSourceOptions, rel: string): Promise<string | null> {
-  try {
-    return await readlink(under(opts, rel));
   } catch {
     return null;
   }
