@@ -92,13 +92,15 @@ export class BleAir {
 
   /**
    * Carries one fragment of `length` bytes; `deliver` runs when it arrives (maybe never, twice,
-   * or after the next one, as the faults say).
+   * or after the next one, as the faults say); `sent` runs once when its air time is over,
+   * whatever the faults did to it (the sender's flow control).
    * @returns when the sender may send the next fragment (its controller buffer has room), µs
    */
-  fragment(direction: AirDirection, length: number, deliver: () => void): number {
+  fragment(direction: AirDirection, length: number, deliver: () => void, sent?: () => void): number {
     const ready = this.nowUs;
     const due = this.#channels[direction].schedule(length, ready) + this.#latencyUs;
     this.stats[direction]++;
+    if (sent) this.#at(due, sent);
     const r = this.#random();
     const { loss, duplicate, reorder } = this.#faults;
     if (r < loss) this.stats.lost++;

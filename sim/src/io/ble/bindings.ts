@@ -198,12 +198,18 @@ export class SimBleBindings extends EventEmitter {
       (characteristic, fragment) => {
         conn.inFlight++;
         this.#count(id, conn);
-        air.fragment('down', fragment.length, () => {
-          conn.inFlight--;
-          if (this.#conns.get(id) !== conn) return;
-          this.emit('read', id, ENIGM_SERVICE_UUID, characteristic, Buffer.from(fragment), true, null);
-          if (conn.inFlight < MAX_NOTIFY_IN_FLIGHT / 2) conn.key.resume();
-        });
+        air.fragment(
+          'down',
+          fragment.length,
+          () => {
+            if (this.#conns.get(id) === conn)
+              this.emit('read', id, ENIGM_SERVICE_UUID, characteristic, Buffer.from(fragment), true, null);
+          },
+          () => {
+            conn.inFlight--;
+            if (this.#conns.get(id) === conn && conn.inFlight < MAX_NOTIFY_IN_FLIGHT / 2) conn.key.resume();
+          },
+        );
       },
       () => conn.inFlight < MAX_NOTIFY_IN_FLIGHT,
       () => this.remoteDisconnect(id),
