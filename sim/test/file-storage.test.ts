@@ -28,10 +28,10 @@ function tempDir(): string {
 
 /** A sync that counts its calls and finishes only when the test releases it. */
 function heldSync() {
-  const calls: { paths: readonly string[]; release: (e?: Error) => void }[] = [];
-  const sync: SyncFile = (paths) =>
+  const calls: { paths: readonly string[]; folder: boolean; release: (e?: Error) => void }[] = [];
+  const sync: SyncFile = (paths, folder) =>
     new Promise<void>((resolve, reject) => {
-      calls.push({ paths, release: (e) => (e ? reject(e) : resolve()) });
+      calls.push({ paths, folder, release: (e) => (e ? reject(e) : resolve()) });
     });
   return { sync, calls };
 }
@@ -176,4 +176,29 @@ test('KeyFirmware.durable() resolves only once the persistent record and secure 
   t.false(again, 'the transition wrote: durable() waits for its flush');
   for (const c of calls) c.release();
   await d2;
+});
+
+test('a flush syncs only the slots written since the last one, and the folder only when a slot file was created', async (t) => {
+  const { sync, calls } = heldSync();
+  const path = join(tempDir(), 'k.cbor');
+  const s = new FileStorage(path, { sync });
+  const [a, b] = s.slots;
+  const flush = async () => {
+    const p = s.synced();
+    await tick();
+    calls.at(-1)?.release();
+    await p;
+    return calls.at(-1);
+  };
+  s.write(Uint8Array.of(1)); // creates slot A
+  t.like(await flush(), { paths: [a], folder: true });
+  s.write(Uint8Array.of(2)); // creates slot B
+  t.like(await flush(), { paths: [b], folder: true });
+  s.write(Uint8Array.of(3)); // slot A in place
+  t.like(await flush(), { paths: [a], folder: false });
+  s.write(Uint8Array.of(4));
+  s.write(Uint8Array.of(5));
+  t.deepEqual([...((await flush())?.paths ?? [])].sort(), [a, b].sort());
+  t.false(calls.at(-1)?.folder);
+  t.is(calls.length, 4);
 });

@@ -10,6 +10,7 @@
  * simulator killed at any instant (`kill -9`, the Key losing power) finds every write that
  * returned, and never half of one. The `fsync` that makes the record survive a crash of the *host
  * machine* runs off the event loop, after the current turn, once for all writes made meanwhile
+ * (the slot files written; the folder only when a slot file was created)
  * (group commit: 100 Keys entering an emergency at once cost the disk a few flushes, not 400
  * synchronous fsyncs and renames on the simulator's one thread). {@link FileStorage.synced}
  * resolves once everything written so far is on disk; the MQTT uplink waits for it before it
@@ -22,8 +23,11 @@ import { dirname } from 'node:path';
 import { crc32c } from '@enigm/protocols/framing';
 import type { KeyStorage } from '../firmware/storage.ts';
 
-/** Makes the files' content and their folder entries durable (default: fsync of each file that exists, then of the folder). */
-export type SyncFile = (paths: readonly string[]) => Promise<void>;
+/**
+ * Makes the files' content durable, and their folder entry when `folder` (a file was created since
+ * the last flush). Default: fsync of each file, then of the folder.
+ */
+export type SyncFile = (paths: readonly string[], folder: boolean) => Promise<void>;
 
 /** Options of {@link FileStorage}. */
 export interface FileStorageOptions {
@@ -47,9 +51,10 @@ function fsyncPath(path: string, flags: string): Promise<void> {
   });
 }
 
-/** fsync of each file (one never written has nothing to flush), then of their folder (some file systems cannot fsync a folder: ignored there). */
-export const fsyncFileAndFolder: SyncFile = async (paths) => {
+/** fsync of each file (one never written has nothing to flush), then, if asked, of their folder (some file systems cannot fsync a folder: ignored there). */
+export const fsyncFileAndFolder: SyncFile = async (paths, folder) => {
   await Promise.all(paths.map((p) => fsyncPath(p, 'r').catch(notMissing)));
+  if (!folder || paths.length === 0) return;
   await fsyncPath(dirname(paths[0] as string), 'r').catch((e: NodeJS.ErrnoException) => {
     if (e.code !== 'EISDIR' && e.code !== 'EINVAL' && e.code !== 'EBADF') throw e;
   });
@@ -87,6 +92,9 @@ export class FileStorage implements KeyStorage {
   #written = 0;
   #flushed = 0;
   #flushing: Promise<void> | undefined;
+  /** Slot files written, and whether one was created, since the last flush began. */
+  #dirty = new Set<string>();
+  #created = false;
   #waiters: { upTo: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
 
   /** @param path - file holding the record; created on first write */
@@ -129,6 +137,7 @@ export class FileStorage implements KeyStorage {
       fd = openSync(file, 'r+');
     } catch {
       fd = openSync(file, 'w', 0o600);
+      this.#created = true; // a new folder entry: the flush syncs the folder too
     }
     try {
       writeSync(fd, out);
@@ -137,6 +146,7 @@ export class FileStorage implements KeyStorage {
     }
     this.#gen = gen;
     this.#slot = slot;
+    this.#dirty.add(file);
     this.#written++;
     this.#flushSoon();
   }
@@ -160,9 +170,17 @@ export class FileStorage implements KeyStorage {
     // After this turn of the event loop: every write of the turn shares the flush.
     this.#flushing = new Promise<void>((r) => setImmediate(r)).then(() => {
       const upTo = this.#written;
-      return this.#sync(this.slots).then(
+      const paths = [...this.#dirty];
+      const folder = this.#created;
+      this.#dirty.clear();
+      this.#created = false;
+      return this.#sync(paths, folder).then(
         () => this.#settle(upTo),
-        (e: unknown) => this.#settle(upTo, e),
+        (e: unknown) => {
+          for (const p of paths) this.#dirty.add(p); // the retry flushes them again
+          this.#created ||= folder;
+          this.#settle(upTo, e);
+        },
       );
     });
   }
