@@ -36,9 +36,9 @@ import type { FlashDeps } from '../firmware/key-flash.ts';
 import { PhysicalKey } from '../firmware/physical/device.ts';
 import type { ControlTarget, DeviceControls, DeviceEvent } from '../firmware/physical/types.ts';
 import { loadSecureElement } from '../firmware/secure-element.ts';
-import { BleAdapterServer } from '../io/ble/adapter-server.ts';
-import { SimBleBindings, type SimBleOptions } from '../io/ble/bindings.ts';
-import { BlePeripheral, keyLinkFactory } from '../io/ble/peripheral.ts';
+import type { SimBleBindings, SimBleOptions } from '../io/ble/bindings.ts';
+import type { BlePeripheral } from '../io/ble/peripheral.ts';
+import { SimulatorBle, type SimulatorBleOption, simulatedKeyPeripheral } from '../io/ble/sim-ble.ts';
 import { hasSocat, trackedSocatPids } from '../io/pty.ts';
 import { deadlineArming, EventHub } from './control-target.ts';
 import type { LinkHooks } from './device-link.ts';
@@ -114,7 +114,7 @@ export interface SimulatorOptions {
    * options are those of every host's adapter: link (PHY, DLE, MTU, interval), time scale
    * (default 1 here: real time), latency, faults.
    */
-  ble?: boolean | (SimBleOptions & { port?: number });
+  ble?: SimulatorBleOption;
 }
 
 /** Flow counters of one Key's links (for tests and diagnostics). */
@@ -201,7 +201,7 @@ export class Simulator implements ControlTarget {
   #stopped = false;
   #stateFilePending = false;
   readonly #checkInMs: number | undefined;
-  #ble: { options: SimBleOptions; server: BleAdapterServer } | undefined;
+  #ble: SimulatorBle | undefined;
 
   private constructor(stateDir: string, options: SimulatorOptions) {
     this.stateDir = stateDir;
@@ -292,15 +292,12 @@ export class Simulator implements ControlTarget {
           await key.mqtt.open();
           key.physical.setRadio('attached'); // the uplink follows the radio from here on
         }
-        if (options.ble)
-          key.ble = new BlePeripheral({
-            ...common,
-            openLink: keyLinkFactory(common),
-            name: `Enigm-K${i}`,
-            address: bleAddress(i),
-          });
+        if (options.ble) key.ble = simulatedKeyPeripheral(i, common);
       }
-      if (options.ble) await sim.#startBle(options.ble);
+      if (options.ble) {
+        sim.#ble = new SimulatorBle(options.ble, () => sim.#keys.flatMap((k) => (k.ble ? [k.ble] : [])), sim.#log);
+        await sim.#ble.listen(options.ble);
+      }
       sim.writeStateFile();
       sim.clock.every(PHYSICAL_TICK_MS, () => {
         for (const k of sim.#keys) {
@@ -417,15 +414,6 @@ export class Simulator implements ControlTarget {
     }));
   }
 
-  /** Serves the virtual BLE adapter on loopback (`options.port`, 0: a free one). */
-  async #startBle(o: true | (SimBleOptions & { port?: number })): Promise<void> {
-    const { port, ...options } = o === true ? { port: 0 } : o;
-    const opts: SimBleOptions = { timeScale: 1, ...options };
-    const server = new BleAdapterServer(() => this.bleBindings(), this.#log);
-    this.#ble = { options: opts, server };
-    await server.listen(port ?? 0);
-  }
-
   /**
    * A fresh virtual BLE adapter over this simulator's Keys, for noble in this process (the
    * adapter server makes one per host connection). `options` override those given at start.
@@ -433,8 +421,7 @@ export class Simulator implements ControlTarget {
    */
   bleBindings(options: SimBleOptions = {}): SimBleBindings {
     if (!this.#ble) throw new SimulatorError('SIM_BAD_INPUT', 'this simulator was started without ble');
-    const peripherals = this.#keys.flatMap((k) => (k.ble ? [k.ble] : []));
-    return new SimBleBindings({ peripherals: () => peripherals }, { ...this.#ble.options, ...options });
+    return this.#ble.bindings(options);
   }
 
   /** The virtual BLE adapter's address (`tcp://127.0.0.1:PORT`), if BLE is on. */
@@ -634,12 +621,6 @@ export class Simulator implements ControlTarget {
       this.#lock.release();
     }
   }
-}
-
-/** Key `i`'s static random BLE address (the two top bits set, as the Core spec requires). */
-function bleAddress(i: number): string {
-  const hex = (0xc0de_0000_0000 + i).toString(16).padStart(12, '0');
-  return hex.match(/../g)?.join(':') ?? hex;
 }
 
 /**

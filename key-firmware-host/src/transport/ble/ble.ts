@@ -124,7 +124,7 @@ async function poweredOn(noble: Noble, bindings: unknown, ms: number): Promise<v
     'TRANSPORT_ADAPTER_UNSUPPORTED',
     state === 'timeout'
       ? `the Bluetooth adapter did not report its state within ${ms} ms`
-      : `no usable Bluetooth LE adapter (state ${state}${why ? `: ${why}` : ''})`,
+      : `no usable Bluetooth LE adapter (state ${state}${why ? `: ${why}` : ''}); for the simulator's virtual adapter set ENIGM_BLE_ADAPTER=sim (enigm sim start --ble)`,
   );
 }
 

@@ -9,3 +9,4 @@ export * from './adapter-server.ts';
 export * from './air.ts';
 export * from './bindings.ts';
 export * from './peripheral.ts';
+export * from './sim-ble.ts';
