@@ -5,16 +5,17 @@
  * over MQTT gets a fresh quote-bound report; a signed policy arrives retained on the policy topic;
  * the broker is down then up (nothing lost, in order); the local API answers.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appraisePostureReport, appraisePostureWithState, emptyVerifierState, VerifierStore } from '@enigm/attestation';
 import { freePort, useSwtpm } from '@enigm/attestation/lab';
 import { Deduplicator, MqttLink } from '@enigm/mqtt';
 import { toHex } from '@enigm/protocols/bytes';
+import { decode } from '@enigm/protocols/cbor';
 import { ed25519Generate } from '@enigm/protocols/crypto';
 import { formatAssociationHandle } from '@enigm/protocols/handle';
-import { fleetFilter, keyTopic } from '@enigm/protocols/mqtt';
+import { fleetFilter, keyTopic, openUplink } from '@enigm/protocols/mqtt';
 import { decodePostureEvidence, peekPostureClaims } from '@enigm/protocols/posture';
 import { OSD_HEALTHY_STATES, OsdEmulator } from '@enigm/sim/osd';
 import test from 'ava';
@@ -68,7 +69,13 @@ async function backend(url: string, handle: string) {
   return { link, got, until, dups: () => dups };
 }
 
-async function agentFor(opts: { url: string; daemon: string | null; tpm: string; policyKeys?: string[] }) {
+async function agentFor(opts: {
+  url: string;
+  daemon: string | null;
+  tpm: string;
+  policyKeys?: string[];
+  activeDefenseFile?: string;
+}) {
   const handle = formatAssociationHandle(Uint8Array.from({ length: 16 }, (_, i) => (i * 7 + n) & 0xff));
   const id = await fx.client(handle);
   const stateDir = join(dir, `agent-${n++}`);
@@ -80,6 +87,7 @@ async function agentFor(opts: { url: string; daemon: string | null; tpm: string;
     daemonSocket: opts.daemon,
     mqtt: { url: opts.url, ca: fx.caFile, cert: id.certFile, key: id.keyFile },
     policyKeys: opts.policyKeys ?? [toHex(command.publicKey)],
+    ...(opts.activeDefenseFile ? { activeDefenseFile: opts.activeDefenseFile } : {}),
     log: 'quiet',
   });
   const lines: string[] = [];
@@ -136,9 +144,10 @@ fx.brokerTest(
 );
 
 fx.brokerTest(
-  'with no daemon: the daemon signals are unknown with a reason, the report still goes out, and the policy decision is unknown',
+  'with no daemon and swtpm: the daemon signals are unknown with a reason, the quote-bound report still goes out, and the policy decision is unknown',
   async (t) => {
-    const { agent, handle } = await agentFor({ url: fx.broker.url, daemon: join(dir, 'no-such.sock'), tpm: 'off' });
+    if (sw.mode === 'skip') return t.pass('swtpm missing outside CI');
+    const { agent, handle } = await agentFor({ url: fx.broker.url, daemon: join(dir, 'no-such.sock'), tpm: sw.sw.spec });
     const be = await backend(fx.broker.url, handle);
     const policy = signPolicy(
       { id: 'fleet', version: 1, issuedAt: Date.now(), rules: [{ signal: 'tsc.posture', allowed: ['secure'], graceMs: 0 }] },
@@ -161,6 +170,8 @@ fx.brokerTest(
     t.deepEqual(r.result.claims?.policy, { id: 'fleet', version: 1 });
     t.is(r.result.trust.decision, 'unknown');
     t.is(r.result.checks.find((c) => c.name === 'signature')?.status, 'affirming');
+    t.is(r.result.claims?.tpm.binding, 'quoted');
+    t.is(r.result.checks.find((c) => c.name === 'quote')?.status, 'warning', 'bound to the report; AK not pinned');
     await be.link.publish(keyTopic(handle, 'policy'), new Uint8Array(0), { retain: true });
   },
 );
@@ -183,5 +194,45 @@ fx.brokerTest(
     );
     await agent.publisher?.idle();
     t.is(agent.publisher?.status().pending, 0);
+  },
+);
+
+fx.brokerTest(
+  'risk signals go to the separate risk topic only once a policy authorizes them, minimized to the authorized signals',
+  async (t) => {
+    const findings = join(dir, 'findings.json');
+    writeFileSync(
+      findings,
+      JSON.stringify({ version: 1, assessedAt: Date.now(), findings: [{ severity: 'high', category: 'phishing', count: 2 }] }),
+    );
+    const { agent, handle } = await agentFor({ url: fx.broker.url, daemon: null, tpm: 'off', activeDefenseFile: findings });
+    const id = await fx.client('backend-1');
+    const link = await MqttLink.connect({ url: fx.broker.url, tls: { ca: fx.caPem, cert: id.cert, key: id.key } });
+    stops.push(() => link.close());
+    const risk: Uint8Array[] = [];
+    link.onMessage((topic, payload) => {
+      if (topic === keyTopic(handle, 'risk')) risk.push(Uint8Array.from(payload));
+    });
+    await link.subscribe(fleetFilter('risk', { handle }), 1);
+    await agent.reportNow('periodic');
+    await agent.publisher?.idle();
+    await new Promise((r) => setTimeout(r, 300));
+    t.is(risk.length, 0, 'no policy: nothing on the risk topic');
+    const rules = [{ signal: 'secureboot', allowed: ['enabled'], graceMs: 0 }];
+    const policy = signPolicy(
+      { id: 'risk', version: 1, issuedAt: Date.now(), rules, riskSignals: ['activedefense.findings'] },
+      command.seed,
+      command.publicKey,
+    );
+    t.true(agent.offerPolicy(policy).accepted);
+    await agent.reportNow('periodic');
+    const end = Date.now() + 10_000;
+    while (risk.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    t.is(risk.length, 1);
+    const up = openUplink(risk[0]!, handle, 'risk', agent.state.publicKey);
+    t.is(up.kind, 'posture.risk');
+    const body = decode(up.body) as Map<number, unknown>[];
+    t.is(body.length, 1, 'only the authorized signal');
+    t.is(body[0]?.get(1), 'activedefense.findings');
   },
 );
