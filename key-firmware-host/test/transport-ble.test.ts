@@ -10,9 +10,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BleAdapterServer, SimBleBindings, type SimBleOptions } from '@enigm/sim';
 import test from 'ava';
+import fc from 'fast-check';
 import { BleTransport } from '../src/transport/ble/ble.ts';
 import { rawPeer } from './ble-peer.ts';
-import { transportContract } from './transport-contract.ts';
+import { RecordingSink, transportContract, waitUntil } from './transport-contract.ts';
 
 function pairOver(options: SimBleOptions, remote: boolean) {
   return async () => {
@@ -74,3 +75,50 @@ test('only key-firmware-host/src/transport/ble imports @stoprocent/noble', (t) =
     [],
   );
 });
+
+test.serial(
+  'any negotiated MTU 23..517, PHY and DLE: every write is at most min(MTU − 3, the Key’s 244), bytes arrive exact both ways (fast-check, 12 runs)',
+  async (t) => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 23, max: 517 }),
+        fc.constantFrom('1M' as const, '2M' as const),
+        fc.boolean(),
+        fc.array(fc.uint8Array({ minLength: 1, maxLength: 3000 }), { minLength: 1, maxLength: 4 }),
+        async (mtu, phy, dle, pieces) => {
+          const peer = rawPeer();
+          const b = new SimBleBindings(peer.radio, { link: { mtu, phy, dle } });
+          let largest = 0;
+          const write = b.write.bind(b);
+          b.write = (...args: Parameters<SimBleBindings['write']>) => {
+            largest = Math.max(largest, args[3].length);
+            write(...args);
+          };
+          const got: Uint8Array[] = [];
+          peer.onData((x) => got.push(x));
+          const host = new BleTransport({ target: 'Enigm-T0', adapter: () => b });
+          const sink = new RecordingSink();
+          try {
+            await host.open(sink);
+            for (const p of pieces) await host.send(p);
+            const up = Buffer.concat(pieces);
+            await waitUntil(() => got.reduce((n, x) => n + x.length, 0) >= up.length, 'bytes at the peer', 10_000);
+            const down = Buffer.from(up).reverse();
+            await peer.write(down);
+            await waitUntil(() => sink.received >= down.length, 'bytes at the host', 10_000);
+            return (
+              largest <= Math.min(mtu - 3, 244) &&
+              host instanceof BleTransport &&
+              Buffer.concat(got).equals(up) &&
+              Buffer.from(sink.bytes()).equals(down)
+            );
+          } finally {
+            await host.close();
+          }
+        },
+      ),
+      { numRuns: 12 },
+    );
+    t.pass();
+  },
+);
