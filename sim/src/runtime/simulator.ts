@@ -613,6 +613,7 @@ export class Simulator implements ControlTarget {
     this.#events.clear();
     for (const k of this.#keys) k.scheduler.stop();
     for (const f of this.#flushers) f();
+    for (const k of this.#keys) k.ble?.dropAll(); // hosts in this process hear a remote disconnect
     await this.#ble?.server.close();
     await Promise.all(this.#keys.map((k) => Promise.all([k.tcp?.close(), k.serial?.close(), k.mqtt?.close()])));
     await this.#broker?.close();
