@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TpmTransport } from '@enigm/attestation';
+import type { TpmBinding } from '@enigm/protocols/posture';
 import test from 'ava';
 import { buildReport } from '../src/report/report.ts';
 import { TpmQuoteSource } from '../src/tpm/quote-source.ts';
@@ -46,7 +47,7 @@ test('lockout, busy device, missing device and a silent TPM each give a report w
   const { ed25519PublicKey } = await import('@enigm/protocols/crypto');
   const id = { ...identity, publicKey: ed25519PublicKey(identity.seed) };
   const closed = { n: 0 };
-  const cases: [string, () => Promise<TpmTransport>, string, RegExp][] = [
+  const cases: [string, () => Promise<TpmTransport>, TpmBinding, RegExp][] = [
     ['lockout', async () => transport(async () => response(0x921), closed), 'locked', /lockout/],
     ['busy', async () => Promise.reject(errno('EBUSY')), 'locked', /EBUSY/],
     ['missing', async () => Promise.reject(errno('ENOENT')), 'absent', /no TPM/],
