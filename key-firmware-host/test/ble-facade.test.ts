@@ -189,3 +189,28 @@ test.serial(
     }
   },
 );
+
+test.serial(
+  'BLE links and frames reach the simulator event stream (the dashboard timeline) as ble#N, metadata only',
+  async (t) => {
+    const { sim, options, address } = await setup({ link: { phy: '2M', mtu: 247 } });
+    const events: { type: string; link?: string; phase?: string; messageType?: string }[] = [];
+    const off = sim.onEvent((e) => events.push(e as (typeof events)[number]));
+    const key = await openKey(address, options);
+    try {
+      await key.info();
+    } finally {
+      await key.close();
+      await new Promise((r) => setTimeout(r, 20));
+      off();
+      await sim.stop();
+    }
+    const links = events.filter((e) => e.type === 'link').map((e) => `${e.link} ${e.phase}`);
+    t.deepEqual(links, ['ble#1 open', 'ble#1 closed']);
+    const frames = events.filter((e) => e.type === 'frame');
+    t.true(
+      frames.some((f) => f.link === 'ble#1' && f.messageType === 'info'),
+      'an info frame on ble#1',
+    );
+  },
+);
