@@ -171,3 +171,28 @@ test('envelopes interoperate: pure-JS sealed opens with hpkeOpen, hpkeSeal seale
   const ctx = await pureJs.createRecipientContext({ recipientKey: rk, enc: sealed.enc, info });
   t.deepEqual(new Uint8Array(await ctx.open(sealed.ct, aad)), pt);
 });
+
+test('imported keys are reused per key array, and an array changed in place is imported again (never a stale key)', async (t) => {
+  const a = contactKeygen();
+  const b = contactKeygen();
+  const opts = { info: new Uint8Array(1), aad: new Uint8Array(2) };
+  const toA = await hpkeSeal(a.publicKey, Uint8Array.of(1), opts);
+  const toB = await hpkeSeal(b.publicKey, Uint8Array.of(2), opts);
+  const holder = a.privateKey.slice();
+  t.deepEqual(await hpkeOpen(holder, toA.enc, toA.ct, opts), Uint8Array.of(1));
+  t.deepEqual(await hpkeOpen(holder, toA.enc, toA.ct, opts), Uint8Array.of(1), 'again, from the cache');
+  holder.set(b.privateKey); // the same array now holds b's key
+  t.deepEqual(await hpkeOpen(holder, toB.enc, toB.ct, opts), Uint8Array.of(2));
+  await t.throwsAsync(hpkeOpen(holder, toA.enc, toA.ct, opts), { code: 'EMERGENCY_DECRYPT_FAILED' });
+  // the same on the sealing side: a recipient array changed in place seals to the new key
+  const recipient = a.publicKey.slice();
+  await hpkeSeal(recipient, Uint8Array.of(3), opts);
+  recipient.set(b.publicKey);
+  const sealed = await hpkeSeal(recipient, Uint8Array.of(4), opts);
+  t.deepEqual(await hpkeOpen(b.privateKey, sealed.enc, sealed.ct, opts), Uint8Array.of(4));
+  await t.throwsAsync(hpkeOpen(a.privateKey, sealed.enc, sealed.ct, opts), { code: 'EMERGENCY_DECRYPT_FAILED' });
+  // a key that fails to import is not remembered as good
+  const small = new Uint8Array(32);
+  await t.throwsAsync(hpkeSeal(small, Uint8Array.of(1), opts), { code: 'CRYPTO_INVALID_KEY' });
+  await t.throwsAsync(hpkeSeal(small, Uint8Array.of(1), opts), { code: 'CRYPTO_INVALID_KEY' });
+});

@@ -73,6 +73,33 @@ export interface ContactKeys {
 
 const u8 = (b: ArrayBuffer): Uint8Array => new Uint8Array(b);
 
+/**
+ * Imported keys, per caller's key array: a contact opening many records with one private key (or
+ * a Key sealing many records to one set) imports it once — importing an X25519 private key
+ * (PKCS#8 + deriving its public key) costs more than the DH itself. An entry lives as long as the
+ * caller's array (WeakMap) and holds a copy of the bytes it was made from: an array changed in place
+ * since is imported again, never served a stale key.
+ */
+const importedKeys = new WeakMap<Uint8Array, { bytes: Uint8Array; key: Promise<CryptoKey> }>();
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function imported(raw: Uint8Array, load: (bytes: Uint8Array) => Promise<CryptoKey>): Promise<CryptoKey> {
+  const hit = importedKeys.get(raw);
+  if (hit && sameBytes(hit.bytes, raw)) return hit.key;
+  const bytes = raw.slice();
+  const key = load(bytes);
+  importedKeys.set(raw, { bytes, key });
+  key.catch(() => {
+    if (importedKeys.get(raw)?.key === key) importedKeys.delete(raw); // a failed import is not remembered
+  });
+  return key;
+}
+
 function keyError(what: string, cause: unknown): ProtocolError {
   return new ProtocolError('CRYPTO_INVALID_KEY', `HPKE ${what}`, { cause });
 }
@@ -112,7 +139,7 @@ export async function hpkeSeal(
   const s = hpkeSuite();
   let ctx: Awaited<ReturnType<CipherSuite['createSenderContext']>>;
   try {
-    const recipient = await s.kem.deserializePublicKey(recipientPublicKey);
+    const recipient = await imported(recipientPublicKey, (b) => s.kem.deserializePublicKey(b));
     const ekm = options.ephemeralSeed === undefined ? undefined : await s.kem.deriveKeyPair(options.ephemeralSeed);
     ctx = await s.createSenderContext({ recipientPublicKey: recipient, info: options.info, ...(ekm ? { ekm } : {}) });
   } catch (e) {
@@ -141,7 +168,7 @@ export async function hpkeOpen(
   const s = hpkeSuite();
   let key: CryptoKey;
   try {
-    key = await s.kem.deserializePrivateKey(recipientPrivateKey);
+    key = await imported(recipientPrivateKey, (b) => s.kem.deserializePrivateKey(b));
   } catch (e) {
     throw keyError('private key rejected', e);
   }
