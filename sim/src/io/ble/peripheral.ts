@@ -100,7 +100,7 @@ export interface BleKeyConnection {
   read(characteristic: string): Uint8Array | undefined;
   /** The host (un)subscribed to notifications of a characteristic. */
   subscribe(characteristic: string, on: boolean): boolean;
-  /** Whether the Key can take more output now (its notification queue is below the bound). */
+  /** Ends the connection on the Key's side (its device link closes). */
   close(): void;
   /** Counters of the GATT layer. */
   readonly stats: { fragmentsIn: number; fragmentsOut: number; fragmentErrors: number };
