@@ -10,7 +10,8 @@
  * - `hpke.open-event-record`: `openEventRecord` (signature check + this contact's envelope) per
  *   second against raw `createRecipientContext` + `open` of one envelope.
  *
- * The HPKE math is pure JavaScript (`@hpke/dhkem-x25519`, `@hpke/chacha20poly1305`), asynchronous.
+ * X25519 and HKDF run through WebCrypto (`@hpke/core`'s `DhkemX25519HkdfSha256`), ChaCha20-Poly1305 in pure
+ * JavaScript (`@hpke/chacha20poly1305`); all asynchronous.
  * Each pair is measured alternately in rounds and the best round of each is kept, so load from
  * other processes on a shared machine affects both alike.
  *
