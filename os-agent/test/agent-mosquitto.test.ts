@@ -6,6 +6,7 @@
  * the broker is down then up (nothing lost, in order); the local API answers.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appraisePostureReport, appraisePostureWithState, emptyVerifierState, VerifierStore } from '@enigm/attestation';
@@ -179,14 +180,31 @@ fx.brokerTest(
 fx.brokerTest(
   'broker down, then up: reports wait in the outbox and arrive after the reconnect, in order, none lost',
   async (t) => {
+    // The broker is reached through a TCP forwarder that is not listening yet (the network is
+    // down); the backend is subscribed on the broker directly, so nothing published can fall
+    // between the reconnect and its subscription.
     const port = await freePort();
     const url = `mqtts://127.0.0.1:${port}`;
     const { agent, handle } = await agentFor({ url, daemon: null, tpm: 'off' });
+    const be = await backend(fx.broker.url, handle);
     for (let i = 0; i < 5; i++) await agent.reportNow('periodic');
     t.is(agent.publisher?.status().pending, 5);
     t.false(agent.publisher?.status().connected);
-    const broker = await fx.start({ port });
-    const be = await backend(broker.url, handle);
+    const sockets = new Set<Socket>();
+    const forwarder = createServer((inbound) => {
+      const outbound = connect(fx.broker.port, '127.0.0.1');
+      for (const s of [inbound, outbound]) {
+        sockets.add(s);
+        s.on('error', () => undefined);
+        s.on('close', () => sockets.delete(s));
+      }
+      inbound.pipe(outbound).pipe(inbound);
+    });
+    await new Promise<void>((r) => forwarder.listen(port, '127.0.0.1', () => r()));
+    stops.push(async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => forwarder.close(r));
+    });
     await be.until(5, 60_000);
     t.deepEqual(
       be.got.map((b) => peekPostureClaims(decodePostureEvidence(b).report).seq),
