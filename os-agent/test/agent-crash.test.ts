@@ -19,6 +19,7 @@ import test from 'ava';
 import { PostureAgent } from '../src/agent.ts';
 import { parseAgentConfig } from '../src/config.ts';
 import { useBroker } from './support/broker.ts';
+import { forwarder } from './support/forwarder.ts';
 
 const fx = useBroker(test);
 const dir = mkdtempSync(join(tmpdir(), 'enigm-agent-crash-'));
@@ -135,8 +136,10 @@ fx.brokerTest(
     t.true((found?.quarantined ?? 0) >= 1, JSON.stringify(found));
     t.true((found?.recovered ?? 0) >= 3 && (found?.recovered ?? 0) <= 4, JSON.stringify(found));
     t.true(existsSync(`${log}.quarantine`) && statSync(`${log}.quarantine`).size > 0);
-    const broker = await fx.start({ port });
-    const c = await consumer(broker.url, handle);
+    const c = await consumer(fx.broker.url, handle); // subscribed before the agent can reach the broker
+    const fwd = forwarder(port, fx.broker.port);
+    stops.push(() => fwd.close());
+    await fwd.up();
     const end = Date.now() + 30_000;
     while (c.seqs.size < (found?.recovered ?? 0) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
     t.is(c.seqs.size, found?.recovered ?? -1);

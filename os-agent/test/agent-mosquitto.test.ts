@@ -6,7 +6,6 @@
  * the broker is down then up (nothing lost, in order); the local API answers.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appraisePostureReport, appraisePostureWithState, emptyVerifierState, VerifierStore } from '@enigm/attestation';
@@ -25,6 +24,7 @@ import { queryAgent } from '../src/api/server.ts';
 import { parseAgentConfig } from '../src/config.ts';
 import { signPolicy } from '../src/policy/document.ts';
 import { useBroker } from './support/broker.ts';
+import { forwarder } from './support/forwarder.ts';
 
 const sw = useSwtpm(test, { connect: false });
 const fx = useBroker(test);
@@ -190,21 +190,9 @@ fx.brokerTest(
     for (let i = 0; i < 5; i++) await agent.reportNow('periodic');
     t.is(agent.publisher?.status().pending, 5);
     t.false(agent.publisher?.status().connected);
-    const sockets = new Set<Socket>();
-    const forwarder = createServer((inbound) => {
-      const outbound = connect(fx.broker.port, '127.0.0.1');
-      for (const s of [inbound, outbound]) {
-        sockets.add(s);
-        s.on('error', () => undefined);
-        s.on('close', () => sockets.delete(s));
-      }
-      inbound.pipe(outbound).pipe(inbound);
-    });
-    await new Promise<void>((r) => forwarder.listen(port, '127.0.0.1', () => r()));
-    stops.push(async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise((r) => forwarder.close(r));
-    });
+    const fwd = forwarder(port, fx.broker.port);
+    stops.push(() => fwd.close());
+    await fwd.up();
     await be.until(5, 60_000);
     t.deepEqual(
       be.got.map((b) => peekPostureClaims(decodePostureEvidence(b).report).seq),
