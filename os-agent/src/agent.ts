@@ -124,7 +124,7 @@ export class PostureAgent {
     if (why) agent.#log({ event: 'policy-set-aside' });
     try {
       if (config.mqtt) agent.#publisher = await agent.#openPublisher(config.mqtt);
-      agent.#api = await ApiServer.start(config.apiSocket, (op) => agent.#answer(op));
+      agent.#api = await ApiServer.start(config.apiSocket, (op, nonce) => agent.#answer(op, nonce));
     } catch (e) {
       await agent.stop();
       throw e;
@@ -320,7 +320,8 @@ export class PostureAgent {
   }
 
   /** The view the local API serves. */
-  #answer(op: 'status' | 'report'): unknown {
+  #answer(op: 'status' | 'report' | 'challenge', nonce?: Uint8Array): unknown {
+    if (op === 'challenge') return this.#answerChallenge(nonce as Uint8Array);
     const l = this.#latest;
     if (op === 'report') {
       if (!l) throw Object.assign(new Error('no report made yet'), { code: 'NO_REPORT' });
@@ -338,6 +339,14 @@ export class PostureAgent {
       signals: c ? c.signals : [],
       publisher: this.#publisher ? this.#publisher.status() : null,
     };
+  }
+
+  async #answerChallenge(nonce: Uint8Array): Promise<unknown> {
+    if (this.#waiting >= 4) throw Object.assign(new Error('too many reports waiting; try again'), { code: 'BUSY' });
+    this.#log({ event: 'challenge', from: 'api' });
+    const built = await this.reportNow('challenge', nonce);
+    if (!built) throw Object.assign(new Error('the report could not be made'), { code: 'REPORT_FAILED' });
+    return { evidence: built.evidence };
   }
 
   /** Counters and state for tests and the API. */

@@ -1,8 +1,9 @@
 /**
- * One report outside the running agent, for `enigm posture report --once`: the configured
+ * One report outside the running agent, for `enigm posture report --once [--nonce N]`: the configured
  * collectors, the held policy and the TPM, signed with the agent's key from its state folder —
- * not published. When an agent already runs on the configured API socket, its latest report is
- * returned instead (two writers of one sequence counter could reuse a number).
+ * not published. When an agent already runs on the configured API socket, it is asked instead — for
+ * its latest report, or for a fresh report answering the nonce (two writers of one sequence
+ * counter could reuse a number).
  * @module
  */
 import { randomBytes } from 'node:crypto';
@@ -34,13 +35,17 @@ export interface OnceReport {
  */
 export async function reportOnce(
   config: AgentConfig,
-  deps: { collectors?: readonly Collector[]; quotes?: QuoteSource | null; mono?: () => number } = {},
+  deps: { collectors?: readonly Collector[]; quotes?: QuoteSource | null; mono?: () => number; nonce?: Uint8Array } = {},
 ): Promise<OnceReport> {
+  const nonce = deps.nonce;
   try {
-    const r = (await queryAgent(config.apiSocket, 'report', { timeoutMs: 2000 })) as { evidence?: unknown };
+    const r = (await (nonce
+      ? queryAgent(config.apiSocket, 'challenge', { nonce })
+      : queryAgent(config.apiSocket, 'report', { timeoutMs: 2000 }))) as { evidence?: unknown };
     if (r.evidence instanceof Uint8Array) return { evidence: r.evidence, from: 'agent' };
-  } catch {
-    // no agent running: make one here
+  } catch (e) {
+    // no agent running: make one here; an agent that answered with an error is reported
+    if ((e as { code?: string }).code === 'API_REFUSED') throw e;
   }
   const state = AgentState.open(config.stateDir);
   const mono = deps.mono ?? (() => Math.floor(performance.now()));
@@ -63,7 +68,8 @@ export async function reportOnce(
       runId: state.runId,
       seq: state.nextSeq(),
       id: new Uint8Array(randomBytes(16)),
-      trigger: 'request',
+      trigger: nonce ? 'challenge' : 'request',
+      ...(nonce ? { nonce } : {}),
       version: AGENT_VERSION,
       compliance: evaluatePolicy(policy, signals, now, new GraceTracker()),
       ...(policy ? { policy: { id: policy.id, version: policy.version } } : {}),

@@ -115,3 +115,29 @@ test('fuzz: the frame reader accepts only whole strict frames and throws only AP
   t.deepEqual(r.push(good.subarray(0, 3)), []);
   t.is(r.push(good.subarray(3)).length, 1);
 });
+
+test('challenge over the local API: the nonce reaches the handler; a challenge without a nonce is answered API_PROTOCOL', async (t) => {
+  const path = join(dir, 'api3.sock');
+  const seen: Uint8Array[] = [];
+  const server = await ApiServer.start(path, async (op, nonce) => {
+    if (op === 'challenge' && nonce) seen.push(nonce);
+    return { evidence: new Uint8Array([9]) };
+  });
+  t.teardown(() => server.close());
+  const nonce = new Uint8Array(16).fill(4);
+  t.deepEqual(await queryAgent(path, 'challenge', { nonce }), { evidence: new Uint8Array([9]) });
+  t.deepEqual(seen, [nonce]);
+  await t.throwsAsync(queryAgent(path, 'challenge', { nonce: new Uint8Array(4) }), { instanceOf: RangeError });
+  const answer = await new Promise<Uint8Array>((resolve) => {
+    const s = createConnection(path, () => s.write(frame(new Map([[1, 2]]))));
+    const reader = new FrameReader();
+    s.on('data', (d: Buffer) => {
+      const items = reader.push(new Uint8Array(d));
+      if (items.length) {
+        s.destroy();
+        resolve(new TextEncoder().encode(String((items[0] as Map<number, unknown>).get(3))));
+      }
+    });
+  });
+  t.is(new TextDecoder().decode(answer), 'API_PROTOCOL');
+});

@@ -8,10 +8,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PostureAgent, parseAgentConfig } from '@enigm/os-agent/service';
+import { PostureAgent, parseAgentConfig, signPolicy } from '@enigm/os-agent/service';
 import { ed25519Generate, ed25519PublicKeyToPem } from '@enigm/protocols/crypto';
 import { formatAssociationHandle } from '@enigm/protocols/handle';
 import test from 'ava';
+import { attestCommands } from '../src/commands/attest.ts';
 import { postureCommands } from '../src/commands/posture.ts';
 import { runCommand } from './run-command.ts';
 
@@ -113,6 +114,82 @@ test.serial('status asks the running agent; with none running it fails with exit
   const r = await enigm('posture', 'report', '--once', '--config', configFile, '--json');
   t.is((JSON.parse(r.stdout) as { from: string }).from, 'agent');
 });
+
+test.serial(
+  'a verifier challenge (enigm attest challenge --for device-posture) answered by the running agent verifies as challenge-bound and is single use',
+  async (t) => {
+    const command = ed25519Generate();
+    const withKeys = {
+      ...config,
+      stateDir: join(dir, 'state2'),
+      apiSocket: join(dir, 'api2.sock'),
+      policyKeys: [Buffer.from(command.publicKey).toString('hex')],
+    };
+    const file = join(dir, 'agent2.json');
+    writeFileSync(file, JSON.stringify(withKeys));
+    const agent = await PostureAgent.start(parseAgentConfig(withKeys), { manual: true, log: () => {} });
+    t.teardown(() => agent.stop());
+    const policy = signPolicy(
+      {
+        id: 'cli',
+        version: 1,
+        issuedAt: Date.now(),
+        rules: [{ signal: 'tsc.posture', allowed: ['secure'], graceMs: 0, unknownAllowed: true }],
+      },
+      command.seed,
+      command.publicKey,
+    );
+    t.true(agent.offerPolicy(policy).accepted);
+    const state = join(dir, 'verifier2.json');
+    const ch = await runCommand(attestCommands, ['attest', 'challenge', '--for', 'device-posture', '--state', state, '--json']);
+    t.is(ch.code, 0, ch.stderr);
+    const nonce = (JSON.parse(ch.stdout) as { nonce: string }).nonce;
+    const r = await enigm(
+      'posture',
+      'report',
+      '--once',
+      '--config',
+      file,
+      '--nonce',
+      nonce,
+      '--out',
+      join(dir, 'c.cbor'),
+      '--json',
+    );
+    t.is(r.code, 0, r.stderr);
+    t.is((JSON.parse(r.stdout) as { from: string; trigger: string }).trigger, 'challenge');
+    const key = Buffer.from(agent.state.publicKey).toString('hex');
+    const v = await enigm(
+      'posture',
+      'verify',
+      '--evidence',
+      join(dir, 'c.cbor'),
+      '--agent-key',
+      key,
+      '--require-challenge',
+      '--state',
+      state,
+      '--json',
+    );
+    const vj = JSON.parse(v.stdout) as { decision: string; checks: { name: string; status: string }[] };
+    t.is(vj.checks.find((c) => c.name === 'challenge')?.status, 'affirming');
+    t.is(vj.decision, 'trusted', JSON.stringify(vj.checks));
+    t.is(v.code, 0);
+    const again = await enigm(
+      'posture',
+      'verify',
+      '--evidence',
+      join(dir, 'c.cbor'),
+      '--agent-key',
+      key,
+      '--state',
+      state,
+      '--json',
+    );
+    t.is((JSON.parse(again.stdout) as { decision: string }).decision, 'untrusted');
+    t.is((await enigm('posture', 'report', '--once', '--config', file, '--nonce', 'zz')).code, 2);
+  },
+);
 
 test.serial('usage errors exit 2; --help shows examples', async (t) => {
   t.is((await enigm('posture', 'report', '--config', configFile)).code, 2);

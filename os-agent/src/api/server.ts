@@ -1,7 +1,8 @@
 /**
  * The local API server (wire format in `wire.ts`) and its client. The server answers from the
  * agent's current view (a callback); it never reads anything itself. Bounded: at most 8
- * connections, 5 s idle per connection, frames ≤ 256 KiB; a bad frame closes that connection only.
+ * connections, 30 s idle per connection (a challenge report may wait for the TPM), frames ≤
+ * 256 KiB; a bad frame closes that connection only. Answers go out in request order.
  * The socket file is created with mode 0660 (the agent's group, e.g. the Enigm App's).
  * @module
  */
@@ -11,8 +12,8 @@ import type { CborValue } from '@enigm/protocols/cbor';
 import { AgentError } from '../errors.ts';
 import { API_OPS, type ApiOp, type ApiValue, FrameReader, frame, fromCborValue, toCborValue } from './wire.ts';
 
-/** Answers one operation; throwing answers an error. */
-export type ApiHandler = (op: ApiOp) => unknown;
+/** Answers one operation (`nonce` only for `challenge`); throwing or rejecting answers an error. */
+export type ApiHandler = (op: ApiOp, nonce?: Uint8Array) => unknown;
 
 const OP_NAMES = new Map<number, ApiOp>(Object.entries(API_OPS).map(([k, v]) => [v, k as ApiOp]));
 
@@ -61,7 +62,8 @@ export class ApiServer {
 
   #serve(s: Socket, handler: ApiHandler): void {
     this.#sockets.add(s);
-    s.setTimeout(5000, () => s.destroy());
+    s.setTimeout(30_000, () => s.destroy());
+    let chain: Promise<void> = Promise.resolve();
     s.on('close', () => this.#sockets.delete(s));
     s.on('error', () => s.destroy());
     const reader = new FrameReader();
@@ -73,11 +75,16 @@ export class ApiServer {
         s.destroy();
         return;
       }
-      for (const item of items) s.write(this.#answer(item, handler));
+      for (const item of items) {
+        chain = chain.then(async () => {
+          const answer = await this.#answer(item, handler);
+          if (!s.destroyed) s.write(answer);
+        });
+      }
     });
   }
 
-  #answer(item: CborValue, handler: ApiHandler): Uint8Array {
+  async #answer(item: CborValue, handler: ApiHandler): Promise<Uint8Array> {
     const err = (code: string, message: string) =>
       frame(
         new Map<number, CborValue>([
@@ -86,13 +93,20 @@ export class ApiServer {
           [4, message],
         ]),
       );
-    const op = item instanceof Map && item.size === 1 ? OP_NAMES.get(item.get(1) as number) : undefined;
-    if (op === undefined) return err('API_PROTOCOL', 'the request is not { 1: op } with a known op');
+    const op = item instanceof Map ? OP_NAMES.get(item.get(1) as number) : undefined;
+    if (op === undefined || !(item instanceof Map)) return err('API_PROTOCOL', 'the request is not { 1: op } with a known op');
+    const nonce = item.get(2);
+    const shapeOk =
+      op === 'challenge'
+        ? item.size === 2 && nonce instanceof Uint8Array && nonce.length >= 8 && nonce.length <= 64
+        : item.size === 1;
+    if (!shapeOk) return err('API_PROTOCOL', 'challenge takes { 1: 2, 2: nonce of 8..64 bytes }; other ops take { 1: op }');
     try {
+      const body = await handler(op, op === 'challenge' ? (nonce as Uint8Array) : undefined);
       return frame(
         new Map<number, CborValue>([
           [1, 0],
-          [2, toCborValue(handler(op))],
+          [2, toCborValue(body)],
         ]),
       );
     } catch (e) {
@@ -112,10 +126,14 @@ export class ApiServer {
  * Asks the agent's local API.
  * @throws {@link AgentError} `API_UNAVAILABLE` (nothing listening), `API_TIMEOUT`, `API_PROTOCOL`,
  *   or the error code the agent answered with
+ * @param options - `timeoutMs` (default 5 s, 30 s for a challenge); `nonce` for `challenge`
+ * @throws RangeError for a challenge without a nonce of 8..64 bytes
  * @example const status = await queryAgent('/run/enigm-posture/api.sock', 'status');
  */
-export function queryAgent(path: string, op: ApiOp, options: { timeoutMs?: number } = {}): Promise<ApiValue> {
-  const timeoutMs = options.timeoutMs ?? 5000;
+export function queryAgent(path: string, op: ApiOp, options: { timeoutMs?: number; nonce?: Uint8Array } = {}): Promise<ApiValue> {
+  const timeoutMs = options.timeoutMs ?? (op === 'challenge' ? 30_000 : 5000);
+  if (op === 'challenge' && !(options.nonce instanceof Uint8Array && options.nonce.length >= 8 && options.nonce.length <= 64))
+    return Promise.reject(new RangeError('a challenge needs a nonce of 8..64 bytes'));
   return new Promise((resolve, reject) => {
     const s = createConnection(path);
     const reader = new FrameReader();
@@ -132,7 +150,9 @@ export function queryAgent(path: string, op: ApiOp, options: { timeoutMs?: numbe
       () => finish(new AgentError('API_TIMEOUT', `the local API did not answer within ${timeoutMs} ms`)),
       timeoutMs,
     );
-    s.on('connect', () => s.write(frame(new Map([[1, API_OPS[op]]]))));
+    const request = new Map<number, CborValue>([[1, API_OPS[op]]]);
+    if (op === 'challenge') request.set(2, options.nonce as Uint8Array);
+    s.on('connect', () => s.write(frame(request)));
     s.on('error', (e: NodeJS.ErrnoException) =>
       finish(new AgentError('API_UNAVAILABLE', `nothing answers on the local API socket (${e.code ?? 'error'})`, { cause: e })),
     );

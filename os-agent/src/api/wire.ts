@@ -4,7 +4,8 @@
  * {@link API_MAX_FRAME} bytes).
  *
  * ```
- * request  = { 1: op }                     ; op 0 = status (posture + compliance), 1 = report (latest evidence)
+ * request  = { 1: op, ? 2: nonce }         ; op 0 = status (posture + compliance), 1 = report (latest evidence),
+ *                                          ; 2 = challenge (a fresh report answering nonce, 8..64 bytes)
  * response = { 1: 0, 2: body } / { 1: 1, 3: error code, 4: message }
  * ```
  * Bodies are text-keyed maps (JSON-like values; byte strings for evidence).
@@ -18,7 +19,7 @@ import { AgentError } from '../errors.ts';
 /** Largest frame, bytes. */
 export const API_MAX_FRAME = 256 * 1024;
 /** Operations. */
-export const API_OPS = { status: 0, report: 1 } as const;
+export const API_OPS = { status: 0, report: 1, challenge: 2 } as const;
 /** An operation name. */
 export type ApiOp = keyof typeof API_OPS;
 

@@ -75,22 +75,27 @@ function summary(evidence: Uint8Array): Record<string, unknown> {
 const reportCmd: Command = {
   name: 'posture report',
   summary: 'print one signed posture report (the running agent’s latest, else one made now)',
-  help: `Usage: enigm posture report --once --config FILE [--out F] [--json]
+  help: `Usage: enigm posture report --once --config FILE [--nonce HEX] [--out F] [--json]
 
 Prints one report: the latest of the agent running on the configured API socket, or, when none
 runs, one made now with the configured collectors, policy and TPM and signed with the agent's
-key from its state folder (not published). --out F writes the evidence (signed report + quote,
+key from its state folder (not published). --nonce HEX (8..64 bytes, e.g. from 'enigm attest
+challenge --for device-posture') asks for a fresh report answering that challenge, quote-bound
+to it (from the running agent when there is one). --out F writes the evidence (signed report + quote,
 CBOR) for 'enigm posture verify'. --json prints the decoded claims and the evidence in hex.
 
 Exit: 0 a report was printed, 1 it could not be made, 2 usage error.
 
-Example:
-  enigm posture report --once --config agent.json --out report.cbor`,
-  options: { once: { type: 'boolean' }, config: { type: 'string' }, out: { type: 'string' } },
+Examples:
+  enigm posture report --once --config agent.json --out report.cbor
+  enigm posture report --once --config agent.json --nonce $(enigm attest challenge --for device-posture) --out r.cbor`,
+  options: { once: { type: 'boolean' }, config: { type: 'string' }, out: { type: 'string' }, nonce: { type: 'string' } },
   async run(args, out) {
     if (args.values.once !== true) throw new UsageError('--once is required (the agent makes periodic reports itself)');
+    const hex = str(args, 'nonce');
+    if (hex !== undefined && !/^([0-9a-fA-F]{2}){8,64}$/.test(hex)) throw new UsageError('--nonce must be 8..64 bytes of hex');
     const config = readAgentConfig(configArg(args, true) as string);
-    const r = await reportOnce(config);
+    const r = await reportOnce(config, hex ? { nonce: fromHex(hex.toLowerCase()) } : {});
     const file = str(args, 'out');
     if (file) writeOutputFile(file, r.evidence, '--out');
     const s = summary(r.evidence);
