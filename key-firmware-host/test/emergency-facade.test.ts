@@ -5,8 +5,8 @@
  * contacts or cancel (KEY_FORBIDDEN); the start gesture with a GNSS track starts an event whose
  * `emergency.changed` and `emergency.record` events reach the host through `key.events()` and
  * decrypt as the contact with `EventReader`; a contact's signed ack is relayed (a replay refused);
- * cancel ends the event and the Key is dormant again; with the MQTT uplink on, the same records
- * reach the broker.
+ * cancel ends the event and the Key is dormant again, its log (`emergencyLog`, owner only) holds the
+ * event and its outcome; with the MQTT uplink on, the same records reach the broker.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -126,6 +126,9 @@ test.serial(
     t.is(setBySvc?.code, 'KEY_FORBIDDEN');
     const getBySvc = await t.throwsAsync(service.getContacts(), { instanceOf: KeyFacadeError });
     t.is(getBySvc?.code, 'KEY_FORBIDDEN');
+    const logBySvc = await t.throwsAsync(service.emergencyLog(), { instanceOf: KeyFacadeError });
+    t.is(logBySvc?.code, 'KEY_FORBIDDEN', "the emergency log is the owner's");
+    t.like(await owner.emergencyLog(), { events: [], running: undefined });
 
     // The emergency: a track, then the start gesture; events stream to the owner.
     const events = collect(owner, stop.signal);
@@ -189,6 +192,14 @@ test.serial(
     const again = await t.throwsAsync(owner.cancelEmergency(), { instanceOf: KeyFacadeError });
     t.is(again?.code, 'KEY_INVALID_STATE');
     t.is(sim.firmware(0).emergency.phase, 'none');
+    // The Key's log: this event, its outcome and times; nothing else (no location).
+    const log = await owner.emergencyLog();
+    t.is(log.running, undefined);
+    t.is(log.events.length, 1);
+    t.like(log.events[0], { event: eventId, outcome: 'cancelled' });
+    t.true((log.events[0]?.startedAt as number) <= (log.events[0]?.endedAt as number));
+    t.true((log.events[0]?.endedAt as number) <= log.now);
+    t.deepEqual(Object.keys(log.events[0] ?? {}).sort(), ['endedAt', 'event', 'outcome', 'startedAt']);
   },
 );
 
