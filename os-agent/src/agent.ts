@@ -23,6 +23,7 @@ import { ReportSignal, SIGNAL_VALUE_TYPE, type SignalValue } from '@enigm/protoc
 import { ApiServer } from './api/server.ts';
 import { activeDefenseCollector, linuxCollectors, osdCollector } from './collect/index.ts';
 import type { AgentConfig } from './config.ts';
+import { AgentError } from './errors.ts';
 import { evaluatePolicy, GraceTracker } from './policy/evaluate.ts';
 import { PolicyStore } from './policy/store.ts';
 import { PosturePublisher, type PublisherEvent } from './publish/publisher.ts';
@@ -324,7 +325,7 @@ export class PostureAgent {
     if (op === 'challenge') return this.#answerChallenge(nonce as Uint8Array);
     const l = this.#latest;
     if (op === 'report') {
-      if (!l) throw Object.assign(new Error('no report made yet'), { code: 'NO_REPORT' });
+      if (!l) throw new AgentError('REPORT_NOT_READY', 'no report made yet');
       return { evidence: l.built.evidence };
     }
     const c = l?.built.claims;
@@ -342,20 +343,15 @@ export class PostureAgent {
   }
 
   async #answerChallenge(nonce: Uint8Array): Promise<unknown> {
-    if (this.#waiting >= 4) throw Object.assign(new Error('too many reports waiting; try again'), { code: 'BUSY' });
+    if (this.#waiting >= 4) throw new AgentError('REPORT_NOT_READY', 'too many reports waiting; try again');
     this.#log({ event: 'challenge', from: 'api' });
     const built = await this.reportNow('challenge', nonce);
-    if (!built) throw Object.assign(new Error('the report could not be made'), { code: 'REPORT_FAILED' });
+    if (!built) throw new AgentError('REPORT_FAILED', 'the report could not be made');
     return { evidence: built.evidence };
   }
 
-  /** Counters and state for tests and the API. */
-  status(): ReturnType<PostureAgent['statusView']> {
-    return this.statusView();
-  }
-
-  /** The local API's status body. */
-  statusView(): Record<string, unknown> {
+  /** The local API's status body (last report, compliance, policy, signals, publisher). */
+  status(): Record<string, unknown> {
     return this.#answer('status') as Record<string, unknown>;
   }
 

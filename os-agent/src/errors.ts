@@ -36,11 +36,10 @@ export const AGENT_ERROR_CODES = {
   STATE_INVALID: 'a file of the agent state folder (identity key, sequence counter, AK blob) is unreadable or malformed',
   STATE_WRITE_FAILED: 'a file of the agent state folder could not be written',
   REPORT_FAILED: 'a posture report could not be built or signed (a signal that does not fit the report)',
-  TPM_UNAVAILABLE: 'the TPM is absent, locked out or failed while quoting; the report goes out without a quote and says why',
+  REPORT_NOT_READY: 'the agent has made no report yet, or too many reports are waiting (ask again shortly)',
   POLICY_REFUSED:
     'a policy document that is unsigned, not signed by a trusted Enigm Command key, malformed, or not newer than the policy held',
   PUBLISH_FAILED: 'a report could not be queued for publishing (outbox full or failed)',
-  CERT_PROBLEM: 'the MQTT client certificate is not yet valid, expired or about to expire (check the clock, renew it)',
   API_PROTOCOL: 'a local API request or response that does not decode, or is over its size bound',
   API_UNAVAILABLE: 'nothing answers on the local API socket (the agent is not running, or the path is wrong)',
   API_TIMEOUT: 'the local API did not answer within the time bound',
