@@ -196,3 +196,26 @@ test('the store persists the consumed challenge and the sequence between apprais
   const s: VerifierState = await store.read();
   t.is(s.posture?.[toHex(agent.publicKey)]?.seq, 10);
 });
+
+test('the quote must cover the PCRs the verifier asks for and match its reference values', (t) => {
+  const ok = appraisePostureWithState(emptyVerifierState(), {
+    ...base,
+    pcrs: [0, 7],
+    referencePcrs: { '7': toHex(new Uint8Array(32).fill(2)) },
+    evidence: evidence(claims()),
+  }).result;
+  t.is(ok.trust.decision, 'trusted', JSON.stringify(ok.checks));
+  const missing = appraisePostureWithState(emptyVerifierState(), {
+    ...base,
+    pcrs: [0, 4, 7],
+    evidence: evidence(claims()),
+  }).result;
+  t.is(missing.trust.decision, 'untrusted');
+  const wrongRef = appraisePostureWithState(emptyVerifierState(), {
+    ...base,
+    referencePcrs: { '7': toHex(new Uint8Array(32).fill(9)) },
+    evidence: evidence(claims()),
+  }).result;
+  t.is(wrongRef.trust.decision, 'untrusted');
+  t.regex(wrongRef.checks.find((c) => c.name === 'quote')?.reason ?? '', /reference/);
+});

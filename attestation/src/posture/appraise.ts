@@ -14,7 +14,7 @@
  * | `challenge` | the report answers a pending `device-posture` challenge (then consumed) | — | used, expired, other purpose, unknown; or a challenge was required and none answered | no challenge, none required |
  * | `sequence` | seq above the last accepted from this agent key | — | seq not above it (replayed or reordered) | — |
  * | `freshness` | challenge-bound, or wall time within `maxAgeMs` | device clock off by more than `maxSkewMs` while challenge-bound | not challenge-bound and older than `maxAgeMs` (or from the future beyond the skew) | — |
- * | `quote` | the quote appraises (signature, AK pinned, nonce = report digest, PCR digest, AK clock) | AK not pinned; no quote and the TPM is absent or locked (allowed) | a quote that fails; claims say `quoted` but none came; a quote required and none | — |
+ * | `quote` | the quote appraises (signature, AK pinned, nonce = report digest, PCR selection and digest, AK clock, reference PCR values when given) | AK not pinned; no quote and the TPM is absent or locked (allowed) | a quote that fails; claims say `quoted` but none came; a quote required and none | — |
  * | `compliance` | compliant | in grace | noncompliant | unknown, no policy |
  *
  * The quote's nonce must be `postureQuoteNonce(claims bytes)`: the claims carry the challenge nonce,
@@ -57,6 +57,10 @@ export interface PostureAppraisalInput {
   readonly handle?: string;
   /** Hex AK Names trusted for this device; absent = AK not pinned (a warning). */
   readonly akNames?: readonly string[];
+  /** PCRs the quote must cover (default: the ones it names, untrusted). */
+  readonly pcrs?: readonly number[];
+  /** Reference PCR values (index → allowed hex values), as `AppraisalPolicy.referencePcrs`. */
+  readonly referencePcrs?: Readonly<Record<string, string | readonly string[]>>;
   /** Refuse a report without a quote (default false: allowed with a warning when the TPM is absent or locked). */
   readonly requireQuote?: boolean;
   /** Refuse a report that answers no challenge (default false). */
@@ -151,13 +155,17 @@ function quoteCheck(
   if (claims.tpm.binding !== 'quoted')
     return { check: check('quote', 'contraindicated', 'a quote came with a report that says it has none') };
   const evidence = quoteEvidence(ev.quote);
-  const pcrs = [...evidence.pcrs.keys()].sort((a, b) => a - b);
+  const pcrs = input.pcrs ? [...input.pcrs].sort((a, b) => a - b) : [...evidence.pcrs.keys()].sort((a, b) => a - b);
   const akName = akNameOf(evidence);
   const previous = akName ? state.clocks[akName] : undefined;
+  const policy = {
+    ...(input.akNames ? { akNames: input.akNames } : {}),
+    ...(input.referencePcrs ? { referencePcrs: input.referencePcrs } : {}),
+  };
   const r = appraise({
     evidence,
     expect: { nonce: postureQuoteNonce(claimsBytes), bank: ev.quote.bank, pcrs, ...(previous ? { previous } : {}) },
-    ...(input.akNames ? { policy: { akNames: input.akNames } } : {}),
+    policy,
   });
   const failed = r.checks.filter((c) => c.status === 'contraindicated').map((c) => `${c.name}: ${c.reason}`);
   const warned = r.checks.filter((c) => c.status === 'warning').map((c) => `${c.name}: ${c.reason}`);

@@ -171,7 +171,7 @@ const verifyCmd: Command = {
   name: 'posture verify',
   summary: 'appraise a posture report with its TPM quote: trusted, untrusted or unknown, with every check',
   help: `Usage: enigm posture verify --evidence F (--agent-key HEX | --agent-key-file PEM)
-                           [--handle eh1-…] [--ak-name HEX[,HEX]] [--require-quote]
+                           [--handle eh1-…] [--ak-name HEX[,HEX]] [--pcrs 0,7] [--require-quote]
                            [--require-challenge] [--max-age S] [--state F] [--json]
 
 Appraises posture evidence (written by 'enigm posture report --once --out F', or received on
@@ -186,6 +186,7 @@ Checks: evidence, signature, device, challenge, sequence, freshness, quote, comp
 unknown (stale, no policy, quote required but the TPM is absent).
 
 --ak-name HEX   trusted AK Names (from enrolment); without, the AK is not pinned (a warning)
+--pcrs LIST     PCRs the quote must cover (default: those it names)
 --state F       verifier state (default $ENIGM_HOME/attest-verifier.json), shared with enigm attest
 
 Exit: 0 trusted, 1 untrusted or unknown (or an unreadable input), 2 usage error.
@@ -198,6 +199,7 @@ Example:
     'agent-key-file': { type: 'string' },
     handle: { type: 'string' },
     'ak-name': { type: 'string' },
+    pcrs: { type: 'string' },
     'require-quote': { type: 'boolean' },
     'require-challenge': { type: 'boolean' },
     'max-age': { type: 'string' },
@@ -215,6 +217,10 @@ Example:
     if (akNames?.some((n) => !/^([0-9a-f]{2})+$/.test(n)))
       throw new UsageError('--ak-name must be hex AK Names, comma-separated');
     const maxAgeMs = int(args, 'max-age', 900, 1, 7 * 86_400) * 1000;
+    const pcrText = str(args, 'pcrs');
+    const pcrs = pcrText?.split(',').map((p) => Number(p.trim()));
+    if (pcrs?.some((p) => !Number.isInteger(p) || p < 0 || p > 23))
+      throw new UsageError('--pcrs must be PCR indices 0..23, comma-separated');
     const evidence = readInputFile(file, '--evidence');
     const given = str(args, 'state');
     const path = given ?? defaultVerifierStatePath();
@@ -225,6 +231,7 @@ Example:
       maxAgeMs,
       ...(handle ? { handle } : {}),
       ...(akNames ? { akNames } : {}),
+      ...(pcrs ? { pcrs } : {}),
       ...(args.values['require-quote'] === true ? { requireQuote: true } : {}),
       ...(args.values['require-challenge'] === true ? { requireChallenge: true } : {}),
     });
