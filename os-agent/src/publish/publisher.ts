@@ -5,7 +5,7 @@
  *   resolves) with the report id as its outbox id, then drained in order by an
  *   {@link OutboxPublisher} with QoS 1; an entry leaves the outbox only when the broker
  *   acknowledged it. `kill -9` at any point loses nothing: a report not yet acknowledged is sent
- *   again after the restart, and consumers drop the duplicate by its id ({@link PostureConsumer}).
+ *   again after the restart, and consumers drop the duplicate by its id (`Deduplicator` of `@enigm/mqtt`).
  * - **Bounded, with a drop policy**: at most `maxRecords` reports and `maxBytes` bytes are held
  *   (default 2,000 and 8 MiB: about a week of 5-minute reports); when full, the *oldest* report is
  *   dropped (a newer report supersedes it) and counted; reports older than `maxAgeMs` (default 7
