@@ -5,12 +5,15 @@
  * asks a running agent's local API (exit 0) and fails with exit 1 when none runs; usage errors
  * exit 2; --help lists examples.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PostureAgent, parseAgentConfig, signPolicy } from '@enigm/os-agent/service';
+import { fileURLToPath } from 'node:url';
+import { PostureAgent, parseAgentConfig, queryAgent, signPolicy } from '@enigm/os-agent/service';
 import { ed25519Generate, ed25519PublicKeyToPem } from '@enigm/protocols/crypto';
 import { formatAssociationHandle } from '@enigm/protocols/handle';
+import { killAfter, stopChild } from '@enigm/sim/testing';
 import test from 'ava';
 import { attestCommands } from '../src/commands/attest.ts';
 import { postureCommands } from '../src/commands/posture.ts';
@@ -204,3 +207,33 @@ test.serial('usage errors exit 2; --help shows examples', async (t) => {
   t.is(bad.code, 1);
   t.regex(bad.stderr, /CONFIG_INVALID/);
 });
+
+test.serial(
+  'enigm posture agent --config runs the agent as a process: the local API answers, SIGTERM stops it with exit 0',
+  async (t) => {
+    const own = { ...config, stateDir: join(dir, 'state3'), apiSocket: join(dir, 'api3.sock'), reportIntervalS: 60 };
+    const file = join(dir, 'agent3.json');
+    writeFileSync(file, JSON.stringify(own));
+    const enigmTs = fileURLToPath(new URL('../src/enigm.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--import', 'tsx', enigmTs, 'posture', 'agent', '--config', file], {
+      stdio: 'ignore',
+    });
+    const cancel = killAfter(child, 60_000);
+    t.teardown(async () => {
+      cancel();
+      await stopChild(child, { graceMs: 5000 }).catch(() => undefined);
+    });
+    let status: Record<string, unknown> | undefined;
+    const end = Date.now() + 30_000;
+    while (!status && Date.now() < end) {
+      status = (await queryAgent(own.apiSocket, 'status').catch(() => undefined)) as Record<string, unknown> | undefined;
+      if (!status?.lastReport) {
+        status = undefined;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    t.is(status?.handle, handle);
+    t.is((status?.lastReport as { trigger: string } | undefined)?.trigger, 'start');
+    t.is(await stopChild(child, { graceMs: 20_000 }), 0);
+  },
+);
