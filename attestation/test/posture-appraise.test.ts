@@ -27,7 +27,7 @@ import {
   requireTrustedDevice,
 } from '../src/posture/index.ts';
 import { VerifierStore } from '../src/store/verifier-store.ts';
-import { emptyVerifierState, issueChallenge, type VerifierState } from '../src/verify/verifier-state.ts';
+import { emptyVerifierState, issueChallenge, type VerifierState, verifierStateFromJson } from '../src/verify/verifier-state.ts';
 
 const agent = ed25519Generate();
 const handleBytes = new Uint8Array(16).fill(3);
@@ -218,4 +218,15 @@ test('the quote must cover the PCRs the verifier asks for and match its referenc
   }).result;
   t.is(wrongRef.trust.decision, 'untrusted');
   t.regex(wrongRef.checks.find((c) => c.name === 'quote')?.reason ?? '', /reference/);
+});
+
+test('the posture marks survive the state file round trip and are validated when read', (t) => {
+  const { state } = appraisePostureWithState(emptyVerifierState(), { ...base, evidence: evidence(claims({ seq: 12 })) });
+  const back = verifierStateFromJson(JSON.parse(JSON.stringify(state)));
+  t.deepEqual(back.posture, state.posture);
+  t.throws(() => verifierStateFromJson({ ...JSON.parse(JSON.stringify(state)), posture: { nothex: { seq: 1, at: 1 } } }), {
+    instanceOf: AttestationError,
+    code: 'STATE_INVALID',
+  });
+  t.deepEqual(verifierStateFromJson({ version: 1, challenges: [], used: [], clocks: {} }).posture, undefined);
 });
