@@ -2,7 +2,7 @@
  * The Key simulator: runs N simulated Keys and exposes each on a real pseudo-terminal serial
  * port (a socat pty pair: the host opens one end with any serial library, the Key the other) and
  * on a TCP port on loopback. Each Key keeps its state in `<stateDir>/key-<i>.cbor` and its secure
- * element secrets in `<stateDir>/key-<i>.se`
+ * element secrets in `<stateDir>/key-<i>.se` (each two slots, `file-storage.ts`)
  * across restarts; the simulator writes where each Key can be reached to
  * `<stateDir>/simulator.json` ({@link SimulatorStateFile}).
  * @module

@@ -97,8 +97,9 @@ battery, GNSS, radio, USB and power (enigm sim press, battery, gnss, power, radi
 watch use it), a live event stream, and the OpenAPI document at /api/openapi.json.
 
 This is a simulator, not a vault: each Key's private keys are stored unencrypted in D/key-N.se
-(plain CBOR, mode 0600) and D/fw-signing.key, which every Key trusts to sign firmware, sits in the
-same folder. Anyone who can read D can impersonate these Keys and sign firmware they accept.
+(plain CBOR in two slots, D/key-N.se and D/key-N.se.b, mode 0600) and D/fw-signing.key, which
+every Key trusts to sign firmware, sits in the same folder. Anyone who can read D can impersonate
+these Keys and sign firmware they accept.
 
 Options:
   --keys N        number of Keys (default 1, max 1024)
