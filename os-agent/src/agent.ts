@@ -144,6 +144,8 @@ export class PostureAgent {
     return PosturePublisher.open({
       link: {
         url: m.url,
+        // the broker username is the handle (under mutual TLS the certificate CN, which is the handle)
+        username: this.config.handle,
         tls: Object.fromEntries(Object.entries(tls).filter(([, v]) => v !== undefined)),
         certWarnDays: m.certWarnDays,
         now: this.#d.now,

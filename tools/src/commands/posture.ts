@@ -23,6 +23,7 @@ import {
   UsageError,
   writeOutputFile,
 } from '../cli.ts';
+import { postureBackendCommands } from './posture-backend.ts';
 
 const DEFAULT_SOCKET = '/run/enigm-posture/api.sock';
 
@@ -251,4 +252,4 @@ Example:
 };
 
 /** Commands under `enigm posture`. */
-export const postureCommands: Command[] = [agentCmd, reportCmd, statusCmd, verifyCmd];
+export const postureCommands: Command[] = [agentCmd, reportCmd, statusCmd, verifyCmd, ...postureBackendCommands];
