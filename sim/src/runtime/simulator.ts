@@ -9,29 +9,14 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type EmbeddedBroker, startEmbeddedBroker } from '@enigm/mqtt/broker';
+import type { EmbeddedBroker } from '@enigm/mqtt/broker';
 import { sha256 } from '@enigm/protocols/crypto';
 import { verifyManifest } from '@enigm/protocols/firmware';
 import { CHECK_IN_KIND, type KeyCounters } from '../firmware/dormancy.ts';
 import { DEFAULT_FIRMWARE_CONFIG, type FirmwareConfig, KeyFirmware } from '../firmware/firmware.ts';
-import { flashFactoryImage } from '../firmware/flash/bootloader.ts';
-import { Flash } from '../firmware/flash/flash.ts';
-import type { ImageVerifier } from '../firmware/flash/image.ts';
-import { encodeFlashFile } from '../firmware/flash/image-file.ts';
-import { DEFAULT_LAYOUT } from '../firmware/flash/layout.ts';
+import type { Flash } from '../firmware/flash/flash.ts';
 import type { FlashDeps } from '../firmware/key-flash.ts';
 import { PhysicalKey } from '../firmware/physical/device.ts';
 import type { ControlTarget, DeviceControls, DeviceEvent } from '../firmware/physical/types.ts';
@@ -43,17 +28,22 @@ import { hasSocat, trackedSocatPids } from '../io/pty.ts';
 import { deadlineArming, EventHub } from './control-target.ts';
 import type { LinkHooks } from './device-link.ts';
 import { SimulatorError } from './errors.ts';
-import { type FirmwareFactory, openFirmwareFactory } from './factory.ts';
+import { openFirmwareFactory } from './factory.ts';
 import { FileStorage } from './file-storage.ts';
+import { type FlashFactory, openKeyFlash } from './flash-store.ts';
 import { KeyScheduler, type LongOperationTiming } from './key-scheduler.ts';
 import { DEFAULT_LINK_LIMITS, type LinkLimits } from './link-flow.ts';
 import type { LinkShape } from './link-shaper.ts';
 import { type SimLogger, silentLogger } from './log.ts';
-import { MqttEndpoint, type MqttUplinkOptions } from './mqtt-endpoint.ts';
+import { MqttEndpoint } from './mqtt-endpoint.ts';
 import { SerialEndpoint } from './serial-endpoint.ts';
 import { SimulatorClock } from './sim-clock.ts';
+import { type SimulatedKeyInfo, STATE_FILE, StateFileWriter, writeStateFile } from './state-file.ts';
 import { acquireStateLock, type StateLock } from './state-lock.ts';
 import { TcpEndpoint, type TcpLinkStats } from './tcp-endpoint.ts';
+import { type SimulatorMqttOption, startUplink } from './uplink-setup.ts';
+
+export { type SimulatedKeyInfo, type SimulatorStateFile, STATE_FILE } from './state-file.ts';
 
 /** Options of {@link Simulator.start}. */
 export interface SimulatorOptions {
@@ -105,7 +95,7 @@ export interface SimulatorOptions {
    * `true` or an object without `broker` starts the embedded broker on loopback; `broker` names
    * an external one (`mqtt://…`, `mqtts://…` with `tls`). The Keys' radios start attached.
    */
-  mqtt?: boolean | (Partial<MqttUplinkOptions> & { brokerPort?: number });
+  mqtt?: SimulatorMqttOption;
   /** A dormant Key's check-in interval, simulated ms (default 6 h, ± 10 % jitter; docs/emergency.md "Dormancy"). */
   checkInMs?: number;
   /**
@@ -124,42 +114,6 @@ export interface SimulatedKeyLinkStats {
   serial?: { outputBytes: number; inputBytes: number; paused: boolean; discarded: number };
   /** The MQTT uplink, if on: connected now, records waiting in its outbox. */
   mqtt?: { connected: boolean; queued: number };
-}
-
-/** Where one simulated Key can be reached. */
-export interface SimulatedKeyInfo {
-  index: number;
-  /** Device handle, hex. */
-  handle: string;
-  state: string;
-  /** Serial port path for hosts (a symlink to the pty), if serial is on. */
-  serial?: string;
-  /** `tcp://host:port`, if TCP is on. */
-  tcp?: string;
-  /** `mqtt://broker/HANDLE`, if the MQTT uplink is on. */
-  mqtt?: string;
-  /** `ble:<name>`, if BLE is on (reached through {@link SimulatorStateFile.bleAdapter}). */
-  ble?: string;
-}
-
-/** Contents of `<stateDir>/simulator.json`. */
-export interface SimulatorStateFile {
-  pid: number;
-  startedAt: string;
-  /** The broker the Keys' uplinks use, if MQTT is on (the embedded one unless given). */
-  broker?: { url: string; embedded: boolean };
-  /** The virtual BLE adapter (`tcp://127.0.0.1:PORT`), if BLE is on: a host sets `ENIGM_BLE_ADAPTER` to it. */
-  bleAdapter?: string;
-  keys: SimulatedKeyInfo[];
-}
-
-/** Name of the state file inside the state directory. */
-export const STATE_FILE = 'simulator.json';
-
-/** What every Key's flash is manufactured and verified with. */
-interface FlashFactory {
-  signing: FirmwareFactory;
-  verifier: ImageVerifier;
 }
 
 interface RunningKey {
@@ -199,7 +153,9 @@ export class Simulator implements ControlTarget {
   readonly #factoryFlash = new Map<string, Flash>();
   #brokerUrl: string | undefined;
   #stopped = false;
-  #stateFilePending = false;
+  readonly #stateFile = new StateFileWriter(() => {
+    if (!this.#stopped) this.writeStateFile();
+  });
   readonly #checkInMs: number | undefined;
   #ble: SimulatorBle | undefined;
 
@@ -243,7 +199,10 @@ export class Simulator implements ControlTarget {
     const trusted = [signing.publicKey, ...extra];
     const factory: FlashFactory = { signing, verifier: { verifyManifest: (b) => verifyManifest(b, trusted).manifest, sha256 } };
     try {
-      const uplink = await sim.#startUplink(options);
+      const started = await startUplink(options.mqtt, sim.stateDir, sim.clock.now(), sim.#log);
+      sim.#broker = started.broker;
+      sim.#brokerUrl = started.url;
+      const uplink = started.setup;
       for (let i = 0; i < n; i++) {
         const random = (k: number) => new Uint8Array(randomBytes(k));
         const flashDeps = sim.#flashFor(i, options, factory);
@@ -324,7 +283,7 @@ export class Simulator implements ControlTarget {
         if ((e.type === 'radio' || e.type === 'power') && !this.#stopped) {
           void key.mqtt?.setRadio(key.physical.powered && key.physical.radio === 'attached');
         }
-        if (e.type === 'lifecycle' && !this.#stopped) this.#stateFileSoon(); // the handle may be new
+        if (e.type === 'lifecycle' && !this.#stopped) this.#stateFile.soon(); // the handle may be new
       },
       linkActive: () => (key.tcp?.connections ?? 0) + (key.mqtt?.connections ?? 0) + (key.ble?.connections ?? 0) > 0,
       flash: flash.flash,
@@ -434,33 +393,6 @@ export class Simulator implements ControlTarget {
     return this.#brokerUrl === undefined ? undefined : { url: this.#brokerUrl, embedded: this.#broker !== undefined };
   }
 
-  /** Starts the embedded broker if asked, and reads (or makes) the development account secret. */
-  async #startUplink(
-    options: SimulatorOptions,
-  ): Promise<(MqttUplinkOptions & { accountSecret: Uint8Array; epoch: number }) | undefined> {
-    const o = options.mqtt;
-    if (o === undefined || o === false) return undefined;
-    const given = o === true ? {} : o;
-    let broker = given.broker;
-    if (broker === undefined) {
-      this.#broker = await startEmbeddedBroker({
-        port: given.brokerPort ?? 0,
-        log: (level, m) => this.#log[level](`broker: ${m}`),
-      });
-      broker = this.#broker.url;
-    }
-    this.#brokerUrl = broker;
-    return {
-      broker,
-      ...(given.tls ? { tls: given.tls } : {}),
-      ...(given.tlsFor ? { tlsFor: given.tlsFor } : {}),
-      ...(given.backoff ? { backoff: given.backoff } : {}),
-      accountSecret: readAccountSecret(this.stateDir),
-      // Uplink records carry wall-clock time: simulated time counted from the real start.
-      epoch: Date.now() - this.clock.now(),
-    };
-  }
-
   /** Flow counters of every Key's links (queued bytes, paused reading). */
   linkStats(): SimulatedKeyLinkStats[] {
     return this.#keys.map((k) => ({
@@ -490,27 +422,16 @@ export class Simulator implements ControlTarget {
     return this.#key(index).firmware;
   }
 
-  /** Rewrites the state file once for all changes of this turn of the event loop (100 Keys changing at once: one write, not 100). */
-  #stateFileSoon(): void {
-    if (this.#stateFilePending) return;
-    this.#stateFilePending = true;
-    setImmediate(() => {
-      this.#stateFilePending = false;
-      if (!this.#stopped) this.writeStateFile();
-    });
-  }
-
   /** Writes `<stateDir>/simulator.json`. */
   writeStateFile(): void {
     const broker = this.broker;
-    const s: SimulatorStateFile = {
+    writeStateFile(this.stateDir, {
       pid: process.pid,
       startedAt: new Date().toISOString(),
       ...(broker ? { broker } : {}),
       ...(this.#ble?.server.address ? { bleAdapter: this.#ble.server.address } : {}),
       keys: this.keys(),
-    };
-    writeFileSync(join(this.stateDir, STATE_FILE), `${JSON.stringify(s, null, 2)}\n`);
+    });
   }
 
   /**
@@ -527,79 +448,18 @@ export class Simulator implements ControlTarget {
     return this.#factoryKeyPath !== undefined;
   }
 
-  /** Flash of Key `i`: loaded from `key-<i>.flash`, or manufactured with the factory image. */
+  /** Flash of Key `i` (`flash-store.ts`), saved on stop. */
   #flashFor(i: number, options: SimulatorOptions, factory: FlashFactory): FlashDeps {
-    const { signing, verifier } = factory;
-    const path = join(this.stateDir, `key-${i}.flash`);
-    const layout = DEFAULT_LAYOUT;
-    const stored = existsSync(path) ? new Uint8Array(readFileSync(path)) : undefined;
-    let flash: Flash;
-    if (stored) {
-      // the sparse flash file, or the raw 1 MiB image older simulators wrote
-      try {
-        flash = new Flash({ pageSize: layout.pageSize, pageCount: layout.pageCount, initial: stored });
-      } catch (e) {
-        throw new SimulatorError('SIM_BAD_INPUT', `${path}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-      }
-    } else {
-      // Manufactured once per model (signed, verified, written), then copied for every new Key.
-      const model = options.firmware?.model ?? DEFAULT_FIRMWARE_CONFIG.model;
-      let made = this.#factoryFlash.get(model);
-      if (!made) {
-        made = new Flash({ pageSize: layout.pageSize, pageCount: layout.pageCount });
-        const img = signing.image(model);
-        flashFactoryImage(made, layout, img.signedManifest, img.payload, verifier);
-        this.#factoryFlash.set(model, made);
-      }
-      flash = made.clone();
-    }
-    let timer: NodeJS.Timeout | undefined;
-    let savedOps = stored ? flash.ops : -1; // the file holds the flash as of this operation count
-    // Durable and atomic: write a temporary file, fsync it, rename it over the file, fsync the
-    // folder. Only the programmed pages are written (image-file.ts).
-    const save = (syncFolder = true) => {
-      if (timer) clearTimeout(timer);
-      timer = undefined;
-      const ops = flash.ops;
-      const tmp = `${path}.tmp`;
-      const fd = openSync(tmp, 'w', 0o600);
-      try {
-        writeSync(fd, encodeFlashFile(flash));
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, path);
-      savedOps = ops;
-      if (!syncFolder) return;
-      const dir = openSync(this.stateDir, 'r');
-      try {
-        fsyncSync(dir);
-      } finally {
-        closeSync(dir);
-      }
-    };
-    this.#flushers.push(() => {
-      if (timer) clearTimeout(timer);
-      if (flash.ops !== savedOps) save(); // unchanged since the last save: the file already holds it
-    });
-    // A new Key's factory flash: should the rename not survive a crash, the same flash is made again.
-    if (!stored) save(false);
-    return {
-      flash,
-      layout,
-      verifier,
+    const store = openKeyFlash({
+      stateDir: this.stateDir,
+      index: i,
+      model: options.firmware?.model ?? DEFAULT_FIRMWARE_CONFIG.model,
       eraseAhead: (options.eraseMsPerPage ?? 0) > 0,
-      // Debounced: the snapshot is written once changes pause (and always on stop), not during a
-      // transfer — writing 1 MiB every few chunks would stall the simulated Key.
-      onChange: () => {
-        if (timer) clearTimeout(timer);
-        timer = setTimeout(save, 250);
-      },
-      // Synchronous, before the Key acknowledges fw.finish/test/confirm/revert: nothing is
-      // acknowledged before it is durable.
-      persist: () => save(),
-    };
+      factory,
+      factoryFlash: this.#factoryFlash,
+    });
+    this.#flushers.push(store.flush);
+    return store.deps;
   }
 
   /**
@@ -622,20 +482,4 @@ export class Simulator implements ControlTarget {
       this.#lock.release();
     }
   }
-}
-
-/**
- * The simulator's development account secret (`<stateDir>/account.secret`, 32 bytes, mode 0600):
- * the Keys' MQTT handles are their association handles in this account. Made on first use.
- */
-function readAccountSecret(stateDir: string): Uint8Array {
-  const path = join(stateDir, 'account.secret');
-  if (existsSync(path)) {
-    const b = new Uint8Array(readFileSync(path));
-    if (b.length === 32) return b;
-    throw new SimulatorError('SIM_BAD_INPUT', `${path} must hold 32 bytes (it holds ${b.length}); delete it to make a new one`);
-  }
-  const secret = new Uint8Array(randomBytes(32));
-  writeFileSync(path, secret, { mode: 0o600, flag: 'wx' });
-  return secret;
 }

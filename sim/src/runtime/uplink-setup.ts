@@ -1,0 +1,86 @@
+/**
+ * Setting up the simulated Keys' LTE-M uplinks: the broker (the embedded one on loopback unless
+ * one is given) and the development account secret (`<stateDir>/account.secret`) every Key's MQTT
+ * handle derives from. Each Key's uplink itself is an `MqttEndpoint`.
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type EmbeddedBroker, startEmbeddedBroker } from '@enigm/mqtt/broker';
+import { SimulatorError } from './errors.ts';
+import type { SimLogger } from './log.ts';
+import type { MqttUplinkOptions } from './mqtt-endpoint.ts';
+
+/** The simulator's `mqtt` option: `true`, or uplink options and the embedded broker's port. */
+export type SimulatorMqttOption = boolean | (Partial<MqttUplinkOptions> & { brokerPort?: number });
+
+/** What every Key's uplink is built with. */
+export type KeyUplinkSetup = MqttUplinkOptions & {
+  /** The development account secret (32 bytes). */
+  accountSecret: Uint8Array;
+  /** Wall-clock ms at simulated time 0 (uplink records carry wall-clock time). */
+  epoch: number;
+};
+
+/** The uplinks' broker and set-up, or nothing when the uplink is off. */
+export interface UplinkStart {
+  /** The embedded broker, if this simulator started one (it closes it on stop). */
+  broker?: EmbeddedBroker;
+  /** The broker URL the Keys connect to. */
+  url?: string;
+  setup?: KeyUplinkSetup;
+}
+
+/**
+ * Starts the embedded broker if asked, and reads (or makes) the development account secret.
+ * @param simNow - the simulator clock's now (ms of simulated time)
+ * @throws SimulatorError `SIM_BAD_INPUT` for an account secret file that does not hold 32 bytes;
+ *   Error if the broker port is taken
+ */
+export async function startUplink(
+  option: SimulatorMqttOption | undefined,
+  stateDir: string,
+  simNow: number,
+  log: SimLogger,
+): Promise<UplinkStart> {
+  if (option === undefined || option === false) return {};
+  const given = option === true ? {} : option;
+  const accountSecret = readAccountSecret(stateDir); // before the broker: a bad file leaves nothing running
+  let url = given.broker;
+  let broker: EmbeddedBroker | undefined;
+  if (url === undefined) {
+    broker = await startEmbeddedBroker({
+      port: given.brokerPort ?? 0,
+      log: (level, m) => log[level](`broker: ${m}`),
+    });
+    url = broker.url;
+  }
+  const setup: KeyUplinkSetup = {
+    broker: url,
+    ...(given.tls ? { tls: given.tls } : {}),
+    ...(given.tlsFor ? { tlsFor: given.tlsFor } : {}),
+    ...(given.backoff ? { backoff: given.backoff } : {}),
+    accountSecret,
+    // Uplink records carry wall-clock time: simulated time counted from the real start.
+    epoch: Date.now() - simNow,
+  };
+  return { ...(broker ? { broker } : {}), url, setup };
+}
+
+/**
+ * The simulator's development account secret (`<stateDir>/account.secret`, 32 bytes, mode 0600):
+ * the Keys' MQTT handles are their association handles in this account. Made on first use.
+ * @throws SimulatorError `SIM_BAD_INPUT` if the file does not hold 32 bytes
+ */
+export function readAccountSecret(stateDir: string): Uint8Array {
+  const path = join(stateDir, 'account.secret');
+  if (existsSync(path)) {
+    const b = new Uint8Array(readFileSync(path));
+    if (b.length === 32) return b;
+    throw new SimulatorError('SIM_BAD_INPUT', `${path} must hold 32 bytes (it holds ${b.length}); delete it to make a new one`);
+  }
+  const secret = new Uint8Array(randomBytes(32));
+  writeFileSync(path, secret, { mode: 0o600, flag: 'wx' });
+  return secret;
+}

@@ -1,0 +1,140 @@
+/**
+ * The simulator's files, each in its own runtime module (split out of `simulator.ts`): the state
+ * file is rewritten once per turn however many Keys change (`state-file.ts`); the development
+ * account secret is made once, 32 bytes, mode 0600, and a wrong-length file is a named error
+ * (`uplink-setup.ts`); a Key's flash file is manufactured once, loaded again at the next start,
+ * rewritten only when the flash changed, and a damaged one is a named error (`flash-store.ts`).
+ */
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sha256 } from '@enigm/protocols/crypto';
+import { verifyManifest } from '@enigm/protocols/firmware';
+import test from 'ava';
+import type { Flash } from '../src/firmware/flash/flash.ts';
+import { SimulatorError } from '../src/runtime/errors.ts';
+import { openFirmwareFactory } from '../src/runtime/factory.ts';
+import { type FlashFactory, openKeyFlash } from '../src/runtime/flash-store.ts';
+import { silentLogger } from '../src/runtime/log.ts';
+import { STATE_FILE, StateFileWriter, writeStateFile } from '../src/runtime/state-file.ts';
+import { readAccountSecret, startUplink } from '../src/runtime/uplink-setup.ts';
+
+function tempDir(t: { teardown(f: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-state-files-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('state file: 100 requests in one turn are one write, on a later turn; the file is the JSON written', async (t) => {
+  const dir = tempDir(t);
+  let writes = 0;
+  const w = new StateFileWriter(() => {
+    writes++;
+    writeStateFile(dir, { pid: 1, startedAt: 'now', keys: [{ index: 0, handle: 'ab', state: 'dormant' }] });
+  });
+  for (let i = 0; i < 100; i++) w.soon();
+  t.is(writes, 0, 'not written synchronously');
+  await new Promise((r) => setImmediate(r));
+  t.is(writes, 1);
+  w.soon();
+  await new Promise((r) => setImmediate(r));
+  t.is(writes, 2, 'a request on a later turn writes again');
+  t.deepEqual(JSON.parse(readFileSync(join(dir, STATE_FILE), 'utf8')), {
+    pid: 1,
+    startedAt: 'now',
+    keys: [{ index: 0, handle: 'ab', state: 'dormant' }],
+  });
+});
+
+test('account secret: made once (32 bytes, mode 0600) and read back; a wrong length is SIM_BAD_INPUT', (t) => {
+  const dir = tempDir(t);
+  const a = readAccountSecret(dir);
+  t.is(a.length, 32);
+  t.is(statSync(join(dir, 'account.secret')).mode & 0o777, 0o600);
+  t.deepEqual(readAccountSecret(dir), a);
+  writeFileSync(join(dir, 'account.secret'), new Uint8Array(31));
+  const e = t.throws(() => readAccountSecret(dir), { instanceOf: SimulatorError });
+  t.is(e?.code, 'SIM_BAD_INPUT');
+});
+
+test('uplink set-up: off means nothing started; a bad account secret starts no broker', async (t) => {
+  const dir = tempDir(t);
+  t.deepEqual(await startUplink(undefined, dir, 0, silentLogger), {});
+  t.deepEqual(await startUplink(false, dir, 0, silentLogger), {});
+  writeFileSync(join(dir, 'account.secret'), new Uint8Array(5));
+  const port = await freePort();
+  await t.throwsAsync(startUplink({ brokerPort: port }, dir, 0, silentLogger), { instanceOf: SimulatorError });
+  // had an embedded broker been started (and leaked), its port would be taken now
+  await t.notThrowsAsync(freePort(port));
+  const given = await startUplink({ broker: 'mqtt://127.0.0.1:1' }, tempDir(t), 1000, silentLogger);
+  t.is(given.broker, undefined, 'an external broker: none embedded');
+  t.is(given.url, 'mqtt://127.0.0.1:1');
+  t.is(given.setup?.accountSecret.length, 32);
+});
+
+/** Binds `port` (0: any) on loopback, closes it again and returns the port. */
+async function freePort(port = 0): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(port, '127.0.0.1', ok);
+  });
+  const bound = (server.address() as AddressInfo).port;
+  await new Promise((r) => server.close(r));
+  return bound;
+}
+
+function factoryIn(dir: string): FlashFactory {
+  const signing = openFirmwareFactory(dir, { keepPrivateKey: true });
+  return { signing, verifier: { verifyManifest: (b) => verifyManifest(b, [signing.publicKey]).manifest, sha256 } };
+}
+
+test('flash file: manufactured once per model, loaded at the next start, rewritten only after a change', (t) => {
+  const dir = tempDir(t);
+  const factory = factoryIn(dir);
+  const made = new Map<string, Flash>();
+  const o = { stateDir: dir, model: 'enigm-key-1', eraseAhead: false, factory, factoryFlash: made };
+  const k0 = openKeyFlash({ ...o, index: 0 });
+  const k1 = openKeyFlash({ ...o, index: 1 });
+  t.is(made.size, 1, 'one factory flash for the model');
+  t.not(k0.deps.flash, k1.deps.flash, 'each Key its own copy');
+  const path = join(dir, 'key-0.flash');
+  const first = readFileSync(path);
+  // unchanged: flush leaves the file alone (it is not even rewritten)
+  rmSync(path);
+  k0.flush();
+  t.throws(() => readFileSync(path), { code: 'ENOENT' });
+  writeFileSync(path, first);
+  // a change, then flush: the file holds the new flash, and the next start loads it
+  const last = k0.deps.layout.pageCount - 1;
+  const page = k0.deps.layout.pageSize * last;
+  k0.deps.flash.erase(last);
+  k0.deps.flash.write(page, new Uint8Array([1, 2, 3, 4]));
+  k0.deps.onChange?.();
+  k0.flush();
+  t.notDeepEqual(readFileSync(path), first);
+  const again = openKeyFlash({ ...o, index: 0, factoryFlash: new Map() });
+  t.deepEqual(again.deps.flash.read(page, 4), new Uint8Array([1, 2, 3, 4]));
+  again.flush();
+  k1.flush();
+});
+
+test('flash file: one that does not decode is SIM_BAD_INPUT naming the file', (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'key-0.flash'), new Uint8Array(17));
+  const e = t.throws(
+    () =>
+      openKeyFlash({
+        stateDir: dir,
+        index: 0,
+        model: 'enigm-key-1',
+        eraseAhead: false,
+        factory: factoryIn(dir),
+        factoryFlash: new Map(),
+      }),
+    { instanceOf: SimulatorError },
+  );
+  t.is(e?.code, 'SIM_BAD_INPUT');
+  t.regex(e?.message ?? '', /key-0\.flash/);
+});
