@@ -4,6 +4,7 @@
  * (successes and errors) conform to its schemas.
  * @module
  */
+import { ATT_MTU_MAX, ATT_MTU_MIN } from '@enigm/protocols/ble';
 import { LIFECYCLE_STATES } from '@enigm/protocols/messages';
 import { COUNTER_FIELDS } from '../firmware/dormancy.ts';
 import type { JsonSchema } from './schema.ts';
@@ -70,6 +71,7 @@ const SCHEMAS: Record<string, JsonSchema> = {
       haptics: int,
       emergency: ref('EmergencyState'),
       factoryResetArmedUntil: num,
+      ble: ref('BleState'),
     },
     [
       'index',
@@ -94,6 +96,23 @@ const SCHEMAS: Record<string, JsonSchema> = {
       'records',
     ]),
     description: 'the emergency event, metadata only (never a location or a key); phase `none`: no event',
+  },
+  BleState: {
+    ...obj({
+      name: str,
+      advertising: bool,
+      connections: count,
+      links: {
+        type: 'array',
+        items: obj({
+          link: str,
+          mtu: { type: 'integer', minimum: ATT_MTU_MIN, maximum: ATT_MTU_MAX },
+          phy: { type: 'string', enum: ['1M', '2M'] },
+        }),
+      },
+    }),
+    description:
+      'the Key on BLE (present when the simulator runs with BLE): advertising, and each open connection with its negotiated ATT_MTU and PHY',
   },
   KeyList: obj({ keys: { type: 'array', items: ref('DeviceState') } }),
   GestureAnswer: obj({ outcome: ref('GestureOutcome'), state: ref('DeviceState') }),

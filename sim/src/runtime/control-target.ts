@@ -5,7 +5,7 @@
  * @module
  */
 import type { PhysicalKey } from '../firmware/physical/device.ts';
-import type { DeviceControls, DeviceEvent } from '../firmware/physical/types.ts';
+import type { DeviceControls, DeviceEvent, DeviceState } from '../firmware/physical/types.ts';
 import type { SimLogger } from './log.ts';
 
 /** Most listeners one simulator keeps (each control API client or scenario holds one). */
@@ -57,8 +57,15 @@ export class EventHub {
   }
 }
 
-/** The controls of `physical`, calling `rearm` after every one that may change a deadline. */
-export function deadlineArming(physical: PhysicalKey, rearm: () => void): DeviceControls {
+/**
+ * The controls of `physical`, calling `rearm` after every one that may change a deadline;
+ * `extend` adds what the physical model does not know to its state (e.g. the Key's BLE face).
+ */
+export function deadlineArming(
+  physical: PhysicalKey,
+  rearm: () => void,
+  extend: (state: DeviceState) => DeviceState = (s) => s,
+): DeviceControls {
   const after =
     <A extends unknown[], R>(f: (...a: A) => R) =>
     (...a: A): R => {
@@ -69,7 +76,7 @@ export function deadlineArming(physical: PhysicalKey, rearm: () => void): Device
       }
     };
   const c: DeviceControls = {
-    state: () => physical.state(),
+    state: () => extend(physical.state()),
     gesture: after((g: Parameters<DeviceControls['gesture']>[0]) => physical.gesture(g)),
     setBattery: after((b: Parameters<DeviceControls['setBattery']>[0]) => physical.setBattery(b)),
     setTrack: after((t: Parameters<DeviceControls['setTrack']>[0]) => physical.setTrack(t)),

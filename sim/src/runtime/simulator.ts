@@ -300,7 +300,11 @@ export class Simulator implements ControlTarget {
       onCheckIn: (body) => void key.mqtt?.emit(CHECK_IN_KIND, body, 'normal').catch(() => undefined),
       uplinkCounters: () => key.mqtt?.sent ?? {},
     });
-    key.controls = deadlineArming(key.physical, () => this.#armDeadline(key));
+    key.controls = deadlineArming(
+      key.physical,
+      () => this.#armDeadline(key),
+      (s) => (key.ble ? { ...s, ble: key.ble.state() } : s),
+    );
     // Emergency records go to the uplink too, at emergency priority (never dropped from the outbox).
     firmware.onEmergencyRecord((r) => void key.mqtt?.emit('emergency', r, 'emergency').catch(() => undefined));
     this.#keys.push(key);

@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 /**
  * The simulator dashboard (plain DOM + TypeScript, bundled by esbuild, no CDN): every Key in a
- * table (model, firmware, lifecycle, power, battery, radio, USB, GNSS, paired hosts, pairing
+ * table (model, firmware, lifecycle, power, battery, radio, BLE, USB, GNSS, paired hosts, pairing
  * window), the selected Key's physical controls as buttons and its plotted GNSS track, and a live
  * timeline of events. Events patch the table at once; anything an event cannot say is fetched
  * again, batched; the DOM is touched once per animation frame, only for rows that changed.
@@ -9,6 +9,7 @@
  */
 import type { DeviceEvent, DeviceState, GnssFix } from '../../firmware/physical/types.ts';
 import { ApiError, api, streamEvents, takeToken } from './api.ts';
+import { bleCell, bleDetail, isBleLink } from './ble.ts';
 import { h, setClass, setText, svg } from './dom.ts';
 import { applyEmergency, emergencyBadge, emergencyDetail, emergencyTicking } from './emergency.ts';
 import { eventText } from './event-text.ts';
@@ -46,6 +47,7 @@ const COLUMNS = [
   'power',
   'battery',
   'radio',
+  'ble',
   'usb',
   'gnss',
   'paired',
@@ -61,6 +63,7 @@ const HEADINGS: Record<(typeof COLUMNS)[number], string> = {
   power: 'power',
   battery: 'battery',
   radio: 'radio',
+  ble: 'BLE',
   usb: 'USB',
   gnss: 'GNSS',
   paired: 'hosts',
@@ -280,6 +283,9 @@ function apply(e: DeviceEvent): void {
     case 'factory-reset':
       refetch.add(e.key);
       break;
+    case 'link':
+      if (isBleLink(e.link)) refetch.add(e.key); // its connections, MTU and PHY come with the state
+      break;
     case 'emergency':
     case 'emergency-record':
       k.emergency = applyEmergency(e.key, k.emergency ?? { phase: 'none', records: 0 }, e);
@@ -366,6 +372,9 @@ function renderRow(i: number, now: number): void {
   setText(c.battery, batteryText(k));
   setClass(c.battery, k.battery.critical ? 'bad' : k.battery.low ? 'warn' : '');
   setText(c.radio, k.radio.state);
+  const ble = bleCell(k.ble);
+  setText(c.ble, ble.text);
+  setClass(c.ble, ble.cls);
   setText(c.usb, k.usb ? 'attached' : '—');
   setText(c.gnss, k.gnss.powered ? `on · ${k.gnss.fixes}` : `off · ${k.gnss.refused} refused`);
   setText(c.paired, String(k.pairedHosts));
@@ -390,6 +399,7 @@ function renderDetail(): void {
     ['USB', k.usb ? 'attached' : 'detached'],
     ['battery', batteryText(k)],
     ['radio', `${k.radio.state} (on ${(k.radio.onMs / 1000).toFixed(0)} s)`],
+    ['BLE', bleDetail(k.ble)],
     ['GNSS', `${k.gnss.powered ? 'on' : 'off'} · ${k.gnss.fixes} fixes · ${k.gnss.refused} refused`],
     ['LED', k.led],
     ['haptics', String(k.haptics)],

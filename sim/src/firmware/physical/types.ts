@@ -58,6 +58,28 @@ export interface EmergencyState {
   readonly startedAt?: number;
 }
 
+/** One open BLE connection of a Key: its link as negotiated (the connection interval and DLE are the adapter's). */
+export interface BleLinkState {
+  /** The link's name in `link` events, e.g. `ble#1`. */
+  readonly link: string;
+  /** Negotiated ATT_MTU (23..517). */
+  readonly mtu: number;
+  /** LE PHY. */
+  readonly phy: '1M' | '2M';
+}
+
+/** A Key's BLE face (present when the simulator runs with BLE). */
+export interface BleKeyState {
+  /** Advertised local name, e.g. `Enigm-K0` (hosts use `--port ble:NAME`). */
+  readonly name: string;
+  /** Whether it advertises now (not without power). */
+  readonly advertising: boolean;
+  /** Open GATT connections. */
+  readonly connections: number;
+  /** Each open connection, oldest first. */
+  readonly links: readonly BleLinkState[];
+}
+
 /** Everything observable about one simulated Key, as the control API and dashboard show it. */
 export interface DeviceState {
   readonly index: number;
@@ -99,6 +121,8 @@ export interface DeviceState {
   readonly emergency: EmergencyState;
   /** A factory reset armed by hold-at-power-on, waiting for its confirmation until this time. */
   readonly factoryResetArmedUntil?: number;
+  /** Its BLE advertising and connections, if the simulator runs with BLE. */
+  readonly ble?: BleKeyState;
 }
 
 /** One thing that happened, as the control API streams it (never payloads, keys or location of a dormant Key). */

@@ -213,6 +213,7 @@ export class SimBleBindings extends EventEmitter {
       },
       () => conn.inFlight < MAX_NOTIFY_IN_FLIGHT,
       () => this.remoteDisconnect(id),
+      { mtu: this.#link.mtu, phy: this.#link.phy },
     );
     this.#conns.set(id, conn);
     air.procedure(() => {

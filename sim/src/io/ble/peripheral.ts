@@ -19,6 +19,7 @@ import {
   FragmentEncoder,
 } from '@enigm/protocols/ble';
 import type { KeyFirmware } from '../../firmware/firmware.ts';
+import type { BleKeyState, BleLinkState } from '../../firmware/physical/types.ts';
 import { DeviceLink, type LinkHooks, linkHookOptions } from '../../runtime/device-link.ts';
 import type { KeyScheduler, LongOperationTiming } from '../../runtime/key-scheduler.ts';
 import { describeError, type SimLogger, silentLogger } from '../../runtime/log.ts';
@@ -114,7 +115,8 @@ export class BlePeripheral {
   readonly #o: BlePeripheralOptions;
   readonly #log: SimLogger;
   #next = 1;
-  readonly #drops = new Set<() => void>();
+  /** Open connections: how each is dropped and its link. */
+  readonly #open = new Map<number, { drop: () => void; link: BleLinkState }>();
 
   /** @param options - the Key, its scheduler, name and address */
   constructor(options: BlePeripheralOptions) {
@@ -149,12 +151,18 @@ export class BlePeripheral {
 
   /** Open GATT connections. */
   get connections(): number {
-    return this.#drops.size;
+    return this.#open.size;
+  }
+
+  /** Its name, whether it advertises, and each open connection's MTU and PHY (the control API's `ble`). */
+  state(): BleKeyState {
+    const links = [...this.#open.values()].map((c) => ({ ...c.link }));
+    return { name: this.#o.name, advertising: this.advertising, connections: links.length, links };
   }
 
   /** Ends every connection from the Key's side (it lost power or was reset). */
   dropAll(): void {
-    for (const drop of [...this.#drops]) drop();
+    for (const { drop } of [...this.#open.values()]) drop();
   }
 
   /** What it advertises: the service UUID and its name (never its handle). */
@@ -179,12 +187,15 @@ export class BlePeripheral {
    * @param notify - sends a notification fragment to the host
    * @param canSend - whether the air takes more notifications now
    * @param drop - ends the connection from the Key's side (the adapter reports a remote disconnect)
+   * @param air - the negotiated ATT_MTU and the PHY, as {@link BlePeripheral.state} reports them
+   *   (default: MTU `fragmentSize` + 3, 1M)
    */
   connect(
     fragmentSize: number,
     notify: NotifySink,
     canSend: () => boolean,
     drop: () => void = () => undefined,
+    air: { mtu: number; phy: '1M' | '2M' } = { mtu: fragmentSize + 3, phy: '1M' },
   ): BleKeyConnection & { resume(): void } {
     const { label, hooks } = this.#o;
     const n = this.#next++;
@@ -207,7 +218,7 @@ export class BlePeripheral {
       () => !closed && canSend(),
       name,
     );
-    this.#drops.add(drop);
+    this.#open.set(n, { drop, link: { link: `ble#${n}`, mtu: air.mtu, phy: air.phy } });
     hooks?.onLink?.(`ble#${n}`, 'open');
     this.#log.info(`${label}: ble link #${n} opened (fragments of ${fragmentSize} bytes)`);
     return {
@@ -241,7 +252,7 @@ export class BlePeripheral {
         if (closed) return;
         closed = true;
         link.close();
-        this.#drops.delete(drop);
+        this.#open.delete(n);
         hooks?.onLink?.(`ble#${n}`, 'closed');
         this.#log.info(`${label}: ble link #${n} closed`);
       },
