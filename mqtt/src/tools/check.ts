@@ -156,7 +156,11 @@ function plan(name: string, roles: readonly MqttRole[], handle: string | undefin
         ] as const) {
           if (r.channel === 'down') add(label(whose), r.access, keyDownFilter(h), keyTopic(h, 'down', otherClient, link));
           else if (r.channel === 'resp') add(label(whose), r.access, keyTopic(h, 'resp', otherClient, link));
-          else add(label(whose), r.access, keyTopic(h, r.channel));
+          else if (r.access === 'subscribe') {
+            // a Key's own subscriptions (posture challenge, policy): judged by delivery where the SUBACK cannot tell
+            const topic = keyTopic(h, r.channel);
+            add(label(whose), r.access, topic, topic);
+          } else add(label(whose), r.access, keyTopic(h, r.channel));
         }
       } else if (r.scope === 'self') {
         for (const [client, whose] of [
