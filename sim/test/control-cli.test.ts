@@ -44,21 +44,29 @@ async function running(t: import('ava').ExecutionContext) {
   return { dir, sim, server, sd: ['--state-dir', sim.stateDir] };
 }
 
+/** Runs the jobs two at a time, results in job order. */
+async function inPairs<T>(jobs: (() => Promise<T>)[]): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < jobs.length; i += 2) out.push(...(await Promise.all(jobs.slice(i, i + 2).map((j) => j()))));
+  return out;
+}
+
 test('press, battery, power, radio, usb, time and keys change the running Keys and exit 0', async (t) => {
   const { sim, sd, dir } = await running(t);
   const events: DeviceEvent[] = [];
   sim.onEvent((e) => events.push(e));
   const track = join(dir, 'track.csv');
   await writeFile(track, 'atMs,lat,lon,accuracyM\n0,48.137,11.575,5\n1000,48.138,11.576,5\n');
-  const [press, battery, power, radio, usb, gnss, time, keys] = await Promise.all([
-    run(['sim', 'press', '--key', '0', '--gesture', 'hold', '--seconds', '8', '--json', ...sd]),
-    run(['sim', 'battery', '--key', '1', '--level', '42', '--charging', 'on', ...sd]),
-    run(['sim', 'power', 'off', '--key', '1', '--json', ...sd]),
-    run(['sim', 'radio', 'no-coverage', '--key', '0', ...sd]),
-    run(['sim', 'usb', 'on', '--key', '0', ...sd]),
-    run(['sim', 'gnss', '--key', '0', '--track', track, ...sd]),
-    run(['sim', 'time', '--speed', '10', ...sd]),
-    run(['sim', 'keys', '--json'], { ENIGM_SIM_DIR: sim.stateDir }),
+  // Two at a time: eight CLI processes compiled by tsx at once starve a loaded 2-core machine.
+  const [press, battery, power, radio, usb, gnss, time, keys] = await inPairs([
+    () => run(['sim', 'press', '--key', '0', '--gesture', 'hold', '--seconds', '8', '--json', ...sd]),
+    () => run(['sim', 'battery', '--key', '1', '--level', '42', '--charging', 'on', ...sd]),
+    () => run(['sim', 'power', 'off', '--key', '1', '--json', ...sd]),
+    () => run(['sim', 'radio', 'no-coverage', '--key', '0', ...sd]),
+    () => run(['sim', 'usb', 'on', '--key', '0', ...sd]),
+    () => run(['sim', 'gnss', '--key', '0', '--track', track, ...sd]),
+    () => run(['sim', 'time', '--speed', '10', ...sd]),
+    () => run(['sim', 'keys', '--json'], { ENIGM_SIM_DIR: sim.stateDir }),
   ]);
   for (const r of [press, battery, power, radio, usb, gnss, time, keys]) t.is(r.code, 0, r.stderr);
   const p = JSON.parse(press.stdout) as { ok: boolean; outcome: { action: string }; state: { pairingWindowUntil?: number } };
@@ -108,7 +116,13 @@ test('misuse exits 2 and runtime failures exit 1, each with a clear message, and
     [['sim', 'time', '--speed', '0', ...sd], 2, /--speed must be more than 0/],
     [['sim', 'keys', '--state-dir', join(dir, 'nothing-here')], 1, /CONTROL_NOT_RUNNING: no control API found/],
   ];
-  const results = await Promise.all(cases.map(([args]) => run(args)));
+  const results = await inPairs(
+    cases.map(
+      ([args]) =>
+        () =>
+          run(args),
+    ),
+  );
   results.forEach((r, i) => {
     const [args, code, message] = cases[i] as [string[], number, RegExp];
     t.is(r.code, code, args.join(' '));
