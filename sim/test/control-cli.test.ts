@@ -45,10 +45,12 @@ async function running(t: import('ava').ExecutionContext) {
 }
 
 /** Runs the jobs two at a time, results in job order. */
-async function inPairs<T>(jobs: (() => Promise<T>)[]): Promise<T[]> {
-  const out: T[] = [];
+async function inPairs<T extends readonly (() => Promise<unknown>)[]>(
+  jobs: readonly [...T],
+): Promise<{ [K in keyof T]: Awaited<ReturnType<T[K]>> }> {
+  const out: unknown[] = [];
   for (let i = 0; i < jobs.length; i += 2) out.push(...(await Promise.all(jobs.slice(i, i + 2).map((j) => j()))));
-  return out;
+  return out as { [K in keyof T]: Awaited<ReturnType<T[K]>> };
 }
 
 test('press, battery, power, radio, usb, time and keys change the running Keys and exit 0', async (t) => {

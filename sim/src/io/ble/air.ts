@@ -10,6 +10,7 @@
  * @module
  */
 import { BleAirChannel, type BleLinkParams, llExchangeUs, llPackets } from '@enigm/protocols/ble';
+import { seededUnit } from '../../firmware/flash/flash.ts';
 
 /** Faults injected on fragments (each a probability in 0..1), from a seeded generator. */
 export interface BleFaults {
@@ -25,18 +26,6 @@ export interface BleFaults {
 
 /** Controller transmit buffers the host may fill before a write-without-response completes. */
 export const TX_BUFFERS = 4;
-
-/** mulberry32: a small seeded generator (deterministic faults). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0 || 1;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Pending {
   dueUs: number;
@@ -81,7 +70,7 @@ export class BleAir {
       if (!(p >= 0 && p <= 1)) throw new RangeError(`faults.${k} must be a probability in 0..1, got ${p}`);
     }
     this.#faults = { loss: f.loss ?? 0, duplicate: f.duplicate ?? 0, reorder: f.reorder ?? 0 };
-    this.#random = seededRandom(f.seed ?? 1);
+    this.#random = seededUnit((f.seed ?? 1) >>> 0 || 1);
   }
 
   /** Modelled time now, µs since the connection began. */
