@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import {
   BLE_FRAGMENT_MAX,
   BLE_FRAGMENT_MIN,
+  BLE_LATE_WINDOW,
   FragmentDecoder,
   FragmentEncoder,
   type FragmentEvent,
@@ -129,6 +130,65 @@ test('two fragments swapped → BLE_FRAGMENT_SEQUENCE; no SDU is delivered with 
         codes(events).includes('BLE_FRAGMENT_SEQUENCE') && sdus(events).every((s) => sent.has(Buffer.from(s).toString('hex')))
       );
     }),
+    { numRuns: RUNS },
+  );
+  t.pass();
+});
+
+test('a straggler (an older fragment after a newer one) is dropped: an older SDU is never delivered after a newer one', (t) => {
+  const enc = new FragmentEncoder();
+  const [x, y, z] = [Uint8Array.of(1), Uint8Array.of(2), Uint8Array.of(3)].map((b) => enc.encode(b, 20)[0] as Uint8Array);
+  const dec = new FragmentDecoder({ maxSdu: 10, maxFragment: 20 });
+  const events = [y, x, z].flatMap((f) => dec.push(f as Uint8Array));
+  t.deepEqual(
+    sdus(events).map((s) => [...s]),
+    [[2], [3]],
+    'X (sent first, arriving late) is not delivered after Y',
+  );
+  t.deepEqual(codes(events), ['BLE_FRAGMENT_SEQUENCE', 'BLE_FRAGMENT_SEQUENCE']);
+  // far behind (more than BLE_LATE_WINDOW): a jump ahead after lost fragments, resynchronised on
+  const far = new FragmentDecoder({ maxSdu: 10, maxFragment: 20 });
+  const jump = [Uint8Array.of(0x80 | 40, 0, 1, 7), Uint8Array.of(0x80 | (40 - BLE_LATE_WINDOW - 1), 0, 1, 8)];
+  t.deepEqual(
+    sdus(jump.flatMap((f) => far.push(f))).map((s) => [...s]),
+    [[7], [8]],
+  );
+});
+
+test('faults as the simulated air makes them (loss, duplication, a fragment held past the next): SDUs arrive intact, in the order sent, or not at all', (t) => {
+  const fault = fc.constantFrom('ok', 'ok', 'ok', 'ok', 'lose', 'dup', 'hold');
+  fc.assert(
+    fc.property(
+      fc.array(fc.uint8Array({ minLength: 0, maxLength: 600 }), { minLength: 1, maxLength: 40 }),
+      sizeArb,
+      fc.array(fault, { minLength: 1, maxLength: 400 }),
+      (bodies, size, faults) => {
+        // each SDU starts with its index, so the order of delivery is visible
+        const list = bodies.map((b, i) => Uint8Array.of(i >> 8, i & 0xff, ...b));
+        const enc = new FragmentEncoder();
+        const dec = new FragmentDecoder({ maxSdu: 4096, maxFragment: size });
+        const flat = list.flatMap((sdu) => enc.encode(sdu, size));
+        const air: Uint8Array[] = [];
+        let held: Uint8Array | undefined;
+        flat.forEach((f, i) => {
+          const what = faults[i % faults.length];
+          if (what === 'lose') return;
+          if (what === 'dup') air.push(f, f);
+          else if (what === 'hold' && held === undefined) held = f;
+          else {
+            air.push(f);
+            if (held) air.push(held);
+            held = undefined;
+          }
+        });
+        const got = sdus(air.flatMap((f) => dec.push(f)));
+        const order = got.map((s) => ((s[0] as number) << 8) | (s[1] as number));
+        return (
+          order.every((n, i) => i === 0 || n > (order[i - 1] as number)) &&
+          got.every((s, i) => Buffer.from(s).equals(list[order[i] as number] as Uint8Array))
+        );
+      },
+    ),
     { numRuns: RUNS },
   );
   t.pass();

@@ -14,6 +14,10 @@
  * is reliable and ordered, so a gap is a bug or a lost link below us; the sequence number turns
  * it into a typed error instead of a silently corrupted SDU:
  * - the same `seq` twice in a row → `BLE_FRAGMENT_DUPLICATE`, the repeat is ignored;
+ * - a `seq` up to {@link BLE_LATE_WINDOW} behind the last accepted one (a straggler that was
+ *   overtaken, or an older repeat) → `BLE_FRAGMENT_SEQUENCE`, the straggler is dropped and nothing
+ *   else changes: SDUs are delivered in the order they were sent or not at all, never an older one
+ *   after a newer one (the secure session above rejects a replayed counter and would end);
  * - any other unexpected `seq` (a lost or reordered fragment) → `BLE_FRAGMENT_SEQUENCE`, the
  *   partial SDU is dropped and the reassembler waits for the next first fragment;
  * - a header that does not parse or a fragment over the bound → `BLE_FRAGMENT_MALFORMED`;
@@ -26,6 +30,12 @@
  */
 import { ProtocolError } from '../errors.ts';
 import { BLE_FRAGMENT_MAX, BLE_FRAGMENT_MIN } from './gatt.ts';
+
+/**
+ * How far behind the last accepted sequence number a fragment counts as late (dropped) rather than
+ * as a jump ahead after lost fragments (resynchronised on): 16 of the 128 sequence numbers.
+ */
+export const BLE_LATE_WINDOW = 16;
 
 /** Bit 7 of the header: this fragment starts an SDU. */
 const FIRST = 0x80;
@@ -161,6 +171,13 @@ export class FragmentDecoder {
     if (this.#last >= 0 && seq === this.#last) {
       this.stats.dropped++;
       return this.#error('BLE_FRAGMENT_DUPLICATE', `fragment ${seq} received twice; the repeat is ignored`);
+    }
+    if (this.#last >= 0) {
+      const behind = (this.#last - seq) & SEQ_MASK;
+      if (behind > 0 && behind <= BLE_LATE_WINDOW) {
+        this.stats.dropped++;
+        return this.#error('BLE_FRAGMENT_SEQUENCE', `fragment ${seq} arrived after ${this.#last} (late); it is dropped`);
+      }
     }
     const expected = (this.#last + 1) & SEQ_MASK;
     this.#last = seq;
