@@ -7,6 +7,8 @@
  * - Wycheproof `hkdf_sha256_test.json` (C2SP/wycheproof, `testdata/wycheproof`): every one of its 86
  *   vectors (RFC 5869 Appendix A included); `valid` ones give `okm`, the `invalid` ones (output
  *   over 255·32 bytes) throw RangeError. Also an `info` over 1024 bytes (node's hkdfSync limit).
+ * - RFC 5869 §2.2-2.3 split: `hkdfSha256Extract` is HMAC(salt, ikm) and `hkdfSha256Expand` of it
+ *   gives every valid Wycheproof `okm` (too-long outputs throw RangeError).
  * - Wrong types (TypeError) and bad lengths (RangeError).
  */
 
@@ -16,7 +18,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { toHex } from '../src/bytes.ts';
-import { HKDF_SHA256_MAX_LENGTH, hkdfSha256, hmacSha256, sha256 } from '../src/crypto/index.ts';
+import {
+  HKDF_SHA256_MAX_LENGTH,
+  hkdfSha256,
+  hkdfSha256Expand,
+  hkdfSha256Extract,
+  hmacSha256,
+  sha256,
+} from '../src/crypto/index.ts';
 
 /** The repository's copied test vectors, found relative to this file. */
 const TESTDATA = fileURLToPath(new URL('../../testdata/', import.meta.url));
@@ -74,6 +83,26 @@ test('Wycheproof hkdf_sha256_test.json: every vector (too-long outputs throw Ran
   t.is(count, WYCHEPROOF.numberOfTests);
 });
 
+test('RFC 5869 extract and expand separately: PRK = HMAC(salt, ikm); Expand(PRK) gives every Wycheproof okm', (t) => {
+  const failures: string[] = [];
+  for (const g of WYCHEPROOF.testGroups) {
+    for (const tc of g.tests) {
+      const prk = hkdfSha256Extract(bytes(tc.ikm), bytes(tc.salt));
+      if (toHex(prk) !== createHmac('sha256', bytes(tc.salt)).update(bytes(tc.ikm)).digest('hex'))
+        failures.push(`prk ${tc.tcId}`);
+      if (tc.result === 'valid') {
+        if (toHex(hkdfSha256Expand(prk, bytes(tc.info), tc.size)) !== tc.okm) failures.push(`okm ${tc.tcId}`);
+      } else if (!(t.throws(() => hkdfSha256Expand(prk, bytes(tc.info), tc.size)) instanceof RangeError)) {
+        failures.push(`invalid ${tc.tcId}`);
+      }
+    }
+  }
+  t.deepEqual(failures, []);
+  // an empty salt is the RFC's 32 zero bytes
+  const ikm = bytes('0b0b');
+  t.is(toHex(hkdfSha256Extract(ikm, new Uint8Array(0))), toHex(hkdfSha256Extract(ikm, new Uint8Array(32))));
+});
+
 test('HKDF: agrees with node hkdfSync; takes info over 1024 bytes; lengths 0 and the maximum', (t) => {
   const ikm = bytes('0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b');
   const salt = bytes('000102030405060708090a0b0c');
@@ -102,8 +131,13 @@ test('wrong types throw TypeError; bad lengths throw RangeError', (t) => {
     t.throws(() => hkdfSha256(any, e, e, 1), { instanceOf: TypeError, message: /^ikm must be/ });
     t.throws(() => hkdfSha256(e, any, e, 1), { instanceOf: TypeError, message: /^salt must be/ });
     t.throws(() => hkdfSha256(e, e, any, 1), { instanceOf: TypeError, message: /^info must be/ });
+    t.throws(() => hkdfSha256Extract(any, e), { instanceOf: TypeError, message: /^ikm must be/ });
+    t.throws(() => hkdfSha256Extract(e, any), { instanceOf: TypeError, message: /^salt must be/ });
+    t.throws(() => hkdfSha256Expand(any, e, 1), { instanceOf: TypeError, message: /^prk must be/ });
+    t.throws(() => hkdfSha256Expand(e, any, 1), { instanceOf: TypeError, message: /^info must be/ });
   }
   for (const n of [-1, 1.5, Number.NaN, 8161, Number.POSITIVE_INFINITY]) {
     t.throws(() => hkdfSha256(e, e, e, n), { instanceOf: RangeError });
+    t.throws(() => hkdfSha256Expand(e, e, n), { instanceOf: RangeError });
   }
 });

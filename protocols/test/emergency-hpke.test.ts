@@ -4,16 +4,20 @@
  * pairs derived from ikmE/ikmR with DeriveKeyPair, enc, the six encryptions (seq 0, 1, 2, 4, 255,
  * 256, sealed in order on one context), the three exports, and the single-shot hpkeSeal/hpkeOpen
  * (seq 0 of the vector; wrong info, aad, key or a flipped byte fail with EMERGENCY_DECRYPT_FAILED).
- * The wrapper's KEM is `@hpke/core`'s WebCrypto X25519; envelopes interoperate both ways with the
- * pure-JavaScript `@hpke/dhkem-x25519` of the same suite (which earlier releases sealed with).
+ * The wrapper's suite is `@hpke/core`'s CipherSuite over node:crypto primitives
+ * (emergency/hpke-primitives.ts); the vector is also checked with the library's own primitives
+ * (WebCrypto X25519 and HKDF, `@hpke/chacha20poly1305`: what the previous release sealed with) and
+ * with the pure-JavaScript `@hpke/dhkem-x25519` (the release before), and envelopes interoperate
+ * both ways with both.
  */
 import { readFileSync } from 'node:fs';
 import { Chacha20Poly1305 } from '@hpke/chacha20poly1305';
-import { CipherSuite, HkdfSha256, DhkemX25519HkdfSha256 as NativeX25519 } from '@hpke/core';
+import { CipherSuite, HkdfSha256, DhkemX25519HkdfSha256 as WebCryptoX25519 } from '@hpke/core';
 import { DhkemX25519HkdfSha256 as PureJsX25519 } from '@hpke/dhkem-x25519';
 import test from 'ava';
 import { fromHex, toHex } from '../src/bytes.ts';
 import { x25519PublicKey } from '../src/crypto/index.ts';
+import { NodeChacha20Poly1305, NodeDhkemX25519HkdfSha256, NodeHkdfSha256 } from '../src/emergency/hpke-primitives.ts';
 import {
   contactKeygen,
   HPKE_ENC_LENGTH,
@@ -136,19 +140,30 @@ test('two seals of one plaintext differ (fresh ephemeral); bad key lengths are C
   t.is(contactKeygen().signKey.length, 32);
 });
 
-/** The same suite with the pure-JavaScript X25519 (`@hpke/dhkem-x25519`). */
+/** The same suite with the pure-JavaScript X25519 (`@hpke/dhkem-x25519`): the release before last. */
 const pureJs = new CipherSuite({ kem: new PureJsX25519(), kdf: new HkdfSha256(), aead: new Chacha20Poly1305() });
+/** The same suite with `@hpke/core`'s own primitives (WebCrypto X25519 and HKDF): the previous release. */
+const webCrypto = new CipherSuite({ kem: new WebCryptoX25519(), kdf: new HkdfSha256(), aead: new Chacha20Poly1305() });
+const earlier = [
+  ['WebCrypto', webCrypto],
+  ['pure-JS', pureJs],
+] as const;
 
-test("the wrapper seals and opens with @hpke/core's WebCrypto X25519 (native), not the pure-JS KEM", (t) => {
-  t.true(hpkeSuite().kem instanceof NativeX25519);
-  t.false(hpkeSuite().kem instanceof PureJsX25519);
+test("the wrapper's suite is @hpke/core's CipherSuite over the node:crypto primitives", (t) => {
+  const s = hpkeSuite();
+  t.true(s instanceof CipherSuite);
+  t.true(s.kem instanceof NodeDhkemX25519HkdfSha256);
+  t.true(s.kdf instanceof NodeHkdfSha256);
+  t.true(s.aead instanceof NodeChacha20Poly1305);
+  t.false(s.kem instanceof WebCryptoX25519 || s.kem instanceof PureJsX25519);
 });
 
-test("RFC 9180 A.2.1 with either X25519: both derive the vector's keys and enc", async (t) => {
-  for (const s of [hpkeSuite(), pureJs]) {
+test("RFC 9180 A.2.1 with every set of primitives: each derives the vector's keys, enc and seq-0 ciphertext", async (t) => {
+  for (const s of [hpkeSuite(), webCrypto, pureJs]) {
     const kpE = await s.kem.deriveKeyPair(h(v.ikmE));
     const kpR = await s.kem.deriveKeyPair(h(v.ikmR));
     t.is(hex(await s.kem.serializePublicKey(kpR.publicKey)), v.pkRm);
+    t.is(hex(await s.kem.serializePrivateKey(kpR.privateKey)), v.skRm);
     const sender = await s.createSenderContext({ recipientPublicKey: kpR.publicKey, info: h(v.info), ekm: kpE });
     t.is(hex(sender.enc), v.enc);
     const e0 = v.encryptions[0] as Vector['encryptions'][number];
@@ -156,23 +171,29 @@ test("RFC 9180 A.2.1 with either X25519: both derive the vector's keys and enc",
   }
 });
 
-test('envelopes interoperate: pure-JS sealed opens with hpkeOpen, hpkeSeal sealed opens with the pure-JS KEM', async (t) => {
+test('envelopes interoperate both ways with the earlier primitives (WebCrypto, pure-JS): seal here, open there and back', async (t) => {
   const k = contactKeygen();
   const info = new TextEncoder().encode('enigm-emergency-v1 interop');
   const aad = new TextEncoder().encode('header');
   const pt = new TextEncoder().encode('52.52,13.405');
-  // old envelope (pure-JS sender) → new opener
-  const old = await pureJs.createSenderContext({ recipientPublicKey: await pureJs.kem.deserializePublicKey(k.publicKey), info });
-  const oldCt = new Uint8Array(await old.seal(pt, aad));
-  t.deepEqual(await hpkeOpen(k.privateKey, new Uint8Array(old.enc), oldCt, { info, aad }), pt);
-  // new envelope → old opener
-  const sealed = await hpkeSeal(k.publicKey, pt, { info, aad });
-  const rk = await pureJs.kem.deserializePrivateKey(k.privateKey);
-  const ctx = await pureJs.createRecipientContext({ recipientKey: rk, enc: sealed.enc, info });
-  t.deepEqual(new Uint8Array(await ctx.open(sealed.ct, aad)), pt);
+  for (const [name, old] of earlier) {
+    // old envelope → hpkeOpen
+    const sender = await old.createSenderContext({ recipientPublicKey: await old.kem.deserializePublicKey(k.publicKey), info });
+    const oldCt = new Uint8Array(await sender.seal(pt, aad));
+    t.deepEqual(await hpkeOpen(k.privateKey, new Uint8Array(sender.enc), oldCt, { info, aad }), pt, `${name} → new`);
+    // hpkeSeal envelope → old opener; a tampered one fails there too
+    const sealed = await hpkeSeal(k.publicKey, pt, { info, aad });
+    const rk = await old.kem.deserializePrivateKey(k.privateKey);
+    const ctx = await old.createRecipientContext({ recipientKey: rk, enc: sealed.enc, info });
+    t.deepEqual(new Uint8Array(await ctx.open(sealed.ct, aad)), pt, `new → ${name}`);
+    const bad = Uint8Array.from(sealed.ct);
+    bad[0] = (bad[0] as number) ^ 1;
+    const ctx2 = await old.createRecipientContext({ recipientKey: rk, enc: sealed.enc, info });
+    await t.throwsAsync(ctx2.open(bad, aad), undefined, `tampered new → ${name}`);
+  }
 });
 
-test('imported keys are reused per key array, and an array changed in place is imported again (never a stale key)', async (t) => {
+test('a key array changed in place seals and opens with its new bytes (never a stale key); a rejected key stays rejected', async (t) => {
   const a = contactKeygen();
   const b = contactKeygen();
   const opts = { info: new Uint8Array(1), aad: new Uint8Array(2) };
@@ -180,7 +201,7 @@ test('imported keys are reused per key array, and an array changed in place is i
   const toB = await hpkeSeal(b.publicKey, Uint8Array.of(2), opts);
   const holder = a.privateKey.slice();
   t.deepEqual(await hpkeOpen(holder, toA.enc, toA.ct, opts), Uint8Array.of(1));
-  t.deepEqual(await hpkeOpen(holder, toA.enc, toA.ct, opts), Uint8Array.of(1), 'again, from the cache');
+  t.deepEqual(await hpkeOpen(holder, toA.enc, toA.ct, opts), Uint8Array.of(1), 'again');
   holder.set(b.privateKey); // the same array now holds b's key
   t.deepEqual(await hpkeOpen(holder, toB.enc, toB.ct, opts), Uint8Array.of(2));
   await t.throwsAsync(hpkeOpen(holder, toA.enc, toA.ct, opts), { code: 'EMERGENCY_DECRYPT_FAILED' });
@@ -191,7 +212,7 @@ test('imported keys are reused per key array, and an array changed in place is i
   const sealed = await hpkeSeal(recipient, Uint8Array.of(4), opts);
   t.deepEqual(await hpkeOpen(b.privateKey, sealed.enc, sealed.ct, opts), Uint8Array.of(4));
   await t.throwsAsync(hpkeOpen(a.privateKey, sealed.enc, sealed.ct, opts), { code: 'EMERGENCY_DECRYPT_FAILED' });
-  // a key that fails to import is not remembered as good
+  // a small-order key is refused every time
   const small = new Uint8Array(32);
   await t.throwsAsync(hpkeSeal(small, Uint8Array.of(1), opts), { code: 'CRYPTO_INVALID_KEY' });
   await t.throwsAsync(hpkeSeal(small, Uint8Array.of(1), opts), { code: 'CRYPTO_INVALID_KEY' });

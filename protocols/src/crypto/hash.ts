@@ -51,6 +51,50 @@ export function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array 
 }
 
 /**
+ * HKDF-Extract with SHA-256 (RFC 5869 §2.2): PRK = HMAC-SHA-256(salt, ikm); an empty `salt` means
+ * 32 zero bytes (an HMAC key shorter than the block is zero-padded, so the two are the same).
+ * @returns the 32-byte pseudorandom key (a fresh array; wipe it when done)
+ * @throws {TypeError} if `ikm` or `salt` is not a Uint8Array
+ * @example
+ * const prk = hkdfSha256Extract(sharedSecret, salt);
+ */
+export function hkdfSha256Extract(ikm: Uint8Array, salt: Uint8Array): Uint8Array {
+  assertBytes(ikm, 'ikm');
+  assertBytes(salt, 'salt');
+  return view(createHmac('sha256', salt).update(ikm).digest());
+}
+
+/**
+ * HKDF-Expand with SHA-256 (RFC 5869 §2.3): `length` bytes of T(1) ‖ T(2) ‖ … from `prk` and
+ * `info`.
+ * @param prk - the pseudorandom key (at least 32 bytes per the RFC; not enforced, as HMAC takes any key)
+ * @param length - output length, 0 to 8160 bytes
+ * @throws {TypeError} if `prk` or `info` is not a Uint8Array
+ * @throws {RangeError} if `length` is not an integer in [0, 8160]
+ * @example
+ * const key = hkdfSha256Expand(prk, new TextEncoder().encode('key'), 32);
+ */
+export function hkdfSha256Expand(prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+  assertBytes(prk, 'prk');
+  assertBytes(info, 'info');
+  if (!Number.isInteger(length) || length < 0 || length > HKDF_SHA256_MAX_LENGTH) {
+    throw new RangeError(`length must be an integer in [0, ${HKDF_SHA256_MAX_LENGTH}], got ${length}`);
+  }
+  const out = allocBytes(length);
+  let t: Buffer = Buffer.alloc(0);
+  const counter = new Uint8Array(1);
+  for (let i = 0, o = 0; o < length; i++, o += SHA256_LENGTH) {
+    counter[0] = i + 1;
+    const next = createHmac('sha256', prk).update(t).update(info).update(counter).digest();
+    t.fill(0);
+    t = next;
+    out.set(t.subarray(0, Math.min(SHA256_LENGTH, length - o)), o);
+  }
+  t.fill(0);
+  return out;
+}
+
+/**
  * HKDF-SHA-256 (RFC 5869): extract with `salt` (empty means 32 zero bytes), expand with `info` to
  * `length` bytes.
  * @param length - output length, 0 to 8160 bytes
@@ -66,19 +110,10 @@ export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, 
   if (!Number.isInteger(length) || length < 0 || length > HKDF_SHA256_MAX_LENGTH) {
     throw new RangeError(`length must be an integer in [0, ${HKDF_SHA256_MAX_LENGTH}], got ${length}`);
   }
-  // An empty HMAC key is padded with zeros, so it equals the RFC's "HashLen zeros" default salt.
-  const prk = createHmac('sha256', salt).update(ikm).digest();
-  const out = allocBytes(length);
-  let t: Buffer = Buffer.alloc(0);
-  const counter = new Uint8Array(1);
-  for (let i = 0, o = 0; o < length; i++, o += SHA256_LENGTH) {
-    counter[0] = i + 1;
-    const next = createHmac('sha256', prk).update(t).update(info).update(counter).digest();
-    t.fill(0);
-    t = next;
-    out.set(t.subarray(0, Math.min(SHA256_LENGTH, length - o)), o);
+  const prk = hkdfSha256Extract(ikm, salt);
+  try {
+    return hkdfSha256Expand(prk, info, length);
+  } finally {
+    prk.fill(0);
   }
-  prk.fill(0);
-  t.fill(0);
-  return out;
 }

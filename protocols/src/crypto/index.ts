@@ -18,7 +18,15 @@ export {
   ed25519Verify,
   isAcceptableEd25519PublicKey,
 } from './ed25519.ts';
-export { HKDF_SHA256_MAX_LENGTH, hkdfSha256, hmacSha256, SHA256_LENGTH, sha256 } from './hash.ts';
+export {
+  HKDF_SHA256_MAX_LENGTH,
+  hkdfSha256,
+  hkdfSha256Expand,
+  hkdfSha256Extract,
+  hmacSha256,
+  SHA256_LENGTH,
+  sha256,
+} from './hash.ts';
 export {
   ed25519PrivateKeyFromPem,
   ed25519PrivateKeyToPem,

@@ -1,22 +1,25 @@
 /**
  * HPKE (RFC 9180) for exactly one suite, base mode: DHKEM(X25519, HKDF-SHA256) (KEM 0x0020),
- * HKDF-SHA256 (KDF 0x0001), ChaCha20-Poly1305 (AEAD 0x0003). A thin wrapper over `@hpke/core`: its
- * own `DhkemX25519HkdfSha256` (X25519 and HKDF through WebCrypto, native in Node ≥ 20: about 4×
- * faster than the pure-JavaScript `@hpke/dhkem-x25519`, whose envelopes are the same bytes of the
- * same suite and open here, and the other way round; tests check both against RFC 9180 A.2.1) and
- * `@hpke/chacha20poly1305` (pure JavaScript: WebCrypto has no ChaCha20-Poly1305).
+ * HKDF-SHA256 (KDF 0x0001), ChaCha20-Poly1305 (AEAD 0x0003). A thin wrapper over `@hpke/core`'s
+ * `CipherSuite`, which does the protocol (DHKEM, key schedule, nonces, exporter), given primitives
+ * on node:crypto through its extension interfaces (`hpke-primitives.ts`: X25519, HMAC-based HKDF
+ * and ChaCha20-Poly1305 of `crypto/`, all synchronous OpenSSL calls). The library's own primitives
+ * (WebCrypto X25519 and HKDF, with an `importKey` and an asynchronous job per step, and the
+ * pure-JavaScript `@hpke/chacha20poly1305`) cost ~5× more per seal and open here; envelopes are the
+ * same bytes either way (tests check RFC 9180 A.2.1 and interoperation both ways with the
+ * library's primitives and with the pure-JavaScript `@hpke/dhkem-x25519` of earlier releases).
  *
- * Their API is asynchronous (WebCrypto style: `CryptoKey`s, `Promise<ArrayBuffer>`), so
+ * The library's API is asynchronous (WebCrypto style: `CryptoKey`s, `Promise<ArrayBuffer>`), so
  * {@link hpkeSeal} and {@link hpkeOpen} return promises; keys cross this module's boundary as raw
  * 32-byte arrays. Each seal is single-shot (a fresh ephemeral key and context per message).
  *
  * @module
  */
-import { Chacha20Poly1305 } from '@hpke/chacha20poly1305';
-import { CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
+import { CipherSuite } from '@hpke/core';
 import { type Ed25519KeyPair, ed25519Generate } from '../crypto/ed25519.ts';
 import { x25519Generate } from '../crypto/x25519.ts';
 import { ProtocolError } from '../errors.ts';
+import { NodeChacha20Poly1305, NodeDhkemX25519HkdfSha256, NodeHkdfSha256 } from './hpke-primitives.ts';
 
 /** The suite's identifiers (RFC 9180 §7): KEM, KDF, AEAD. */
 export const HPKE_SUITE_IDS = { kem: 0x0020, kdf: 0x0001, aead: 0x0003 } as const;
@@ -34,7 +37,11 @@ let suite: CipherSuite | undefined;
  * multi-message context or the exporter (tests, benchmarks).
  */
 export function hpkeSuite(): CipherSuite {
-  suite ??= new CipherSuite({ kem: new DhkemX25519HkdfSha256(), kdf: new HkdfSha256(), aead: new Chacha20Poly1305() });
+  suite ??= new CipherSuite({
+    kem: new NodeDhkemX25519HkdfSha256(),
+    kdf: new NodeHkdfSha256(),
+    aead: new NodeChacha20Poly1305(),
+  });
   return suite;
 }
 
@@ -72,33 +79,6 @@ export interface ContactKeys {
 }
 
 const u8 = (b: ArrayBuffer): Uint8Array => new Uint8Array(b);
-
-/**
- * Imported keys, per caller's key array: a contact opening many records with one private key (or
- * a Key sealing many records to one set) imports it once — importing an X25519 private key
- * (PKCS#8 + deriving its public key) costs more than the DH itself. An entry lives as long as the
- * caller's array (WeakMap) and holds a copy of the bytes it was made from: an array changed in place
- * since is imported again, never served a stale key.
- */
-const importedKeys = new WeakMap<Uint8Array, { bytes: Uint8Array; key: Promise<CryptoKey> }>();
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function imported(raw: Uint8Array, load: (bytes: Uint8Array) => Promise<CryptoKey>): Promise<CryptoKey> {
-  const hit = importedKeys.get(raw);
-  if (hit && sameBytes(hit.bytes, raw)) return hit.key;
-  const bytes = raw.slice();
-  const key = load(bytes);
-  importedKeys.set(raw, { bytes, key });
-  key.catch(() => {
-    if (importedKeys.get(raw)?.key === key) importedKeys.delete(raw); // a failed import is not remembered
-  });
-  return key;
-}
 
 function keyError(what: string, cause: unknown): ProtocolError {
   return new ProtocolError('CRYPTO_INVALID_KEY', `HPKE ${what}`, { cause });
@@ -139,7 +119,7 @@ export async function hpkeSeal(
   const s = hpkeSuite();
   let ctx: Awaited<ReturnType<CipherSuite['createSenderContext']>>;
   try {
-    const recipient = await imported(recipientPublicKey, (b) => s.kem.deserializePublicKey(b));
+    const recipient = await s.kem.deserializePublicKey(recipientPublicKey);
     const ekm = options.ephemeralSeed === undefined ? undefined : await s.kem.deriveKeyPair(options.ephemeralSeed);
     ctx = await s.createSenderContext({ recipientPublicKey: recipient, info: options.info, ...(ekm ? { ekm } : {}) });
   } catch (e) {
@@ -168,7 +148,7 @@ export async function hpkeOpen(
   const s = hpkeSuite();
   let key: CryptoKey;
   try {
-    key = await imported(recipientPrivateKey, (b) => s.kem.deserializePrivateKey(b));
+    key = await s.kem.deserializePrivateKey(recipientPrivateKey);
   } catch (e) {
     throw keyError('private key rejected', e);
   }
