@@ -43,14 +43,62 @@ export function defaultSimDir(): string {
 /** How long `sim start` waits for a clean stop after SIGINT/SIGTERM before it exits anyway. */
 const STOP_GRACE_MS = 10_000;
 
+/** A plain decimal number (`0.05`, `.5`, `12`): no sign, exponent, hex, `Infinity` or blank. */
+const DECIMAL = /^(\d+(\.\d*)?|\.\d+)$/;
+
+/** Most one-way latency `--ble-latency` adds, ms. */
+const MAX_BLE_LATENCY_MS = 10_000;
+
 /**
- * `--ble` and its link options as simulator options (undefined without `--ble`).
- * @throws {@link UsageError} for a bad PHY, MTU or interval, or link options without --ble
+ * A decimal option within [min, max], or undefined when not given.
+ * @throws {@link UsageError} for anything else
  */
-function bleOption(
-  args: ParsedArgs,
-): { link: { phy: '1M' | '2M'; mtu: number; connectionIntervalMs: number; dle: boolean } } | undefined {
-  const given = ['ble-phy', 'ble-mtu', 'ble-interval', 'no-ble-dle'].filter((o) => args.values[o] !== undefined);
+function decimal(args: ParsedArgs, name: string, min: number, max: number, what: string): number | undefined {
+  const v = str(args, name);
+  if (v === undefined) return undefined;
+  const n = DECIMAL.test(v) ? Number(v) : Number.NaN;
+  if (!(n >= min && n <= max)) throw new UsageError(`--${name} must be ${what}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/**
+ * `--ble-loss`, `--ble-dup`, `--ble-reorder` (probabilities per fragment, drawn from one seeded
+ * generator, so their sum is at most 1) and `--ble-latency` (one-way ms) as adapter options.
+ * @throws {@link UsageError} for a value out of range or not a plain decimal, or a sum above 1
+ */
+function bleFaultOptions(args: ParsedArgs): {
+  latencyMs?: number;
+  faults?: { loss: number; duplicate: number; reorder: number };
+} {
+  const p = (name: string) => decimal(args, name, 0, 1, 'a probability in 0..1 (e.g. 0.02)');
+  const loss = p('ble-loss');
+  const duplicate = p('ble-dup');
+  const reorder = p('ble-reorder');
+  const latencyMs = decimal(args, 'ble-latency', 0, MAX_BLE_LATENCY_MS, `a latency in 0..${MAX_BLE_LATENCY_MS} ms`);
+  const any = loss !== undefined || duplicate !== undefined || reorder !== undefined;
+  const f = { loss: loss ?? 0, duplicate: duplicate ?? 0, reorder: reorder ?? 0 };
+  if (f.loss + f.duplicate + f.reorder > 1)
+    throw new UsageError(
+      '--ble-loss, --ble-dup and --ble-reorder are shares of one draw per fragment: their sum must be at most 1',
+    );
+  return { ...(latencyMs !== undefined ? { latencyMs } : {}), ...(any ? { faults: f } : {}) };
+}
+
+/** The `--ble-…` options; any of them needs `--ble`. */
+const BLE_OPTIONS = ['ble-phy', 'ble-mtu', 'ble-interval', 'no-ble-dle', 'ble-loss', 'ble-dup', 'ble-reorder', 'ble-latency'];
+
+/**
+ * `--ble` and its link and fault options as simulator options (undefined without `--ble`).
+ * @throws {@link UsageError} for a bad PHY, MTU, interval, probability or latency, or BLE options without --ble
+ */
+function bleOption(args: ParsedArgs):
+  | {
+      link: { phy: '1M' | '2M'; mtu: number; connectionIntervalMs: number; dle: boolean };
+      latencyMs?: number;
+      faults?: { loss: number; duplicate: number; reorder: number };
+    }
+  | undefined {
+  const given = BLE_OPTIONS.filter((o) => args.values[o] !== undefined);
   if (args.values.ble !== true) {
     if (given.length > 0) throw new UsageError(`--${given[0]} needs --ble`);
     return undefined;
@@ -66,6 +114,7 @@ function bleOption(
       connectionIntervalMs: interval,
       dle: args.values['no-ble-dle'] !== true,
     },
+    ...bleFaultOptions(args),
   };
 }
 
@@ -74,7 +123,8 @@ const startCmd: Command = {
   summary: 'run simulated Keys on pseudo-terminal serial ports, TCP and MQTT (foreground)',
   help: `Usage: enigm sim start [--keys N] [--state-dir D] [--tcp-port P] [--no-serial]
                        [--baud B [--latency MS]] [--erase-ms MS] [--trust-fw-key PUB.pem]...
-                       [--ble [--ble-phy 1M|2M] [--ble-mtu N] [--ble-interval MS] [--no-ble-dle]]
+                       [--ble [--ble-phy 1M|2M] [--ble-mtu N] [--ble-interval MS] [--no-ble-dle]
+                              [--ble-loss P] [--ble-dup P] [--ble-reorder P] [--ble-latency MS]]
                        [--control-port P] [--control-host H] [--no-control]
                        [--broker URL [--ca F] [--cert F --key F] | --broker-port P | --no-mqtt]
                        [--log-level L | --verbose] [--json]
@@ -116,6 +166,12 @@ Options:
   --ble-phy P     modelled PHY, 1M or 2M (default 2M); --ble-mtu N: ATT_MTU 23..517 (default
                   247); --ble-interval MS: connection interval (default 15); --no-ble-dle: LL
                   payloads of 27 bytes. The air time is modelled in real time
+  --ble-loss P    faults on the air, per GATT fragment either way: lost (P), delivered twice
+  --ble-dup P     (--ble-dup P) or after the next one (--ble-reorder P); each a probability in
+  --ble-reorder P 0..1, their sum at most 1 (default 0; a fixed seed: the same pattern every
+                  run). The Key and the host drop the partial message (BLE_FRAGMENT_SEQUENCE)
+                  and the host's request retries recover, as after a corrupted UART frame
+  --ble-latency MS  one-way latency added to every delivery, 0..${MAX_BLE_LATENCY_MS} ms (default 0)
   --trust-fw-key F  trust this firmware-signing public key (PEM) of a key you keep outside D.
                   On a new D the factory key then signs the factory image in memory and is
                   not kept (only D/fw-signing.pub): only your keys can sign updates. Without it
@@ -156,6 +212,10 @@ Then, in another terminal:
     'ble-mtu': { type: 'string' },
     'ble-interval': { type: 'string' },
     'no-ble-dle': { type: 'boolean' },
+    'ble-loss': { type: 'string' },
+    'ble-dup': { type: 'string' },
+    'ble-reorder': { type: 'string' },
+    'ble-latency': { type: 'string' },
     'trust-fw-key': { type: 'string', multiple: true },
     'control-port': { type: 'string' },
     'control-host': { type: 'string' },

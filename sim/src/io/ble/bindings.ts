@@ -329,7 +329,7 @@ export class SimBleBindings extends EventEmitter {
     if (c === undefined) return;
     this.#conns.delete(id);
     c.air.close();
-    c.key.close();
+    c.key.close(c.air.stats);
     if (report) process.nextTick(() => this.emit('disconnect', id, reason));
   }
 }

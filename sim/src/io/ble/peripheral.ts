@@ -101,10 +101,20 @@ export interface BleKeyConnection {
   read(characteristic: string): Uint8Array | undefined;
   /** The host (un)subscribed to notifications of a characteristic. */
   subscribe(characteristic: string, on: boolean): boolean;
-  /** Ends the connection on the Key's side (its device link closes). */
-  close(): void;
+  /**
+   * Ends the connection on the Key's side (its device link closes); `air` (the faults the link
+   * injected) goes into the log line with the GATT counters.
+   */
+  close(air?: BleAirFaultStats): void;
   /** Counters of the GATT layer. */
   readonly stats: { fragmentsIn: number; fragmentsOut: number; fragmentErrors: number };
+}
+
+/** What the air did to a connection's fragments (`BleAir.stats`). */
+export interface BleAirFaultStats {
+  readonly lost: number;
+  readonly duplicated: number;
+  readonly reordered: number;
 }
 
 /** How a connection sends a notification fragment; returns nothing (the air queues it). */
@@ -248,13 +258,17 @@ export class BlePeripheral {
         return true;
       },
       resume: () => link.resume(),
-      close: () => {
+      close: (air) => {
         if (closed) return;
         closed = true;
         link.close();
         this.#open.delete(n);
         hooks?.onLink?.(`ble#${n}`, 'closed');
-        this.#log.info(`${label}: ble link #${n} closed`);
+        // counts only, never content
+        const faults = air ? `; air: lost ${air.lost}, duplicated ${air.duplicated}, reordered ${air.reordered}` : '';
+        this.#log.info(
+          `${label}: ble link #${n} closed (fragments in ${stats.fragmentsIn}, out ${stats.fragmentsOut}, errors ${stats.fragmentErrors}${faults})`,
+        );
       },
     };
   }
