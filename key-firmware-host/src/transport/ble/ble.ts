@@ -40,6 +40,7 @@ import {
   type BleAdapterChoice,
   type Characteristic,
   createNoble,
+  muteNobleConsole,
   type Noble,
   type Peripheral,
   resolveBleAdapter,
@@ -147,6 +148,7 @@ function release(noble: Noble, bindings: unknown, parts: readonly (NodeJS.EventE
  */
 export async function scanBle(options: { adapter?: BleAdapterChoice; durationMs?: number } = {}): Promise<BleSighting[]> {
   const bindings = resolveBleAdapter(options.adapter)();
+  const unmute = muteNobleConsole(); // our typed error says what noble would print
   const noble = createNoble(bindings);
   const seen = new Map<string, BleSighting>();
   try {
@@ -158,6 +160,7 @@ export async function scanBle(options: { adapter?: BleAdapterChoice; durationMs?
     await new Promise((r) => setTimeout(r, options.durationMs ?? 2000));
   } finally {
     release(noble, bindings, []);
+    unmute();
   }
   return [...seen.values()];
 }
@@ -193,6 +196,7 @@ export class BleTransport extends StreamTransport {
 
   protected async connect(events: StreamEvents): Promise<StreamConnection> {
     const bindings = resolveBleAdapter(this.#o.adapter)();
+    const unmute = muteNobleConsole(); // while noble runs: our typed errors say what it would print
     const noble = createNoble(bindings);
     const ms = this.#opMs;
     let peripheral: Peripheral | undefined;
@@ -237,9 +241,10 @@ export class BleTransport extends StreamTransport {
       noble.on('stateChange', (s: string) => {
         if (s !== 'poweredOn') events.lost('TRANSPORT_CLOSED', new Error(`the Bluetooth adapter went ${s}`));
       });
-      return this.#connection(noble, bindings, p, request, response, fragment, sduMax, events);
+      return this.#connection(noble, bindings, p, request, response, fragment, sduMax, events, unmute);
     } catch (e) {
       release(noble, bindings, [peripheral, request, response]);
+      unmute();
       if (e instanceof TransportError) throw e;
       const code = (e as { code?: string }).code;
       throw new TransportError(
@@ -295,6 +300,7 @@ export class BleTransport extends StreamTransport {
     fragment: number,
     sduMax: number,
     events: StreamEvents,
+    unmute: () => void,
   ): StreamConnection {
     const encoder = new FragmentEncoder();
     const ms = this.#opMs;
@@ -328,6 +334,7 @@ export class BleTransport extends StreamTransport {
         if (p.state === 'connected')
           await bounded(p.disconnectAsync(), ms, `${this.description}: disconnect`).catch(() => undefined);
         release(noble, bindings, [p, request, response]);
+        unmute();
       },
       destroy: () => {
         closed = true;
@@ -337,6 +344,7 @@ export class BleTransport extends StreamTransport {
           // already gone
         }
         release(noble, bindings, [p, request, response]);
+        unmute();
       },
     };
   }

@@ -10,6 +10,12 @@
  * - `sim` or `sim:DIR`: the virtual adapter of the simulator whose state folder is DIR (default
  *   `$ENIGM_SIM_DIR`, else `.sim-state`), read from its `simulator.json` (`bleAdapter`).
  * The real noble runs on top in every case.
+ *
+ * Noble's platform bindings print their own warnings on the console (`noble warning: adapter does
+ * not support Bluetooth Low Energy …` and indented continuation lines, through `console.log`;
+ * `noble: …` through `console.warn`) before our typed error says the same.
+ * {@link muteNobleConsole} drops exactly those lines while a transport uses noble; everything
+ * else printed meanwhile passes. Noble's `debug` log (`DEBUG=noble*`) is not affected.
  * @module
  */
 import { readFileSync } from 'node:fs';
@@ -37,6 +43,62 @@ export const NOBLE_VERSION = '2.8.0';
  */
 export function createNoble(bindings: unknown): Noble {
   return new NobleClass(bindings);
+}
+
+/** How a line noble prints begins: its warnings, and the 15-space indent of their continuation lines. */
+const NOBLE_LINE = /^noble(?: warning)?: /;
+const CONTINUATION = /^\s/;
+
+let muters = 0;
+let installed:
+  | { log: typeof console.log; warn: typeof console.warn; ourLog: typeof console.log; ourWarn: typeof console.warn }
+  | undefined;
+
+/** A console method that drops noble's lines (and the indented lines printed directly after one, in the same turn). */
+function filtered(original: (...args: unknown[]) => void): (...args: unknown[]) => void {
+  let continuing = false;
+  return (...args: unknown[]) => {
+    const first = args[0];
+    if (typeof first === 'string' && (NOBLE_LINE.test(first) || (continuing && CONTINUATION.test(first)))) {
+      if (!continuing) {
+        continuing = true;
+        process.nextTick(() => {
+          continuing = false;
+        });
+      }
+      return;
+    }
+    continuing = false; // a continuation follows its warning directly
+    original(...args);
+  };
+}
+
+/**
+ * Drops noble's own console warnings until the returned function is called (nested and
+ * concurrent uses are counted; the console is restored when the last ends, unless something else
+ * replaced its methods meanwhile).
+ * @returns the function that ends this use (idempotent)
+ * @throws never
+ */
+export function muteNobleConsole(): () => void {
+  if (muters++ === 0) {
+    const log = console.log;
+    const warn = console.warn;
+    const ourLog = filtered(log);
+    const ourWarn = filtered(warn);
+    installed = { log, warn, ourLog, ourWarn };
+    console.log = ourLog;
+    console.warn = ourWarn;
+  }
+  let ended = false;
+  return () => {
+    if (ended) return;
+    ended = true;
+    if (--muters > 0 || !installed) return;
+    if (console.log === installed.ourLog) console.log = installed.log;
+    if (console.warn === installed.ourWarn) console.warn = installed.warn;
+    installed = undefined;
+  };
 }
 
 function systemBindings(): unknown {
