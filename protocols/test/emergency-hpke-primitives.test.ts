@@ -166,3 +166,18 @@ test('DHKEM(X25519): fresh ephemeral keys; a small-order peer point fails encap 
   await t.throwsAsync(kem.deserializePublicKey(new Uint8Array(31)));
   await t.throwsAsync(kem.deserializePrivateKey(new Uint8Array(33)));
 });
+
+test('no X25519 private key of an HPKE seal or open stays in the key cache (one-time keys are not kept)', async (t) => {
+  const { contactKeygen, hpkeOpen, hpkeSeal } = await import('../src/emergency/index.ts');
+  const { clearCryptoCaches, x25519CachedPrivateKeys } = await import('../src/crypto/index.ts');
+  const contact = contactKeygen();
+  clearCryptoCaches();
+  const opts = { info: Uint8Array.of(1), aad: Uint8Array.of(2) };
+  for (let i = 0; i < 5; i++) {
+    const { enc, ct } = await hpkeSeal(contact.publicKey, Uint8Array.of(i), opts);
+    t.deepEqual(await hpkeOpen(contact.privateKey, enc, ct, opts), Uint8Array.of(i));
+  }
+  t.is(x25519CachedPrivateKeys(), 0);
+  x25519PublicKey(contact.privateKey); // the default still caches long-lived keys
+  t.is(x25519CachedPrivateKeys(), 1);
+});

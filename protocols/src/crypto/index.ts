@@ -38,5 +38,5 @@ export {
   x25519PublicKeyToPem,
 } from './keys.ts';
 export { clearCryptoCaches } from './util.ts';
-export type { X25519KeyPair } from './x25519.ts';
-export { X25519_KEY_LENGTH, x25519, x25519Generate, x25519PublicKey } from './x25519.ts';
+export type { X25519KeyPair, X25519Options } from './x25519.ts';
+export { X25519_KEY_LENGTH, x25519, x25519CachedPrivateKeys, x25519Generate, x25519PublicKey } from './x25519.ts';

@@ -45,13 +45,23 @@ function checkLength(key: Uint8Array, field: string): void {
   }
 }
 
-function privateEntry(privateKey: Uint8Array): PrivateEntry {
-  const id = toHex(privateKey);
-  let e = privateKeys.get(id);
+/** Options of {@link x25519} and {@link x25519PublicKey}. */
+export interface X25519Options {
+  /**
+   * Keep the private key's `KeyObject` in the bounded cache (default true: long-lived keys used
+   * again). Pass false for one-time keys (HPKE and other ephemerals), so no copy of them outlives
+   * the call.
+   */
+  readonly cache?: boolean;
+}
+
+function privateEntry(privateKey: Uint8Array, cache = true): PrivateEntry {
+  const id = cache ? toHex(privateKey) : '';
+  let e = cache ? privateKeys.get(id) : undefined;
   if (!e) {
     // node ignores `x` of a private OKP JWK (it derives the public key from `d`), but requires a string.
     e = { key: createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: toBase64Url(privateKey), x: '' }, format: 'jwk' }) };
-    privateKeys.set(id, e);
+    if (cache) privateKeys.set(id, e);
   }
   return e;
 }
@@ -64,6 +74,15 @@ function publicKeyObject(publicKey: Uint8Array): KeyObject {
     publicKeys.set(id, k);
   }
   return k;
+}
+
+/**
+ * How many X25519 private keys the cache holds now (diagnostics and tests: one-time keys passed
+ * with `cache: false` never count).
+ * @example clearCryptoCaches(); x25519CachedPrivateKeys() === 0
+ */
+export function x25519CachedPrivateKeys(): number {
+  return privateKeys.size;
 }
 
 /**
@@ -84,10 +103,11 @@ export function x25519Generate(random?: (n: number) => Uint8Array): X25519KeyPai
  * @throws {ProtocolError} `CRYPTO_INVALID_KEY` if `privateKey` is not 32 bytes
  * @example
  * x25519PublicKey(privateKey).length === 32
+ * x25519PublicKey(ephemeral, { cache: false }) // a one-time key: not kept in the cache
  */
-export function x25519PublicKey(privateKey: Uint8Array): Uint8Array {
+export function x25519PublicKey(privateKey: Uint8Array, options: X25519Options = {}): Uint8Array {
   checkLength(privateKey, 'privateKey');
-  const e = privateEntry(privateKey);
+  const e = privateEntry(privateKey, options.cache);
   if (!e.publicKey) {
     const jwk = createPublicKey(e.key).export({ format: 'jwk' });
     e.publicKey = fromBase64Url(jwk.x as string);
@@ -104,12 +124,15 @@ export function x25519PublicKey(privateKey: Uint8Array): Uint8Array {
  * @example
  * const k = x25519(alice.privateKey, bob.publicKey); // equals x25519(bob.privateKey, alice.publicKey)
  */
-export function x25519(privateKey: Uint8Array, peerPublicKey: Uint8Array): Uint8Array {
+export function x25519(privateKey: Uint8Array, peerPublicKey: Uint8Array, options: X25519Options = {}): Uint8Array {
   checkLength(privateKey, 'privateKey');
   checkLength(peerPublicKey, 'peerPublicKey');
   let shared: Buffer;
   try {
-    shared = diffieHellman({ privateKey: privateEntry(privateKey).key, publicKey: publicKeyObject(peerPublicKey) });
+    shared = diffieHellman({
+      privateKey: privateEntry(privateKey, options.cache).key,
+      publicKey: publicKeyObject(peerPublicKey),
+    });
   } catch (cause) {
     // With two well-formed 32-byte keys OpenSSL fails only on the all-zero result.
     throw new ProtocolError('CRYPTO_WEAK_SHARED_SECRET', 'X25519 result is all zero: the peer public key has small order', {

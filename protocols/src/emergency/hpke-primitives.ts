@@ -68,19 +68,22 @@ function randomSecretKey(seed?: Uint8Array): Promise<Uint8Array> {
  * X25519 on node:crypto in the shape of the library's curve (`MontgomeryECDH`). Only
  * `getPublicKey`, `getSharedSecret` and `utils.randomSecretKey` are called by
  * `XCurveDhkemPrimitives`; the rest completes the type. Shared secrets are checked (all zero, a
- * small-order peer point, throws — RFC 9180 §7.1.4 requires the check).
+ * small-order peer point, throws — RFC 9180 §7.1.4 requires the check). Private keys are never
+ * cached (`cache: false`): an HPKE sender's keys are one-time, and no copy of any of them outlives
+ * the call.
  */
+const NO_CACHE = { cache: false } as const;
 const nodeX25519: MontgomeryECDH = {
-  getPublicKey: (secretKey) => x25519PublicKey(secretKey),
-  getSharedSecret: (secretKey, publicKey) => own(x25519(secretKey, publicKey)),
-  scalarMult: (scalar, u) => own(x25519(scalar, u)),
-  scalarMultBase: (scalar) => x25519PublicKey(scalar),
+  getPublicKey: (secretKey) => x25519PublicKey(secretKey, NO_CACHE),
+  getSharedSecret: (secretKey, publicKey) => own(x25519(secretKey, publicKey, NO_CACHE)),
+  scalarMult: (scalar, u) => own(x25519(scalar, u, NO_CACHE)),
+  scalarMultBase: (scalar) => x25519PublicKey(scalar, NO_CACHE),
   utils: { randomSecretKey },
   GuBytes: X25519_BASE,
   lengths: { secretKey: 32, publicKey: 32, seed: 32 },
   keygen: () => {
     const secretKey = randomFillSync(new Uint8Array(32));
-    return { secretKey, publicKey: x25519PublicKey(secretKey) };
+    return { secretKey, publicKey: x25519PublicKey(secretKey, NO_CACHE) };
   },
 };
 
