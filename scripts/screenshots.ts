@@ -41,7 +41,7 @@ mkdirSync(out, { recursive: true });
 
 const dir = await mkdtemp(join(tmpdir(), 'enigm-screenshots-'));
 const profile = await mkdtemp(join(tmpdir(), 'enigm-chromium-'));
-const sim = await Simulator.start({ keys: 6, serial: false, stateDir: join(dir, 'state') });
+const sim = await Simulator.start({ keys: 6, serial: false, ble: true, stateDir: join(dir, 'state') });
 const server = await ControlServer.start(sim);
 const context = await chromium.launchPersistentContext(profile, {
   executablePath: CHROMIUM,
