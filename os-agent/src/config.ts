@@ -1,7 +1,7 @@
 /**
  * The agent configuration file: JSON, parsed strictly — unknown fields, wrong types and values out
  * of range are refused with `CONFIG_INVALID` naming the field (never echoing its value). See
- * `os-agent/packaging/agent.example.json` and docs/posture.md "Configuration".
+ * `os-agent/packaging/posture-agent.example.json` and docs/posture.md "Configuration".
  * @module
  */
 import { readFileSync } from 'node:fs';

@@ -44,7 +44,7 @@ at start, every reportIntervalS (+ jitter) and on change, binds each to a TPM qu
 the durable outbox and publishes it over MQTT; answers challenges from the broker and serves the
 local API. Logs are JSON lines on stderr. SIGTERM/SIGINT stop it cleanly.
 
-The configuration is JSON (see os-agent/packaging/agent.example.json and docs/posture.md).
+The configuration is JSON (see os-agent/packaging/posture-agent.example.json and docs/posture.md).
 
 Exit: 0 stopped cleanly, 1 a bad configuration or a failure at start, 2 usage error.
 

@@ -17,7 +17,7 @@ Serves the Enigm OS posture daemon protocol (docs/posture.md) on the Unix socket
 interrupted (Ctrl-C): Trust Security Center posture, device-management state, privacy mode,
 network policy, OTA verification and the remote-attestation outcome.
 
-  --socket PATH   Unix socket to listen on (the agent's --osd-socket)
+  --socket PATH   Unix socket to listen on (the agent config's "daemonSocket")
   --script FILE   JSON script: { "states": {...}, "faults": [...], "steps": [{ "afterMs", "states",
                   "faults" }] }. Without it every query answers a healthy device. Faults: ${OSD_FAULT_KINDS.join(', ')}
                   (each with optional "queries", "times"; slow takes "delayMs")
