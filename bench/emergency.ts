@@ -166,9 +166,14 @@ async function backendLink(rig: Rig): Promise<MqttLink> {
   return MqttLink.connect({ url: rig.mosquitto.url, username: BACKEND, tls: await rig.tlsFor(BACKEND) });
 }
 
-/** Waits until every Key's outbox is empty. */
+/**
+ * Waits until every Key's uplink has sent everything: nothing in its outbox (`queued`) and nothing
+ * on its way there (`pending`: a record waiting for the Key's state flush before its append). With
+ * `queued` alone a record of a round could still be waiting for `durable()` when the next round
+ * began, and reach that round's reader ("belongs to another event").
+ */
 function drained(sim: Simulator, ms = DRAIN_WAIT_MS): Promise<boolean> {
-  return until(() => sim.linkStats().every((s) => (s.mqtt?.queued ?? 0) === 0), ms);
+  return until(() => sim.linkStats().every((s) => (s.mqtt?.queued ?? 0) + (s.mqtt?.pending ?? 0) === 0), ms);
 }
 
 function contactSetOf(contact: ContactKeys): Uint8Array {

@@ -97,6 +97,7 @@ export class MqttEndpoint {
   #offLifecycle: () => void;
   readonly #sent: Record<string, { bytes: number; messages: number }> = {};
   #emitting: Promise<void> = Promise.resolve();
+  #pending = 0;
 
   constructor(options: MqttEndpointOptions) {
     this.#o = options;
@@ -147,6 +148,15 @@ export class MqttEndpoint {
   /** Uplink records waiting in the outbox. */
   get queued(): number {
     return this.#outbox?.size ?? 0;
+  }
+
+  /**
+   * Uplink records accepted by {@link MqttEndpoint.emit} and not yet in the outbox: each waits for
+   * the Key's state to be durable (`KeyFirmware.durable`), then for its append. A drain check
+   * needs `pending + queued === 0`: `queued` alone misses a record still waiting here.
+   */
+  get pending(): number {
+    return this.#pending;
   }
 
   #currentHandle(): string {
@@ -330,7 +340,12 @@ export class MqttEndpoint {
    */
   emit(kind: string, body: Uint8Array, priority: keyof typeof UPLINK_PRIORITY = 'normal'): Promise<void> {
     const time = this.#o.now();
-    const run = this.#emitting.then(() => this.#emit(kind, body, priority, time));
+    this.#pending++;
+    const run = this.#emitting
+      .then(() => this.#emit(kind, body, priority, time))
+      .finally(() => {
+        this.#pending--;
+      });
     this.#emitting = run.catch(() => undefined);
     return run;
   }

@@ -112,8 +112,11 @@ export interface SimulatedKeyLinkStats {
   index: number;
   tcp: TcpLinkStats[];
   serial?: { outputBytes: number; inputBytes: number; paused: boolean; discarded: number };
-  /** The MQTT uplink, if on: connected now, records waiting in its outbox. */
-  mqtt?: { connected: boolean; queued: number };
+  /**
+   * The MQTT uplink, if on: connected now, records waiting in its outbox (`queued`), and records
+   * not yet in the outbox (`pending`: waiting for the Key's state to be durable, or their append).
+   */
+  mqtt?: { connected: boolean; queued: number; pending: number };
 }
 
 interface RunningKey {
@@ -403,7 +406,7 @@ export class Simulator implements ControlTarget {
       index: k.index,
       tcp: k.tcp?.stats() ?? [],
       ...(k.serial ? { serial: k.serial.stats() } : {}),
-      ...(k.mqtt ? { mqtt: { connected: k.mqtt.connected, queued: k.mqtt.queued } } : {}),
+      ...(k.mqtt ? { mqtt: { connected: k.mqtt.connected, queued: k.mqtt.queued, pending: k.mqtt.pending } } : {}),
     }));
   }
 

@@ -1,0 +1,124 @@
+/**
+ * The MQTT uplink's records not yet in the outbox (sim/src/runtime/mqtt-endpoint.ts, issue 13
+ * benchmark race): a record waits for the Key's state to be durable (`KeyFirmware.durable`)
+ * before it is appended, and while it waits the endpoint counts it in `pending` (the outbox's
+ * `queued` does not hold it yet), so a drain check of `pending + queued === 0` cannot pass while a
+ * record is still on its way; once the flush finishes it moves to the outbox.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { KeyFirmware } from '../src/firmware/firmware.ts';
+import { loadSecureElement } from '../src/firmware/secure-element.ts';
+import { FileStorage, type SyncFile } from '../src/runtime/file-storage.ts';
+import { KeyScheduler } from '../src/runtime/key-scheduler.ts';
+import { DEFAULT_LINK_LIMITS } from '../src/runtime/link-flow.ts';
+import { silentLogger } from '../src/runtime/log.ts';
+import { MqttEndpoint } from '../src/runtime/mqtt-endpoint.ts';
+import { seededRandom } from '../src/testing.ts';
+
+const dirs: string[] = [];
+test.after.always(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** A sync that finishes only when the test releases it (every call so far). */
+function heldSync() {
+  const held: (() => void)[] = [];
+  const sync: SyncFile = () => new Promise<void>((resolve) => held.push(resolve));
+  const release = () => {
+    for (const r of held.splice(0)) r();
+  };
+  return { sync, release, held };
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!cond()) throw new Error(`timed out waiting for ${what}`);
+}
+
+test('a record waiting for durable() counts as pending, not queued; after the flush it is queued', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-uplink-pending-'));
+  dirs.push(dir);
+  const random = seededRandom(5);
+  const { sync, release, held } = heldSync();
+  const seStorage = new FileStorage(join(dir, 'key-0.se'), { sync });
+  const fw = new KeyFirmware({
+    storage: new FileStorage(join(dir, 'key-0.cbor'), { sync }),
+    secureElement: loadSecureElement(seStorage, random),
+    secureElementStorage: seStorage,
+    clock: { now: () => 1000 },
+    random,
+  });
+  const ep = new MqttEndpoint({
+    firmware: fw,
+    scheduler: new KeyScheduler(silentLogger, 'key 0'),
+    timing: undefined,
+    limits: DEFAULT_LINK_LIMITS,
+    log: silentLogger,
+    label: 'key 0',
+    uplink: { broker: 'mqtt://127.0.0.1:1' }, // never connected: the radio stays off
+    accountSecret: new Uint8Array(32).fill(1),
+    outboxPath: join(dir, 'key-0.outbox'),
+    now: () => 1_700_000_000_000,
+  });
+  await ep.open();
+  t.teardown(() => ep.close());
+  // Flush what loading the secure element wrote; from here every flush is held until released.
+  await until(() => held.length > 0, 'the first flush');
+  release();
+  await fw.durable();
+  t.is(ep.pending, 0);
+  t.is(ep.queued, 0);
+
+  t.is(fw.transition('activate'), 'dormant'); // a stored change and a lifecycle record
+  const direct = ep.emit('test', Uint8Array.of(1));
+  await tick();
+  await tick();
+  t.is(ep.queued, 0, 'nothing is in the outbox while the state is not durable');
+  t.is(ep.pending, 2, 'the lifecycle record and the emitted one are on their way');
+  t.true(held.length > 0, 'the state flush is being held');
+
+  release();
+  await until(() => ep.pending === 0, 'the records to reach the outbox');
+  await direct;
+  t.is(ep.queued, 2);
+  t.is(ep.pending, 0);
+});
+
+test('a record whose append fails no longer counts as pending', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-uplink-pending-'));
+  dirs.push(dir);
+  const random = seededRandom(6);
+  const seStorage = new FileStorage(join(dir, 'key-0.se'), { sync: async () => undefined });
+  const fw = new KeyFirmware({
+    storage: new FileStorage(join(dir, 'key-0.cbor'), { sync: async () => undefined }),
+    secureElement: loadSecureElement(seStorage, random),
+    secureElementStorage: seStorage,
+    clock: { now: () => 1000 },
+    random,
+  });
+  const ep = new MqttEndpoint({
+    firmware: fw,
+    scheduler: new KeyScheduler(silentLogger, 'key 0'),
+    timing: undefined,
+    limits: DEFAULT_LINK_LIMITS,
+    log: silentLogger,
+    label: 'key 0',
+    uplink: { broker: 'mqtt://127.0.0.1:1' },
+    accountSecret: new Uint8Array(32).fill(1),
+    outboxPath: join(dir, 'key-0.outbox'),
+    now: () => 1_700_000_000_000,
+  });
+  await ep.open();
+  t.teardown(() => ep.close());
+  // A record larger than the outbox accepts: the append throws.
+  const failed = ep.emit('test', new Uint8Array(4 * 1024 * 1024));
+  t.is(ep.pending, 1);
+  await t.throwsAsync(failed);
+  t.is(ep.pending, 0);
+  t.is(ep.queued, 0);
+});
