@@ -113,6 +113,8 @@ test.serial('status asks the running agent; with none running it fails with exit
   t.true(j.lastReport.seq >= 1);
   const human = await enigm('posture', 'status', '--config', configFile);
   t.regex(human.stdout, /compliance: no-policy/);
+  t.regex(human.stdout, /^signals:$/m, 'the human status lists each signal');
+  t.regex(human.stdout, /^ {2}kernel\.version +(".+"|unknown \(.+\))$/m);
   // report --once with an agent running returns the agent's latest report
   const r = await enigm('posture', 'report', '--once', '--config', configFile, '--json');
   t.is((JSON.parse(r.stdout) as { from: string }).from, 'agent');

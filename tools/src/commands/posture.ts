@@ -16,6 +16,7 @@ import {
   type Command,
   EXIT,
   int,
+  type Output,
   type ParsedArgs,
   readInputFile,
   readTextFile,
@@ -103,12 +104,25 @@ Examples:
     out.data({ ok: true, from: r.from, ...s, evidence: r.evidence, ...(r.agentKey ? { agentKey: r.agentKey } : {}) });
     out.line(`report ${s.seq} for ${s.handle} (${r.from === 'agent' ? 'from the running agent' : 'made now'}), ${s.trigger}`);
     out.line(`  compliance: ${(s.compliance as { decision: string }).decision}; TPM: ${s.tpm}`);
-    for (const sig of s.signals as { name: string; status: string; value?: unknown; reason?: string }[])
-      out.line(`  ${sig.name.padEnd(24)} ${sig.status === 'ok' ? JSON.stringify(sig.value) : `unknown (${sig.reason})`}`);
+    signalLines(out, s.signals as SignalLine[]);
     if (file) out.line(`evidence written to ${file}`);
     return EXIT.ok;
   },
 };
+
+/** A signal as reports and the local API render it (value when ok, the reason when unknown). */
+interface SignalLine {
+  name: string;
+  status: string;
+  value?: unknown;
+  reason?: string;
+}
+
+/** One line per signal: name, then its value or `unknown (reason)`. */
+function signalLines(out: Output, signals: readonly SignalLine[]): void {
+  for (const sig of signals)
+    out.line(`  ${sig.name.padEnd(24)} ${sig.status === 'ok' ? JSON.stringify(sig.value) : `unknown (${sig.reason})`}`);
+}
 
 const statusCmd: Command = {
   name: 'posture status',
@@ -147,6 +161,10 @@ Example:
         ? `broker: ${pub.connected ? 'connected' : 'not connected'}, ${pub.pending} pending, certificate ${pub.certificate.status}`
         : 'broker: not configured',
     );
+    if (Array.isArray(s.signals)) {
+      out.line('signals:');
+      signalLines(out, s.signals as SignalLine[]);
+    }
     return EXIT.ok;
   },
 };
