@@ -18,7 +18,12 @@
  * Checks 2-4 failing, or the equation failing, return `false`.
  *
  * Private keys are the 32-byte RFC 8032 seed. `KeyObject`s built from raw keys are cached (see
- * `util.ts`); `clearCryptoCaches()` empties the caches.
+ * `util.ts`); `clearCryptoCaches()` empties the caches. A key that signs often for a long time (a
+ * device's identity key, one of many simulated Keys) is better held by its owner:
+ * {@link ed25519Signer} builds its `KeyObject` once and keeps it in the returned function only,
+ * outside the shared cache (100 Keys signing in turn no longer evict each other from a cache of 64).
+ * One-time keys (an emergency event's key) pass `{ cache: false }` to {@link ed25519Generate} and
+ * {@link ed25519PublicKey}, so no copy of them outlives the call.
  *
  * @module
  */
@@ -77,15 +82,38 @@ function checkSeed(seed: Uint8Array): void {
   }
 }
 
-function privateEntry(seed: Uint8Array): PrivateEntry {
-  const id = toHex(seed);
-  let e = privateKeys.get(id);
+/** Options of {@link ed25519Generate} and {@link ed25519PublicKey}. */
+export interface Ed25519Options {
+  /**
+   * Keep the seed's `KeyObject` in the bounded cache (default true: a key used again). Pass false
+   * for one-time keys, and for keys whose owner holds an {@link ed25519Signer}: no copy of the
+   * seed outlives the call.
+   */
+  readonly cache?: boolean;
+}
+
+function privateKeyObject(seed: Uint8Array): KeyObject {
+  // node ignores `x` of a private OKP JWK (it derives the public key from `d`), but requires a string.
+  return createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: toBase64Url(seed), x: '' }, format: 'jwk' });
+}
+
+function privateEntry(seed: Uint8Array, cache = true): PrivateEntry {
+  const id = cache ? toHex(seed) : '';
+  let e = cache ? privateKeys.get(id) : undefined;
   if (!e) {
-    // node ignores `x` of a private OKP JWK (it derives the public key from `d`), but requires a string.
-    e = { key: createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: toBase64Url(seed), x: '' }, format: 'jwk' }) };
-    privateKeys.set(id, e);
+    e = { key: privateKeyObject(seed) };
+    if (cache) privateKeys.set(id, e);
   }
   return e;
+}
+
+/**
+ * How many Ed25519 private keys the shared cache holds now (diagnostics and tests: keys held by an
+ * {@link ed25519Signer}, and keys passed with `cache: false`, never count).
+ * @example clearCryptoCaches(); ed25519CachedPrivateKeys() === 0
+ */
+export function ed25519CachedPrivateKeys(): number {
+  return privateKeys.size;
 }
 
 /**
@@ -127,25 +155,28 @@ function publicKeyObject(publicKey: Uint8Array, id: string): KeyObject | null {
 /**
  * Generates a key pair from 32 random bytes (node's CSPRNG unless `random` is injected).
  * @param random - optional source of randomness, `(n) => n bytes`; inject a seeded one in tests
+ * @param options - `cache: false` for a one-time key (see {@link Ed25519Options})
  * @throws {TypeError} if `random` does not return 32 bytes
  * @example
  * const { seed, publicKey } = ed25519Generate();
+ * const eventKey = ed25519Generate(undefined, { cache: false }); // one-time: not kept in the cache
  */
-export function ed25519Generate(random?: (n: number) => Uint8Array): Ed25519KeyPair {
+export function ed25519Generate(random?: (n: number) => Uint8Array, options: Ed25519Options = {}): Ed25519KeyPair {
   const seed = random ? Uint8Array.from(drawRandom(random, ED25519_KEY_LENGTH)) : view(randomBytes(ED25519_KEY_LENGTH));
-  return { seed, publicKey: ed25519PublicKey(seed) };
+  return { seed, publicKey: ed25519PublicKey(seed, options) };
 }
 
 /**
  * The public key of a seed (RFC 8032 §5.1.5).
  * @throws {TypeError} if `seed` is not a Uint8Array
  * @throws {ProtocolError} `CRYPTO_INVALID_KEY` if `seed` is not 32 bytes
+ * @param options - `cache: false`: the seed's `KeyObject` is not kept (see {@link Ed25519Options})
  * @example
  * ed25519PublicKey(seed).length === 32
  */
-export function ed25519PublicKey(seed: Uint8Array): Uint8Array {
+export function ed25519PublicKey(seed: Uint8Array, options: Ed25519Options = {}): Uint8Array {
   checkSeed(seed);
-  const e = privateEntry(seed);
+  const e = privateEntry(seed, options.cache);
   if (!e.publicKey) {
     const jwk = createPublicKey(e.key).export({ format: 'jwk' });
     e.publicKey = fromBase64Url(jwk.x as string);
@@ -165,6 +196,27 @@ export function ed25519Sign(seed: Uint8Array, message: Uint8Array): Uint8Array {
   checkSeed(seed);
   assertBytes(message, 'message');
   return view(sign(null, message, privateEntry(seed).key));
+}
+
+/**
+ * A signer bound to one seed (RFC 8032 §5.1.6): the seed's `KeyObject` is built once and held by
+ * the returned function only, not in the shared bounded cache, so it lives exactly as long as its
+ * owner keeps the function (a secure element, an emergency event) and many such signers never
+ * evict each other. Signatures equal {@link ed25519Sign}'s.
+ * @returns `(message) => 64-byte signature`
+ * @throws {TypeError} if `seed` (or later `message`) is not a Uint8Array
+ * @throws {ProtocolError} `CRYPTO_INVALID_KEY` if `seed` is not 32 bytes
+ * @example
+ * const sign = ed25519Signer(seed);
+ * sign(message) // equals ed25519Sign(seed, message)
+ */
+export function ed25519Signer(seed: Uint8Array): (message: Uint8Array) => Uint8Array {
+  checkSeed(seed);
+  const key = privateKeyObject(seed);
+  return (message: Uint8Array) => {
+    assertBytes(message, 'message');
+    return view(sign(null, message, key));
+  };
 }
 
 /**

@@ -8,13 +8,15 @@
  */
 
 export { CHACHA_KEY_LENGTH, CHACHA_NONCE_LENGTH, CHACHA_TAG_LENGTH, chachaOpen, chachaSeal } from './aead.ts';
-export type { Ed25519KeyPair } from './ed25519.ts';
+export type { Ed25519KeyPair, Ed25519Options } from './ed25519.ts';
 export {
   ED25519_KEY_LENGTH,
   ED25519_SIGNATURE_LENGTH,
+  ed25519CachedPrivateKeys,
   ed25519Generate,
   ed25519PublicKey,
   ed25519Sign,
+  ed25519Signer,
   ed25519Verify,
   isAcceptableEd25519PublicKey,
 } from './ed25519.ts';

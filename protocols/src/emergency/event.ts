@@ -215,7 +215,7 @@ export function createEventStart(
   random?: (n: number) => Uint8Array,
 ): { bytes: Uint8Array; start: EventStart; eventSeed: Uint8Array } {
   const eventId = Uint8Array.from(random ? random(EVENT_ID_LENGTH) : randomBytes(EVENT_ID_LENGTH));
-  const key = ed25519Generate(random);
+  const key = ed25519Generate(random, { cache: false }); // one-time: the caller holds it until the event ends
   const start: EventStart = { eventId, eventKey: key.publicKey, contactSetVersion: input.contactSetVersion, time: input.time };
   if (input.reason !== undefined) start.reason = input.reason;
   return { bytes: signEventStart(start, by), start, eventSeed: key.seed };

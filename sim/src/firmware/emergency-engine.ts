@@ -11,6 +11,7 @@
  * record listeners (the runtime's MQTT uplink), also when sealing is asynchronous.
  * @module
  */
+import { ed25519Signer } from '@enigm/protocols/crypto';
 import type { EVENT_OUTCOMES, EventBody } from '@enigm/protocols/emergency';
 import {
   type BodyOf,
@@ -75,6 +76,8 @@ export class EmergencyEngine {
   /** Per-event memory (never stored): the latest fix, what was sealed, acks, the schedule. */
   #lastFix: (GnssFix & { at: number }) | undefined;
   #sealedFixAt = -1;
+  /** The event key's signer, held for the event (not in the crypto backend's shared cache). */
+  #eventKey: { seed: Uint8Array; sign: (m: Uint8Array) => Uint8Array } | undefined;
   #acks = new Set<string>();
   #nextFixAt = 0;
   #nextStatusAt = 0;
@@ -328,6 +331,7 @@ export class EmergencyEngine {
     this.#resumed = false;
     this.#lastFix = undefined;
     this.#sealedFixAt = -1;
+    this.#eventKey = undefined;
     this.#acks = new Set();
     this.#band = batteryBand(this.#h.battery(), LOW_PCT);
   }
@@ -435,7 +439,8 @@ export class EmergencyEngine {
     const seq = ev.seq + 1;
     this.#store({ event: { ...ev, seq } });
     const input = { eventId: ev.id, seq, time: this.#time(), body };
-    const by = { seed: ev.eventSeed };
+    if (this.#eventKey?.seed !== ev.eventSeed) this.#eventKey = { seed: ev.eventSeed, sign: ed25519Signer(ev.eventSeed) };
+    const by = { signer: this.#eventKey.sign };
     this.#out(() => this.#crypto.seal(input, set, by));
   }
 

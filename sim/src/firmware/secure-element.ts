@@ -9,7 +9,7 @@
  * @module
  */
 import { decode, encode } from '@enigm/protocols/cbor';
-import { ed25519PublicKey, ed25519Sign, x25519, x25519PublicKey } from '@enigm/protocols/crypto';
+import { ed25519PublicKey, ed25519Signer, x25519, x25519PublicKey } from '@enigm/protocols/crypto';
 import { defineRecord, field, t } from '@enigm/protocols/messages';
 import type { StaticKey } from '@enigm/protocols/noise';
 import { bindingMessage } from '@enigm/protocols/session';
@@ -41,16 +41,19 @@ export function loadSecureElement(storage: KeyStorage, random: (n: number) => Ui
   const stored = storage.read();
   const secrets = stored ? Secrets.fromMap(decode(stored)) : { identitySeed: random(32), staticPrivate: random(32) };
   if (!stored) storage.write(encode(Secrets.toMap(secrets)));
-  // Private values are captured in closures only; nothing returns them.
+  // Private values are captured in closures only; nothing returns them. The identity key's signer
+  // is held here, as the element holds its key, not in the crypto backend's shared cache (many
+  // simulated Keys signing in turn would evict each other there and rebuild the key every time).
   const { identitySeed, staticPrivate } = secrets;
-  const identityPublicKey = ed25519PublicKey(identitySeed);
+  const identityPublicKey = ed25519PublicKey(identitySeed, { cache: false });
+  const sign = ed25519Signer(identitySeed);
   const staticPublic = x25519PublicKey(staticPrivate);
-  const binding = ed25519Sign(identitySeed, bindingMessage(staticPublic));
+  const binding = sign(bindingMessage(staticPublic));
   return Object.freeze({
     identityPublicKey,
     binding,
     staticKey: Object.freeze({ publicKey: staticPublic, dh: (peer: Uint8Array) => x25519(staticPrivate, peer) }),
-    sign: (message: Uint8Array) => ed25519Sign(identitySeed, message),
+    sign,
   });
 }
 
