@@ -3,11 +3,15 @@
  * benchmark race): a record waits for the Key's state to be durable (`KeyFirmware.durable`)
  * before it is appended, and while it waits the endpoint counts it in `pending` (the outbox's
  * `queued` does not hold it yet), so a drain check of `pending + queued === 0` cannot pass while a
- * record is still on its way; once the flush finishes it moves to the outbox.
+ * record is still on its way; once the flush finishes it moves to the outbox. Records queued
+ * together are pipelined: the second is in the outbox (seq taken, bytes queued) before the first
+ * one's outbox fsync has finished, so they share it, and their seqs still follow the order queued.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Outbox } from '@enigm/mqtt/outbox';
+import { peekUplink } from '@enigm/protocols/mqtt';
 import test from 'ava';
 import { KeyFirmware } from '../src/firmware/firmware.ts';
 import { loadSecureElement } from '../src/firmware/secure-element.ts';
@@ -121,4 +125,60 @@ test('a record whose append fails no longer counts as pending', async (t) => {
   await t.throwsAsync(failed);
   t.is(ep.pending, 0);
   t.is(ep.queued, 0);
+});
+
+test('pipelined: a second record reaches the outbox before the first one is synced; seqs follow the order queued', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'enigm-uplink-pending-'));
+  dirs.push(dir);
+  const random = seededRandom(7);
+  const seStorage = new FileStorage(join(dir, 'key-0.se'), { sync: async () => undefined });
+  const fw = new KeyFirmware({
+    storage: new FileStorage(join(dir, 'key-0.cbor'), { sync: async () => undefined }),
+    secureElement: loadSecureElement(seStorage, random),
+    secureElementStorage: seStorage,
+    clock: { now: () => 1000 },
+    random,
+  });
+  const outboxPath = join(dir, 'key-0.outbox');
+  const ep = new MqttEndpoint({
+    firmware: fw,
+    scheduler: new KeyScheduler(silentLogger, 'key 0'),
+    timing: undefined,
+    limits: DEFAULT_LINK_LIMITS,
+    log: silentLogger,
+    label: 'key 0',
+    uplink: { broker: 'mqtt://127.0.0.1:1' },
+    accountSecret: new Uint8Array(32).fill(1),
+    outboxPath,
+    now: () => 1_700_000_000_000,
+  });
+  await ep.open();
+  let closed = false;
+  t.teardown(() => (closed ? undefined : ep.close()));
+  await fw.durable();
+  const first = ep.emit('first', Uint8Array.of(1));
+  const second = ep.emit('second', Uint8Array.of(2));
+  const third = ep.emit('third', Uint8Array.of(3));
+  await first;
+  // The first append is synced (a thread-pool fsync); the others were handed over before it ended.
+  t.is(ep.queued, 3, 'the second and third records did not wait for the first one to be synced');
+  await Promise.all([second, third]);
+  t.is(ep.pending, 0);
+  await ep.close();
+  closed = true;
+  const outbox = await Outbox.open(outboxPath);
+  try {
+    const kinds = outbox.pending().map((e) => {
+      const u = peekUplink(e.payload);
+      return [u?.kind, u?.seq];
+    });
+    t.deepEqual(
+      kinds.map((k) => k[0]),
+      ['first', 'second', 'third'],
+    );
+    const seqs = kinds.map((k) => k[1] as number);
+    t.true(seqs[0] !== undefined && seqs[0] < (seqs[1] as number) && (seqs[1] as number) < (seqs[2] as number));
+  } finally {
+    await outbox.close();
+  }
 });

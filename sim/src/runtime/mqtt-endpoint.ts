@@ -151,9 +151,10 @@ export class MqttEndpoint {
   }
 
   /**
-   * Uplink records accepted by {@link MqttEndpoint.emit} and not yet in the outbox: each waits for
-   * the Key's state to be durable (`KeyFirmware.durable`), then for its append. A drain check
-   * needs `pending + queued === 0`: `queued` alone misses a record still waiting here.
+   * Uplink records accepted by {@link MqttEndpoint.emit} and not yet durable in the outbox: each
+   * waits for the Key's state to be durable (`KeyFirmware.durable`), then for its append to be
+   * synced (a record being synced counts in {@link MqttEndpoint.queued} too). A drain check needs
+   * `pending + queued === 0`: `queued` alone misses a record still waiting for `durable()`.
    */
   get pending(): number {
     return this.#pending;
@@ -335,32 +336,52 @@ export class MqttEndpoint {
   }
 
   /**
-   * Queues a signed uplink record (`up` topic) and drains the outbox if connected. Serialised:
-   * records queued at once (a week of check-ins in one clock advance) get distinct, increasing seqs.
+   * Queues a signed uplink record (`up` topic) and drains the outbox if connected; resolves once
+   * the record is durable in the outbox. Ordered: records queued at once (a week of check-ins in
+   * one clock advance) get distinct, increasing seqs, and reach the outbox in the order queued.
+   * Pipelined: the next record waits only until this one is handed to the outbox (its seq taken,
+   * its bytes queued), not for the outbox's fsync, so records queued together share one fsync
+   * instead of waiting for each other's (issue 13: an event's lifecycle change, start and first
+   * location went through three fsyncs in a row).
    */
   emit(kind: string, body: Uint8Array, priority: keyof typeof UPLINK_PRIORITY = 'normal'): Promise<void> {
     const time = this.#o.now();
     this.#pending++;
-    const run = this.#emitting
-      .then(() => this.#emit(kind, body, priority, time))
+    let appended: Promise<unknown> | undefined;
+    const handed = this.#emitting.then(async () => {
+      appended = (await this.#handOver(kind, body, priority, time))?.appending;
+    });
+    this.#emitting = handed.catch(() => undefined);
+    return handed
+      .then(() => appended)
+      .then(() => this.#publisher?.kick())
       .finally(() => {
         this.#pending--;
       });
-    this.#emitting = run.catch(() => undefined);
-    return run;
   }
 
-  async #emit(kind: string, body: Uint8Array, priority: keyof typeof UPLINK_PRIORITY, time: number): Promise<void> {
+  /**
+   * Waits until the Key's state is durable, seals the record and starts its append (the seq is
+   * taken and the bytes queued at once); returns the append's promise (resolved once synced),
+   * wrapped, or `undefined` if the endpoint is closed.
+   */
+  async #handOver(
+    kind: string,
+    body: Uint8Array,
+    priority: keyof typeof UPLINK_PRIORITY,
+    time: number,
+  ): Promise<{ appending: Promise<unknown> } | undefined> {
     // What the record describes is on the Key's disk first (a host crash cannot make it forget).
     await this.#o.firmware.durable().catch((e) => this.#o.log.warn(`${this.#o.label}: state not synced: ${describeError(e)}`));
     const outbox = this.#outbox;
-    if (!outbox || this.#closed) return;
+    if (!outbox || this.#closed) return undefined;
     const id = new Uint8Array(randomBytes(16));
     // The record's seq is the outbox's (persisted, never reused): it keeps increasing across restarts.
     const record = { id, seq: outbox.upcomingSeq + 1, time, kind, priority, body };
     const payload = sealUplink(record, this.#handle, 'up', this.#signer());
-    await outbox.append({ id, topic: keyTopic(this.#handle, 'up'), payload, priority });
-    this.#publisher?.kick();
+    const appending = outbox.append({ id, topic: keyTopic(this.#handle, 'up'), payload, priority });
+    appending.catch(() => undefined); // awaited by emit(); no unhandled rejection meanwhile
+    return { appending }; // wrapped: returning the promise itself would wait for it
   }
 
   async #lifecycle(from: string, to: string): Promise<void> {
