@@ -5,7 +5,9 @@
  * `queued` does not hold it yet), so a drain check of `pending + queued === 0` cannot pass while a
  * record is still on its way; once the flush finishes it moves to the outbox. Records queued
  * together are pipelined: the second is in the outbox (seq taken, bytes queued) before the first
- * one's outbox fsync has finished, so they share it, and their seqs still follow the order queued.
+ * one's outbox fsync has finished, so they share it, and their seqs still follow the order queued;
+ * the publisher sees only the entries whose append resolved (`durableEntries`: up to the first one
+ * not synced), so nothing is sent before it is durable in the outbox.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,7 +21,7 @@ import { FileStorage, type SyncFile } from '../src/runtime/file-storage.ts';
 import { KeyScheduler } from '../src/runtime/key-scheduler.ts';
 import { DEFAULT_LINK_LIMITS } from '../src/runtime/link-flow.ts';
 import { silentLogger } from '../src/runtime/log.ts';
-import { MqttEndpoint } from '../src/runtime/mqtt-endpoint.ts';
+import { durableEntries, MqttEndpoint } from '../src/runtime/mqtt-endpoint.ts';
 import { seededRandom } from '../src/testing.ts';
 
 const dirs: string[] = [];
@@ -181,4 +183,39 @@ test('pipelined: a second record reaches the outbox before the first one is sync
   } finally {
     await outbox.close();
   }
+});
+
+test('the publisher sees the oldest entries up to the first whose append has not resolved', async (t) => {
+  const id = (n: number) => new Uint8Array(16).fill(n);
+  const entries = [1, 2, 3, 4].map((n) => ({ id: id(n), topic: 't', payload: Uint8Array.of(n) }));
+  const acked: number[] = [];
+  const queue = {
+    pending: (limit?: number) => entries.slice(0, limit ?? entries.length),
+    ack: async (i: Uint8Array) => {
+      acked.push(i[0] as number);
+      return true;
+    },
+  };
+  const unsynced = new Set<string>();
+  const view = durableEntries(queue, unsynced);
+  t.deepEqual(
+    view.pending().map((e) => e.payload[0]),
+    [1, 2, 3, 4],
+  );
+  unsynced.add(Buffer.from(id(3)).toString('hex'));
+  unsynced.add(Buffer.from(id(4)).toString('hex'));
+  t.deepEqual(
+    view.pending().map((e) => e.payload[0]),
+    [1, 2],
+    'entry 3 is not synced: neither it nor what follows is sent yet',
+  );
+  t.deepEqual(
+    view.pending(1).map((e) => e.payload[0]),
+    [1],
+  );
+  unsynced.clear();
+  unsynced.add(Buffer.from(id(1)).toString('hex'));
+  t.deepEqual(view.pending(), []);
+  t.true(await view.ack(id(2)));
+  t.deepEqual(acked, [2]);
 });

@@ -23,8 +23,9 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { fullJitterDelay, MqttLink, type MqttTls, OutboxPublisher } from '@enigm/mqtt';
+import { type DrainableQueue, fullJitterDelay, MqttLink, type MqttTls, OutboxPublisher, type QueuedMessage } from '@enigm/mqtt';
 import { Outbox } from '@enigm/mqtt/outbox';
+import { toHex } from '@enigm/protocols/bytes';
 import { encode } from '@enigm/protocols/cbor';
 import { associationHandleText } from '@enigm/protocols/handle';
 import { keyDownFilter, keyTopic, parseKeyTopic, sealStatus, sealUplink, type UPLINK_PRIORITY } from '@enigm/protocols/mqtt';
@@ -78,6 +79,27 @@ interface HostLink {
   lastInput: number;
 }
 
+/**
+ * The entries of `queue` the publisher may send: the oldest ones, up to the first whose append
+ * has not resolved yet (its id in `unsynced`). An outbox lists an entry as soon as its append
+ * starts; sending it before its bytes are synced would let a host crash make the Key forget a
+ * record the backend already has (and reuse its seq). With records pipelined into the outbox a
+ * running drain would otherwise see them early.
+ * @param queue - the outbox
+ * @param unsynced - hex ids of entries whose append has not resolved
+ */
+export function durableEntries(queue: DrainableQueue, unsynced: ReadonlySet<string>): DrainableQueue {
+  return {
+    pending(limit?: number): QueuedMessage[] {
+      const all = queue.pending(limit);
+      if (unsynced.size === 0) return all;
+      const i = all.findIndex((e) => unsynced.has(toHex(e.id)));
+      return i < 0 ? all : all.slice(0, i);
+    },
+    ack: (id) => queue.ack(id),
+  };
+}
+
 /** A Key's MQTT uplink; see the module documentation. */
 export class MqttEndpoint {
   readonly #o: MqttEndpointOptions;
@@ -98,6 +120,8 @@ export class MqttEndpoint {
   readonly #sent: Record<string, { bytes: number; messages: number }> = {};
   #emitting: Promise<void> = Promise.resolve();
   #pending = 0;
+  /** Hex ids of records whose outbox append has not resolved (not sent before: {@link durableEntries}). */
+  readonly #unsynced = new Set<string>();
 
   constructor(options: MqttEndpointOptions) {
     this.#o = options;
@@ -234,7 +258,9 @@ export class MqttEndpoint {
     await mqtt.subscribe(keyDownFilter(handle), 1);
     this.#mqtt = mqtt;
     if (this.#outbox)
-      this.#publisher = new OutboxPublisher(mqtt, this.#outbox, { onDelivered: (m) => this.#count(m.topic, m.payload) });
+      this.#publisher = new OutboxPublisher(mqtt, durableEntries(this.#outbox, this.#unsynced), {
+        onDelivered: (m) => this.#count(m.topic, m.payload),
+      });
     await this.#online(mqtt);
     log.info(`${label}: mqtt uplink connected as ${handle} (MQTT ${mqtt.protocolVersion === 5 ? '5' : '3.1.1'})`);
   }
@@ -379,7 +405,11 @@ export class MqttEndpoint {
     // The record's seq is the outbox's (persisted, never reused): it keeps increasing across restarts.
     const record = { id, seq: outbox.upcomingSeq + 1, time, kind, priority, body };
     const payload = sealUplink(record, this.#handle, 'up', this.#signer());
-    const appending = outbox.append({ id, topic: keyTopic(this.#handle, 'up'), payload, priority });
+    const key = toHex(id);
+    this.#unsynced.add(key);
+    const appending = outbox
+      .append({ id, topic: keyTopic(this.#handle, 'up'), payload, priority })
+      .finally(() => this.#unsynced.delete(key));
     appending.catch(() => undefined); // awaited by emit(); no unhandled rejection meanwhile
     return { appending }; // wrapped: returning the promise itself would wait for it
   }
