@@ -24,6 +24,7 @@ import {
 } from '@enigm/protocols/emergency';
 import { fleetFilter, parseKeyTopic, peekUplink } from '@enigm/protocols/mqtt';
 import { Simulator } from '@enigm/sim';
+import { uplinkBusy } from '@enigm/sim/testing';
 import test from 'ava';
 import { type EmergencyKeyEvent, emergencyEventOf } from '../src/key/emergency.ts';
 import { KeyFacadeError } from '../src/key/errors.ts';
@@ -252,6 +253,6 @@ test.serial(
     }
     t.is(reader.ended?.outcome, 'resolved');
     const settle = Date.now() + 5_000;
-    while ((sim.linkStats()[0]?.mqtt?.queued ?? 0) > 0 && Date.now() < settle) await sleep(20);
+    while (uplinkBusy(sim.linkStats()[0]?.mqtt) && Date.now() < settle) await sleep(20);
   },
 );

@@ -71,3 +71,14 @@ export function makeTestKey(
 }
 
 export { killAfter, stopChild } from './child-stop.ts';
+
+/**
+ * Whether a Key's MQTT uplink still holds records: queued in its outbox, or accepted and not yet
+ * there (`pending`: waiting for the Key's state to be durable, or for their append). Tests wait
+ * for `false` before they look at the broker's side or stop the simulator.
+ * @param mqtt - `sim.linkStats()[i].mqtt`
+ * @example while (uplinkBusy(sim.linkStats()[0]?.mqtt)) await sleep(20);
+ */
+export function uplinkBusy(mqtt: { queued: number; pending: number } | undefined): boolean {
+  return mqtt !== undefined && mqtt.queued + mqtt.pending > 0;
+}

@@ -23,6 +23,7 @@ import { seededUnit } from '../src/firmware/flash/flash.ts';
 import type { DeviceEvent } from '../src/firmware/physical/types.ts';
 import { Simulator } from '../src/index.ts';
 import { SimulatorClock } from '../src/runtime/sim-clock.ts';
+import { uplinkBusy } from '../src/testing.ts';
 
 const HOUR = 3_600_000;
 const WEEK = 7 * 24 * HOUR;
@@ -111,7 +112,7 @@ test('a simulated week dormant on MQTT: zero fixes, only signed check-ins, uplin
   await until(
     () =>
       checkIns().length >= sent &&
-      sim.linkStats()[0]?.mqtt?.queued === 0 &&
+      !uplinkBusy(sim.linkStats()[0]?.mqtt) &&
       sim.counters(0).dormant.uplinkMessages - before.uplinkMessages >= sent,
     'the check-ins',
   );

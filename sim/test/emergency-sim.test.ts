@@ -16,6 +16,7 @@ import test from 'ava';
 import { EMERGENCY_FIX_INTERVAL_MS } from '../src/firmware/emergency.ts';
 import { Simulator } from '../src/index.ts';
 import { SimulatorClock } from '../src/runtime/sim-clock.ts';
+import { uplinkBusy } from '../src/testing.ts';
 import { contactSet, contacts } from './support/emergency-rig.ts';
 
 const HOUR = 3_600_000;
@@ -123,7 +124,7 @@ test('emergency records reach the MQTT uplink at emergency priority; the broker 
   for (const p of raw) t.false(Buffer.from(p).includes(lat), 'no latitude in clear');
   // Let the outbox drain before the teardown stops the simulator.
   const drained = Date.now() + 5_000;
-  while ((sim.linkStats()[0]?.mqtt?.queued ?? 0) > 0 && Date.now() < drained) await new Promise((r) => setTimeout(r, 20));
+  while (uplinkBusy(sim.linkStats()[0]?.mqtt) && Date.now() < drained) await new Promise((r) => setTimeout(r, 20));
 });
 
 test('without radio, a host on a TCP link gets the emergency as link events (emergency.changed, emergency.record)', async (t) => {
