@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import { stopChild } from '@enigm/sim/testing';
 import test from 'ava';
 import { type Bundle, buildBundle } from './bundle.ts';
+import { signFirmware } from './cli-steps.ts';
 
 const exec = promisify(execFile);
 const IMAGE = 8 * 1024;
@@ -128,23 +129,13 @@ test('fw flash --port ble:Enigm-K0 with default options succeeds while fragments
     join(work, 'fw.bin'),
     new Uint8Array(IMAGE).map((_, i) => Math.imul(i, 2654435761) >>> 24),
   );
-  const signed = await enigm(
-    work,
-    env,
-    'fw',
-    'sign',
-    '--key',
-    join(work, 'st', 'fw-signing.key'),
-    '--model',
-    'enigm-key-1',
-    '--version',
-    '2.0.0',
-    '--counter',
-    '2',
-    '--out',
-    'fw.ekfw',
-    'fw.bin',
-  );
+  const signed = await signFirmware((...a) => enigm(work, env, ...a), {
+    key: join(work, 'st', 'fw-signing.key'),
+    version: '2.0.0',
+    counter: 2,
+    out: 'fw.ekfw',
+    payload: 'fw.bin',
+  });
   t.is(signed.code, 0, signed.stderr);
   const flash = await enigm(work, env, 'fw', 'flash', '--port', 'ble:Enigm-K0', 'fw.ekfw', '--json');
   t.is(flash.code, 0, flash.stderr);

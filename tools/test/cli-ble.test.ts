@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import { stopChild } from '@enigm/sim/testing';
 import test from 'ava';
 import { type Bundle, buildBundle } from './bundle.ts';
+import { signFirmware } from './cli-steps.ts';
 
 const exec = promisify(execFile);
 const IMAGE = 64 * 1024;
@@ -92,23 +93,13 @@ for (const phy of ['1M', '2M']) {
       new Uint8Array(IMAGE).map((_, i) => Math.imul(i, 2654435761) >>> 24),
     );
     const key = join(work, 'st', 'fw-signing.key');
-    const signed = await enigm(
-      work,
-      env,
-      'fw',
-      'sign',
-      '--key',
+    const signed = await signFirmware((...a) => enigm(work, env, ...a), {
       key,
-      '--model',
-      'enigm-key-1',
-      '--version',
-      '2.0.0',
-      '--counter',
-      '2',
-      '--out',
-      'fw.ekfw',
-      'fw.bin',
-    );
+      version: '2.0.0',
+      counter: 2,
+      out: 'fw.ekfw',
+      payload: 'fw.bin',
+    });
     t.is(signed.code, 0, signed.stderr);
 
     const flash = await enigm(work, env, 'fw', 'flash', '--port', 'ble:Enigm-K0', 'fw.ekfw', '--json');

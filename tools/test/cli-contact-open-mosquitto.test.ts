@@ -23,6 +23,7 @@ import { Simulator } from '@enigm/sim';
 import test from 'ava';
 import { contactCommands } from '../src/commands/contact.ts';
 import { coseCommands } from '../src/commands/cose.ts';
+import { makeContactSet } from './cli-steps.ts';
 import { runCommand } from './run-command.ts';
 
 const LAT = 43.296482;
@@ -82,22 +83,8 @@ brokerTest(
     const cli = (...argv: string[]) => runCommand([...contactCommands, ...coseCommands], argv);
 
     // The contact's keys and the owner's signed set, made as users make them.
-    t.is((await cli('contact', 'keygen', '--out', f('alice'))).code, 0);
     t.is((await cli('contact', 'keygen', '--out', f('bob'))).code, 0);
-    t.is((await cli('cose', 'keygen', '--out', f('owner'))).code, 0);
-    const made = await cli(
-      'contact',
-      'set-make',
-      '--owner-key',
-      f('owner.key'),
-      '--version',
-      '1',
-      '--contact',
-      `alice=${f('alice.pub')}`,
-      '--out',
-      f('contacts.cose'),
-    );
-    t.is(made.code, 0, made.stderr);
+    await makeContactSet(t, cli, dir);
 
     const { url, tlsFor } = await startBroker();
     sim = await Simulator.start({

@@ -22,6 +22,7 @@ import { hasSocat } from '@enigm/sim';
 import { stopChild } from '@enigm/sim/testing';
 import test from 'ava';
 import { type Bundle, buildBundle } from './bundle.ts';
+import { signFirmware } from './cli-steps.ts';
 
 const exec = promisify(execFile);
 const realTest = hasSocat() || process.env.CI === 'true' ? test.serial : test.serial.skip;
@@ -110,21 +111,13 @@ realTest('a 256 KiB image flashes at 115200 baud with the defaults; after a kill
   t.is(pair.code, 0, pair.stderr);
   const payload = new Uint8Array(IMAGE).map((_, i) => Math.imul(i, 2654435761) >>> 24);
   writeFileSync(join(work, 'fw.bin'), payload);
-  const signed = await enigm(
-    'fw',
-    'sign',
-    '--key',
-    join(work, 'st', 'fw-signing.key'),
-    '--model',
-    'enigm-key-1',
-    '--version',
-    '2.0.0',
-    '--counter',
-    '2',
-    '--out',
-    'fw.ekfw',
-    'fw.bin',
-  );
+  const signed = await signFirmware(enigm, {
+    key: join(work, 'st', 'fw-signing.key'),
+    version: '2.0.0',
+    counter: 2,
+    out: 'fw.ekfw',
+    payload: 'fw.bin',
+  });
   t.is(signed.code, 0, signed.stderr);
 
   const killed = await flashUntil('fw.ekfw', IMAGE / 4);

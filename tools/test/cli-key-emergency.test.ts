@@ -22,6 +22,7 @@ import { coseCommands } from '../src/commands/cose.ts';
 import { describeEmergency, eventsCommands } from '../src/commands/events.ts';
 import { keyEmergencyCommands } from '../src/commands/key-emergency.ts';
 import { keySessionCommands } from '../src/commands/key-session.ts';
+import { makeContactSet } from './cli-steps.ts';
 import { type CommandRun, runCommand, runCommandProcess } from './run-command.ts';
 
 const LAT = 51.500729;
@@ -99,21 +100,7 @@ test.serial('contacts set/get, key events, events watch --contact-key decrypts, 
   const key = (...argv: string[]) => run('key', ...argv, ...host);
 
   // The owner's signing key, a contact, the signed set.
-  t.is((await run('cose', 'keygen', '--out', f('owner'))).code, 0);
-  t.is((await run('contact', 'keygen', '--out', f('alice'))).code, 0);
-  const made = await run(
-    'contact',
-    'set-make',
-    '--owner-key',
-    f('owner.key'),
-    '--version',
-    '1',
-    '--contact',
-    `alice=${f('alice.pub')}`,
-    '--out',
-    f('contacts.cose'),
-  );
-  t.is(made.code, 0, made.stderr);
+  await makeContactSet(t, run, dir);
 
   t.is((await key('pair', '--label', 'phone')).code, 0);
   t.is((await key('activate')).code, 0);

@@ -17,6 +17,7 @@ import { MAX_EMERGENCY_LOG } from '@enigm/protocols/messages';
 import { hasSocat, Simulator } from '@enigm/sim';
 import test from 'ava';
 import { type Bundle, buildBundle } from './bundle.ts';
+import { makeContactSet } from './cli-steps.ts';
 
 const exec = promisify(execFile);
 const realTest = hasSocat() || process.env.CI === 'true' ? test.serial : test.serial.skip;
@@ -73,22 +74,7 @@ realTest(
 
     t.is((await owner('key', 'pair', '--label', 'phone')).code, 0);
     t.is((await owner('key', 'activate')).code, 0);
-    t.is((await enigm('owner', 'cose', 'keygen', '--out', f('owner'))).code, 0);
-    t.is((await enigm('owner', 'contact', 'keygen', '--out', f('alice'))).code, 0);
-    const made = await enigm(
-      'owner',
-      'contact',
-      'set-make',
-      '--owner-key',
-      f('owner.key'),
-      '--version',
-      '1',
-      '--contact',
-      `alice=${f('alice.pub')}`,
-      '--out',
-      f('contacts.cose'),
-    );
-    t.is(made.code, 0, made.stderr);
+    await makeContactSet(t, (...a) => enigm('owner', ...a), work);
     t.is((await owner('key', 'contacts', 'set', f('contacts.cose'))).code, 0);
 
     const empty = await owner('key', 'events', '--json');

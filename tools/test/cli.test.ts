@@ -14,6 +14,7 @@ import { hasSocat, simulatedPayload } from '@enigm/sim';
 import { stopChild } from '@enigm/sim/testing';
 import test from 'ava';
 import { type Bundle, buildBundle } from './bundle.ts';
+import { signFirmware } from './cli-steps.ts';
 
 const exec = promisify(execFile);
 /** The bundle under test: built once for this file, outside dist/ (see bundle.ts). */
@@ -215,21 +216,7 @@ realTest('fw sign → fw flash (upload, test-boot, health, confirm) → fw statu
   writeFileSync(payload, Buffer.alloc(20_000, 0x5a));
   const img = join(dir, 'app-1.2.0.ekfw');
   const key = join(dir, 'fw-signing.key');
-  const sign = await enigm(
-    'fw',
-    'sign',
-    '--key',
-    key,
-    '--model',
-    'enigm-key-1',
-    '--version',
-    '1.2.0',
-    '--counter',
-    '2',
-    '--out',
-    img,
-    payload,
-  );
+  const sign = await signFirmware(enigm, { key, version: '1.2.0', counter: 2, out: img, payload });
   t.is(sign.code, 0, sign.stderr);
   const flash = await enigm('fw', 'flash', '--port', port, img, '--json');
   t.is(flash.code, 0, flash.stderr);
