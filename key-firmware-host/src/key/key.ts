@@ -16,15 +16,15 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { isRevoked, type RevocationList } from '@enigm/attestation';
-import { fromHex, toHex } from '@enigm/protocols/bytes';
+import { isRevoked } from '@enigm/attestation';
+import { fromHex } from '@enigm/protocols/bytes';
 import type { BodyOf, HostRole, LifecycleState } from '@enigm/protocols/messages';
-import { KeyClient, type KeyClientOptions } from '../client/key-client.ts';
+import type { KeyClient } from '../client/key-client.ts';
 import { type HostKey, KnownKeys, loadOrCreateHostKey } from '../session/host-store.ts';
 import type { SecureSession } from '../session/secure-session.ts';
-import { type TransportAddressOptions, transportFromAddress } from '../transport/open.ts';
-import type { Transport } from '../transport/transport.ts';
-import { type BackoffOptions, realSleep, retryWithBackoff } from './backoff.ts';
+import { requestEvidence } from './attest.ts';
+import type { BackoffOptions } from './backoff.ts';
+import { KeyConnection, type OpenKeyOptions } from './connection.ts';
 import {
   type ContactsInfo,
   type EmergencyEndResult,
@@ -38,7 +38,8 @@ import {
 } from './emergency.ts';
 import { KeyFacadeError } from './errors.ts';
 import { EventHub, type EventStreamOptions, type KeyEvent } from './events.ts';
-import { checkEvidenceWithChain, type KeyEvidence } from './evidence.ts';
+import type { KeyEvidence } from './evidence.ts';
+import { type ConfirmResult, confirmFirmware, type RevertResult, revertFirmware } from './firmware.ts';
 import { type FirmwareStatus, type FlashOptions, type FlashResult, type ParsedImage, runFlash } from './flash.ts';
 import {
   type LifecyclePort,
@@ -48,80 +49,13 @@ import {
   type UnpairResult,
   unpairHost,
 } from './lifecycle.ts';
-import { type NamedKey, openKnownSession, type PairResult, pairAndPin } from './pinning.ts';
+import { type PairResult, pairAndPin } from './pinning.ts';
 import { installCertificate, requestCsr, setKeyTime } from './provision.ts';
 
+export type { OpenKeyOptions } from './connection.ts';
+export type { ConfirmResult, RevertAction, RevertResult } from './firmware.ts';
 export type { PairedHostEntry, UnpairResult } from './lifecycle.ts';
 export { hostKeyIdHex } from './lifecycle.ts';
-
-/** Options of {@link openKey}. */
-export interface OpenKeyOptions {
-  /** Serial baud rate (serial addresses only; default 115200). */
-  baudRate?: number;
-  /** Per-request timeout, ms (default: the client's). */
-  timeoutMs?: number;
-  /** Retries after a timeout (default: the client's). */
-  retries?: number;
-  /** Further client options (timers, max frame, first id). */
-  client?: Omit<KeyClientOptions, 'timeoutMs' | 'retries'>;
-  /** This host's static key, or the path of its PEM (default `$ENIGM_HOME/host-key.pem`, created if missing). */
-  hostKey?: HostKey | string;
-  /** The known-Keys store, or its path (default `$ENIGM_HOME/known-keys.json`). */
-  known?: KnownKeys | string;
-  /** Makes the transport for the address (default {@link transportFromAddress}). */
-  transport?: (address: string) => Transport;
-  /** For `mqtt://` and `mqtts://` addresses: this host's broker name and TLS material. */
-  mqtt?: TransportAddressOptions['mqtt'];
-  /** Reconnect backoff (after a reboot or a lost link). */
-  reconnect?: BackoffOptions;
-  /** Uniform random number in [0, 1) for jitter (default Math.random). */
-  random?: () => number;
-  /** Waits between reconnect attempts (default: real timers). */
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
-  /** Wall clock for evidence timing and event stamps, ms (default Date.now). */
-  now?: () => number;
-  /** Random bytes for nonces (default node:crypto). */
-  randomBytes?: (n: number) => Uint8Array;
-  /**
-   * The Key the user expects at this address (identity and/or handle, hex). Pairing and sessions
-   * check it against the Key's signed binding and stop with `KEY_IDENTITY_MISMATCH` otherwise;
-   * sessions only try pins that match it. Name the Key whenever this host has paired with more
-   * than one.
-   */
-  expect?: NamedKey;
-  /**
-   * A revocation list the caller has verified (`verifyRevocationList`: trusted key, fresh, not
-   * rolled back). A session with a Key whose authenticated identity is on it fails with
-   * `KEY_REVOKED_BY_LIST`, except the one {@link Key.retire} opens (the owner may still wipe it).
-   */
-  revocation?: RevocationList;
-}
-
-/** Result of {@link Key.confirm}. */
-export interface ConfirmResult {
-  /** False when nothing was on test (nothing to confirm; the Key was not asked). */
-  confirmed: boolean;
-  /** Installed security counter. */
-  securityCounter: number;
-  /** Firmware status afterwards. */
-  status: FirmwareStatus;
-}
-
-/** What {@link Key.revert} did. */
-export type RevertAction = 'test-image' | 'upload' | 'already-pending' | 'nothing';
-
-/** Result of {@link Key.revert}. */
-export interface RevertResult {
-  /**
-   * `test-image`: the previous image boots next; `upload`: the upload or the uploaded image not
-   * yet test-booted was cancelled; `already-pending`: a revert was already requested (it completes
-   * at the next boot: {@link Key.reboot}); `nothing`: nothing was pending. The Key is asked only
-   * for the first two.
-   */
-  action: RevertAction;
-  /** Firmware status afterwards. */
-  status: FirmwareStatus;
-}
 
 /**
  * Connects to the Key at `address` and negotiates capabilities. Nothing is written to disk
@@ -145,13 +79,9 @@ export class Key {
   readonly #options: OpenKeyOptions;
   readonly #events: EventHub;
   readonly #now: () => number;
-  #client: KeyClient | undefined;
-  #unsubscribe: (() => void) | undefined;
-  #session: SecureSession | undefined;
-  #role: HostRole | undefined;
+  readonly #conn: KeyConnection;
   #hostKey: HostKey | undefined;
   #known: KnownKeys | undefined;
-  #closed = false;
 
   /** @internal use {@link openKey} */
   constructor(address: string, options: OpenKeyOptions) {
@@ -159,21 +89,27 @@ export class Key {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#events = new EventHub(this.#now);
+    this.#conn = new KeyConnection(
+      address,
+      options,
+      (m) => this.#events.publish(m),
+      () => ({ hostKey: this.hostKey, known: this.known }),
+    );
   }
 
   /** The Key's capabilities from `hello` (model, firmware, state, limits). */
   get hello(): BodyOf<'hello.response'> {
-    return this.#connected().hello;
+    return this.#conn.client().hello;
   }
 
   /** The underlying client (for diagnostics and requests the facade does not cover). */
   get client(): KeyClient {
-    return this.#connected();
+    return this.#conn.client();
   }
 
   /** The role this host holds on the Key, as pinned (known after {@link Key.session}). */
   get role(): HostRole | undefined {
-    return this.#role;
+    return this.#conn.role;
   }
 
   /** This host's static key (loaded or created on first use). */
@@ -196,7 +132,7 @@ export class Key {
    * @example const { model, firmware, state } = await key.info();
    */
   async info(): Promise<BodyOf<'info.response'>> {
-    return this.#connected().info();
+    return this.#conn.client().info();
   }
 
   /**
@@ -206,7 +142,7 @@ export class Key {
    * @example const { rttMs } = await key.ping(new Uint8Array(64));
    */
   async ping(data?: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<{ rttMs: number; uptimeMs: number }> {
-    return this.#connected().ping(data, options);
+    return this.#conn.client().ping(data, options);
   }
 
   /**
@@ -220,9 +156,9 @@ export class Key {
    * @example const { identity } = await key.pair('owner', { label: 'build-station' });
    */
   async pair(role: HostRole = 'owner', options: { label?: string } = {}): Promise<PairResult> {
-    await this.#dropSession();
+    await this.#conn.dropSession();
     const r = await pairAndPin(
-      this.#connected(),
+      this.#conn.client(),
       { hostKey: this.hostKey, known: this.known },
       role,
       options.label,
@@ -246,27 +182,7 @@ export class Key {
    * @example const s = await key.session(); s.peer.identity
    */
   async session(): Promise<SecureSession> {
-    return this.#openSession(false);
-  }
-
-  async #openSession(allowRevoked: boolean): Promise<SecureSession> {
-    let session = this.#session;
-    if (!session?.isOpen) {
-      const r = await openKnownSession(this.#connected(), { hostKey: this.hostKey, known: this.known }, this.#options.expect);
-      session = r.session;
-      this.#session = session;
-      this.#role = r.pin.role;
-    }
-    const list = this.#options.revocation;
-    const entry = list && !allowRevoked ? isRevoked(list, { identityKey: session.peer.identity }) : undefined;
-    if (entry) {
-      await this.#dropSession();
-      throw new KeyFacadeError(
-        'KEY_REVOKED_BY_LIST',
-        `the Key ${toHex(session.peer.identity)} is on the revocation list (version ${list?.version}, reason ${entry.reason}): only retire is allowed`,
-      );
-    }
-    return session;
+    return this.#conn.session(false);
   }
 
   /**
@@ -279,33 +195,15 @@ export class Key {
    * @example const { claims, evidence } = await key.attest();
    */
   async attest(nonce?: Uint8Array): Promise<KeyEvidence> {
-    const n = nonce ?? (this.#options.randomBytes ?? ((k: number) => new Uint8Array(randomBytes(k))))(32);
-    if (!(n instanceof Uint8Array) || n.length !== 32)
-      throw new KeyFacadeError('KEY_BAD_ARGUMENT', `the nonce must be 32 bytes, got ${n?.length}`);
-    const s = await this.session();
-    const identity = s.peer.identity;
-    if (!identity) throw new KeyFacadeError('KEY_NOT_PAIRED', 'no identity is pinned for this Key: pair again');
-    const issuedAt = this.#now();
-    const { evidence } = await s.request('attest', { nonce: n });
-    const receivedAt = this.#now();
-    const { claims, chain } = checkEvidenceWithChain(evidence, identity, n);
-    // The evidence must name the Key the session authenticated (UEID = RAND type ‖ handle).
-    const ueid = toHex(claims.ueid);
-    if (ueid !== `01${toHex(s.peer.handle)}`)
-      throw new KeyFacadeError(
-        'KEY_IDENTITY_MISMATCH',
-        `the evidence names UEID ${ueid}, but the session's Key has handle ${toHex(s.peer.handle)} (evidence of another Key)`,
-      );
-    return {
-      evidence,
-      nonce: n,
-      claims,
-      identity,
-      issuedAt,
-      receivedAt,
-      ...(chain ? { chain } : {}),
-      ...(this.#role ? { hostRole: this.#role } : {}),
-    };
+    return requestEvidence(
+      {
+        session: () => this.session(),
+        role: () => this.#conn.role,
+        now: this.#now,
+        randomBytes: this.#options.randomBytes ?? ((k: number) => new Uint8Array(randomBytes(k))),
+      },
+      nonce,
+    );
   }
 
   /**
@@ -376,8 +274,8 @@ export class Key {
   async unpair(hostKeyId: string | Uint8Array): Promise<UnpairResult> {
     const r = await unpairHost(this.#lifecyclePort(), hostKeyId);
     if (r.self) {
-      await this.#dropSession(); // this host is no longer paired: its session has no role
-      this.#role = undefined;
+      await this.#conn.dropSession(); // this host is no longer paired: its session has no role
+      this.#conn.forgetRole();
     }
     return r;
   }
@@ -423,8 +321,8 @@ export class Key {
   async retire(): Promise<LifecycleState> {
     const state = await runLifecycleOp(this.#lifecyclePort(true), 'retire');
     // The wipe ended every session and link negotiation (as a reboot does): hello again.
-    this.#role = undefined;
-    await this.#dropLink(false);
+    this.#conn.forgetRole();
+    await this.#conn.dropLink(false);
     await this.reconnect();
     return state;
   }
@@ -502,7 +400,7 @@ export class Key {
   }
 
   #lifecyclePort(allowRevoked = false): LifecyclePort {
-    return { info: () => this.info(), session: () => this.#openSession(allowRevoked), hostPublicKey: this.hostKey.publicKey };
+    return { info: () => this.info(), session: () => this.#conn.session(allowRevoked), hostPublicKey: this.hostKey.publicKey };
   }
 
   /**
@@ -518,8 +416,8 @@ export class Key {
     return runFlash(
       {
         session: () => this.session(),
-        window: () => this.#connected().link.window,
-        drop: () => this.#dropLink(false),
+        window: () => this.#conn.client().link.window,
+        drop: () => this.#conn.dropLink(false),
         reconnect: (signal) => this.reconnect(signal),
       },
       image,
@@ -543,12 +441,7 @@ export class Key {
    * @example if (!(await key.confirm()).confirmed) console.log('nothing to confirm');
    */
   async confirm(): Promise<ConfirmResult> {
-    const s = await this.session();
-    const before = await s.request('fw.status', {});
-    if (before.primary === 'confirmed' && !before.testing)
-      return { confirmed: false, securityCounter: before.securityCounter, status: before };
-    const { securityCounter } = await s.request('fw.confirm', {});
-    return { confirmed: true, securityCounter, status: await s.request('fw.status', {}) };
+    return confirmFirmware(await this.session());
   }
 
   /**
@@ -559,14 +452,7 @@ export class Key {
    * @example const { action, status } = await key.revert(); console.log(action, status.nextBoot);
    */
   async revert(): Promise<RevertResult> {
-    const s = await this.session();
-    const before = await s.request('fw.status', {});
-    const pendingUpload = before.secondary !== undefined && before.secondary.state !== 'old';
-    const action: RevertAction =
-      before.primary === 'reverting' ? 'already-pending' : before.testing ? 'test-image' : pendingUpload ? 'upload' : 'nothing';
-    if (action === 'nothing' || action === 'already-pending') return { action, status: before };
-    await s.request('fw.revert', {});
-    return { action, status: await s.request('fw.status', {}) };
+    return revertFirmware(await this.session());
   }
 
   /**
@@ -579,7 +465,7 @@ export class Key {
    */
   async reboot(options: { signal?: AbortSignal } = {}): Promise<BodyOf<'info.response'>> {
     await (await this.session()).request('reboot', {}, options.signal ? { signal: options.signal } : {});
-    await this.#dropLink(false);
+    await this.#conn.dropLink(false);
     await this.reconnect(options.signal);
     return this.info();
   }
@@ -601,41 +487,7 @@ export class Key {
    *   `KEY_CLOSED_FACADE`; a bad address at once
    */
   async reconnect(signal?: AbortSignal, backoff?: BackoffOptions): Promise<void> {
-    if (this.#closed) throw new KeyFacadeError('KEY_CLOSED_FACADE', 'the Key object is closed');
-    await this.#dropLink();
-    const o = this.#options;
-    const attempts = backoff?.attempts ?? o.reconnect?.attempts;
-    const connect = async () => {
-      const transport = (
-        o.transport ??
-        ((a: string) =>
-          transportFromAddress(a, { ...(o.baudRate ? { baudRate: o.baudRate } : {}), ...(o.mqtt ? { mqtt: o.mqtt } : {}) }))
-      )(this.address);
-      return KeyClient.connect(transport, {
-        ...o.client,
-        ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
-        ...(o.retries !== undefined ? { retries: o.retries } : {}),
-      });
-    };
-    const client =
-      attempts === 1
-        ? await connect()
-        : await retryWithBackoff(
-            connect,
-            { ...o.reconnect, ...backoff },
-            {
-              random: o.random ?? Math.random,
-              sleep: o.sleep ?? realSleep,
-              ...(signal ? { signal } : {}),
-              retryable: (e) => !(e instanceof Error && (e as { code?: string }).code === 'TRANSPORT_BAD_ADDRESS'),
-            },
-          );
-    if (this.#closed) {
-      await client.close();
-      throw new KeyFacadeError('KEY_CLOSED_FACADE', 'the Key object was closed while reconnecting');
-    }
-    this.#client = client;
-    this.#unsubscribe = client.onEvent((m) => this.#events.publish(m));
+    return this.#conn.reconnect(signal, backoff);
   }
 
   /**
@@ -643,31 +495,6 @@ export class Key {
    * @example try { await key.flash(image); } finally { await key.close(); }
    */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.#dropLink();
-    this.#events.end();
-  }
-
-  #connected(): KeyClient {
-    if (this.#closed || !this.#client) throw new KeyFacadeError('KEY_CLOSED_FACADE', 'the Key object is closed');
-    return this.#client;
-  }
-
-  async #dropSession(): Promise<void> {
-    const s = this.#session;
-    this.#session = undefined;
-    if (s?.isOpen) await s.close().catch(() => {});
-  }
-
-  /** Closes the link; `endSession` false skips telling the Key (it rebooted: its sessions ended). */
-  async #dropLink(endSession = true): Promise<void> {
-    if (endSession) await this.#dropSession();
-    this.#session = undefined;
-    this.#unsubscribe?.();
-    this.#unsubscribe = undefined;
-    const c = this.#client;
-    this.#client = undefined;
-    await c?.close().catch(() => {});
+    if (await this.#conn.close()) this.#events.end();
   }
 }
