@@ -176,17 +176,24 @@ function mutated(b: Uint8Array): fc.Arbitrary<Uint8Array> {
   );
 }
 
+test('peekPostureClaims: CBOR that is no COSE_Sign1 (null, a number, a map, another tag) is COSE_MALFORMED, never a TypeError', (t) => {
+  for (const hex of ['f6', 'f5', '00', 'a0', '80', 'c11a00000000', 'd28400a0f6f6'])
+    t.throws(() => peekPostureClaims(Uint8Array.from(Buffer.from(hex, 'hex'))), { instanceOf: ProtocolError }, hex);
+});
+
 test('fuzz: garbage and mutated claims, reports and envelopes throw only ProtocolError, and a mutated report never verifies', (t) => {
   const agent = ed25519Generate();
   const claimsBytes = encodePostureClaims(sample);
   const cose = signPostureClaims(claimsBytes, { seed: agent.seed });
   const ev = encodePostureEvidence({ report: cose });
+  // Throws inside the property (not t.true), so fast-check shrinks and prints the input.
   const only = (f: () => unknown) => {
     try {
       f();
       return true;
     } catch (e) {
-      return e instanceof ProtocolError;
+      if (e instanceof ProtocolError) return true;
+      throw new Error(`not a ProtocolError: ${String(e)}`);
     }
   };
   fc.assert(

@@ -26,7 +26,7 @@
  * @module
  */
 import { decode, encode } from '../cbor/index.ts';
-import type { CborValue } from '../cbor/types.ts';
+import { type CborValue, Tagged } from '../cbor/types.ts';
 import { type Sign1, signSign1, verifySign1 } from '../cose/sign1.ts';
 import { sha256 } from '../crypto/hash.ts';
 import { ProtocolError } from '../errors.ts';
@@ -346,7 +346,7 @@ export function openPostureReport(
  */
 export function peekPostureClaims(cose: Uint8Array): PostureClaimsValue {
   const v = decode(cose, { maxBytes: POSTURE_MAX_EVIDENCE_BYTES, allowedTags: new Set([18]) });
-  const arr = (v as { value?: unknown }).value ?? v;
+  const arr = v instanceof Tagged ? v.value : v; // tag 18 (COSE_Sign1) or the bare array; anything else is refused below
   if (!Array.isArray(arr) || arr.length !== 4 || !(arr[2] instanceof Uint8Array))
     throw new ProtocolError('COSE_MALFORMED', 'posture report is not a COSE_Sign1 with a payload');
   return decodePostureClaims(arr[2]);
