@@ -7,18 +7,16 @@
  * Low Energy"): `enigm fw flash --port ble:Enigm-K0` with default options succeeds while the
  * simulator's air loses, duplicates and reorders fragments (its log counts them per link).
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { promisify } from 'node:util';
 import { stopChild } from '@enigm/sim/testing';
 import test from 'ava';
+import { runBundled, startBleSimulator } from './ble-cli.ts';
 import { type Bundle, buildBundle } from './bundle.ts';
 import { signFirmware } from './cli-steps.ts';
 
-const exec = promisify(execFile);
 const IMAGE = 8 * 1024;
 
 let bundle: Bundle | undefined;
@@ -35,21 +33,9 @@ test.after.always(async () => {
   bundle?.remove();
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function enigm(work: string, env: NodeJS.ProcessEnv, ...args: string[]): Promise<Run> {
-  try {
-    const r = await exec(process.execPath, [bundle?.cli as string, ...args], { cwd: work, env, timeout: 45_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
-  }
-}
+/** The bundled CLI in `work` with `env` (45 s per command). */
+const enigm = (work: string, env: NodeJS.ProcessEnv, ...args: string[]) =>
+  runBundled(bundle?.cli as string, work, env, args, 45_000);
 
 function workDir(name: string): string {
   const work = mkdtempSync(join(tmpdir(), `enigm-cli-ble-${name}-`));
@@ -88,39 +74,11 @@ test('misuse of the fault options exits 2 naming the option, and starts nothing'
   for (const o of ['--ble-loss P', '--ble-dup P', '--ble-reorder P', '--ble-latency MS']) t.true(help.stdout.includes(o), o);
 });
 
-/** Starts `enigm sim start --ble` with `extra` in its own process; resolves with its ready line and its stderr so far. */
-async function startSim(work: string, env: NodeJS.ProcessEnv, extra: string[]) {
-  const child = spawn(
-    process.execPath,
-    [bundle?.cli as string, ...BASE, '--ble', ...extra, '--state-dir', join(work, 'st'), '--json'],
-    {
-      cwd: work,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  children.push(child);
-  const log: string[] = [];
-  const lines = createInterface({ input: child.stderr as NodeJS.ReadableStream });
-  lines.on('line', (l) => log.push(l));
-  const logEnded = new Promise<void>((r) => lines.once('close', () => r()));
-  const ready = await new Promise<{ keys: { ble?: string }[] }>((resolve, reject) => {
-    const exited = (code: number | null) =>
-      reject(new Error(`simulator exited (${code}) before it was ready: ${log.join('\n')}`));
-    child.once('exit', exited);
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).once('line', (l) => {
-      child.off('exit', exited);
-      resolve(JSON.parse(l));
-    });
-  });
-  return { child, ready, log, logEnded };
-}
-
 test('fw flash --port ble:Enigm-K0 with default options succeeds while fragments are lost, duplicated and reordered', async (t) => {
   const work = workDir('lossy');
   const env = { ...process.env, ENIGM_HOME: join(work, 'home'), ENIGM_BLE_ADAPTER: `sim:${join(work, 'st')}` };
   const faults = ['--ble-loss', '0.02', '--ble-dup', '0.02', '--ble-reorder', '0.02', '--ble-latency', '2'];
-  const { child, ready, log, logEnded } = await startSim(work, env, faults);
+  const { child, ready, log, logEnded } = await startBleSimulator(bundle?.cli as string, work, env, faults, children);
   t.is(ready.keys[0]?.ble, 'ble:Enigm-K0');
 
   const pair = await enigm(work, env, 'key', 'pair', '--port', 'ble:Enigm-K0');

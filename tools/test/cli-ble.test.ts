@@ -6,18 +6,16 @@
  * `fw flash --port ble:Enigm-K0` with default options uploads, test-boots, checks health and
  * confirms a 64 KiB image. A folder without a simulator is a named error, not a hang.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { promisify } from 'node:util';
 import { stopChild } from '@enigm/sim/testing';
 import test from 'ava';
+import { runBundled, startBleSimulator } from './ble-cli.ts';
 import { type Bundle, buildBundle } from './bundle.ts';
 import { signFirmware } from './cli-steps.ts';
 
-const exec = promisify(execFile);
 const IMAGE = 64 * 1024;
 
 let bundle: Bundle | undefined;
@@ -34,47 +32,16 @@ test.after.always(async () => {
   bundle?.remove();
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function enigm(work: string, env: NodeJS.ProcessEnv, ...args: string[]): Promise<Run> {
-  try {
-    const r = await exec(process.execPath, [bundle?.cli as string, ...args], { cwd: work, env, timeout: 60_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
-  }
-}
-
-/** Starts `enigm sim start --ble` in its own process; resolves with its ready line. */
-async function startSim(work: string, env: NodeJS.ProcessEnv, phy: string) {
-  const args = ['sim', 'start', '--ble', '--ble-phy', phy, '--no-serial', '--no-control', '--no-mqtt'];
-  const child = spawn(process.execPath, [bundle?.cli as string, ...args, '--state-dir', join(work, 'st'), '--json'], {
-    cwd: work,
-    env,
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  children.push(child);
-  return new Promise<{ keys: { ble?: string }[]; bleAdapter?: string }>((resolve, reject) => {
-    const exited = (code: number | null) => reject(new Error(`simulator exited (${code}) before it was ready`));
-    child.once('exit', exited);
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).once('line', (l) => {
-      child.off('exit', exited);
-      resolve(JSON.parse(l));
-    });
-  });
-}
+/** The bundled CLI in `work` with `env` (60 s per command). */
+const enigm = (work: string, env: NodeJS.ProcessEnv, ...args: string[]) =>
+  runBundled(bundle?.cli as string, work, env, args, 60_000);
 
 for (const phy of ['1M', '2M']) {
   test.serial(`fw flash --port ble:Enigm-K0 with default options succeeds at the modelled ${phy} PHY`, async (t) => {
     const work = mkdtempSync(join(tmpdir(), `enigm-cli-ble-${phy}-`));
     dirs.push(work);
     const env = { ...process.env, ENIGM_HOME: join(work, 'home'), ENIGM_BLE_ADAPTER: `sim:${join(work, 'st')}` };
-    const ready = await startSim(work, env, phy);
+    const { ready } = await startBleSimulator(bundle?.cli as string, work, env, ['--ble-phy', phy], children);
     t.is(ready.keys[0]?.ble, 'ble:Enigm-K0');
     t.regex(ready.bleAdapter ?? '', /^tcp:\/\/127\.0\.0\.1:\d+$/);
 
