@@ -56,18 +56,23 @@ export interface FirewallState {
 export type TpmPresence = 'tpm2' | 'tpm1.2' | 'none';
 /** A TPM PCR bank (hash algorithm) name. */
 export type PcrBank = 'sha1' | 'sha256' | 'sha384' | 'sha512' | 'sm3_256';
+/** Severities of Active Defense findings, most severe first (the order aggregated findings come in). */
+export const FINDING_SEVERITIES = ['critical', 'high', 'medium', 'low'] as const;
 /** Severity of an Active Defense finding. */
-export type FindingSeverity = 'low' | 'medium' | 'high' | 'critical';
+export type FindingSeverity = (typeof FINDING_SEVERITIES)[number];
+/** Categories of Active Defense findings (the order aggregated findings come in within a severity). */
+export const FINDING_CATEGORIES = [
+  'malware',
+  'spyware',
+  'phishing',
+  'exploit',
+  'network',
+  'configuration',
+  'permission',
+  'other',
+] as const;
 /** Category of an Active Defense finding. */
-export type FindingCategory =
-  | 'malware'
-  | 'spyware'
-  | 'phishing'
-  | 'exploit'
-  | 'network'
-  | 'configuration'
-  | 'permission'
-  | 'other';
+export type FindingCategory = (typeof FINDING_CATEGORIES)[number];
 /** One aggregated Active Defense finding: severity, category and how many — never content. */
 export interface Finding {
   /** Severity. */
@@ -144,17 +149,8 @@ const isVpn = oneOf<VpnState>('off', 'on', 'always-on');
 const isEsim = oneOf<EsimProfile>('none', 'personal', 'enterprise', 'travel');
 const isFramework = oneOf<FirewallFramework>('iptables', 'ip6tables', 'nftables');
 const isBank = oneOf<PcrBank>('sha1', 'sha256', 'sha384', 'sha512', 'sm3_256');
-const isSeverity = oneOf<FindingSeverity>('low', 'medium', 'high', 'critical');
-const isCategory = oneOf<FindingCategory>(
-  'malware',
-  'spyware',
-  'phishing',
-  'exploit',
-  'network',
-  'configuration',
-  'permission',
-  'other',
-);
+const isSeverity = oneOf<FindingSeverity>(...FINDING_SEVERITIES);
+const isCategory = oneOf<FindingCategory>(...FINDING_CATEGORIES);
 const isFinding = (v: unknown): v is Finding =>
   isObj(v) &&
   exactKeys(v, ['severity', 'category', 'count']) &&

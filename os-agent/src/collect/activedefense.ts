@@ -16,9 +16,9 @@
  */
 import {
   type Collector,
+  FINDING_CATEGORIES,
+  FINDING_SEVERITIES,
   type Finding,
-  type FindingCategory,
-  type FindingSeverity,
   okSignal,
   type Signal,
   unknownSignal,
@@ -33,18 +33,6 @@ export const FINDINGS_MAX_BYTES = 64 * 1024;
 export const FINDINGS_MAX_ENTRIES = 1024;
 /** Source label. */
 export const FINDINGS_SOURCE = 'activedefense';
-
-const SEVERITIES: readonly FindingSeverity[] = ['critical', 'high', 'medium', 'low'];
-const CATEGORIES: readonly FindingCategory[] = [
-  'malware',
-  'spyware',
-  'phishing',
-  'exploit',
-  'network',
-  'configuration',
-  'permission',
-  'other',
-];
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const onlyKeys = (v: Record<string, unknown>, keys: readonly string[]) => Object.keys(v).every((k) => keys.includes(k));
@@ -71,7 +59,10 @@ export function parseFindingsFile(
     if (!isObj(f) || !onlyKeys(f, ['severity', 'category', 'count'])) {
       return { ok: false, reason: 'a finding has fields outside its schema' };
     }
-    if (!SEVERITIES.includes(f.severity as FindingSeverity) || !CATEGORIES.includes(f.category as FindingCategory)) {
+    if (
+      !(FINDING_SEVERITIES as readonly string[]).includes(f.severity as string) ||
+      !(FINDING_CATEGORIES as readonly string[]).includes(f.category as string)
+    ) {
       return { ok: false, reason: 'a finding has an unknown severity or category' };
     }
     const count = f.count;
@@ -82,8 +73,8 @@ export function parseFindingsFile(
     sums.set(key, Math.min(1_000_000, (sums.get(key) ?? 0) + count));
   }
   const findings: Finding[] = [];
-  for (const severity of SEVERITIES) {
-    for (const category of CATEGORIES) {
+  for (const severity of FINDING_SEVERITIES) {
+    for (const category of FINDING_CATEGORIES) {
       const count = sums.get(`${severity}/${category}`);
       if (count !== undefined) findings.push({ severity, category, count });
     }
