@@ -17,7 +17,7 @@
 import { randomBytes, webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { IssuingCa } from './ca.ts';
-import { issuedLeaf, toPem } from './certs.ts';
+import { type IssuedLeaf, issuedLeaf, toPem } from './certs.ts';
 import { PKI_ALGORITHM, PKI_ORGANIZATION, type RandomSource, randomSerial, validityUnder, wholeSeconds } from './profile.ts';
 import { loadX509 } from './x509.ts';
 
@@ -58,18 +58,11 @@ export interface TlsCertificateRequest {
   readonly random?: RandomSource;
 }
 
-/** An issued TLS certificate. */
-export interface TlsCertificate {
-  readonly der: Uint8Array;
-  readonly pem: string;
-  readonly subject: string;
-  /** Serial number, lowercase hex. */
-  readonly serial: string;
-  readonly notBefore: Date;
-  readonly notAfter: Date;
-  /** The leaf then its intermediate, PEM: what a TLS peer presents (`cert` / `certfile`). */
-  readonly chainPem: string;
-}
+/**
+ * An issued TLS certificate: the {@link IssuedLeaf} fields; `chainPem` (leaf then intermediate) is
+ * what a TLS peer presents (`cert` / `certfile`).
+ */
+export type TlsCertificate = IssuedLeaf;
 
 /** A TLS key pair: the WebCrypto keys and the private key as unencrypted PKCS#8 PEM (`key` / `keyfile`). */
 export interface TlsKeyPair {
