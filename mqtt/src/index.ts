@@ -8,6 +8,7 @@
  * @module
  */
 export * from './client/backoff.ts';
+export * from './client/certificate.ts';
 export * from './client/errors.ts';
 export * from './client/link.ts';
 export * from './client/publisher.ts';

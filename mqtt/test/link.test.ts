@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { startEmbeddedBroker } from '../src/broker/index.ts';
 import {
+  certificateCommonName,
   checkClientCertificate,
   fullJitterDelay,
   MqttError,
@@ -161,7 +162,7 @@ test('unreachable broker and bad TLS combinations are clear errors', async (t) =
   t.regex(plain?.message ?? '', /use mqtts/);
 });
 
-test('client certificates: expired, not yet valid and soon expiring are known before connecting', async (t) => {
+test('client certificates: expired, not yet valid and soon expiring are known before connecting; the CN is the broker name', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'enigm-link-certs-'));
   try {
     const pki = await createTestPki(dir);
@@ -187,6 +188,11 @@ test('client certificates: expired, not yet valid and soon expiring are known be
       t.throws(() => checkClientCertificate('not a certificate', Date.now()), { instanceOf: MqttError })?.code,
       'MQTT_TLS_FILES',
     );
+    // the broker name under use_identity_as_username is the subject's CN
+    t.is(certificateCommonName(soon.cert), 'host-soon');
+    t.is(certificateCommonName(Buffer.from(soon.cert)), 'host-soon');
+    t.is(certificateCommonName('not a certificate'), undefined);
+    t.is(certificateCommonName(undefined), undefined);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

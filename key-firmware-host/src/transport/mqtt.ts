@@ -13,8 +13,8 @@
  *
  * @module
  */
-import { randomBytes, X509Certificate } from 'node:crypto';
-import { MqttError, MqttLink, type MqttTls, parseBrokerUrl } from '@enigm/mqtt';
+import { randomBytes } from 'node:crypto';
+import { certificateCommonName, MqttError, MqttLink, type MqttTls, parseBrokerUrl } from '@enigm/mqtt';
 import { isClientName, isHandle, keyTopic, peekStatus } from '@enigm/protocols/mqtt';
 import { type StreamConnection, type StreamEvents, StreamTransport, type StreamTransportOptions } from './stream.ts';
 import { TransportError } from './transport.ts';
@@ -39,17 +39,6 @@ export interface MqttTransportOptions extends StreamTransportOptions {
   tls?: MqttTls;
   /** Bound of connecting to the broker and subscribing, ms (default 10,000). */
   connectTimeoutMs?: number;
-}
-
-/** The CN of a PEM certificate, if it has one. */
-function commonName(cert: string | Uint8Array | undefined): string | undefined {
-  if (cert === undefined) return undefined;
-  try {
-    const subject = new X509Certificate(typeof cert === 'string' ? cert : Buffer.from(cert)).subject;
-    return /(?:^|\n)CN=([^\n]+)/.exec(subject)?.[1];
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -93,7 +82,7 @@ export class MqttTransport extends StreamTransport {
     const { broker, handle } = parseMqttKeyAddress(`${options.broker.replace(/\/+$/, '')}/${options.handle}`);
     const client =
       options.client ??
-      commonName(options.tls?.cert) ??
+      certificateCommonName(options.tls?.cert) ??
       process.env.ENIGM_MQTT_CLIENT ??
       `host-${randomBytes(5).toString('hex')}`;
     if (!isClientName(client)) {

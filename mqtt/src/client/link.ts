@@ -20,9 +20,10 @@
  *
  * @module
  */
-import { randomBytes, X509Certificate } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { fullJitterDelay, type ReconnectBackoff } from './backoff.ts';
+import { checkClientCertificate } from './certificate.ts';
 import { MqttError } from './errors.ts';
 
 /** TLS material (PEM text or bytes) for `mqtts://`. */
@@ -119,37 +120,6 @@ export function parseBrokerUrl(url: string): BrokerAddress {
 }
 
 const text = (v: string | Uint8Array) => (typeof v === 'string' ? v : Buffer.from(v).toString('utf8'));
-
-/**
- * Checks a client certificate's validity period against `now`.
- * @returns days left, or `undefined` when there is no certificate
- * @throws {@link MqttError} `MQTT_CERT_EXPIRED`, `MQTT_CERT_NOT_YET_VALID`, `MQTT_TLS_FILES` (not a certificate)
- */
-export function checkClientCertificate(cert: string | Uint8Array | undefined, now: number): number | undefined {
-  if (cert === undefined) return undefined;
-  let x: X509Certificate;
-  try {
-    x = new X509Certificate(text(cert));
-  } catch (e) {
-    throw new MqttError('MQTT_TLS_FILES', `the client certificate is not a PEM/DER X.509 certificate: ${(e as Error).message}`, {
-      cause: e,
-    });
-  }
-  const from = Date.parse(x.validFrom);
-  const to = Date.parse(x.validTo);
-  if (now > to)
-    throw new MqttError(
-      'MQTT_CERT_EXPIRED',
-      `the client certificate (${x.subject.replace(/\n/g, ', ')}) expired on ${new Date(to).toISOString()}`,
-    );
-  if (now < from) {
-    throw new MqttError(
-      'MQTT_CERT_NOT_YET_VALID',
-      `the client certificate is valid only from ${new Date(from).toISOString()} (this clock says ${new Date(now).toISOString()})`,
-    );
-  }
-  return Math.floor((to - now) / 86_400_000);
-}
 
 /** Names a CONNACK refusal (3.1.1 return codes and MQTT 5 reason codes). */
 function refusal(code: number | undefined): {

@@ -32,8 +32,9 @@ import {
   type MqttRole,
   mqttAllowed,
 } from '@enigm/protocols/mqtt';
+import { certificateCommonName, checkClientCertificate } from '../client/certificate.ts';
 import { MqttError } from '../client/errors.ts';
-import { checkClientCertificate, MqttLink, type MqttLinkOptions, type MqttTls } from '../client/link.ts';
+import { MqttLink, type MqttLinkOptions, type MqttTls } from '../client/link.ts';
 
 /** What a probe saw: `unknown` when the broker cannot say (3.1.1 publishes) or did not answer. */
 export type ProbeOutcome = 'allowed' | 'refused' | 'unknown';
@@ -110,12 +111,12 @@ export function randomHandle(): string {
   return `eh1-${[...randomBytes(26)].map((b) => B32[b & 31]).join('')}`;
 }
 
-/** The CN of a PEM certificate, if any. */
+/** What the check reports of the client certificate (it parses it, so it is one). */
 function certificateFacts(pem: string | Uint8Array, now: number): CheckedCertificate {
   const text = typeof pem === 'string' ? pem : Buffer.from(pem).toString('utf8');
   const daysLeft = checkClientCertificate(text, now) as number;
   const x = new X509Certificate(text);
-  const cn = /(?:^|\n)CN=([^\n]*)/.exec(x.subject)?.[1];
+  const cn = certificateCommonName(text);
   return {
     subject: x.subject.replace(/\n/g, ', '),
     ...(cn === undefined ? {} : { commonName: cn }),
