@@ -18,6 +18,15 @@
  * exceed wall time; one certificate issued alone after the run, mean of 50, gives the cost), mosquitto's RSS (`VmRSS` of `/proc/<pid>/status`) and `stop()`.
  * Baseline: the same with 10 Keys in the same run, scaled to N.
  *
+ * **Provisioned fleet** (`FLEET_TLS_MODE=provisioned`, or `npx tsx bench/fleet-mosquitto.ts N
+ * provisioned`): as in production, the Keys exist and hold their client certificates before the
+ * measured start. A first child creates the Keys (`Simulator.start` on the embedded broker, which
+ * names each Key's handle), the CA, the broker identity and one client certificate per handle,
+ * writes them to the run's folder and exits; a second child starts mosquitto with them and times
+ * `Simulator.start` of the same state folder (a restart: no Key is created) with `tlsFor`
+ * answering from the files. Its RSS holds no PKI work. The default mode (`fresh`) keeps creating
+ * Keys and issuing certificates inside the timed start.
+ *
  * `FLEET_PROGRESS=1` prints the count connected every 2 s; `FLEET_TLS_NODE_ARGS` adds node flags
  * to the children (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  *
@@ -44,9 +53,24 @@ const CHILD_MS = 240_000;
 /** How long the child waits for `sim.stop()` / `mosquitto.stop()` when cleaning up, ms. */
 const STOP_MS = 30_000;
 
+/** See the module documentation. */
+type Mode = 'fresh' | 'provisioned';
+
+/** What a provisioning child leaves in the run's folder for the measured child. */
+interface Provisioned {
+  caPem: string;
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  /** Each Key's client certificate chain and key (PEM) by handle. */
+  clients: Record<string, { cert: string; key: string }>;
+}
+
 /** What one child run measured. */
 interface Run {
   keys: number;
+  /** `fresh`: Keys created and certificates issued in the timed start; `provisioned`: both made before. */
+  mode: Mode;
   /** createCa and the broker's identity, ms. */
   pkiMs: number;
   /** startMosquitto until it accepted TLS, ms. */
@@ -91,8 +115,45 @@ function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   ]).finally(() => clearTimeout(timer));
 }
 
+/** Writes the broker's PKI files in `dir`: CA bundle, server chain and key. */
+async function brokerPki(dir: string) {
+  const ca = await createCa();
+  const caPem = ca.root.certificate.pem + ca.intermediate.certificate.pem;
+  const caFile = join(dir, 'ca.pem');
+  writeFileSync(caFile, caPem);
+  const serverKeys = await createTlsKeyPair();
+  const server = await issueTlsCertificate(ca, { commonName: 'mqtt-broker', usage: 'server', publicKey: serverKeys.publicKey });
+  const certFile = join(dir, 'server.crt');
+  const keyFile = join(dir, 'server.key');
+  writeFileSync(certFile, server.chainPem);
+  writeFileSync(keyFile, serverKeys.privateKeyPem, { mode: 0o600 });
+  return { ca, caPem, caFile, certFile, keyFile };
+}
+
+/**
+ * In the provisioning child (not measured): creates the Keys in `dir/sim` (the embedded broker
+ * names their handles), the broker's PKI and a client certificate per handle, in `dir/provisioned.json`.
+ */
+async function provision(opts: { keys: number; dir: string }): Promise<void> {
+  const { Simulator } = await import('@enigm/sim');
+  const pki = await brokerPki(opts.dir);
+  const sim = await Simulator.start({ keys: opts.keys, serial: false, tcp: false, stateDir: join(opts.dir, 'sim'), mqtt: true });
+  const handles = sim.keys().map((k) => /\/(eh1-[a-z2-7]+)$/.exec(k.mqtt ?? '')?.[1]);
+  await bounded(sim.stop(), STOP_MS, 'sim.stop()');
+  const clients: Provisioned['clients'] = {};
+  for (const handle of handles) {
+    if (handle === undefined) throw new Error('a Key has no MQTT handle');
+    const keys = await createTlsKeyPair();
+    const cert = await issueTlsCertificate(pki.ca, { commonName: handle, usage: 'client', publicKey: keys.publicKey });
+    clients[handle] = { cert: cert.chainPem, key: keys.privateKeyPem };
+  }
+  const out: Provisioned = { caPem: pki.caPem, caFile: pki.caFile, certFile: pki.certFile, keyFile: pki.keyFile, clients };
+  writeFileSync(join(opts.dir, 'provisioned.json'), JSON.stringify(out), { mode: 0o600 });
+}
+
 /** In the child: one run in `dir` (made and removed by the parent). */
-async function child(opts: { keys: number; dir: string }): Promise<Run> {
+async function child(opts: { keys: number; dir: string; mode?: Mode }): Promise<Run> {
+  const mode = opts.mode ?? 'fresh';
   const { Simulator } = await import('@enigm/sim');
   const { startMosquitto } = await import('@enigm/mqtt/broker');
   const { mosquittoAcl } = await import('@enigm/protocols/mqtt');
@@ -101,16 +162,11 @@ async function child(opts: { keys: number; dir: string }): Promise<Run> {
   let sim: Awaited<ReturnType<typeof Simulator.start>> | undefined;
   try {
     const p0 = performance.now();
-    const ca = await createCa();
-    const caPem = ca.root.certificate.pem + ca.intermediate.certificate.pem;
-    const caFile = join(opts.dir, 'ca.pem');
-    writeFileSync(caFile, caPem);
-    const serverKeys = await createTlsKeyPair();
-    const server = await issueTlsCertificate(ca, { commonName: 'mqtt-broker', usage: 'server', publicKey: serverKeys.publicKey });
-    const certFile = join(opts.dir, 'server.crt');
-    const keyFile = join(opts.dir, 'server.key');
-    writeFileSync(certFile, server.chainPem);
-    writeFileSync(keyFile, serverKeys.privateKeyPem, { mode: 0o600 });
+    const given =
+      mode === 'provisioned' ? (JSON.parse(readFileSync(join(opts.dir, 'provisioned.json'), 'utf8')) as Provisioned) : undefined;
+    const pki = given ?? (await brokerPki(opts.dir));
+    const { caPem, caFile, certFile, keyFile } = pki;
+    const ca = 'ca' in pki ? pki.ca : await createCa(); // provisioned: a CA only for the per-certificate figure
     const pkiMs = performance.now() - p0;
 
     const m0 = performance.now();
@@ -128,6 +184,11 @@ async function child(opts: { keys: number; dir: string }): Promise<Run> {
     let firstIssue = Number.POSITIVE_INFINITY;
     let lastIssued = 0;
     const tlsFor = (handle: string): Promise<MqttTls> => {
+      if (given) {
+        const c = given.clients[handle];
+        if (c === undefined) return Promise.reject(new Error(`no provisioned certificate for ${handle}`));
+        return Promise.resolve({ ca: caPem, cert: c.cert, key: c.key });
+      }
       let tls = issued.get(handle);
       if (tls === undefined) {
         tls = (async () => {
@@ -186,6 +247,7 @@ async function child(opts: { keys: number; dir: string }): Promise<Run> {
     const certSequentialMs = (performance.now() - c0) / 50;
     return {
       keys: opts.keys,
+      mode,
       pkiMs,
       mosquittoStartMs,
       startMs,
@@ -214,38 +276,17 @@ function nodeArgs(): string[] {
 }
 
 /** In the parent: one run in a fresh child process and a fresh temporary folder. */
-async function run(keys: number): Promise<Run> {
+async function run(keys: number, mode: Mode): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), 'enigm-bench-fleet-tls-'));
   let mosquittoPid: number | undefined;
   try {
-    return await new Promise<Run>((resolve, reject) => {
-      const p = spawn(
-        process.execPath,
-        [...nodeArgs(), '--import=tsx', fileURLToPath(import.meta.url), '--child', JSON.stringify({ keys, dir })],
-        { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] },
-      );
-      const timer = setTimeout(() => {
-        process.stderr.write(`fleet-tls: the ${keys}-Key child took more than ${CHILD_MS} ms; killing it\n`);
-        p.kill('SIGKILL');
-      }, CHILD_MS);
-      let out = '';
-      p.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
+    if (mode === 'provisioned') await childProcess('--provision', { keys, dir }, () => undefined);
+    return JSON.parse(
+      await childProcess('--child', { keys, dir, mode }, (out) => {
         const m = /\{"mosquittoPid":(\d+)\}/.exec(out);
         if (m) mosquittoPid = Number(m[1]);
-      });
-      p.once('error', (e) => {
-        clearTimeout(timer);
-        reject(e);
-      });
-      p.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        const line = out.trim().split('\n').pop() ?? '';
-        if (code !== 0 || !line.startsWith('{"keys"'))
-          reject(new Error(`fleet-tls child (${keys} Keys) exited ${code ?? signal}: ${out}`));
-        else resolve(JSON.parse(line) as Run);
-      });
-    });
+      }),
+    ) as Run;
   } finally {
     // The child stops mosquitto itself; only if it was killed (or failed to) is it still there.
     if (mosquittoPid !== undefined) {
@@ -259,12 +300,47 @@ async function run(keys: number): Promise<Run> {
   }
 }
 
+/** Runs this file as a child (`flag` `--child` or `--provision`); resolves with its last stdout line. */
+function childProcess(flag: string, opts: object, onOutput: (out: string) => void): Promise<string> {
+  const keys = (opts as { keys: number }).keys;
+  return new Promise<string>((resolve, reject) => {
+    const p = spawn(
+      process.execPath,
+      [...nodeArgs(), '--import=tsx', fileURLToPath(import.meta.url), flag, JSON.stringify(opts)],
+      { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const timer = setTimeout(() => {
+      process.stderr.write(`fleet-tls: the ${keys}-Key child took more than ${CHILD_MS} ms; killing it\n`);
+      p.kill('SIGKILL');
+    }, CHILD_MS);
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      onOutput(out);
+    });
+    p.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    p.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      const line = out.trim().split('\n').pop() ?? '';
+      if (code !== 0 || (flag === '--child' && !line.startsWith('{"keys"')))
+        reject(new Error(`fleet-tls ${flag} (${keys} Keys) exited ${code ?? signal}: ${out}`));
+      else resolve(line);
+    });
+  });
+}
+
 /** Runs the fleet-tls benchmark: 10 Keys (the baseline), then `n` Keys, each in a child process. */
-export async function benchFleetTls(n = 1000): Promise<BenchResult[]> {
-  const small = await run(10);
-  const big = await run(n);
+export async function benchFleetTls(
+  n = 1000,
+  mode: Mode = process.env.FLEET_TLS_MODE === 'provisioned' ? 'provisioned' : 'fresh',
+): Promise<BenchResult[]> {
+  const small = await run(10, mode);
+  const big = await run(n, mode);
   const scale = n / small.keys;
-  const name = `fleet-tls.mosquitto-mtls`;
+  const name = `fleet-tls.mosquitto-mtls${mode === 'provisioned' ? '.provisioned' : ''}`;
   return [
     result(`${name}.connected-keys-${n}`, big.connected, 'keys', small.connected * scale),
     ...(big.connectedMs !== undefined && small.connectedMs !== undefined
@@ -300,10 +376,20 @@ export async function benchFleetTls(n = 1000): Promise<BenchResult[]> {
 }
 
 const childAt = process.argv.indexOf('--child');
-if (childAt >= 0) {
+const provisionAt = process.argv.indexOf('--provision');
+if (provisionAt >= 0) {
   let code = 0;
   try {
-    const r = await child(JSON.parse(process.argv[childAt + 1] as string) as { keys: number; dir: string });
+    await provision(JSON.parse(process.argv[provisionAt + 1] as string) as { keys: number; dir: string });
+  } catch (e) {
+    process.stderr.write(`fleet-tls provisioning child: ${(e as Error).stack ?? String(e)}\n`);
+    code = 1;
+  }
+  process.exit(code);
+} else if (childAt >= 0) {
+  let code = 0;
+  try {
+    const r = await child(JSON.parse(process.argv[childAt + 1] as string) as { keys: number; dir: string; mode?: Mode });
     process.stdout.write(`${JSON.stringify(r)}\n`);
   } catch (e) {
     process.stderr.write(`fleet-tls child: ${(e as Error).stack ?? String(e)}\n`);
@@ -312,6 +398,7 @@ if (childAt >= 0) {
   process.exit(code);
 } else if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const n = Number(process.argv[2] ?? 1000);
-  for (const r of await benchFleetTls(n)) process.stdout.write(`${JSON.stringify(r)}\n`);
+  const mode = process.argv[3] === 'provisioned' ? 'provisioned' : undefined;
+  for (const r of await benchFleetTls(n, mode)) process.stdout.write(`${JSON.stringify(r)}\n`);
   process.exit(0);
 }
