@@ -13,7 +13,7 @@ import {
   spawnMosquitto,
   startMosquitto,
 } from '@enigm/mqtt/broker';
-import { keyDownFilter, keyTopic, type MqttRole, mosquittoAcl, mqttAllowed } from '@enigm/protocols/mqtt';
+import { keyDownFilter, keyTopic, MQTT_ACL, type MqttRole, mosquittoAcl, mqttAllowed } from '@enigm/protocols/mqtt';
 import test from 'ava';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { expiredValidity, type TlsIdentity } from './support/certs.ts';
@@ -394,6 +394,31 @@ const EXAMPLES = join(import.meta.dirname, '..', '..', 'examples', 'mosquitto');
 test.serial('examples/mosquitto/acl is what mosquittoAcl generates for its example names', (t) => {
   t.is(readFileSync(join(EXAMPLES, 'acl'), 'utf8'), mosquittoAcl({ hosts: ['host-1'], backends: ['backend-1'] }));
 });
+
+test.serial(
+  'examples/mosquitto/README.md "Who is who" grants each role exactly the channels of MQTT_ACL (as the acl file does)',
+  (t) => {
+    const readme = readFileSync(join(EXAMPLES, 'README.md'), 'utf8');
+    const section = readme.split('## Who is who')[1]?.split('\n## ')[0] ?? '';
+    const roles: Record<string, MqttRole> = { 'a Key': 'key', 'a host': 'host', 'a backend': 'backend' };
+    const seen = new Set<string>();
+    for (const row of section.split('\n').filter((l) => l.startsWith('| a '))) {
+      const [who, , may] = row
+        .split('|')
+        .slice(1, 4)
+        .map((c) => c.trim());
+      const role = roles[who ?? ''];
+      if (!role) continue;
+      // "read its own `down/+/+`, `challenge`; write …": each part starts with its verb.
+      for (const part of (may ?? '').split(';')) {
+        const verb = part.trim().startsWith('read') ? 'read' : 'write';
+        for (const [, topic] of part.matchAll(/`([^`]+)`/g)) seen.add(`${role} ${verb} ${topic?.split('/')[0]}`);
+      }
+    }
+    const acl = new Set(MQTT_ACL.map((r) => `${r.role} ${r.access === 'publish' ? 'write' : 'read'} ${r.channel}`));
+    t.deepEqual([...seen].sort(), [...acl].sort());
+  },
+);
 
 fx.brokerTest('examples/mosquitto/mosquitto.conf runs as is (paths and listener swapped) and enforces the ACL', async (t) => {
   const dir = join(fx.dir, 'example');
