@@ -4,7 +4,9 @@
  * the document, and a hand edit fails here). Run `npm run docs:protocol` after changing a table.
  */
 import { readFileSync } from 'node:fs';
+import { HOST_ROLES, type HostRole, LIFECYCLE_STATE_DOCS } from '@enigm/protocols/messages';
 import test from 'ava';
+import { COMMAND_ACCESS } from '../src/firmware/access.ts';
 import { LIFECYCLE_DOC_PATH, renderLifecycleDoc } from '../src/firmware/lifecycle-doc.ts';
 
 const doc = () => readFileSync(new URL(`../../${LIFECYCLE_DOC_PATH}`, import.meta.url), 'utf8');
@@ -28,4 +30,17 @@ test('the rendering carries the table: states × operations, roles, the state di
 test('a hand-edited document is caught', (t) => {
   const edited = doc().replace('| revoked | KEY_REVOKED |', '| revoked | ok |');
   t.not(edited, renderLifecycleDoc());
+});
+
+test('the state table names who enters suspended and revoked exactly as the role table grants', (t) => {
+  for (const [state, op] of [
+    ['suspended', 'suspend'],
+    ['revoked', 'revoke'],
+  ] as const) {
+    const rule = COMMAND_ACCESS[op];
+    for (const role of Object.keys(HOST_ROLES) as HostRole[]) {
+      const granted = rule !== 'public' && rule[role] !== undefined;
+      t.is(LIFECYCLE_STATE_DOCS[state].includes(role), granted, `${state}: ${role} ${granted ? 'may' : 'may not'} ${op}`);
+    }
+  }
 });

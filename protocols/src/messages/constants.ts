@@ -41,8 +41,8 @@ export const LIFECYCLE_STATE_DOCS: Readonly<Record<LifecycleState, string>> = {
   factory: 'fresh from manufacture or crypto-wiped; not associated with an account',
   dormant: 'provisioned and idle: GNSS off, modem asleep, no location taken (the default)',
   emergency: 'a user-started emergency event is running; location is shared end to end',
-  suspended: 'temporarily disabled by the owner or service; no emergency can start',
-  revoked: 'identity revoked by the service; only public info and retirement are possible',
+  suspended: 'temporarily disabled by the owner (`suspend`); no emergency can start',
+  revoked: 'identity revoked (`revoke`, by the owner or a provisioning operator); only public info and retirement are possible',
   retired: 'taken out of service; next step is a crypto-wipe back to factory',
   updating: 'a firmware update is in progress (test-boot pending confirmation)',
 };
