@@ -1,9 +1,11 @@
 /**
  * `--audit FILE --audit-key KEY.pem` on administrative commands (`enigm ca init|rotate|issue`,
- * `enigm key pair|activate|unpair|suspend|resume|revoke|retire`): one signed record per action
+ * `enigm key pair|activate|unpair|suspend|resume|revoke|retire`, `enigm revocation
+ * create|add|renew`, `enigm fw flash`): one signed record per action
  * in the audit log (`@enigm/attestation` `AuditLog`) — role, op, the Key's device handle (never a
  * key or serial), the decision (`allowed`, or `refused` when the command failed) and, for a
- * refusal, the error code as reason.
+ * refusal, the error code as reason (the Key's own error name, e.g. `FORBIDDEN`, when the Key
+ * refused).
  *
  * The log is checked (opened and closed: lock, format, chain, torn tail) before the action runs,
  * so a broken or locked log stops the command before anything happens. An action that succeeded
@@ -87,10 +89,28 @@ function safeHandle(h: string | undefined): string | undefined {
   }
 }
 
-/** The refusal reason: the error's code (or its name), never its message. */
+/**
+ * The Key's named error when the Key itself refused (a `KEY_REJECTED` error carries the Key's
+ * answer as `remote`, possibly as the cause of a facade error), e.g. `FORBIDDEN`,
+ * `FIRMWARE_REJECTED`; undefined otherwise.
+ */
+function remoteName(e: unknown): string | undefined {
+  let cur: unknown = e;
+  for (let depth = 0; depth < 5 && cur instanceof Error; depth++) {
+    const name = (cur as { remote?: { name?: unknown } }).remote?.name;
+    if (typeof name === 'string' && /^[A-Z][A-Z0-9_]{0,63}$/.test(name)) return name;
+    cur = cur.cause;
+  }
+  return undefined;
+}
+
+/**
+ * The refusal reason: the Key's named error when the Key refused, else the error's code (or its
+ * name); never its message.
+ */
 function refusalReason(e: unknown): string {
   const r = errorReason(e);
-  const reason = (r.code ?? r.name).slice(0, 160);
+  const reason = (remoteName(e) ?? r.code ?? r.name).slice(0, 160);
   try {
     return checkAuditReason(reason);
   } catch {

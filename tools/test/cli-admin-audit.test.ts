@@ -8,20 +8,28 @@
  *   key material (identity, public or private keys, serials);
  * - `enigm key attest --revocation`: a listed Key is contraindicated (KEY_REVOKED), a stale or
  *   tampered list says so in the `revocation` check;
- * - session commands refuse a listed Key (KEY_REVOKED_BY_LIST, exit 1), `key retire` still runs.
+ * - session commands refuse a listed Key (KEY_REVOKED_BY_LIST, exit 1), `key retire` still runs;
+ * - `enigm revocation create|add|renew` and `enigm fw flash` are audited too (issue 11 "every
+ *   lifecycle and administrative action"): the revoked Key named by its certificate id, the
+ *   flashed Key by its device handle, and a refusal by the Key recorded with the Key's own error
+ *   name (FIRMWARE_REJECTED), not the host's generic KEY_REJECTED.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRevocationList, revocationSignerFromSeed, signRevocationList } from '@enigm/attestation';
+import { createRevocationList, keyCertificateId, revocationSignerFromSeed, signRevocationList } from '@enigm/attestation';
 import { fromHex, toHex } from '@enigm/protocols/bytes';
 import { ed25519Generate, ed25519PrivateKeyToPem, ed25519PublicKeyToPem } from '@enigm/protocols/crypto';
 import { Simulator } from '@enigm/sim';
 import test from 'ava';
 import { auditCommands } from '../src/commands/audit.ts';
 import { caCommands } from '../src/commands/ca.ts';
+import { fwImageCommands } from '../src/commands/fw.ts';
+import { fwFlashCommands } from '../src/commands/fw-flash.ts';
 import { keyLifecycleCommands } from '../src/commands/key-lifecycle.ts';
 import { keySessionCommands } from '../src/commands/key-session.ts';
+import { revocationCommands } from '../src/commands/revocation.ts';
+import { signFirmware } from './cli-steps.ts';
 import { runCommand } from './run-command.ts';
 
 const dirs: string[] = [];
@@ -29,7 +37,15 @@ test.after.always(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-const commands = [...caCommands, ...keySessionCommands, ...keyLifecycleCommands, ...auditCommands];
+const commands = [
+  ...caCommands,
+  ...keySessionCommands,
+  ...keyLifecycleCommands,
+  ...auditCommands,
+  ...revocationCommands,
+  ...fwImageCommands,
+  ...fwFlashCommands,
+];
 const PASS = 'correct horse battery staple';
 
 function setup() {
@@ -228,4 +244,119 @@ test.serial('revocation list: attest appraises it, sessions refuse a listed Key,
   } finally {
     await sim.stop();
   }
+});
+
+/** The audit log's records as `audit show --json` prints them. */
+async function auditRows(dir: string) {
+  const verify = await run(['audit', 'verify', '--trust', join(dir, 'op.pub'), join(dir, 'audit.log')]);
+  const show = await run(['audit', 'show', '--json', join(dir, 'audit.log')]);
+  const rows = show.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { role: string; op: string; handle?: string; decision: string; reason?: string });
+  return { verify, rows };
+}
+
+test.serial('revocation create|add|renew are audited: the revoked Key by its certificate id, never its key', async (t) => {
+  const { dir, audit } = setup();
+  const rev = ed25519Generate();
+  writeFileSync(join(dir, 'rev.key'), ed25519PrivateKeyToPem(rev.seed), { mode: 0o600 });
+  const other = ed25519Generate();
+  writeFileSync(join(dir, 'other.key'), ed25519PrivateKeyToPem(other.seed), { mode: 0o600 });
+  const list = join(dir, 'revocation.cose');
+  const victim = ed25519Generate().publicKey;
+  const revocation = (...argv: string[]) => run(['revocation', ...argv, ...audit]);
+  t.is((await revocation('create', '--key', join(dir, 'rev.key'), '--out', list)).code, 0);
+  const add = await revocation(
+    'add',
+    '--key',
+    join(dir, 'rev.key'),
+    '--identity',
+    toHex(victim),
+    '--reason',
+    'key-compromise',
+    list,
+  );
+  t.is(add.code, 0, add.stderr);
+  const named = await revocation(
+    'add',
+    ...['--key', join(dir, 'rev.key'), '--serial', '4f:1a:09', '--reason', 'retired', '--handle', 'eh1-abc', list],
+  );
+  t.is(named.code, 0, named.stderr);
+  t.is((await revocation('renew', '--key', join(dir, 'rev.key'), list)).code, 0);
+  const foreign = await revocation('renew', '--key', join(dir, 'other.key'), list);
+  t.is(foreign.code, 1, 'a list signed by another key is not re-signed');
+  const badHandle = await revocation(
+    'add',
+    '--key',
+    join(dir, 'rev.key'),
+    '--identity',
+    toHex(victim),
+    '--reason',
+    'retired',
+    '--handle',
+    'a b',
+    list,
+  );
+  t.is(badHandle.code, 2, 'a handle the audit log refuses is misuse, before anything runs');
+
+  const { verify, rows } = await auditRows(dir);
+  t.is(verify.code, 0, verify.stderr + verify.stdout);
+  t.deepEqual(
+    rows.map((r) => [r.role, r.op, r.handle ?? '', r.decision, r.reason ?? '']),
+    [
+      ['ca-operator', 'revocation.create', '', 'allowed', ''],
+      ['ca-operator', 'revocation.add', keyCertificateId(victim), 'allowed', ''],
+      ['ca-operator', 'revocation.add', 'eh1-abc', 'allowed', ''],
+      ['ca-operator', 'revocation.renew', '', 'allowed', ''],
+      ['ca-operator', 'revocation.renew', '', 'refused', 'REVOCATION_UNTRUSTED'],
+    ],
+  );
+  const hay = readFileSync(join(dir, 'audit.log')).toString('latin1');
+  for (const secret of [toHex(victim), toHex(rev.publicKey), toHex(rev.seed)]) t.false(hay.includes(secret), 'no key in the log');
+  t.false(hay.includes(Buffer.from(victim).toString('latin1')), 'no raw identity bytes');
+});
+
+test.serial("fw flash is audited with the Key's handle; the Key's refusal is recorded by its own error name", async (t) => {
+  const { dir, audit } = setup();
+  const sim = await Simulator.start({ keys: 1, stateDir: join(dir, 'sim'), tcp: true });
+  t.teardown(() => sim.stop());
+  const host = [
+    '--port',
+    sim.keys()[0]?.tcp as string,
+    '--host-key',
+    join(dir, 'home', 'hk.pem'),
+    '--known',
+    join(dir, 'home', 'known.json'),
+  ];
+  const pair = await run(['key', 'pair', '--json', ...host]);
+  t.is(pair.code, 0, pair.stderr);
+  const { handle } = JSON.parse(pair.stdout) as { handle: string };
+  writeFileSync(join(dir, 'app.bin'), Buffer.alloc(8_000, 0x5a));
+  const sign = (version: string, counter: number) =>
+    signFirmware((...argv) => run(argv), {
+      key: sim.signingKeyPath,
+      version,
+      counter,
+      out: join(dir, `app-${version}.ekfw`),
+      payload: join(dir, 'app.bin'),
+    });
+  t.is((await sign('1.2.0', 2)).code, 0);
+  t.is((await sign('1.3.0', 1)).code, 0);
+  const flash = (version: string) => run(['fw', 'flash', ...host, join(dir, `app-${version}.ekfw`), ...audit]);
+  const ok = await flash('1.2.0');
+  t.is(ok.code, 0, ok.stderr);
+  const down = await flash('1.3.0');
+  t.is(down.code, 1);
+  t.regex(down.stderr, /FIRMWARE_REJECTED.*FIRMWARE_DOWNGRADE/);
+
+  const { verify, rows } = await auditRows(dir);
+  t.is(verify.code, 0, verify.stderr + verify.stdout);
+  t.deepEqual(
+    rows.map((r) => [r.role, r.op, r.handle ?? '', r.decision, r.reason ?? '']),
+    [
+      ['owner', 'key.update', handle, 'allowed', ''],
+      ['owner', 'key.update', handle, 'refused', 'FIRMWARE_REJECTED'],
+    ],
+  );
 });

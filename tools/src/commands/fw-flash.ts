@@ -2,7 +2,8 @@
  * `enigm fw flash | status | confirm | revert`: update a Key's firmware. Each command parses its
  * arguments, calls the Key facade (`@enigm/key-firmware-host`: the whole update flow, status,
  * confirm, revert) and renders what happened; SIGINT during `fw flash` aborts the flow (exit 130)
- * and re-running it resumes.
+ * and re-running it resumes. `fw flash --audit FILE --audit-key KEY.pem` records the update
+ * (`key.update`, the Key's device handle, allowed or refused with the Key's error name).
  * @module
  */
 import {
@@ -14,6 +15,7 @@ import {
   type UploadResult,
 } from '@enigm/key-firmware-host';
 import { toHex } from '@enigm/protocols/bytes';
+import { AUDIT_HELP, auditOptions, noteKey, withAudit } from '../audit-options.ts';
 import { type Command, EXIT, type Output, UsageError } from '../cli.ts';
 import { readInputFile } from '../keyfiles.ts';
 import { PORT_HELP, SESSION_HELP, sessionOptions, withKey } from './key-connect.ts';
@@ -94,8 +96,9 @@ Options:
 ${PORT_HELP}
 ${SESSION_HELP}
   --test-only     do not confirm
-  --upload-only   do not test-boot`,
-  options: { ...sessionOptions, 'test-only': { type: 'boolean' }, 'upload-only': { type: 'boolean' } },
+  --upload-only   do not test-boot
+${AUDIT_HELP}`,
+  options: { ...sessionOptions, ...auditOptions, 'test-only': { type: 'boolean' }, 'upload-only': { type: 'boolean' } },
   positionals: true,
   async run(args, out) {
     if (args.positionals.length !== 1) throw new UsageError('give exactly one IMAGE');
@@ -109,56 +112,59 @@ ${SESSION_HELP}
       `image ${file}: ${m.model} ${m.version} (security counter ${m.securityCounter}, ${m.payloadSize} B, id ${id.slice(0, 16)}…)`,
     );
     const until = args.values['upload-only'] ? 'upload' : args.values['test-only'] ? 'test' : 'confirm';
-    return withKey(args, (key) =>
-      onSigint(async (signal) => {
-        let r: Awaited<ReturnType<typeof key.flash>>;
-        try {
-          r = await key.flash(image, {
-            until,
-            signal,
-            onProgress: progressPrinter(out),
-            onStep: (step: FlashStep) => {
-              out.data({ event: 'step', step });
-              out.line(`${step}…`);
-            },
-            onUploaded: (up: UploadResult) => {
-              const rate = (up.bytes / (up.ms / 1000) / 1024).toFixed(1);
-              out.data({
-                event: 'uploaded',
-                bytes: up.bytes,
-                resumedFrom: up.resumedFrom,
-                ms: Math.round(up.ms),
-                chunk: up.chunk,
-                resent: up.resent,
-              });
-              out.line(
-                `uploaded ${up.bytes} B${up.resumedFrom ? ` (resumed at ${up.resumedFrom})` : ''} in ${(up.ms / 1000).toFixed(2)} s (${rate} KiB/s)`,
-              );
-            },
-          });
-        } catch (e) {
-          if (e instanceof KeyFacadeError && e.code === 'KEY_ABORTED') {
-            out.data({ ok: false, interrupted: true, error: e.toJSON() });
-            out.warn(`enigm fw flash: interrupted (${e.message})`);
-            out.warn(`run the same command again to resume: enigm fw flash --port ${key.address} ${file}`);
-            return EXIT_INTERRUPTED;
+    return withAudit(args, { role: 'host', op: 'key.update' }, (note) =>
+      withKey(args, async (key) => {
+        await noteKey(key, note);
+        return onSigint(async (signal) => {
+          let r: Awaited<ReturnType<typeof key.flash>>;
+          try {
+            r = await key.flash(image, {
+              until,
+              signal,
+              onProgress: progressPrinter(out),
+              onStep: (step: FlashStep) => {
+                out.data({ event: 'step', step });
+                out.line(`${step}…`);
+              },
+              onUploaded: (up: UploadResult) => {
+                const rate = (up.bytes / (up.ms / 1000) / 1024).toFixed(1);
+                out.data({
+                  event: 'uploaded',
+                  bytes: up.bytes,
+                  resumedFrom: up.resumedFrom,
+                  ms: Math.round(up.ms),
+                  chunk: up.chunk,
+                  resent: up.resent,
+                });
+                out.line(
+                  `uploaded ${up.bytes} B${up.resumedFrom ? ` (resumed at ${up.resumedFrom})` : ''} in ${(up.ms / 1000).toFixed(2)} s (${rate} KiB/s)`,
+                );
+              },
+            });
+          } catch (e) {
+            if (e instanceof KeyFacadeError && e.code === 'KEY_ABORTED') {
+              out.data({ ok: false, interrupted: true, error: e.toJSON() });
+              out.warn(`enigm fw flash: interrupted (${e.message})`);
+              out.warn(`run the same command again to resume: enigm fw flash --port ${key.address} ${file}`);
+              return EXIT_INTERRUPTED;
+            }
+            throw e;
           }
-          throw e;
-        }
-        if (r.resumedAt) out.line(`the Key already runs ${m.version} on test: resumed at the health check`);
-        if (r.done === 'upload') {
-          out.data({ ok: true, done: 'upload', id });
+          if (r.resumedAt) out.line(`the Key already runs ${m.version} on test: resumed at the health check`);
+          if (r.done === 'upload') {
+            out.data({ ok: true, done: 'upload', id });
+            return EXIT.ok;
+          }
+          out.line(`health: running ${r.status?.running.version} on test`);
+          if (r.done === 'test') {
+            out.data({ ok: true, done: 'test', id });
+            out.line("not confirmed: the Key reverts at its next boot unless you run 'enigm fw confirm'");
+            return EXIT.ok;
+          }
+          out.data({ ok: true, done: 'confirm', id, securityCounter: r.securityCounter });
+          out.line(`confirmed ${m.version}; security counter is now ${r.securityCounter}`);
           return EXIT.ok;
-        }
-        out.line(`health: running ${r.status?.running.version} on test`);
-        if (r.done === 'test') {
-          out.data({ ok: true, done: 'test', id });
-          out.line("not confirmed: the Key reverts at its next boot unless you run 'enigm fw confirm'");
-          return EXIT.ok;
-        }
-        out.data({ ok: true, done: 'confirm', id, securityCounter: r.securityCounter });
-        out.line(`confirmed ${m.version}; security counter is now ${r.securityCounter}`);
-        return EXIT.ok;
+        });
       }),
     );
   },

@@ -3,14 +3,18 @@
  * (`@enigm/attestation`, `revocation/`). Thin: parses arguments, calls the library, writes files
  * atomically (temp file, fsync, rename: a failure leaves the old list in place), renders, sets the
  * exit code. Keys are read only from files; the list holds identity-key hashes, never keys.
+ * `create`, `add` and `renew` take `--audit FILE --audit-key KEY.pem` (role `ca-operator`; for
+ * `add` the handle is `--handle H` or the revoked Key's certificate id `K-…`, never a key).
  * @module
  */
 import { existsSync } from 'node:fs';
 import {
   AttestationError,
   addRevocationEntry,
+  checkAuditHandle,
   createRevocationList,
   decodeRevocationList,
+  keyCertificateId,
   REVOCATION_REASONS,
   type RevocationList,
   type RevocationReason,
@@ -24,6 +28,7 @@ import {
 } from '@enigm/attestation';
 import { fromHex, toHex } from '@enigm/protocols/bytes';
 import { ed25519PrivateKeyFromPem, ed25519PublicKeyFromPem } from '@enigm/protocols/crypto';
+import { AUDIT_HELP, auditOptions, withAudit } from '../audit-options.ts';
 import {
   type Command,
   EXIT,
@@ -118,6 +123,22 @@ function subject(args: ParsedArgs): RevocationSubject {
   return { serial: hexOption('serial', serial as string, 1, 21) };
 }
 
+/**
+ * The audit record's handle for `add`: `--handle H` (checked), else the revoked Key's certificate
+ * id `K-…` (a hash prefix of its identity key, as in its certificate) — never the key or a serial.
+ */
+function auditHandle(args: ParsedArgs, what: RevocationSubject): string | undefined {
+  const h = str(args, 'handle');
+  if (h !== undefined) {
+    try {
+      return checkAuditHandle(h);
+    } catch (e) {
+      throw new UsageError(`--handle: ${(e as Error).message}`);
+    }
+  }
+  return 'identityKey' in what ? keyCertificateId(what.identityKey) : undefined;
+}
+
 function reason(args: ParsedArgs): RevocationReason {
   const r = required(args, 'reason');
   if (!Object.hasOwn(REVOCATION_REASONS, r))
@@ -188,6 +209,9 @@ key on the command line. Hosts and verifiers trust its public key (enigm revocat
 An existing FILE is refused unless --force (replacing a list restarts its version at 1, which
 verifiers that saw a higher version refuse as a rollback).
 
+Options:
+${AUDIT_HELP}
+
 Examples:
   enigm revocation create --key revocation.key --out revocation.cose
   enigm revocation create --key revocation.key --out revocation.cose --next-update 24h --json`,
@@ -196,6 +220,7 @@ Examples:
     out: { type: 'string', short: 'o' },
     'next-update': { type: 'string' },
     force: { type: 'boolean' },
+    ...auditOptions,
   },
   positionals: false,
   async run(args, out) {
@@ -203,13 +228,15 @@ Examples:
     const validity = nextUpdateMs(args);
     if (existsSync(file) && args.values.force !== true)
       throw new UsageError(`${showPath(file)} exists; use --force to replace it (its version restarts at 1)`);
-    const signer = signerFromKeyFile(args);
-    const now = Date.now();
-    const list = createRevocationList({ issuerPublicKey: signer.publicKey, issuedAt: now, nextUpdate: now + validity });
-    writeOutputFile(file, signRevocationList(list, signer), 'revocation list');
-    out.data(summaryJson(list, file));
-    out.line(`created ${file}: ${versionText(list)}`);
-    return EXIT.ok;
+    return withAudit(args, { role: 'ca-operator', op: 'revocation.create' }, async () => {
+      const signer = signerFromKeyFile(args);
+      const now = Date.now();
+      const list = createRevocationList({ issuerPublicKey: signer.publicKey, issuedAt: now, nextUpdate: now + validity });
+      writeOutputFile(file, signRevocationList(list, signer), 'revocation list');
+      out.data(summaryJson(list, file));
+      out.line(`created ${file}: ${versionText(list)}`);
+      return EXIT.ok;
+    });
   },
 };
 
@@ -228,6 +255,9 @@ atomically.
                   only its SHA-256
   --serial HEX    the Key certificate's serial number (hex, colons allowed; a leading 00 is dropped)
   --reason R      ${Object.keys(REVOCATION_REASONS).join(', ')}
+  --handle H      the Key's device handle, for the audit record only (default with --identity:
+                  the Key's certificate id K-…; with --serial: none)
+${AUDIT_HELP}
 
 Examples:
   enigm revocation add --key revocation.key --identity 3b6a27bc…e3f1 --reason key-compromise revocation.cose
@@ -238,6 +268,8 @@ Examples:
     serial: { type: 'string' },
     reason: { type: 'string' },
     'next-update': { type: 'string' },
+    handle: { type: 'string' },
+    ...auditOptions,
   },
   positionals: true,
   async run(args, out) {
@@ -245,13 +277,17 @@ Examples:
     const what = subject(args);
     const why = reason(args);
     const validity = nextUpdateMs(args);
-    const signer = signerFromKeyFile(args);
-    const next = reissue(file, signer, (list, now) =>
-      addRevocationEntry(list, { subject: what, reason: why, issuedAt: now, nextUpdate: now + validity }),
-    );
-    out.data(summaryJson(next, file));
-    out.line(`revoked (${why}) in ${file}: ${versionText(next)}`);
-    return EXIT.ok;
+    const handle = auditHandle(args, what);
+    return withAudit(args, { role: 'ca-operator', op: 'revocation.add' }, async (note) => {
+      if (handle !== undefined) note.handle = handle;
+      const signer = signerFromKeyFile(args);
+      const next = reissue(file, signer, (list, now) =>
+        addRevocationEntry(list, { subject: what, reason: why, issuedAt: now, nextUpdate: now + validity }),
+      );
+      out.data(summaryJson(next, file));
+      out.line(`revoked (${why}) in ${file}: ${versionText(next)}`);
+      return EXIT.ok;
+    });
   },
 };
 
@@ -264,24 +300,29 @@ Re-issues the revocation list FILE with the same entries: version + 1, issued no
 --next-update (default ${DEFAULT_NEXT_UPDATE}). Run it before the list goes stale, even when nothing is revoked:
 hosts and verifiers refuse a stale list. The list must verify under KEY.pem's public key first.
 
+Options:
+${AUDIT_HELP}
+
 Example:
   enigm revocation renew --key revocation.key revocation.cose`,
-  options: { key: { type: 'string', short: 'k' }, 'next-update': { type: 'string' } },
+  options: { key: { type: 'string', short: 'k' }, 'next-update': { type: 'string' }, ...auditOptions },
   positionals: true,
   async run(args, out) {
     const file = oneFile(args);
     const validity = nextUpdateMs(args);
-    const signer = signerFromKeyFile(args);
-    const next = reissue(file, signer, (list, now) => {
-      if (now < list.issuedAt)
-        throw new AttestationError('REVOCATION_ENTRY_INVALID', "now is before the list's issuedAt (check the clock)");
-      if (list.version >= Number.MAX_SAFE_INTEGER)
-        throw new AttestationError('REVOCATION_ENTRY_INVALID', 'the version would overflow');
-      return { ...list, version: list.version + 1, issuedAt: now, nextUpdate: now + validity };
+    return withAudit(args, { role: 'ca-operator', op: 'revocation.renew' }, async () => {
+      const signer = signerFromKeyFile(args);
+      const next = reissue(file, signer, (list, now) => {
+        if (now < list.issuedAt)
+          throw new AttestationError('REVOCATION_ENTRY_INVALID', "now is before the list's issuedAt (check the clock)");
+        if (list.version >= Number.MAX_SAFE_INTEGER)
+          throw new AttestationError('REVOCATION_ENTRY_INVALID', 'the version would overflow');
+        return { ...list, version: list.version + 1, issuedAt: now, nextUpdate: now + validity };
+      });
+      out.data(summaryJson(next, file));
+      out.line(`renewed ${file}: ${versionText(next)}`);
+      return EXIT.ok;
     });
-    out.data(summaryJson(next, file));
-    out.line(`renewed ${file}: ${versionText(next)}`);
-    return EXIT.ok;
   },
 };
 
