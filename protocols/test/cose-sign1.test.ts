@@ -51,7 +51,7 @@ interface CoseWgVector {
   ToBeSign_hex: string;
   cbor_hex: string;
 }
-const COSE_WG = JSON.parse(readFileSync('protocols/test/vectors/cose/cose-wg-eddsa-sign1.json', 'utf8')) as {
+const COSE_WG = JSON.parse(readFileSync(new URL('./vectors/cose/cose-wg-eddsa-sign1.json', import.meta.url), 'utf8')) as {
   vectors: CoseWgVector[];
 };
 const SIG01 = COSE_WG.vectors.find((v) => v.file.endsWith('eddsa-sig-01.json')) as CoseWgVector;

@@ -29,7 +29,7 @@ import { createEventStart } from '../src/emergency/index.ts';
 import { ProtocolError } from '../src/errors.ts';
 
 const bytes = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h, 'hex'));
-const RFC8032 = JSON.parse(readFileSync('protocols/test/vectors/rfc8032/ed25519.json', 'utf8')) as {
+const RFC8032 = JSON.parse(readFileSync(new URL('./vectors/rfc8032/ed25519.json', import.meta.url), 'utf8')) as {
   vectors: { name: string; secretKey: string; publicKey: string; message: string; signature: string }[];
 };
 

@@ -55,7 +55,9 @@ interface Rfc8032Vector {
   message: string;
   signature: string;
 }
-const RFC8032 = JSON.parse(readFileSync('protocols/test/vectors/rfc8032/ed25519.json', 'utf8')) as { vectors: Rfc8032Vector[] };
+const RFC8032 = JSON.parse(readFileSync(new URL('./vectors/rfc8032/ed25519.json', import.meta.url), 'utf8')) as {
+  vectors: Rfc8032Vector[];
+};
 
 interface WycheproofEddsa {
   numberOfTests: number;

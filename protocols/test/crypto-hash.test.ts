@@ -32,7 +32,7 @@ const TESTDATA = fileURLToPath(new URL('../../testdata/', import.meta.url));
 
 const bytes = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h, 'hex'));
 
-const VECTORS = JSON.parse(readFileSync('protocols/test/vectors/rfc4231/hmac-sha256.json', 'utf8')) as {
+const VECTORS = JSON.parse(readFileSync(new URL('./vectors/rfc4231/hmac-sha256.json', import.meta.url), 'utf8')) as {
   hmac: { name: string; key: string; data: string; mac: string }[];
   sha256: { name: string; data: string; digest: string }[];
 };

@@ -41,7 +41,7 @@ interface Rfc7748Vector {
   bobPublic: string;
   shared: string;
 }
-const RFC7748 = JSON.parse(readFileSync('protocols/test/vectors/rfc7748/x25519.json', 'utf8')) as Rfc7748Vector;
+const RFC7748 = JSON.parse(readFileSync(new URL('./vectors/rfc7748/x25519.json', import.meta.url), 'utf8')) as Rfc7748Vector;
 
 interface WycheproofXdh {
   numberOfTests: number;

@@ -481,7 +481,7 @@ test('inspectImage reports without throwing', (t) => {
 // ---- docs ---------------------------------------------------------------------------------------
 
 test('docs/firmware.md manifest table matches the Manifest record', (t) => {
-  const doc = readFileSync('docs/firmware.md', 'utf8');
+  const doc = readFileSync(new URL('../../docs/firmware.md', import.meta.url), 'utf8');
   const rows = [...doc.matchAll(/^\| (\d+) \| `(\w+)` \| ([^|]+) \| (yes|no) \|/gm)].map((m) => ({
     key: Number(m[1]),
     name: m[2],
