@@ -33,6 +33,11 @@ export interface LinkLimits {
    * closed at once, with a log line.
    */
   maxTcpLinksPerKey: number;
+  /**
+   * Concurrent BLE connections per Key, from any host adapter (default 1: a real Key's radio serves
+   * one central). A further host's connect is refused with a reason and a log line.
+   */
+  maxBleLinksPerKey: number;
 }
 
 /** The defaults of {@link LinkLimits}. */
@@ -42,6 +47,7 @@ export const DEFAULT_LINK_LIMITS: Readonly<LinkLimits> = Object.freeze({
   inputHigh: 64 * 1024,
   inputHard: 256 * 1024,
   maxTcpLinksPerKey: 4,
+  maxBleLinksPerKey: 1,
 });
 
 /** What a {@link LinkFlow} controls. */

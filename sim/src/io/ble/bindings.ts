@@ -177,7 +177,11 @@ export class SimBleBindings extends EventEmitter {
     return p ? p.id : null;
   }
 
-  /** Connects to a discovered Key; a silent Key never answers (noble's connect stays pending). */
+  /**
+   * Connects to a discovered Key; a silent Key never answers (noble's connect stays pending). A
+   * Key already holding its {@link BlePeripheral.maxConnections} connections (from any adapter)
+   * refuses: `connect` is emitted with an Error naming the reason.
+   */
   connect(id: string): void {
     const p = this.#radio.peripherals().find((x) => x.id === id);
     if (p === undefined || this.#state !== 'poweredOn') {
@@ -188,6 +192,11 @@ export class SimBleBindings extends EventEmitter {
     const existing = this.#conns.get(id);
     if (existing) {
       process.nextTick(() => this.emit('connect', id, null));
+      return;
+    }
+    const refused = p.refusal(); // the Key's radio serves a bounded number of hosts at once
+    if (refused !== undefined) {
+      process.nextTick(() => this.emit('connect', id, new Error(refused)));
       return;
     }
     const air = new BleAir(this.#link, this.#o);

@@ -22,6 +22,7 @@ import type { KeyFirmware } from '../../firmware/firmware.ts';
 import type { BleKeyState, BleLinkState } from '../../firmware/physical/types.ts';
 import { DeviceLink, type LinkHooks, linkHookOptions } from '../../runtime/device-link.ts';
 import type { KeyScheduler, LongOperationTiming } from '../../runtime/key-scheduler.ts';
+import { DEFAULT_LINK_LIMITS, type LinkLimits } from '../../runtime/link-flow.ts';
 import { describeError, type SimLogger, silentLogger } from '../../runtime/log.ts';
 
 /** Largest fragment a simulated Key accepts (rev-b: 244, ATT_MTU 247 − 3). */
@@ -48,6 +49,8 @@ export interface KeyLinkOptions {
   timing?: LongOperationTiming | undefined;
   log?: SimLogger;
   hooks?: LinkHooks;
+  /** The Key's link bounds; BLE reads `maxBleLinksPerKey` (default {@link DEFAULT_LINK_LIMITS}). */
+  limits?: Pick<LinkLimits, 'maxBleLinksPerKey'>;
 }
 
 /**
@@ -81,6 +84,11 @@ export interface BlePeripheralOptions {
   hooks?: LinkHooks;
   /** A Key that advertises but never answers a connection (fault injection). */
   silent?: boolean;
+  /**
+   * Connections open at once, from any host adapter (default
+   * {@link LinkLimits.maxBleLinksPerKey}, 1: a real Key's radio serves one host).
+   */
+  maxConnections?: number;
 }
 
 /** The advertisement noble reports for a discovered peripheral. */
@@ -128,10 +136,18 @@ export class BlePeripheral {
   /** Open connections: how each is dropped and its link. */
   readonly #open = new Map<number, { drop: () => void; link: BleLinkState }>();
 
-  /** @param options - the Key, its scheduler, name and address */
+  readonly #max: number;
+
+  /**
+   * @param options - the Key, its scheduler, name and address
+   * @throws RangeError if `maxConnections` is not a positive integer
+   */
   constructor(options: BlePeripheralOptions) {
     this.#o = options;
     this.#log = options.log ?? silentLogger;
+    this.#max = options.maxConnections ?? DEFAULT_LINK_LIMITS.maxBleLinksPerKey;
+    if (!Number.isInteger(this.#max) || this.#max < 1)
+      throw new RangeError(`maxConnections must be a positive integer, got ${String(options.maxConnections)}`);
   }
 
   /** Noble's peripheral id: the address without colons, lowercase. */
@@ -162,6 +178,23 @@ export class BlePeripheral {
   /** Open GATT connections. */
   get connections(): number {
     return this.#open.size;
+  }
+
+  /** GATT connections it accepts at once, from any host adapter. */
+  get maxConnections(): number {
+    return this.#max;
+  }
+
+  /**
+   * Why a new connection is refused now, or `undefined` if it is accepted: with
+   * {@link BlePeripheral.maxConnections} open (from any host) the radio takes no further central.
+   * A refusal is logged as a warning (counts only).
+   */
+  refusal(): string | undefined {
+    if (this.#open.size < this.#max) return undefined;
+    const bound = `${this.#max} BLE link${this.#max === 1 ? '' : 's'} per Key`;
+    this.#log.warn(`${this.#o.label}: refused a ble connection: ${this.#open.size} already open (bound ${bound})`);
+    return `Key is connected to another host (${bound})`;
   }
 
   /** Its name, whether it advertises, and each open connection's MTU and PHY (the control API's `ble`). */

@@ -20,7 +20,13 @@ export function bleAddress(i: number): string {
 
 /** Key `i`'s GATT model: advertised as `Enigm-K<i>`, one device link per connection. */
 export function simulatedKeyPeripheral(i: number, o: KeyLinkOptions & { label: string; log?: SimLogger }): BlePeripheral {
-  return new BlePeripheral({ ...o, openLink: keyLinkFactory(o), name: `Enigm-K${i}`, address: bleAddress(i) });
+  return new BlePeripheral({
+    ...o,
+    openLink: keyLinkFactory(o),
+    name: `Enigm-K${i}`,
+    address: bleAddress(i),
+    ...(o.limits ? { maxConnections: o.limits.maxBleLinksPerKey } : {}),
+  });
 }
 
 /** The virtual adapter of a running simulator. */
