@@ -44,7 +44,7 @@ const CWD_RELATIVE = new RegExp(
 );
 
 /** The relative literal paths read by file-system calls in `text`. */
-export function cwdRelativeReads(text: string): string[] {
+function cwdRelativeReads(text: string): string[] {
   return [...text.matchAll(CWD_RELATIVE)].map((m) => m[2] ?? '');
 }
 
@@ -105,8 +105,8 @@ test('the scanner flags relative literal reads and passes file-relative, absolut
     "readFileSync(new URL('../../docs/firmware.md', import.meta.url), 'utf8')",
     "readFileSync(join(TESTDATA, 'wycheproof/x.json'), 'utf8')",
     "readFileSync('/proc/self/stat', 'utf8')",
-    'readFileSync(`/proc/${pid}/stat`)',
-    'existsSync(`${path}.lock`)',
+    `readFileSync(\`/proc/\${pid}/stat\`)`,
+    `existsSync(\`\${path}.lock\`)`,
     "await transport.open('serial:./key.pty')",
     "doc('docs/protocol.md')",
   ];
