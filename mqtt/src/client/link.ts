@@ -66,6 +66,11 @@ export interface MqttLinkOptions {
   now?: () => number;
   /** Warn when the client certificate expires within this many days (default 30). */
   certWarnDays?: number;
+  /**
+   * A message handler in place from the first packet (as {@link MqttLink.onMessage}): a persistent
+   * session's queued messages come right after the CONNACK, before `connect` returns.
+   */
+  onMessage?: (topic: string, payload: Uint8Array) => void;
 }
 
 /** A change of the link's connection state. */
@@ -175,6 +180,7 @@ export class MqttLink {
     this.clientId = options.clientId ?? `enigm-${randomBytes(6).toString('hex')}`;
     this.#version = options.protocol === 4 ? 4 : 5;
     this.#versionFixed = options.protocol === 4 || options.protocol === 5;
+    if (options.onMessage) this.#messageHandlers.add(options.onMessage);
   }
 
   /**
@@ -259,6 +265,8 @@ export class MqttLink {
   #attempt1(version: 4 | 5): Promise<MqttClient> {
     return new Promise((resolve, reject) => {
       const client = mqtt.connect(this.#clientOptions(version));
+      // From the first packet: mqtt.js acknowledges a QoS 1 message whether or not anyone listens.
+      client.on('message', (topic, payload) => this.#dispatch(topic, payload));
       // Small request/response frames: no Nagle delay (mqtt.js leaves it on; with delayed ACKs a
       // round trip would wait tens of ms).
       (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
@@ -320,14 +328,15 @@ export class MqttLink {
     }
   }
 
+  #dispatch(topic: string, payload: Buffer): void {
+    const bytes = new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
+    for (const h of this.#messageHandlers) h(topic, bytes);
+  }
+
   #adopt(client: MqttClient): void {
     this.#client = client;
     this.#attempt = 0;
     this.#versionFixed = true; // reconnects keep the version that worked
-    client.on('message', (topic, payload) => {
-      const bytes = new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
-      for (const h of this.#messageHandlers) h(topic, bytes);
-    });
     client.on('error', () => {}); // the 'close' that follows drives reconnection
     client.once('close', () => {
       if (this.#client !== client) return;

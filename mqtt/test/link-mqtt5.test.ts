@@ -1,0 +1,158 @@
+/**
+ * MqttLink's MQTT 5 session and message expiry (mqtt/src/client/link.ts `clean`, `sessionExpiryS`,
+ * `PublishOptions.expiryS`; docs/mqtt.md "MQTT versions"), against a real mosquitto 2 with mutual
+ * TLS and the ACL: a persistent session (clean false, session expiry) keeps QoS 1 records published
+ * while its consumer is away and delivers them when it comes back with the same client id, where a
+ * clean session gets none; a record published with a 1 s message expiry to an offline session is
+ * gone when the consumer returns after 2.5 s, while one without expiry is there. Against the
+ * embedded aedes broker (MQTT 3.1.1) the same options are accepted and the MQTT 5 parts ignored:
+ * no error, the 3.1.1 persistent session still queues, and the expiry does not apply.
+ */
+import { startEmbeddedBroker } from '@enigm/mqtt/broker';
+import { keyTopic } from '@enigm/protocols/mqtt';
+import test from 'ava';
+import { MqttLink, type MqttLinkOptions } from '../src/index.ts';
+import type { TlsIdentity } from './support/certs.ts';
+import { HANDLE_A, sleep, until } from './support/clients.ts';
+import { useMosquitto } from './support/mosquitto.ts';
+
+const ids: Record<string, TlsIdentity> = {};
+const fx = useMosquitto(test, {
+  async setup(f) {
+    for (const cn of [HANDLE_A, 'backend-1']) ids[cn] = await f.pki.client(cn);
+  },
+});
+
+const UP = keyTopic(HANDLE_A, 'up');
+const FLEET_UP = 'enigm/v1/key/+/up';
+
+/** Link options for a client identity on the fixture's mosquitto. */
+function tlsLink(cn: string, more: Partial<MqttLinkOptions> = {}): MqttLinkOptions {
+  const id = ids[cn];
+  if (!id) throw new Error(`no identity ${cn}`);
+  return { url: fx.broker.url, tls: { ca: fx.pki.caPem, cert: id.cert, key: id.key }, reconnect: false, ...more };
+}
+
+/** Connects, collecting every message's payload as text from the first packet on. */
+async function consumer(options: MqttLinkOptions): Promise<{ link: MqttLink; got: string[] }> {
+  const got: string[] = [];
+  const link = await MqttLink.connect({
+    ...options,
+    onMessage: (_topic, payload) => got.push(Buffer.from(payload).toString('utf8')),
+  });
+  return { link, got };
+}
+
+const text = (s: string) => new Uint8Array(Buffer.from(s, 'utf8'));
+
+fx.brokerTest(
+  'MQTT 5 session expiry: QoS 1 records published while a persistent consumer is away arrive when it returns with the same client id; a clean session gets none',
+  async (t) => {
+    const session = { clientId: 'backend-1-sess-a', clean: false, sessionExpiryS: 600 } as const;
+    const first = await consumer(tlsLink('backend-1', session));
+    t.teardown(() => first.link.close());
+    t.is(first.link.protocolVersion, 5, 'mosquitto speaks MQTT 5');
+    await first.link.subscribe(FLEET_UP, 1);
+    const clean = await consumer(tlsLink('backend-1', { clientId: 'backend-1-clean-a' }));
+    t.teardown(() => clean.link.close());
+    await clean.link.subscribe(FLEET_UP, 1);
+    await first.link.close();
+    await clean.link.close();
+
+    const key = await MqttLink.connect(tlsLink(HANDLE_A));
+    t.teardown(() => key.close());
+    const sent = ['r1', 'r2', 'r3', 'r4', 'r5'];
+    for (const s of sent) await key.publish(UP, text(s), { qos: 1 });
+
+    // Back, without subscribing again: the session kept the subscription and the records.
+    const back = await consumer(tlsLink('backend-1', session));
+    t.teardown(() => back.link.close());
+    await until(() => back.got.length >= sent.length, 10_000, `the ${sent.length} queued records (got ${back.got.length})`);
+    t.deepEqual(back.got, sent, 'all of them, in order, once');
+
+    const cleanBack = await consumer(tlsLink('backend-1', { clientId: 'backend-1-clean-a' }));
+    t.teardown(() => cleanBack.link.close());
+    await cleanBack.link.subscribe(FLEET_UP, 1);
+    await key.publish(UP, text('after'), { qos: 1 });
+    await until(() => cleanBack.got.includes('after') && back.got.includes('after'), 10_000, 'the record sent after the return');
+    t.deepEqual(cleanBack.got, ['after'], 'a clean session kept nothing from while it was away');
+  },
+);
+
+fx.brokerTest(
+  'MQTT 5 message expiry: a record with a 1 s expiry sent to an offline persistent session is gone 2.5 s later; one without expiry is delivered',
+  async (t) => {
+    const session = { clientId: 'backend-1-sess-b', clean: false, sessionExpiryS: 600 } as const;
+    const first = await consumer(tlsLink('backend-1', session));
+    t.teardown(() => first.link.close());
+    await first.link.subscribe(FLEET_UP, 1);
+    await first.link.close();
+
+    const key = await MqttLink.connect(tlsLink(HANDLE_A));
+    t.teardown(() => key.close());
+    await key.publish(UP, text('short-lived'), { qos: 1, expiryS: 1 });
+    await key.publish(UP, text('kept'), { qos: 1 });
+    await key.publish(UP, text('long-lived'), { qos: 1, expiryS: 600 });
+    await sleep(2500); // past the 1 s expiry (the assertion is on content only)
+
+    const back = await consumer(tlsLink('backend-1', session));
+    t.teardown(() => back.link.close());
+    await until(() => back.got.includes('long-lived'), 10_000, 'the queued records');
+    // Queued records arrive in order: anything left of 'short-lived' would have come first.
+    t.deepEqual(back.got, ['kept', 'long-lived']);
+  },
+);
+
+fx.brokerTest(
+  'MQTT 5 session expiry across a reconnect: records queued while the link was away arrive while it subscribes again, none lost',
+  async (t) => {
+    const session = { clientId: 'backend-1-sess-r', clean: false, sessionExpiryS: 600 } as const;
+    // The reconnect waits ~2 s (jitter pinned near the top of a 2 s window): time to queue records.
+    const a = await consumer(
+      tlsLink('backend-1', { ...session, reconnect: true, backoff: { baseMs: 2000, capMs: 2000 }, random: () => 0.99 }),
+    );
+    t.teardown(() => a.link.close());
+    await a.link.subscribe(FLEET_UP, 1);
+    let dropped = false;
+    a.link.onState((e) => {
+      if (e.state === 'disconnected') dropped = true;
+    });
+    // Another connection with the same client id takes the session over: the broker drops a.
+    const thief = await MqttLink.connect(tlsLink('backend-1', session));
+    await until(() => dropped, 5000, 'the broker to drop the first connection');
+    await thief.close();
+    const key = await MqttLink.connect(tlsLink(HANDLE_A));
+    t.teardown(() => key.close());
+    const sent = ['q1', 'q2', 'q3', 'q4', 'q5'];
+    for (const s of sent) await key.publish(UP, text(s), { qos: 1 });
+    t.false(a.link.connected, 'the records were queued while the link was away');
+    await until(() => a.got.length >= sent.length, 10_000, `the ${sent.length} queued records (got ${a.got.length})`);
+    t.deepEqual(a.got, sent);
+  },
+);
+
+test.serial(
+  'against the embedded broker (MQTT 3.1.1): session and message expiry options are accepted and ignored; the 3.1.1 persistent session still queues',
+  async (t) => {
+    const broker = await startEmbeddedBroker();
+    t.teardown(() => broker.close());
+    const session = { clientId: 'backend-1-sess-c', clean: false, sessionExpiryS: 600, username: 'backend-1' } as const;
+    const first = await consumer({ url: broker.url, reconnect: false, ...session });
+    t.teardown(() => first.link.close());
+    t.is(first.link.protocolVersion, 4, 'aedes refused MQTT 5; the link fell back to 3.1.1');
+    await first.link.subscribe(FLEET_UP, 1);
+    await first.link.close();
+
+    const key = await MqttLink.connect({ url: broker.url, username: HANDLE_A, reconnect: false });
+    t.teardown(() => key.close());
+    t.is(key.protocolVersion, 4);
+    await t.notThrowsAsync(key.publish(UP, text('short-lived'), { qos: 1, expiryS: 1 }));
+    await key.publish(UP, text('kept'), { qos: 1 });
+    await sleep(1500); // past the 1 s expiry, which 3.1.1 cannot carry
+
+    const back = await consumer({ url: broker.url, reconnect: false, ...session });
+    t.teardown(() => back.link.close());
+    await until(() => back.got.length >= 2, 10_000, `the queued records (got ${back.got.length})`);
+    t.deepEqual(back.got, ['short-lived', 'kept'], 'no expiry on 3.1.1: both kept, in order');
+  },
+);
