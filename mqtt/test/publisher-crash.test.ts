@@ -46,21 +46,31 @@ test('kill -9 mid-publish: every durable record arrives, duplicates are re-sends
   const broker = await startEmbeddedBroker();
   const consumer = await MqttLink.connect({ url: broker.url, username: 'backend-1' });
   try {
+    // Every arrival, in order, and what the Deduplicator kept (what a consumer appends).
     const dedup = new Deduplicator();
+    const arrivals: { id: string; name: string }[] = [];
+    const appendedRecords: { id: string; name: string }[] = [];
     const received = new Set<string>();
-    let duplicates = 0;
     consumer.onMessage((_topic, payload) => {
-      const { id, name } = JSON.parse(new TextDecoder().decode(payload)) as { id: string; name: string };
-      if (dedup.fresh(Buffer.from(id, 'hex'))) received.add(name);
-      else duplicates++;
+      const a = JSON.parse(new TextDecoder().decode(payload)) as { id: string; name: string };
+      arrivals.push(a);
+      if (dedup.fresh(Buffer.from(a.id, 'hex'))) {
+        appendedRecords.push(a);
+        received.add(a.name);
+      }
     });
+
     await consumer.subscribe(`enigm/v1/key/${HANDLE}/up`);
     const path = join(dir, 'agent.outbox');
     const durable = new Set<string>();
+    /** name → id of every record a child started to append (it may have died before the bytes were synced). */
+    const announced = new Map<string, string>();
     const started = Date.now();
     for (let round = 0; round < 6; round++) {
       const { child, exited } = run(broker.url, path, `r${round}`, 400, (l) => {
         if (l.startsWith('durable ')) durable.add(l.slice(8));
+        const m = /^appending (\S+) ([0-9a-f]{32})$/.exec(l);
+        if (m) announced.set(m[1] as string, m[2] as string);
       });
       // Kill after some records are durable, at a random moment mid-stream.
       const target = durable.size + 5 + Math.floor(Math.random() * 60);
@@ -83,11 +93,25 @@ test('kill -9 mid-publish: every durable record arrives, duplicates are re-sends
     const missing = [...durable].filter((n) => !received.has(n));
     t.deepEqual(missing, [], 'every durable record arrived');
     t.true(durable.size >= 30, `${durable.size} durable records over 6 kills`);
-    t.true(
-      [...received].every((n) => /^r\d-\d+$/.test(n)),
-      'nothing arrived that was never appended',
+    // Nothing arrived that was never appended, and each arrival carries the id its record was appended with.
+    const strays = arrivals.filter((a) => announced.get(a.name) !== a.id);
+    t.deepEqual(strays, [], 'every arrival is an appended record under its own id');
+    // Duplicates are re-sends of the same record under the same id, and the Deduplicator removes
+    // every one of them: the consumer appended each record exactly once.
+    const idsByName = new Map<string, Set<string>>();
+    for (const a of arrivals) idsByName.set(a.name, (idsByName.get(a.name) ?? new Set()).add(a.id));
+    t.deepEqual(
+      [...idsByName].filter(([, ids]) => ids.size > 1).map(([name]) => name),
+      [],
+      'a record that arrived more than once arrived under one id',
     );
-    t.log(`${durable.size} durable, ${received.size} received, ${duplicates} duplicates dropped by id`);
+    const uniqueIds = new Set(arrivals.map((a) => a.id));
+    t.is(appendedRecords.length, uniqueIds.size, 'unique ids = records the consumer appended');
+    t.is(new Set(appendedRecords.map((r) => r.name)).size, appendedRecords.length, 'no record appended twice');
+    const duplicates = arrivals.length - appendedRecords.length;
+    t.log(
+      `${durable.size} durable, ${appendedRecords.length} appended, ${arrivals.length} arrivals, ${duplicates} duplicates dropped by id`,
+    );
   } finally {
     await consumer.close();
     await broker.close();
