@@ -36,6 +36,51 @@ import { AGENT_VERSION } from './version.ts';
 /** A log line: an event name and small fields (counts, codes, states). */
 export type LogLine = { readonly event: string } & Readonly<Record<string, string | number | boolean>>;
 
+/** Log levels of the agent, quietest first (the same names as the simulator's and the CLI's). */
+export const AGENT_LOG_LEVELS = ['silent', 'error', 'warn', 'info', 'debug'] as const;
+
+/** A log level; `silent` logs nothing. */
+export type AgentLogLevel = (typeof AGENT_LOG_LEVELS)[number];
+
+/** Events not at `info`. */
+const EVENT_LEVELS: Readonly<Record<string, Exclude<AgentLogLevel, 'silent'>>> = {
+  'report-failed': 'error',
+  'broker-retry': 'warn',
+  'broker-disconnected': 'warn',
+  'outbox-dropped': 'warn',
+  'policy-refused': 'warn',
+  'policy-set-aside': 'warn',
+  'challenge-dropped': 'warn',
+  'broker-delivered': 'debug',
+};
+
+/**
+ * The level of a log line: failures `error`, bounds and refusals `warn`, each delivery `debug`,
+ * the rest `info`; a certificate line is `warn` unless its status is `ok` or `none`.
+ * @throws never
+ */
+export function logLineLevel(line: LogLine): Exclude<AgentLogLevel, 'silent'> {
+  if (line.event === 'certificate') return line.status === 'ok' || line.status === 'none' ? 'info' : 'warn';
+  return EVENT_LEVELS[line.event] ?? 'info';
+}
+
+/**
+ * A log sink writing the lines at `level` and below as JSON lines `{ t, level, event, … }`.
+ * @param level - e.g. from `enigm posture agent --log-level`; the config's `log: quiet` is `silent`
+ * @param write - receives each line with its newline (default stderr)
+ * @example PostureAgent.start(config, { log: jsonLogSink('debug') })
+ */
+export function jsonLogSink(
+  level: AgentLogLevel,
+  write: (text: string) => void = (text) => void process.stderr.write(text),
+): (line: LogLine) => void {
+  const rank = AGENT_LOG_LEVELS.indexOf(level);
+  return (line) => {
+    const at = logLineLevel(line);
+    if (AGENT_LOG_LEVELS.indexOf(at) <= rank) write(`${JSON.stringify({ t: new Date().toISOString(), level: at, ...line })}\n`);
+  };
+}
+
 /** Injected dependencies (all optional). */
 export interface AgentDeps {
   /** Wall clock, ms (default Date.now). */
@@ -99,7 +144,6 @@ export class PostureAgent {
       deps.quotes === null || (deps.quotes === undefined && config.tpm === 'off')
         ? undefined
         : (deps.quotes ?? new TpmQuoteSource({ spec: config.tpm, akBlobPath: this.state.path('ak'), pcrs: config.pcrs }));
-    const quiet = config.log === 'quiet';
     this.#d = {
       now: deps.now ?? Date.now,
       mono: deps.mono ?? (() => Math.floor(performance.now())),
@@ -107,9 +151,7 @@ export class PostureAgent {
       rand: deps.rand ?? Math.random,
       collectors: deps.collectors ?? defaultCollectors(config, quotes instanceof TpmQuoteSource ? quotes : undefined),
       quotes,
-      log:
-        deps.log ??
-        ((l) => (quiet ? undefined : process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), ...l })}\n`))),
+      log: deps.log ?? jsonLogSink(config.log === 'quiet' ? 'silent' : 'info'),
       manual: deps.manual === true,
     };
   }
@@ -174,7 +216,8 @@ export class PostureAgent {
     if (e.kind === 'certificate') this.#log({ event: 'certificate', status: e.state.status, daysLeft: e.state.daysLeft ?? -1 });
     else if (e.kind === 'retry') this.#log({ event: 'broker-retry', delayMs: e.delayMs, code: e.code });
     else if (e.kind === 'dropped') this.#log({ event: 'outbox-dropped', count: e.count, reason: e.reason });
-    else if (e.kind !== 'delivered') this.#log({ event: `broker-${e.kind}` });
+    else if (e.kind === 'delivered') this.#log({ event: 'broker-delivered', pending: e.pending });
+    else this.#log({ event: `broker-${e.kind}` });
   }
 
   #challenge(nonce: Uint8Array): void {

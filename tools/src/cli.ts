@@ -14,6 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { writeFileAtomicSync } from '@enigm/attestation';
+import { isLogLevel, LOG_LEVELS, type LogLevel, type SimLogger } from '@enigm/sim';
 
 /** Exit codes. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -102,6 +103,12 @@ export interface Command {
   readonly options: NonNullable<ParseArgsConfig['options']>;
   /** Whether positional arguments are accepted. */
   readonly positionals?: boolean;
+  /**
+   * Runs until interrupted (or for minutes): it takes {@link LOG_OPTIONS} (`--log-level L |
+   * --verbose`, added and checked by {@link parseCommandArgs}; read with {@link logLevel}), and its
+   * help lists them ({@link logOptionsHelp}).
+   */
+  readonly longRunning?: boolean;
   /** Runs the command; resolves with the exit code. */
   run(args: ParsedArgs, out: Output): Promise<number>;
 }
@@ -117,23 +124,80 @@ export interface ParsedArgs {
  * @throws {@link UsageError} on unknown options or bad values
  */
 export function parseCommandArgs(cmd: Command, argv: string[]): ParsedArgs {
+  const options = { ...cmd.options, ...(cmd.longRunning ? LOG_OPTIONS : {}) };
+  let parsed: ParsedArgs;
   try {
     const r = parseArgs({
-      args: joinNegativeValues(cmd, argv),
-      options: { ...cmd.options, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      args: joinNegativeValues(options, argv),
+      options: { ...options, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
       allowPositionals: cmd.positionals ?? false,
       strict: true,
     });
-    return { values: r.values as ParsedArgs['values'], positionals: r.positionals };
+    parsed = { values: r.values as ParsedArgs['values'], positionals: r.positionals };
   } catch (e) {
-    const err = e as Error & { code?: string };
-    const ambiguous = /^Option '(-[^']*)' argument is ambiguous/.exec(err.message);
-    if (ambiguous) {
-      const long = /use '(--[\w-]+)=/.exec(err.message)?.[1] ?? ambiguous[1];
-      throw new UsageError(`${ambiguous[1]} needs a value; for a value starting with '-' write ${long}=VALUE`);
-    }
-    throw new UsageError(err.message.split('\n')[0] ?? err.message);
+    throw new UsageError(parseArgsReason(e as Error & { code?: string }));
   }
+  if (cmd.longRunning && parsed.values.help !== true) logLevel(parsed, 'info');
+  return parsed;
+}
+
+/** A parseArgs error in the CLI's words. */
+function parseArgsReason(err: Error & { code?: string }): string {
+  const ambiguous = /^Option '(-[^']*)' argument is ambiguous/.exec(err.message);
+  if (ambiguous) {
+    const long = /use '(--[\w-]+)=/.exec(err.message)?.[1] ?? ambiguous[1];
+    return `${ambiguous[1]} needs a value; for a value starting with '-' write ${long}=VALUE`;
+  }
+  return err.message.split('\n')[0] ?? err.message;
+}
+
+/** The shared logging options of every long-running command ({@link Command.longRunning}). */
+export const LOG_OPTIONS = {
+  'log-level': { type: 'string' },
+  verbose: { type: 'boolean' },
+} as const satisfies NonNullable<ParseArgsConfig['options']>;
+
+/**
+ * The help lines of {@link LOG_OPTIONS}.
+ * @param dflt - the command's default level
+ * @param what - what the command logs, e.g. `'links opened/closed, rejected frames'`
+ */
+export function logOptionsHelp(dflt: LogLevel, what: string): string {
+  return `  --log-level L   ${LOG_LEVELS.join(', ')} (default ${dflt}): ${what}, on stderr; never message
+                  content or key material
+  --verbose       same as --log-level debug`;
+}
+
+/**
+ * The log level `--log-level L` or `--verbose` (= debug) asks for.
+ * @param dflt - the level when neither is given
+ * @throws {@link UsageError} for an unknown level, or `--verbose` with another level
+ * @example const log = createLogger(logLevel(args, 'info'));
+ */
+export function logLevel(args: ParsedArgs, dflt: LogLevel): LogLevel {
+  const given = str(args, 'log-level');
+  const verbose = args.values.verbose === true;
+  if (given === undefined) return verbose ? 'debug' : dflt;
+  if (!isLogLevel(given))
+    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(given)}`);
+  if (verbose && given !== 'debug')
+    throw new UsageError(`--verbose is --log-level debug; it does not go with --log-level ${given}`);
+  return given;
+}
+
+/**
+ * A logger for the CLI's own long-running commands: each message as one plain line on stderr
+ * (the simulator's timestamped format is `createLogger` in `@enigm/sim`). Messages hold metadata
+ * only (counts, codes, states), never content.
+ * @param level - lines above this level are dropped
+ * @param sink - receives each line with its newline (default stderr)
+ */
+export function stderrLogger(level: LogLevel, sink: (line: string) => void = (l) => void process.stderr.write(l)): SimLogger {
+  const rank = LOG_LEVELS.indexOf(level);
+  const at = (l: Exclude<LogLevel, 'silent'>) => (message: string) => {
+    if (LOG_LEVELS.indexOf(l) <= rank) sink(`${message}\n`);
+  };
+  return { level, error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') };
 }
 
 /**
@@ -141,7 +205,7 @@ export function parseCommandArgs(cmd: Command, argv: string[]): ParsedArgs {
  * own range check (a clear "must be an integer in [1, …], got -1") instead of parseArgs'
  * "argument is ambiguous".
  */
-function joinNegativeValues(cmd: Command, argv: string[]): string[] {
+function joinNegativeValues(options: Command['options'], argv: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -149,9 +213,9 @@ function joinNegativeValues(cmd: Command, argv: string[]): string[] {
     const name = a.startsWith('--')
       ? a.slice(2)
       : a.length === 2 && a.startsWith('-')
-        ? shortName(cmd, a[1] as string)
+        ? shortName(options, a[1] as string)
         : undefined;
-    if (name && !a.includes('=') && cmd.options[name]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+    if (name && !a.includes('=') && options[name]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
       out.push(`--${name}=${next}`);
       i++;
     } else out.push(a);
@@ -159,8 +223,8 @@ function joinNegativeValues(cmd: Command, argv: string[]): string[] {
   return out;
 }
 
-function shortName(cmd: Command, short: string): string | undefined {
-  return Object.entries(cmd.options).find(([, o]) => o.short === short)?.[0];
+function shortName(options: Command['options'], short: string): string | undefined {
+  return Object.entries(options).find(([, o]) => o.short === short)?.[0];
 }
 
 /** Reads a string option. */

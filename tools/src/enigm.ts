@@ -32,7 +32,8 @@ import { simOsdCommands } from './commands/sim-osd.ts';
 import { simRunCommands } from './commands/sim-run.ts';
 import { stationCommands } from './commands/station.ts';
 
-const COMMANDS: Command[] = [
+/** Every command of the CLI (the table `dispatch` chooses from). */
+export const COMMANDS: readonly Command[] = [
   ...simCommands,
   ...simRunCommands,
   ...simControlCommands,

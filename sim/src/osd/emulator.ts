@@ -5,7 +5,8 @@
  *
  * Bounded: at most {@link OsdEmulatorOptions.maxConnections} connections, each with one frame
  * reader (frames over the protocol bound close the connection) and at most 64 answers pending.
- * Logs nothing it receives.
+ * Logs (optional {@link OsdEmulatorOptions.log}) connections, refusals, bad frames and faults
+ * injected — by query name and counts, never anything it receives or answers.
  * @module
  */
 import { lstatSync, unlinkSync } from 'node:fs';
@@ -25,6 +26,7 @@ import {
   frameDaemonPayload,
 } from '@enigm/protocols/posture';
 import { SimulatorError } from '../runtime/errors.ts';
+import { type SimLogger, silentLogger } from '../runtime/log.ts';
 import { type OsdFault, type OsdScript, type OsdStateEntry, type OsdStates, parseOsdScript } from './script.ts';
 
 /** Options of {@link OsdEmulator.start}. */
@@ -39,6 +41,8 @@ export interface OsdEmulatorOptions {
   replace?: boolean;
   /** Most simultaneous connections (default 16); more are closed at once. */
   maxConnections?: number;
+  /** Operational log (default silent): connections (info), refusals and bad frames (warn), faults (debug). */
+  log?: SimLogger;
 }
 
 /** Counters of the emulator. */
@@ -68,6 +72,7 @@ export class OsdEmulator {
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   readonly #states = new Map<DaemonQuery, { entry: OsdStateEntry; since: number }>();
   readonly #maxConnections: number;
+  readonly #log: SimLogger;
   #faults: OsdFault[] = [];
   #closed = false;
   readonly #stats: OsdEmulatorStats = { connections: 0, refused: 0, requests: 0, answers: 0, faults: 0, badRequests: 0 };
@@ -77,6 +82,7 @@ export class OsdEmulator {
     this.socketPath = opts.socketPath;
     this.#now = opts.now ?? Date.now;
     this.#maxConnections = opts.maxConnections ?? 16;
+    this.#log = opts.log ?? silentLogger;
     this.setStates(script.states ?? {});
     this.#faults = (script.faults ?? []).map((f) => ({ ...f }));
     for (const step of script.steps ?? []) {
@@ -159,21 +165,28 @@ export class OsdEmulator {
   #accept(socket: Socket): void {
     if (this.#closed || this.#sockets.size >= this.#maxConnections) {
       this.#stats.refused++;
+      if (!this.#closed) this.#log.warn(`osd: connection refused: ${this.#maxConnections} already open`);
       socket.destroy();
       return;
     }
     this.#stats.connections++;
+    const n = this.#stats.connections;
+    this.#log.info(`osd: connection ${n} opened`);
     this.#sockets.add(socket);
     const reader = new DaemonFrameReader();
     let pending = 0;
     socket.on('error', () => {});
-    socket.on('close', () => this.#sockets.delete(socket));
+    socket.on('close', () => {
+      this.#sockets.delete(socket);
+      this.#log.info(`osd: connection ${n} closed`);
+    });
     socket.on('data', (chunk: Buffer) => {
       let requests: DaemonRequest[];
       try {
         requests = reader.push(chunk).map(decodeDaemonRequest);
       } catch {
         this.#stats.badRequests++;
+        this.#log.warn(`osd: connection ${n} closed: a bad request frame`);
         socket.destroy();
         return;
       }
@@ -198,6 +211,7 @@ export class OsdEmulator {
       if (f.times <= 0) this.#faults.splice(i, 1);
     }
     this.#stats.faults++;
+    this.#log.debug(`osd: fault ${f.kind} injected on ${query}`);
     return f;
   }
 

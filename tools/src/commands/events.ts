@@ -24,10 +24,13 @@ import {
   type Command,
   EXIT,
   int,
+  logLevel,
+  logOptionsHelp,
   type Output,
   type ParsedArgs,
   readJsonFile,
   showPath,
+  stderrLogger,
   str,
   UsageError,
 } from '../cli.ts';
@@ -259,7 +262,7 @@ const watchCmd: Command = {
   summary: "print the fleet's uplink records and status as they arrive over MQTT (--json: one JSON line each)",
   help: `Usage: enigm events watch --broker URL [--handle H]... [--channel up|status|risk]...
                           [--identity HANDLE=HEX]... [--contact-key PREFIX.key] [--group NAME]
-                          [--count N] [--json]
+                          [--count N] [--log-level L | --verbose] [--json]
                           [--ca F --cert F --key F] [--client NAME]
 
 Subscribes to the Keys' uplink topics — signed records on up and risk, the retained status — of
@@ -292,6 +295,7 @@ ${BROKER_HELP}
   --group NAME    consume as an MQTT 5 shared subscription $share/NAME/… (load-balanced between
                   the watchers of the group; needs a broker speaking MQTT 5)
   --count N       stop after N messages
+${logOptionsHelp('info', 'the subscription and reconnects; warn: disconnects and broker warnings; debug: a line per message (type and size)')}
   --json          one JSON object per message per line
 
 Exit status: 0 at --count or on Ctrl-C/SIGTERM; 1 when the broker cannot be reached, refuses the
@@ -310,7 +314,9 @@ Examples:
     group: { type: 'string' },
     count: { type: 'string', short: 'c' },
   },
+  longRunning: true,
   async run(args, out: Output) {
+    const log = stderrLogger(logLevel(args, 'info'));
     const broker = brokerFromArgs(args);
     const limit = int(args, 'count', 0, 1, 1_000_000_000);
     const handles = many(args, 'handle');
@@ -354,6 +360,9 @@ Examples:
         ...(group !== undefined ? { group } : {}),
         identities,
         onMessage(m) {
+          log.debug(
+            `events watch: ${m.type} message${m.type === 'uplink' ? ` on ${m.channel}, ${m.record.body.length} B body` : ''}`,
+          );
           if (limit !== 0 && seen >= limit) return;
           seen++;
           const last = limit !== 0 && seen >= limit;
@@ -372,10 +381,10 @@ Examples:
           if (last) finish();
         },
         onState(e) {
-          if (e.state === 'disconnected') out.warn(`events watch: ${e.reason}; reconnecting`);
-          else if (e.state === 'reconnecting') out.warn(`events watch: reconnect attempt ${e.attempt} in ${e.delayMs} ms`);
-          else if (e.state === 'connected' && e.attempt > 0) out.warn('events watch: reconnected');
-          else if (e.state === 'warning') out.warn(`events watch: ${e.code}: ${e.message}`);
+          if (e.state === 'disconnected') log.warn(`events watch: ${e.reason}; reconnecting`);
+          else if (e.state === 'reconnecting') log.info(`events watch: reconnect attempt ${e.attempt} in ${e.delayMs} ms`);
+          else if (e.state === 'connected' && e.attempt > 0) log.info('events watch: reconnected');
+          else if (e.state === 'warning') log.warn(`events watch: ${e.code}: ${e.message}`);
         },
       });
     } catch (e) {
@@ -384,7 +393,7 @@ Examples:
       throw e;
     }
     try {
-      out.warn(
+      log.info(
         `watching ${watch.url} (MQTT ${watch.protocolVersion === 5 ? '5' : '3.1.1'}): ${watch.filters.join(', ')} (Ctrl-C to stop)`,
       );
       if (limit === 0 || seen < limit) await untilSignal(finished);

@@ -9,6 +9,7 @@
 import {
   type FirmwareStatus,
   type FlashStep,
+  KeyError,
   KeyFacadeError,
   readImage,
   type UploadProgress,
@@ -18,7 +19,7 @@ import { toHex } from '@enigm/protocols/bytes';
 import { AUDIT_HELP, auditOptions, noteKey, withAudit } from '../audit-options.ts';
 import { type Command, EXIT, type Output, UsageError } from '../cli.ts';
 import { readInputFile } from '../keyfiles.ts';
-import { PORT_HELP, SESSION_HELP, sessionOptions, withKey } from './key-connect.ts';
+import { KEY_LOG_HELP, PORT_HELP, SESSION_HELP, sessionOptions, withKey } from './key-connect.ts';
 
 /** Exit code after SIGINT (128 + 2), as shells report it. */
 export const EXIT_INTERRUPTED = 130;
@@ -58,6 +59,15 @@ function progressPrinter(out: Output): (p: UploadProgress) => void {
   };
 }
 
+/** What `fw flash` adds when another host's update holds the Key (the Key's `UPDATE_BUSY`). */
+export const TAKEOVER_HINT = "another host's update is in progress; an owner can take it over with --takeover";
+
+/** The Key's `UPDATE_BUSY` refusal with {@link TAKEOVER_HINT} appended (same code); anything else as it is. */
+function withTakeoverHint(e: unknown): unknown {
+  if (!(e instanceof KeyError) || e.remote?.name !== 'UPDATE_BUSY') return e;
+  return new KeyError(e.code, `${e.message}: ${TAKEOVER_HINT}`, { cause: e, remote: e.remote });
+}
+
 /** An AbortSignal that fires on SIGINT while `fn` runs. */
 async function onSigint<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ac = new AbortController();
@@ -73,7 +83,7 @@ async function onSigint<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> 
 const flashCmd: Command = {
   name: 'fw flash',
   summary: 'upload a signed image to a Key, test-boot it, check health, confirm',
-  help: `Usage: enigm fw flash --port ADDR IMAGE [--test-only | --upload-only] [--json]
+  help: `Usage: enigm fw flash --port ADDR IMAGE [--test-only | --upload-only] [--takeover] [--json]
 
 Updates a paired Key inside a session. The default flow, stopping with a clear message at
 the first failure:
@@ -90,6 +100,10 @@ the first failure:
 Interrupting (Ctrl-C) exits 130; running the same command again resumes: the upload from the
 Key's offset, and a Key already running the image on test goes on from the health check.
 
+While another host's update is in progress the Key refuses (UPDATE_BUSY). An owner may take
+it over with --takeover: the other host's upload is dropped (its next chunk gets UPDATE_BUSY)
+and this one begins.
+
 Progress: a bar on a terminal, plain lines otherwise, JSON events with --json.
 
 Options:
@@ -97,9 +111,18 @@ ${PORT_HELP}
 ${SESSION_HELP}
   --test-only     do not confirm
   --upload-only   do not test-boot
+  --takeover      owner only: drop another host's update in progress and begin this one
+${KEY_LOG_HELP}
 ${AUDIT_HELP}`,
-  options: { ...sessionOptions, ...auditOptions, 'test-only': { type: 'boolean' }, 'upload-only': { type: 'boolean' } },
+  options: {
+    ...sessionOptions,
+    ...auditOptions,
+    'test-only': { type: 'boolean' },
+    'upload-only': { type: 'boolean' },
+    takeover: { type: 'boolean' },
+  },
   positionals: true,
+  longRunning: true,
   async run(args, out) {
     if (args.positionals.length !== 1) throw new UsageError('give exactly one IMAGE');
     if (args.values['test-only'] && args.values['upload-only'])
@@ -112,6 +135,7 @@ ${AUDIT_HELP}`,
       `image ${file}: ${m.model} ${m.version} (security counter ${m.securityCounter}, ${m.payloadSize} B, id ${id.slice(0, 16)}…)`,
     );
     const until = args.values['upload-only'] ? 'upload' : args.values['test-only'] ? 'test' : 'confirm';
+    const takeover = args.values.takeover === true;
     return withAudit(args, { role: 'host', op: 'key.update' }, (note) =>
       withKey(args, async (key) => {
         await noteKey(key, note);
@@ -121,6 +145,7 @@ ${AUDIT_HELP}`,
             r = await key.flash(image, {
               until,
               signal,
+              ...(takeover ? { takeover } : {}),
               onProgress: progressPrinter(out),
               onStep: (step: FlashStep) => {
                 out.data({ event: 'step', step });
@@ -148,7 +173,7 @@ ${AUDIT_HELP}`,
               out.warn(`run the same command again to resume: enigm fw flash --port ${key.address} ${file}`);
               return EXIT_INTERRUPTED;
             }
-            throw e;
+            throw takeover ? e : withTakeoverHint(e);
           }
           if (r.resumedAt) out.line(`the Key already runs ${m.version} on test: resumed at the health check`);
           if (r.done === 'upload') {

@@ -13,6 +13,7 @@ import {
   openKey,
 } from '@enigm/key-firmware-host';
 import { ed25519PublicKeyFromPem } from '@enigm/protocols/crypto';
+import { LOG_LEVELS } from '@enigm/sim';
 import { MQTT_PORT_HELP, mqttPortOptions, tlsFiles } from '../broker-options.ts';
 import { int, type ParsedArgs, readInputFile, readTextFile, str, UsageError } from '../cli.ts';
 
@@ -26,6 +27,13 @@ export const PORT_HELP = `  --port ADDR     serial device path (e.g. /dev/ttyACM
   --verbose       link diagnostics on stderr when the command ends (transport, link rate,
                   frames, retries, keepalives; never content)
 ${MQTT_PORT_HELP}`;
+
+/**
+ * Help line of `--log-level` for the long-running Key commands (`key events --follow`, `fw flash`):
+ * their only log is the link diagnostics of `--verbose`.
+ */
+export const KEY_LOG_HELP = `  --log-level L   ${LOG_LEVELS.join(', ')} (default info): debug is --verbose (link diagnostics when
+                  the command ends); these commands log nothing else`;
 
 /** Port options. */
 export const portOptions = {
@@ -155,7 +163,8 @@ export async function withKey<T>(
   } catch (e) {
     throw withHint(e, str(args, 'port') ?? 'ADDR');
   } finally {
-    if (args.values.verbose) process.stderr.write(linkDiagnostics(key, performance.now() - started));
+    if (args.values.verbose === true || str(args, 'log-level') === 'debug')
+      process.stderr.write(linkDiagnostics(key, performance.now() - started));
     await key.close();
   }
 }

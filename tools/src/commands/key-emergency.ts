@@ -14,7 +14,7 @@ import { type EmergencyLog, emergencyEventOf, type Key, type KeyEvent } from '@e
 import { MAX_EMERGENCY_LOG } from '@enigm/protocols/messages';
 import { AUDIT_HELP, auditOptions, noteKey, withAudit } from '../audit-options.ts';
 import { type Command, EXIT, int, type Output, type ParsedArgs, readInputFile, str, UsageError } from '../cli.ts';
-import { PORT_HELP, SESSION_HELP, sessionOptions, withKey } from './key-connect.ts';
+import { KEY_LOG_HELP, PORT_HELP, SESSION_HELP, sessionOptions, withKey } from './key-connect.ts';
 
 function oneFile(args: ParsedArgs, what: string): string {
   if (args.positionals.length !== 1) throw new UsageError(`give exactly one ${what} FILE`);
@@ -249,6 +249,7 @@ ${SESSION_HELP}
   --follow        watch the Key's events live instead of reading its log
   --count N       (--follow) stop after N events (keepalives not counted)
   --for S         (--follow) stop after S seconds
+${KEY_LOG_HELP}
 
 --json prints one object per line: the log as {type: past|running, event, …} then {ok, now, events,
 running}; with --follow one object per event, {type, at, …} (emergency.record: kind, event, seq,
@@ -260,6 +261,7 @@ Examples:
   enigm key events --port tcp://127.0.0.1:7001
   enigm key events --port /dev/ttyACM0 --follow --count 5 --json`,
   options: { ...sessionOptions, follow: { type: 'boolean' }, count: { type: 'string', short: 'c' }, for: { type: 'string' } },
+  longRunning: true,
   async run(args, out) {
     if (args.values.follow !== true) {
       if (str(args, 'count') !== undefined || str(args, 'for') !== undefined)

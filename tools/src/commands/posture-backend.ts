@@ -14,7 +14,19 @@ import { fromHex } from '@enigm/protocols/bytes';
 import { fleetFilter, keyTopic, parseKeyTopic } from '@enigm/protocols/mqtt';
 import { decodePostureEvidence, peekPostureClaims } from '@enigm/protocols/posture';
 import { BROKER_HELP, brokerFromArgs, brokerOptions } from '../broker-options.ts';
-import { CliError, type Command, EXIT, int, type ParsedArgs, readJsonFile, str, UsageError } from '../cli.ts';
+import {
+  CliError,
+  type Command,
+  EXIT,
+  int,
+  logLevel,
+  logOptionsHelp,
+  type ParsedArgs,
+  readJsonFile,
+  stderrLogger,
+  str,
+  UsageError,
+} from '../cli.ts';
 
 function stateStore(args: ParsedArgs): VerifierStore {
   const given = str(args, 'state');
@@ -96,7 +108,8 @@ const watchCmd: Command = {
   name: 'posture watch',
   summary: 'read the fleet’s posture reports over MQTT, de-duplicated, appraised: a trust decision per report',
   help: `Usage: enigm posture watch --broker URL [--ca F --cert F --key F] [--client NAME] --agents FILE
-                          [--handle eh1-…] [--require-quote] [--state F] [--count N] [--for S] [--json]
+                          [--handle eh1-…] [--require-quote] [--state F] [--count N] [--for S]
+                          [--log-level L | --verbose] [--json]
 
 Subscribes as a backend to enigm/v1/key/+/posture (or one --handle's), drops duplicates of
 at-least-once delivery by report id, and appraises each report with its quote (as 'enigm posture
@@ -107,6 +120,7 @@ consumed, each agent's sequence must increase. Prints one line per report (--jso
 ${BROKER_HELP}
   --count N       stop after N reports (default: run until --for or Ctrl-C)
   --for S         stop after S seconds
+${logOptionsHelp('info', 'the subscription and a count at the end; debug: duplicates dropped')}
 
 Exit: 0 every report seen was trusted, 1 one was not (or the broker failed), 2 usage error.
 
@@ -121,7 +135,9 @@ Example:
     count: { type: 'string' },
     for: { type: 'string' },
   },
+  longRunning: true,
   async run(args, out) {
+    const log = stderrLogger(logLevel(args, 'info'));
     const agents = agentsArg(args);
     const handle = str(args, 'handle');
     if (handle !== undefined && !isAssociationHandle(handle)) throw new UsageError('--handle must be a device handle eh1-…');
@@ -131,6 +147,7 @@ Example:
     const link = await connect(args);
     const dedup = new Deduplicator();
     let seen = 0;
+    let duplicates = 0;
     let allTrusted = true;
     let chain: Promise<void> = Promise.resolve();
     let finish: () => void = () => {};
@@ -146,7 +163,11 @@ Example:
       } catch {
         id = payload.slice(0, 16);
       }
-      if (!dedup.fresh(id)) return;
+      if (!dedup.fresh(id)) {
+        duplicates++;
+        log.debug('posture watch: a duplicate report dropped');
+        return;
+      }
       const agent = agents.get(parsed.handle);
       seen++;
       if (!agent) {
@@ -181,7 +202,9 @@ Example:
     const stop = () => finish();
     process.once('SIGINT', stop);
     try {
-      await link.subscribe(fleetFilter('posture', handle ? { handle } : {}), 1);
+      const filter = fleetFilter('posture', handle ? { handle } : {});
+      await link.subscribe(filter, 1);
+      log.info(`posture watch: watching ${filter} (Ctrl-C to stop)`);
       await done;
       await chain;
     } finally {
@@ -189,6 +212,9 @@ Example:
       process.off('SIGINT', stop);
       await link.close();
     }
+    log.info(
+      `posture watch: ${seen} report${seen === 1 ? '' : 's'} appraised, ${duplicates} duplicate${duplicates === 1 ? '' : 's'} dropped`,
+    );
     return allTrusted ? EXIT.ok : EXIT.failure;
   },
 };

@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { appraisePostureReport, defaultVerifierStatePath, isAssociationHandle, VerifierStore } from '@enigm/attestation';
-import { queryAgent, readAgentConfig, reportOnce, runAgentProcess } from '@enigm/os-agent/service';
+import { jsonLogSink, queryAgent, readAgentConfig, reportOnce, runAgentProcess } from '@enigm/os-agent/service';
 import { fromHex, toHex } from '@enigm/protocols/bytes';
 import { ed25519PublicKeyFromPem } from '@enigm/protocols/crypto';
 import { formatAssociationHandle } from '@enigm/protocols/handle';
@@ -16,6 +16,8 @@ import {
   type Command,
   EXIT,
   int,
+  logLevel,
+  logOptionsHelp,
   type Output,
   type ParsedArgs,
   readInputFile,
@@ -37,23 +39,28 @@ function configArg(args: ParsedArgs, required: boolean): string | undefined {
 const agentCmd: Command = {
   name: 'posture agent',
   summary: 'run the Enigm OS posture agent (collect, sign, quote, publish, local API) until SIGTERM',
-  help: `Usage: enigm posture agent --config FILE
+  help: `Usage: enigm posture agent --config FILE [--log-level L | --verbose]
 
 Runs the posture agent in the foreground: collects posture signals (the Enigm OS daemon when
 configured, plain-Linux collectors), evaluates the signed policy it holds, makes a signed report
 at start, every reportIntervalS (+ jitter) and on change, binds each to a TPM quote, queues it in
 the durable outbox and publishes it over MQTT; answers challenges from the broker and serves the
-local API. Logs are JSON lines on stderr. SIGTERM/SIGINT stop it cleanly.
+local API. Logs are JSON lines on stderr ({ t, level, event, … }). SIGTERM/SIGINT stop it cleanly.
 
 The configuration is JSON (see os-agent/packaging/posture-agent.example.json and docs/posture.md).
+
+${logOptionsHelp('info', 'starts, reports, policy and broker events; error: failed reports; warn: retries, refusals, drops; debug: each delivery')}
+                  (default: the config's "log", info or quiet = silent)
 
 Exit: 0 stopped cleanly, 1 a bad configuration or a failure at start, 2 usage error.
 
 Example:
   enigm posture agent --config /etc/enigm/posture-agent.json`,
   options: { config: { type: 'string' } },
+  longRunning: true,
   async run(args) {
-    return runAgentProcess(configArg(args, true) as string);
+    const level = str(args, 'log-level') !== undefined || args.values.verbose === true ? logLevel(args, 'info') : undefined;
+    return runAgentProcess(configArg(args, true) as string, level === undefined ? {} : { log: jsonLogSink(level) });
   },
 };
 

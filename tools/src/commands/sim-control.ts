@@ -21,10 +21,13 @@ import {
   type Command,
   EXIT,
   int,
+  logLevel,
+  logOptionsHelp,
   type Output,
   type ParsedArgs,
   readTextFile,
   showPath,
+  stderrLogger,
   str,
   UsageError,
 } from '../cli.ts';
@@ -362,7 +365,7 @@ ${STATE_DIR_HELP}`,
 const watchCmd: Command = {
   name: 'sim watch',
   summary: 'print every event of the running simulator as it happens (--json: one JSON line each)',
-  help: `Usage: enigm sim watch [--key N] [--count N] [--state-dir D] [--json]
+  help: `Usage: enigm sim watch [--key N] [--count N] [--state-dir D] [--log-level L | --verbose] [--json]
 
 Streams the simulator's events — gestures, lifecycle changes, LED and haptic outputs, battery,
 radio, USB, power, GNSS fixes, pairing windows, frames in and out (type and size only, never
@@ -372,15 +375,22 @@ Options:
   --key N         only this Key's events
   --count N       stop after N events
 ${STATE_DIR_HELP}
+${logOptionsHelp('info', 'the stream opened and ended; debug: events left out by --key, a count at the end')}
   --json          one JSON object per line`,
   options: { ...common, count: { type: 'string', short: 'c' } },
+  longRunning: true,
   async run(args, out) {
+    const log = stderrLogger(logLevel(args, 'info'));
     const only = str(args, 'key') === undefined ? undefined : keyIndex(args);
     const limit = int(args, 'count', 0, 1, 1_000_000_000);
     const c = client(args);
     let seen = 0;
+    let skipped = 0;
     const stream = c.events((e) => {
-      if (only !== undefined && e.key !== only) return;
+      if (only !== undefined && e.key !== only) {
+        skipped++;
+        return;
+      }
       if (limit !== 0 && seen >= limit) return;
       seen++;
       if (out.json) process.stdout.write(`${JSON.stringify(e)}\n`);
@@ -388,7 +398,7 @@ ${STATE_DIR_HELP}
       if (limit !== 0 && seen >= limit) stream.close();
     });
     await stream.opened;
-    out.warn(`watching ${c.url} (Ctrl-C to stop)`);
+    log.info(`watching ${c.url} (Ctrl-C to stop)`);
     const interrupted = new Promise<void>((resolve) => {
       const onSignal = () => {
         stream.close();
@@ -403,7 +413,8 @@ ${STATE_DIR_HELP}
     });
     const code = await Promise.race([stream.closed, interrupted.then(() => 1000)]);
     if (code !== 1000 && code !== 1005 && (limit === 0 || seen < limit))
-      out.warn('the event stream ended: the simulator stopped');
+      log.warn('the event stream ended: the simulator stopped');
+    log.debug(`sim watch: ${seen} events shown${only === undefined ? '' : `, ${skipped} of other Keys left out`}`);
     return EXIT.ok;
   },
 };

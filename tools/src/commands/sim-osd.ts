@@ -6,12 +6,12 @@
  */
 
 import { OSD_FAULT_KINDS, OSD_HEALTHY_STATES, OsdEmulator } from '@enigm/sim/osd';
-import { type Command, EXIT, readJsonFile, str, UsageError } from '../cli.ts';
+import { type Command, EXIT, logLevel, logOptionsHelp, readJsonFile, stderrLogger, str, UsageError } from '../cli.ts';
 
 const osdCmd: Command = {
   name: 'sim osd',
   summary: 'run the Enigm OS posture daemon emulator on a Unix socket (foreground)',
-  help: `Usage: enigm sim osd --socket PATH [--script FILE] [--replace] [--json]
+  help: `Usage: enigm sim osd --socket PATH [--script FILE] [--replace] [--log-level L | --verbose] [--json]
 
 Serves the Enigm OS posture daemon protocol (docs/posture.md) on the Unix socket PATH until
 interrupted (Ctrl-C): Trust Security Center posture, device-management state, privacy mode,
@@ -22,6 +22,7 @@ network policy, OTA verification and the remote-attestation outcome.
                   "faults" }] }. Without it every query answers a healthy device. Faults: ${OSD_FAULT_KINDS.join(', ')}
                   (each with optional "queries", "times"; slow takes "delayMs")
   --replace       remove a stale socket file at PATH first (only if it is a socket)
+${logOptionsHelp('warn', 'refused connections and bad frames; info: connections; debug: faults injected')}
   --json          print one JSON line when ready and one when stopped
 
 Example script:
@@ -33,12 +34,14 @@ Example script:
     script: { type: 'string' },
     replace: { type: 'boolean' },
   },
+  longRunning: true,
   async run(args, out) {
+    const log = stderrLogger(logLevel(args, 'warn'));
     const socketPath = str(args, 'socket');
     if (socketPath === undefined) throw new UsageError('--socket PATH is required');
     const scriptFile = str(args, 'script');
     const script = scriptFile === undefined ? { states: OSD_HEALTHY_STATES } : readJsonFile(scriptFile, '--script');
-    const emu = await OsdEmulator.start({ socketPath, script, replace: args.values.replace === true });
+    const emu = await OsdEmulator.start({ socketPath, script, replace: args.values.replace === true, log });
     out.data({ ok: true, event: 'ready', socket: socketPath });
     out.line(`Enigm OS daemon emulator listening on ${socketPath} (Ctrl-C to stop)`);
     await new Promise<void>((resolve) => {

@@ -5,6 +5,7 @@
  * misuse. The format: `docs/scenarios.md`.
  * @module
  */
+import { createLogger } from '@enigm/sim';
 import {
   formatJUnit,
   formatReportHeader,
@@ -14,7 +15,7 @@ import {
   parseScenario,
   runScenarioFresh,
 } from '@enigm/sim/scenario';
-import { type Command, EXIT, readTextFile, str, UsageError, writeOutputFile } from '../cli.ts';
+import { type Command, EXIT, logLevel, logOptionsHelp, readTextFile, str, UsageError, writeOutputFile } from '../cli.ts';
 
 /**
  * Parses `--speed`: a number in (0, {@link MAX_SPEED}] or `max`.
@@ -31,7 +32,7 @@ export function parseSpeed(v: string): number | 'max' {
 const runCmd: Command = {
   name: 'sim run',
   summary: 'play a scenario file (YAML or JSON) against a fresh simulator; pass/fail report',
-  help: `Usage: enigm sim run SCENARIO [--speed X|max] [--junit FILE] [--json]
+  help: `Usage: enigm sim run SCENARIO [--speed X|max] [--junit FILE] [--log-level L | --verbose] [--json]
 
 Starts a fresh simulator (a temporary state folder, no serial ports, no TCP) with the scenario's
 Keys, plays its steps — gestures, battery, GNSS track, radio, USB, power, reboot, waits — checks
@@ -44,6 +45,7 @@ Options:
                 the scenario's speed, else 1); max: never wait in real time, every wait advances
                 the simulator's clock (deterministic, as fast as the machine allows)
   --junit FILE  also write the report as JUnit XML to FILE (for CI systems)
+${logOptionsHelp('warn', "the simulator's log (contained failures, bounds hit; info: links, debug: more)")}
   --json        print the report as one JSON line
 
 Exit codes: 0 every step passed; 1 a failed expectation, an error from the simulator, or a
@@ -53,7 +55,9 @@ Example:
   enigm sim run examples/scenarios/pairing-window.yaml --speed 1000 --junit scenario.xml`,
   options: { speed: { type: 'string' }, junit: { type: 'string' } },
   positionals: true,
+  longRunning: true,
   async run(args, out) {
+    const log = createLogger(logLevel(args, 'warn'));
     if (args.positionals.length !== 1)
       throw new UsageError(args.positionals.length === 0 ? 'a SCENARIO file is required' : 'give one SCENARIO file');
     const file = args.positionals[0] as string;
@@ -76,6 +80,7 @@ Example:
     );
     const report = await runScenarioFresh(scenario, {
       ...(speed === undefined ? {} : { speed }),
+      log,
       onStep: (s) => print(formatStepLine(s)),
     });
     if (junit !== undefined) {

@@ -9,10 +9,10 @@
 import { join } from 'node:path';
 import { parseBrokerUrl } from '@enigm/mqtt';
 import { ed25519PublicKeyFromPem } from '@enigm/protocols/crypto';
-import { createLogger, describeError, isLogLevel, LOG_LEVELS, type LogLevel, Simulator } from '@enigm/sim';
+import { createLogger, describeError, Simulator } from '@enigm/sim';
 import { ControlServer, dashboardPage } from '@enigm/sim/control';
 import { tlsFiles } from '../broker-options.ts';
-import { type Command, EXIT, int, type ParsedArgs, readTextFile, str, UsageError } from '../cli.ts';
+import { type Command, EXIT, int, logLevel, logOptionsHelp, type ParsedArgs, readTextFile, str, UsageError } from '../cli.ts';
 
 /** `--cert-dir DIR`: each Key's client certificate and key, `DIR/<handle>.crt` and `DIR/<handle>.key`. */
 function certDirOption(dir: string | undefined, ca: string | Uint8Array | undefined) {
@@ -188,9 +188,7 @@ Options:
                   each Key's mqtt address after a first start with the embedded broker)
   --broker-port P port of the embedded broker (default: a free port)
   --no-mqtt       no MQTT uplink and no embedded broker
-  --log-level L   ${LOG_LEVELS.join(', ')} (default info): links opened/closed, rejected frames,
-                  bounds hit, on stderr; never message content, addresses or key material
-  --verbose       same as --log-level debug
+${logOptionsHelp('info', 'links opened/closed, rejected frames, bounds hit (no addresses)')}
   --json          print one JSON line with the Keys' addresses when ready
 
 Bounds: at most 4 TCP connections per Key; a connection whose host does not read its answers
@@ -227,13 +225,10 @@ Then, in another terminal:
     key: { type: 'string' },
     'cert-dir': { type: 'string' },
     'no-mqtt': { type: 'boolean' },
-    'log-level': { type: 'string' },
-    verbose: { type: 'boolean' },
   },
+  longRunning: true,
   async run(args, out) {
-    const level = str(args, 'log-level') ?? (args.values.verbose === true ? 'debug' : 'info');
-    if (!isLogLevel(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${level}`);
-    const log = createLogger(level as LogLevel);
+    const log = createLogger(logLevel(args, 'info'));
     const control = args.values['no-control'] !== true;
     const controlPort = int(args, 'control-port', 0, 0, 65535);
     const controlHost = str(args, 'control-host') ?? '127.0.0.1';
