@@ -48,12 +48,18 @@ export interface UploadOptions {
   signal?: AbortSignal;
   /** Give up after this many consecutive failed rounds (default 8). */
   maxFailures?: number;
+  /**
+   * Owner only: if another host's update is in progress, drop it and begin this one (`fw.begin`
+   * `takeover`); without it the Key answers `UPDATE_BUSY`. Default false.
+   */
+  takeover?: boolean;
 }
 
 /**
  * Begins (or resumes) an update and sends the whole payload.
  * @throws {@link KeyError} `KEY_REJECTED` with the Key's reason (e.g. a refused manifest:
- *   FIRMWARE_DOWNGRADE…), `KEY_CANCELLED`, `KEY_TIMEOUT` after `maxFailures` failed rounds
+ *   FIRMWARE_DOWNGRADE…; `UPDATE_BUSY` while another host's update is in progress, unless
+ *   `takeover`), `KEY_CANCELLED`, `KEY_TIMEOUT` after `maxFailures` failed rounds
  */
 export async function uploadPayload(
   session: SecureSession,
@@ -62,7 +68,8 @@ export async function uploadPayload(
   window: number,
   options: UploadOptions = {},
 ): Promise<UploadResult> {
-  const begin = await session.request('fw.begin', { manifest: signedManifest }, signalOf(options));
+  const body = options.takeover ? { manifest: signedManifest, takeover: true } : { manifest: signedManifest };
+  const begin = await session.request('fw.begin', body, signalOf(options));
   const chunk = begin.chunk;
   const total = payload.length;
   const w = Math.max(1, options.window ?? window);

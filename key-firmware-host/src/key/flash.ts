@@ -48,6 +48,11 @@ export interface FlashOptions {
   signal?: AbortSignal;
   /** Reconnects allowed during the upload after a lost link (default 3). */
   uploadReconnects?: number;
+  /**
+   * Owner only: take over another host's update in progress (`fw.begin` with `takeover`; that
+   * host's next chunk gets `UPDATE_BUSY`). Without it such a Key refuses with `UPDATE_BUSY`.
+   */
+  takeover?: boolean;
 }
 
 /** Result of the update flow. */
@@ -164,7 +169,8 @@ export async function runFlash(
       progress = p;
       options.onProgress?.(p);
     };
-    const upload = await uploadWithReconnects(host, img, { onProgress, ...req }, options.uploadReconnects ?? 3);
+    const takeover = options.takeover ? { takeover: true } : {};
+    const upload = await uploadWithReconnects(host, img, { onProgress, ...req, ...takeover }, options.uploadReconnects ?? 3);
     options.onUploaded?.(upload);
     enter('finish');
     await (await host.session()).request('fw.finish', {}, req);
@@ -231,7 +237,7 @@ async function healthAndConfirm(
 async function uploadWithReconnects(
   host: FlashHost,
   img: ParsedImage,
-  options: { onProgress: (p: UploadProgress) => void; signal?: AbortSignal },
+  options: { onProgress: (p: UploadProgress) => void; signal?: AbortSignal; takeover?: boolean },
   reconnects: number,
 ): Promise<UploadResult> {
   const started = performance.now();
