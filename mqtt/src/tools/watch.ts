@@ -7,6 +7,9 @@
  * the bytes). {@link watchFleet} connects an {@link MqttLink}, subscribes (optionally as an MQTT 5
  * shared subscription `$share/GROUP/…`, for load-balanced consumers) and calls back with each
  * message, dropping duplicates of at-least-once delivery ({@link Deduplicator}) and counting them.
+ * With `session` it is a persistent session (a fixed client id, clean false, MQTT 5 session
+ * expiry): records published while the watcher is away are queued by the broker and delivered when
+ * it returns with the same session name.
  * Used by `enigm events watch`; apps can call it too.
  * @module
  */
@@ -110,6 +113,9 @@ export function decodeFleetMessage(topic: string, payload: Uint8Array, identitie
   }
 }
 
+/** Session expiry of a {@link FleetWatchOptions.session} without `expiryS`, seconds (one hour). */
+export const DEFAULT_SESSION_EXPIRY_S = 3600;
+
 /** Options of {@link watchFleet}. */
 export interface FleetWatchOptions {
   /** How to connect (url, tls, username, …). */
@@ -120,6 +126,14 @@ export interface FleetWatchOptions {
   channels?: readonly FleetChannel[];
   /** An MQTT 5 shared subscription group (`$share/GROUP/…`); needs a broker speaking MQTT 5. */
   group?: string;
+  /**
+   * A persistent session: `name` is the client id (1-64 of A-Z, a-z, 0-9, `-`, `_`), the session is
+   * not clean, and on MQTT 5 it expires `expiryS` seconds after a disconnect (default 3600; on
+   * 3.1.1 the broker keeps it by its own rules). The broker keeps the subscriptions and queues QoS 1
+   * records while no watcher of that name is connected. Overrides `connect.clientId`, `clean` and
+   * `sessionExpiryS`.
+   */
+  session?: { name: string; expiryS?: number };
   /** Known Keys' identity public keys, by handle. */
   identities?: FleetIdentities;
   /** Record ids remembered for de-duplication (default 10,000). */
@@ -150,8 +164,13 @@ export interface FleetWatch {
   readonly protocolVersion: 4 | 5;
   /** The subscription filters in use. */
   readonly filters: readonly string[];
+  /** The persistent session's name (its client id), when `session` was given. */
+  readonly session?: string;
   stats(): FleetWatchStats;
-  /** Unsubscribes and closes the connection. Idempotent, bounded. */
+  /**
+   * Closes the connection (without unsubscribing: a persistent session keeps its subscriptions
+   * and queues records for the next watch of the same name). Idempotent, bounded.
+   */
   close(): Promise<void>;
 }
 
@@ -159,8 +178,8 @@ export interface FleetWatch {
  * Connects, subscribes and calls `onMessage` for every message of the fleet's uplink (see the
  * module documentation). Records are de-duplicated by id, except those whose signature fails (a
  * forged copy must not hide the real record).
- * @throws {@link MqttError} `MQTT_BAD_INPUT` (a malformed handle or group, no channel, or a group
- *   on a broker that speaks only MQTT 3.1.1), and what {@link MqttLink.connect} and
+ * @throws {@link MqttError} `MQTT_BAD_INPUT` (a malformed handle, group or session name or expiry,
+ *   no channel, or a group on a broker that speaks only MQTT 3.1.1), and what {@link MqttLink.connect} and
  *   {@link MqttLink.subscribe} throw (`MQTT_CONNECT_FAILED`, `MQTT_NOT_AUTHORIZED`,
  *   `MQTT_SUBSCRIBE_REFUSED`, `MQTT_CERT_*`, …)
  * @example
@@ -189,20 +208,20 @@ export async function watchFleet(options: FleetWatchOptions): Promise<FleetWatch
   } catch (e) {
     throw new MqttError('MQTT_BAD_INPUT', `bad shared subscription group: ${(e as Error).message}`, { cause: e });
   }
-  const link = await MqttLink.connect(options.connect);
-  if (options.group !== undefined && link.protocolVersion !== 5) {
-    await link.close();
-    throw new MqttError(
-      'MQTT_BAD_INPUT',
-      `a shared subscription group ($share/${options.group}/…) needs MQTT 5, and the broker at ${link.url} speaks only MQTT 3.1.1`,
-    );
+  const session = options.session;
+  if (session !== undefined) {
+    if (typeof session.name !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(session.name))
+      throw new MqttError('MQTT_BAD_INPUT', 'a session name must be 1-64 of A-Z, a-z, 0-9, "-", "_"');
+    const e = session.expiryS;
+    if (e !== undefined && (!Number.isInteger(e) || e < 1 || e > 0xffff_fffe))
+      throw new MqttError('MQTT_BAD_INPUT', 'a session expiry must be an integer from 1 to 4294967294 seconds');
   }
   const stats: FleetWatchStats = { messages: 0, duplicates: 0, invalid: 0, badSignatures: 0 };
   const dedup = new Deduplicator(options.dedupCapacity ?? 10_000);
   const identities = options.identities ?? new Map<string, Uint8Array>();
   let closed = false;
-  const offState = options.onState ? link.onState(options.onState) : () => {};
-  link.onMessage((topic, payload) => {
+  // Installed before the connection: a persistent session's queued records come right after the CONNACK.
+  const onMessage = (topic: string, payload: Uint8Array) => {
     if (closed) return;
     const m = decodeFleetMessage(topic, payload, identities);
     if (m.type === 'uplink' && m.verified !== 'bad-signature' && !dedup.fresh(m.record.id)) {
@@ -213,7 +232,22 @@ export async function watchFleet(options: FleetWatchOptions): Promise<FleetWatch
     if (m.type !== 'invalid' && m.verified === 'bad-signature') stats.badSignatures++;
     stats.messages++;
     options.onMessage(m);
+  };
+  const link = await MqttLink.connect({
+    ...options.connect,
+    ...(session === undefined
+      ? {}
+      : { clientId: session.name, clean: false, sessionExpiryS: session.expiryS ?? DEFAULT_SESSION_EXPIRY_S }),
+    onMessage,
   });
+  if (options.group !== undefined && link.protocolVersion !== 5) {
+    await link.close();
+    throw new MqttError(
+      'MQTT_BAD_INPUT',
+      `a shared subscription group ($share/${options.group}/…) needs MQTT 5, and the broker at ${link.url} speaks only MQTT 3.1.1`,
+    );
+  }
+  const offState = options.onState ? link.onState(options.onState) : () => {};
   const close = async () => {
     if (closed) return;
     closed = true;
@@ -230,6 +264,7 @@ export async function watchFleet(options: FleetWatchOptions): Promise<FleetWatch
     url: link.url,
     protocolVersion: link.protocolVersion,
     filters,
+    ...(session === undefined ? {} : { session: session.name }),
     stats: () => ({ ...stats }),
     close,
   };
