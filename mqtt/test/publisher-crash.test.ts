@@ -4,7 +4,9 @@
  * appends records to a durable outbox and publishes them with the OutboxPublisher while the test
  * SIGKILLs it at random moments; a restarted child drains what is left. Every record the child
  * reported durable reaches the consumer; duplicates are only re-sends of the same id, which the
- * Deduplicator drops; nothing arrives that was never appended.
+ * Deduplicator drops; nothing arrives that was never appended. Against the embedded broker and
+ * against mosquitto with mutual TLS and the generated ACL (the child is the Key: its certificate
+ * CN is the handle it publishes under).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,23 +14,30 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { startEmbeddedBroker } from '../src/broker/index.ts';
-import { Deduplicator, MqttLink } from '../src/index.ts';
+import { Deduplicator, MqttLink, type MqttTls } from '../src/index.ts';
+import type { TlsIdentity } from './support/certs.ts';
+import { useMosquitto } from './support/mosquitto.ts';
 
 const fixture = fileURLToPath(new URL('./fixtures/publisher-child.ts', import.meta.url));
 const HANDLE = `eh1-${'k'.repeat(26)}`;
 
+/** Where the children publish: the broker URL and, for mutual TLS, the PEM files (CA, the Key's certificate and key). */
+interface Target {
+  url: string;
+  tlsFiles?: readonly [ca: string, cert: string, key: string];
+}
+
 function run(
-  url: string,
+  target: Target,
   path: string,
   round: string,
   count: number,
   onLine: (l: string) => void,
 ): { child: ChildProcess; exited: Promise<void> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture, url, path, HANDLE, round, String(count)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const args = [fixture, target.url, path, HANDLE, round, String(count), ...(target.tlsFiles ?? [])];
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const guard = setTimeout(() => child.kill('SIGKILL'), 25_000);
   createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', onLine);
   child.stderr?.resume();
@@ -41,10 +50,12 @@ function run(
   return { child, exited };
 }
 
-test('kill -9 mid-publish: every durable record arrives, duplicates are re-sends removed by id', async (t) => {
+/**
+ * Six rounds of a child killed with SIGKILL mid-stream, then a drain; `consumer` is subscribed
+ * by the caller's broker set-up and closed by the caller.
+ */
+async function killRounds(t: ExecutionContext, target: Target, consumer: MqttLink): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'enigm-publisher-crash-'));
-  const broker = await startEmbeddedBroker();
-  const consumer = await MqttLink.connect({ url: broker.url, username: 'backend-1' });
   try {
     // Every arrival, in order, and what the Deduplicator kept (what a consumer appends).
     const dedup = new Deduplicator();
@@ -60,29 +71,29 @@ test('kill -9 mid-publish: every durable record arrives, duplicates are re-sends
       }
     });
 
-    await consumer.subscribe(`enigm/v1/key/${HANDLE}/up`);
+    await consumer.subscribe(`enigm/v1/key/${HANDLE}/up`, 1);
     const path = join(dir, 'agent.outbox');
     const durable = new Set<string>();
     /** name → id of every record a child started to append (it may have died before the bytes were synced). */
     const announced = new Map<string, string>();
     const started = Date.now();
     for (let round = 0; round < 6; round++) {
-      const { child, exited } = run(broker.url, path, `r${round}`, 400, (l) => {
+      const { child, exited } = run(target, path, `r${round}`, 400, (l) => {
         if (l.startsWith('durable ')) durable.add(l.slice(8));
         const m = /^appending (\S+) ([0-9a-f]{32})$/.exec(l);
         if (m) announced.set(m[1] as string, m[2] as string);
       });
       // Kill after some records are durable, at a random moment mid-stream.
-      const target = durable.size + 5 + Math.floor(Math.random() * 60);
+      const killAt = durable.size + 5 + Math.floor(Math.random() * 60);
       const end = Date.now() + 15_000;
-      while (durable.size < target && child.exitCode === null && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+      while (durable.size < killAt && child.exitCode === null && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
       child.kill('SIGKILL');
       await exited;
       t.log(`round ${round}: ${durable.size} durable at ${Date.now() - started} ms`);
     }
     // A last run appends nothing and drains the rest.
     let drained = false;
-    const last = run(broker.url, path, 'final', 0, (l) => {
+    const last = run(target, path, 'final', 0, (l) => {
       if (l === 'drained') drained = true;
     });
     await last.exited;
@@ -113,8 +124,40 @@ test('kill -9 mid-publish: every durable record arrives, duplicates are re-sends
       `${durable.size} durable, ${appendedRecords.length} appended, ${arrivals.length} arrivals, ${duplicates} duplicates dropped by id`,
     );
   } finally {
-    await consumer.close();
-    await broker.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+test('kill -9 mid-publish (embedded broker): every durable record arrives, duplicates are re-sends removed by id', async (t) => {
+  const broker = await startEmbeddedBroker();
+  const consumer = await MqttLink.connect({ url: broker.url, username: 'backend-1' });
+  try {
+    await killRounds(t, { url: broker.url }, consumer);
+  } finally {
+    await consumer.close();
+    await broker.close();
+  }
 });
+
+const ids: Record<string, TlsIdentity> = {};
+const fx = useMosquitto(test, {
+  async setup(f) {
+    for (const cn of [HANDLE, 'backend-1']) ids[cn] = await f.pki.client(cn);
+  },
+});
+
+fx.brokerTest(
+  'kill -9 mid-publish (mosquitto, mutual TLS, the generated ACL): every durable record arrives, duplicates are re-sends removed by id',
+  async (t) => {
+    const key = ids[HANDLE] as TlsIdentity;
+    const consumer = await MqttLink.connect({
+      url: fx.broker.url,
+      tls: fx.tlsOptions(ids['backend-1'] as TlsIdentity) as MqttTls,
+    });
+    try {
+      await killRounds(t, { url: fx.broker.url, tlsFiles: [fx.pki.caFile, key.certFile, key.keyFile] }, consumer);
+    } finally {
+      await consumer.close();
+    }
+  },
+);
