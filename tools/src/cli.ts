@@ -141,14 +141,30 @@ export function parseCommandArgs(cmd: Command, argv: string[]): ParsedArgs {
   return parsed;
 }
 
-/** A parseArgs error in the CLI's words. */
+/**
+ * A parseArgs error in the CLI's words: Node's text (e.g. "To specify a positional argument
+ * starting with a '-', place it at the end of the command after '--'…") names no flag a user can
+ * act on.
+ */
 function parseArgsReason(err: Error & { code?: string }): string {
+  const quoted = /'([^']*)'/.exec(err.message)?.[1] ?? '';
   const ambiguous = /^Option '(-[^']*)' argument is ambiguous/.exec(err.message);
   if (ambiguous) {
     const long = /use '(--[\w-]+)=/.exec(err.message)?.[1] ?? ambiguous[1];
     return `${ambiguous[1]} needs a value; for a value starting with '-' write ${long}=VALUE`;
   }
-  return err.message.split('\n')[0] ?? err.message;
+  switch (err.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option '${quoted}'`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `unexpected argument ${JSON.stringify(quoted)}: this command takes options only`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
+      const long = /--[\w-]+/.exec(quoted)?.[0] ?? quoted;
+      return / argument missing$/.test(err.message) ? `${long} needs a value` : `${long} takes no value`;
+    }
+    default:
+      return err.message.split('\n')[0] ?? err.message;
+  }
 }
 
 /** The shared logging options of every long-running command ({@link Command.longRunning}). */

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { type Command, EXIT, int, readInputFile, readJsonFile, readTextFile, str } from '../src/cli.ts';
+import { COMMANDS } from '../src/enigm.ts';
 import { runCommand } from './run-command.ts';
 
 let dir = '';
@@ -157,5 +158,29 @@ test.serial(
     );
     t.regex((await enigm('demo', 'count', '-c', '-x')).stderr, /^enigm demo count: -c needs a value; .* write --count=VALUE\n/);
     t.is((await enigm('demo', 'count', '--count', '')).code, 2);
+  },
+);
+
+test.serial(
+  "option misuse is the CLI's one-line usage error (exit 2), never Node's parseArgs text: unknown option, missing value, value to a flag, stray argument",
+  async (t) => {
+    const cases: [string[], string][] = [
+      [['demo', 'read', '--in', 'f', '--yes'], "enigm demo read: unknown option '--yes'"],
+      [['demo', 'read', '-y'], "enigm demo read: unknown option '-y'"],
+      [['demo', 'read', '--in'], 'enigm demo read: --in needs a value'],
+      [['demo', 'read', '-i'], 'enigm demo read: --in needs a value'],
+      [['demo', 'read', '--json=yes'], 'enigm demo read: --json takes no value'],
+      [['demo', 'read', 'stray'], 'enigm demo read: unexpected argument "stray": this command takes options only'],
+    ];
+    for (const [argv, first] of cases) {
+      const r = await enigm(...argv);
+      t.is(r.code, 2, argv.join(' '));
+      t.is(r.stderr, `${first}\nTry 'enigm ${argv[0]} ${argv[1]} --help'.\n`, argv.join(' '));
+      t.notRegex(r.stderr, /To specify a positional argument|<value>|place it at the end/);
+    }
+    // The case the audit met: `key unpair KEYID --yes` (a flag of key revoke/retire, not of unpair).
+    const unpair = await runCommand([...COMMANDS], ['key', 'unpair', '0123456789abcdef', '--port', 'x', '--yes']);
+    t.is(unpair.code, 2);
+    t.is(unpair.stderr, "enigm key unpair: unknown option '--yes'\nTry 'enigm key unpair --help'.\n");
   },
 );
