@@ -29,7 +29,9 @@ export interface SimProcess {
 }
 
 /** Starts a simulator process and waits until it is ready. */
-export async function startSimProcess(options: SimulatorOptions & { logLevel?: string }): Promise<SimProcess> {
+export async function startSimProcess(
+  options: SimulatorOptions & { logLevel?: string; mqttCerts?: { caFile: string; certDir: string } },
+): Promise<SimProcess> {
   const proc = spawn(process.execPath, ['--import=tsx', child, JSON.stringify(options)], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });

@@ -1,0 +1,249 @@
+/**
+ * Test support: the broker behind the simulated Keys' uplink in the outage and kill -9 tests, so
+ * each runs against both brokers the issue names: the embedded one (aedes, plain TCP) and
+ * mosquitto with mutual TLS, client certificates from a fresh provisioning CA (a Key's CN is its
+ * handle, as in production) and the ACL from `mosquittoAcl`. An outage stops the broker and starts
+ * it again on the same port (mosquitto: with the same certificates and ACL).
+ *
+ * The Keys reach the broker through a gate, a TCP forwarder on a port of its own, which the test
+ * can hold shut after an outage until the backend consumer has subscribed again (records
+ * published to nobody are gone on any broker); the consumer connects to the broker directly.
+ * Without mosquitto its variants are skipped, except under `CI=true`, where they fail.
+ * @module
+ */
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCa, createTlsKeyPair, issueTlsCertificate, type ProvisioningCa } from '@enigm/attestation';
+import { MqttLink, type MqttTls } from '@enigm/mqtt';
+import {
+  type EmbeddedBroker,
+  freeLoopbackPort,
+  type Mosquitto,
+  mosquittoAvailability,
+  startEmbeddedBroker,
+  startMosquitto,
+} from '@enigm/mqtt/broker';
+import { mosquittoAcl } from '@enigm/protocols/mqtt';
+
+/** Which broker. */
+export type BrokerKind = 'embedded' | 'mosquitto';
+
+/** Both kinds, for `for (const kind of BROKER_KINDS)` around a test. */
+export const BROKER_KINDS: readonly BrokerKind[] = ['embedded', 'mosquitto'];
+
+/** Backends the mosquitto ACL names (the consumers' usernames / certificate CNs). */
+const BACKENDS = ['backend-1', 'backend-2'];
+
+/** A broker for one test, with the Keys behind a gate. */
+export interface UplinkBroker {
+  readonly kind: BrokerKind;
+  /** Where consumers connect (the broker itself). */
+  readonly url: string;
+  /** Where the Keys connect (the gate). */
+  readonly keyUrl: string;
+  /** The simulator's `mqtt` option for this broker (through the gate; per-Key certificates under mosquitto). */
+  simMqtt(backoff: { baseMs: number; capMs: number }): {
+    broker: string;
+    backoff: { baseMs: number; capMs: number };
+    tlsFor?: (handle: string) => Promise<MqttTls>;
+  };
+  /** For a simulator in another process: the CA file and the folder its Keys' `<handle>.crt/.key` appear in. */
+  readonly certFiles?: { caFile: string; certDir: string };
+  /** Issues Key `handle`'s client certificate into {@link UplinkBroker.certFiles} (mosquitto; no-op otherwise). */
+  issueKey(handle: string): Promise<void>;
+  /** A backend consumer (`backend-1` or `backend-2`), connected directly. */
+  consumer(name: string): Promise<MqttLink>;
+  /** Starts the broker (again) on its port. */
+  start(): Promise<void>;
+  /** Stops the broker (the outage); the Keys' forwarded connections are cut. */
+  stop(): Promise<void>;
+  /** Holds the gate shut (new Key connections are dropped at once) or opens it. */
+  holdKeys(hold: boolean): void;
+  /** Stops everything; idempotent. */
+  close(): Promise<void>;
+}
+
+/** The parts of ava's `test` used. */
+export interface Registrar<F> {
+  readonly serial: F & { readonly skip: F };
+  before(fn: () => Promise<void> | void): void;
+  readonly after: { always(fn: () => Promise<void> | void): void };
+}
+
+/** A test file's brokers: `brokerTest(kind)` is `test.serial`, or `.skip` for mosquitto when it is missing outside CI. */
+export interface UplinkBrokers<F> {
+  brokerTest(kind: BrokerKind): F;
+  /** A broker of `kind` (not started yet), closed after the file's tests. */
+  make(kind: BrokerKind): Promise<UplinkBroker>;
+}
+
+interface Pki {
+  ca: ProvisioningCa;
+  dir: string;
+  caPem: string;
+  caFile: string;
+  server: { certFile: string; keyFile: string };
+}
+
+async function issue(pki: Pki, cn: string, usage: 'server' | 'client', dir: string) {
+  const keys = await createTlsKeyPair();
+  const cert = await issueTlsCertificate(pki.ca, { commonName: cn, usage, publicKey: keys.publicKey });
+  mkdirSync(dir, { recursive: true });
+  const keyFile = join(dir, `${cn}.key`);
+  const certFile = join(dir, `${cn}.crt`);
+  writeFileSync(keyFile, keys.privateKeyPem, { mode: 0o600 });
+  // The certificate last and by rename: a process polling for it sees the pair complete.
+  writeFileSync(`${certFile}.tmp`, cert.chainPem);
+  renameSync(`${certFile}.tmp`, certFile);
+  return { cert: cert.chainPem, key: keys.privateKeyPem, certFile, keyFile };
+}
+
+/** A TCP forwarder from a port of its own to `target` on 127.0.0.1 that can be held shut. */
+async function gate(
+  target: () => number,
+): Promise<{ port: number; hold(h: boolean): void; cut(): void; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let held = false;
+  const server: Server = createServer((inbound) => {
+    inbound.on('error', () => undefined);
+    if (held) {
+      inbound.destroy();
+      return;
+    }
+    const outbound = connect(target(), '127.0.0.1');
+    for (const s of [inbound, outbound]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        sockets.delete(s);
+        inbound.destroy();
+        outbound.destroy();
+      });
+    }
+    inbound.pipe(outbound).pipe(inbound);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const a = server.address();
+  const port = typeof a === 'object' && a ? a.port : 0;
+  const cut = () => {
+    for (const s of sockets) s.destroy();
+  };
+  return {
+    port,
+    hold: (h) => {
+      held = h;
+    },
+    cut,
+    close: async () => {
+      cut();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+/** Registers the brokers of a test file on `test` (a test CA made in `before` when mosquitto runs). */
+export function useUplinkBrokers<F>(test: Registrar<F>): UplinkBrokers<F> {
+  const availability = mosquittoAvailability();
+  const made: UplinkBroker[] = [];
+  let pki: Pki | undefined;
+  let root: string | undefined;
+  let count = 0;
+  test.before(async () => {
+    if (availability.mode !== 'run') return;
+    root = mkdtempSync(join(tmpdir(), 'enigm-uplink-mosquitto-'));
+    const caStart = new Date(Date.now() - 86_400_000);
+    const ca = await createCa({ now: () => caStart });
+    const caPem = ca.root.certificate.pem + ca.intermediate.certificate.pem;
+    const caFile = join(root, 'ca.pem');
+    writeFileSync(caFile, caPem);
+    const partial = { ca, dir: root, caPem, caFile, server: { certFile: '', keyFile: '' } };
+    partial.server = await issue(partial, 'mqtt-broker', 'server', join(root, 'server'));
+    pki = partial;
+  });
+  test.after.always(async () => {
+    for (const b of made.splice(0)) await b.close().catch(() => undefined);
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+  return {
+    brokerTest(kind) {
+      if (kind === 'embedded' || availability.mode === 'run') return test.serial;
+      if (availability.mode === 'skip') return test.serial.skip;
+      // CI=true without mosquitto: the test runs and fails (make() throws).
+      return test.serial;
+    },
+    async make(kind) {
+      if (kind === 'mosquitto' && availability.mode !== 'run') throw new Error(`CI=true but ${availability.reason}`);
+      const port = await freeLoopbackPort();
+      let embedded: EmbeddedBroker | undefined;
+      let mosquitto: Mosquitto | undefined;
+      const g = await gate(() => port);
+      const dir = join(root ?? tmpdir(), `broker-${count++}`);
+      const certDir = join(dir, 'keys');
+      const keyTls = new Map<string, MqttTls>();
+      const backendTls = new Map<string, MqttTls>();
+      const need = () => {
+        if (!pki) throw new Error('no test CA');
+        return pki;
+      };
+      const b: UplinkBroker = {
+        kind,
+        url: `${kind === 'mosquitto' ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`,
+        keyUrl: `${kind === 'mosquitto' ? 'mqtts' : 'mqtt'}://127.0.0.1:${g.port}`,
+        ...(kind === 'mosquitto' ? { certFiles: { caFile: need().caFile, certDir } } : {}),
+        simMqtt(backoff) {
+          if (kind === 'embedded') return { broker: b.keyUrl, backoff };
+          return {
+            broker: b.keyUrl,
+            backoff,
+            tlsFor: async (handle) => {
+              if (!keyTls.has(handle)) await b.issueKey(handle);
+              return keyTls.get(handle) as MqttTls;
+            },
+          };
+        },
+        async issueKey(handle) {
+          if (kind === 'embedded' || keyTls.has(handle)) return;
+          const id = await issue(need(), handle, 'client', certDir);
+          keyTls.set(handle, { ca: need().caPem, cert: id.cert, key: id.key });
+        },
+        async consumer(name) {
+          const backoff = { baseMs: 50, capMs: 300 };
+          if (kind === 'embedded') return MqttLink.connect({ url: b.url, username: name, backoff });
+          let tls = backendTls.get(name);
+          if (!tls) {
+            const id = await issue(need(), name, 'client', join(dir, 'backends'));
+            tls = { ca: need().caPem, cert: id.cert, key: id.key };
+            backendTls.set(name, tls);
+          }
+          return MqttLink.connect({ url: b.url, tls, backoff });
+        },
+        async start() {
+          if (kind === 'embedded') embedded = await startEmbeddedBroker({ port });
+          else
+            mosquitto = await startMosquitto({
+              dir: join(dir, 'mosquitto'),
+              port,
+              tls: { caFile: need().caFile, certFile: need().server.certFile, keyFile: need().server.keyFile },
+              aclText: mosquittoAcl({ backends: BACKENDS }),
+            });
+        },
+        async stop() {
+          g.cut();
+          await embedded?.close();
+          await mosquitto?.stop();
+          embedded = undefined;
+          mosquitto = undefined;
+        },
+        holdKeys: (h) => g.hold(h),
+        async close() {
+          await b.stop();
+          await g.close();
+        },
+      };
+      made.push(b);
+      return b;
+    },
+  };
+}
