@@ -114,6 +114,35 @@ realTest('key info over tcp:// works the same', async (t) => {
   t.is(JSON.parse(r.stdout).info.handle, ready?.keys[1]?.handle);
 });
 
+realTest('key info against the running simulator, its reader gone (| head -1): exit quietly, no EPIPE stack trace', async (t) => {
+  for (const port of [ready?.keys[1]?.tcp as string, ready?.keys[0]?.serial as string]) {
+    // The reader closes before the Key has answered: every write of the CLI meets a closed pipe.
+    const child = spawn(process.execPath, [CLI, 'key', 'info', '--port', port], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ENIGM_HOME: home },
+    });
+    child.stdout?.destroy();
+    let stderr = '';
+    child.stderr?.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    t.is(stderr, '', port);
+    t.is(code, 1, port);
+  }
+  // As a user types it: the first line reaches head, nothing reaches stderr.
+  const r = await exec(
+    'sh',
+    ['-c', `"${process.execPath}" "${CLI}" key info --port "$1" | head -1`, 'sh', ready?.keys[1]?.tcp as string],
+    {
+      timeout: 20_000,
+      env: { ...process.env, ENIGM_HOME: home },
+    },
+  );
+  t.regex(r.stdout, /^model\s+enigm-key-1 .*\n$/);
+  t.is(r.stderr, '');
+});
+
 realTest('key list finds the simulator Keys', async (t) => {
   const r = await enigm('key', 'list', '--state-dir', dir, '--json');
   t.is(r.code, 0, r.stderr);
