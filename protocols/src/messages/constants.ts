@@ -76,6 +76,10 @@ export const KEY_ERRORS = {
   },
   CERT_NOT_VALID: { code: 32, reason: "a certificate of the chain is not valid at the Key's time (not yet valid or expired)" },
   TIME_NOT_SET: { code: 33, reason: "the Key's clock is not set since its last boot: time.set first" },
+  CERT_STALE: {
+    code: 34,
+    reason: 'the Key already holds a chain whose leaf starts at or after this one (a replayed or older chain)',
+  },
   KEY_REVOKED: { code: 40, reason: 'the Key is revoked: it runs nothing but public info and retire' },
   HOST_NOT_FOUND: { code: 41, reason: 'no paired host has this key id' },
   INVALID_PHASE: {

@@ -7,7 +7,8 @@
  * (`CERT_INVALID`), one outside its validity at the Key's time as the station set it
  * (`CERT_NOT_VALID`), or any chain while the Key's clock is unset since boot (`TIME_NOT_SET`: the
  * Key keeps no trusted time across boots, so a fresh Key's wrong clock can never make a good
- * certificate look "not yet valid" — it only ever uses the station's time).
+ * certificate look "not yet valid" — it only ever uses the station's time). A Key that already
+ * holds a chain takes only a newer one (`CERT_STALE` otherwise; the same chain again is a no-op).
  * @module
  */
 import { bytesEqual } from '@enigm/protocols/bytes';
@@ -21,9 +22,10 @@ export function identityCsr(se: SecureElement): Uint8Array {
   return buildEd25519Csr(se.identityPublicKey, (m) => se.sign(m));
 }
 
-/** A chain the Key accepted: the DER certificates and the leaf's notAfter. */
+/** A chain the Key accepted: the DER certificates and the leaf's validity. */
 export interface AcceptedChain {
   readonly chain: Uint8Array[];
+  readonly notBefore: Date;
   readonly notAfter: Date;
 }
 
@@ -64,5 +66,32 @@ export function checkChain(
         'CERT_NOT_VALID',
         `certificate ${i} is valid ${c.notBefore.toISOString()} … ${c.notAfter.toISOString()}, the Key's time is ${new Date(nowMs).toISOString()}`,
       );
-  return { chain: chain.map((c) => c.slice()), notAfter: leaf.notAfter };
+  return { chain: chain.map((c) => c.slice()), notBefore: leaf.notBefore, notAfter: leaf.notAfter };
+}
+
+/**
+ * Whether a checked chain may replace the one the Key holds (re-provisioning in factory state):
+ * the same chain again is a no-op (`'same'`: a retried install), a chain whose leaf starts later
+ * replaces it (`'newer'`: a re-issued certificate), and any other — an older certificate, or
+ * another one issued at the same second — is `CERT_STALE`, so a captured or outdated
+ * `cert.install` can never roll the Key back to an earlier certificate.
+ * @param stored - the chain the Key holds (DER, leaf first), or undefined
+ */
+export function replaceChain(
+  stored: readonly Uint8Array[] | undefined,
+  next: AcceptedChain,
+): 'new' | 'same' | 'newer' | WireError {
+  if (!stored || stored.length === 0) return 'new';
+  if (stored.length === next.chain.length && stored.every((c, i) => bytesEqual(c, next.chain[i] as Uint8Array))) return 'same';
+  let held: Date;
+  try {
+    held = parseCertificate(stored[0] as Uint8Array).notBefore;
+  } catch {
+    return 'newer'; // an unreadable stored chain (never written by this Key) is replaced
+  }
+  if (next.notBefore.getTime() > held.getTime()) return 'newer';
+  return wireError(
+    'CERT_STALE',
+    `the Key holds a certificate valid from ${held.toISOString()}; this one starts ${next.notBefore.toISOString()}`,
+  );
 }

@@ -17,7 +17,7 @@ import {
   MIN_FRAME_PAYLOAD,
   PROTOCOL_VERSION,
 } from '@enigm/protocols/messages';
-import { checkChain, identityCsr } from './certificate.ts';
+import { checkChain, identityCsr, replaceChain } from './certificate.ts';
 import { asRequest, dispatch, type KeyOps } from './commands.ts';
 import { PROTOCOL_EMERGENCY_CRYPTO } from './emergency-crypto.ts';
 import { EmergencyEngine } from './emergency-engine.ts';
@@ -312,10 +312,14 @@ export class KeyFirmware implements SessionHost {
   /**
    * Checks a certificate chain (`certificate.ts`) and stores it in the persistent record, which
    * the storage replaces atomically: after a power cut the Key has the old record or the new one.
+   * A Key that holds a chain takes only a newer one (`CERT_STALE`); the same chain is a no-op.
    */
   installChain(chain: readonly Uint8Array[]): { notAfter: number } | WireError {
     const r = checkChain(chain, this.#secureElement.identityPublicKey, this.wallClockMs);
     if (isWireError(r)) return r;
+    const replace = replaceChain(this.#persistent.certChain, r);
+    if (typeof replace !== 'string') return replace;
+    if (replace === 'same') return { notAfter: r.notAfter.getTime() }; // a retried install: nothing to write
     const next = { ...this.#persistent, certChain: r.chain };
     savePersistent(this.#storage, next); // stored first: a failed write changes nothing, not even memory
     this.#persistent = next;

@@ -37,6 +37,7 @@ export class WireHost {
   #link: LinkContext;
   #id = 1;
   #session: { id: Uint8Array; channel: SecureChannel } | undefined;
+  #lastFrame: Uint8Array | undefined;
   #random: (n: number) => Uint8Array;
   /** IK timestamps: growing across every host and Key of the test process. */
   static #ik = Date.now();
@@ -51,9 +52,23 @@ export class WireHost {
 
   /** Sends a plain request; returns the decoded answer message. */
   raw(name: RequestName, body: object): Message {
-    const out = this.#link.handle(encodeMessage({ version: 1, name, id: this.#id++, body: body as never }));
+    const frame = encodeMessage({ version: 1, name, id: this.#id++, body: body as never });
+    this.#lastFrame = frame;
+    const out = this.#link.handle(frame);
     if (!out) throw new Error(`no answer to ${name}`);
     return decodeMessage(out);
+  }
+
+  /** The encoded envelope this host sent last (e.g. a sealed `secure` request, to replay it). */
+  get lastFrame(): Uint8Array {
+    if (!this.#lastFrame) throw new Error('nothing sent yet');
+    return this.#lastFrame;
+  }
+
+  /** Sends encoded bytes as they are (a captured frame) on this host's current link; the decoded answer, if any. */
+  replay(frame: Uint8Array): Message | undefined {
+    const out = this.#link.handle(frame);
+    return out ? decodeMessage(out) : undefined;
   }
 
   /** Sends a plain request. */
