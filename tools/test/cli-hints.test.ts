@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { parseCommandArgs } from '../src/cli.ts';
+import { defaultSimDir } from '../src/commands/sim.ts';
 import { COMMANDS, main } from '../src/enigm.ts';
 import { runCommand } from './run-command.ts';
 
@@ -62,5 +63,19 @@ test.serial('-p is documented (enigm --help, each command with --port) and is --
     const help = await enigm(...name.split(' '), '--help');
     t.regex(help.stdout, /\n\nShort options: [^\n]*-p = --port\b/, name);
     t.is(parseCommandArgs(cmd, ['-p', 'tcp://127.0.0.1:9']).values.port, 'tcp://127.0.0.1:9', name);
+  }
+});
+
+test.serial('ENIGM_SIM_DIR="" is treated as unset: the default .sim-state, not "/simulator.json"', async (t) => {
+  const saved = process.env.ENIGM_SIM_DIR;
+  process.env.ENIGM_SIM_DIR = '';
+  try {
+    t.is(defaultSimDir(), '.sim-state');
+    const r = await enigm('key', 'list', '--timeout', '50');
+    t.is(r.code, 0, r.stderr);
+    t.regex(r.stdout, /simulated Keys are read from \.sim-state\/simulator\.json:/);
+  } finally {
+    if (saved === undefined) delete process.env.ENIGM_SIM_DIR;
+    else process.env.ENIGM_SIM_DIR = saved;
   }
 });

@@ -35,9 +35,9 @@ function parseBrokerUrlOrUsage(url: string): void {
   }
 }
 
-/** Default simulator state directory (also read by `enigm key list`). */
+/** Default simulator state directory (also read by `enigm key list`); an empty `ENIGM_SIM_DIR` is unset. */
 export function defaultSimDir(): string {
-  return process.env.ENIGM_SIM_DIR ?? '.sim-state';
+  return process.env.ENIGM_SIM_DIR || '.sim-state';
 }
 
 /** How long `sim start` waits for a clean stop after SIGINT/SIGTERM before it exits anyway. */
