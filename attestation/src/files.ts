@@ -5,9 +5,11 @@
  * the verifier state, the account registry, the station manifest and the CLI's output files.
  * @module
  */
+
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { toHex } from '@enigm/protocols/bytes';
 
 /** Options of {@link writeFileAtomicSync}. */
 export interface AtomicWriteOptions {
@@ -24,7 +26,7 @@ export interface AtomicWriteOptions {
  */
 export function writeFileAtomicSync(path: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): void {
   const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${toHex(randomBytes(4))}`);
   try {
     const fd = openSync(tmp, 'wx', options.mode ?? 0o644);
     try {

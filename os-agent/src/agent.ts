@@ -14,9 +14,11 @@
  * paths, hostnames or key material.
  * @module
  */
+
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseAssociationHandle } from '@enigm/attestation';
+import { toHex } from '@enigm/protocols/bytes';
 import { encode } from '@enigm/protocols/cbor';
 import { sealUplink } from '@enigm/protocols/mqtt';
 import { ReportSignal, SIGNAL_VALUE_TYPE, type SignalValue } from '@enigm/protocols/posture';
@@ -111,8 +113,7 @@ interface Latest {
 function fingerprint(signals: readonly Signal[]): string {
   return signals
     .map(
-      (s) =>
-        `${s.name}:${s.status}:${s.status === 'ok' ? Buffer.from(encode(SIGNAL_VALUE_TYPE.toCbor(s.value as SignalValue))).toString('hex') : ''}`,
+      (s) => `${s.name}:${s.status}:${s.status === 'ok' ? toHex(encode(SIGNAL_VALUE_TYPE.toCbor(s.value as SignalValue))) : ''}`,
     )
     .join('|');
 }

@@ -9,6 +9,7 @@
  * Used by `sim/test/fuzz-frames.test.ts` (a bounded run in CI) and `bench/fuzz.ts` (long runs).
  * @module
  */
+import { toHex } from '@enigm/protocols/bytes';
 import { encodeFrame, FrameDecoder } from '@enigm/protocols/framing';
 import { decodeEnvelope, decodeMessage, encodeMessage, type Message, PROTOCOL_VERSION } from '@enigm/protocols/messages';
 import { DeviceLink } from './runtime/device-link.ts';
@@ -190,8 +191,7 @@ export function fuzzKeyFrames(options: FuzzOptions): FuzzReport {
     try {
       link.receive(encodeFrame(input));
     } catch (e) {
-      if (crashes.length < 20)
-        crashes.push(`${(e as Error).stack ?? e} (frame ${Buffer.from(input).toString('hex').slice(0, 200)})`);
+      if (crashes.length < 20) crashes.push(`${(e as Error).stack ?? e} (frame ${toHex(input).slice(0, 200)})`);
     }
     if ((i + 1) % probeEvery === 0) probe();
   }

@@ -14,6 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { writeFileAtomicSync } from '@enigm/attestation';
+import { toHex } from '@enigm/protocols/bytes';
 import { isLogLevel, LOG_LEVELS, type LogLevel, type SimLogger } from '@enigm/sim';
 
 /** Exit codes. */
@@ -86,7 +87,7 @@ export function makeOutput(json: boolean): Output {
 
 /** JSON replacer: bytes as hex, bigints as decimal strings. */
 export function jsonReplacer(_k: string, v: unknown): unknown {
-  if (v instanceof Uint8Array) return Buffer.from(v).toString('hex');
+  if (v instanceof Uint8Array) return toHex(v);
   if (typeof v === 'bigint') return v.toString();
   return v;
 }

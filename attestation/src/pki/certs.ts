@@ -3,7 +3,9 @@
  * says (subject, serial, validity, key identifiers, fingerprint) without any key material.
  * @module
  */
+
 import { createHash, X509Certificate as NodeCertificate } from 'node:crypto';
+import { toHex } from '@enigm/protocols/bytes';
 import { AttestationError } from '../errors.ts';
 import { loadX509 } from './x509.ts';
 
@@ -165,6 +167,6 @@ export async function summarizeCertificate(cert: CertificateData | Uint8Array): 
     ...(ski ? { subjectKeyId: ski.keyId.toLowerCase() } : {}),
     ...(aki?.keyId ? { authorityKeyId: aki.keyId.toLowerCase() } : {}),
     fingerprint: certificateSha256(der),
-    ...(key ? { publicKey: Buffer.from(key).toString('hex') } : {}),
+    ...(key ? { publicKey: toHex(key) } : {}),
   };
 }

@@ -12,7 +12,9 @@
  * method 1); every non-root one an authorityKeyIdentifier equal to its issuer's. Keys are Ed25519.
  * @module
  */
+
 import { createHash } from 'node:crypto';
+import { toHex } from '@enigm/protocols/bytes';
 import { AttestationError } from '../errors.ts';
 
 /** Validity of a root certificate, in years. */
@@ -57,7 +59,7 @@ export function randomSerial(random: RandomSource): string {
     throw new TypeError(`random(${SERIAL_BYTES}) returned the wrong length`);
   const s = Uint8Array.from(b);
   s[0] = (s[0] as number) & 0x7f || 0x01;
-  return Buffer.from(s).toString('hex');
+  return toHex(s);
 }
 
 /**

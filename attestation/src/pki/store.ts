@@ -14,6 +14,7 @@
  * decrypts the intermediate key alone.
  * @module
  */
+
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
@@ -30,6 +31,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { toHex } from '@enigm/protocols/bytes';
 import { AttestationError } from '../errors.ts';
 import {
   type CaEnvironment,
@@ -209,7 +211,7 @@ type CaFileSet = Map<string, { data: string; mode: number }>;
 function commitFolder(dir: string, files: CaFileSet): void {
   const target = resolve(dir);
   const parent = dirname(target);
-  const tag = randomBytes(6).toString('hex');
+  const tag = toHex(randomBytes(6));
   const staging = join(parent, `.${basename(target)}.new-${tag}`);
   const old = join(parent, `.${basename(target)}.old-${tag}`);
   try {

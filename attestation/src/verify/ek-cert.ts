@@ -21,7 +21,9 @@
  *
  * @module
  */
+
 import { createHash, X509Certificate } from 'node:crypto';
+import { toHex } from '@enigm/protocols/bytes';
 import { AttestationError } from '../errors.ts';
 import type { TpmPublic } from '../structures/public.ts';
 import { tpmPublicKey } from './keys.ts';
@@ -159,7 +161,7 @@ export function tpmIdentity(cert: X509Certificate): TpmIdentity {
 function derString(b: Buffer): string {
   if (b.length >= 2 && [0x0c, 0x13, 0x16].includes(b[0]!) && b[1]! < 0x80 && b[1]! + 2 === b.length)
     return b.subarray(2).toString('utf8');
-  return b.toString('hex');
+  return toHex(b);
 }
 
 /**

@@ -13,8 +13,10 @@
  *
  * @module
  */
+
 import { randomBytes } from 'node:crypto';
 import { certificateCommonName, MqttError, MqttLink, type MqttTls, parseBrokerUrl } from '@enigm/mqtt';
+import { toHex } from '@enigm/protocols/bytes';
 import { isClientName, isHandle, keyTopic, peekStatus } from '@enigm/protocols/mqtt';
 import { type StreamConnection, type StreamEvents, StreamTransport, type StreamTransportOptions } from './stream.ts';
 import { TransportError } from './transport.ts';
@@ -84,7 +86,7 @@ export class MqttTransport extends StreamTransport {
       options.client ??
       certificateCommonName(options.tls?.cert) ??
       process.env.ENIGM_MQTT_CLIENT ??
-      `host-${randomBytes(5).toString('hex')}`;
+      `host-${toHex(randomBytes(5))}`;
     if (!isClientName(client)) {
       throw new TransportError(
         'TRANSPORT_BAD_ADDRESS',
@@ -103,7 +105,7 @@ export class MqttTransport extends StreamTransport {
 
   protected async connect(events: StreamEvents): Promise<StreamConnection> {
     const o = this.#options;
-    const link = `l${randomBytes(8).toString('hex')}`;
+    const link = `l${toHex(randomBytes(8))}`;
     let mqtt: MqttLink;
     try {
       mqtt = await MqttLink.connect({

@@ -20,7 +20,9 @@
  *
  * @module
  */
+
 import { randomBytes } from 'node:crypto';
+import { toHex } from '@enigm/protocols/bytes';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { fullJitterDelay, type ReconnectBackoff } from './backoff.ts';
 import { checkClientCertificate } from './certificate.ts';
@@ -177,7 +179,7 @@ export class MqttLink {
     this.#options = options;
     this.#address = parseBrokerUrl(options.url);
     this.url = `${this.#address.protocol}://${this.#address.host.includes(':') ? `[${this.#address.host}]` : this.#address.host}:${this.#address.port}`;
-    this.clientId = options.clientId ?? `enigm-${randomBytes(6).toString('hex')}`;
+    this.clientId = options.clientId ?? `enigm-${toHex(randomBytes(6))}`;
     this.#version = options.protocol === 4 ? 4 : 5;
     this.#versionFixed = options.protocol === 4 || options.protocol === 5;
     if (options.onMessage) this.#messageHandlers.add(options.onMessage);

@@ -8,6 +8,7 @@
  * duplicates by the record id ({@link Deduplicator}).
  * @module
  */
+import { toHex } from '@enigm/protocols/bytes';
 import type { MqttLink } from './link.ts';
 
 /** What the publisher needs of an outbox entry. */
@@ -144,7 +145,7 @@ export class Deduplicator {
 
   /** Whether `id` is new (and remembers it). */
   fresh(id: Uint8Array): boolean {
-    const k = Buffer.from(id).toString('hex');
+    const k = toHex(id);
     if (this.#seen.has(k)) return false;
     this.#seen.add(k);
     if (this.#seen.size > this.#capacity) this.#seen.delete(this.#seen.values().next().value as string);

@@ -19,7 +19,9 @@
  *   see one empty (invalid) message there. Subscriptions made are removed again.
  * @module
  */
+
 import { randomBytes, X509Certificate } from 'node:crypto';
+import { toHex } from '@enigm/protocols/bytes';
 import {
   fleetFilter,
   isClientName,
@@ -141,7 +143,7 @@ function plan(name: string, roles: readonly MqttRole[], handle: string | undefin
     if (p) p.rules.push(rule);
     else probes.set(k, { rules: [rule], access, topic, ...(sample === undefined ? {} : { sample }) });
   };
-  const tag = randomBytes(4).toString('hex');
+  const tag = toHex(randomBytes(4));
   const link = `probe${tag}`;
   const otherClient = `probe-${tag}`;
   const randomKey = randomHandle();
@@ -240,7 +242,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function checkBroker(options: BrokerCheckOptions): Promise<BrokerCheckReport> {
   const now = options.now ?? Date.now;
   const certificate = options.tls?.cert === undefined ? undefined : certificateFacts(options.tls.cert, now());
-  const name = certificate?.commonName ?? options.username ?? `host-${randomBytes(5).toString('hex')}`;
+  const name = certificate?.commonName ?? options.username ?? `host-${toHex(randomBytes(5))}`;
   let roles: MqttRole[];
   if (isHandle(name)) roles = ['key'];
   else if (isClientName(name)) roles = [...new Set(options.roles ?? (['host', 'backend'] as const))];

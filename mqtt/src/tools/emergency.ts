@@ -12,6 +12,7 @@
  * records and replays flagged). Without them nothing is decrypted. Never throws on bad input.
  * @module
  */
+import { toHex } from '@enigm/protocols/bytes';
 import { decode } from '@enigm/protocols/cbor';
 import { decodeSign1 } from '@enigm/protocols/cose';
 import {
@@ -125,8 +126,6 @@ interface EventState {
   reader?: EventReader;
 }
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-
 /** The envelopes' ciphertext sizes of a record (unverified), or []. */
 function ciphertextSizes(bytes: Uint8Array): number[] {
   try {
@@ -211,7 +210,7 @@ export class EmergencyTimeline {
         },
       ];
     }
-    const event = hex((start ?? rec)?.eventId as Uint8Array);
+    const event = toHex((start ?? rec)?.eventId as Uint8Array);
     const s = this.#state(handle, event);
     const seq = start ? 0 : (rec?.seq as number);
     const time = start ? start.time : (rec?.time as number);
@@ -229,7 +228,7 @@ export class EmergencyTimeline {
     const prior = s.seen.get(seq);
     if (prior !== undefined) {
       entry.status = 'duplicate';
-      entry.identical = prior === hex(bytes);
+      entry.identical = prior === toHex(bytes);
       this.#since(s, entry);
       return [entry];
     }
@@ -246,11 +245,11 @@ export class EmergencyTimeline {
         }
       } else s.start = start; // unverified: timing only
       s.startBytes = bytes;
-      s.seen.set(0, hex(bytes));
+      s.seen.set(0, toHex(bytes));
       this.#since(s, entry);
       return [entry, ...(await this.#release(s, identity))];
     }
-    s.seen.set(seq, hex(bytes));
+    s.seen.set(seq, toHex(bytes));
     if (entry.kind === 'end') s.ended ??= 'ended';
     this.#since(s, entry);
     const key = this.#o.contactPrivateKey;
@@ -326,7 +325,7 @@ export class EmergencyTimeline {
         } else if (r.type === 'refused') {
           e.status = 'refused';
           e.error = errorOf(r.error);
-          if (s.seen.get(e.seq) === hex(h.bytes)) s.seen.delete(e.seq); // a forgery must not hide the real record
+          if (s.seen.get(e.seq) === toHex(h.bytes)) s.seen.delete(e.seq); // a forgery must not hide the real record
         } else if (r.type === 'duplicate') {
           e.status = 'duplicate';
           e.identical = r.identical;

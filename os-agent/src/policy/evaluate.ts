@@ -10,6 +10,7 @@
  * `unknown`; else any rule in grace → `grace`; else `compliant`. No policy → `no-policy`.
  * @module
  */
+import { toHex } from '@enigm/protocols/bytes';
 import { encode } from '@enigm/protocols/cbor';
 import type { ComplianceReasonValue, SignalValue } from '@enigm/protocols/posture';
 import { SIGNAL_VALUE_TYPE } from '@enigm/protocols/posture';
@@ -17,7 +18,7 @@ import type { Compliance } from '../report/report.ts';
 import type { Signal } from '../signals.ts';
 import type { Policy } from './document.ts';
 
-const key = (v: SignalValue) => Buffer.from(encode(SIGNAL_VALUE_TYPE.toCbor(v))).toString('hex');
+const key = (v: SignalValue) => toHex(encode(SIGNAL_VALUE_TYPE.toCbor(v)));
 
 /** Remembers since when each rule has been failing (monotonic ms). */
 export class GraceTracker {

@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { toHex } from '../bytes.ts';
 import { ProtocolError } from '../errors.ts';
 
 /** Noble bindings methods a host may call on the virtual adapter. */
@@ -101,7 +102,7 @@ function toWire(v: unknown, depth: number): unknown {
   }
   if (v instanceof Uint8Array) {
     if (v.length > MAX_BYTES) throw invalid(`a byte value of ${v.length} bytes`);
-    return { $bytes: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex') };
+    return { $bytes: toHex(v) };
   }
   if (Array.isArray(v)) {
     if (v.length > MAX_ITEMS) throw invalid(`an array of ${v.length} items`);

@@ -244,7 +244,7 @@ export class MqttEndpoint {
     const mqtt = await MqttLink.connect({
       url: uplink.broker,
       username: handle,
-      clientId: `${handle}-${randomBytes(3).toString('hex')}`,
+      clientId: `${handle}-${toHex(randomBytes(3))}`,
       will: { topic: keyTopic(handle, 'status'), payload: will, retain: true, qos: 1 },
       ...(tls ? { tls } : {}),
       ...(uplink.backoff ? { backoff: uplink.backoff } : {}),

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { EmbeddedBroker } from '@enigm/mqtt/broker';
+import { toHex } from '@enigm/protocols/bytes';
 import { sha256 } from '@enigm/protocols/crypto';
 import { verifyManifest } from '@enigm/protocols/firmware';
 import { CHECK_IN_KIND, type KeyCounters } from '../firmware/dormancy.ts';
@@ -371,7 +372,7 @@ export class Simulator implements ControlTarget {
   keys(): SimulatedKeyInfo[] {
     return this.#keys.map((k) => ({
       index: k.index,
-      handle: Buffer.from(k.firmware.handle).toString('hex'),
+      handle: toHex(k.firmware.handle),
       state: k.firmware.state,
       ...(k.serial?.pty ? { serial: k.serial.pty.hostPath } : {}),
       ...(k.tcp?.address ? { tcp: k.tcp.address } : {}),

@@ -6,6 +6,7 @@
  * refused subscription exit 1 with the `MQTT_*` code.
  * @module
  */
+
 import { randomBytes } from 'node:crypto';
 import {
   EMERGENCY_UPLINK_KIND,
@@ -16,6 +17,7 @@ import {
   MqttError,
   watchFleet,
 } from '@enigm/mqtt';
+import { toHex } from '@enigm/protocols/bytes';
 import { toDiagnostic } from '@enigm/protocols/cbor';
 import { isHandle } from '@enigm/protocols/mqtt';
 import { BROKER_HELP, brokerFromArgs, brokerOptions } from '../broker-options.ts';
@@ -70,7 +72,7 @@ function diagnostic(body: Uint8Array): string {
   try {
     return toDiagnostic(body, { maxStringBytes: 256 });
   } catch {
-    return `h'${Buffer.from(body.subarray(0, 256)).toString('hex')}'${body.length > 256 ? ` / ${body.length} bytes /` : ''}`;
+    return `h'${toHex(body.subarray(0, 256))}'${body.length > 256 ? ` / ${body.length} bytes /` : ''}`;
   }
 }
 
@@ -83,7 +85,7 @@ export function messageJson(m: FleetMessage): Record<string, unknown> {
         topic: m.topic,
         handle: m.handle,
         channel: m.channel,
-        id: Buffer.from(m.record.id).toString('hex'),
+        id: toHex(m.record.id),
         seq: m.record.seq,
         time: iso(m.record.time),
         kind: m.record.kind,
@@ -126,7 +128,7 @@ export function describeMessage(m: FleetMessage): string {
         ...(r.priority === 'emergency' ? ['EMERGENCY'] : []),
         body.length > 160 ? `${body.slice(0, 160)}…` : body,
         VERIFIED(m.verified),
-        `id ${Buffer.from(r.id).toString('hex')}`,
+        `id ${toHex(r.id)}`,
       ].join('  ');
     }
     case 'status': {
@@ -351,9 +353,7 @@ Examples:
           url: broker.url,
           ...(broker.tls ? { tls: broker.tls } : {}),
           ...(broker.client !== undefined ? { username: broker.client } : {}),
-          ...(broker.client === undefined && broker.tls?.cert === undefined
-            ? { username: `host-${randomBytes(5).toString('hex')}` }
-            : {}),
+          ...(broker.client === undefined && broker.tls?.cert === undefined ? { username: `host-${toHex(randomBytes(5))}` } : {}),
         },
         ...(handles.length > 0 ? { handles } : {}),
         ...(channels.length > 0 ? { channels: channels as FleetChannel[] } : {}),

@@ -5,6 +5,7 @@
  * control) runs — the simulator's scheduler calls it on simulated time. No timers, no I/O.
  * @module
  */
+import { toHex } from '@enigm/protocols/bytes';
 import { EnigmError } from '@enigm/protocols/errors';
 import type { LifecycleState } from '@enigm/protocols/messages';
 import { SimulatorError } from '../../runtime/errors.ts';
@@ -149,7 +150,7 @@ export class PhysicalKey implements DeviceControls {
       lifecycle: fw.state,
       model: fw.config.model,
       firmware: fw.firmwareVersion,
-      handle: Buffer.from(fw.handle).toString('hex'),
+      handle: toHex(fw.handle),
       pairedHosts: fw.hosts().length,
       ...(pairingUntil !== undefined && this.#on ? { pairingWindowUntil: pairingUntil } : {}),
       power: this.#on ? 'on' : 'off',

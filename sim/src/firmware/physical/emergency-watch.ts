@@ -7,6 +7,7 @@
  * and the watch also listens to the engine's records (which may be sealed asynchronously).
  * @module
  */
+import { toHex } from '@enigm/protocols/bytes';
 import { peekEventRecord, peekEventStart } from '@enigm/protocols/emergency';
 import type { EmergencyPhase } from '@enigm/protocols/messages';
 import type { DeviceEvent, EmergencyRecordKind, EmergencyState } from './types.ts';
@@ -24,8 +25,6 @@ type Body = DeviceEvent extends infer E ? (E extends DeviceEvent ? Omit<E, 'key'
 
 /** Event ids whose record counts are kept (the current one and a few just ended, for late records). */
 const REMEMBERED = 4;
-
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 /** One Key's emergency, as metadata. */
 export class EmergencyWatch {
@@ -49,7 +48,7 @@ export class EmergencyWatch {
     this.#emit = emit;
     this.#phase = engine.phase;
     const id = engine.eventId;
-    this.#eventId = id ? hex(id) : undefined; // an event resumed at boot: its start time is not known here
+    this.#eventId = id ? toHex(id) : undefined; // an event resumed at boot: its start time is not known here
     engine.onRecord((r) => this.#onRecord(r));
   }
 
@@ -70,12 +69,12 @@ export class EmergencyWatch {
   sync(): void {
     const phase = this.#engine.phase;
     const raw = this.#engine.eventId;
-    const id = raw ? hex(raw) : undefined;
+    const id = raw ? toHex(raw) : undefined;
     if (phase === this.#phase && id === this.#eventId) return;
     const prev = this.#eventId;
     if (prev && prev !== id) {
       // The event ended (the engine forgets it at once): its outcome is the log's last line for it.
-      const line = [...this.#engine.log].reverse().find((l) => hex(l.id) === prev);
+      const line = [...this.#engine.log].reverse().find((l) => toHex(l.id) === prev);
       const outcome = (line?.outcome ?? 'cancelled') as EmergencyPhase;
       this.#emit({ type: 'emergency', phase: outcome, eventId: prev, records: this.#records.get(prev) ?? 0 });
       this.#eventId = undefined;
@@ -111,7 +110,7 @@ export class EmergencyWatch {
       if (r) head = { eventId: r.eventId, kind: r.kind, seq: r.seq };
     }
     if (!head) return;
-    const eventId = hex(head.eventId);
+    const eventId = toHex(head.eventId);
     // records sent: the start and every sealed record so far (seq counts from 1)
     const records = this.#count(eventId, 1, head.seq + 1);
     this.#emit({ type: 'emergency-record', eventId, kind: head.kind, seq: head.seq, bytes: bytes.length, records });
