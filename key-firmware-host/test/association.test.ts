@@ -118,8 +118,9 @@ realTest('enroll and replace over ptys: handles per account, refusals, old Key r
       ],
     );
     // The old Key's sessions refuse: everything but retire is KEY_REVOKED.
-    const hosts = await t.throwsAsync(keyA.hosts());
+    const hosts = await t.throwsAsync((await keyA.session()).request('hosts.list', {}));
     t.is((hosts as { code?: string; remote?: { name?: string } }).remote?.name, 'KEY_REVOKED');
+    t.is((await t.throwsAsync(keyA.hosts()))?.['code' as keyof Error], 'KEY_REVOKED', 'refused before asking too');
     t.is((await t.throwsAsync(keyA.suspend()))?.['code' as keyof Error], 'KEY_REVOKED');
     // Replacing again: the old association is no longer active.
     const again = await t.throwsAsync(replace(acct1, oldHandle, keyB), { instanceOf: AssociationError });

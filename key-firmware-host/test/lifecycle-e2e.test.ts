@@ -86,8 +86,12 @@ realTest(
           [benchId, 'service', 'bench', false],
         ],
       );
-      await keyRefused(t, bench.hosts(), 'FORBIDDEN'); // only the owner lists hosts
-      await keyRefused(t, bench.unpair(hostKeyIdHex(owner.hostKey.publicKey)), 'FORBIDDEN'); // only itself
+      // Only the owner lists hosts; a service host unpairs only itself: refused before asking, and by the Key.
+      await preflightRefused(t, bench.hosts(), 'KEY_FORBIDDEN');
+      await keyRefused(t, (await bench.session()).request('hosts.list', {}), 'FORBIDDEN');
+      await preflightRefused(t, bench.unpair(hostKeyIdHex(owner.hostKey.publicKey)), 'KEY_FORBIDDEN');
+      const ownerId = Buffer.from(hostKeyIdHex(owner.hostKey.publicKey), 'hex');
+      await keyRefused(t, (await bench.session()).request('hosts.remove', { keyId: ownerId }), 'FORBIDDEN');
       await keyRefused(t, owner.unpair('00'.repeat(8)), 'HOST_NOT_FOUND');
       await preflightRefused(t, owner.unpair('not-a-key-id'), 'KEY_BAD_ARGUMENT');
       t.like(await owner.unpair(benchId), { keyId: benchId, role: 'service', hosts: 1, self: false });
@@ -104,7 +108,8 @@ realTest(
       t.is(await owner.revoke(), 'revoked');
       t.is((await owner.info()).state, 'revoked');
       await keyRefused(t, owner.attest(), 'KEY_REVOKED');
-      await keyRefused(t, owner.hosts(), 'KEY_REVOKED');
+      await preflightRefused(t, owner.hosts(), 'KEY_REVOKED');
+      await keyRefused(t, (await owner.session()).request('hosts.list', {}), 'KEY_REVOKED');
       await keyRefused(t, owner.fwStatus(), 'KEY_REVOKED');
       await preflightRefused(t, owner.suspend(), 'KEY_REVOKED');
       await preflightRefused(t, owner.revoke(), 'KEY_REVOKED');

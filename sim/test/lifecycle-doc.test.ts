@@ -17,9 +17,12 @@ test('docs/lifecycle.md matches the tables (run `npm run docs:protocol`)', (t) =
 
 test('the rendering carries the table: states × operations, roles, the state diagram', (t) => {
   const d = renderLifecycleDoc();
-  // states × operations: hosts.remove, suspend, resume, revoke, retire
-  t.regex(d, /\| revoked \| KEY_REVOKED \| KEY_REVOKED \| KEY_REVOKED \| KEY_REVOKED \| ok \|/);
-  t.regex(d, /\| dormant \| ok \| ok \| INVALID_STATE \| ok \| ok \|/);
+  // states × operations: enroll, replace, hosts.list, hosts.remove, suspend, resume, revoke, retire
+  t.regex(d, /\| revoked \| KEY_REVOKED \| KEY_REVOKED \| KEY_REVOKED \| KEY_REVOKED \| KEY_REVOKED \| KEY_REVOKED \| KEY_REVOKED \| ok \|/);
+  t.regex(d, /\| dormant \| ok \| ok \| ok \| ok \| ok \| INVALID_STATE \| ok \| ok \|/);
+  t.regex(d, /\| updating \| INVALID_STATE \| INVALID_STATE \| ok \| ok \| INVALID_STATE \|/);
+  t.regex(d, /\| `enroll` \| `enigm account enroll [^`]*` \| owner .*\| factory, dormant, suspended \|/);
+  t.regex(d, /\| `hosts\.list` \| `enigm key hosts` \| owner \| factory, dormant, emergency, suspended, updating \|/);
   t.regex(d, /\| `retire` \| `enigm key retire --yes` \| owner, provisioning \(in `revoked` only\) \|/);
   t.regex(d, /\| `hosts\.remove` \| .* \| owner, provisioning \(its own entry\), service \(its own entry\) \|/);
   t.regex(d, /```mermaid\nstateDiagram-v2\n {2}\[\*\] --> factory\n/);

@@ -2,7 +2,7 @@
  * The lifecycle operations over the wire (the wire-level test host: encoded envelopes, Noise
  * sessions, sealed inner requests): every operation in every lifecycle state, allowed and refused
  * with its named error, and every role, against an expected matrix written out here — and that
- * matrix checked against the ONE table (`LIFECYCLE_OPERATION_STATES`, `COMMAND_ACCESS`), so a
+ * matrix checked against the ONE table (the Key's rows of `LIFECYCLE_OPERATION_STATES`, `COMMAND_ACCESS`), so a
  * change to either side fails. Then the effects: unpair (the host's session loses its role, its
  * known-host session is refused), a revoked Key refusing every session request but retire, and
  * retire's crypto-wipe (new identity, no hosts, no chain, old evidence no longer verifying).
@@ -11,9 +11,9 @@
 import { toHex } from '@enigm/protocols/bytes';
 import { verifySign1 } from '@enigm/protocols/cose';
 import {
-  LIFECYCLE_OPERATION_STATES,
+  LIFECYCLE_REQUEST_STATES,
   LIFECYCLE_STATES,
-  type LifecycleOperation,
+  type LifecycleRequest,
   type LifecycleState,
   lifecycleRefusal,
 } from '@enigm/protocols/messages';
@@ -25,10 +25,19 @@ import { makeTestKey, type TestKey } from '../src/testing.ts';
 import { WireHost } from './support/wire-host.ts';
 
 const STATES = Object.keys(LIFECYCLE_STATES) as LifecycleState[];
-const OPS = Object.keys(LIFECYCLE_OPERATION_STATES) as LifecycleOperation[];
+const OPS = Object.keys(LIFECYCLE_REQUEST_STATES) as LifecycleRequest[];
 
 /** The expected answer of each operation (run by the owner) in each state: `ok` or the named error. */
-const EXPECTED: Record<LifecycleOperation, Record<LifecycleState, string>> = {
+const EXPECTED: Record<LifecycleRequest, Record<LifecycleState, string>> = {
+  'hosts.list': {
+    factory: 'ok',
+    dormant: 'ok',
+    emergency: 'ok',
+    suspended: 'ok',
+    revoked: 'KEY_REVOKED',
+    retired: 'INVALID_STATE',
+    updating: 'ok',
+  },
   'hosts.remove': {
     factory: 'ok',
     dormant: 'ok',
@@ -77,7 +86,8 @@ const EXPECTED: Record<LifecycleOperation, Record<LifecycleState, string>> = {
 };
 
 /** The state each successful operation leaves. */
-const AFTER: Record<LifecycleOperation, LifecycleState | undefined> = {
+const AFTER: Record<LifecycleRequest, LifecycleState | undefined> = {
+  'hosts.list': undefined, // unchanged
   'hosts.remove': undefined, // unchanged
   suspend: 'suspended',
   resume: 'dormant',
@@ -117,13 +127,13 @@ function keyIn(state: LifecycleState): {
 const idOf = (h: WireHost) => hostKeyId(h.hostKey.publicKey);
 
 /** Runs `op` as `host`; `hosts.remove` names `target` (default: the service host). */
-function run(host: WireHost, op: LifecycleOperation, target: Uint8Array) {
+function run(host: WireHost, op: LifecycleRequest, target: Uint8Array) {
   return op === 'hosts.remove' ? host.request('hosts.remove', { keyId: target }) : host.request(op, {});
 }
 
 const outcome = (r: { ok: boolean; name?: string }) => (r.ok ? 'ok' : (r.name as string));
 
-test('the expected matrix is the one table (LIFECYCLE_OPERATION_STATES, lifecycleRefusal)', (t) => {
+test('the expected matrix is the one table (LIFECYCLE_REQUEST_STATES, lifecycleRefusal)', (t) => {
   for (const op of OPS) for (const s of STATES) t.is(lifecycleRefusal(op, s) ?? 'ok', EXPECTED[op][s], `${op} in ${s}`);
 });
 
@@ -148,7 +158,7 @@ for (const op of OPS)
     });
 
 test('roles over the wire: who may run each operation (dormant; resume in suspended; retire also in revoked)', (t) => {
-  const cases: [LifecycleOperation, LifecycleState, 'owner' | 'station' | 'bench', string][] = [
+  const cases: [LifecycleRequest, LifecycleState, 'owner' | 'station' | 'bench', string][] = [
     ['suspend', 'dormant', 'station', 'FORBIDDEN'],
     ['suspend', 'dormant', 'bench', 'FORBIDDEN'],
     ['resume', 'suspended', 'station', 'FORBIDDEN'],

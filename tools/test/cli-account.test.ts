@@ -122,7 +122,7 @@ realTest('enigm account init|enroll|list|replace over ptys; no secret in any out
     // The old Key's sessions refuse: KEY_REVOKED.
     const old = await openKey(port0, { hostKey, known, timeoutMs: 3000 });
     try {
-      const e = await t.throwsAsync(old.hosts());
+      const e = await t.throwsAsync((await old.session()).request('hosts.list', {}));
       t.is((e as { remote?: { name?: string } }).remote?.name, 'KEY_REVOKED');
     } finally {
       await old.close();

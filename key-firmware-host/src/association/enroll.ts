@@ -2,6 +2,9 @@
  * Enroll (associate) and replace, over an owner session with a Key (the facade). The association
  * lives here, on the host/backend side: the Key holds no account data.
  *
+ * Both first check the Key's state against their rows of the ONE lifecycle table
+ * (`LIFECYCLE_OPERATION_STATES.enroll` / `.replace`, rendered in docs/lifecycle.md).
+ *
  * - {@link enroll}: the Key attests (optionally to a provisioning root), a factory Key is
  *   activated (factory → dormant), the association is recorded under the Key's handle in this
  *   account. A Key already enrolled here, or revoked, is refused.
@@ -25,6 +28,7 @@ import {
 } from '@enigm/attestation';
 import { fromHex, toHex } from '@enigm/protocols/bytes';
 import { sha256 } from '@enigm/protocols/crypto';
+import { LIFECYCLE_OPERATION_STATES, lifecycleRefusal } from '@enigm/protocols/messages';
 import type { Key } from '../key/key.ts';
 import { AssociationError } from './errors.ts';
 import type { AccountRegistry, DeviceRecord } from './registry.ts';
@@ -112,11 +116,15 @@ async function enrollWith(
 ): Promise<EnrollResult> {
   const now = options.now ?? Date.now;
   const info = await key.info();
-  if (info.state === 'revoked') throw new AssociationError('ACCOUNT_KEY_REVOKED', 'the Key is revoked: it cannot be enrolled');
-  if (info.state !== 'factory' && info.state !== 'dormant' && info.state !== 'suspended')
+  // The ONE lifecycle table decides, before anything is sent to the Key (no pairing, no attest).
+  const op = replaces ? 'replace' : 'enroll';
+  const refusal = lifecycleRefusal(op, info.state);
+  if (refusal === 'KEY_REVOKED')
+    throw new AssociationError('ACCOUNT_KEY_REVOKED', `the Key is revoked: it cannot be enrolled (${op})`);
+  if (refusal)
     throw new AssociationError(
       'ACCOUNT_BAD_STATE',
-      `the Key is ${info.state}: enrollment takes a factory, dormant or suspended Key`,
+      `the Key is ${info.state}: ${op} takes a Key in ${LIFECYCLE_OPERATION_STATES[op].join(', ')} (docs/lifecycle.md)`,
     );
   const { identity, paired } = await ownerIdentity(key, options);
   const handle = associationHandleText(account.secret, identity);

@@ -138,6 +138,24 @@ export class KeyConnection {
     return this.#role;
   }
 
+  /**
+   * The pinned role, opening the known-host session first if none is open (the handshake sends no
+   * request; a Key on the revocation list is let through here, its request is refused later).
+   * Undefined when no session opens for this host (`KEY_NOT_PAIRED`, `KEY_HOST_UNKNOWN`: unpaired
+   * or wiped), for the caller's request to fail with that error itself.
+   * @throws other errors of {@link KeyConnection.session} (transport, closed)
+   */
+  async pinnedRole(): Promise<HostRole | undefined> {
+    if (this.#role !== undefined) return this.#role;
+    try {
+      await this.session(true);
+    } catch (e) {
+      if (e instanceof KeyFacadeError && (e.code === 'KEY_NOT_PAIRED' || e.code === 'KEY_HOST_UNKNOWN')) return undefined;
+      throw e;
+    }
+    return this.#role;
+  }
+
   /** Forgets the pinned role (this host was unpaired, or the Key was wiped). */
   forgetRole(): void {
     this.#role = undefined;

@@ -27,7 +27,8 @@ export const KEY_FACADE_ERROR_CODES = {
   KEY_REVOKED_BY_LIST:
     "the Key's authenticated identity is on the host's revocation list: sessions are refused, except to retire it",
   KEY_REVOKED: 'the Key is revoked: it runs nothing but retire (refused before asking, as the Key would: KEY_REVOKED)',
-  KEY_FORBIDDEN: "this host's role on the Key may not run the operation (the Key answered FORBIDDEN)",
+  KEY_FORBIDDEN:
+    "this host's role on the Key may not run the operation (the Key answered FORBIDDEN, or the role table said so before asking)",
   KEY_INVALID_PHASE:
     "the emergency event's phase does not allow the operation (e.g. resolve while only triggered; the Key answered INVALID_PHASE)",
   KEY_CONTACTS_STALE: 'the contact set is not newer than the one the Key holds (the Key answered CONTACTS_STALE)',

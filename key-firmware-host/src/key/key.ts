@@ -257,7 +257,8 @@ export class Key {
   /**
    * The hosts paired with the Key (owner): key id, role, label, whether it is this host, and the
    * static public key (hex; show it only on request).
-   * @throws KeyError `KEY_REJECTED` (`FORBIDDEN` for another role, `KEY_REVOKED`), the errors of {@link Key.session}
+   * @throws {@link KeyFacadeError} `KEY_FORBIDDEN` (another role), `KEY_REVOKED`, `KEY_INVALID_STATE`
+   *   (refused before asking); the errors of {@link Key.session}
    * @example for (const h of await key.hosts()) console.log(h.keyId, h.role, h.self ? '(this host)' : '');
    */
   async hosts(): Promise<PairedHostEntry[]> {
@@ -283,8 +284,8 @@ export class Key {
   /**
    * dormant → suspended (owner).
    * @returns the lifecycle state afterwards
-   * @throws {@link KeyFacadeError} `KEY_INVALID_STATE`, `KEY_REVOKED` (refused before asking);
-   *   KeyError `KEY_REJECTED` (`FORBIDDEN`)
+   * @throws {@link KeyFacadeError} `KEY_FORBIDDEN`, `KEY_INVALID_STATE`, `KEY_REVOKED` (refused
+   *   before asking, from the role and lifecycle tables); KeyError `KEY_REJECTED`
    * @example await key.suspend(); // 'suspended'
    */
   async suspend(): Promise<LifecycleState> {
@@ -400,7 +401,13 @@ export class Key {
   }
 
   #lifecyclePort(allowRevoked = false): LifecyclePort {
-    return { info: () => this.info(), session: () => this.#conn.session(allowRevoked), hostPublicKey: this.hostKey.publicKey };
+    const conn = this.#conn;
+    return {
+      info: () => this.info(),
+      session: () => conn.session(allowRevoked),
+      hostPublicKey: this.hostKey.publicKey,
+      role: () => conn.pinnedRole(),
+    };
   }
 
   /**

@@ -1,18 +1,22 @@
 /**
  * The lifecycle operations as the Key facade runs them: list and unpair hosts, suspend, resume,
- * revoke, retire. Each first reads the Key's state (public `info`) and refuses locally — with the
- * named error the Key would answer — what the ONE table (`LIFECYCLE_OPERATION_STATES` and
- * `lifecycleRefusal` of `@enigm/protocols/messages`) forbids in that state; then runs the request
- * in the known-host session, where the Key checks role and state again (it is the authority).
+ * revoke, retire. Each first reads the Key's state (public `info`) and this host's pinned role,
+ * and refuses locally — with the named error the Key would answer, in the Key's order (role, then
+ * state) — what the ONE table forbids: the role table (`COMMAND_ACCESS`, `checkAccess`) and the
+ * lifecycle table (`LIFECYCLE_OPERATION_STATES`, `lifecycleRefusal`), both of
+ * `@enigm/protocols/messages`. Then it runs the request in the known-host session, where the Key
+ * checks role and state again (it is the authority).
  * @module
  */
 import { bytesEqual, fromHex, toHex } from '@enigm/protocols/bytes';
 import { sha256 } from '@enigm/protocols/crypto';
 import {
   type BodyOf,
+  COMMAND_ACCESS,
+  checkAccess,
   HOST_KEY_ID_LENGTH,
   type HostRole,
-  type LifecycleOperation,
+  type LifecycleRequest,
   type LifecycleState,
   lifecycleRefusal,
 } from '@enigm/protocols/messages';
@@ -27,6 +31,12 @@ export interface LifecyclePort {
   session(): Promise<SecureSession>;
   /** This host's static public key. */
   readonly hostPublicKey: Uint8Array;
+  /**
+   * This host's role on the Key as pinned (opening the known-host session if none is open: the
+   * handshake carries no request), or undefined if no session opens for this host (then the
+   * lifecycle table alone decides, and the request itself fails with the session's error).
+   */
+  role(): Promise<HostRole | undefined>;
 }
 
 /** One paired host as {@link listHosts} reports it. */
@@ -50,12 +60,41 @@ export function hostKeyIdHex(publicKey: Uint8Array): string {
 }
 
 /**
- * Refuses locally what the lifecycle table forbids in the Key's current state.
- * @throws {@link KeyFacadeError} `KEY_REVOKED` (a revoked Key), `KEY_INVALID_STATE` (any other state)
+ * The Key's answer to lifecycle request `op` by a host with `role` while it is in `state`, from
+ * the tables alone: `FORBIDDEN` (role table; for a `self` grant, a `target` other than the host's
+ * own key id), else `KEY_REVOKED` / `INVALID_STATE` (lifecycle table), else undefined (allowed).
+ * @param target - for `hosts.remove`: whether the key id named is this host's own
+ * @example lifecycleDecision('suspend', 'provisioning', 'dormant') === 'FORBIDDEN'
  */
-export async function preflight(port: LifecyclePort, op: LifecycleOperation): Promise<LifecycleState> {
+export function lifecycleDecision(
+  op: LifecycleRequest,
+  role: HostRole,
+  state: LifecycleState,
+  target: 'self' | 'other' = 'self',
+): 'FORBIDDEN' | 'KEY_REVOKED' | 'INVALID_STATE' | undefined {
+  if (checkAccess(op, role, state) === 'FORBIDDEN') return 'FORBIDDEN';
+  const rule = COMMAND_ACCESS[op];
+  if (rule !== 'public' && rule[role] === 'self' && target === 'other') return 'FORBIDDEN';
+  return lifecycleRefusal(op, state);
+}
+
+/**
+ * Refuses locally what the role and lifecycle tables forbid this host in the Key's current state
+ * (see {@link lifecycleDecision}); nothing of the operation is sent.
+ * @param targetKeyId - for `hosts.remove`: the key id it names
+ * @throws {@link KeyFacadeError} `KEY_FORBIDDEN` (this host's role), `KEY_REVOKED` (a revoked
+ *   Key), `KEY_INVALID_STATE` (any other state)
+ */
+export async function preflight(port: LifecyclePort, op: LifecycleRequest, targetKeyId?: Uint8Array): Promise<LifecycleState> {
   const { state } = await port.info();
-  const refusal = lifecycleRefusal(op, state);
+  const role = await port.role();
+  const target = targetKeyId && toHex(targetKeyId) !== hostKeyIdHex(port.hostPublicKey) ? 'other' : 'self';
+  const refusal = role === undefined ? lifecycleRefusal(op, state) : lifecycleDecision(op, role, state, target);
+  if (refusal === 'FORBIDDEN')
+    throw new KeyFacadeError(
+      'KEY_FORBIDDEN',
+      `${op} is not allowed to this host's role (${role})${target === 'other' ? ' on another host' : ''} in state ${state} (refused before asking the Key)`,
+    );
   if (refusal === 'KEY_REVOKED')
     throw new KeyFacadeError('KEY_REVOKED', `the Key is revoked: it runs nothing but retire (${op} refused before asking)`);
   if (refusal)
@@ -63,8 +102,12 @@ export async function preflight(port: LifecyclePort, op: LifecycleOperation): Pr
   return state;
 }
 
-/** `hosts.list` (owner): every paired host with its key id. */
+/**
+ * `hosts.list` (owner): every paired host with its key id, after the preflight.
+ * @throws {@link KeyFacadeError} `KEY_FORBIDDEN`, `KEY_REVOKED`, `KEY_INVALID_STATE`
+ */
 export async function listHosts(port: LifecyclePort): Promise<PairedHostEntry[]> {
+  await preflight(port, 'hosts.list');
   const { hosts } = await (await port.session()).request('hosts.list', {});
   return hosts.map((h) => ({
     keyId: hostKeyIdHex(h.publicKey),
@@ -97,12 +140,12 @@ export interface UnpairResult {
 
 /**
  * `hosts.remove`: unpairs the host with `keyId` (the owner any host; another role itself only).
- * @throws {@link KeyFacadeError} `KEY_BAD_ARGUMENT`, `KEY_REVOKED`, `KEY_INVALID_STATE`; KeyError
- *   `KEY_REJECTED` (`FORBIDDEN`, `HOST_NOT_FOUND`)
+ * @throws {@link KeyFacadeError} `KEY_BAD_ARGUMENT`, `KEY_FORBIDDEN`, `KEY_REVOKED`,
+ *   `KEY_INVALID_STATE`; KeyError `KEY_REJECTED` (`HOST_NOT_FOUND`, or the Key's own refusal)
  */
 export async function unpairHost(port: LifecyclePort, keyId: string | Uint8Array): Promise<UnpairResult> {
   const id = keyIdBytes(keyId);
-  await preflight(port, 'hosts.remove');
+  await preflight(port, 'hosts.remove', id);
   const r = await (await port.session()).request('hosts.remove', { keyId: id });
   return { keyId: toHex(id), role: r.role, hosts: r.hosts, self: toHex(id) === hostKeyIdHex(port.hostPublicKey) };
 }
@@ -110,8 +153,8 @@ export async function unpairHost(port: LifecyclePort, keyId: string | Uint8Array
 /**
  * `suspend`, `resume`, `revoke` or `retire`, after the preflight.
  * @returns the state the Key reports afterwards
- * @throws {@link KeyFacadeError} `KEY_REVOKED`, `KEY_INVALID_STATE`; KeyError `KEY_REJECTED`
- *   (`FORBIDDEN`, or the Key's own state refusal)
+ * @throws {@link KeyFacadeError} `KEY_FORBIDDEN`, `KEY_REVOKED`, `KEY_INVALID_STATE`; KeyError
+ *   `KEY_REJECTED` (the Key's own refusal, should it disagree with the tables)
  */
 export async function runLifecycleOp(
   port: LifecyclePort,

@@ -111,12 +111,23 @@ export const KEY_ERROR_BY_CODE: ReadonlyMap<number, KeyErrorName> = new Map(
 );
 
 /**
- * The lifecycle operations (requests) and the lifecycle states each is allowed in: the ONE table
- * the Key's lifecycle table (`COMMAND_STATES` in `@enigm/sim/firmware`), the host's preflight
- * (`@enigm/key-firmware-host`) and docs/lifecycle.md read. Anything else is refused with
- * {@link stateRefusal}'s error. Who may run each is the Key's role table (docs/security.md).
+ * The lifecycle operations and the lifecycle states each is allowed in: the ONE table the Key's
+ * lifecycle table (`COMMAND_STATES` in `@enigm/sim/firmware`, from {@link LIFECYCLE_REQUEST_STATES}),
+ * the host's preflight (`@enigm/key-firmware-host`: the Key facade's lifecycle operations and the
+ * association's enroll / replace) and docs/lifecycle.md read. Anything else is refused with
+ * {@link stateRefusal}'s error. Who may run each is the role table (`COMMAND_ACCESS`, access.ts).
+ *
+ * `enroll` and `replace` ({@link HOST_LIFECYCLE_OPERATIONS}) run on the host (docs/association.md):
+ * an owner session, `attest`, and `activate` of a factory Key; their rows are the states the host
+ * takes a Key in (the new Key, for `replace`), each of their requests is then checked by the Key.
  */
 export const LIFECYCLE_OPERATION_STATES = {
+  /** Associate a Key with an account (host side): not while revoked, in an emergency, retired or updating. */
+  enroll: ['factory', 'dormant', 'suspended'],
+  /** A new Key takes over an association (host side): the new Key as for `enroll`. */
+  replace: ['factory', 'dormant', 'suspended'],
+  /** List the paired hosts: not while revoked (only retire runs then), nor mid-wipe. */
+  'hosts.list': ['factory', 'dormant', 'emergency', 'suspended', 'updating'],
   /** Unpair a host by its key id: not while revoked (only retire runs then). */
   'hosts.remove': ['factory', 'dormant', 'emergency', 'suspended', 'updating'],
   /** dormant → suspended. */
@@ -128,6 +139,20 @@ export const LIFECYCLE_OPERATION_STATES = {
   /** → retired → factory (crypto-wipe); `retired` too, to finish a wipe a power cut interrupted. */
   retire: ['dormant', 'suspended', 'revoked', 'retired'],
 } as const satisfies Record<string, readonly LifecycleState[]>;
+
+/** The rows of {@link LIFECYCLE_OPERATION_STATES} that run on the host, not as one Key request. */
+export const HOST_LIFECYCLE_OPERATIONS = ['enroll', 'replace'] as const;
+
+/** A host-side lifecycle operation (association). */
+export type HostLifecycleOperation = (typeof HOST_LIFECYCLE_OPERATIONS)[number];
+
+/** A lifecycle operation that is one Key request. */
+export type LifecycleRequest = Exclude<keyof typeof LIFECYCLE_OPERATION_STATES, HostLifecycleOperation>;
+
+/** The Key's rows of {@link LIFECYCLE_OPERATION_STATES}: one request each (`COMMAND_STATES` spreads them). */
+export const LIFECYCLE_REQUEST_STATES = Object.fromEntries(
+  Object.entries(LIFECYCLE_OPERATION_STATES).filter(([op]) => !(HOST_LIFECYCLE_OPERATIONS as readonly string[]).includes(op)),
+) as { readonly [K in LifecycleRequest]: (typeof LIFECYCLE_OPERATION_STATES)[K] };
 
 /**
  * The emergency operations and the lifecycle states each is allowed in (read by the Key's

@@ -3,6 +3,7 @@
  * @module
  */
 
+export * from './access.ts';
 export * from './catalogue.ts';
 export * from './constants.ts';
 export * from './doc.ts';

@@ -7,6 +7,8 @@
  * @module
  */
 import {
+  HOST_LIFECYCLE_OPERATIONS,
+  type HostLifecycleOperation,
   LIFECYCLE_OPERATION_STATES,
   LIFECYCLE_STATE_DOCS,
   LIFECYCLE_STATES,
@@ -26,12 +28,18 @@ const ROLES: readonly SessionRole[] = ['owner', 'provisioning', 'service', 'unpa
 
 /** The CLI subcommand of each operation. */
 const CLI: Record<LifecycleOperation, string> = {
+  enroll: 'enigm account enroll --dir D --port ADDR',
+  replace: 'enigm account replace --dir D --old HANDLE --port ADDR',
+  'hosts.list': 'enigm key hosts',
   'hosts.remove': 'enigm key unpair KEYID',
   suspend: 'enigm key suspend',
   resume: 'enigm key resume',
   revoke: 'enigm key revoke --yes',
   retire: 'enigm key retire --yes',
 };
+
+const isHostOp = (op: LifecycleOperation): op is HostLifecycleOperation =>
+  (HOST_LIFECYCLE_OPERATIONS as readonly string[]).includes(op);
 
 function roles(rule: Access): string {
   if (rule === 'public') return 'anyone (no session)';
@@ -77,11 +85,16 @@ export function renderLifecycleDoc(): string {
   p('| operation | CLI | who may run it | allowed in |');
   p('|---|---|---|---|');
   for (const op of OPS)
-    p(`| \`${op}\` | \`${CLI[op]}\` | ${roles(COMMAND_ACCESS[op])} | ${LIFECYCLE_OPERATION_STATES[op].join(', ')} |`);
+    p(
+      `| \`${op}\` | \`${CLI[op]}\` | ${isHostOp(op) ? 'owner (on the host: pairs as owner at first contact; another role is `ACCOUNT_NOT_OWNER`)' : roles(COMMAND_ACCESS[op])} | ${LIFECYCLE_OPERATION_STATES[op].join(', ')} |`,
+    );
   p();
   p('## States × operations');
   p();
-  p('`ok`, or the named error the Key answers (and the host library raises before asking).');
+  p('`ok`, or the named error the Key answers (and the host library raises before asking: `KEY_REVOKED`,');
+  p('`KEY_INVALID_STATE`, and `KEY_FORBIDDEN` when its pinned role may not run the request). `enroll` and');
+  p('`replace` run on the host (docs/association.md): it refuses the Key before pairing or attesting with');
+  p('`ACCOUNT_KEY_REVOKED` (for `KEY_REVOKED`) or `ACCOUNT_BAD_STATE` (for `INVALID_STATE`).');
   p();
   p(`| state | ${OPS.map((o) => `\`${o}\``).join(' | ')} |`);
   p(`|---|${OPS.map(() => '---').join('|')}|`);

@@ -6,7 +6,7 @@
  */
 import {
   EMERGENCY_OPERATION_STATES,
-  LIFECYCLE_OPERATION_STATES,
+  LIFECYCLE_REQUEST_STATES,
   type LifecycleState,
   type RequestName,
 } from '@enigm/protocols/messages';
@@ -103,7 +103,8 @@ const NOT_REVOKED: readonly LifecycleState[] = ALL.filter((s) => s !== 'revoked'
 
 /**
  * Which lifecycle states accept each request. `hello`, `ping` and `info` are always allowed. The
- * lifecycle operations' rows are `LIFECYCLE_OPERATION_STATES` of `@enigm/protocols/messages`,
+ * lifecycle operations' rows (`hosts.list`, `hosts.remove`, `suspend`, …) are `LIFECYCLE_REQUEST_STATES`,
+ * the Key's part of `LIFECYCLE_OPERATION_STATES` of `@enigm/protocols/messages`,
  * which the host's preflight reads too. A refusal is `KEY_REVOKED` on a revoked Key,
  * `INVALID_STATE` otherwise (`stateRefusal`).
  */
@@ -119,8 +120,7 @@ export const COMMAND_STATES: Readonly<Record<RequestName, readonly LifecycleStat
   'session.close': ALL,
   pair: ['factory', 'dormant', 'suspended', 'updating'],
   attest: NOT_REVOKED,
-  'hosts.list': ['factory', 'dormant', 'emergency', 'suspended', 'updating'],
-  ...LIFECYCLE_OPERATION_STATES,
+  ...LIFECYCLE_REQUEST_STATES,
   ...EMERGENCY_OPERATION_STATES,
   // Firmware updates: never during an emergency, never on a revoked or retired Key.
   'fw.begin': FW_STATES,

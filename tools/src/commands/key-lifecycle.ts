@@ -50,8 +50,8 @@ const unpairCmd: Command = {
 
 Removes the paired host with KEYID (16 hex digits, from 'enigm key hosts'). The owner removes
 any host; a provisioning or service host only itself. The removed host's open sessions lose
-their role at once and it can no longer open a session. Refused with FORBIDDEN for another
-role, HOST_NOT_FOUND for an unknown key id, KEY_REVOKED on a revoked Key.
+their role at once and it can no longer open a session. Refused with KEY_FORBIDDEN for another
+role (before asking), HOST_NOT_FOUND for an unknown key id, KEY_REVOKED on a revoked Key.
 
 Options:
 ${PORT_HELP}
