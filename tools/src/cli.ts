@@ -168,6 +168,17 @@ function parseArgsReason(err: Error & { code?: string }): string {
   }
 }
 
+/**
+ * How a user runs this CLI, for the commands shown in hints: `enigm` from the bundle
+ * (`dist/enigm.mjs`, installed as the `enigm` binary), `npm run enigm --` from the sources (the
+ * module's own URL ends in `.ts` only there).
+ * @param moduleUrl - the URL of this module (default `import.meta.url`; tests pass others)
+ * @example `Try:  ${cliInvocation()} key info --port …`
+ */
+export function cliInvocation(moduleUrl: string = import.meta.url): string {
+  return moduleUrl.endsWith('.ts') ? 'npm run enigm --' : 'enigm';
+}
+
 /** The shared logging options of every long-running command ({@link Command.longRunning}). */
 export const LOG_OPTIONS = {
   'log-level': { type: 'string' },

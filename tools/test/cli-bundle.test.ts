@@ -4,13 +4,17 @@
  * `cbor decode`, `cose keygen` — because native addons load only when a serial port is opened;
  * opening one there fails with a stable code and a hint (exit 1), not ERR_MODULE_NOT_FOUND.
  * Also: a reader that closes stdout early (`| head -1`) ends the CLI quietly, without a stack
- * trace; every group name lists its commands.
+ * trace; every group name lists its commands; the bundled `sim start` tells the user to type
+ * `enigm key info …` (from the sources: `npm run enigm -- key info …`).
  */
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import { stopChild } from '@enigm/sim/testing';
 import test from 'ava';
+import { cliInvocation } from '../src/cli.ts';
 import { type Bundle, buildBundle, REPO_ROOT } from './bundle.ts';
 
 const exec = promisify(execFile);
@@ -99,4 +103,34 @@ test('a group name alone lists its commands (exit 2); with --help exit 0', async
   const unknown = await enigm('key', 'bogus');
   t.is(unknown.code, 2);
   t.regex(unknown.stderr, /unknown command 'key bogus'[\s\S]*key info/);
+});
+
+test('the bundled sim start suggests "enigm key info …" (not npm run, which means nothing to an installed CLI)', async (t) => {
+  const state = mkdtempSync(join(tmpdir(), 'enigm-bundle-sim-'));
+  const child = spawn(
+    process.execPath,
+    [bundle?.cli as string, 'sim', 'start', '--no-serial', '--no-mqtt', '--no-control', '--state-dir', state],
+    { cwd: dirname(bundle?.cli as string), stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  t.teardown(async () => {
+    await stopChild(child);
+    rmSync(state, { recursive: true, force: true });
+  });
+  let stdout = '';
+  const shown = await new Promise<boolean>((resolve) => {
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+      if (stdout.includes('Press Ctrl-C')) resolve(true);
+    });
+    child.once('exit', () => resolve(false));
+  });
+  t.true(shown, stdout);
+  t.regex(stdout, /\nTry: {2}enigm key info --port tcp:\/\/127\.0\.0\.1:\d+\n/);
+  t.notRegex(stdout, /npm run/);
+});
+
+test('from the sources the hint is npm run enigm --; from a bundle or an install, enigm', (t) => {
+  t.is(cliInvocation(), 'npm run enigm --');
+  t.is(cliInvocation('file:///repo/tools/src/cli.ts'), 'npm run enigm --');
+  t.is(cliInvocation('file:///usr/lib/node_modules/enigm/dist/enigm.mjs'), 'enigm');
 });

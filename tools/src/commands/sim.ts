@@ -12,7 +12,18 @@ import { ed25519PublicKeyFromPem } from '@enigm/protocols/crypto';
 import { createLogger, describeError, Simulator } from '@enigm/sim';
 import { ControlServer, dashboardPage } from '@enigm/sim/control';
 import { tlsFiles } from '../broker-options.ts';
-import { type Command, EXIT, int, logLevel, logOptionsHelp, type ParsedArgs, readTextFile, str, UsageError } from '../cli.ts';
+import {
+  type Command,
+  cliInvocation,
+  EXIT,
+  int,
+  logLevel,
+  logOptionsHelp,
+  type ParsedArgs,
+  readTextFile,
+  str,
+  UsageError,
+} from '../cli.ts';
 
 /** `--cert-dir DIR`: each Key's client certificate and key, `DIR/<handle>.crt` and `DIR/<handle>.key`. */
 function certDirOption(dir: string | undefined, ca: string | Uint8Array | undefined) {
@@ -326,7 +337,7 @@ Then, in another terminal:
         out.warn(`WARNING: the control API listens on ${controlHost}, not only on this machine (the token still guards it)`);
     }
     out.warn(`\n${secretsWarning}.`);
-    out.line(`\nTry:  npm run enigm -- key info --port ${first?.serial ?? first?.tcp}`);
+    out.line(`\nTry:  ${cliInvocation()} key info --port ${first?.serial ?? first?.tcp}`);
     out.line('Press Ctrl-C to stop.');
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
