@@ -15,7 +15,7 @@ import { type SimLogger, silentLogger } from '../runtime/log.ts';
 import { removeControlFile, writeControlFile } from './control-file.ts';
 import { dashboardPage } from './dashboard-assets.ts';
 import { ControlError, errorAnswer } from './errors.ts';
-import { DEFAULT_EVENT_HUB_LIMITS, EventHub, type EventHubStats } from './event-hub.ts';
+import { DEFAULT_EVENT_HUB_LIMITS, EventHub, type EventHubLimits, type EventHubStats } from './event-hub.ts';
 import { OPENAPI } from './openapi.ts';
 import { ROUTES, type Route } from './routes.ts';
 
@@ -53,34 +53,31 @@ const JSON_HEADERS = {
 /** A running control server. */
 export class ControlServer {
   readonly #server: Server;
-  readonly #target: ControlTarget;
-  readonly #hub: EventHub;
+  #target: ControlTarget | undefined;
+  #hub: EventHub | undefined;
+  readonly #hubLimits: EventHubLimits;
   readonly #tokenDigest: Buffer;
   readonly #maxBody: number;
   readonly #dashboard: boolean;
   readonly #log: SimLogger;
-  readonly #stateDir: string | undefined;
+  #stateDir: string | undefined;
+  #host = '127.0.0.1';
   /** The bearer token. */
   readonly token: string;
   #url = '';
   #closed = false;
 
-  private constructor(target: ControlTarget, options: ControlServerOptions) {
-    this.#target = target;
+  private constructor(options: ControlServerOptions) {
     this.token = options.token ?? randomBytes(32).toString('base64url');
     this.#tokenDigest = digest(this.token);
     this.#maxBody = options.maxBodyBytes ?? 1024 * 1024;
     this.#dashboard = options.dashboard ?? true;
     this.#log = options.log ?? silentLogger;
     this.#stateDir = options.stateDir;
-    this.#hub = new EventHub(
-      target,
-      {
-        maxClients: options.maxClients ?? DEFAULT_EVENT_HUB_LIMITS.maxClients,
-        maxBacklogBytes: options.maxClientBacklogBytes ?? DEFAULT_EVENT_HUB_LIMITS.maxBacklogBytes,
-      },
-      this.#log,
-    );
+    this.#hubLimits = {
+      maxClients: options.maxClients ?? DEFAULT_EVENT_HUB_LIMITS.maxClients,
+      maxBacklogBytes: options.maxClientBacklogBytes ?? DEFAULT_EVENT_HUB_LIMITS.maxBacklogBytes,
+    };
     this.#server = createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => void this.#handle(req, res));
     this.#server.maxConnections = options.maxConnections ?? 256;
     this.#server.headersTimeout = 10_000;
@@ -90,7 +87,7 @@ export class ControlServer {
   }
 
   /**
-   * Starts serving `target`.
+   * Starts serving `target`: {@link ControlServer.listen} and {@link ControlServer.attach} in one.
    * @param target - the simulator (or anything implementing {@link ControlTarget})
    * @param options - listen address, token, bounds
    * @returns the listening server
@@ -98,7 +95,23 @@ export class ControlServer {
    *   listening or written); the listener's error for anything else
    */
   static async start(target: ControlTarget, options: ControlServerOptions = {}): Promise<ControlServer> {
-    const s = new ControlServer(target, options);
+    const s = await ControlServer.listen(options);
+    s.attach(target, options.stateDir);
+    return s;
+  }
+
+  /**
+   * Holds the port before there is anything to serve, so a taken port is found before a simulator
+   * starts (and touches its state folder). Until {@link ControlServer.attach}, every request is
+   * `503 CONTROL_BUSY` and nothing is written.
+   * @param options - listen address, token, bounds (`stateDir` is used by {@link ControlServer.attach})
+   * @returns the listening server, without a target
+   * @throws {@link ControlError} `CONTROL_PORT_IN_USE` if the port is taken (nothing is left
+   *   listening); the listener's error for anything else
+   * @example const server = await ControlServer.listen({ port: 8080 }); const sim = await Simulator.start(); server.attach(sim, sim.stateDir);
+   */
+  static async listen(options: ControlServerOptions = {}): Promise<ControlServer> {
+    const s = new ControlServer(options);
     const host = options.host ?? '127.0.0.1';
     try {
       await new Promise<void>((resolve, reject) => {
@@ -109,7 +122,7 @@ export class ControlServer {
         });
       });
     } catch (e) {
-      s.#hub.close();
+      s.#closed = true;
       if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE')
         throw new ControlError(
           'CONTROL_PORT_IN_USE',
@@ -118,12 +131,34 @@ export class ControlServer {
         );
       throw e;
     }
+    s.#host = host;
     const port = (s.#server.address() as AddressInfo).port;
     s.#url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-    if (s.#stateDir)
-      writeControlFile(s.#stateDir, { pid: process.pid, url: s.#url, host, port, token: s.token, dashboard: s.dashboardUrl });
-    s.#log.info(`control: API and dashboard on ${s.#url} (token in ${s.#stateDir ? 'control.json' : 'memory'})`);
     return s;
+  }
+
+  /**
+   * Starts serving `target` on the held port, and writes `control.json` (URL and token) into
+   * `stateDir` (removed on close).
+   * @param target - the simulator (or anything implementing {@link ControlTarget})
+   * @param stateDir - state folder for `control.json` (default: the `stateDir` option, if any)
+   * @throws Error if a target is attached already or the server is closed
+   */
+  attach(target: ControlTarget, stateDir: string | undefined = this.#stateDir): void {
+    if (this.#closed || this.#target) throw new Error('ControlServer.attach: closed, or a target is attached already');
+    this.#target = target;
+    this.#hub = new EventHub(target, this.#hubLimits, this.#log);
+    this.#stateDir = stateDir;
+    if (stateDir)
+      writeControlFile(stateDir, {
+        pid: process.pid,
+        url: this.#url,
+        host: this.#host,
+        port: this.port,
+        token: this.token,
+        dashboard: this.dashboardUrl,
+      });
+    this.#log.info(`control: API and dashboard on ${this.#url} (token in ${stateDir ? 'control.json' : 'memory'})`);
   }
 
   /** Base URL, e.g. `http://127.0.0.1:40123`. */
@@ -143,15 +178,15 @@ export class ControlServer {
 
   /** Event stream counters. */
   stats(): EventHubStats {
-    return this.#hub.stats();
+    return this.#hub?.stats() ?? { clients: 0, events: 0, dropped: 0 };
   }
 
   /** Stops listening, drops every client and removes `control.json`. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#hub.close();
-    if (this.#stateDir) removeControlFile(this.#stateDir);
+    this.#hub?.close();
+    if (this.#stateDir && this.#target) removeControlFile(this.#stateDir);
     await new Promise<void>((resolve) => {
       this.#server.close(() => resolve());
       this.#server.closeAllConnections();
@@ -181,6 +216,7 @@ export class ControlServer {
     if (!this.#authorised(req, url)) refuse(401, new ControlError('CONTROL_UNAUTHORIZED', 'a bearer token is required'));
     else if (url.pathname !== '/api/events')
       refuse(404, new ControlError('CONTROL_NOT_FOUND', `no WebSocket at ${url.pathname.slice(0, 80)}`));
+    else if (!this.#hub) refuse(503, starting());
     else if (this.#hub.full) {
       this.#log.warn('control: an event stream client was refused: too many clients');
       refuse(503, new ControlError('CONTROL_BUSY', 'too many event stream clients'));
@@ -204,9 +240,11 @@ export class ControlServer {
       }
       const { route, params } = match(url.pathname, req.method ?? 'GET');
       const parsed = await readBody(req, this.#maxBody);
+      const target = this.#target;
+      if (!target) throw starting();
       const body = route.body ? parsed : undefined;
-      const index = params.index === undefined ? undefined : this.#keyIndex(params.index);
-      send(res, 200, route.run({ target: this.#target, index: index ?? -1, body }));
+      const index = params.index === undefined ? undefined : this.#keyIndex(target, params.index);
+      send(res, 200, route.run({ target, index: index ?? -1, body }));
     } catch (e) {
       const { status, body } = errorAnswer(e);
       if (status === 500) this.#log.error(`control: a request failed: ${(e as Error)?.name ?? 'error'}`);
@@ -216,12 +254,12 @@ export class ControlServer {
     }
   }
 
-  #keyIndex(text: string): number {
+  #keyIndex(target: ControlTarget, text: string): number {
     const n = Number(text);
-    if (!/^\d{1,7}$/.test(text) || n >= this.#target.keyCount)
+    if (!/^\d{1,7}$/.test(text) || n >= target.keyCount)
       throw new ControlError(
         'SIM_NO_SUCH_KEY',
-        `no Key ${JSON.stringify(text.slice(0, 20))}: this simulator has Keys 0..${this.#target.keyCount - 1}`,
+        `no Key ${JSON.stringify(text.slice(0, 20))}: this simulator has Keys 0..${target.keyCount - 1}`,
       );
     return n;
   }
@@ -244,6 +282,11 @@ export class ControlServer {
 
 function digest(token: string): Buffer {
   return createHash('sha256').update(token).digest();
+}
+
+/** The answer while the port is held and the simulator is still starting. */
+function starting(): ControlError {
+  return new ControlError('CONTROL_BUSY', 'the simulator is still starting: try again in a moment');
 }
 
 function methodError(allowed: string[]): ControlError {

@@ -12,6 +12,8 @@ export const SIMULATOR_ERROR_CODES = [
   'SIM_SOCAT_MISSING',
   /** another live simulator owns the state folder */
   'SIM_STATE_LOCKED',
+  /** a Key's TCP port is taken (another simulator, or another program); nothing was started or written */
+  'SIM_PORT_IN_USE',
   /** a control named a Key index the simulator does not have */
   'SIM_NO_SUCH_KEY',
   /** a control got invalid input (gesture, battery level, GNSS track, radio state, speed, time); nothing changed */

@@ -41,7 +41,7 @@ import { SerialEndpoint } from './serial-endpoint.ts';
 import { SimulatorClock } from './sim-clock.ts';
 import { type SimulatedKeyInfo, STATE_FILE, StateFileWriter, writeStateFile } from './state-file.ts';
 import { acquireStateLock, type StateLock } from './state-lock.ts';
-import { TcpEndpoint, type TcpLinkStats } from './tcp-endpoint.ts';
+import { bindTcpPorts, closeTcpPorts, TcpEndpoint, type TcpLinkStats } from './tcp-endpoint.ts';
 import { type SimulatorMqttOption, startUplink } from './uplink-setup.ts';
 
 export { type SimulatedKeyInfo, type SimulatorStateFile, STATE_FILE } from './state-file.ts';
@@ -176,8 +176,9 @@ export class Simulator implements ControlTarget {
   /**
    * Starts the simulator.
    * @throws {@link StateLockedError} if another live simulator uses the state folder;
-   *   {@link SimulatorError} `SIM_SOCAT_MISSING` if serial is requested and socat is missing;
-   *   Error if a TCP port is taken
+   *   {@link SimulatorError} `SIM_SOCAT_MISSING` if serial is requested and socat is missing,
+   *   `SIM_PORT_IN_USE` if a Key's TCP port is taken (checked before the state folder is touched),
+   *   `SIM_BAD_INPUT` if `tcpBasePort + keys - 1` is above 65535
    */
   static async start(options: SimulatorOptions = {}): Promise<Simulator> {
     const n = options.keys ?? 1;
@@ -191,18 +192,24 @@ export class Simulator implements ControlTarget {
         'SIM_SOCAT_MISSING',
         'socat is required for serial ports: install it (apt-get install socat), or run without serial ports (CLI: --no-serial; library: serial: false)',
       );
+    const tcpHost = options.tcpHost ?? '127.0.0.1';
+    // Every Key's TCP port is held before the state folder is touched: a taken one changes nothing.
+    const ports = (options.tcp ?? true) ? await bindTcpPorts(tcpHost, options.tcpBasePort ?? 0, n) : [];
     const sim = new Simulator(resolve(options.stateDir ?? '.sim-state'), options);
     if (options.eraseMsPerPage) sim.#timing = { msPerStep: options.eraseMsPerPage };
-    mkdirSync(sim.stateDir, { recursive: true });
-    // Before anything in the folder is touched: one simulator per state folder.
-    sim.#lock = acquireStateLock(sim.stateDir);
-    // One signing key and one verifier for all Keys (read once, not per Key).
-    const extra = options.trustedFirmwareKeys ?? [];
-    const signing = openFirmwareFactory(sim.stateDir, { keepPrivateKey: !(options.retireFactoryKey ?? extra.length > 0) });
-    sim.#factoryKeyPath = signing.privateKeyPath;
-    const trusted = [signing.publicKey, ...extra];
-    const factory: FlashFactory = { signing, verifier: { verifyManifest: (b) => verifyManifest(b, trusted).manifest, sha256 } };
     try {
+      mkdirSync(sim.stateDir, { recursive: true });
+      // Before anything in the folder is touched: one simulator per state folder.
+      sim.#lock = acquireStateLock(sim.stateDir);
+      // One signing key and one verifier for all Keys (read once, not per Key).
+      const extra = options.trustedFirmwareKeys ?? [];
+      const signing = openFirmwareFactory(sim.stateDir, { keepPrivateKey: !(options.retireFactoryKey ?? extra.length > 0) });
+      sim.#factoryKeyPath = signing.privateKeyPath;
+      const trusted = [signing.publicKey, ...extra];
+      const factory: FlashFactory = {
+        signing,
+        verifier: { verifyManifest: (b) => verifyManifest(b, trusted).manifest, sha256 },
+      };
       const started = await startUplink(options.mqtt, sim.stateDir, sim.clock.now(), sim.#log);
       sim.#broker = started.broker;
       sim.#brokerUrl = started.url;
@@ -240,9 +247,10 @@ export class Simulator implements ControlTarget {
           });
           await key.serial.open();
         }
-        if (options.tcp ?? true) {
+        const port = ports[i];
+        if (port) {
           key.tcp = new TcpEndpoint(common);
-          await key.tcp.listen(options.tcpHost ?? '127.0.0.1', options.tcpBasePort ? options.tcpBasePort + i : 0);
+          key.tcp.attach(port, tcpHost);
         }
         if (uplink) {
           key.mqtt = new MqttEndpoint({
@@ -270,6 +278,7 @@ export class Simulator implements ControlTarget {
       });
     } catch (e) {
       await sim.stop();
+      await closeTcpPorts(ports); // those no Key took yet
       throw e;
     }
     return sim;

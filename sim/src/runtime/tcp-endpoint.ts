@@ -8,6 +8,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { KeyFirmware } from '../firmware/firmware.ts';
 import { DeviceLink, type LinkHooks, linkHookOptions } from './device-link.ts';
+import { SimulatorError } from './errors.ts';
 import type { KeyScheduler, LongOperationTiming } from './key-scheduler.ts';
 import { LinkFlow, type LinkLimits } from './link-flow.ts';
 import { describeError, logLimited, RateLimiter, type SimLogger } from './log.ts';
@@ -23,6 +24,60 @@ export interface TcpEndpointOptions {
   label: string;
   /** Power gate, frame metadata and link events for the simulator's event stream. */
   hooks?: LinkHooks;
+}
+
+/**
+ * Binds a Key's TCP port before the Key exists, so a taken port is found before anything else
+ * starts. Until {@link TcpEndpoint.attach}, a connection is closed at once.
+ * @param host - listen address
+ * @param port - port (0: any free port)
+ * @param label - names the Key in the error, e.g. `key 0`
+ * @returns the listening server
+ * @throws {@link SimulatorError} `SIM_PORT_IN_USE` if the port is taken; Error if it cannot be bound otherwise
+ */
+export async function bindTcpPort(host: string, port: number, label: string): Promise<Server> {
+  const server = createServer({ noDelay: true }, (socket) => socket.destroy());
+  try {
+    await new Promise<void>((res, rej) => {
+      server.once('error', rej);
+      server.listen(port, host, () => {
+        server.off('error', rej);
+        res();
+      });
+    });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE')
+      throw new SimulatorError(
+        'SIM_PORT_IN_USE',
+        `the TCP port ${host}:${port} of ${label} is taken (another simulator, or another program?): choose another --tcp-port, or leave it out for free ports`,
+        { cause: e },
+      );
+    throw e;
+  }
+  return server;
+}
+
+/**
+ * Binds the TCP ports of `n` Keys (`base + i`, or free ports when `base` is 0), all or none.
+ * @throws {@link SimulatorError} `SIM_PORT_IN_USE` if one is taken, `SIM_BAD_INPUT` if `base + n - 1`
+ *   is above 65535 (nothing is left bound)
+ */
+export async function bindTcpPorts(host: string, base: number, n: number): Promise<Server[]> {
+  if (!(Number.isInteger(base) && base >= 0 && (base === 0 || base + n - 1 <= 65535)))
+    throw new SimulatorError('SIM_BAD_INPUT', `the TCP ports of ${n} Keys from ${base} do not fit below 65536`);
+  const servers: Server[] = [];
+  try {
+    for (let i = 0; i < n; i++) servers.push(await bindTcpPort(host, base === 0 ? 0 : base + i, `key ${i}`));
+  } catch (e) {
+    await closeTcpPorts(servers);
+    throw e;
+  }
+  return servers;
+}
+
+/** Closes the servers of {@link bindTcpPorts} that are still listening (no Key took them). */
+export async function closeTcpPorts(servers: readonly Server[]): Promise<void> {
+  await Promise.all(servers.filter((s) => s.listening).map((s) => new Promise<void>((r) => s.close(() => r()))));
 }
 
 /** Counters of one TCP connection (for tests and diagnostics). */
@@ -58,18 +113,22 @@ export class TcpEndpoint {
 
   /**
    * Starts listening.
-   * @throws Error (e.g. `EADDRINUSE`) if the port cannot be bound
+   * @throws {@link SimulatorError} `SIM_PORT_IN_USE` if the port is taken; Error if it cannot be bound otherwise
    */
   async listen(host: string, port: number): Promise<void> {
-    const server = createServer({ noDelay: true }, (socket) => this.#accept(socket));
+    this.attach(await bindTcpPort(host, port, this.#o.label), host);
+  }
+
+  /**
+   * Serves connections on a server {@link bindTcpPort} bound (the port held before the Key started).
+   * @param server - a listening server without a connection handler
+   * @param host - the address it listens on (for {@link TcpEndpoint.address})
+   */
+  attach(server: Server, host: string): void {
+    server.removeAllListeners('connection');
+    server.removeAllListeners('error');
+    server.on('connection', (socket) => this.#accept(socket));
     server.on('error', (e) => this.#o.log.error(`${this.#o.label}: tcp server error: ${describeError(e)}`));
-    await new Promise<void>((res, rej) => {
-      server.once('error', rej);
-      server.listen(port, host, () => {
-        server.off('error', rej);
-        res();
-      });
-    });
     this.#server = server;
     const addr = server.address();
     if (addr && typeof addr === 'object') this.address = `tcp://${host.includes(':') ? `[${host}]` : host}:${addr.port}`;

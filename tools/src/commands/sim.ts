@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import { parseBrokerUrl } from '@enigm/mqtt';
 import { ed25519PublicKeyFromPem } from '@enigm/protocols/crypto';
-import { createLogger, describeError, Simulator } from '@enigm/sim';
+import { createLogger, describeError, Simulator, type SimulatorOptions } from '@enigm/sim';
 import { ControlServer, dashboardPage } from '@enigm/sim/control';
 import { tlsFiles } from '../broker-options.ts';
 import {
@@ -127,6 +127,19 @@ function bleOption(args: ParsedArgs):
     },
     ...bleFaultOptions(args),
   };
+}
+
+/**
+ * Starts the simulator; if that fails, the control server holding the port is closed too.
+ * @throws what {@link Simulator.start} throws
+ */
+async function startSimulator(server: ControlServer | undefined, options: SimulatorOptions): Promise<Simulator> {
+  try {
+    return await Simulator.start(options);
+  } catch (e) {
+    await server?.close();
+    throw e;
+  }
 }
 
 const startCmd: Command = {
@@ -258,7 +271,7 @@ Then, in another terminal:
     if (certDir !== undefined && tls?.cert !== undefined) throw new UsageError('--cert-dir and --cert/--key exclude each other');
     if (broker !== undefined) parseBrokerUrlOrUsage(broker);
     const ble = bleOption(args);
-    const sim = await Simulator.start({
+    const options: SimulatorOptions = {
       ...(ble ? { ble } : {}),
       log,
       ...(mqtt
@@ -280,15 +293,12 @@ Then, in another terminal:
       trustedFirmwareKeys: ((args.values['trust-fw-key'] as string[] | undefined) ?? []).map((f) =>
         ed25519PublicKeyFromPem(readTextFile(f, '--trust-fw-key')),
       ),
-    });
-    let server: ControlServer | undefined;
-    if (control) {
-      try {
-        server = await ControlServer.start(sim, { host: controlHost, port: controlPort, stateDir: sim.stateDir, log });
-      } catch (e) {
-        await sim.stop();
-        throw e;
-      }
+    };
+    // The control port first: a taken port is refused before the simulator touches its state folder.
+    const server = control ? await ControlServer.listen({ host: controlHost, port: controlPort, log }) : undefined;
+    const sim = await startSimulator(server, options);
+    if (server) {
+      server.attach(sim, sim.stateDir);
       // Build (from source) or unpack (bundle) the dashboard now, so the first page load is quick.
       dashboardPage().catch((e) => log.warn(`control: the dashboard is unavailable: ${describeError(e)}`));
     }
