@@ -5,8 +5,9 @@
  *   each `{client}/{link}` seen is one {@link DeviceLink}, as a TCP connection is, answering on
  *   `…/resp/{client}/{link}`. At most {@link LinkLimits.maxTcpLinksPerKey} links at once (a new
  *   one past the bound is ignored, with a rate-limited log line); a link idle for
- *   {@link MQTT_LINK_IDLE_MS} is closed. Responses in flight are bounded (the link stops handling
- *   requests above {@link LinkLimits.outputHigh} unacknowledged bytes).
+ *   {@link MQTT_LINK_IDLE_MS} is closed (option `linkIdle`), with a log line. Responses in flight
+ *   are bounded (the link stops handling requests above {@link LinkLimits.outputHigh}
+ *   unacknowledged bytes).
  * - **Uplink records.** Lifecycle changes become signed uplink records (COSE_Sign1 by the Key's
  *   identity key, bound to the topic) in a durable outbox (`key-<i>.outbox` in the state folder),
  *   drained in order when connected; the retained `status` topic says online (signed), and the
@@ -37,6 +38,12 @@ import { describeError, logLimited, RateLimiter, type SimLogger } from './log.ts
 
 /** A host link through the broker that has sent nothing for this long is closed, ms. */
 export const MQTT_LINK_IDLE_MS = 5 * 60_000;
+
+/**
+ * When an idle host link is closed: after `idleMs` (default {@link MQTT_LINK_IDLE_MS}) on the
+ * clock `now` (default `Date.now`; tests inject one), checked every `sweepMs` of real time (30 s).
+ */
+export type MqttLinkIdleOptions = { idleMs?: number; sweepMs?: number; now?: () => number };
 
 /** Where the simulated Keys' uplinks connect. */
 export interface MqttUplinkOptions {
@@ -69,10 +76,13 @@ export interface MqttEndpointOptions {
   outboxPath: string;
   /** Wall clock of the simulation, ms since the epoch. */
   now: () => number;
+  /** When idle host links are closed (default: after {@link MQTT_LINK_IDLE_MS} of real time). */
+  linkIdle?: MqttLinkIdleOptions;
 }
 
 interface HostLink {
   key: string;
+  name: string;
   link: DeviceLink;
   respTopic: string;
   inflight: number;
@@ -116,6 +126,8 @@ export class MqttEndpoint {
   readonly #connectLimiter = new RateLimiter();
   #closed = false;
   #sweep: NodeJS.Timeout | undefined;
+  #linksOpened = 0;
+  readonly #idleNow: () => number;
   #offLifecycle: () => void;
   readonly #sent: Record<string, { bytes: number; messages: number }> = {};
   #emitting: Promise<void> = Promise.resolve();
@@ -126,6 +138,7 @@ export class MqttEndpoint {
   constructor(options: MqttEndpointOptions) {
     this.#o = options;
     this.#handle = this.#currentHandle();
+    this.#idleNow = options.linkIdle?.now ?? Date.now;
     this.#offLifecycle = options.firmware.onLifecycle((from, to) => void this.#lifecycle(from, to));
   }
 
@@ -199,7 +212,7 @@ export class MqttEndpoint {
         `${this.#o.label}: outbox recovered ${r.recovered} records; ${r.quarantined} corrupted records quarantined, ${r.tornTailBytes} torn bytes dropped`,
       );
     }
-    this.#sweep = setInterval(() => this.#expireIdle(), 30_000);
+    this.#sweep = setInterval(() => this.#expireIdle(), this.#o.linkIdle?.sweepMs ?? 30_000);
     this.#sweep.unref();
   }
 
@@ -275,8 +288,7 @@ export class MqttEndpoint {
     this.#mqtt = undefined;
     this.#publisher?.stop();
     this.#publisher = undefined;
-    for (const l of this.#links.values()) l.link.close();
-    this.#links.clear();
+    for (const l of [...this.#links.values()]) this.#closeLink(l, 'the uplink went down');
     if (!mqtt) return;
     // A clean close sends no will: say offline first, as the radio goes down.
     const status = sealStatus(
@@ -308,19 +320,19 @@ export class MqttEndpoint {
       }
       host = this.#newLink(key, keyTopic(this.#handle, 'resp', t.client, t.link));
     }
-    host.lastInput = Date.now();
+    host.lastInput = this.#idleNow();
     try {
       host.link.receive(payload);
     } catch (e) {
       this.#o.log.error(`${this.#o.label} mqtt ${key}: dropped: a failure was contained (${describeError(e)})`);
-      this.#closeLink(host);
+      this.#closeLink(host, 'a failure was contained');
     }
   }
 
   #newLink(key: string, respTopic: string): HostLink {
     const { firmware, scheduler, timing, limits, log, label, hooks } = this.#o;
-    const name = `mqtt#${this.#links.size + 1}`;
-    const host = { key, respTopic, inflight: 0, lastInput: Date.now() } as HostLink;
+    const name = `mqtt#${++this.#linksOpened}`;
+    const host = { key, name, respTopic, inflight: 0, lastInput: this.#idleNow() } as HostLink;
     host.link = new DeviceLink(
       firmware,
       (bytes) => {
@@ -351,14 +363,18 @@ export class MqttEndpoint {
     return host;
   }
 
-  #closeLink(host: HostLink): void {
+  #closeLink(host: HostLink, why: string): void {
     host.link.close();
-    this.#links.delete(host.key);
+    if (!this.#links.delete(host.key)) return;
+    this.#o.hooks?.onLink?.(host.name, 'closed');
+    this.#o.log.info(`${this.#o.label}: mqtt link ${host.name} closed: ${why}`);
   }
 
   #expireIdle(): void {
-    const now = Date.now();
-    for (const h of this.#links.values()) if (now - h.lastInput > MQTT_LINK_IDLE_MS) this.#closeLink(h);
+    const now = this.#idleNow();
+    const idleMs = this.#o.linkIdle?.idleMs ?? MQTT_LINK_IDLE_MS;
+    for (const h of [...this.#links.values()])
+      if (now - h.lastInput > idleMs) this.#closeLink(h, `idle for more than ${Math.round(idleMs / 1000)} s`);
   }
 
   /**
