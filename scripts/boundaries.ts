@@ -11,13 +11,18 @@
  * - no import reaches past a package's `exports`: a relative path into another top-level folder, or
  *   `@enigm/x/sub` where `./sub` is not in x's `exports`;
  * - every `@enigm/*` import in a package's source is declared in its `dependencies`, and the
- *   packages' dependency graph (from source imports) has no cycle.
+ *   packages' dependency graph (from source imports) has no cycle;
+ * - every third-party (bare, non-builtin) import in a package's source is declared in its
+ *   `dependencies`, `peerDependencies` or `optionalDependencies`, and every package in its
+ *   `dependencies` is imported by its source (test-only packages are devDependencies).
  *
  * Imports are read with a small scanner (comments stripped, strings kept) that sees `import`,
- * `import type`, `export … from` and dynamic `import()`; type-only imports count like any other.
+ * `import type`, `export … from`, dynamic `import()` and `require()` of a string literal;
+ * type-only imports count like any other.
  * @module
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 
 /** Which workspace packages each package's source may import (by folder name). */
@@ -41,7 +46,7 @@ export interface Violation {
   /** The import specifier as written (or the package cycle, for `cycle`). */
   readonly specifier: string;
   /** Which rule it breaks. */
-  readonly rule: 'forbidden-package' | 'deep-import' | 'undeclared-dependency' | 'cycle' | 'imports-tools';
+  readonly rule: 'forbidden-package' | 'deep-import' | 'undeclared-dependency' | 'unused-dependency' | 'cycle' | 'imports-tools';
   /** Why, in words. */
   readonly reason: string;
 }
@@ -51,12 +56,28 @@ interface PackageInfo {
   name: string;
   exports: Set<string>;
   dependencies: Set<string>;
+  /** `dependencies`, `peerDependencies` and `optionalDependencies`: what its source may import. */
+  declared: Set<string>;
 }
 
 const SOURCE_EXT = /\.(ts|mts|mjs|js)$/;
 const STRIP = /('(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"|`(?:\\.|[^`\\])*`)|\/\*[\s\S]*?\*\/|\/\/[^\n]*/g;
 const STATIC = /(?:^|[;\n}])\s*(?:import|export)\s+(?:type\s+)?(?:[\w*{}\s,$]+?\s+from\s+)?['"]([^'"\n]+)['"]/g;
 const DYNAMIC = /\bimport\(\s*['"]([^'"\n]+)['"]\s*\)/g;
+const REQUIRE = /(?<![\w$.])require(?:\.resolve)?\(\s*['"]([^'"\n]+)['"]\s*\)/g;
+const BUILTINS = new Set(builtinModules);
+
+/**
+ * The npm package a bare specifier names (`@scope/name` or `name`), or undefined for relative
+ * paths, `node:` and bare builtins, and workspace (`@enigm/*`) packages.
+ * @example packageOf('@serialport/stream/dist/x.js') === '@serialport/stream'
+ */
+export function packageOf(spec: string): string | undefined {
+  if (spec.startsWith('.') || spec.startsWith('/') || spec.startsWith('node:') || spec.startsWith('@enigm/')) return undefined;
+  const parts = spec.split('/');
+  const name = spec.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] as string);
+  return BUILTINS.has(name) ? undefined : name;
+}
 
 /**
  * The module specifiers a source text imports (static, type-only, re-exports and dynamic).
@@ -65,7 +86,7 @@ const DYNAMIC = /\bimport\(\s*['"]([^'"\n]+)['"]\s*\)/g;
 export function importsOf(text: string): string[] {
   const code = text.replace(STRIP, (m, str: string | undefined) => (str === undefined ? '' : m));
   const out: string[] = [];
-  for (const re of [STATIC, DYNAMIC]) {
+  for (const re of [STATIC, DYNAMIC, REQUIRE]) {
     re.lastIndex = 0;
     for (let m = re.exec(code); m !== null; m = re.exec(code)) out.push(m[1] as string);
   }
@@ -90,6 +111,8 @@ function readPackages(root: string): Map<string, PackageInfo> {
       name: string;
       exports?: Record<string, string> | string;
       dependencies?: Record<string, string>;
+      peerDependencies?: Record<string, string>;
+      optionalDependencies?: Record<string, string>;
     };
     const exp = typeof j.exports === 'string' ? { '.': j.exports } : (j.exports ?? {});
     byName.set(j.name, {
@@ -97,6 +120,7 @@ function readPackages(root: string): Map<string, PackageInfo> {
       name: j.name,
       exports: new Set(Object.keys(exp)),
       dependencies: new Set(Object.keys(j.dependencies ?? {})),
+      declared: new Set([j.dependencies, j.peerDependencies, j.optionalDependencies].flatMap((d) => Object.keys(d ?? {}))),
     });
   }
   return byName;
@@ -113,6 +137,8 @@ export function checkBoundaries(root: string): Violation[] {
   const folderToPkg = new Map([...packages.values()].map((p) => [p.folder, p]));
   const violations: Violation[] = [];
   const edges = new Map<string, Set<string>>();
+  /** Per package folder, every package (workspace or npm) its source imports. */
+  const used = new Map<string, Set<string>>();
   const topOf = (abs: string) => relative(root, abs).split(sep)[0] ?? '';
   const files: string[] = [];
   for (const top of [...Object.keys(PACKAGE_RULES), ...CONSUMER_FOLDERS]) {
@@ -138,7 +164,14 @@ export function checkBoundaries(root: string): Violation[] {
         );
       } else {
         const m = /^(@enigm\/[^/]+)(\/.*)?$/.exec(spec);
-        if (!m) continue;
+        if (!m) {
+          const npm = packageOf(spec);
+          if (npm === undefined || !isSource || !own) continue;
+          used.set(top, (used.get(top) ?? new Set()).add(npm));
+          if (!own.declared.has(npm))
+            add('undeclared-dependency', `${npm} is not in ${top}/package.json dependencies (or peer/optional)`);
+          continue;
+        }
         target = packages.get(m[1] as string);
         if (!target) {
           add('deep-import', `${m[1]} is not a workspace package`);
@@ -161,10 +194,23 @@ export function checkBoundaries(root: string): Violation[] {
           );
         else if (!own.dependencies.has(target.name))
           add('undeclared-dependency', `${target.name} is not in ${top}/package.json dependencies`);
+        used.set(top, (used.get(top) ?? new Set()).add(target.name));
         const set = edges.get(top) ?? new Set<string>();
         set.add(target.folder);
         edges.set(top, set);
       }
+    }
+  }
+  for (const pkg of packages.values()) {
+    if (!existsSync(join(root, pkg.folder, 'src'))) continue;
+    for (const dep of pkg.dependencies) {
+      if (used.get(pkg.folder)?.has(dep)) continue;
+      violations.push({
+        file: `${pkg.folder}/package.json`,
+        specifier: dep,
+        rule: 'unused-dependency',
+        reason: `${pkg.folder}/src never imports ${dep}: drop it, or make it a devDependency if only tests use it`,
+      });
     }
   }
   const cycle = findCycle(edges);
@@ -220,7 +266,7 @@ if (process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.
   const v = checkBoundaries(root);
   for (const x of v) console.error(`${x.file}: ${x.rule}: '${x.specifier}' — ${x.reason}`);
   if (v.length) {
-    console.error(`boundaries: ${v.length} forbidden import(s); see docs/architecture.md`);
+    console.error(`boundaries: ${v.length} violation(s) of the package rules; see docs/architecture.md`);
     process.exit(1);
   }
   console.log('boundaries: every import respects the package rules');

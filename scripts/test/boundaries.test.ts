@@ -83,10 +83,11 @@ test('fails: protocols importing anything in the repo', (t) => {
 });
 
 test('fails: sim importing key-firmware-host, and the reverse', (t) => {
-  t.deepEqual(rulesBroken({ 'sim/src/x.ts': "import { k } from '@enigm/key-firmware-host';\n" }), [
+  const uses = "import { p } from '@enigm/protocols';\n"; // its declared dependency, so only the rule under test fails
+  t.deepEqual(rulesBroken({ 'sim/src/x.ts': `${uses}import { k } from '@enigm/key-firmware-host';\n` }), [
     'forbidden-package sim/src/x.ts',
   ]);
-  t.deepEqual(rulesBroken({ 'key-firmware-host/src/x.ts': "import type { S } from '@enigm/sim';\n" }), [
+  t.deepEqual(rulesBroken({ 'key-firmware-host/src/x.ts': `${uses}import type { S } from '@enigm/sim';\n` }), [
     'forbidden-package key-firmware-host/src/x.ts',
   ]);
 });
@@ -131,6 +132,73 @@ test('fails: an undeclared dependency, and a cycle between packages', (t) => {
   });
   t.true(broken.includes('forbidden-package attestation/src/y.ts'));
   t.true(broken.some((b) => b.startsWith('cycle ')));
+});
+
+test('fails: a third-party import its package does not declare (node: and bare builtins pass, tests may use any)', (t) => {
+  const sim = (deps: Record<string, Record<string, string>>) =>
+    JSON.stringify({ name: '@enigm/sim', exports: { '.': './src/index.ts' }, ...deps });
+  const files = {
+    'sim/src/x.ts': [
+      "import { a } from '@enigm/protocols';",
+      "import { WebSocketServer } from 'ws';",
+      "import { SerialPortStream } from '@serialport/stream/dist/index.js';",
+      "import { readFileSync } from 'node:fs';",
+      "import { join } from 'path';",
+      "import './y.ts';",
+    ].join('\n'),
+    'sim/test/x.test.ts': "import fc from 'fast-check';\n",
+  };
+  t.deepEqual(rulesBroken({ ...files, 'sim/package.json': sim({ dependencies: { '@enigm/protocols': '0' } }) }), [
+    'undeclared-dependency sim/src/x.ts',
+    'undeclared-dependency sim/src/x.ts',
+  ]);
+  const declared = sim({
+    dependencies: { '@enigm/protocols': '0', '@serialport/stream': '0' },
+    peerDependencies: { ws: '0' },
+  });
+  t.deepEqual(rulesBroken({ ...files, 'sim/package.json': declared }), []);
+  t.deepEqual(
+    rulesBroken({
+      'sim/package.json': declared,
+      'sim/src/x.ts': "import '@enigm/protocols'; import 'ws'; import '@serialport/stream';\nconst y = require('yaml');\n",
+    }),
+    ['undeclared-dependency sim/src/x.ts'],
+    'require() of an undeclared package is seen',
+  );
+});
+
+test("fails: a runtime dependency its package's source never imports (test-only packages are devDependencies)", (t) => {
+  const protocols = (deps: Record<string, Record<string, string>>) =>
+    JSON.stringify({ name: '@enigm/protocols', exports: { '.': './src/index.ts' }, ...deps });
+  const files = {
+    'protocols/src/hpke.ts': "import { CipherSuite } from '@hpke/core';\n",
+    'protocols/test/hpke.test.ts': "import { DhkemX25519HkdfSha256 } from '@hpke/dhkem-x25519';\n",
+  };
+  t.deepEqual(
+    rulesBroken({
+      ...files,
+      'protocols/package.json': protocols({ dependencies: { '@hpke/core': '0', '@hpke/dhkem-x25519': '0' } }),
+    }),
+    ['unused-dependency protocols/package.json'],
+  );
+  t.deepEqual(
+    rulesBroken({
+      ...files,
+      'protocols/package.json': protocols({
+        dependencies: { '@hpke/core': '0' },
+        devDependencies: { '@hpke/dhkem-x25519': '0' },
+      }),
+    }),
+    [],
+  );
+  t.deepEqual(
+    rulesBroken({
+      'sim/package.json': JSON.stringify({ name: '@enigm/sim', dependencies: { '@enigm/protocols': '0', '@enigm/mqtt': '0' } }),
+      'sim/src/x.ts': "import { a } from '@enigm/protocols';\n",
+    }),
+    ['unused-dependency sim/package.json'],
+    'an unused workspace dependency too',
+  );
 });
 
 test('docs/architecture.md shows the enforced rules table', (t) => {
