@@ -135,6 +135,12 @@ realTest(
       t.is(r.status?.running.version, '2.0.0');
       t.false(r.status?.testing);
       t.is(key.hello.firmware, '2.0.0', 'the facade reconnected to the rebooted Key');
+      // The link counters cover the whole flash, not only the link after the reboot (--verbose).
+      const totals = key.linkTotals;
+      const chunks = Math.ceil(60_000 / (r.upload?.chunk ?? 1));
+      t.true(totals.connections >= 2, `${totals.connections} connections`);
+      t.true(totals.framesSent >= key.client.stats.framesSent + chunks, `${totals.framesSent} frames sent in all`);
+      t.true(totals.framesReceived >= chunks);
       const c = await key.confirm();
       t.false(c.confirmed, 'nothing on test: the Key is not asked');
       t.is(c.securityCounter, 2);
@@ -263,6 +269,27 @@ realTest(
     }
   },
 );
+
+realTest('linkTotals sums the counters of every connection the facade made (tcp)', async (t) => {
+  const { sim, address, options } = await setup(true);
+  const key = await openKey(address, options);
+  try {
+    for (let i = 0; i < 3; i++) await key.ping(new Uint8Array(8));
+    const first = { ...key.client.stats };
+    t.deepEqual(key.linkTotals, { ...first, connections: 1 });
+    await key.reconnect();
+    await key.ping(new Uint8Array(8));
+    const second = key.client.stats;
+    const totals = key.linkTotals;
+    t.is(totals.connections, 2);
+    t.is(totals.framesSent, first.framesSent + second.framesSent);
+    t.is(totals.framesReceived, first.framesReceived + second.framesReceived);
+    t.true(totals.framesSent >= 6, 'two hellos and four pings');
+  } finally {
+    await key.close();
+    await sim.stop();
+  }
+});
 
 realTest('a Key that no longer knows this host is KEY_HOST_UNKNOWN; a pin that does not match stops pairing', async (t) => {
   const { sim, dir, address, options } = await setup();

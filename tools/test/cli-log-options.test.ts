@@ -10,6 +10,7 @@
 import { jsonLogSink, type LogLine } from '@enigm/os-agent/service';
 import test from 'ava';
 import { parseCommandArgs, stderrLogger } from '../src/cli.ts';
+import { linkDiagnostics } from '../src/commands/key-connect.ts';
 import { COMMANDS } from '../src/enigm.ts';
 import { runCommand } from './run-command.ts';
 
@@ -116,4 +117,29 @@ test('posture agent: jsonLogSink keeps the events at the level asked for and lab
   t.deepEqual(at('warn'), ['error:report-failed', 'warn:broker-retry', 'warn:certificate']);
   t.deepEqual(at('info'), ['error:report-failed', 'warn:broker-retry', 'info:report', 'warn:certificate']);
   t.is(at('debug').length, 5);
+});
+
+test('--verbose link diagnostics count every connection of the command (fw flash reconnects after the test boot)', (t) => {
+  const last = { framesSent: 5, framesReceived: 5, badFrames: 0, strayResponses: 0, retries: 0, keepalives: 0 };
+  const client = { transportDescription: 'serial:/dev/ttyKEY0', linkBytesPerSecond: 11_520, stats: last };
+  const both = {
+    framesSent: 130,
+    framesReceived: 129,
+    badFrames: 1,
+    strayResponses: 0,
+    retries: 2,
+    keepalives: 3,
+    connections: 2,
+  };
+  const line = linkDiagnostics({ client, linkTotals: both } as unknown as Parameters<typeof linkDiagnostics>[0], 24_000);
+  t.is(
+    line,
+    'link serial:/dev/ttyKEY0: 24.0 s, 11520 B/s, frames sent 130, received 129, bad 1, stray 0, retries 2, keepalives 3 (over 2 connections)\n',
+  );
+  const one = linkDiagnostics(
+    { client, linkTotals: { ...last, connections: 1 } } as unknown as Parameters<typeof linkDiagnostics>[0],
+    1000,
+  );
+  t.regex(one, /frames sent 5, received 5, .*keepalives 0\n$/);
+  t.notRegex(one, /connections/);
 });

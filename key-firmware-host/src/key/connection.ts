@@ -9,7 +9,7 @@
 import { isRevoked, type RevocationList } from '@enigm/attestation';
 import { toHex } from '@enigm/protocols/bytes';
 import type { HostRole, Message } from '@enigm/protocols/messages';
-import { KeyClient, type KeyClientOptions } from '../client/key-client.ts';
+import { type ClientStats, KeyClient, type KeyClientOptions } from '../client/key-client.ts';
 import type { HostKey, KnownKeys } from '../session/host-store.ts';
 import type { SecureSession } from '../session/secure-session.ts';
 import { type TransportAddressOptions, transportFromAddress } from '../transport/open.ts';
@@ -107,6 +107,14 @@ export interface HostPins {
   known: KnownKeys;
 }
 
+/** Link counters summed over every connection a facade made, and how many connections that was. */
+export interface LinkTotals extends ClientStats {
+  /** Connections opened (a flash makes a second one after the Key's test boot). */
+  readonly connections: number;
+}
+
+const STAT_NAMES = ['framesSent', 'framesReceived', 'badFrames', 'strayResponses', 'retries', 'keepalives'] as const;
+
 /**
  * The link and known-host session of one Key facade. The facade's methods run through it; it
  * ends the session before the link, and refuses everything once closed (`KEY_CLOSED_FACADE`).
@@ -121,6 +129,16 @@ export class KeyConnection {
   #session: SecureSession | undefined;
   #role: HostRole | undefined;
   #closed = false;
+  /** Counters of the links already closed, and how many links were opened. */
+  readonly #earlier: ClientStats = {
+    framesSent: 0,
+    framesReceived: 0,
+    badFrames: 0,
+    strayResponses: 0,
+    retries: 0,
+    keepalives: 0,
+  };
+  #connections = 0;
 
   /**
    * @param onEvent - receives every event the Key sends, across reconnects
@@ -170,6 +188,14 @@ export class KeyConnection {
     return this.#client;
   }
 
+  /** Counters of every link this connection opened (the closed ones and the current one), summed. */
+  linkTotals(): LinkTotals {
+    const now = this.#client?.stats;
+    const sum = { ...this.#earlier };
+    if (now) for (const k of STAT_NAMES) sum[k] += now[k];
+    return { ...sum, connections: this.#connections };
+  }
+
   /**
    * The open known-host session, opened if needed (Noise IK to the pinned static key). With the
    * options' `revocation`, a listed Key's session is closed and refused unless `allowRevoked`.
@@ -210,6 +236,7 @@ export class KeyConnection {
     this.#unsubscribe = undefined;
     const c = this.#client;
     this.#client = undefined;
+    if (c) for (const k of STAT_NAMES) this.#earlier[k] += c.stats[k];
     await c?.close().catch(() => {});
   }
 
@@ -226,6 +253,7 @@ export class KeyConnection {
       throw new KeyFacadeError('KEY_CLOSED_FACADE', 'the Key object was closed while reconnecting');
     }
     this.#client = client;
+    this.#connections++;
     this.#unsubscribe = client.onEvent(this.#onEvent);
   }
 

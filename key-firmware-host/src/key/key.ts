@@ -24,7 +24,7 @@ import { type HostKey, KnownKeys, loadOrCreateHostKey } from '../session/host-st
 import type { SecureSession } from '../session/secure-session.ts';
 import { requestEvidence } from './attest.ts';
 import type { BackoffOptions } from './backoff.ts';
-import { KeyConnection, type OpenKeyOptions } from './connection.ts';
+import { KeyConnection, type LinkTotals, type OpenKeyOptions } from './connection.ts';
 import {
   type ContactsInfo,
   type EmergencyEndResult,
@@ -52,7 +52,7 @@ import {
 import { type PairResult, pairAndPin } from './pinning.ts';
 import { installCertificate, requestCsr, setKeyTime } from './provision.ts';
 
-export type { OpenKeyOptions } from './connection.ts';
+export type { LinkTotals, OpenKeyOptions } from './connection.ts';
 export type { ConfirmResult, RevertAction, RevertResult } from './firmware.ts';
 export type { PairedHostEntry, UnpairResult } from './lifecycle.ts';
 export { hostKeyIdHex } from './lifecycle.ts';
@@ -105,6 +105,11 @@ export class Key {
   /** The underlying client (for diagnostics and requests the facade does not cover). */
   get client(): KeyClient {
     return this.#conn.client();
+  }
+
+  /** Link counters summed over every connection this facade made (a flash reconnects after the test boot). */
+  get linkTotals(): LinkTotals {
+    return this.#conn.linkTotals();
   }
 
   /** The role this host holds on the Key, as pinned (known after {@link Key.session}). */

@@ -171,13 +171,16 @@ export async function withKey<T>(
 
 /**
  * One line of link diagnostics for `--verbose`: counters only, never content or key material.
+ * The counters are summed over every connection of the command (`fw flash` reconnects after the
+ * Key's test boot), and their number is given when there was more than one.
  * @example linkDiagnostics(key, 1200) // "link serial:/dev/ttyACM0: 1.2 s, 11520 B/s, …"
  */
-export function linkDiagnostics(key: Key, ms: number): string {
+export function linkDiagnostics(key: Pick<Key, 'client' | 'linkTotals'>, ms: number): string {
   try {
     const c = key.client;
-    const s = c.stats;
-    return `link ${c.transportDescription}: ${(ms / 1000).toFixed(1)} s, ${Math.round(c.linkBytesPerSecond)} B/s, frames sent ${s.framesSent}, received ${s.framesReceived}, bad ${s.badFrames}, stray ${s.strayResponses}, retries ${s.retries}, keepalives ${s.keepalives}\n`;
+    const s = key.linkTotals;
+    const over = s.connections > 1 ? ` (over ${s.connections} connections)` : '';
+    return `link ${c.transportDescription}: ${(ms / 1000).toFixed(1)} s, ${Math.round(c.linkBytesPerSecond)} B/s, frames sent ${s.framesSent}, received ${s.framesReceived}, bad ${s.badFrames}, stray ${s.strayResponses}, retries ${s.retries}, keepalives ${s.keepalives}${over}\n`;
   } catch {
     return `link: closed before it was opened (${(ms / 1000).toFixed(1)} s)\n`;
   }
