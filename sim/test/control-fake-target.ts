@@ -5,6 +5,7 @@
  * tests use the real `Simulator`.
  */
 import { EnigmError } from '@enigm/protocols/errors';
+import { MAX_HOLD_S } from '../src/firmware/physical/gestures.ts';
 import type {
   ControlTarget,
   DeviceControls,
@@ -75,8 +76,8 @@ export class FakeTarget implements ControlTarget {
     return {
       state: () => structuredClone(s) as DeviceState,
       gesture: (g) => {
-        if ((g.kind === 'hold' || g.kind === 'hold-at-power-on') && g.seconds > 30)
-          throw new EnigmError('SIM_BAD_INPUT', 'seconds must be in (0, 30]');
+        if ((g.kind === 'hold' || g.kind === 'hold-at-power-on') && !(g.seconds > 0 && g.seconds <= MAX_HOLD_S))
+          throw new EnigmError('SIM_BAD_INPUT', `seconds must be in (0, ${MAX_HOLD_S}]`);
         let outcome: GestureOutcome;
         if (s.power === 'off') outcome = { action: 'none', done: false, refused: 'POWER_OFF' };
         else if (g.kind === 'hold' && g.seconds >= 3) {

@@ -4,11 +4,14 @@ import { join } from 'node:path';
 import { Simulator } from '@enigm/sim';
 import { ControlServer, checkSchema, type JsonSchema, OPENAPI, ROUTES } from '@enigm/sim/control';
 import test from 'ava';
+import { MAX_HOLD_S } from '../src/firmware/physical/gestures.ts';
 import { FakeTarget } from './control-fake-target.ts';
 import { contactSet, contacts } from './support/emergency-rig.ts';
 
-type Operation = { responses: Record<string, { content?: Record<string, { schema: JsonSchema }> }> };
+type Content = Record<string, { schema: JsonSchema }>;
+type Operation = { requestBody?: { content: Content }; responses: Record<string, { content?: Content }> };
 const paths = OPENAPI.paths as Record<string, Record<string, Operation>>;
+const SCHEMAS_OF_OPENAPI = (OPENAPI.components as { schemas: Record<string, JsonSchema> }).schemas;
 
 /** The schema the document gives for `status` of `method path`. */
 function responseSchema(method: string, path: string, status: number): JsonSchema {
@@ -19,6 +22,24 @@ function responseSchema(method: string, path: string, status: number): JsonSchem
   const schema = r.content?.['application/json']?.schema;
   if (!schema) throw new Error(`${method} ${path} ${status} has no JSON schema`);
   return schema;
+}
+
+/** The schema the document gives for the request body of `method path` (undefined: it takes none). */
+function requestSchema(method: string, path: string): JsonSchema | undefined {
+  const op = paths[path]?.[method.toLowerCase()];
+  if (!op) throw new Error(`${method} ${path} is not in the document`);
+  return op.requestBody?.content['application/json']?.schema;
+}
+
+/**
+ * Problems of a request body against the document: a route that documents no body must get none;
+ * one that documents a body must get one.
+ */
+function requestProblems(method: string, path: string, body: unknown): string[] {
+  const schema = requestSchema(method, path);
+  if (!schema) return body === undefined ? [] : [`${method} ${path} documents no request body`];
+  if (body === undefined) return [`${method} ${path} documents a required request body`];
+  return checkSchema(body, schema, OPENAPI);
 }
 
 test('the document lists exactly the server routes (plus the event stream, itself and the page)', (t) => {
@@ -65,11 +86,17 @@ test("every route's real answers (successes and errors) conform to the document"
     ['GET', '/api/keys/7', '/api/keys/{index}', undefined, 404],
     ['POST', '/api/keys/0/gesture', '/api/keys/{index}/gesture', { kind: 'hold', seconds: 5 }, 200],
     ['POST', '/api/keys/0/gesture', '/api/keys/{index}/gesture', { kind: 'double' }, 200],
+    ['POST', '/api/keys/0/gesture', '/api/keys/{index}/gesture', { kind: 'hold', seconds: MAX_HOLD_S }, 200],
+    ['POST', '/api/keys/0/gesture', '/api/keys/{index}/gesture', { kind: 'hold', seconds: MAX_HOLD_S + 1 }, 400],
+    ['POST', '/api/keys/0/gesture', '/api/keys/{index}/gesture', { kind: 'hold-at-power-on', seconds: 0 }, 400],
+    ['POST', '/api/keys/0/gesture', '/api/keys/{index}/gesture', { kind: 'hold' }, 400],
+    ['POST', '/api/keys/0/gesture', '/api/keys/{index}/gesture', { kind: 'press', seconds: 1 }, 400],
     ['POST', '/api/keys/0/gesture', '/api/keys/{index}/gesture', { kind: 'nope' }, 400],
     ['POST', '/api/keys/9/gesture', '/api/keys/{index}/gesture', { kind: 'press' }, 404],
     ['POST', '/api/keys/0/gesture', '/api/keys/{index}/gesture', { kind: 'press' }, 401, {}],
     ['POST', '/api/keys/0/battery', '/api/keys/{index}/battery', { level: 3, charging: true }, 200],
     ['POST', '/api/keys/0/battery', '/api/keys/{index}/battery', { level: -1 }, 400],
+    ['POST', '/api/keys/0/battery', '/api/keys/{index}/battery', {}, 400],
     [
       'POST',
       '/api/keys/0/gnss/track',
@@ -95,6 +122,10 @@ test("every route's real answers (successes and errors) conform to the document"
     ['GET', '/api/clock', '/api/clock', undefined, 200],
     ['POST', '/api/clock', '/api/clock', { speed: 10, advanceMs: 5 }, 200],
     ['POST', '/api/clock', '/api/clock', { speed: -3 }, 400],
+    ['POST', '/api/clock', '/api/clock', { speed: 0 }, 400],
+    ['POST', '/api/clock', '/api/clock', {}, 400],
+    ['POST', '/api/keys/1/usb', '/api/keys/{index}/usb', { attached: 'yes' }, 400],
+    ['POST', '/api/keys/1/power', '/api/keys/{index}/power', { on: true, extra: 1 }, 400],
     ['GET', '/api/openapi.json', '/api/openapi.json', undefined, 200],
     ['GET', '/api/openapi.json', '/api/openapi.json', undefined, 401, {}],
   ];
@@ -105,10 +136,19 @@ test("every route's real answers (successes and errors) conform to the document"
       headers: headers ?? auth,
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
-    t.is(res.status, status, `${method} ${url}`);
+    t.is(res.status, status, `${method} ${url} ${JSON.stringify(body)?.slice(0, 80)}`);
     t.regex(res.headers.get('content-type') ?? '', /^application\/json/);
-    const problems = checkSchema(await res.json(), responseSchema(method, path, status), OPENAPI);
+    const answer = await res.json();
+    const problems = checkSchema(answer, responseSchema(method, path, status), OPENAPI);
     t.deepEqual(problems, [], `${method} ${url} → ${status}`);
+    // The document and the server agree on the request: a body the server refuses as bad input (400)
+    // breaks the documented requestBody schema, and every other one conforms to it.
+    const sent = requestProblems(method, path, body);
+    if (status === 400)
+      t.not(sent.length, 0, `${method} ${url} ${JSON.stringify(body)} is refused, so the document must not allow it`);
+    else t.deepEqual(sent, [], `${method} ${url} ${JSON.stringify(body)?.slice(0, 80)} conforms to the documented request`);
+    if (url === '/api/openapi.json' && status === 200)
+      t.deepEqual(answer, JSON.parse(JSON.stringify(OPENAPI)), 'the served document is OPENAPI');
     covered.add(`${method} ${path}`);
   }
   for (const r of ROUTES) t.true(covered.has(`${r.method} ${r.path}`), `${r.method} ${r.path} is exercised`);
@@ -116,6 +156,13 @@ test("every route's real answers (successes and errors) conform to the document"
   t.true(events.length > 5);
   for (const e of events)
     t.deepEqual(checkSchema(e, { $ref: '#/components/schemas/DeviceEvent' }, OPENAPI), [], JSON.stringify(e));
+});
+
+test("the documented hold range is the Key model's: (0, MAX_HOLD_S] s", (t) => {
+  const gesture = SCHEMAS_OF_OPENAPI.Gesture as JsonSchema;
+  const holds = (gesture.oneOf ?? []).filter((s) => s.properties?.seconds);
+  t.is(holds.length, 2);
+  for (const h of holds) t.deepEqual(h.properties?.seconds, { type: 'number', exclusiveMinimum: 0, maximum: MAX_HOLD_S });
 });
 
 test("a real simulator's answers and events conform to the document too", async (t) => {
@@ -153,6 +200,7 @@ test("a real simulator's answers and events conform to the document too", async 
     ['POST', '/api/keys/0/gesture', '/api/keys/{index}/gesture', { kind: 'hold', seconds: 10 }],
   ];
   for (const [method, url, path, body] of calls) {
+    t.deepEqual(requestProblems(method, path, body), [], `${method} ${url} conforms to the documented request`);
     const res = await fetch(`${server.url}${url}`, {
       method,
       headers: auth,

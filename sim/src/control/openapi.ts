@@ -9,7 +9,7 @@ import { LIFECYCLE_STATES } from '@enigm/protocols/messages';
 import { COUNTER_FIELDS } from '../firmware/dormancy.ts';
 import type { JsonSchema } from './schema.ts';
 import { MAX_TRACK_FIXES } from './track.ts';
-import { MAX_ADVANCE_MS, MAX_HOLD_SECONDS, MAX_SPEED, RADIO_STATES } from './validate.ts';
+import { MAX_ADVANCE_MS, MAX_HOLD_S, MAX_SPEED, RADIO_STATES } from './validate.ts';
 
 const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
 const obj = (properties: Record<string, JsonSchema>, required: string[] = Object.keys(properties)): JsonSchema => ({
@@ -45,7 +45,7 @@ const SCHEMAS: Record<string, JsonSchema> = {
     oneOf: [
       ...(['press', 'double', 'triple'] as const).map((k) => obj({ kind: { type: 'string', const: k } })),
       ...(['hold', 'hold-at-power-on'] as const).map((k) =>
-        obj({ kind: { type: 'string', const: k }, seconds: { type: 'number', minimum: 0, maximum: MAX_HOLD_SECONDS } }),
+        obj({ kind: { type: 'string', const: k }, seconds: { type: 'number', exclusiveMinimum: 0, maximum: MAX_HOLD_S } }),
       ),
     ],
   },
@@ -228,13 +228,13 @@ export const OPENAPI: Readonly<Record<string, unknown>> = {
         },
       },
     },
-    '/api/keys/{index}/battery': keyAction(
-      'set the battery level and/or charging',
-      obj({ level: { ...num, minimum: 0, maximum: 100 }, charging: bool }, []),
-    ),
+    '/api/keys/{index}/battery': keyAction('set the battery level and/or charging', {
+      ...obj({ level: { ...num, minimum: 0, maximum: 100 }, charging: bool }, []),
+      minProperties: 1,
+    }),
     '/api/keys/{index}/gnss/track': keyAction(
       `replace the scripted GNSS track (at most ${MAX_TRACK_FIXES} fixes, sorted by atMs)`,
-      obj({ fixes: { type: 'array', items: ref('GnssFix') } }),
+      obj({ fixes: { type: 'array', items: ref('GnssFix'), maxItems: MAX_TRACK_FIXES } }),
     ),
     '/api/keys/{index}/radio': keyAction('set the LTE-M radio state', obj({ state: radioState })),
     '/api/keys/{index}/usb': keyAction('attach or detach USB', obj({ attached: bool })),
@@ -249,12 +249,16 @@ export const OPENAPI: Readonly<Record<string, unknown>> = {
         summary: 'scale simulated time and/or jump it forward',
         requestBody: {
           required: true,
-          content: json(
-            obj(
-              { speed: { ...num, minimum: 0, maximum: MAX_SPEED }, advanceMs: { ...num, minimum: 0, maximum: MAX_ADVANCE_MS } },
+          content: json({
+            ...obj(
+              {
+                speed: { ...num, exclusiveMinimum: 0, maximum: MAX_SPEED },
+                advanceMs: { ...num, minimum: 0, maximum: MAX_ADVANCE_MS },
+              },
               [],
             ),
-          ),
+            minProperties: 1,
+          }),
         },
         responses: { '200': { description: 'clock after', content: json(ref('Clock')) }, ...errors(400, 401, 409, 413) },
       },

@@ -1,7 +1,7 @@
 /**
  * A small JSON Schema checker for the subset the control API's OpenAPI document uses: `type`,
- * `properties`, `required`, `additionalProperties: false`, `items`, `enum`, `const`, `oneOf`,
- * `minimum`/`maximum` and local `$ref`s (`#/components/schemas/X`). Tests check every route's
+ * `properties`, `required`, `additionalProperties: false`, `minProperties`, `items`, `maxItems`, `enum`,
+ * `const`, `oneOf`, `minimum`/`exclusiveMinimum`/`maximum` and local `$ref`s (`#/components/schemas/X`). Tests check every route's
  * real answers with it.
  * @module
  */
@@ -12,11 +12,14 @@ export interface JsonSchema {
   readonly properties?: Readonly<Record<string, JsonSchema>>;
   readonly required?: readonly string[];
   readonly additionalProperties?: boolean;
+  readonly minProperties?: number;
   readonly items?: JsonSchema;
+  readonly maxItems?: number;
   readonly enum?: readonly unknown[];
   readonly const?: unknown;
   readonly oneOf?: readonly JsonSchema[];
   readonly minimum?: number;
+  readonly exclusiveMinimum?: number;
   readonly maximum?: number;
   readonly $ref?: string;
   readonly description?: string;
@@ -53,6 +56,8 @@ export function checkSchema(value: unknown, schema: JsonSchema, root: unknown, p
       if (typeof value !== 'object' || value === null || Array.isArray(value)) return [...problems, `${path}: must be an object`];
       const o = value as Record<string, unknown>;
       for (const r of schema.required ?? []) if (!(r in o)) problems.push(`${path}: missing ${r}`);
+      if (schema.minProperties !== undefined && Object.keys(o).length < schema.minProperties)
+        problems.push(`${path}: fewer than ${schema.minProperties} properties`);
       for (const [k, v] of Object.entries(o)) {
         const p = schema.properties?.[k];
         if (p) problems.push(...checkSchema(v, p, root, `${path}.${k}`));
@@ -62,6 +67,8 @@ export function checkSchema(value: unknown, schema: JsonSchema, root: unknown, p
     }
     case 'array':
       if (!Array.isArray(value)) return [...problems, `${path}: must be an array`];
+      if (schema.maxItems !== undefined && value.length > schema.maxItems)
+        problems.push(`${path}: more than ${schema.maxItems} items`);
       for (const [i, v] of value.entries())
         if (schema.items) problems.push(...checkSchema(v, schema.items, root, `${path}[${i}]`));
       break;
@@ -70,6 +77,8 @@ export function checkSchema(value: unknown, schema: JsonSchema, root: unknown, p
       if (typeof value !== 'number' || !Number.isFinite(value) || (schema.type === 'integer' && !Number.isInteger(value)))
         return [...problems, `${path}: must be ${schema.type === 'integer' ? 'an integer' : 'a number'}`];
       if (schema.minimum !== undefined && value < schema.minimum) problems.push(`${path}: below ${schema.minimum}`);
+      if (schema.exclusiveMinimum !== undefined && value <= schema.exclusiveMinimum)
+        problems.push(`${path}: not above ${schema.exclusiveMinimum}`);
       if (schema.maximum !== undefined && value > schema.maximum) problems.push(`${path}: above ${schema.maximum}`);
       break;
     case 'null':

@@ -3,11 +3,11 @@
  * throws `SIM_BAD_INPUT` naming the field, so a bad request changes nothing.
  * @module
  */
+import { MAX_HOLD_S } from '../firmware/physical/gestures.ts';
 import { GESTURE_KINDS, type Gesture, type RadioState } from '../firmware/physical/types.ts';
 import { ControlError } from './errors.ts';
 
-/** Longest hold the API accepts, seconds (the firmware model applies its own, tighter, range). */
-export const MAX_HOLD_SECONDS = 600;
+export { MAX_HOLD_S } from '../firmware/physical/gestures.ts';
 /** Highest clock speed (as {@link SimClock.setSpeed}). */
 export const MAX_SPEED = 100_000;
 /** Longest single clock advance, ms (one year). */
@@ -62,7 +62,7 @@ export function parseGesture(body: unknown): Gesture {
   if (typeof kind !== 'string' || !(GESTURE_KINDS as readonly string[]).includes(kind))
     throw bad(`kind must be one of ${GESTURE_KINDS.join(', ')}, got ${show(kind)}`);
   if (kind === 'hold' || kind === 'hold-at-power-on') {
-    const seconds = numberIn(o.seconds, 'seconds', 0, MAX_HOLD_SECONDS);
+    const seconds = numberIn(o.seconds, 'seconds', 0, MAX_HOLD_S);
     if (seconds === 0) throw bad('seconds must be more than 0 for a hold');
     return { kind, seconds };
   }

@@ -14,6 +14,7 @@ import {
   GESTURE_KINDS,
   type Gesture,
   type GestureOutcome,
+  MAX_HOLD_S,
   parseTrackFile,
 } from '@enigm/sim/control';
 import {
@@ -146,7 +147,7 @@ power-on arms a factory reset).
 Options:
 ${KEY_HELP}
   --gesture G     ${GESTURE_KINDS.join(', ')} (default press)
-  --seconds S     how long a hold lasts (required for hold and hold-at-power-on)
+  --seconds S     how long a hold lasts, up to ${MAX_HOLD_S} (required for hold and hold-at-power-on)
 ${STATE_DIR_HELP}
 
 Example:
@@ -157,7 +158,7 @@ Example:
     const kind = str(args, 'gesture') ?? 'press';
     if (!(GESTURE_KINDS as readonly string[]).includes(kind))
       throw new UsageError(`--gesture must be one of ${GESTURE_KINDS.join(', ')}, got ${JSON.stringify(kind)}`);
-    const seconds = num(args, 'seconds', 0, 600);
+    const seconds = num(args, 'seconds', 0, MAX_HOLD_S);
     let gesture: Gesture;
     if (kind === 'hold' || kind === 'hold-at-power-on') {
       if (seconds === undefined || seconds === 0) throw new UsageError(`--gesture ${kind} needs --seconds S (more than 0)`);
