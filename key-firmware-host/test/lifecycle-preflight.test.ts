@@ -53,12 +53,12 @@ function port(state: LifecycleState, role: HostRole | undefined) {
   return { p, sent };
 }
 
-/** What the tables say, written from the Key's side: role first, then state. */
+/** What the tables say, written from the Key's side: role, then state, then the handler's `self` check. */
 function expected(op: LifecycleRequest, role: HostRole, state: LifecycleState, self: boolean): string {
   if (checkAccess(op, role, state) === 'FORBIDDEN') return 'KEY_FORBIDDEN';
-  if (op === 'hosts.remove' && role !== 'owner' && !self) return 'KEY_FORBIDDEN'; // grant `self`
   const r = lifecycleRefusal(op, state);
-  return r ? FACADE[r] : 'ok';
+  if (r) return FACADE[r];
+  return op === 'hosts.remove' && role !== 'owner' && !self ? 'KEY_FORBIDDEN' : 'ok'; // grant `self`, by the handler
 }
 
 test('hostKeyIdHex names this host as the preflight compares it', (t) => {

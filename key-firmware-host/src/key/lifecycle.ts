@@ -61,8 +61,9 @@ export function hostKeyIdHex(publicKey: Uint8Array): string {
 
 /**
  * The Key's answer to lifecycle request `op` by a host with `role` while it is in `state`, from
- * the tables alone: `FORBIDDEN` (role table; for a `self` grant, a `target` other than the host's
- * own key id), else `KEY_REVOKED` / `INVALID_STATE` (lifecycle table), else undefined (allowed).
+ * the tables alone and in the Key's order: `FORBIDDEN` (role table), else `KEY_REVOKED` /
+ * `INVALID_STATE` (lifecycle table), else `FORBIDDEN` for a `self` grant naming a `target` other
+ * than the host's own key id (the handler's check), else undefined (allowed).
  * @param target - for `hosts.remove`: whether the key id named is this host's own
  * @example lifecycleDecision('suspend', 'provisioning', 'dormant') === 'FORBIDDEN'
  */
@@ -73,9 +74,11 @@ export function lifecycleDecision(
   target: 'self' | 'other' = 'self',
 ): 'FORBIDDEN' | 'KEY_REVOKED' | 'INVALID_STATE' | undefined {
   if (checkAccess(op, role, state) === 'FORBIDDEN') return 'FORBIDDEN';
+  const refusal = lifecycleRefusal(op, state);
+  if (refusal) return refusal;
+  // A `self` grant is checked by the request's handler, after the state (as the Key does).
   const rule = COMMAND_ACCESS[op];
-  if (rule !== 'public' && rule[role] === 'self' && target === 'other') return 'FORBIDDEN';
-  return lifecycleRefusal(op, state);
+  return rule !== 'public' && rule[role] === 'self' && target === 'other' ? 'FORBIDDEN' : undefined;
 }
 
 /**

@@ -133,7 +133,11 @@ export function renderLifecycleDoc(): string {
   p('  ≥ 10 s or `emergency.cancel`, or `emergency.resolve`), or by `revoke`. No firmware update, pairing,');
   p('  suspend, retire or factory reset during an event.');
   p();
-  p('Tested over the wire for every row, allowed and refused: `sim/test/lifecycle-ops.test.ts`; end to end over');
-  p('a pseudo-terminal with the host library: `key-firmware-host/test/lifecycle-e2e.test.ts`.');
+  p('Tested over the wire for every row, allowed and refused: `sim/test/lifecycle-ops.test.ts` (in process);');
+  p('every cell of "States × operations" on the running Key over pseudo-terminals, each refusal both by the');
+  p("host's preflight and by the Key itself with the preflight bypassed, plus the service role's column:");
+  p('`key-firmware-host/test/lifecycle-pty-matrix.test.ts`; the preflight against the tables for every request ×');
+  p('state × role: `key-firmware-host/test/lifecycle-preflight.test.ts`; end to end with the host library:');
+  p('`key-firmware-host/test/lifecycle-e2e.test.ts`.');
   return `${out.join('\n')}\n`;
 }
