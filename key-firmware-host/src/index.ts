@@ -1,6 +1,7 @@
 /**
- * `@enigm/key-firmware-host`: the host side of an Enigm Key — transports (serial, TCP, in-memory
- * twin), the Key client, secure sessions and the host store, firmware upload, discovery.
+ * `@enigm/key-firmware-host`: the host side of an Enigm Key — transports (serial, TCP, MQTT, BLE,
+ * in-memory twin), the Key client, secure sessions and the host store, firmware upload, discovery,
+ * the Key facade (`openKey`), account association and the provisioning station.
  * @module
  */
 
