@@ -15,7 +15,7 @@
  *   only when the broker has them.
  * - **Certificates checked ahead of time.** A client certificate that has expired or is not yet
  *   valid is a clear error before any connection; one that expires within `certWarnDays` is
- *   reported as a warning at every connect.
+ *   reported as a `warning` event at every connect (the first one too: pass `onState` to `connect`).
  * - **Typed errors** ({@link MqttError}) with a code and a human reason; broker refusals are named.
  *
  * @module
@@ -73,6 +73,11 @@ export interface MqttLinkOptions {
    * session's queued messages come right after the CONNACK, before `connect` returns.
    */
   onMessage?: (topic: string, payload: Uint8Array) => void;
+  /**
+   * A state handler in place from the first attempt (as {@link MqttLink.onState}): the first
+   * connect's `MQTT_CERT_EXPIRING` warning is emitted before `connect` returns.
+   */
+  onState?: (e: MqttLinkEvent) => void;
 }
 
 /** A change of the link's connection state. */
@@ -183,6 +188,7 @@ export class MqttLink {
     this.#version = options.protocol === 4 ? 4 : 5;
     this.#versionFixed = options.protocol === 4 || options.protocol === 5;
     if (options.onMessage) this.#messageHandlers.add(options.onMessage);
+    if (options.onState) this.#stateHandlers.add(options.onState);
   }
 
   /**
@@ -268,7 +274,8 @@ export class MqttLink {
     return new Promise((resolve, reject) => {
       const client = mqtt.connect(this.#clientOptions(version));
       // From the first packet: mqtt.js acknowledges a QoS 1 message whether or not anyone listens.
-      client.on('message', (topic, payload) => this.#dispatch(topic, payload));
+      const onMessage = (topic: string, payload: Buffer) => this.#dispatch(topic, payload);
+      client.on('message', onMessage);
       // Small request/response frames: no Nagle delay (mqtt.js leaves it on; with delayed ACKs a
       // round trip would wait tens of ms).
       (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
@@ -276,7 +283,12 @@ export class MqttLink {
       const fail = (code: number | undefined, e?: Error) => {
         if (settled) return;
         settled = true;
-        client.removeAllListeners();
+        // Only this attempt's listeners: mqtt.js' own stay (its 'close' one clears the CONNACK
+        // timer, which would otherwise hold the process for connectTimeoutMs after a refusal).
+        client.off('message', onMessage);
+        client.off('connect', onConnect);
+        client.off('error', onError);
+        client.off('close', onClose);
         client.on('error', () => {});
         client.end(true);
         const r = refusal(code);
@@ -293,17 +305,21 @@ export class MqttLink {
           }),
         );
       };
-      client.once('connect', () => {
+      const onConnect = () => {
         if (settled) return;
         settled = true;
-        client.removeAllListeners('error');
+        client.off('error', onError);
+        client.off('close', onClose);
         resolve(client);
-      });
-      client.on('error', (e) => {
+      };
+      const onError = (e: Error) => {
         const code = (e as { code?: unknown }).code;
         fail(typeof code === 'number' ? code : undefined, e);
-      });
-      client.once('close', () => fail(undefined, new Error('the connection closed before the broker accepted it')));
+      };
+      const onClose = () => fail(undefined, new Error('the connection closed before the broker accepted it'));
+      client.once('connect', onConnect);
+      client.on('error', onError);
+      client.once('close', onClose);
     });
   }
 
