@@ -12,6 +12,7 @@ import { Simulator } from '@enigm/sim';
 import { ControlServer, type DeviceEvent } from '@enigm/sim/control';
 import test from 'ava';
 import { killAfter } from '../src/child-stop.ts';
+import { MAX_HOLD_S } from '../src/firmware/physical/gestures.ts';
 import { startCliSim } from './support/cli-sim.ts';
 
 const enigm = fileURLToPath(new URL('../../tools/src/enigm.ts', import.meta.url));
@@ -103,6 +104,11 @@ test('misuse exits 2 and runtime failures exit 1, each with a clear message, and
       /--gesture must be one of press, double, triple, hold, hold-at-power-on/,
     ],
     [['sim', 'press', '--key', '0', '--gesture', 'hold', ...sd], 2, /needs --seconds/],
+    [
+      ['sim', 'press', '--key', '0', '--gesture', 'hold', '--seconds', String(MAX_HOLD_S + 1), ...sd],
+      2,
+      new RegExp(`--seconds must be a number in \\[0, ${MAX_HOLD_S}\\], got "${MAX_HOLD_S + 1}"`),
+    ],
     [['sim', 'press', ...sd], 2, /--key N is required/],
     [['sim', 'battery', '--key', '0', '--level', '101', ...sd], 2, /--level must be a number in \[0, 100\], got "101"/],
     [['sim', 'battery', '--key', '0', '--charging', 'maybe', ...sd], 2, /--charging must be on or off/],
