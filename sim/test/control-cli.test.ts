@@ -4,14 +4,15 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Simulator } from '@enigm/sim';
 import { ControlServer, type DeviceEvent } from '@enigm/sim/control';
 import test from 'ava';
-import { killAfter } from '../src/child-stop.ts';
+import { killAfter, stopChild } from '../src/child-stop.ts';
 import { MAX_HOLD_S } from '../src/firmware/physical/gestures.ts';
 import { startCliSim } from './support/cli-sim.ts';
 
@@ -192,4 +193,33 @@ test('enigm sim start serves the control API and prints the dashboard URL with i
   const off = await run(['sim', 'start', '--no-control', '--control-port', '5', '--state-dir', dir]);
   t.is(off.code, 2);
   t.regex(off.stderr, /--no-control excludes --control-port/);
+});
+
+test('enigm sim start (human output) prints "Dashboard: http://127.0.0.1:PORT/?token=…" and that page is served', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'enigm-control-start-'));
+  const p = spawn(process.execPath, ['--import=tsx', enigm, 'sim', 'start', '--no-serial', '--no-mqtt', '--state-dir', dir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(async () => {
+    await stopChild(p);
+    await rm(dir, { recursive: true, force: true });
+  });
+  let stderr = '';
+  p.stderr.on('data', (d) => (stderr += d));
+  const line = await new Promise<string | undefined>((resolve) => {
+    const lines = createInterface({ input: p.stdout });
+    lines.on('line', (l) => {
+      if (l.startsWith('Dashboard:')) resolve(l);
+    });
+    p.once('exit', () => resolve(undefined));
+  });
+  t.truthy(line, stderr);
+  const m = /^Dashboard: (http:\/\/127\.0\.0\.1:(\d+)\/\?token=[\w-]{40,})$/.exec(line ?? '');
+  t.truthy(m, line);
+  const control = JSON.parse(await readFile(join(dir, 'control.json'), 'utf8')) as { dashboard: string; port: number };
+  t.is(m?.[1], control.dashboard, 'the printed URL is the one in control.json');
+  t.is(Number(m?.[2]), control.port);
+  const page = await fetch(m?.[1] ?? '');
+  t.is(page.status, 200);
+  t.regex(await page.text(), /<title>Enigm Key simulator<\/title>/);
 });
