@@ -25,7 +25,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type DrainableQueue, fullJitterDelay, MqttLink, type MqttTls, OutboxPublisher, type QueuedMessage } from '@enigm/mqtt';
-import { Outbox } from '@enigm/mqtt/outbox';
+import { Outbox, type OutboxDropReason, type OutboxOptions, type OutboxStats } from '@enigm/mqtt/outbox';
 import { toHex } from '@enigm/protocols/bytes';
 import { encode } from '@enigm/protocols/cbor';
 import { associationHandleText } from '@enigm/protocols/handle';
@@ -58,7 +58,19 @@ export interface MqttUplinkOptions {
   tlsFor?: (handle: string) => MqttTls | Promise<MqttTls>;
   /** Reconnect backoff (defaults of `MqttLink`). */
   backoff?: { baseMs?: number; capMs?: number };
+  /**
+   * Bounds of each Key's outbox (defaults of `Outbox.open`: 10,000 records, 16 MiB, 7 days; see
+   * docs/mqtt-outbox.md "Drop policy"). Past them the oldest normal records are dropped — counted
+   * in {@link MqttEndpoint.outboxStats} and logged — and emergency records never are.
+   */
+  outbox?: MqttUplinkOutboxLimits;
 }
+
+/** The outbox options a simulated Key's uplink takes (bounds and compaction; the fsync policy is the endpoint's). */
+export type MqttUplinkOutboxLimits = Pick<
+  OutboxOptions,
+  'maxRecords' | 'maxBytes' | 'maxAgeMs' | 'emergencyMaxBytes' | 'emergencyMaxRecords' | 'compactMinBytes'
+>;
 
 /** What an {@link MqttEndpoint} needs. */
 export interface MqttEndpointOptions {
@@ -124,6 +136,7 @@ export class MqttEndpoint {
   #retry: NodeJS.Timeout | undefined;
   #attempts = 0;
   readonly #connectLimiter = new RateLimiter();
+  readonly #dropLimiter = new RateLimiter();
   #closed = false;
   #sweep: NodeJS.Timeout | undefined;
   #linksOpened = 0;
@@ -187,6 +200,24 @@ export class MqttEndpoint {
     return this.#outbox?.size ?? 0;
   }
 
+  /** The outbox's counters (pending, bytes, emergency, drops since open by reason, file length), once open. */
+  get outboxStats(): OutboxStats | undefined {
+    return this.#outbox?.stats();
+  }
+
+  #noteDrops(dropped: readonly { reason: OutboxDropReason }[]): void {
+    if (dropped.length === 0) return;
+    const by = new Map<string, number>();
+    for (const d of dropped) by.set(d.reason, (by.get(d.reason) ?? 0) + 1);
+    const why = [...by].map(([reason, n]) => `${n} (${reason})`).join(', ');
+    logLimited(
+      this.#o.log,
+      'warn',
+      this.#dropLimiter,
+      `${this.#o.label}: outbox bound reached: oldest normal records dropped: ${why}`,
+    );
+  }
+
   /**
    * Uplink records accepted by {@link MqttEndpoint.emit} and not yet durable in the outbox: each
    * waits for the Key's state to be durable (`KeyFirmware.durable`), then for its append to be
@@ -205,7 +236,7 @@ export class MqttEndpoint {
   async open(): Promise<void> {
     // Group commit: records queued together (an event's start, its lifecycle change, its first
     // location) share one fsync; each append still resolves only once its bytes are synced.
-    this.#outbox = await Outbox.open(this.#o.outboxPath, { fsync: 'batch' });
+    this.#outbox = await Outbox.open(this.#o.outboxPath, { ...this.#o.uplink.outbox, fsync: 'batch' });
     const r = this.#outbox.report;
     if (r.quarantined > 0 || r.tornTailBytes > 0) {
       this.#o.log.warn(
@@ -425,6 +456,7 @@ export class MqttEndpoint {
     this.#unsynced.add(key);
     const appending = outbox
       .append({ id, topic: keyTopic(this.#handle, 'up'), payload, priority })
+      .then((r) => this.#noteDrops(r.dropped))
       .finally(() => this.#unsynced.delete(key));
     appending.catch(() => undefined); // awaited by emit(); no unhandled rejection meanwhile
     return { appending }; // wrapped: returning the promise itself would wait for it

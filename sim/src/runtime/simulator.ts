@@ -95,6 +95,8 @@ export interface SimulatorOptions {
    * An LTE-M uplink per Key over MQTT (default off in the library; `enigm sim start` turns it on).
    * `true` or an object without `broker` starts the embedded broker on loopback; `broker` names
    * an external one (`mqtt://…`, `mqtts://…` with `tls`). The Keys' radios start attached.
+   * `outbox` bounds each Key's outbox (records, bytes, age; the oldest normal records are dropped
+   * past them, emergency records never: docs/mqtt-outbox.md "Drop policy").
    */
   mqtt?: SimulatorMqttOption;
   /** A dormant Key's check-in interval, simulated ms (default 6 h, ± 10 % jitter; docs/emergency.md "Dormancy"). */
@@ -108,6 +110,13 @@ export interface SimulatorOptions {
   ble?: SimulatorBleOption;
 }
 
+/** The uplink part of {@link SimulatedKeyLinkStats}. */
+function mqttLinkStats(m: MqttEndpoint): NonNullable<SimulatedKeyLinkStats['mqtt']> {
+  const o = m.outboxStats;
+  const dropped = o ? o.dropped.count + o.dropped.bytes + o.dropped.age : 0;
+  return { connected: m.connected, queued: m.queued, pending: m.pending, dropped, outboxBytes: o?.fileBytes ?? 0 };
+}
+
 /** Flow counters of one Key's links (for tests and diagnostics). */
 export interface SimulatedKeyLinkStats {
   index: number;
@@ -115,9 +124,11 @@ export interface SimulatedKeyLinkStats {
   serial?: { outputBytes: number; inputBytes: number; paused: boolean; discarded: number };
   /**
    * The MQTT uplink, if on: connected now, records waiting in its outbox (`queued`), and records
-   * not yet in the outbox (`pending`: waiting for the Key's state to be durable, or their append).
+   * not yet in the outbox (`pending`: waiting for the Key's state to be durable, or their append);
+   * normal records the outbox dropped at its bounds since the start (`dropped`: oldest first,
+   * never emergency ones) and the outbox file's length (`outboxBytes`).
    */
-  mqtt?: { connected: boolean; queued: number; pending: number };
+  mqtt?: { connected: boolean; queued: number; pending: number; dropped: number; outboxBytes: number };
 }
 
 interface RunningKey {
@@ -416,7 +427,7 @@ export class Simulator implements ControlTarget {
       index: k.index,
       tcp: k.tcp?.stats() ?? [],
       ...(k.serial ? { serial: k.serial.stats() } : {}),
-      ...(k.mqtt ? { mqtt: { connected: k.mqtt.connected, queued: k.mqtt.queued, pending: k.mqtt.pending } } : {}),
+      ...(k.mqtt ? { mqtt: mqttLinkStats(k.mqtt) } : {}),
     }));
   }
 

@@ -61,6 +61,7 @@ export async function startUplink(
     ...(given.tls ? { tls: given.tls } : {}),
     ...(given.tlsFor ? { tlsFor: given.tlsFor } : {}),
     ...(given.backoff ? { backoff: given.backoff } : {}),
+    ...(given.outbox ? { outbox: given.outbox } : {}),
     accountSecret,
     // Uplink records carry wall-clock time: simulated time counted from the real start.
     epoch: Date.now() - simNow,
