@@ -4,7 +4,10 @@
  * passes `openssl verify` to the root; the audit log verifies; a second run finds every Key
  * `already-provisioned`; an aborted run is completed by the next (a Key left with a CSR and no
  * chain is resumed); a Key whose port disappears mid-batch fails only that port
- * (`STATION_PORT_LOST`); no private key material in the manifest.
+ * (`STATION_PORT_LOST`), and is completed by the next run once the port is back (the simulator
+ * restarted on its state folder); a Key paired with a station that lost its pins is
+ * `KEY_NOT_PAIRABLE` until its pairing window is opened (the documented reset path); no private
+ * key material in the manifest.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -260,3 +263,86 @@ realTest('a Key whose audit record cannot be written stops the batch; the next r
     await sim.stop();
   }
 });
+
+realTest(
+  'a port lost mid-batch comes back (the simulator restarted on its state folder): the next run completes that Key',
+  async (t) => {
+    const { dir, sim, ports, base } = await setup(4);
+    let restarted: Simulator | undefined;
+    try {
+      const victim = ports[1] as string;
+      const pid = sim.socatPids().find((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(victim));
+      t.truthy(pid, 'found the socat process of the victim port');
+      let killed = false;
+      const first = await provisionKeys({
+        ...base,
+        onEvent: (e) => {
+          if (!killed && e.type === 'step' && e.port === victim && e.step === 'csr') {
+            killed = true;
+            process.kill(pid as number, 'SIGTERM');
+          }
+        },
+      });
+      t.like(first[1], { outcome: 'failed', error: 'STATION_PORT_LOST' });
+      t.is(sim.firmware(1).certificateChain, undefined, 'the lost Key has no chain');
+      t.is(sim.firmware(1).hosts().length, 1, 'but it is paired with the station');
+      await sim.stop();
+      // The Key is plugged in again: the same Keys (state folder), new ptys.
+      restarted = await Simulator.start({ keys: 4, stateDir: join(dir, 'sim'), serial: true, tcp: false });
+      const again = await provisionKeys({ ...base, ports: restarted.keys().map((k) => k.serial as string) });
+      t.like(again[1], { outcome: 'provisioned', resumed: true });
+      for (const i of [0, 2, 3]) t.like(again[i], { outcome: 'already-provisioned' });
+      for (let i = 0; i < 4; i++) t.truthy(restarted.firmware(i).certificateChain, `Key ${i} holds its chain`);
+      opensslVerify(t, dir, again);
+    } finally {
+      await (restarted ?? sim).stop();
+    }
+  },
+);
+
+realTest(
+  'a Key paired with a station that lost its pins: refused until its pairing window is opened, then provisioned',
+  async (t) => {
+    const { dir, sim, ports, base } = await setup(2);
+    try {
+      const victim = ports[0] as string;
+      const pid = sim.socatPids().find((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(victim));
+      let killed = false;
+      const first = await provisionKeys({
+        ...base,
+        onEvent: (e) => {
+          if (!killed && e.type === 'step' && e.port === victim && e.step === 'csr') {
+            killed = true;
+            process.kill(pid as number, 'SIGTERM');
+          }
+        },
+      });
+      t.like(first[0], { outcome: 'failed', error: 'STATION_PORT_LOST' });
+      await sim.stop();
+      // The station loses its known-Keys store (a new machine, a wiped home folder).
+      rmSync(join(dir, 'home', 'known-keys.json'));
+      const back = await Simulator.start({ keys: 2, stateDir: join(dir, 'sim'), serial: true, tcp: false });
+      try {
+        const options = { ...base, ports: back.keys().map((k) => k.serial as string) };
+        const refused = await provisionKeys(options);
+        t.like(refused[0], { outcome: 'failed', error: 'KEY_NOT_PAIRABLE', step: 'pair' });
+        t.is(back.firmware(0).certificateChain, undefined, 'nothing half-written: paired, no chain');
+        // The reset path (docs/station.md): the operator opens the Key's pairing window (a long hold
+        // on a real Key; the simulator's gesture here), and the next run pairs again and provisions.
+        back.firmware(0).openPairingWindow(60_000);
+        const done = await provisionKeys(options);
+        t.like(done[0], { outcome: 'provisioned' });
+        t.truthy(back.firmware(0).certificateChain);
+        opensslVerify(t, dir, done.slice(0, 1));
+        // The other Key was finished in the first run; without its pin this station cannot look at
+        // it (it is not pairable): it says so, and the Key keeps its chain.
+        t.like(done[1], { outcome: 'failed', error: 'KEY_NOT_PAIRABLE' });
+        t.truthy(back.firmware(1).certificateChain);
+      } finally {
+        await back.stop();
+      }
+    } finally {
+      await sim.stop();
+    }
+  },
+);
