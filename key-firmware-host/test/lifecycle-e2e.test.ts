@@ -4,12 +4,21 @@
  * file). suspend →
  * resume; unpair (the removed host is out at once); revoke → every session request refused
  * (`KEY_REVOKED`, by the Key and by the facade's preflight) → retire → factory with a new
- * identity (the old pin and the old evidence fail; pairing again is a new trust event).
+ * identity (the old pin fails; the old identity goes on the revocation list, so its old evidence
+ * appraised with the list is contraindicated; pairing again is a new trust event).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  appraiseKeyEvidence,
+  createRevocationList,
+  revocationSignerFromSeed,
+  signRevocationList,
+  verifyRevocationList,
+} from '@enigm/attestation';
 import { toHex } from '@enigm/protocols/bytes';
+import { ed25519Generate } from '@enigm/protocols/crypto';
 import { hasSocat, Simulator } from '@enigm/sim';
 import test, { type ExecutionContext } from 'ava';
 import { KeyError } from '../src/client/errors.ts';
@@ -115,15 +124,35 @@ realTest(
       await preflightRefused(t, owner.revoke(), 'KEY_REVOKED');
       await preflightRefused(t, owner.unpair(benchId), 'KEY_REVOKED');
 
-      // retire → factory, a new identity: the old pin fails, the old evidence does not verify.
-      t.is(await owner.retire(), 'factory');
+      // retire → factory, a new identity, the old one on the revocation list: the old pin fails, and
+      // the old evidence, appraised against the old identity with the list, is contraindicated.
+      const revKey = ed25519Generate();
+      const signer = revocationSignerFromSeed(revKey.seed);
+      const t0 = Date.now();
+      const list0 = createRevocationList({ issuerPublicKey: revKey.publicKey, issuedAt: t0, nextUpdate: t0 + 86_400_000 });
+      const appraiseOld = (signed: Uint8Array) =>
+        appraiseKeyEvidence({
+          evidence: oldEvidence,
+          nonce,
+          identity: Buffer.from(pin.identity, 'hex'),
+          reference: { revocation: verifyRevocationList(signed, { trustedKeys: [revKey.publicKey], now: Date.now() }) },
+        });
+      const before = appraiseOld(signRevocationList(list0, signer));
+      t.is(before.checks.find((c) => c.name === 'revocation')?.status, 'affirming', 'before retire the list does not name it');
+      t.not(before.status, 'contraindicated', JSON.stringify(before.checks));
+      let written: Uint8Array | undefined;
+      t.is(await owner.retire({ revocation: { list: list0, signer, write: (b) => void (written = b) } }), 'factory');
+      t.truthy(written, 'the list was re-signed and written');
+      const after = appraiseOld(written as Uint8Array);
+      t.is(after.status, 'contraindicated');
+      t.regex(after.checks.find((c) => c.name === 'revocation')?.reason ?? '', /KEY_REVOKED.*reason retired/);
       t.is((await owner.info()).state, 'factory');
       await preflightRefused(t, owner.retire(), 'KEY_INVALID_STATE');
       await t.throwsAsync(owner.session(), undefined, 'the old pin no longer opens a session');
       const again = await owner.pair('owner');
       t.not(again.identity, pin.identity);
       t.not(again.handle, pin.handle);
-      t.notThrows(() => checkEvidence(oldEvidence, Buffer.from(pin.identity, 'hex'), nonce));
+      // Pinned to the Key's identity now, the old evidence does not verify either.
       t.throws(() => checkEvidence(oldEvidence, Buffer.from(again.identity, 'hex'), nonce), { instanceOf: KeyFacadeError });
       t.deepEqual(
         (await owner.hosts()).map((h) => h.keyId),

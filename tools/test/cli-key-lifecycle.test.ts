@@ -3,11 +3,20 @@
  * real pseudo-terminal (in-process dispatch, the CLI's own exit-code and `--json` rules): hosts
  * by key id (public keys only with --show-identity), suspend → resume, a refusal with its named
  * error (exit 1), revoke and retire refused without --yes (exit 2, nothing sent), then revoke →
- * retire → factory.
+ * retire --add-to-list → factory, the old identity on the re-signed revocation list (reason
+ * retired), so a verifier using the list refuses the old identity's evidence.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  createRevocationList,
+  isRevoked,
+  revocationSignerFromSeed,
+  signRevocationList,
+  verifyRevocationList,
+} from '@enigm/attestation';
+import { ed25519Generate, ed25519PrivateKeyToPem } from '@enigm/protocols/crypto';
 import { hasSocat, Simulator } from '@enigm/sim';
 import test from 'ava';
 import { keyLifecycleCommands } from '../src/commands/key-lifecycle.ts';
@@ -62,10 +71,32 @@ realTest('enigm key hosts|suspend|resume|revoke|retire over a pty, with refusals
     const revoked = await run('key', 'hosts');
     t.is(revoked.code, 1);
     t.regex(revoked.stderr, /KEY_REVOKED/);
-    const retired = await run('key', 'retire', '--yes');
+    // A revocation list (version 1, empty) and its signing key, for retire --add-to-list.
+    const revKey = ed25519Generate();
+    const listFile = join(dir, 'revocation.cose');
+    const keyFile = join(dir, 'revocation.key');
+    writeFileSync(keyFile, ed25519PrivateKeyToPem(revKey.seed), { mode: 0o600 });
+    const now = Date.now();
+    const empty = createRevocationList({ issuerPublicKey: revKey.publicKey, issuedAt: now, nextUpdate: now + 86_400_000 });
+    writeFileSync(listFile, signRevocationList(empty, revocationSignerFromSeed(revKey.seed)));
+    const half = await run('key', 'retire', '--yes', '--add-to-list', listFile);
+    t.is(half.code, 2, 'the list without its key is misuse');
+    t.regex(half.stderr, /--add-to-list F and --list-key KEY\.pem go together/);
+    t.is(sim.firmware(0).state, 'revoked', 'nothing was sent');
+
+    const oldIdentity = sim.firmware(0).secureElement.identityPublicKey.slice();
+    const retired = await run('key', 'retire', '--yes', '--add-to-list', listFile, '--list-key', keyFile);
     t.is(retired.code, 0, retired.stderr);
-    t.regex(retired.stdout, /Key is now factory\nthe Key has a new identity/);
+    t.regex(
+      retired.stdout,
+      /Key is now factory\nrevocation list: the old identity added \(reason retired, version 2\)\nthe Key has a new identity/,
+    );
     t.is(sim.firmware(0).state, 'factory');
+    const v = verifyRevocationList(readFileSync(listFile), { trustedKeys: [revKey.publicKey], now: Date.now() });
+    if (!v.ok) throw new Error(v.message);
+    t.is(v.list.version, 2);
+    t.like(isRevoked(v.list, { identityKey: oldIdentity }), { reason: 'retired' });
+    t.is(isRevoked(v.list, { identityKey: sim.firmware(0).secureElement.identityPublicKey }), undefined, 'not the new one');
   } finally {
     await sim.stop();
   }

@@ -44,7 +44,9 @@ import { type FirmwareStatus, type FlashOptions, type FlashResult, type ParsedIm
 import {
   type LifecyclePort,
   listHosts,
+  listRetiredIdentity,
   type PairedHostEntry,
+  type RetireRevocation,
   runLifecycleOp,
   type UnpairResult,
   unpairHost,
@@ -54,7 +56,7 @@ import { installCertificate, requestCsr, setKeyTime } from './provision.ts';
 
 export type { LinkTotals, OpenKeyOptions } from './connection.ts';
 export type { ConfirmResult, RevertAction, RevertResult } from './firmware.ts';
-export type { PairedHostEntry, UnpairResult } from './lifecycle.ts';
+export type { PairedHostEntry, RetireRevocation, UnpairResult } from './lifecycle.ts';
 export { hostKeyIdHex } from './lifecycle.ts';
 
 /**
@@ -319,17 +321,22 @@ export class Key {
    * → retired → factory (owner; provisioning on a revoked Key): the Key crypto-wipes — new
    * identity, static key and handle; hosts, certificate chain and sessions gone. This host's pin
    * no longer matches: the Key is a new trust event (pair again). The wipe ends the link's
-   * negotiation too: the facade reconnects (with backoff) before it returns.
+   * negotiation too: the facade reconnects (with backoff) before it returns. With `revocation`,
+   * the old identity is then added to that list (reason `retired`), so old evidence appraised
+   * with the list is contraindicated.
    * @returns `factory`
-   * @throws as {@link Key.suspend}; {@link KeyFacadeError} `KEY_RECONNECT_FAILED`
-   * @example await key.retire(); // 'factory'
+   * @throws as {@link Key.suspend}; {@link KeyFacadeError} `KEY_RECONNECT_FAILED`; the list's
+   *   errors (`listRetiredIdentity`; the Key is wiped by then)
+   * @example await key.retire({ revocation: { list, signer, write: (b) => writeFileSync(f, b) } }); // 'factory'
    */
-  async retire(): Promise<LifecycleState> {
+  async retire(options: { revocation?: RetireRevocation } = {}): Promise<LifecycleState> {
+    const identity = options.revocation ? (await this.#conn.session(true)).peer.identity : undefined;
     const state = await runLifecycleOp(this.#lifecyclePort(true), 'retire');
     // The wipe ended every session and link negotiation (as a reboot does): hello again.
     this.#conn.forgetRole();
     await this.#conn.dropLink(false);
     await this.reconnect();
+    if (options.revocation && identity) await listRetiredIdentity(options.revocation, identity, this.#now());
     return state;
   }
 

@@ -8,6 +8,13 @@
  * checks role and state again (it is the authority).
  * @module
  */
+import {
+  addRevocationEntry,
+  isRevoked,
+  type RevocationList,
+  type RevocationSigner,
+  signRevocationList,
+} from '@enigm/attestation';
 import { bytesEqual, fromHex, toHex } from '@enigm/protocols/bytes';
 import { sha256 } from '@enigm/protocols/crypto';
 import {
@@ -165,4 +172,40 @@ export async function runLifecycleOp(
 ): Promise<LifecycleState> {
   await preflight(port, op);
   return (await (await port.session()).request(op, {})).state;
+}
+
+/**
+ * A revocation list to put a retired Key's old identity on ({@link Key.retire}): after the wipe
+ * nothing the old identity signed should be trusted again, and a verifier appraising old evidence
+ * with the list finds it contraindicated (`KEY_REVOKED`, reason `retired`).
+ */
+export interface RetireRevocation {
+  /** The current list (verified by the caller). */
+  list: RevocationList;
+  /** The revocation-signing key. */
+  signer: RevocationSigner;
+  /** The new list's validity, ms (default 7 days). */
+  validityMs?: number;
+  /** Called with the signed new list: write it (atomically). Not called if the identity is already listed. */
+  write: (bytes: Uint8Array, list: RevocationList) => void | Promise<void>;
+}
+
+/**
+ * Adds `identity` (a retired Key's old identity key) to the list with reason `retired`, version + 1,
+ * signed and written; a list that already names it is returned unchanged (nothing written).
+ * @returns the list now in force
+ * @throws AttestationError `REVOCATION_ENTRY_INVALID` (a full list, a clock before the list's issuedAt
+ *   is corrected to it); the `write` callback's errors
+ */
+export async function listRetiredIdentity(r: RetireRevocation, identity: Uint8Array, now: number): Promise<RevocationList> {
+  if (isRevoked(r.list, { identityKey: identity })) return r.list;
+  const t = Math.max(now, r.list.issuedAt);
+  const next = addRevocationEntry(r.list, {
+    subject: { identityKey: identity },
+    reason: 'retired',
+    issuedAt: t,
+    nextUpdate: t + (r.validityMs ?? 7 * 86_400_000),
+  });
+  await r.write(signRevocationList(next, r.signer), next);
+  return next;
 }

@@ -119,8 +119,11 @@ export function renderLifecycleDoc(): string {
   p('  passes `retired` and, in the same request, its `wipe` row back to `factory`: the secure element draws');
   p('  a new identity and static key, a new device handle is drawn, paired hosts, the certificate chain and');
   p('  every session and link negotiation are dropped (hosts send `hello` again). Evidence the old identity');
-  p('  signed no longer verifies against the new one,');
-  p('  and no host pin matches: a re-used Key is a new trust event. A Key a power cut left in `retired`');
+  p("  signed no longer matches the Key's identity (a verifier pinning the Key refuses it) and no host pin");
+  p('  matches: a re-used Key is a new trust event. The old signatures stay valid under the old key, so a');
+  p('  verifier holding only the old identity is stopped by the revocation list: `enigm key retire --add-to-list F');
+  p('  --list-key KEY.pem` (`Key.retire({ revocation })`) puts the old identity on it (reason `retired`), and');
+  p('  appraisal with the list then contraindicates old evidence. A Key a power cut left in `retired`');
   p('  finishes the wipe at its next `retire` (or the factory-reset gesture).');
   p('- **hosts.remove** names a host by its key id (the first 8 bytes of SHA-256 of its static public');
   p('  key, as `enigm key hosts` shows it). The owner removes any host; a provisioning or service host only');

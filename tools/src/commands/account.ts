@@ -7,13 +7,7 @@
  * @module
  */
 import { join } from 'node:path';
-import {
-  AttestationError,
-  type CertificateInput,
-  type RevocationList,
-  revocationSignerFromSeed,
-  verifyRevocationList,
-} from '@enigm/attestation';
+import type { CertificateInput } from '@enigm/attestation';
 import {
   AccountRegistry,
   type DeviceRecord,
@@ -21,24 +15,11 @@ import {
   type Key,
   type OpenKeyOptions,
   openKey,
-  type ReplaceRevocation,
   replace,
 } from '@enigm/key-firmware-host';
-import { ed25519PrivateKeyFromPem } from '@enigm/protocols/crypto';
 import { AUDIT_HELP, auditOptions, withAudit } from '../audit-options.ts';
-import {
-  type Command,
-  EXIT,
-  int,
-  type Output,
-  type ParsedArgs,
-  readInputFile,
-  readTextFile,
-  showPath,
-  str,
-  UsageError,
-  writeOutputFile,
-} from '../cli.ts';
+import { type Command, EXIT, int, type Output, type ParsedArgs, readTextFile, showPath, str, UsageError } from '../cli.ts';
+import { revocationUpdate } from '../revocation-update.ts';
 
 const DIR_HELP = '  --dir D         the account folder (account.secret, mode 0600; devices.json)';
 const KEY_HELP = `  --port ADDR     the Key: serial device path (e.g. .sim-state/ttyKEY0) or tcp://host:port
@@ -155,26 +136,6 @@ ${AUDIT_HELP}`,
   },
 };
 
-/** `--revocation F --revocation-key KEY.pem`: the list (verified under the key; stale is fine). */
-function revocation(args: ParsedArgs): ReplaceRevocation | undefined {
-  const file = str(args, 'revocation');
-  const keyFile = str(args, 'revocation-key');
-  if (file === undefined && keyFile === undefined) return undefined;
-  if (file === undefined || keyFile === undefined)
-    throw new UsageError('--revocation F and --revocation-key KEY.pem go together');
-  const seed = ed25519PrivateKeyFromPem(readTextFile(keyFile, '--revocation-key'));
-  let signer: ReturnType<typeof revocationSignerFromSeed>;
-  try {
-    signer = revocationSignerFromSeed(seed);
-  } finally {
-    seed.fill(0);
-  }
-  const r = verifyRevocationList(readInputFile(file, 'revocation list'), { trustedKeys: [signer.publicKey], now: Date.now() });
-  if (!r.ok && !(r.code === 'REVOCATION_STALE' && r.list)) throw new AttestationError(r.code, r.message);
-  const list = r.ok ? r.list : (r.list as RevocationList);
-  return { list, signer, write: (bytes) => writeOutputFile(file, bytes, 'revocation list') };
-}
-
 const replaceCmd: Command = {
   name: 'account replace',
   summary: 'a new Key takes over an association: the old one is marked replaced and revoked',
@@ -212,7 +173,7 @@ ${AUDIT_HELP}`,
     const port = required(args, 'port');
     const oldPort = str(args, 'old-port');
     const account = AccountRegistry.open(dir);
-    const rev = revocation(args);
+    const rev = revocationUpdate(args, 'revocation', 'revocation-key');
     return withAudit(args, { role: 'owner', op: 'account.replace' }, async (note) => {
       note.handle = oldHandle;
       const oldKey = oldPort ? await openKey(oldPort, openOptions(args)) : undefined;

@@ -9,6 +9,7 @@
 import type { Key } from '@enigm/key-firmware-host';
 import { AUDIT_HELP, auditOptions, noteKey, withAudit } from '../audit-options.ts';
 import { type Command, EXIT, type ParsedArgs, UsageError } from '../cli.ts';
+import { revocationUpdate } from '../revocation-update.ts';
 import { PORT_HELP, SESSION_HELP, sessionOptions, withKey } from './key-connect.ts';
 
 const hostsCmd: Command = {
@@ -79,29 +80,50 @@ ${AUDIT_HELP}`,
 
 type Op = 'suspend' | 'resume' | 'revoke' | 'retire';
 
+const RETIRE_LIST_HELP = `  --add-to-list F the signed revocation list to add the old identity to (reason retired; version + 1,
+                  re-signed, written atomically; a stale list is renewed), so that evidence the
+                  old identity signed is contraindicated wherever the list is used
+  --list-key KEY.pem  its signing key (a file, as enigm revocation add --key; never on the command line)
+`;
+
 /** A lifecycle command: runs `op` and prints the new state. */
 function opCommand(op: Op, summary: string, details: string, confirm: boolean): Command {
   return {
     name: `key ${op}`,
     summary,
-    help: `Usage: enigm key ${op} --port ADDR${confirm ? ' --yes' : ''} [--json]
+    help: `Usage: enigm key ${op} --port ADDR${confirm ? ' --yes' : ''}${op === 'retire' ? ' [--add-to-list F --list-key KEY.pem]' : ''} [--json]
 
 ${details}
 
 Options:
 ${PORT_HELP}
-${confirm ? `  --yes           confirm: ${op} cannot be undone (without it nothing is sent; exit 2)\n` : ''}${SESSION_HELP}
+${confirm ? `  --yes           confirm: ${op} cannot be undone (without it nothing is sent; exit 2)\n` : ''}${op === 'retire' ? RETIRE_LIST_HELP : ''}${SESSION_HELP}
 ${AUDIT_HELP}`,
-    options: confirm ? { ...sessionOptions, ...auditOptions, yes: { type: 'boolean' } } : { ...sessionOptions, ...auditOptions },
+    options: {
+      ...sessionOptions,
+      ...auditOptions,
+      ...(confirm ? { yes: { type: 'boolean' } } : {}),
+      ...(op === 'retire' ? { 'add-to-list': { type: 'string' }, 'list-key': { type: 'string' } } : {}),
+    },
     async run(args: ParsedArgs, out) {
       if (confirm && args.values.yes !== true)
         throw new UsageError(`${op} cannot be undone: add --yes to confirm (nothing was sent to the Key)`);
+      const rev = op === 'retire' ? revocationUpdate(args, 'add-to-list', 'list-key') : undefined;
       return withAudit(args, { role: 'host', op: `key.${op}` }, (note) =>
         withKey(args, async (key: Key) => {
           await noteKey(key, note);
-          const state = await key[op]();
-          out.data({ ok: true, state });
+          let listed: number | undefined;
+          const revocation = rev && {
+            ...rev,
+            write: (bytes: Uint8Array, list: { version: number }) => {
+              rev.write(bytes);
+              listed = list.version;
+            },
+          };
+          const state = op === 'retire' ? await key.retire(revocation ? { revocation } : {}) : await key[op]();
+          out.data({ ok: true, state, ...(listed !== undefined ? { revocationVersion: listed } : {}) });
           out.line(`Key is now ${state}`);
+          if (listed !== undefined) out.line(`revocation list: the old identity added (reason retired, version ${listed})`);
           if (op === 'retire')
             out.line('the Key has a new identity: its old pin and evidence no longer match; pair again to use it');
           return EXIT.ok;
@@ -134,7 +156,9 @@ session but retire (KEY_REVOKED). It cannot be undone: the way back is retire (c
     'retire a Key: crypto-wipe back to factory with a new identity (session; owner; --yes)',
     `Retires the Key and crypto-wipes it back to factory: its identity, static key and handle are
 replaced, paired hosts, the certificate chain and every session are dropped. Evidence and pins
-of the old identity no longer match. The owner may retire; on a revoked Key, provisioning too.`,
+of the old identity no longer match the Key; with --add-to-list the old identity also goes on
+the revocation list, so a verifier using the list refuses its old evidence. The owner may retire;
+on a revoked Key, provisioning too.`,
     true,
   ),
 ];
