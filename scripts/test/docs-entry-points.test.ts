@@ -6,7 +6,7 @@
  * package README's "May import:" line equals the rule `scripts/boundaries.ts` enforces
  * (`PACKAGE_RULES`).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
@@ -104,4 +104,14 @@ test('the checks fail on drift: a missing subpath, a stale may-import line, no l
   t.deepEqual(mayImport('May import: nothing in the repository.'), []);
   t.is(mayImport('Its source may import `@enigm/protocols`.'), undefined);
   t.not(mayImport('May import: `@enigm/protocols`')?.join(), PACKAGE_RULES.sim?.join(), 'sim also may import mqtt');
+});
+
+test('README.md says the packages export TypeScript sources and shows how to run each example', (t) => {
+  const readme = read('README.md');
+  t.regex(readme, /export their TypeScript sources/);
+  t.regex(readme, /TypeScript-aware\s+loader/);
+  const examples = readdirSync(join(ROOT, 'examples')).filter((f) => f.endsWith('.ts'));
+  t.true(examples.includes('flash-a-key.ts'));
+  for (const f of examples)
+    t.true(readme.includes(`node --import tsx examples/${f}`), `README.md shows how to run examples/${f}`);
 });
