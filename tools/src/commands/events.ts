@@ -1,7 +1,8 @@
 /**
  * `enigm events watch`: the fleet's uplink as it happens — every Key's (or the given Keys') signed
  * `up` and `risk` records and retained `status`, decoded, verified when the Key's identity is
- * given, de-duplicated by record id — over `watchFleet` of `@enigm/mqtt`. Malformed options exit 2
+ * given, de-duplicated by record id — over `watchFleet` of `@enigm/mqtt`; with `--session NAME` as a
+ * persistent session that gets what was published while it was away. Malformed options exit 2
  * (also `--group` on a broker without MQTT 5); an unreachable broker, refused credentials or a
  * refused subscription exit 1 with the `MQTT_*` code.
  * @module
@@ -9,6 +10,7 @@
 
 import { randomBytes } from 'node:crypto';
 import {
+  DEFAULT_SESSION_EXPIRY_S,
   EMERGENCY_UPLINK_KIND,
   EmergencyTimeline,
   type EmergencyTimelineEntry,
@@ -264,6 +266,7 @@ const watchCmd: Command = {
   summary: "print the fleet's uplink records and status as they arrive over MQTT (--json: one JSON line each)",
   help: `Usage: enigm events watch --broker URL [--handle H]... [--channel up|status|risk]...
                           [--identity HANDLE=HEX]... [--contact-key PREFIX.key] [--group NAME]
+                          [--session NAME [--session-expiry S]]
                           [--count N] [--log-level L | --verbose] [--json]
                           [--ca F --cert F --key F] [--client NAME]
 
@@ -276,6 +279,16 @@ SIGNATURE (forged, or copied from another handle or channel). Records seen befor
 at-least-once delivery) are dropped and counted; a payload that is not a record (garbage, too
 large, empty) is one line "invalid payload on TOPIC: CODE" — never its bytes. Runs until Ctrl-C
 or SIGTERM (exit 0) or --count messages were printed; the counts go to stderr at the end.
+
+Without --session each watch is a clean session: it sees what is published while it runs (and the
+retained status). With --session NAME it is a persistent session named NAME (the MQTT client id;
+one watcher per name at a time — a second one takes the session over): the broker keeps its
+subscriptions and queues the QoS 1 records published while no watcher of that name runs, and the
+next watch with the same --session gets them first, in order. On MQTT 5 the broker forgets the
+session --session-expiry seconds after the watcher left (default ${DEFAULT_SESSION_EXPIRY_S}: one hour); on MQTT 3.1.1
+(the embedded broker) it keeps it by its own rules (mosquitto: persistent_client_expiration). What
+the broker delivered is acknowledged: with --count, records that arrive after the Nth are neither
+shown nor kept for the next watch — stop a session watcher with Ctrl-C or SIGTERM instead.
 
 Emergency records (kind ${EMERGENCY_UPLINK_KIND} on up, priority emergency: the body is an event's
 signed start or a sealed record) are shown as a per-event timeline: event id, seq, kind, the
@@ -296,6 +309,10 @@ ${BROKER_HELP}
                   sealed to it (needs --identity for the Key)
   --group NAME    consume as an MQTT 5 shared subscription $share/NAME/… (load-balanced between
                   the watchers of the group; needs a broker speaking MQTT 5)
+  --session NAME  a persistent session with client id NAME (1-64 of A-Z, a-z, 0-9, -, _): records
+                  published while it is away are delivered when it returns with the same NAME
+  --session-expiry S
+                  MQTT 5: the broker keeps the session S seconds after a disconnect (default ${DEFAULT_SESSION_EXPIRY_S})
   --count N       stop after N messages
 ${logOptionsHelp('info', 'the subscription and reconnects; warn: disconnects and broker warnings; debug: a line per message (type and size)')}
   --json          one JSON object per message per line
@@ -305,6 +322,8 @@ credentials or a subscription (MQTT_* code and reason); 2 for malformed options.
 
 Examples:
   enigm events watch --broker mqtt://127.0.0.1:1883 --client backend-1 --channel up --count 10
+  enigm events watch --broker mqtts://broker:8883 --ca ca.pem --cert b1.crt --key b1.key \\
+      --session backend-1-audit --channel up --json       # Ctrl-C; the same later gets what it missed
   enigm events watch --broker mqtt://127.0.0.1:1883 --channel up \\
       --identity eh1-…=3b6a… --contact-key alice.key       # decrypt alice's envelopes`,
   options: {
@@ -314,6 +333,8 @@ Examples:
     identity: { type: 'string', multiple: true },
     'contact-key': { type: 'string' },
     group: { type: 'string' },
+    session: { type: 'string' },
+    'session-expiry': { type: 'string' },
     count: { type: 'string', short: 'c' },
   },
   longRunning: true,
@@ -332,6 +353,12 @@ Examples:
     const group = typeof args.values.group === 'string' ? args.values.group : undefined;
     if (group !== undefined && !/^[A-Za-z0-9_-]{1,32}$/.test(group))
       throw new UsageError(`--group must be 1-32 of A-Z, a-z, 0-9, "-", "_", got ${JSON.stringify(group)}`);
+    const session = str(args, 'session');
+    if (session !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(session))
+      throw new UsageError(`--session must be 1-64 of A-Z, a-z, 0-9, "-", "_", got ${JSON.stringify(session.slice(0, 80))}`);
+    if (session === undefined && args.values['session-expiry'] !== undefined)
+      throw new UsageError('--session-expiry needs --session NAME');
+    const sessionExpiryS = int(args, 'session-expiry', DEFAULT_SESSION_EXPIRY_S, 1, 0xffff_fffe);
 
     const contactKeyFile = str(args, 'contact-key');
     const contactPrivateKey = contactKeyFile === undefined ? undefined : readContactPrivateKey(contactKeyFile);
@@ -358,6 +385,7 @@ Examples:
         ...(handles.length > 0 ? { handles } : {}),
         ...(channels.length > 0 ? { channels: channels as FleetChannel[] } : {}),
         ...(group !== undefined ? { group } : {}),
+        ...(session !== undefined ? { session: { name: session, expiryS: sessionExpiryS } } : {}),
         identities,
         onMessage(m) {
           log.debug(
@@ -389,12 +417,17 @@ Examples:
       });
     } catch (e) {
       if (e instanceof MqttError && e.code === 'MQTT_BAD_URL') throw new UsageError(e.message);
-      if (e instanceof MqttError && e.code === 'MQTT_BAD_INPUT') throw new UsageError(`--group: ${e.message}`);
+      if (e instanceof MqttError && e.code === 'MQTT_BAD_INPUT')
+        throw new UsageError(`${/session/.test(e.message) ? '--session' : '--group'}: ${e.message}`);
       throw e;
     }
     try {
       log.info(
-        `watching ${watch.url} (MQTT ${watch.protocolVersion === 5 ? '5' : '3.1.1'}): ${watch.filters.join(', ')} (Ctrl-C to stop)`,
+        `watching ${watch.url} (MQTT ${watch.protocolVersion === 5 ? '5' : '3.1.1'}): ${watch.filters.join(', ')}${
+          watch.session === undefined
+            ? ''
+            : ` as persistent session ${watch.session}${watch.protocolVersion === 5 ? ` (kept ${sessionExpiryS} s after it leaves)` : ''}`
+        } (Ctrl-C to stop)`,
       );
       if (limit === 0 || seen < limit) await untilSignal(finished);
     } finally {
