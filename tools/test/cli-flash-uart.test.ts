@@ -4,13 +4,16 @@
  * simulator models the serial link as a 115200-baud UART on a real pseudo-terminal). No option is
  * tuned: no --timeout, no --baud.
  *
- * 1. A 256 KiB image flashed with `enigm fw flash` is killed (SIGKILL) a quarter of the way in;
- *    `enigm key ping` right after answers at once (no dead time behind queued bytes).
- * 2. `enigm fw flash` again resumes where the Key stopped and completes: upload, test-boot,
- *    health, confirm.
+ * 1. A 256 KiB image (security counter 2) flashes in one run from the first byte to confirmed,
+ *    with nothing resent: the default flash the issue asks for, uninterrupted.
+ * 2. Another 256 KiB image (counter 3) flashed with `enigm fw flash` is killed (SIGKILL) a quarter
+ *    of the way in; `enigm key ping` right after answers at once (no dead time behind queued
+ *    bytes); `enigm fw flash` again resumes where the Key stopped and completes: upload,
+ *    test-boot, health, confirm.
  *
- * The slow test of the suite (~30 s: 256 KiB at 11,520 bytes/s); its budget waits on the CLI's
- * own output and exit, never on a clock.
+ * The slow tests of the suite (~25 s and ~30 s: 256 KiB at 11,520 bytes/s); their budgets wait on
+ * the CLI's own output and exit, never on a clock. They run in this order (serial); each passes
+ * alone too (`--match`): both counters are above the factory image's.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -71,6 +74,11 @@ test.before(async () => {
     });
   });
   port = ready.keys[0]?.serial as string;
+  // Pairing and the two signed images, here so they do not count in the tests' time.
+  const pair = await enigm('key', 'pair', '--port', port);
+  if (pair.code !== 0) throw new Error(`key pair: ${pair.stderr}`);
+  await signImage('once.ekfw', '2.0.0', 2, 0);
+  await signImage('fw.ekfw', '3.0.0', 3, 0x5a);
 });
 
 test.after.always(async () => {
@@ -106,20 +114,38 @@ function flashUntil(image: string, killAt: number): Promise<{ acked: number; sig
   );
 }
 
-realTest('a 256 KiB image flashes at 115200 baud with the defaults; after a killed flash the Key answers at once', async (t) => {
-  const pair = await enigm('key', 'pair', '--port', port);
-  t.is(pair.code, 0, pair.stderr);
-  const payload = new Uint8Array(IMAGE).map((_, i) => Math.imul(i, 2654435761) >>> 24);
-  writeFileSync(join(work, 'fw.bin'), payload);
+/** Writes a 256 KiB payload (its bytes depend on `seed`) and signs it with the simulator's key. */
+async function signImage(out: string, version: string, counter: number, seed: number): Promise<void> {
+  writeFileSync(
+    join(work, `${out}.bin`),
+    new Uint8Array(IMAGE).map((_, i) => (Math.imul(i, 2654435761) >>> 24) ^ (seed & 0xff)),
+  );
   const signed = await signFirmware(enigm, {
     key: join(work, 'st', 'fw-signing.key'),
-    version: '2.0.0',
-    counter: 2,
-    out: 'fw.ekfw',
-    payload: 'fw.bin',
+    version,
+    counter,
+    out,
+    payload: `${out}.bin`,
   });
-  t.is(signed.code, 0, signed.stderr);
+  if (signed.code !== 0) throw new Error(`fw sign ${out}: ${signed.stderr}`);
+}
 
+realTest('a 256 KiB image flashes at 115200 baud in one run with the defaults, nothing resent', async (t) => {
+  const once = await enigm('fw', 'flash', '--port', port, 'once.ekfw', '--json');
+  t.is(once.code, 0, once.stderr);
+  const events = jsonLines(once.stdout);
+  const whole = events.find((e) => e.event === 'uploaded') as unknown as Uploaded;
+  t.deepEqual([whole.resumedFrom, whole.bytes], [0, IMAGE], 'the whole image in this run');
+  t.is(whole.resent, 0, 'nothing was sent twice: no request timed out');
+  t.deepEqual(
+    events.filter((e) => e.event === 'step').map((e) => e.step),
+    ['upload', 'finish', 'test', 'health', 'confirm'],
+  );
+  const done = events.at(-1) as { ok?: boolean; done?: string; securityCounter?: number };
+  t.deepEqual([done.ok, done.done, done.securityCounter], [true, 'confirm', 2]);
+});
+
+realTest('a 256 KiB flash killed at 25 %: the Key answers at once, and the default flash resumes and completes', async (t) => {
   const killed = await flashUntil('fw.ekfw', IMAGE / 4);
   t.true(killed.acked >= IMAGE / 4);
   // Usable at once: the Key still has the killed run's window of chunks to take in, and the
@@ -129,11 +155,8 @@ realTest('a 256 KiB image flashes at 115200 baud with the defaults; after a kill
 
   const flash = await enigm('fw', 'flash', '--port', port, 'fw.ekfw', '--json');
   t.is(flash.code, 0, flash.stderr);
-  const events = flash.stdout
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-  const uploaded = events.find((e) => e.event === 'uploaded') as { resumedFrom: number; bytes: number; resent: number };
+  const events = jsonLines(flash.stdout);
+  const uploaded = events.find((e) => e.event === 'uploaded') as unknown as Uploaded;
   t.true(uploaded.resumedFrom >= IMAGE / 4, `resumed from ${uploaded.resumedFrom}`);
   t.is(uploaded.resumedFrom + uploaded.bytes, IMAGE);
   t.is(uploaded.resent, 0, 'nothing was sent twice: no request timed out');
@@ -143,5 +166,20 @@ realTest('a 256 KiB image flashes at 115200 baud with the defaults; after a kill
   const status = await enigm('fw', 'status', '--port', port, '--json');
   t.is(status.code, 0, status.stderr);
   const st = JSON.parse(status.stdout.trim().split('\n').at(-1) as string) as { status: { running: { version: string } } };
-  t.is(st.status.running.version, '2.0.0');
+  t.is(st.status.running.version, '3.0.0');
 });
+
+/** What `fw flash --json` reports when the upload ends. */
+interface Uploaded {
+  resumedFrom: number;
+  bytes: number;
+  resent: number;
+}
+
+/** The JSON lines of a `--json` run. */
+function jsonLines(stdout: string): Record<string, unknown>[] {
+  return stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
