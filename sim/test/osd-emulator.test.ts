@@ -20,6 +20,7 @@ import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
 import { OSD_HEALTHY_STATES, OsdEmulator, parseOsdScript } from '../src/osd/index.ts';
 import { SimulatorError } from '../src/runtime/errors.ts';
+import { createLogger } from '../src/runtime/log.ts';
 import { stopChild } from '../src/testing.ts';
 
 function tempDir(t: ExecutionContext): string {
@@ -105,11 +106,13 @@ test('fuzz: garbage from a client closes that connection at most; the next clien
   );
 });
 
-test('connections over the bound are closed at once; those within it are served', async (t) => {
+test('connections over the bound are closed at once; those within it are served; the log says so, by number only', async (t) => {
+  const lines: string[] = [];
   const emu = await OsdEmulator.start({
     socketPath: join(tempDir(t), 'o.sock'),
     script: { states: OSD_HEALTHY_STATES },
     maxConnections: 1,
+    log: createLogger('debug', (l) => lines.push(l.replace(/^\S+ \S+\s+/, '').trimEnd())),
   });
   t.teardown(() => emu.close());
   const held = createConnection({ path: emu.socketPath });
@@ -127,6 +130,13 @@ test('connections over the bound are closed at once; those within it are served'
     served = await ask(emu.socketPath, 'mdm');
   }
   t.like(served, { status: 'ok', state: { state: 'enrolled' } });
+  t.is(lines[0], 'osd: connection 1 opened');
+  t.true(lines.includes('osd: connection refused: 1 already open'), lines.join('\n'));
+  t.true(lines.includes('osd: connection 1 closed'), lines.join('\n'));
+  t.true(
+    lines.every((l) => /^osd: connection (\d+ (opened|closed)|refused: 1 already open)$/.test(l)),
+    lines.join('\n'),
+  );
 });
 
 test('replace removes a stale socket (left by a daemon killed with SIGKILL) but never a regular file', async (t) => {
