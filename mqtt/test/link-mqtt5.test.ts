@@ -7,7 +7,8 @@
  * gone when the consumer returns after 2.5 s, while one without expiry is there. Against the
  * embedded aedes broker (MQTT 3.1.1) the same options are accepted and the MQTT 5 parts ignored:
  * no error, the 3.1.1 persistent session still queues, and the expiry does not apply.
- * `watchFleet` with `session` (what `enigm events watch --session` uses) shows, when it restarts,
+ * `watchFleet` with `session` (what `enigm events watch --session` uses), alone or in a shared
+ * subscription group, shows, when it restarts,
  * the records published while it was away.
  */
 import { startEmbeddedBroker } from '@enigm/mqtt/broker';
@@ -135,61 +136,65 @@ fx.brokerTest(
   },
 );
 
-fx.brokerTest(
-  'watchFleet with a persistent session: the verified records published while the watcher was away are shown when it restarts with the same session',
-  async (t) => {
-    const keyPair = ed25519Generate();
-    const record = (seq: number) =>
-      sealUplink(
-        {
-          id: new Uint8Array(16).fill(seq),
-          seq,
-          time: Date.UTC(2026, 0, 1) + seq,
-          kind: 'check-in',
-          priority: 'normal',
-          body: encode(new Map([[1, seq]])),
-        },
-        HANDLE_A,
-        'up',
-        { seed: keyPair.seed },
-      );
-    const watchOnce = async (): Promise<{ close(): Promise<void>; seqs: number[]; verified: boolean[] }> => {
-      const seqs: number[] = [];
-      const verified: boolean[] = [];
-      const w = await watchFleet({
-        connect: tlsLink('backend-1'),
-        channels: ['up'],
-        session: { name: 'backend-1-watch', expiryS: 600 },
-        identities: new Map([[HANDLE_A, keyPair.publicKey]]),
-        onMessage(m: FleetMessage) {
-          if (m.type !== 'uplink') return;
-          seqs.push(m.record.seq);
-          verified.push(m.verified === true);
-        },
-      });
-      t.teardown(() => w.close());
-      t.is(w.session, 'backend-1-watch');
-      t.is(w.protocolVersion, 5);
-      return { close: () => w.close(), seqs, verified };
-    };
-    const key = await MqttLink.connect(tlsLink(HANDLE_A));
-    t.teardown(() => key.close());
+for (const group of [undefined, 'consumers'] as const) {
+  fx.brokerTest(
+    `watchFleet with a persistent session${group ? ` in a shared subscription group ($share/${group}/…)` : ''}: the verified records published while the watcher was away are shown when it restarts with the same session`,
+    async (t) => {
+      const keyPair = ed25519Generate();
+      const record = (seq: number) =>
+        sealUplink(
+          {
+            id: new Uint8Array(16).fill(seq),
+            seq,
+            time: Date.UTC(2026, 0, 1) + seq,
+            kind: 'check-in',
+            priority: 'normal',
+            body: encode(new Map([[1, seq]])),
+          },
+          HANDLE_A,
+          'up',
+          { seed: keyPair.seed },
+        );
+      const watchOnce = async (): Promise<{ close(): Promise<void>; seqs: number[]; verified: boolean[] }> => {
+        const seqs: number[] = [];
+        const verified: boolean[] = [];
+        const w = await watchFleet({
+          connect: tlsLink('backend-1'),
+          channels: ['up'],
+          session: { name: `backend-1-watch-${group ?? 'alone'}`, expiryS: 600 },
+          ...(group ? { group } : {}),
+          identities: new Map([[HANDLE_A, keyPair.publicKey]]),
+          onMessage(m: FleetMessage) {
+            if (m.type !== 'uplink') return;
+            seqs.push(m.record.seq);
+            verified.push(m.verified === true);
+          },
+        });
+        t.teardown(() => w.close());
+        t.is(w.session, `backend-1-watch-${group ?? 'alone'}`);
+        t.is(w.filters[0], group ? `$share/${group}/${FLEET_UP}` : FLEET_UP);
+        t.is(w.protocolVersion, 5);
+        return { close: () => w.close(), seqs, verified };
+      };
+      const key = await MqttLink.connect(tlsLink(HANDLE_A));
+      t.teardown(() => key.close());
 
-    const first = await watchOnce();
-    await key.publish(UP, record(1));
-    await until(() => first.seqs.length === 1, 10_000, 'the record sent while watching');
-    await first.close();
-    for (const seq of [2, 3, 4]) await key.publish(UP, record(seq));
+      const first = await watchOnce();
+      await key.publish(UP, record(1));
+      await until(() => first.seqs.length === 1, 10_000, 'the record sent while watching');
+      await first.close();
+      for (const seq of [2, 3, 4]) await key.publish(UP, record(seq));
 
-    const second = await watchOnce();
-    await until(() => second.seqs.length >= 3, 10_000, `the records sent while away (got ${second.seqs})`);
-    await key.publish(UP, record(5));
-    await until(() => second.seqs.length >= 4, 10_000, 'the record sent after the return');
-    t.deepEqual(first.seqs, [1]);
-    t.deepEqual(second.seqs, [2, 3, 4, 5], 'what was missed first, in order, then live');
-    t.true(second.verified.every(Boolean));
-  },
-);
+      const second = await watchOnce();
+      await until(() => second.seqs.length >= 3, 10_000, `the records sent while away (got ${second.seqs})`);
+      await key.publish(UP, record(5));
+      await until(() => second.seqs.length >= 4, 10_000, 'the record sent after the return');
+      t.deepEqual(first.seqs, [1]);
+      t.deepEqual(second.seqs, [2, 3, 4, 5], 'what was missed first, in order, then live');
+      t.true(second.verified.every(Boolean));
+    },
+  );
+}
 
 test.serial(
   'against the embedded broker (MQTT 3.1.1): session and message expiry options are accepted and ignored; the 3.1.1 persistent session still queues',
