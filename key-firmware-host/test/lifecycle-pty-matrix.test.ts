@@ -6,8 +6,8 @@
  * before asking (`KEY_REVOKED`, `KEY_INVALID_STATE`) and — the preflight bypassed, the request sent
  * in the session as an attacker host would — the Key answers the same name itself, and nothing
  * changes; where the table allows, the operation succeeds and leaves the state the transition table
- * says. A service host (over TCP) checks the role column the same way (`KEY_FORBIDDEN` locally,
- * `FORBIDDEN` from the Key). The expectations come from the tables (`lifecycleDecision`), and the
+ * says. A service and a provisioning host (over TCP) check the role columns the same way
+ * (`KEY_FORBIDDEN` locally, `FORBIDDEN` from the Key, in the Key's order of checks). The expectations come from the tables (`lifecycleDecision`), and the
  * Key's answers are checked against them: a Key, a preflight or a table that disagrees fails here.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -127,7 +127,7 @@ interface Rig {
   opened: Key[];
 }
 
-/** Key `i`: the owner paired on its pty and a service host over TCP, then moved into `state`. */
+/** Key `i`: the owner paired on its pty, a service and a provisioning host over TCP, then moved into `state`. */
 async function keyIn(rig: Rig, i: number, state: LifecycleState) {
   const info = rig.sim.keys()[i];
   const owner = await openKey(info?.serial as string, hostOptions(rig.dir, 'owner'));
@@ -137,8 +137,12 @@ async function keyIn(rig: Rig, i: number, state: LifecycleState) {
   const bench = await openKey(info?.tcp as string, hostOptions(rig.dir, 'bench'));
   rig.opened.push(bench);
   await bench.pair('service', { label: 'bench' });
+  rig.sim.firmware(i).openPairingWindow(60_000);
+  const station = await openKey(info?.tcp as string, hostOptions(rig.dir, 'station'));
+  rig.opened.push(station);
+  await station.pair('provisioning', { label: 'station' });
   for (const e of PATH[state]) if (!rig.sim.firmware(i).transition(e)) throw new Error(`setup: ${e} refused`);
-  return { owner, bench, fw: rig.sim.firmware(i) };
+  return { owner, bench, station, fw: rig.sim.firmware(i) };
 }
 
 /** One refused cell: the preflight's code, then the Key's own name; nothing changed. */
@@ -173,16 +177,22 @@ realTest(
     });
     let cells = 0;
     for (const [i, state] of STATES.entries()) {
-      const { owner, bench, fw } = await keyIn(rig, i, state);
+      const { owner, bench, station, fw } = await keyIn(rig, i, state);
       t.is((await owner.info()).state, state, `setup: Key ${i} in ${state}`);
       const benchId = hostKeyIdHex(bench.hostKey.publicKey);
       const ownerId = hostKeyIdHex(owner.hostKey.publicKey);
+      const stationId = hostKeyIdHex(station.hostKey.publicKey);
 
-      // The role column: the service host, refused locally and by the Key alike.
-      for (const op of OPS) {
-        const decision = lifecycleDecision(op, 'service', state, op === 'hosts.remove' ? 'other' : 'self');
-        if (decision) await refusedCell(t, bench, fw, op, ownerId, decision, `${op} by service in ${state}`);
-      }
+      // The role columns: the service and provisioning hosts (hosts.remove naming the owner), each cell
+      // the tables refuse refused locally and by the Key alike.
+      for (const [role, host] of [
+        ['service', bench],
+        ['provisioning', station],
+      ] as const)
+        for (const op of OPS) {
+          const decision = lifecycleDecision(op, role, state, op === 'hosts.remove' ? 'other' : 'self');
+          if (decision) await refusedCell(t, host, fw, op, ownerId, decision, `${op} by ${role} in ${state}`);
+        }
 
       // The owner: refused cells first, then the allowed ones that keep the state, the state-changing one last.
       const allowed = OPS.filter((op) => lifecycleRefusal(op, state) === undefined);
@@ -198,10 +208,10 @@ realTest(
         if (op === 'hosts.list')
           t.deepEqual(
             (r as { keyId: string }[]).map((h) => h.keyId),
-            [ownerId, benchId],
+            [ownerId, benchId, stationId],
             `hosts.list in ${state}`,
           );
-        else t.like(r, { keyId: benchId, role: 'service', hosts: 1, self: false }, `hosts.remove in ${state}`);
+        else t.like(r, { keyId: benchId, role: 'service', hosts: 2, self: false }, `hosts.remove in ${state}`);
         t.is(fw.state, state);
         cells++;
       }
