@@ -16,6 +16,7 @@ import {
 import { keyDownFilter, keyTopic, MQTT_ACL, type MqttRole, mosquittoAcl, mqttAllowed } from '@enigm/protocols/mqtt';
 import test from 'ava';
 import type { IClientOptions, MqttClient } from 'mqtt';
+import { MqttLink, type MqttLinkEvent } from '../src/index.ts';
 import { expiredValidity, type TlsIdentity } from './support/certs.ts';
 import { ClientPool, HANDLE_A, HANDLE_B, inbox, sleep, subCodes, until, within } from './support/clients.ts';
 import { useMosquitto } from './support/mosquitto.ts';
@@ -233,6 +234,53 @@ fx.brokerTest('an expired client certificate is refused', async (t) => {
   const e = await t.throwsAsync(pool.connect(fx.broker.url, { ...fx.tlsOptions(expired), protocolVersion: 5 }));
   t.is((e as Error & { code?: string }).code, 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED');
 });
+
+fx.brokerTest(
+  'a client certificate expiring within certWarnDays: accepted, and MQTT_CERT_EXPIRING is reported at the first connect and at a reconnect',
+  async (t) => {
+    const soon = await fx.pki.client(HANDLE_A, { notAfter: new Date(Date.now() + 5.5 * 86_400_000), fileName: 'soon-a' });
+    const broker = await fx.startAnother();
+    const events: MqttLinkEvent[] = [];
+    const link = await MqttLink.connect({
+      url: broker.url,
+      tls: { ca: fx.pki.caPem, cert: soon.cert, key: soon.key },
+      backoff: { baseMs: 50, capMs: 200 },
+      onState: (e) => events.push(e),
+    });
+    try {
+      const warnings = () => events.filter((e) => e.state === 'warning');
+      t.like(warnings()[0], { state: 'warning', code: 'MQTT_CERT_EXPIRING', daysLeft: 5 });
+      t.regex((warnings()[0] as { message: string }).message, /expires in 5 days; renew it/);
+      t.is(warnings().length, 1);
+      t.is(events[1]?.state, 'connected');
+      // The broker goes away and comes back on the same port: the reconnect warns again.
+      await broker.stop();
+      await until(() => events.some((e) => e.state === 'disconnected'), 10_000, 'the drop');
+      const again = await fx.startAnother({ port: broker.port });
+      await until(() => link.connected, 10_000, 'the reconnect');
+      // Every attempt warns (failed ones while the broker was down too); each connect was warned of.
+      const connects = events.flatMap((e, i) => (e.state === 'connected' ? [i] : []));
+      t.is(connects.length, 2);
+      t.true(
+        connects.every((i) => events[i - 1]?.state === 'warning'),
+        JSON.stringify(events),
+      );
+      await again.stop();
+    } finally {
+      await link.close();
+    }
+    // Outside the warning window nothing is reported.
+    const quiet: MqttLinkEvent[] = [];
+    const other = await MqttLink.connect({
+      url: fx.broker.url,
+      tls: { ca: fx.pki.caPem, cert: soon.cert, key: soon.key },
+      certWarnDays: 5,
+      onState: (e) => quiet.push(e),
+    });
+    await other.close();
+    t.false(quiet.some((e) => e.state === 'warning'));
+  },
+);
 
 fx.brokerTest('3000 QoS 1 messages queued for an offline persistent session all arrive (max_queued_messages)', async (t) => {
   const N = 3000;

@@ -233,12 +233,15 @@ export async function watchFleet(options: FleetWatchOptions): Promise<FleetWatch
     stats.messages++;
     options.onMessage(m);
   };
+  let stateOn = true;
   const link = await MqttLink.connect({
     ...options.connect,
     ...(session === undefined
       ? {}
       : { clientId: session.name, clean: false, sessionExpiryS: session.expiryS ?? DEFAULT_SESSION_EXPIRY_S }),
     onMessage,
+    // From the first attempt: its MQTT_CERT_EXPIRING warning comes before connect returns.
+    ...(options.onState ? { onState: (e: MqttLinkEvent) => stateOn && options.onState?.(e) } : {}),
   });
   if (options.group !== undefined && link.protocolVersion !== 5) {
     await link.close();
@@ -247,7 +250,9 @@ export async function watchFleet(options: FleetWatchOptions): Promise<FleetWatch
       `a shared subscription group ($share/${options.group}/…) needs MQTT 5, and the broker at ${link.url} speaks only MQTT 3.1.1`,
     );
   }
-  const offState = options.onState ? link.onState(options.onState) : () => {};
+  const offState = () => {
+    stateOn = false;
+  };
   const close = async () => {
     if (closed) return;
     closed = true;

@@ -292,12 +292,13 @@ export class MqttEndpoint {
       will: { topic: keyTopic(handle, 'status'), payload: will, retain: true, qos: 1 },
       ...(tls ? { tls } : {}),
       ...(uplink.backoff ? { backoff: uplink.backoff } : {}),
+      // From the first attempt: a certificate about to expire is reported at this connect too.
+      onState: (e) => e.state === 'warning' && log.warn(`${label}: mqtt: ${e.message}`),
     });
     mqtt.onMessage((topic, payload) => this.#down(topic, payload));
     mqtt.onState((e) => {
       if (e.state === 'connected') void this.#online(mqtt);
       if (e.state === 'disconnected') log.info(`${label}: mqtt uplink lost; reconnecting`);
-      if (e.state === 'warning') log.warn(`${label}: mqtt: ${e.message}`);
     });
     await mqtt.subscribe(keyDownFilter(handle), 1);
     this.#mqtt = mqtt;
