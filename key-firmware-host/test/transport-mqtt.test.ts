@@ -75,3 +75,35 @@ test.serial('an open fails at once for a handle never online, and for one whose 
   t.regex(e2?.message ?? '', /the Key is offline/);
   t.false(off.isOpen);
 });
+
+test.serial(
+  'the broker going away ends an open period: sink.closed(TRANSPORT_CLOSED) once, then TRANSPORT_NOT_OPEN; nothing reconnects',
+  async (t) => {
+    let own = await startEmbeddedBroker();
+    const port = own.port;
+    t.teardown(() => own.close());
+    const key = await MqttLink.connect({ url: own.url, username: HANDLE, reconnect: false });
+    t.teardown(() => key.close());
+    await key.publish(keyTopic(HANDLE, 'status'), online(true), { retain: true });
+    const host = new MqttTransport({ broker: own.url, handle: HANDLE, client: 'host-drop' });
+    const sink = new RecordingSink();
+    await host.open(sink);
+    t.true(host.isOpen);
+    await own.close();
+    const end = Date.now() + 5000;
+    while (sink.closedCalls.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    const [error] = sink.closedCalls;
+    t.true(error instanceof TransportError, 'closed with a TransportError, not left hanging');
+    t.is(error?.code, 'TRANSPORT_CLOSED');
+    t.regex(error?.message ?? '', /broker connection dropped/);
+    t.false(host.isOpen);
+    const sendError = await t.throwsAsync(host.send(Uint8Array.of(1)), { instanceOf: TransportError });
+    t.is(sendError?.code, 'TRANSPORT_NOT_OPEN');
+    // The broker back on its port: the ended period's connection does not come back by itself.
+    own = await startEmbeddedBroker({ port });
+    await new Promise((r) => setTimeout(r, 1500));
+    t.is(own.stats().clients, 0, 'no client reconnected');
+    await host.close();
+    t.is(sink.closedCalls.length, 1, 'closed exactly once');
+  },
+);
