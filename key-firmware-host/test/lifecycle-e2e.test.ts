@@ -147,7 +147,14 @@ realTest(
       t.is(after.status, 'contraindicated');
       t.regex(after.checks.find((c) => c.name === 'revocation')?.reason ?? '', /KEY_REVOKED.*reason retired/);
       t.is((await owner.info()).state, 'factory');
-      await preflightRefused(t, owner.retire(), 'KEY_INVALID_STATE');
+      // A factory Key is not retired again: refused before asking, and the list is not touched.
+      const writes = written;
+      await preflightRefused(
+        t,
+        owner.retire({ revocation: { list: list0, signer, write: (b) => void (written = b) } }),
+        'KEY_INVALID_STATE',
+      );
+      t.is(written, writes, 'nothing written');
       await t.throwsAsync(owner.session(), undefined, 'the old pin no longer opens a session');
       const again = await owner.pair('owner');
       t.not(again.identity, pin.identity);

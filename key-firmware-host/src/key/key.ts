@@ -47,6 +47,7 @@ import {
   listRetiredIdentity,
   type PairedHostEntry,
   type RetireRevocation,
+  retireKey,
   runLifecycleOp,
   type UnpairResult,
   unpairHost,
@@ -321,22 +322,19 @@ export class Key {
    * → retired → factory (owner; provisioning on a revoked Key): the Key crypto-wipes — new
    * identity, static key and handle; hosts, certificate chain and sessions gone. This host's pin
    * no longer matches: the Key is a new trust event (pair again). The wipe ends the link's
-   * negotiation too: the facade reconnects (with backoff) before it returns. With `revocation`,
-   * the old identity is then added to that list (reason `retired`), so old evidence appraised
-   * with the list is contraindicated.
+   * negotiation too: the facade reconnects (with backoff) before it returns. With `revocation`, the
+   * old identity then goes on that list (reason `retired`): old evidence appraised with it is contraindicated.
    * @returns `factory`
-   * @throws as {@link Key.suspend}; {@link KeyFacadeError} `KEY_RECONNECT_FAILED`; the list's
-   *   errors (`listRetiredIdentity`; the Key is wiped by then)
+   * @throws as {@link Key.suspend}; `KEY_RECONNECT_FAILED`; the list's errors (the Key is wiped by then)
    * @example await key.retire({ revocation: { list, signer, write: (b) => writeFileSync(f, b) } }); // 'factory'
    */
   async retire(options: { revocation?: RetireRevocation } = {}): Promise<LifecycleState> {
-    const identity = options.revocation ? (await this.#conn.session(true)).peer.identity : undefined;
-    const state = await runLifecycleOp(this.#lifecyclePort(true), 'retire');
+    const { state, identity } = await retireKey(this.#lifecyclePort(true));
     // The wipe ended every session and link negotiation (as a reboot does): hello again.
     this.#conn.forgetRole();
     await this.#conn.dropLink(false);
     await this.reconnect();
-    if (options.revocation && identity) await listRetiredIdentity(options.revocation, identity, this.#now());
+    if (options.revocation) await listRetiredIdentity(options.revocation, identity, this.#now());
     return state;
   }
 

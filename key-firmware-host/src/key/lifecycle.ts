@@ -175,6 +175,18 @@ export async function runLifecycleOp(
 }
 
 /**
+ * `retire` after the preflight, in the session whose authenticated peer identity it returns (the
+ * identity the wipe destroys, for {@link listRetiredIdentity}).
+ * @throws as {@link runLifecycleOp}
+ */
+export async function retireKey(port: LifecyclePort): Promise<{ state: LifecycleState; identity: Uint8Array }> {
+  await preflight(port, 'retire');
+  const session = await port.session();
+  const identity = session.peer.identity;
+  return { state: (await session.request('retire', {})).state, identity };
+}
+
+/**
  * A revocation list to put a retired Key's old identity on ({@link Key.retire}): after the wipe
  * nothing the old identity signed should be trusted again, and a verifier appraising old evidence
  * with the list finds it contraindicated (`KEY_REVOKED`, reason `retired`).
