@@ -96,7 +96,7 @@ test('misuse exits 2 and runtime failures exit 1, each with a clear message, and
   const bad = join(dir, 'bad.csv');
   await writeFile(bad, '0,48.1,11.5\n100,48.2,11.6\n200,95,11.7\n');
   const badJson = join(dir, 'bad.json');
-  await writeFile(badJson, '[{"atMs":0,"lat":1,"lon":2},{"atMs":5,"lat":1}]');
+  await writeFile(badJson, '[{"atMs":0,"lat":1,"lon":2},\n {"atMs":5,"lat":1}]');
   const cases: [string[], number, RegExp][] = [
     [['sim', 'press', '--key', '7', ...sd], 1, /SIM_NO_SUCH_KEY: no Key "7": this simulator has Keys 0\.\.1/],
     [
@@ -120,7 +120,11 @@ test('misuse exits 2 and runtime failures exit 1, each with a clear message, and
       1,
       /INPUT_INVALID: --track file ".*bad\.csv": line 3: lat must be a number in \[-90, 90\], got 95/,
     ],
-    [['sim', 'gnss', '--key', '0', '--track', badJson, ...sd], 1, /INPUT_INVALID: .*fixes\[1\]: lon must be a number/],
+    [
+      ['sim', 'gnss', '--key', '0', '--track', badJson, ...sd],
+      1,
+      /INPUT_INVALID: --track file ".*bad\.json": line 2, fixes\[1\]: lon must be a number/,
+    ],
     [['sim', 'gnss', '--key', '0', '--track', join(dir, 'none.csv'), ...sd], 1, /INPUT_NOT_FOUND/],
     [['sim', 'time', '--speed', '0', ...sd], 2, /--speed must be more than 0/],
     [['sim', 'keys', '--state-dir', join(dir, 'nothing-here')], 1, /CONTROL_NOT_RUNNING: no control API found/],

@@ -15,21 +15,23 @@ export const MAX_FIX_AT_MS = 366 * 24 * 3600 * 1000;
 /**
  * Checks one fix.
  * @param v - untrusted value
- * @param where - how to name it in messages, e.g. `fixes[3]` or `line 4`
+ * @param where - how to name it in messages, e.g. `fixes[3]` or `line 4` (a function: worked out
+ *   only for an error)
  * @throws {@link ControlError} `SIM_BAD_INPUT` naming `where` and the field
  */
-export function parseFix(v: unknown, where: string): GnssFix {
+export function parseFix(v: unknown, where: string | (() => string)): GnssFix {
+  const at = () => (typeof where === 'string' ? where : where());
   let o: Record<string, unknown>;
   try {
     o = objectBody(v, ['atMs', 'lat', 'lon', 'accuracyM']);
   } catch (e) {
-    throw new ControlError('SIM_BAD_INPUT', `${where}: ${(e as Error).message.replace('the request body', 'a fix')}`);
+    throw new ControlError('SIM_BAD_INPUT', `${at()}: ${(e as Error).message.replace('the request body', 'a fix')}`);
   }
   const field = <T>(f: () => T): T => {
     try {
       return f();
     } catch (e) {
-      throw new ControlError('SIM_BAD_INPUT', `${where}: ${(e as Error).message}`);
+      throw new ControlError('SIM_BAD_INPUT', `${at()}: ${(e as Error).message}`);
     }
   };
   return {
@@ -55,17 +57,85 @@ function checkTrack(fixes: GnssFix[], name: (i: number) => string): GnssFix[] {
 
 /**
  * A track body: `{ fixes: GnssFix[] }`.
- * @throws {@link ControlError} `SIM_BAD_INPUT` naming `fixes[i]` and the field
+ * @param body - untrusted value
+ * @param name - how to name fix `i` in messages (default `fixes[i]`)
+ * @throws {@link ControlError} `SIM_BAD_INPUT` naming the fix and the field
  */
-export function parseTrackBody(body: unknown): GnssFix[] {
+export function parseTrackBody(body: unknown, name: (i: number) => string = (i) => `fixes[${i}]`): GnssFix[] {
   const o = objectBody(body, ['fixes']);
   if (!Array.isArray(o.fixes)) throw new ControlError('SIM_BAD_INPUT', `fixes must be an array, got ${show(o.fixes)}`);
   if (o.fixes.length > MAX_TRACK_FIXES)
     throw new ControlError('SIM_BAD_INPUT', `a track holds at most ${MAX_TRACK_FIXES} fixes, got ${o.fixes.length}`);
   return checkTrack(
-    o.fixes.map((f, i) => parseFix(f, `fixes[${i}]`)),
-    (i) => `fixes[${i}]`,
+    o.fixes.map((f, i) => parseFix(f, () => name(i))),
+    name,
   );
+}
+
+/**
+ * Where each element of a JSON track's fix array starts: the top-level array, or the `fixes`
+ * array of a top-level object (the last one, as `JSON.parse` keeps). `text` must be valid JSON.
+ * @returns the offsets into `text`, one per fix
+ */
+function jsonFixOffsets(text: string): number[] {
+  let i = 0;
+  const ws = () => {
+    while (i < text.length && ' \t\r\n'.includes(text[i] as string)) i++;
+  };
+  const skipString = () => {
+    for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
+    i++;
+  };
+  const skipValue = () => {
+    ws();
+    if (text[i] === '"') return skipString();
+    if (text[i] !== '[' && text[i] !== '{') {
+      while (i < text.length && !' \t\r\n,]}'.includes(text[i] as string)) i++;
+      return;
+    }
+    let depth = 0;
+    do {
+      const c = text[i];
+      if (c === '"') {
+        skipString();
+        continue;
+      }
+      if (c === '[' || c === '{') depth++;
+      else if (c === ']' || c === '}') depth--;
+      i++;
+    } while (depth > 0 && i < text.length);
+  };
+  const elements = (): number[] => {
+    const out: number[] = [];
+    i++; // [
+    ws();
+    while (i < text.length && text[i] !== ']') {
+      ws();
+      out.push(i);
+      skipValue();
+      ws();
+      if (text[i] === ',') i++;
+    }
+    i++; // ]
+    return out;
+  };
+  ws();
+  if (text[i] === '[') return elements();
+  let fixes: number[] = [];
+  i++; // {
+  for (ws(); i < text.length && text[i] !== '}'; ws()) {
+    const from = i;
+    skipString();
+    const key: unknown = JSON.parse(text.slice(from, i));
+    ws();
+    i++; // :
+    ws();
+    if (key === 'fixes' && text[i] === '[') fixes = elements();
+    else skipValue();
+    ws();
+    if (text[i] === ',') i++;
+  }
+  return fixes;
 }
 
 /**
@@ -74,7 +144,7 @@ export function parseTrackBody(body: unknown): GnssFix[] {
  * and `#` comments are skipped).
  * @param text - the file's content
  * @returns the fixes
- * @throws {@link ControlError} `SIM_BAD_INPUT` naming the line (CSV) or fix index (JSON) and field;
+ * @throws {@link ControlError} `SIM_BAD_INPUT` naming the line (and for JSON the fix index) and field;
  *   never echoing more than 40 characters of the file
  */
 export function parseTrackFile(text: string): GnssFix[] {
@@ -88,7 +158,17 @@ export function parseTrackFile(text: string): GnssFix[] {
       const line = at === undefined ? undefined : text.slice(0, Number(at)).split('\n').length;
       throw new ControlError('SIM_BAD_INPUT', `the track is not valid JSON${line === undefined ? '' : ` (line ${line})`}`);
     }
-    return parseTrackBody(Array.isArray(v) ? { fixes: v } : v);
+    // A fix is named by its line and index (worked out only for an error: the file is scanned once).
+    let offsets: number[] | undefined;
+    const lineOf = (i: number) => {
+      offsets ??= jsonFixOffsets(text);
+      const at = offsets[i];
+      return at === undefined ? undefined : text.slice(0, at).split('\n').length;
+    };
+    return parseTrackBody(Array.isArray(v) ? { fixes: v } : v, (i) => {
+      const line = lineOf(i);
+      return line === undefined ? `fixes[${i}]` : `line ${line}, fixes[${i}]`;
+    });
   }
   const fixes: GnssFix[] = [];
   const lines: number[] = [];

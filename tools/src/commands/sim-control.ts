@@ -216,8 +216,8 @@ GNSS on; attempts while it is off are refused and counted.
 
 FILE is JSON — an array of fixes, or { "fixes": [...] } — or CSV lines atMs,lat,lon[,accuracyM]
 (an optional header line, blank lines and # comments are skipped). atMs is the fix's time in ms
-after the track is set, in order; lat -90..90, lon -180..180. An error names the line (CSV) or
-fix index (JSON) and the field.
+after the track is set, in order; lat -90..90, lon -180..180. An error names the line (and for
+JSON the fix index) and the field.
 
 Options:
 ${KEY_HELP}
