@@ -1,9 +1,11 @@
 /**
- * A corrupted outbox at the simulator level (issue "the Key ↔ backend link over MQTT", bad input:
- * "a corrupted outbox file (bad records quarantined and reported, good ones kept)"): records
- * queued while the broker was down, the simulator stopped, one entry of `key-0.outbox` damaged
- * on disk; at the next start the Key's uplink reports the quarantine in the log, writes
- * `key-0.outbox.quarantine`, and delivers the good records, in order, once.
+ * What the simulated Key's uplink reports at start (issue "the Key ↔ backend link over MQTT"):
+ * - a corrupted outbox ("bad records quarantined and reported, good ones kept"): records queued
+ *   while the broker was down, the simulator stopped, one entry of `key-0.outbox` damaged on
+ *   disk; at the next start the uplink reports the quarantine in the log, writes
+ *   `key-0.outbox.quarantine`, and delivers the good records, in order, once;
+ * - a client certificate about to expire ("certificate expiry ahead of time reported"): on
+ *   mosquitto with mutual TLS, the first connect logs the warning.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +18,19 @@ import test from 'ava';
 import { Simulator } from '../src/index.ts';
 import type { SimLogger } from '../src/runtime/log.ts';
 import { useUplinkBrokers } from './support/uplink-broker.ts';
+
+/** A logger that keeps warnings and errors. */
+function capture(): { log: SimLogger; lines: string[] } {
+  const lines: string[] = [];
+  const log: SimLogger = {
+    level: 'info',
+    error: (m) => lines.push(`error ${m}`),
+    warn: (m) => lines.push(`warn ${m}`),
+    info: () => undefined,
+    debug: () => undefined,
+  };
+  return { log, lines };
+}
 
 const brokers = useUplinkBrokers(test);
 const dirs: string[] = [];
@@ -105,5 +120,30 @@ test.serial(
       ['dormant', 'dormant'],
     );
     t.is(duplicates, 0);
+  },
+);
+
+brokers.brokerTest('mosquitto')(
+  'a Key certificate expiring within 30 days (mosquitto, mutual TLS): the uplink connects and logs the warning at its first connect',
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'enigm-uplink-cert-'));
+    dirs.push(dir);
+    const broker = await brokers.make('mosquitto', { keyNotAfter: new Date(Date.now() + 10.5 * 86_400_000) });
+    await broker.start();
+    const { log, lines } = capture();
+    const sim = await Simulator.start({
+      keys: 1,
+      stateDir: join(dir, 'sim'),
+      serial: false,
+      tcp: false,
+      mqtt: broker.simMqtt({ baseMs: 50, capMs: 300 }),
+      log,
+    });
+    t.teardown(() => sim.stop());
+    await until(() => sim.linkStats()[0]?.mqtt?.connected === true, 10_000, 'the uplink');
+    t.deepEqual(
+      lines.filter((l) => l.includes('certificate')),
+      ['warn key 0: mqtt: the client certificate expires in 10 days; renew it'],
+    );
   },
 );

@@ -75,8 +75,11 @@ export interface Registrar<F> {
 /** A test file's brokers: `brokerTest(kind)` is `test.serial`, or `.skip` for mosquitto when it is missing outside CI. */
 export interface UplinkBrokers<F> {
   brokerTest(kind: BrokerKind): F;
-  /** A broker of `kind` (not started yet), closed after the file's tests. */
-  make(kind: BrokerKind): Promise<UplinkBroker>;
+  /**
+   * A broker of `kind` (not started yet), closed after the file's tests; `keyNotAfter` sets the
+   * end of the Keys' certificates (mosquitto).
+   */
+  make(kind: BrokerKind, options?: { keyNotAfter?: Date }): Promise<UplinkBroker>;
 }
 
 interface Pki {
@@ -87,9 +90,14 @@ interface Pki {
   server: { certFile: string; keyFile: string };
 }
 
-async function issue(pki: Pki, cn: string, usage: 'server' | 'client', dir: string) {
+async function issue(pki: Pki, cn: string, usage: 'server' | 'client', dir: string, notAfter?: Date) {
   const keys = await createTlsKeyPair();
-  const cert = await issueTlsCertificate(pki.ca, { commonName: cn, usage, publicKey: keys.publicKey });
+  const cert = await issueTlsCertificate(pki.ca, {
+    commonName: cn,
+    usage,
+    publicKey: keys.publicKey,
+    ...(notAfter ? { notAfter } : {}),
+  });
   mkdirSync(dir, { recursive: true });
   const keyFile = join(dir, `${cn}.key`);
   const certFile = join(dir, `${cn}.crt`);
@@ -173,7 +181,7 @@ export function useUplinkBrokers<F>(test: Registrar<F>): UplinkBrokers<F> {
       // CI=true without mosquitto: the test runs and fails (make() throws).
       return test.serial;
     },
-    async make(kind) {
+    async make(kind, options = {}) {
       if (kind === 'mosquitto' && availability.mode !== 'run') throw new Error(`CI=true but ${availability.reason}`);
       const port = await freeLoopbackPort();
       let embedded: EmbeddedBroker | undefined;
@@ -205,7 +213,7 @@ export function useUplinkBrokers<F>(test: Registrar<F>): UplinkBrokers<F> {
         },
         async issueKey(handle) {
           if (kind === 'embedded' || keyTls.has(handle)) return;
-          const id = await issue(need(), handle, 'client', certDir);
+          const id = await issue(need(), handle, 'client', certDir, options.keyNotAfter);
           keyTls.set(handle, { ca: need().caPem, cert: id.cert, key: id.key });
         },
         async consumer(name) {
