@@ -9,17 +9,21 @@
  * @module
  */
 import { createHash, randomBytes, webcrypto } from 'node:crypto';
+import { parseEd25519Csr, X509Error } from '@enigm/protocols/x509';
 import { AttestationError } from '../errors.ts';
 import { type CertificateData, ED25519_SPKI_PREFIX, ed25519KeyFromSpki, issuedLeaf, toPem } from './certs.ts';
+import { buildKeyCertificateDer, printable } from './leaf-der.ts';
 import {
   addYears,
   checkIdentityKey,
+  checkModel,
   INTERMEDIATE_VALIDITY_YEARS,
   intermediateName,
   KEY_CERT_VALIDITY_YEARS,
   keyCertificateId,
   keySubjectName,
   PKI_ALGORITHM,
+  PKI_ORGANIZATION,
   type RandomSource,
   ROOT_VALIDITY_YEARS,
   randomSerial,
@@ -227,11 +231,30 @@ export async function issueKeyCertificate(ca: IssuingCa, request: KeyCertificate
     notAfter: request.notAfter,
     years: KEY_CERT_VALIDITY_YEARS,
   });
+  const serialNumber = randomSerial(random);
+  const model = checkModel(request.model);
+  if (printable(model)) {
+    // The fixed profile written directly (leaf-der.ts): the same bytes the library writes, ~15x faster.
+    const der = buildKeyCertificateDer(
+      {
+        serialHex: serialNumber,
+        issuerDer: issuer.der,
+        issuerKeyId: issuer.keyId,
+        ...validity,
+        commonName: keyCertificateId(identity),
+        organizationalUnit: model,
+        organization: PKI_ORGANIZATION,
+        identityKey: identity,
+      },
+      ca.intermediate.privateKey,
+    );
+    return issuedLeaf({ rawData: der.buffer as ArrayBuffer, subject, serialNumber, ...validity }, issuer.pem);
+  }
   const spki = new Uint8Array(44);
   spki.set(ED25519_SPKI_PREFIX, 0);
   spki.set(identity, 12);
   const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(random),
+    serialNumber,
     subject,
     issuer: issuer.subject,
     ...validity,
@@ -269,6 +292,8 @@ const PEM_CSR = /^\s*-----BEGIN (NEW )?CERTIFICATE REQUEST-----/;
  * @throws {@link AttestationError} `PKI_CSR_INVALID`, `PKI_KEY_MISMATCH`
  */
 export async function checkKeyCsr(csr: Uint8Array | string, expectedIdentityKey?: Uint8Array): Promise<Uint8Array> {
+  const fast = typeof csr === 'string' ? undefined : strictEd25519Csr(csr);
+  if (fast) return expectedKey(fast, expectedIdentityKey);
   const x509 = await loadX509();
   let req: InstanceType<X509Module['Pkcs10CertificateRequest']>;
   try {
@@ -294,6 +319,25 @@ export async function checkKeyCsr(csr: Uint8Array | string, expectedIdentityKey?
   }
   if (!ok)
     throw new AttestationError('PKI_CSR_INVALID', 'the CSR signature does not verify under its key (no proof of possession)');
+  return expectedKey(key, expectedIdentityKey);
+}
+
+/**
+ * The CSR's key when it is a DER PKCS#10 request with an Ed25519 key and signature whose signature
+ * verifies (proof of possession), read by the strict parser of `@enigm/protocols/x509` (what a
+ * Key sends; ~10x cheaper than the library); undefined for anything else, which then takes the
+ * library's path and gets its precise refusal.
+ */
+function strictEd25519Csr(der: Uint8Array): Uint8Array | undefined {
+  try {
+    return parseEd25519Csr(der).publicKey;
+  } catch (e) {
+    if (e instanceof X509Error) return undefined;
+    throw e;
+  }
+}
+
+function expectedKey(key: Uint8Array, expectedIdentityKey: Uint8Array | undefined): Uint8Array {
   if (expectedIdentityKey !== undefined) {
     checkIdentityKey(expectedIdentityKey);
     if (Buffer.compare(Buffer.from(key), Buffer.from(expectedIdentityKey)) !== 0)

@@ -19,7 +19,7 @@
  *    `PKI_CERT_EXPIRED`).
  * @module
  */
-import { X509Certificate as NodeCertificate } from 'node:crypto';
+import { type KeyObject, X509Certificate as NodeCertificate } from 'node:crypto';
 import { AttestationError, type AttestationErrorCode } from '../errors.ts';
 import { certificateDers, certificateSha256, ed25519KeyFromSpki } from './certs.ts';
 import { loadX509, type X509Module } from './x509.ts';
@@ -98,15 +98,43 @@ function fail(code: AttestationErrorCode, reason: string): never {
   throw new AttestationError(code, reason);
 }
 
-function parseAll(x509: Lib, input: CertificateInput, what: string): Parsed[] {
+/** CA certificates (roots, intermediates) parsed before, by their exact DER (see {@link parseAll}). */
+const parsedCas = new Map<string, Parsed>();
+/** How many CA certificates {@link parsedCas} keeps (the least recently used one goes first). */
+const PARSED_CA_CACHE = 32;
+
+function parseOne(x509: Lib, der: Uint8Array, what: string): Parsed {
+  try {
+    const nodeCert = new NodeCertificate(Buffer.from(der));
+    const exact = new Uint8Array(nodeCert.raw);
+    return { der: exact, node: nodeCert, lib: new x509.X509Certificate(exact) };
+  } catch (e) {
+    throw new AttestationError('PKI_CERT_MALFORMED', `${what} does not parse as X.509: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/**
+ * Parses certificates. With `reuse` (roots and intermediates: the same few certificates on every
+ * call of a batch), a certificate parsed before from the very same DER bytes is taken from a
+ * small cache instead of being parsed again (both parsers; every check still runs on each call).
+ * A Key certificate is parsed afresh every time.
+ */
+function parseAll(x509: Lib, input: CertificateInput, what: string, reuse = false): Parsed[] {
   return certificateDers(input, what).map((der) => {
-    try {
-      const nodeCert = new NodeCertificate(Buffer.from(der));
-      const exact = new Uint8Array(nodeCert.raw);
-      return { der: exact, node: nodeCert, lib: new x509.X509Certificate(exact) };
-    } catch (e) {
-      throw new AttestationError('PKI_CERT_MALFORMED', `${what} does not parse as X.509: ${(e as Error).message}`, { cause: e });
+    if (!reuse) return parseOne(x509, der, what);
+    const id = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64');
+    const hit = parsedCas.get(id);
+    if (hit && Buffer.compare(Buffer.from(hit.der), Buffer.from(der)) === 0) {
+      parsedCas.delete(id);
+      parsedCas.set(id, hit); // most recently used last
+      return hit;
     }
+    const parsed = parseOne(x509, der, what);
+    if (Buffer.compare(Buffer.from(parsed.der), Buffer.from(der)) === 0) {
+      parsedCas.set(id, parsed);
+      if (parsedCas.size > PARSED_CA_CACHE) parsedCas.delete(parsedCas.keys().next().value as string);
+    }
+    return parsed;
   });
 }
 
@@ -140,9 +168,17 @@ function checkLeaf(x509: Lib, leaf: Parsed, expected: Uint8Array | undefined): U
   return key;
 }
 
+/** Issuers' public keys, made once per parsed certificate (cached CA certificates keep theirs). */
+const publicKeys = new WeakMap<Parsed, KeyObject>();
+
 function signedBy(child: Parsed, parent: Parsed): boolean {
   try {
-    return child.node.verify(parent.node.publicKey);
+    let key = publicKeys.get(parent);
+    if (!key) {
+      key = parent.node.publicKey;
+      publicKeys.set(parent, key);
+    }
+    return child.node.verify(key);
   } catch {
     return false;
   }
@@ -195,9 +231,13 @@ function link(c: Parsed): KeyChainLink {
 async function verify(chain: CertificateInput, options: KeyChainOptions): Promise<KeyChainValid> {
   const x509 = await loadX509();
   if (!(options.at instanceof Date) || Number.isNaN(options.at.getTime())) throw new TypeError('at must be a valid Date');
-  const certs = parseAll(x509, chain, 'Key certificate chain');
-  const roots = parseAll(x509, options.roots, 'provisioning root');
-  const extra = options.intermediates === undefined ? [] : parseAll(x509, options.intermediates, 'intermediate');
+  const ders = certificateDers(chain, 'Key certificate chain');
+  const certs = [
+    ...parseAll(x509, ders.slice(0, 1), 'Key certificate chain'),
+    ...parseAll(x509, ders.slice(1), 'Key certificate chain', true),
+  ];
+  const roots = parseAll(x509, options.roots, 'provisioning root', true);
+  const extra = options.intermediates === undefined ? [] : parseAll(x509, options.intermediates, 'intermediate', true);
   const leaf = certs[0] as Parsed;
   const identityKey = checkLeaf(x509, leaf, options.expectedIdentityKey);
   const isRoot = (c: Parsed): boolean => roots.some((r) => Buffer.compare(Buffer.from(r.der), Buffer.from(c.der)) === 0);
