@@ -28,6 +28,11 @@ test('the examples are there', (t) => {
     t.true(FILES.includes(f), f);
 });
 
+test('examples/scenarios/README.md lists every example file, and only those', (t) => {
+  const listed = [...readFileSync(join(DIR, 'README.md'), 'utf8').matchAll(/^\| `([^`]+)` \|/gm)].map((m) => m[1]);
+  t.deepEqual(listed.slice().sort(), FILES.slice().sort());
+});
+
 for (const f of FILES) {
   test.serial(`${f} passes at speed max`, async (t) => {
     const report = await runScenarioFresh(loadScenarioFile(join(DIR, f)), { speed: 'max' });
