@@ -14,12 +14,12 @@ import {
   spliceEmergencyStates,
   spliceGestureTable,
   spliceRoleTable,
-  TRANSITIONS,
+  TRANSITION_DOC_ROWS,
 } from '@enigm/sim/firmware';
 
 writeFileSync(
   'docs/protocol.md',
-  renderProtocolDoc({ transitions: TRANSITIONS, commandStates: COMMAND_STATES, roleTable: renderRoleTable() }),
+  renderProtocolDoc({ transitions: TRANSITION_DOC_ROWS, commandStates: COMMAND_STATES, roleTable: renderRoleTable() }),
 );
 console.log('wrote docs/protocol.md');
 for (const [path, filter] of Object.entries(DOC_ROLE_TABLES)) {

@@ -8,14 +8,14 @@ import { readFileSync } from 'node:fs';
 import { renderProtocolDoc } from '@enigm/protocols/messages';
 import test from 'ava';
 import { DOC_ROLE_TABLES, renderRoleTable, spliceRoleTable } from '../src/firmware/access.ts';
-import { COMMAND_STATES, TRANSITIONS } from '../src/firmware/lifecycle.ts';
+import { COMMAND_STATES, TRANSITION_DOC_ROWS } from '../src/firmware/lifecycle.ts';
 
 const doc = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
 
 test('docs/protocol.md matches the code (run `npm run docs:protocol` after changing the protocol)', (t) => {
   t.is(
     doc('docs/protocol.md'),
-    renderProtocolDoc({ transitions: TRANSITIONS, commandStates: COMMAND_STATES, roleTable: renderRoleTable() }),
+    renderProtocolDoc({ transitions: TRANSITION_DOC_ROWS, commandStates: COMMAND_STATES, roleTable: renderRoleTable() }),
   );
 });
 

@@ -24,7 +24,7 @@ const hex = (n: number) => `0x${n.toString(16).padStart(2, '0')}`;
 /** Extra tables supplied by layers above `protocols/` (which it may not import). */
 export interface ProtocolDocExtras {
   /** Lifecycle transitions: from, event, to. */
-  transitions?: readonly { from: string; event: string; to: string; via?: string; later?: string }[];
+  transitions?: readonly { from: string; event: string; to: string; via?: string; never?: string }[];
   /** Request name → states that accept it. */
   commandStates?: Readonly<Record<string, readonly string[]>>;
   /** The Key's access table rendered as Markdown (request × host role). */
@@ -146,13 +146,13 @@ export function renderProtocolDoc(extras: ProtocolDocExtras = {}): string {
     p(`| ${n} | ${name} | ${LIFECYCLE_STATE_DOCS[name as keyof typeof LIFECYCLE_STATES]} |`);
   if (extras.transitions) {
     p();
-    p('Each row says how the running Key reaches it, or that it belongs to later work (and which named refusal,');
-    p('if any, stands in meanwhile).');
+    p('Each row says how the running Key reaches it, or, for a transition the Key never makes, why not (by');
+    p('design, not later work).');
     p();
     p('| from | event | to | reached by |');
     p('|---|---|---|---|');
     for (const t of extras.transitions)
-      p(`| ${t.from} | ${t.event} | ${t.to} | ${t.via ?? (t.later ? `**later** — ${t.later}` : '—')} |`);
+      p(`| ${t.from} | ${t.event} | ${t.to} | ${t.via ?? (t.never ? `**never, by design** — ${t.never}` : '—')} |`);
   }
   if (extras.commandStates) {
     p();

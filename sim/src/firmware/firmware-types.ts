@@ -7,6 +7,7 @@ import type { LifecycleState } from '@enigm/protocols/messages';
 import type { DispatchResult, LinkPort, SessionContext } from './commands.ts';
 import type { EmergencyCrypto } from './emergency-crypto.ts';
 import type { FlashDeps } from './key-flash.ts';
+import type { LifecycleEvent } from './lifecycle.ts';
 import type { SecureElement } from './secure-element.ts';
 import type { KeyStorage } from './storage.ts';
 
@@ -73,8 +74,12 @@ export interface BatteryStatus {
   readonly critical: boolean;
 }
 
-/** Listener for lifecycle changes, typed (the wire event goes to links through {@link EventListener}). */
-export type LifecycleListener = (from: LifecycleState, to: LifecycleState) => void;
+/**
+ * Listener for lifecycle changes, typed (the wire event goes to links through {@link EventListener}):
+ * the states and the transition table's event that moved the Key (`wipe` and `factory-reset` both
+ * end in `factory`).
+ */
+export type LifecycleListener = (from: LifecycleState, to: LifecycleState, event: LifecycleEvent) => void;
 
 /** Listener for encoded event messages (sent on every link). */
 export type EventListener = (eventBytes: Uint8Array) => void;

@@ -203,7 +203,7 @@ export class KeyFirmware implements SessionHost {
   factoryReset(): LifecycleState | undefined {
     const from = this.#persistent.state;
     if (!this.#seStorage || !nextState(from, 'factory-reset')) return undefined;
-    this.#wipe(from);
+    this.#wipe(from, 'factory-reset');
     return from;
   }
 
@@ -220,12 +220,12 @@ export class KeyFirmware implements SessionHost {
     if (from !== 'retired' && !this.transition('retire'))
       return wireError(from === 'revoked' ? 'KEY_REVOKED' : 'INVALID_STATE', `retire is not allowed in state ${from}`);
     if (!nextState('retired', 'wipe')) return wireError('INTERNAL', 'the lifecycle table has no wipe');
-    this.#wipe('retired');
+    this.#wipe('retired', 'wipe');
     return 'factory';
   }
 
-  /** The crypto-wipe of a factory reset or `retire`, announced as `from` → factory. */
-  #wipe(from: LifecycleState): void {
+  /** The crypto-wipe of a factory reset or `retire`, announced as `from` → factory by `event`. */
+  #wipe(from: LifecycleState, event: 'factory-reset' | 'wipe'): void {
     const seStorage = this.#seStorage;
     if (!seStorage) throw new Error('internal: wipe without secure element storage');
     this.#secureElement = wipeSecureElement(seStorage, this.#random);
@@ -233,7 +233,7 @@ export class KeyFirmware implements SessionHost {
     this.#save();
     this.#pairingUntil = -1;
     for (const l of this.#links) l.reset();
-    this.#announce(from, 'factory');
+    this.#announce(from, 'factory', event);
   }
 
   /** The paired host whose key id (first 8 bytes of SHA-256 of its public key) is `keyId`. */
@@ -412,16 +412,16 @@ export class KeyFirmware implements SessionHost {
     if (!to) return undefined;
     this.#persistent = { ...this.#persistent, state: to };
     this.#save();
-    this.#announce(from, to);
+    this.#announce(from, to, event);
     return to;
   }
 
   /** Sends `lifecycle.changed` on every link and tells the typed listeners. */
-  #announce(from: LifecycleState, to: LifecycleState): void {
+  #announce(from: LifecycleState, to: LifecycleState, event: LifecycleEvent): void {
     const ev = encodeMessage({ version: PROTOCOL_VERSION, name: 'lifecycle.changed', body: { from, to } });
     for (const l of this.#listeners) l(ev);
     this.emergency.onLifecycle(from, to);
-    for (const l of this.#lifecycleListeners) l(from, to);
+    for (const l of this.#lifecycleListeners) l(from, to, event);
   }
 
   /**

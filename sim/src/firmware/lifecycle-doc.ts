@@ -17,7 +17,7 @@ import {
   lifecycleRefusal,
 } from '@enigm/protocols/messages';
 import { type Access, COMMAND_ACCESS, type SessionRole } from './access.ts';
-import { TRANSITIONS } from './lifecycle.ts';
+import { NEVER_TRANSITIONS, TRANSITIONS } from './lifecycle.ts';
 
 /** Path of the generated document, from the repository root. */
 export const LIFECYCLE_DOC_PATH = 'docs/lifecycle.md';
@@ -80,7 +80,7 @@ export function renderLifecycleDoc(): string {
   p('```mermaid');
   p('stateDiagram-v2');
   p('  [*] --> factory');
-  for (const t of TRANSITIONS) p(`  ${t.from} --> ${t.to}: ${t.event}${t.later ? ' (later)' : ''}`);
+  for (const t of TRANSITIONS) p(`  ${t.from} --> ${t.to}: ${t.event}`);
   p('```');
   p();
   p('## Operations');
@@ -107,7 +107,12 @@ export function renderLifecycleDoc(): string {
   p();
   p('| from | event | to | reached by |');
   p('|---|---|---|---|');
-  for (const t of TRANSITIONS) p(`| ${t.from} | ${t.event} | ${t.to} | ${t.via ?? `**later** — ${t.later ?? ''}`} |`);
+  for (const t of TRANSITIONS) p(`| ${t.from} | ${t.event} | ${t.to} | ${t.via} |`);
+  for (const t of NEVER_TRANSITIONS) p(`| ${t.from} | ${t.event} | — | **never, by design** — ${t.why} |`);
+  p();
+  p('Every row above with a state in `to` is reached on a running simulated Key (over the wire or by a');
+  p('gesture) by `key-firmware-host/test/lifecycle-reachable.test.ts`, which checks the set it observes is');
+  p('exactly these rows.');
   p();
   p('## Decisions');
   p();

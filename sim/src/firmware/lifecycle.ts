@@ -30,23 +30,30 @@ export interface Transition {
   readonly from: LifecycleState;
   readonly event: LifecycleEvent;
   readonly to: LifecycleState;
-  /** How the running Key reaches this row now: a protocol request or a button gesture. */
-  readonly via?: string;
-  /** Not reachable yet (later work): why, and the named refusal a gesture gets meanwhile, if any. */
-  readonly later?: string;
+  /** How the running Key reaches this row: a protocol request or a button gesture. */
+  readonly via: string;
+}
+
+/**
+ * A transition the Key never makes, by design (not later work): why, and what a host that asks
+ * for it gets instead.
+ */
+export interface NeverTransition {
+  readonly from: LifecycleState;
+  readonly event: LifecycleEvent;
+  /** Why never, and what the Key does instead when asked. */
+  readonly why: string;
 }
 
 const EMERGENCY_START_VIA =
   'button in `dormant`: triple press, or hold 3–8 s (gesture table); a fresh event (phases: docs/emergency.md)';
 const EMERGENCY_END_VIA =
   'the event ends: button hold ≥ 10 s or request `emergency.cancel` (cancelled), request `emergency.resolve` (resolved)';
-const UPDATE_LATER =
-  'a factory Key keeps `factory` through provisioning updates (the provisioning role may update only in `factory`)';
 const REVOKE_VIA = 'request `revoke` (owner or provisioning)';
 const RETIRE_VIA = 'request `retire` (owner)';
 const RESET_VIA = 'button: hold at power-on ≥ 10 s, then a triple press within 10 s (gesture table, HARDWARE.md)';
 
-/** Every allowed transition. Anything not listed is refused. */
+/** Every allowed transition; each is reached on a running Key as `via` says. Anything not listed is refused. */
 export const TRANSITIONS: readonly Transition[] = [
   { from: 'factory', event: 'activate', to: 'dormant', via: 'request `activate`' },
   { from: 'dormant', event: 'emergency.start', to: 'emergency', via: EMERGENCY_START_VIA },
@@ -71,7 +78,6 @@ export const TRANSITIONS: readonly Transition[] = [
     to: 'updating',
     via: 'request `fw.test`: the Key boots the new image on test (also a boot that finds one on test)',
   },
-  { from: 'factory', event: 'update.begin', to: 'updating', later: UPDATE_LATER },
   {
     from: 'updating',
     event: 'update.end',
@@ -84,6 +90,24 @@ export const TRANSITIONS: readonly Transition[] = [
   { from: 'suspended', event: 'factory-reset', to: 'factory', via: RESET_VIA },
   { from: 'revoked', event: 'factory-reset', to: 'factory', via: RESET_VIA },
   { from: 'retired', event: 'factory-reset', to: 'factory', via: RESET_VIA },
+];
+
+/**
+ * Transitions the Key never makes, by design; `nextState` refuses them like any unlisted pair.
+ * docs/lifecycle.md lists them beside the table, so they are not mistaken for later work.
+ */
+export const NEVER_TRANSITIONS: readonly NeverTransition[] = [
+  {
+    from: 'factory',
+    event: 'update.begin',
+    why: 'a factory Key keeps `factory` through provisioning updates (the provisioning role may update only in `factory`): `fw.test` there boots the image on test and the Key answers `fw.status` with it on test, but its lifecycle stays `factory`; nothing asks for this transition, so there is no refusal to name',
+  },
+];
+
+/** The rows of docs/protocol.md's transition table: every transition, then those never made. */
+export const TRANSITION_DOC_ROWS: readonly { from: string; event: string; to: string; via?: string; never?: string }[] = [
+  ...TRANSITIONS,
+  ...NEVER_TRANSITIONS.map((n) => ({ from: n.from, event: n.event, to: '—', never: n.why })),
 ];
 
 /**
