@@ -276,3 +276,24 @@ test('a taken port fails with CONTROL_PORT_IN_USE and writes nothing', async (t)
   t.regex(e?.message ?? '', new RegExp(`127\\.0\\.0\\.1:${server.port} is taken`));
   t.throws(() => readControlFile(dir), { code: 'CONTROL_NOT_RUNNING' } as never);
 });
+
+test('listen holds the port before there is a target: 503 CONTROL_BUSY and no control.json until attach', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'enigm-control-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const server = await ControlServer.listen({ stateDir: dir, dashboard: false });
+  t.teardown(() => server.close());
+  const auth = { authorization: `Bearer ${server.token}` };
+  const early = await fetch(`${server.url}/api/keys`, { headers: auth });
+  t.is(early.status, 503);
+  t.like(await early.json(), { error: { code: 'CONTROL_BUSY' } });
+  t.is((await fetch(`${server.url}/api/keys`)).status, 401, 'the token is checked first');
+  t.throws(() => readControlFile(dir), { code: 'CONTROL_NOT_RUNNING' } as never);
+  const target = new FakeTarget(2);
+  server.attach(target);
+  t.is(readControlFile(dir).url, server.url);
+  const keys = await fetch(`${server.url}/api/keys`, { headers: auth });
+  t.is(keys.status, 200);
+  t.throws(() => server.attach(target), { message: /a target is attached already/ });
+  await server.close();
+  t.throws(() => readControlFile(dir), { code: 'CONTROL_NOT_RUNNING' } as never, 'close removes control.json');
+});

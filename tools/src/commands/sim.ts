@@ -1,7 +1,8 @@
 /**
  * `enigm sim start`: runs the Key simulator in the foreground until SIGINT/SIGTERM. One simulator
- * per state folder (a second one exits 1 with `SIM_STATE_LOCKED`); logs links opened and closed,
- * rejected frames and bounds hit on stderr (`--log-level`, `--verbose`), never message content;
+ * per state folder (a second one exits 1 with `SIM_STATE_LOCKED`; a taken control or Key TCP port
+ * exits 1 with `CONTROL_PORT_IN_USE` / `SIM_PORT_IN_USE` before the state folder is touched); logs
+ * links opened and closed, rejected frames and bounds hit on stderr (`--log-level`, `--verbose`), never message content;
  * a fault in one Key's work is contained and logged, never ends the process.
  * @module
  */
@@ -156,7 +157,9 @@ const startCmd: Command = {
 Runs N simulated Enigm Keys until interrupted (Ctrl-C). Each Key is exposed on a real
 pseudo-terminal serial port (needs socat) and on TCP on 127.0.0.1, keeps its identity and
 lifecycle state in D across restarts, and is listed in D/simulator.json. One simulator per
-state folder: a second one on the same D exits 1 (SIM_STATE_LOCKED).
+state folder: a second one on the same D exits 1 (SIM_STATE_LOCKED). A taken --control-port or
+Key TCP port (--tcp-port P: Key i uses P+i) exits 1 (CONTROL_PORT_IN_USE, SIM_PORT_IN_USE) before
+anything in D is created or changed.
 
 Each Key also has an LTE-M uplink over MQTT (see docs/mqtt.md): with no --broker, an embedded
 broker (MQTT 3.1.1) runs in this process on 127.0.0.1 and its URL is printed; every Key connects
