@@ -196,6 +196,40 @@ for (const group of [undefined, 'consumers'] as const) {
   );
 }
 
+fx.brokerTest(
+  'acknowledge → false: the records a persistent consumer did not take stay with its session and arrive at the next connect',
+  async (t) => {
+    const session = { clientId: 'backend-1-sess-ack', clean: false, sessionExpiryS: 600 } as const;
+    const first = await consumer(tlsLink('backend-1', session));
+    await first.link.subscribe(FLEET_UP, 1);
+    await first.link.close();
+    const key = await MqttLink.connect(tlsLink(HANDLE_A));
+    t.teardown(() => key.close());
+    for (const s of ['a1', 'a2', 'a3']) await key.publish(UP, text(s), { qos: 1 });
+
+    // Takes one message, then acknowledges nothing more and leaves.
+    const took: string[] = [];
+    let taken = true;
+    const picky = await MqttLink.connect({
+      ...tlsLink('backend-1', session),
+      onMessage: (_topic, payload) => {
+        taken = took.length < 1;
+        if (taken) took.push(Buffer.from(payload).toString('utf8'));
+      },
+      acknowledge: () => taken,
+    });
+    t.teardown(() => picky.close());
+    await until(() => took.length === 1 && !taken, 10_000, 'the first record and one more offered');
+    await picky.close();
+
+    const back = await consumer(tlsLink('backend-1', session));
+    t.teardown(() => back.link.close());
+    await until(() => back.got.length >= 2, 10_000, `the records not acknowledged (got ${back.got})`);
+    t.deepEqual(took, ['a1']);
+    t.deepEqual(back.got, ['a2', 'a3']);
+  },
+);
+
 test.serial(
   'against the embedded broker (MQTT 3.1.1): session and message expiry options are accepted and ignored; the 3.1.1 persistent session still queues',
   async (t) => {

@@ -3,7 +3,8 @@
  * sessions for backend consumers): a watcher that leaves and comes back with the same --session
  * is shown, first and in order, the records published while it was away — on mosquitto with mutual
  * TLS over MQTT 5 (session expiry from --session-expiry) and on the embedded broker over MQTT
- * 3.1.1 (clean session off). Records are signed and shown verified with --identity. A malformed
+ * 3.1.1 (clean session off); with --count the records after the Nth are left to the session (not
+ * acknowledged), so the next watch gets them. Records are signed and shown verified with --identity. A malformed
  * --session, or --session-expiry without --session, is a usage error (exit 2).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -94,7 +95,8 @@ const seqs = (r: CommandRun) =>
 
 /**
  * The scenario on one broker: a session watcher sees record 1 and leaves (--count 1); records 2-4
- * are published while it is away; the same --session then shows 2, 3, 4.
+ * are published while it is away; the same --session with --count 1 then shows 2, and the next
+ * one 3 and 4.
  */
 async function awayAndBack(
   t: import('ava').ExecutionContext,
@@ -114,12 +116,19 @@ async function awayAndBack(
 
   for (const seq of [2, 3, 4]) await link.publish(keyTopic(HANDLE, 'up'), record(seq));
 
-  const r2 = await bounded(runCommand(eventsCommands, ['events', 'watch', ...args, '--count', '3']), 30_000, 'the second watch');
+  // Back with --count 1: all three queued records arrive at once; only the first is shown and
+  // acknowledged, the other two stay with the session for the next watch.
+  const again = (n: number) =>
+    bounded(runCommand(eventsCommands, ['events', 'watch', ...args, '--count', String(n)]), 30_000, 'a later watch');
+  const r2 = await again(1);
   t.is(r2.code, 0, r2.stderr);
+  t.deepEqual(seqs(r2), [{ seq: 2, verified: true }], 'what it missed first');
+  const r3 = await again(2);
+  t.is(r3.code, 0, r3.stderr);
   t.deepEqual(
-    seqs(r2),
-    [2, 3, 4].map((seq) => ({ seq, verified: true })),
-    'what it missed, in order',
+    seqs(r3),
+    [3, 4].map((seq) => ({ seq, verified: true })),
+    'the rest, in order: none lost to the --count of the watch before',
   );
 }
 

@@ -25,8 +25,11 @@ import { randomBytes } from 'node:crypto';
 import { toHex } from '@enigm/protocols/bytes';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { fullJitterDelay, type ReconnectBackoff } from './backoff.ts';
+import { type BrokerAddress, parseBrokerUrl, refusal } from './broker-url.ts';
 import { checkClientCertificate } from './certificate.ts';
 import { MqttError } from './errors.ts';
+
+export { type BrokerAddress, parseBrokerUrl } from './broker-url.ts';
 
 /** TLS material (PEM text or bytes) for `mqtts://`. */
 export interface MqttTls {
@@ -74,6 +77,13 @@ export interface MqttLinkOptions {
    */
   onMessage?: (topic: string, payload: Uint8Array) => void;
   /**
+   * Asked after the handlers of each received message: `false` leaves it unacknowledged, so the
+   * broker delivers it again to the same persistent session next time (default: acknowledge
+   * all). For a consumer that stops taking messages and closes (the broker stops sending once its
+   * window of unacknowledged messages is full).
+   */
+  acknowledge?: () => boolean;
+  /**
    * A state handler in place from the first attempt (as {@link MqttLink.onState}): the first
    * connect's `MQTT_CERT_EXPIRING` warning is emitted before `connect` returns.
    */
@@ -96,70 +106,7 @@ export interface PublishOptions {
   expiryS?: number;
 }
 
-const DEFAULT_PORTS: Record<string, number> = { mqtt: 1883, mqtts: 8883 };
-
-/** A parsed broker URL. */
-export interface BrokerAddress {
-  protocol: 'mqtt' | 'mqtts';
-  host: string;
-  port: number;
-  /** What follows the authority, without the leading `/` (e.g. a Key handle), or ''. */
-  path: string;
-}
-
-/**
- * Parses `mqtt://host[:port][/path]` or `mqtts://…` strictly.
- * @throws {@link MqttError} `MQTT_BAD_URL` naming what is wrong (never echoing credentials)
- * @example parseBrokerUrl('mqtt://127.0.0.1:1883/eh1-…') // { protocol: 'mqtt', host: '127.0.0.1', port: 1883, path: 'eh1-…' }
- */
-export function parseBrokerUrl(url: string): BrokerAddress {
-  const m = /^(mqtts?):\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?(?:\/(.*))?$/.exec(
-    typeof url === 'string' ? url : '',
-  );
-  if (m === null) {
-    const why =
-      typeof url !== 'string' || url === ''
-        ? 'empty'
-        : /@/.test(url)
-          ? 'credentials do not belong in the URL'
-          : 'expected mqtt://host[:port] or mqtts://host[:port]';
-    throw new MqttError('MQTT_BAD_URL', `bad broker URL: ${why}`);
-  }
-  const protocol = m[1] as 'mqtt' | 'mqtts';
-  const port = m[3] === undefined ? (DEFAULT_PORTS[protocol] as number) : Number(m[3]);
-  if (port < 1 || port > 65535) throw new MqttError('MQTT_BAD_URL', `bad broker URL: port ${port} is outside 1..65535`);
-  return { protocol, host: (m[2] as string).replace(/^\[|\]$/g, ''), port, path: m[4] ?? '' };
-}
-
 const text = (v: string | Uint8Array) => (typeof v === 'string' ? v : Buffer.from(v).toString('utf8'));
-
-/** Names a CONNACK refusal (3.1.1 return codes and MQTT 5 reason codes). */
-function refusal(code: number | undefined): {
-  code: 'MQTT_NOT_AUTHORIZED' | 'MQTT_CONNECT_FAILED';
-  why: string;
-  version: boolean;
-} {
-  switch (code) {
-    case 1:
-    case 0x84:
-      return { code: 'MQTT_CONNECT_FAILED', why: 'the broker does not speak this MQTT version', version: true };
-    case 2:
-    case 0x85:
-      return { code: 'MQTT_CONNECT_FAILED', why: 'the broker refused the client id', version: false };
-    case 4:
-    case 5:
-    case 0x86:
-    case 0x87:
-    case 0x8c:
-      return { code: 'MQTT_NOT_AUTHORIZED', why: 'the broker refused these credentials (not authorized)', version: false };
-    default:
-      return {
-        code: 'MQTT_CONNECT_FAILED',
-        why: code === undefined ? 'cannot connect to the broker' : `the broker refused the connection (code ${code})`,
-        version: false,
-      };
-  }
-}
 
 /** A connection to one broker; see the module documentation. */
 export class MqttLink {
@@ -276,6 +223,12 @@ export class MqttLink {
       // From the first packet: mqtt.js acknowledges a QoS 1 message whether or not anyone listens.
       const onMessage = (topic: string, payload: Buffer) => this.#dispatch(topic, payload);
       client.on('message', onMessage);
+      // Called by mqtt.js after the handlers; it acknowledges (PUBACK) when this calls back
+      // without an error, and reads the next packet either way.
+      client.handleMessage = (_packet, done) => {
+        if (this.#options.acknowledge?.() === false) done(new Error('not taken: left to the session'));
+        else done();
+      };
       // Small request/response frames: no Nagle delay (mqtt.js leaves it on; with delayed ACKs a
       // round trip would wait tens of ms).
       (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);

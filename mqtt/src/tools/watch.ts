@@ -136,6 +136,12 @@ export interface FleetWatchOptions {
   session?: { name: string; expiryS?: number };
   /** Known Keys' identity public keys, by handle. */
   identities?: FleetIdentities;
+  /**
+   * Pass at most this many messages to `onMessage`; later ones are dropped and not acknowledged
+   * (`MqttLinkOptions.acknowledge`), so a persistent `session` gets them again next time. Close
+   * the watch once the limit is reached.
+   */
+  limit?: number;
   /** Record ids remembered for de-duplication (default 10,000). */
   dedupCapacity?: number;
   /** Called with every message, duplicates excluded. */
@@ -219,10 +225,16 @@ export async function watchFleet(options: FleetWatchOptions): Promise<FleetWatch
   const stats: FleetWatchStats = { messages: 0, duplicates: 0, invalid: 0, badSignatures: 0 };
   const dedup = new Deduplicator(options.dedupCapacity ?? 10_000);
   const identities = options.identities ?? new Map<string, Uint8Array>();
+  const limit = options.limit;
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1))
+    throw new MqttError('MQTT_BAD_INPUT', 'a message limit must be a positive integer');
   let closed = false;
+  /** Whether the message just handled was taken (shown, or a duplicate of one shown). */
+  let taken = true;
   // Installed before the connection: a persistent session's queued records come right after the CONNACK.
   const onMessage = (topic: string, payload: Uint8Array) => {
-    if (closed) return;
+    taken = !(closed || (limit !== undefined && stats.messages >= limit));
+    if (!taken) return;
     const m = decodeFleetMessage(topic, payload, identities);
     if (m.type === 'uplink' && m.verified !== 'bad-signature' && !dedup.fresh(m.record.id)) {
       stats.duplicates++;
@@ -240,6 +252,7 @@ export async function watchFleet(options: FleetWatchOptions): Promise<FleetWatch
       ? {}
       : { clientId: session.name, clean: false, sessionExpiryS: session.expiryS ?? DEFAULT_SESSION_EXPIRY_S }),
     onMessage,
+    acknowledge: () => taken,
     // From the first attempt: its MQTT_CERT_EXPIRING warning comes before connect returns.
     ...(options.onState ? { onState: (e: MqttLinkEvent) => stateOn && options.onState?.(e) } : {}),
   });

@@ -286,9 +286,9 @@ one watcher per name at a time — a second one takes the session over): the bro
 subscriptions and queues the QoS 1 records published while no watcher of that name runs, and the
 next watch with the same --session gets them first, in order. On MQTT 5 the broker forgets the
 session --session-expiry seconds after the watcher left (default ${DEFAULT_SESSION_EXPIRY_S}: one hour); on MQTT 3.1.1
-(the embedded broker) it keeps it by its own rules (mosquitto: persistent_client_expiration). What
-the broker delivered is acknowledged: with --count, records that arrive after the Nth are neither
-shown nor kept for the next watch — stop a session watcher with Ctrl-C or SIGTERM instead.
+(the embedded broker) it keeps it by its own rules (mosquitto: persistent_client_expiration). With
+--count, records that arrive after the Nth are not acknowledged: the next watch gets them. Records
+shown were acknowledged, including those shown just before Ctrl-C or SIGTERM.
 
 Emergency records (kind ${EMERGENCY_UPLINK_KIND} on up, priority emergency: the body is an event's
 signed start or a sealed record) are shown as a per-event timeline: event id, seq, kind, the
@@ -386,6 +386,7 @@ Examples:
         ...(channels.length > 0 ? { channels: channels as FleetChannel[] } : {}),
         ...(group !== undefined ? { group } : {}),
         ...(session !== undefined ? { session: { name: session, expiryS: sessionExpiryS } } : {}),
+        ...(limit !== 0 ? { limit } : {}),
         identities,
         onMessage(m) {
           log.debug(
