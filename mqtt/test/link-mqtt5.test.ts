@@ -7,9 +7,11 @@
  * gone when the consumer returns after 2.5 s, while one without expiry is there. Against the
  * embedded aedes broker (MQTT 3.1.1) the same options are accepted and the MQTT 5 parts ignored:
  * no error, the 3.1.1 persistent session still queues, and the expiry does not apply.
- * `watchFleet` with `session` (what `enigm events watch --session` uses), alone or in a shared
- * subscription group, shows, when it restarts,
- * the records published while it was away.
+ * Records queued while the link is away arrive while it subscribes again after a reconnect (the
+ * link dispatches from the first packet); records a consumer does not take (`acknowledge` false)
+ * stay with its session. `watchFleet` with `session` (what `enigm events watch --session` uses),
+ * alone or in a shared subscription group, shows, when it restarts, the records published while
+ * it was away.
  */
 import { startEmbeddedBroker } from '@enigm/mqtt/broker';
 import { encode } from '@enigm/protocols/cbor';
