@@ -218,8 +218,9 @@ Options:
 ${logOptionsHelp('info', 'links opened/closed, rejected frames, bounds hit (no addresses)')}
   --json          print one JSON line with the Keys' addresses when ready
 
-Bounds: at most 4 TCP connections per Key; a connection whose host does not read its answers
-stops being read at 64 KiB queued and is dropped at 1 MiB.
+Bounds: at most 4 TCP connections, 4 MQTT links and 1 BLE connection per Key (as a real Key's
+radio); a connection whose host does not read its answers stops being read at 64 KiB queued and
+is dropped at 1 MiB.
 
 Then, in another terminal:
   enigm key info --port .sim-state/ttyKEY0
