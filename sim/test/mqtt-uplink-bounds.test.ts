@@ -8,7 +8,9 @@
  * for byte; the records missing are exactly as many as the uplink counted dropped, all normal and
  * all older than every normal record kept; the drop is logged; the queue never held more than the
  * bound plus the emergency records, and the outbox file stayed smaller than the records written to
- * it (compacted, not growing with the outage).
+ * it (compacted, not growing with the outage). With an age bound instead (`maxAgeMs`, on the
+ * simulation's clock) and eight simulated days without a broker, the normal records older than the
+ * bound are dropped and counted, the older emergency ones are kept, the rest arrive in order.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,6 +38,8 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
 }
 
 const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
 /** The outbox bound under test: far below what the outage produces. */
 const MAX_RECORDS = 12;
 /** Compaction as soon as 4 KiB are dead (default 1 MiB), so the file bound shows in a short test. */
@@ -177,5 +181,102 @@ test.serial(
     t.log(
       `${written} records (${writtenBytes} B) during the outage: ${after.length} delivered (${emergency.length} emergency), ${dropped} dropped; queue ≤ ${maxQueued}; file ≤ ${maxFileBytes} B`,
     );
+  },
+);
+
+test.serial(
+  'broker down for eight simulated days: normal records older than maxAgeMs (simulated time) are dropped as too old, the emergency ones kept, the rest delivered in order',
+  async (t) => {
+    let broker: EmbeddedBroker = await startEmbeddedBroker();
+    const port = broker.port;
+    t.teardown(() => broker.close());
+    const dir = mkdtempSync(join(tmpdir(), 'enigm-uplink-age-'));
+    dirs.push(dir);
+    const sim = await Simulator.start({
+      keys: 1,
+      serial: false,
+      tcp: false,
+      stateDir: dir,
+      clock: new SimulatorClock({ realTimers: false, realNow: () => 0 }),
+      checkInMs: DAY,
+      mqtt: { broker: broker.url, backoff: { baseMs: 50, capMs: 300 }, outbox: { maxAgeMs: 3 * DAY } },
+    });
+    const consumer = await MqttLink.connect({ url: broker.url, username: 'backend-1', backoff: { baseMs: 50, capMs: 300 } });
+    t.teardown(async () => {
+      await consumer.close();
+      await sim.stop();
+    });
+    const fw = sim.firmware(0);
+    const handle = (sim.keys()[0]?.mqtt ?? '').split('/').pop() as string;
+    const received: Uplink[] = [];
+    consumer.onMessage((topic, payload) => {
+      if (parseKeyTopic(topic)?.channel === 'up')
+        received.push(openUplink(payload, handle, 'up', fw.secureElement.identityPublicKey));
+    });
+    await consumer.subscribe(fleetFilter('up'));
+    const stats = () => sim.linkStats()[0]?.mqtt ?? { connected: false, queued: 0, pending: 0, dropped: 0, outboxBytes: 0 };
+    await until(() => stats().connected, 5000, 'the uplink');
+    fw.transition('activate');
+    await until(() => received.length === 1, 5000, 'the activation record');
+    await broker.close();
+    await until(() => !stats().connected, 5000, 'the uplink to notice the outage');
+
+    const emergencyBodies: string[] = [];
+    const offRecord = fw.onEmergencyRecord((r) => emergencyBodies.push(hex(r)));
+    t.teardown(offRecord);
+    // An emergency first (it will be the oldest thing waiting), then eight days of daily check-ins.
+    fw.emergency.setContacts(contactSet(1, contacts(2)));
+    const c = sim.controls(0);
+    c.gesture({ kind: 'triple' });
+    c.setTrack([{ atMs: 1, lat: 48.85, lon: 2.35, accuracyM: 5 }]);
+    await fw.emergency.settled();
+    sim.clock.advance(10_000);
+    c.gesture({ kind: 'hold', seconds: 10 });
+    await fw.emergency.settled();
+    // In hourly steps: a record reaches the outbox at the end of the step it was made in, so its
+    // outbox time is at most an hour after the time it carries.
+    for (let hour = 0; hour < 8 * 24; hour++) {
+      sim.clock.advance(HOUR);
+      await until(() => stats().pending === 0, 10_000, 'the records to reach the outbox');
+    }
+    offRecord();
+    const queued = stats().queued;
+    const dropped = stats().dropped;
+    t.true(dropped > 0, 'check-ins older than three simulated days were dropped');
+
+    let keyMayConnect = false; // as above: the consumer first
+    broker = await startEmbeddedBroker({
+      port,
+      roleOf: (u) => (u?.startsWith('eh1-') ? (keyMayConnect ? 'key' : undefined) : u ? 'backend' : undefined),
+    });
+    await until(() => consumer.connected, 10_000, 'the consumer to reconnect and resubscribe');
+    keyMayConnect = true;
+    await until(() => stats().queued === 0 && stats().pending === 0, 15_000, 'the outbox to drain');
+    // Records keep ageing while they wait: the drain's own expiry may drop some more.
+    const expected = () => queued - (stats().dropped - dropped);
+    await until(() => received.length - 1 >= expected(), 5000, 'the records that waited');
+    const after = received.slice(1);
+    const seqs = after.map((r) => r.seq);
+    t.deepEqual(
+      seqs,
+      [...seqs].sort((a, b) => a - b),
+      'in seq order',
+    );
+    t.deepEqual(
+      after.filter((r) => r.priority === 'emergency').map((r) => hex(r.body)),
+      emergencyBodies,
+      'every emergency record, though older than the bound',
+    );
+    const normal = after.filter((r) => r.priority === 'normal');
+    const newest = Math.max(...after.map((r) => r.time));
+    t.true(normal.length > 0);
+    t.true(
+      normal.every((r) => newest - r.time <= 3 * DAY + HOUR),
+      'no normal record older than maxAgeMs (simulated) was delivered',
+    );
+    const lastSeq = seqs.at(-1) ?? 0;
+    const firstSeq = received[0]?.seq ?? 0;
+    t.is(after.length, expected(), 'what waited in the outbox and did not expire, no more');
+    t.is(lastSeq - firstSeq - after.length, stats().dropped, 'the missing ones are those counted dropped');
   },
 );

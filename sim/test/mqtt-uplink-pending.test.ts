@@ -168,7 +168,9 @@ test('pipelined: a second record reaches the outbox before the first one is sync
   t.is(ep.pending, 0);
   await ep.close();
   closed = true;
-  const outbox = await Outbox.open(outboxPath);
+  // The endpoint's outbox runs on the simulation's clock: read it on the same one (else its
+  // entries, stamped 2023, are past the default 7-day age and expire on read).
+  const outbox = await Outbox.open(outboxPath, { clock: () => 1_700_000_000_000 });
   try {
     const kinds = outbox.pending().map((e) => {
       const u = peekUplink(e.payload);

@@ -59,8 +59,8 @@ export interface MqttUplinkOptions {
   /** Reconnect backoff (defaults of `MqttLink`). */
   backoff?: { baseMs?: number; capMs?: number };
   /**
-   * Bounds of each Key's outbox (defaults of `Outbox.open`: 10,000 records, 16 MiB, 7 days; see
-   * docs/mqtt-outbox.md "Drop policy"). Past them the oldest normal records are dropped — counted
+   * Bounds of each Key's outbox (defaults of `Outbox.open`: 10,000 records, 16 MiB, 7 days of
+   * simulated time; see docs/mqtt-outbox.md "Drop policy"). Past them the oldest normal records are dropped — counted
    * in {@link MqttEndpoint.outboxStats} and logged — and emergency records never are.
    */
   outbox?: MqttUplinkOutboxLimits;
@@ -236,7 +236,8 @@ export class MqttEndpoint {
   async open(): Promise<void> {
     // Group commit: records queued together (an event's start, its lifecycle change, its first
     // location) share one fsync; each append still resolves only once its bytes are synced.
-    this.#outbox = await Outbox.open(this.#o.outboxPath, { ...this.#o.uplink.outbox, fsync: 'batch' });
+    // Ages on the simulation's wall clock: a week of simulated outage expires week-old records.
+    this.#outbox = await Outbox.open(this.#o.outboxPath, { ...this.#o.uplink.outbox, fsync: 'batch', clock: this.#o.now });
     const r = this.#outbox.report;
     if (r.quarantined > 0 || r.tornTailBytes > 0) {
       this.#o.log.warn(
