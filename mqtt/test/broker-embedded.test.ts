@@ -1,4 +1,4 @@
-import { connect as tcpConnect } from 'node:net';
+import { createServer, connect as tcpConnect } from 'node:net';
 import { type EmbeddedBroker, startEmbeddedBroker } from '@enigm/mqtt/broker';
 import { keyDownFilter, keyTopic } from '@enigm/protocols/mqtt';
 import test from 'ava';
@@ -218,4 +218,17 @@ test.serial('close() ends connected clients promptly', async (t) => {
   await within(Promise.all(closed), 3000, 'clients to see the close');
   t.true(Date.now() - t0 < 4000);
   await b2.close();
+});
+
+test('a taken port rejects the start (EADDRINUSE) and leaves no broker timer running', async (t) => {
+  const held = createServer();
+  await new Promise<void>((ok) => held.listen(0, '127.0.0.1', ok));
+  t.teardown(() => new Promise<void>((ok) => held.close(() => ok())));
+  const port = (held.address() as { port: number }).port;
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  const before = timers();
+  const e = await t.throwsAsync(startEmbeddedBroker({ port }));
+  t.is((e as NodeJS.ErrnoException).code, 'EADDRINUSE');
+  // aedes arms a heartbeat interval at creation: a failed start that did not close it kept the process alive
+  t.is(timers(), before);
 });

@@ -213,13 +213,19 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
     socket.on('error', () => {});
     broker.handle(socket);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (e) {
+    // a taken port: the aedes instance (its heartbeat timer) must not outlive the failed start
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+    throw e;
+  }
   server.on('error', (err) => log('warn', `listener: ${err.message}`));
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
