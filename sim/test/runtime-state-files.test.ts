@@ -17,8 +17,9 @@ import { SimulatorError } from '../src/runtime/errors.ts';
 import { openFirmwareFactory } from '../src/runtime/factory.ts';
 import { type FlashFactory, openKeyFlash } from '../src/runtime/flash-store.ts';
 import { silentLogger } from '../src/runtime/log.ts';
+import { Simulator } from '../src/runtime/simulator.ts';
 import { STATE_FILE, StateFileWriter, writeStateFile } from '../src/runtime/state-file.ts';
-import { readAccountSecret, startUplink } from '../src/runtime/uplink-setup.ts';
+import { readAccountSecret, startUplink, startUplinkBroker } from '../src/runtime/uplink-setup.ts';
 
 function tempDir(t: { teardown(f: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'enigm-state-files-'));
@@ -58,19 +59,44 @@ test('account secret: made once (32 bytes, mode 0600) and read back; a wrong len
   t.is(e?.code, 'SIM_BAD_INPUT');
 });
 
-test('uplink set-up: off means nothing started; a bad account secret starts no broker', async (t) => {
+test('uplink set-up: off means nothing started; a taken broker port is SIM_PORT_IN_USE; an external broker: none embedded', async (t) => {
   const dir = tempDir(t);
-  t.deepEqual(await startUplink(undefined, dir, 0, silentLogger), {});
-  t.deepEqual(await startUplink(false, dir, 0, silentLogger), {});
+  t.is(await startUplinkBroker(undefined, silentLogger), undefined);
+  t.is(await startUplinkBroker(false, silentLogger), undefined);
+  t.is(await startUplinkBroker({ broker: 'mqtt://127.0.0.1:1' }, silentLogger), undefined);
+  t.deepEqual(startUplink(undefined, undefined, dir, 0), {});
+  t.deepEqual(startUplink(false, undefined, dir, 0), {});
+  const held = createServer();
+  await new Promise<void>((ok) => held.listen(0, '127.0.0.1', ok));
+  t.teardown(() => new Promise<void>((ok) => held.close(() => ok())));
+  const port = (held.address() as { port: number }).port;
+  const e = await t.throwsAsync(startUplinkBroker({ brokerPort: port }, silentLogger), { instanceOf: SimulatorError });
+  t.is(e?.code, 'SIM_PORT_IN_USE');
+  t.regex(e?.message ?? '', new RegExp(`127\\.0\\.0\\.1:${port} is taken`));
   writeFileSync(join(dir, 'account.secret'), new Uint8Array(5));
-  const port = await freePort();
-  await t.throwsAsync(startUplink({ brokerPort: port }, dir, 0, silentLogger), { instanceOf: SimulatorError });
-  // had an embedded broker been started (and leaked), its port would be taken now
-  await t.notThrowsAsync(freePort(port));
-  const given = await startUplink({ broker: 'mqtt://127.0.0.1:1' }, tempDir(t), 1000, silentLogger);
+  t.is(
+    t.throws(() => startUplink({ broker: 'mqtt://127.0.0.1:1' }, undefined, dir, 0), { instanceOf: SimulatorError })?.code,
+    'SIM_BAD_INPUT',
+  );
+  const given = startUplink({ broker: 'mqtt://127.0.0.1:1' }, undefined, tempDir(t), 1000);
   t.is(given.broker, undefined, 'an external broker: none embedded');
   t.is(given.url, 'mqtt://127.0.0.1:1');
   t.is(given.setup?.accountSecret.length, 32);
+});
+
+test('Simulator.start with a bad account secret stops the embedded broker it started (its port is free again)', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'account.secret'), new Uint8Array(5));
+  const port = await freePort();
+  const e = await t.throwsAsync(
+    Simulator.start({ keys: 1, serial: false, tcp: false, stateDir: dir, mqtt: { brokerPort: port } }),
+    {
+      instanceOf: SimulatorError,
+    },
+  );
+  t.is(e?.code, 'SIM_BAD_INPUT');
+  // had the embedded broker been left running, its port would be taken now
+  await t.notThrowsAsync(freePort(port));
 });
 
 /** Binds `port` (0: any) on loopback, closes it again and returns the port. */

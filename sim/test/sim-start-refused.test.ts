@@ -1,7 +1,8 @@
 /**
  * Issue 10, bad input "a second simulator on the same port: clear errors, nothing changes state
  * half-way": `enigm sim start` (the real CLI, a child process through tsx) on a taken control port
- * or a taken Key TCP port exits 1 with a named code and touches no state folder: a new one is not
+ * a taken Key TCP port or a taken embedded-broker port exits 1 with a named code and touches no
+ * state folder (the library too, for a taken BLE adapter port): a new one is not
  * created, an existing one keeps every file byte for byte (simulator.json, the Keys' state and
  * their boot counts; no simulator.json, control.json or lock appears).
  */
@@ -81,6 +82,12 @@ const cases = [
     message: (port: number) =>
       new RegExp(`SIM_PORT_IN_USE: the TCP port 127\\.0\\.0\\.1:${port} of key 1 is taken .*choose another --tcp-port`),
   },
+  {
+    name: 'a taken embedded broker port: SIM_PORT_IN_USE naming it, not a bare EADDRINUSE',
+    args: (port: number) => ['--broker-port', String(port)],
+    message: (port: number) =>
+      new RegExp(`SIM_PORT_IN_USE: the MQTT broker port 127\\.0\\.0\\.1:${port} is taken .*choose another --broker-port`),
+  },
 ] as const;
 
 for (const c of cases) {
@@ -109,6 +116,21 @@ for (const c of cases) {
     t.deepEqual(snapshot(existing), before, "the existing folder's files are unchanged (no Key booted, no lock left)");
   });
 }
+
+test('Simulator.start on a taken BLE adapter port is SIM_PORT_IN_USE; the state folder is not created', async (t) => {
+  const port = await takenPort(t);
+  const root = await mkdtemp(join(tmpdir(), 'enigm-start-refused-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const stateDir = join(root, 'never-made');
+  const e = await t.throwsAsync(Simulator.start({ keys: 1, serial: false, stateDir, mqtt: { brokerPort: 0 }, ble: { port } }));
+  t.is((e as { code?: string }).code, 'SIM_PORT_IN_USE');
+  t.regex(e?.message ?? '', new RegExp(`BLE adapter port 127\\.0\\.0\\.1:${port} is taken`));
+  t.false(existsSync(stateDir), 'the state folder was never created');
+  // the embedded broker started before the BLE adapter was refused is closed again: a new start works
+  const sim = await Simulator.start({ keys: 1, serial: false, stateDir, mqtt: { brokerPort: 0 }, ble: true });
+  t.teardown(() => sim.stop());
+  t.is(sim.keys().length, 1);
+});
 
 test('sim start with --tcp-port whose last Key would pass 65535 is SIM_BAD_INPUT, nothing created', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'enigm-start-refused-'));

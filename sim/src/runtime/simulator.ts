@@ -42,7 +42,7 @@ import { SimulatorClock } from './sim-clock.ts';
 import { type SimulatedKeyInfo, STATE_FILE, StateFileWriter, writeStateFile } from './state-file.ts';
 import { acquireStateLock, type StateLock } from './state-lock.ts';
 import { bindTcpPorts, closeTcpPorts, TcpEndpoint, type TcpLinkStats } from './tcp-endpoint.ts';
-import { type SimulatorMqttOption, startUplink } from './uplink-setup.ts';
+import { type SimulatorMqttOption, startUplink, startUplinkBroker } from './uplink-setup.ts';
 
 export { type SimulatedKeyInfo, type SimulatorStateFile, STATE_FILE } from './state-file.ts';
 
@@ -188,7 +188,8 @@ export class Simulator implements ControlTarget {
    * Starts the simulator.
    * @throws {@link StateLockedError} if another live simulator uses the state folder;
    *   {@link SimulatorError} `SIM_SOCAT_MISSING` if serial is requested and socat is missing,
-   *   `SIM_PORT_IN_USE` if a Key's TCP port is taken (checked before the state folder is touched),
+   *   `SIM_PORT_IN_USE` if a Key's TCP port, the embedded broker's or the BLE adapter's port is
+   *   taken (each bound before the state folder is touched),
    *   `SIM_BAD_INPUT` if `tcpBasePort + keys - 1` is above 65535
    */
   static async start(options: SimulatorOptions = {}): Promise<Simulator> {
@@ -209,6 +210,12 @@ export class Simulator implements ControlTarget {
     const sim = new Simulator(resolve(options.stateDir ?? '.sim-state'), options);
     if (options.eraseMsPerPage) sim.#timing = { msPerStep: options.eraseMsPerPage };
     try {
+      // The embedded broker and the BLE adapter listen before the folder is touched too.
+      sim.#broker = await startUplinkBroker(options.mqtt, sim.#log);
+      if (options.ble) {
+        sim.#ble = new SimulatorBle(options.ble, () => sim.#keys.flatMap((k) => (k.ble ? [k.ble] : [])), sim.#log);
+        await sim.#ble.listen(options.ble);
+      }
       mkdirSync(sim.stateDir, { recursive: true });
       // Before anything in the folder is touched: one simulator per state folder.
       sim.#lock = acquireStateLock(sim.stateDir);
@@ -221,8 +228,7 @@ export class Simulator implements ControlTarget {
         signing,
         verifier: { verifyManifest: (b) => verifyManifest(b, trusted).manifest, sha256 },
       };
-      const started = await startUplink(options.mqtt, sim.stateDir, sim.clock.now(), sim.#log);
-      sim.#broker = started.broker;
+      const started = startUplink(options.mqtt, sim.#broker, sim.stateDir, sim.clock.now());
       sim.#brokerUrl = started.url;
       const uplink = started.setup;
       for (let i = 0; i < n; i++) {
@@ -275,10 +281,6 @@ export class Simulator implements ControlTarget {
           key.physical.setRadio('attached'); // the uplink follows the radio from here on
         }
         if (options.ble) key.ble = simulatedKeyPeripheral(i, common);
-      }
-      if (options.ble) {
-        sim.#ble = new SimulatorBle(options.ble, () => sim.#keys.flatMap((k) => (k.ble ? [k.ble] : [])), sim.#log);
-        await sim.#ble.listen(options.ble);
       }
       sim.writeStateFile();
       sim.clock.every(PHYSICAL_TICK_MS, () => {

@@ -33,29 +33,49 @@ export interface UplinkStart {
 }
 
 /**
- * Starts the embedded broker if asked, and reads (or makes) the development account secret.
- * @param simNow - the simulator clock's now (ms of simulated time)
- * @throws SimulatorError `SIM_BAD_INPUT` for an account secret file that does not hold 32 bytes;
- *   Error if the broker port is taken
+ * Starts the embedded broker when the option asks for one (MQTT on, no broker URL). The
+ * simulator calls it before it touches its state folder, so a taken port changes nothing.
+ * @returns the broker, or `undefined` when none is asked for
+ * @throws SimulatorError `SIM_PORT_IN_USE` if the broker port is taken; Error if it cannot be bound otherwise
  */
-export async function startUplink(
+export async function startUplinkBroker(
   option: SimulatorMqttOption | undefined,
+  log: SimLogger,
+): Promise<EmbeddedBroker | undefined> {
+  if (option === undefined || option === false) return undefined;
+  const given = option === true ? {} : option;
+  if (given.broker !== undefined) return undefined;
+  const port = given.brokerPort ?? 0;
+  try {
+    return await startEmbeddedBroker({ port, log: (level, m) => log[level](`broker: ${m}`) });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE')
+      throw new SimulatorError(
+        'SIM_PORT_IN_USE',
+        `the MQTT broker port 127.0.0.1:${port} is taken (another simulator or broker?): choose another --broker-port, or omit it for a free one`,
+        { cause: e },
+      );
+    throw e;
+  }
+}
+
+/**
+ * Reads (or makes) the development account secret and describes the uplink every Key gets.
+ * @param broker - the embedded broker {@link startUplinkBroker} started, if any
+ * @param simNow - the simulator clock's now (ms of simulated time)
+ * @throws SimulatorError `SIM_BAD_INPUT` for an account secret file that does not hold 32 bytes
+ */
+export function startUplink(
+  option: SimulatorMqttOption | undefined,
+  broker: EmbeddedBroker | undefined,
   stateDir: string,
   simNow: number,
-  log: SimLogger,
-): Promise<UplinkStart> {
+): UplinkStart {
   if (option === undefined || option === false) return {};
   const given = option === true ? {} : option;
-  const accountSecret = readAccountSecret(stateDir); // before the broker: a bad file leaves nothing running
-  let url = given.broker;
-  let broker: EmbeddedBroker | undefined;
-  if (url === undefined) {
-    broker = await startEmbeddedBroker({
-      port: given.brokerPort ?? 0,
-      log: (level, m) => log[level](`broker: ${m}`),
-    });
-    url = broker.url;
-  }
+  const accountSecret = readAccountSecret(stateDir);
+  const url = given.broker ?? broker?.url;
+  if (url === undefined) throw new Error('startUplink: no broker URL and no embedded broker');
   const setup: KeyUplinkSetup = {
     broker: url,
     ...(given.tls ? { tls: given.tls } : {}),

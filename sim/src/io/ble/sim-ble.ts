@@ -4,6 +4,7 @@
  * this one, and each Key's name and address.
  * @module
  */
+import { SimulatorError } from '../../runtime/errors.ts';
 import type { SimLogger } from '../../runtime/log.ts';
 import { BleAdapterServer } from './adapter-server.ts';
 import { SimBleBindings, type SimBleOptions } from './bindings.ts';
@@ -48,10 +49,21 @@ export class SimulatorBle {
 
   /**
    * Serves the adapter on loopback.
-   * @throws Error if the port cannot be bound
+   * @throws {@link SimulatorError} `SIM_PORT_IN_USE` if the port is taken; Error if it cannot be bound otherwise
    */
   async listen(option: Exclude<SimulatorBleOption, false>): Promise<string> {
-    return this.server.listen(option === true ? 0 : (option.port ?? 0));
+    const port = option === true ? 0 : (option.port ?? 0);
+    try {
+      return await this.server.listen(port);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE')
+        throw new SimulatorError(
+          'SIM_PORT_IN_USE',
+          `the BLE adapter port 127.0.0.1:${port} is taken (another simulator?): give another port (option ble.port), or none for a free one`,
+          { cause: e },
+        );
+      throw e;
+    }
   }
 
   /** Fresh bindings over the Keys; `overrides` replace the start options. */
