@@ -18,7 +18,10 @@ test('docs/lifecycle.md matches the tables (run `npm run docs:protocol`)', (t) =
 test('the rendering carries the table: states × operations, roles, the state diagram', (t) => {
   const d = renderLifecycleDoc();
   // states × operations: enroll, replace, hosts.list, hosts.remove, suspend, resume, revoke, retire
-  t.regex(d, /\| revoked \| KEY_REVOKED \| KEY_REVOKED \| KEY_REVOKED \| KEY_REVOKED \| KEY_REVOKED \| KEY_REVOKED \| KEY_REVOKED \| ok \|/);
+  t.regex(
+    d,
+    /\| revoked \| KEY_REVOKED \| KEY_REVOKED \| KEY_REVOKED \| KEY_REVOKED \| KEY_REVOKED \| KEY_REVOKED \| KEY_REVOKED \| ok \|/,
+  );
   t.regex(d, /\| dormant \| ok \| ok \| ok \| ok \| ok \| INVALID_STATE \| ok \| ok \|/);
   t.regex(d, /\| updating \| INVALID_STATE \| INVALID_STATE \| ok \| ok \| INVALID_STATE \|/);
   t.regex(d, /\| `enroll` \| `enigm account enroll [^`]*` \| owner .*\| factory, dormant, suspended \|/);
