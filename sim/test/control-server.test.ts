@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ControlApiError, ControlClient, ControlServer, readControlFile } from '@enigm/sim/control';
+import { ControlApiError, ControlClient, ControlServer, MAX_HOLD_S, readControlFile } from '@enigm/sim/control';
 import test from 'ava';
 import type { DeviceEvent } from '../src/firmware/physical/types.ts';
 import { FakeTarget } from './control-fake-target.ts';
@@ -103,7 +103,7 @@ test('bad input is a typed 400/404 and changes nothing (no event, same state)', 
     ],
     ['/api/keys/0/gesture', { kind: 'hold' }, 400, 'SIM_BAD_INPUT', /seconds must be a number/],
     ['/api/keys/0/gesture', { kind: 'press', seconds: 2 }, 400, 'SIM_BAD_INPUT', /only to hold/],
-    ['/api/keys/0/gesture', { kind: 'hold', seconds: 45 }, 400, 'SIM_BAD_INPUT', /seconds/], // the model's own range
+    ['/api/keys/0/gesture', { kind: 'hold', seconds: MAX_HOLD_S + 1 }, 400, 'SIM_BAD_INPUT', /seconds/], // above the model's range
     ['/api/keys/0/battery', { level: 140 }, 400, 'SIM_BAD_INPUT', /level must be a number in \[0, 100\], got 140/],
     ['/api/keys/0/battery', { level: 50, charging: 'yes' }, 400, 'SIM_BAD_INPUT', /charging must be true or false/],
     ['/api/keys/0/battery', {}, 400, 'SIM_BAD_INPUT', /give level/],
