@@ -15,7 +15,7 @@ import test from 'ava';
 import type { Flash } from '../src/firmware/flash/flash.ts';
 import { SimulatorError } from '../src/runtime/errors.ts';
 import { openFirmwareFactory } from '../src/runtime/factory.ts';
-import { type FlashFactory, openKeyFlash } from '../src/runtime/flash-store.ts';
+import { type FlashFactory, FlashPagePool, openKeyFlash } from '../src/runtime/flash-store.ts';
 import { silentLogger } from '../src/runtime/log.ts';
 import { Simulator } from '../src/runtime/simulator.ts';
 import { STATE_FILE, StateFileWriter, writeStateFile } from '../src/runtime/state-file.ts';
@@ -144,6 +144,34 @@ test('flash file: manufactured once per model, loaded at the next start, rewritt
   t.deepEqual(again.deps.flash.read(page, 4), new Uint8Array([1, 2, 3, 4]));
   again.flush();
   k1.flush();
+});
+
+test('flash files loaded at a restart share equal pages (one copy of the common image), copy-on-write', (t) => {
+  const dir = tempDir(t);
+  const factory = factoryIn(dir);
+  const o = { stateDir: dir, model: 'enigm-key-1', eraseAhead: false, factory, factoryFlash: new Map<string, Flash>() };
+  const made = [0, 1, 2].map((index) => openKeyFlash({ ...o, index }));
+  const programmed = (made[0]?.deps.flash.residentBytes ?? 0) / (made[0]?.deps.layout.pageSize ?? 1);
+  t.true(programmed > 2);
+  for (const k of made) k.flush();
+  // a restart: every Key's flash comes from its file
+  const pool = new FlashPagePool();
+  const again = [0, 1, 2].map((index) => openKeyFlash({ ...o, index, factoryFlash: new Map(), pagePool: pool }));
+  t.is(pool.size, programmed, 'three Keys with the same image hold its pages once');
+  const [a, b] = again.map((k) => k.deps.flash) as [Flash, Flash];
+  const last = again[0]?.deps.layout.pageCount ?? 0;
+  const at = (again[0]?.deps.layout.pageSize ?? 0) * (last - 1);
+  const before = b.snapshot();
+  // a change to Key 0's page is Key 0's alone (copy-on-write), also on a page both loaded
+  a.erase(0);
+  a.write(0, new Uint8Array([9, 9, 9]));
+  a.erase(last - 1);
+  a.write(at, new Uint8Array([1, 2, 3]));
+  t.deepEqual(a.read(0, 3), new Uint8Array([9, 9, 9]));
+  t.deepEqual(b.snapshot(), before, "Key 1's flash is unchanged");
+  // a later load still finds the original page in the pool, not Key 0's change
+  const late = openKeyFlash({ ...o, index: 2, factoryFlash: new Map(), pagePool: pool });
+  t.deepEqual(late.deps.flash.snapshot(), again[2]?.deps.flash.snapshot());
 });
 
 test('flash file: one that does not decode is SIM_BAD_INPUT naming the file', (t) => {

@@ -7,6 +7,7 @@
  * file, fsync, rename, fsync of the folder).
  * @module
  */
+import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { flashFactoryImage } from '../firmware/flash/bootloader.ts';
@@ -36,6 +37,30 @@ export interface KeyFlashOptions {
   factory: FlashFactory;
   /** The factory flash of each model, made once and copied for every new Key (shared across Keys). */
   factoryFlash: Map<string, Flash>;
+  /** Pages loaded from flash files, by content: equal pages of different Keys share one buffer. */
+  pagePool?: FlashPagePool;
+}
+
+/**
+ * Equal flash pages loaded from different Keys' files, kept once (copy-on-write in each
+ * {@link Flash}). Keyed by a SHA-1 of the page and confirmed byte for byte.
+ */
+export class FlashPagePool {
+  readonly #pages = new Map<string, Uint8Array>();
+
+  /** The pooled buffer equal to `page` (`page` itself the first time). */
+  intern = (page: Uint8Array): Uint8Array => {
+    const key = createHash('sha1').update(page).digest('base64');
+    const seen = this.#pages.get(key);
+    if (seen !== undefined && Buffer.compare(seen, page) === 0) return seen;
+    if (seen === undefined) this.#pages.set(key, page);
+    return page;
+  };
+
+  /** Distinct pages held. */
+  get size(): number {
+    return this.#pages.size;
+  }
 }
 
 /** A Key's flash and how to save it. */
@@ -63,7 +88,12 @@ export function openKeyFlash(o: KeyFlashOptions): KeyFlash {
   if (stored) {
     // the sparse flash file, or the raw 1 MiB image older simulators wrote
     try {
-      flash = new Flash({ pageSize: layout.pageSize, pageCount: layout.pageCount, initial: stored });
+      flash = new Flash({
+        pageSize: layout.pageSize,
+        pageCount: layout.pageCount,
+        initial: stored,
+        ...(o.pagePool ? { intern: o.pagePool.intern } : {}),
+      });
     } catch (e) {
       throw new SimulatorError('SIM_BAD_INPUT', `${path}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }

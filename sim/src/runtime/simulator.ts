@@ -31,7 +31,7 @@ import type { LinkHooks } from './device-link.ts';
 import { SimulatorError } from './errors.ts';
 import { openFirmwareFactory } from './factory.ts';
 import { FileStorage } from './file-storage.ts';
-import { type FlashFactory, openKeyFlash } from './flash-store.ts';
+import { type FlashFactory, FlashPagePool, openKeyFlash } from './flash-store.ts';
 import { KeyScheduler, type LongOperationTiming } from './key-scheduler.ts';
 import { DEFAULT_LINK_LIMITS, type LinkLimits } from './link-flow.ts';
 import type { LinkShape } from './link-shaper.ts';
@@ -166,6 +166,8 @@ export class Simulator implements ControlTarget {
   #broker: EmbeddedBroker | undefined;
   /** The factory flash of each model, made once and copied for every new Key. */
   readonly #factoryFlash = new Map<string, Flash>();
+  /** Equal pages of the Keys' stored flash, held once (a restarted fleet shares its image). */
+  readonly #pagePool = new FlashPagePool();
   #brokerUrl: string | undefined;
   #stopped = false;
   readonly #stateFile = new StateFileWriter(() => {
@@ -487,6 +489,7 @@ export class Simulator implements ControlTarget {
       eraseAhead: (options.eraseMsPerPage ?? 0) > 0,
       factory,
       factoryFlash: this.#factoryFlash,
+      pagePool: this.#pagePool,
     });
     this.#flushers.push(store.flush);
     return store.deps;

@@ -84,6 +84,13 @@ export interface FlashOptions {
    * absent.
    */
   initial?: Uint8Array;
+  /**
+   * Shares the pages of `initial` with other flashes: given a page just decoded, returns a buffer
+   * with the same bytes (an equal page seen before, or this one, now kept for later callers).
+   * Such pages are shared copy-on-write like a {@link Flash.clone}'s: whichever flash changes one
+   * copies it first. A simulator restarting many Keys holds one copy of their common image.
+   */
+  intern?: (page: Uint8Array) => Uint8Array;
 }
 
 /** The erased value of a byte. */
@@ -146,8 +153,11 @@ export class Flash {
     if (!(initial instanceof Uint8Array)) throw new TypeError('initial must be a Uint8Array');
     if (initial.length !== this.size && !isFlashFile(initial))
       throw new RangeError(`initial must be ${this.size} bytes, got ${initial.length}`);
+    const intern = opts.intern;
     decodeFlashFile(initial, this, 'initial').forEach((page, p) => {
-      this.#pages[p] = page;
+      if (page === undefined) return;
+      this.#pages[p] = intern ? intern(page) : page;
+      if (intern) this.#shared[p] = 1; // the pool, or other flashes, hold the same buffer
     });
   }
 
