@@ -15,9 +15,6 @@
  * }
  * @module
  */
-import { randomBytes } from 'node:crypto';
-import { isRevoked } from '@enigm/attestation';
-import { fromHex } from '@enigm/protocols/bytes';
 import type { BodyOf, HostRole, LifecycleState } from '@enigm/protocols/messages';
 import type { KeyClient } from '../client/key-client.ts';
 import { type HostKey, KnownKeys, loadOrCreateHostKey } from '../session/host-store.ts';
@@ -29,7 +26,6 @@ import {
   type ContactsInfo,
   type EmergencyEndResult,
   type EmergencyLog,
-  type EmergencyPort,
   endEmergency,
   getContacts,
   readEmergencyLog,
@@ -42,17 +38,18 @@ import type { KeyEvidence } from './evidence.ts';
 import { type ConfirmResult, confirmFirmware, type RevertResult, revertFirmware } from './firmware.ts';
 import { type FirmwareStatus, type FlashOptions, type FlashResult, type ParsedImage, runFlash } from './flash.ts';
 import {
-  type LifecyclePort,
   listHosts,
   listRetiredIdentity,
   type PairedHostEntry,
   type RetireRevocation,
+  refuseListedKey,
   retireKey,
   runLifecycleOp,
   type UnpairResult,
   unpairHost,
 } from './lifecycle.ts';
 import { type PairResult, pairAndPin } from './pinning.ts';
+import { KeyPorts } from './ports.ts';
 import { installCertificate, requestCsr, setKeyTime } from './provision.ts';
 
 export type { LinkTotals, OpenKeyOptions } from './connection.ts';
@@ -83,6 +80,7 @@ export class Key {
   readonly #events: EventHub;
   readonly #now: () => number;
   readonly #conn: KeyConnection;
+  readonly #ports: KeyPorts;
   #hostKey: HostKey | undefined;
   #known: KnownKeys | undefined;
 
@@ -98,6 +96,7 @@ export class Key {
       (m) => this.#events.publish(m),
       () => ({ hostKey: this.hostKey, known: this.known }),
     );
+    this.#ports = new KeyPorts(this, this.#conn, options, this.#now);
   }
 
   /** The Key's capabilities from `hello` (model, firmware, state, limits). */
@@ -172,15 +171,7 @@ export class Key {
       options.label,
       this.#options.expect,
     );
-    // The identity is authenticated only by the pairing handshake itself: a listed Key is
-    // reported here (its pin is written, but every later session but retire is refused).
-    const list = this.#options.revocation;
-    const entry = list ? isRevoked(list, { identityKey: fromHex(r.identity) }) : undefined;
-    if (entry)
-      throw new KeyFacadeError(
-        'KEY_REVOKED_BY_LIST',
-        `the Key ${r.identity} is on the revocation list (version ${list?.version}, reason ${entry.reason}): paired, but only retire is allowed`,
-      );
+    refuseListedKey(this.#options.revocation, r.identity); // pinned, but only retire opens
     return r;
   }
 
@@ -203,15 +194,7 @@ export class Key {
    * @example const { claims, evidence } = await key.attest();
    */
   async attest(nonce?: Uint8Array): Promise<KeyEvidence> {
-    return requestEvidence(
-      {
-        session: () => this.session(),
-        role: () => this.#conn.role,
-        now: this.#now,
-        randomBytes: this.#options.randomBytes ?? ((k: number) => new Uint8Array(randomBytes(k))),
-      },
-      nonce,
-    );
+    return requestEvidence(this.#ports.attest(), nonce);
   }
 
   /**
@@ -270,7 +253,7 @@ export class Key {
    * @example for (const h of await key.hosts()) console.log(h.keyId, h.role, h.self ? '(this host)' : '');
    */
   async hosts(): Promise<PairedHostEntry[]> {
-    return listHosts(this.#lifecyclePort());
+    return listHosts(this.#ports.lifecycle());
   }
 
   /**
@@ -281,7 +264,7 @@ export class Key {
    * @example await key.unpair('3f9a0c11d2e4b5a6');
    */
   async unpair(hostKeyId: string | Uint8Array): Promise<UnpairResult> {
-    const r = await unpairHost(this.#lifecyclePort(), hostKeyId);
+    const r = await unpairHost(this.#ports.lifecycle(), hostKeyId);
     if (r.self) {
       await this.#conn.dropSession(); // this host is no longer paired: its session has no role
       this.#conn.forgetRole();
@@ -297,7 +280,7 @@ export class Key {
    * @example await key.suspend(); // 'suspended'
    */
   async suspend(): Promise<LifecycleState> {
-    return runLifecycleOp(this.#lifecyclePort(), 'suspend');
+    return runLifecycleOp(this.#ports.lifecycle(), 'suspend');
   }
 
   /**
@@ -306,7 +289,7 @@ export class Key {
    * @example await key.resume(); // 'dormant'
    */
   async resume(): Promise<LifecycleState> {
-    return runLifecycleOp(this.#lifecyclePort(), 'resume');
+    return runLifecycleOp(this.#ports.lifecycle(), 'resume');
   }
 
   /**
@@ -315,7 +298,7 @@ export class Key {
    * @example await key.revoke(); // 'revoked'
    */
   async revoke(): Promise<LifecycleState> {
-    return runLifecycleOp(this.#lifecyclePort(), 'revoke');
+    return runLifecycleOp(this.#ports.lifecycle(), 'revoke');
   }
 
   /**
@@ -329,7 +312,7 @@ export class Key {
    * @example await key.retire({ revocation: { list, signer, write: (b) => writeFileSync(f, b) } }); // 'factory'
    */
   async retire(options: { revocation?: RetireRevocation } = {}): Promise<LifecycleState> {
-    const { state, identity } = await retireKey(this.#lifecyclePort(true));
+    const { state, identity } = await retireKey(this.#ports.lifecycle(true));
     // The wipe ended every session and link negotiation (as a reboot does): hello again.
     this.#conn.forgetRole();
     await this.#conn.dropLink(false);
@@ -349,7 +332,7 @@ export class Key {
    * @example await key.setContacts(readFileSync('contacts.cose')); // { version: 2, count: 1 }
    */
   async setContacts(signedSet: Uint8Array): Promise<{ version: number; count: number }> {
-    return setContacts(this.#emergencyPort(), signedSet);
+    return setContacts(this.#ports.emergency(), signedSet);
   }
 
   /**
@@ -359,7 +342,7 @@ export class Key {
    * @example const { version, aliases } = await key.getContacts();
    */
   async getContacts(): Promise<ContactsInfo> {
-    return getContacts(this.#emergencyPort());
+    return getContacts(this.#ports.emergency());
   }
 
   /**
@@ -369,7 +352,7 @@ export class Key {
    * @example const { events, running } = await key.emergencyLog();
    */
   async emergencyLog(): Promise<EmergencyLog> {
-    return readEmergencyLog(this.#emergencyPort());
+    return readEmergencyLog(this.#ports.emergency());
   }
 
   /**
@@ -380,7 +363,7 @@ export class Key {
    * @example const { phase, event } = await key.cancelEmergency(); // phase 'cancelled'
    */
   async cancelEmergency(): Promise<EmergencyEndResult> {
-    return endEmergency(this.#emergencyPort(), 'cancel');
+    return endEmergency(this.#ports.emergency(), 'cancel');
   }
 
   /**
@@ -389,7 +372,7 @@ export class Key {
    * @example await key.resolveEmergency(); // { phase: 'resolved', event: '…' }
    */
   async resolveEmergency(): Promise<EmergencyEndResult> {
-    return endEmergency(this.#emergencyPort(), 'resolve');
+    return endEmergency(this.#ports.emergency(), 'resolve');
   }
 
   /**
@@ -403,21 +386,7 @@ export class Key {
    * @example const { alias } = await key.relayAck(ackBytes);
    */
   async relayAck(ack: Uint8Array): Promise<{ alias: string }> {
-    return relayAck(this.#emergencyPort(), ack);
-  }
-
-  #emergencyPort(): EmergencyPort {
-    return { info: () => this.info(), session: () => this.session() };
-  }
-
-  #lifecyclePort(allowRevoked = false): LifecyclePort {
-    const conn = this.#conn;
-    return {
-      info: () => this.info(),
-      session: () => conn.session(allowRevoked),
-      hostPublicKey: this.hostKey.publicKey,
-      role: () => conn.pinnedRole(),
-    };
+    return relayAck(this.#ports.emergency(), ack);
   }
 
   /**
@@ -430,16 +399,7 @@ export class Key {
    * const r = await key.flash(readFileSync('app.ekfw'), { onProgress: (p) => bar(p.acked / p.total) });
    */
   flash(image: Uint8Array | ParsedImage, options: FlashOptions = {}): Promise<FlashResult> {
-    return runFlash(
-      {
-        session: () => this.session(),
-        window: () => this.#conn.client().link.window,
-        drop: () => this.#conn.dropLink(false),
-        reconnect: (signal) => this.reconnect(signal),
-      },
-      image,
-      options,
-    );
+    return runFlash(this.#ports.flash(), image, options);
   }
 
   /**

@@ -5,7 +5,8 @@
  * state) — what the ONE table forbids: the role table (`COMMAND_ACCESS`, `checkAccess`) and the
  * lifecycle table (`LIFECYCLE_OPERATION_STATES`, `lifecycleRefusal`), both of
  * `@enigm/protocols/messages`. Then it runs the request in the known-host session, where the Key
- * checks role and state again (it is the authority).
+ * checks role and state again (it is the authority). The revocation list's part is here too: a
+ * listed Key refused after pairing ({@link refuseListedKey}), a retired identity listed.
  * @module
  */
 import {
@@ -184,6 +185,22 @@ export async function retireKey(port: LifecyclePort): Promise<{ state: Lifecycle
   const session = await port.session();
   const identity = session.peer.identity;
   return { state: (await session.request('retire', {})).state, identity };
+}
+
+/**
+ * Refuses a Key whose `identity` is on `list` (after pairing: the identity is authenticated only by
+ * the pairing handshake itself, so a listed Key is reported here — its pin is written, but every
+ * later session but retire is refused). Nothing is checked without a list.
+ * @param identity - the Key's identity public key, hex
+ * @throws {@link KeyFacadeError} `KEY_REVOKED_BY_LIST` (the Key is listed)
+ */
+export function refuseListedKey(list: RevocationList | undefined, identity: string): void {
+  const entry = list ? isRevoked(list, { identityKey: fromHex(identity) }) : undefined;
+  if (entry)
+    throw new KeyFacadeError(
+      'KEY_REVOKED_BY_LIST',
+      `the Key ${identity} is on the revocation list (version ${list?.version}, reason ${entry.reason}): paired, but only retire is allowed`,
+    );
 }
 
 /**
