@@ -2,7 +2,8 @@
  * The Key firmware model: pure logic, no I/O. It boots from injected storage, keeps the lifecycle
  * state and paired hosts, and runs commands. Links (one per connection) are
  * {@link LinkContext}s from {@link KeyFirmware.connect}. Time and randomness are injected, so
- * tests are deterministic and the simulator can run faster than real time.
+ * tests are deterministic and the simulator can run faster than real time. Commands run through
+ * the dispatch table (`commands.ts`) against the Key's {@link KeyOps} view (`key-ops.ts`).
  * @module
  */
 
@@ -17,11 +18,10 @@ import {
   MIN_FRAME_PAYLOAD,
   PROTOCOL_VERSION,
 } from '@enigm/protocols/messages';
-import { checkChain, identityCsr, replaceChain } from './certificate.ts';
+import { checkChain, replaceChain } from './certificate.ts';
 import { asRequest, dispatch, type KeyOps } from './commands.ts';
 import { PROTOCOL_EMERGENCY_CRYPTO } from './emergency-crypto.ts';
 import { EmergencyEngine } from './emergency-engine.ts';
-import { buildEvidence } from './evidence.ts';
 import {
   type BatteryStatus,
   type Clock,
@@ -36,6 +36,7 @@ import {
   type RunningImage,
 } from './firmware-types.ts';
 import { KeyFlash } from './key-flash.ts';
+import { keyOpsOf } from './key-ops.ts';
 import { type LifecycleEvent, nextState } from './lifecycle.ts';
 import { LinkContext } from './link-context.ts';
 import { isWireError, type WireError, wireError } from './result.ts';
@@ -122,7 +123,11 @@ export class KeyFirmware implements SessionHost {
       },
       deps.emergencyCrypto ?? PROTOCOL_EMERGENCY_CRYPTO,
     );
-    this.#ops = this.#makeOps();
+    this.#ops = keyOpsOf(this, {
+      flash: this.#flash,
+      secureElement: () => this.#secureElement,
+      pair: (hostKey, role, label) => this.#pair(hostKey, role, label),
+    });
     this.#syncUpdate();
     this.emergency.boot();
   }
@@ -439,52 +444,6 @@ export class KeyFirmware implements SessionHost {
     });
     if (req.name === 'fw.confirm' || req.name === 'fw.revert') this.#syncUpdate();
     return result;
-  }
-
-  #makeOps(): KeyOps {
-    const fw = this;
-    const c = this.config;
-    return {
-      model: c.model,
-      hardware: c.hardware,
-      maxFrame: c.maxFrame,
-      window: c.window,
-      get batteryPct() {
-        return Math.round(fw.battery.level);
-      },
-      get batteryCritical() {
-        return fw.battery.critical && !fw.battery.charging;
-      },
-      get state() {
-        return fw.state;
-      },
-      get handle() {
-        return fw.handle;
-      },
-      get bootCount() {
-        return fw.bootCount;
-      },
-      get firmwareVersion() {
-        return fw.firmwareVersion;
-      },
-      get pairable() {
-        return fw.pairable;
-      },
-      flash: this.#flash,
-      uptimeMs: () => this.uptimeMs(),
-      hosts: () => this.hosts(),
-      transition: (e) => this.transition(e),
-      pair: (hostKey, role, label) => this.#pair(hostKey, role, label),
-      evidence: (nonce, role) => buildEvidence(this, nonce, role),
-      rebootSoon: () => queueMicrotask(() => this.reboot()), // after the answer has gone out
-      csr: () => identityCsr(this.#secureElement),
-      installChain: (chain) => this.installChain(chain),
-      setTime: (ms) => this.setTime(ms),
-      hostByKeyId: (id) => this.hostByKeyId(id),
-      removeHost: (hostKey) => this.removeHost(hostKey),
-      retire: () => this.retire(),
-      emergency: this.emergency,
-    };
   }
 
   #pair(hostKey: Uint8Array, role: HostRole, label: string | undefined): HostRole | WireError {
