@@ -1,5 +1,6 @@
 /**
- * The one error class of the durable outbox, with its codes and their human meanings.
+ * The one error class of the durable outbox, with its codes and their human meanings, and the
+ * two constructors the outbox modules share for its most common codes.
  * @module
  */
 import { EnigmError } from '@enigm/protocols/errors';
@@ -28,4 +29,21 @@ export type OutboxErrorCode = keyof typeof OUTBOX_ERROR_CODES;
  */
 export class OutboxError extends EnigmError<OutboxErrorCode> {
   override readonly name = 'OutboxError';
+}
+
+/**
+ * An `OUTBOX_IO` error: `what` failed, with the errno code (or message) of `e`, which is the cause.
+ * @example throw outboxIoError(`cannot read the outbox ${path}`, e);
+ */
+export function outboxIoError(what: string, e: unknown): OutboxError {
+  const detail = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+  return new OutboxError('OUTBOX_IO', `${what}: ${detail}`, { cause: e });
+}
+
+/**
+ * An `OUTBOX_BAD_INPUT` error whose message names the field and its rule.
+ * @example throw outboxBadInput('limit must be an integer ≥ 0');
+ */
+export function outboxBadInput(what: string): OutboxError {
+  return new OutboxError('OUTBOX_BAD_INPUT', what);
 }

@@ -20,6 +20,18 @@
  * append (a header or record cut short by the end of the file, or all-zero bytes) is a *torn
  * tail*. Every byte of the file is in exactly one valid entry, bad region or the torn tail.
  *
+ * **Why a log.** Every change to the outbox is an entry — `put` (a message), `ack` (delivered),
+ * `drop` (given up, with the reason) — and not a folder of files or a database: an append is one
+ * `write` + one `fsync` of a few hundred bytes (a file per message costs a create, an fsync of
+ * the file *and* of the folder, and an unlink per ack); the format needs no dependency (SQLite
+ * would be a native module in a package that may use only `@enigm/protocols` and Node); and every
+ * failure has a local, bounded repair — a torn tail is cut, a damaged entry is skipped by
+ * resyncing on the next marker, and neither costs the entries around it. **Why CRC-32C:** it
+ * detects every burst error up to 32 bits and all odd bit counts, is already in
+ * `@enigm/protocols/framing` (the serial frame check, RFC 3720 test vectors), and is what the CRC
+ * instructions of x86 and ARMv8 compute. The CRC covers the length as well as the record, so a
+ * damaged length is damage, never a different entry.
+ *
  * @module
  */
 import { decode, encode } from '@enigm/protocols/cbor';
@@ -190,6 +202,16 @@ export function encodeOutboxFrame(record: Uint8Array): Uint8Array {
   dv.setUint32(8, crc32c(record, crc32c(out.subarray(4, 8))));
   out.set(record, OUTBOX_HEADER_BYTES);
   return out;
+}
+
+/**
+ * One whole entry (marker, length, CRC, record) for a record: {@link encodeOutboxFrame} of
+ * {@link encodeOutboxRecord}.
+ * @throws {@link ProtocolError} `MESSAGE_INVALID` if a field breaks the schema (callers check first)
+ * @example writeSync(fd, encodeOutboxEntry({ kind: 'ack', id }));
+ */
+export function encodeOutboxEntry(r: OutboxLogRecord): Uint8Array {
+  return encodeOutboxFrame(encodeOutboxRecord(r));
 }
 
 /** Why a region of the log was not a valid entry. */

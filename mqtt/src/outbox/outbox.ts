@@ -1,18 +1,14 @@
 /**
  * `Outbox`: the durable queue of MQTT messages a client must deliver at least once.
  *
- * **Storage.** One append-only log file (format in `format.ts`): every change is an entry —
- * `put` (a message), `ack` (delivered), `drop` (given up, with the reason) — framed as a sync
- * marker, a length, a CRC-32C and a deterministic CBOR record. Why a log and not a folder of
- * files or a database: an append is one `write` + one `fsync` of a few hundred bytes (a file per
- * message costs a create, an fsync of the file *and* of the folder, and an unlink per ack); the
- * format needs no dependency (SQLite would be a native module in a package that may use only
- * `@enigm/protocols` and Node); and every failure has a local, bounded repair — a torn tail is
- * cut, a damaged entry is skipped by resyncing on the next marker, and neither costs the entries
- * around it. Why CRC-32C: it detects every burst error up to 32 bits and all odd bit counts, is
- * already in `@enigm/protocols/framing` (the serial frame check, RFC 3720 test vectors), and is
- * what the CRC instructions of x86 and ARMv8 compute. The CRC covers the length as well as the
- * record, so a damaged length is damage, never a different entry.
+ * **Storage.** One append-only log file: every change is an entry — `put` (a message), `ack`
+ * (delivered), `drop` (given up, with the reason) — framed as a sync marker, a length, a CRC-32C
+ * and a deterministic CBOR record. The format, and why a log with a CRC-32C per entry, is in
+ * `format.ts`; the other parts of the design each live beside the code that does them:
+ * `options.ts` (the options and their defaults), `message.ts` (the check of an appended message),
+ * `bounds.ts` (the pending entries in memory and the **drop policy**), `recovery.ts` (**open and
+ * recovery**: torn tails and quarantine), `compaction.ts` (**compaction**) and `lock.ts` (the
+ * **lock**). This module ties them together and owns the write queue.
  *
  * **Durability.** With `fsync: 'always'` (the default) each `append` / `ack` is one `write` and
  * one `fsync`, and its promise resolves after the `fsync`: a resolved append survives `kill -9`
@@ -25,135 +21,26 @@
  * synced length (best effort), every waiting call rejects with `OUTBOX_IO`, and the outbox refuses
  * all further work; reopening it recovers what is on disk.
  *
- * **Open and recovery.** `open` takes the lock, reads and scans the whole file, and rebuilds the
- * pending queue (puts minus acks and drops) in file order. A torn tail (an append cut short: a
- * header or record ending at the end of the file, or trailing zero bytes) is truncated and its
- * size reported as `tornTailBytes`. A damaged entry elsewhere (bad length, CRC, CBOR or record
- * shape) and everything up to the next valid entry is appended to `<path>.quarantine` (a text
- * line `enigm-outbox quarantine offset=… length=… reason=… time=…`, then the raw bytes and a
- * newline), synced, counted in `quarantined`, and the log is then compacted, so the damage is
- * reported once and not again at the next open. Entries before and after the damage are kept.
- * `recovered` is the number of pending entries rebuilt.
- *
- * **Drop policy.** Bounds count every pending entry: at most `maxRecords` entries and `maxBytes`
- * of topic (UTF-8) + payload bytes. An append that would exceed either drops the oldest *normal*
- * entries (a `drop` entry written for each, returned in `dropped` with reason `count` or `bytes`)
- * until it fits. If it cannot fit even with every normal entry gone (what is left is emergency):
- * a normal append is refused with `OUTBOX_FULL` and nothing is dropped (nothing is lost
- * silently); an emergency append is accepted beyond `maxRecords` / `maxBytes` as long as the
- * emergency entries stay within `emergencyMaxBytes` (and `emergencyMaxRecords`, which bounds the
- * memory of many tiny ones), and past that it is refused with `OUTBOX_FULL` — an emergency entry is never dropped, by any bound. Normal entries older than
- * `maxAgeMs` are dropped (reason `age`) on every `append` and every `pending()`, checked oldest
- * first and stopping at the first young one (so a call costs O(dropped), not O(pending); after a
- * clock step back, an entry expires no earlier than those appended before it); emergency entries
- * never expire. Error messages never hold topics or payload bytes.
- *
- * **Compaction.** When the dead bytes in the file (acked, dropped, and their `ack`/`drop`
- * entries) exceed the live ones and `compactMinBytes`, the live entries are written to a new
- * temporary file beside the log (after a `base` entry that carries the next seq, so seqs never go
- * back), which is synced, renamed over the log, and the folder synced. A crash at any point leaves
- * the old log or the new one; a leftover temporary file is removed at the next open.
- *
  * **Lock.** One `Outbox` per file: a second open in the same process is `OUTBOX_LOCKED` at once;
  * across processes `<path>.lock` holds the owner's PID, and a lock whose process is dead is taken
  * over (see `lock.ts`).
  *
  * @module
  */
-import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  fstatSync,
-  fsync,
-  fsyncSync,
-  ftruncateSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  write,
-  writeSync,
-} from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, fsync, fsyncSync, ftruncateSync, openSync, write } from 'node:fs';
 import { promisify } from 'node:util';
 import { toHex } from '@enigm/protocols/bytes';
-import { OutboxError } from './errors.ts';
-import {
-  type BadRegion,
-  encodeOutboxFrame,
-  encodeOutboxRecord,
-  OUTBOX_MAX_PAYLOAD,
-  OUTBOX_MAX_TOPIC_BYTES,
-  type OutboxDropReason,
-  type OutboxEntry,
-  type OutboxLogRecord,
-  type OutboxPriority,
-  scanOutboxLog,
-} from './format.ts';
+import { PendingEntries } from './bounds.ts';
+import { compactionDue, concatParts, writeCompactedLog } from './compaction.ts';
+import { outboxBadInput as badInput, outboxIoError as io, OutboxError } from './errors.ts';
+import { encodeOutboxEntry as frameOf, type OutboxDropReason, type OutboxEntry } from './format.ts';
 import { lockOutbox } from './lock.ts';
+import { type AppendResult, checkOutboxMessage, type OutboxDrop, type OutboxMessage } from './message.ts';
+import { type OutboxOptions, type ResolvedOutboxOptions, resolveOutboxOptions } from './options.ts';
+import { type OutboxReport, recoverOutboxLog } from './recovery.ts';
 
 const writeAsync = promisify(write);
 const fsyncAsync = promisify(fsync);
-
-/** Options of {@link Outbox.open}. */
-export interface OutboxOptions {
-  /** Most pending entries, normal and emergency counted (default 10,000). */
-  maxRecords?: number;
-  /** Most topic (UTF-8) + payload bytes of pending entries (default 16 MiB). */
-  maxBytes?: number;
-  /** Normal entries older than this are dropped (default 7 days); emergency entries never expire. */
-  maxAgeMs?: number;
-  /** Hard cap on the topic + payload bytes of emergency entries (default 64 MiB); past it an emergency append is `OUTBOX_FULL`. */
-  emergencyMaxBytes?: number;
-  /** Hard cap on the number of emergency entries (default 100,000: bounds memory when they are tiny); past it `OUTBOX_FULL`. */
-  emergencyMaxRecords?: number;
-  /** `'always'` (default): one write + fsync per call; `'batch'`: one write + fsync per tick (group commit). */
-  fsync?: 'always' | 'batch';
-  /** Clock in whole ms since the Unix epoch (default `Date.now`). */
-  clock?: () => number;
-  /** Random bytes for ids (default `node:crypto` `randomBytes`). */
-  random?: (n: number) => Uint8Array;
-  /** How long to wait for another live process's lock (default 0: `OUTBOX_LOCKED` at once). */
-  lockTimeoutMs?: number;
-  /** Compaction waits until the dead bytes exceed this too (default 1 MiB). */
-  compactMinBytes?: number;
-}
-
-/** What {@link Outbox.append} did. */
-export interface AppendResult {
-  /** The entry queued (or, for an `id` already pending, the entry that holds it). */
-  entry: OutboxEntry;
-  /** Normal entries dropped to make room or because they were too old, oldest first. */
-  dropped: { id: Uint8Array; reason: OutboxDropReason }[];
-}
-
-/** What {@link Outbox.open} found in the file. */
-export interface OutboxReport {
-  /** Pending entries rebuilt from the log. */
-  readonly recovered: number;
-  /** Damaged regions copied to `<path>.quarantine` and skipped. */
-  readonly quarantined: number;
-  /** Bytes of those regions. */
-  readonly quarantinedBytes: number;
-  /** Bytes of the torn tail truncated (0: none). */
-  readonly tornTailBytes: number;
-}
-
-/** A message to append. */
-export interface OutboxMessage {
-  /** MQTT topic: 1–65,535 UTF-8 bytes, no wildcard (`+`, `#`) and no U+0000. */
-  topic: string;
-  /** At most 256 KiB. */
-  payload: Uint8Array;
-  /** Default `normal`. */
-  priority?: OutboxPriority;
-  /** MQTT retain flag. */
-  retain?: boolean;
-  /** MQTT QoS to publish with. */
-  qos?: 0 | 1 | 2;
-  /** 16 bytes; default random. An id already pending makes the append a no-op returning that entry. */
-  id?: Uint8Array;
-}
 
 /** Counters of {@link Outbox.stats}. */
 export interface OutboxStats {
@@ -169,14 +56,6 @@ export interface OutboxStats {
   fileBytes: number;
 }
 
-interface Live {
-  readonly entry: OutboxEntry;
-  /** topic UTF-8 + payload bytes */
-  readonly cost: number;
-  /** length of its put entry in the file */
-  readonly frameBytes: number;
-}
-
 interface Job {
   readonly data: Uint8Array[];
   /** rewrite the log from memory, which absorbs every job queued */
@@ -185,87 +64,9 @@ interface Job {
   readonly reject: (e: unknown) => void;
 }
 
-const DAY_MS = 24 * 60 * 60 * 1000;
-const MIB = 1024 * 1024;
-
-function errnoText(e: unknown): string {
-  return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-}
-
-function io(what: string, e: unknown): OutboxError {
-  return new OutboxError('OUTBOX_IO', `${what}: ${errnoText(e)}`, { cause: e });
-}
-
-function badInput(what: string): OutboxError {
-  return new OutboxError('OUTBOX_BAD_INPUT', what);
-}
-
-function syncDir(dir: string): void {
-  try {
-    const d = openSync(dir, 'r');
-    try {
-      fsyncSync(d);
-    } finally {
-      closeSync(d);
-    }
-  } catch {
-    // some file systems cannot fsync a folder; the rename is still atomic
-  }
-}
-
-function positive(name: string, v: number | undefined, dflt: number, min = 1): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) throw badInput(`${name} must be an integer ≥ ${min}`);
-  return v;
-}
-
-function frameOf(r: OutboxLogRecord): Uint8Array {
-  return encodeOutboxFrame(encodeOutboxRecord(r));
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0] as Uint8Array;
-  return Buffer.concat(parts);
-}
-
-/** Writes the quarantined regions to `<path>.quarantine` and syncs it. */
-function quarantine(path: string, bytes: Uint8Array, bad: readonly BadRegion[], now: number): void {
-  const q = `${path}.quarantine`;
-  let fd: number;
-  try {
-    fd = openSync(q, 'a', 0o600);
-  } catch (e) {
-    throw io(`cannot open the quarantine file ${q}`, e);
-  }
-  try {
-    for (const r of bad) {
-      const when = Number.isFinite(now) ? new Date(now).toISOString() : String(now);
-      writeSync(fd, `enigm-outbox quarantine offset=${r.offset} length=${r.length} reason=${r.reason} time=${when}\n`);
-      writeSync(fd, bytes, r.offset, r.length);
-      writeSync(fd, '\n');
-    }
-    fsyncSync(fd);
-  } catch (e) {
-    throw io(`cannot write the quarantine file ${q}`, e);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Removes temporary files a compaction killed midway left behind (we hold the lock). */
-function removeLeftovers(path: string): void {
-  // One fixed name (the outbox is locked, so one compaction at a time): no folder listing, which
-  // would cost O(files in the folder) per open — a simulator opens one outbox per Key.
-  rmSync(compactTempPath(path), { force: true });
-}
-
-/** The temporary file a compaction writes before its rename. */
-function compactTempPath(path: string): string {
-  return join(dirname(path), `.${basename(path)}.compact-tmp`);
-}
-
 /**
- * An open, locked outbox; see the module doc for storage, durability, recovery and drop policy.
+ * An open, locked outbox; see the module doc for storage and durability, and `bounds.ts`,
+ * `recovery.ts` and `compaction.ts` for the drop policy, recovery and compaction.
  * @example
  * const outbox = await Outbox.open('state/outbox.log');
  * const { entry } = await outbox.append({ topic: 'enigm/v1/k1/up', payload });
@@ -274,15 +75,9 @@ function compactTempPath(path: string): string {
  */
 export class Outbox {
   private fd: number | undefined;
-  private readonly live = new Map<string, Live>();
-  private readonly normals = new Map<string, Live>();
-  private liveCost = 0;
-  private liveFrameBytes = 0;
-  private emergencyCount = 0;
-  private emergencyCost = 0;
+  private readonly live: PendingEntries;
   private fileBytes: number;
   private nextSeq: number;
-  private readonly droppedCount: Record<OutboxDropReason, number> = { count: 0, bytes: 0, age: 0 };
   private queue: Job[] = [];
   private draining = false;
   private scheduled = false;
@@ -292,7 +87,7 @@ export class Outbox {
   private constructor(
     /** The log's path. */
     readonly path: string,
-    private readonly opts: Required<Omit<OutboxOptions, 'lockTimeoutMs'>>,
+    private readonly opts: ResolvedOutboxOptions,
     private readonly unlock: () => void,
     fd: number,
     fileBytes: number,
@@ -302,6 +97,7 @@ export class Outbox {
     this.fd = fd;
     this.fileBytes = fileBytes;
     this.nextSeq = nextSeq;
+    this.live = new PendingEntries(opts);
   }
 
   /** What the open found: entries recovered, regions quarantined, torn-tail bytes truncated. */
@@ -321,68 +117,14 @@ export class Outbox {
    */
   static async open(path: string, options: OutboxOptions = {}): Promise<Outbox> {
     if (typeof path !== 'string' || path === '') throw badInput('path must be a non-empty string');
-    if (options === null || typeof options !== 'object') throw badInput('options must be an object');
-    const fsyncMode = options.fsync ?? 'always';
-    if (fsyncMode !== 'always' && fsyncMode !== 'batch') throw badInput("fsync must be 'always' or 'batch'");
-    if (options.clock !== undefined && typeof options.clock !== 'function') throw badInput('clock must be a function');
-    if (options.random !== undefined && typeof options.random !== 'function') throw badInput('random must be a function');
-    const opts: Required<Omit<OutboxOptions, 'lockTimeoutMs'>> = {
-      maxRecords: positive('maxRecords', options.maxRecords, 10_000),
-      maxBytes: positive('maxBytes', options.maxBytes, 16 * MIB),
-      maxAgeMs: positive('maxAgeMs', options.maxAgeMs, 7 * DAY_MS),
-      emergencyMaxBytes: positive('emergencyMaxBytes', options.emergencyMaxBytes, 64 * MIB),
-      emergencyMaxRecords: positive('emergencyMaxRecords', options.emergencyMaxRecords, 100_000),
-      fsync: fsyncMode,
-      clock: options.clock ?? Date.now,
-      random: options.random ?? ((n: number) => new Uint8Array(randomBytes(n))),
-      compactMinBytes: positive('compactMinBytes', options.compactMinBytes, MIB, 0),
-    };
-    const lockTimeoutMs = positive('lockTimeoutMs', options.lockTimeoutMs, 0, 0);
+    const { opts, lockTimeoutMs } = resolveOutboxOptions(options);
     const unlock = await lockOutbox(path, lockTimeoutMs);
-    let fd: number | undefined;
     try {
-      removeLeftovers(path);
-      try {
-        fd = openSync(path, 'a', 0o600);
-        if (fstatSync(fd).size === 0) syncDir(dirname(path)); // a new file: its name survives a power cut
-      } catch (e) {
-        throw io(`cannot open the outbox ${path}`, e);
-      }
-      let bytes: Uint8Array;
-      try {
-        bytes = new Uint8Array(readFileSync(path));
-      } catch (e) {
-        throw io(`cannot read the outbox ${path}`, e);
-      }
-      const scan = scanOutboxLog(bytes);
-      const tornTailBytes = bytes.length - scan.end;
-      if (scan.bad.length > 0) quarantine(path, bytes, scan.bad, Date.now());
-      if (tornTailBytes > 0) {
-        try {
-          ftruncateSync(fd, scan.end);
-          fsyncSync(fd);
-        } catch (e) {
-          throw io(`cannot truncate the torn tail of ${path}`, e);
-        }
-      }
-      let nextSeq = 0;
-      const records: OutboxLogRecord[] = [];
-      for (const s of scan.entries) {
-        records.push(s.record);
-        if (s.record.kind === 'base') nextSeq = Math.max(nextSeq, s.record.nextSeq);
-        else if (s.record.kind === 'put') nextSeq = Math.max(nextSeq, s.record.entry.seq + 1);
-      }
-      const quarantinedBytes = scan.bad.reduce((a, r) => a + r.length, 0);
-      const outbox = new Outbox(path, opts, unlock, fd, scan.end, nextSeq, {
-        recovered: 0,
-        quarantined: scan.bad.length,
-        quarantinedBytes,
-        tornTailBytes,
-      });
-      fd = undefined; // owned by the outbox now
-      for (let i = 0; i < records.length; i++) outbox.replay(records[i] as OutboxLogRecord, scan.entries[i]?.length ?? 0);
+      const log = recoverOutboxLog(path);
+      const outbox = new Outbox(path, opts, unlock, log.fd, log.end, log.nextSeq, log.report);
+      for (const s of log.entries) outbox.live.replay(s.record, s.length);
       outbox.found = { ...outbox.found, recovered: outbox.live.size };
-      if (scan.bad.length > 0) {
+      if (log.report.quarantined > 0) {
         try {
           outbox.compactNow(true); // the damage is in the quarantine file: not reported twice
         } catch (e) {
@@ -392,7 +134,6 @@ export class Outbox {
       }
       return outbox;
     } catch (e) {
-      if (fd !== undefined) closeSync(fd);
       unlock();
       throw e;
     }
@@ -410,7 +151,7 @@ export class Outbox {
 
   /** Topic (UTF-8) + payload bytes of the pending entries. */
   get bytes(): number {
-    return this.liveCost;
+    return this.live.cost;
   }
 
   /**
@@ -424,26 +165,9 @@ export class Outbox {
    */
   async append(msg: OutboxMessage): Promise<AppendResult> {
     this.usable();
-    if (msg === null || typeof msg !== 'object') throw badInput('message must be an object');
+    const topicBytes = checkOutboxMessage(msg);
     const { topic, payload, retain, qos } = msg;
     const priority = msg.priority ?? 'normal';
-    if (typeof topic !== 'string' || topic === '') throw badInput('topic must be a non-empty string');
-    const topicBytes = Buffer.byteLength(topic, 'utf8');
-    if (topicBytes > OUTBOX_MAX_TOPIC_BYTES) throw badInput(`topic must be at most ${OUTBOX_MAX_TOPIC_BYTES} UTF-8 bytes`);
-    if (/[\uD800-\uDFFF]/u.test(topic)) throw badInput('topic must be well-formed Unicode (no lone surrogate)');
-    if (topic.includes('+') || topic.includes('#') || topic.includes('\0'))
-      throw badInput('topic must not hold a wildcard (+, #) or U+0000');
-    if (!(payload instanceof Uint8Array)) throw badInput('payload must be a Uint8Array');
-    if (payload.length > OUTBOX_MAX_PAYLOAD) {
-      throw new OutboxError(
-        'OUTBOX_TOO_LARGE',
-        `payload of ${payload.length} bytes is over the maximum of ${OUTBOX_MAX_PAYLOAD}`,
-      );
-    }
-    if (priority !== 'normal' && priority !== 'emergency') throw badInput("priority must be 'normal' or 'emergency'");
-    if (retain !== undefined && typeof retain !== 'boolean') throw badInput('retain must be a boolean');
-    if (qos !== undefined && qos !== 0 && qos !== 1 && qos !== 2) throw badInput('qos must be 0, 1 or 2');
-    if (msg.id !== undefined && !(msg.id instanceof Uint8Array && msg.id.length === 16)) throw badInput('id must be 16 bytes');
 
     const existing = msg.id === undefined ? undefined : this.live.get(toHex(msg.id));
     if (existing) {
@@ -453,39 +177,18 @@ export class Outbox {
     const now = this.now();
     const id = msg.id === undefined ? this.newId() : Uint8Array.from(msg.id);
     const cost = topicBytes + payload.length;
-    const { maxRecords, maxBytes } = this.opts;
     const dropped: AppendResult['dropped'] = [];
     const frames: Uint8Array[] = [];
-    const expired = this.expire(now);
+    const expired = this.live.expire(now);
     // fits without dropping anything emergency? (decided before any size drop: a refusal drops nothing)
-    if (priority === 'emergency') {
-      if (this.emergencyCost + cost > this.opts.emergencyMaxBytes || this.emergencyCount + 1 > this.opts.emergencyMaxRecords) {
-        this.writeDrops(expired, frames, dropped);
-        if (frames.length) this.enqueue(frames).catch(() => {});
-        throw new OutboxError(
-          'OUTBOX_FULL',
-          `emergency entries would be ${this.emergencyCount + 1} holding ${this.emergencyCost + cost} bytes; caps ${this.opts.emergencyMaxRecords} entries, ${this.opts.emergencyMaxBytes} bytes`,
-        );
-      }
-    } else if (this.emergencyCount + 1 > maxRecords || this.emergencyCost + cost > maxBytes) {
+    const refusal = this.live.refusal(priority, cost);
+    if (refusal) {
       this.writeDrops(expired, frames, dropped);
       if (frames.length) this.enqueue(frames).catch(() => {});
-      throw new OutboxError(
-        'OUTBOX_FULL',
-        `a normal entry of ${cost} bytes does not fit beside ${this.emergencyCount} emergency entries (${this.emergencyCost} bytes); limits ${maxRecords} entries, ${maxBytes} bytes`,
-      );
+      throw refusal;
     }
     this.writeDrops(expired, frames, dropped);
-    const room: { id: Uint8Array; reason: OutboxDropReason }[] = [];
-    for (const [key, l] of this.normals) {
-      const reason: OutboxDropReason | undefined =
-        this.live.size + 1 > maxRecords ? 'count' : this.liveCost + cost > maxBytes ? 'bytes' : undefined;
-      if (reason === undefined) break;
-      this.remove(key, l);
-      this.droppedCount[reason]++;
-      room.push({ id: l.entry.id, reason });
-    }
-    this.writeDrops(room, frames, dropped);
+    this.writeDrops(this.live.makeRoom(cost), frames, dropped);
     const entry: OutboxEntry = Object.freeze({
       id,
       seq: this.nextSeq++,
@@ -498,7 +201,7 @@ export class Outbox {
     });
     const frame = frameOf({ kind: 'put', entry });
     frames.push(frame);
-    this.add({ entry, cost, frameBytes: frame.length });
+    this.live.add({ entry, cost, frameBytes: frame.length });
     await this.enqueue(frames);
     return { entry, dropped };
   }
@@ -514,7 +217,7 @@ export class Outbox {
   pending(limit?: number): OutboxEntry[] {
     this.usable();
     if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) throw badInput('limit must be an integer ≥ 0');
-    const expired = this.expire(this.now());
+    const expired = this.live.expire(this.now());
     if (expired.length > 0) {
       const frames: Uint8Array[] = [];
       this.writeDrops(expired, frames, []);
@@ -541,7 +244,7 @@ export class Outbox {
     const key = toHex(id);
     const l = this.live.get(key);
     if (!l) return false;
-    this.remove(key, l);
+    this.live.remove(key, l);
     await this.enqueue([frameOf({ kind: 'ack', id: l.entry.id })]);
     return true;
   }
@@ -555,9 +258,9 @@ export class Outbox {
     if (this.closing) throw new OutboxError('OUTBOX_CLOSED', `${this.path} is closed`);
     return {
       pending: this.live.size,
-      bytes: this.liveCost,
-      emergency: this.emergencyCount,
-      dropped: { ...this.droppedCount },
+      bytes: this.live.cost,
+      emergency: this.live.emergency,
+      dropped: { ...this.live.dropped },
       fileBytes: this.fileBytes,
     };
   }
@@ -620,60 +323,7 @@ export class Outbox {
     throw badInput('random(16) keeps returning ids already pending');
   }
 
-  private add(l: Live): void {
-    const key = toHex(l.entry.id);
-    this.live.set(key, l);
-    if (l.entry.priority === 'normal') this.normals.set(key, l);
-    else {
-      this.emergencyCount++;
-      this.emergencyCost += l.cost;
-    }
-    this.liveCost += l.cost;
-    this.liveFrameBytes += l.frameBytes;
-  }
-
-  private remove(key: string, l: Live): void {
-    this.live.delete(key);
-    if (l.entry.priority === 'normal') this.normals.delete(key);
-    else {
-      this.emergencyCount--;
-      this.emergencyCost -= l.cost;
-    }
-    this.liveCost -= l.cost;
-    this.liveFrameBytes -= l.frameBytes;
-  }
-
-  /** Applies one record read at open. */
-  private replay(r: OutboxLogRecord, frameBytes: number): void {
-    if (r.kind === 'put') {
-      const key = toHex(r.entry.id);
-      if (this.live.has(key)) return; // a second put of a pending id: the first one stands
-      this.add({ entry: r.entry, cost: Buffer.byteLength(r.entry.topic, 'utf8') + r.entry.payload.length, frameBytes });
-    } else if (r.kind === 'ack' || r.kind === 'drop') {
-      const key = toHex(r.id);
-      const l = this.live.get(key);
-      if (l) this.remove(key, l);
-    }
-  }
-
-  /** Removes the normal entries past maxAgeMs from memory; returns them (drop entries to write). */
-  private expire(now: number): { id: Uint8Array; reason: OutboxDropReason }[] {
-    const out: { id: Uint8Array; reason: OutboxDropReason }[] = [];
-    const cutoff = now - this.opts.maxAgeMs;
-    for (const [key, l] of this.normals) {
-      if (l.entry.time >= cutoff) break; // append order: O(expired) per call (see the module doc on clock steps)
-      this.remove(key, l);
-      this.droppedCount.age++;
-      out.push({ id: l.entry.id, reason: 'age' });
-    }
-    return out;
-  }
-
-  private writeDrops(
-    drops: readonly { id: Uint8Array; reason: OutboxDropReason }[],
-    frames: Uint8Array[],
-    into: AppendResult['dropped'],
-  ): void {
+  private writeDrops(drops: readonly OutboxDrop[], frames: Uint8Array[], into: AppendResult['dropped']): void {
     for (const d of drops) {
       frames.push(frameOf({ kind: 'drop', id: d.id, reason: d.reason }));
       into.push(d);
@@ -721,7 +371,7 @@ export class Outbox {
         try {
           if (this.failure) throw this.failure;
           if (parts.length > 0) {
-            const buf = concat(parts);
+            const buf = concatParts(parts);
             const fd = this.fd as number;
             for (let off = 0; off < buf.length; ) off += (await writeAsync(fd, buf, off, buf.length - off)).bytesWritten;
             await fsyncAsync(fd);
@@ -761,41 +411,14 @@ export class Outbox {
    * when no write is queued or in flight, so the file holds exactly the in-memory state.
    */
   private compactNow(force: boolean): void {
-    const dead = this.fileBytes - this.liveFrameBytes;
-    if (!force && !(dead > this.liveFrameBytes && dead > this.opts.compactMinBytes)) return;
-    const dir = dirname(this.path);
-    const tmp = compactTempPath(this.path);
-    let size = 0;
+    if (!force && !compactionDue(this.fileBytes, this.live.frameBytes, this.opts.compactMinBytes)) return;
+    let size: number;
     try {
-      const fd = openSync(tmp, 'wx', 0o600);
-      try {
-        const parts: Uint8Array[] = [frameOf({ kind: 'base', nextSeq: this.nextSeq })];
-        let pendingBytes = parts[0]?.length ?? 0;
-        const flush = () => {
-          const buf = concat(parts);
-          for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
-          size += buf.length;
-          parts.length = 0;
-          pendingBytes = 0;
-        };
-        for (const l of this.live.values()) {
-          const f = frameOf({ kind: 'put', entry: l.entry });
-          parts.push(f);
-          pendingBytes += f.length;
-          if (pendingBytes >= MIB) flush();
-        }
-        flush();
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, this.path);
+      size = writeCompactedLog(this.path, this.nextSeq, liveEntries(this.live));
     } catch (e) {
-      rmSync(tmp, { force: true });
       if (force) throw io(`cannot compact the outbox ${this.path}`, e);
       return; // the old log is intact; try again after the next write
     }
-    syncDir(dir);
     try {
       const fd = openSync(this.path, 'a', 0o600);
       if (this.fd !== undefined) closeSync(this.fd);
@@ -806,4 +429,8 @@ export class Outbox {
       if (force) throw this.failure;
     }
   }
+}
+
+function* liveEntries(live: PendingEntries): Generator<OutboxEntry> {
+  for (const l of live.values()) yield l.entry;
 }
