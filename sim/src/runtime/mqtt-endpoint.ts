@@ -3,10 +3,10 @@
  *
  * - **Host links through the broker.** The Key subscribes to `enigm/v1/key/{handle}/down/+/+`;
  *   each `{client}/{link}` seen is one {@link DeviceLink}, as a TCP connection is, answering on
- *   `…/resp/{client}/{link}`. At most {@link LinkLimits.maxTcpLinksPerKey} links at once (a new
+ *   `…/resp/{client}/{link}`. At most `LinkLimits.maxTcpLinksPerKey` links at once (a new
  *   one past the bound is ignored, with a rate-limited log line); a link idle for
  *   {@link MQTT_LINK_IDLE_MS} is closed (option `linkIdle`), with a log line. Responses in flight
- *   are bounded (the link stops handling requests above {@link LinkLimits.outputHigh}
+ *   are bounded (the link stops handling requests above `LinkLimits.outputHigh`
  *   unacknowledged bytes).
  * - **Uplink records.** Lifecycle changes become signed uplink records (COSE_Sign1 by the Key's
  *   identity key, bound to the topic) in a durable outbox (`key-<i>.outbox` in the state folder),
@@ -20,77 +20,27 @@
  *
  * The handle is the Key's association handle in the simulator's development account
  * (`account.secret` in the state folder), as a real Key's MQTT certificate CN is its handle in its
- * owner's account.
+ * owner's account. The endpoint's options are in `mqtt-endpoint-options.ts` (re-exported here).
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { type DrainableQueue, fullJitterDelay, MqttLink, type MqttTls, OutboxPublisher, type QueuedMessage } from '@enigm/mqtt';
-import { Outbox, type OutboxDropReason, type OutboxOptions, type OutboxStats } from '@enigm/mqtt/outbox';
+import { type DrainableQueue, fullJitterDelay, MqttLink, OutboxPublisher, type QueuedMessage } from '@enigm/mqtt';
+import { Outbox, type OutboxDropReason, type OutboxStats } from '@enigm/mqtt/outbox';
 import { toHex } from '@enigm/protocols/bytes';
 import { encode } from '@enigm/protocols/cbor';
 import { associationHandleText } from '@enigm/protocols/handle';
 import { keyDownFilter, keyTopic, parseKeyTopic, sealStatus, sealUplink, type UPLINK_PRIORITY } from '@enigm/protocols/mqtt';
-import type { KeyFirmware } from '../firmware/firmware.ts';
-import { DeviceLink, type LinkHooks, linkHookOptions } from './device-link.ts';
-import type { KeyScheduler, LongOperationTiming } from './key-scheduler.ts';
-import type { LinkLimits } from './link-flow.ts';
-import { describeError, logLimited, RateLimiter, type SimLogger } from './log.ts';
+import { DeviceLink, linkHookOptions } from './device-link.ts';
+import { describeError, logLimited, RateLimiter } from './log.ts';
+import { MQTT_LINK_IDLE_MS, type MqttEndpointOptions } from './mqtt-endpoint-options.ts';
 
-/** A host link through the broker that has sent nothing for this long is closed, ms. */
-export const MQTT_LINK_IDLE_MS = 5 * 60_000;
-
-/**
- * When an idle host link is closed: after `idleMs` (default {@link MQTT_LINK_IDLE_MS}) on the
- * clock `now` (default `Date.now`; tests inject one), checked every `sweepMs` of real time (30 s).
- */
-export type MqttLinkIdleOptions = { idleMs?: number; sweepMs?: number; now?: () => number };
-
-/** Where the simulated Keys' uplinks connect. */
-export interface MqttUplinkOptions {
-  /** Broker URL, `mqtt://host:port` or `mqtts://…`. */
-  broker: string;
-  /** TLS material shared by every Key (server verification only, or one Key's certificate). */
-  tls?: MqttTls;
-  /**
-   * Per-Key TLS material for mutual TLS (the certificate CN must be the Key's handle): called
-   * with the handle at each connect. Wins over `tls`.
-   */
-  tlsFor?: (handle: string) => MqttTls | Promise<MqttTls>;
-  /** Reconnect backoff (defaults of `MqttLink`). */
-  backoff?: { baseMs?: number; capMs?: number };
-  /**
-   * Bounds of each Key's outbox (defaults of `Outbox.open`: 10,000 records, 16 MiB, 7 days of
-   * simulated time; see docs/mqtt-outbox.md "Drop policy"). Past them the oldest normal records are dropped — counted
-   * in {@link MqttEndpoint.outboxStats} and logged — and emergency records never are.
-   */
-  outbox?: MqttUplinkOutboxLimits;
-}
-
-/** The outbox options a simulated Key's uplink takes (bounds and compaction; the fsync policy is the endpoint's). */
-export type MqttUplinkOutboxLimits = Pick<
-  OutboxOptions,
-  'maxRecords' | 'maxBytes' | 'maxAgeMs' | 'emergencyMaxBytes' | 'emergencyMaxRecords' | 'compactMinBytes'
->;
-
-/** What an {@link MqttEndpoint} needs. */
-export interface MqttEndpointOptions {
-  firmware: KeyFirmware;
-  scheduler: KeyScheduler;
-  timing: LongOperationTiming | undefined;
-  limits: LinkLimits;
-  log: SimLogger;
-  label: string;
-  hooks?: LinkHooks;
-  uplink: MqttUplinkOptions;
-  /** The simulator's development account secret (32 bytes): handles derive from it. */
-  accountSecret: Uint8Array;
-  /** Path of the Key's outbox file. */
-  outboxPath: string;
-  /** Wall clock of the simulation, ms since the epoch. */
-  now: () => number;
-  /** When idle host links are closed (default: after {@link MQTT_LINK_IDLE_MS} of real time). */
-  linkIdle?: MqttLinkIdleOptions;
-}
+export {
+  MQTT_LINK_IDLE_MS,
+  type MqttEndpointOptions,
+  type MqttLinkIdleOptions,
+  type MqttUplinkOptions,
+  type MqttUplinkOutboxLimits,
+} from './mqtt-endpoint-options.ts';
 
 interface HostLink {
   key: string;
