@@ -137,60 +137,64 @@ ${AUDIT_HELP}`,
     const until = args.values['upload-only'] ? 'upload' : args.values['test-only'] ? 'test' : 'confirm';
     const takeover = args.values.takeover === true;
     return withAudit(args, { role: 'host', op: 'key.update' }, (note) =>
-      withKey(args, async (key) => {
-        await noteKey(key, note);
-        return onSigint(async (signal) => {
-          let r: Awaited<ReturnType<typeof key.flash>>;
-          try {
-            r = await key.flash(image, {
-              until,
-              signal,
-              ...(takeover ? { takeover } : {}),
-              onProgress: progressPrinter(out),
-              onStep: (step: FlashStep) => {
-                out.data({ event: 'step', step });
-                out.line(`${step}…`);
-              },
-              onUploaded: (up: UploadResult) => {
-                const rate = (up.bytes / (up.ms / 1000) / 1024).toFixed(1);
-                out.data({
-                  event: 'uploaded',
-                  bytes: up.bytes,
-                  resumedFrom: up.resumedFrom,
-                  ms: Math.round(up.ms),
-                  chunk: up.chunk,
-                  resent: up.resent,
-                });
-                out.line(
-                  `uploaded ${up.bytes} B${up.resumedFrom ? ` (resumed at ${up.resumedFrom})` : ''} in ${(up.ms / 1000).toFixed(2)} s (${rate} KiB/s)`,
-                );
-              },
-            });
-          } catch (e) {
-            if (e instanceof KeyFacadeError && e.code === 'KEY_ABORTED') {
-              out.data({ ok: false, interrupted: true, error: e.toJSON() });
-              out.warn(`enigm fw flash: interrupted (${e.message})`);
-              out.warn(`run the same command again to resume: enigm fw flash --port ${key.address} ${file}`);
-              return EXIT_INTERRUPTED;
+      withKey(
+        args,
+        async (key) => {
+          await noteKey(key, note);
+          return onSigint(async (signal) => {
+            let r: Awaited<ReturnType<typeof key.flash>>;
+            try {
+              r = await key.flash(image, {
+                until,
+                signal,
+                ...(takeover ? { takeover } : {}),
+                onProgress: progressPrinter(out),
+                onStep: (step: FlashStep) => {
+                  out.data({ event: 'step', step });
+                  out.line(`${step}…`);
+                },
+                onUploaded: (up: UploadResult) => {
+                  const rate = (up.bytes / (up.ms / 1000) / 1024).toFixed(1);
+                  out.data({
+                    event: 'uploaded',
+                    bytes: up.bytes,
+                    resumedFrom: up.resumedFrom,
+                    ms: Math.round(up.ms),
+                    chunk: up.chunk,
+                    resent: up.resent,
+                  });
+                  out.line(
+                    `uploaded ${up.bytes} B${up.resumedFrom ? ` (resumed at ${up.resumedFrom})` : ''} in ${(up.ms / 1000).toFixed(2)} s (${rate} KiB/s)`,
+                  );
+                },
+              });
+            } catch (e) {
+              if (e instanceof KeyFacadeError && e.code === 'KEY_ABORTED') {
+                out.data({ ok: false, interrupted: true, error: e.toJSON() });
+                out.warn(`enigm fw flash: interrupted (${e.message})`);
+                out.warn(`run the same command again to resume: enigm fw flash --port ${key.address} ${file}`);
+                return EXIT_INTERRUPTED;
+              }
+              throw takeover ? e : withTakeoverHint(e);
             }
-            throw takeover ? e : withTakeoverHint(e);
-          }
-          if (r.resumedAt) out.line(`the Key already runs ${m.version} on test: resumed at the health check`);
-          if (r.done === 'upload') {
-            out.data({ ok: true, done: 'upload', id });
+            if (r.resumedAt) out.line(`the Key already runs ${m.version} on test: resumed at the health check`);
+            if (r.done === 'upload') {
+              out.data({ ok: true, done: 'upload', id });
+              return EXIT.ok;
+            }
+            out.line(`health: running ${r.status?.running.version} on test`);
+            if (r.done === 'test') {
+              out.data({ ok: true, done: 'test', id });
+              out.line("not confirmed: the Key reverts at its next boot unless you run 'enigm fw confirm'");
+              return EXIT.ok;
+            }
+            out.data({ ok: true, done: 'confirm', id, securityCounter: r.securityCounter });
+            out.line(`confirmed ${m.version}; security counter is now ${r.securityCounter}`);
             return EXIT.ok;
-          }
-          out.line(`health: running ${r.status?.running.version} on test`);
-          if (r.done === 'test') {
-            out.data({ ok: true, done: 'test', id });
-            out.line("not confirmed: the Key reverts at its next boot unless you run 'enigm fw confirm'");
-            return EXIT.ok;
-          }
-          out.data({ ok: true, done: 'confirm', id, securityCounter: r.securityCounter });
-          out.line(`confirmed ${m.version}; security counter is now ${r.securityCounter}`);
-          return EXIT.ok;
-        });
-      }),
+          });
+        },
+        { changesState: true },
+      ),
     );
   },
 };
@@ -241,17 +245,21 @@ ${PORT_HELP}
 ${SESSION_HELP}`,
   options: sessionOptions,
   async run(args, out) {
-    return withKey(args, async (key) => {
-      const r = await key.confirm();
-      out.data({ ok: true, confirmed: r.confirmed, securityCounter: r.securityCounter, status: r.status });
-      out.line(
-        r.confirmed
-          ? `confirmed; security counter is now ${r.securityCounter}`
-          : `nothing to confirm: the running image ${r.status.running.version} is not on test`,
-      );
-      printStatus(out, r.status);
-      return EXIT.ok;
-    });
+    return withKey(
+      args,
+      async (key) => {
+        const r = await key.confirm();
+        out.data({ ok: true, confirmed: r.confirmed, securityCounter: r.securityCounter, status: r.status });
+        out.line(
+          r.confirmed
+            ? `confirmed; security counter is now ${r.securityCounter}`
+            : `nothing to confirm: the running image ${r.status.running.version} is not on test`,
+        );
+        printStatus(out, r.status);
+        return EXIT.ok;
+      },
+      { changesState: true },
+    );
   },
 };
 
@@ -275,13 +283,17 @@ ${PORT_HELP}
 ${SESSION_HELP}`,
   options: sessionOptions,
   async run(args, out) {
-    return withKey(args, async (key) => {
-      const r = await key.revert();
-      out.data({ ok: true, reverted: r.action !== 'nothing', action: r.action, status: r.status });
-      out.line(REVERTED[r.action]);
-      printStatus(out, r.status);
-      return EXIT.ok;
-    });
+    return withKey(
+      args,
+      async (key) => {
+        const r = await key.revert();
+        out.data({ ok: true, reverted: r.action !== 'nothing', action: r.action, status: r.status });
+        out.line(REVERTED[r.action]);
+        printStatus(out, r.status);
+        return EXIT.ok;
+      },
+      { changesState: true },
+    );
   },
 };
 

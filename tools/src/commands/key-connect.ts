@@ -12,6 +12,7 @@ import {
   type OpenKeyOptions,
   openKey,
 } from '@enigm/key-firmware-host';
+import { toHex } from '@enigm/protocols/bytes';
 import { ed25519PublicKeyFromPem } from '@enigm/protocols/crypto';
 import { LOG_LEVELS } from '@enigm/sim';
 import { MQTT_PORT_HELP, mqttPortOptions, tlsFiles } from '../broker-options.ts';
@@ -147,18 +148,63 @@ export async function connect(args: ParsedArgs, options: { revocation?: boolean 
   return openKey(port, keyOptions(args, options));
 }
 
+/** Options of {@link withKey}. */
+export interface WithKeyOptions {
+  /** false: --revocation is not a host decision for this command (default: it is). */
+  revocation?: boolean;
+  /**
+   * The command changes the Key's state: when this host has pinned more than one Key and the user
+   * named none (--identity / --handle), {@link reachedKeyNote} says on stderr which Key was reached.
+   */
+  changesState?: boolean;
+}
+
+/**
+ * The stderr line naming the Key a session reached, for a command that changes a Key's state on
+ * a host with several pinned Keys when the user named none (undefined otherwise: one pin, or a
+ * Key named). The command still runs (compatibility); the line says which Key it ran on.
+ * @example reachedKeyNote({ handle, identity }, 2, false) // "note: reached Key 0a1b… (identity 3f2e……); …"
+ */
+export function reachedKeyNote(
+  peer: { handle: Uint8Array; identity: Uint8Array },
+  pinnedKeys: number,
+  named: boolean,
+): string | undefined {
+  if (named || pinnedKeys <= 1) return undefined;
+  return `note: reached Key ${toHex(peer.handle)} (identity ${toHex(peer.identity).slice(0, 16)}…); this host has ${pinnedKeys} pinned Keys: name the one you mean with --handle or --identity\n`;
+}
+
+/**
+ * Opens the session and prints {@link reachedKeyNote} when it applies. A session that does not
+ * open here prints nothing: the command reports its own error (or, like retire on a listed Key,
+ * opens the session it is allowed).
+ */
+async function noteReachedKey(args: ParsedArgs, key: Key): Promise<void> {
+  const named = str(args, 'identity') !== undefined || str(args, 'handle') !== undefined;
+  if (named) return;
+  let pinned: number;
+  try {
+    pinned = key.known.all().length;
+  } catch {
+    return; // an unreadable known-Keys file is the session's error to report
+  }
+  if (pinned <= 1) return;
+  const session = await key.session().catch(() => undefined);
+  const note = session && reachedKeyNote(session.peer, pinned, named);
+  if (note) process.stderr.write(note);
+}
+
 /**
  * Runs `fn` with the Key at --port open, closes it afterwards, and adds to facade errors what to
- * type next (the library says what happened; the CLI names the command that fixes it).
+ * type next (the library says what happened; the CLI names the command that fixes it). With
+ * `changesState`, first says which Key was reached when the host has several pins and none was
+ * named ({@link reachedKeyNote}).
  */
-export async function withKey<T>(
-  args: ParsedArgs,
-  fn: (key: Key) => Promise<T>,
-  options: { revocation?: boolean } = {},
-): Promise<T> {
+export async function withKey<T>(args: ParsedArgs, fn: (key: Key) => Promise<T>, options: WithKeyOptions = {}): Promise<T> {
   const key = await connect(args, options);
   const started = performance.now();
   try {
+    if (options.changesState) await noteReachedKey(args, key);
     return await fn(key);
   } catch (e) {
     throw withHint(e, str(args, 'port') ?? 'ADDR');

@@ -49,13 +49,17 @@ Examples:
     const file = oneFile(args, 'contact set');
     const set = readInputFile(file, 'contact set');
     return withAudit(args, { role: 'host', op: 'key.contacts.set' }, (note) =>
-      withKey(args, async (key) => {
-        await noteKey(key, note);
-        const r = await key.setContacts(set);
-        out.data({ ok: true, ...r });
-        out.line(`the Key holds contact set v${r.version} (${r.count} contact${r.count === 1 ? '' : 's'})`);
-        return EXIT.ok;
-      }),
+      withKey(
+        args,
+        async (key) => {
+          await noteKey(key, note);
+          const r = await key.setContacts(set);
+          out.data({ ok: true, ...r });
+          out.line(`the Key holds contact set v${r.version} (${r.count} contact${r.count === 1 ? '' : 's'})`);
+          return EXIT.ok;
+        },
+        { changesState: true },
+      ),
     );
   },
 };
@@ -124,13 +128,17 @@ Example:
     options: { ...sessionOptions, ...auditOptions },
     async run(args, out) {
       return withAudit(args, { role: 'host', op: `key.emergency.${how}` }, (note) =>
-        withKey(args, async (key) => {
-          await noteKey(key, note);
-          const r = cancel ? await key.cancelEmergency() : await key.resolveEmergency();
-          out.data({ ok: true, ...r, state: 'dormant' });
-          out.line(`event ${r.event} ${r.phase}; the Key is dormant again`);
-          return EXIT.ok;
-        }),
+        withKey(
+          args,
+          async (key) => {
+            await noteKey(key, note);
+            const r = cancel ? await key.cancelEmergency() : await key.resolveEmergency();
+            out.data({ ok: true, ...r, state: 'dormant' });
+            out.line(`event ${r.event} ${r.phase}; the Key is dormant again`);
+            return EXIT.ok;
+          },
+          { changesState: true },
+        ),
       );
     },
   };
@@ -162,13 +170,17 @@ Examples:
   async run(args, out) {
     const ack = readInputFile(oneFile(args, 'acknowledgement'), 'acknowledgement');
     return withAudit(args, { role: 'host', op: 'key.emergency.ack' }, (note) =>
-      withKey(args, async (key) => {
-        await noteKey(key, note);
-        const r = await key.relayAck(ack);
-        out.data({ ok: true, ...r });
-        out.line(`acknowledgement of ${r.alias} accepted and shown on the Key`);
-        return EXIT.ok;
-      }),
+      withKey(
+        args,
+        async (key) => {
+          await noteKey(key, note);
+          const r = await key.relayAck(ack);
+          out.data({ ok: true, ...r });
+          out.line(`acknowledgement of ${r.alias} accepted and shown on the Key`);
+          return EXIT.ok;
+        },
+        { changesState: true },
+      ),
     );
   },
 };

@@ -65,15 +65,19 @@ ${AUDIT_HELP}`,
     const keyId = args.positionals[0] as string;
     if (!/^[0-9a-fA-F]{16}$/.test(keyId)) throw new UsageError(`KEYID is 16 hex digits, got ${JSON.stringify(keyId)}`);
     return withAudit(args, { role: 'host', op: 'key.unpair' }, (note) =>
-      withKey(args, async (key) => {
-        await noteKey(key, note);
-        const r = await key.unpair(keyId);
-        out.data({ ok: true, ...r });
-        out.line(
-          `unpaired ${r.keyId} (${r.role})${r.self ? ' — this host' : ''}; ${r.hosts} host${r.hosts === 1 ? '' : 's'} left`,
-        );
-        return EXIT.ok;
-      }),
+      withKey(
+        args,
+        async (key) => {
+          await noteKey(key, note);
+          const r = await key.unpair(keyId);
+          out.data({ ok: true, ...r });
+          out.line(
+            `unpaired ${r.keyId} (${r.role})${r.self ? ' — this host' : ''}; ${r.hosts} host${r.hosts === 1 ? '' : 's'} left`,
+          );
+          return EXIT.ok;
+        },
+        { changesState: true },
+      ),
     );
   },
 };
@@ -110,24 +114,28 @@ ${AUDIT_HELP}`,
         throw new UsageError(`${op} cannot be undone: add --yes to confirm (nothing was sent to the Key)`);
       const rev = op === 'retire' ? revocationUpdate(args, 'add-to-list', 'list-key') : undefined;
       return withAudit(args, { role: 'host', op: `key.${op}` }, (note) =>
-        withKey(args, async (key: Key) => {
-          await noteKey(key, note);
-          let listed: number | undefined;
-          const revocation = rev && {
-            ...rev,
-            write: (bytes: Uint8Array, list: { version: number }) => {
-              rev.write(bytes);
-              listed = list.version;
-            },
-          };
-          const state = op === 'retire' ? await key.retire(revocation ? { revocation } : {}) : await key[op]();
-          out.data({ ok: true, state, ...(listed !== undefined ? { revocationVersion: listed } : {}) });
-          out.line(`Key is now ${state}`);
-          if (listed !== undefined) out.line(`revocation list: the old identity added (reason retired, version ${listed})`);
-          if (op === 'retire')
-            out.line('the Key has a new identity: its old pin and evidence no longer match; pair again to use it');
-          return EXIT.ok;
-        }),
+        withKey(
+          args,
+          async (key: Key) => {
+            await noteKey(key, note);
+            let listed: number | undefined;
+            const revocation = rev && {
+              ...rev,
+              write: (bytes: Uint8Array, list: { version: number }) => {
+                rev.write(bytes);
+                listed = list.version;
+              },
+            };
+            const state = op === 'retire' ? await key.retire(revocation ? { revocation } : {}) : await key[op]();
+            out.data({ ok: true, state, ...(listed !== undefined ? { revocationVersion: listed } : {}) });
+            out.line(`Key is now ${state}`);
+            if (listed !== undefined) out.line(`revocation list: the old identity added (reason retired, version ${listed})`);
+            if (op === 'retire')
+              out.line('the Key has a new identity: its old pin and evidence no longer match; pair again to use it');
+            return EXIT.ok;
+          },
+          { changesState: true },
+        ),
       );
     },
   };

@@ -194,13 +194,17 @@ ${AUDIT_HELP}`,
   options: { ...sessionOptions, ...auditOptions },
   async run(args, out) {
     return withAudit(args, { role: 'host', op: 'key.activate' }, (note) =>
-      withKey(args, async (key) => {
-        await noteKey(key, note);
-        const state = await key.activate();
-        out.data({ ok: true, state });
-        out.line(`Key is now ${state}`);
-        return EXIT.ok;
-      }),
+      withKey(
+        args,
+        async (key) => {
+          await noteKey(key, note);
+          const state = await key.activate();
+          out.data({ ok: true, state });
+          out.line(`Key is now ${state}`);
+          return EXIT.ok;
+        },
+        { changesState: true },
+      ),
     );
   },
 };
@@ -218,12 +222,16 @@ ${PORT_HELP}
 ${SESSION_HELP}`,
   options: sessionOptions,
   async run(args, out) {
-    return withKey(args, async (key) => {
-      const info = await key.reboot();
-      out.data({ ok: true, firmware: info.firmware, state: info.state, bootCount: info.bootCount });
-      out.line(`rebooted: the Key runs ${info.firmware} (${info.state}, boot ${info.bootCount})`);
-      return EXIT.ok;
-    });
+    return withKey(
+      args,
+      async (key) => {
+        const info = await key.reboot();
+        out.data({ ok: true, firmware: info.firmware, state: info.state, bootCount: info.bootCount });
+        out.line(`rebooted: the Key runs ${info.firmware} (${info.state}, boot ${info.bootCount})`);
+        return EXIT.ok;
+      },
+      { changesState: true },
+    );
   },
 };
 
