@@ -4,16 +4,22 @@
  * manifest passes `openssl verify`, the signed audit log verifies; a second run (`--json`
  * events) finds every Key already provisioned; `--ports` globs and a port that is not there
  * fails only that port (exit 1); `station report` counts the manifest; a wrong passphrase and
- * usage errors; no private key material in any output or file.
+ * usage errors; no private key material in any output or file. `--account DIR` (an `enigm account`
+ * folder) names the Keys by that account's association handles — the ones `enigm account enroll`
+ * records — and is exclusive with `--account-secret-file`; a folder without an account is
+ * ACCOUNT_NOT_FOUND.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initCaFolder, readCaCertificates, verifyAuditLog } from '@enigm/attestation';
+import { associationHandleText, initCaFolder, readCaCertificates, verifyAuditLog } from '@enigm/attestation';
+import type { ManifestEntry } from '@enigm/key-firmware-host';
 import { ed25519Generate, ed25519PrivateKeyToPem } from '@enigm/protocols/crypto';
 import { hasSocat, Simulator } from '@enigm/sim';
 import test from 'ava';
+import { accountCommands } from '../src/commands/account.ts';
 import { keySessionCommands } from '../src/commands/key-session.ts';
 import { stationCommands } from '../src/commands/station.ts';
 import { runCommand } from './run-command.ts';
@@ -185,6 +191,78 @@ realTest('station provision over 8 simulated Keys: manifest, openssl, audit, rer
 
     for (const text of [...outputs, readFileSync(p('batch.json'), 'utf8'), readFileSync(p('batch.csv'), 'utf8')])
       t.notRegex(text, PRIVATE_MARKER);
+  } finally {
+    await sim.stop();
+  }
+});
+
+realTest('station provision --account DIR names the Keys by the association handles enigm account enroll records', async (t) => {
+  const dir = tempDir();
+  const p = (f: string) => join(dir, f);
+  await initCaFolder(p('ca'), PASS);
+  writeFileSync(p('pass'), `${PASS}\n`, { mode: 0o600 });
+  writeFileSync(p('root.pem'), readCaCertificates(p('ca')).rootPem);
+  const init = await runCommand(accountCommands, ['account', 'init', '--dir', p('acct')]);
+  t.is(init.code, 0, init.stderr);
+  const secret = Buffer.from(readFileSync(p('acct/account.secret'), 'utf8').trim(), 'hex');
+  const sim = await Simulator.start({ keys: 2, stateDir: p('sim'), serial: true, tcp: false });
+  const station = ['--ca', p('ca'), '--passphrase-file', p('pass'), '--host-key', p('station-key.pem')];
+  const provision = (...more: string[]) =>
+    runCommand(stationCommands, ['station', 'provision', ...station, '--known', p('known.json'), ...more]);
+  try {
+    const r = await provision('--state-dir', p('sim'), '--account', p('acct'), '--manifest', p('batch'), '--json');
+    t.is(r.code, 0, r.stdout + r.stderr);
+    const entries = (JSON.parse(readFileSync(p('batch.json'), 'utf8')) as { entries: ManifestEntry[] }).entries;
+    t.is(entries.length, 2);
+    for (const e of entries) {
+      t.is(e.outcome, 'provisioned');
+      // The handle is the account's: HMAC of the certified identity key under the account's secret.
+      const spki = new X509Certificate(e.certificatePem as string).publicKey.export({ type: 'spki', format: 'der' });
+      t.is(e.handle, associationHandleText(secret, new Uint8Array(spki.subarray(-32))));
+    }
+    t.notRegex(r.stdout + r.stderr, new RegExp(secret.toString('hex'), 'i'), 'the secret is never printed');
+
+    // enigm account enroll (another host, as the owner, once the Key's pairing window is open: the
+    // simulator's gesture) records the same handle for the Key.
+    const port0 = sim.keys()[0]?.serial as string;
+    sim.firmware(0).openPairingWindow(60_000);
+    const enrolled = await runCommand(accountCommands, [
+      'account',
+      'enroll',
+      '--dir',
+      p('acct'),
+      '--port',
+      port0,
+      '--host-key',
+      p('owner-key.pem'),
+      '--known',
+      p('owner-known.json'),
+      '--roots',
+      p('root.pem'),
+      '--json',
+    ]);
+    t.is(enrolled.code, 0, enrolled.stdout + enrolled.stderr);
+    t.is(JSON.parse(enrolled.stdout).handle, entries.find((e) => e.port === port0)?.handle);
+
+    // Both ways to name the account: a usage error (exit 2), nothing provisioned or written.
+    writeFileSync(p('secret'), `${secret.toString('hex')}\n`, { mode: 0o600 });
+    const both = await provision(
+      '--state-dir',
+      p('sim'),
+      '--account',
+      p('acct'),
+      '--account-secret-file',
+      p('secret'),
+      '--manifest',
+      p('both'),
+    );
+    t.is(both.code, 2);
+    t.regex(both.stderr, /--account or --account-secret-file, not both/);
+    // A folder that holds no account: ACCOUNT_NOT_FOUND (exit 1), named in the message.
+    const none = await provision('--state-dir', p('sim'), '--account', p('no-such-account'), '--manifest', p('none'));
+    t.is(none.code, 1);
+    t.regex(none.stderr, /ACCOUNT_NOT_FOUND: --account .*no-such-account/);
+    t.false(existsSync(p('both.json')) || existsSync(p('none.json')));
   } finally {
     await sim.stop();
   }

@@ -11,6 +11,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { AuditLog, auditSignerFromSeed, loadIssuingCa, readCaCertificates } from '@enigm/attestation';
 import {
+  AccountRegistry,
+  AssociationError,
   type ManifestEntry,
   mergeManifestEntries,
   provisionKeys,
@@ -93,6 +95,27 @@ function accountSecret(path: string, out: Output): Uint8Array {
   throw new CliError('INPUT_INVALID', `--account-secret-file ${path} holds neither 64 hex digits nor 32 bytes`);
 }
 
+/**
+ * The account whose association handles name the Keys: `--account DIR` (an account folder from
+ * `enigm account init --dir DIR`, its secret read as `enigm account` reads it) or
+ * `--account-secret-file F`, not both; neither gives device handles.
+ * @throws {@link UsageError} both given; {@link AssociationError} `ACCOUNT_NOT_FOUND` (no account
+ *   in DIR), `ACCOUNT_CORRUPT`, `ACCOUNT_SECRET_EXPOSED`
+ */
+function accountOf(args: ParsedArgs, out: Output): { secret: Uint8Array } | undefined {
+  const dir = str(args, 'account');
+  const secretFile = str(args, 'account-secret-file');
+  if (dir !== undefined && secretFile !== undefined) throw new UsageError('give --account or --account-secret-file, not both');
+  if (secretFile !== undefined) return { secret: accountSecret(secretFile, out) };
+  if (dir === undefined) return undefined;
+  try {
+    return { secret: AccountRegistry.open(dir).secret };
+  } catch (e) {
+    if (e instanceof AssociationError) throw new AssociationError(e.code, `--account ${dir}: ${e.message}`, { cause: e });
+    throw e;
+  }
+}
+
 /** Renders per-port progress: a live table on a TTY, plain lines otherwise, JSON events with --json. */
 function progressView(out: Output, ports: readonly string[]): { onEvent: (e: StationEvent) => void; end: () => void } {
   const tty = !out.json && process.stderr.isTTY === true;
@@ -162,7 +185,8 @@ const provisionCmd: Command = {
   name: 'station provision',
   summary: 'provision factory Keys in parallel (one per port): CSR, certificate, chain installed and verified',
   help: `Usage: enigm station provision --ca DIR [--state-dir D | --ports GLOB|LIST] --manifest OUT
-                               [--account-secret-file F] [--audit FILE --audit-key KEY.pem]
+                               [--account DIR | --account-secret-file F]
+                               [--audit FILE --audit-key KEY.pem]
                                [--concurrency N] [--passphrase-file F] [--json]
 
 Provisions every Key on the ports, in parallel (one worker per port, at most --concurrency):
@@ -182,8 +206,10 @@ Options:
   --ports SPEC            ports: a comma-separated list of paths or globs (e.g. '/dev/ttyACM*')
   --manifest OUT          write OUT.json and OUT.csv (atomically after each Key; an existing
                           manifest is merged: entries for the same Key are replaced)
-  --account-secret-file F the account's secret (64 hex digits or 32 bytes): handles in the
-                          manifest and the audit log become association handles (eh1-…)
+  --account DIR           the account ('enigm account init --dir DIR'): handles in the manifest
+                          and the audit log become its association handles (eh1-…), the ones
+                          'enigm account enroll' records; no such account: ACCOUNT_NOT_FOUND
+  --account-secret-file F or the account's secret itself (64 hex digits or 32 bytes)
   --audit FILE            append a 'key.provision' record per Key to this audit log…
   --audit-key KEY.pem     …signed with this Ed25519 key (role 'station')
   --concurrency N         Keys in flight at once (default: one per port, at most 8)
@@ -196,6 +222,7 @@ No private key is ever written to the manifest, the audit log or the output.
 Examples:
   enigm sim start --keys 8 &
   enigm station provision --ca ca --manifest batch-1 --audit station.audit --audit-key station.key
+  enigm station provision --ca ca --account acct --manifest batch-1     # handles of account acct
   enigm station provision --ca ca --ports '/dev/ttyACM*' --manifest batch-2 --json`,
   options: {
     ca: { type: 'string' },
@@ -203,6 +230,7 @@ Examples:
     'state-dir': { type: 'string' },
     ports: { type: 'string' },
     manifest: { type: 'string', short: 'o' },
+    account: { type: 'string' },
     'account-secret-file': { type: 'string' },
     audit: { type: 'string' },
     'audit-key': { type: 'string' },
@@ -221,8 +249,7 @@ Examples:
     if ((auditFile === undefined) !== (auditKey === undefined)) throw new UsageError('--audit and --audit-key go together');
     const ports = portsOf(args);
     const concurrency = int(args, 'concurrency', Math.min(ports.length, 8), 1, 256);
-    const secretFile = str(args, 'account-secret-file');
-    const account = secretFile !== undefined ? { secret: accountSecret(secretFile, out) } : undefined;
+    const account = accountOf(args, out);
     const hostKey = str(args, 'host-key');
     const known = str(args, 'known');
     const timeout = str(args, 'timeout');
