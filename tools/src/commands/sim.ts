@@ -25,6 +25,7 @@ import {
   str,
   UsageError,
 } from '../cli.ts';
+import { OUTBOX_FLAGS, OUTBOX_HELP, outboxBounds, outboxFlagOptions } from '../sim-outbox-options.ts';
 
 /** `--cert-dir DIR`: each Key's client certificate and key, `DIR/<handle>.crt` and `DIR/<handle>.key`. */
 function certDirOption(dir: string | undefined, ca: string | Uint8Array | undefined) {
@@ -152,6 +153,7 @@ const startCmd: Command = {
                               [--ble-loss P] [--ble-dup P] [--ble-reorder P] [--ble-latency MS]]
                        [--control-port P] [--control-host H] [--no-control]
                        [--broker URL [--ca F] [--cert F --key F] | --broker-port P | --no-mqtt]
+                       [--outbox-records N] [--outbox-bytes SIZE] [--outbox-age DURATION]
                        [--log-level L | --verbose] [--json]
 
 Runs N simulated Enigm Keys until interrupted (Ctrl-C). Each Key is exposed on a real
@@ -215,6 +217,7 @@ Options:
                   each Key's mqtt address after a first start with the embedded broker)
   --broker-port P port of the embedded broker (default: a free port)
   --no-mqtt       no MQTT uplink and no embedded broker
+${OUTBOX_HELP}
 ${logOptionsHelp('info', 'links opened/closed, rejected frames, bounds hit (no addresses)')}
   --json          print one JSON line with the Keys' addresses when ready
 
@@ -253,6 +256,7 @@ Then, in another terminal:
     key: { type: 'string' },
     'cert-dir': { type: 'string' },
     'no-mqtt': { type: 'boolean' },
+    ...outboxFlagOptions,
   },
   longRunning: true,
   async run(args, out) {
@@ -266,6 +270,9 @@ Then, in another terminal:
     const broker = str(args, 'broker');
     if (!mqtt && (broker !== undefined || str(args, 'broker-port') !== undefined))
       throw new UsageError('--no-mqtt excludes --broker and --broker-port');
+    const outbox = outboxBounds(args);
+    const outboxFlag = OUTBOX_FLAGS.find((f) => str(args, f) !== undefined);
+    if (!mqtt && outboxFlag) throw new UsageError(`--no-mqtt excludes --${outboxFlag} (there is no outbox without the uplink)`);
     if (broker !== undefined && str(args, 'broker-port') !== undefined)
       throw new UsageError('--broker-port sets the embedded broker; it does not go with --broker');
     const tls = tlsFiles(args);
@@ -282,8 +289,8 @@ Then, in another terminal:
         ? {
             mqtt:
               broker === undefined
-                ? { brokerPort: int(args, 'broker-port', 0, 0, 65535) }
-                : { broker, ...(tls ? { tls } : {}), ...certDirOption(certDir, tls?.ca) },
+                ? { brokerPort: int(args, 'broker-port', 0, 0, 65535), ...(outbox ? { outbox } : {}) }
+                : { broker, ...(tls ? { tls } : {}), ...certDirOption(certDir, tls?.ca), ...(outbox ? { outbox } : {}) },
           }
         : {}),
       keys: int(args, 'keys', 1, 1, 1024),
@@ -326,6 +333,7 @@ Then, in another terminal:
       signingKey: sim.factoryKeyKept ? sim.signingKeyPath : null,
       keys,
       ...(sim.broker ? { broker: sim.broker } : {}),
+      ...(outbox ? { outbox } : {}),
       ...(sim.bleAdapter ? { bleAdapter: sim.bleAdapter } : {}),
       ...(server ? { control: { url: server.url, dashboard: server.dashboardUrl } } : {}),
       warning: secretsWarning,
