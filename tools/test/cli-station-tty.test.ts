@@ -95,7 +95,7 @@ realTest('station provision: a live per-port table on a terminal, plain lines on
   await initCaFolder(p('ca'), PASS);
   writeFileSync(p('pass'), `${PASS}\n`, { mode: 0o600 });
   const sim = await Simulator.start({ keys: 4, stateDir: p('sim'), serial: true, tcp: false });
-  const env = { ...process.env, ENIGM_HOME: p('home'), TERM: 'xterm' };
+  const env: NodeJS.ProcessEnv = { ...process.env, ENIGM_HOME: p('home'), TERM: 'xterm' };
   delete env.ENIGM_CA_PASSPHRASE;
   const ports = sim.keys().map((k) => k.serial as string);
   const argv = (two: string[], manifest: string) => [
