@@ -59,6 +59,8 @@ async function simStartStderr(t: ExecutionContext, extra: readonly string[]): Pr
   });
   if (!ready) t.fail(`sim start exited (${await ended}) before it was ready:\n${await stderr()}`);
   await stopChild(child, { graceMs: 10_000 }); // throws if it needed SIGKILL
+  // SIGTERM right after the ready line is a clean stop (exit 0), never the default kill mid-start
+  t.is(await ended, 0, 'a SIGTERM sent at the ready line stops the simulator cleanly');
   return stderr();
 }
 

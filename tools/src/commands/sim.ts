@@ -326,6 +326,13 @@ Then, in another terminal:
         ? `, and ${sim.signingKeyPath}, trusted by every Key to sign firmware, sits in the same folder (anyone who can read it can sign firmware they accept; --trust-fw-key on a new --state-dir keeps no signing key there)`
         : '; no firmware-signing private key is kept there: only --trust-fw-key keys sign updates'
     }`;
+    // The stop signals are ours before 'ready' is announced: a supervisor that sends SIGTERM the
+    // moment it reads the ready line gets a clean stop, not the default kill mid-start.
+    const stopRequested = new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
     out.data({
       ok: true,
       event: 'ready',
@@ -361,11 +368,7 @@ Then, in another terminal:
     out.warn(`\n${secretsWarning}.`);
     out.line(`\nTry:  ${cliInvocation()} key info --port ${first?.serial ?? first?.tcp}`);
     out.line('Press Ctrl-C to stop.');
-    await new Promise<void>((resolve) => {
-      const stop = () => resolve();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
+    await stopRequested;
     // A stop is bounded: a second Ctrl-C, or STOP_GRACE_MS without an end, leaves at once (the
     // state folder stays consistent: every write in it is atomic, and the lock is taken over by PID).
     const force = (why: string) => {
