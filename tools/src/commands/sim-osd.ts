@@ -42,12 +42,14 @@ Example script:
     const scriptFile = str(args, 'script');
     const script = scriptFile === undefined ? { states: OSD_HEALTHY_STATES } : readJsonFile(scriptFile, '--script');
     const emu = await OsdEmulator.start({ socketPath, script, replace: args.values.replace === true, log });
-    out.data({ ok: true, event: 'ready', socket: socketPath });
-    out.line(`Enigm OS daemon emulator listening on ${socketPath} (Ctrl-C to stop)`);
-    await new Promise<void>((resolve) => {
+    // ours before 'ready' is announced: a SIGTERM sent at the ready line is a clean stop
+    const stopRequested = new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
     });
+    out.data({ ok: true, event: 'ready', socket: socketPath });
+    out.line(`Enigm OS daemon emulator listening on ${socketPath} (Ctrl-C to stop)`);
+    await stopRequested;
     await emu.close();
     const stats = emu.stats();
     out.data({ ok: true, event: 'stopped', stats });
