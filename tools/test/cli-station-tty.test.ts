@@ -83,7 +83,7 @@ function screen(text: string): string[] {
   return rows.map((r) => r.join('').trimEnd());
 }
 
-realTest('station provision: a live per-port table on a terminal, plain lines on a pipe', async (t) => {
+realTest('station provision: a live per-port table on a terminal, plain lines on a pipe or a TERM=dumb terminal', async (t) => {
   const hasScript = spawnSync('script', ['--version']).status === 0;
   if (!hasScript) {
     if (process.env.CI === 'true') return t.fail('script(1) from util-linux is missing');
@@ -94,7 +94,7 @@ realTest('station provision: a live per-port table on a terminal, plain lines on
   const p = (f: string) => join(dir, f);
   await initCaFolder(p('ca'), PASS);
   writeFileSync(p('pass'), `${PASS}\n`, { mode: 0o600 });
-  const sim = await Simulator.start({ keys: 4, stateDir: p('sim'), serial: true, tcp: false });
+  const sim = await Simulator.start({ keys: 6, stateDir: p('sim'), serial: true, tcp: false });
   const env: NodeJS.ProcessEnv = { ...process.env, ENIGM_HOME: p('home'), TERM: 'xterm' };
   delete env.ENIGM_CA_PASSPHRASE;
   const ports = sim.keys().map((k) => k.serial as string);
@@ -148,6 +148,16 @@ realTest('station provision: a live per-port table on a terminal, plain lines on
       t.regex(mine.at(-1) as string, /^\S+\s+provisioned\s+\S+$/);
     }
     t.regex(b.out, /^2 provisioned, 0 already provisioned, 0 failed, 0 aborted$/m);
+
+    // A terminal that cannot move its cursor (TERM=dumb): plain lines as on a pipe, no escape.
+    const dumb = ports.slice(4, 6);
+    const c = await run('script', ['-qfec', [process.execPath, ...argv(dumb, 'dumb')].map(sq).join(' '), '/dev/null'], {
+      ...env,
+      TERM: 'dumb',
+    });
+    t.is(c.code, 0, c.out + c.err);
+    t.false(c.out.includes(`${ESC}[`), JSON.stringify(c.out));
+    t.regex(c.out, /^2 provisioned, 0 already provisioned, 0 failed, 0 aborted\r?$/m);
   } finally {
     await sim.stop();
   }

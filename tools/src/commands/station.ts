@@ -116,9 +116,12 @@ function accountOf(args: ParsedArgs, out: Output): { secret: Uint8Array } | unde
   }
 }
 
-/** Renders per-port progress: a live table on a TTY, plain lines otherwise, JSON events with --json. */
+/**
+ * Renders per-port progress: a live table on a terminal that can move its cursor, plain lines
+ * otherwise (a pipe, or `TERM=dumb`), JSON events with --json.
+ */
 function progressView(out: Output, ports: readonly string[]): { onEvent: (e: StationEvent) => void; end: () => void } {
-  const tty = !out.json && process.stderr.isTTY === true;
+  const tty = !out.json && process.stderr.isTTY === true && process.env.TERM !== 'dumb';
   const state = new Map<string, string>(ports.map((p) => [p, 'waiting']));
   const w = Math.max(4, ...ports.map((p) => p.length));
   let drawn = false;
