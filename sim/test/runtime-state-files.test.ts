@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { EmbeddedBroker } from '@enigm/mqtt/broker';
 import { sha256 } from '@enigm/protocols/crypto';
 import { verifyManifest } from '@enigm/protocols/firmware';
 import test from 'ava';
@@ -19,7 +20,7 @@ import { type FlashFactory, FlashPagePool, openKeyFlash } from '../src/runtime/f
 import { silentLogger } from '../src/runtime/log.ts';
 import { Simulator } from '../src/runtime/simulator.ts';
 import { STATE_FILE, StateFileWriter, writeStateFile } from '../src/runtime/state-file.ts';
-import { readAccountSecret, startUplink, startUplinkBroker } from '../src/runtime/uplink-setup.ts';
+import { readAccountSecret, startUplinkBroker, uplinkSetup } from '../src/runtime/uplink-setup.ts';
 
 function tempDir(t: { teardown(f: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'enigm-state-files-'));
@@ -64,8 +65,8 @@ test('uplink set-up: off means nothing started; a taken broker port is SIM_PORT_
   t.is(await startUplinkBroker(undefined, silentLogger), undefined);
   t.is(await startUplinkBroker(false, silentLogger), undefined);
   t.is(await startUplinkBroker({ broker: 'mqtt://127.0.0.1:1' }, silentLogger), undefined);
-  t.deepEqual(startUplink(undefined, undefined, dir, 0), {});
-  t.deepEqual(startUplink(false, undefined, dir, 0), {});
+  t.is(uplinkSetup(undefined, undefined, dir, 0), undefined);
+  t.is(uplinkSetup(false, undefined, dir, 0), undefined);
   const held = createServer();
   await new Promise<void>((ok) => held.listen(0, '127.0.0.1', ok));
   t.teardown(() => new Promise<void>((ok) => held.close(() => ok())));
@@ -75,13 +76,16 @@ test('uplink set-up: off means nothing started; a taken broker port is SIM_PORT_
   t.regex(e?.message ?? '', new RegExp(`127\\.0\\.0\\.1:${port} is taken`));
   writeFileSync(join(dir, 'account.secret'), new Uint8Array(5));
   t.is(
-    t.throws(() => startUplink({ broker: 'mqtt://127.0.0.1:1' }, undefined, dir, 0), { instanceOf: SimulatorError })?.code,
+    t.throws(() => uplinkSetup({ broker: 'mqtt://127.0.0.1:1' }, undefined, dir, 0), { instanceOf: SimulatorError })?.code,
     'SIM_BAD_INPUT',
   );
-  const given = startUplink({ broker: 'mqtt://127.0.0.1:1' }, undefined, tempDir(t), 1000);
-  t.is(given.broker, undefined, 'an external broker: none embedded');
-  t.is(given.url, 'mqtt://127.0.0.1:1');
-  t.is(given.setup?.accountSecret.length, 32);
+  // an external broker (none embedded: startUplinkBroker above) is the one the Keys connect to
+  const given = uplinkSetup({ broker: 'mqtt://127.0.0.1:1' }, undefined, tempDir(t), 1000);
+  t.is(given?.broker, 'mqtt://127.0.0.1:1');
+  t.is(given?.accountSecret.length, 32);
+  // without a URL the Keys connect to the embedded broker
+  const embedded = { url: 'mqtt://127.0.0.1:2' } as EmbeddedBroker;
+  t.is(uplinkSetup(true, embedded, tempDir(t), 0)?.broker, 'mqtt://127.0.0.1:2');
 });
 
 test('Simulator.start with a bad account secret stops the embedded broker it started (its port is free again)', async (t) => {

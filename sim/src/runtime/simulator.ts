@@ -42,7 +42,7 @@ import { SimulatorClock } from './sim-clock.ts';
 import { type SimulatedKeyInfo, STATE_FILE, StateFileWriter, writeStateFile } from './state-file.ts';
 import { acquireStateLock, type StateLock } from './state-lock.ts';
 import { bindTcpPorts, closeTcpPorts, TcpEndpoint } from './tcp-endpoint.ts';
-import { startUplink, startUplinkBroker } from './uplink-setup.ts';
+import { startUplinkBroker, uplinkSetup } from './uplink-setup.ts';
 
 export type { SimulatedKeyLinkStats, SimulatorOptions } from './simulator-options.ts';
 export { type SimulatedKeyInfo, type SimulatorStateFile, STATE_FILE } from './state-file.ts';
@@ -155,9 +155,8 @@ export class Simulator implements ControlTarget {
         signing,
         verifier: { verifyManifest: (b) => verifyManifest(b, trusted).manifest, sha256 },
       };
-      const started = startUplink(options.mqtt, sim.#broker, sim.stateDir, sim.clock.now());
-      sim.#brokerUrl = started.url;
-      const uplink = started.setup;
+      const uplink = uplinkSetup(options.mqtt, sim.#broker, sim.stateDir, sim.clock.now());
+      sim.#brokerUrl = uplink?.broker;
       for (let i = 0; i < n; i++) {
         const random = (k: number) => new Uint8Array(randomBytes(k));
         const flashDeps = sim.#flashFor(i, options, factory);

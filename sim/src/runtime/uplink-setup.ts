@@ -23,15 +23,6 @@ export type KeyUplinkSetup = MqttUplinkOptions & {
   epoch: number;
 };
 
-/** The uplinks' broker and set-up, or nothing when the uplink is off. */
-export interface UplinkStart {
-  /** The embedded broker, if this simulator started one (it closes it on stop). */
-  broker?: EmbeddedBroker;
-  /** The broker URL the Keys connect to. */
-  url?: string;
-  setup?: KeyUplinkSetup;
-}
-
 /**
  * Starts the embedded broker when the option asks for one (MQTT on, no broker URL). The
  * simulator calls it before it touches its state folder, so a taken port changes nothing.
@@ -60,23 +51,25 @@ export async function startUplinkBroker(
 }
 
 /**
- * Reads (or makes) the development account secret and describes the uplink every Key gets.
+ * Reads (or makes) the development account secret and describes the uplink every Key gets (its
+ * `broker` is the URL the Keys connect to).
  * @param broker - the embedded broker {@link startUplinkBroker} started, if any
  * @param simNow - the simulator clock's now (ms of simulated time)
+ * @returns the set-up, or `undefined` when the uplink is off
  * @throws SimulatorError `SIM_BAD_INPUT` for an account secret file that does not hold 32 bytes
  */
-export function startUplink(
+export function uplinkSetup(
   option: SimulatorMqttOption | undefined,
   broker: EmbeddedBroker | undefined,
   stateDir: string,
   simNow: number,
-): UplinkStart {
-  if (option === undefined || option === false) return {};
+): KeyUplinkSetup | undefined {
+  if (option === undefined || option === false) return undefined;
   const given = option === true ? {} : option;
   const accountSecret = readAccountSecret(stateDir);
   const url = given.broker ?? broker?.url;
-  if (url === undefined) throw new Error('startUplink: no broker URL and no embedded broker');
-  const setup: KeyUplinkSetup = {
+  if (url === undefined) throw new Error('uplinkSetup: no broker URL and no embedded broker');
+  return {
     broker: url,
     ...(given.tls ? { tls: given.tls } : {}),
     ...(given.tlsFor ? { tlsFor: given.tlsFor } : {}),
@@ -86,7 +79,6 @@ export function startUplink(
     // Uplink records carry wall-clock time: simulated time counted from the real start.
     epoch: Date.now() - simNow,
   };
-  return { ...(broker ? { broker } : {}), url, setup };
 }
 
 /**
