@@ -43,16 +43,16 @@
  * time and not a published message: it is given as a computed figure in docs/benchmarks.md.
  * @module
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCa, createTlsKeyPair, issueTlsCertificate, type ProvisioningCa } from '@enigm/attestation';
 import { loadOrCreateHostKey, openKey } from '@enigm/key-firmware-host';
 import { MqttLink, type MqttTls } from '@enigm/mqtt';
 import { findMosquitto, MOSQUITTO_INSTALL_HINT, type Mosquitto, startMosquitto } from '@enigm/mqtt/broker';
 import { type ContactKeys, contactKeygen, EventReader, peekEventRecord, signContactSet } from '@enigm/protocols/emergency';
 import { keyTopic, mosquittoAcl, openUplink, parseKeyTopic, peekUplink } from '@enigm/protocols/mqtt';
 import { Simulator } from '@enigm/sim';
+import { benchPki } from './broker-pki.ts';
 import { type BenchResult, result } from './harness.ts';
 
 /** Events per Key with 1 Key, and with 100 Keys. */
@@ -103,42 +103,29 @@ function quantile(sorted: readonly number[], q: number): number {
 /** The broker, its CA and a way to issue client certificates: shared by the group's runs. */
 interface Rig {
   dir: string;
-  ca: ProvisioningCa;
   caPem: string;
   mosquitto: Mosquitto;
   tlsFor: (name: string) => Promise<MqttTls>;
 }
 
 async function startRig(dir: string): Promise<Rig> {
-  const ca = await createCa();
-  const caPem = ca.root.certificate.pem + ca.intermediate.certificate.pem;
-  const caFile = join(dir, 'ca.pem');
-  writeFileSync(caFile, caPem);
-  const serverKeys = await createTlsKeyPair();
-  const server = await issueTlsCertificate(ca, { commonName: 'mqtt-broker', usage: 'server', publicKey: serverKeys.publicKey });
-  const certFile = join(dir, 'server.crt');
-  const keyFile = join(dir, 'server.key');
-  writeFileSync(certFile, server.chainPem);
-  writeFileSync(keyFile, serverKeys.privateKeyPem, { mode: 0o600 });
+  const pki = await benchPki(dir);
+  const server = await pki.identity('mqtt-broker', 'server');
   const mosquitto = await startMosquitto({
     dir: join(dir, 'mosquitto'),
-    tls: { caFile, certFile, keyFile },
+    tls: { caFile: pki.caFile, certFile: server.certFile, keyFile: server.keyFile },
     aclText: mosquittoAcl({ hosts: [], backends: [BACKEND] }),
   });
   const issued = new Map<string, Promise<MqttTls>>();
   const tlsFor = (name: string): Promise<MqttTls> => {
     let tls = issued.get(name);
     if (tls === undefined) {
-      tls = (async () => {
-        const keys = await createTlsKeyPair();
-        const cert = await issueTlsCertificate(ca, { commonName: name, usage: 'client', publicKey: keys.publicKey });
-        return { ca: caPem, cert: cert.chainPem, key: keys.privateKeyPem };
-      })();
+      tls = pki.clientTls(name);
       issued.set(name, tls);
     }
     return tls;
   };
-  return { dir, ca, caPem, mosquitto, tlsFor };
+  return { dir, caPem: pki.caPem, mosquitto, tlsFor };
 }
 
 function handleOf(sim: Simulator, i: number): string {

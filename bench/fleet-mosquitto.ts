@@ -39,9 +39,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createCa, createTlsKeyPair, issueTlsCertificate } from '@enigm/attestation';
 import type { MqttTls } from '@enigm/mqtt';
 import type { Mosquitto } from '@enigm/mqtt/broker';
+import { benchPki } from './broker-pki.ts';
 import { type BenchResult, result } from './harness.ts';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
@@ -115,19 +115,11 @@ function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   ]).finally(() => clearTimeout(timer));
 }
 
-/** Writes the broker's PKI files in `dir`: CA bundle, server chain and key. */
+/** A fresh CA in `dir` and the broker's identity files (server chain and key). */
 async function brokerPki(dir: string) {
-  const ca = await createCa();
-  const caPem = ca.root.certificate.pem + ca.intermediate.certificate.pem;
-  const caFile = join(dir, 'ca.pem');
-  writeFileSync(caFile, caPem);
-  const serverKeys = await createTlsKeyPair();
-  const server = await issueTlsCertificate(ca, { commonName: 'mqtt-broker', usage: 'server', publicKey: serverKeys.publicKey });
-  const certFile = join(dir, 'server.crt');
-  const keyFile = join(dir, 'server.key');
-  writeFileSync(certFile, server.chainPem);
-  writeFileSync(keyFile, serverKeys.privateKeyPem, { mode: 0o600 });
-  return { ca, caPem, caFile, certFile, keyFile };
+  const pki = await benchPki(dir);
+  const server = await pki.identity('mqtt-broker', 'server');
+  return { pki, caPem: pki.caPem, caFile: pki.caFile, certFile: server.certFile, keyFile: server.keyFile };
 }
 
 /**
@@ -143,9 +135,8 @@ async function provision(opts: { keys: number; dir: string }): Promise<void> {
   const clients: Provisioned['clients'] = {};
   for (const handle of handles) {
     if (handle === undefined) throw new Error('a Key has no MQTT handle');
-    const keys = await createTlsKeyPair();
-    const cert = await issueTlsCertificate(pki.ca, { commonName: handle, usage: 'client', publicKey: keys.publicKey });
-    clients[handle] = { cert: cert.chainPem, key: keys.privateKeyPem };
+    const { cert, key } = await pki.pki.clientTls(handle);
+    clients[handle] = { cert: cert as string, key: key as string };
   }
   const out: Provisioned = { caPem: pki.caPem, caFile: pki.caFile, certFile: pki.certFile, keyFile: pki.keyFile, clients };
   writeFileSync(join(opts.dir, 'provisioned.json'), JSON.stringify(out), { mode: 0o600 });
@@ -164,9 +155,10 @@ async function child(opts: { keys: number; dir: string; mode?: Mode }): Promise<
     const p0 = performance.now();
     const given =
       mode === 'provisioned' ? (JSON.parse(readFileSync(join(opts.dir, 'provisioned.json'), 'utf8')) as Provisioned) : undefined;
-    const pki = given ?? (await brokerPki(opts.dir));
-    const { caPem, caFile, certFile, keyFile } = pki;
-    const ca = 'ca' in pki ? pki.ca : await createCa(); // provisioned: a CA only for the per-certificate figure
+    const made = given ?? (await brokerPki(opts.dir));
+    const { caPem, caFile, certFile, keyFile } = made;
+    // provisioned: a CA of its own only for the per-certificate figure
+    const ca = 'pki' in made ? made.pki : await benchPki(join(opts.dir, 'alone'));
     const pkiMs = performance.now() - p0;
 
     const m0 = performance.now();
@@ -194,12 +186,11 @@ async function child(opts: { keys: number; dir: string; mode?: Mode }): Promise<
         tls = (async () => {
           const a = performance.now();
           firstIssue = Math.min(firstIssue, a);
-          const keys = await createTlsKeyPair();
-          const cert = await issueTlsCertificate(ca, { commonName: handle, usage: 'client', publicKey: keys.publicKey });
+          const client = await ca.clientTls(handle);
           const b = performance.now();
           certMsSum += b - a;
           lastIssued = Math.max(lastIssued, b);
-          return { ca: caPem, cert: cert.chainPem, key: keys.privateKeyPem };
+          return client;
         })();
         issued.set(handle, tls);
       }
@@ -240,10 +231,7 @@ async function child(opts: { keys: number; dir: string; mode?: Mode }): Promise<
     const stopMs = performance.now() - t1;
     // What one certificate costs when nothing else runs (the concurrent tlsFor calls overlap).
     const c0 = performance.now();
-    for (let i = 0; i < 50; i++) {
-      const keys = await createTlsKeyPair();
-      await issueTlsCertificate(ca, { commonName: `seq-${i}`, usage: 'client', publicKey: keys.publicKey });
-    }
+    for (let i = 0; i < 50; i++) await ca.clientTls(`seq-${i}`);
     const certSequentialMs = (performance.now() - c0) / 50;
     return {
       keys: opts.keys,

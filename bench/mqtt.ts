@@ -25,15 +25,15 @@
  * @module
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createCa, createTlsKeyPair, issueTlsCertificate, type ProvisioningCa } from '@enigm/attestation';
 import { type Key, loadOrCreateHostKey, openKey } from '@enigm/key-firmware-host';
 import type { MqttTls } from '@enigm/mqtt';
 import { findMosquitto, MOSQUITTO_INSTALL_HINT, type Mosquitto, startMosquitto } from '@enigm/mqtt/broker';
 import { mosquittoAcl } from '@enigm/protocols/mqtt';
+import { benchPki } from './broker-pki.ts';
 import { type BenchResult, result } from './harness.ts';
 import type { SimCommand, SimReply } from './mqtt-sim.ts';
 import { benchStorm } from './mqtt-storm.ts';
@@ -69,32 +69,6 @@ async function run(key: Key, workers: number, ms: number, into: Samples): Promis
   };
   await Promise.all(Array.from({ length: workers }, worker));
   into.ms += performance.now() - t0;
-}
-
-/** A CA and TLS identities in a folder (as `mqtt/test/support/certs.ts` makes them). */
-async function pki(dir: string): Promise<{
-  caPem: string;
-  caFile: string;
-  identity(cn: string, usage?: 'server' | 'client'): Promise<{ cert: string; key: string; certFile: string; keyFile: string }>;
-}> {
-  mkdirSync(dir, { recursive: true });
-  const ca: ProvisioningCa = await createCa();
-  const caPem = ca.root.certificate.pem + ca.intermediate.certificate.pem;
-  const caFile = join(dir, 'ca.pem');
-  writeFileSync(caFile, caPem);
-  return {
-    caPem,
-    caFile,
-    async identity(commonName, usage = 'client') {
-      const keys = await createTlsKeyPair();
-      const cert = await issueTlsCertificate(ca, { commonName, usage, publicKey: keys.publicKey });
-      const certFile = join(dir, `${commonName}.crt`);
-      const keyFile = join(dir, `${commonName}.key`);
-      writeFileSync(certFile, cert.chainPem);
-      writeFileSync(keyFile, keys.privateKeyPem, { mode: 0o600 });
-      return { cert: cert.chainPem, key: keys.privateKeyPem, certFile, keyFile };
-    },
-  };
 }
 
 /** What one broker path measured against its Key's TCP link. */
@@ -220,7 +194,7 @@ export async function benchMqttRoundTrips(roundMs = 500): Promise<BenchResult[]>
         ...mosquittoNotMeasured('SKIPPED (mosquitto not installed)', `mosquitto is not installed: ${MOSQUITTO_INSTALL_HINT}`),
       );
     else {
-      const p = await pki(join(dir, 'pki'));
+      const p = await benchPki(join(dir, 'pki'));
       const server = await p.identity('mqtt-broker', 'server');
       const host = await p.identity(HOST);
       let broker: Mosquitto | undefined;
