@@ -19,6 +19,7 @@ import { decodeEnvelope, encodeMessage, KEY_ERRORS, PROTOCOL_VERSION } from '@en
 import type { KeyFirmware } from '../firmware/firmware.ts';
 import type { LinkContext } from '../firmware/link-context.ts';
 import { KeyScheduler, type LongOperationTiming, type LongOutcome, type SchedulerParticipant } from './key-scheduler.ts';
+import type { LinkLimits } from './link-flow.ts';
 import { describeError, logLimited, RateLimiter, type SimLogger, silentLogger } from './log.ts';
 
 export type { LongOperationTiming } from './key-scheduler.ts';
@@ -53,6 +54,22 @@ export interface DeviceLinkOptions {
   onFrame?: (frame: FrameMeta) => void;
   /** Whether anyone watches frames now (default: always when `onFrame` is given); saves decoding when not. */
   framesWanted?: () => boolean;
+}
+
+/**
+ * What every face of a Key (its serial, TCP and MQTT endpoints) is built with: the Key, its
+ * scheduler, and the simulator's bounds, log and hooks.
+ */
+export interface KeyEndpointOptions {
+  firmware: KeyFirmware;
+  scheduler: KeyScheduler;
+  timing: LongOperationTiming | undefined;
+  limits: LinkLimits;
+  log: SimLogger;
+  /** Names the Key in log lines, e.g. `key 0`. */
+  label: string;
+  /** Power gate, frame metadata and link events for the simulator's event stream. */
+  hooks?: LinkHooks;
 }
 
 /** What the simulator watches on a Key's links (power gate, frame metadata, links opened and closed). */

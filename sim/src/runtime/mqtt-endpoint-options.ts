@@ -6,11 +6,7 @@
  */
 import type { MqttTls } from '@enigm/mqtt';
 import type { OutboxOptions } from '@enigm/mqtt/outbox';
-import type { KeyFirmware } from '../firmware/firmware.ts';
-import type { LinkHooks } from './device-link.ts';
-import type { KeyScheduler, LongOperationTiming } from './key-scheduler.ts';
-import type { LinkLimits } from './link-flow.ts';
-import type { SimLogger } from './log.ts';
+import type { KeyEndpointOptions } from './device-link.ts';
 import type { MqttEndpoint } from './mqtt-endpoint.ts';
 
 /** A host link through the broker that has sent nothing for this long is closed, ms. */
@@ -50,14 +46,7 @@ export type MqttUplinkOutboxLimits = Pick<
 >;
 
 /** What an {@link MqttEndpoint} needs. */
-export interface MqttEndpointOptions {
-  firmware: KeyFirmware;
-  scheduler: KeyScheduler;
-  timing: LongOperationTiming | undefined;
-  limits: LinkLimits;
-  log: SimLogger;
-  label: string;
-  hooks?: LinkHooks;
+export interface MqttEndpointOptions extends KeyEndpointOptions {
   uplink: MqttUplinkOptions;
   /** The simulator's development account secret (32 bytes): handles derive from it. */
   accountSecret: Uint8Array;

@@ -10,31 +10,20 @@
  */
 import { autoDetect } from '@serialport/bindings-cpp';
 import { SerialPortStream } from '@serialport/stream';
-import type { KeyFirmware } from '../firmware/firmware.ts';
 import { createPtyPair, type PtyPair } from '../io/pty.ts';
-import { DeviceLink, type LinkHooks, linkHookOptions } from './device-link.ts';
-import type { KeyScheduler, LongOperationTiming } from './key-scheduler.ts';
-import { LinkFlow, type LinkLimits } from './link-flow.ts';
+import { DeviceLink, type KeyEndpointOptions, linkHookOptions } from './device-link.ts';
+import { LinkFlow } from './link-flow.ts';
 import { type LinkShape, ShapedPipe } from './link-shaper.ts';
-import { describeError, logLimited, RateLimiter, type SimLogger } from './log.ts';
+import { describeError, logLimited, RateLimiter } from './log.ts';
 
 /** What a {@link SerialEndpoint} needs. */
-export interface SerialEndpointOptions {
-  firmware: KeyFirmware;
-  scheduler: KeyScheduler;
-  timing: LongOperationTiming | undefined;
-  limits: LinkLimits;
-  log: SimLogger;
-  /** Names the Key in log lines, e.g. `key 0`. */
-  label: string;
+export interface SerialEndpointOptions extends KeyEndpointOptions {
   /** Folder of the `ttyKEY<i>` links. */
   linkDir: string;
   /** Link name, e.g. `ttyKEY0`. */
   name: string;
   /** Model the link as a UART (default: pty speed). */
   shape?: LinkShape;
-  /** Power gate, frame metadata and link events for the simulator's event stream. */
-  hooks?: LinkHooks;
 }
 
 /** A Key's serial port. */

@@ -1,30 +1,18 @@
 /**
  * One simulated Key on TCP: a server on loopback, one {@link DeviceLink} per connection, at most
- * {@link LinkLimits.maxTcpLinksPerKey} connections, each with bounded queues ({@link LinkFlow}).
+ * `LinkLimits.maxTcpLinksPerKey` connections, each with bounded queues ({@link LinkFlow}).
  * Logs connections opened, refused and closed (link number and reason; never the peer's address
  * or anything it sent).
  * @module
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import type { KeyFirmware } from '../firmware/firmware.ts';
-import { DeviceLink, type LinkHooks, linkHookOptions } from './device-link.ts';
+import { DeviceLink, type KeyEndpointOptions, linkHookOptions } from './device-link.ts';
 import { SimulatorError } from './errors.ts';
-import type { KeyScheduler, LongOperationTiming } from './key-scheduler.ts';
-import { LinkFlow, type LinkLimits } from './link-flow.ts';
-import { describeError, logLimited, RateLimiter, type SimLogger } from './log.ts';
+import { LinkFlow } from './link-flow.ts';
+import { describeError, logLimited, RateLimiter } from './log.ts';
 
-/** What a {@link TcpEndpoint} needs. */
-export interface TcpEndpointOptions {
-  firmware: KeyFirmware;
-  scheduler: KeyScheduler;
-  timing: LongOperationTiming | undefined;
-  limits: LinkLimits;
-  log: SimLogger;
-  /** Names the Key in log lines, e.g. `key 0`. */
-  label: string;
-  /** Power gate, frame metadata and link events for the simulator's event stream. */
-  hooks?: LinkHooks;
-}
+/** What a {@link TcpEndpoint} needs: what every face of a Key needs. */
+export type TcpEndpointOptions = KeyEndpointOptions;
 
 /**
  * Binds a Key's TCP port before the Key exists, so a taken port is found before anything else
