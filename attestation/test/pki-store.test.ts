@@ -216,6 +216,29 @@ test('a CA folder whose files do not belong together, or whose ca.json points ou
   t.throws(() => readCaMetadata(freshDir()), { code: 'CA_NOT_FOUND' } as never);
 });
 
+test('a wrong passphrase is CA_PASSPHRASE_WRONG even when it happens to decrypt to valid padding (1 in 256)', async (t) => {
+  const k = (await webcrypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const { createPrivateKey } = await import('node:crypto');
+  // written by Node itself (PBES2, 2,048 PBKDF2 iterations), so the search below is quick
+  const pem = createPrivateKey({
+    key: Buffer.from(await webcrypto.subtle.exportKey('pkcs8', k.privateKey)),
+    format: 'der',
+    type: 'pkcs8',
+  }).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: PASS }) as string;
+  // find a wrong passphrase whose AES-CBC padding checks out, so OpenSSL reports a parse error
+  let lucky: string | undefined;
+  for (let i = 0; i < 20_000 && lucky === undefined; i++) {
+    try {
+      createPrivateKey({ key: pem, format: 'pem', passphrase: `wrong passphrase ${i}` });
+    } catch (e) {
+      if (!/bad decrypt/i.test(`${(e as { code?: string }).code} ${(e as Error).message}`)) lucky = `wrong passphrase ${i}`;
+    }
+  }
+  if (lucky === undefined) return t.fail('no wrong passphrase with valid padding in 20,000 tries');
+  t.is(await code(decryptPrivateKey(pem, lucky, 'test.key')), 'CA_PASSPHRASE_WRONG');
+  t.is(await code(decryptPrivateKey(pem, 'another wrong passphrase', 'test.key')), 'CA_PASSPHRASE_WRONG');
+});
+
 test('encryptPrivateKey/decryptPrivateKey round-trip to a non-extractable signing key; a plain PKCS#8 PEM is refused', async (t) => {
   const k = (await webcrypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as CryptoKeyPair;
   const pem = await encryptPrivateKey(k.privateKey, PASS);

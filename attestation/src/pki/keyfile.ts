@@ -152,8 +152,9 @@ function isWrongPassphrase(e: unknown): boolean {
  * Decrypts an encrypted PKCS#8 PEM into a non-extractable WebCrypto Ed25519 signing key, and
  * checks it is the key of `spkiOfCertificate` (the certificate it belongs to) when given.
  * @param what - which key, for messages (e.g. `'intermediate.key'`)
- * @throws {@link AttestationError} `CA_PASSPHRASE_WRONG` if the passphrase does not decrypt it;
- *   `CA_MALFORMED` if it is not an encrypted Ed25519 PKCS#8 key or not the certificate's key
+ * @throws {@link AttestationError} `CA_PASSPHRASE_WRONG` if the passphrase does not decrypt it
+ *   (or the encrypted part is damaged: the two cannot be told apart); `CA_MALFORMED` if it is not an
+ *   encrypted Ed25519 PKCS#8 key or not the certificate's key
  */
 export async function decryptPrivateKey(
   pem: string,
@@ -170,7 +171,10 @@ export async function decryptPrivateKey(
   try {
     key = createPrivateKey({ key: pem, format: 'pem', passphrase });
   } catch (e) {
-    if (isWrongPassphrase(e))
+    // A PBES2 envelope we read (its iteration count above) that does not decrypt to a key: a wrong
+    // passphrase. AES-CBC padding alone catches 255 wrong passphrases in 256; the last one decrypts
+    // to bytes with valid padding that are no PKCS#8 key, and OpenSSL names that a parse error.
+    if (isWrongPassphrase(e) || iterations !== undefined)
       throw new AttestationError(
         'CA_PASSPHRASE_WRONG',
         `the passphrase does not decrypt ${what} (a wrong passphrase, or a damaged file)`,
