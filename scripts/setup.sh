@@ -9,6 +9,15 @@ cd "$(dirname "$0")/.."
 
 # command:package pairs: install the package when the command is missing
 NEEDS=(openssl:openssl socat:socat swtpm:swtpm swtpm_setup:swtpm-tools tpm2_checkquote:tpm2-tools chromium:chromium mosquitto:mosquitto)
+# A network hiccup on a fresh machine is not a failure of the suite: try a download three times.
+retry() {
+  local n
+  for n in 1 2 3; do
+    "$@" && return 0
+    [ "$n" = 3 ] || { echo "setup: '$*' failed (attempt $n of 3), retrying in $((n * 10)) s" >&2; sleep $((n * 10)); }
+  done
+  return 1
+}
 # Daemons such as mosquitto live in /usr/sbin, which is often not on a non-root user's PATH.
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/local/sbin/$1" ]; }
 missing=()
@@ -24,8 +33,8 @@ if ((${#missing[@]})); then
     fi
   fi
   echo "setup: installing ${missing[*]} (apt)"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  retry $SUDO apt-get update -qq
+  retry $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   # The tests start their own mosquitto on free ports: the package's system service is not needed.
   if [[ " ${missing[*]} " == *" mosquitto "* ]] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true
@@ -34,7 +43,7 @@ fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  retry npm ci --no-audit --no-fund --loglevel=error
 fi
 # ava 7.0.0's TAP reporter crashes when its inactivity timeout fires; the guard lists the hung tests.
 node scripts/patch-ava.mjs
