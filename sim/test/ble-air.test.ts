@@ -9,8 +9,15 @@ import test from 'ava';
 
 const LINK = { phy: '2M', dle: true, mtu: 247, connectionIntervalMs: 15 } as const;
 
-function drain(): Promise<void> {
-  return new Promise((r) => setTimeout(r, 20));
+/**
+ * Lets every delivery already queued run. With `timeScale` 0 the air runs one delivery per
+ * macrotask (`setImmediate`), and each delivery arms the next before this helper's next turn, so
+ * `turns` turns of the event loop cover `turns` deliveries whatever the machine's load. (A
+ * wall-clock sleep does not: a process descheduled for longer than the sleep wakes with the sleep
+ * due while deliveries are still queued.)
+ */
+async function drain(turns = 1000): Promise<void> {
+  for (let i = 0; i < turns; i++) await new Promise((r) => setImmediate(r));
 }
 
 test('deliveries come in modelled-time order; modelled time advances by air time only', async (t) => {
@@ -72,10 +79,14 @@ test('faults are seeded: the same seed gives the same pattern', async (t) => {
 
 test('close: nothing is delivered afterwards; bad fault probabilities are refused', async (t) => {
   const air = new BleAir(LINK);
+  const open = new BleAir(LINK); // the positive control: the same fragment on an air left open arrives
   let n = 0;
+  let control = 0;
   air.fragment('up', 10, () => n++);
+  open.fragment('up', 10, () => control++);
   air.close();
   await drain();
+  t.is(control, 1);
   t.is(n, 0);
   t.throws(() => new BleAir(LINK, { faults: { loss: 2 } }), { instanceOf: RangeError, message: /faults\.loss/ });
   t.throws(() => new BleAir({ ...LINK, mtu: 10 }), { instanceOf: RangeError, message: /mtu/ });
