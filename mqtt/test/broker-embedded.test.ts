@@ -6,6 +6,8 @@ import test from 'ava';
 import { ClientPool, HANDLE_A, HANDLE_B, inbox, sleep, subCodes, until, within } from './support/clients.ts';
 
 const pool = new ClientPool();
+/** Bound of every wait for a delivery: generous for a loaded CI machine; the normal case takes milliseconds. */
+const WAIT_MS = 15_000;
 let broker: EmbeddedBroker;
 const logs: string[] = [];
 
@@ -35,7 +37,7 @@ test.serial('a Key publishes its own up topic; the backend receives it', async (
   t.deepEqual(await subCodes(b, 'enigm/v1/key/+/up'), [1]);
   const key = await pool.connect(broker.url, { username: HANDLE_A });
   await key.publishAsync(keyTopic(HANDLE_A, 'up'), Buffer.from('hello'), { qos: 1 });
-  await until(() => got.length === 1, 3000, 'the uplink');
+  await until(() => got.length === 1, WAIT_MS, 'the uplink');
   t.is(got[0]?.topic, keyTopic(HANDLE_A, 'up'));
   t.is(got[0]?.payload.toString(), 'hello');
 });
@@ -50,7 +52,7 @@ test.serial("a Key cannot publish to another Key's up or resp topics: acked, dro
   const before = broker.stats().refused;
   await within(
     key.publishAsync(keyTopic(HANDLE_B, 'up'), Buffer.from('forged'), { qos: 1 }),
-    3000,
+    WAIT_MS,
     'PUBACK of a refused publish',
   );
   await key.publishAsync(keyTopic(HANDLE_B, 'resp', 'host-1', 'l1'), Buffer.from('forged'), { qos: 1 });
@@ -58,7 +60,7 @@ test.serial("a Key cannot publish to another Key's up or resp topics: acked, dro
   await key.publishAsync(keyTopic(HANDLE_B, 'up'), Buffer.from('forged'), { qos: 0 });
   // Its own uplink after the refusals still goes through: the connection was not closed.
   await key.publishAsync(keyTopic(HANDLE_A, 'up'), Buffer.from('mine'), { qos: 1 });
-  await until(() => got.length === 1, 3000, 'the own uplink');
+  await until(() => got.length === 1, WAIT_MS, 'the own uplink');
   await sleep(200);
   t.deepEqual(
     got.map((m) => m.payload.toString()),
@@ -92,14 +94,14 @@ test.serial('a host reads its own responses and sends downlink under its own nam
   t.is((await subCodes(host, 'enigm/v1/key/+/resp/host-2/+'))[0], 128);
   await host.publishAsync(keyTopic(HANDLE_A, 'down', 'host-2', 'link1'), Buffer.from('spoofed'), { qos: 1 });
   await host.publishAsync(keyTopic(HANDLE_A, 'down', 'host-1', 'link1'), Buffer.from('cmd'), { qos: 1 });
-  await until(() => keyGot.length === 1, 3000, 'the downlink');
+  await until(() => keyGot.length === 1, WAIT_MS, 'the downlink');
   await sleep(150);
   t.deepEqual(
     keyGot.map((m) => [m.topic, m.payload.toString()]),
     [[keyTopic(HANDLE_A, 'down', 'host-1', 'link1'), 'cmd']],
   );
   await key.publishAsync(keyTopic(HANDLE_A, 'resp', 'host-1', 'link1'), Buffer.from('answer'), { qos: 1 });
-  await until(() => hostGot.length === 1, 3000, 'the response');
+  await until(() => hostGot.length === 1, WAIT_MS, 'the response');
   t.is(hostGot[0]?.payload.toString(), 'answer');
 });
 
@@ -147,7 +149,7 @@ test.serial('garbage never crashes the broker: random payloads, junk bytes, a tr
     for (let j = 0; j < size; j++) junk[j] = (j * 131 + i * 7) & 0xff;
     await key.publishAsync(keyTopic(HANDLE_A, 'up'), junk, { qos: (i % 2) as 0 | 1 });
   }
-  await until(() => got.length === 50, 5000, 'the 50 payloads');
+  await until(() => got.length === 50, WAIT_MS, 'the 50 payloads');
   for (const bytes of [
     Buffer.from('GET / HTTP/1.1\r\n\r\n'),
     Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff, 0x7f]), // CONNECT with an over-long remaining length
@@ -162,12 +164,12 @@ test.serial('garbage never crashes the broker: random payloads, junk bytes, a tr
         s.resume();
         setTimeout(() => s.destroy(), 1500).unref();
       }),
-      3000,
+      WAIT_MS,
       'a junk connection to end',
     );
   }
   await key.publishAsync(keyTopic(HANDLE_A, 'up'), Buffer.from('still alive'), { qos: 1 });
-  await until(() => got.length === 51, 3000, 'a publish after the junk');
+  await until(() => got.length === 51, WAIT_MS, 'a publish after the junk');
   t.is(got[50]?.payload.toString(), 'still alive');
 });
 
@@ -177,12 +179,15 @@ test.serial('the queue of an offline persistent session is bounded by maxQueued'
     const sub = await pool.connect(small.url, { username: 'backend-1', clientId: 'b1-persistent', clean: false });
     await sub.subscribeAsync('enigm/v1/key/+/up', { qos: 1 });
     await new Promise<void>((r) => sub.end(false, {}, () => r()));
+    // The broker must have seen the subscriber go (its session offline) before the Key publishes:
+    // otherwise the messages are sent to the closing connection, not queued for the session.
+    await until(() => small.stats().clients === 0, WAIT_MS, 'the broker to see the subscriber leave');
     const key = await pool.connect(small.url, { username: HANDLE_A });
     for (let i = 0; i < 12; i++) await key.publishAsync(keyTopic(HANDLE_A, 'up'), Buffer.from(`m${i}`), { qos: 1 });
     t.is(small.stats().dropped, 7);
     const again = await pool.connect(small.url, { username: 'backend-1', clientId: 'b1-persistent', clean: false });
     const got = inbox(again);
-    await until(() => got.length === 5, 3000, 'the queued messages');
+    await until(() => got.length === 5, WAIT_MS, 'the queued messages');
     await sleep(150);
     t.deepEqual(
       got.map((m) => m.payload.toString()),
@@ -209,15 +214,16 @@ test.serial('roleOf gives exactly one role: a backend-only name cannot send down
   }
 });
 
-test.serial('close() ends connected clients promptly', async (t) => {
+test.serial('close() ends connected clients: each sees its connection close', async (t) => {
   const b2 = await startEmbeddedBroker();
   const clients = await Promise.all([1, 2, 3].map((i) => pool.connect(b2.url, { username: `host-${i}` })));
   const closed = clients.map((c) => new Promise<void>((r) => c.once('close', () => r())));
   t.is(b2.stats().clients, 3);
-  const t0 = Date.now();
-  await within(b2.close(), 4000, 'broker close');
-  await within(Promise.all(closed), 3000, 'clients to see the close');
-  t.true(Date.now() - t0 < 4000);
+  // Bounds only against a hang (no duration asserted): a close() that left the clients connected
+  // never sees their 'close'.
+  await within(b2.close(), WAIT_MS, 'broker close');
+  await within(Promise.all(closed), WAIT_MS, 'clients to see the close');
+  t.true(clients.every((c) => !c.connected));
   await b2.close();
 });
 
@@ -245,9 +251,10 @@ test('a taken port rejects the start (EADDRINUSE) and the process still exits by
   child.stderr.on('data', (c: Buffer) => {
     err += c.toString();
   });
+  // 'close', not 'exit': after 'exit' the child's stdout may still hold its last line.
   const exit = await new Promise<number | null>((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.on('exit', (c) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('close', (c) => {
       clearTimeout(timer);
       resolve(c);
     });
