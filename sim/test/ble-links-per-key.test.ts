@@ -35,16 +35,24 @@ async function simulator(t: import('ava').ExecutionContext, limits?: Partial<Lin
   });
   /** A host with its own adapter (fresh bindings) connecting to Key 0. */
   const host = async (): Promise<KeyClient> => {
-    const transport = new BleTransport({ target: 'Enigm-K0', adapter: () => sim.bleBindings(), scanTimeoutMs: 5000 });
-    const client = await KeyClient.connect(transport, { timeoutMs: 3000 });
+    // Generous limits for a loaded machine: a refusal arrives at once, a healthy link answers fast.
+    const transport = new BleTransport({
+      target: 'Enigm-K0',
+      adapter: () => sim.bleBindings(),
+      scanTimeoutMs: 20_000,
+      operationTimeoutMs: 20_000,
+    });
+    const client = await KeyClient.connect(transport, { timeoutMs: 20_000 });
     clients.push(client);
     return client;
   };
   return { sim, lines, host };
 }
 
+/** Polls `pred` until it holds or 20 s have passed (generous for a loaded machine; fast when it holds). */
 async function until(pred: () => boolean): Promise<void> {
-  for (let i = 0; i < 300 && !pred(); i++) await new Promise((r) => setTimeout(r, 10));
+  const end = Date.now() + 20_000;
+  while (!pred() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
 }
 
 test('the default bound is one BLE link per Key', (t) => {
