@@ -22,8 +22,22 @@ import {
   parseBrokerUrl,
 } from '../src/index.ts';
 import { createTestPki, expiredValidity } from './support/certs.ts';
+import { startTcpRelay, targetOf } from './support/tcp-relay.ts';
 
 const HANDLE = `eh1-${'c'.repeat(26)}`;
+/** Bound of every wait on the broker: generous for a loaded CI machine; the normal case takes milliseconds. */
+const WAIT_MS = 15_000;
+
+/** A small seeded generator of uniform numbers in [0, 1) (mulberry32). */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(a ^ (a >>> 15), 1 | a);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
 
 async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;
@@ -53,13 +67,21 @@ test('full jitter: uniform in [0, min(cap, base·2^n)); never above the cap; spr
   );
   t.throws(() => fullJitterDelay(-1), { instanceOf: RangeError });
   t.throws(() => fullJitterDelay(1, { baseMs: Number.NaN }), { instanceOf: RangeError });
-  // 1000 clients at attempt 5 (window 32 s capped to 30 s): every 3 s bin gets a share.
+  // 1000 clients at attempt 5 (window 32 s capped to 30 s): every 3 s bin gets a share. A seeded
+  // generator (mulberry32), so the spread is the same every run: with Math.random a bin fell
+  // outside (50, 150) about once in 200,000 runs.
   const bins = new Array(10).fill(0);
-  for (let i = 0; i < 1000; i++) bins[Math.floor(fullJitterDelay(5) / 3000)]++;
+  const seeded = mulberry32(20_260_101);
+  for (let i = 0; i < 1000; i++) bins[Math.floor(fullJitterDelay(5, {}, seeded) / 3000)]++;
   t.true(
     bins.every((b) => b > 50 && b < 150),
     `bins ${bins.join(',')}`,
   );
+  // Without a generator it draws from Math.random: in the window, and not one value for everyone
+  // (1000 equal draws have a chance of 30,000^-999).
+  const drawn = Array.from({ length: 1000 }, () => fullJitterDelay(5));
+  t.true(drawn.every((d) => Number.isInteger(d) && d >= 0 && d < 30_000));
+  t.true(new Set(drawn).size > 1, 'clients are not in lockstep');
 });
 
 test('parseBrokerUrl: strict, default ports, path kept, no credentials', (t) => {
@@ -80,9 +102,14 @@ test('parseBrokerUrl: strict, default ports, path kept, no credentials', (t) => 
 
 test.serial('against the embedded broker: 5 → 3.1.1 fallback, reconnect with resubscription, typed refusals', async (t) => {
   const broker = await startEmbeddedBroker();
+  // The links reach the broker through a relay that keeps its port while the broker is replaced
+  // (restarting a broker on the port it had raced the suite's other processes for that port).
+  const relay = await startTcpRelay(targetOf(broker.url));
+  t.teardown(() => relay.close());
+  const url = `mqtt://127.0.0.1:${relay.port}`;
   const events: MqttLinkEvent[] = [];
-  const a = await MqttLink.connect({ url: broker.url, username: 'host-a', backoff: { baseMs: 20, capMs: 100 } });
-  const b = await MqttLink.connect({ url: broker.url, username: 'host-b', protocol: 4 });
+  const a = await MqttLink.connect({ url, username: 'host-a', backoff: { baseMs: 20, capMs: 100 } });
+  const b = await MqttLink.connect({ url, username: 'host-b', protocol: 4 });
   try {
     t.is(a.protocolVersion, 4, 'aedes refused MQTT 5; the link fell back');
     a.onState((e) => events.push(e));
@@ -93,25 +120,28 @@ test.serial('against the embedded broker: 5 → 3.1.1 fallback, reconnect with r
     const refused = await t.throwsAsync(a.subscribe('enigm/#'), { instanceOf: MqttError });
     t.is(refused?.code, 'MQTT_SUBSCRIBE_REFUSED');
     const keyLink = await MqttLink.connect({
-      url: broker.url,
+      url,
       username: HANDLE,
       protocol: 4,
       backoff: { baseMs: 20, capMs: 100 },
     });
     t.teardown(() => keyLink.close());
     await keyLink.publish(status, new Uint8Array([1]));
-    await until(() => got.length === 1, 3000, 'the first message');
-    // The broker drops a's connection: a reconnects (backoff) and subscribes again by itself.
+    await until(() => got.length === 1, WAIT_MS, 'the first message');
+    // The broker goes away (a's connection drops, new ones are refused): a reconnects (backoff) to
+    // a new broker, which knows nothing of a's subscription, and subscribes again by itself.
+    relay.target = undefined;
     await broker.close();
-    await until(() => events.some((e) => e.state === 'reconnecting'), 3000, 'reconnecting');
+    await until(() => events.some((e) => e.state === 'reconnecting'), WAIT_MS, 'reconnecting');
     const pub = await t.throwsAsync(a.publish(status, new Uint8Array([2])), { instanceOf: MqttError });
     t.is(pub?.code, 'MQTT_NOT_CONNECTED', 'no hidden offline queue');
-    const again = await startEmbeddedBroker({ port: broker.port });
+    const again = await startEmbeddedBroker();
+    relay.target = targetOf(again.url);
     try {
-      await until(() => a.connected, 5000, 'a to reconnect');
-      await until(() => keyLink.connected, 5000, 'the Key link to reconnect');
+      await until(() => a.connected, WAIT_MS, 'a to reconnect');
+      await until(() => keyLink.connected, WAIT_MS, 'the Key link to reconnect');
       await keyLink.publish(status, new Uint8Array([3]));
-      await until(() => got.length === 2, 3000, 'a message after the reconnect');
+      await until(() => got.length === 2, WAIT_MS, 'a message after the reconnect');
       t.true(events.some((e) => e.state === 'connected' && e.attempt === 1));
     } finally {
       await again.close();
@@ -136,10 +166,13 @@ test.serial('a publish in flight when the connection drops fails; it never hangs
       ),
     );
     await broker.close();
+    let timer: NodeJS.Timeout | undefined;
     const results = await Promise.race([
       Promise.all(inflight),
-      new Promise<string[]>((r) => setTimeout(() => r(['hung']), 5000)),
-    ]);
+      new Promise<string[]>((r) => {
+        timer = setTimeout(() => r(['hung']), WAIT_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
     t.false(results.includes('hung'));
     t.true(
       results.every((r) => r === 'ok' || r === 'MQTT_PUBLISH_FAILED' || r === 'MQTT_NOT_CONNECTED'),
