@@ -5,15 +5,17 @@
  * `connectTimeoutMs` (10 s by default) per attempt, holding a process (a CLI, a test worker)
  * open long after everything was closed.
  */
-import { freeLoopbackPort } from '@enigm/mqtt/broker';
 import test from 'ava';
 import { MqttError, MqttLink } from '../src/index.ts';
 
 const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
 
-/** Whether the armed timers fall back to `count` within 2 s (the socket's close is asynchronous). */
+/**
+ * Whether the armed timers fall back to `count` within 15 s (the socket's close is asynchronous;
+ * the bound is for a loaded machine, it settles in a few loop turns).
+ */
 async function settlesTo(count: number): Promise<boolean> {
-  const end = Date.now() + 2000;
+  const end = Date.now() + 15_000;
   while (timers() > count) {
     if (Date.now() > end) return false;
     await new Promise((r) => setImmediate(r));
@@ -22,7 +24,9 @@ async function settlesTo(count: number): Promise<boolean> {
 }
 
 test.serial('a connection attempt to a port where nothing listens leaves no timer behind', async (t) => {
-  const port = await freeLoopbackPort();
+  // Port 1 (tcpmux, privileged): nothing of the suite listens there. A port found free and released
+  // could be taken meanwhile by another test file's broker, and the connect would succeed.
+  const port = 1;
   const before = timers();
   for (let i = 0; i < 5; i++) {
     const e = await t.throwsAsync(
