@@ -320,6 +320,32 @@ test.serial('SIGTERM ends a watch cleanly with exit 0 (child process)', async (t
   }
 });
 
+test.serial(
+  'SIGINT and SIGTERM are handled before "watching" is printed: a signal sent on that line is a clean stop',
+  async (t) => {
+    // Checked where it cannot be a matter of timing: the listeners present at the moment the line
+    // is written (this file's tests are serial, nothing else adds or removes them meanwhile).
+    const h1 = handleOf(1);
+    const counts = () => ({ SIGINT: process.listenerCount('SIGINT'), SIGTERM: process.listenerCount('SIGTERM') });
+    const before = counts();
+    let atLine: ReturnType<typeof counts> | undefined;
+    const w = watch(['--broker', the().broker?.url as string, '--handle', h1, '--channel', 'up', '--count', '1']);
+    const inner = process.stderr.write; // the watch's tap, itself wrapping runCommand's capture
+    process.stderr.write = ((chunk: string | Uint8Array) => {
+      if (atLine === undefined && /^watching /m.test(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8')))
+        atLine = counts();
+      return (inner as (c: string | Uint8Array) => boolean)(chunk);
+    }) as typeof process.stderr.write;
+    await w.waitFor(/watching mqtt:/);
+    const key = await asKey(1);
+    await key.publish(keyTopic(h1, 'up'), signed(1, { seq: 50 }).bytes); // the one message: --count 1 ends it
+    const r = await w.done;
+    t.is(r.code, 0, r.stderr);
+    t.deepEqual(atLine, { SIGINT: before.SIGINT + 1, SIGTERM: before.SIGTERM + 1 }, 'listening when the line was written');
+    t.deepEqual(counts(), before, 'and removed when the watch ended');
+  },
+);
+
 const availability = mosquittoAvailability();
 const mosquittoTest = availability.mode === 'skip' ? test.serial.skip : test.serial;
 

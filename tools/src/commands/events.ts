@@ -423,6 +423,9 @@ Examples:
       throw e;
     }
     try {
+      // The stop signals are ours before "watching" is announced: a supervisor that sends SIGTERM
+      // the moment it reads that line gets a clean stop (exit 0), not the default kill.
+      const stopped = limit === 0 || seen < limit ? untilSignal(finished) : undefined;
       log.info(
         `watching ${watch.url} (MQTT ${watch.protocolVersion === 5 ? '5' : '3.1.1'}): ${watch.filters.join(', ')}${
           watch.session === undefined
@@ -430,7 +433,7 @@ Examples:
             : ` as persistent session ${watch.session}${watch.protocolVersion === 5 ? ` (kept ${sessionExpiryS} s after it leaves)` : ''}`
         } (Ctrl-C to stop)`,
       );
-      if (limit === 0 || seen < limit) await untilSignal(finished);
+      await stopped;
     } finally {
       await watch.close();
       await queue;
