@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import { createCa, createTlsKeyPair, issueTlsCertificate, type ProvisioningCa } from '@enigm/attestation';
 import {
   type EmbeddedBroker,
-  freeLoopbackPort,
   type Mosquitto,
   mosquittoAvailability,
   startEmbeddedBroker,
@@ -198,15 +197,9 @@ test.serial('usage and connection errors: exit 2 for options, 1 for an unreachab
     t.is(r.code, 2, `${argv.join(' ')}: ${r.stderr}`);
     t.regex(r.stderr, re);
   }
-  const port = await freeLoopbackPort();
-  const down = await runCommand(brokerCommands, [
-    'broker',
-    'check',
-    '--broker',
-    `mqtt://127.0.0.1:${port}`,
-    '--client',
-    'host-1',
-  ]);
+  // Port 1 (tcpmux): privileged and outside the ephemeral range, so no test's server or client can
+  // hold it; a port found free and closed again could be taken by another test file meanwhile.
+  const down = await runCommand(brokerCommands, ['broker', 'check', '--broker', 'mqtt://127.0.0.1:1', '--client', 'host-1']);
   t.is(down.code, 1, down.stderr);
   t.regex(down.stderr, /MQTT_CONNECT_FAILED: .*ECONNREFUSED/);
 });

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { createCa, createTlsKeyPair, issueTlsCertificate } from '@enigm/attestation';
 import { openKey } from '@enigm/key-firmware-host';
 import { MqttLink } from '@enigm/mqtt';
-import { freeLoopbackPort, type Mosquitto, mosquittoAvailability, startMosquitto } from '@enigm/mqtt/broker';
+import { type Mosquitto, mosquittoAvailability, startMosquitto } from '@enigm/mqtt/broker';
 import { encode } from '@enigm/protocols/cbor';
 import { keyTopic, mosquittoAcl, sealUplink, type Uplink } from '@enigm/protocols/mqtt';
 import { Simulator } from '@enigm/sim';
@@ -268,8 +268,9 @@ test.serial(
 test.serial(
   'run-time errors exit 1 with the MqttError code: unreachable broker, refused identity, refused subscription',
   async (t) => {
-    const port = await freeLoopbackPort();
-    const unreachable = await runCommand(eventsCommands, ['events', 'watch', '--broker', `mqtt://127.0.0.1:${port}`]);
+    // Port 1 (tcpmux): privileged and outside the ephemeral range, so no test's server or client can
+    // hold it; a port found free and closed again could be taken by another test file meanwhile.
+    const unreachable = await runCommand(eventsCommands, ['events', 'watch', '--broker', 'mqtt://127.0.0.1:1']);
     t.is(unreachable.code, 1, unreachable.stderr);
     t.regex(unreachable.stderr, /MQTT_CONNECT_FAILED: .*ECONNREFUSED/);
     const url = the().broker?.url as string;
