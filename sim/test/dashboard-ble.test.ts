@@ -34,9 +34,10 @@ test('the API state carries ble (advertising, links with MTU and PHY) and confor
   const transport = new BleTransport({
     target: 'Enigm-K0',
     adapter: () => sim.bleBindings({ link: { phy: '1M', mtu: 185 } }),
-    scanTimeoutMs: 5000,
+    scanTimeoutMs: 20_000,
+    operationTimeoutMs: 20_000,
   });
-  client = await KeyClient.connect(transport, { timeoutMs: 3000 });
+  client = await KeyClient.connect(transport, { timeoutMs: 20_000 });
   await client.ping();
   const state = sim.controls(0).state();
   t.deepEqual(state.ble, {
@@ -53,7 +54,8 @@ test('the API state carries ble (advertising, links with MTU and PHY) and confor
   );
   await client.close();
   client = undefined;
-  for (let i = 0; i < 100 && sim.controls(0).state().ble?.connections !== 0; i++) await new Promise((r) => setTimeout(r, 10));
+  const end = Date.now() + 20_000; // generous for a loaded machine; the close lands within milliseconds normally
+  while (sim.controls(0).state().ble?.connections !== 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
   t.is(sim.controls(0).state().ble?.connections, 0, 'the closed connection is gone');
   sim.controls(0).setPower(false);
   t.is(sim.controls(0).state().ble?.advertising, false, 'without power it does not advertise');
@@ -76,7 +78,7 @@ test('dashboard: a host connecting over BLE appears in the Key row and detail (c
   await page.goto(server.dashboardUrl);
   await page.locator('[data-testid="connection"]', { hasText: 'live' }).waitFor();
   const cell = (i: number) => page.locator(`.row[data-key="${i}"] [data-field="ble"]`);
-  await cell(0).filter({ hasText: 'advertising' }).waitFor({ timeout: 5000 });
+  await cell(0).filter({ hasText: 'advertising' }).waitFor({ timeout: 20_000 });
   t.is(await cell(1).textContent(), 'advertising');
   t.is(await page.locator('.row.head', { hasText: 'BLE' }).count(), 1, 'the table has a BLE column');
 
@@ -84,24 +86,25 @@ test('dashboard: a host connecting over BLE appears in the Key row and detail (c
     new BleTransport({
       target: 'Enigm-K0',
       adapter: () => sim.bleBindings({ link: { phy: '1M', mtu: 185 } }),
-      scanTimeoutMs: 5000,
+      scanTimeoutMs: 20_000,
+      operationTimeoutMs: 20_000,
     }),
-    { timeoutMs: 3000 },
+    { timeoutMs: 20_000 },
   );
   await client.ping();
-  await cell(0).filter({ hasText: '1 · 1M · MTU 185' }).waitFor({ timeout: 5000 });
+  await cell(0).filter({ hasText: '1 · 1M · MTU 185' }).waitFor({ timeout: 20_000 });
   t.is(await cell(1).textContent(), 'advertising', 'Key 1 is untouched');
   const detail = page.locator('[data-testid="detail"] dd[data-field="BLE"]');
-  await detail.filter({ hasText: 'Enigm-K0 · advertising · 1 connection: ble#1 1M MTU 185' }).waitFor({ timeout: 5000 });
+  await detail.filter({ hasText: 'Enigm-K0 · advertising · 1 connection: ble#1 1M MTU 185' }).waitFor({ timeout: 20_000 });
   await page.locator('[data-testid="timeline"] li[data-type="link"][data-key="0"]', { hasText: 'ble#1' }).first().waitFor();
 
   await client.close();
   client = undefined;
   await cell(0)
     .filter({ hasText: /^advertising$/ })
-    .waitFor({ timeout: 5000 });
+    .waitFor({ timeout: 20_000 });
   // a Key without power does not advertise
   sim.controls(1).setPower(false);
-  await cell(1).filter({ hasText: /^off$/ }).waitFor({ timeout: 5000 });
+  await cell(1).filter({ hasText: /^off$/ }).waitFor({ timeout: 20_000 });
   t.deepEqual(problems, [], 'no page errors, no CSP violations');
 });
