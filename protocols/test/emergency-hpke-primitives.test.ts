@@ -167,7 +167,9 @@ test('DHKEM(X25519): fresh ephemeral keys; a small-order peer point fails encap 
   await t.throwsAsync(kem.deserializePrivateKey(new Uint8Array(33)));
 });
 
-test('no X25519 private key of an HPKE seal or open stays in the key cache (one-time keys are not kept)', async (t) => {
+// Serial: the count is of the process-wide cache, and the DHKEM tests above (concurrent ones start
+// after the serial ones) put keys into it through x25519PublicKey between their awaits.
+test.serial('no X25519 private key of an HPKE seal or open stays in the key cache (one-time keys are not kept)', async (t) => {
   const { contactKeygen, hpkeOpen, hpkeSeal } = await import('../src/emergency/index.ts');
   const { clearCryptoCaches, x25519CachedPrivateKeys } = await import('../src/crypto/index.ts');
   const contact = contactKeygen();
