@@ -15,14 +15,16 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MqttLink } from '@enigm/mqtt';
-import { type EmbeddedBroker, startEmbeddedBroker } from '@enigm/mqtt/broker';
 import { fleetFilter, openUplink, parseKeyTopic, type Uplink } from '@enigm/protocols/mqtt';
 import test from 'ava';
 import { Simulator } from '../src/index.ts';
 import { createLogger } from '../src/runtime/log.ts';
 import { SimulatorClock } from '../src/runtime/sim-clock.ts';
 import { contactSet, contacts } from './support/emergency-rig.ts';
+import { useUplinkBrokers } from './support/uplink-broker.ts';
+
+/** The embedded broker behind gates (support/uplink-broker.ts): its addresses stay the Keys' and the consumer's across the outage. */
+const brokers = useUplinkBrokers(test);
 
 const dirs: string[] = [];
 test.after.always(() => {
@@ -37,6 +39,8 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
   }
 }
 
+/** How long a wait for the broker, the uplink or the outbox may take on a loaded machine before the test fails. */
+const WAIT_MS = 20_000;
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
@@ -49,9 +53,9 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 test.serial(
   'broker down with the outbox bound exceeded: records arrive in order, every emergency record kept, the oldest normal ones dropped and counted, the file bounded',
   async (t) => {
-    let broker: EmbeddedBroker = await startEmbeddedBroker();
-    const port = broker.port;
+    const broker = await brokers.make('embedded');
     t.teardown(() => broker.close());
+    await broker.start();
     const dir = mkdtempSync(join(tmpdir(), 'enigm-uplink-bounds-'));
     dirs.push(dir);
     const logLines: string[] = [];
@@ -64,12 +68,11 @@ test.serial(
       checkInMs: MINUTE,
       log: createLogger('warn', (line) => logLines.push(line)),
       mqtt: {
-        broker: broker.url,
-        backoff: { baseMs: 50, capMs: 300 },
+        ...broker.simMqtt({ baseMs: 50, capMs: 300 }),
         outbox: { maxRecords: MAX_RECORDS, compactMinBytes: COMPACT_MIN_BYTES },
       },
     });
-    const consumer = await MqttLink.connect({ url: broker.url, username: 'backend-1', backoff: { baseMs: 50, capMs: 300 } });
+    const consumer = await broker.consumer('backend-1');
     t.teardown(async () => {
       await consumer.close();
       await sim.stop();
@@ -85,14 +88,14 @@ test.serial(
     });
     await consumer.subscribe(fleetFilter('up'));
     const stats = () => sim.linkStats()[0]?.mqtt ?? { connected: false, queued: 0, pending: 0, dropped: 0, outboxBytes: 0 };
-    await until(() => stats().connected, 5000, 'the uplink');
+    await until(() => stats().connected, WAIT_MS, 'the uplink');
     fw.transition('activate');
-    await until(() => received.length === 1, 5000, 'the activation record');
+    await until(() => received.length === 1, WAIT_MS, 'the activation record');
     const beforeOutage = received.length;
     const lastSeqBefore = received[0]?.seq ?? 0;
 
-    await broker.close();
-    await until(() => !stats().connected, 5000, 'the uplink to notice the outage');
+    await broker.stop();
+    await until(() => !stats().connected, WAIT_MS, 'the uplink to notice the outage');
 
     const emergencyBodies: string[] = [];
     const offRecord = fw.onEmergencyRecord((r) => emergencyBodies.push(hex(r)));
@@ -103,7 +106,7 @@ test.serial(
     const advance = async (totalMs: number, stepMs: number) => {
       for (let done = 0; done < totalMs; done += stepMs) {
         sim.clock.advance(stepMs);
-        await until(() => stats().pending === 0, 10_000, 'the records to reach the outbox');
+        await until(() => stats().pending === 0, WAIT_MS, 'the records to reach the outbox');
         maxQueued = Math.max(maxQueued, stats().queued);
         maxFileBytes = Math.max(maxFileBytes, stats().outboxBytes);
       }
@@ -129,15 +132,12 @@ test.serial(
 
     // The broker is back. The consumer subscribes again before the Key may drain (records
     // published to nobody are gone on any broker): the Key is held out until then.
-    let keyMayConnect = false;
-    broker = await startEmbeddedBroker({
-      port,
-      roleOf: (u) => (u?.startsWith('eh1-') ? (keyMayConnect ? 'key' : undefined) : u ? 'backend' : undefined),
-    });
-    await until(() => consumer.connected, 10_000, 'the consumer to reconnect and resubscribe');
-    keyMayConnect = true;
-    await until(() => stats().queued === 0 && stats().pending === 0, 15_000, 'the outbox to drain');
-    await until(() => received.length - beforeOutage >= waiting, 5000, `the ${waiting} records that waited`);
+    broker.holdKeys(true);
+    await broker.start();
+    await until(() => consumer.connected, WAIT_MS, 'the consumer to reconnect and resubscribe');
+    broker.holdKeys(false);
+    await until(() => stats().queued === 0 && stats().pending === 0, WAIT_MS, 'the outbox to drain');
+    await until(() => received.length - beforeOutage >= waiting, WAIT_MS, `the ${waiting} records that waited`);
     const after = received.slice(beforeOutage);
     t.is(after.length, waiting, 'what waited in the outbox, no more');
     const lastSeq = after.at(-1)?.seq ?? 0;
@@ -187,9 +187,9 @@ test.serial(
 test.serial(
   'broker down for eight simulated days: normal records older than maxAgeMs (simulated time) are dropped as too old, the emergency ones kept, the rest delivered in order',
   async (t) => {
-    let broker: EmbeddedBroker = await startEmbeddedBroker();
-    const port = broker.port;
+    const broker = await brokers.make('embedded');
     t.teardown(() => broker.close());
+    await broker.start();
     const dir = mkdtempSync(join(tmpdir(), 'enigm-uplink-age-'));
     dirs.push(dir);
     const sim = await Simulator.start({
@@ -199,9 +199,9 @@ test.serial(
       stateDir: dir,
       clock: new SimulatorClock({ realTimers: false, realNow: () => 0 }),
       checkInMs: DAY,
-      mqtt: { broker: broker.url, backoff: { baseMs: 50, capMs: 300 }, outbox: { maxAgeMs: 3 * DAY } },
+      mqtt: { ...broker.simMqtt({ baseMs: 50, capMs: 300 }), outbox: { maxAgeMs: 3 * DAY } },
     });
-    const consumer = await MqttLink.connect({ url: broker.url, username: 'backend-1', backoff: { baseMs: 50, capMs: 300 } });
+    const consumer = await broker.consumer('backend-1');
     t.teardown(async () => {
       await consumer.close();
       await sim.stop();
@@ -215,11 +215,11 @@ test.serial(
     });
     await consumer.subscribe(fleetFilter('up'));
     const stats = () => sim.linkStats()[0]?.mqtt ?? { connected: false, queued: 0, pending: 0, dropped: 0, outboxBytes: 0 };
-    await until(() => stats().connected, 5000, 'the uplink');
+    await until(() => stats().connected, WAIT_MS, 'the uplink');
     fw.transition('activate');
-    await until(() => received.length === 1, 5000, 'the activation record');
-    await broker.close();
-    await until(() => !stats().connected, 5000, 'the uplink to notice the outage');
+    await until(() => received.length === 1, WAIT_MS, 'the activation record');
+    await broker.stop();
+    await until(() => !stats().connected, WAIT_MS, 'the uplink to notice the outage');
 
     const emergencyBodies: string[] = [];
     const offRecord = fw.onEmergencyRecord((r) => emergencyBodies.push(hex(r)));
@@ -237,24 +237,21 @@ test.serial(
     // outbox time is at most an hour after the time it carries.
     for (let hour = 0; hour < 8 * 24; hour++) {
       sim.clock.advance(HOUR);
-      await until(() => stats().pending === 0, 10_000, 'the records to reach the outbox');
+      await until(() => stats().pending === 0, WAIT_MS, 'the records to reach the outbox');
     }
     offRecord();
     const queued = stats().queued;
     const dropped = stats().dropped;
     t.true(dropped > 0, 'check-ins older than three simulated days were dropped');
 
-    let keyMayConnect = false; // as above: the consumer first
-    broker = await startEmbeddedBroker({
-      port,
-      roleOf: (u) => (u?.startsWith('eh1-') ? (keyMayConnect ? 'key' : undefined) : u ? 'backend' : undefined),
-    });
-    await until(() => consumer.connected, 10_000, 'the consumer to reconnect and resubscribe');
-    keyMayConnect = true;
-    await until(() => stats().queued === 0 && stats().pending === 0, 15_000, 'the outbox to drain');
+    broker.holdKeys(true); // as above: the consumer first
+    await broker.start();
+    await until(() => consumer.connected, WAIT_MS, 'the consumer to reconnect and resubscribe');
+    broker.holdKeys(false);
+    await until(() => stats().queued === 0 && stats().pending === 0, WAIT_MS, 'the outbox to drain');
     // Records keep ageing while they wait: the drain's own expiry may drop some more.
     const expected = () => queued - (stats().dropped - dropped);
-    await until(() => received.length - 1 >= expected(), 5000, 'the records that waited');
+    await until(() => received.length - 1 >= expected(), WAIT_MS, 'the records that waited');
     const after = received.slice(1);
     const seqs = after.map((r) => r.seq);
     t.deepEqual(

@@ -3,12 +3,18 @@
  * each runs against both brokers the issue names: the embedded one (aedes, plain TCP) and
  * mosquitto with mutual TLS, client certificates from a fresh provisioning CA (a Key's CN is its
  * handle, as in production) and the ACL from `mosquittoAcl`. An outage stops the broker and starts
- * it again on the same port (mosquitto: with the same certificates and ACL).
+ * it again behind the same addresses (mosquitto: with the same certificates and ACL).
  *
  * The Keys reach the broker through a gate, a TCP forwarder on a port of its own, which the test
  * can hold shut after an outage until the backend consumer has subscribed again (records
- * published to nobody are gone on any broker); the consumer connects to the broker directly.
- * Without mosquitto its variants are skipped, except under `CI=true`, where they fail.
+ * published to nobody are gone on any broker); the consumers reach it through a second gate that
+ * is never held. Both gates listen from `make` to `close`, so the addresses the Keys and
+ * consumers know never change hands; the broker itself listens on a port the kernel gives it at
+ * each start (a port released at the outage and bound again later could be taken meanwhile by
+ * any process on the machine, e.g. as the local port of an outgoing connection or one of its
+ * TIME_WAIT sockets). While the broker is down a gate drops new connections at once, as a
+ * stopped broker refuses them. Without mosquitto its variants are skipped, except under
+ * `CI=true`, where they fail.
  * @module
  */
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,7 +25,6 @@ import { createCa, createTlsKeyPair, issueTlsCertificate, type ProvisioningCa } 
 import { MqttLink, type MqttTls } from '@enigm/mqtt';
 import {
   type EmbeddedBroker,
-  freeLoopbackPort,
   type Mosquitto,
   mosquittoAvailability,
   startEmbeddedBroker,
@@ -39,7 +44,7 @@ const BACKENDS = ['backend-1', 'backend-2'];
 /** A broker for one test, with the Keys behind a gate. */
 export interface UplinkBroker {
   readonly kind: BrokerKind;
-  /** Where consumers connect (the broker itself). */
+  /** Where consumers connect (the broker, through a gate that is never held). */
   readonly url: string;
   /** Where the Keys connect (the gate). */
   readonly keyUrl: string;
@@ -55,7 +60,7 @@ export interface UplinkBroker {
   issueKey(handle: string): Promise<void>;
   /** A backend consumer (`backend-1` or `backend-2`), connected directly. */
   consumer(name: string): Promise<MqttLink>;
-  /** Starts the broker (again) on its port. */
+  /** Starts the broker (again), behind the same gates. */
   start(): Promise<void>;
   /** Stops the broker (the outage); the Keys' forwarded connections are cut. */
   stop(): Promise<void>;
@@ -108,19 +113,23 @@ async function issue(pki: Pki, cn: string, usage: 'server' | 'client', dir: stri
   return { cert: cert.chainPem, key: keys.privateKeyPem, certFile, keyFile };
 }
 
-/** A TCP forwarder from a port of its own to `target` on 127.0.0.1 that can be held shut. */
+/**
+ * A TCP forwarder from a port of its own to port `target()` on 127.0.0.1 that can be held shut;
+ * while `target()` is undefined (the broker is down) it drops new connections at once.
+ */
 async function gate(
-  target: () => number,
+  target: () => number | undefined,
 ): Promise<{ port: number; hold(h: boolean): void; cut(): void; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
   let held = false;
   const server: Server = createServer((inbound) => {
     inbound.on('error', () => undefined);
-    if (held) {
+    const to = target();
+    if (held || to === undefined) {
       inbound.destroy();
       return;
     }
-    const outbound = connect(target(), '127.0.0.1');
+    const outbound = connect(to, '127.0.0.1');
     for (const s of [inbound, outbound]) {
       sockets.add(s);
       s.on('error', () => undefined);
@@ -183,10 +192,11 @@ export function useUplinkBrokers<F>(test: Registrar<F>): UplinkBrokers<F> {
     },
     async make(kind, options = {}) {
       if (kind === 'mosquitto' && availability.mode !== 'run') throw new Error(`CI=true but ${availability.reason}`);
-      const port = await freeLoopbackPort();
       let embedded: EmbeddedBroker | undefined;
       let mosquitto: Mosquitto | undefined;
-      const g = await gate(() => port);
+      const brokerPort = () => embedded?.port ?? mosquitto?.port;
+      const g = await gate(brokerPort);
+      const consumers = await gate(brokerPort);
       const dir = join(root ?? tmpdir(), `broker-${count++}`);
       const certDir = join(dir, 'keys');
       const keyTls = new Map<string, MqttTls>();
@@ -197,7 +207,7 @@ export function useUplinkBrokers<F>(test: Registrar<F>): UplinkBrokers<F> {
       };
       const b: UplinkBroker = {
         kind,
-        url: `${kind === 'mosquitto' ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`,
+        url: `${kind === 'mosquitto' ? 'mqtts' : 'mqtt'}://127.0.0.1:${consumers.port}`,
         keyUrl: `${kind === 'mosquitto' ? 'mqtts' : 'mqtt'}://127.0.0.1:${g.port}`,
         ...(kind === 'mosquitto' ? { certFiles: { caFile: need().caFile, certDir } } : {}),
         simMqtt(backoff) {
@@ -228,26 +238,28 @@ export function useUplinkBrokers<F>(test: Registrar<F>): UplinkBrokers<F> {
           return MqttLink.connect({ url: b.url, tls, backoff });
         },
         async start() {
-          if (kind === 'embedded') embedded = await startEmbeddedBroker({ port });
+          if (kind === 'embedded') embedded = await startEmbeddedBroker();
           else
             mosquitto = await startMosquitto({
               dir: join(dir, 'mosquitto'),
-              port,
               tls: { caFile: need().caFile, certFile: need().server.certFile, keyFile: need().server.keyFile },
               aclText: mosquittoAcl({ backends: BACKENDS }),
             });
         },
         async stop() {
-          g.cut();
-          await embedded?.close();
-          await mosquitto?.stop();
-          embedded = undefined;
+          const [e, m] = [embedded, mosquitto];
+          embedded = undefined; // from here the gates drop new connections
           mosquitto = undefined;
+          g.cut();
+          consumers.cut();
+          await e?.close();
+          await m?.stop();
         },
         holdKeys: (h) => g.hold(h),
         async close() {
           await b.stop();
           await g.close();
+          await consumers.close();
         },
       };
       made.push(b);
