@@ -28,9 +28,13 @@ test.after.always(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
+/** Waits for `cond`; a loaded machine gets 20 s before the test fails. */
 async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-  if (!cond()) throw new Error(`timed out waiting for ${what}`);
+  const end = Date.now() + 20_000;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 /** A Key's endpoint on an embedded broker, a host `host-9` subscribed to its answers, and a fake idle clock. */
@@ -79,9 +83,12 @@ async function rig(t: ExecutionContext) {
   const host = await MqttLink.connect({ url: broker.url, username: 'host-9' });
   t.teardown(() => host.close());
   const answered: string[] = [];
+  /** Answers received per link. */
+  const answers = new Map<string, number>();
   host.onMessage((topic) => {
     const link = parseKeyTopic(topic)?.link;
     if (link && !answered.includes(link)) answered.push(link);
+    if (link) answers.set(link, (answers.get(link) ?? 0) + 1);
   });
   await host.subscribe(`${keyTopic(ep.handle, 'resp', 'host-9', 'x').slice(0, -1)}+`, 1);
   let id = 1;
@@ -92,7 +99,7 @@ async function rig(t: ExecutionContext) {
       encodeFrame(encodeMessage({ version: 1, name: 'hello', id: id++, body: { versions: [1], maxFrame: 65536 } })),
       { qos: 1 },
     );
-  return { ep, clock, lines, events, answered, hello };
+  return { ep, clock, lines, events, answered, answers, hello };
 }
 
 test('a host opening 6 links gets 4 answered (maxTcpLinksPerKey); the others are ignored with a log line', async (t) => {
@@ -113,12 +120,15 @@ test('a host opening 6 links gets 4 answered (maxTcpLinksPerKey); the others are
 });
 
 test('a link idle for MQTT_LINK_IDLE_MS is closed (injected clock), logged, and its place is free again', async (t) => {
-  const { ep, clock, lines, events, answered, hello } = await rig(t);
+  const { ep, clock, lines, events, answered, answers, hello } = await rig(t);
   for (let i = 1; i <= 4; i++) await hello(`l${i}`);
   await until(() => answered.length === 4, 'four links');
   clock.now += MQTT_LINK_IDLE_MS - 1000;
   await hello('l4'); // l4 is active; the others are not
-  await until(() => ep.connections === 4, 'l4 handled');
+  // Its answer shows the Key took the input at this time (the publish resolving says only that
+  // the broker has it): advancing the clock before that would make l4 idle too.
+  await until(() => answers.get('l4') === 2, 'l4 handled');
+  t.is(ep.connections, 4);
   await new Promise((r) => setTimeout(r, 100)); // several sweeps: nobody is idle yet
   t.is(ep.connections, 4, 'not idle before the bound');
   clock.now += 2000; // l1..l3 idle for MQTT_LINK_IDLE_MS + 1 s, l4 for 2 s
