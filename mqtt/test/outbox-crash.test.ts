@@ -37,7 +37,8 @@ function start(path: string, mode: 'always' | 'batch'): Run {
   let gotFirst: (l: string) => void = () => {};
   const first = new Promise<string>((resolve, reject) => {
     gotFirst = resolve;
-    child.once('exit', (code, sig) => reject(new Error(`appender exited (${code ?? sig}) before its first line: ${err}`)));
+    // 'close', not 'exit': after 'exit' the child's last line (e.g. 'error OUTBOX_LOCKED') may still be unread.
+    child.once('close', (code, sig) => reject(new Error(`appender exited (${code ?? sig}) before its first line: ${err}`)));
   });
   first.catch(() => {});
   child.stdout!.on('data', (c: Buffer) => {
@@ -73,7 +74,12 @@ test('kill -9 at random moments: every seq reported durable is pending or acked,
       const mode = round % 2 === 0 ? 'always' : 'batch';
       const run = start(path, mode);
       t.regex(await run.first, /^ready \d+ \d+ 0 \d+$/, `round ${round}: opened, nothing quarantined`);
-      await new Promise((r) => setTimeout(r, 50 + Math.random() * 400));
+      // A few appends reported first (a loaded machine can keep the child off the CPU for a while:
+      // a fixed sleep alone sometimes saw none), then a kill at a random moment mid-stream.
+      const until = Date.now() + 15_000;
+      while (run.lines.filter((l) => l.startsWith('d ')).length < 3 && run.child.exitCode === null && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, Math.random() * 400));
       run.child.kill('SIGKILL');
       await run.exited;
       let maxReported = -1;
