@@ -104,7 +104,7 @@ test('emergency records reach the MQTT uplink at emergency priority; the broker 
   sim.controls(0).setTrack([{ atMs: 0, lat: 37.774929, lon: -122.419418, accuracyM: 4 }]);
   await fw.emergency.settled();
   const emergency = () => up.filter((r) => r.kind === 'emergency');
-  const end = Date.now() + 10_000;
+  const end = Date.now() + 30_000; // generous for a loaded machine: the first fix is due 1 s after the start
   while (emergency().length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
   const recs = emergency();
   t.true(recs.length >= 2, `start and the first location (got ${recs.length})`);
@@ -123,7 +123,7 @@ test('emergency records reach the MQTT uplink at emergency priority; the broker 
   lat.writeDoubleBE(37.774929);
   for (const p of raw) t.false(Buffer.from(p).includes(lat), 'no latitude in clear');
   // Let the outbox drain before the teardown stops the simulator.
-  const drained = Date.now() + 5_000;
+  const drained = Date.now() + 20_000;
   while (uplinkBusy(sim.linkStats()[0]?.mqtt) && Date.now() < drained) await new Promise((r) => setTimeout(r, 20));
 });
 
@@ -155,7 +155,7 @@ test('without radio, a host on a TCP link gets the emergency as link events (eme
   await new Promise<void>((r) => socket.once('connect', () => r()));
   socket.write(encodeFrame(encodeMessage({ version: 1, name: 'ping', id: 1, body: {} })));
   const wait = async (cond: () => boolean, what: string) => {
-    const end = Date.now() + 5_000;
+    const end = Date.now() + 20_000; // generous for a loaded machine; fast when it holds
     while (!cond()) {
       if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
       await new Promise((r) => setTimeout(r, 20));
@@ -176,7 +176,9 @@ test('without radio, a host on a TCP link gets the emergency as link events (eme
     contactPrivateKey: keys[0]?.privateKey as Uint8Array,
   });
   const kinds: string[] = [];
-  for (const m of seen.filter((x) => x.name === 'emergency.record'))
+  // The first two records: the next location is due 10 s (real time) later, and a machine slow
+  // enough to reach this line after it must not turn the list into three.
+  for (const m of seen.filter((x) => x.name === 'emergency.record').slice(0, 2))
     for (const e of await reader.feed(m.body.record as Uint8Array)) kinds.push(e.type === 'record' ? e.body.kind : e.type);
   t.deepEqual(kinds, ['start', 'location']);
 });
