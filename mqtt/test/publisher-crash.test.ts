@@ -38,11 +38,12 @@ function run(
 ): { child: ChildProcess; exited: Promise<void> } {
   const args = [fixture, target.url, path, HANDLE, round, String(count), ...(target.tlsFiles ?? [])];
   const child = spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const guard = setTimeout(() => child.kill('SIGKILL'), 25_000);
+  const guard = setTimeout(() => child.kill('SIGKILL'), 40_000);
   createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', onLine);
   child.stderr?.resume();
+  // 'close', not 'exit': 'exit' can come before the last lines (e.g. 'drained') are read from stdout.
   const exited = new Promise<void>((r) =>
-    child.once('exit', () => {
+    child.once('close', () => {
       clearTimeout(guard);
       r();
     }),
@@ -85,7 +86,7 @@ async function killRounds(t: ExecutionContext, target: Target, consumer: MqttLin
       });
       // Kill after some records are durable, at a random moment mid-stream.
       const killAt = durable.size + 5 + Math.floor(Math.random() * 60);
-      const end = Date.now() + 15_000;
+      const end = Date.now() + 30_000; // a bound for a loaded machine (a child starts in about a second)
       while (durable.size < killAt && child.exitCode === null && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
       child.kill('SIGKILL');
       await exited;
