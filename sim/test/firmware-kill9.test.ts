@@ -24,7 +24,13 @@ test.after.always(async () => {
 async function start(dir: string): Promise<{ sim: SimProcess; key: Key }> {
   const sim = await startSimProcess({ keys: 1, serial: false, tcp: true, stateDir: dir });
   procs.push(sim);
-  const options: OpenKeyOptions = { hostKey: join(dir, 'home', 'host-key.pem'), known: join(dir, 'home', 'known-keys.json') };
+  const options: OpenKeyOptions = {
+    hostKey: join(dir, 'home', 'host-key.pem'),
+    known: join(dir, 'home', 'known-keys.json'),
+    // A freshly started simulator process on a loaded machine may answer its first requests
+    // slowly: 20 s per request instead of the client's 2 s (fast when it answers at once).
+    timeoutMs: 20_000,
+  };
   return { sim, key: await openKey(sim.keys[0]?.tcp as string, options) };
 }
 
