@@ -21,6 +21,7 @@ import { silentLogger } from '../src/runtime/log.ts';
 import { Simulator } from '../src/runtime/simulator.ts';
 import { STATE_FILE, StateFileWriter, writeStateFile } from '../src/runtime/state-file.ts';
 import { readAccountSecret, startUplinkBroker, uplinkSetup } from '../src/runtime/uplink-setup.ts';
+import { quietPorts } from './support/quiet-ports.ts';
 
 function tempDir(t: { teardown(f: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'enigm-state-files-'));
@@ -91,7 +92,7 @@ test('uplink set-up: off means nothing started; a taken broker port is SIM_PORT_
 test('Simulator.start with a bad account secret stops the embedded broker it started (its port is free again)', async (t) => {
   const dir = tempDir(t);
   writeFileSync(join(dir, 'account.secret'), new Uint8Array(5));
-  const port = await freePort();
+  const port = await quietPorts(1); // nothing else takes it between here and the checks
   const e = await t.throwsAsync(
     Simulator.start({ keys: 1, serial: false, tcp: false, stateDir: dir, mqtt: { brokerPort: port } }),
     {

@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { Simulator } from '@enigm/sim';
 import test, { type ExecutionContext } from 'ava';
 import { killAfter } from '../src/child-stop.ts';
+import { quietPorts } from './support/quiet-ports.ts';
 
 const enigm = fileURLToPath(new URL('../../tools/src/enigm.ts', import.meta.url));
 
@@ -32,12 +33,23 @@ function run(args: string[]): Promise<{ code: number; stdout: string; stderr: st
   });
 }
 
-/** A port held by a plain listener (another program), closed in teardown. */
+/**
+ * A port held by a plain listener (another program), closed in teardown; the port below it is
+ * free (checked, and outside the kernel's ephemeral range so nothing else takes it meanwhile),
+ * for `--tcp-port P-1` whose Key 0 must bind P-1 and only Key 1 finds its port taken.
+ */
 async function takenPort(t: ExecutionContext): Promise<number> {
-  const server: Server = createServer((s) => s.destroy());
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
-  return (server.address() as { port: number }).port;
+  for (;;) {
+    const base = await quietPorts(2);
+    const server: Server = createServer((s) => s.destroy());
+    const held = await new Promise<boolean>((r) => {
+      server.once('error', () => r(false));
+      server.listen(base + 1, '127.0.0.1', () => r(true));
+    });
+    if (!held) continue; // taken between the check and now: choose another pair
+    t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+    return base + 1;
+  }
 }
 
 /** Every file of `dir`: content digest and modification time. */
@@ -58,15 +70,6 @@ async function usedStateDir(t: ExecutionContext): Promise<string> {
   const sim = await Simulator.start({ keys: 2, serial: false, stateDir: join(root, 'state'), mqtt: { brokerPort: 0 } });
   await sim.stop();
   return sim.stateDir;
-}
-
-/** A free port now (bound and released), for a --tcp-port or --control-port that is not taken. */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as { port: number };
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 const cases = [
@@ -102,10 +105,10 @@ for (const c of cases) {
     t.false('simulator.lock' in before || 'simulator.json' in before, 'a stopped simulator leaves no lock or state file');
     const fresh = join(existing, '..', 'never-made');
     const common = ['sim', 'start', '--no-serial', '--keys', '2'];
-    const [onFresh, onExisting] = await Promise.all([
-      run([...common, ...c.args(port), '--state-dir', fresh]),
-      run([...common, ...c.args(port), '--state-dir', existing]),
-    ]);
+    // One after the other: with --tcp-port both would bind Key 0's port, and the one that found
+    // it held by the other for a moment would name Key 0.
+    const onFresh = await run([...common, ...c.args(port), '--state-dir', fresh]);
+    const onExisting = await run([...common, ...c.args(port), '--state-dir', existing]);
     for (const r of [onFresh, onExisting]) {
       t.is(r.code, 1, r.stderr);
       t.regex(r.stderr, c.message(port));
@@ -140,7 +143,7 @@ test('sim start with --tcp-port whose last Key would pass 65535 is SIM_BAD_INPUT
   t.regex(r.stderr, /SIM_BAD_INPUT: the TCP ports of 3 Keys from 65534 do not fit below 65536/);
   t.false(existsSync(join(root, 's')));
   // A free --tcp-port still works (the pre-bound ports are handed to the Keys).
-  const port = await freePort();
+  const port = await quietPorts(1);
   const sim = await Simulator.start({ keys: 1, serial: false, stateDir: join(root, 'ok'), tcpBasePort: port });
   t.teardown(() => sim.stop());
   t.is(sim.keys()[0]?.tcp, `tcp://127.0.0.1:${port}`);
