@@ -63,13 +63,17 @@ test.serial(
     const options = { keys: 1, stateDir: join(dir, 'sim'), serial: false, mqtt: broker.simMqtt({ baseMs: 50, capMs: 300 }) };
     let sim = await Simulator.start(options);
     const identity = sim.firmware(0).secureElement.identityPublicKey;
-    const key = await openKey(sim.keys()[0]?.tcp as string, { hostKey: join(dir, 'host.pem'), known: join(dir, 'known.json') });
+    const key = await openKey(sim.keys()[0]?.tcp as string, {
+      hostKey: join(dir, 'host.pem'),
+      known: join(dir, 'known.json'),
+      timeoutMs: 20_000,
+    });
     try {
       await key.pair('owner');
       await key.activate(); // seq 1: dormant
       await key.suspend(); // seq 2: suspended
       await key.resume(); // seq 3: dormant
-      await until(() => sim.linkStats()[0]?.mqtt?.queued === 3, 5000, 'three records queued');
+      await until(() => sim.linkStats()[0]?.mqtt?.queued === 3, 20_000, 'three records queued');
     } finally {
       await key.close();
       await sim.stop();
@@ -110,7 +114,7 @@ test.serial(
       lines.join('\n'),
     );
     t.true(existsSync(`${path}.quarantine`), 'the damaged bytes are kept aside');
-    await until(() => records.length === 2 && sim.linkStats()[0]?.mqtt?.queued === 0, 10_000, 'the good records');
+    await until(() => records.length === 2 && sim.linkStats()[0]?.mqtt?.queued === 0, 20_000, 'the good records');
     t.deepEqual(
       records.map((r) => r.seq),
       [1, 3],
@@ -140,7 +144,7 @@ brokers.brokerTest('mosquitto')(
       log,
     });
     t.teardown(() => sim.stop());
-    await until(() => sim.linkStats()[0]?.mqtt?.connected === true, 10_000, 'the uplink');
+    await until(() => sim.linkStats()[0]?.mqtt?.connected === true, 20_000, 'the uplink');
     t.deepEqual(
       lines.filter((l) => l.includes('certificate')),
       ['warn key 0: mqtt: the client certificate expires in 10 days; renew it'],

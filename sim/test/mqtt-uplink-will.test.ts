@@ -73,7 +73,7 @@ for (const kind of BROKER_KINDS) {
       t.teardown(() => consumer.close());
       const seen = statuses(consumer, handle, identity);
       await consumer.subscribe(fleetFilter('status', { handle }));
-      await until(() => seen.some((s) => s.online), 10_000, 'the Key to say it is online');
+      await until(() => seen.some((s) => s.online), 20_000, 'the Key to say it is online');
       t.false(
         seen.some((s) => s.will),
         'no will while the Key is connected',
@@ -81,7 +81,7 @@ for (const kind of BROKER_KINDS) {
 
       sim.proc.kill('SIGKILL');
       await new Promise((r) => (sim.alive() ? sim.proc.once('exit', r) : r(undefined)));
-      await until(() => seen.some((s) => s.will), 10_000, 'the broker to publish the last will');
+      await until(() => seen.some((s) => s.will), 20_000, 'the broker to publish the last will');
       const will = seen.find((s) => s.will) as Status;
       t.false(will.online);
       t.true(will.will);
@@ -91,7 +91,7 @@ for (const kind of BROKER_KINDS) {
       t.teardown(() => late.close());
       const retained = statuses(late, handle, identity);
       await late.subscribe(fleetFilter('status', { handle }));
-      await until(() => retained.length >= 1, 10_000, 'the retained status');
+      await until(() => retained.length >= 1, 20_000, 'the retained status');
       t.deepEqual(retained, [will]);
     },
   );

@@ -66,7 +66,11 @@ async function setup(t: import('ava').ExecutionContext, broker: UplinkBroker) {
     else duplicates++;
   });
   await consumer.subscribe(fleetFilter('up'));
-  const key = await openKey(sim.keys()[0]?.tcp as string, { hostKey: join(dir, 'host.pem'), known: join(dir, 'known.json') });
+  const key = await openKey(sim.keys()[0]?.tcp as string, {
+    hostKey: join(dir, 'host.pem'),
+    known: join(dir, 'known.json'),
+    timeoutMs: 20_000,
+  });
   await key.pair('owner');
   t.teardown(async () => {
     await key.close();
@@ -86,28 +90,28 @@ for (const kind of BROKER_KINDS) {
       const { sim, key, consumer, records, transitions, duplicates } = await setup(t, broker);
       try {
         t.is(await key.activate(), 'dormant');
-        await until(() => records.length === 1, 5000, 'the first record');
+        await until(() => records.length === 1, 20_000, 'the first record');
         await broker.stop();
-        await until(() => sim.linkStats()[0]?.mqtt?.connected === false, 5000, 'the uplink to notice');
+        await until(() => sim.linkStats()[0]?.mqtt?.connected === false, 20_000, 'the uplink to notice');
         await key.suspend();
         await key.resume();
         await key.suspend();
-        await until(() => sim.linkStats()[0]?.mqtt?.queued === 3, 5000, 'three records queued');
+        await until(() => sim.linkStats()[0]?.mqtt?.queued === 3, 20_000, 'three records queued');
         await new Promise((r) => setTimeout(r, 700)); // several reconnect attempts fail meanwhile
         t.is(records.length, 1, 'nothing arrives while the broker is down');
         // The broker is back on its port; the consumer must be subscribed again before the Key
         // drains (records published to nobody are gone on any broker): hold the Key out until then.
         broker.holdKeys(true);
         await broker.start();
-        await until(() => consumer.connected, 10_000, 'the consumer to reconnect and resubscribe');
+        await until(() => consumer.connected, 20_000, 'the consumer to reconnect and resubscribe');
         broker.holdKeys(false);
-        await until(() => records.length === 4, 10_000, 'the queued records');
+        await until(() => records.length === 4, 20_000, 'the queued records');
         t.deepEqual(transitions(), ['dormant', 'suspended', 'dormant', 'suspended']);
         t.deepEqual(
           records.map((r) => r.seq),
           [1, 2, 3, 4],
         );
-        await until(() => sim.linkStats()[0]?.mqtt?.queued === 0, 5000, 'an empty outbox');
+        await until(() => sim.linkStats()[0]?.mqtt?.queued === 0, 20_000, 'an empty outbox');
         t.is(duplicates(), 0);
       } finally {
         await broker.close();
@@ -121,13 +125,13 @@ test.serial('radio without coverage: the outbox grows; coverage back: it drains 
   const { sim, key, records, transitions } = await setup(t, broker);
   try {
     sim.controls(0).setRadio('no-coverage');
-    await until(() => sim.linkStats()[0]?.mqtt?.connected === false, 5000, 'the uplink to go down');
+    await until(() => sim.linkStats()[0]?.mqtt?.connected === false, 20_000, 'the uplink to go down');
     await key.activate();
     await key.suspend();
-    await until(() => sim.linkStats()[0]?.mqtt?.queued === 2, 5000, 'two records queued');
+    await until(() => sim.linkStats()[0]?.mqtt?.queued === 2, 20_000, 'two records queued');
     t.is(records.length, 0);
     sim.controls(0).setRadio('attached');
-    await until(() => records.length === 2, 10_000, 'the queued records');
+    await until(() => records.length === 2, 20_000, 'the queued records');
     t.deepEqual(transitions(), ['dormant', 'suspended']);
   } finally {
     await broker.close();
@@ -154,6 +158,7 @@ test.serial('garbage and oversized payloads on the downlink do not hurt the Key;
     const key = await openKey(sim.keys()[0]?.mqtt as string, {
       hostKey: join(sim.stateDir, 'h2.pem'),
       known: join(sim.stateDir, 'k2.json'),
+      timeoutMs: 20_000,
     });
     try {
       t.is((await key.info()).model, 'enigm-key-1');
@@ -197,22 +202,26 @@ for (const kind of BROKER_KINDS) {
       });
       try {
         await consumer.subscribe(fleetFilter('up'));
-        const key = await openKey(sim.keys[0]?.tcp as string, { hostKey: join(dir, 'host.pem'), known: join(dir, 'known.json') });
+        const key = await openKey(sim.keys[0]?.tcp as string, {
+          hostKey: join(dir, 'host.pem'),
+          known: join(dir, 'known.json'),
+          timeoutMs: 20_000,
+        });
         await key.pair('owner');
         await key.activate();
-        await until(() => seen.length === 1, 10_000, 'the first record');
+        await until(() => seen.length === 1, 20_000, 'the first record');
         await broker.stop();
         await key.suspend();
         await key.resume();
         const waiting = async () => (await sim.stats())[0]?.mqtt?.queued ?? -1;
-        const end = Date.now() + 5000;
+        const end = Date.now() + 20_000;
         while ((await waiting()) !== 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
         t.is(await waiting(), 2, 'two records wait in the outbox');
         await key.close();
         sim.proc.kill('SIGKILL');
         await new Promise((r) => sim.proc.once('exit', r));
         await broker.start();
-        await until(() => consumer.connected, 10_000, 'the consumer to reconnect');
+        await until(() => consumer.connected, 20_000, 'the consumer to reconnect');
         sim = await startSim();
         await until(() => seen.length === 3, 30_000, 'the records queued before the kill');
         t.deepEqual(
@@ -261,7 +270,7 @@ for (const kind of BROKER_KINDS) {
         await new Promise((r) => setTimeout(r, 400));
         t.true(sim.linkStats().every((k) => k.mqtt?.connected === false));
         await broker.start();
-        await until(() => sim.linkStats().every((k) => k.mqtt?.connected === true), 10_000, 'every Key to connect');
+        await until(() => sim.linkStats().every((k) => k.mqtt?.connected === true), 20_000, 'every Key to connect');
         t.pass();
       } finally {
         await sim.stop();
@@ -296,18 +305,18 @@ for (const kind of BROKER_KINDS) {
         sim
           .controls(0)
           .setTrack(Array.from({ length: 13 }, (_, i) => ({ atMs: i * 10_000, lat: 48.1 + i / 1000, lon: 11.5, accuracyM: 5 })));
-        await until(() => bodies.length >= 2, 10_000, 'the start and a first record');
+        await until(() => bodies.length >= 2, 20_000, 'the start and a first record');
         await broker.stop();
-        await until(() => sim.linkStats()[0]?.mqtt?.connected === false, 5000, 'the uplink to notice');
+        await until(() => sim.linkStats()[0]?.mqtt?.connected === false, 20_000, 'the uplink to notice');
         sim.clock.advance(60_000); // six more fixes sealed while the broker is down
-        await until(() => (sim.linkStats()[0]?.mqtt?.queued ?? 0) >= 5, 10_000, 'records queued');
+        await until(() => (sim.linkStats()[0]?.mqtt?.queued ?? 0) >= 5, 20_000, 'records queued');
         const queued = sim.linkStats()[0]?.mqtt?.queued ?? 0;
         broker.holdKeys(true);
         await broker.start();
-        await until(() => consumer.connected, 10_000, 'the consumer to reconnect');
+        await until(() => consumer.connected, 20_000, 'the consumer to reconnect');
         const before = bodies.length;
         broker.holdKeys(false);
-        await until(() => bodies.length >= before + queued, 10_000, 'the queued records');
+        await until(() => bodies.length >= before + queued, 20_000, 'the queued records');
         const reader = new EventReader({
           identityPublicKey: sim.firmware(0).secureElement.identityPublicKey,
           contactIndex: 0,
