@@ -149,11 +149,11 @@ test('a file of random garbage opens with everything quarantined, no throw, no h
   const path = join(dir, 'o.log');
   const junk = new Uint8Array(1 << 20);
   for (let i = 0; i < junk.length; i++) junk[i] = (Math.random() * 256) | 0;
+  // Not a marker at offset 0 whatever the draw (one file in 2^32 started with one: then a torn tail).
+  junk[0] = 0;
   junk.set([0xee, 0x4f, 0x42, 0x31, 0, 0, 0, 20], 1000); // a marker with a plausible length
   writeFileSync(path, junk);
-  const t0 = Date.now();
-  const ob = await Outbox.open(path);
-  t.true(Date.now() - t0 < 10_000);
+  const ob = await Outbox.open(path); // a hang would be ava's timeout; no duration is asserted
   t.deepEqual(ob.pending(), []);
   t.is(ob.report.quarantined, 1);
   t.is(ob.report.quarantinedBytes, junk.length);
@@ -206,7 +206,10 @@ test('property: random corruptions never make open throw nor return an entry tha
         rmSync(`${path}.quarantine`, { force: true });
       }
     }),
-    { numRuns: 150 },
+    // A fixed seed: the property holds up to CRC-32C, and a corruption of several bytes passes a
+    // CRC-32C by chance once in 2^32 — with a new seed every run that is ~1e-8 per CI run of a
+    // failure that is no defect. Change the seed to explore other corruptions.
+    { numRuns: 150, seed: 20_261_201 },
   );
   t.pass();
 });
