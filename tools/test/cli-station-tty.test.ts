@@ -35,11 +35,13 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ co
   const cancel = killAfter(child, 45_000);
   let out = '';
   let err = '';
-  child.stdout?.on('data', (c: Buffer) => {
-    out += c.toString('utf8');
+  // Decoded as streams: the rows hold '…' (3 bytes in UTF-8), which a pty may hand over split
+  // between two reads; decoding each read alone would turn it into replacement characters.
+  child.stdout?.setEncoding('utf8').on('data', (c: string) => {
+    out += c;
   });
-  child.stderr?.on('data', (c: Buffer) => {
-    err += c.toString('utf8');
+  child.stderr?.setEncoding('utf8').on('data', (c: string) => {
+    err += c;
   });
   return new Promise((resolve) =>
     child.once('close', (code) => {
