@@ -76,7 +76,7 @@ function watch(argv: string[]): { done: Promise<CommandRun>; waitFor(re: RegExp)
   return {
     done: bounded(done, 30_000, 'events watch'),
     async waitFor(re) {
-      const until = Date.now() + 10_000;
+      const until = Date.now() + 20_000;
       while (!re.test(seen)) {
         if (finished) throw new Error(`events watch ended before ${re}: ${seen}`);
         if (Date.now() > until) throw new Error(`timed out waiting for ${re}: ${seen}`);

@@ -94,7 +94,7 @@ function watch(argv: string[]): { done: Promise<CommandRun>; waitFor(re: RegExp,
   });
   return {
     done: bounded(done, 30_000, 'events watch'),
-    async waitFor(re, ms = 10_000) {
+    async waitFor(re, ms = 20_000) {
       const until = Date.now() + ms;
       while (!re.test(seen)) {
         if (finished) throw new Error(`events watch ended before ${re}: ${seen}`);
