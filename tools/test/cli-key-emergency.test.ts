@@ -132,22 +132,28 @@ test.serial('contacts set/get, key events, events watch --contact-key decrypts, 
   });
   await consumer.subscribe(`enigm/v1/key/${handle}/up`, 1);
 
-  // `key events` in a child process (its own stdout), connected before the event starts.
-  let hellos = 0;
-  const offHello = s.onEvent((e) => {
-    if (e.type === 'frame' && e.direction === 'out' && e.messageType === 'hello.response') hellos++;
-  });
+  // `key events` in a child process (its own stdout), following the Key before the event starts:
+  // it says "watching the Key at …" once its event stream is open (a fixed pause after its hello
+  // was a guess that a loaded machine could outlast).
+  let childErr = '';
   const keyEvents = runCommandProcess(
     new URL('../src/commands/key-emergency.ts', import.meta.url),
     'keyEmergencyCommands',
     ['key', 'events', '--follow', '--count', '6', '--for', '40', '--json', ...host],
-    { timeoutMs: 60_000 },
+    {
+      timeoutMs: 60_000,
+      onStderr: (text) => {
+        childErr += text;
+      },
+    },
   );
+  let childEnded = false;
+  void keyEvents.then(() => {
+    childEnded = true;
+  });
   const childUp = Date.now() + 30_000;
-  while (hellos === 0 && Date.now() < childUp) await sleep(50);
-  offHello();
-  t.true(hellos > 0, 'key events connected');
-  await sleep(300); // from hello to its subscription: synchronous steps in the child
+  while (!/watching the Key at /.test(childErr) && !childEnded && Date.now() < childUp) await sleep(20);
+  t.regex(childErr, /watching the Key at /, 'key events follows the Key');
 
   // `events watch` in-process, with the contact's key and the Key's identity.
   const identity = Buffer.from(s.firmware(0).secureElement.identityPublicKey).toString('hex');

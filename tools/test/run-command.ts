@@ -51,6 +51,13 @@ export interface ProcessRunOptions {
   nodeArgs?: string[];
   /** Kills the process after this many ms (default 60,000). */
   timeoutMs?: number;
+  /**
+   * Called with each piece of stderr as it arrives (the whole text is still returned), so a test
+   * can wait for a line the command prints once it is ready (e.g. its "watching …" line).
+   */
+  onStderr?: (text: string) => void;
+  /** Sends the process SIGINT (as Ctrl-C does) when aborted. */
+  interrupt?: AbortSignal;
 }
 
 /**
@@ -80,16 +87,21 @@ export async function runCommandProcess(
   );
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (c: Buffer) => {
-    stdout += c.toString('utf8');
+  // Decoded as a stream: a multi-byte character split between two reads stays one character.
+  child.stdout.setEncoding('utf8').on('data', (c: string) => {
+    stdout += c;
   });
-  child.stderr.on('data', (c: Buffer) => {
-    stderr += c.toString('utf8');
+  child.stderr.setEncoding('utf8').on('data', (c: string) => {
+    stderr += c;
+    options.onStderr?.(c);
   });
+  const onInterrupt = () => child.kill('SIGINT');
+  options.interrupt?.addEventListener('abort', onInterrupt, { once: true });
   child.stdin.on('error', () => {}); // the command may exit before reading it all
   child.stdin.end(options.stdin ?? '');
   const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
   const code = await new Promise<number>((resolve) => child.once('close', (c, signal) => resolve(c ?? (signal ? 128 : -1))));
   clearTimeout(timer);
+  options.interrupt?.removeEventListener('abort', onInterrupt);
   return { code, stdout, stderr };
 }
