@@ -22,6 +22,7 @@ import { type FleetMessage, MqttLink, type MqttLinkOptions, watchFleet } from '.
 import type { TlsIdentity } from './support/certs.ts';
 import { HANDLE_A, sleep, until } from './support/clients.ts';
 import { useMosquitto } from './support/mosquitto.ts';
+import { startTcpRelay, targetOf } from './support/tcp-relay.ts';
 
 const ids: Record<string, TlsIdentity> = {};
 const fx = useMosquitto(test, {
@@ -114,9 +115,18 @@ fx.brokerTest(
   'MQTT 5 session expiry across a reconnect: records queued while the link was away arrive while it subscribes again, none lost',
   async (t) => {
     const session = { clientId: 'backend-1-sess-r', clean: false, sessionExpiryS: 600 } as const;
-    // The reconnect waits ~2 s (jitter pinned near the top of a 2 s window): time to queue records.
+    // The link reaches mosquitto through a relay the test controls: the connection is cut there, and
+    // new attempts are refused until the records are queued (a reconnect on a ~2 s timer raced the
+    // TLS connect and 5 publishes of a loaded machine).
+    const relay = await startTcpRelay(targetOf(fx.broker.url));
+    t.teardown(() => relay.close());
     const a = await consumer(
-      tlsLink('backend-1', { ...session, reconnect: true, backoff: { baseMs: 2000, capMs: 2000 }, random: () => 0.99 }),
+      tlsLink('backend-1', {
+        ...session,
+        url: `mqtts://127.0.0.1:${relay.port}`,
+        reconnect: true,
+        backoff: { baseMs: 20, capMs: 200 },
+      }),
     );
     t.teardown(() => a.link.close());
     await a.link.subscribe(FLEET_UP, 1);
@@ -124,16 +134,16 @@ fx.brokerTest(
     a.link.onState((e) => {
       if (e.state === 'disconnected') dropped = true;
     });
-    // Another connection with the same client id takes the session over: the broker drops a.
-    const thief = await MqttLink.connect(tlsLink('backend-1', session));
-    await until(() => dropped, 5000, 'the broker to drop the first connection');
-    await thief.close();
+    relay.target = undefined;
+    relay.dropAll();
+    await until(() => dropped, 15_000, 'the link to see its connection drop');
     const key = await MqttLink.connect(tlsLink(HANDLE_A));
     t.teardown(() => key.close());
     const sent = ['q1', 'q2', 'q3', 'q4', 'q5'];
     for (const s of sent) await key.publish(UP, text(s), { qos: 1 });
     t.false(a.link.connected, 'the records were queued while the link was away');
-    await until(() => a.got.length >= sent.length, 10_000, `the ${sent.length} queued records (got ${a.got.length})`);
+    relay.target = targetOf(fx.broker.url);
+    await until(() => a.got.length >= sent.length, 15_000, `the ${sent.length} queued records (got ${a.got.length})`);
     t.deepEqual(a.got, sent);
   },
 );
