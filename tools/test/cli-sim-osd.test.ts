@@ -46,7 +46,7 @@ test('enigm sim osd serves a scripted state to the daemon client and stops on SI
     await stopChild(child, { graceMs: 5000 }).catch(() => undefined);
   });
   t.deepEqual(JSON.parse(await firstLine(child)), { ok: true, event: 'ready', socket });
-  const answers = await queryOsd(['privacy', 'tsc'], { socketPath: socket, timeoutMs: 5000 });
+  const answers = await queryOsd(['privacy', 'tsc'], { socketPath: socket, timeoutMs: 20_000 });
   t.like(answers.get('privacy'), { ok: true, response: { status: 'ok', state: { mode: 'strict' } } });
   t.like(answers.get('tsc'), { ok: true, response: { status: 'unavailable' } });
   t.is(await stopChild(child, { graceMs: 10_000 }), 0);
