@@ -74,7 +74,8 @@ test.serial('a bad --log-level, or --verbose with another level, exits 2 naming 
   }
 });
 
-test('a command that is not long-running does not take --log-level', async (t) => {
+// Serial: runCommand replaces the process's stdout and stderr while it runs (run-command.ts).
+test.serial('a command that is not long-running does not take --log-level', async (t) => {
   const r = await runCommand([...COMMANDS], ['cbor', 'decode', '--log-level', 'debug', '-']);
   t.is(r.code, 2, r.stderr);
   t.regex(r.stderr, /--log-level/);
