@@ -120,7 +120,7 @@ realTest('enigm account init|enroll|list|replace over ptys; no secret in any out
     t.like(JSON.parse(shown.stdout), { version: 2, entries: [{ reason: 'replaced' }] });
 
     // The old Key's sessions refuse: KEY_REVOKED.
-    const old = await openKey(port0, { hostKey, known, timeoutMs: 3000 });
+    const old = await openKey(port0, { hostKey, known, timeoutMs: 20_000 });
     try {
       const e = await t.throwsAsync((await old.session()).request('hosts.list', {}));
       t.is((e as { remote?: { name?: string } }).remote?.name, 'KEY_REVOKED');
