@@ -16,7 +16,6 @@ import { SerialPortStream } from '@serialport/stream';
 import test from 'ava';
 import { hasSocat } from '../src/io/pty.ts';
 import { DEFAULT_LINK_LIMITS } from '../src/runtime/link-flow.ts';
-import type { SimulatedKeyLinkStats } from '../src/runtime/simulator.ts';
 import { startSimProcess } from './support/sim-process.ts';
 
 const dirs: string[] = [];
@@ -36,17 +35,11 @@ function open(tcp: string | undefined): Promise<Socket> {
   });
 }
 
-/** Polls the simulator's link counters until `ok` holds (or 10 s pass); returns the last Key 0 counters. */
-async function until(
-  sim: Awaited<ReturnType<typeof startSimProcess>>,
-  ok: (st: SimulatedKeyLinkStats[]) => boolean,
-): Promise<SimulatedKeyLinkStats | undefined> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const st = await sim.stats();
-    if (ok(st) || Date.now() > deadline) return st[0];
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** Waits until the simulator's stderr matches `re` (up to 20 s); whether it did. */
+async function logShows(sim: Awaited<ReturnType<typeof startSimProcess>>, re: RegExp): Promise<boolean> {
+  const deadline = Date.now() + 20_000;
+  while (!re.test(sim.stderr()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  return re.test(sim.stderr());
 }
 
 /** hello, then `pings` 3,000-byte pings, as one buffer of frames. */
@@ -77,29 +70,48 @@ function floodBytes(pings: number, firstId: number): Buffer {
   return Buffer.concat(frames);
 }
 
+/** Whether `s` emits 'drain' within `ms`. */
+function drainWithin(s: Socket, ms: number): Promise<boolean> {
+  return new Promise<boolean>((r) => {
+    const onDrain = () => {
+      clearTimeout(timer);
+      r(true);
+    };
+    const timer = setTimeout(() => {
+      s.off('drain', onDrain);
+      r(false);
+    }, ms);
+    s.once('drain', onDrain);
+  });
+}
+
 /**
- * Writes the flood without ever reading until the socket stops taking bytes (no drain for
- * `stallMs`) or `maxBytes` went out.
+ * Writes the flood without ever reading until the socket stops taking bytes because the Key
+ * stopped reading (its link says `paused`, and then no drain for `stallMs`), or `maxBytes` went
+ * out, or 60 s passed. A writer that waits without a drain while the Key is not paused goes on
+ * waiting: a simulator slowed down by a loaded machine is not one that stopped reading.
  * @returns bytes the kernel accepted, and whether the writer stalled
  */
-async function floodUntilStalled(s: Socket, maxBytes: number, stallMs = 1000): Promise<{ sent: number; stalled: boolean }> {
+async function floodUntilStalled(
+  s: Socket,
+  sim: Awaited<ReturnType<typeof startSimProcess>>,
+  maxBytes: number,
+  stallMs = 1000,
+): Promise<{ sent: number; stalled: boolean }> {
   s.pause(); // never read
+  const deadline = Date.now() + 60_000;
   let sent = 0;
   let id = 1;
-  while (sent < maxBytes) {
+  while (sent < maxBytes && Date.now() < deadline) {
     const chunk = floodBytes(20, id);
     id += 20;
     const more = s.write(chunk);
     sent += chunk.length;
-    if (!more) {
-      const drained = await new Promise<boolean>((r) => {
-        const t = setTimeout(() => r(false), stallMs);
-        s.once('drain', () => {
-          clearTimeout(t);
-          r(true);
-        });
-      });
-      if (!drained) return { sent: sent - s.writableLength, stalled: true };
+    if (more) continue;
+    while (!(await drainWithin(s, 250))) {
+      if ((await sim.stats())[0]?.tcp[0]?.paused === true && !(await drainWithin(s, stallMs)))
+        return { sent: sent - s.writableLength, stalled: true };
+      if (Date.now() > deadline) break;
     }
   }
   return { sent: sent - s.writableLength, stalled: false };
@@ -114,12 +126,10 @@ test('a never-reading TCP flood makes the Key stop reading: queues stay bounded,
     const before = await sim.rss();
     const s = await open(sim.keys[0]?.tcp);
     sockets.push(s);
-    const flood = await floodUntilStalled(s, 200 * 1024 * 1024);
+    const flood = await floodUntilStalled(s, sim, 200 * 1024 * 1024);
     t.true(flood.stalled, `the simulator stopped reading (sent ${flood.sent} bytes without a stall)`);
     t.true(flood.sent < 32 * 1024 * 1024, `only socket buffers' worth was accepted: ${flood.sent} bytes`);
-    // Under load the simulator may still be catching up when the writer stalls: wait for it.
-    const k0 = await until(sim, (st) => st[0]?.tcp[0]?.paused === true);
-    const link = k0?.tcp[0];
+    const link = (await sim.stats())[0]?.tcp[0];
     t.truthy(link);
     t.true(link?.paused, 'reading is paused');
     t.true(
@@ -130,7 +140,7 @@ test('a never-reading TCP flood makes the Key stop reading: queues stay bounded,
     const after = await sim.rss();
     t.true(after - before < 48 * 1024 * 1024, `RSS grew by ${((after - before) / 2 ** 20).toFixed(1)} MiB`);
     // The other Key answers at once.
-    const other = await KeyClient.connect(new TcpTransport(addressOf(sim.keys[1]?.tcp)), { timeoutMs: 2000 });
+    const other = await KeyClient.connect(new TcpTransport(addressOf(sim.keys[1]?.tcp)), { timeoutMs: 10_000 });
     await other.request('ping', { data: new Uint8Array(8) });
     await other.close();
     t.true(sim.alive());
@@ -193,7 +203,7 @@ test('a Key takes at most maxTcpLinksPerKey TCP connections; the next one is clo
   try {
     const limit = DEFAULT_LINK_LIMITS.maxTcpLinksPerKey;
     for (let i = 0; i < limit; i++)
-      clients.push(await KeyClient.connect(new TcpTransport(addressOf(sim.keys[0]?.tcp)), { timeoutMs: 2000 }));
+      clients.push(await KeyClient.connect(new TcpTransport(addressOf(sim.keys[0]?.tcp)), { timeoutMs: 10_000 }));
     const refused = await KeyClient.connect(new TcpTransport(addressOf(sim.keys[0]?.tcp)), {
       timeoutMs: 1000,
       retries: 0,
@@ -205,13 +215,15 @@ test('a Key takes at most maxTcpLinksPerKey TCP connections; the next one is clo
       () => true,
     );
     t.true(refused, `connection ${limit + 1} is refused`);
-    await new Promise((r) => setTimeout(r, 100));
-    t.regex(sim.stderr(), /refused a tcp connection: 4 already open \(bound 4 per Key\)/);
-    // Closing one makes room again.
+    // The log line comes through the child's stderr pipe: wait for it (20 s on a loaded machine).
+    t.true(
+      await logShows(sim, /refused a tcp connection: 4 already open \(bound 4 per Key\)/),
+      `the refusal is logged; stderr:\n${sim.stderr()}`,
+    );
+    // Closing one makes room again, once the simulator has seen the close.
     await clients.pop()?.close();
-    await new Promise((r) => setTimeout(r, 100));
-    clients.push(await KeyClient.connect(new TcpTransport(addressOf(sim.keys[0]?.tcp)), { timeoutMs: 2000 }));
-    t.regex(sim.stderr(), /tcp link #\d+ closed by the host/);
+    t.true(await logShows(sim, /tcp link #\d+ closed by the host/), `the close is logged; stderr:\n${sim.stderr()}`);
+    clients.push(await KeyClient.connect(new TcpTransport(addressOf(sim.keys[0]?.tcp)), { timeoutMs: 10_000 }));
     t.notRegex(sim.stderr(), /127\.0\.0\.1/, 'the log names no peer address');
   } finally {
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));

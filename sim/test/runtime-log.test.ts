@@ -27,10 +27,14 @@ test('rejected frames are logged by code, rate-limited, without their content', 
       f[2] = (f[2] as number) ^ 0x55; // corrupt a body byte: the CRC no longer matches
       frames.push(f);
     }
-    s.write(Buffer.concat(frames));
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise<void>((r) => s.write(Buffer.concat(frames), () => r()));
+    s.end();
+    // The close is logged after every frame before it was read: wait for it (it comes through the
+    // child's stderr pipe; 20 s on a loaded machine) instead of a fixed sleep.
+    const deadline = Date.now() + 20_000;
+    while (!/tcp link #1 closed by the host/.test(sim.stderr()) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
     s.destroy();
-    await new Promise((r) => setTimeout(r, 200));
     const log = sim.stderr();
     t.regex(log, /key 0: tcp link #1 opened \(1 of 4\)/);
     const rejected = log.split('\n').filter((l) => /rejected a frame \(FRAME_(CRC|MALFORMED)\)/.test(l));
