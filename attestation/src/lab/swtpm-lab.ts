@@ -7,7 +7,7 @@
  * @module
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { AttestationError } from '../errors.ts';
@@ -158,12 +158,28 @@ export interface SwtpmProcess {
 }
 
 /**
- * Starts `swtpm socket --tpm2` on a state directory, on two free ports, and waits until the data
- * port accepts connections (not-need-init, startup-clear).
- * @throws {@link AttestationError} `TPM_TRANSPORT` if swtpm exits or does not come up in 10 s
+ * Starts `swtpm socket --tpm2` on a state directory, on two free ports, and waits until it has
+ * bound both ports and accepts connections (not-need-init, startup-clear).
+ *
+ * The ports are free when chosen but swtpm binds them a moment later, when another process may
+ * have taken one (an outgoing connection's ephemeral port, another test's server). swtpm then
+ * exits with "Address already in use" and is started again on other ports (up to 5 times).
+ * Readiness is swtpm's pid file, which it writes only once both sockets are bound: a connection
+ * to the data port can never reach another process that happens to listen there.
+ * @throws {@link AttestationError} `TPM_TRANSPORT` if swtpm exits or does not come up in 30 s
  */
 export async function spawnSwtpm(stateDir: string): Promise<SwtpmProcess> {
+  for (let attempt = 1; ; attempt++) {
+    const r = await spawnOnce(stateDir);
+    if ('process' in r) return r.process;
+    if (!r.portTaken || attempt >= 5) throw r.error;
+  }
+}
+
+async function spawnOnce(stateDir: string): Promise<{ process: SwtpmProcess } | { error: AttestationError; portTaken: boolean }> {
   const [port, ctrlPort] = await freePortPair();
+  const pidFile = join(stateDir, 'swtpm.pid');
+  rmSync(pidFile, { force: true });
   const child: ChildProcess = spawn(
     'swtpm',
     [
@@ -175,6 +191,8 @@ export async function spawnSwtpm(stateDir: string): Promise<SwtpmProcess> {
       `type=tcp,port=${ctrlPort},bindaddr=127.0.0.1`,
       '--tpmstate',
       `dir=${stateDir}`,
+      '--pid',
+      `file=${pidFile}`,
       '--flags',
       'not-need-init,startup-clear',
     ],
@@ -184,22 +202,39 @@ export async function spawnSwtpm(stateDir: string): Promise<SwtpmProcess> {
   child.stderr?.on('data', (d) => (stderr += d));
   const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
   const pid = child.pid;
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
   const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null || pid === undefined) return;
-    const exited = new Promise((r) => child.once('exit', r));
+    if (exited() || pid === undefined) return;
+    const gone = new Promise((r) => child.once('exit', r));
     process.kill(pid, 'SIGTERM');
-    const t = setTimeout(() => child.exitCode === null && child.signalCode === null && process.kill(pid, 'SIGKILL'), 3000);
-    await exited;
+    const t = setTimeout(() => !exited() && process.kill(pid, 'SIGKILL'), 3000);
+    await gone;
     clearTimeout(t);
   };
-  if (pid === undefined) throw new AttestationError('TPM_TRANSPORT', `swtpm did not start: ${(await spawnError).message}`);
-  const deadline = Date.now() + 10_000;
-  while (!(await canConnect(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
+  if (pid === undefined)
+    return {
+      error: new AttestationError('TPM_TRANSPORT', `swtpm did not start: ${(await spawnError).message}`),
+      portTaken: false,
+    };
+  const bound = () => {
+    try {
+      return Number(readFileSync(pidFile, 'utf8').trim()) === pid;
+    } catch {
+      return false;
+    }
+  };
+  const deadline = Date.now() + 30_000;
+  while (exited() || !bound() || !(await canConnect(port))) {
+    if (exited() || Date.now() > deadline) {
       await stop();
-      throw new AttestationError('TPM_TRANSPORT', `swtpm did not come up on port ${port}: ${stderr.trim()}`);
+      // the exit status is read before stderr may have arrived in full: wait for the pipe to close
+      if (child.stderr && !child.stderr.closed) await new Promise((r) => child.stderr?.once('close', r));
+      return {
+        error: new AttestationError('TPM_TRANSPORT', `swtpm did not come up on ports ${port}/${ctrlPort}: ${stderr.trim()}`),
+        portTaken: /address already in use/i.test(stderr),
+      };
     }
     await new Promise((r) => setTimeout(r, 20));
   }
-  return { host: '127.0.0.1', port, ctrlPort, pid, stateDir, spec: `swtpm:host=127.0.0.1,port=${port}`, stop };
+  return { process: { host: '127.0.0.1', port, ctrlPort, pid, stateDir, spec: `swtpm:host=127.0.0.1,port=${port}`, stop } };
 }
