@@ -14,12 +14,13 @@ import {
   startMosquitto,
 } from '@enigm/mqtt/broker';
 import { keyDownFilter, keyTopic, MQTT_ACL, type MqttRole, mosquittoAcl, mqttAllowed } from '@enigm/protocols/mqtt';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { MqttLink, type MqttLinkEvent } from '../src/index.ts';
 import { expiredValidity, type TlsIdentity } from './support/certs.ts';
 import { ClientPool, HANDLE_A, HANDLE_B, inbox, sleep, subCodes, until, within } from './support/clients.ts';
 import { useMosquitto } from './support/mosquitto.ts';
+import { startTcpRelay, targetOf } from './support/tcp-relay.ts';
 
 const ids: Record<string, TlsIdentity> = {};
 const fx = useMosquitto(test, {
@@ -187,11 +188,14 @@ fx.brokerTest('a # subscriber of any role receives only what MQTT_ACL lets it re
     [host1, keyTopic(HANDLE_A, 'down', 'host-1', 'x')],
   ];
   for (const [c, topic] of sent) t.is(await pubackCode(c.publishAsync(topic, Buffer.from('m'), { qos: 1 })), 0, topic);
-  await sleep(600);
+  const expectedOf = (w: (typeof watchers)[number]) =>
+    sent.map(([, topic]) => topic).filter((topic) => mqttAllowed({ role: w.role, name: w.cn }, 'subscribe', topic));
+  // Every watcher's share delivered (a fixed sleep was short on a loaded machine), then a while
+  // longer for anything it should not have.
+  await until(() => watchers.every((w) => w.got.length >= expectedOf(w).length), 15_000, 'what each role may read');
+  await sleep(300);
   for (const w of watchers) {
-    const expected = sent
-      .map(([, topic]) => topic)
-      .filter((topic) => mqttAllowed({ role: w.role, name: w.cn }, 'subscribe', topic));
+    const expected = expectedOf(w);
     t.deepEqual(w.got.map((m) => m.topic).sort(), [...expected].sort(), w.cn);
     // The ACL is not vacuous here: each role read something and missed something.
     t.true(w.got.length > 0 && w.got.length < sent.length, w.cn);
@@ -240,9 +244,13 @@ fx.brokerTest(
   async (t) => {
     const soon = await fx.pki.client(HANDLE_A, { notAfter: new Date(Date.now() + 5.5 * 86_400_000), fileName: 'soon-a' });
     const broker = await fx.startAnother();
+    // Through a relay that keeps its port while the broker is replaced (starting mosquitto again on
+    // the port it had released raced the suite's other processes for that port).
+    const relay = await startTcpRelay(targetOf(broker.url));
+    t.teardown(() => relay.close());
     const events: MqttLinkEvent[] = [];
     const link = await MqttLink.connect({
-      url: broker.url,
+      url: `mqtts://127.0.0.1:${relay.port}`,
       tls: { ca: fx.pki.caPem, cert: soon.cert, key: soon.key },
       backoff: { baseMs: 50, capMs: 200 },
       onState: (e) => events.push(e),
@@ -253,11 +261,13 @@ fx.brokerTest(
       t.regex((warnings()[0] as { message: string }).message, /expires in 5 days; renew it/);
       t.is(warnings().length, 1);
       t.is(events[1]?.state, 'connected');
-      // The broker goes away and comes back on the same port: the reconnect warns again.
+      // The broker goes away and another comes back at the same address: the reconnect warns again.
+      relay.target = undefined;
       await broker.stop();
-      await until(() => events.some((e) => e.state === 'disconnected'), 10_000, 'the drop');
-      const again = await fx.startAnother({ port: broker.port });
-      await until(() => link.connected, 10_000, 'the reconnect');
+      await until(() => events.some((e) => e.state === 'disconnected'), 15_000, 'the drop');
+      const again = await fx.startAnother();
+      relay.target = targetOf(again.url);
+      await until(() => link.connected, 15_000, 'the reconnect');
       // Every attempt warns (failed ones while the broker was down too); each connect was warned of.
       const connects = events.flatMap((e, i) => (e.state === 'connected' ? [i] : []));
       t.is(connects.length, 2);
@@ -471,7 +481,19 @@ test.serial(
 fx.brokerTest('examples/mosquitto/mosquitto.conf runs as is (paths and listener swapped) and enforces the ACL', async (t) => {
   const dir = join(fx.dir, 'example');
   mkdirSync(dir, { recursive: true });
-  const port = await freeLoopbackPort();
+  // A port found free can be taken by another process before mosquitto binds it: a new port then
+  // (as startMosquitto does), at most 3 tries.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await runExample(t, dir, await freeLoopbackPort());
+      return;
+    } catch (e) {
+      if (!(e instanceof BrokerError && /address already in use/i.test(e.message) && attempt < 3)) throw e;
+    }
+  }
+});
+
+async function runExample(t: ExecutionContext, dir: string, port: number): Promise<void> {
   const files: Record<string, string> = {
     acl: join(EXAMPLES, 'acl'),
     'ca-bundle.pem': fx.pki.caFile,
@@ -482,7 +504,7 @@ fx.brokerTest('examples/mosquitto/mosquitto.conf runs as is (paths and listener 
   let text = readFileSync(join(EXAMPLES, 'mosquitto.conf'), 'utf8')
     .replace(/\/etc\/mosquitto\/enigm\/([\w.-]+)/g, (_, name: string) => files[name] ?? `missing-${name}`)
     .replace(/^listener 8883 0\.0\.0\.0$/m, `listener ${port} 127.0.0.1`)
-    .replace(/^log_dest stderr$/m, `log_dest file ${join(dir, 'mosquitto.log')}`);
+    .replace(/^log_dest stderr$/m, `log_dest file ${join(dir, `mosquitto-${port}.log`)}`);
   if (process.getuid?.() === 0) text += `\nuser ${userInfo().username}\n`;
   t.false(text.includes('missing-'), 'every path of the example is known');
   t.true(text.includes(`listener ${port} 127.0.0.1`));
@@ -491,7 +513,7 @@ fx.brokerTest('examples/mosquitto/mosquitto.conf runs as is (paths and listener 
     configFile: join(dir, 'mosquitto.conf'),
     port,
     ca: fx.pki.caPem,
-    logFile: join(dir, 'mosquitto.log'),
+    logFile: join(dir, `mosquitto-${port}.log`),
   });
   try {
     const key = await pool.connect(m.url, { ...fx.tlsOptions(ids[HANDLE_A] as TlsIdentity), protocolVersion: 5 });
@@ -502,4 +524,4 @@ fx.brokerTest('examples/mosquitto/mosquitto.conf runs as is (paths and listener 
   } finally {
     await m.stop();
   }
-});
+}
