@@ -150,10 +150,21 @@ test('sim watch --json prints one JSON event per line; --key filters; --count st
   const watch = spawn(process.execPath, ['--import=tsx', enigm, 'sim', 'watch', '--json', '--key', '1', '--count', '3', ...sd], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  t.teardown(() => stopChild(watch));
   let out = '';
+  let stderr = '';
   watch.stdout.on('data', (d) => (out += d));
-  const exited = new Promise<number>((r) => watch.on('close', (c) => r(c ?? -1))); // 'close': all output read
-  while (server.stats().clients === 0) await new Promise((r) => setTimeout(r, 20));
+  watch.stderr.on('data', (d) => (stderr += d));
+  let closed = false;
+  const exited = new Promise<number>((r) =>
+    watch.on('close', (c) => {
+      closed = true;
+      r(c ?? -1);
+    }),
+  ); // 'close': all output read
+  // until the stream is open (a watch that dies first fails below instead of hanging the run)
+  while (server.stats().clients === 0 && !closed) await new Promise((r) => setTimeout(r, 20));
+  t.false(closed, `sim watch ended before its stream opened: ${stderr}`);
   sim.controls(0).setUsb(true); // filtered out
   sim.controls(1).setRadio('no-coverage');
   sim.controls(1).setBattery({ level: 30 });
