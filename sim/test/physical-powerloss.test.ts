@@ -43,7 +43,7 @@ test('power pulled during erase-ahead tears the erase; restored, the Key boots t
   const address = sim.keys()[0]?.tcp as string;
   const seed = ed25519PrivateKeyFromPem(readFileSync(join(dir, 'fw-signing.key'), 'utf8'));
   const hostKey = staticKeyFromPrivate(x25519Generate().privateKey);
-  const c = await KeyClient.connect(tcp(address), { timeoutMs: 3000 });
+  const c = await KeyClient.connect(tcp(address), { timeoutMs: 10_000 });
   clients.push(c);
   const owner = await SecureSession.firstContact(c, { hostKey });
   await owner.pair('owner');
@@ -51,8 +51,13 @@ test('power pulled during erase-ahead tears the erase; restored, the Key boots t
   const old = imageFor(seed, '1.5.0', 1, 200 * 1024);
   await uploadPayload(owner, old.manifest, old.payload, c.link.window);
   await owner.request('fw.revert', {});
+  const keepalives = c.stats.keepalives;
   const begin = owner.request('fw.begin', { manifest: imageFor(seed, '2.0.0', 2, 200 * 1024).manifest }).catch((e) => e);
-  await new Promise((r) => setTimeout(r, 150)); // the erase is under way
+  // The Key sends the requester a keepalive as the erase starts (a fixed sleep could end before
+  // the begin reached the Key on a loaded machine: the pull would not land mid-erase).
+  const deadline = Date.now() + 20_000;
+  while (c.stats.keepalives === keepalives && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  t.true(c.stats.keepalives > keepalives, 'the erase is under way');
   const bootsBefore = sim.firmware(0).bootCount;
   sim.controls(0).setPower(false);
   t.like(
@@ -65,7 +70,7 @@ test('power pulled during erase-ahead tears the erase; restored, the Key boots t
   t.is(sim.firmware(0).bootCount, bootsBefore + 1, 'restoring power boots the Key');
   t.is(sim.firmware(0).firmwareVersion, '1.0.0', 'the factory image still runs');
 
-  const c2 = await KeyClient.connect(tcp(address), { timeoutMs: 3000 });
+  const c2 = await KeyClient.connect(tcp(address), { timeoutMs: 10_000 });
   clients.push(c2);
   const again = await SecureSession.reconnect(c2, owner.peer.staticKey, { hostKey });
   const st = await again.request('fw.status', {});

@@ -36,6 +36,13 @@ function imageFor(seed: Uint8Array, version: string, counter: number, size: numb
   return { manifest, payload };
 }
 
+/** Waits until `c` got a keepalive after the `before` it had: the Key started the long operation (20 s at most). */
+async function eraseStarted(c: KeyClient, before: number): Promise<boolean> {
+  const deadline = Date.now() + 20_000;
+  while (c.stats.keepalives === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  return c.stats.keepalives > before;
+}
+
 const settle = <T>(p: Promise<T>) =>
   p.then(
     (v) => ({ ok: true as const, v }),
@@ -50,11 +57,11 @@ test('fw.revert then fw.begin on a second link during erase-ahead: the simulator
   try {
     const seed = ed25519PrivateKeyFromPem(readFileSync(join(dir, 'fw-signing.key'), 'utf8'));
     const hostKey = staticKeyFromPrivate(x25519Generate().privateKey);
-    const c0 = await KeyClient.connect(tcp(sim.keys[0]?.tcp), { timeoutMs: 3000 });
+    const c0 = await KeyClient.connect(tcp(sim.keys[0]?.tcp), { timeoutMs: 10_000 });
     clients.push(c0);
     const a = await SecureSession.firstContact(c0, { hostKey });
     await a.pair('owner');
-    const c1 = await KeyClient.connect(tcp(sim.keys[0]?.tcp), { timeoutMs: 3000 });
+    const c1 = await KeyClient.connect(tcp(sim.keys[0]?.tcp), { timeoutMs: 10_000 });
     clients.push(c1);
     const b = await SecureSession.reconnect(c1, a.peer.staticKey, { hostKey });
     // Dirty the secondary slot (a full upload, then cancelled) so the next begin has ~50 pages to
@@ -63,8 +70,11 @@ test('fw.revert then fw.begin on a second link during erase-ahead: the simulator
     await uploadPayload(a, old.manifest, old.payload, c0.link.window);
     await a.request('fw.revert', {});
 
+    let keepalives = c0.stats.keepalives;
     const begin = settle(a.request('fw.begin', { manifest: imageFor(seed, '2.0.0', 2, 200 * 1024).manifest }));
-    await new Promise((r) => setTimeout(r, 150)); // the erase is under way
+    // The Key sends the requester a keepalive as the erase starts (a fixed sleep could end before
+    // the begin even reached the simulator on a loaded machine).
+    t.true(await eraseStarted(c0, keepalives), 'the erase-ahead started');
     const revert = await settle(b.request('fw.revert', {}));
     const begun = await begin;
     t.true(begun.ok, `the first begin is answered: ${String(begun.ok ? '' : begun.e)}`);
@@ -74,8 +84,11 @@ test('fw.revert then fw.begin on a second link during erase-ahead: the simulator
 
     // The same with a begin of another image during the erase.
     await a.request('fw.begin', { manifest: imageFor(seed, '1.5.0', 1, 200 * 1024).manifest }).catch(() => undefined);
+    keepalives = c0.stats.keepalives;
     const first = settle(a.request('fw.begin', { manifest: imageFor(seed, '2.0.0', 2, 200 * 1024).manifest }));
-    await new Promise((r) => setTimeout(r, 150));
+    // Raced only once the Key erases for it: sent earlier, the second begin could be handled first
+    // and the first one would hold the slot.
+    t.true(await eraseStarted(c0, keepalives), 'the second erase-ahead started');
     const second = await settle(b.request('fw.begin', { manifest: imageFor(seed, '2.0.1', 2, 100 * 1024).manifest }));
     t.true((await first).ok);
     t.true(second.ok, `the second begin is answered: ${String(second.ok ? '' : second.e)}`);
@@ -84,7 +97,7 @@ test('fw.revert then fw.begin on a second link during erase-ahead: the simulator
     const st = await b.request('fw.status', {});
     t.is(st.secondary?.version, '2.0.1', 'the later begin holds the slot');
     await a.request('fw.status', {});
-    const other = await KeyClient.connect(tcp(sim.keys[1]?.tcp), { timeoutMs: 3000 });
+    const other = await KeyClient.connect(tcp(sim.keys[1]?.tcp), { timeoutMs: 10_000 });
     clients.push(other);
     await other.request('ping', { data: new Uint8Array([1, 2, 3]) });
   } finally {
@@ -104,7 +117,7 @@ async function pairHosts(stateDir: string, hosts: readonly { key: StaticKey; rol
     let keyStatic: Uint8Array | undefined;
     for (const [i, h] of hosts.entries()) {
       if (i > 0) sim.firmware(0).openPairingWindow(60_000);
-      const c = await KeyClient.connect(tcp(sim.keys()[0]?.tcp), { timeoutMs: 3000 });
+      const c = await KeyClient.connect(tcp(sim.keys()[0]?.tcp), { timeoutMs: 10_000 });
       try {
         const s = await SecureSession.firstContact(c, { hostKey: h.key });
         await s.pair(h.role);
@@ -135,7 +148,7 @@ test("another paired host racing the erase ahead of an owner's upload: a second 
   try {
     const seed = ed25519PrivateKeyFromPem(readFileSync(join(dir, 'fw-signing.key'), 'utf8'));
     const session = async (hostKey: StaticKey) => {
-      const c = await KeyClient.connect(tcp(sim.keys[0]?.tcp), { timeoutMs: 3000 });
+      const c = await KeyClient.connect(tcp(sim.keys[0]?.tcp), { timeoutMs: 10_000 });
       clients.push(c);
       return { c, s: await SecureSession.reconnect(c, keyStatic, { hostKey }) };
     };
@@ -150,8 +163,7 @@ test("another paired host racing the erase ahead of an owner's upload: a second 
     const keepalives = a.c.stats.keepalives;
     const begin = settle(a.s.request('fw.begin', { manifest: imageFor(seed, '2.0.0', 2, 200 * 1024).manifest }));
     // The Key sends the requester a keepalive as the erase starts: race it from then on.
-    for (let i = 0; i < 500 && a.c.stats.keepalives === keepalives; i++) await new Promise((r) => setTimeout(r, 10));
-    t.true(a.c.stats.keepalives > keepalives, 'the erase-ahead started');
+    t.true(await eraseStarted(a.c, keepalives), 'the erase-ahead started');
 
     const other = imageFor(seed, '2.0.1', 2, 100 * 1024).manifest;
     const racers = await Promise.all([
@@ -175,7 +187,7 @@ test("another paired host racing the erase ahead of an owner's upload: a second 
     const st = await a.s.request('fw.status', {});
     t.is(st.secondary?.version, '2.0.0', "the owner's update is untouched");
     t.is((await service.s.request('fw.status', {})).secondary?.version, '2.0.0', 'the service host may read the status');
-    const other1 = await KeyClient.connect(tcp(sim.keys[1]?.tcp), { timeoutMs: 3000 });
+    const other1 = await KeyClient.connect(tcp(sim.keys[1]?.tcp), { timeoutMs: 10_000 });
     clients.push(other1);
     await other1.request('ping', { data: new Uint8Array([1, 2, 3]) });
   } finally {
