@@ -37,7 +37,7 @@ test('with --trust-fw-key on a new folder no trusted private key is kept; the us
       `files: ${readdirSync(dir).join(', ')}`,
     );
     const u = new URL(sim.keys()[0]?.tcp as string);
-    const c = await KeyClient.connect(new TcpTransport({ host: u.hostname, port: Number(u.port) }), { timeoutMs: 3000 });
+    const c = await KeyClient.connect(new TcpTransport({ host: u.hostname, port: Number(u.port) }), { timeoutMs: 10_000 });
     clients.push(c);
     t.is(c.hello.firmware, '1.0.0', 'the factory image boots');
     const s = await SecureSession.firstContact(c, { hostKey: staticKeyFromPrivate(x25519Generate().privateKey) });

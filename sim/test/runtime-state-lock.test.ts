@@ -46,7 +46,7 @@ function commandOf(pid: number): string {
 }
 
 async function waitDead(pid: number): Promise<boolean> {
-  const deadline = Date.now() + 3000;
+  const deadline = Date.now() + 20_000;
   while (isProcessAlive(pid)) {
     if (Date.now() > deadline) return false;
     await new Promise((r) => setTimeout(r, 20));
@@ -56,7 +56,7 @@ async function waitDead(pid: number): Promise<boolean> {
 
 async function ping(tcp: string | undefined): Promise<void> {
   const u = new URL(tcp as string);
-  const c = await KeyClient.connect(new TcpTransport({ host: u.hostname, port: Number(u.port) }), { timeoutMs: 3000 });
+  const c = await KeyClient.connect(new TcpTransport({ host: u.hostname, port: Number(u.port) }), { timeoutMs: 10_000 });
   await c.request('ping', { data: new Uint8Array(4) });
   await c.close();
 }
