@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import { openKey } from '@enigm/key-firmware-host';
 import { contactKeygen, EventReader, type ReaderEvent, signContactSet } from '@enigm/protocols/emergency';
-import { fleetFilter, keyDownFilter, keyTopic, openStatus, openUplink, parseKeyTopic, peekUplink } from '@enigm/protocols/mqtt';
+import { fleetFilter, keyDownFilter, keyTopic, openStatus, openUplink, peekUplink } from '@enigm/protocols/mqtt';
 import { Simulator } from '@enigm/sim';
 import test from 'ava';
 import { MqttError, MqttLink } from '../src/index.ts';
@@ -55,7 +55,7 @@ fx.brokerTest(
       backend.onMessage((topic, payload) => ups.push({ topic, payload: Uint8Array.from(payload) }));
       await backend.subscribe(fleetFilter('up'));
       await backend.subscribe(fleetFilter('status'));
-      await until(() => ups.some((m) => m.topic === keyTopic(h0, 'status') && m.payload.length > 0), 10_000, "Key 0's status");
+      await until(() => ups.some((m) => m.topic === keyTopic(h0, 'status') && m.payload.length > 0), 20_000, "Key 0's status");
       const identity0 = sim.firmware(0).secureElement.identityPublicKey;
       const status = ups.find((m) => m.topic === keyTopic(h0, 'status'));
       t.true(openStatus(status?.payload as Uint8Array, h0, identity0).online);
@@ -76,7 +76,8 @@ fx.brokerTest(
       } finally {
         await key.close();
       }
-      await until(() => ups.some((m) => parseKeyTopic(m.topic)?.channel === 'up'), 10_000, 'the lifecycle record');
+      // Key 0's own record (an uplink of Key 1 first would leave `rec` undefined).
+      await until(() => ups.some((m) => m.topic === keyTopic(h0, 'up')), 20_000, 'the lifecycle record');
       const rec = ups.find((m) => m.topic === keyTopic(h0, 'up'));
       t.is(openUplink(rec?.payload as Uint8Array, h0, 'up', identity0).kind, 'lifecycle.changed');
 
