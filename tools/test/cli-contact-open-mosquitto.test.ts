@@ -18,6 +18,7 @@ import { createCa, createTlsKeyPair, issueTlsCertificate, type ProvisioningCa } 
 import { MqttLink, type MqttTls } from '@enigm/mqtt';
 import { findMosquitto, MOSQUITTO_INSTALL_HINT, type Mosquitto, startMosquitto } from '@enigm/mqtt/broker';
 import { toHex } from '@enigm/protocols/bytes';
+import { peekEventRecord, peekEventStart } from '@enigm/protocols/emergency';
 import { mosquittoAcl, openUplink, parseKeyTopic } from '@enigm/protocols/mqtt';
 import { Simulator } from '@enigm/sim';
 import test from 'ava';
@@ -101,13 +102,18 @@ brokerTest(
 
     // The backend stores each emergency uplink body (verified against the Key's identity) as a hex line.
     const captured: string[] = [];
+    // The kinds seen (from each record's clear header): waits are on the record wanted, not on a
+    // count (a second location fix, due 10 s after the first, could stand in for the end).
+    const kinds = new Set<string>();
     const raw: Buffer[] = [];
     backend = await MqttLink.connect({ url, tls: await tlsFor(BACKEND) });
     backend.onMessage((topic, payload) => {
       raw.push(Buffer.from(payload));
       if (parseKeyTopic(topic)?.channel !== 'up') return;
       const up = openUplink(payload, handle, 'up', identity);
-      if (up.kind === 'emergency') captured.push(toHex(up.body));
+      if (up.kind !== 'emergency') return;
+      captured.push(toHex(up.body));
+      kinds.add(peekEventStart(up.body) ? 'start' : (peekEventRecord(up.body)?.kind ?? 'unreadable'));
     });
     await backend.subscribe(`enigm/v1/key/${handle}/up`, 1);
 
@@ -116,9 +122,9 @@ brokerTest(
     t.like(fw.emergency.setContacts(readFileSync(f('contacts.cose'))), { version: 1, count: 1 });
     t.like(s.controls(0).gesture({ kind: 'triple' }), { action: 'emergency-start' });
     s.controls(0).setTrack([{ atMs: 0, lat: LAT, lon: LON, accuracyM: 7 }]);
-    await until(() => captured.length >= 2, 30_000, 'the start and the location through mosquitto');
+    await until(() => kinds.has('start') && kinds.has('location'), 30_000, 'the start and the location through mosquitto');
     t.like(s.controls(0).gesture({ kind: 'hold', seconds: 10 }), { action: 'emergency-end' });
-    await until(() => captured.length >= 3, 30_000, 'the end record through mosquitto');
+    await until(() => kinds.has('end'), 30_000, 'the end record through mosquitto');
     writeFileSync(f('captured.txt'), `${captured.join('\n')}\n`);
 
     // What the broker carried: no coordinate, in text or as a CBOR double.
