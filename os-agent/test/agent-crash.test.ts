@@ -9,7 +9,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '@enigm/attestation/lab';
 import { Deduplicator, MqttLink } from '@enigm/mqtt';
 import { formatAssociationHandle } from '@enigm/protocols/handle';
 import { fleetFilter } from '@enigm/protocols/mqtt';
@@ -19,7 +18,7 @@ import test from 'ava';
 import { PostureAgent } from '../src/agent.ts';
 import { parseAgentConfig } from '../src/config.ts';
 import { useBroker } from './support/broker.ts';
-import { forwarder } from './support/forwarder.ts';
+import { openForwarder } from './support/forwarder.ts';
 
 const fx = useBroker(test);
 const dir = mkdtempSync(join(tmpdir(), 'enigm-agent-crash-'));
@@ -91,7 +90,8 @@ function run(config: string, count: number, killAfterQueued?: number): Promise<{
         if (killAfterQueued !== undefined && queued.length === killAfterQueued) child.kill('SIGKILL');
       }
     });
-    child.once('exit', () => {
+    // 'close', not 'exit': lines the child printed before it died may still be in the pipe at its exit
+    child.once('close', () => {
       cancel();
       resolve({ queued, drained });
     });
@@ -118,8 +118,9 @@ fx.brokerTest('kill -9 of the agent while it publishes loses no queued report; d
 fx.brokerTest(
   'a corrupted outbox is repaired at open: the damaged entry is quarantined, the good ones are kept and delivered',
   async (t) => {
-    const port = await freePort();
-    const url = `mqtts://127.0.0.1:${port}`;
+    const fwd = await openForwarder(fx.broker.port); // down: the agent cannot reach the broker yet
+    stops.push(() => fwd.close());
+    const url = `mqtts://127.0.0.1:${fwd.port}`;
     const { path, handle, stateDir } = await configFile('corrupt', url, 2);
     const config = JSON.parse(readFileSync(path, 'utf8'));
     const a1 = await PostureAgent.start(parseAgentConfig(config), { manual: true, log: () => {} });
@@ -137,9 +138,7 @@ fx.brokerTest(
     t.true((found?.recovered ?? 0) >= 3 && (found?.recovered ?? 0) <= 4, JSON.stringify(found));
     t.true(existsSync(`${log}.quarantine`) && statSync(`${log}.quarantine`).size > 0);
     const c = await consumer(fx.broker.url, handle); // subscribed before the agent can reach the broker
-    const fwd = forwarder(port, fx.broker.port);
-    stops.push(() => fwd.close());
-    await fwd.up();
+    fwd.up();
     const end = Date.now() + 30_000;
     while (c.seqs.size < (found?.recovered ?? 0) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
     t.is(c.seqs.size, found?.recovered ?? -1);

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appraisePostureReport, appraisePostureWithState, emptyVerifierState, VerifierStore } from '@enigm/attestation';
-import { freePort, useSwtpm } from '@enigm/attestation/lab';
+import { useSwtpm } from '@enigm/attestation/lab';
 import { Deduplicator, MqttLink } from '@enigm/mqtt';
 import { toHex } from '@enigm/protocols/bytes';
 import { decode } from '@enigm/protocols/cbor';
@@ -24,7 +24,7 @@ import { queryAgent } from '../src/api/server.ts';
 import { parseAgentConfig } from '../src/config.ts';
 import { signPolicy } from '../src/policy/document.ts';
 import { useBroker } from './support/broker.ts';
-import { forwarder } from './support/forwarder.ts';
+import { openForwarder } from './support/forwarder.ts';
 
 const sw = useSwtpm(test, { connect: false });
 const fx = useBroker(test);
@@ -180,19 +180,18 @@ fx.brokerTest(
 fx.brokerTest(
   'broker down, then up: reports wait in the outbox and arrive after the reconnect, in order, none lost',
   async (t) => {
-    // The broker is reached through a TCP forwarder that is not listening yet (the network is
-    // down); the backend is subscribed on the broker directly, so nothing published can fall
-    // between the reconnect and its subscription.
-    const port = await freePort();
-    const url = `mqtts://127.0.0.1:${port}`;
+    // The broker is reached through a TCP forwarder that is down yet (it cuts every connection:
+    // the network is down); the backend is subscribed on the broker directly, so nothing
+    // published can fall between the reconnect and its subscription.
+    const fwd = await openForwarder(fx.broker.port);
+    stops.push(() => fwd.close());
+    const url = `mqtts://127.0.0.1:${fwd.port}`;
     const { agent, handle } = await agentFor({ url, daemon: null, tpm: 'off' });
     const be = await backend(fx.broker.url, handle);
     for (let i = 0; i < 5; i++) await agent.reportNow('periodic');
     t.is(agent.publisher?.status().pending, 5);
     t.false(agent.publisher?.status().connected);
-    const fwd = forwarder(port, fx.broker.port);
-    stops.push(() => fwd.close());
-    await fwd.up();
+    fwd.up();
     await be.until(5, 60_000);
     t.deepEqual(
       be.got.map((b) => peekPostureClaims(decodePostureEvidence(b).report).seq),
