@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { autoDetect } from '@serialport/bindings-cpp';
 import { SerialPortStream } from '@serialport/stream';
 import test from 'ava';
+import { stopChild } from '../src/child-stop.ts';
 import { createPtyPair, hasSocat, socatAvailability, trackedSocatPids } from '../src/io/pty.ts';
 
 const socat = socatAvailability();
@@ -32,7 +33,7 @@ function isAlive(pid: number): boolean {
   }
 }
 
-async function waitDead(pid: number, timeoutMs = 3000): Promise<boolean> {
+async function waitDead(pid: number, timeoutMs = 20_000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (isAlive(pid)) {
     if (Date.now() > deadline) return false;
@@ -69,7 +70,7 @@ function collect(port: SerialPortStream): { text(): string } {
   return { text: () => Buffer.concat(chunks).toString('latin1') };
 }
 
-async function waitText(source: { text(): string }, expected: string, timeoutMs = 5000): Promise<string> {
+async function waitText(source: { text(): string }, expected: string, timeoutMs = 20_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   while (source.text().length < expected.length && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 5));
@@ -81,10 +82,14 @@ function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'enigm-pty-'));
 }
 
-/** A fake socat executable (a Node script, so it needs nothing on PATH) for failure paths. */
+/**
+ * A fake socat executable for failure paths: a /bin/sh script, which runs its first line within
+ * milliseconds even on a loaded machine (a Node script can take longer than a short timeout just to
+ * start, and then has written nothing yet).
+ */
 function fakeSocat(dir: string, body: string): string {
   const path = join(dir, 'fake-socat');
-  writeFileSync(path, `#!${process.execPath}\n${body}\n`);
+  writeFileSync(path, `#!/bin/sh\n${body}\n`);
   chmodSync(path, 0o755);
   return path;
 }
@@ -123,18 +128,10 @@ test('a socat that never links times out, names its stderr, and is killed', asyn
   const dir = tempDir();
   try {
     const pidFile = join(dir, 'pid');
-    const socatPath = fakeSocat(
-      dir,
-      [
-        `require('node:fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid));`,
-        "process.stderr.write('fake socat is stuck\\n');",
-        'setTimeout(() => undefined, 30000);',
-      ].join('\n'),
-    );
-    const started = Date.now();
-    const error = await t.throwsAsync(createPtyPair({ socatPath, timeoutMs: 1500 }));
-    t.true(Date.now() - started < 5000);
-    t.regex(error?.message ?? '', /within 1500 ms/);
+    // exec keeps the pid (the one createPtyPair kills) for the sleep that never links anything.
+    const socatPath = fakeSocat(dir, [`echo $$ > '${pidFile}'`, "echo 'fake socat is stuck' >&2", 'exec sleep 30'].join('\n'));
+    const error = await t.throwsAsync(createPtyPair({ socatPath, timeoutMs: 3000 }));
+    t.regex(error?.message ?? '', /within 3000 ms/);
     t.regex(error?.message ?? '', /fake socat is stuck/);
     const pid = Number(readFileSync(pidFile, 'utf8'));
     t.true(await waitDead(pid), 'the stuck process was killed');
@@ -146,7 +143,7 @@ test('a socat that never links times out, names its stderr, and is killed', asyn
 test('a socat that exits early rejects with its stderr', async (t) => {
   const dir = tempDir();
   try {
-    const socatPath = fakeSocat(dir, "process.stderr.write('E something is wrong\\n');\nprocess.exit(3);");
+    const socatPath = fakeSocat(dir, "echo 'E something is wrong' >&2\nexit 3");
     const error = await t.throwsAsync(createPtyPair({ socatPath }));
     t.regex(error?.message ?? '', /exited \(code 3/);
     t.regex(error?.message ?? '', /something is wrong/);
@@ -337,7 +334,7 @@ if (!socat.available) {
       err += chunk.toString();
     });
     const exitCode = await new Promise<number | null>((resolve) => {
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
       child.on('exit', (code) => {
         clearTimeout(timer);
         resolve(code);
@@ -359,10 +356,16 @@ if (!socat.available) {
         'setInterval(() => undefined, 1000); // stay up until killed',
       ].join('\n');
       const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
-        stdio: ['ignore', 'pipe', 'pipe'],
+        stdio: ['ignore', 'pipe', 'ignore'],
       });
+      t.teardown(() => stopChild(child, { signal: 'SIGKILL', graceMs: 5000 }).then(() => undefined));
+      // The whole first line (a chunk may hold part of it).
       const pid = await new Promise<number>((resolve, reject) => {
-        child.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+        let out = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          if (out.includes('\n')) resolve(Number(out.slice(0, out.indexOf('\n')).trim()));
+        });
         child.once('exit', () => reject(new Error('child exited early')));
       });
       t.true(isAlive(pid), 'socat runs');
@@ -370,7 +373,7 @@ if (!socat.available) {
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
       t.true(await waitDead(pid), 'socat died with its parent');
-      const deadline = Date.now() + 3000;
+      const deadline = Date.now() + 20_000;
       while (existsSync(join(dir, 'key')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       t.false(existsSync(join(dir, 'key')), 'socat removed its links (it was ended with SIGTERM)');
     } finally {
