@@ -27,7 +27,7 @@ async function start(t: import('ava').ExecutionContext) {
   });
   const port = sim.keys()[0]?.serial as string;
   const host = (name: string) =>
-    openKey(port, { hostKey: join(dir, `${name}.pem`), known: join(dir, `${name}.json`), timeoutMs: 2000 });
+    openKey(port, { hostKey: join(dir, `${name}.pem`), known: join(dir, `${name}.json`), timeoutMs: 10_000 });
   return { dir, sim, events, host };
 }
 
@@ -106,7 +106,7 @@ serialTest('a factory reset by gesture wipes the Key: new identity, no hosts, st
   const fresh = await openKey(sim.keys()[0]?.serial as string, {
     hostKey: join(dir, 'c.pem'),
     known: join(dir, 'c.json'),
-    timeoutMs: 2000,
+    timeoutMs: 10_000,
   });
   t.teardown(() => fresh.close());
   const again = await fresh.pair('owner');
@@ -147,13 +147,13 @@ test('TCP: link events open and closed; power pulled drops the connection and re
     rmSync(dir, { recursive: true, force: true });
   });
   const address = sim.keys()[0]?.tcp as string;
-  const open = () => openKey(address, { hostKey: join(dir, 'a.pem'), known: join(dir, 'a.json'), timeoutMs: 1000 });
+  const open = () => openKey(address, { hostKey: join(dir, 'a.pem'), known: join(dir, 'a.json'), timeoutMs: 10_000 });
   const k = await open();
   await k.info();
   t.true(events.some((e) => e.type === 'link' && e.link === 'tcp#1' && e.phase === 'open'));
   t.true(events.some((e) => e.type === 'frame' && e.link === 'tcp#1' && e.messageType === 'info.response'));
   sim.controls(0).setPower(false);
-  const deadline = Date.now() + 2000;
+  const deadline = Date.now() + 20_000;
   while (!events.some((e) => e.type === 'link' && e.phase === 'closed') && Date.now() < deadline)
     await new Promise((r) => setTimeout(r, 10));
   t.true(
