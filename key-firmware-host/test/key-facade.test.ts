@@ -85,7 +85,6 @@ test('retryWithBackoff stops with KEY_ABORTED when the signal fires during a (re
   const ac = new AbortController();
   let calls = 0;
   setImmediate(() => ac.abort());
-  const started = performance.now();
   const e = await t.throwsAsync(
     retryWithBackoff(
       async () => {
@@ -98,8 +97,9 @@ test('retryWithBackoff stops with KEY_ABORTED when the signal fires during a (re
     { instanceOf: KeyFacadeError },
   );
   t.is(e?.code, 'KEY_ABORTED');
+  // One attempt, then KEY_ABORTED: an abort that did not cut the 30 s wait short would come to a
+  // second attempt (or to ava's timeout), never to this; no wall-clock duration is asserted.
   t.is(calls, 1);
-  t.true(performance.now() - started < 5000, 'the 30 s wait was cut short');
 });
 
 test('EventHub delivers to every subscriber in order, bounds a slow reader, and ends streams on end() and on abort', async (t) => {
