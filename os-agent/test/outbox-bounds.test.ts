@@ -7,17 +7,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '@enigm/attestation/lab';
 import { Outbox } from '@enigm/mqtt/outbox';
 import { formatAssociationHandle } from '@enigm/protocols/handle';
 import test from 'ava';
 import { PosturePublisher, type PublisherEvent } from '../src/publish/publisher.ts';
+import { closedPort } from './support/closed-port.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'enigm-agent-bounds-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
 test('a full outbox drops the oldest reports, counts and reports them, and keeps the newest across a restart', async (t) => {
-  const port = await freePort();
+  const { port, release } = await closedPort(); // the broker stays out of reach: nothing can listen there
+  t.teardown(release);
   const events: PublisherEvent[] = [];
   const path = join(dir, 'outbox.log');
   const p = await PosturePublisher.open({

@@ -8,13 +8,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appraisePostureWithState, emptyVerifierState } from '@enigm/attestation';
-import { freePort, useSwtpm } from '@enigm/attestation/lab';
+import { useSwtpm } from '@enigm/attestation/lab';
 import { formatAssociationHandle } from '@enigm/protocols/handle';
 import test from 'ava';
 import { buildReport, type ReportInput } from '../src/report/report.ts';
 import { okSignal } from '../src/signals.ts';
 import { AgentState } from '../src/state.ts';
 import { TpmQuoteSource } from '../src/tpm/quote-source.ts';
+import { closedPort } from './support/closed-port.ts';
 
 const fx = useSwtpm(test, { connect: false });
 const dir = mkdtempSync(join(tmpdir(), 'enigm-agent-tpm-'));
@@ -66,7 +67,8 @@ fx.tpmTest('a report quoted by swtpm is verified together with its quote as trus
 
 test('a missing TPM gives a signed report without a quote that says why', async (t) => {
   const state = AgentState.open(join(dir, 'b'));
-  const port = await freePort();
+  const { port, release } = await closedPort(); // no TPM there, and no other process can listen there
+  t.teardown(release);
   const tpm = new TpmQuoteSource({ spec: `swtpm:host=127.0.0.1,port=${port}`, akBlobPath: state.path('ak') });
   const r = await buildReport(input(state, state.nextSeq()), { seed: state.seed, publicKey: state.publicKey, handle }, tpm);
   t.is(r.binding, 'absent');
