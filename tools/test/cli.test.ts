@@ -38,7 +38,7 @@ let home = '';
 
 async function enigm(...args: string[]): Promise<Run> {
   try {
-    const r = await exec(process.execPath, [CLI, ...args], { timeout: 20_000, env: { ...process.env, ENIGM_HOME: home } });
+    const r = await exec(process.execPath, [CLI, ...args], { timeout: 60_000, env: { ...process.env, ENIGM_HOME: home } });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (e) {
     const x = e as { code: number; stdout: string; stderr: string };
@@ -135,7 +135,7 @@ realTest('key info against the running simulator, its reader gone (| head -1): e
     'sh',
     ['-c', `"${process.execPath}" "${CLI}" key info --port "$1" | head -1`, 'sh', ready?.keys[1]?.tcp as string],
     {
-      timeout: 20_000,
+      timeout: 60_000,
       env: { ...process.env, ENIGM_HOME: home },
     },
   );
@@ -320,7 +320,10 @@ realTest('fw flash killed mid-transfer (SIGKILL): running it again resumes from 
     stdio: ['ignore', 'pipe', 'ignore'],
   });
   const killedAt = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no progress')), 15_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error('no progress within 60 s'));
+    }, 60_000);
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
       const e = JSON.parse(l);
       if (e.event === 'progress' && e.acked > 0 && e.acked < e.total) {
