@@ -45,7 +45,7 @@ for (const phy of ['1M', '2M']) {
     t.is(ready.keys[0]?.ble, 'ble:Enigm-K0');
     t.regex(ready.bleAdapter ?? '', /^tcp:\/\/127\.0\.0\.1:\d+$/);
 
-    const list = await enigm(work, env, 'key', 'list', '--ble', '--scan', '500', '--json');
+    const list = await enigm(work, env, 'key', 'list', '--ble', '--scan', '2000', '--json');
     t.is(list.code, 0, list.stderr);
     const listed = JSON.parse(list.stdout.trim().split('\n').at(-1) as string) as { keys: { port: string; model: string }[] };
     t.deepEqual(
