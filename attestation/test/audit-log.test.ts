@@ -7,11 +7,12 @@
  * (a file-size limit in a child process) is rolled back and stops the log, and random files never
  * make `open` fail with anything but its typed errors.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { AUDIT_FILE_HEADER, AuditLog, auditSignerFromSeed, scanAuditFrames, verifyAuditLog } from '@enigm/attestation';
 import test from 'ava';
 
@@ -109,7 +110,8 @@ test('a waiting opener gets the lock when the holder closes', async (t) => {
   const path = fresh();
   const first = await AuditLog.open(path, { signer: station, clock: clockFrom(1) });
   first.append({ op: 'key.enroll', decision: 'allowed' });
-  const waiting = AuditLog.open(path, { signer: ca, clock: clockFrom(1), lockTimeoutMs: 3000 });
+  // generous: the wait must outlast the holder however late its close runs on a loaded machine
+  const waiting = AuditLog.open(path, { signer: ca, clock: clockFrom(1), lockTimeoutMs: 60_000 });
   setTimeout(() => first.close(), 100);
   const second = await waiting;
   t.is(second.length, 1);
@@ -187,12 +189,15 @@ test('a crash between the repair truncation and its record: the journal makes th
   await t.throwsAsync(AuditLog.open(path, { signer: ca, clock: clockFrom(60) }), { code: 'AUDIT_LOG_INVALID' });
 });
 
-test('a failed write (file-size limit) is rolled back; the log then refuses appends; the file verifies', (t) => {
+test('a failed write (file-size limit) is rolled back; the log then refuses appends; the file verifies', async (t) => {
   const path = fresh();
   const fixture = fileURLToPath(new URL('./fixtures/audit-fill.ts', import.meta.url));
   const seedHex = '01'.repeat(32);
   const script = `ulimit -f 4; exec "$0" --import tsx "$1" "$2" "$3"`;
-  const out = execFileSync('bash', ['-c', script, process.execPath, fixture, path, seedHex], { encoding: 'utf8' });
+  // asynchronously: a synchronous child would stall the event loop of this file's other tests for its whole run
+  const { stdout: out } = await promisify(execFile)('bash', ['-c', script, process.execPath, fixture, path, seedHex], {
+    encoding: 'utf8',
+  });
   const r = JSON.parse(out) as { appended: number; first: string; second: string };
   t.true(r.appended > 5, out);
   t.is(r.first, 'AUDIT_WRITE_FAILED');
