@@ -7,7 +7,7 @@
  * exits, so the host's pty hangs up. A device side that merely closes is not observable by the
  * host (socat keeps both pty slaves open), which a separate test pins down.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPtyPair, type PtyPair, socatAvailability } from '@enigm/sim';
@@ -40,6 +40,13 @@ function writeDevice(port: SerialPortStream, bytes: Uint8Array): Promise<void> {
       port.drain((drainError) => (drainError ? reject(drainError) : resolve()));
     });
   });
+}
+
+/** Bytes the process `pid` has written so far (`wchar` of /proc/PID/io): socat writes only the relayed data. */
+function socatWrites(pid: number): number {
+  const m = /^wchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+  if (!m) throw new Error(`no wchar in /proc/${pid}/io`);
+  return Number(m[1]);
 }
 
 interface Rig {
@@ -193,8 +200,11 @@ if (!socat.available) {
     const host = new SerialTransport({ path: r.pair.hostPath });
     const sink = new RecordingSink();
     try {
+      const relayed = socatWrites(r.pair.pid);
       await writeDevice(r.device, Uint8Array.of(0xde, 0xad));
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      // The stale bytes must be on the host side before it opens: wait until socat wrote them there
+      // (a fixed 200 ms sleep lost to a socat kept off the CPU; the bytes then came after the open).
+      await waitUntil(() => socatWrites(r.pair.pid) >= relayed + 2, 'socat to pass the stale bytes on', 10000);
       await host.open(sink);
       await writeDevice(r.device, Uint8Array.of(1, 2, 3));
       await waitUntil(() => sink.received >= 3, 'the fresh bytes', 10000);
@@ -241,7 +251,7 @@ if (!socat.available) {
       await host.open(sink);
       await closeDevice(r.device);
       await r.pair.close();
-      await waitUntil(() => sink.closedCalls.length > 0, 'closed after socat exit', 5000);
+      await waitUntil(() => sink.closedCalls.length > 0, 'closed after socat exit', 15000);
       t.is(sink.closedCalls[0]?.code, 'TRANSPORT_CLOSED');
       t.regex(sink.closedCalls[0]?.message ?? '', /closed/);
       const before = process.cpuUsage();
@@ -266,7 +276,7 @@ if (!socat.available) {
       // Either the read side already closed the link (TRANSPORT_NOT_OPEN) or the write fails.
       const error = await t.throwsAsync(host.send(Uint8Array.of(1)), { instanceOf: TransportError });
       t.true(['TRANSPORT_NOT_OPEN', 'TRANSPORT_IO', 'TRANSPORT_CLOSED'].includes(error?.code ?? ''), String(error?.code));
-      await waitUntil(() => sink.closedCalls.length > 0, 'closed', 5000);
+      await waitUntil(() => sink.closedCalls.length > 0, 'closed', 15000);
       t.is(sink.closedCalls.length, 1);
     } finally {
       await host.close();
