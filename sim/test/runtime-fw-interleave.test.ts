@@ -1,7 +1,7 @@
 /**
  * Issue 16 finding 1: a paired host must not be able to crash the simulator (every Key) by sending
  * `fw.revert` / `fw.begin` on a second connection while the Key erases ahead of an upload. The
- * simulator runs in its own process (`eraseMsPerPage: 20`, as `sim start --erase-ms 20`), the
+ * simulator runs in its own process (`eraseMsPerPage: 20`, as `sim start --erase-ms 20`; 60 for the racing hosts), the
  * hosts talk to it over real TCP links; afterwards the process must be alive and every Key answer.
  * The racer is a second session of the same owner, or a different paired host: a second owner
  * (`UPDATE_BUSY`: the update belongs to the host that began it) or a service host (`FORBIDDEN`).
@@ -143,7 +143,9 @@ test("another paired host racing the erase ahead of an owner's upload: a second 
     { key: keyB, role: 'owner' },
     { key: keyS, role: 'service' },
   ]);
-  const sim = await startSimProcess({ keys: 2, stateDir: dir, serial: false, eraseMsPerPage: 20 });
+  // 60 ms a page (about 3 s of erase): the racers must reach the Key while it erases, at least one
+  // keepalive tick (200 ms) before the end, however slowly a loaded machine runs this process.
+  const sim = await startSimProcess({ keys: 2, stateDir: dir, serial: false, eraseMsPerPage: 60 });
   const clients: KeyClient[] = [];
   try {
     const seed = ed25519PrivateKeyFromPem(readFileSync(join(dir, 'fw-signing.key'), 'utf8'));
@@ -156,7 +158,7 @@ test("another paired host racing the erase ahead of an owner's upload: a second 
     const b = await session(keyB);
     const service = await session(keyS);
     // Dirty the secondary slot (a full upload, then cancelled) so the next begin has ~50 pages to
-    // erase at 20 ms each: about a second of erase-ahead, answered when it ends.
+    // erase: about three seconds of erase-ahead, answered when it ends.
     const old = imageFor(seed, '1.5.0', 1, 200 * 1024);
     await uploadPayload(a.s, old.manifest, old.payload, a.c.link.window);
     await a.s.request('fw.revert', {});
