@@ -89,7 +89,17 @@ test.serial('a subscriber without the session sees only ciphertext; the uplink i
     } finally {
       await key.close();
     }
-    await new Promise((r) => setTimeout(r, 300));
+    // What the snooper reads arrives on its own time: wait for the last of it (the uplink record of
+    // the activation, and the status), not a fixed 300 ms that a loaded machine can outlast.
+    const identity = sim.firmware(0).secureElement.identityPublicKey;
+    const lifecycleSeen = () =>
+      seen.some(
+        (m) =>
+          m.topic === fleetFilter('up', { handle }) && openUplink(m.payload, handle, 'up', identity).kind === 'lifecycle.changed',
+      );
+    const statusSeen = () => seen.some((m) => m.topic === fleetFilter('status', { handle }) && m.payload.length > 0);
+    const end = Date.now() + 15_000;
+    while (!(lifecycleSeen() && statusSeen()) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
     const links = seen.filter((m) => ['down', 'resp'].includes(parseKeyTopic(m.topic)?.channel ?? ''));
     t.true(links.length > 10, `${links.length} link messages seen`);
     t.false(
@@ -101,7 +111,6 @@ test.serial('a subscriber without the session sees only ciphertext; the uplink i
       'the evidence never travels in clear',
     );
     // The uplink: a signed retained status and a signed lifecycle record, each bound to the topic.
-    const identity = sim.firmware(0).secureElement.identityPublicKey;
     const status = seen.filter((m) => m.topic === fleetFilter('status', { handle }) && m.payload.length > 0);
     t.true(status.length >= 1);
     const st = openStatus(status[0]?.payload as Uint8Array, handle, identity);
