@@ -54,10 +54,9 @@ function apply(src: Uint8Array, ms: Mutation[]): Uint8Array {
   return b;
 }
 
-test('mutated real logs parse or fail with an AttestationError, quickly', (t) => {
+test('mutated real logs parse or fail with an AttestationError (a hang fails by the runner timeout)', (t) => {
   let parsed = 0;
   let rejected = 0;
-  const started = performance.now();
   fc.assert(
     fc.property(fc.integer({ min: 0, max: LOGS.length - 1 }), fc.array(mutation, { minLength: 1, maxLength: 4 }), (i, ms) => {
       const bytes = apply(LOGS[i]!, ms);
@@ -75,5 +74,4 @@ test('mutated real logs parse or fail with an AttestationError, quickly', (t) =>
     { numRuns: 1500, seed: 20240601 },
   );
   t.true(parsed > 0 && rejected > 0, `parsed ${parsed}, rejected ${rejected}`);
-  t.true(performance.now() - started < 10_000);
 });
