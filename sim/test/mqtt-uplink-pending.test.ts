@@ -41,9 +41,13 @@ function heldSync() {
 
 const tick = () => new Promise((r) => setImmediate(r));
 
+/** Waits for `cond` (an outbox append is a real fsync: up to 20 s on a loaded machine). */
 async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-  if (!cond()) throw new Error(`timed out waiting for ${what}`);
+  const end = Date.now() + 20_000;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 test('a record waiting for durable() counts as pending, not queued; after the flush it is queued', async (t) => {
