@@ -33,9 +33,9 @@ test.after.always(async () => {
   bundle?.remove();
 });
 
-/** The bundled CLI in `work` with `env` (45 s per command). */
+/** The bundled CLI in `work` with `env` (60 s per command: a lossy flash on a loaded machine is slow). */
 const enigm = (work: string, env: NodeJS.ProcessEnv, ...args: string[]) =>
-  runBundled(bundle?.cli as string, work, env, args, 45_000);
+  runBundled(bundle?.cli as string, work, env, args, 60_000);
 
 function workDir(name: string): string {
   const work = mkdtempSync(join(tmpdir(), `enigm-cli-ble-${name}-`));
