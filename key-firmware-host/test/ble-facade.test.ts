@@ -201,7 +201,9 @@ test.serial(
       await key.info();
     } finally {
       await key.close();
-      await new Promise((r) => setTimeout(r, 20));
+      // The simulator sees the disconnect on its own time: wait for it (a fixed 20 ms was short under load).
+      const closedSeen = () => events.some((e) => e.type === 'link' && e.phase === 'closed');
+      for (const end = Date.now() + 10_000; !closedSeen() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
       off();
       await sim.stop();
     }
