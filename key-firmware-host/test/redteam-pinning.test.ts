@@ -20,6 +20,9 @@ import { openKey } from '../src/key/key.ts';
 import { KnownKeys } from '../src/session/host-store.ts';
 import { type Mitm, reencode, startMitm } from './redteam-proxy.ts';
 
+/** Per-request budget over TCP: no test here waits for a timeout, so a generous one costs nothing (500 ms was within reach of a stall on a loaded machine). */
+const LINK_TIMEOUT_MS = 5000;
+
 interface Rig {
   sim: Simulator;
   dir: string;
@@ -65,7 +68,7 @@ test('finding 4: a made-up handle in info is not what gets pinned; the signed ha
   const mitm = await r.mitm(0);
   const fake = new Uint8Array(16).fill(0xee);
   fakeInfoHandle(mitm, fake);
-  const key = await openKey(mitm.address, { known: r.knownPath, hostKey: r.hostKeyPath, timeoutMs: 500 });
+  const key = await openKey(mitm.address, { known: r.knownPath, hostKey: r.hostKeyPath, timeoutMs: LINK_TIMEOUT_MS });
   t.teardown(() => key.close());
   const paired = await key.pair('owner');
   const real = r.sim.keys()[0]?.handle as string;
@@ -82,7 +85,7 @@ test('finding 4: a made-up handle in info is not what gets pinned; the signed ha
 
 test('finding 4: a pin whose handle is not the Key’s is a hard KEY_IDENTITY_MISMATCH, not an affirming attestation', async (t) => {
   const r = await rig(t);
-  const key = await openKey(r.tcp(0), { known: r.knownPath, hostKey: r.hostKeyPath, timeoutMs: 500 });
+  const key = await openKey(r.tcp(0), { known: r.knownPath, hostKey: r.hostKeyPath, timeoutMs: LINK_TIMEOUT_MS });
   t.teardown(() => key.close());
   await key.pair('owner');
   t.is(toHex((await key.attest()).claims.ueid).slice(2), r.sim.keys()[0]?.handle as string, 'control: the honest pin attests');
@@ -93,7 +96,7 @@ test('finding 4: a pin whose handle is not the Key’s is a hard KEY_IDENTITY_MI
   // …and a man in the middle makes info claim that handle, as it did when the impostor was pinned.
   const mitm = await r.mitm(0);
   fakeInfoHandle(mitm, new Uint8Array(16).fill(0xee));
-  const again = await openKey(mitm.address, { known: r.knownPath, hostKey: r.hostKeyPath, timeoutMs: 500 });
+  const again = await openKey(mitm.address, { known: r.knownPath, hostKey: r.hostKeyPath, timeoutMs: LINK_TIMEOUT_MS });
   t.teardown(() => again.close());
   const e = await t.throwsAsync(again.attest());
   t.is((e as { code?: string }).code, 'KEY_IDENTITY_MISMATCH', e?.message);
@@ -104,7 +107,7 @@ test('finding 4: a man in the middle routing port A to another paired Key cannot
   // This host pairs with both Keys (directly).
   const handles: string[] = [];
   for (const i of [0, 1]) {
-    const k = await openKey(r.tcp(i), { known: r.knownPath, hostKey: r.hostKeyPath, timeoutMs: 500 });
+    const k = await openKey(r.tcp(i), { known: r.knownPath, hostKey: r.hostKeyPath, timeoutMs: LINK_TIMEOUT_MS });
     handles.push((await k.pair('owner')).handle);
     await k.close();
   }
@@ -113,7 +116,7 @@ test('finding 4: a man in the middle routing port A to another paired Key cannot
   const named = await openKey(mitm.address, {
     known: r.knownPath,
     hostKey: r.hostKeyPath,
-    timeoutMs: 500,
+    timeoutMs: LINK_TIMEOUT_MS,
     expect: { handle: handles[0] as string },
   });
   t.teardown(() => named.close());
@@ -125,7 +128,7 @@ test('finding 4: a man in the middle routing port A to another paired Key cannot
   const right = await openKey(mitm.address, {
     known: r.knownPath,
     hostKey: r.hostKeyPath,
-    timeoutMs: 500,
+    timeoutMs: LINK_TIMEOUT_MS,
     expect: { handle: handles[1] as string },
   });
   t.teardown(() => right.close());

@@ -20,12 +20,15 @@ import { openKey } from '../src/key/key.ts';
 import { SecureSession } from '../src/session/secure-session.ts';
 import { transportFromAddress } from '../src/transport/open.ts';
 
+/** Per-request budget over TCP: no test here waits for a timeout, so a generous one costs nothing (500 ms was within reach of a stall on a loaded machine). */
+const LINK_TIMEOUT_MS = 5000;
+
 const newHostKey = () => staticKeyFromPrivate(x25519Generate().privateKey);
 
 test('finding 9: a paired Key names its handle and identity only to paired hosts, or while pairable', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'enigm-redteam-privacy-'));
   const sim = await Simulator.start({ keys: 1, serial: false, stateDir: dir });
-  const c = await KeyClient.connect(transportFromAddress(sim.keys()[0]?.tcp as string), { timeoutMs: 500 });
+  const c = await KeyClient.connect(transportFromAddress(sim.keys()[0]?.tcp as string), { timeoutMs: LINK_TIMEOUT_MS });
   t.teardown(async () => {
     await c.close();
     await sim.stop();
@@ -66,10 +69,10 @@ test('finding 9: pairing a paired Key outside its window is KEY_NOT_PAIRABLE (a 
     rmSync(dir, { recursive: true, force: true });
   });
   const address = sim.keys()[0]?.tcp as string;
-  const first = await openKey(address, { hostKey: join(dir, 'a.pem'), known: join(dir, 'a.json'), timeoutMs: 500 });
+  const first = await openKey(address, { hostKey: join(dir, 'a.pem'), known: join(dir, 'a.json'), timeoutMs: LINK_TIMEOUT_MS });
   await first.pair('owner');
   await first.close();
-  const second = await openKey(address, { hostKey: join(dir, 'b.pem'), known: join(dir, 'b.json'), timeoutMs: 500 });
+  const second = await openKey(address, { hostKey: join(dir, 'b.pem'), known: join(dir, 'b.json'), timeoutMs: LINK_TIMEOUT_MS });
   t.teardown(() => second.close());
   const e = await t.throwsAsync(second.pair('service'), { instanceOf: KeyFacadeError });
   t.is(e?.code, 'KEY_NOT_PAIRABLE', e?.message);
