@@ -20,6 +20,7 @@ import test from 'ava';
 import { Simulator } from '../src/index.ts';
 import { createLogger } from '../src/runtime/log.ts';
 import { SimulatorClock } from '../src/runtime/sim-clock.ts';
+import { uplinkBusy } from '../src/testing.ts';
 import { contactSet, contacts } from './support/emergency-rig.ts';
 import { useUplinkBrokers } from './support/uplink-broker.ts';
 
@@ -91,6 +92,8 @@ test.serial(
     await until(() => stats().connected, WAIT_MS, 'the uplink');
     fw.transition('activate');
     await until(() => received.length === 1, WAIT_MS, 'the activation record');
+    // Acknowledged to the Key too: else it stays in the outbox through the outage and comes again.
+    await until(() => !uplinkBusy(stats()), WAIT_MS, 'the activation record acknowledged');
     const beforeOutage = received.length;
     const lastSeqBefore = received[0]?.seq ?? 0;
 
@@ -218,6 +221,8 @@ test.serial(
     await until(() => stats().connected, WAIT_MS, 'the uplink');
     fw.transition('activate');
     await until(() => received.length === 1, WAIT_MS, 'the activation record');
+    // Acknowledged to the Key too: else it stays in the outbox through the outage and comes again.
+    await until(() => !uplinkBusy(stats()), WAIT_MS, 'the activation record acknowledged');
     await broker.stop();
     await until(() => !stats().connected, WAIT_MS, 'the uplink to notice the outage');
 

@@ -18,6 +18,7 @@ import test from 'ava';
 import { loadSecureElement } from '../src/firmware/secure-element.ts';
 import { Simulator } from '../src/index.ts';
 import { FileStorage } from '../src/runtime/file-storage.ts';
+import { uplinkBusy } from '../src/testing.ts';
 import { BROKER_KINDS, type UplinkBroker, useUplinkBrokers } from './support/uplink-broker.ts';
 
 const brokers = useUplinkBrokers(test);
@@ -91,6 +92,9 @@ for (const kind of BROKER_KINDS) {
       try {
         t.is(await key.activate(), 'dormant');
         await until(() => records.length === 1, 20_000, 'the first record');
+        // The consumer can have it before the Key has the broker's acknowledgement: stopped then,
+        // the Key would send it again (a duplicate, and four queued instead of three).
+        await until(() => !uplinkBusy(sim.linkStats()[0]?.mqtt), 20_000, 'the first record acknowledged');
         await broker.stop();
         await until(() => sim.linkStats()[0]?.mqtt?.connected === false, 20_000, 'the uplink to notice');
         await key.suspend();
@@ -210,6 +214,9 @@ for (const kind of BROKER_KINDS) {
         await key.pair('owner');
         await key.activate();
         await until(() => seen.length === 1, 20_000, 'the first record');
+        // Acknowledged to the Key too (else it waits in the outbox with the others: three, not two).
+        const drained = Date.now() + 20_000;
+        while (uplinkBusy((await sim.stats())[0]?.mqtt) && Date.now() < drained) await new Promise((r) => setTimeout(r, 20));
         await broker.stop();
         await key.suspend();
         await key.resume();
@@ -306,6 +313,8 @@ for (const kind of BROKER_KINDS) {
           .controls(0)
           .setTrack(Array.from({ length: 13 }, (_, i) => ({ atMs: i * 10_000, lat: 48.1 + i / 1000, lon: 11.5, accuracyM: 5 })));
         await until(() => bodies.length >= 2, 20_000, 'the start and a first record');
+        // Acknowledged to the Key too (else they are sent again after the outage: duplicates).
+        await until(() => !uplinkBusy(sim.linkStats()[0]?.mqtt), 20_000, 'the first records acknowledged');
         await broker.stop();
         await until(() => sim.linkStats()[0]?.mqtt?.connected === false, 20_000, 'the uplink to notice');
         sim.clock.advance(60_000); // six more fixes sealed while the broker is down
