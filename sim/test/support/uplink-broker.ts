@@ -58,7 +58,7 @@ export interface UplinkBroker {
   readonly certFiles?: { caFile: string; certDir: string };
   /** Issues Key `handle`'s client certificate into {@link UplinkBroker.certFiles} (mosquitto; no-op otherwise). */
   issueKey(handle: string): Promise<void>;
-  /** A backend consumer (`backend-1` or `backend-2`), connected directly. */
+  /** A backend consumer (`backend-1` or `backend-2`), through the consumers' gate (never held). */
   consumer(name: string): Promise<MqttLink>;
   /** Starts the broker (again), behind the same gates. */
   start(): Promise<void>;
