@@ -55,7 +55,9 @@ async function setup(keys: number) {
     key: {
       hostKey: join(dir, 'home', 'host-key.pem'),
       known: join(dir, 'home', 'known-keys.json'),
-      timeoutMs: 3000,
+      // 8 Keys share one busy process (simulator, station, CA): on a loaded 2-core machine an answer
+      // can wait seconds behind the others' work. No test here waits for a timeout.
+      timeoutMs: 10_000,
       retries: 1,
       reconnect: { attempts: 6, baseMs: 50, maxMs: 500 },
     },
