@@ -27,7 +27,7 @@ export function rawPeer(name = 'Enigm-T0', address = 'c0:de:00:00:0f:00') {
       onData = cb;
     },
     write: async (bytes: Uint8Array) => {
-      for (let i = 0; i < 200 && current === undefined; i++) await new Promise((r) => setTimeout(r, 5));
+      for (let i = 0; i < 2000 && current === undefined; i++) await new Promise((r) => setTimeout(r, 5)); // ≥ 10 s bound: a loaded machine
       current?.write(bytes);
     },
   };
