@@ -70,10 +70,9 @@ transportContract('tcp', async () => {
 });
 
 test.serial('connection refused → TRANSPORT_OPEN_FAILED with the cause kept', async (t) => {
-  const listening = await listen();
-  const { port } = listening;
-  await listening.close();
-  const transport = new TcpTransport({ host: '127.0.0.1', port });
+  // Port 1 (tcpmux, privileged): nothing of the suite listens there. A port closed just before
+  // could be taken meanwhile by another test file's server, and the connect would succeed.
+  const transport = new TcpTransport({ host: '127.0.0.1', port: 1 });
   const error = await t.throwsAsync(transport.open(new RecordingSink()), { instanceOf: TransportError });
   t.is(error?.code, 'TRANSPORT_OPEN_FAILED');
   t.is((error?.cause as NodeJS.ErrnoException | undefined)?.code, 'ECONNREFUSED');
@@ -87,7 +86,7 @@ test.serial('peer reset → sink.closed(TRANSPORT_CLOSED)', async (t) => {
   try {
     await transport.open(sink);
     (await listening.current()).resetAndDestroy();
-    await waitUntil(() => sink.closedCalls.length > 0, 'closed after reset', 5000);
+    await waitUntil(() => sink.closedCalls.length > 0, 'closed after reset', 15000);
     t.is(sink.closedCalls.length, 1);
     t.is(sink.closedCalls[0]?.code, 'TRANSPORT_CLOSED');
     t.false(transport.isOpen);
@@ -112,7 +111,7 @@ test.serial('close flushes queued sends before ending the connection, in order, 
     const sends = [transport.send(first), transport.send(second)];
     await transport.close();
     await Promise.all(sends);
-    await waitUntil(() => ended, 'the server saw the end of the connection', 5000);
+    await waitUntil(() => ended, 'the server saw the end of the connection', 15000);
     // Everything arrived before the end, the first send's bytes before the second's.
     t.deepEqual(Buffer.from(concat(received)), Buffer.concat([first, second]));
   } finally {
