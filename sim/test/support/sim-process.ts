@@ -40,12 +40,26 @@ export async function startSimProcess(
   proc.stderr?.on('data', (t: string) => {
     err = (err + t).slice(-64 * 1024);
   });
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  let gone = false;
+  const waiting: { resolve: (line: string) => void; reject: (e: Error) => void }[] = [];
+  proc.stdin?.on('error', () => undefined); // EPIPE once it is gone: its questions fail below
+  // 'close': it has exited and every line it wrote has been read.
+  const exited = new Promise<void>((r) =>
+    proc.once('close', () => {
+      gone = true;
+      // A question the process can no longer answer fails instead of waiting for ever.
+      for (const w of waiting.splice(0)) w.reject(new Error(`simulator process exited:\n${err}`));
+      r();
+    }),
+  );
   const lines = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
-  const waiting: ((line: string) => void)[] = [];
-  const next = () => new Promise<string>((r) => waiting.push(r));
-  lines.on('line', (l) => waiting.shift()?.(l));
-  const first = await Promise.race([next(), exited.then(() => undefined)]);
+  const next = () =>
+    new Promise<string>((resolve, reject) => {
+      if (gone) reject(new Error(`simulator process exited:\n${err}`));
+      else waiting.push({ resolve, reject });
+    });
+  lines.on('line', (l) => waiting.shift()?.resolve(l));
+  const first = await Promise.race([next().catch(() => undefined), exited.then(() => undefined)]);
   if (first === undefined) throw new Error(`simulator process exited before it was ready:\n${err}`);
   const ready = JSON.parse(first) as { pid: number; keys: SimulatedKeyInfo[]; socat: number[] };
   const ask = async (cmd: string): Promise<Record<string, unknown>> => {
