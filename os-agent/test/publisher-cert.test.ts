@@ -29,7 +29,7 @@ async function publisher(name: string, validity: { notBefore?: Date; notAfter?: 
   });
 }
 
-async function until(f: () => boolean, ms = 15_000): Promise<void> {
+async function until(f: () => boolean, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
   while (!f() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
 }

@@ -48,7 +48,7 @@ test('start, periodic with jitter, and on-change reports', async (t) => {
     const end = Date.now() + ms;
     while (!f() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
   };
-  await until(() => reports().some((r) => r.trigger === 'periodic'), 10_000);
+  await until(() => reports().some((r) => r.trigger === 'periodic'), 30_000);
   t.is(reports()[0]?.trigger, 'start');
   t.true(
     reports().some((r) => r.trigger === 'periodic'),
@@ -60,7 +60,7 @@ test('start, periodic with jitter, and on-change reports', async (t) => {
     'no change yet',
   );
   level = 'at-risk';
-  await until(() => reports().some((r) => r.trigger === 'change'), 10_000);
+  await until(() => reports().some((r) => r.trigger === 'change'), 30_000);
   t.true(reports().some((r) => r.trigger === 'change'));
   const seqs = reports().map((r) => r.seq as number);
   t.deepEqual(
