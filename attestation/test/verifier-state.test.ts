@@ -274,6 +274,8 @@ test('file store: corrupt state and a live lock are typed errors; a dead holder 
     code: 'STATE_LOCKED',
   });
   writeFileSync(`${path}.lock`, ''); // a verifier died before writing its PID: waited for, then stale
+  // dated ahead, so that no stall of this process between writing and reading it can make it stale yet
+  utimesSync(`${path}.lock`, new Date(Date.now() + 60_000), new Date(Date.now() + 60_000));
   await t.throwsAsync(VerifierStore.file(path, { lockTimeoutMs: 50 }).read(), { code: 'STATE_LOCKED' });
   utimesSync(`${path}.lock`, new Date(Date.now() - 10_000), new Date(Date.now() - 10_000));
   await VerifierStore.file(path).read();
@@ -312,7 +314,8 @@ test('two verifier processes on one state file never both consume a challenge (t
       let out = '';
       p.stdout.on('data', (d) => (out += d));
       p.on('error', reject);
-      p.on('exit', (code) => (code === 0 ? resolve(out.trim().split('\n')) : reject(new Error(`child exited ${code}`))));
+      // 'close', not 'exit': at the exit the last lines may still be in the pipe
+      p.on('close', (code) => (code === 0 ? resolve(out.trim().split('\n')) : reject(new Error(`child exited ${code}`))));
     });
   const [a, b] = await Promise.all(lists.map(run));
   const accepted = [...a!, ...b!].filter((s) => s !== 'contraindicated');
