@@ -7,10 +7,11 @@
  * Enigm OS daemon emulator, swtpm and mosquitto; a missing daemon and a malformed findings file
  * make sure reasons are covered too.
  *
- * Matching: long needles (MACs, paths, serials, machine id) are searched in raw bytes and in every
- * text; short ones (a hostname such as `vm`) as whole words in every text (CBOR strings decoded
- * recursively, log lines), after the agent's fixed vocabulary (signal names) is taken out. The
- * account `root` is not a personal user name and is covered by its home folder `/root` instead.
+ * Matching: long needles (MACs, paths, serials, machine id) are searched in every text, and in raw
+ * bytes when 8 bytes or longer (shorter ones occur in random bytes by chance); short ones (a
+ * hostname such as `vm`) as whole words in every text (CBOR strings decoded recursively, log
+ * lines), after the agent's fixed vocabulary (signal names) is taken out. The account `root` is not
+ * a personal user name and is covered by its home folder `/root` instead.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, networkInterfaces, tmpdir, userInfo } from 'node:os';
@@ -111,7 +112,12 @@ function findLeaks(where: string, raw: Uint8Array | undefined, strings: string[]
   const found: string[] = [];
   const buf = raw ? Buffer.from(raw) : undefined;
   for (const s of n.long) {
-    if (buf?.includes(Buffer.from(s, 'utf8'))) found.push(`${where}: raw bytes hold ${JSON.stringify(s)}`);
+    // Raw bytes are mostly random (signatures, ids, nonces, quotes: ~12 KB here): a needle of k bytes
+    // turns up there by chance with probability ~12e3 * 2^(-8k), 1e-8 for "/root" and 3e-6 for a
+    // 4-character DMI serial. So only needles of 8 bytes and more are searched raw (< 1e-15); every
+    // needle is still searched in every text.
+    if (Buffer.byteLength(s) >= 8 && buf?.includes(Buffer.from(s, 'utf8')))
+      found.push(`${where}: raw bytes hold ${JSON.stringify(s)}`);
     if (strings.some((t) => t.includes(s))) found.push(`${where}: text holds ${JSON.stringify(s)}`);
   }
   for (const m of n.macBytes) if (buf?.includes(Buffer.from(m))) found.push(`${where}: raw bytes hold a MAC address`);
