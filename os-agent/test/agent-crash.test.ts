@@ -111,7 +111,21 @@ fx.brokerTest('kill -9 of the agent while it publishes loses no queued report; d
   while (all.some((s) => !c.seqs.has(s)) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
   const missing = all.filter((s) => !c.seqs.has(s));
   t.deepEqual(missing, [], 'every report that was durably queued arrived');
-  t.is(Math.min(...second.queued), Math.max(...first.queued) + 1, 'the sequence continues after the crash, never reused');
+  // The counter is persisted before a report is signed, and `queued` is printed after its append:
+  // the one report in flight when SIGKILL landed may have taken its number (and even reached the
+  // outbox) without being printed. So the restart may skip that one number, never reuse one.
+  const lastBefore = Math.max(...first.queued);
+  const firstAfter = Math.min(...second.queued);
+  t.true(
+    firstAfter === lastBefore + 1 || firstAfter === lastBefore + 2,
+    `the sequence continues after the crash, never reused (${lastBefore} then ${firstAfter})`,
+  );
+  const known = new Set([...all, lastBefore + 1]);
+  t.deepEqual(
+    [...c.seqs].filter((s) => !known.has(s)),
+    [],
+    'nothing arrived that neither run queued (but the one in flight at the kill)',
+  );
   t.log(`queued ${all.length}, received ${c.seqs.size}, duplicates dropped ${c.dups()}`);
 });
 
