@@ -50,12 +50,12 @@ async function setup() {
   const port = sim.keys()[0]?.serial as string;
   const seed = ed25519PrivateKeyFromPem(readFileSync(sim.signingKeyPath, 'utf8'));
   const hostKey = staticKeyFromPrivate(x25519Generate().privateKey);
-  let c = await KeyClient.connect(new SerialTransport({ path: port }), { timeoutMs: 2000 });
+  let c = await KeyClient.connect(new SerialTransport({ path: port }), { timeoutMs: 5000 });
   const xx = await SecureSession.firstContact(c, { hostKey });
   await xx.pair('provisioning');
   await c.close();
   const open = async () => {
-    c = await KeyClient.connect(new SerialTransport({ path: port }), { timeoutMs: 2000 });
+    c = await KeyClient.connect(new SerialTransport({ path: port }), { timeoutMs: 5000 });
     const s = await SecureSession.reconnect(c, xx.peer.staticKey, { hostKey });
     return { c, s };
   };
