@@ -45,10 +45,10 @@ test.serial(
   'pairing-window.yaml passes at a numeric speed, on real time (×10: 60 s of simulated time in about 6 s)',
   async (t) => {
     const scenario = loadScenarioFile(join(DIR, 'pairing-window.yaml'));
-    t.is(scenario.speed, 100);
-    // ×10 rather than its own ×100: its check "still open after 40 s" has 20 s of simulated margin
-    // before the window closes at 60 s, which is 200 ms of real time at ×100 (a loaded machine can
-    // stall for that long) and 2 s at ×10.
+    t.is(scenario.speed, 20);
+    // Its check "still open after 40 s" has 20 s of simulated margin before the window closes at
+    // 60 s: 1 s of real time at the file's own ×20 (it was ×100: 200 ms, which a loaded machine can
+    // stall for, and so can a user's), 2 s at the ×10 used here.
     const report = await runScenarioFresh(scenario, { speed: 10 });
     t.true(report.passed, formatReportText(report));
     // At ×10 the clock cannot pass 60 s of simulated time in less than 6 s of real time (no upper

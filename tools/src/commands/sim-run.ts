@@ -52,7 +52,7 @@ Exit codes: 0 every step passed; 1 a failed expectation, an error from the simul
 scenario file that cannot be read or is malformed (each problem with its line and field); 2 misuse.
 
 Example:
-  enigm sim run examples/scenarios/pairing-window.yaml --speed 1000 --junit scenario.xml`,
+  enigm sim run examples/scenarios/pairing-window.yaml --junit scenario.xml`,
   options: { speed: { type: 'string' }, junit: { type: 'string' } },
   positionals: true,
   longRunning: true,
