@@ -164,6 +164,40 @@ test('no answer → KEY_TIMEOUT after every retry, each after its full budget', 
   await c.close();
 });
 
+test('a stalled host: a timer that fires late listens once more before a timeout, and an answer that arrived meanwhile wins (no retry)', async (t) => {
+  const h = await harness();
+  const c = await connect(h, { timeoutMs: 500, retries: 0 });
+  h.hold.on = true;
+  const p = c.info();
+  await h.clock.settle();
+  t.true(h.hold.queue.length > 0, 'the request reached the Key, which holds it');
+  // The host is descheduled for 2 s; its deadline (~500 ms) passes meanwhile. The Key's answer
+  // comes in the same wake-up, but after the due timer has fired (libuv runs timers before I/O).
+  h.clock.stall(2000);
+  h.clock.setTimeout(() => {
+    h.hold.on = false;
+    const link = new DeviceLink(h.fw, (b) => void h.device.send(b));
+    for (const q of h.hold.queue.splice(0)) link.receive(q);
+  }, 0);
+  const info = await h.clock.run(p);
+  t.truthy(info);
+  t.is(c.stats.retries, 0, 'no retry: the answer was read in the grace period');
+  await c.close();
+});
+
+test('a stalled host and a silent Key: still KEY_TIMEOUT, after one grace period as long as the stall (at most the timeout)', async (t) => {
+  const h = await harness();
+  const c = await connect(h, { timeoutMs: 500, retries: 0 });
+  h.drop.n = 100;
+  const p = c.info();
+  await h.clock.settle();
+  h.clock.stall(2000);
+  const e = await t.throwsAsync(h.clock.run(p), { instanceOf: KeyError });
+  t.is(e?.code, 'KEY_TIMEOUT');
+  t.is(h.clock.now(), 2500, 'the late timer at 2,000 ms listened 500 ms more (the timeout), then gave up');
+  await c.close();
+});
+
 test('UART speed: a full window of 4 KiB requests at 115200 baud completes at the default timeout, no retry', async (t) => {
   // 8 × ~4 KiB each way at 11,520 bytes/s: the last request's bytes reach the Key ~2.9 s after it
   // was handed to the transport, longer than the 2000 ms timeout. Deadlines count the bytes

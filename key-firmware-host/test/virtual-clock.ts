@@ -36,6 +36,15 @@ export class VirtualClock implements Timers {
     this.#timers.delete(handle as number);
   }
 
+  /**
+   * Moves virtual time on by `ms` without running anything: the host process was descheduled, and
+   * the timers that fell due meanwhile fire late, in order, at the next {@link VirtualClock.run}.
+   * @throws never
+   */
+  stall(ms: number): void {
+    this.#t += ms;
+  }
+
   /** Lets real I/O callbacks and microtasks run (one event-loop turn), without advancing time. */
   async settle(): Promise<void> {
     await new Promise((resolve) => setImmediate(resolve));

@@ -43,6 +43,9 @@ export interface Timers {
   now(): number;
 }
 
+/** A timer this late (ms) means the host was stalled: one grace period to read a waiting answer. */
+const LATE_TIMER_MS = 20;
+
 const realTimers: Timers = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
@@ -344,9 +347,11 @@ export class KeyClient {
         done(true);
         reject(new KeyError('KEY_CANCELLED', `${name} cancelled`));
       };
+      let graced = false;
       const armAt = (at: number, now: number) => {
         clear();
         deadline = at;
+        graced = false;
         timer = timers.setTimeout(onTimer, Math.max(0, at - now));
       };
       // Extensions only move `deadline`; the timer catches up when it fires (no timer churn per
@@ -355,7 +360,12 @@ export class KeyClient {
         timer = undefined;
         const now = timers.now();
         if (now < deadline) timer = timers.setTimeout(onTimer, deadline - now);
-        else onTimeout();
+        else if (!graced && now - deadline >= LATE_TIMER_MS) {
+          // The host was not running (a stalled process runs due timers before the I/O that came
+          // meanwhile): listen as long as it was away (at most the timeout) before calling it silent.
+          graced = true;
+          timer = timers.setTimeout(onTimer, Math.min(now - deadline, timeoutMs));
+        } else onTimeout();
       };
       const onTimeout = () => {
         dropTicket();
