@@ -399,7 +399,7 @@ ${logOptionsHelp('info', 'the stream opened and ended; debug: events left out by
       if (limit !== 0 && seen >= limit) stream.close();
     });
     await stream.opened;
-    log.info(`watching ${c.url} (Ctrl-C to stop)`);
+    // The stop signals are ours before "watching" is announced (a supervisor may signal on it).
     const interrupted = new Promise<void>((resolve) => {
       const onSignal = () => {
         stream.close();
@@ -412,6 +412,7 @@ ${logOptionsHelp('info', 'the stream opened and ended; debug: events left out by
         process.off('SIGTERM', onSignal);
       });
     });
+    log.info(`watching ${c.url} (Ctrl-C to stop)`);
     const code = await Promise.race([stream.closed, interrupted.then(() => 1000)]);
     if (code !== 1000 && code !== 1005 && (limit === 0 || seen < limit))
       log.warn('the event stream ended: the simulator stopped');
