@@ -7,12 +7,12 @@
  */
 import { MqttLink } from '@enigm/mqtt';
 import { type EmbeddedBroker, startEmbeddedBroker } from '@enigm/mqtt/broker';
+import { startTcpRelay, targetOf } from '@enigm/mqtt/testing';
 import { ed25519Generate } from '@enigm/protocols/crypto';
 import { keyDownFilter, keyTopic, parseKeyTopic, sealStatus } from '@enigm/protocols/mqtt';
 import test from 'ava';
 import { MqttTransport } from '../src/transport/mqtt.ts';
 import { TransportError } from '../src/transport/transport.ts';
-import { startTcpRelay, targetOf } from './tcp-relay.ts';
 import { RecordingSink, transportContract } from './transport-contract.ts';
 
 const HANDLE = `eh1-${'d'.repeat(26)}`;

@@ -17,10 +17,10 @@ import { keyDownFilter, keyTopic, MQTT_ACL, type MqttRole, mosquittoAcl, mqttAll
 import test, { type ExecutionContext } from 'ava';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { MqttLink, type MqttLinkEvent } from '../src/index.ts';
+import { startTcpRelay, targetOf } from '../src/testing/index.ts';
 import { expiredValidity, type TlsIdentity } from './support/certs.ts';
 import { ClientPool, HANDLE_A, HANDLE_B, inbox, sleep, subCodes, until, within } from './support/clients.ts';
 import { useMosquitto } from './support/mosquitto.ts';
-import { startTcpRelay, targetOf } from './support/tcp-relay.ts';
 
 const ids: Record<string, TlsIdentity> = {};
 const fx = useMosquitto(test, {

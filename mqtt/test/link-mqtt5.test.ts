@@ -19,10 +19,10 @@ import { ed25519Generate } from '@enigm/protocols/crypto';
 import { keyTopic, sealUplink } from '@enigm/protocols/mqtt';
 import test from 'ava';
 import { type FleetMessage, MqttLink, type MqttLinkOptions, watchFleet } from '../src/index.ts';
+import { startTcpRelay, targetOf } from '../src/testing/index.ts';
 import type { TlsIdentity } from './support/certs.ts';
 import { HANDLE_A, sleep, until } from './support/clients.ts';
 import { useMosquitto } from './support/mosquitto.ts';
-import { startTcpRelay, targetOf } from './support/tcp-relay.ts';
 
 const ids: Record<string, TlsIdentity> = {};
 const fx = useMosquitto(test, {

@@ -21,8 +21,8 @@ import {
   type MqttLinkEvent,
   parseBrokerUrl,
 } from '../src/index.ts';
+import { startTcpRelay, targetOf } from '../src/testing/index.ts';
 import { createTestPki, expiredValidity } from './support/certs.ts';
-import { startTcpRelay, targetOf } from './support/tcp-relay.ts';
 
 const HANDLE = `eh1-${'c'.repeat(26)}`;
 /** Bound of every wait on the broker: generous for a loaded CI machine; the normal case takes milliseconds. */

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Deduplicator, MqttLink } from '@enigm/mqtt';
+import { startTcpRelay } from '@enigm/mqtt/testing';
 import { formatAssociationHandle } from '@enigm/protocols/handle';
 import { fleetFilter } from '@enigm/protocols/mqtt';
 import { decodePostureEvidence, peekPostureClaims } from '@enigm/protocols/posture';
@@ -18,7 +19,6 @@ import test from 'ava';
 import { PostureAgent } from '../src/agent.ts';
 import { parseAgentConfig } from '../src/config.ts';
 import { useBroker } from './support/broker.ts';
-import { openForwarder } from './support/forwarder.ts';
 
 const fx = useBroker(test);
 const dir = mkdtempSync(join(tmpdir(), 'enigm-agent-crash-'));
@@ -132,7 +132,7 @@ fx.brokerTest('kill -9 of the agent while it publishes loses no queued report; d
 fx.brokerTest(
   'a corrupted outbox is repaired at open: the damaged entry is quarantined, the good ones are kept and delivered',
   async (t) => {
-    const fwd = await openForwarder(fx.broker.port); // down: the agent cannot reach the broker yet
+    const fwd = await startTcpRelay(); // no target: the agent cannot reach the broker yet
     stops.push(() => fwd.close());
     const url = `mqtts://127.0.0.1:${fwd.port}`;
     const { path, handle, stateDir } = await configFile('corrupt', url, 2);
@@ -152,7 +152,7 @@ fx.brokerTest(
     t.true((found?.recovered ?? 0) >= 3 && (found?.recovered ?? 0) <= 4, JSON.stringify(found));
     t.true(existsSync(`${log}.quarantine`) && statSync(`${log}.quarantine`).size > 0);
     const c = await consumer(fx.broker.url, handle); // subscribed before the agent can reach the broker
-    fwd.up();
+    fwd.target = { host: '127.0.0.1', port: fx.broker.port };
     const end = Date.now() + 30_000;
     while (c.seqs.size < (found?.recovered ?? 0) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
     t.is(c.seqs.size, found?.recovered ?? -1);

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { appraisePostureReport, appraisePostureWithState, emptyVerifierState, VerifierStore } from '@enigm/attestation';
 import { useSwtpm } from '@enigm/attestation/lab';
 import { Deduplicator, MqttLink } from '@enigm/mqtt';
+import { startTcpRelay } from '@enigm/mqtt/testing';
 import { toHex } from '@enigm/protocols/bytes';
 import { decode } from '@enigm/protocols/cbor';
 import { ed25519Generate } from '@enigm/protocols/crypto';
@@ -24,7 +25,6 @@ import { queryAgent } from '../src/api/server.ts';
 import { parseAgentConfig } from '../src/config.ts';
 import { signPolicy } from '../src/policy/document.ts';
 import { useBroker } from './support/broker.ts';
-import { openForwarder } from './support/forwarder.ts';
 
 const sw = useSwtpm(test, { connect: false });
 const fx = useBroker(test);
@@ -180,10 +180,10 @@ fx.brokerTest(
 fx.brokerTest(
   'broker down, then up: reports wait in the outbox and arrive after the reconnect, in order, none lost',
   async (t) => {
-    // The broker is reached through a TCP forwarder that is down yet (it cuts every connection:
+    // The broker is reached through a TCP relay with no target yet (it cuts every connection:
     // the network is down); the backend is subscribed on the broker directly, so nothing
     // published can fall between the reconnect and its subscription.
-    const fwd = await openForwarder(fx.broker.port);
+    const fwd = await startTcpRelay();
     stops.push(() => fwd.close());
     const url = `mqtts://127.0.0.1:${fwd.port}`;
     const { agent, handle } = await agentFor({ url, daemon: null, tpm: 'off' });
@@ -191,7 +191,7 @@ fx.brokerTest(
     for (let i = 0; i < 5; i++) await agent.reportNow('periodic');
     t.is(agent.publisher?.status().pending, 5);
     t.false(agent.publisher?.status().connected);
-    fwd.up();
+    fwd.target = { host: '127.0.0.1', port: fx.broker.port };
     await be.until(5, 60_000);
     t.deepEqual(
       be.got.map((b) => peekPostureClaims(decodePostureEvidence(b).report).seq),

@@ -5,20 +5,19 @@
  * handle, as in production) and the ACL from `mosquittoAcl`. An outage stops the broker and starts
  * it again behind the same addresses (mosquitto: with the same certificates and ACL).
  *
- * The Keys reach the broker through a gate, a TCP forwarder on a port of its own, which the test
- * can hold shut after an outage until the backend consumer has subscribed again (records
- * published to nobody are gone on any broker); the consumers reach it through a second gate that
- * is never held. Both gates listen from `make` to `close`, so the addresses the Keys and
+ * The Keys reach the broker through a gate, a TCP relay (`@enigm/mqtt/testing`) on a port of its
+ * own, which the test can hold shut after an outage until the backend consumer has subscribed again
+ * (records published to nobody are gone on any broker); the consumers reach it through a second
+ * gate that is never held. Both gates listen from `make` to `close`, so the addresses the Keys and
  * consumers know never change hands; the broker itself listens on a port the kernel gives it at
- * each start (a port released at the outage and bound again later could be taken meanwhile by
- * any process on the machine, e.g. as the local port of an outgoing connection or one of its
- * TIME_WAIT sockets). While the broker is down a gate drops new connections at once, as a
- * stopped broker refuses them. Without mosquitto its variants are skipped, except under
- * `CI=true`, where they fail.
+ * each start (a port released at the outage and bound again later could be taken meanwhile by any
+ * process on the machine, e.g. as the local port of an outgoing connection or one of its TIME_WAIT
+ * sockets). While the broker is down a gate drops new connections at once, as a stopped broker
+ * refuses them. Without mosquitto its variants are skipped, except under `CI=true`, where they
+ * fail.
  * @module
  */
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCa, createTlsKeyPair, issueTlsCertificate, type ProvisioningCa } from '@enigm/attestation';
@@ -30,6 +29,7 @@ import {
   startEmbeddedBroker,
   startMosquitto,
 } from '@enigm/mqtt/broker';
+import { startTcpRelay } from '@enigm/mqtt/testing';
 import { mosquittoAcl } from '@enigm/protocols/mqtt';
 
 /** Which broker. */
@@ -113,53 +113,6 @@ async function issue(pki: Pki, cn: string, usage: 'server' | 'client', dir: stri
   return { cert: cert.chainPem, key: keys.privateKeyPem, certFile, keyFile };
 }
 
-/**
- * A TCP forwarder from a port of its own to port `target()` on 127.0.0.1 that can be held shut;
- * while `target()` is undefined (the broker is down) it drops new connections at once.
- */
-async function gate(
-  target: () => number | undefined,
-): Promise<{ port: number; hold(h: boolean): void; cut(): void; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  let held = false;
-  const server: Server = createServer((inbound) => {
-    inbound.on('error', () => undefined);
-    const to = target();
-    if (held || to === undefined) {
-      inbound.destroy();
-      return;
-    }
-    const outbound = connect(to, '127.0.0.1');
-    for (const s of [inbound, outbound]) {
-      sockets.add(s);
-      s.on('error', () => undefined);
-      s.on('close', () => {
-        sockets.delete(s);
-        inbound.destroy();
-        outbound.destroy();
-      });
-    }
-    inbound.pipe(outbound).pipe(inbound);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const a = server.address();
-  const port = typeof a === 'object' && a ? a.port : 0;
-  const cut = () => {
-    for (const s of sockets) s.destroy();
-  };
-  return {
-    port,
-    hold: (h) => {
-      held = h;
-    },
-    cut,
-    close: async () => {
-      cut();
-      await new Promise((r) => server.close(r));
-    },
-  };
-}
-
 /** Registers the brokers of a test file on `test` (a test CA made in `before` when mosquitto runs). */
 export function useUplinkBrokers<F>(test: Registrar<F>): UplinkBrokers<F> {
   const availability = mosquittoAvailability();
@@ -194,9 +147,17 @@ export function useUplinkBrokers<F>(test: Registrar<F>): UplinkBrokers<F> {
       if (kind === 'mosquitto' && availability.mode !== 'run') throw new Error(`CI=true but ${availability.reason}`);
       let embedded: EmbeddedBroker | undefined;
       let mosquitto: Mosquitto | undefined;
-      const brokerPort = () => embedded?.port ?? mosquitto?.port;
-      const g = await gate(brokerPort);
-      const consumers = await gate(brokerPort);
+      // Two relays that keep their ports for the whole test: the Keys' gate (which can be held
+      // shut) and the consumers' (never held). With the broker down, both drop new connections.
+      const g = await startTcpRelay();
+      const consumers = await startTcpRelay();
+      let held = false;
+      const route = () => {
+        const port = embedded?.port ?? mosquitto?.port;
+        const to = port === undefined ? undefined : { host: '127.0.0.1', port };
+        g.target = held ? undefined : to;
+        consumers.target = to;
+      };
       const dir = join(root ?? tmpdir(), `broker-${count++}`);
       const certDir = join(dir, 'keys');
       const keyTls = new Map<string, MqttTls>();
@@ -245,17 +206,22 @@ export function useUplinkBrokers<F>(test: Registrar<F>): UplinkBrokers<F> {
               tls: { caFile: need().caFile, certFile: need().server.certFile, keyFile: need().server.keyFile },
               aclText: mosquittoAcl({ backends: BACKENDS }),
             });
+          route();
         },
         async stop() {
           const [e, m] = [embedded, mosquitto];
-          embedded = undefined; // from here the gates drop new connections
+          embedded = undefined;
           mosquitto = undefined;
-          g.cut();
-          consumers.cut();
+          route(); // from here the gates drop new connections
+          g.dropAll();
+          consumers.dropAll();
           await e?.close();
           await m?.stop();
         },
-        holdKeys: (h) => g.hold(h),
+        holdKeys: (h) => {
+          held = h;
+          route();
+        },
         async close() {
           await b.stop();
           await g.close();
