@@ -34,23 +34,10 @@ import {
 import type { Transport, TransportError } from '../transport/transport.ts';
 import { KeyError } from './errors.ts';
 import { LinkBudget, type LinkTicket } from './link-budget.ts';
+import { LATE_TIMER_MS, realTimers, type Timers } from './timers.ts';
 import { Window } from './window.ts';
 
-/** Injected timers (tests pass fakes). */
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-  now(): number;
-}
-
-/** A timer this late (ms) means the host was stalled: one grace period to read a waiting answer. */
-const LATE_TIMER_MS = 20;
-
-const realTimers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-  now: () => performance.now(),
-};
+export type { Timers } from './timers.ts';
 
 /** Options of {@link KeyClient}. */
 export interface KeyClientOptions {
