@@ -22,6 +22,7 @@ import { DEFAULT_LINK_LIMITS } from '../src/runtime/link-flow.ts';
 import type { SimLogger } from '../src/runtime/log.ts';
 import { MQTT_LINK_IDLE_MS, MqttEndpoint } from '../src/runtime/mqtt-endpoint.ts';
 import { seededRandom } from '../src/testing.ts';
+import { until } from './support/wait.ts';
 
 const dirs: string[] = [];
 test.after.always(() => {
@@ -29,13 +30,7 @@ test.after.always(() => {
 });
 
 /** Waits for `cond`; a loaded machine gets 20 s before the test fails. */
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const end = Date.now() + 20_000;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const waitFor = (cond: () => boolean, what: string) => until(cond, 20_000, what);
 
 /** A Key's endpoint on an embedded broker, a host `host-9` subscribed to its answers, and a fake idle clock. */
 async function rig(t: ExecutionContext) {
@@ -79,7 +74,7 @@ async function rig(t: ExecutionContext) {
   await ep.open();
   t.teardown(() => ep.close());
   await ep.setRadio(true);
-  await until(() => ep.connected, 'the uplink');
+  await waitFor(() => ep.connected, 'the uplink');
   const host = await MqttLink.connect({ url: broker.url, username: 'host-9' });
   t.teardown(() => host.close());
   const answered: string[] = [];
@@ -106,7 +101,7 @@ test('a host opening 6 links gets 4 answered (maxTcpLinksPerKey); the others are
   const { ep, lines, answered, hello } = await rig(t);
   t.is(DEFAULT_LINK_LIMITS.maxTcpLinksPerKey, 4);
   for (let i = 1; i <= 6; i++) await hello(`l${i}`);
-  await until(() => answered.length >= 4 && lines.some((l) => l.includes('ignored a new mqtt link')), 'the answers');
+  await waitFor(() => answered.length >= 4 && lines.some((l) => l.includes('ignored a new mqtt link')), 'the answers');
   await new Promise((r) => setTimeout(r, 300)); // a fifth answer would have come by now
   t.deepEqual(answered, ['l1', 'l2', 'l3', 'l4']);
   t.is(ep.connections, 4);
@@ -122,20 +117,20 @@ test('a host opening 6 links gets 4 answered (maxTcpLinksPerKey); the others are
 test('a link idle for MQTT_LINK_IDLE_MS is closed (injected clock), logged, and its place is free again', async (t) => {
   const { ep, clock, lines, events, answered, answers, hello } = await rig(t);
   for (let i = 1; i <= 4; i++) await hello(`l${i}`);
-  await until(() => answered.length === 4, 'four links');
+  await waitFor(() => answered.length === 4, 'four links');
   clock.now += MQTT_LINK_IDLE_MS - 1000;
   await hello('l4'); // l4 is active; the others are not
   // Its answer shows the Key took the input at this time (the publish resolving says only that
   // the broker has it): advancing the clock before that would make l4 idle too.
-  await until(() => answers.get('l4') === 2, 'l4 handled');
+  await waitFor(() => answers.get('l4') === 2, 'l4 handled');
   t.is(ep.connections, 4);
   await new Promise((r) => setTimeout(r, 100)); // several sweeps: nobody is idle yet
   t.is(ep.connections, 4, 'not idle before the bound');
   clock.now += 2000; // l1..l3 idle for MQTT_LINK_IDLE_MS + 1 s, l4 for 2 s
-  await until(() => ep.connections === 1, 'the idle links to close');
+  await waitFor(() => ep.connections === 1, 'the idle links to close');
   t.deepEqual(events.filter((e) => e.endsWith('closed')).sort(), ['mqtt#1 closed', 'mqtt#2 closed', 'mqtt#3 closed']);
   t.is(lines.filter((l) => / mqtt link mqtt#\d closed: idle for more than 300 s$/.test(l)).length, 3, lines.join('\n'));
   for (const l of ['l5', 'l6', 'l7']) await hello(l);
-  await until(() => answered.length === 7, 'three new links in the freed places');
+  await waitFor(() => answered.length === 7, 'three new links in the freed places');
   t.is(ep.connections, 4);
 });

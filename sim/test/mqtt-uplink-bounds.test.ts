@@ -23,6 +23,7 @@ import { SimulatorClock } from '../src/runtime/sim-clock.ts';
 import { uplinkBusy } from '../src/testing.ts';
 import { contactSet, contacts } from './support/emergency-rig.ts';
 import { useUplinkBrokers } from './support/uplink-broker.ts';
+import { until } from './support/wait.ts';
 
 /** The embedded broker behind gates (support/uplink-broker.ts): its addresses stay the Keys' and the consumer's across the outage. */
 const brokers = useUplinkBrokers(test);
@@ -31,14 +32,6 @@ const dirs: string[] = [];
 test.after.always(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** How long a wait for the broker, the uplink or the outbox may take on a loaded machine before the test fails. */
 const WAIT_MS = 20_000;

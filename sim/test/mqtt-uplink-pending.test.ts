@@ -23,6 +23,7 @@ import { DEFAULT_LINK_LIMITS } from '../src/runtime/link-flow.ts';
 import { silentLogger } from '../src/runtime/log.ts';
 import { durableEntries, MqttEndpoint } from '../src/runtime/mqtt-endpoint.ts';
 import { seededRandom } from '../src/testing.ts';
+import { until } from './support/wait.ts';
 
 const dirs: string[] = [];
 test.after.always(() => {
@@ -42,13 +43,7 @@ function heldSync() {
 const tick = () => new Promise((r) => setImmediate(r));
 
 /** Waits for `cond` (an outbox append is a real fsync: up to 20 s on a loaded machine). */
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const end = Date.now() + 20_000;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const waitFor = (cond: () => boolean, what: string) => until(cond, 20_000, what);
 
 test('a record waiting for durable() counts as pending, not queued; after the flush it is queued', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'enigm-uplink-pending-'));
@@ -78,7 +73,7 @@ test('a record waiting for durable() counts as pending, not queued; after the fl
   await ep.open();
   t.teardown(() => ep.close());
   // Flush what loading the secure element wrote; from here every flush is held until released.
-  await until(() => held.length > 0, 'the first flush');
+  await waitFor(() => held.length > 0, 'the first flush');
   release();
   await fw.durable();
   t.is(ep.pending, 0);
@@ -93,7 +88,7 @@ test('a record waiting for durable() counts as pending, not queued; after the fl
   t.true(held.length > 0, 'the state flush is being held');
 
   release();
-  await until(() => ep.pending === 0, 'the records to reach the outbox');
+  await waitFor(() => ep.pending === 0, 'the records to reach the outbox');
   await direct;
   t.is(ep.queued, 2);
   t.is(ep.pending, 0);

@@ -18,6 +18,7 @@ import test from 'ava';
 import { Simulator } from '../src/index.ts';
 import type { SimLogger } from '../src/runtime/log.ts';
 import { useUplinkBrokers } from './support/uplink-broker.ts';
+import { until } from './support/wait.ts';
 
 /** A logger that keeps warnings and errors. */
 function capture(): { log: SimLogger; lines: string[] } {
@@ -37,14 +38,6 @@ const dirs: string[] = [];
 test.after.always(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Offsets of the outbox entries' sync marker `EE 4F 42 31` (docs/mqtt-outbox.md "File format"). */
 function entryOffsets(file: Uint8Array): number[] {

@@ -18,6 +18,7 @@ import { loadSecureElement } from '../src/firmware/secure-element.ts';
 import { FileStorage } from '../src/runtime/file-storage.ts';
 import { startSimProcess } from './support/sim-process.ts';
 import { BROKER_KINDS, useUplinkBrokers } from './support/uplink-broker.ts';
+import { until } from './support/wait.ts';
 
 const brokers = useUplinkBrokers(test);
 const BACKOFF = { baseMs: 50, capMs: 300 };
@@ -26,14 +27,6 @@ const dirs: string[] = [];
 test.after.always(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Every status record `consumer` receives for `handle`, opened with the Key's identity (a forgery throws). */
 function statuses(consumer: MqttLink, handle: string, identity: () => Uint8Array): Status[] {

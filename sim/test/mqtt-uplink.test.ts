@@ -20,6 +20,7 @@ import { Simulator } from '../src/index.ts';
 import { FileStorage } from '../src/runtime/file-storage.ts';
 import { uplinkBusy } from '../src/testing.ts';
 import { BROKER_KINDS, type UplinkBroker, useUplinkBrokers } from './support/uplink-broker.ts';
+import { until } from './support/wait.ts';
 
 const brokers = useUplinkBrokers(test);
 const BACKOFF = { baseMs: 50, capMs: 300 };
@@ -35,14 +36,6 @@ const dirs: string[] = [];
 test.after.always(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** A simulator with one Key on TCP (for the host) and an uplink to `broker`, and a backend consumer. */
 async function setup(t: import('ava').ExecutionContext, broker: UplinkBroker) {
